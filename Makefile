@@ -1,0 +1,39 @@
+# Linesight — the commands a developer and a line engineer need.
+SWIFT ?= swift
+RELEASE_BIN = .build/release/linesight
+EPOCHS ?= 10
+
+.PHONY: deps build release test demo bench bench-engine fixtures clean
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product linesight
+
+## The whole test suite: installs what is missing, builds, runs every test.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## The main job until the daemon lands: train the small ResNet on Fashion-MNIST.
+demo: release
+	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
+
+## Side-by-side benchmarks against PyTorch and ONNX Runtime (not tests).
+bench: bench-engine
+
+bench-engine:
+	scripts/install-deps.sh --bench
+	$(SWIFT) build -c release --product linesight
+	Benchmarks/engine/run.sh
+
+## Regenerate the PyTorch golden fixtures (needs python3-torch; CI does not).
+fixtures:
+	/usr/bin/python3 scripts/make_fixtures.py
+
+clean:
+	rm -rf .build

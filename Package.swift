@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Vector code: AVX2+FMA is the safe baseline for the x86-64 line PCs we target
+// (Haswell, 2013, and newer). AVX-512 is not assumed: such a binary dies with
+// SIGILL on CPUs without it. OpenBLAS picks its own kernels at run time.
+#if arch(x86_64)
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "haswell"])]
+#else
+let vectorFlags: [SwiftSetting] = []
+#endif
+// The numeric kernels hand raw buffer pointers to worker threads by design (each
+// thread owns a disjoint slice); Swift 6's Sendable checking cannot express that, so
+// the engine and training targets compile in the Swift 5 language mode.
+let kernelFlags: [SwiftSetting] = vectorFlags + [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "Linesight",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "linesight", targets: ["linesight"]),
+        .library(name: "Neural", targets: ["Neural"]),
+        .library(name: "Training", targets: ["Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, as thin as possible.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // The engine: tensors, layers, losses, optimizers, schedules, model files.
+        .target(name: "Neural", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        // Datasets, augmentation, the training loop, metrics.
+        .target(name: "Training", dependencies: ["Neural", "CZlib"], swiftSettings: kernelFlags),
+
+        .executableTarget(name: "linesight", dependencies: [
+            "Neural", "Training",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: vectorFlags),
+
+        .testTarget(name: "NeuralTests", dependencies: ["Neural"],
+                    resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
+    ]
+)

@@ -1,0 +1,139 @@
+import Foundation
+
+/// The safetensors format (used by Hugging Face and readable by PyTorch's `safetensors`):
+/// 8 bytes little-endian header length N, N bytes of JSON
+/// `{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}`,
+/// then the raw little-endian tensor bytes. Only F32 tensors are read and written here.
+public enum Safetensors {
+    public struct Entry: Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+
+        public init(name: String, shape: [Int], values: [Float]) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    /// Largest header accepted: protects against a corrupt length asking for gigabytes.
+    public static let maximumHeaderBytes = 64 << 20
+
+    public static func encode(_ entries: [Entry], metadata: [String: String]) -> Data {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for e in entries {
+            let bytes = e.values.count * 4
+            header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            offset += bytes
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
+        while (8 + json.count) % 8 != 0 { json.append(0x20) }   // pad with spaces, as the reference writer
+        var out = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        for e in entries {
+            e.values.withUnsafeBufferPointer { buf in
+                buf.withMemoryRebound(to: UInt32.self) { words in
+                    for w in words { withUnsafeBytes(of: w.littleEndian) { out.append(contentsOf: $0) } }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Parses and validates a whole file image. Never traps on bad input: every
+    /// inconsistency is a `NeuralError.modelFile` naming `path`.
+    public static func decode(_ data: Data, path: String) throws -> (entries: [Entry], metadata: [String: String]) {
+        func bad(_ why: String) -> NeuralError { .modelFile(path: path, reason: why) }
+        guard data.count >= 8 else { throw bad("file is \(data.count) bytes, too short for a safetensors header") }
+        let n = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard n <= UInt64(maximumHeaderBytes), Int(n) <= data.count - 8 else {
+            throw bad("header length \(n) does not fit in a file of \(data.count) bytes (truncated or corrupt)")
+        }
+        let headerData = data.subdata(in: data.startIndex + 8 ..< data.startIndex + 8 + Int(n))
+        guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
+            throw bad("header is not a JSON object (corrupt)")
+        }
+        let bodyStart = 8 + Int(n), bodyCount = data.count - bodyStart
+        var metadata: [String: String] = [:]
+        var entries: [(Int, Int, Entry)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let m = value as? [String: String] else { throw bad("__metadata__ must map strings to strings") }
+                metadata = m
+                continue
+            }
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw bad("tensor '\(name)' has a malformed header entry")
+            }
+            guard dtype == "F32" else { throw bad("tensor '\(name)' is \(dtype); only F32 is supported") }
+            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw bad("tensor '\(name)' has a bad shape \(shape)") }
+            let (count, overflow) = shape.reduce((1, false)) { acc, d in
+                let (m, o) = acc.0.multipliedReportingOverflow(by: d)
+                return (m, acc.1 || o)
+            }
+            let begin = offsets[0], end = offsets[1]
+            guard !overflow, begin >= 0, end >= begin, end <= bodyCount, end - begin == count * 4 else {
+                throw bad("tensor '\(name)' has data offsets \(offsets) that do not match shape \(shape) within \(bodyCount) data bytes")
+            }
+            var values = [Float](repeating: 0, count: count)
+            data.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + bodyStart + begin
+                for i in 0..<count {
+                    values[i] = Float(bitPattern: UInt32(littleEndian: (base + i * 4).loadUnaligned(as: UInt32.self)))
+                }
+            }
+            entries.append((begin, end, Entry(name: name, shape: shape, values: values)))
+        }
+        entries.sort { $0.0 < $1.0 }
+        var cursor = 0
+        for (begin, end, e) in entries {
+            guard begin == cursor else { throw bad("tensor '\(e.name)' overlaps another or leaves a gap in the data") }
+            cursor = end
+        }
+        guard cursor == bodyCount else { throw bad("data section has \(bodyCount - cursor) bytes not described by the header") }
+        return (entries.map(\.2), metadata)
+    }
+
+    public static func read(path: String) throws -> (entries: [Entry], metadata: [String: String]) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw NeuralError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try decode(data, path: path)
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same folder, fsync,
+/// rename over the target, fsync of the folder. A crash leaves the old file or the new one.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let dir = url.deletingLastPathComponent().path
+    let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw NeuralError.io(path: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+    var ok = data.withUnsafeBytes { raw -> Bool in
+        var off = 0
+        while off < raw.count {
+            let w = write(fd, raw.baseAddress! + off, raw.count - off)
+            if w <= 0 { return false }
+            off += w
+        }
+        return true
+    }
+    ok = ok && fsync(fd) == 0
+    close(fd)
+    guard ok, rename(tmp, path) == 0 else {
+        let why = String(cString: strerror(errno))
+        unlink(tmp)
+        throw NeuralError.io(path: path, reason: "cannot write: \(why)")
+    }
+    let dfd = open(dir, O_RDONLY)
+    if dfd >= 0 { fsync(dfd); close(dfd) }
+}

@@ -1,0 +1,159 @@
+/// Max pooling over k x k windows (padding counts as -infinity), as PyTorch's MaxPool2d.
+public final class MaxPool2d: Layer {
+    public let geometry: ConvGeometry
+    public var needsInputGradient = true
+    public var outputShape: Shape { Shape(geometry.inChannels, geometry.outHeight, geometry.outWidth) }
+    private var input: Tensor?
+    private var output: Tensor?
+    private var gradInput: Tensor?
+    private var argmax: [Int32] = []
+
+    public init(_ g: ConvGeometry) { geometry = g }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let g = geometry, y = ensure(&output, outputShape, batch: x.batch)
+        let planes = x.batch * g.inChannels, op = g.outPlane
+        if argmax.count < planes * op { argmax = Array(repeating: 0, count: planes * op) }
+        argmax.withUnsafeMutableBufferPointer { idx in
+            Parallel.forEachChunk(planes) { range in
+                for pl in range {
+                    let src = x.data + pl * g.inPlane, dst = y.data + pl * op
+                    for oy in 0..<g.outHeight {
+                        for ox in 0..<g.outWidth {
+                            var best = -Float.infinity, at: Int32 = -1
+                            for ki in 0..<g.kernelH {
+                                let iy = oy * g.stride - g.padding + ki
+                                if iy < 0 || iy >= g.inHeight { continue }
+                                for kj in 0..<g.kernelW {
+                                    let ix = ox * g.stride - g.padding + kj
+                                    if ix < 0 || ix >= g.inWidth { continue }
+                                    let v = src[iy * g.inWidth + ix]
+                                    if v > best || at < 0 { best = v; at = Int32(iy * g.inWidth + ix) }
+                                }
+                            }
+                            dst[oy * g.outWidth + ox] = best
+                            idx[pl * op + oy * g.outWidth + ox] = at
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("backward before forward") }
+        let g = geometry, dx = ensure(&gradInput, x.shape, batch: x.batch)
+        dx.zero()
+        let op = g.outPlane
+        argmax.withUnsafeBufferPointer { idx in
+            for pl in 0..<(x.batch * g.inChannels) {
+                let d = dx.data + pl * g.inPlane, grad = dy.data + pl * op
+                for i in 0..<op { d[Int(idx[pl * op + i])] += grad[i] }
+            }
+        }
+        return dx
+    }
+}
+
+/// Average pooling over k x k windows, padding counted in the divisor
+/// (PyTorch's AvgPool2d default, count_include_pad=True).
+public final class AvgPool2d: Layer {
+    public let geometry: ConvGeometry
+    public var needsInputGradient = true
+    public var outputShape: Shape { Shape(geometry.inChannels, geometry.outHeight, geometry.outWidth) }
+    private var input: Tensor?
+    private var output: Tensor?
+    private var gradInput: Tensor?
+
+    public init(_ g: ConvGeometry) { geometry = g }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let g = geometry, y = ensure(&output, outputShape, batch: x.batch)
+        let scale = 1 / Float(g.kernelH * g.kernelW)
+        Parallel.forEachChunk(x.batch * g.inChannels) { range in
+            for pl in range {
+                let src = x.data + pl * g.inPlane, dst = y.data + pl * g.outPlane
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        var acc: Float = 0
+                        for ki in 0..<g.kernelH {
+                            let iy = oy * g.stride - g.padding + ki
+                            if iy < 0 || iy >= g.inHeight { continue }
+                            for kj in 0..<g.kernelW {
+                                let ix = ox * g.stride - g.padding + kj
+                                if ix >= 0 && ix < g.inWidth { acc += src[iy * g.inWidth + ix] }
+                            }
+                        }
+                        dst[oy * g.outWidth + ox] = acc * scale
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("backward before forward") }
+        let g = geometry, dx = ensure(&gradInput, x.shape, batch: x.batch)
+        dx.zero()
+        let scale = 1 / Float(g.kernelH * g.kernelW)
+        Parallel.forEachChunk(x.batch * g.inChannels) { range in
+            for pl in range {
+                let d = dx.data + pl * g.inPlane, grad = dy.data + pl * g.outPlane
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        let v = grad[oy * g.outWidth + ox] * scale
+                        for ki in 0..<g.kernelH {
+                            let iy = oy * g.stride - g.padding + ki
+                            if iy < 0 || iy >= g.inHeight { continue }
+                            for kj in 0..<g.kernelW {
+                                let ix = ox * g.stride - g.padding + kj
+                                if ix >= 0 && ix < g.inWidth { d[iy * g.inWidth + ix] += v }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// Mean over each channel's plane: `[N, C, H, W]` -> `[N, C, 1, 1]`.
+public final class GlobalAvgPool: Layer {
+    public let inputShape: Shape
+    public var needsInputGradient = true
+    public var outputShape: Shape { Shape(inputShape.channels) }
+    private var input: Tensor?
+    private var output: Tensor?
+    private var gradInput: Tensor?
+
+    public init(_ shape: Shape) { inputShape = shape }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let y = ensure(&output, outputShape, batch: x.batch), p = x.plane
+        let scale = 1 / Float(p)
+        for i in 0..<(x.batch * x.channels) {
+            let src = x.data + i * p
+            var acc: Float = 0
+            for j in 0..<p { acc += src[j] }
+            y.data[i] = acc * scale
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("backward before forward") }
+        let dx = ensure(&gradInput, inputShape, batch: x.batch), p = x.plane
+        let scale = 1 / Float(p)
+        for i in 0..<(x.batch * x.channels) {
+            let v = dy.data[i] * scale, d = dx.data + i * p
+            for j in 0..<p { d[j] = v }
+        }
+        return dx
+    }
+}

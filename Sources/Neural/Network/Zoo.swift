@@ -1,0 +1,64 @@
+/// Ready network specs. Each is plain data: print it, store it, edit it.
+public enum Zoo {
+    /// ResNet's BasicBlock: two 3x3 convs with a residual connection, then ReLU; a 1x1
+    /// conv + BN shortcut when the stride or the width changes.
+    public static func basicBlock(in cin: Int, out cout: Int, stride: Int) -> [LayerSpec] {
+        let body: [LayerSpec] = [
+            .conv(out: cout, kernel: 3, stride: stride, padding: 1), .batchNorm, .relu,
+            .conv(out: cout, kernel: 3, stride: 1, padding: 1), .batchNorm,
+        ]
+        let shortcut: [LayerSpec] = stride != 1 || cin != cout
+            ? [.conv(out: cout, kernel: 1, stride: stride, padding: 0), .batchNorm] : []
+        return [.residual(body: body, shortcut: shortcut), .relu]
+    }
+
+    /// ResNet18 as in torchvision (and the seed article): 7x7/2 stem, 3x3/2 max pool,
+    /// four stages of two BasicBlocks (64, 128, 256, 512), global average pool, linear.
+    public static func resnet18(input: Shape, classes: Int) -> NetworkSpec {
+        var layers: [LayerSpec] = [.conv(out: 64, kernel: 7, stride: 2, padding: 3), .batchNorm, .relu,
+                                   .maxPool(kernel: 3, stride: 2, padding: 1)]
+        var cin = 64
+        for (i, width) in [64, 128, 256, 512].enumerated() {
+            for b in 0..<2 {
+                layers += basicBlock(in: cin, out: width, stride: i > 0 && b == 0 ? 2 : 1)
+                cin = width
+            }
+        }
+        layers += [.globalAvgPool, .flatten, .linear(out: classes)]
+        return NetworkSpec(name: "resnet18", input: input, layers: layers)
+    }
+
+    /// A small ResNet for inspection crops and 28x28 benchmarks: a 3x3 stem, then one
+    /// BasicBlock per stage. depth 8: three stages (w, 2w, 4w); depth 10: four (.., 8w).
+    /// `width` is the first stage's channel count (32 by default, times a multiplier).
+    /// Inputs of 48 px and more get a strided stem, 96 px and more a max pool too.
+    public static func smallResNet(input: Shape, classes: Int, depth: Int = 8, width: Int = 32) -> NetworkSpec {
+        precondition(depth == 8 || depth == 10, "small ResNet depth is 8 or 10")
+        let side = min(input.height, input.width)
+        var layers: [LayerSpec] = [.conv(out: width, kernel: 3, stride: side >= 48 ? 2 : 1, padding: 1), .batchNorm, .relu]
+        if side >= 96 { layers.append(.maxPool(kernel: 3, stride: 2, padding: 1)) }
+        let stages = depth == 8 ? 3 : 4
+        var cin = width
+        for s in 0..<stages {
+            let w = width << s
+            layers += basicBlock(in: cin, out: w, stride: s == 0 ? 1 : 2)
+            cin = w
+        }
+        layers += [.globalAvgPool, .flatten, .linear(out: classes)]
+        return NetworkSpec(name: "resnet\(depth)-w\(width)", input: input, layers: layers)
+    }
+
+    /// A light depthwise-separable network (MobileNet-v1 style) for real-time stage 1:
+    /// 3x3 stem, then depthwise 3x3 + pointwise 1x1 pairs with BN and ReLU6.
+    public static func lightNet(input: Shape, classes: Int, width: Int = 16) -> NetworkSpec {
+        let side = min(input.height, input.width)
+        var layers: [LayerSpec] = [.conv(out: width, kernel: 3, stride: side >= 48 ? 2 : 1, padding: 1), .batchNorm, .relu6]
+        let plan: [(Int, Int)] = [(2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)]
+        for (mult, stride) in plan {
+            layers += [.depthwise(kernel: 3, stride: stride, padding: 1), .batchNorm, .relu6,
+                       .conv(out: width * mult, kernel: 1), .batchNorm, .relu6]
+        }
+        layers += [.globalAvgPool, .flatten, .dropout(0.1), .linear(out: classes)]
+        return NetworkSpec(name: "lightnet-w\(width)", input: input, layers: layers)
+    }
+}

@@ -1,0 +1,58 @@
+import Neural
+
+/// Labeled images held in memory as bytes (0-255), NCHW per sample.
+public struct ImageDataset: Sendable {
+    public let shape: Shape
+    public let classNames: [String]
+    public private(set) var pixels: [UInt8]
+    public private(set) var labels: [Int32]
+
+    public init(shape: Shape, classNames: [String], pixels: [UInt8], labels: [Int32]) {
+        precondition(pixels.count == labels.count * shape.count, "pixel count does not match labels x shape")
+        self.shape = shape
+        self.classNames = classNames
+        self.pixels = pixels
+        self.labels = labels
+    }
+
+    public var count: Int { labels.count }
+
+    /// The samples at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> ImageDataset {
+        let per = shape.count
+        var px = [UInt8](); px.reserveCapacity(indices.count * per)
+        var lb = [Int32](); lb.reserveCapacity(indices.count)
+        for i in indices {
+            px.append(contentsOf: pixels[(i * per)..<((i + 1) * per)])
+            lb.append(labels[i])
+        }
+        return ImageDataset(shape: shape, classNames: classNames, pixels: px, labels: lb)
+    }
+
+    /// Samples per class.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classNames.count)
+        for l in labels { counts[Int(l)] += 1 }
+        return counts
+    }
+
+    /// A stratified, seeded split into parts with the given fractions (e.g. 0.7, 0.2, 0.1):
+    /// each class is shuffled and cut in the same proportions.
+    public func stratifiedSplit(_ fractions: [Double], seed: UInt64) -> [ImageDataset] {
+        var rng = SeededGenerator(seed: seed)
+        var parts = [[Int]](repeating: [], count: fractions.count)
+        let total = fractions.reduce(0, +)
+        for c in 0..<classNames.count {
+            var idx = (0..<count).filter { labels[$0] == Int32(c) }
+            idx.shuffle(using: &rng)
+            var start = 0, acc = 0.0
+            for (p, f) in fractions.enumerated() {
+                acc += f
+                let end = p == fractions.count - 1 ? idx.count : Int((acc / total * Double(idx.count)).rounded())
+                parts[p] += idx[start..<max(start, end)]
+                start = max(start, end)
+            }
+        }
+        return parts.map { subset($0.sorted()) }
+    }
+}

@@ -1,0 +1,56 @@
+import Neural
+
+/// What a model did on a labeled set.
+public struct Evaluation: Sendable {
+    public var confusion: ConfusionMatrix
+    public var loss: Double
+    public var top5: Double
+    /// Softmax probabilities per sample, in dataset order (kept only when asked for).
+    public var probabilities: [[Float]]
+
+    public var accuracy: Double { confusion.accuracy }
+}
+
+/// Runs a network in eval mode over a dataset, in batches.
+public func evaluate(_ network: Network, on data: ImageDataset, normalization: Normalization,
+                     batchSize: Int = 256, keepProbabilities: Bool = false) -> Evaluation {
+    var confusion = ConfusionMatrix(classes: network.outputShape.count)
+    var loss = 0.0
+    var top5Hits = 0.0
+    var probs: [[Float]] = []
+    let ce = SoftmaxCrossEntropy()
+    let all = Array(0..<data.count)
+    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
+    var start = 0
+    while start < data.count {
+        let end = min(data.count, start + batchSize)
+        input.resize(batch: end - start)
+        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
+        let logits = network.forward(input, mode: .eval)
+        let labels = Array(data.labels[start..<end])
+        loss += Double(ce(logits, labels, grad: nil)) * Double(end - start)
+        let p = softmax(logits)
+        for (i, row) in p.enumerated() {
+            confusion.add(truth: Int(labels[i]), predicted: argmax(row))
+        }
+        top5Hits += topKAccuracy(scores: p, labels: labels, k: min(5, network.outputShape.count)) * Double(end - start)
+        if keepProbabilities { probs += p }
+        start = end
+    }
+    let n = Double(max(1, data.count))
+    return Evaluation(confusion: confusion, loss: loss / n, top5: top5Hits / n, probabilities: probs)
+}
+
+@inline(__always)
+func argmax(_ row: [Float]) -> Int {
+    var best = 0
+    for i in 1..<row.count where row[i] > row[best] { best = i }
+    return best
+}
+
+@inline(__always)
+func argmax(_ row: UnsafePointer<Float>, _ n: Int) -> Int {
+    var best = 0
+    for i in 1..<n where row[i] > row[best] { best = i }
+    return best
+}

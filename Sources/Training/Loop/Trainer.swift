@@ -1,0 +1,165 @@
+import Foundation
+import Neural
+
+/// Trains a network on an image dataset: seeded shuffling or class-balanced sampling,
+/// augmentation, mini-batches, the chosen loss, optimizer and schedule, evaluation per
+/// epoch, early stopping, and a checkpoint after every epoch to resume from.
+public final class Trainer {
+    public let network: Network
+    public let config: TrainingConfig
+    public let train: ImageDataset
+    public let validation: ImageDataset?
+    public var onBatch: ((BatchProgress) -> Void)?
+    public var onEpoch: ((EpochReport) -> Void)?
+    /// Written after every epoch; a run started with the same path resumes from it.
+    public var checkpointPath: String?
+
+    private let optimizer: Optimizer
+    private var bestWeights: [[Float]]?
+
+    public init(network: Network, config: TrainingConfig, train: ImageDataset, validation: ImageDataset?) throws {
+        try config.validate(classes: network.outputShape.count, channels: network.inputShape.channels)
+        guard train.shape == network.inputShape else {
+            throw TrainingError.invalidConfig("images are \(train.shape), the network takes \(network.inputShape)")
+        }
+        guard train.count >= 1 else { throw TrainingError.invalidConfig("the training set is empty") }
+        self.network = network
+        self.config = config
+        self.train = train
+        self.validation = validation
+        optimizer = config.optimizer.make(skipNormAndBias: config.decayExemptsNormAndBias)
+    }
+
+    public var batchesPerEpoch: Int { max(1, train.count / min(config.batchSize, train.count)) }
+
+    /// The sample order of one epoch: a seeded shuffle, or a class-balanced draw.
+    public func epochOrder(_ epoch: Int) -> [Int] {
+        var rng = SeededGenerator(seed: config.seed &* 1_000_003 &+ UInt64(epoch))
+        guard config.balancedSampling else {
+            var order = Array(0..<train.count)
+            order.shuffle(using: &rng)
+            return order
+        }
+        let counts = train.classCounts
+        let present = counts.indices.filter { counts[$0] > 0 }
+        var byClass = [[Int]](repeating: [], count: counts.count)
+        for (i, l) in train.labels.enumerated() { byClass[Int(l)].append(i) }
+        return (0..<train.count).map { _ in
+            let c = present[rng.below(present.count)]
+            return byClass[c][rng.below(byClass[c].count)]
+        }
+    }
+
+    public func run() throws -> TrainingSummary {
+        var history: [EpochReport] = []
+        var best: (epoch: Int, accuracy: Double)?
+        var startEpoch = 0
+        if let path = checkpointPath, FileManager.default.fileExists(atPath: path) {
+            let cp = try Checkpoint.load(path: path, network: network, optimizer: optimizer, config: config)
+            startEpoch = cp.completedEpochs
+            history = cp.history
+            if let e = cp.bestEpoch, let a = cp.bestAccuracy { best = (e, a) }
+        }
+        let resumedFrom = startEpoch
+        let steps = batchesPerEpoch
+        let schedule = config.schedule.make(base: config.optimizer.learningRate, stepsPerEpoch: steps, epochs: config.epochs)
+        var stoppedEarly = false
+        let runStart = Date()
+        for epoch in startEpoch..<config.epochs {
+            let report = trainEpoch(epoch, schedule: schedule, runStart: runStart, firstEpoch: startEpoch)
+            history.append(report)
+            onEpoch?(report)
+            if let acc = report.validationAccuracy, acc > (best?.accuracy ?? -1) {
+                best = (epoch, acc)
+                bestWeights = snapshot()
+            }
+            if let path = checkpointPath {
+                let cp = Checkpoint(completedEpochs: epoch + 1, history: history, config: config,
+                                    bestEpoch: best?.epoch, bestAccuracy: best?.accuracy)
+                try Checkpoint.save(cp, network: network, optimizer: optimizer, to: path)
+            }
+            if let patience = config.earlyStoppingPatience, let b = best, epoch - b.epoch >= patience {
+                stoppedEarly = true
+                break
+            }
+        }
+        if stoppedEarly, let w = bestWeights { restore(w) }
+        return TrainingSummary(history: history, bestEpoch: best?.epoch, bestValidationAccuracy: best?.accuracy,
+                               stoppedEarly: stoppedEarly, resumedFromEpoch: resumedFrom)
+    }
+
+    private func trainEpoch(_ epoch: Int, schedule: LearningRateSchedule, runStart: Date, firstEpoch: Int) -> EpochReport {
+        reseedDropout(epoch)
+        let order = epochOrder(epoch)
+        let bs = min(config.batchSize, train.count), steps = batchesPerEpoch
+        let input = Tensor(train.shape, batch: bs)
+        let grad = Tensor(network.outputShape, batch: bs)
+        let params = network.namedParameters
+        let ce: SoftmaxCrossEntropy?
+        let focal: FocalLoss?
+        switch config.loss {
+        case .crossEntropy(let eps):
+            ce = SoftmaxCrossEntropy(classWeights: config.classWeights, labelSmoothing: eps); focal = nil
+        case .focal(let gamma):
+            ce = nil; focal = FocalLoss(gamma: gamma, alpha: config.classWeights)
+        }
+        var lossSum = 0.0, correct = 0, seen = 0
+        let start = Date()
+        for b in 0..<steps {
+            let step = epoch * steps + b
+            optimizer.learningRate = schedule.rate(at: step)
+            let idx = order[(b * bs)..<((b + 1) * bs)]
+            assembleBatch(train, idx, into: input, augmentation: config.augmentation,
+                          normalization: config.normalization, seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93))
+            let labels = idx.map { train.labels[$0] }
+            let logits = network.forward(input, mode: .train)
+            let loss = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)
+            network.zeroGradients()
+            network.backward(grad)
+            if let clip = config.gradientClipNorm { clipGradientNorm(network.parameters, maxNorm: clip) }
+            optimizer.step(params)
+            lossSum += Double(loss) * Double(bs)
+            for i in 0..<bs where argmax(logits.data + i * logits.sampleCount, logits.sampleCount) == Int(labels[i]) {
+                correct += 1
+            }
+            seen += bs
+            if let onBatch {
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = Double(seen) / max(elapsed, 1e-9)
+                let doneSteps = (epoch - firstEpoch) * steps + b + 1
+                let totalSteps = (config.epochs - firstEpoch) * steps
+                let runElapsed = Date().timeIntervalSince(runStart)
+                let eta = runElapsed / Double(doneSteps) * Double(totalSteps - doneSteps)
+                onBatch(BatchProgress(epoch: epoch, epochs: config.epochs, batch: b + 1, batches: steps,
+                                      loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+                                      imagesPerSecond: rate, etaSeconds: eta, learningRate: optimizer.learningRate))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        var report = EpochReport(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
+                                 seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9),
+                                 learningRate: optimizer.learningRate)
+        if let validation, validation.count > 0 {
+            let ev = evaluate(network, on: validation, normalization: config.normalization)
+            report.validationLoss = ev.loss
+            report.validationAccuracy = ev.accuracy
+            report.validationMacroF1 = ev.confusion.macroF1
+        }
+        return report
+    }
+
+    private func reseedDropout(_ epoch: Int) {
+        for (i, layer) in network.allLayers.enumerated() {
+            if let d = layer as? Dropout { d.generator = SeededGenerator(seed: config.seed ^ UInt64(epoch << 20 | i)) }
+        }
+    }
+
+    private func snapshot() -> [[Float]] {
+        network.parameters.map(\.value.array) + network.namedBuffers.map(\.1.array)
+    }
+
+    private func restore(_ values: [[Float]]) {
+        let tensors = network.parameters.map(\.value) + network.namedBuffers.map(\.1)
+        for (t, v) in zip(tensors, values) { v.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: t.count) } }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Neural
+import Training
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate a model file on a test set: accuracy, per-class precision/recall/F1, confusion matrix.",
+        discussion: "Example: linesight evaluate --model runs/fashion-mnist/model.safetensors")
+
+    @Option(help: "The model file (safetensors) to evaluate.") var model: String
+    @Option(help: "The dataset: fashion-mnist (its test split).") var dataset: String = "fashion-mnist"
+    @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        let logger = Logger(label: "linesight.evaluate")
+        try compute.apply(logger)
+        let (network, meta) = try ModelFile.load(path: model)
+        let testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        guard network.inputShape == testSet.shape, meta.classes.count == testSet.classNames.count else {
+            throw ValidationError("model takes \(network.inputShape) with \(meta.classes.count) classes; the test set is \(testSet.shape) with \(testSet.classNames.count)")
+        }
+        let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let ev = evaluate(network, on: testSet, normalization: norm)
+        print(String(format: "accuracy %.2f%%  top-5 %.2f%%  macro-F1 %.4f  (%d images)", ev.accuracy * 100, ev.top5 * 100,
+                     ev.confusion.macroF1, ev.confusion.total))
+        print("\nclass          precision  recall     F1")
+        for (c, name) in meta.classes.enumerated() {
+            print(String(format: "%-14@ %9.4f %7.4f %7.4f", name, ev.confusion.precision(c), ev.confusion.recall(c), ev.confusion.f1(c)))
+        }
+        print("\n" + ev.confusion.table(names: meta.classes))
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Neural
+
+@main
+struct Linesight: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linesight",
+        abstract: "Visual quality inspection for production lines: staged CNN verdicts, human review, monthly retraining.",
+        discussion: """
+        The engine is Linesight's own CNN library on OpenBLAS. Start with:
+          linesight engine                         which OpenBLAS kernels run here, and a correctness check
+          linesight train --dataset fashion-mnist  train the small ResNet on Fashion-MNIST with a progress bar
+          linesight evaluate --model FILE          test accuracy, per-class F1 and the confusion matrix
+        """,
+        subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self])
+
+    static func main() {
+        OpenBLASBootstrap.ensureBestCore()
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = ProcessInfo.processInfo.environment["LINESIGHT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return h
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Options every compute-heavy command shares.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Threads for OpenBLAS and the engine's own kernels (default: all cores).")
+    var threads: Int?
+
+    func apply(_ logger: Logger) throws {
+        let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        guard n >= 1 && n <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        Parallel.workers = n
+        BLASRuntime.setThreads(n)
+        try OpenBLASBootstrap.verify(logger)
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Neural
+import Training
+
+enum Architecture: String, ExpressibleByArgument, CaseIterable {
+    case resnet8, resnet10, lightnet, resnet18
+
+    func spec(input: Shape, classes: Int, width: Int?) -> NetworkSpec {
+        switch self {
+        case .resnet8: Zoo.smallResNet(input: input, classes: classes, depth: 8, width: width ?? 32)
+        case .resnet10: Zoo.smallResNet(input: input, classes: classes, depth: 10, width: width ?? 32)
+        case .lightnet: Zoo.lightNet(input: input, classes: classes, width: width ?? 16)
+        case .resnet18: Zoo.resnet18(input: input, classes: classes)
+        }
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a classifier and save it as a model file (safetensors).",
+        discussion: """
+        Today this trains on Fashion-MNIST (Debian package dataset-fashion-mnist), the engine's
+        proving ground; training on your own inspection images comes with the training issue.
+        The default recipe (small ResNet, SGD + Nesterov, one-cycle, label smoothing 0.1, random
+        crop and flips) reaches about 93.5% test accuracy in 10 epochs.
+
+        A checkpoint is written after every epoch; --resume continues an interrupted run.
+        Example: linesight train --dataset fashion-mnist --epochs 10 --out runs/fmnist/model.safetensors
+        """)
+
+    @Option(help: "The dataset: fashion-mnist.") var dataset: String = "fashion-mnist"
+    @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
+    @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var arch: Architecture = .resnet8
+    @Option(help: "Width (channels of the first stage) of the small ResNet or light net.") var width: Int?
+    @Option(help: "Passes over the training set.") var epochs: Int = 10
+    @Option(help: "Images per optimizer step.") var batchSize: Int = 128
+    @Option(help: "Peak learning rate (default: the recipe's 0.2 for SGD, 1e-3 for Adam/AdamW).") var lr: Float?
+    @Option(help: "Optimizer: sgd, adam or adamw.") var optimizer: String = "sgd"
+    @Option(help: "Train on the first N training images only (quick checks).") var limit: Int?
+    @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 1
+    @Option(help: "Where to write the trained model.") var out: String = "runs/fashion-mnist/model.safetensors"
+    @Option(help: "Checkpoint file (default: next to --out).") var checkpoint: String?
+    @Flag(help: "Continue from the checkpoint of an interrupted run with the same settings.") var resume = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard dataset == "fashion-mnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fashion-mnist") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard ["sgd", "adam", "adamw"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd, adam or adamw") }
+        if let width, width < 1 { throw ValidationError("--width must be positive") }
+    }
+
+    func run() throws {
+        let logger = Logger(label: "linesight.train")
+        try compute.apply(logger)
+        var trainSet = try FashionMNIST.load(directory: dataDir, test: false)
+        let testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        if let limit, limit < trainSet.count { trainSet = trainSet.subset(Array(0..<max(1, limit))) }
+        var config = TrainingConfig.fashionMNIST(epochs: epochs, seed: seed)
+        config.batchSize = batchSize
+        switch optimizer {
+        case "adam": config.optimizer = .adam(learningRate: lr ?? 1e-3, weightDecay: 0)
+        case "adamw": config.optimizer = .adamW(learningRate: lr ?? 1e-3, weightDecay: 0.05)
+        default: if let lr { config.optimizer = .sgd(learningRate: lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4) }
+        }
+        let spec = arch.spec(input: trainSet.shape, classes: trainSet.classNames.count, width: width)
+        let network = try Network(spec, seed: seed)
+        let outDir = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        let checkpointPath = checkpoint ?? outDir + "/checkpoint.safetensors"
+        if !resume { try? FileManager.default.removeItem(atPath: checkpointPath) }
+        logger.info("training started", metadata: [
+            "arch": "\(spec.name)", "parameters": "\(network.parameterCount)", "train.images": "\(trainSet.count)",
+            "test.images": "\(testSet.count)", "epochs": "\(epochs)", "batch": "\(batchSize)", "optimizer": "\(optimizer)",
+        ])
+        let trainer = try Trainer(network: network, config: config, train: trainSet, validation: testSet)
+        trainer.checkpointPath = checkpointPath
+        let bar = ProgressBar()
+        trainer.onBatch = bar.update
+        trainer.onEpoch = { bar.finishEpoch($0, validationName: "test") }
+        let summary = try trainer.run()
+        if summary.resumedFromEpoch > 0 { print("resumed after epoch \(summary.resumedFromEpoch)") }
+        let ev = evaluate(network, on: testSet, normalization: config.normalization)
+        let meta = ModelMetadata(
+            spec: spec, classes: trainSet.classNames,
+            normalization: .init(mean: config.normalization.mean, std: config.normalization.std),
+            provenance: .init(created: ISO8601DateFormatter().string(from: Date()),
+                              dataHash: "fashion-mnist:\(trainSet.count)", metrics: [
+                                "test.accuracy": ev.accuracy, "test.macro_f1": ev.confusion.macroF1, "test.top5": ev.top5,
+                              ], notes: "linesight train --dataset fashion-mnist --epochs \(epochs) --arch \(arch.rawValue)"))
+        try ModelFile.save(network, meta, to: out)
+        print(String(format: "test accuracy %.2f%%, macro-F1 %.4f, top-5 %.2f%%", ev.accuracy * 100, ev.confusion.macroF1, ev.top5 * 100))
+        print("model written to \(out)")
+    }
+}

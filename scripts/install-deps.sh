@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Linesight builds against, if any are missing.
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds PyTorch for the benchmarks)
+set -euo pipefail
+
+packages=(pkg-config libopenblas-dev zlib1g-dev dataset-fashion-mnist)
+if [[ "${1:-}" == "--bench" ]]; then
+    packages+=(python3-torch python3-torchvision python3-pip python3-venv)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "error: the Swift toolchain (6.0 or newer) is not on PATH; see https://www.swift.org/install/linux/" >&2
+    exit 1
+fi
