@@ -41,7 +41,8 @@ struct ComputeOptions: ParsableArguments {
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard n >= 1 && n <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         Parallel.workers = n
-        BLASRuntime.setThreads(n)
+        // The engine splits GEMMs across its own workers; OpenBLAS runs one thread per call.
+        BLASRuntime.setThreads(1)
         try OpenBLASBootstrap.verify(logger)
     }
 }

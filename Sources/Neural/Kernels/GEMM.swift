@@ -2,8 +2,37 @@ import CBLAS
 
 /// C[m x n] = alpha * op(A) * op(B) + beta * C, row-major, through OpenBLAS.
 /// `op(A)` is `m x k` (A is `k x m` when `transA`), `op(B)` is `k x n`.
-@inline(__always)
+///
+/// The engine runs OpenBLAS single-threaded and splits large products itself into
+/// `Parallel.workers` column (or row) blocks: on few cores this beats OpenBLAS's own
+/// threads, whose spinning between calls steals the CPU from every other kernel.
 public func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+                  _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+                  _ b: UnsafePointer<Float>, _ ldb: Int,
+                  _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    let workers = Parallel.workers
+    if workers <= 1 || m * n * k < 1 << 18 {
+        sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    } else if n >= 64 * workers {
+        Parallel.forEachChunk(n, minimumPerChunk: 32) { cols in
+            let j0 = cols.lowerBound
+            let bj = transB ? b + j0 * ldb : b + j0
+            sgemmBLAS(transA, transB, m, cols.count, k, alpha, a, lda, bj, ldb, beta, c + j0, ldc)
+        }
+    } else if m >= 16 * workers {
+        Parallel.forEachChunk(m, minimumPerChunk: 8) { rows in
+            let i0 = rows.lowerBound
+            let ai = transA ? a + i0 : a + i0 * lda
+            sgemmBLAS(transA, transB, rows.count, n, k, alpha, ai, lda, b, ldb, beta, c + i0 * ldc, ldc)
+        }
+    } else {
+        sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+/// One OpenBLAS call, on the calling thread.
+@inline(__always)
+public func sgemmBLAS(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                   _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int,
                   _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {

@@ -2,9 +2,15 @@
 /// Row `(c*kh + ki)*kw + kj`, column `n*OH*OW + oh*OW + ow`. One GEMM then covers
 /// the whole batch: `Y'[Cout, N*OH*OW] = W[Cout, C*kh*kw] * col`.
 public func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>) {
+    Parallel.forEachChunk(g.inChannels) { channels in im2col(x, batch: batch, g, col, channels: channels) }
+}
+
+/// `im2col` for the rows of `channels` only, on the calling thread.
+public func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>,
+                   channels: Range<Int>) {
     let p = g.outPlane, np = batch * p
     let ow = g.outWidth, oh = g.outHeight, s = g.stride
-    Parallel.forEachChunk(g.inChannels) { channels in
+    do {
         for c in channels {
             for ki in 0..<g.kernelH {
                 for kj in 0..<g.kernelW {
@@ -39,9 +45,15 @@ public func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ c
 /// The adjoint of `im2col`: accumulates col `[C*kh*kw, N*OH*OW]` into dx `[N, C, H, W]`.
 /// `dx` must be zeroed (or hold a gradient to add to) by the caller.
 public func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>) {
+    Parallel.forEachChunk(g.inChannels) { channels in col2im(col, batch: batch, g, dx, channels: channels) }
+}
+
+/// `col2im` for the rows of `channels` only, on the calling thread.
+public func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>,
+                   channels: Range<Int>) {
     let p = g.outPlane, np = batch * p
     let ow = g.outWidth, oh = g.outHeight, s = g.stride
-    Parallel.forEachChunk(g.inChannels) { channels in
+    do {
         for c in channels {
             for ki in 0..<g.kernelH {
                 for kj in 0..<g.kernelW {
@@ -73,13 +85,19 @@ public func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _
 public func channelMajorToNCHW(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                batch: Int, channels: Int, plane: Int, bias: UnsafePointer<Float>?) {
     Parallel.forEachChunk(channels) { range in
-        for c in range {
-            let b = bias?[c] ?? 0
-            for n in 0..<batch {
-                let s = src + (c * batch + n) * plane
-                let d = dst + (n * channels + c) * plane
-                for i in 0..<plane { d[i] = s[i] + b }
-            }
+        channelMajorToNCHW(src, dst, batch: batch, channels: channels, plane: plane, bias: bias, only: range)
+    }
+}
+
+/// `channelMajorToNCHW` for the channels in `only`, on the calling thread.
+public func channelMajorToNCHW(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                               batch: Int, channels: Int, plane: Int, bias: UnsafePointer<Float>?, only: Range<Int>) {
+    for c in only {
+        let b = bias?[c] ?? 0
+        for n in 0..<batch {
+            let s = src + (c * batch + n) * plane
+            let d = dst + (n * channels + c) * plane
+            for i in 0..<plane { d[i] = s[i] + b }
         }
     }
 }
@@ -88,10 +106,16 @@ public func channelMajorToNCHW(_ src: UnsafePointer<Float>, _ dst: UnsafeMutable
 public func nchwToChannelMajor(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                batch: Int, channels: Int, plane: Int) {
     Parallel.forEachChunk(channels) { range in
-        for c in range {
-            for n in 0..<batch {
-                (dst + (c * batch + n) * plane).update(from: src + (n * channels + c) * plane, count: plane)
-            }
+        nchwToChannelMajor(src, dst, batch: batch, channels: channels, plane: plane, only: range)
+    }
+}
+
+/// `nchwToChannelMajor` for the channels in `only`, on the calling thread.
+public func nchwToChannelMajor(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                               batch: Int, channels: Int, plane: Int, only: Range<Int>) {
+    for c in only {
+        for n in 0..<batch {
+            (dst + (c * batch + n) * plane).update(from: src + (n * channels + c) * plane, count: plane)
         }
     }
 }

@@ -1,9 +1,12 @@
 /// 2-D convolution, any kernel, stride, padding and groups.
 /// Weight `[Cout, Cin/groups, kh, kw]`, optional bias `[Cout]`.
 ///
-/// Kernels: 1x1 stride-1 convs are one GEMM per image straight on NCHW memory;
-/// everything else is batched im2col + one GEMM per group (col kept for backward);
-/// depthwise convs use `DepthwiseConv2d` instead (see `LayerFactory`).
+/// Kernels (depthwise convs use `DepthwiseConv2d` instead):
+/// - 1x1 stride-1 convs: one GEMM per image straight on NCHW memory, no im2col.
+/// - batches of at least two images per worker: each worker takes a slice of the batch
+///   and walks it a few images at a time: im2col into a cache-sized buffer, one GEMM per
+///   group; backward recomputes that im2col rather than keeping a batch-sized copy.
+/// - smaller batches (batch-1 inference): im2col of the whole batch, GEMMs split across workers.
 public final class Conv2d: Layer {
     public let geometry: ConvGeometry
     public let weight: Parameter
@@ -14,8 +17,12 @@ public final class Conv2d: Layer {
     private var input: Tensor?
     private var output: Tensor?
     private var gradInput: Tensor?
-    private var col: Tensor?        // [Cin*kh*kw, N*P], kept from forward for backward
-    private var product: Tensor?    // [Cout, N*P], the GEMM's channel-major result
+    private var workerCol: [Tensor?] = []      // per worker: [Cin*kh*kw, step*P]
+    private var workerProduct: [Tensor?] = []  // per worker: [Cout, step*P]
+    private var workerGrad: [Tensor?] = []     // per worker but the first: dW partial sums
+
+    /// Floats of im2col buffer a worker aims for (about 2 MB: stays in cache).
+    static let columnBudget = 1 << 19
 
     public init(_ g: ConvGeometry, bias hasBias: Bool) {
         precondition(g.inChannels % g.groups == 0 && g.outChannels % g.groups == 0, "channels not divisible by groups")
@@ -38,64 +45,170 @@ public final class Conv2d: Layer {
             && geometry.padding == 0 && geometry.groups == 1
     }
 
+    /// Images per im2col step for one worker.
+    var imagesPerStep: Int { max(1, Conv2d.columnBudget / max(1, geometry.inChannels * geometry.kernelH * geometry.kernelW * geometry.outPlane)) }
+
+    private func workerBuffers(_ w: Int, images: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let g = geometry, np = images * g.outPlane
+        return (scratch(&workerCol[w], count: g.inChannels * g.kernelH * g.kernelW * np),
+                scratch(&workerProduct[w], count: g.outChannels * np))
+    }
+
+    /// Sizes the per-worker buffers for the current worker count and returns that count,
+    /// which the rest of the call uses (so a change of `Parallel.workers` mid-call is harmless).
+    private func prepareWorkers() -> Int {
+        let w = max(1, Parallel.workers)
+        if workerCol.count < w {
+            workerCol = Array(repeating: nil, count: w)
+            workerProduct = Array(repeating: nil, count: w)
+            workerGrad = Array(repeating: nil, count: w)
+        }
+        return w
+    }
+
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         input = x
+        let workers = prepareWorkers()
         let n = x.batch, g = geometry, p = g.outPlane
         let y = ensure(&output, outputShape, batch: n)
         if isPointwise {
-            for i in 0..<n {
-                sgemm(false, false, g.outChannels, p, g.inChannels, 1, weight.value.data, g.inChannels,
-                      x.data + i * x.sampleCount, p, 0, y.data + i * y.sampleCount, p)
+            Parallel.forEachWorker(n, workers: workers) { _, images in
+                for i in images {
+                    sgemmBLAS(false, false, g.outChannels, p, g.inChannels, 1, weight.value.data, g.inChannels,
+                              x.data + i * x.sampleCount, p, 0, y.data + i * y.sampleCount, p)
+                }
             }
             if let bias { addBias(y, bias.value.data) }
             return y
         }
-        let np = n * p
-        let colP = scratch(&col, count: g.inChannels * g.kernelH * g.kernelW * np)
-        let tmpP = scratch(&product, count: g.outChannels * np)
-        im2col(x.data, batch: n, g, colP)
-        for grp in 0..<g.groups {
-            sgemm(false, false, g.outPerGroup, np, g.patch, 1,
-                  weight.value.data + grp * g.outPerGroup * g.patch, g.patch,
-                  colP + grp * g.patch * np, np, 0, tmpP + grp * g.outPerGroup * np, np)
+        if n < 2 * workers {
+            let (col, prod) = workerBuffers(0, images: n)
+            im2col(x.data, batch: n, g, col)
+            for grp in 0..<g.groups { groupForward(grp, col, prod, np: n * p, gemm: sgemm) }
+            channelMajorToNCHW(prod, y.data, batch: n, channels: g.outChannels, plane: p, bias: bias?.value.data)
+            return y
         }
-        channelMajorToNCHW(tmpP, y.data, batch: n, channels: g.outChannels, plane: p, bias: bias?.value.data)
+        let step = imagesPerStep
+        for w in 0..<workers { _ = workerBuffers(w, images: step) }
+        Parallel.forEachWorker(n, workers: workers) { w, images in
+            let col = workerCol[w]!.data, prod = workerProduct[w]!.data
+            var i = images.lowerBound
+            while i < images.upperBound {
+                let cnt = min(step, images.upperBound - i)
+                im2col(x.data + i * x.sampleCount, batch: cnt, g, col, channels: 0..<g.inChannels)
+                for grp in 0..<g.groups { groupForward(grp, col, prod, np: cnt * p, gemm: sgemmBLAS) }
+                channelMajorToNCHW(prod, y.data + i * y.sampleCount, batch: cnt, channels: g.outChannels, plane: p,
+                                   bias: bias?.value.data, only: 0..<g.outChannels)
+                i += cnt
+            }
+        }
         return y
+    }
+
+    private typealias GEMM = (Bool, Bool, Int, Int, Int, Float, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+                              Float, UnsafeMutablePointer<Float>, Int) -> Void
+
+    @inline(__always)
+    private func groupForward(_ grp: Int, _ col: UnsafeMutablePointer<Float>, _ prod: UnsafeMutablePointer<Float>,
+                              np: Int, gemm: GEMM) {
+        let g = geometry
+        gemm(false, false, g.outPerGroup, np, g.patch, 1, weight.value.data + grp * g.outPerGroup * g.patch, g.patch,
+             col + grp * g.patch * np, np, 0, prod + grp * g.outPerGroup * np, np)
+    }
+
+    /// dW += dY' col^T; if `dx`: col = W^T dY' and col2im into dx (zeroed here).
+    @inline(__always)
+    private func groupBackward(_ col: UnsafeMutablePointer<Float>, _ prod: UnsafeMutablePointer<Float>, np: Int,
+                               dW: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?, images: Int,
+                               gemm: GEMM, parallel: Bool) {
+        let g = geometry
+        for grp in 0..<g.groups {
+            gemm(false, true, g.outPerGroup, g.patch, np, 1, prod + grp * g.outPerGroup * np, np,
+                 col + grp * g.patch * np, np, 1, dW + grp * g.outPerGroup * g.patch, g.patch)
+        }
+        guard let dx else { return }
+        for grp in 0..<g.groups {
+            gemm(true, false, g.patch, np, g.outPerGroup, 1, weight.value.data + grp * g.outPerGroup * g.patch, g.patch,
+                 prod + grp * g.outPerGroup * np, np, 0, col + grp * g.patch * np, np)
+        }
+        dx.update(repeating: 0, count: images * g.inChannels * g.inPlane)
+        if parallel {
+            col2im(col, batch: images, g, dx)
+        } else {
+            col2im(col, batch: images, g, dx, channels: 0..<g.inChannels)
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("backward before forward") }
         let n = x.batch, g = geometry, p = g.outPlane
         if let bias { accumulateBiasGrad(dy, bias.grad.data) }
+        let dx = needsInputGradient ? ensure(&gradInput, x.shape, batch: n) : nil
+        let workers = prepareWorkers()
         if isPointwise {
-            let dx = needsInputGradient ? ensure(&gradInput, x.shape, batch: n) : x
-            for i in 0..<n {
+            pointwiseBackward(x, dy, dx, workers: workers)
+            return dx ?? x
+        }
+        if n < 2 * workers {
+            let (col, prod) = workerBuffers(0, images: n)
+            im2col(x.data, batch: n, g, col)
+            nchwToChannelMajor(dy.data, prod, batch: n, channels: g.outChannels, plane: p)
+            groupBackward(col, prod, np: n * p, dW: weight.grad.data, dx: dx?.data, images: n, gemm: sgemm, parallel: true)
+            return dx ?? x
+        }
+        let step = imagesPerStep
+        for w in 0..<workers { _ = workerBuffers(w, images: step) }
+        let partials = partialGradients(workers)
+        Parallel.forEachWorker(n, workers: workers) { w, images in
+            let col = workerCol[w]!.data, prod = workerProduct[w]!.data
+            var i = images.lowerBound
+            while i < images.upperBound {
+                let cnt = min(step, images.upperBound - i)
+                im2col(x.data + i * x.sampleCount, batch: cnt, g, col, channels: 0..<g.inChannels)
+                nchwToChannelMajor(dy.data + i * dy.sampleCount, prod, batch: cnt, channels: g.outChannels, plane: p,
+                                   only: 0..<g.outChannels)
+                groupBackward(col, prod, np: cnt * p, dW: partials[w], dx: dx.map { $0.data + i * x.sampleCount },
+                              images: cnt, gemm: sgemmBLAS, parallel: false)
+                i += cnt
+            }
+        }
+        reducePartials(partials)
+        return dx ?? x
+    }
+
+    /// dW accumulators per worker: the first writes straight into the gradient.
+    private func partialGradients(_ workers: Int) -> [UnsafeMutablePointer<Float>] {
+        let count = weight.grad.count
+        return (0..<workers).map { w in
+            if w == 0 { return weight.grad.data }
+            let buf = scratch(&workerGrad[w], count: count)
+            buf.update(repeating: 0, count: count)
+            return buf
+        }
+    }
+
+    private func reducePartials(_ partials: [UnsafeMutablePointer<Float>]) {
+        let d = weight.grad.data, count = weight.grad.count
+        for w in partials.indices.dropFirst() {
+            let s = partials[w]
+            for i in 0..<count { d[i] += s[i] }
+        }
+    }
+
+    private func pointwiseBackward(_ x: Tensor, _ dy: Tensor, _ dx: Tensor?, workers: Int) {
+        let g = geometry, p = g.outPlane
+        let partials = partialGradients(workers)
+        Parallel.forEachWorker(x.batch, workers: workers) { w, images in
+            for i in images {
                 let dyi = dy.data + i * dy.sampleCount, xi = x.data + i * x.sampleCount
-                sgemm(false, true, g.outChannels, g.inChannels, p, 1, dyi, p, xi, p, 1, weight.grad.data, g.inChannels)
-                if needsInputGradient {
-                    sgemm(true, false, g.inChannels, p, g.outChannels, 1, weight.value.data, g.inChannels,
-                          dyi, p, 0, dx.data + i * dx.sampleCount, p)
+                sgemmBLAS(false, true, g.outChannels, g.inChannels, p, 1, dyi, p, xi, p, 1, partials[w], g.inChannels)
+                if let dx {
+                    sgemmBLAS(true, false, g.inChannels, p, g.outChannels, 1, weight.value.data, g.inChannels,
+                              dyi, p, 0, dx.data + i * dx.sampleCount, p)
                 }
             }
-            return dx
         }
-        let np = n * p
-        guard let colP = col?.data, let tmpP = product?.data else { preconditionFailure("backward before forward") }
-        nchwToChannelMajor(dy.data, tmpP, batch: n, channels: g.outChannels, plane: p)
-        for grp in 0..<g.groups {
-            sgemm(false, true, g.outPerGroup, g.patch, np, 1, tmpP + grp * g.outPerGroup * np, np,
-                  colP + grp * g.patch * np, np, 1, weight.grad.data + grp * g.outPerGroup * g.patch, g.patch)
-        }
-        guard needsInputGradient else { return x }
-        let dx = ensure(&gradInput, x.shape, batch: n)
-        // Reuse col for dcol: it is no longer needed once dW is done.
-        for grp in 0..<g.groups {
-            sgemm(true, false, g.patch, np, g.outPerGroup, 1, weight.value.data + grp * g.outPerGroup * g.patch, g.patch,
-                  tmpP + grp * g.outPerGroup * np, np, 0, colP + grp * g.patch * np, np)
-        }
-        dx.zero()
-        col2im(colP, batch: n, g, dx.data)
-        return dx
+        reducePartials(partials)
     }
 }
 

@@ -69,13 +69,22 @@ extension LayerSpec: Codable {
         }
     }
 
+    /// Any key at all, to see the keys a layer object really has.
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
+        let present = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
         let type = try c.decode(String.self, forKey: .type)
         func only(_ allowed: Set<Key>) throws {
-            for key in c.allKeys where key != .type && !allowed.contains(key) {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c,
-                    debugDescription: "key '\(key.rawValue)' is not allowed in a '\(type)' layer")
+            for key in present where key != "type" && !allowed.contains(where: { $0.rawValue == key }) {
+                throw DecodingError.dataCorruptedError(forKey: .type, in: c,
+                    debugDescription: "key '\(key)' is not allowed in a '\(type)' layer")
             }
         }
         func int(_ k: Key, _ d: Int? = nil) throws -> Int {

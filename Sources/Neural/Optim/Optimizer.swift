@@ -46,7 +46,12 @@ final class SlotStore {
     func load(_ state: [String: Tensor]) throws {
         guard let s = state["step"] else { throw NeuralError.invalidSpec("optimizer state without 'step'") }
         step = Int(s[0])
-        slots = state.filter { $0.key != "step" }
+        slots = [:]
+        for (key, t) in state where key != "step" {   // copies: the caller keeps its tensors
+            let mine = Tensor(batch: t.batch, channels: t.channels, height: t.height, width: t.width)
+            mine.copy(from: t)
+            slots[key] = mine
+        }
     }
 }
 

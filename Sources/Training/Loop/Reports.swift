@@ -25,5 +25,7 @@ public struct TrainingSummary: Sendable {
     public var bestEpoch: Int?
     public var bestValidationAccuracy: Double?
     public var stoppedEarly: Bool
+    /// Ended by `shouldStop` before the last epoch; the checkpoint resumes it.
+    public var interrupted: Bool
     public var resumedFromEpoch: Int
 }

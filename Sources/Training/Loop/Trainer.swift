@@ -13,6 +13,8 @@ public final class Trainer {
     public var onEpoch: ((EpochReport) -> Void)?
     /// Written after every epoch; a run started with the same path resumes from it.
     public var checkpointPath: String?
+    /// Asked after every epoch (and its checkpoint): true ends the run there, resumable.
+    public var shouldStop: ((EpochReport) -> Bool)?
 
     private let optimizer: Optimizer
     private var bestWeights: [[Float]]?
@@ -63,7 +65,7 @@ public final class Trainer {
         let resumedFrom = startEpoch
         let steps = batchesPerEpoch
         let schedule = config.schedule.make(base: config.optimizer.learningRate, stepsPerEpoch: steps, epochs: config.epochs)
-        var stoppedEarly = false
+        var stoppedEarly = false, interrupted = false
         let runStart = Date()
         for epoch in startEpoch..<config.epochs {
             let report = trainEpoch(epoch, schedule: schedule, runStart: runStart, firstEpoch: startEpoch)
@@ -78,6 +80,10 @@ public final class Trainer {
                                     bestEpoch: best?.epoch, bestAccuracy: best?.accuracy)
                 try Checkpoint.save(cp, network: network, optimizer: optimizer, to: path)
             }
+            if shouldStop?(report) == true, epoch + 1 < config.epochs {
+                interrupted = true
+                break
+            }
             if let patience = config.earlyStoppingPatience, let b = best, epoch - b.epoch >= patience {
                 stoppedEarly = true
                 break
@@ -85,7 +91,7 @@ public final class Trainer {
         }
         if stoppedEarly, let w = bestWeights { restore(w) }
         return TrainingSummary(history: history, bestEpoch: best?.epoch, bestValidationAccuracy: best?.accuracy,
-                               stoppedEarly: stoppedEarly, resumedFromEpoch: resumedFrom)
+                               stoppedEarly: stoppedEarly, interrupted: interrupted, resumedFromEpoch: resumedFrom)
     }
 
     private func trainEpoch(_ epoch: Int, schedule: LearningRateSchedule, runStart: Date, firstEpoch: Int) -> EpochReport {

@@ -1,0 +1,125 @@
+import Testing
+@testable import Neural
+
+/// Every optimized kernel against its naive twin, on random shapes, with one and two
+/// workers (the batch-sliced and the whole-batch conv paths both run).
+@Suite("Optimized kernels vs naive twins", .serialized)
+struct KernelTests {
+    struct ConvCase: CustomStringConvertible, Sendable {
+        var cin, cout, h, w, k, s, p, groups, batch: Int
+        var description: String { "\(cin)->\(cout) \(h)x\(w) k\(k) s\(s) p\(p) g\(groups) n\(batch)" }
+    }
+
+    static let convCases: [ConvCase] = {
+        var rng = SeededGenerator(seed: 42)
+        var cases: [ConvCase] = [
+            .init(cin: 3, cout: 8, h: 9, w: 7, k: 3, s: 1, p: 1, groups: 1, batch: 5),
+            .init(cin: 4, cout: 6, h: 8, w: 8, k: 1, s: 1, p: 0, groups: 1, batch: 4),   // pointwise GEMM
+            .init(cin: 6, cout: 6, h: 7, w: 9, k: 3, s: 2, p: 1, groups: 3, batch: 1),   // grouped, batch 1
+            .init(cin: 5, cout: 5, h: 10, w: 6, k: 3, s: 2, p: 1, groups: 5, batch: 3),  // depthwise
+            .init(cin: 4, cout: 4, h: 11, w: 11, k: 5, s: 1, p: 2, groups: 4, batch: 2), // depthwise 5x5
+            .init(cin: 2, cout: 3, h: 40, w: 40, k: 7, s: 2, p: 3, groups: 1, batch: 6), // stem-like, many steps
+        ]
+        for _ in 0..<6 {
+            let groups = [1, 1, 2][rng.below(3)]
+            let k = 1 + rng.below(5)
+            cases.append(.init(cin: groups * (1 + rng.below(4)), cout: groups * (1 + rng.below(4)), h: k + rng.below(9),
+                               w: k + rng.below(9), k: k, s: 1 + rng.below(3), p: rng.below(k / 2 + 1), groups: groups,
+                               batch: 1 + rng.below(6)))
+        }
+        return cases
+    }()
+
+    @Test("conv and depthwise layers == naive direct convolution", arguments: convCases, [1, 2])
+    func conv(_ c: ConvCase, workers: Int) throws {
+        Parallel.workers = workers
+        defer { Parallel.workers = 1 }
+        let spec = NetworkSpec(name: "c", input: Shape(c.cin, c.h, c.w),
+                               layers: [.conv(out: c.cout, kernel: c.k, stride: c.s, padding: c.p, groups: c.groups, bias: true)])
+        let net = try Network(spec, seed: 3)
+        let layer = net.root.layers[0]
+        #expect((layer is DepthwiseConv2d) == (c.groups == c.cin && c.cin == c.cout && c.groups > 1))
+        let (w, b) = (net.namedParameters[0].1, net.namedParameters[1].1)
+        var rng = SeededGenerator(seed: 9)
+        let x = randomTensor(batch: c.batch, spec.input, &rng)
+        let y = net.forward(x, mode: .train)
+        let g = ConvGeometry(input: spec.input, outChannels: c.cout, kernel: c.k, stride: c.s, padding: c.p, groups: c.groups)
+        let ref = Tensor(y.shape, batch: c.batch)
+        convForwardNaive(x.data, w.value.data, b.value.data, ref.data, batch: c.batch, g)
+        expectClose(y.array, ref.array, tolerance: 1e-5, "forward \(c)")
+
+        let dy = randomTensor(batch: c.batch, y.shape, &rng)
+        net.zeroGradients()
+        let dx = try #require(net.backward(dy, inputGradient: true))
+        let rdx = Tensor(x.shape, batch: c.batch), rdw = Tensor(w.value.shape, batch: w.value.batch)
+        let rdb = Tensor(b.value.shape, batch: 1)
+        convBackwardNaive(x.data, w.value.data, dy.data, rdx.data, rdw.data, rdb.data, batch: c.batch, g)
+        expectClose(dx.array, rdx.array, tolerance: 1e-5, "dx \(c)")
+        expectClose(w.grad.array, rdw.array, tolerance: 1e-5, "dW \(c)")
+        expectClose(b.grad.array, rdb.array, tolerance: 1e-5, "db \(c)")
+    }
+
+    @Test("im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>")
+    func adjoint() {
+        var rng = SeededGenerator(seed: 5)
+        for _ in 0..<10 {
+            let k = 1 + rng.below(4), s = 1 + rng.below(3)
+            let shape = Shape(1 + rng.below(3), k + rng.below(7), k + rng.below(7)), batch = 1 + rng.below(3)
+            let g = ConvGeometry(input: shape, outChannels: 1, kernel: k, stride: s, padding: rng.below(k / 2 + 1))
+            let x = randomTensor(batch: batch, shape, &rng)
+            let rows = shape.channels * k * k, cols = batch * g.outPlane
+            let col = Tensor(batch: rows * cols, channels: 1), c = randomTensor(batch: rows * cols, Shape(1), &rng)
+            im2col(x.data, batch: batch, g, col.data)
+            let back = Tensor(shape, batch: batch)
+            col2im(c.data, batch: batch, g, back.data)
+            var lhs = 0.0, rhs = 0.0
+            for i in 0..<col.count { lhs += Double(col[i]) * Double(c[i]) }
+            for i in 0..<x.count { rhs += Double(x[i]) * Double(back[i]) }
+            #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
+        }
+    }
+
+    @Test("sgemm (split across workers) == naive GEMM, every transpose", arguments: [1, 2])
+    func gemm(workers: Int) throws {
+        Parallel.workers = workers
+        defer { Parallel.workers = 1 }
+        try BLASRuntime.verifyKernels(seed: 11)
+        var rng = SeededGenerator(seed: 1)
+        for (m, n, k) in [(3, 700, 130), (150, 9, 300), (64, 64, 64)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }, b = (0..<(k * n)).map { _ in rng.uniform(-1, 1) }
+                    var fast = [Float](repeating: 0.5, count: m * n), slow = fast
+                    sgemm(ta, tb, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 1, &fast, n)
+                    sgemmNaive(ta, tb, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 1, &slow, n)
+                    expectClose(fast, slow, tolerance: 1e-5, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
+                }
+            }
+        }
+    }
+
+    @Test("batch norm: fast kernel == Double reference, and running statistics as PyTorch defines them")
+    func batchNorm() {
+        var rng = SeededGenerator(seed: 2)
+        let shape = Shape(3, 5, 4), n = 6
+        let bn = BatchNorm2d(shape)
+        let x = randomTensor(batch: n, shape, &rng, scale: 3)
+        for i in 0..<x.count { x[i] += 2 }
+        let y = bn.forward(x, mode: .train)
+        let m = n * shape.height * shape.width
+        for c in 0..<3 {
+            var vals: [Double] = []
+            for i in 0..<n { for j in 0..<(shape.height * shape.width) { vals.append(Double(x[(i * 3 + c) * 20 + j])) } }
+            let mean = vals.reduce(0, +) / Double(m)
+            let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(m)
+            for i in 0..<n {
+                for j in 0..<20 {
+                    let expected = (Double(x[(i * 3 + c) * 20 + j]) - mean) / (variance + 1e-5).squareRoot()
+                    #expect(abs(Double(y[(i * 3 + c) * 20 + j]) - expected) < 1e-4)
+                }
+            }
+            #expect(abs(Double(bn.runningMean[c]) - 0.1 * mean) < 1e-5)
+            #expect(abs(Double(bn.runningVar[c]) - (0.9 + 0.1 * variance * Double(m) / Double(m - 1))) < 1e-4)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import Neural
+@testable import Training
+
+@Suite("Datasets and augmentation")
+struct DataTests {
+    static func tiny(count: Int = 40, classes: Int = 2, side: Int = 6) -> ImageDataset {
+        var px: [UInt8] = [], labels: [Int32] = []
+        for i in 0..<count {
+            labels.append(Int32(i % classes))
+            for j in 0..<(side * side) { px.append(UInt8((i * 31 + j * 7) % 256)) }
+        }
+        return ImageDataset(shape: Shape(1, side, side), classNames: (0..<classes).map { "c\($0)" }, pixels: px, labels: labels)
+    }
+
+    @Test("IDX: parses a well-formed file, refuses bad magic, wrong type and a short body")
+    func idx() throws {
+        let good: [UInt8] = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+        let (dims, bytes) = try IDX.parse(good, path: "t")
+        #expect(dims == [2, 3] && bytes == [1, 2, 3, 4, 5, 6])
+        #expect(throws: TrainingError.self) { try IDX.parse([1, 0, 8, 1, 0, 0, 0, 1, 9], path: "t") }
+        #expect(throws: TrainingError.self) { try IDX.parse([0, 0, 13, 1, 0, 0, 0, 1, 9, 9, 9, 9], path: "t") }
+        #expect(throws: TrainingError.dataset(path: "t", reason: "header promises 6 bytes, file has 5")) {
+            try IDX.parse(Array(good.dropLast()), path: "t")
+        }
+    }
+
+    @Test("Fashion-MNIST loads from the Debian package: 60,000 + 10,000 images, balanced classes")
+    func fashionMNIST() throws {
+        let test = try FashionMNIST.load(test: true)
+        #expect(test.count == 10_000 && test.shape == Shape(1, 28, 28))
+        #expect(test.classCounts == Array(repeating: 1000, count: 10))
+        let mean = Double(test.pixels.reduce(0) { $0 + Int($1) }) / Double(test.pixels.count) / 255
+        #expect(abs(mean - 0.286) < 0.01, "mean pixel \(mean)")
+        #expect(throws: TrainingError.self) { try FashionMNIST.load(directory: "/nonexistent", test: true) }
+    }
+
+    @Test("stratified split: proportions per class, deterministic by seed, disjoint and complete")
+    func split() {
+        let data = Self.tiny(count: 100, classes: 4)
+        let parts = data.stratifiedSplit([0.7, 0.2, 0.1], seed: 3)
+        #expect(parts.map(\.count) == [72, 20, 8])
+        #expect(parts[0].classCounts == [18, 18, 18, 18])
+        let again = data.stratifiedSplit([0.7, 0.2, 0.1], seed: 3)
+        #expect(parts.map(\.pixels) == again.map(\.pixels))
+        let other = data.stratifiedSplit([0.7, 0.2, 0.1], seed: 4)
+        #expect(parts[0].pixels != other[0].pixels)
+    }
+
+    @Test("batches: identity augmentation is plain normalization; augmented batches repeat by seed, not by thread count")
+    func batches() {
+        let data = Self.tiny()
+        let norm = Normalization(mean: [0.5], std: [0.25])
+        let t = Tensor(data.shape, batch: 4)
+        assembleBatch(data, [0, 1, 2, 3][...], into: t, augmentation: .none, normalization: norm, seed: 1)
+        for i in 0..<t.count { #expect(abs(t[i] - (Float(data.pixels[i]) / 255 - 0.5) / 0.25) < 1e-5) }
+        let aug = Augmentation(cropPadding: 2, horizontalFlip: true, verticalFlip: true, rotationDegrees: 15,
+                               brightness: 0.1, contrast: 0.2, noiseStd: 0.05)
+        let idx = Array(0..<16)[...]
+        let a = Tensor(data.shape, batch: 16), b = Tensor(data.shape, batch: 16), c = Tensor(data.shape, batch: 16)
+        Parallel.workers = 1
+        assembleBatch(data, idx, into: a, augmentation: aug, normalization: norm, seed: 7)
+        Parallel.workers = 2
+        assembleBatch(data, idx, into: b, augmentation: aug, normalization: norm, seed: 7)
+        Parallel.workers = 1
+        assembleBatch(data, idx, into: c, augmentation: aug, normalization: norm, seed: 8)
+        #expect(a.array == b.array)
+        #expect(a.array != c.array)
+    }
+
+    @Test("a horizontal flip mirrors the image; a crop shift moves it and pads with zero")
+    func geometry() {
+        let px: [UInt8] = [10, 20, 30, 40, 50, 60, 70, 80, 90]
+        var rng = SeededGenerator(seed: 1)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: 9)
+        defer { out.deallocate() }
+        // find a draw that flips and one that shifts, rendering with the real sampler
+        var flipped = false, shifted = false
+        for _ in 0..<64 where !(flipped && shifted) {
+            var probe = rng
+            let d = SampleDraw(Augmentation(cropPadding: 1, horizontalFlip: true), &probe)
+            px.withUnsafeBufferPointer {
+                renderSample($0.baseAddress!, Shape(1, 3, 3), out, Augmentation(cropPadding: 1, horizontalFlip: true),
+                             .identity(channels: 1), &rng)
+            }
+            let v = (0..<9).map { Int((out[$0] * 255).rounded()) }
+            if d.flipH && d.shiftX == 0 && d.shiftY == 0 { #expect(v == [30, 20, 10, 60, 50, 40, 90, 80, 70]); flipped = true }
+            if !d.flipH && d.shiftX == 1 && d.shiftY == 0 { #expect(v == [20, 30, 0, 50, 60, 0, 80, 90, 0]); shifted = true }
+        }
+        #expect(flipped && shifted)
+    }
+}
+
+@Suite("Metrics")
+struct MetricTests {
+    @Test("confusion matrix: accuracy, precision, recall, F1, macro-F1 on a hand-checked case")
+    func confusion() {
+        var m = ConfusionMatrix(classes: 3)
+        let pairs = [(0, 0), (0, 0), (0, 1), (1, 1), (1, 1), (1, 1), (1, 0), (2, 2), (2, 1), (2, 2)]
+        for (t, p) in pairs { m.add(truth: t, predicted: p) }
+        #expect(m.total == 10 && m.correct == 7 && abs(m.accuracy - 0.7) < 1e-12)
+        #expect(abs(m.precision(1) - 3.0 / 5) < 1e-12 && abs(m.recall(1) - 3.0 / 4) < 1e-12)
+        #expect(abs(m.f1(0) - 2.0 / 3) < 1e-12)
+        let f1s = [2.0 / 3, 2 * 0.6 * 0.75 / 1.35, 0.8]
+        #expect(abs(m.macroF1 - f1s.reduce(0, +) / 3) < 1e-12)
+        #expect(m.table(names: ["ok", "dent", "scratch"]).contains("scratch"))
+    }
+
+    @Test("top-k accuracy")
+    func topK() {
+        let scores: [[Float]] = [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]]
+        #expect(abs(topKAccuracy(scores: scores, labels: [1, 1, 0], k: 1) - 1.0 / 3) < 1e-12)
+        #expect(abs(topKAccuracy(scores: scores, labels: [1, 1, 0], k: 2) - 2.0 / 3) < 1e-12)
+    }
+}
