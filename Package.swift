@@ -44,6 +44,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
+        // `make bench-engine`: the Swift half of the side-by-side benchmark.
+        .executableTarget(name: "linesight-bench", dependencies: ["Neural", "Training"],
+                          path: "Benchmarks/EngineBench", swiftSettings: vectorFlags),
+
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),

@@ -16,81 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lsspec import basic_block, build, small_resnet  # noqa: E402
+
 OUT = Path(__file__).resolve().parent.parent / "Tests" / "NeuralTests" / "Fixtures"
-
-
-class Residual(nn.Module):
-    def __init__(self, body, shortcut):
-        super().__init__()
-        self.body = body
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.body(x) + (self.shortcut(x) if len(self.shortcut) else x)
-
-
-def build(layers, shape):
-    """Builds nn.Sequential from Linesight layer specs; shape is (C, H, W)."""
-    mods = []
-    c, h, w = shape
-    for spec in layers:
-        t = spec["type"]
-        if t in ("conv", "depthwise"):
-            k, s, p = spec["kernel"], spec.get("stride", 1), spec.get("padding", 0)
-            out = spec["out"] if t == "conv" else c
-            groups = spec.get("groups", 1) if t == "conv" else c
-            mods.append(nn.Conv2d(c, out, k, s, p, groups=groups, bias=spec.get("bias", False)))
-            c, h, w = out, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        elif t == "batchnorm":
-            mods.append(nn.BatchNorm2d(c))
-        elif t == "relu":
-            mods.append(nn.ReLU())
-        elif t == "relu6":
-            mods.append(nn.ReLU6())
-        elif t == "silu":
-            mods.append(nn.SiLU())
-        elif t in ("maxpool", "avgpool"):
-            k, s, p = spec["kernel"], spec.get("stride", spec["kernel"]), spec.get("padding", 0)
-            mods.append((nn.MaxPool2d if t == "maxpool" else nn.AvgPool2d)(k, s, p))
-            h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        elif t == "globalavgpool":
-            mods.append(nn.AdaptiveAvgPool2d(1))
-            h = w = 1
-        elif t == "flatten":
-            mods.append(nn.Flatten())
-            c, h, w = c * h * w, 1, 1
-        elif t == "linear":
-            mods.append(nn.Linear(c * h * w, spec["out"], bias=spec.get("bias", True)))
-            c, h, w = spec["out"], 1, 1
-        elif t == "residual":
-            body, bshape = build(spec["body"], (c, h, w))
-            short, _ = build(spec.get("shortcut", []), (c, h, w))
-            mods.append(Residual(body, short))
-            c, h, w = bshape
-        else:
-            raise ValueError(t)
-    return nn.Sequential(*mods), (c, h, w)
-
-
-def basic_block(cin, cout, stride):
-    body = [{"type": "conv", "out": cout, "kernel": 3, "stride": stride, "padding": 1}, {"type": "batchnorm"},
-            {"type": "relu"}, {"type": "conv", "out": cout, "kernel": 3, "stride": 1, "padding": 1},
-            {"type": "batchnorm"}]
-    short = ([{"type": "conv", "out": cout, "kernel": 1, "stride": stride, "padding": 0}, {"type": "batchnorm"}]
-             if stride != 1 or cin != cout else [])
-    return [{"type": "residual", "body": body, "shortcut": short}, {"type": "relu"}]
-
-
-def small_resnet(cin, side, classes, width):
-    """Mirror of Zoo.smallResNet(depth: 8) for inputs under 48 px."""
-    layers = [{"type": "conv", "out": width, "kernel": 3, "stride": 1, "padding": 1}, {"type": "batchnorm"},
-              {"type": "relu"}]
-    c = width
-    for s in range(3):
-        layers += basic_block(c, width << s, 1 if s == 0 else 2)
-        c = width << s
-    layers += [{"type": "globalavgpool"}, {"type": "flatten"}, {"type": "linear", "out": classes}]
-    return {"name": f"resnet8-w{width}", "input": {"channels": cin, "height": side, "width": side}, "layers": layers}
 
 
 def save(path, tensors, metadata):

@@ -1,0 +1,150 @@
+// linesight-bench: the Swift half of `make bench-engine`. Prints one JSON document with
+// the specs it ran (so the PyTorch/ONNX Runtime half builds the very same networks) and
+// its figures. Not a test: numbers only, compared side by side by Benchmarks/engine/run.sh.
+import Foundation
+import Neural
+import Training
+
+let args = CommandLine.arguments
+func option(_ name: String, _ fallback: String) -> String {
+    if let i = args.firstIndex(of: name), i + 1 < args.count { return args[i + 1] }
+    return fallback
+}
+let threads = Int(option("--threads", "2"))!
+let fashionEpochs = Int(option("--fashion-epochs", "1"))!
+let quick = args.contains("--quick")
+Parallel.workers = threads
+BLASRuntime.setThreads(1)
+try BLASRuntime.verifyKernels()
+
+func now() -> Double { Date().timeIntervalSince1970 }
+func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Runs `body` until `seconds` have passed (at least `minimum` times) and returns per-call seconds.
+func timed(seconds: Double, minimum: Int = 3, _ body: () -> Void) -> [Double] {
+    var times: [Double] = []
+    let start = now()
+    while times.count < minimum || now() - start < seconds {
+        let t = now()
+        body()
+        times.append(now() - t)
+    }
+    return times
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+// Peak: independent FMA chains on every worker (the hardware limit), and a large GEMM.
+func fmaPeak() -> Double {
+    let iterations = 20_000_000
+    let start = now()
+    DispatchQueue.concurrentPerform(iterations: threads) { w in
+        var a0 = SIMD8<Float>(repeating: Float(w)), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
+        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
+        let m = SIMD8<Float>(repeating: 0.999999), c = SIMD8<Float>(repeating: 1e-7)
+        for _ in 0..<iterations {
+            a0 = a0.addingProduct(m, c); a1 = a1.addingProduct(m, c); a2 = a2.addingProduct(m, c); a3 = a3.addingProduct(m, c)
+            a4 = a4.addingProduct(m, c); a5 = a5.addingProduct(m, c); a6 = a6.addingProduct(m, c); a7 = a7.addingProduct(m, c)
+        }
+        let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+        if s.sum() == 42 { log("") }
+    }
+    return Double(threads * iterations * 8 * 8 * 2) / (now() - start) / 1e9
+}
+
+func gemmPeak() -> Double {
+    let n = 1536
+    let a = [Float](repeating: 0.5, count: n * n), b = a
+    var c = a
+    let t = timed(seconds: 2) { sgemm(false, false, n, n, n, 1, a, n, b, n, 0, &c, n) }
+    return 2 * Double(n * n * n) / median(t) / 1e9
+}
+
+struct Case { var name: String; var spec: NetworkSpec; var batch: Int }
+
+func trainingThroughput(_ c: Case) throws -> Double {
+    let net = try Network(c.spec, seed: 1)
+    var rng = SeededGenerator(seed: 2)
+    let x = Tensor(c.spec.input, batch: c.batch)
+    for i in 0..<x.count { x[i] = rng.normal() }
+    let labels = (0..<c.batch).map { _ in Int32(rng.below(net.outputShape.count)) }
+    let grad = Tensor(net.outputShape, batch: c.batch)
+    let opt = SGD(learningRate: 0.01, momentum: 0.9, nesterov: true)
+    let loss = SoftmaxCrossEntropy()
+    let step = {
+        let y = net.forward(x, mode: .train)
+        _ = loss(y, labels, grad: grad)
+        net.zeroGradients()
+        net.backward(grad)
+        opt.step(net.namedParameters)
+    }
+    step(); step()
+    let t = timed(seconds: quick ? 3 : 8, step)
+    return Double(c.batch) / median(t)
+}
+
+func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
+    let net = try InferenceNetwork(try Network(spec, seed: 1))
+    var rng = SeededGenerator(seed: 3)
+    let x = Tensor(spec.input, batch: batch)
+    for i in 0..<x.count { x[i] = rng.normal() }
+    _ = net.predict(x); _ = net.predict(x)
+    return median(timed(seconds: quick ? 2 : 5, minimum: 10) { _ = net.predict(x) })
+}
+
+func convLayer(cin: Int, side: Int, batch: Int) throws -> Double {
+    let spec = NetworkSpec(name: "conv", input: Shape(cin, side, side), layers: [.conv(out: cin, kernel: 3, stride: 1, padding: 1)])
+    let net = try Network(spec, seed: 1)
+    let x = Tensor(spec.input, batch: batch)
+    x.fill(0.5)
+    _ = net.forward(x, mode: .eval)
+    let t = median(timed(seconds: quick ? 1 : 3) { _ = net.forward(x, mode: .eval) })
+    return 2 * Double(batch * cin * side * side * cin * 9) / t / 1e9
+}
+
+let small = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32)
+let r18 = Zoo.resnet18(input: Shape(3, 128, 128), classes: 10)
+var result: [String: Any] = ["threads": threads, "openblas_core": BLASRuntime.coreName]
+let encoder = JSONEncoder()
+result["specs"] = ["small_resnet": try JSONSerialization.jsonObject(with: encoder.encode(small)),
+                   "resnet18": try JSONSerialization.jsonObject(with: encoder.encode(r18))]
+log("peak ...")
+result["peak_fma_gflops"] = fmaPeak()
+result["gemm_gflops"] = gemmPeak()
+var train: [String: Double] = [:]
+for c in [Case(name: "small_resnet/b64", spec: small, batch: 64), Case(name: "small_resnet/b128", spec: small, batch: 128),
+          Case(name: "resnet18/b32", spec: r18, batch: 32)] {
+    log("train \(c.name) ...")
+    train[c.name] = try trainingThroughput(c)
+}
+result["train_images_per_s"] = train
+var infer: [String: Double] = [:]
+for (name, spec) in [("small_resnet", small), ("resnet18", r18)] {
+    log("inference \(name) ...")
+    infer["\(name)/b1_ms"] = try inference(spec, batch: 1) * 1000
+    infer["\(name)/b32_images_per_s"] = 32 / (try inference(spec, batch: 32))
+}
+result["inference"] = infer
+var convs: [String: Double] = [:]
+for (cin, side) in [(64, 32), (128, 16), (256, 8), (512, 4)] {
+    log("conv \(cin)x\(side) ...")
+    convs["conv3x3_\(cin)c_\(side)px_b32_gflops"] = try convLayer(cin: cin, side: side, batch: 32)
+}
+result["conv_forward"] = convs
+
+if fashionEpochs > 0 {
+    log("fashion-mnist, \(fashionEpochs) epoch(s) ...")
+    let trainSet = try FashionMNIST.load(test: false), testSet = try FashionMNIST.load(test: true)
+    let net = try Network(small, seed: 1)
+    let config = TrainingConfig.fashionMNIST(epochs: fashionEpochs, seed: 1)
+    let trainer = try Trainer(network: net, config: config, train: trainSet, validation: nil)
+    let start = now()
+    let summary = try trainer.run()
+    let seconds = now() - start
+    let ev = evaluate(net, on: testSet, normalization: config.normalization)
+    result["fashion"] = ["epochs": fashionEpochs, "seconds_per_epoch": seconds / Double(fashionEpochs),
+                         "train_images_per_s": summary.history.map(\.imagesPerSecond).reduce(0, +) / Double(summary.history.count),
+                         "test_accuracy": ev.accuracy]
+}
+let out = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted])
+print(String(decoding: out, as: UTF8.self))

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Prints the side-by-side table of `make bench-engine` and writes the combined JSON."""
+import json
+import sys
+import time
+from pathlib import Path
+
+swift, ref = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+out_path = Path(sys.argv[3])
+rows = []
+
+
+def row(what, ours, theirs, ref_name, higher_is_better=True):
+    ratio = ours / theirs if higher_is_better else theirs / ours
+    rows.append({"figure": what, "linesight": ours, "reference": theirs, "reference_name": ref_name,
+                 "ratio": ratio, "ratio_meaning": "x faster than the reference" if True else ""})
+
+
+for k, v in swift["train_images_per_s"].items():
+    row(f"train {k} (images/s)", v, ref["train_images_per_s"][k], "pytorch")
+for k, v in swift["inference"].items():
+    hib = not k.endswith("_ms")
+    row(f"infer {k}", v, ref["inference_torch"][k], "pytorch", hib)
+    row(f"infer {k}", v, ref["inference_ort"][k], "onnxruntime", hib)
+for k, v in swift["conv_forward"].items():
+    row(f"{k}", v, ref["conv_forward"][k], "pytorch")
+if "fashion" in swift and "fashion" in ref:
+    row(f"fashion-mnist s/epoch ({swift['fashion']['epochs']} ep)", swift["fashion"]["seconds_per_epoch"],
+        ref["fashion"]["seconds_per_epoch"], "pytorch", False)
+    row("fashion-mnist test accuracy", swift["fashion"]["test_accuracy"], ref["fashion"]["test_accuracy"], "pytorch")
+
+peak = swift["peak_fma_gflops"]
+print(f"threads {swift['threads']}, OpenBLAS core {swift['openblas_core']}, torch {ref['torch_version']}")
+print(f"measured peak: FMA loop {peak:.1f} GFLOP/s, 1536^3 sgemm {swift['gemm_gflops']:.1f} GFLOP/s")
+print(f"{'figure':48} {'linesight':>11} {'reference':>11} {'ref':>12} {'ratio':>7}")
+for r in rows:
+    print(f"{r['figure']:48} {r['linesight']:11.3f} {r['reference']:11.3f} {r['reference_name']:>12} {r['ratio']:6.2f}x")
+print("ratio > 1: Linesight better (faster, or lower latency, or more accurate)")
+for k, v in swift["conv_forward"].items():
+    print(f"{k}: {100 * v / peak:.0f}% of the measured peak")
+out_path.write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "linesight": swift, "reference": ref,
+                                "peak_fma_gflops": peak, "rows": rows}, indent=1, sort_keys=True))
+print(out_path)

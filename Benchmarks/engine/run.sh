@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# make bench-engine: Linesight vs PyTorch 1.13 (Debian) vs ONNX Runtime (PyPI), same
+# networks, batch sizes and threads, side by side. Prints a table of ratios and writes
+# the figures as JSON (its path is the last line).
+#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 Benchmarks/engine/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+threads=${THREADS:-2}
+epochs=${FASHION_EPOCHS:-1}
+quick=${QUICK:+--quick}
+venv=.build/bench-venv
+if [[ ! -x $venv/bin/python ]]; then
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+# numpy < 2: Debian's torch 1.13 is built against NumPy 1.x
+"$venv/bin/python" -c "import onnxruntime, onnx, numpy; assert numpy.__version__ < \"2\"" 2>/dev/null \
+    || "$venv/bin/pip" install -q "numpy<2" onnxruntime onnx
+swift build -c release --product linesight-bench >&2
+out=bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+.build/release/linesight-bench --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/linesight.json"
+OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
+    --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/reference.json"
+python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json"

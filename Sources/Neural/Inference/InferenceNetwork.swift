@@ -1,0 +1,117 @@
+/// A network compiled for inference: every conv followed by batch norm becomes one conv
+/// with folded weights and bias, activations run in place on the producing layer's
+/// output (fused), buffers are reused across calls. Batch 1 and batched entry points.
+///
+/// Folding, per output channel c with s = gamma[c] / sqrt(var[c] + eps):
+///     w'[c] = w[c] * s        b'[c] = (b[c] - mean[c]) * s + beta[c]
+public final class InferenceNetwork {
+    public let spec: NetworkSpec
+    private let root: Sequential
+    private var single: Tensor?
+
+    /// Compiles `network` (its current weights and running statistics).
+    public init(_ network: Network) throws {
+        spec = network.spec
+        root = Sequential(try Self.compile(network.root.layers, input: network.inputShape), inputShape: network.inputShape)
+    }
+
+    public var inputShape: Shape { spec.input }
+    public var outputShape: Shape { root.outputShape }
+
+    /// Logits for a batch `[N, C, H, W]`; the result belongs to the network until the next call.
+    public func predict(_ batch: Tensor) -> Tensor {
+        precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
+        return root.forward(batch, mode: .eval)
+    }
+
+    /// Logits for one sample, given as `C*H*W` floats in NCHW order.
+    public func predict(sample: UnsafePointer<Float>) -> [Float] {
+        let x = single ?? Tensor(spec.input, batch: 1)
+        single = x
+        x.data.update(from: sample, count: x.count)
+        return predict(x).array
+    }
+
+    private static func compile(_ layers: [Layer], input: Shape) throws -> [Layer] {
+        var out: [Layer] = []
+        var i = 0
+        while i < layers.count {
+            var layer = layers[i]
+            if let bn = layers[safe: i + 1] as? BatchNorm2d {
+                if let conv = layer as? Conv2d {
+                    layer = fold(conv, bn)
+                    i += 1
+                } else if let dw = layer as? DepthwiseConv2d {
+                    layer = fold(dw, bn)
+                    i += 1
+                }
+            }
+            if let r = layer as? Residual {
+                layer = Residual(body: Sequential(try compile(r.body.layers, input: r.body.inputShape), inputShape: r.body.inputShape),
+                                 shortcut: Sequential(try compile(r.shortcut.layers, input: r.shortcut.inputShape),
+                                                      inputShape: r.shortcut.inputShape))
+            }
+            if let act = layers[safe: i + 1] as? Activation, !(layer is Activation) {
+                layer = FusedActivation(layer, act.kind)
+                i += 1
+            }
+            if !(layer is Dropout) { out.append(layer) }
+            i += 1
+        }
+        return out
+    }
+
+    private static func foldedBias(_ bn: BatchNorm2d, _ c: Int, _ bias: Float) -> (scale: Float, bias: Float) {
+        let s = bn.weight.value[c] / (bn.runningVar[c] + bn.epsilon).squareRoot()
+        return (s, (bias - bn.runningMean[c]) * s + bn.bias.value[c])
+    }
+
+    private static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
+        let folded = Conv2d(conv.geometry, bias: true)
+        let per = conv.geometry.patch
+        for c in 0..<conv.geometry.outChannels {
+            let (s, b) = foldedBias(bn, c, conv.bias?.value[c] ?? 0)
+            for j in 0..<per { folded.weight.value[c * per + j] = conv.weight.value[c * per + j] * s }
+            folded.bias!.value[c] = b
+        }
+        folded.needsInputGradient = false
+        return folded
+    }
+
+    private static func fold(_ conv: DepthwiseConv2d, _ bn: BatchNorm2d) -> DepthwiseConv2d {
+        let folded = DepthwiseConv2d(conv.geometry, bias: true)
+        let per = conv.geometry.kernelH * conv.geometry.kernelW
+        for c in 0..<conv.geometry.outChannels {
+            let (s, b) = foldedBias(bn, c, conv.bias?.value[c] ?? 0)
+            for j in 0..<per { folded.weight.value[c * per + j] = conv.weight.value[c * per + j] * s }
+            folded.bias!.value[c] = b
+        }
+        return folded
+    }
+}
+
+/// A layer whose output goes through an activation in place: no second buffer, no
+/// second layer call. Inference only.
+final class FusedActivation: Layer {
+    let inner: Layer
+    let kind: ActivationKind
+    var needsInputGradient = false
+    var outputShape: Shape { inner.outputShape }
+
+    init(_ inner: Layer, _ kind: ActivationKind) {
+        self.inner = inner
+        self.kind = kind
+    }
+
+    func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let y = inner.forward(x, mode: mode)
+        activate(kind, y.data, y.data, y.count)
+        return y
+    }
+
+    func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { i >= 0 && i < count ? self[i] : nil }
+}

@@ -1,0 +1,39 @@
+import Testing
+@testable import Neural
+
+@Suite("Inference path")
+struct InferenceTests {
+    @Test("folded and fused network == the training network in eval mode", arguments: [
+        Zoo.smallResNet(input: Shape(1, 20, 20), classes: 4, depth: 10, width: 6),
+        Zoo.lightNet(input: Shape(3, 50, 50), classes: 3, width: 4),
+        Zoo.resnet18(input: Shape(3, 32, 32), classes: 5),
+    ])
+    func equivalence(_ spec: NetworkSpec) throws {
+        let net = try Network(spec, seed: 4)
+        var rng = SeededGenerator(seed: 8)
+        for (name, t) in net.namedBuffers {
+            for i in 0..<t.count { t[i] = name.hasSuffix("var") ? rng.uniform(0.5, 2) : rng.uniform(-0.5, 0.5) }
+        }
+        for (name, p) in net.namedParameters where p.isNormOrBias {
+            for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
+        }
+        let fast = try InferenceNetwork(net)
+        for batch in [1, 5] {
+            let x = randomTensor(batch: batch, spec.input, &rng)
+            let expected = net.forward(x, mode: .eval).array
+            expectClose(fast.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch)")
+        }
+        let x = randomTensor(batch: 1, spec.input, &rng)
+        expectClose(fast.predict(sample: x.data), net.forward(x, mode: .eval).array, tolerance: 1e-5, "\(spec.name) sample")
+    }
+
+    @Test("folding removes every batch norm and dropout")
+    func structure() throws {
+        let net = try Network(Zoo.lightNet(input: Shape(1, 32, 32), classes: 2), seed: 1)
+        let fast = try InferenceNetwork(net)
+        let mirror = Mirror(reflecting: fast)
+        let root = try #require(mirror.children.first { $0.label == "root" }?.value as? Sequential)
+        #expect(!root.layers.contains { $0 is BatchNorm2d || $0 is Dropout || $0 is Activation })
+        #expect(root.layers.contains { $0 is FusedActivation })
+    }
+}
