@@ -13,7 +13,7 @@ func option(_ name: String, _ fallback: String) -> String {
 let threads = Int(option("--threads", "2"))!
 let fashionEpochs = Int(option("--fashion-epochs", "1"))!
 let quick = args.contains("--quick")
-Parallel.workers = threads
+Parallel.defaultWorkers = threads
 BLASRuntime.setThreads(1)
 try BLASRuntime.verifyKernels()
 

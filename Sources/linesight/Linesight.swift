@@ -40,7 +40,7 @@ struct ComputeOptions: ParsableArguments {
     func apply(_ logger: Logger) throws {
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard n >= 1 && n <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-        Parallel.workers = n
+        Parallel.defaultWorkers = n
         // The engine splits GEMMs across its own workers; OpenBLAS runs one thread per call.
         BLASRuntime.setThreads(1)
         try OpenBLASBootstrap.verify(logger)

@@ -3,7 +3,7 @@ import Testing
 
 /// Every optimized kernel against its naive twin, on random shapes, with one and two
 /// workers (the batch-sliced and the whole-batch conv paths both run).
-@Suite("Optimized kernels vs naive twins", .serialized)
+@Suite("Optimized kernels vs naive twins")
 struct KernelTests {
     struct ConvCase: CustomStringConvertible, Sendable {
         var cin, cout, h, w, k, s, p, groups, batch: Int
@@ -32,8 +32,10 @@ struct KernelTests {
 
     @Test("conv and depthwise layers == naive direct convolution", arguments: convCases, [1, 2])
     func conv(_ c: ConvCase, workers: Int) throws {
-        Parallel.workers = workers
-        defer { Parallel.workers = 1 }
+        try Parallel.with(workers: workers) { try convCase(c) }
+    }
+
+    func convCase(_ c: ConvCase) throws {
         let spec = NetworkSpec(name: "c", input: Shape(c.cin, c.h, c.w),
                                layers: [.conv(out: c.cout, kernel: c.k, stride: c.s, padding: c.p, groups: c.groups, bias: true)])
         let net = try Network(spec, seed: 3)
@@ -81,8 +83,10 @@ struct KernelTests {
 
     @Test("sgemm (split across workers) == naive GEMM, every transpose", arguments: [1, 2])
     func gemm(workers: Int) throws {
-        Parallel.workers = workers
-        defer { Parallel.workers = 1 }
+        try Parallel.with(workers: workers) { try gemmCase() }
+    }
+
+    func gemmCase() throws {
         try BLASRuntime.verifyKernels(seed: 11)
         var rng = SeededGenerator(seed: 1)
         for (m, n, k) in [(3, 700, 130), (150, 9, 300), (64, 64, 64)] {

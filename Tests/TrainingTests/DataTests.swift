@@ -59,11 +59,8 @@ struct DataTests {
                                brightness: 0.1, contrast: 0.2, noiseStd: 0.05)
         let idx = Array(0..<16)[...]
         let a = Tensor(data.shape, batch: 16), b = Tensor(data.shape, batch: 16), c = Tensor(data.shape, batch: 16)
-        Parallel.workers = 1
-        assembleBatch(data, idx, into: a, augmentation: aug, normalization: norm, seed: 7)
-        Parallel.workers = 2
-        assembleBatch(data, idx, into: b, augmentation: aug, normalization: norm, seed: 7)
-        Parallel.workers = 1
+        Parallel.with(workers: 1) { assembleBatch(data, idx, into: a, augmentation: aug, normalization: norm, seed: 7) }
+        Parallel.with(workers: 2) { assembleBatch(data, idx, into: b, augmentation: aug, normalization: norm, seed: 7) }
         assembleBatch(data, idx, into: c, augmentation: aug, normalization: norm, seed: 8)
         #expect(a.array == b.array)
         #expect(a.array != c.array)

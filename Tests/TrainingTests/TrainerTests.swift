@@ -48,8 +48,12 @@ struct TrainerTests {
         #expect(summary.history.last!.trainLoss < summary.history.first!.trainLoss)
     }
 
-    @Test("same seed, same config: identical weights")
-    func reproducible() throws {
+    @Test("same seed, same config, same thread count: identical weights", arguments: [1, 2])
+    func reproducible(workers: Int) throws {
+        try Parallel.with(workers: workers) { try reproducibleRun() }
+    }
+
+    func reproducibleRun() throws {
         func train() throws -> [[Float]] {
             let net = try Network(toySpec, seed: 1)
             _ = try Trainer(network: net, config: toyConfig(epochs: 2), train: stripes(count: 96, seed: 1), validation: nil).run()

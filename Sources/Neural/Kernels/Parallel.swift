@@ -1,9 +1,20 @@
 import Dispatch
 
-/// How many threads the engine's own kernels (im2col, batch norm, pooling, ...) use.
-/// OpenBLAS has its own count (`BLASRuntime.setThreads`); the two never run at once.
+/// How many threads the engine's kernels use (GEMMs are split across them too; OpenBLAS
+/// itself runs one thread per call). The process sets `defaultWorkers` once at start;
+/// `with(workers:)` overrides it for one task's scope (tests, benchmarks) without
+/// touching any other task.
 public enum Parallel {
-    nonisolated(unsafe) public static var workers = 1
+    nonisolated(unsafe) public static var defaultWorkers = 1
+    @TaskLocal static var scopedWorkers: Int?
+
+    /// The worker count in force for the calling task.
+    public static var workers: Int { scopedWorkers ?? defaultWorkers }
+
+    /// Runs `body` with `workers` threads for the engine's kernels.
+    public static func with<T>(workers: Int, _ body: () throws -> T) rethrows -> T {
+        try $scopedWorkers.withValue(max(1, workers), operation: body)
+    }
 
     /// Runs `body(worker, range)` over `0..<count` split into at most `workers` contiguous
     /// chunks; `worker` is in `0..<workers`, for per-worker scratch buffers.
