@@ -45,8 +45,9 @@ let package = Package(
         ], swiftSettings: vectorFlags),
 
         // `make bench-engine`: the Swift half of the side-by-side benchmark.
-        .executableTarget(name: "linesight-bench", dependencies: ["Neural", "Training"],
-                          path: "Benchmarks/EngineBench", swiftSettings: vectorFlags),
+        .target(name: "CPeak", path: "Benchmarks/CPeak", cSettings: [.unsafeFlags(["-O2"])]),
+        .executableTarget(name: "linesight-bench", dependencies: ["Neural", "Training", "CPeak"],
+                          path: "Benchmarks/EngineBench", swiftSettings: kernelFlags),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),

@@ -10,6 +10,14 @@ func option(_ name: String, _ fallback: String) -> String {
     if let i = args.firstIndex(of: name), i + 1 < args.count { return args[i + 1] }
     return fallback
 }
+if args.contains("--help") || args.contains("-h") {
+    print("""
+    usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only]
+    The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
+    prints the ratios). Writes one JSON document to stdout, progress to stderr.
+    """)
+    exit(0)
+}
 let threads = Int(option("--threads", "2"))!
 let fashionEpochs = Int(option("--fashion-epochs", "1"))!
 let quick = args.contains("--quick")
@@ -33,24 +41,6 @@ func timed(seconds: Double, minimum: Int = 3, _ body: () -> Void) -> [Double] {
 }
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-
-// Peak: independent FMA chains on every worker (the hardware limit), and a large GEMM.
-func fmaPeak() -> Double {
-    let iterations = 20_000_000
-    let start = now()
-    DispatchQueue.concurrentPerform(iterations: threads) { w in
-        var a0 = SIMD8<Float>(repeating: Float(w)), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
-        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
-        let m = SIMD8<Float>(repeating: 0.999999), c = SIMD8<Float>(repeating: 1e-7)
-        for _ in 0..<iterations {
-            a0 = a0.addingProduct(m, c); a1 = a1.addingProduct(m, c); a2 = a2.addingProduct(m, c); a3 = a3.addingProduct(m, c)
-            a4 = a4.addingProduct(m, c); a5 = a5.addingProduct(m, c); a6 = a6.addingProduct(m, c); a7 = a7.addingProduct(m, c)
-        }
-        let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
-        if s.sum() == 42 { log("") }
-    }
-    return Double(threads * iterations * 8 * 8 * 2) / (now() - start) / 1e9
-}
 
 func gemmPeak() -> Double {
     let n = 1536
@@ -109,8 +99,14 @@ let encoder = JSONEncoder()
 result["specs"] = ["small_resnet": try JSONSerialization.jsonObject(with: encoder.encode(small)),
                    "resnet18": try JSONSerialization.jsonObject(with: encoder.encode(r18))]
 log("peak ...")
-result["peak_fma_gflops"] = fmaPeak()
+let peak = fmaPeak(threads: threads)
+result["peak_fma_gflops"] = peak.gflops
+result["peak_vector_width"] = peak.width
 result["gemm_gflops"] = gemmPeak()
+if args.contains("--peak-only") {
+    print(result["peak_fma_gflops"]!, result["gemm_gflops"]!)
+    exit(0)
+}
 var train: [String: Double] = [:]
 for c in [Case(name: "small_resnet/b64", spec: small, batch: 64), Case(name: "small_resnet/b128", spec: small, batch: 128),
           Case(name: "resnet18/b32", spec: r18, batch: 32)] {
