@@ -51,6 +51,7 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
+        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural"], swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )

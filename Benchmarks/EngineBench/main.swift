@@ -94,6 +94,17 @@ func convLayer(cin: Int, side: Int, batch: Int) throws -> Double {
 
 let small = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32)
 let r18 = Zoo.resnet18(input: Shape(3, 128, 128), classes: 10)
+if let i = args.firstIndex(of: "--profile-infer") {
+    // A loop to attach a profiler to: batch-N inference of one network for ~10 s.
+    let spec = args[i + 1] == "resnet18" ? r18 : small
+    let batch = Int(option("--batch", "1"))!
+    let t = try inference(spec, batch: batch)
+    log("median \(t * 1000) ms")
+    let net = try InferenceNetwork(try Network(spec, seed: 1))
+    let x = Tensor(spec.input, batch: batch)
+    _ = timed(seconds: 10) { _ = net.predict(x) }
+    exit(0)
+}
 var result: [String: Any] = ["threads": threads, "openblas_core": BLASRuntime.coreName]
 let encoder = JSONEncoder()
 result["specs"] = ["small_resnet": try JSONSerialization.jsonObject(with: encoder.encode(small)),

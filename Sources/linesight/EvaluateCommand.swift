@@ -13,13 +13,15 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "The model file (safetensors) to evaluate.") var model: String
     @Option(help: "The dataset: fashion-mnist (its test split).") var dataset: String = "fashion-mnist"
     @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
+    @Option(help: "Evaluate on the first N test images only (quick checks).") var testLimit: Int?
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         let logger = Logger(label: "linesight.evaluate")
         try compute.apply(logger)
         let (network, meta) = try ModelFile.load(path: model)
-        let testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        var testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        if let testLimit, testLimit < testSet.count { testSet = testSet.subset(Array(0..<max(1, testLimit))) }
         guard network.inputShape == testSet.shape, meta.classes.count == testSet.classNames.count else {
             throw ValidationError("model takes \(network.inputShape) with \(meta.classes.count) classes; the test set is \(testSet.shape) with \(testSet.classNames.count)")
         }

@@ -41,6 +41,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Peak learning rate (default: the recipe's 0.2 for SGD, 1e-3 for Adam/AdamW).") var lr: Float?
     @Option(help: "Optimizer: sgd, adam or adamw.") var optimizer: String = "sgd"
     @Option(help: "Train on the first N training images only (quick checks).") var limit: Int?
+    @Option(help: "Evaluate on the first N test images only (quick checks).") var testLimit: Int?
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 1
     @Option(help: "Where to write the trained model.") var out: String = "runs/fashion-mnist/model.safetensors"
     @Option(help: "Checkpoint file (default: next to --out).") var checkpoint: String?
@@ -59,7 +60,8 @@ struct TrainCommand: ParsableCommand {
         let logger = Logger(label: "linesight.train")
         try compute.apply(logger)
         var trainSet = try FashionMNIST.load(directory: dataDir, test: false)
-        let testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        var testSet = try FashionMNIST.load(directory: dataDir, test: true)
+        if let testLimit, testLimit < testSet.count { testSet = testSet.subset(Array(0..<max(1, testLimit))) }
         if let limit, limit < trainSet.count { trainSet = trainSet.subset(Array(0..<max(1, limit))) }
         var config = TrainingConfig.fashionMNIST(epochs: epochs, seed: seed)
         config.batchSize = batchSize

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import Neural
+
+/// Runs the real `linesight` binary (built next to this test bundle) as a user would.
+struct CLI {
+    static var binary: URL {
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("linesight").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("linesight")
+    }
+
+    static func run(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        e.removeValue(forKey: "OPENBLAS_CORETYPE")
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), r = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: r, as: UTF8.self))
+    }
+}
+
+@Suite("linesight command line")
+struct CLITests {
+    @Test("help teaches the commands")
+    func help() throws {
+        let r = try CLI.run(["--help"])
+        #expect(r.status == 0)
+        for word in ["train", "evaluate", "engine"] { #expect(r.out.contains(word)) }
+        let t = try CLI.run(["train", "--help"])
+        for word in ["--epochs", "--arch", "--resume", "--threads", "resnet8"] { #expect(t.out.contains(word), "train --help lacks \(word)") }
+    }
+
+    @Test("bad input gets a clear error and a non-zero exit")
+    func errors() throws {
+        let epochs = try CLI.run(["train", "--epochs", "0"])
+        #expect(epochs.status != 0 && epochs.err.contains("--epochs must be at least 1"))
+        let missing = try CLI.run(["evaluate", "--model", "/nonexistent/model.safetensors"])
+        #expect(missing.status != 0 && missing.err.contains("/nonexistent/model.safetensors"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let junk = dir.appendingPathComponent("junk.safetensors")
+        try Data("not a model at all".utf8).write(to: junk)
+        let bad = try CLI.run(["evaluate", "--model", junk.path])
+        #expect(bad.status != 0 && bad.err.contains("not a usable model file"))
+    }
+
+    @Test("engine reports the OpenBLAS core and a passed kernel check")
+    func engine() throws {
+        let r = try CLI.run(["engine", "--threads", "1"])
+        #expect(r.status == 0)
+        #expect(r.out.contains("core in use") && r.out.contains("kernel check   passed"))
+        #expect(r.err.contains("OpenBLAS kernels verified"))
+    }
+
+    @Test("a generic OpenBLAS core on a capable CPU makes linesight re-execute itself with a better one")
+    func reexec() throws {
+        let cpu = CPUFeatures.parse(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+        guard case .switchTo(let core, _) = chooseOpenBLASCore(current: "Prescott", cpu: cpu, userSetting: nil) else {
+            return   // a CPU without AVX2: Prescott is the right core, nothing to switch
+        }
+        let r = try CLI.run(["engine", "--threads", "1"], env: ["LINESIGHT_TEST_PRETEND_OPENBLAS_CORE": "Prescott"])
+        #expect(r.status == 0)
+        #expect(r.out.contains("core in use    \(core)"), "\(r.out)")
+        #expect(r.out.contains("switched to \(core)"))
+        #expect(r.err.contains("openblas.switched_to=\(core)"))
+        let user = try CLI.run(["engine", "--threads", "1"],
+                               env: ["LINESIGHT_TEST_PRETEND_OPENBLAS_CORE": "Prescott", "OPENBLAS_CORETYPE": "Prescott"])
+        #expect(user.out.contains("core in use    Prescott") && user.out.contains("set by you"))
+    }
+
+    @Test("train then evaluate: a real model file, loaded back, with its metrics")
+    func trainAndEvaluate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-train-\(getpid())")
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let t = try CLI.run(["train", "--epochs", "1", "--limit", "512", "--test-limit", "500", "--width", "4",
+                             "--batch-size", "64", "--threads", "2", "--out", model])
+        #expect(t.status == 0, "\(t.err)")
+        #expect(t.out.contains("test accuracy") && t.out.contains("model written to"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoint.safetensors").path))
+        let e = try CLI.run(["evaluate", "--model", model, "--test-limit", "500"])
+        #expect(e.status == 0, "\(e.err)")
+        #expect(e.out.contains("accuracy") && e.out.contains("ankle-boot") && e.out.contains("truth\\pred"))
+        let (_, meta) = try ModelFile.load(path: model)
+        #expect(meta.classes.count == 10 && meta.provenance.metrics["test.accuracy"] != nil)
+    }
+}
