@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Neural
+import Training
 
 @main
 struct Linesight: ParsableCommand {
@@ -18,7 +19,7 @@ struct Linesight: ParsableCommand {
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()
-        setvbuf(stdout, nil, _IOLBF, 0)   // reports reach a log file line by line
+        Console.lineBuffered()
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = ProcessInfo.processInfo.environment["LINESIGHT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
