@@ -109,6 +109,18 @@ var result: [String: Any] = ["threads": threads, "openblas_core": BLASRuntime.co
 let encoder = JSONEncoder()
 result["specs"] = ["small_resnet": try JSONSerialization.jsonObject(with: encoder.encode(small)),
                    "resnet18": try JSONSerialization.jsonObject(with: encoder.encode(r18))]
+if let modelOut = args.firstIndex(of: "--model-out").map({ args[$0 + 1] }) {
+    // A model file for the reference side to read with PyTorch's `safetensors`, and the
+    // logits it must reproduce on a fixed input.
+    let net = try Network(small, seed: 1)
+    let meta = ModelMetadata(spec: small, classes: FashionMNIST.classNames,
+                             normalization: .init(mean: [FashionMNIST.mean], std: [FashionMNIST.std]),
+                             provenance: .init(created: "bench"))
+    try ModelFile.save(net, meta, to: modelOut)
+    let x = Tensor(small.input, batch: 2)
+    for i in 0..<x.count { x[i] = Float(sin(Double(i) * 0.37)) }
+    result["interop"] = ["path": modelOut, "logits": net.forward(x, mode: .eval).array.map(Double.init)]
+}
 log("peak ...")
 let peak = fmaPeak(threads: threads)
 result["peak_fma_gflops"] = peak.gflops

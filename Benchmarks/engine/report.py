@@ -30,6 +30,10 @@ if "fashion" in swift and "fashion" in ref:
     row("fashion-mnist test accuracy", swift["fashion"]["test_accuracy"], ref["fashion"]["test_accuracy"], "pytorch")
 
 peak = swift["peak_fma_gflops"]
+if "interop" in ref:
+    i = ref["interop"]
+    print(f"safetensors interop: PyTorch loaded the Linesight model file, logits differ by {i['max_abs_logit_diff']:.2e} "
+          f"-> {'OK' if i['ok'] else 'FAILED'} (missing {i['missing']}, unexpected {i['unexpected']})")
 print(f"threads {swift['threads']}, OpenBLAS core {swift['openblas_core']}, torch {ref['torch_version']}")
 print(f"measured peak: FMA loop {peak:.1f} GFLOP/s, 1536^3 sgemm {swift['gemm_gflops']:.1f} GFLOP/s")
 print(f"{'figure':48} {'linesight':>11} {'reference':>11} {'ref':>12} {'ratio':>7}")

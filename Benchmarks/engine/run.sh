@@ -13,12 +13,13 @@ if [[ ! -x $venv/bin/python ]]; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
 # numpy < 2: Debian's torch 1.13 is built against NumPy 1.x
-"$venv/bin/python" -c "import onnxruntime, onnx, numpy; assert numpy.__version__ < \"2\"" 2>/dev/null \
-    || "$venv/bin/pip" install -q "numpy<2" onnxruntime onnx
+"$venv/bin/python" -c "import onnxruntime, onnx, safetensors, numpy; assert numpy.__version__ < \"2\"" 2>/dev/null \
+    || "$venv/bin/pip" install -q "numpy<2" onnxruntime onnx safetensors
 swift build -c release --product linesight-bench >&2
 out=bench-results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
-.build/release/linesight-bench --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/linesight.json"
+.build/release/linesight-bench --threads "$threads" --fashion-epochs "$epochs" $quick \
+    --model-out "$PWD/$out/small_resnet.safetensors" > "$out/linesight.json"
 OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
     --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/reference.json"
 python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json"

@@ -83,6 +83,23 @@ def conv_layer(cin, side, batch, seconds):
     return 2 * batch * cin * side * side * cin * 9 / t / 1e9
 
 
+def interop(info, spec):
+    """Reads Linesight's model file with PyTorch's own safetensors loader, loads it into the
+    same architecture (strict) and compares the logits on the probe input."""
+    from safetensors.torch import load_file
+    m, shape = model(spec)
+    state = load_file(info["path"])
+    missing, unexpected = m.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    m.eval()
+    x = torch.sin(torch.arange(2 * int(np.prod(shape)), dtype=torch.float64) * 0.37).float().reshape(2, *shape)
+    with torch.no_grad():
+        y = m(x).flatten()
+    diff = (y - torch.tensor(info["logits"], dtype=torch.float32)).abs().max().item()
+    return {"missing": missing, "unexpected": list(unexpected), "max_abs_logit_diff": diff,
+            "ok": not missing and not unexpected and diff < 1e-4}
+
+
 def load_idx(path):
     raw = gzip.open(path).read() if str(path).endswith(".gz") else open(path, "rb").read()
     ndims = raw[3]
@@ -143,7 +160,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
-    specs = json.load(open(a.swift))["specs"]
+    swift = json.load(open(a.swift))
+    specs = swift["specs"]
     sec = 3 if a.quick else 8
     out = {"torch_version": torch.__version__, "threads": a.threads}
     log = lambda s: print(s, file=sys.stderr, flush=True)
@@ -161,6 +179,8 @@ def main():
         out["inference_ort"].update({f"{name}/b1_ms": o1 * 1000, f"{name}/b32_images_per_s": 32 / o32})
     out["conv_forward"] = {f"conv3x3_{c}c_{s}px_b32_gflops": conv_layer(c, s, 32, sec / 2)
                            for c, s in ((64, 32), (128, 16), (256, 8), (512, 4))}
+    if "interop" in swift:
+        out["interop"] = interop(swift["interop"], specs["small_resnet"])
     if a.fashion_epochs > 0:
         log(f"torch fashion-mnist, {a.fashion_epochs} epoch(s) ...")
         out["fashion"] = fashion(specs["small_resnet"], a.fashion_epochs)

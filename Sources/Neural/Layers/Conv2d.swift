@@ -81,6 +81,17 @@ public final class Conv2d: Layer {
             if let bias { addBias(y, bias.value.data) }
             return y
         }
+        if n == 1 {
+            // one image: [Cout, P] is already NCHW, so the GEMM writes the output directly,
+            // on top of the bias
+            let (col, _) = workerBuffers(0, images: 1)
+            im2col(x.data, batch: 1, g, col)
+            if let bias {
+                for c in 0..<g.outChannels { (y.data + c * p).update(repeating: bias.value[c], count: p) }
+            }
+            for grp in 0..<g.groups { groupForward(grp, col, y.data, np: p, gemm: sgemm, beta: bias == nil ? 0 : 1) }
+            return y
+        }
         if n < 2 * workers {
             let (col, prod) = workerBuffers(0, images: n)
             im2col(x.data, batch: n, g, col)
@@ -110,10 +121,10 @@ public final class Conv2d: Layer {
 
     @inline(__always)
     private func groupForward(_ grp: Int, _ col: UnsafeMutablePointer<Float>, _ prod: UnsafeMutablePointer<Float>,
-                              np: Int, gemm: GEMM) {
+                              np: Int, gemm: GEMM, beta: Float = 0) {
         let g = geometry
         gemm(false, false, g.outPerGroup, np, g.patch, 1, weight.value.data + grp * g.outPerGroup * g.patch, g.patch,
-             col + grp * g.patch * np, np, 0, prod + grp * g.outPerGroup * np, np)
+             col + grp * g.patch * np, np, beta, prod + grp * g.outPerGroup * np, np)
     }
 
     /// dW += dY' col^T; if `dx`: col = W^T dY' and col2im into dx (zeroed here).
