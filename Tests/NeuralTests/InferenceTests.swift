@@ -17,11 +17,12 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = try InferenceNetwork(net)
+        let fast = try InferenceNetwork(net), gemmOnly = try InferenceNetwork(net, winograd: false)
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
             expectClose(fast.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch)")
+            expectClose(gemmOnly.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), no Winograd")
         }
         let x = randomTensor(batch: 1, spec.input, &rng)
         expectClose(fast.predict(sample: x.data), net.forward(x, mode: .eval).array, tolerance: 1e-5, "\(spec.name) sample")

@@ -127,3 +127,26 @@ struct KernelTests {
         }
     }
 }
+
+@Suite("Winograd F(2x2, 3x3)")
+struct WinogradTests {
+    @Test("== naive direct convolution on odd sizes, paddings and batches", arguments: [
+        (3, 5, 7, 9, 1, 1), (4, 6, 8, 8, 0, 2), (2, 3, 5, 4, 2, 1), (16, 8, 28, 28, 1, 3), (5, 7, 3, 3, 1, 1),
+    ])
+    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ pad: Int, _ batch: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(cin * 31 + h))
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: 3, stride: 1, padding: pad)
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.normal() }
+        let bias = (0..<cout).map { _ in rng.normal() }
+        let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
+        let conv = WinogradConv(g, weight: weight, bias: bias)
+        let y = conv.forward(x, mode: .eval)
+        let ref = Tensor(y.shape, batch: batch)
+        convForwardNaive(x.data, weight, bias, ref.data, batch: batch, g)
+        expectClose(y.array, ref.array, tolerance: 1e-5, "winograd \(cin)->\(cout) \(h)x\(w) p\(pad) n\(batch)")
+        try Parallel.with(workers: 2) {
+            let again = WinogradConv(g, weight: weight, bias: bias).forward(x, mode: .eval)
+            #expect(again.array == y.array)
+        }
+    }
+}

@@ -9,10 +9,12 @@ public final class InferenceNetwork {
     private let root: Sequential
     private var single: Tensor?
 
-    /// Compiles `network` (its current weights and running statistics).
-    public init(_ network: Network) throws {
+    /// Compiles `network` (its current weights and running statistics). `winograd` runs
+    /// 3x3 stride-1 convs as Winograd F(2x2, 3x3) (fewer multiplies, the same results to
+    /// float rounding); off, they keep im2col + GEMM.
+    public init(_ network: Network, winograd: Bool = true) throws {
         spec = network.spec
-        root = Sequential(try Self.compile(network.root.layers, input: network.inputShape), inputShape: network.inputShape)
+        root = Sequential(Self.compile(network.root.layers, winograd: winograd), inputShape: network.inputShape)
     }
 
     public var inputShape: Shape { spec.input }
@@ -32,7 +34,7 @@ public final class InferenceNetwork {
         return predict(x).array
     }
 
-    private static func compile(_ layers: [Layer], input: Shape) throws -> [Layer] {
+    private static func compile(_ layers: [Layer], winograd: Bool) -> [Layer] {
         var out: [Layer] = []
         var i = 0
         while i < layers.count {
@@ -46,10 +48,10 @@ public final class InferenceNetwork {
                     i += 1
                 }
             }
+            if winograd, let conv = layer as? Conv2d { layer = fast(conv) }
             if let r = layer as? Residual {
-                layer = Residual(body: Sequential(try compile(r.body.layers, input: r.body.inputShape), inputShape: r.body.inputShape),
-                                 shortcut: Sequential(try compile(r.shortcut.layers, input: r.shortcut.inputShape),
-                                                      inputShape: r.shortcut.inputShape))
+                layer = Residual(body: Sequential(compile(r.body.layers, winograd: winograd), inputShape: r.body.inputShape),
+                                 shortcut: Sequential(compile(r.shortcut.layers, winograd: winograd), inputShape: r.shortcut.inputShape))
             }
             if let act = layers[safe: i + 1] as? Activation, !(layer is Activation) {
                 layer = FusedActivation(layer, act.kind)
@@ -64,6 +66,13 @@ public final class InferenceNetwork {
     private static func foldedBias(_ bn: BatchNorm2d, _ c: Int, _ bias: Float) -> (scale: Float, bias: Float) {
         let s = bn.weight.value[c] / (bn.runningVar[c] + bn.epsilon).squareRoot()
         return (s, (bias - bn.runningMean[c]) * s + bn.bias.value[c])
+    }
+
+    /// 3x3 stride-1 convs run as Winograd F(2x2, 3x3); everything else keeps its kernel.
+    private static func fast(_ conv: Conv2d) -> Layer {
+        guard WinogradConv.applies(to: conv.geometry) else { return conv }
+        let bias = (0..<conv.geometry.outChannels).map { conv.bias?.value[$0] ?? 0 }
+        return WinogradConv(conv.geometry, weight: conv.weight.value.data, bias: bias)
     }
 
     private static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
