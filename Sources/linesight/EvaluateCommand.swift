@@ -14,6 +14,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "The dataset: fashion-mnist (its test split).") var dataset: String = "fashion-mnist"
     @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
     @Option(help: "Evaluate on the first N test images only (quick checks).") var testLimit: Int?
+    @Flag(help: "Also judge every image mirrored left-right and average the two (test-time augmentation).")
+    var flipAverage = false
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -26,12 +28,14 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("model takes \(network.inputShape) with \(meta.classes.count) classes; the test set is \(testSet.shape) with \(testSet.classNames.count)")
         }
         let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let ev = evaluate(network, on: testSet, normalization: norm)
+        let ev = evaluate(network, on: testSet, normalization: norm, flipAverage: flipAverage)
+        if flipAverage { print("test-time augmentation: each image also judged mirrored, softmax outputs averaged") }
         print(String(format: "accuracy %.2f%%  top-5 %.2f%%  macro-F1 %.4f  (%d images)", ev.accuracy * 100, ev.top5 * 100,
                      ev.confusion.macroF1, ev.confusion.total))
         print("\nclass          precision  recall     F1")
         for (c, name) in meta.classes.enumerated() {
-            print(String(format: "%-14@ %9.4f %7.4f %7.4f", name, ev.confusion.precision(c), ev.confusion.recall(c), ev.confusion.f1(c)))
+            let label = name.padding(toLength: max(14, name.count), withPad: " ", startingAt: 0)
+            print(label + String(format: " %9.4f %7.4f %7.4f", ev.confusion.precision(c), ev.confusion.recall(c), ev.confusion.f1(c)))
         }
         print("\n" + ev.confusion.table(names: meta.classes))
     }

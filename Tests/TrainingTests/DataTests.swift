@@ -111,3 +111,32 @@ struct MetricTests {
         #expect(abs(topKAccuracy(scores: scores, labels: [1, 1, 0], k: 2) - 2.0 / 3) < 1e-12)
     }
 }
+
+@Suite("Evaluation")
+struct EvaluationTests {
+    @Test("mirroring twice is the identity and mirrors each row")
+    func mirror() {
+        let t = Tensor(batch: 2, channels: 1, height: 2, width: 3, values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        mirrorHorizontally(t)
+        #expect(t.array == [3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10])
+        mirrorHorizontally(t)
+        #expect(t.array == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    }
+
+    @Test("flip averaging of a mirror-symmetric problem gives the same confusion as plain evaluation on symmetric images")
+    func flipAverage() throws {
+        // images symmetric left-right: the mirrored pass sees the same input, so results agree exactly
+        var px: [UInt8] = [], labels: [Int32] = []
+        for i in 0..<12 {
+            labels.append(Int32(i % 2))
+            for y in 0..<8 { for x in 0..<8 { px.append(UInt8(((i % 2 == 0 ? y : min(x, 7 - x)) * 30) % 256)) } }
+        }
+        let data = ImageDataset(shape: Shape(1, 8, 8), classNames: ["a", "b"], pixels: px, labels: labels)
+        let net = try Network(Zoo.smallResNet(input: Shape(1, 8, 8), classes: 2, width: 4), seed: 1)
+        let norm = Normalization(mean: [0.5], std: [0.25])
+        let plain = evaluate(net, on: data, normalization: norm, keepProbabilities: true)
+        let tta = evaluate(net, on: data, normalization: norm, keepProbabilities: true, flipAverage: true)
+        #expect(plain.confusion == tta.confusion)
+        for (a, b) in zip(plain.probabilities, tta.probabilities) { for (x, y) in zip(a, b) { #expect(abs(x - y) < 1e-5) } }
+    }
+}

@@ -11,9 +11,11 @@ public struct Evaluation: Sendable {
     public var accuracy: Double { confusion.accuracy }
 }
 
-/// Runs a network in eval mode over a dataset, in batches.
+/// Runs a network in eval mode over a dataset, in batches. With `flipAverage` each image
+/// is also judged mirrored left-right and the two softmax outputs are averaged (test-time
+/// augmentation, for parts whose orientation does not matter).
 public func evaluate(_ network: Network, on data: ImageDataset, normalization: Normalization,
-                     batchSize: Int = 256, keepProbabilities: Bool = false) -> Evaluation {
+                     batchSize: Int = 256, keepProbabilities: Bool = false, flipAverage: Bool = false) -> Evaluation {
     var confusion = ConfusionMatrix(classes: network.outputShape.count)
     var loss = 0.0
     var top5Hits = 0.0
@@ -29,7 +31,12 @@ public func evaluate(_ network: Network, on data: ImageDataset, normalization: N
         let logits = network.forward(input, mode: .eval)
         let labels = Array(data.labels[start..<end])
         loss += Double(ce(logits, labels, grad: nil)) * Double(end - start)
-        let p = softmax(logits)
+        var p = softmax(logits)
+        if flipAverage {
+            mirrorHorizontally(input)
+            let q = softmax(network.forward(input, mode: .eval))
+            p = zip(p, q).map { a, b in zip(a, b).map { ($0 + $1) / 2 } }
+        }
         for (i, row) in p.enumerated() {
             confusion.add(truth: Int(labels[i]), predicted: argmax(row))
         }
@@ -53,4 +60,14 @@ func argmax(_ row: UnsafePointer<Float>, _ n: Int) -> Int {
     var best = 0
     for i in 1..<n where row[i] > row[best] { best = i }
     return best
+}
+
+/// Mirrors every image of `t` left-right, in place.
+public func mirrorHorizontally(_ t: Tensor) {
+    let w = t.width
+    for row in 0..<(t.batch * t.channels * t.height) {
+        let r = t.data + row * w
+        var i = 0, j = w - 1
+        while i < j { let v = r[i]; r[i] = r[j]; r[j] = v; i += 1; j -= 1 }
+    }
 }
