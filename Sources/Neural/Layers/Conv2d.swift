@@ -99,19 +99,10 @@ public final class Conv2d: Layer {
             channelMajorToNCHW(prod, y.data, batch: n, channels: g.outChannels, plane: p, bias: bias?.value.data)
             return y
         }
-        let step = imagesPerStep
-        for w in 0..<workers { _ = workerBuffers(w, images: step) }
-        Parallel.forEachWorker(n, workers: workers) { w, images in
-            let col = workerCol[w]!.data, prod = workerProduct[w]!.data
-            var i = images.lowerBound
-            while i < images.upperBound {
-                let cnt = min(step, images.upperBound - i)
-                im2col(x.data + i * x.sampleCount, batch: cnt, g, col, channels: 0..<g.inChannels)
-                for grp in 0..<g.groups { groupForward(grp, col, prod, np: cnt * p, gemm: sgemmBLAS) }
-                channelMajorToNCHW(prod, y.data + i * y.sampleCount, batch: cnt, channels: g.outChannels, plane: p,
-                                   bias: bias?.value.data, only: 0..<g.outChannels)
-                i += cnt
-            }
+        forEachSlice(x, workers: workers) { _, i, cnt, col, prod in
+            for grp in 0..<g.groups { groupForward(grp, col, prod, np: cnt * p, gemm: sgemmBLAS) }
+            channelMajorToNCHW(prod, y.data + i * y.sampleCount, batch: cnt, channels: g.outChannels, plane: p,
+                               bias: bias?.value.data, only: 0..<g.outChannels)
         }
         return y
     }
@@ -167,24 +158,34 @@ public final class Conv2d: Layer {
             groupBackward(col, prod, np: n * p, dW: weight.grad.data, dx: dx?.data, images: n, gemm: sgemm, parallel: true)
             return dx ?? x
         }
-        let step = imagesPerStep
-        for w in 0..<workers { _ = workerBuffers(w, images: step) }
         let partials = partialGradients(workers)
-        Parallel.forEachWorker(n, workers: workers) { w, images in
+        forEachSlice(x, workers: workers) { w, i, cnt, col, prod in
+            nchwToChannelMajor(dy.data + i * dy.sampleCount, prod, batch: cnt, channels: g.outChannels, plane: p,
+                               only: 0..<g.outChannels)
+            groupBackward(col, prod, np: cnt * p, dW: partials[w], dx: dx.map { $0.data + i * x.sampleCount },
+                          images: cnt, gemm: sgemmBLAS, parallel: false)
+        }
+        reducePartials(partials)
+        return dx ?? x
+    }
+
+    /// Splits the batch across workers; each walks its slice `imagesPerStep` images at a
+    /// time, im2col-ing them into its own buffer before calling
+    /// `body(worker, firstImage, count, col, product)`.
+    private func forEachSlice(_ x: Tensor, workers: Int,
+                              _ body: (Int, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let g = geometry, step = imagesPerStep
+        for w in 0..<workers { _ = workerBuffers(w, images: step) }
+        Parallel.forEachWorker(x.batch, workers: workers) { w, images in
             let col = workerCol[w]!.data, prod = workerProduct[w]!.data
             var i = images.lowerBound
             while i < images.upperBound {
                 let cnt = min(step, images.upperBound - i)
                 im2col(x.data + i * x.sampleCount, batch: cnt, g, col, channels: 0..<g.inChannels)
-                nchwToChannelMajor(dy.data + i * dy.sampleCount, prod, batch: cnt, channels: g.outChannels, plane: p,
-                                   only: 0..<g.outChannels)
-                groupBackward(col, prod, np: cnt * p, dW: partials[w], dx: dx.map { $0.data + i * x.sampleCount },
-                              images: cnt, gemm: sgemmBLAS, parallel: false)
+                body(w, i, cnt, col, prod)
                 i += cnt
             }
         }
-        reducePartials(partials)
-        return dx ?? x
     }
 
     /// dW accumulators per worker: the first writes straight into the gradient.
