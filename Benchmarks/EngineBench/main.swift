@@ -12,7 +12,7 @@ func option(_ name: String, _ fallback: String) -> String {
 }
 if args.contains("--help") || args.contains("-h") {
     print("""
-    usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only]
+    usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only] [--train-only]
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
     """)
@@ -122,11 +122,14 @@ if let modelOut = args.firstIndex(of: "--model-out").map({ args[$0 + 1] }) {
     for i in 0..<x.count { x[i] = Float(sin(Double(i) * 0.37)) }
     result["interop"] = ["path": modelOut, "logits": net.forward(x, mode: .eval).array.map(Double.init)]
 }
-log("peak ...")
-let peak = fmaPeak(threads: threads)
-result["peak_fma_gflops"] = peak.gflops
-result["peak_vector_width"] = peak.width
-result["gemm_gflops"] = gemmPeak()
+let trainOnly = args.contains("--train-only")   // quick iterations on the training kernels
+if !trainOnly {
+    log("peak ...")
+    let peak = fmaPeak(threads: threads)
+    result["peak_fma_gflops"] = peak.gflops
+    result["peak_vector_width"] = peak.width
+    result["gemm_gflops"] = gemmPeak()
+}
 if args.contains("--peak-only") {
     print(result["peak_fma_gflops"]!, result["gemm_gflops"]!)
     exit(0)
@@ -138,6 +141,10 @@ for c in [Case(name: "small_resnet/b64", spec: small, batch: 64), Case(name: "sm
     train[c.name] = try trainingThroughput(c)
 }
 result["train_images_per_s"] = train
+if trainOnly {
+    print(train.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: "\n"))
+    exit(0)
+}
 var infer: [String: Double] = [:]
 for (name, spec) in [("small_resnet", small), ("resnet18", r18)] {
     log("inference \(name) ...")
