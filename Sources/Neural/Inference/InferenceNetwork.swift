@@ -2,6 +2,10 @@
 /// with folded weights and bias, activations run in place on the producing layer's
 /// output (fused), buffers are reused across calls. Batch 1 and batched entry points.
 ///
+/// Layers without weights to fold (pooling, linear, flatten) are shared with the source
+/// network, output buffers included: do not run the two at the same time from different
+/// threads (load a second `Network` for that).
+///
 /// Folding, per output channel c with s = gamma[c] / sqrt(var[c] + eps):
 ///     w'[c] = w[c] * s        b'[c] = (b[c] - mean[c]) * s + beta[c]
 public final class InferenceNetwork {
