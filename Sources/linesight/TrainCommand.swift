@@ -58,6 +58,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let logger = Logger(label: "linesight.train")
+        let interrupt = InterruptFlag()
+        interrupt.install()
         try compute.apply(logger)
         var trainSet = try FashionMNIST.load(directory: dataDir, test: false)
         var testSet = try FashionMNIST.load(directory: dataDir, test: true)
@@ -82,11 +84,17 @@ struct TrainCommand: ParsableCommand {
         ])
         let trainer = try Trainer(network: network, config: config, train: trainSet, validation: testSet)
         trainer.checkpointPath = checkpointPath
+        trainer.shouldStop = { _ in interrupt.requested }
         let bar = ProgressBar()
         trainer.onBatch = bar.update
         trainer.onEpoch = { bar.finishEpoch($0, validationName: "test") }
         let summary = try trainer.run()
         if summary.resumedFromEpoch > 0 { print("resumed after epoch \(summary.resumedFromEpoch)") }
+        if summary.interrupted {
+            print("stopped after epoch \(summary.history.count) of \(epochs); continue with the same command plus --resume")
+            print("checkpoint: \(checkpointPath)")
+            return
+        }
         let ev = evaluate(network, on: testSet, normalization: config.normalization)
         let meta = ModelMetadata(
             spec: spec, classes: trainSet.classNames,

@@ -95,3 +95,40 @@ struct CLITests {
         #expect(meta.classes.count == 10 && meta.provenance.metrics["test.accuracy"] != nil)
     }
 }
+
+@Suite("linesight train, interrupted")
+struct InterruptTests {
+    @Test("Ctrl-C stops after the epoch with a checkpoint; --resume finishes the run")
+    func interruptAndResume() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-int-\(getpid())")
+        let model = dir.appendingPathComponent("m.safetensors").path
+        // 1024 images: the first epoch lasts seconds, long enough to be interrupted inside it
+        let args = ["train", "--epochs", "2", "--limit", "1024", "--test-limit", "100", "--width", "4",
+                    "--batch-size", "64", "--threads", "1", "--out", model]
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // wait for training to start, then interrupt once
+        let deadline = Date().addingTimeInterval(60)
+        var started = false
+        while Date() < deadline && !started {
+            Thread.sleep(forTimeInterval: 0.2)
+            started = FileManager.default.fileExists(atPath: dir.path)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(p.processIdentifier, SIGINT)
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(o.contains("stopped after epoch 1 of 2"), "\(o)")
+        #expect(!FileManager.default.fileExists(atPath: model))
+        let resumed = try CLI.run(args + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("resumed after epoch 1") && resumed.out.contains("model written to"))
+    }
+}
