@@ -16,13 +16,16 @@ public final class WinogradConv: Layer {
     private var m: Tensor?                          // [16][Cout][T]
     private var output: Tensor?
 
+    /// 3x3 stride-1 ungrouped convs with enough input channels for the 16 GEMMs to pay
+    /// (a 1- or 3-channel stem is cheaper as im2col + one GEMM).
     public static func applies(to g: ConvGeometry) -> Bool {
-        g.kernelH == 3 && g.kernelW == 3 && g.stride == 1 && g.groups == 1
+        g.kernelH == 3 && g.kernelW == 3 && g.stride == 1 && g.groups == 1 && g.inChannels >= 8
     }
 
     /// `weight` `[Cout, Cin, 3, 3]`, `bias` `[Cout]` (already folded with batch norm).
     public init(_ g: ConvGeometry, weight: UnsafePointer<Float>, bias: [Float]) {
-        precondition(Self.applies(to: g), "Winograd F(2x2,3x3) needs a 3x3 stride-1 ungrouped conv")
+        precondition(g.kernelH == 3 && g.kernelW == 3 && g.stride == 1 && g.groups == 1,
+                     "Winograd F(2x2,3x3) needs a 3x3 stride-1 ungrouped conv")
         geometry = g
         self.bias = bias
         let co = g.outChannels, ci = g.inChannels
