@@ -75,7 +75,7 @@ func trainingThroughput(_ c: Case) throws -> Double {
 
 let winograd = !args.contains("--no-winograd")
 func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
-    let net = try InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
+    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
     var rng = SeededGenerator(seed: 3)
     let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -101,7 +101,7 @@ if let i = args.firstIndex(of: "--profile-infer") {
     let batch = Int(option("--batch", "1"))!
     let t = try inference(spec, batch: batch)
     log("median \(t * 1000) ms")
-    let net = try InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
+    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
     let x = Tensor(spec.input, batch: batch)
     _ = timed(seconds: 10) { _ = net.predict(x) }
     exit(0)

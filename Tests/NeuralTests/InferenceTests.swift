@@ -17,7 +17,7 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = try InferenceNetwork(net), gemmOnly = try InferenceNetwork(net, winograd: false)
+        let fast = InferenceNetwork(net), gemmOnly = InferenceNetwork(net, winograd: false)
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
@@ -31,7 +31,7 @@ struct InferenceTests {
     @Test("folding removes every batch norm and dropout")
     func structure() throws {
         let net = try Network(Zoo.lightNet(input: Shape(1, 32, 32), classes: 2), seed: 1)
-        let fast = try InferenceNetwork(net)
+        let fast = InferenceNetwork(net)
         let mirror = Mirror(reflecting: fast)
         let root = try #require(mirror.children.first { $0.label == "root" }?.value as? Sequential)
         #expect(!root.layers.contains { $0 is BatchNorm2d || $0 is Dropout || $0 is Activation })

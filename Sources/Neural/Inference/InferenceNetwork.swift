@@ -16,7 +16,7 @@ public final class InferenceNetwork {
     /// Compiles `network` (its current weights and running statistics). `winograd` runs
     /// 3x3 stride-1 convs as Winograd F(2x2, 3x3) (fewer multiplies, the same results to
     /// float rounding); off, they keep im2col + GEMM.
-    public init(_ network: Network, winograd: Bool = true) throws {
+    public init(_ network: Network, winograd: Bool = true) {
         spec = network.spec
         root = Sequential(Self.compile(network.root.layers, winograd: winograd), inputShape: network.inputShape)
     }
