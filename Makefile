@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test demo bench bench-engine fixtures clean
+.PHONY: deps build release test demo bench bench-engine fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -34,6 +34,12 @@ bench-engine:
 ## Regenerate the PyTorch golden fixtures (needs python3-torch; CI does not).
 fixtures:
 	/usr/bin/python3 scripts/make_fixtures.py
+
+## Regenerate the OpenCV golden fixtures for the imaging tests (pip, in a venv).
+imaging-fixtures:
+	test -x .build/imaging-venv/bin/python || /usr/bin/python3 -m venv .build/imaging-venv
+	.build/imaging-venv/bin/pip install -q opencv-python-headless pillow numpy
+	.build/imaging-venv/bin/python scripts/make_imaging_fixtures.py
 
 clean:
 	rm -rf .build

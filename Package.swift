@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "linesight", targets: ["linesight"]),
         .library(name: "Neural", targets: ["Neural"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,14 +33,19 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
 
         // The engine: tensors, layers, losses, optimizers, schedules, model files.
         .target(name: "Neural", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         // Datasets, augmentation, the training loop, metrics.
         .target(name: "Training", dependencies: ["Neural", "CZlib"], swiftSettings: kernelFlags),
 
+        // Pixels: JPEG decode/encode, raw camera formats, crop/resize/normalize. No ML.
+        .target(name: "Imaging", dependencies: ["CTurboJPEG"], swiftSettings: vectorFlags),
+
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training",
+            "Neural", "Training", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
@@ -52,6 +58,8 @@ let package = Package(
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural"], swiftSettings: vectorFlags),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
+                    resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )
