@@ -44,8 +44,14 @@ let package = Package(
         // Pixels: JPEG decode/encode, raw camera formats, crop/resize/normalize. No ML.
         .target(name: "Imaging", dependencies: ["CTurboJPEG"], swiftSettings: vectorFlags),
 
+        // Frames in: V4L2 cameras, replay folders/streams, the synthetic part generator.
+        .target(name: "Capture", dependencies: [
+            "Imaging", "CV4L2", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: vectorFlags),
+        .target(name: "CV4L2", path: "Sources/CV4L2"),
+
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging",
+            "Neural", "Training", "Imaging", "Capture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
@@ -60,6 +66,9 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural"], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
+        // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
+        .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )

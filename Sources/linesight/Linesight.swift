@@ -14,8 +14,12 @@ struct Linesight: ParsableCommand {
           linesight engine                         which OpenBLAS kernels run here, and a correctness check
           linesight train --dataset fashion-mnist  train the small ResNet on Fashion-MNIST with a progress bar
           linesight evaluate --model FILE          test accuracy, per-class F1 and the confusion matrix
+          linesight synth --out DIR --count N      a labelled dataset of synthetic parts with defects
+          linesight cameras                        V4L2 cameras, formats, frame rates and controls
+          linesight capture --camera DEV --count N --out DIR   grab frames for a first dataset
         """,
-        subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self])
+        subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
+                      SynthCommand.self, CamerasCommand.self, CaptureCommand.self])
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()

@@ -1,0 +1,60 @@
+import FakeV4L2
+import Foundation
+import Imaging
+import Testing
+@testable import Capture
+
+/// A fake camera at a unique path for one test, removed when the test ends.
+final class FakeCamera {
+    let path: String
+
+    init(formats: [PixelFormat], width: UInt32 = 64, height: UInt32 = 48, fps: Int32 = 200,
+         jpeg: [UInt8] = [], configure: (inout fakev4l2_config) -> Void = { _ in }) {
+        path = "/dev/v4l/by-id/usb-Linesight_Fake-\(UUID().uuidString.prefix(8))-video-index0"
+        var c = fakev4l2_config()
+        let codes = formats.map(\.fourcc) + [0, 0, 0, 0]
+        c.formats = (codes[0], codes[1], codes[2], codes[3])
+        c.format_count = Int32(formats.count)
+        c.width = width
+        c.height = height
+        c.fps = fps
+        c.unplug_after = -1
+        c.replug_after_ms = -1
+        c.stall_after = -1
+        configure(&c)
+        jpeg.withUnsafeBufferPointer { buf in
+            c.jpeg = buf.baseAddress
+            c.jpeg_size = buf.count
+            _ = fakev4l2_install(path, &c)
+        }
+    }
+
+    deinit { fakev4l2_remove(path) }
+
+    var stats: fakev4l2_stats { fakev4l2_stats(path) }
+
+    func setPresent(_ present: Bool) { fakev4l2_set_present(path, present ? 1 : 0) }
+}
+
+/// Reads until `count` frames arrived or `seconds` passed.
+func collect(_ source: FrameSource, count: Int, seconds: Double = 10) throws -> [Frame] {
+    var frames: [Frame] = []
+    let end = Date().addingTimeInterval(seconds)
+    while frames.count < count && Date() < end {
+        if case .frame(let f) = try source.read(timeout: 0.2) { frames.append(f) }
+    }
+    return frames
+}
+
+/// A small real JPEG for MJPEG payloads.
+func sampleJPEG(width: Int = 64, height: Int = 48) throws -> [UInt8] {
+    var image = Image(width: width, height: height, layout: .gray)
+    for y in 0..<height { for x in 0..<width { image[x, y, 0] = UInt8((x * 4 + y * 2) & 0xFF) } }
+    return try JPEGEncoder().encode(image, quality: 85)
+}
+
+func temporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "linesight-capture-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}

@@ -1,0 +1,41 @@
+// A fake V4L2 camera for tests, at the ioctl boundary. Linked into the test
+// executable only: it defines open/openat/close/ioctl/poll, serves registered fake
+// device paths itself and passes every other call to the C library. The device file
+// descriptor is a memfd, so the application's real mmap of the buffers runs.
+#ifndef FAKEV4L2_H
+#define FAKEV4L2_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct fakev4l2_config {
+    uint32_t formats[4];      // fourccs offered, in ENUM_FMT order
+    int format_count;
+    uint32_t width, height;   // the one frame size offered (plus width/2 x height/2)
+    int fps;                  // frame pacing
+    int unplug_after;         // frames delivered before the device vanishes (<0: never)
+    int replug_after_ms;      // the device comes back this long after an unplug (<0: never)
+    int stall_after;          // frames delivered per open before the stream stalls (<0: never)
+    int corrupt_every;        // every Nth frame is garbage (<=0: never)
+    int drop_every;           // every Nth driver sequence number is skipped (<=0: never)
+    const uint8_t *jpeg;      // MJPEG payload (copied)
+    size_t jpeg_size;
+};
+
+struct fakev4l2_stats {
+    int opens;                // successful opens
+    int streamons;
+    long frames;              // frames delivered
+    int exposure;             // current value of exposure_time_absolute
+    int gain;                 // current value of gain
+    int present;              // whether the device node exists now
+};
+
+/// Registers (or replaces) a fake device at `path`. Returns 0, or -1 when full.
+int fakev4l2_install(const char *path, const struct fakev4l2_config *config);
+/// Unplugs (present = 0) or plugs in (present = 1) the device.
+void fakev4l2_set_present(const char *path, int present);
+/// Current counters and control values of a fake device.
+struct fakev4l2_stats fakev4l2_stats(const char *path);
+void fakev4l2_remove(const char *path);
+
+#endif
