@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test demo bench bench-engine fixtures imaging-fixtures clean
+.PHONY: deps build release test demo bench bench-engine bench-imaging fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -23,8 +23,16 @@ test: deps
 demo: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
-## Side-by-side benchmarks against PyTorch and ONNX Runtime (not tests).
-bench: bench-engine
+## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
+bench: bench-engine bench-imaging
+
+bench-imaging: deps
+	Benchmarks/imaging/run.sh
+
+## Fuzz decode -> preprocess with libFuzzer + ASan (CI: 45 s; before a release: FUZZ_SECONDS=3600).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench-engine:
 	scripts/install-deps.sh --bench

@@ -61,6 +61,10 @@ let package = Package(
         .executableTarget(name: "linesight-bench", dependencies: ["Neural", "Training", "CPeak"],
                           path: "Benchmarks/EngineBench", swiftSettings: kernelFlags),
 
+        // `make bench-imaging`: the Swift half of the side-by-side benchmark with OpenCV.
+        .executableTarget(name: "linesight-imaging-bench", dependencies: ["Imaging", "Capture"],
+                          path: "Benchmarks/ImagingBench", swiftSettings: vectorFlags),
+
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural"], swiftSettings: vectorFlags),

@@ -79,7 +79,7 @@ public final class JPEGDecoder {
     /// Decodes a whole JPEG at full size.
     public func decode(_ bytes: [UInt8], layout: PixelLayout) throws -> Image {
         var image = Image()
-        try bytes.withUnsafeBytes { try decode($0, layout: layout, into: &image) }
+        _ = try bytes.withUnsafeBytes { try decode($0, layout: layout, into: &image) }
         return image
     }
 

@@ -18,6 +18,8 @@ struct SourceOptions: ParsableArguments {
     var fps: Double = 30
     @Option(help: "Camera pixel formats in order of preference, comma-separated (MJPG, YUYV, GREY, RGB3, NV12).")
     var formats: String = "MJPG,YUYV,GREY"
+    @Option(name: .customLong("control"), help: "Pin a camera control, KEY=VALUE (repeatable; keys as `linesight cameras` lists them).")
+    var controls: [String] = []
 
     func validate() throws {
         let chosen = [camera != nil, replay != nil, synthetic].filter { $0 }.count
@@ -25,6 +27,19 @@ struct SourceOptions: ParsableArguments {
         _ = try dimensions()
         _ = try pixelFormats()
         guard fps >= 0 else { throw ValidationError("--fps must not be negative") }
+        _ = try pinnedControls()
+    }
+
+    func pinnedControls() throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for c in controls {
+            let parts = c.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let v = Int(parts[1]) else {
+                throw ValidationError("--control must look like exposure_time_absolute=250, not '\(c)'")
+            }
+            result[parts[0]] = v
+        }
+        return result
     }
 
     func dimensions() throws -> (Int, Int) {
@@ -50,6 +65,7 @@ struct SourceOptions: ParsableArguments {
             (c.width, c.height) = (w, h)
             c.fps = fps > 0 ? fps : 30
             c.formats = try pixelFormats()
+            c.controls = try pinnedControls()
             let cam = try V4L2Camera(c, logger: logger)
             try cam.open()
             return cam
