@@ -26,6 +26,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries, as thin as possible.
@@ -49,6 +50,10 @@ let package = Package(
             "Imaging", "CV4L2", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
         .target(name: "CV4L2", path: "Sources/CV4L2"),
+        // The SQLite store: schema, migrations, group commit, retention. No ML.
+        .target(name: "Store", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .executableTarget(name: "linesight", dependencies: [
             "Neural", "Training", "Imaging", "Capture",
@@ -73,6 +78,7 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )

@@ -1,0 +1,148 @@
+import GRDB
+
+/// How a frame was judged.
+public enum Decision: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case pass, fail
+    /// The frame could not be judged (decode error, model error, timeout): the line
+    /// treats it as a fail.
+    case noVerdict = "no_verdict"
+}
+
+/// Why a frame went to the review queue.
+public enum FlagReason: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    /// Stage-1 probability inside the uncertainty band.
+    case uncertain
+    /// Stage 2 ran but its top defect score was low.
+    case lowStage2Confidence = "low_stage2_confidence"
+    /// A random share of confident passes, to estimate escapes.
+    case audit
+    /// The frame got no verdict.
+    case noVerdict = "no_verdict"
+}
+
+public struct CameraRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "cameras"
+    public var id: String
+    public var source: String
+    public var createdAt: Double
+
+    enum CodingKeys: String, CodingKey { case id, source, createdAt = "created_at" }
+}
+
+/// One verdict row: every judged (or unjudgeable) frame gets exactly one.
+public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "verdicts"
+    public var id: Int64?
+    public var cameraId: String
+    public var capturedAt: Double
+    public var frameSequence: Int64
+    public var stage1Score: Double?
+    /// JSON object: defect kind -> stage-2 probability (nil when stage 2 did not run).
+    public var stage2Scores: String?
+    public var decision: Decision
+    /// Comma-separated defect kinds of a fail ("" for a pass).
+    public var defects: String
+    public var stage1Model: String?
+    public var stage2Model: String?
+    public var stage1Ms: Double?
+    public var stage2Ms: Double?
+    public var totalMs: Double
+    /// Comma-separated flag reasons.
+    public var flags: String
+    public var error: String?
+
+    public init(cameraId: String, capturedAt: Double, frameSequence: Int64, stage1Score: Double?,
+                stage2Scores: String? = nil, decision: Decision, defects: [String] = [], stage1Model: String? = nil,
+                stage2Model: String? = nil, stage1Ms: Double? = nil, stage2Ms: Double? = nil, totalMs: Double,
+                flags: [FlagReason] = [], error: String? = nil) {
+        self.cameraId = cameraId
+        self.capturedAt = capturedAt
+        self.frameSequence = frameSequence
+        self.stage1Score = stage1Score
+        self.stage2Scores = stage2Scores
+        self.decision = decision
+        self.defects = defects.joined(separator: ",")
+        self.stage1Model = stage1Model
+        self.stage2Model = stage2Model
+        self.stage1Ms = stage1Ms
+        self.stage2Ms = stage2Ms
+        self.totalMs = totalMs
+        self.flags = flags.map(\.rawValue).joined(separator: ",")
+        self.error = error
+    }
+
+    public var defectList: [String] { defects.isEmpty ? [] : defects.split(separator: ",").map(String.init) }
+    public var flagList: [FlagReason] { flags.split(separator: ",").compactMap { FlagReason(rawValue: String($0)) } }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    enum CodingKeys: String, CodingKey {
+        case id, decision, defects, flags, error
+        case cameraId = "camera_id", capturedAt = "captured_at", frameSequence = "frame_sequence"
+        case stage1Score = "stage1_score", stage2Scores = "stage2_scores"
+        case stage1Model = "stage1_model", stage2Model = "stage2_model"
+        case stage1Ms = "stage1_ms", stage2Ms = "stage2_ms", totalMs = "total_ms"
+    }
+}
+
+/// A saved JPEG of a verdict's frame.
+public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "frames"
+    public enum KeptBecause: String, Codable, Sendable, DatabaseValueConvertible { case flagged, failed, audit }
+    public var id: Int64?
+    public var verdictId: Int64
+    /// Relative to the frames directory.
+    public var path: String
+    public var sha256: String
+    public var bytes: Int64
+    public var width: Int
+    public var height: Int
+    public var keptBecause: KeptBecause
+    /// Set when retention deleted the file (the row stays for its labels' sake).
+    public var deletedAt: Double?
+
+    public init(verdictId: Int64 = 0, path: String, sha256: String, bytes: Int64, width: Int, height: Int,
+                keptBecause: KeptBecause) {
+        self.verdictId = verdictId
+        self.path = path
+        self.sha256 = sha256
+        self.bytes = bytes
+        self.width = width
+        self.height = height
+        self.keptBecause = keptBecause
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    enum CodingKeys: String, CodingKey {
+        case id, path, sha256, bytes, width, height
+        case verdictId = "verdict_id", keptBecause = "kept_because", deletedAt = "deleted_at"
+    }
+}
+
+public struct FlagRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "flags"
+    public var id: Int64?
+    public var verdictId: Int64
+    public var reason: FlagReason
+    public var status: String
+    public var createdAt: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    enum CodingKeys: String, CodingKey {
+        case id, reason, status
+        case verdictId = "verdict_id", createdAt = "created_at"
+    }
+}
+
+/// A verdict with what goes with it, committed together or not at all.
+public struct VerdictBundle: Sendable {
+    public var verdict: VerdictRecord
+    public var frame: FrameRecord?
+
+    public init(verdict: VerdictRecord, frame: FrameRecord? = nil) {
+        self.verdict = verdict
+        self.frame = frame
+    }
+}

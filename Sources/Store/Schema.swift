@@ -1,0 +1,115 @@
+import GRDB
+
+/// The schema as named migrations. A migration that has shipped is never edited: a
+/// change is a new migration appended to the list.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-core", migrate: v1)
+        return m
+    }
+
+    static let decisions = "('pass', 'fail', 'no_verdict')"
+    static let flagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict')"
+
+    private static func v1(_ db: Database) throws {
+        try db.execute(sql: """
+        CREATE TABLE cameras (
+            id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),
+            source TEXT NOT NULL,
+            created_at REAL NOT NULL
+        ) STRICT;
+
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            version TEXT NOT NULL UNIQUE,
+            stage INTEGER NOT NULL CHECK (stage IN (1, 2)),
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+            metrics TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metrics)),
+            status TEXT NOT NULL CHECK (status IN ('candidate', 'champion', 'retired', 'rejected')),
+            parent_id INTEGER REFERENCES models(id),
+            created_at REAL NOT NULL
+        ) STRICT;
+        CREATE UNIQUE INDEX one_champion_per_stage ON models(stage) WHERE status = 'champion';
+
+        CREATE TABLE verdicts (
+            id INTEGER PRIMARY KEY,
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            captured_at REAL NOT NULL,
+            frame_sequence INTEGER NOT NULL CHECK (frame_sequence >= 0),
+            stage1_score REAL CHECK (stage1_score BETWEEN 0 AND 1),
+            stage2_scores TEXT CHECK (stage2_scores IS NULL OR json_valid(stage2_scores)),
+            decision TEXT NOT NULL CHECK (decision IN \(decisions)),
+            defects TEXT NOT NULL DEFAULT '',
+            stage1_model TEXT,
+            stage2_model TEXT,
+            stage1_ms REAL CHECK (stage1_ms >= 0),
+            stage2_ms REAL CHECK (stage2_ms >= 0),
+            total_ms REAL NOT NULL CHECK (total_ms >= 0),
+            flags TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            CHECK (decision = 'no_verdict' OR stage1_score IS NOT NULL)
+        ) STRICT;
+        CREATE INDEX verdicts_by_time ON verdicts(captured_at);
+        CREATE INDEX verdicts_by_camera ON verdicts(camera_id, captured_at);
+
+        CREATE TABLE frames (
+            id INTEGER PRIMARY KEY,
+            verdict_id INTEGER NOT NULL UNIQUE REFERENCES verdicts(id) ON DELETE CASCADE,
+            path TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+            bytes INTEGER NOT NULL CHECK (bytes > 0),
+            width INTEGER NOT NULL CHECK (width > 0),
+            height INTEGER NOT NULL CHECK (height > 0),
+            kept_because TEXT NOT NULL CHECK (kept_because IN ('flagged', 'failed', 'audit')),
+            deleted_at REAL
+        ) STRICT;
+
+        CREATE TABLE flags (
+            id INTEGER PRIMARY KEY,
+            verdict_id INTEGER NOT NULL REFERENCES verdicts(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL CHECK (reason IN \(flagReasons)),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'labeled', 'skipped')),
+            created_at REAL NOT NULL,
+            UNIQUE (verdict_id, reason)
+        ) STRICT;
+        CREATE INDEX open_flags ON flags(status, created_at);
+
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            frame_id INTEGER NOT NULL REFERENCES frames(id),
+            label TEXT NOT NULL CHECK (length(label) > 0),
+            who TEXT NOT NULL CHECK (length(who) > 0),
+            labeled_at REAL NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('review', 'import', 'synthetic')),
+            supersedes INTEGER REFERENCES labels(id)
+        ) STRICT;
+        CREATE INDEX labels_by_frame ON labels(frame_id);
+
+        CREATE TABLE training_runs (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'promoted', 'kept_champion', 'failed')),
+            champion_id INTEGER REFERENCES models(id),
+            challenger_id INTEGER REFERENCES models(id),
+            data_hash TEXT,
+            report TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(report))
+        ) STRICT;
+
+        CREATE TABLE hourly_rollups (
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            hour INTEGER NOT NULL,
+            frames INTEGER NOT NULL DEFAULT 0,
+            passes INTEGER NOT NULL DEFAULT 0,
+            fails INTEGER NOT NULL DEFAULT 0,
+            no_verdicts INTEGER NOT NULL DEFAULT 0,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            defects TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(defects)),
+            total_ms_sum REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (camera_id, hour)
+        ) STRICT;
+        """)
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+
+/// The inspection database: one SQLite file in WAL mode. The daemon writes through a
+/// `GroupCommitter`; readers (CLI, HTTP) use snapshots and never block it.
+public final class Store: Sendable {
+    public let path: String
+    public let pool: DatabasePool
+
+    /// Opens (or creates) the database, refuses a damaged one, and migrates it.
+    public init(path: String, busyTimeout: Double = 5) throws {
+        self.path = path
+        let exists = FileManager.default.fileExists(atPath: path)
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeout)
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            let dir = (path as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+            throw StoreError.corrupt(path: path, detail: e.message ?? "not a database")
+        } catch {
+            throw StoreError.io(path: path, detail: "\(error)")
+        }
+        if exists {
+            try check()
+        } else {
+            // Must precede the first table: lets retention hand free pages back to the OS.
+            try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+        }
+        try migrate()
+    }
+
+    /// SQLite's quick_check: "ok" or the damage it found.
+    public func check() throws {
+        try classifyingErrors {
+            let result = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard result == ["ok"] else { throw StoreError.corrupt(path: path, detail: result.prefix(3).joined(separator: "; ")) }
+        }
+    }
+
+    /// Runs `body`, turning SQLite's "not a database"/"corrupt" into `.corrupt` and anything else into `.io`.
+    private func classifyingErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as StoreError {
+            throw e
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+            throw StoreError.corrupt(path: path, detail: e.message ?? "not a database")
+        } catch {
+            throw StoreError.io(path: path, detail: "\(error)")
+        }
+    }
+
+    private func migrate() throws {
+        let migrator = Schema.migrator
+        try classifyingErrors {
+            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+            let unknown = applied.subtracting(migrator.migrations)
+            if !unknown.isEmpty { throw StoreError.newerSchema(path: path, migrations: unknown.sorted()) }
+            try migrator.migrate(pool)
+        }
+    }
+
+    /// Adds the camera if it is new (verdicts reference it).
+    public func register(camera id: String, source: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO cameras(id, source, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET source = excluded.source",
+                           arguments: [id, source, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Writes bundles in one transaction (the group commit), with their hourly rollups.
+    public func insert(_ bundles: [VerdictBundle]) throws {
+        guard !bundles.isEmpty else { return }
+        try pool.write { db in
+            for b in bundles {
+                var v = b.verdict
+                try v.insert(db)
+                let vid = v.id!
+                if var f = b.frame {
+                    f.verdictId = vid
+                    try f.insert(db)
+                }
+                for reason in v.flagList {
+                    var flag = FlagRecord(verdictId: vid, reason: reason, status: "open", createdAt: v.capturedAt)
+                    try flag.insert(db)
+                }
+                try Rollups.add(v, db)
+            }
+        }
+    }
+}

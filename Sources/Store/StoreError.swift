@@ -1,0 +1,24 @@
+/// What can go wrong with the inspection database. Every case names the file.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    /// The file is not a database or fails SQLite's quick_check. Never recreated silently.
+    case corrupt(path: String, detail: String)
+    /// The database was written by a newer Linesight (an unknown migration).
+    case newerSchema(path: String, migrations: [String])
+    /// Opening, reading or writing failed (permissions, disk full, locked too long).
+    case io(path: String, detail: String)
+    /// A record that breaks the schema's rules (unknown camera, bad decision...).
+    case invalid(String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let p, let d):
+            return "database \(p) is damaged (\(d)). Linesight will not overwrite it: move it aside, restore a backup, or run `sqlite3 \(p) .recover` and start again."
+        case .newerSchema(let p, let m):
+            return "database \(p) was written by a newer Linesight (unknown migrations: \(m.joined(separator: ", "))); upgrade Linesight"
+        case .io(let p, let d): return "database \(p): \(d)"
+        case .invalid(let why): return "invalid record: \(why)"
+        case .notFound(let what): return "\(what) not found"
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Store
+
+func temporaryPath(_ name: String = "inspection.sqlite") throws -> (dir: String, file: String) {
+    let dir = NSTemporaryDirectory() + "linesight-store-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return (dir, dir + "/" + name)
+}
+
+func verdict(_ seq: Int64, _ decision: Decision, at t: Double = 1_800_000_000, camera: String = "cam1",
+             defects: [String] = [], flags: [FlagReason] = []) -> VerdictRecord {
+    VerdictRecord(cameraId: camera, capturedAt: t, frameSequence: seq, stage1Score: decision == .noVerdict ? nil : 0.5,
+                  decision: decision, defects: defects, stage1Model: "s1-v1", stage1Ms: 1.2, totalMs: 3.4,
+                  flags: flags, error: decision == .noVerdict ? "decode failed" : nil)
+}
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test func verdictsFramesFlagsAndRollupsLandTogether() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let frame = FrameRecord(path: "2026/11/29/1.jpg", sha256: String(repeating: "a", count: 64), bytes: 1000,
+                                width: 64, height: 48, keptBecause: .failed)
+        try store.insert([
+            VerdictBundle(verdict: verdict(1, .pass)),
+            VerdictBundle(verdict: verdict(2, .fail, defects: ["scratch", "dent"], flags: [.lowStage2Confidence]), frame: frame),
+            VerdictBundle(verdict: verdict(3, .noVerdict, flags: [.noVerdict])),
+        ])
+        try store.pool.read { (db: Database) throws in
+            #expect(try VerdictRecord.fetchCount(db) == 3)
+            let fail = try #require(try VerdictRecord.filter(Column("decision") == "fail").fetchOne(db))
+            #expect(fail.defectList == ["scratch", "dent"])
+            let f = try #require(try FrameRecord.fetchOne(db))
+            #expect(f.verdictId == fail.id)
+            #expect(try FlagRecord.fetchAll(db).map(\.reason) == [.lowStage2Confidence, .noVerdict])
+            let r = try #require(try Row.fetchOne(db, sql: "SELECT * FROM hourly_rollups"))
+            #expect(r["frames"] as Int == 3 && r["passes"] as Int == 1 && r["fails"] as Int == 1 && r["no_verdicts"] as Int == 1)
+            #expect(r["flagged"] as Int == 2)
+            #expect(try String.fetchOne(db, sql: "SELECT defects FROM hourly_rollups") == #"{"scratch":1,"dent":1}"#)
+        }
+    }
+
+    @Test func theSchemaRefusesWhatCannotBeTrue() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        #expect(throws: (any Error).self, "unknown camera") { try store.insert([VerdictBundle(verdict: verdict(1, .pass, camera: "ghost"))]) }
+        try store.register(camera: "cam1", source: "v4l2")
+        var bad = verdict(1, .pass)
+        bad.stage1Score = 1.5
+        #expect(throws: (any Error).self, "score outside 0...1") { try store.insert([VerdictBundle(verdict: bad)]) }
+        var unjudged = verdict(2, .pass)
+        unjudged.stage1Score = nil
+        #expect(throws: (any Error).self, "a pass needs a stage-1 score") { try store.insert([VerdictBundle(verdict: unjudged)]) }
+        try store.pool.read { (db: Database) throws in #expect(try VerdictRecord.fetchCount(db) == 0, "a failed batch leaves nothing behind") }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let junk = Data(repeating: 0x42, count: 8192)
+        try junk.write(to: URL(fileURLWithPath: file))
+        #expect {
+            _ = try Store(path: file)
+        } throws: { error in
+            guard case StoreError.corrupt(let p, _) = error else { return false }
+            return p == file && "\(error)".contains("will not overwrite")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == junk)
+    }
+
+    @Test func aDamagedDatabaseFailsQuickCheckAtStart() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let store = try Store(path: file)
+            try store.register(camera: "cam1", source: "synthetic")
+            try store.insert((0..<3000).map { VerdictBundle(verdict: verdict($0, .pass)) })
+            try store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
+        let size = try handle.seekToEnd()
+        for offset in stride(from: UInt64(8192), to: size - 4096, by: 8192) {
+            try handle.seek(toOffset: offset + 100)
+            handle.write(Data(repeating: 0xEE, count: 700))
+        }
+        try handle.close()
+        #expect(throws: StoreError.self) { _ = try Store(path: file) }
+    }
+
+    @Test func aDatabaseFromANewerLinesightIsRefused() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v9-future')") }
+        #expect(throws: StoreError.newerSchema(path: file, migrations: ["v9-future"])) { _ = try Store(path: file) }
+    }
+
+    @Test func groupCommitBatchesThousandsOfVerdicts() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let committer = GroupCommitter(store: store, interval: 0.05, maxBatch: 500)
+        for i in 0..<5000 { committer.submit(VerdictBundle(verdict: verdict(Int64(i), i % 10 == 0 ? .fail : .pass))) }
+        #expect(committer.flush())
+        let s = committer.stats
+        #expect(s.committed == 5000 && s.pending == 0 && s.dropped == 0)
+        #expect(s.batches >= 10 && s.batches <= 200, "\(s.batches) transactions for 5000 rows")
+        committer.close()
+        try store.pool.read { (db: Database) throws in
+            #expect(try VerdictRecord.fetchCount(db) == 5000)
+            #expect(try Int.fetchOne(db, sql: "SELECT sum(fails) FROM hourly_rollups") == 500)
+        }
+    }
+
+    @Test func readersNeverBlockTheWriter() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let committer = GroupCommitter(store: store, interval: 0.02)
+        let reader = try DatabaseQueue(path: file)  // a second connection, like the CLI
+        let release = DispatchSemaphore(value: 0), holding = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? reader.read { db in
+                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM verdicts")  // snapshot taken
+                holding.signal()
+                release.wait()
+            }
+        }
+        holding.wait()
+        for i in 0..<200 { committer.submit(VerdictBundle(verdict: verdict(Int64(i), .pass))) }
+        #expect(committer.flush(timeout: 5), "commits go through while a reader holds its snapshot")
+        release.signal()
+        committer.close()
+        #expect(committer.stats.committed == 200)
+    }
+
+    @Test func failedCommitsAreRetriedNotLost() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        let committer = GroupCommitter(store: store, interval: 0.02)
+        committer.submit(VerdictBundle(verdict: verdict(1, .pass)))  // camera not registered yet: FK fails
+        #expect(!committer.flush(timeout: 0.6))
+        #expect(committer.stats.failedCommits >= 1 && committer.stats.failing)
+        try store.register(camera: "cam1", source: "synthetic")
+        #expect(committer.flush(timeout: 5))
+        #expect(committer.stats.committed == 1 && !committer.stats.failing)
+        committer.close()
+    }
+
+    @Test func retentionDeletesOldestUnlabeledAuditFramesFirstAndKeepsRollups() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let now = 1_800_000_000.0
+        let kinds: [FrameRecord.KeptBecause] = [.flagged, .audit, .failed, .audit, .flagged, .failed]
+        var bundles: [VerdictBundle] = []
+        for (i, kind) in kinds.enumerated() {
+            let path = "f\(i).jpg"
+            try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: dir + "/" + path))
+            let age = i == 0 ? 200.0 : 1.0  // frame 0 is 200 days old
+            bundles.append(VerdictBundle(verdict: verdict(Int64(i), kind == .failed ? .fail : .pass, at: now - age * 86400),
+                                         frame: FrameRecord(path: path, sha256: String(repeating: "b", count: 64), bytes: 100,
+                                                            width: 8, height: 8, keptBecause: kind)))
+        }
+        try store.insert(bundles)
+        try store.pool.write { db in  // a reviewer labeled frame 5 (failed)
+            try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source) VALUES ((SELECT id FROM frames WHERE path = 'f5.jpg'), 'scratch', 'ana', ?, 'review')", arguments: [now])
+        }
+        let report = try store.applyRetention(RetentionPolicy(frameBudgetBytes: 250, verdictDays: 90), framesDirectory: dir, now: now)
+        #expect(report.framesDeleted == 4 && report.bytesFreed == 400)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }.sorted()
+        #expect(left == ["f4.jpg", "f5.jpg"], "audit first, then failed, then flagged; the labeled frame last")
+        #expect(report.verdictsDeleted == 1, "the 200-day-old verdict")
+        try store.pool.read { (db: Database) throws in
+            #expect(try VerdictRecord.fetchCount(db) == 5)
+            #expect(try Int.fetchOne(db, sql: "SELECT sum(frames) FROM hourly_rollups") == 6, "rollups keep the old verdict's count")
+        }
+    }
+}
