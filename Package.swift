@@ -55,6 +55,9 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // TOML with line numbers, and typed reads that reject unknown keys. No ML.
+        .target(name: "Config"),
+
         .executableTarget(name: "linesight", dependencies: [
             "Neural", "Training", "Imaging", "Capture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -79,6 +82,7 @@ let package = Package(
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )
