@@ -57,6 +57,11 @@ let package = Package(
 
         // TOML with line numbers, and typed reads that reject unknown keys. No ML.
         .target(name: "Config"),
+        // The staged classifier, flagging policy and per-camera pipeline: composes the engine,
+        // imaging, capture and the store.
+        .target(name: "Inspection", dependencies: [
+            "Neural", "Imaging", "Capture", "Store", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: vectorFlags),
 
         .executableTarget(name: "linesight", dependencies: [
             "Neural", "Training", "Imaging", "Capture",
@@ -83,6 +88,8 @@ let package = Package(
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Neural", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]
 )

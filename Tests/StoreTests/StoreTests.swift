@@ -186,3 +186,24 @@ struct StoreTests {
         }
     }
 }
+
+@Suite("SHA-256")
+struct SHA256Tests {
+    @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])
+    func matchesCoreutils(length: Int) throws {
+        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let (dir, file) = try temporaryPath("blob")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [file]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let expected = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        #expect(SHA256.hex(bytes) == String(expected))
+        #expect(try SHA256.hex(file: file) == String(expected))
+    }
+}

@@ -1,0 +1,85 @@
+import Store
+
+/// Which frames go to human review, and how many per hour at most.
+public struct FlagSettings: Equatable, Sendable {
+    /// Share (0...1) of confident passes sampled for audit, so escapes can be estimated.
+    public var auditShare: Double = 0.01
+    /// Most flags per camera and clock hour, by reason; a bad hour cannot flood the queue.
+    public var hourlyCaps: [FlagReason: Int] = [.uncertain: 120, .lowStage2Confidence: 120, .audit: 30, .noVerdict: 60]
+    /// Most failed frames saved per camera and hour (flagged ones count under their flag).
+    public var failedFramesPerHour = 600
+    public var seed: UInt64 = 0x5EED
+
+    public init() {}
+}
+
+/// Decides flags for each judged frame; one per pipeline, used from its worker thread.
+public final class FlagPolicy {
+    public let settings: FlagSettings
+    private var hour = -1
+    private var used: [FlagReason: Int] = [:]
+    private var failedSaved = 0
+    private var rng: UInt64
+    /// Flags withheld because a cap was reached.
+    public private(set) var capped: UInt64 = 0
+
+    public init(_ settings: FlagSettings) {
+        self.settings = settings
+        rng = settings.seed | 1
+    }
+
+    public struct Outcome: Equatable, Sendable {
+        public var flags: [FlagReason]
+        /// Why the frame's JPEG is kept, or nil to keep none.
+        public var keep: FrameRecord.KeptBecause?
+    }
+
+    /// `judgement` nil means no verdict.
+    public func evaluate(_ judgement: Judgement?, thresholds t: Thresholds, at time: Double) -> Outcome {
+        roll(time)
+        var wanted: [FlagReason] = []
+        if let j = judgement {
+            if j.unsure { wanted.append(.uncertain) }
+            if let s2 = j.stage2Scores, (s2.values.max() ?? 0) < t.stage2Confident { wanted.append(.lowStage2Confidence) }
+            if j.decision == .pass, !j.unsure, next() < settings.auditShare { wanted.append(.audit) }
+        } else {
+            wanted.append(.noVerdict)
+        }
+        var flags: [FlagReason] = []
+        for reason in wanted {
+            if used[reason, default: 0] < settings.hourlyCaps[reason, default: .max] {
+                used[reason, default: 0] += 1
+                flags.append(reason)
+            } else {
+                capped += 1
+            }
+        }
+        var keep: FrameRecord.KeptBecause?
+        if flags.contains(where: { $0 != .audit }) {
+            keep = .flagged
+        } else if flags.contains(.audit) {
+            keep = .audit
+        } else if judgement?.decision == .fail, failedSaved < settings.failedFramesPerHour {
+            failedSaved += 1
+            keep = .failed
+        }
+        return Outcome(flags: flags, keep: keep)
+    }
+
+    private func roll(_ time: Double) {
+        let h = Int((time / 3600).rounded(.down))
+        guard h != hour else { return }
+        hour = h
+        used = [:]
+        failedSaved = 0
+    }
+
+    /// splitmix64 in 0..<1: deterministic for a seed, cheap per frame.
+    private func next() -> Double {
+        rng &+= 0x9E37_79B9_7F4A_7C15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+}

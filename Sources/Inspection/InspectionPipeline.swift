@@ -1,0 +1,249 @@
+import Capture
+import Foundation
+import Imaging
+import Logging
+import Store
+
+/// Tuning of one pipeline's threads and queue.
+public struct PipelineSettings: Equatable, Sendable {
+    /// Frames waiting between capture and the models; beyond it frames are dropped.
+    public var queueCapacity = 8
+    /// A frame older than this (seconds since capture) is not judged: no-verdict "timeout".
+    public var maxFrameAge = 2.0
+    /// How long one read waits for the camera before checking for shutdown.
+    public var readTimeout = 0.25
+    public init() {}
+}
+
+/// One line of the live feed.
+public struct LiveVerdict: Sendable {
+    public var camera: String
+    public var sequence: UInt64
+    public var decision: Decision
+    public var stage1Score: Double?
+    public var defects: [String]
+    public var flags: [FlagReason]
+    public var totalMs: Double
+    public var error: String?
+}
+
+/// One camera's inspection: a capture thread feeding a bounded queue, and a worker that
+/// judges each frame (stage 1, stage 2 when needed), flags it, keeps its JPEG when asked
+/// and hands the verdict to the store. Every frame the source delivers ends as exactly
+/// one verdict: judged, or a no-verdict with the reason (dropped, timeout, unreadable).
+public final class InspectionPipeline: @unchecked Sendable {
+    public let camera: String
+    private let source: FrameSource
+    private let sink: @Sendable (VerdictBundle) -> Void
+    private let saver: FrameSaver?
+    private let policy: FlagPolicy
+    private let settings: PipelineSettings
+    private let queue: FrameQueue
+    private let logger: Logger
+    private let lock = NSLock()
+    private var classifier: StagedClassifier
+    private var pending: StagedClassifier?
+    private var current = PipelineStats()
+    private var stopRequested = false
+    private let finished = DispatchGroup()
+    private var saveFailing = false
+    /// Called from the worker thread after every verdict.
+    public var onVerdict: (@Sendable (LiveVerdict) -> Void)?
+
+    public init(camera: String, source: FrameSource, classifier: StagedClassifier, flags: FlagSettings,
+                saver: FrameSaver?, settings: PipelineSettings = PipelineSettings(), logger: Logger,
+                sink: @escaping @Sendable (VerdictBundle) -> Void) {
+        self.camera = camera
+        self.source = source
+        self.classifier = classifier
+        self.policy = FlagPolicy(flags)
+        self.saver = saver
+        self.settings = settings
+        self.sink = sink
+        self.logger = logger
+        queue = FrameQueue(capacity: settings.queueCapacity)
+    }
+
+    public var stats: PipelineStats {
+        lock.lock()
+        defer { lock.unlock() }
+        var s = current
+        s.queueDepth = queue.depth
+        return s
+    }
+
+    /// Model versions in use: stage 1, stage 2.
+    public var modelVersions: (String, String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        let c = pending ?? classifier
+        return (c.stage1.version, c.stage2?.version)
+    }
+
+    public func start() {
+        finished.enter()
+        finished.enter()
+        let capture = Thread { [self] in captureLoop(); finished.leave() }
+        capture.name = "capture-\(camera)"
+        let worker = Thread { [self] in workerLoop(); finished.leave() }
+        worker.name = "inspect-\(camera)"
+        capture.start()
+        worker.start()
+    }
+
+    /// Stops reading the camera, judges every frame already queued, then returns.
+    public func stop(timeout: Double = 30) {
+        lock.lock()
+        stopRequested = true
+        lock.unlock()
+        _ = finished.wait(timeout: .now() + timeout)
+        source.close()
+    }
+
+    /// Uses `next` from the next frame on; the frame being judged finishes on the old models.
+    public func swap(_ next: StagedClassifier) {
+        lock.lock()
+        pending = next
+        lock.unlock()
+    }
+
+    // MARK: Threads
+
+    private var shouldStop: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopRequested
+    }
+
+    private func captureLoop() {
+        var failing = false
+        while !shouldStop {
+            let result: CaptureResult
+            do {
+                result = try source.read(timeout: settings.readTimeout)
+                if failing { logger.notice("source working again", metadata: ["camera": "\(camera)"]); failing = false }
+            } catch {
+                if !failing { logger.error("source failed", metadata: ["camera": "\(camera)", "error": "\(error)"]) }
+                failing = true
+                updateCapture()
+                Thread.sleep(forTimeInterval: 1)
+                continue
+            }
+            updateCapture()
+            switch result {
+            case .frame(let frame):
+                lock.lock()
+                current.received += 1
+                lock.unlock()
+                if !queue.push(frame) { record(frame, judgement: nil, error: "dropped: inspection is behind the camera", dropped: true) }
+            case .timeout:
+                continue
+            case .ended:
+                logger.info("source ended", metadata: ["camera": "\(camera)"])
+                queue.close()
+                return
+            }
+        }
+        queue.close()
+    }
+
+    private func updateCapture() {
+        lock.lock()
+        current.capture = source.counters
+        current.sourceState = source.state
+        lock.unlock()
+    }
+
+    private func workerLoop() {
+        while let frame = queue.pop() {
+            lock.lock()
+            if let next = pending {
+                classifier = next
+                pending = nil
+                current.modelSwaps += 1
+            }
+            lock.unlock()
+            let age = Double(monotonicNow() &- frame.monotonicNanos) / 1e9
+            if age > settings.maxFrameAge {
+                record(frame, judgement: nil, error: "timeout: waited \(Int(age * 1000)) ms", timedOut: true)
+                continue
+            }
+            do {
+                let j = try frame.withView { try classifier.judge($0) }
+                record(frame, judgement: j, error: nil)
+            } catch {
+                record(frame, judgement: nil, error: "\(error)")
+            }
+        }
+    }
+
+    // MARK: Verdicts
+
+    private func record(_ frame: Frame, judgement j: Judgement?, error: String?, dropped: Bool = false, timedOut: Bool = false) {
+        let outcome: FlagPolicy.Outcome
+        let models: (String, String?)
+        if dropped {
+            outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // the worker owns the policy; drops are not reviewed
+            models = modelVersions
+        } else {
+            outcome = policy.evaluate(j, thresholds: classifier.thresholds, at: frame.timestamp)
+            models = (classifier.stage1.version, classifier.stage2?.version)
+        }
+        let saved = outcome.keep.flatMap { keep(frame, $0) }
+        let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
+        let scores = j?.stage2Scores.map(Self.json)
+        let verdict = VerdictRecord(cameraId: camera, capturedAt: frame.timestamp, frameSequence: Int64(frame.sequence),
+                                    stage1Score: j?.stage1Score, stage2Scores: scores, decision: j?.decision ?? .noVerdict,
+                                    defects: j?.defects ?? [], stage1Model: models.0,
+                                    stage2Model: j?.stage2Scores == nil ? nil : models.1,
+                                    stage1Ms: j?.stage1Ms, stage2Ms: j?.stage2Ms, totalMs: totalMs,
+                                    flags: outcome.flags, error: error)
+        sink(VerdictBundle(verdict: verdict, frame: saved))
+        lock.lock()
+        switch verdict.decision {
+        case .pass: current.passes += 1
+        case .fail: current.fails += 1
+        case .noVerdict: current.noVerdicts += 1
+        }
+        if dropped { current.dropped += 1 }
+        if timedOut { current.timedOut += 1 }
+        for d in j?.defects ?? [] { current.defects[d, default: 0] += 1 }
+        for f in outcome.flags { current.flags[f, default: 0] += 1 }
+        current.flagsCapped = policy.capped
+        current.lastVerdictAt = monotonicSeconds()
+        current.lastDecision = verdict.decision
+        current.latency.record(totalMs)
+        let droppedSoFar = current.dropped
+        lock.unlock()
+        if dropped, droppedSoFar == 1 || droppedSoFar % 100 == 0 {
+            logger.warning("frames dropped", metadata: ["camera": "\(camera)", "dropped": "\(droppedSoFar)"])
+        }
+        onVerdict?(LiveVerdict(camera: camera, sequence: frame.sequence, decision: verdict.decision, stage1Score: j?.stage1Score,
+                               defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error))
+    }
+
+    private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause) -> FrameRecord? {
+        guard let saver, !frame.bytes.isEmpty else { return nil }
+        do {
+            let r = try saver.save(frame, camera: camera, keptBecause: reason)
+            lock.lock()
+            current.framesSaved += 1
+            lock.unlock()
+            if saveFailing { logger.notice("saving frames works again", metadata: ["camera": "\(camera)"]); saveFailing = false }
+            return r
+        } catch is ImagingError {
+            return nil  // a raw frame too broken to encode: its verdict says why, there is nothing to show
+        } catch {
+            lock.lock()
+            current.saveErrors += 1
+            lock.unlock()
+            if !saveFailing { logger.error("cannot save frames", metadata: ["camera": "\(camera)", "error": "\(error)"]) }
+            saveFailing = true
+            return nil
+        }
+    }
+
+    static func json(_ scores: [String: Double]) -> String {
+        "{" + scores.keys.sorted().map { "\"\($0)\":\(String(format: "%.4f", scores[$0]!))" }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,62 @@
+import Capture
+import Store
+
+/// A pipeline's running totals, read by metrics, the status line and the watchdog.
+public struct PipelineStats: Sendable {
+    /// Frames the source delivered; each gets exactly one verdict row.
+    public var received: UInt64 = 0
+    public var passes: UInt64 = 0
+    public var fails: UInt64 = 0
+    public var noVerdicts: UInt64 = 0
+    /// Frames refused by the full queue (recorded as no-verdicts "dropped").
+    public var dropped: UInt64 = 0
+    /// Frames that waited too long in the queue (recorded as no-verdicts "timeout").
+    public var timedOut: UInt64 = 0
+    public var defects: [String: UInt64] = [:]
+    public var flags: [FlagReason: UInt64] = [:]
+    public var flagsCapped: UInt64 = 0
+    public var framesSaved: UInt64 = 0
+    public var saveErrors: UInt64 = 0
+    public var modelSwaps: UInt64 = 0
+    public var queueDepth = 0
+    /// Monotonic seconds of the last verdict, for the watchdog.
+    public var lastVerdictAt: Double?
+    public var lastDecision: Decision?
+    /// End-to-end latency (capture to verdict) histogram, milliseconds.
+    public var latency = Histogram(bounds: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000])
+    public var capture = CaptureCounters()
+    public var sourceState: SourceState = .idle
+
+    public var verdicts: UInt64 { passes + fails + noVerdicts }
+}
+
+/// Prometheus-style cumulative buckets.
+public struct Histogram: Sendable {
+    public let bounds: [Double]
+    /// Per bucket (not cumulative); the last is +Inf.
+    public private(set) var counts: [UInt64]
+    public private(set) var sum = 0.0
+    public private(set) var count: UInt64 = 0
+
+    public init(bounds: [Double]) {
+        self.bounds = bounds
+        counts = [UInt64](repeating: 0, count: bounds.count + 1)
+    }
+
+    public mutating func record(_ v: Double) {
+        counts[bounds.firstIndex { v <= $0 } ?? bounds.count] += 1
+        sum += v
+        count += 1
+    }
+
+    /// The value below which `q` of the observations fall (bucket upper bound).
+    public func quantile(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        var seen: UInt64 = 0
+        for (i, c) in counts.enumerated() {
+            seen += c
+            if Double(seen) >= q * Double(count) { return i < bounds.count ? bounds[i] : .infinity }
+        }
+        return .infinity
+    }
+}

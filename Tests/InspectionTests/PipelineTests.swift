@@ -1,0 +1,174 @@
+import Capture
+import Foundation
+import GRDB
+import Imaging
+import Logging
+import Neural
+import Testing
+@testable import Inspection
+import Store
+
+@Suite("Inspection pipeline")
+struct PipelineTests {
+    let logger = Logger(label: "test.inspection")
+
+    func synthetic(count: Int, format: PixelFormat = .mjpeg) throws -> SyntheticSource {
+        var c = SyntheticConfig()
+        c.width = 96
+        c.height = 64
+        return try SyntheticSource(c, fps: 0, format: format, count: count)
+    }
+
+    func run(_ pipeline: InspectionPipeline, until done: () -> Bool) {
+        pipeline.start()
+        let deadline = Date().addingTimeInterval(30)
+        while !done() && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        pipeline.stop()
+    }
+
+    @Test func stageModelsAreCheckedForTheirJob() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try constantModel(dir + "/nopass.safetensors", classes: ["scratch", "dent"], logits: [0, 0])
+        #expect(throws: InspectionError.self) { _ = try StageModel(path: dir + "/nopass.safetensors", stage: .one) }
+        try constantModel(dir + "/ml.safetensors", classes: ["good", "dent"], logits: [0, 0], task: .multilabel)
+        #expect(throws: InspectionError.self) { _ = try StageModel(path: dir + "/ml.safetensors", stage: .two) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.2)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/s1.safetensors"))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: dir + "/cut.safetensors"))
+        #expect { _ = try StageModel(path: dir + "/cut.safetensors", stage: .one) } throws: { error in
+            guard case InspectionError.model(let path, _) = error else { return false }
+            return path == dir + "/cut.safetensors"
+        }
+        let good = try StageModel(path: dir + "/s1.safetensors", stage: .one)
+        #expect(good.version == String(SHA256.hex(bytes).prefix(12)))
+        #expect(good.geometry.width == 32 && good.geometry.layout == .gray)
+    }
+
+    @Test func thresholdsComeFromTheModelUnlessTheConfigSaysOtherwise() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.5, thresholds: ["fail": 0.8, "pass": 0.1])
+        var paths = ModelPaths(stage1: dir + "/s1.safetensors")
+        #expect(try StagedClassifier(paths, roi: nil).thresholds.fail == 0.8)
+        paths.fail = 0.6
+        let c = try StagedClassifier(paths, roi: nil)
+        #expect(c.thresholds.fail == 0.6 && c.thresholds.pass == 0.1)
+    }
+
+    @Test func everyFrameGetsOneVerdictAndFlaggedFramesAreKept() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.5)  // always unsure
+        try stage2(dir + "/s2.safetensors", [("scratch", 0.9), ("dent", 0.1)])
+        let classifier = try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors", stage2: dir + "/s2.safetensors"), roi: nil)
+        let store = try Store(path: dir + "/db.sqlite")
+        try store.register(camera: "cam1", source: "synthetic")
+        let committer = GroupCommitter(store: store, interval: 0.02)
+        let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 25), classifier: classifier,
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/frames"),
+                                          logger: logger) { committer.submit($0) }
+        run(pipeline) { pipeline.stats.verdicts == 25 }
+        #expect(committer.flush())
+        committer.close()
+        let s = pipeline.stats
+        #expect(s.received == 25 && s.fails == 25 && s.defects == ["scratch": 25] && s.flags[.uncertain] == 25)
+        let rows = try store.pool.read { db in try VerdictRecord.order(Column("frame_sequence")).fetchAll(db) }
+        #expect(rows.map(\.frameSequence) == Array(1...25), "one row per frame, none lost")
+        #expect(rows.allSatisfy { $0.decision == .fail && $0.defectList == ["scratch"] && $0.flagList.contains(.uncertain) })
+        #expect(rows[0].stage1Model == classifier.stage1.version && rows[0].stage2Model == classifier.stage2?.version)
+        #expect(rows[0].stage2Scores == #"{"dent":0.1000,"scratch":0.9000}"#)
+        let frames = try store.pool.read { db in try FrameRecord.fetchAll(db) }
+        #expect(frames.count == 25 && frames.allSatisfy { $0.keptBecause == .flagged })
+        let first = try #require(frames.first)
+        let onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/frames/" + first.path)))
+        #expect(SHA256.hex(onDisk) == first.sha256 && Int64(onDisk.count) == first.bytes)
+        #expect(try JPEGDecoder().header(onDisk.withUnsafeBytes { $0 }).width == 96, "a real JPEG")
+    }
+
+    @Test func unreadableFramesBecomeNoVerdictsAndTheLineGoesOn() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.05)
+        let classifier = try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors"), roi: nil)
+        var gen = SyntheticConfig()
+        gen.width = 64
+        gen.height = 48
+        let good = try JPEGEncoder().encode(SyntheticGenerator(gen).sample(0).image, quality: 90)
+        let frames = [
+            Frame(sequence: 1, format: .mjpeg, width: 64, height: 48, bytes: good),
+            Frame(sequence: 2, format: .mjpeg, width: 64, height: 48, bytes: Array(good.prefix(200))),
+            Frame(sequence: 3, format: .grey, width: 64, height: 48, bytes: [UInt8](repeating: 9, count: 10)),
+            Frame(sequence: 4, format: .grey, width: 64, height: 48, bytes: [UInt8](repeating: 128, count: 64 * 48)),
+        ]
+        let collected = Collector()
+        let pipeline = InspectionPipeline(camera: "cam1", source: ListSource(frames), classifier: classifier,
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/frames"),
+                                          logger: logger) { collected.add($0) }
+        run(pipeline) { pipeline.stats.verdicts == 4 }
+        let v = collected.bundles.map(\.verdict)
+        #expect(v.map(\.decision) == [.pass, .noVerdict, .noVerdict, .pass])
+        #expect(v[1].error?.isEmpty == false && v[1].flagList == [.noVerdict] && v[1].stage1Score == nil)
+        #expect(collected.bundles[1].frame?.keptBecause == .flagged, "the broken frame is kept to look at")
+    }
+
+    @Test func framesThatWaitedTooLongAreRecordedAsTimeouts() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.05)
+        var settings = PipelineSettings()
+        settings.maxFrameAge = 0
+        let collected = Collector()
+        let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 5),
+                                          classifier: try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors"), roi: nil),
+                                          flags: FlagSettings(), saver: nil, settings: settings, logger: logger) { collected.add($0) }
+        run(pipeline) { pipeline.stats.verdicts == 5 }
+        #expect(collected.bundles.allSatisfy { $0.verdict.decision == .noVerdict && $0.verdict.error?.hasPrefix("timeout") == true })
+        #expect(pipeline.stats.timedOut == 5)
+    }
+
+    @Test func aSwappedModelTakesOverBetweenFramesWithNoneLost() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/old.safetensors", pDefect: 0.05)
+        try stage1(dir + "/new.safetensors", pDefect: 0.95)
+        let old = try StagedClassifier(ModelPaths(stage1: dir + "/old.safetensors"), roi: nil)
+        let new = try StagedClassifier(ModelPaths(stage1: dir + "/new.safetensors"), roi: nil)
+        let collected = Collector()
+        var c = SyntheticConfig()
+        c.width = 64
+        c.height = 48
+        let pipeline = InspectionPipeline(camera: "cam1", source: try SyntheticSource(c, fps: 200, count: 60),
+                                          classifier: old, flags: FlagSettings(), saver: nil, logger: logger) { collected.add($0) }
+        pipeline.start()
+        while pipeline.stats.verdicts < 10 { Thread.sleep(forTimeInterval: 0.005) }
+        pipeline.swap(new)
+        let deadline = Date().addingTimeInterval(30)
+        while pipeline.stats.verdicts < 60 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        pipeline.stop()
+        let v = collected.bundles.map(\.verdict)
+        #expect(v.map(\.frameSequence) == Array(1...60))
+        let versions = v.map(\.stage1Model)
+        let firstNew = try #require(versions.firstIndex(of: new.stage1.version))
+        #expect(firstNew >= 10 && versions[..<firstNew].allSatisfy { $0 == old.stage1.version }
+                && versions[firstNew...].allSatisfy { $0 == new.stage1.version }, "one clean switch")
+        #expect(v[..<firstNew].allSatisfy { $0.decision == .pass } && v[firstNew...].allSatisfy { $0.decision == .fail })
+        #expect(pipeline.stats.modelSwaps == 1)
+    }
+
+    @Test func rawFramesAreEncodedWhenKept() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.99)
+        let collected = Collector()
+        let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 3, format: .grey),
+                                          classifier: try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors"), roi: nil),
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/f"), logger: logger) { collected.add($0) }
+        run(pipeline) { pipeline.stats.verdicts == 3 }
+        let f = try #require(collected.bundles.first?.frame)
+        #expect(f.keptBecause == .failed && f.path.hasPrefix("cam1/") && f.path.hasSuffix(".jpg"))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/f/" + f.path)))
+        let image = try JPEGDecoder().decode(bytes, layout: .gray)
+        #expect(image.width == 96 && image.height == 64)
+    }
+}
