@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries, as thin as possible.
@@ -60,12 +61,13 @@ let package = Package(
         // The staged classifier, flagging policy and per-camera pipeline: composes the engine,
         // imaging, capture and the store.
         .target(name: "Inspection", dependencies: [
-            "Neural", "Imaging", "Capture", "Store", .product(name: "Logging", package: "swift-log"),
+            "Neural", "Imaging", "Capture", "Store", "Config", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging", "Capture",
+            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
@@ -80,7 +82,8 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
-        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural"], swiftSettings: vectorFlags),
+        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "TestSupport",
+                                                     .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
@@ -88,7 +91,9 @@ let package = Package(
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Neural", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+        // Test-only helpers shared by test targets (model files with known outputs).
+        .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
+        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Neural", "TestSupport", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]

@@ -38,6 +38,9 @@ public final class ConfigSection {
 
     public func has(_ key: String) -> Bool { table[key] != nil }
 
+    /// The keys written in this table, in file order (for free-form tables such as camera controls).
+    public var keys: [String] { table.keys }
+
     public func qualified(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// An error about `key` (for checks that involve several keys).

@@ -213,6 +213,8 @@ public final class InspectionPipeline: @unchecked Sendable {
         current.lastVerdictAt = monotonicSeconds()
         current.lastDecision = verdict.decision
         current.latency.record(totalMs)
+        if let ms = j?.stage1Ms { current.stage1Latency.record(ms) }
+        if let ms = j?.stage2Ms { current.stage2Latency.record(ms) }
         let droppedSoFar = current.dropped
         lock.unlock()
         if dropped, droppedSoFar == 1 || droppedSoFar % 100 == 0 {

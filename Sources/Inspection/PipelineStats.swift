@@ -24,6 +24,9 @@ public struct PipelineStats: Sendable {
     public var lastDecision: Decision?
     /// End-to-end latency (capture to verdict) histogram, milliseconds.
     public var latency = Histogram(bounds: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000])
+    /// Model time per stage (preprocessing included), milliseconds.
+    public var stage1Latency = Histogram(bounds: [0.5, 1, 2, 5, 10, 20, 50, 100, 500])
+    public var stage2Latency = Histogram(bounds: [0.5, 1, 2, 5, 10, 20, 50, 100, 500])
     public var capture = CaptureCounters()
     public var sourceState: SourceState = .idle
 

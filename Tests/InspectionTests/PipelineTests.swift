@@ -7,6 +7,7 @@ import Neural
 import Testing
 @testable import Inspection
 import Store
+import TestSupport
 
 @Suite("Inspection pipeline")
 struct PipelineTests {

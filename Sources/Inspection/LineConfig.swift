@@ -1,0 +1,181 @@
+import Capture
+import Config
+import Foundation
+import Imaging
+import Store
+
+/// Everything `linesight serve` reads from its config file, with the defaults a new line
+/// starts with. `deploy/linesight.toml` documents every key; `LineConfig.read` rejects keys
+/// it does not know, with the file and line.
+public struct LineConfig: Sendable {
+    public enum SourceKind: String, Sendable, CaseIterable { case v4l2, replay, synthetic }
+
+    public struct Camera: Sendable {
+        public var id: String
+        public var source: SourceKind
+        public var roi: Rect?
+        public var v4l2: V4L2Config?
+        public var replay: ReplayConfig?
+        public var synthetic: SyntheticConfig?
+        /// Synthetic camera rate (frames per second).
+        public var fps: Double = 10
+    }
+
+    public struct HTTP: Sendable {
+        public var enabled = true
+        public var host = "127.0.0.1"
+        public var port = 8080
+        /// File holding the bearer token (required for state-changing routes, and for any
+        /// non-loopback listen address).
+        public var tokenFile: String?
+        public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost", "[::1]"].contains(host) }
+    }
+
+    public var database = "linesight-data/inspection.sqlite"
+    public var framesDirectory = "linesight-data/frames"
+    public var jpegQuality = 90
+    public var models = ModelPaths(stage1: "linesight-data/models/stage1.safetensors")
+    /// Reload the models when their files change (also on SIGHUP).
+    public var watchModels = true
+    public var flags = FlagSettings()
+    public var pipeline = PipelineSettings()
+    public var retention = RetentionPolicy()
+    public var retentionEveryMinutes = 10.0
+    public var http = HTTP()
+    /// No verdict for this long on a running camera: stop pinging the systemd watchdog.
+    public var stallSeconds = 15.0
+    /// Commit verdicts at least this often (group commit), seconds.
+    public var commitInterval = 0.1
+    public var cameras: [Camera] = []
+
+    public init() {}
+
+    /// Reads the file at `path`; relative paths in it are taken from `baseDirectory`.
+    public static func load(path: String) throws -> LineConfig {
+        let root = try ConfigSection.load(path: path)
+        return try read(root, baseDirectory: (path as NSString).deletingLastPathComponent)
+    }
+
+    public static func read(_ root: ConfigSection, baseDirectory: String = "") throws -> LineConfig {
+        var c = LineConfig()
+        func resolve(_ p: String) -> String { p.hasPrefix("/") || baseDirectory.isEmpty ? p : baseDirectory + "/" + p }
+        let store = try root.section("store")
+        c.database = resolve(try store.string("database", default: c.database))
+        c.framesDirectory = resolve(try store.string("frames", default: c.framesDirectory))
+        c.jpegQuality = try store.int("jpeg_quality", default: c.jpegQuality, in: 1...100)
+        c.commitInterval = try store.int("commit_interval_ms", default: 100, in: 5...5000).asSeconds
+
+        let models = try root.section("models")
+        c.models = ModelPaths(stage1: resolve(try models.string("stage1", default: c.models.stage1)),
+                              stage2: try models.optionalString("stage2").map(resolve))
+        c.watchModels = try models.bool("watch", default: true)
+
+        let t = try root.section("thresholds")
+        c.models.fail = try t.optionalDouble("fail", in: 0...1)
+        c.models.pass = try t.optionalDouble("pass", in: 0...1)
+        c.models.defect = try t.optionalDouble("defect", in: 0...1)
+        c.models.stage2Confident = try t.optionalDouble("stage2_confident", in: 0...1)
+        c.models.unsure = try t.choice("unsure", default: Thresholds.UnsureRule.stage2)
+        if let f = c.models.fail, let p = c.models.pass, p > f { throw t.bad("pass", "pass (\(p)) must not exceed fail (\(f))") }
+
+        let fl = try root.section("flagging")
+        c.flags.auditShare = try fl.double("audit_share", default: c.flags.auditShare, in: 0...1)
+        for (key, reason) in [("max_uncertain_per_hour", FlagReason.uncertain), ("max_low_stage2_per_hour", .lowStage2Confidence),
+                              ("max_audit_per_hour", .audit), ("max_no_verdict_per_hour", .noVerdict)] {
+            c.flags.hourlyCaps[reason] = try fl.int(key, default: c.flags.hourlyCaps[reason]!, in: 0...1_000_000)
+        }
+        c.flags.failedFramesPerHour = try fl.int("max_failed_frames_per_hour", default: c.flags.failedFramesPerHour, in: 0...10_000_000)
+        c.flags.seed = UInt64(try fl.int("seed", default: Int(c.flags.seed), in: 0...Int.max))
+
+        let p = try root.section("pipeline")
+        c.pipeline.queueCapacity = try p.int("queue", default: c.pipeline.queueCapacity, in: 1...1000)
+        c.pipeline.maxFrameAge = try p.int("max_frame_age_ms", default: 2000, in: 1...600_000).asSeconds
+        c.stallSeconds = try p.double("stall_seconds", default: c.stallSeconds, in: 1...3600)
+
+        let r = try root.section("retention")
+        c.retention.frameBudgetBytes = Int64(try r.int("frame_budget_mb", default: Int(c.retention.frameBudgetBytes >> 20), in: 1...100_000_000)) << 20
+        c.retention.verdictDays = try r.double("verdict_days", default: c.retention.verdictDays, in: 1...36500)
+        c.retentionEveryMinutes = try r.double("every_minutes", default: c.retentionEveryMinutes, in: 1...10080)
+
+        let h = try root.section("http")
+        c.http.enabled = try h.bool("enabled", default: true)
+        let listen = try h.string("listen", default: "127.0.0.1:8080")
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw h.bad("listen", "'\(listen)' is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        }
+        c.http.host = String(listen[..<colon])
+        c.http.port = port
+        c.http.tokenFile = try h.optionalString("token_file").map(resolve)
+        if c.http.enabled, !c.http.isLoopback, c.http.tokenFile == nil {
+            throw h.bad("listen", "listening beyond loopback (\(c.http.host)) needs http.token_file with a bearer token")
+        }
+
+        for cam in try root.sections("cameras") { c.cameras.append(try camera(cam, resolve)) }
+        guard !c.cameras.isEmpty else {
+            throw ConfigError.missingKey(file: root.file, line: root.line, key: "cameras (at least one [[cameras]] table)")
+        }
+        var seen = Set<String>()
+        for (i, cam) in c.cameras.enumerated() where !seen.insert(cam.id).inserted {
+            throw root.bad("cameras", "camera id '\(cam.id)' is used twice (cameras[\(i)])")
+        }
+        try root.finish()
+        return c
+    }
+
+    static func camera(_ s: ConfigSection, _ resolve: (String) -> String) throws -> Camera {
+        guard let id = try s.optionalString("id") else { throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("id")) }
+        guard id.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw s.bad("id", "'\(id)' must be 1-64 letters, digits, '.', '_' or '-' (it names folders and metrics)")
+        }
+        var cam = Camera(id: id, source: try s.choice("source", default: SourceKind.synthetic))
+        let roi = try s.ints("roi", default: [])
+        if !roi.isEmpty {
+            guard roi.count == 4, roi[2] > 0, roi[3] > 0, roi[0] >= 0, roi[1] >= 0 else {
+                throw s.bad("roi", "expected [x, y, width, height] with a positive size")
+            }
+            cam.roi = Rect(x: roi[0], y: roi[1], width: roi[2], height: roi[3])
+        }
+        switch cam.source {
+        case .v4l2:
+            guard let device = try s.optionalString("device") else {
+                throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("device"))
+            }
+            var v = V4L2Config(path: device)
+            v.width = try s.int("width", default: v.width, in: 1...16384)
+            v.height = try s.int("height", default: v.height, in: 1...16384)
+            v.fps = try s.double("fps", default: v.fps, in: 0.1...1000)
+            v.buffers = try s.int("buffers", default: v.buffers, in: 2...32)
+            v.stallTimeout = try s.double("stall_seconds", default: v.stallTimeout, in: 0.5...600)
+            let formats = try s.strings("formats", default: v.formats.map(\.rawValue))
+            v.formats = try formats.map { name in
+                guard let f = PixelFormat(rawValue: name) else {
+                    throw s.bad("formats", "'\(name)' is not one of \(PixelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return f
+            }
+            let controls = try s.section("controls")
+            for key in controls.keys { v.controls[key] = try controls.int(key, default: 0) }
+            cam.v4l2 = v
+        case .replay:
+            guard let path = try s.optionalString("path") else {
+                throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("path"))
+            }
+            cam.replay = ReplayConfig(path: resolve(path), fps: try s.double("fps", default: 10, in: 0...1000),
+                                      loop: try s.bool("loop", default: true))
+        case .synthetic:
+            var g = SyntheticConfig()
+            g.width = try s.int("width", default: g.width, in: 16...4096)
+            g.height = try s.int("height", default: g.height, in: 16...4096)
+            g.seed = UInt64(try s.int("seed", default: Int(g.seed), in: 0...Int.max))
+            g.defectRate = try s.double("defect_rate", default: g.defectRate, in: 0...1)
+            g.layout = try s.choice("layout", default: g.layout)
+            cam.fps = try s.double("fps", default: cam.fps, in: 0...1000)
+            cam.synthetic = g
+        }
+        return cam
+    }
+}
+
+extension Int {
+    var asSeconds: Double { Double(self) / 1000 }
+}

@@ -1,0 +1,184 @@
+import Capture
+import Foundation
+import Imaging
+import Inspection
+import Logging
+import Store
+
+/// The inspection service: the store and its group committer, one pipeline per camera,
+/// model reloads, retention, and what the status line, the watchdog and /metrics read.
+final class Daemon: @unchecked Sendable {
+    let config: LineConfig
+    let store: Store
+    let committer: GroupCommitter
+    let pipelines: [InspectionPipeline]
+    let startedAt = Date()
+    private let logger: Logger
+    private let lock = NSLock()
+    private var reloading = false
+    private var modelStamps: [String: String]
+    private(set) var reloads = (ok: 0, refused: 0)
+    private(set) var lastReloadError: String?
+    private(set) var lastRetention: RetentionReport?
+    private var lastRetentionAt = Date.distantPast
+    /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `lock`.
+    private var apiClassifier: StagedClassifier
+    /// Live verdicts go here too (the terminal feed and /api/v1/events).
+    let events = EventHub()
+
+    init(config: LineConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: (config.database as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        store = try Store(path: config.database)
+        for cam in config.cameras { try store.register(camera: cam.id, source: cam.source.rawValue) }
+        committer = GroupCommitter(store: store, interval: config.commitInterval, logger: logger)
+        let saver = try FrameSaver(root: config.framesDirectory, quality: config.jpegQuality)
+        var built: [InspectionPipeline] = []
+        for cam in config.cameras {
+            let classifier = try StagedClassifier(config.models, roi: cam.roi)
+            let source = try Self.source(for: cam, logger: logger)
+            let committer = committer
+            let p = InspectionPipeline(camera: cam.id, source: source, classifier: classifier, flags: config.flags,
+                                       saver: try FrameSaver(root: saver.root, quality: config.jpegQuality),
+                                       settings: config.pipeline, logger: logger) { committer.submit($0) }
+            built.append(p)
+        }
+        pipelines = built
+        apiClassifier = try StagedClassifier(config.models, roi: nil)
+        modelStamps = Self.stamps(config.models)
+        let events = events
+        for p in pipelines { p.onVerdict = { events.publish($0) } }
+    }
+
+    static func source(for cam: LineConfig.Camera, logger: Logger) throws -> FrameSource {
+        switch cam.source {
+        case .v4l2: return try V4L2Camera(cam.v4l2!, logger: logger)
+        case .replay: return try ReplaySource(cam.replay!)
+        case .synthetic: return try SyntheticSource(cam.synthetic!, fps: cam.fps, name: cam.id)
+        }
+    }
+
+    func start() {
+        for p in pipelines { p.start() }
+        logger.info("inspection started", metadata: ["cameras": "\(pipelines.map(\.camera).joined(separator: ","))",
+                                                      "model.stage1": "\(pipelines.first?.modelVersions.0 ?? "")"])
+    }
+
+    /// Drains every pipeline and commits what is pending.
+    func stop() {
+        for p in pipelines { p.stop() }
+        let flushed = committer.flush(timeout: 30)
+        committer.close()
+        logger.info("inspection stopped", metadata: ["committed": "\(committer.stats.committed)", "flushed": "\(flushed)"])
+    }
+
+    // MARK: Models
+
+    /// Loads the configured model files again for every camera; swaps only if all load.
+    @discardableResult
+    func reloadModels(reason: String) -> Bool {
+        lock.lock()
+        guard !reloading else { lock.unlock(); return false }
+        reloading = true
+        lock.unlock()
+        defer { lock.withLock { reloading = false } }
+        do {
+            let fresh = try config.cameras.map { try StagedClassifier(config.models, roi: $0.roi) }
+            let api = try StagedClassifier(config.models, roi: nil)
+            for (p, c) in zip(pipelines, fresh) { p.swap(c) }
+            lock.withLock {
+                apiClassifier = api
+                reloads.ok += 1
+                lastReloadError = nil
+                modelStamps = Self.stamps(config.models)
+            }
+            logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(fresh.first?.stage1.version ?? "")",
+                                                       "model.stage2": "\(fresh.first?.stage2?.version ?? "-")"])
+            return true
+        } catch {
+            lock.withLock {
+                reloads.refused += 1
+                lastReloadError = "\(error)"
+                modelStamps = Self.stamps(config.models)  // do not retry the same broken file every poll
+            }
+            logger.error("new model refused, keeping the running one", metadata: ["reason": "\(reason)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Reloads when a model file changed (size or modification time) since the last load.
+    func checkModelFiles() {
+        guard config.watchModels else { return }
+        let now = Self.stamps(config.models)
+        let changed = lock.withLock { now != modelStamps }
+        if changed { reloadModels(reason: "model file changed") }
+    }
+
+    static func stamps(_ m: ModelPaths) -> [String: String] {
+        var out: [String: String] = [:]
+        for path in [m.stage1, m.stage2].compactMap({ $0 }) {
+            let a = try? FileManager.default.attributesOfItem(atPath: path)
+            let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
+            let mtime = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            out[path] = "\(size)@\(mtime)"
+        }
+        return out
+    }
+
+    /// The staged verdict for one posted JPEG, with the model versions that gave it.
+    func classify(jpeg: [UInt8]) throws -> (Judgement, stage1: String, stage2: String?) {
+        try lock.withLock {
+            let j = try jpeg.withUnsafeBytes { raw in
+                try apiClassifier.judge(FrameView(bytes: raw, format: .mjpeg, width: 0, height: 0))
+            }
+            return (j, apiClassifier.stage1.version, apiClassifier.stage2?.version)
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Applies retention when it is due.
+    func housekeeping(now: Date = Date()) {
+        guard now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60 else { return }
+        lastRetentionAt = now
+        do {
+            let r = try store.applyRetention(config.retention, framesDirectory: config.framesDirectory,
+                                             now: now.timeIntervalSince1970)
+            lock.withLock { lastRetention = r }
+            if r.framesDeleted > 0 || r.verdictsDeleted > 0 {
+                logger.info("retention applied", metadata: ["frames.deleted": "\(r.framesDeleted)", "bytes.freed": "\(r.bytesFreed)",
+                                                           "verdicts.deleted": "\(r.verdictsDeleted)"])
+            }
+        } catch {
+            logger.error("retention failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// True while every camera is producing verdicts (or is known to be away and
+    /// reconnecting, which a restart would not fix); systemd's watchdog is fed only then.
+    func isAdvancing(now: Double = monotonicSeconds()) -> Bool {
+        pipelines.allSatisfy { p in
+            let s = p.stats
+            if s.sourceState == .reconnecting || s.sourceState == .ended { return true }
+            guard let last = s.lastVerdictAt else { return now - processStart < config.stallSeconds * 2 }
+            return now - last < config.stallSeconds
+        }
+    }
+
+    private let processStart = monotonicSeconds()
+
+    /// The systemd STATUS= line: rate, totals and the last verdict.
+    func statusLine(rate: Double) -> String {
+        let all = pipelines.map(\.stats)
+        let total = all.reduce(0) { $0 + $1.verdicts }
+        let fails = all.reduce(0) { $0 + $1.fails }, nv = all.reduce(0) { $0 + $1.noVerdicts }
+        let last = all.compactMap(\.lastDecision).last.map { "\($0.rawValue)" } ?? "none yet"
+        return String(format: "%.1f fps, %llu verdicts (%llu fail, %llu no-verdict), last: %@", rate, total, fails, nv, last)
+    }
+}
+
+func monotonicSeconds() -> Double {
+    Double(monotonicNow()) / 1e9
+}

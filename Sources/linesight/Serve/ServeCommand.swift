@@ -1,0 +1,68 @@
+import ArgumentParser
+import Config
+import Foundation
+import Hummingbird
+import Inspection
+import Logging
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the inspection daemon: cameras -> staged verdicts -> SQLite, with an HTTP API.",
+        discussion: """
+        Reads a TOML config (see deploy/linesight.toml for every key and its default; unknown
+        keys are refused with their line). Every frame a camera delivers gets one verdict in
+        the database: pass, fail with its defects, or no-verdict (which the line treats as a
+        fail). Unsure frames and a small audit share of passes are flagged for review and
+        kept as JPEG.
+
+        Under systemd (Type=notify) it reports READY and a STATUS line, and feeds the watchdog
+        only while verdicts are flowing. SIGTERM or Ctrl-C drains the queues, commits and exits
+        0. SIGHUP (or a changed model file, or POST /api/v1/models/reload) reloads the models;
+        a broken file is refused and the running models stay.
+
+        HTTP (loopback by default): /healthz /readyz /metrics /api/v1/verdicts /api/v1/stats
+        /api/v1/frames/ID.jpg /api/v1/events (server-sent events) POST /api/v1/classify.
+
+        Example: linesight serve --config /etc/linesight/linesight.toml
+        """)
+
+    @Option(help: "The config file.") var config: String
+    @Option(help: "Stop after this many seconds (demos and tests).") var duration: Double?
+    @Option(help: "Override http.listen (HOST:PORT; port 0 picks a free one).") var listen: String?
+    @Flag(help: "Print every verdict as it happens.") var live = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+    }
+
+    func run() throws {
+        let logger = Logger(label: "linesight.serve")
+        try compute.apply(logger)
+        var cfg: LineConfig
+        do {
+            cfg = try LineConfig.load(path: config)
+        } catch let e as ConfigError {
+            throw ValidationError("\(e)")
+        }
+        if let listen {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+                throw ValidationError("--listen must be HOST:PORT")
+            }
+            cfg.http.host = String(listen[..<colon])
+            cfg.http.port = port
+            guard cfg.http.isLoopback || cfg.http.tokenFile != nil else {
+                throw ValidationError("listening beyond loopback needs http.token_file in the config")
+            }
+        }
+        let token = try cfg.http.tokenFile.map { path -> String in
+            guard let t = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), t.count >= 16 else {
+                throw ValidationError("\(path): cannot read a bearer token of at least 16 characters")
+            }
+            return t
+        }
+        let daemon = try Daemon(config: cfg, logger: logger)
+        try Supervisor(daemon: daemon, logger: logger, token: token, live: live, duration: duration).run()
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Hummingbird
+import Inspection
+import Training
+import Logging
+import NIOCore
+
+/// Runs the daemon under systemd's eyes: signals, sd_notify (READY, STATUS, WATCHDOG,
+/// RELOADING, STOPPING), the HTTP server, model-file polling, retention, and the drain
+/// on the way out.
+final class Supervisor: @unchecked Sendable {
+    let daemon: Daemon
+    let logger: Logger
+    let token: String?
+    let live: Bool
+    let duration: Double?
+    private let notifier = SystemdNotifier()
+    private let lock = NSLock()
+    private var stopReason: String?
+    private var reloadRequested = false
+    private var signalSources: [DispatchSourceSignal] = []
+
+    init(daemon: Daemon, logger: Logger, token: String?, live: Bool, duration: Double?) {
+        self.daemon = daemon
+        self.logger = logger
+        self.token = token
+        self.live = live
+        self.duration = duration
+    }
+
+    func run() throws {
+        installSignals()
+        if live { daemon.events.tap = { v in Console.printVerdict(v) } }
+        daemon.start()
+        let http = startHTTP()
+        notifier.send("READY=1\nSTATUS=inspecting, waiting for the first verdict")
+        loop()
+        notifier.send("STOPPING=1\nSTATUS=draining queues and committing")
+        logger.info("stopping", metadata: ["reason": "\(lock.withLock { stopReason ?? "" })"])
+        daemon.stop()
+        daemon.events.finishAll()
+        http?.cancel()
+        printSummary()
+    }
+
+    // MARK: Loop
+
+    private func loop() {
+        let start = monotonicSeconds()
+        var lastStatus = start, lastPoll = start, lastPing = 0.0, lastCount = totalVerdicts()
+        var stalledLogged = false
+        let pingEvery = notifier.watchdogInterval.map { $0 / 2 } ?? .infinity
+        while true {
+            Thread.sleep(forTimeInterval: 0.2)
+            let now = monotonicSeconds()
+            if lock.withLock({ stopReason != nil }) { return }
+            if let duration, now - start >= duration { lock.withLock { stopReason = "--duration reached" }; return }
+            if lock.withLock({ let r = reloadRequested; reloadRequested = false; return r }) {
+                notifier.send("RELOADING=1\nMONOTONIC_USEC=\(UInt64(now * 1e6))")
+                daemon.reloadModels(reason: "SIGHUP")
+                notifier.send("READY=1")
+            }
+            let advancing = daemon.isAdvancing(now: now)
+            if advancing, now - lastPing >= pingEvery {
+                notifier.send("WATCHDOG=1")
+                lastPing = now
+            }
+            if !advancing && !stalledLogged { logger.warning("pipeline stalled, watchdog not fed", metadata: [:]) }
+            if advancing && stalledLogged { logger.notice("pipeline advancing again", metadata: [:]) }
+            stalledLogged = !advancing
+            if now - lastStatus >= 2 {
+                let count = totalVerdicts()
+                let rate = Double(count - lastCount) / (now - lastStatus)
+                notifier.send("STATUS=" + daemon.statusLine(rate: rate))
+                if !live { Console.status(daemon.statusLine(rate: rate)) }
+                lastStatus = now
+                lastCount = count
+            }
+            if now - lastPoll >= 2 {
+                daemon.checkModelFiles()
+                daemon.housekeeping()
+                lastPoll = now
+            }
+        }
+    }
+
+    private func totalVerdicts() -> UInt64 { daemon.pipelines.reduce(0) { $0 + $1.stats.verdicts } }
+
+    private func installSignals() {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [self] in
+                lock.withLock {
+                    if sig == SIGHUP { reloadRequested = true } else { stopReason = sig == SIGTERM ? "SIGTERM" : "SIGINT" }
+                }
+            }
+            s.resume()
+            signalSources.append(s)
+        }
+    }
+
+    // MARK: HTTP
+
+    private func startHTTP() -> Task<Void, Never>? {
+        let cfg = daemon.config.http
+        guard cfg.enabled else { return nil }
+        let router = HTTPAPI.router(daemon, token: token, requireTokenForReads: !cfg.isLoopback)
+        var httpLogger = Logger(label: "linesight.http")
+        httpLogger.logLevel = .warning
+        let logger = logger
+        let app = Application(router: router, configuration: .init(address: .hostname(cfg.host, port: cfg.port), serverName: "linesight"),
+                              onServerRunning: { channel in
+                                  let port = channel.localAddress?.port ?? cfg.port
+                                  logger.info("http listening", metadata: ["address": "http://\(cfg.host):\(port)"])
+                                  Console.line("HTTP API on http://\(cfg.host):\(port)  (/metrics, /api/v1/verdicts, /api/v1/events)")
+                              }, logger: httpLogger)
+        return Task {
+            do { try await app.runService(gracefulShutdownSignals: []) } catch {
+                logger.error("http server failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func printSummary() {
+        for p in daemon.pipelines {
+            let s = p.stats
+            let p50 = s.latency.quantile(0.5).map { String(format: "%.0f", $0) } ?? "-"
+            let p99 = s.latency.quantile(0.99).map { String(format: "%.0f", $0) } ?? "-"
+            Console.line("""
+            \(p.camera): \(s.received) frames, \(s.passes) pass, \(s.fails) fail, \(s.noVerdicts) no-verdict \
+            (\(s.dropped) dropped), \(s.flags.values.reduce(0, +)) flagged, \(s.framesSaved) frames kept; \
+            latency p50 <= \(p50) ms, p99 <= \(p99) ms
+            """)
+            if !s.defects.isEmpty {
+                Console.line("  defects: " + s.defects.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
+        }
+        Console.line("verdicts committed: \(daemon.committer.stats.committed) -> \(daemon.config.database)")
+    }
+}
+
+extension Console {
+    static func line(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+
+    static func status(_ s: String) { FileHandle.standardError.write(Data(("linesight: " + s + "\n").utf8)) }
+
+    static func printVerdict(_ v: LiveVerdict) {
+        let score = v.stage1Score.map { String(format: "%.3f", $0) } ?? "  -  "
+        var text = "\(v.camera) #\(v.sequence) \(v.decision.rawValue.uppercased()) p(defect)=\(score)"
+        if !v.defects.isEmpty { text += " defects=" + v.defects.joined(separator: ",") }
+        if !v.flags.isEmpty { text += " flagged=" + v.flags.map(\.rawValue).joined(separator: ",") }
+        if let e = v.error { text += " (\(e))" }
+        line(text + String(format: " %.1f ms", v.totalMs))
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import GRDB
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Store
+import TestSupport
+import Testing
+
+/// A `linesight serve` process with its own config, models and notify socket.
+final class ServeHarness {
+    let dir: String
+    let port: Int
+    let notifyPath: String
+    private var notifyFD: Int32 = -1
+    let process = Process()
+    private let out = Pipe(), err = Pipe()
+
+    init(name: String, stage1P: Double = 0.5, extraConfig: String = "") throws {
+        dir = NSTemporaryDirectory() + "ls-serve-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try stage1(dir + "/models/stage1.safetensors", pDefect: stage1P)
+        try stage2(dir + "/models/stage2.safetensors", [("scratch", 0.9), ("dent", 0.2)])
+        port = Self.freePort()
+        notifyPath = dir + "/notify.sock"
+        let config = """
+        [store]
+        database = "data/inspection.sqlite"
+        frames = "data/frames"
+        commit_interval_ms = 50
+
+        [models]
+        stage1 = "models/stage1.safetensors"
+        stage2 = "models/stage2.safetensors"
+
+        [http]
+        listen = "127.0.0.1:\(port)"
+
+        [[cameras]]
+        id = "line1"
+        source = "synthetic"
+        fps = 40
+        width = 96
+        height = 64
+        \(extraConfig)
+        """
+        try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
+    }
+
+    deinit { if notifyFD >= 0 { close(notifyFD) } }
+
+    func start(duration: Double? = nil) throws {
+        notifyFD = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(notifyPath.utf8)) }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(notifyFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(notifyFD, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        process.executableURL = CLI.binary
+        process.arguments = ["serve", "--config", dir + "/linesight.toml", "--threads", "1"] + (duration.map { ["--duration", "\($0)"] } ?? [])
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notifyPath
+        env["WATCHDOG_USEC"] = "1000000"
+        env.removeValue(forKey: "WATCHDOG_PID")
+        process.environment = env
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+    }
+
+    /// sd_notify datagrams received so far.
+    func notifications() -> [String] {
+        var got: [String] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(notifyFD, &buf, buf.count, 0)
+            guard n > 0 else { return got }
+            got.append(String(decoding: buf[0..<n], as: UTF8.self))
+        }
+    }
+
+    func finish() -> (status: Int32, out: String, err: String) {
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func http(_ path: String, method: String = "GET", body: Data? = nil) -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        request.httpBody = body
+        request.timeoutInterval = 5
+        nonisolated(unsafe) var result: (Int, Data) = (0, Data())
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())
+            done.signal()
+        }.resume()
+        done.wait()
+        return result
+    }
+
+    func json(_ path: String) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: http(path).body)) as? [String: Any]
+    }
+
+    /// Polls until `condition` holds or `seconds` pass.
+    func wait(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+
+    func metric(_ name: String) -> Double? {
+        let text = String(decoding: http("/metrics").body, as: UTF8.self)
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == Substring(name) { return Double(parts[1]) }
+        }
+        return nil
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+@Suite("linesight serve", .serialized)
+struct ServeCLITests {
+    @Test("serve: verdicts in SQLite, HTTP on loopback, sd_notify, SIGHUP with a broken model, SIGTERM drains")
+    func serveEndToEnd() throws {
+        let h = try ServeHarness(name: "e2e")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { h.http("/healthz").status == 200 }, "the HTTP API comes up")
+        #expect(h.wait(30) { (h.metric("linesight_store_committed_total") ?? 0) >= 20 }, "verdicts are committed")
+        #expect(h.http("/readyz").status == 200)
+        let metrics = String(decoding: h.http("/metrics").body, as: UTF8.self)
+        for name in ["linesight_verdicts_total{camera=\"line1\",decision=\"fail\"}", "linesight_defects_total{camera=\"line1\",kind=\"scratch\"}",
+                     "linesight_stage_latency_ms_bucket{camera=\"line1\",stage=\"2\",le=\"+Inf\"}", "linesight_model_info{camera=\"line1\",stage=\"1\",version=",
+                     "linesight_queue_depth{camera=\"line1\"}", "linesight_camera_up{camera=\"line1\"} 1"] {
+            #expect(metrics.contains(name), "\(name)")
+        }
+        let page = try #require(h.json("/api/v1/verdicts?limit=5&decision=fail"))
+        let items = try #require(page["items"] as? [[String: Any]])
+        #expect(items.count == 5 && items.allSatisfy { $0["decision"] as? String == "fail" && $0["defects"] as? String == "scratch" })
+        #expect(page["next_before"] is Int)
+        #expect(h.http("/api/v1/verdicts?decision=maybe").status == 400)
+        let stats = try #require(h.json("/api/v1/stats")?["range"] as? [String: Any])
+        #expect((stats["frames"] as? Int ?? 0) >= 20 && (stats["defects"] as? [String: Int])?["scratch"] != nil)
+        #expect(h.http("/api/v1/frames/1.jpg").body.prefix(2) == Data([0xFF, 0xD8]), "a kept frame, as JPEG")
+        #expect(h.http("/api/v1/frames/999999.jpg").status == 404)
+        let frame = h.http("/api/v1/frames/1.jpg").body
+        let classified = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/classify", method: "POST", body: frame).body) as? [String: Any])
+        #expect(classified["decision"] as? String == "fail" && classified["defects"] as? [String] == ["scratch"])
+        #expect(h.http("/api/v1/classify", method: "POST", body: Data("not a jpeg".utf8)).status == 422)
+        #expect(h.http("/api/v1/models/reload", method: "POST").status == 403, "state changes need a token")
+
+        // A broken model file on SIGHUP is refused; the line keeps going on the old one.
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors"))
+        kill(h.process.processIdentifier, SIGHUP)
+        #expect(h.wait(10) { h.metric("linesight_model_reloads_total{result=\"refused\"}") ?? 0 >= 1 })
+        let before = h.metric("linesight_store_committed_total") ?? 0
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing")
+
+        kill(h.process.processIdentifier, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("line1:") && r.out.contains("verdicts committed"))
+        let notes = h.notifications()
+        #expect(notes.contains { $0.hasPrefix("READY=1") } && notes.contains("WATCHDOG=1") && notes.contains { $0.contains("STATUS=") }
+                && notes.contains { $0.hasPrefix("STOPPING=1") }, "\(notes.prefix(5))")
+        #expect(notes.contains { $0.hasPrefix("RELOADING=1") })
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        let rows = try store.verdicts(VerdictQuery()).items
+        let total = try store.rangeStats().frames
+        let received = r.out.split(separator: "\n").first { $0.hasPrefix("line1:") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect(received == total, "every frame received has its committed verdict after a SIGTERM drain")
+        #expect(!rows.isEmpty)
+    }
+
+    @Test("kill -9 under load loses at most the last group-commit window; the database stays sound")
+    func killNine() throws {
+        let h = try ServeHarness(name: "kill9", stage1P: 0.1)
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 50 })
+        let committed = h.metric("linesight_store_committed_total") ?? 0
+        kill(h.process.processIdentifier, SIGKILL)
+        _ = h.finish()
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")  // runs quick_check
+        let ok = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        #expect(ok == "ok")
+        let kept = try store.rangeStats().frames
+        #expect(Double(kept) >= committed, "\(kept) verdicts on disk, \(Int(committed)) reported committed before the kill")
+    }
+
+    @Test("bad configs are refused at start with file, line and key")
+    func badConfig() throws {
+        let h = try ServeHarness(name: "badcfg", extraConfig: "fsp = 10")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let r = try CLI.run(["serve", "--config", h.dir + "/linesight.toml"])
+        #expect(r.status != 0)
+        #expect(r.err.contains("linesight.toml:") && r.err.contains("unknown key 'cameras[0].fsp'") && r.err.contains("did you mean 'fps'?"), "\(r.err)")
+        try stage1(h.dir + "/models/stage1.safetensors", pDefect: 0.5)
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: h.dir + "/models/stage1.safetensors"))
+        try (try String(contentsOfFile: h.dir + "/linesight.toml", encoding: .utf8)).replacingOccurrences(of: "fsp = 10", with: "")
+            .write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        let m = try CLI.run(["serve", "--config", h.dir + "/linesight.toml"])
+        #expect(m.status != 0 && m.err.contains("stage1.safetensors"), "\(m.err)")
+    }
+}
