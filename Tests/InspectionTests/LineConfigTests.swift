@@ -1,0 +1,73 @@
+import Capture
+import Config
+import Foundation
+import Testing
+@testable import Inspection
+
+@Suite("Line config")
+struct LineConfigTests {
+    /// deploy/linesight.toml, relative to this file.
+    static var documented: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/linesight.toml").path
+    }
+
+    func read(_ text: String) throws -> LineConfig {
+        try LineConfig.read(try ConfigSection(parsing: text, file: "t.toml"), baseDirectory: "/base")
+    }
+
+    @Test func theDocumentedConfigParsesAndStatesTheDefaults() throws {
+        let c = try LineConfig.load(path: Self.documented)
+        let d = LineConfig()
+        #expect(c.jpegQuality == d.jpegQuality && c.commitInterval == d.commitInterval)
+        #expect(c.flags == d.flags && c.pipeline == d.pipeline && c.retention == d.retention)
+        #expect(c.stallSeconds == d.stallSeconds && c.retentionEveryMinutes == d.retentionEveryMinutes)
+        #expect(c.models.fail == Thresholds().fail && c.models.pass == Thresholds().pass && c.models.defect == Thresholds().defect)
+        #expect(c.http.host == "127.0.0.1" && c.http.port == 8080 && c.http.tokenFile == nil)
+        #expect(c.cameras.count == 1 && c.cameras[0].source == .synthetic && c.cameras[0].synthetic == SyntheticConfigDefaults.value)
+        #expect(c.database.hasSuffix("deploy/linesight-data/inspection.sqlite"), "relative to the file's folder")
+    }
+
+    @Test func camerasOfEveryKind() throws {
+        let c = try read("""
+        [[cameras]]
+        id = "top"
+        source = "v4l2"
+        device = "/dev/video3"
+        formats = ["YUYV"]
+        roi = [10, 20, 300, 200]
+        controls = { exposure_absolute = 150, gain = 4 }
+        [[cameras]]
+        id = "rec"
+        source = "replay"
+        path = "frames"
+        loop = false
+        """)
+        #expect(c.cameras[0].v4l2?.path == "/dev/video3" && c.cameras[0].v4l2?.formats == [.yuyv])
+        #expect(c.cameras[0].v4l2?.controls == ["exposure_absolute": 150, "gain": 4] && c.cameras[0].roi?.width == 300)
+        #expect(c.cameras[1].replay?.path == "/base/frames" && c.cameras[1].replay?.loop == false)
+    }
+
+    @Test(arguments: [
+        ("[[cameras]]\nid = \"a\"\nsource = \"v4l2\"\n", "missing required key 'cameras[0].device'"),
+        ("[[cameras]]\nid = \"a\"\n[[cameras]]\nid = \"a\"\n", "used twice"),
+        ("[[cameras]]\nid = \"a b\"\n", "letters, digits"),
+        ("[[cameras]]\nid = \"a\"\nsource = \"usb\"\n", "'usb' is not one of: v4l2, replay, synthetic"),
+        ("[[cameras]]\nid = \"a\"\nsource = \"replay\"\npath = \"x\"\ndevice = \"/dev/video0\"\n", "unknown key 'cameras[0].device'"),
+        ("[http]\nlisten = \"0.0.0.0:80\"\n[[cameras]]\nid = \"a\"\n", "needs http.token_file"),
+        ("[thresholds]\nfail = 0.2\npass = 0.5\n[[cameras]]\nid = \"a\"\n", "must not exceed fail"),
+        ("[pipeline]\nqueue = 0\n[[cameras]]\nid = \"a\"\n", "outside 1...1000"),
+        ("[store]\n", "at least one [[cameras]]"),
+    ])
+    func badConfigsAreRefusedWithLineAndKey(text: String, words: String) {
+        #expect {
+            _ = try read(text)
+        } throws: { error in
+            "\(error)".hasPrefix("t.toml:") && "\(error)".contains(words)
+        }
+    }
+}
+
+enum SyntheticConfigDefaults {
+    static let value = Capture.SyntheticConfig()
+}
