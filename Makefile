@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test demo bench bench-engine bench-imaging fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test demo bench bench-engine bench-imaging bench-pipeline fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -24,7 +24,11 @@ demo: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
-bench: bench-engine bench-imaging
+bench: bench-engine bench-imaging bench-pipeline
+
+## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s.
+bench-pipeline: deps
+	Benchmarks/pipeline/run.sh
 
 bench-imaging: deps
 	Benchmarks/imaging/run.sh

@@ -80,6 +80,11 @@ let package = Package(
         .executableTarget(name: "linesight-imaging-bench", dependencies: ["Imaging", "Capture"],
                           path: "Benchmarks/ImagingBench", swiftSettings: vectorFlags),
 
+        // `make bench-pipeline`: the inspection pipeline at line speed into SQLite.
+        .executableTarget(name: "linesight-pipeline-bench", dependencies: [
+            "Inspection", "Capture", "Imaging", "Neural", "Store", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/PipelineBench", swiftSettings: kernelFlags),
+
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "TestSupport",

@@ -6,11 +6,12 @@ import Store
 /// Writes the frames worth keeping as JPEG under one folder:
 /// `<root>/<camera>/<yyyy-mm-dd>/<HH>/<sequence>-<ms in hour>.jpg` (UTC). MJPEG frames are written as
 /// they came (no re-encoding, byte-exact); raw frames are encoded at `quality`.
-public final class FrameSaver {
+public final class FrameSaver: @unchecked Sendable {
     public let root: String
     public let quality: Int
     private let encoder: JPEGEncoder
     private var image = Image()
+    private let lock = NSLock()
 
     public init(root: String, quality: Int = 90) throws {
         self.root = root
@@ -21,6 +22,10 @@ public final class FrameSaver {
 
     /// The record to store with the verdict; the path in it is relative to `root`.
     public func save(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause) throws -> FrameRecord {
+        try lock.withLock { try saveLocked(frame, camera: camera, keptBecause: keptBecause) }
+    }
+
+    private func saveLocked(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause) throws -> FrameRecord {
         let bytes: [UInt8]
         if frame.format == .mjpeg {
             bytes = frame.bytes

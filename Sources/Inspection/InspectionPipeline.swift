@@ -12,6 +12,9 @@ public struct PipelineSettings: Equatable, Sendable {
     public var maxFrameAge = 2.0
     /// How long one read waits for the camera before checking for shutdown.
     public var readTimeout = 0.25
+    /// Threads judging frames from the queue, each with its own copy of the models (one
+    /// per core suits a fast line; verdicts of neighbouring frames may then commit out of order).
+    public var workers = 1
     public init() {}
 }
 
@@ -41,8 +44,9 @@ public final class InspectionPipeline: @unchecked Sendable {
     private let queue: FrameQueue
     private let logger: Logger
     private let lock = NSLock()
-    private var classifier: StagedClassifier
-    private var pending: StagedClassifier?
+    private var classifiers: [StagedClassifier]
+    private var pending: [StagedClassifier?]
+    private let policyLock = NSLock()
     private var current = PipelineStats()
     private var stopRequested = false
     private let finished = DispatchGroup()
@@ -50,12 +54,15 @@ public final class InspectionPipeline: @unchecked Sendable {
     /// Called from the worker thread after every verdict.
     public var onVerdict: (@Sendable (LiveVerdict) -> Void)?
 
-    public init(camera: String, source: FrameSource, classifier: StagedClassifier, flags: FlagSettings,
+    /// - Parameter classifiers: one per worker (`settings.workers`).
+    public init(camera: String, source: FrameSource, classifiers: [StagedClassifier], flags: FlagSettings,
                 saver: FrameSaver?, settings: PipelineSettings = PipelineSettings(), logger: Logger,
                 sink: @escaping @Sendable (VerdictBundle) -> Void) {
+        precondition(classifiers.count == max(1, settings.workers), "one classifier per worker")
         self.camera = camera
         self.source = source
-        self.classifier = classifier
+        self.classifiers = classifiers
+        self.pending = Array(repeating: nil, count: classifiers.count)
         self.policy = FlagPolicy(flags)
         self.saver = saver
         self.settings = settings
@@ -72,23 +79,36 @@ public final class InspectionPipeline: @unchecked Sendable {
         return s
     }
 
+    public convenience init(camera: String, source: FrameSource, classifier: StagedClassifier, flags: FlagSettings,
+                            saver: FrameSaver?, settings: PipelineSettings = PipelineSettings(), logger: Logger,
+                            sink: @escaping @Sendable (VerdictBundle) -> Void) {
+        var one = settings
+        one.workers = 1
+        self.init(camera: camera, source: source, classifiers: [classifier], flags: flags, saver: saver, settings: one,
+                  logger: logger, sink: sink)
+    }
+
+    public var workers: Int { classifiers.count }
+
     /// Model versions in use: stage 1, stage 2.
     public var modelVersions: (String, String?) {
         lock.lock()
         defer { lock.unlock() }
-        let c = pending ?? classifier
+        let c = pending[0] ?? classifiers[0]
         return (c.stage1.version, c.stage2?.version)
     }
 
     public func start() {
         finished.enter()
-        finished.enter()
         let capture = Thread { [self] in captureLoop(); finished.leave() }
         capture.name = "capture-\(camera)"
-        let worker = Thread { [self] in workerLoop(); finished.leave() }
-        worker.name = "inspect-\(camera)"
         capture.start()
-        worker.start()
+        for i in 0..<classifiers.count {
+            finished.enter()
+            let worker = Thread { [self] in workerLoop(i); finished.leave() }
+            worker.name = "inspect-\(camera)-\(i)"
+            worker.start()
+        }
     }
 
     /// Stops reading the camera, judges every frame already queued, then returns.
@@ -100,12 +120,15 @@ public final class InspectionPipeline: @unchecked Sendable {
         source.close()
     }
 
-    /// Uses `next` from the next frame on; the frame being judged finishes on the old models.
-    public func swap(_ next: StagedClassifier) {
+    /// Uses `next` (one per worker) from the next frame on; frames being judged finish on the old models.
+    public func swap(_ next: [StagedClassifier]) {
+        precondition(next.count == classifiers.count, "one classifier per worker")
         lock.lock()
-        pending = next
+        pending = next.map { $0 }
         lock.unlock()
     }
+
+    public func swap(_ next: StagedClassifier) { swap([next]) }
 
     // MARK: Threads
 
@@ -154,40 +177,42 @@ public final class InspectionPipeline: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func workerLoop() {
+    private func workerLoop(_ w: Int) {
         while let frame = queue.pop() {
             lock.lock()
-            if let next = pending {
-                classifier = next
-                pending = nil
-                current.modelSwaps += 1
+            if let next = pending[w] {
+                classifiers[w] = next
+                pending[w] = nil
+                if w == 0 { current.modelSwaps += 1 }
             }
+            let classifier = classifiers[w]
             lock.unlock()
             let age = Double(monotonicNow() &- frame.monotonicNanos) / 1e9
             if age > settings.maxFrameAge {
-                record(frame, judgement: nil, error: "timeout: waited \(Int(age * 1000)) ms", timedOut: true)
+                record(frame, judgement: nil, error: "timeout: waited \(Int(age * 1000)) ms", classifier: classifier, timedOut: true)
                 continue
             }
             do {
                 let j = try frame.withView { try classifier.judge($0) }
-                record(frame, judgement: j, error: nil)
+                record(frame, judgement: j, error: nil, classifier: classifier)
             } catch {
-                record(frame, judgement: nil, error: "\(error)")
+                record(frame, judgement: nil, error: "\(error)", classifier: classifier)
             }
         }
     }
 
     // MARK: Verdicts
 
-    private func record(_ frame: Frame, judgement j: Judgement?, error: String?, dropped: Bool = false, timedOut: Bool = false) {
+    private func record(_ frame: Frame, judgement j: Judgement?, error: String?, classifier: StagedClassifier? = nil,
+                        dropped: Bool = false, timedOut: Bool = false) {
         let outcome: FlagPolicy.Outcome
         let models: (String, String?)
-        if dropped {
-            outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // the worker owns the policy; drops are not reviewed
-            models = modelVersions
-        } else {
-            outcome = policy.evaluate(j, thresholds: classifier.thresholds, at: frame.timestamp)
+        if let classifier {
+            outcome = policyLock.withLock { policy.evaluate(j, thresholds: classifier.thresholds, at: frame.timestamp) }
             models = (classifier.stage1.version, classifier.stage2?.version)
+        } else {
+            outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // drops are counted, not reviewed
+            models = modelVersions
         }
         let saved = outcome.keep.flatMap { keep(frame, $0) }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
@@ -209,7 +234,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         if timedOut { current.timedOut += 1 }
         for d in j?.defects ?? [] { current.defects[d, default: 0] += 1 }
         for f in outcome.flags { current.flags[f, default: 0] += 1 }
-        current.flagsCapped = policy.capped
+        current.flagsCapped = policyLock.withLock { policy.capped }
         current.lastVerdictAt = monotonicSeconds()
         current.lastDecision = verdict.decision
         current.latency.record(totalMs)
@@ -228,19 +253,14 @@ public final class InspectionPipeline: @unchecked Sendable {
         guard let saver, !frame.bytes.isEmpty else { return nil }
         do {
             let r = try saver.save(frame, camera: camera, keptBecause: reason)
-            lock.lock()
-            current.framesSaved += 1
-            lock.unlock()
-            if saveFailing { logger.notice("saving frames works again", metadata: ["camera": "\(camera)"]); saveFailing = false }
+            let recovered = lock.withLock { current.framesSaved += 1; defer { saveFailing = false }; return saveFailing }
+            if recovered { logger.notice("saving frames works again", metadata: ["camera": "\(camera)"]) }
             return r
         } catch is ImagingError {
             return nil  // a raw frame too broken to encode: its verdict says why, there is nothing to show
         } catch {
-            lock.lock()
-            current.saveErrors += 1
-            lock.unlock()
-            if !saveFailing { logger.error("cannot save frames", metadata: ["camera": "\(camera)", "error": "\(error)"]) }
-            saveFailing = true
+            let first = lock.withLock { current.saveErrors += 1; defer { saveFailing = true }; return !saveFailing }
+            if first { logger.error("cannot save frames", metadata: ["camera": "\(camera)", "error": "\(error)"]) }
             return nil
         }
     }

@@ -89,6 +89,7 @@ public struct LineConfig: Sendable {
 
         let p = try root.section("pipeline")
         c.pipeline.queueCapacity = try p.int("queue", default: c.pipeline.queueCapacity, in: 1...1000)
+        c.pipeline.workers = try p.int("workers", default: c.pipeline.workers, in: 1...64)
         c.pipeline.maxFrameAge = try p.int("max_frame_age_ms", default: 2000, in: 1...600_000).asSeconds
         c.stallSeconds = try p.double("stall_seconds", default: c.stallSeconds, in: 1...3600)
 

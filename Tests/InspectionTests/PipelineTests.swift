@@ -172,4 +172,24 @@ struct PipelineTests {
         let image = try JPEGDecoder().decode(bytes, layout: .gray)
         #expect(image.width == 96 && image.height == 64)
     }
+
+    @Test func twoWorkersJudgeEveryFrameExactlyOnce() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.5)
+        try stage2(dir + "/s2.safetensors", [("crack", 0.8)])
+        let paths = ModelPaths(stage1: dir + "/s1.safetensors", stage2: dir + "/s2.safetensors")
+        var settings = PipelineSettings()
+        settings.workers = 2
+        let collected = Collector()
+        let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 80),
+                                          classifiers: [try StagedClassifier(paths, roi: nil), try StagedClassifier(paths, roi: nil)],
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/f"), settings: settings,
+                                          logger: logger) { collected.add($0) }
+        run(pipeline) { pipeline.stats.verdicts == 80 }
+        let seqs = collected.bundles.map(\.verdict.frameSequence)
+        #expect(seqs.sorted() == Array(1...80) && pipeline.workers == 2)
+        #expect(collected.bundles.allSatisfy { $0.verdict.defectList == ["crack"] && $0.frame != nil })
+        #expect(Set(collected.bundles.compactMap { $0.frame?.path }).count == 80, "each kept frame has its own file")
+    }
 }

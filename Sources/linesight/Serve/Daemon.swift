@@ -37,11 +37,11 @@ final class Daemon: @unchecked Sendable {
         let saver = try FrameSaver(root: config.framesDirectory, quality: config.jpegQuality)
         var built: [InspectionPipeline] = []
         for cam in config.cameras {
-            let classifier = try StagedClassifier(config.models, roi: cam.roi)
+            let classifiers = try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi) }
             let source = try Self.source(for: cam, logger: logger)
             let committer = committer
-            let p = InspectionPipeline(camera: cam.id, source: source, classifier: classifier, flags: config.flags,
-                                       saver: try FrameSaver(root: saver.root, quality: config.jpegQuality),
+            let p = InspectionPipeline(camera: cam.id, source: source, classifiers: classifiers, flags: config.flags,
+                                       saver: saver,
                                        settings: config.pipeline, logger: logger) { committer.submit($0) }
             built.append(p)
         }
@@ -85,7 +85,9 @@ final class Daemon: @unchecked Sendable {
         lock.unlock()
         defer { lock.withLock { reloading = false } }
         do {
-            let fresh = try config.cameras.map { try StagedClassifier(config.models, roi: $0.roi) }
+            let fresh = try config.cameras.map { cam in
+                try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi) }
+            }
             let api = try StagedClassifier(config.models, roi: nil)
             for (p, c) in zip(pipelines, fresh) { p.swap(c) }
             lock.withLock {
@@ -94,8 +96,8 @@ final class Daemon: @unchecked Sendable {
                 lastReloadError = nil
                 modelStamps = Self.stamps(config.models)
             }
-            logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(fresh.first?.stage1.version ?? "")",
-                                                       "model.stage2": "\(fresh.first?.stage2?.version ?? "-")"])
+            logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(api.stage1.version)",
+                                                       "model.stage2": "\(api.stage2?.version ?? "-")"])
             return true
         } catch {
             lock.withLock {

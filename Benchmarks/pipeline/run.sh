@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make bench-pipeline: the inspection pipeline at line speed (replay of 640x480 MJPEG,
+# small ResNet at 128x128, ~10% to stage 2, verdicts group-committed to SQLite). Prints a
+# table and writes the figures as JSON (its path is the last line).
+#   SECONDS_PER_RATE=8 RATES=100,150,200,250,300,400 Benchmarks/pipeline/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release --product linesight-pipeline-bench >&2
+out=bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+.build/release/linesight-pipeline-bench "$out/work" --seconds "${SECONDS_PER_RATE:-8}" \
+    --rates "${RATES:-100,150,200,250,300,400}" > "$out/pipeline.json"
+rm -rf "$out/work"
+python3 - "$out/pipeline.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"Inspection pipeline: {r['frames']}, {r['stage1']}, {r['workers']} workers, {r['seconds_per_rate']:.0f} s per rate")
+print(f"{'rate fps':>9}{'achieved':>10}{'dropped':>9}{'late':>6}{'stage 2':>9}{'p50 ms':>8}{'p99 ms':>8}  sustained")
+for x in r["runs"]:
+    print(f"{x['rate']:>9.0f}{x['achieved_fps']:>10.1f}{x['dropped']:>9}{x['timed_out']:>6}{x['stage2_share']*100:>8.0f}%"
+          f"{x['p50_ms']:>8.2f}{x['p99_ms']:>8.2f}  {'yes' if x['sustained'] else 'no'}")
+p99 = r.get("sustained_p99_ms")
+print(f"sustained: {r['sustained_fps']:.0f} frames/s with zero drops, p99 {p99:.2f} ms" if p99 is not None else "sustained: none")
+print(f"SQLite with group commit: {r['sqlite_verdicts_per_second']:.0f} verdicts/s")
+print(f"target: {r['target']}")
+PY
+echo "$out/pipeline.json"
