@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
-        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
     ]

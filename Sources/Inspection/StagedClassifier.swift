@@ -77,7 +77,8 @@ public final class StagedClassifier {
     }
 }
 
-func monotonicSeconds() -> Double {
+/// CLOCK_MONOTONIC in seconds.
+public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9

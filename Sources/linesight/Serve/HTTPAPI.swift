@@ -10,7 +10,7 @@ import Store
 enum HTTPAPI {
     static let maxClassifyBytes = 8 << 20
 
-    static func router(_ d: Daemon, token: String?, requireTokenForReads: Bool) -> Router<BasicRequestContext> {
+    static func router(_ d: InspectionService, events hub: EventHub, token: String?, requireTokenForReads: Bool) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AuthMiddleware(token: token, requireForReads: requireTokenForReads))
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
@@ -48,7 +48,7 @@ enum HTTPAPI {
             }
             return Response(status: .ok, headers: [.contentType: "image/jpeg"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        router.get("/api/v1/events") { _, _ in events(d) }
+        router.get("/api/v1/events") { _, _ in events(hub) }
         router.post("/api/v1/classify") { request, _ in try await classify(d, request) }
         router.post("/api/v1/models/reload") { _, _ in
             let ok = d.reloadModels(reason: "HTTP request")
@@ -58,7 +58,7 @@ enum HTTPAPI {
         return router
     }
 
-    static func verdicts(_ d: Daemon, _ request: Request) throws -> Response {
+    static func verdicts(_ d: InspectionService, _ request: Request) throws -> Response {
         let p = request.uri.queryParameters
         var q = VerdictQuery()
         q.camera = p.get("camera")
@@ -76,7 +76,7 @@ enum HTTPAPI {
         return json(["items": items, "next_before": page.nextBefore.map { $0 as Any } ?? NSNull()])
     }
 
-    static func classify(_ d: Daemon, _ request: Request) async throws -> Response {
+    static func classify(_ d: InspectionService, _ request: Request) async throws -> Response {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: maxClassifyBytes) } catch {
@@ -94,8 +94,8 @@ enum HTTPAPI {
     }
 
     /// Server-sent events: one `verdict` event per judged frame, as JSON.
-    static func events(_ d: Daemon) -> Response {
-        let (_, stream) = d.events.subscribe()
+    static func events(_ hub: EventHub) -> Response {
+        let (_, stream) = hub.subscribe()
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
                             try await writer.write(ByteBuffer(string: ": linesight live verdicts\n\n"))

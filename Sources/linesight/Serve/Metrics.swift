@@ -4,7 +4,7 @@ import Store
 
 /// The Prometheus text exposition (format 0.0.4) of the daemon's counters.
 enum Metrics {
-    static func render(_ d: Daemon) -> String {
+    static func render(_ d: InspectionService) -> String {
         var out = MetricsWriter()
         out.gauge("linesight_uptime_seconds", "Seconds since the daemon started.", Date().timeIntervalSince(d.startedAt))
         let all = d.pipelines.map { ($0.camera, $0.stats, $0.modelVersions) }

@@ -62,7 +62,7 @@ struct ServeCommand: ParsableCommand {
             }
             return t
         }
-        let daemon = try Daemon(config: cfg, logger: logger)
+        let daemon = try InspectionService(config: cfg, logger: logger)
         try Supervisor(daemon: daemon, logger: logger, token: token, live: live, duration: duration).run()
     }
 }

@@ -9,18 +9,20 @@ import NIOCore
 /// RELOADING, STOPPING), the HTTP server, model-file polling, retention, and the drain
 /// on the way out.
 final class Supervisor: @unchecked Sendable {
-    let daemon: Daemon
+    let daemon: InspectionService
     let logger: Logger
     let token: String?
     let live: Bool
     let duration: Double?
     private let notifier = SystemdNotifier()
+    /// Live verdicts for the terminal feed and /api/v1/events.
+    let events = EventHub()
     private let lock = NSLock()
     private var stopReason: String?
     private var reloadRequested = false
     private var signalSources: [DispatchSourceSignal] = []
 
-    init(daemon: Daemon, logger: Logger, token: String?, live: Bool, duration: Double?) {
+    init(daemon: InspectionService, logger: Logger, token: String?, live: Bool, duration: Double?) {
         self.daemon = daemon
         self.logger = logger
         self.token = token
@@ -30,7 +32,9 @@ final class Supervisor: @unchecked Sendable {
 
     func run() throws {
         installSignals()
-        if live { daemon.events.tap = { v in Console.printVerdict(v) } }
+        if live { events.tap = { v in Console.printVerdict(v) } }
+        let events = events
+        daemon.observer = { events.publish($0) }
         daemon.start()
         let http = startHTTP()
         notifier.send("READY=1\nSTATUS=inspecting, waiting for the first verdict")
@@ -38,7 +42,7 @@ final class Supervisor: @unchecked Sendable {
         notifier.send("STOPPING=1\nSTATUS=draining queues and committing")
         logger.info("stopping", metadata: ["reason": "\(lock.withLock { stopReason ?? "" })"])
         daemon.stop()
-        daemon.events.finishAll()
+        events.finishAll()
         http?.cancel()
         printSummary()
     }
@@ -105,7 +109,7 @@ final class Supervisor: @unchecked Sendable {
     private func startHTTP() -> Task<Void, Never>? {
         let cfg = daemon.config.http
         guard cfg.enabled else { return nil }
-        let router = HTTPAPI.router(daemon, token: token, requireTokenForReads: !cfg.isLoopback)
+        let router = HTTPAPI.router(daemon, events: events, token: token, requireTokenForReads: !cfg.isLoopback)
         var httpLogger = Logger(label: "linesight.http")
         httpLogger.logLevel = .warning
         let logger = logger

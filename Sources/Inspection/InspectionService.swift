@@ -7,26 +7,26 @@ import Store
 
 /// The inspection service: the store and its group committer, one pipeline per camera,
 /// model reloads, retention, and what the status line, the watchdog and /metrics read.
-final class Daemon: @unchecked Sendable {
-    let config: LineConfig
-    let store: Store
-    let committer: GroupCommitter
-    let pipelines: [InspectionPipeline]
-    let startedAt = Date()
+/// The executable adds signals, systemd and HTTP around it.
+public final class InspectionService: @unchecked Sendable {
+    public let config: LineConfig
+    public let store: Store
+    public let committer: GroupCommitter
+    public let pipelines: [InspectionPipeline]
+    public let startedAt = Date()
     private let logger: Logger
     private let lock = NSLock()
     private var reloading = false
     private var modelStamps: [String: String]
-    private(set) var reloads = (ok: 0, refused: 0)
-    private(set) var lastReloadError: String?
-    private(set) var lastRetention: RetentionReport?
+    public private(set) var reloads = (ok: 0, refused: 0)
+    public private(set) var lastReloadError: String?
+    public private(set) var lastRetention: RetentionReport?
     private var lastRetentionAt = Date.distantPast
     /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `lock`.
     private var apiClassifier: StagedClassifier
-    /// Live verdicts go here too (the terminal feed and /api/v1/events).
-    let events = EventHub()
+    private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
 
-    init(config: LineConfig, logger: Logger) throws {
+    public init(config: LineConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: (config.database as NSString).deletingLastPathComponent,
@@ -48,8 +48,13 @@ final class Daemon: @unchecked Sendable {
         pipelines = built
         apiClassifier = try StagedClassifier(config.models, roi: nil)
         modelStamps = Self.stamps(config.models)
-        let events = events
-        for p in pipelines { p.onVerdict = { events.publish($0) } }
+        for p in pipelines { p.onVerdict = { [weak self] v in self?.observer?(v) } }
+    }
+
+    /// Called for every verdict, from the pipelines' threads (the live feed, server-sent events).
+    public var observer: (@Sendable (LiveVerdict) -> Void)? {
+        get { lock.withLock { verdictObserver } }
+        set { lock.withLock { verdictObserver = newValue } }
     }
 
     static func source(for cam: LineConfig.Camera, logger: Logger) throws -> FrameSource {
@@ -60,14 +65,14 @@ final class Daemon: @unchecked Sendable {
         }
     }
 
-    func start() {
+    public func start() {
         for p in pipelines { p.start() }
         logger.info("inspection started", metadata: ["cameras": "\(pipelines.map(\.camera).joined(separator: ","))",
                                                       "model.stage1": "\(pipelines.first?.modelVersions.0 ?? "")"])
     }
 
     /// Drains every pipeline and commits what is pending.
-    func stop() {
+    public func stop() {
         for p in pipelines { p.stop() }
         let flushed = committer.flush(timeout: 30)
         committer.close()
@@ -78,7 +83,7 @@ final class Daemon: @unchecked Sendable {
 
     /// Loads the configured model files again for every camera; swaps only if all load.
     @discardableResult
-    func reloadModels(reason: String) -> Bool {
+    public func reloadModels(reason: String) -> Bool {
         lock.lock()
         guard !reloading else { lock.unlock(); return false }
         reloading = true
@@ -111,7 +116,7 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Reloads when a model file changed (size or modification time) since the last load.
-    func checkModelFiles() {
+    public func checkModelFiles() {
         guard config.watchModels else { return }
         let now = Self.stamps(config.models)
         let changed = lock.withLock { now != modelStamps }
@@ -130,7 +135,7 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// The staged verdict for one posted JPEG, with the model versions that gave it.
-    func classify(jpeg: [UInt8]) throws -> (Judgement, stage1: String, stage2: String?) {
+    public func classify(jpeg: [UInt8]) throws -> (Judgement, stage1: String, stage2: String?) {
         try lock.withLock {
             let j = try jpeg.withUnsafeBytes { raw in
                 try apiClassifier.judge(FrameView(bytes: raw, format: .mjpeg, width: 0, height: 0))
@@ -142,7 +147,7 @@ final class Daemon: @unchecked Sendable {
     // MARK: Housekeeping
 
     /// Applies retention when it is due.
-    func housekeeping(now: Date = Date()) {
+    public func housekeeping(now: Date = Date()) {
         guard now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60 else { return }
         lastRetentionAt = now
         do {
@@ -160,7 +165,7 @@ final class Daemon: @unchecked Sendable {
 
     /// True while every camera is producing verdicts (or is known to be away and
     /// reconnecting, which a restart would not fix); systemd's watchdog is fed only then.
-    func isAdvancing(now: Double = monotonicSeconds()) -> Bool {
+    public func isAdvancing(now: Double = monotonicSeconds()) -> Bool {
         pipelines.allSatisfy { p in
             let s = p.stats
             if s.sourceState == .reconnecting || s.sourceState == .ended { return true }
@@ -172,7 +177,7 @@ final class Daemon: @unchecked Sendable {
     private let processStart = monotonicSeconds()
 
     /// The systemd STATUS= line: rate, totals and the last verdict.
-    func statusLine(rate: Double) -> String {
+    public func statusLine(rate: Double) -> String {
         let all = pipelines.map(\.stats)
         let total = all.reduce(0) { $0 + $1.verdicts }
         let fails = all.reduce(0) { $0 + $1.fails }, nv = all.reduce(0) { $0 + $1.noVerdicts }
@@ -181,6 +186,3 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
-func monotonicSeconds() -> Double {
-    Double(monotonicNow()) / 1e9
-}
