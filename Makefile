@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test demo bench bench-engine bench-imaging bench-pipeline fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test demo fashion-mnist bench bench-engine bench-imaging bench-pipeline fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -19,8 +19,13 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## The main job until the daemon lands: train the small ResNet on Fashion-MNIST.
+## The main job: synthetic parts -> train both stages -> the daemon on the demo camera
+## (live verdicts, HTTP API on localhost, statistics at the end). DURATION=60 seconds.
 demo: release
+	scripts/demo.sh
+
+## The engine's proving ground: the small ResNet on Fashion-MNIST (EPOCHS=10).
+fashion-mnist: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).

@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, as thin as possible.
@@ -41,7 +42,7 @@ let package = Package(
         // The engine: tensors, layers, losses, optimizers, schedules, model files.
         .target(name: "Neural", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         // Datasets, augmentation, the training loop, metrics.
-        .target(name: "Training", dependencies: ["Neural", "CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Training", dependencies: ["Neural", "Imaging", "CZlib"], swiftSettings: kernelFlags),
 
         // Pixels: JPEG decode/encode, raw camera formats, crop/resize/normalize. No ML.
         .target(name: "Imaging", dependencies: ["CTurboJPEG"], swiftSettings: vectorFlags),
@@ -68,6 +69,7 @@ let package = Package(
             "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 

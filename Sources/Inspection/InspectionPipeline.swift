@@ -111,6 +111,9 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
     }
 
+    /// True once the source has ended (a replay played once) and every frame is judged.
+    public var hasEnded: Bool { finished.wait(timeout: .now()) == .success }
+
     /// Stops reading the camera, judges every frame already queued, then returns.
     public func stop(timeout: Double = 30) {
         lock.lock()

@@ -6,13 +6,31 @@ public struct ImageDataset: Sendable {
     public let classNames: [String]
     public private(set) var pixels: [UInt8]
     public private(set) var labels: [Int32]
+    /// Multi-label targets: bit c set when class c is present (at most 32 classes). When
+    /// given, `labels` holds one of them (for stratified splits and balanced sampling).
+    public private(set) var multiLabels: [UInt32]?
 
-    public init(shape: Shape, classNames: [String], pixels: [UInt8], labels: [Int32]) {
+    public init(shape: Shape, classNames: [String], pixels: [UInt8], labels: [Int32], multiLabels: [UInt32]? = nil) {
         precondition(pixels.count == labels.count * shape.count, "pixel count does not match labels x shape")
+        precondition(multiLabels == nil || multiLabels!.count == labels.count, "one multi-label mask per sample")
         self.shape = shape
         self.classNames = classNames
         self.pixels = pixels
         self.labels = labels
+        self.multiLabels = multiLabels
+    }
+
+    public var isMultiLabel: Bool { multiLabels != nil }
+
+    /// Multi-label targets of the samples at `indices`, row-major [n, classes], as 0/1.
+    public func targets(_ indices: some Collection<Int>) -> [Float] {
+        let c = classNames.count
+        var out = [Float](repeating: 0, count: indices.count * c)
+        guard let m = multiLabels else { return out }
+        for (row, i) in indices.enumerated() {
+            for k in 0..<c where m[i] & (1 << UInt32(k)) != 0 { out[row * c + k] = 1 }
+        }
+        return out
     }
 
     public var count: Int { labels.count }
@@ -26,7 +44,7 @@ public struct ImageDataset: Sendable {
             px.append(contentsOf: pixels[(i * per)..<((i + 1) * per)])
             lb.append(labels[i])
         }
-        return ImageDataset(shape: shape, classNames: classNames, pixels: px, labels: lb)
+        return ImageDataset(shape: shape, classNames: classNames, pixels: px, labels: lb, multiLabels: multiLabels.map { m in indices.map { m[$0] } })
     }
 
     /// Samples per class.

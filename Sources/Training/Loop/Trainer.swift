@@ -25,6 +25,10 @@ public final class Trainer {
             throw TrainingError.invalidConfig("images are \(train.shape), the network takes \(network.inputShape)")
         }
         guard train.count >= 1 else { throw TrainingError.invalidConfig("the training set is empty") }
+        guard config.loss.isMultiLabel == train.isMultiLabel else {
+            throw TrainingError.invalidConfig(train.isMultiLabel ? "a multi-label dataset needs the binary cross-entropy loss"
+                                                                 : "binary cross-entropy needs a multi-label dataset")
+        }
         self.network = network
         self.config = config
         self.train = train
@@ -101,13 +105,11 @@ public final class Trainer {
         let input = Tensor(train.shape, batch: bs)
         let grad = Tensor(network.outputShape, batch: bs)
         let params = network.namedParameters
-        let ce: SoftmaxCrossEntropy?
-        let focal: FocalLoss?
+        var ce: SoftmaxCrossEntropy?, focal: FocalLoss?, bce: SigmoidBinaryCrossEntropy?
         switch config.loss {
-        case .crossEntropy(let eps):
-            ce = SoftmaxCrossEntropy(classWeights: config.classWeights, labelSmoothing: eps); focal = nil
-        case .focal(let gamma):
-            ce = nil; focal = FocalLoss(gamma: gamma, alpha: config.classWeights)
+        case .crossEntropy(let eps): ce = SoftmaxCrossEntropy(classWeights: config.classWeights, labelSmoothing: eps)
+        case .focal(let gamma): focal = FocalLoss(gamma: gamma, alpha: config.classWeights)
+        case .binaryCrossEntropy(let pw): bce = SigmoidBinaryCrossEntropy(positiveWeights: pw)
         }
         var lossSum = 0.0, correct = 0, seen = 0
         let start = Date()
@@ -119,15 +121,22 @@ public final class Trainer {
                           normalization: config.normalization, seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93))
             let labels = idx.map { train.labels[$0] }
             let logits = network.forward(input, mode: .train)
-            let loss = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)
+            let loss: Float
+            if let bce {
+                let targets = train.targets(idx)
+                loss = bce(logits, targets, grad: grad)
+                correct += exactMatches(logits, targets)
+            } else {
+                loss = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)
+                for i in 0..<bs where argmax(logits.data + i * logits.sampleCount, logits.sampleCount) == Int(labels[i]) {
+                    correct += 1
+                }
+            }
             network.zeroGradients()
             network.backward(grad)
             if let clip = config.gradientClipNorm { clipGradientNorm(network.parameters, maxNorm: clip) }
             optimizer.step(params)
             lossSum += Double(loss) * Double(bs)
-            for i in 0..<bs where argmax(logits.data + i * logits.sampleCount, logits.sampleCount) == Int(labels[i]) {
-                correct += 1
-            }
             seen += bs
             if let onBatch {
                 let elapsed = Date().timeIntervalSince(start)
@@ -145,7 +154,12 @@ public final class Trainer {
         var report = EpochReport(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
                                  seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9),
                                  learningRate: optimizer.learningRate)
-        if let validation, validation.count > 0 {
+        if let validation, validation.count > 0, validation.isMultiLabel {
+            let ev = evaluateMultiLabel(network, on: validation, normalization: config.normalization)
+            report.validationLoss = ev.loss
+            report.validationAccuracy = ev.exactMatch
+            report.validationMacroF1 = ev.macroF1
+        } else if let validation, validation.count > 0 {
             let ev = evaluate(network, on: validation, normalization: config.normalization)
             report.validationLoss = ev.loss
             report.validationAccuracy = ev.accuracy

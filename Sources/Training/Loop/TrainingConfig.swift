@@ -47,10 +47,14 @@ public enum ScheduleChoice: Codable, Equatable, Sendable {
     }
 }
 
-/// The training objective for single-label classification.
+/// The training objective: softmax losses for single-label classification, sigmoid
+/// binary cross-entropy (with per-class positive weights) for multi-label datasets.
 public enum LossChoice: Codable, Equatable, Sendable {
     case crossEntropy(labelSmoothing: Float)
     case focal(gamma: Float)
+    case binaryCrossEntropy(positiveWeights: [Float]?)
+
+    public var isMultiLabel: Bool { if case .binaryCrossEntropy = self { true } else { false } }
 }
 
 /// Everything that decides a training run. Same config + same seed + same data =
@@ -91,6 +95,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         if let w = classWeights, w.count != classes || w.contains(where: { $0 <= 0 }) {
             throw TrainingError.invalidConfig("class weights need \(classes) positive values")
+        }
+        if case .binaryCrossEntropy(let pw?) = loss, pw.count != classes || pw.contains(where: { $0 <= 0 }) {
+            throw TrainingError.invalidConfig("positive weights need \(classes) positive values")
         }
     }
 

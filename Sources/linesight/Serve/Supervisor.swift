@@ -4,6 +4,7 @@ import Inspection
 import Training
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Runs the daemon under systemd's eyes: signals, sd_notify (READY, STATUS, WATCHDOG,
 /// RELOADING, STOPPING), the HTTP server, model-file polling, retention, and the drain
@@ -43,7 +44,15 @@ final class Supervisor: @unchecked Sendable {
         logger.info("stopping", metadata: ["reason": "\(lock.withLock { stopReason ?? "" })"])
         daemon.stop()
         events.finishAll()
-        http?.cancel()
+        if let http {
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                await http.group.triggerGracefulShutdown()
+                _ = await http.task.value
+                done.signal()
+            }
+            _ = done.wait(timeout: .now() + 10)
+        }
         printSummary()
     }
 
@@ -59,6 +68,7 @@ final class Supervisor: @unchecked Sendable {
             let now = monotonicSeconds()
             if lock.withLock({ stopReason != nil }) { return }
             if let duration, now - start >= duration { lock.withLock { stopReason = "--duration reached" }; return }
+            if daemon.pipelines.allSatisfy(\.hasEnded) { lock.withLock { stopReason = "every source ended" }; return }
             if lock.withLock({ let r = reloadRequested; reloadRequested = false; return r }) {
                 notifier.send("RELOADING=1\nMONOTONIC_USEC=\(UInt64(now * 1e6))")
                 daemon.reloadModels(reason: "SIGHUP")
@@ -106,7 +116,7 @@ final class Supervisor: @unchecked Sendable {
 
     // MARK: HTTP
 
-    private func startHTTP() -> Task<Void, Never>? {
+    private func startHTTP() -> (group: ServiceGroup, task: Task<Void, Never>)? {
         let cfg = daemon.config.http
         guard cfg.enabled else { return nil }
         let router = HTTPAPI.router(daemon, events: events, token: token, requireTokenForReads: !cfg.isLoopback)
@@ -119,11 +129,13 @@ final class Supervisor: @unchecked Sendable {
                                   logger.info("http listening", metadata: ["address": "http://\(cfg.host):\(port)"])
                                   Console.line("HTTP API on http://\(cfg.host):\(port)  (/metrics, /api/v1/verdicts, /api/v1/events)")
                               }, logger: httpLogger)
-        return Task {
-            do { try await app.runService(gracefulShutdownSignals: []) } catch {
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: httpLogger))
+        let task = Task {
+            do { try await group.run() } catch {
                 logger.error("http server failed", metadata: ["error": "\(error)"])
             }
         }
+        return (group, task)
     }
 
     private func printSummary() {

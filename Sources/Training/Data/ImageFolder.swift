@@ -1,0 +1,121 @@
+import Foundation
+import Imaging
+import Neural
+
+/// One labeled image of an ImageFolder tree.
+public struct LabeledImage: Equatable, Sendable {
+    /// Path relative to the dataset folder.
+    public var file: String
+    /// The folder (primary) label: the pass class or a defect kind.
+    public var label: String
+    /// Every defect on the part (empty for a good part).
+    public var defects: [String]
+}
+
+/// ImageFolder datasets: `DIR/<class>/*.jpg`, optionally with `DIR/labels.csv`
+/// (`file,label,defects,...`, defects joined by '+') for parts with several defects,
+/// as `linesight synth` and `linesight labels export` write them.
+public enum ImageFolder {
+    public static let imageExtensions: Set<String> = ["jpg", "jpeg"]
+
+    /// The labeled images, sorted by file. `passClass` names the good parts' folder.
+    public static func scan(_ dir: String, passClass: String) throws -> [LabeledImage] {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw TrainingError.dataset(path: dir, reason: "no such folder")
+        }
+        if let csv = try? String(contentsOfFile: dir + "/labels.csv", encoding: .utf8) {
+            return try parseCSV(csv, path: dir + "/labels.csv", passClass: passClass)
+        }
+        var items: [LabeledImage] = []
+        for label in try fm.contentsOfDirectory(atPath: dir).sorted() where !label.hasPrefix(".") {
+            var sub: ObjCBool = false
+            guard fm.fileExists(atPath: dir + "/" + label, isDirectory: &sub), sub.boolValue else { continue }
+            for file in try fm.contentsOfDirectory(atPath: dir + "/" + label).sorted()
+            where imageExtensions.contains((file as NSString).pathExtension.lowercased()) {
+                items.append(LabeledImage(file: label + "/" + file, label: label, defects: label == passClass ? [] : [label]))
+            }
+        }
+        guard !items.isEmpty else { throw TrainingError.dataset(path: dir, reason: "no images in class folders (DIR/<class>/*.jpg)") }
+        return items
+    }
+
+    static func parseCSV(_ text: String, path: String, passClass: String) throws -> [LabeledImage] {
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
+              let fi = header.firstIndex(of: "file"), let li = header.firstIndex(of: "label") else {
+            throw TrainingError.dataset(path: path, reason: "the header must name the columns 'file' and 'label'")
+        }
+        let di = header.firstIndex(of: "defects")
+        lines.removeFirst()
+        return try lines.enumerated().map { n, line in
+            let cols = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard cols.count > max(fi, li, di ?? 0), !cols[fi].isEmpty, !cols[li].isEmpty else {
+                throw TrainingError.dataset(path: path, reason: "line \(n + 2): expected \(header.count) columns")
+            }
+            let defects = di.map { cols[$0].split(separator: "+").map(String.init) } ?? (cols[li] == passClass ? [] : [cols[li]])
+            return LabeledImage(file: cols[fi], label: cols[li], defects: defects)
+        }.sorted { $0.file < $1.file }
+    }
+
+    /// Which split a file belongs to, from a hash of its path: stable when data is added.
+    /// 0...6 train, 7...8 validation, 9 test (7:2:1).
+    public static func bucket(_ file: String) -> Int { Int(bucketHash(file) % 10) }
+
+    /// FNV-1a of the path: the stable per-file number behind splits and subsamples.
+    public static func bucketHash(_ file: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in file.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// Decodes and resizes every image to `shape` (1 channel: gray, 3: RGB), on `workers`
+    /// threads. Unreadable files are skipped and returned by name.
+    public static func load(_ dir: String, _ items: [LabeledImage], shape: Shape, workers: Int = 2,
+                            progress: @escaping @Sendable (Int) -> Void = { _ in }) throws
+        -> (pixels: [UInt8], kept: [LabeledImage], skipped: [String]) {
+        let per = shape.count
+        let geometry = InputGeometry(width: shape.width, height: shape.height, layout: shape.channels == 1 ? .gray : .rgb, method: .area)
+        nonisolated(unsafe) var pixels = [UInt8](repeating: 0, count: items.count * per)
+        nonisolated(unsafe) var ok = [Bool](repeating: false, count: items.count)
+        nonisolated(unsafe) var done = 0
+        let lock = NSLock()
+        pixels.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: max(1, workers)) { w in
+                guard let pre = try? Preprocessor(geometry: geometry) else { return }
+                var floats = [Float](repeating: 0, count: per)
+                var i = w
+                while i < items.count {
+                    if let data = FileManager.default.contents(atPath: dir + "/" + items[i].file) {
+                        let bytes = [UInt8](data)
+                        let good: Bool = bytes.withUnsafeBytes { raw in
+                            (try? floats.withUnsafeMutableBufferPointer {
+                                try pre.process(FrameView(bytes: raw, format: .mjpeg, width: 0, height: 0), into: $0.baseAddress!)
+                            }) != nil
+                        }
+                        if good {
+                            for k in 0..<per { base[i * per + k] = UInt8(min(255, max(0, floats[k] * 255 + 0.5))) }
+                            ok[i] = true
+                        }
+                    }
+                    lock.lock(); done += 1; progress(done); lock.unlock()
+                    i += max(1, workers)
+                }
+            }
+        }
+        var keptPixels: [UInt8] = []
+        keptPixels.reserveCapacity(pixels.count)
+        var kept: [LabeledImage] = [], skipped: [String] = []
+        for (i, item) in items.enumerated() {
+            if ok[i] {
+                kept.append(item)
+                keptPixels.append(contentsOf: pixels[(i * per)..<((i + 1) * per)])
+            } else {
+                skipped.append(item.file)
+            }
+        }
+        return (keptPixels, kept, skipped)
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Neural
+
+/// What a multi-label model did on a labeled set, at a 0.5 decision threshold per class.
+public struct MultiLabelEvaluation: Sendable {
+    public var classNames: [String]
+    /// Share of samples whose whole predicted set equals the true set.
+    public var exactMatch: Double
+    public var loss: Double
+    public var truePositives: [Int], falsePositives: [Int], falseNegatives: [Int]
+    /// Sigmoid probabilities per sample (kept only when asked for).
+    public var probabilities: [[Float]]
+
+    public func precision(_ c: Int) -> Double { ratio(truePositives[c], truePositives[c] + falsePositives[c]) }
+    public func recall(_ c: Int) -> Double { ratio(truePositives[c], truePositives[c] + falseNegatives[c]) }
+    public func f1(_ c: Int) -> Double {
+        let p = precision(c), r = recall(c)
+        return p + r == 0 ? 0 : 2 * p * r / (p + r)
+    }
+    /// Mean F1 over the classes that occur (in truth or prediction).
+    public var macroF1: Double {
+        let present = classNames.indices.filter { truePositives[$0] + falsePositives[$0] + falseNegatives[$0] > 0 }
+        return present.isEmpty ? 0 : present.map(f1).reduce(0, +) / Double(present.count)
+    }
+
+    private func ratio(_ a: Int, _ b: Int) -> Double { b == 0 ? 0 : Double(a) / Double(b) }
+}
+
+/// Runs a multi-label network in eval mode over a dataset.
+public func evaluateMultiLabel(_ network: Network, on data: ImageDataset, normalization: Normalization,
+                               batchSize: Int = 256, keepProbabilities: Bool = false) -> MultiLabelEvaluation {
+    let c = network.outputShape.count
+    var ev = MultiLabelEvaluation(classNames: data.classNames, exactMatch: 0, loss: 0, truePositives: .init(repeating: 0, count: c),
+                                  falsePositives: .init(repeating: 0, count: c), falseNegatives: .init(repeating: 0, count: c),
+                                  probabilities: [])
+    let bce = SigmoidBinaryCrossEntropy()
+    let all = Array(0..<data.count)
+    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
+    var exact = 0, start = 0, loss = 0.0
+    while start < data.count {
+        let end = min(data.count, start + batchSize)
+        input.resize(batch: end - start)
+        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
+        let logits = network.forward(input, mode: .eval)
+        let targets = data.targets(start..<end)
+        loss += Double(bce(logits, targets, grad: nil)) * Double(end - start)
+        exact += exactMatches(logits, targets)
+        for i in 0..<(end - start) {
+            var row = [Float](repeating: 0, count: c)
+            for k in 0..<c {
+                let z = logits.data[i * c + k]
+                row[k] = 1 / (1 + exp(-z))
+                let predicted = z > 0, truth = targets[i * c + k] > 0.5
+                if predicted && truth { ev.truePositives[k] += 1 } else if predicted { ev.falsePositives[k] += 1 } else if truth { ev.falseNegatives[k] += 1 }
+            }
+            if keepProbabilities { ev.probabilities.append(row) }
+        }
+        start = end
+    }
+    let n = Double(max(1, data.count))
+    ev.exactMatch = Double(exact) / n
+    ev.loss = loss / n
+    return ev
+}
+
+/// Samples whose predicted label set (logit > 0) equals the target set.
+func exactMatches(_ logits: Tensor, _ targets: [Float]) -> Int {
+    let c = logits.sampleCount
+    var hits = 0
+    for i in 0..<logits.batch {
+        var same = true
+        for k in 0..<c where (logits.data[i * c + k] > 0) != (targets[i * c + k] > 0.5) { same = false; break }
+        if same { hits += 1 }
+    }
+    return hits
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Neural
+
+/// Settings of a two-stage training run (stage 1 pass/fail, stage 2 which defects).
+public struct StagedOptions: Equatable, Sendable {
+    /// The folder (class) name of good parts.
+    public var passClass = "good"
+    /// Square model input side, pixels.
+    public var inputSize = 96
+    /// 1 (gray) or 3 (RGB).
+    public var channels = 1
+    public var stage1Epochs = 25
+    public var stage2Epochs = 25
+    /// Width of the small ResNet (channels of its first stage).
+    public var width = 16
+    public var batchSize = 64
+    /// Peak AdamW learning rate of the one-cycle schedule.
+    public var learningRate: Float = 0.002
+    /// Defect recall the stage-1 pass threshold must keep on the validation split.
+    public var targetRecall = 0.99
+    /// False rejects of good parts allowed above the fail threshold (validation split).
+    public var failBudget = 0.01
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+/// Stage-1 thresholds picked on validation scores, and what they cost.
+public struct PickedThresholds: Equatable, Sendable {
+    /// At or below: pass. Keeps `targetRecall` of the defective validation parts above it.
+    public var pass: Double
+    /// At or above: fail. At most `failBudget` of good validation parts reach it.
+    public var fail: Double
+
+    /// Picks thresholds from P(defect) of defective and of good validation parts.
+    public static func pick(defectScores: [Double], goodScores: [Double], targetRecall: Double, failBudget: Double) -> PickedThresholds {
+        let d = defectScores.sorted(), g = goodScores.sorted(by: >)
+        var pass = 0.5
+        if !d.isEmpty {
+            let misses = Int((Double(d.count) * (1 - targetRecall)).rounded(.down))
+            pass = d[min(misses, d.count - 1)] - 1e-6  // everything from the misses-th lowest score up stays above
+        }
+        var fail = 0.5
+        if !g.isEmpty {
+            let allowed = Int((Double(g.count) * failBudget).rounded(.down))
+            fail = g[min(allowed, g.count - 1)] + 1e-6  // at most `allowed` good parts at or above
+        }
+        pass = min(max(pass, 0.001), 0.9)
+        fail = min(max(fail, pass), 0.999)
+        return PickedThresholds(pass: pass, fail: fail)
+    }
+}
+
+/// Stage-1 figures on a labeled split at given thresholds, with 95% Wilson intervals.
+public struct StageOneReport: Codable, Equatable, Sendable {
+    public var defective: Int
+    public var good: Int
+    /// Defective parts at or below the pass threshold (they would ship).
+    public var escapes: Int
+    /// Good parts at or above the fail threshold.
+    public var falseRejects: Int
+    /// Parts inside the band (stage 2 and a human settle them).
+    public var unsure: Int
+    public var escapeRate: Double
+    public var escapeRateCI: [Double]
+    public var falseRejectRate: Double
+    public var falseRejectRateCI: [Double]
+
+    public init(defectScores: [Double], goodScores: [Double], thresholds t: PickedThresholds) {
+        defective = defectScores.count
+        good = goodScores.count
+        escapes = defectScores.filter { $0 <= t.pass }.count
+        falseRejects = goodScores.filter { $0 >= t.fail }.count
+        unsure = (defectScores + goodScores).filter { $0 > t.pass && $0 < t.fail }.count
+        escapeRate = defective == 0 ? 0 : Double(escapes) / Double(defective)
+        escapeRateCI = wilson(escapes, defective)
+        falseRejectRate = good == 0 ? 0 : Double(falseRejects) / Double(good)
+        falseRejectRateCI = wilson(falseRejects, good)
+    }
+}
+
+/// The 95% Wilson score interval of k successes in n trials.
+public func wilson(_ k: Int, _ n: Int, z: Double = 1.96) -> [Double] {
+    guard n > 0 else { return [0, 1] }
+    let p = Double(k) / Double(n), nn = Double(n)
+    let center = (p + z * z / (2 * nn)) / (1 + z * z / nn)
+    let half = z * ((p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot()) / (1 + z * z / nn)
+    return [max(0, center - half), min(1, center + half)]
+}
+
+extension TrainingConfig {
+    /// The inspection recipe: AdamW with one-cycle (it leaves the early plateau of small-defect
+    /// data much sooner than SGD here), augmentation suited to parts
+    /// on a line (flips, small rotations, brightness/contrast, sensor noise, shifts).
+    public static func inspection(epochs: Int, batchSize: Int, learningRate: Float, channels: Int, seed: UInt64, loss: LossChoice) -> TrainingConfig {
+        var c = TrainingConfig(epochs: epochs, batchSize: batchSize,
+                               optimizer: .adamW(learningRate: learningRate, weightDecay: 0.01),
+                               schedule: .oneCycle(pctStart: 0.25), loss: loss,
+                               augmentation: Augmentation(cropPadding: 4, horizontalFlip: true, verticalFlip: true, rotationDegrees: 8,
+                                                          brightness: 0.1, contrast: 0.1, noiseStd: 0.02),
+                               normalization: Normalization(mean: Array(repeating: 0.5, count: channels), std: Array(repeating: 0.25, count: channels)),
+                               seed: seed)
+        c.gradientClipNorm = 5
+        return c
+    }
+}

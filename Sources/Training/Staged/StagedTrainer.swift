@@ -1,0 +1,153 @@
+import Foundation
+import Neural
+
+/// A trained stage with its model-file metadata.
+public struct TrainedStage {
+    public var network: Network
+    public var metadata: ModelMetadata
+}
+
+/// What a staged run produced and measured.
+public struct StagedResult {
+    public var stage1: TrainedStage
+    /// Nil when the data holds no defect kinds.
+    public var stage2: TrainedStage?
+    public var thresholds: PickedThresholds
+    /// Stage-1 figures on the validation and test splits at the picked thresholds.
+    public var validation: StageOneReport
+    public var test: StageOneReport
+    /// Stage 2 on the test split (per-kind precision/recall at 0.5).
+    public var stage2Test: MultiLabelEvaluation?
+    public var counts: (train: Int, validation: Int, test: Int)
+    public var skipped: [String]
+    public var imbalance: String
+}
+
+/// Trains stage 1 (pass/fail) and stage 2 (multi-label defect kinds) from an ImageFolder
+/// tree: deterministic 7:2:1 split by file hash, balanced sampling for stage 1, positive
+/// class weights for stage 2, thresholds picked on the validation split for the target
+/// defect recall, figures on the test split.
+public final class StagedTrainer {
+    public let directory: String
+    public let options: StagedOptions
+    /// Called before each stage starts ("stage 1" / "stage 2") with its sizes.
+    public var onStage: ((String, Int, Int) -> Void)?
+    public var onLoad: ((Int, Int) -> Void)?
+    public var onBatch: ((BatchProgress) -> Void)?
+    public var onEpoch: ((EpochReport) -> Void)?
+
+    public init(directory: String, options: StagedOptions) {
+        self.directory = directory
+        self.options = options
+    }
+
+    public func run() throws -> StagedResult {
+        let o = options
+        let items = try ImageFolder.scan(directory, passClass: o.passClass)
+        let shape = Shape(o.channels, o.inputSize, o.inputSize)
+        let total = items.count
+        let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Parallel.defaultWorkers) { [onLoad] in onLoad?($0, total) }
+        let kept = loaded.kept
+        guard kept.contains(where: { $0.defects.isEmpty }), kept.contains(where: { !$0.defects.isEmpty }) else {
+            throw TrainingError.dataset(path: directory, reason: "stage 1 needs both good parts ('\(o.passClass)') and defective ones")
+        }
+        let kinds = Array(Set(kept.flatMap(\.defects))).sorted()
+        guard kinds.count <= 32 else { throw TrainingError.dataset(path: directory, reason: "more than 32 defect kinds") }
+        let buckets = kept.map { ImageFolder.bucket($0.file) }
+        let split = { (range: ClosedRange<Int>) in buckets.indices.filter { range.contains(buckets[$0]) } }
+        let (trainIdx, valIdx, testIdx) = (split(0...6), split(7...8), split(9...9))
+        let all = ImageDataset(shape: shape, classNames: [o.passClass, "defect"], pixels: loaded.pixels,
+                               labels: kept.map { $0.defects.isEmpty ? 0 : 1 },
+                               multiLabels: kept.map { item in item.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } })
+        let hash = Self.dataHash(kept)
+
+        // Stage 1: pass/fail, balanced sampling.
+        let s1Train = singleLabel(all.subset(trainIdx)), s1Val = singleLabel(all.subset(valIdx)), s1Test = singleLabel(all.subset(testIdx))
+        onStage?("stage 1: pass/fail", s1Train.count, s1Val.count)
+        var c1 = TrainingConfig.inspection(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed,
+                                           loss: .crossEntropy(labelSmoothing: 0.05))
+        c1.balancedSampling = true
+        let spec1 = Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width)
+        let net1 = try Network(spec1, seed: o.seed)
+        try train(net1, c1, s1Train, s1Val)
+        let valScores = defectScores(net1, s1Val, c1.normalization), testScores = defectScores(net1, s1Test, c1.normalization)
+        let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
+                                      targetRecall: o.targetRecall, failBudget: o.failBudget)
+        let valReport = StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t)
+        let testReport = StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t)
+        let norm = ModelMetadata.Normalization(mean: c1.normalization.mean, std: c1.normalization.std)
+        let meta1 = ModelMetadata(spec: spec1, classes: [o.passClass, "defect"], normalization: norm,
+                                  thresholds: ["pass": t.pass, "fail": t.fail],
+                                  provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: [
+                                      "test.escape_rate": testReport.escapeRate, "test.false_reject_rate": testReport.falseRejectRate,
+                                      "val.escape_rate": valReport.escapeRate, "val.false_reject_rate": valReport.falseRejectRate,
+                                  ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
+
+        // Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
+        var stage2: TrainedStage?
+        var stage2Test: MultiLabelEvaluation?
+        if !kinds.isEmpty {
+            let pick = { (idx: [Int]) -> [Int] in
+                let bad = idx.filter { !kept[$0].defects.isEmpty }
+                let good = idx.filter { kept[$0].defects.isEmpty }.sorted { ImageFolder.bucketHash(kept[$0].file) < ImageFolder.bucketHash(kept[$1].file) }
+                return (bad + good.prefix(bad.count)).sorted()
+            }
+            let s2 = { (idx: [Int]) in self.multiLabel(all.subset(pick(idx)), kinds) }
+            let (s2Train, s2Val, s2Test) = (s2(trainIdx), s2(valIdx), s2(testIdx))
+            onStage?("stage 2: defect kinds", s2Train.count, s2Val.count)
+            let positive = (0..<kinds.count).map { k in Float(s2Train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
+            let weights = positive.map { p in min(3, max(1, (Float(s2Train.count) - p) / max(p, 1))) }
+            let c2 = TrainingConfig.inspection(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed &+ 1,
+                                               loss: .binaryCrossEntropy(positiveWeights: weights))
+            let spec2 = Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width)
+            let net2 = try Network(spec2, seed: o.seed &+ 1)
+            try train(net2, c2, s2Train, s2Val)
+            let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization)
+            stage2Test = ev
+            var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1]
+            for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = ev.recall(k) }
+            stage2 = TrainedStage(network: net2, metadata: ModelMetadata(
+                spec: spec2, task: .multilabel, classes: kinds, normalization: norm, thresholds: ["defect": 0.5],
+                provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: metrics,
+                                  notes: "stage 2 (multi-label defect kinds), positive class weights")))
+        }
+        return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
+                            validation: valReport, test: testReport, stage2Test: stage2Test,
+                            counts: (trainIdx.count, valIdx.count, testIdx.count), skipped: loaded.skipped,
+                            imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+    }
+
+    private func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
+        let trainer = try Trainer(network: net, config: config, train: train, validation: val.count > 0 ? val : nil)
+        trainer.onBatch = onBatch
+        trainer.onEpoch = onEpoch
+        _ = try trainer.run()
+    }
+
+    private func singleLabel(_ d: ImageDataset) -> ImageDataset {
+        ImageDataset(shape: d.shape, classNames: d.classNames, pixels: d.pixels, labels: d.labels)
+    }
+
+    private func multiLabel(_ d: ImageDataset, _ kinds: [String]) -> ImageDataset {
+        ImageDataset(shape: d.shape, classNames: kinds, pixels: d.pixels, labels: d.labels, multiLabels: d.multiLabels)
+    }
+
+    private func defectScores(_ net: Network, _ d: ImageDataset, _ n: Normalization) -> (defect: [Double], good: [Double]) {
+        guard d.count > 0 else { return ([], []) }
+        let ev = evaluate(net, on: d, normalization: n, keepProbabilities: true)
+        var defect: [Double] = [], good: [Double] = []
+        for (p, l) in zip(ev.probabilities, d.labels) {
+            if l == 1 { defect.append(Double(p[1])) } else { good.append(Double(p[1])) }
+        }
+        return (defect, good)
+    }
+
+    /// A short fingerprint of the file list and labels (recorded in the model files).
+    static func dataHash(_ items: [LabeledImage]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for item in items {
+            for b in (item.file + "," + item.defects.joined(separator: "+") + "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return String(format: "fnv1a64:%016llx:%d", h, items.count)
+    }
+}

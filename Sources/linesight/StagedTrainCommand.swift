@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Neural
+import Training
+
+/// `linesight train --data DIR`: both inspection stages, their thresholds and a report.
+struct StagedTrainCommand {
+    var data: String
+    var passClass: String
+    var inputSize: Int
+    var targetRecall: Double
+    var epochs: Int?
+    var width: Int?
+    var batchSize: Int?
+    var learningRate: Float?
+    var seed: UInt64
+    var out: String
+
+    func run(_ compute: ComputeOptions) throws {
+        let logger = Logger(label: "linesight.train")
+        try compute.apply(logger)
+        var o = StagedOptions()
+        o.passClass = passClass
+        o.inputSize = inputSize
+        o.targetRecall = targetRecall
+        if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
+        if let width { o.width = width }
+        if let batchSize { o.batchSize = batchSize }
+        if let learningRate { o.learningRate = learningRate }
+        o.seed = seed
+        let trainer = StagedTrainer(directory: data, options: o)
+        let bar = ProgressBar()
+        let loadBar = LoadProgress()
+        trainer.onLoad = { done, total in loadBar.update(done, total) }
+        trainer.onStage = { name, train, val in print("\(name): \(train) training images, \(val) validation images") }
+        trainer.onBatch = bar.update
+        trainer.onEpoch = { bar.finishEpoch($0, validationName: "val") }
+        let started = Date()
+        let r = try trainer.run()
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let s1 = out + "/stage1.safetensors", s2 = out + "/stage2.safetensors"
+        try ModelFile.save(r.stage1.network, r.stage1.metadata, to: s1)
+        if let stage2 = r.stage2 { try ModelFile.save(stage2.network, stage2.metadata, to: s2) }
+        try report(r, seconds: Date().timeIntervalSince(started)).write(toFile: out + "/report.json", atomically: true, encoding: .utf8)
+        printSummary(r)
+        print("models written to \(s1)" + (r.stage2 == nil ? "" : " and \(s2)") + "; report in \(out)/report.json")
+    }
+
+    private func printSummary(_ r: StagedResult) {
+        print("split (7:2:1 by file hash): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
+        if !r.skipped.isEmpty { print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
+        print("class imbalance: \(r.imbalance)")
+        print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
+                     targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
+        for (name, s) in [("validation", r.validation), ("test", r.test)] {
+            print(String(format: "  %@: escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], unsure %d",
+                         name, s.escapes, s.defective, s.escapeRate * 100, s.escapeRateCI[0] * 100, s.escapeRateCI[1] * 100,
+                         s.falseRejects, s.good, s.falseRejectRate * 100, s.falseRejectRateCI[0] * 100, s.falseRejectRateCI[1] * 100, s.unsure))
+        }
+        if let ev = r.stage2Test {
+            print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f", ev.exactMatch * 100, ev.macroF1))
+            print("  kind           precision  recall     F1")
+            for (k, name) in ev.classNames.enumerated() {
+                let padded = name.padding(toLength: max(14, name.count), withPad: " ", startingAt: 0)
+                print("  " + padded + String(format: " %8.3f %8.3f %8.3f", ev.precision(k), ev.recall(k), ev.f1(k)))
+            }
+        }
+    }
+
+    private func report(_ r: StagedResult, seconds: Double) throws -> String {
+        var obj: [String: Any] = [
+            "data": data, "seconds": seconds, "input_size": inputSize, "target_recall": targetRecall,
+            "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test],
+            "skipped": r.skipped, "imbalance": r.imbalance,
+            "thresholds": ["pass": r.thresholds.pass, "fail": r.thresholds.fail],
+            "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
+        ]
+        if let ev = r.stage2Test {
+            obj["stage2"] = ["test": ["exact_match": ev.exactMatch, "macro_f1": ev.macroF1,
+                                      "per_kind": Dictionary(uniqueKeysWithValues: ev.classNames.enumerated().map {
+                                          ($1, ["precision": ev.precision($0), "recall": ev.recall($0), "f1": ev.f1($0)])
+                                      })]]
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+    }
+
+    private func jsonObject<T: Encodable>(_ v: T) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(v))
+    }
+}
+
+/// "loading images 1234/3000" on stderr, redrawn in place on a terminal.
+final class LoadProgress: @unchecked Sendable {
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+    private var lastTenth = -1
+
+    func update(_ done: Int, _ total: Int) {
+        let tenth = done * 10 / max(total, 1)
+        if isTerminal {
+            if done % 50 == 0 || done == total {
+                FileHandle.standardError.write(Data("\rloading images \(done)/\(total)\u{1B}[K\(done == total ? "\n" : "")".utf8))
+            }
+        } else if tenth != lastTenth {
+            lastTenth = tenth
+            FileHandle.standardError.write(Data("loading images \(done)/\(total)\n".utf8))
+        }
+    }
+}

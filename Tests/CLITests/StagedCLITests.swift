@@ -1,0 +1,55 @@
+import Foundation
+import GRDB
+import Neural
+import Store
+import Testing
+
+@Suite("linesight train --data, then serve on a replay camera")
+struct StagedCLITests {
+    @Test("trains both stages from a synthetic ImageFolder and the daemon judges replayed frames with them")
+    func trainThenServe() throws {
+        let dir = NSTemporaryDirectory() + "ls-staged-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let synth = try CLI.run(["synth", "--out", dir + "/parts", "--count", "160", "--size", "64x48", "--seed", "5"])
+        #expect(synth.status == 0, "\(synth.err)")
+        let train = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32", "--epochs", "2", "--width", "4",
+                                 "--threads", "1", "--out", dir + "/models"])
+        #expect(train.status == 0, "\(train.err)")
+        #expect(train.out.contains("split (7:2:1 by file hash)") && train.out.contains("stage-1 thresholds") && train.out.contains("escapes"))
+        let (_, m1) = try ModelFile.load(path: dir + "/models/stage1.safetensors")
+        #expect(m1.classes == ["good", "defect"] && m1.task == .multiclass)
+        #expect((m1.thresholds["pass"] ?? 1) <= (m1.thresholds["fail"] ?? 0))
+        #expect(m1.provenance.dataHash?.hasPrefix("fnv1a64:") == true && m1.provenance.metrics["test.escape_rate"] != nil)
+        let (_, m2) = try ModelFile.load(path: dir + "/models/stage2.safetensors")
+        #expect(m2.task == .multilabel && !m2.classes.isEmpty && !m2.classes.contains("good"))
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/models/report.json"))) as? [String: Any]
+        #expect((report?["split"] as? [String: Int])?.values.reduce(0, +) == 160)
+
+        let config = """
+        [store]
+        database = "data/db.sqlite"
+        frames = "data/frames"
+        [models]
+        stage1 = "models/stage1.safetensors"
+        stage2 = "models/stage2.safetensors"
+        [http]
+        enabled = false
+        [[cameras]]
+        id = "replay"
+        source = "replay"
+        path = "parts/scratch"
+        fps = 50
+        loop = false
+        """
+        try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        let serve = try CLI.run(["serve", "--config", dir + "/linesight.toml", "--duration", "20", "--threads", "1"])
+        #expect(serve.status == 0, "\(serve.err)")
+        let scratches = try FileManager.default.contentsOfDirectory(atPath: dir + "/parts/scratch").count
+        let store = try Store(path: dir + "/data/db.sqlite")
+        let stats = try store.rangeStats()
+        #expect(stats.frames == scratches && stats.noVerdicts == 0, "one verdict per replayed frame")
+        let models = try store.pool.read { db in try String.fetchSet(db, sql: "SELECT stage1_model FROM verdicts") }
+        #expect(models.count == 1 && models.first?.count == 12, "the trained model's version on every row")
+    }
+}

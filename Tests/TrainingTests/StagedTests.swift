@@ -1,0 +1,72 @@
+import Foundation
+import Neural
+import Testing
+@testable import Training
+
+@Suite("Staged training pieces")
+struct StagedTests {
+    @Test func thresholdsKeepTheTargetRecallAndTheFailBudget() {
+        let defects = (1...100).map { Double($0) / 100 }           // 0.01 ... 1.00
+        let good = (0..<200).map { Double($0) / 400 }              // 0.000 ... 0.4975
+        let t = PickedThresholds.pick(defectScores: defects, goodScores: good, targetRecall: 0.95, failBudget: 0.01)
+        #expect(defects.filter { $0 > t.pass }.count >= 95, "at most 5% of defects at or below pass")
+        #expect(defects.filter { $0 > t.pass }.count == 95)
+        #expect(good.filter { $0 >= t.fail }.count <= 2, "at most 1% of good parts at or above fail")
+        #expect(t.pass <= t.fail)
+        let r = StageOneReport(defectScores: defects, goodScores: good, thresholds: t)
+        #expect(r.escapes == 5 && r.escapeRate == 0.05 && r.escapeRateCI[0] < 0.05 && r.escapeRateCI[1] > 0.05)
+    }
+
+    @Test func wilsonIntervalsMatchTheTextbook() {
+        let a = wilson(0, 10), b = wilson(5, 10)
+        #expect(abs(a[0]) < 1e-12 && abs(a[1] - 0.2775) < 1e-3)
+        #expect(abs(b[0] - 0.2366) < 1e-3 && abs(b[1] - 0.7634) < 1e-3)
+        #expect(wilson(0, 0) == [0, 1])
+    }
+
+    @Test func theSplitIsByFileHashStableAndNearSevenTwoOne() {
+        let names = (0..<3000).map { "good/\(String(format: "%06d", $0)).jpg" }
+        let buckets = names.map(ImageFolder.bucket)
+        #expect(buckets == names.map(ImageFolder.bucket), "deterministic")
+        let train = buckets.filter { $0 <= 6 }.count, val = buckets.filter { $0 == 7 || $0 == 8 }.count
+        #expect(abs(Double(train) / 3000 - 0.7) < 0.04 && abs(Double(val) / 3000 - 0.2) < 0.04, "\(train) / \(val)")
+    }
+
+    @Test func labelsCSVIsParsedAndBadRowsNamed() throws {
+        let items = try ImageFolder.parseCSV("file,label,defects\nb/2.jpg,scratch,scratch+dent\na/1.jpg,good,\n", path: "l.csv", passClass: "good")
+        #expect(items == [LabeledImage(file: "a/1.jpg", label: "good", defects: []),
+                          LabeledImage(file: "b/2.jpg", label: "scratch", defects: ["scratch", "dent"])])
+        #expect(throws: TrainingError.dataset(path: "l.csv", reason: "line 3: expected 3 columns")) {
+            _ = try ImageFolder.parseCSV("file,label,defects\na.jpg,good,\nbroken\n", path: "l.csv", passClass: "good")
+        }
+        #expect(throws: TrainingError.self) { _ = try ImageFolder.parseCSV("name,class\n", path: "l.csv", passClass: "good") }
+    }
+
+    @Test func aMultiLabelModelLearnsIndependentLabels() throws {
+        // 4x4 images; label 0 iff the top-left pixel is bright, label 1 iff the bottom-right one is.
+        var rng = SeededGenerator(seed: 7)
+        var pixels: [UInt8] = [], masks: [UInt32] = []
+        for _ in 0..<256 {
+            var img = (0..<16).map { _ in UInt8(rng.below(60)) }
+            var m: UInt32 = 0
+            if rng.below(2) == 1 { img[0] = 250; m |= 1 }
+            if rng.below(2) == 1 { img[15] = 250; m |= 2 }
+            pixels += img
+            masks.append(m)
+        }
+        let data = ImageDataset(shape: Shape(1, 4, 4), classNames: ["tl", "br"], pixels: pixels,
+                                labels: masks.map { Int32($0 & 1) }, multiLabels: masks)
+        let spec = NetworkSpec(name: "linear", input: Shape(1, 4, 4), layers: [.flatten, .linear(out: 2)])
+        let net = try Network(spec, seed: 1)
+        let config = TrainingConfig(epochs: 30, batchSize: 32, optimizer: .adam(learningRate: 0.05, weightDecay: 0), schedule: .constant,
+                                    loss: .binaryCrossEntropy(positiveWeights: [1, 1]), normalization: .identity(channels: 1))
+        let summary = try Trainer(network: net, config: config, train: data, validation: data).run()
+        let ev = evaluateMultiLabel(net, on: data, normalization: .identity(channels: 1))
+        #expect(ev.exactMatch > 0.95 && ev.recall(0) > 0.95 && ev.recall(1) > 0.95, "\(ev.exactMatch)")
+        #expect((summary.bestValidationAccuracy ?? 0) > 0.95)
+        #expect(throws: TrainingError.self, "softmax losses refuse multi-label data") {
+            _ = try Trainer(network: net, config: TrainingConfig(epochs: 1, batchSize: 8, optimizer: .adam(learningRate: 0.01, weightDecay: 0),
+                                                                 schedule: .constant, normalization: .identity(channels: 1)), train: data, validation: nil)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# make demo: the whole line on this machine, under one folder (linesight-demo/ by default).
+# Generates a synthetic dataset of parts with defects, trains the two inspection stages
+# (or reuses them), then runs the daemon on the synthetic camera with live verdicts and
+# its HTTP API on localhost, and prints the statistics at the end.
+#   DURATION=60 DEMO_DIR=linesight-demo PORT=8080 scripts/demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${DEMO_DIR:-linesight-demo}
+duration=${DURATION:-60}
+port=${PORT:-8080}
+count=${COUNT:-3000}
+bin=.build/release/linesight
+mkdir -p "$dir"
+
+if [[ ! -f $dir/models/stage1.safetensors || ! -f $dir/models/stage2.safetensors ]]; then
+    if [[ ! -f $dir/dataset/labels.csv ]]; then
+        rm -rf "$dir/dataset"
+        echo "== generating $count synthetic parts (256x192, six defect kinds) in $dir/dataset"
+        $bin synth --out "$dir/dataset" --count "$count" --seed 1
+    fi
+    echo "== training stage 1 (pass/fail) and stage 2 (defect kinds) -> $dir/models"
+    $bin train --data "$dir/dataset" --out "$dir/models" ${EPOCHS:+--epochs $EPOCHS}
+else
+    echo "== reusing the models in $dir/models (delete the folder to train again)"
+fi
+
+cat > "$dir/linesight.toml" <<TOML
+# Written by make demo; every key is documented in deploy/linesight.toml.
+[store]
+database = "data/inspection.sqlite"
+frames = "data/frames"
+
+[models]
+stage1 = "models/stage1.safetensors"
+stage2 = "models/stage2.safetensors"
+
+[http]
+listen = "127.0.0.1:$port"
+
+[[cameras]]
+id = "demo"
+source = "synthetic"
+fps = 10
+width = 256
+height = 192
+seed = $RANDOM
+defect_rate = 0.08
+TOML
+
+echo "== inspecting the synthetic camera for ${duration}s (Ctrl-C stops early; API on http://127.0.0.1:$port)"
+$bin serve --config "$dir/linesight.toml" --duration "$duration" --live
+cat <<EOF2
+
+== next
+  $bin serve --config $dir/linesight.toml          run the line again (Ctrl-C drains and stops)
+  curl -s http://127.0.0.1:$port/metrics            Prometheus metrics while it runs
+  curl -s 'http://127.0.0.1:$port/api/v1/verdicts?flagged=true&limit=5'
+  curl -s --data-binary @$dir/dataset/crack/\$(ls $dir/dataset/crack | head -1) http://127.0.0.1:$port/api/v1/classify
+  sqlite3 $dir/data/inspection.sqlite 'SELECT decision, count(*) FROM verdicts GROUP BY 1'
+  flagged frames for review are in $dir/data/frames; review, stats and retrain commands are coming
+EOF2
