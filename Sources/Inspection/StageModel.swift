@@ -71,7 +71,8 @@ public final class StageModel {
 
     /// Stage 1: the probability that the part is defective.
     public func defectProbability(_ input: UnsafePointer<Float>) -> Double {
-        let p = Self.softmax(logits(input))
+        let t = Float(metadata.temperature ?? 1)
+        let p = Self.softmax(logits(input).map { $0 / t })
         return min(1, max(0, 1 - Double(p[passIndex!])))
     }
 

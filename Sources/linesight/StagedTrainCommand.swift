@@ -51,6 +51,8 @@ struct StagedTrainCommand {
         print("split (7:2:1 by file hash): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
         if !r.skipped.isEmpty { print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
         print("class imbalance: \(r.imbalance)")
+        print(String(format: "stage-1 calibration: temperature %.3f, expected calibration error %.3f -> %.3f (validation)",
+                     r.temperature, r.calibrationError.before, r.calibrationError.after))
         print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
                      targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
         for (name, s) in [("validation", r.validation), ("test", r.test)] {
@@ -74,6 +76,7 @@ struct StagedTrainCommand {
             "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test],
             "skipped": r.skipped, "imbalance": r.imbalance,
             "thresholds": ["pass": r.thresholds.pass, "fail": r.thresholds.fail],
+            "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after],
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]
         if let ev = r.stage2Test {

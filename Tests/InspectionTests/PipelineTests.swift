@@ -46,6 +46,17 @@ struct PipelineTests {
         #expect(good.geometry.width == 32 && good.geometry.layout == .gray)
     }
 
+    @Test func stageOneAppliesTheModelsCalibrationTemperature() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let logit = Float(log(0.9 / 0.1))
+        try constantModel(dir + "/t.safetensors", classes: ["good", "defect"], logits: [0, logit], temperature: 2)
+        let model = try StageModel(path: dir + "/t.safetensors", stage: .one)
+        let input = [Float](repeating: 0, count: model.geometry.floatCount)
+        let p = input.withUnsafeBufferPointer { model.defectProbability($0.baseAddress!) }
+        #expect(abs(p - 1 / (1 + exp(-Double(logit) / 2))) < 1e-5, "softmax(z / T), T = 2: \(p)")
+    }
+
     @Test func thresholdsComeFromTheModelUnlessTheConfigSaysOtherwise() throws {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

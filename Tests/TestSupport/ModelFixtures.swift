@@ -4,14 +4,15 @@ import Neural
 /// A real model file whose output ignores the image: the last layer's weights are zero
 /// and its bias holds `logits`, so a test knows exactly what the model will say.
 public func constantModel(_ path: String, classes: [String], logits: [Float], task: ModelMetadata.Task = .multiclass,
-                   thresholds: [String: Double] = [:], input: Shape = Shape(1, 32, 32)) throws {
+                   thresholds: [String: Double] = [:], temperature: Double? = nil, input: Shape = Shape(1, 32, 32)) throws {
     let net = try Network(Zoo.lightNet(input: input, classes: classes.count, width: 4), seed: 3)
     guard let last = net.allLayers.compactMap({ $0 as? Linear }).last else { throw NeuralError.invalidSpec("no linear layer") }
     for i in 0..<last.weight.value.count { last.weight.value[i] = 0 }
     for (i, z) in logits.enumerated() { last.bias!.value[i] = z }
-    let meta = ModelMetadata(spec: net.spec, task: task, classes: classes,
+    var meta = ModelMetadata(spec: net.spec, task: task, classes: classes,
                              normalization: .init(mean: [0.5], std: [0.25]), thresholds: thresholds,
                              provenance: .init(created: "2026-11-29", notes: "test constant model"))
+    meta.temperature = temperature
     try ModelFile.save(net, meta, to: path)
 }
 

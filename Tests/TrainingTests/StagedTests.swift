@@ -70,3 +70,22 @@ struct StagedTests {
         }
     }
 }
+
+@Suite("Calibration")
+struct CalibrationTests {
+    @Test func temperatureScalingRecoversAKnownTemperature() {
+        var rng = SeededGenerator(seed: 11)
+        var logits: [[Float]] = [], labels: [Int32] = []
+        for _ in 0..<4000 {
+            let s = Float(rng.below(12001)) / 1000 - 6  // -6 ... 6
+            let p = 1 / (1 + exp(-Double(s) / 2.5))       // the data's real temperature is 2.5
+            logits.append([0, s])
+            labels.append(Double(rng.below(1_000_000)) / 1e6 < p ? 1 : 0)
+        }
+        let t = TemperatureScaling.fit(logits, labels)
+        #expect(abs(t - 2.5) < 0.25, "fitted \(t)")
+        #expect(TemperatureScaling.nll(logits, labels, temperature: t) < TemperatureScaling.nll(logits, labels, temperature: 1))
+        #expect(TemperatureScaling.expectedCalibrationError(logits, labels, temperature: t)
+                < TemperatureScaling.expectedCalibrationError(logits, labels, temperature: 1))
+    }
+}

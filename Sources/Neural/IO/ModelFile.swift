@@ -34,6 +34,9 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     public var classes: [String]
     public var normalization: Normalization
     public var thresholds: [String: Double]
+    /// Softmax temperature fitted on validation data (calibration): probabilities are
+    /// softmax(logits / temperature). Nil means 1 (uncalibrated).
+    public var temperature: Double?
     public var provenance: Provenance
 
     public init(spec: NetworkSpec, task: Task = .multiclass, classes: [String], normalization: Normalization,

@@ -13,6 +13,9 @@ public struct StagedResult {
     /// Nil when the data holds no defect kinds.
     public var stage2: TrainedStage?
     public var thresholds: PickedThresholds
+    /// Stage-1 softmax temperature and the validation calibration error before/after it.
+    public var temperature: Double
+    public var calibrationError: (before: Double, after: Double)
     /// Stage-1 figures on the validation and test splits at the picked thresholds.
     public var validation: StageOneReport
     public var test: StageOneReport
@@ -70,18 +73,26 @@ public final class StagedTrainer {
         let spec1 = Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width)
         let net1 = try Network(spec1, seed: o.seed)
         try train(net1, c1, s1Train, s1Val)
-        let valScores = defectScores(net1, s1Val, c1.normalization), testScores = defectScores(net1, s1Test, c1.normalization)
+        // Calibrate on validation (temperature scaling), then pick thresholds on the calibrated scores.
+        let valLogits = logits(net1, on: s1Val, normalization: c1.normalization)
+        let temperature = TemperatureScaling.fit(valLogits, s1Val.labels)
+        let ece = (TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: 1),
+                   TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: temperature))
+        let valScores = defectScores(valLogits, s1Val.labels, temperature)
+        let testScores = defectScores(logits(net1, on: s1Test, normalization: c1.normalization), s1Test.labels, temperature)
         let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
                                       targetRecall: o.targetRecall, failBudget: o.failBudget)
         let valReport = StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t)
         let testReport = StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t)
         let norm = ModelMetadata.Normalization(mean: c1.normalization.mean, std: c1.normalization.std)
-        let meta1 = ModelMetadata(spec: spec1, classes: [o.passClass, "defect"], normalization: norm,
+        var meta1 = ModelMetadata(spec: spec1, classes: [o.passClass, "defect"], normalization: norm,
                                   thresholds: ["pass": t.pass, "fail": t.fail],
                                   provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: [
                                       "test.escape_rate": testReport.escapeRate, "test.false_reject_rate": testReport.falseRejectRate,
                                       "val.escape_rate": valReport.escapeRate, "val.false_reject_rate": valReport.falseRejectRate,
+                                      "val.ece_before": ece.0, "val.ece_after": ece.1,
                                   ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
+        meta1.temperature = temperature
 
         // Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
         var stage2: TrainedStage?
@@ -112,6 +123,7 @@ public final class StagedTrainer {
                                   notes: "stage 2 (multi-label defect kinds), positive class weights")))
         }
         return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
+                            temperature: temperature, calibrationError: ece,
                             validation: valReport, test: testReport, stage2Test: stage2Test,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
@@ -132,12 +144,12 @@ public final class StagedTrainer {
         ImageDataset(shape: d.shape, classNames: kinds, pixels: d.pixels, labels: d.labels, multiLabels: d.multiLabels)
     }
 
-    private func defectScores(_ net: Network, _ d: ImageDataset, _ n: Normalization) -> (defect: [Double], good: [Double]) {
-        guard d.count > 0 else { return ([], []) }
-        let ev = evaluate(net, on: d, normalization: n, keepProbabilities: true)
+    /// Calibrated P(defect) of the defective and of the good samples.
+    private func defectScores(_ logits: [[Float]], _ labels: [Int32], _ t: Double) -> (defect: [Double], good: [Double]) {
         var defect: [Double] = [], good: [Double] = []
-        for (p, l) in zip(ev.probabilities, d.labels) {
-            if l == 1 { defect.append(Double(p[1])) } else { good.append(Double(p[1])) }
+        for (z, l) in zip(logits, labels) {
+            let p = 1 / (1 + exp(Double(z[0] - z[1]) / t))  // softmax over two classes
+            if l == 1 { defect.append(p) } else { good.append(p) }
         }
         return (defect, good)
     }
