@@ -21,14 +21,7 @@ public func evaluate(_ network: Network, on data: ImageDataset, normalization: N
     var top5Hits = 0.0
     var probs: [[Float]] = []
     let ce = SoftmaxCrossEntropy()
-    let all = Array(0..<data.count)
-    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
-    var start = 0
-    while start < data.count {
-        let end = min(data.count, start + batchSize)
-        input.resize(batch: end - start)
-        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
-        let logits = network.forward(input, mode: .eval)
+    forEachBatch(network, data, normalization, batchSize) { start, end, logits, input in
         let labels = Array(data.labels[start..<end])
         loss += Double(ce(logits, labels, grad: nil)) * Double(end - start)
         var p = softmax(logits)
@@ -42,10 +35,25 @@ public func evaluate(_ network: Network, on data: ImageDataset, normalization: N
         }
         top5Hits += topKAccuracy(scores: p, labels: labels, k: min(5, network.outputShape.count)) * Double(end - start)
         if keepProbabilities { probs += p }
-        start = end
     }
     let n = Double(max(1, data.count))
     return Evaluation(confusion: confusion, loss: loss / n, top5: top5Hits / n, probabilities: probs)
+}
+
+/// Runs `network` in eval mode over `data` in batches, handing each batch's sample range,
+/// output and (normalized, unaugmented) input to `body`.
+func forEachBatch(_ network: Network, _ data: ImageDataset, _ normalization: Normalization, _ batchSize: Int,
+                  _ body: (_ start: Int, _ end: Int, _ output: Tensor, _ input: Tensor) -> Void) {
+    let all = Array(0..<data.count)
+    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
+    var start = 0
+    while start < data.count {
+        let end = min(data.count, start + batchSize)
+        input.resize(batch: end - start)
+        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
+        body(start, end, network.forward(input, mode: .eval), input)
+        start = end
+    }
 }
 
 @inline(__always)

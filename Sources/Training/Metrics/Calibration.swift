@@ -54,17 +54,9 @@ public enum TemperatureScaling {
 /// Raw network outputs for every sample, in dataset order (eval mode).
 public func logits(_ network: Network, on data: ImageDataset, normalization: Normalization, batchSize: Int = 256) -> [[Float]] {
     var out: [[Float]] = []
-    let all = Array(0..<data.count)
-    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
-    var start = 0
-    while start < data.count {
-        let end = min(data.count, start + batchSize)
-        input.resize(batch: end - start)
-        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
-        let z = network.forward(input, mode: .eval)
+    forEachBatch(network, data, normalization, batchSize) { start, end, z, _ in
         let c = z.sampleCount
         for i in 0..<(end - start) { out.append(Array(UnsafeBufferPointer(start: z.data + i * c, count: c))) }
-        start = end
     }
     return out
 }

@@ -34,14 +34,8 @@ public func evaluateMultiLabel(_ network: Network, on data: ImageDataset, normal
                                   falsePositives: .init(repeating: 0, count: c), falseNegatives: .init(repeating: 0, count: c),
                                   probabilities: [])
     let bce = SigmoidBinaryCrossEntropy()
-    let all = Array(0..<data.count)
-    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
-    var exact = 0, start = 0, loss = 0.0
-    while start < data.count {
-        let end = min(data.count, start + batchSize)
-        input.resize(batch: end - start)
-        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
-        let logits = network.forward(input, mode: .eval)
+    var exact = 0, loss = 0.0
+    forEachBatch(network, data, normalization, batchSize) { start, end, logits, _ in
         let targets = data.targets(start..<end)
         loss += Double(bce(logits, targets, grad: nil)) * Double(end - start)
         exact += exactMatches(logits, targets)
@@ -55,7 +49,6 @@ public func evaluateMultiLabel(_ network: Network, on data: ImageDataset, normal
             }
             if keepProbabilities { ev.probabilities.append(row) }
         }
-        start = end
     }
     let n = Double(max(1, data.count))
     ev.exactMatch = Double(exact) / n
