@@ -6,6 +6,7 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-core", migrate: v1)
+        m.registerMigration("v2-registry", migrate: v2)
         return m
     }
 
@@ -110,6 +111,17 @@ enum Schema {
             total_ms_sum REAL NOT NULL DEFAULT 0,
             PRIMARY KEY (camera_id, hour)
         ) STRICT;
+        """)
+    }
+
+    /// The model registry: what each version saw, who promoted it and when.
+    private static func v2(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE models ADD COLUMN data_hash TEXT;
+        ALTER TABLE models ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+        ALTER TABLE models ADD COLUMN promoted_at REAL;
+        ALTER TABLE models ADD COLUMN promoted_by TEXT;
+        CREATE INDEX models_by_stage ON models(stage, created_at);
         """)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inspection
 import Logging
 import Neural
 import Training
@@ -16,6 +17,7 @@ struct StagedTrainCommand {
     var learningRate: Float?
     var seed: UInt64
     var out: String
+    var config: String?
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -37,6 +39,13 @@ struct StagedTrainCommand {
         trainer.onBatch = bar.update
         trainer.onEpoch = { bar.finishEpoch($0, validationName: "val") }
         let started = Date()
+        var registry: ModelRegistry?
+        var out = self.out
+        if let config {
+            let (_, reg) = try RegistryOptions.open(config)
+            registry = reg
+            out = (reg.paths.stage1 as NSString).deletingLastPathComponent + "/trained-" + Self.stamp()
+        }
         let r = try trainer.run()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let s1 = out + "/stage1.safetensors", s2 = out + "/stage2.safetensors"
@@ -45,6 +54,31 @@ struct StagedTrainCommand {
         try report(r, seconds: Date().timeIntervalSince(started)).write(toFile: out + "/report.json", atomically: true, encoding: .utf8)
         printSummary(r)
         print("models written to \(s1)" + (r.stage2 == nil ? "" : " and \(s2)") + "; report in \(out)/report.json")
+        if let registry { try promoteFirst(registry, s1, r.stage2 == nil ? nil : s2, r) }
+    }
+
+    /// Registers and promotes the new models, and freezes the golden set (first training only).
+    private func promoteFirst(_ registry: ModelRegistry, _ s1: String, _ s2: String?, _ r: StagedResult) throws {
+        let m1 = try registry.register(file: s1, stage: .one, parent: try registry.store.champion(stage: 1)?.version)
+        try registry.promote(m1.version, by: "linesight train (\(whoAmI()))")
+        var line = "registered and promoted stage 1 \(m1.version)"
+        if let s2 {
+            let m2 = try registry.register(file: s2, stage: .two, parent: try registry.store.champion(stage: 2)?.version)
+            try registry.promote(m2.version, by: "linesight train (\(whoAmI()))")
+            line += ", stage 2 \(m2.version)"
+        }
+        print(line + " -> \(registry.paths.stage1)")
+        let golden = GoldenSet(directory: (registry.paths.stage1 as NSString).deletingLastPathComponent)
+        if try golden.freezeIfAbsent(dataDirectory: data, items: r.testItems) {
+            print("golden set frozen: \(r.testItems.count) test images (\(golden.path)); retraining is judged on them and never trains on them")
+        }
+    }
+
+    static func stamp() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date())
     }
 
     private func printSummary(_ r: StagedResult) {

@@ -44,6 +44,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --data: the good parts' folder name.") var passClass: String = "good"
     @Option(help: "With --data: square model input side in pixels.") var inputSize: Int = 96
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
+    @Option(help: "With --data: a line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
+    var config: String?
 
     @Option(help: "The dataset: fashion-mnist.") var dataset: String = "fashion-mnist"
     @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
@@ -76,7 +78,7 @@ struct TrainCommand: ParsableCommand {
         if let data {
             return try StagedTrainCommand(data: data, passClass: passClass, inputSize: inputSize, targetRecall: targetRecall,
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
-                                          out: out ?? "linesight-data/models").run(compute)
+                                          out: out ?? "linesight-data/models", config: config).run(compute)
         }
         let epochs = self.epochs ?? 10
         let out = self.out ?? "runs/fashion-mnist/model.safetensors"

@@ -52,4 +52,55 @@ struct StagedCLITests {
         let models = try store.pool.read { db in try String.fetchSet(db, sql: "SELECT stage1_model FROM verdicts") }
         #expect(models.count == 1 && models.first?.count == 12, "the trained model's version on every row")
     }
+
+    @Test("first training registers champions and freezes the golden set; retrain keeps or promotes by the gates; rollback")
+    func registryRetrainRollback() throws {
+        let dir = NSTemporaryDirectory() + "ls-registry-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+        [store]
+        database = "data/db.sqlite"
+        [models]
+        stage1 = "models/stage1.safetensors"
+        stage2 = "models/stage2.safetensors"
+        [[cameras]]
+        id = "a"
+        """.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+        let cfg = ["--config", dir + "/line.toml"]
+        let small = ["--threads", "1"]
+        #expect(try CLI.run(["synth", "--out", dir + "/first", "--count", "160", "--size", "64x48", "--seed", "3"]).status == 0)
+        #expect(try CLI.run(["synth", "--out", dir + "/new", "--count", "80", "--size", "64x48", "--seed", "4"]).status == 0)
+        let train = try CLI.run(["train", "--data", dir + "/first", "--input-size", "32", "--epochs", "1", "--width", "4"] + cfg + small)
+        #expect(train.status == 0 && train.out.contains("golden set frozen"), "\(train.err)")
+        let store = try Store(path: dir + "/data/db.sqlite")
+        let first = try #require(try store.champion(stage: 1))
+        #expect(try store.champion(stage: 2) != nil)
+        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version), "the champion is the live file")
+
+        let strict = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "0"] + cfg + small)
+        #expect(strict.status == 0 && strict.out.contains("kept the champion") && strict.out.contains("escape rate            FAIL"), "\(strict.out)\(strict.err)")
+        #expect(try store.champion(stage: 1)?.version == first.version && store.models(stage: 1).contains { $0.status == .rejected })
+
+        let dry = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
+        #expect(dry.status == 0 && dry.out.contains("dry run: the challenger would be promoted"))
+        #expect(try store.models(stage: 1).count == 2, "a dry run registers nothing")
+
+        let lenient = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
+        #expect(lenient.status == 0 && lenient.out.contains("promoted stage 1"), "\(lenient.out)\(lenient.err)")
+        let second = try #require(try store.champion(stage: 1))
+        #expect(second.version != first.version && second.parentId == first.id)
+        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))
+        let runs = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT status FROM training_runs ORDER BY id") }
+        #expect(runs == ["kept_champion", "promoted"])
+
+        let diff = try CLI.run(["models", "diff", first.version, second.version] + cfg)
+        #expect(diff.status == 0 && diff.out.contains("threshold pass"))
+        let back = try CLI.run(["models", "rollback", "--stage", "1"] + cfg)
+        #expect(back.status == 0 && back.out.contains("rolled back to \(first.version)"), "\(back.err)")
+        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version))
+        let list = try CLI.run(["models", "list", "--json"] + cfg)
+        #expect(list.status == 0 && list.out.contains("\"promoted_by\""))
+    }
 }

@@ -207,3 +207,30 @@ struct SHA256Tests {
         #expect(try SHA256.hex(file: file) == String(expected))
     }
 }
+
+@Suite("Model registry")
+struct RegistryTests {
+    @Test func promotionKeepsOneChampionPerStageAndRemembersTheLastOne() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        let a = try store.registerModel(stage: 1, file: "/m/a", sha256: String(repeating: "a", count: 64), metrics: ["x": 1],
+                                        parent: nil, dataHash: "h1", notes: "first", now: 100)
+        let b = try store.registerModel(stage: 1, file: "/m/b", sha256: String(repeating: "b", count: 64), metrics: [:],
+                                        parent: a.version, dataHash: "h2", notes: "second", now: 200)
+        #expect(b.parentId == a.id && a.version == String(repeating: "a", count: 12))
+        let again = try store.registerModel(stage: 1, file: "/m/a2", sha256: String(repeating: "a", count: 64), metrics: [:],
+                                            parent: nil, dataHash: nil, notes: "")
+        #expect(again.id == a.id, "the same file registers once")
+        _ = try store.promote(version: a.version, by: "ana", now: 300)
+        let (new, old) = try store.promote(version: b.version, by: "retrain", now: 400)
+        #expect(new.status == .champion && new.promotedBy == "retrain" && old?.version == a.version && old?.status == .retired)
+        #expect(try store.champion(stage: 1)?.version == b.version)
+        #expect(try store.previousChampion(stage: 1)?.version == a.version)
+        #expect(try store.model(version: "bbbb")?.version == b.version, "a unique prefix finds a version")
+        #expect(throws: StoreError.self) { _ = try store.promote(version: "nope", by: "x") }
+        #expect(throws: (any Error).self, "the schema allows one champion per stage") {
+            try store.pool.write { db in try db.execute(sql: "UPDATE models SET status = 'champion'") }
+        }
+    }
+}

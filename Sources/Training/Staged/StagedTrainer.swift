@@ -22,6 +22,8 @@ public struct StagedResult {
     /// Stage 2 on the test split (per-kind precision/recall at 0.5).
     public var stage2Test: MultiLabelEvaluation?
     public var counts: (train: Int, validation: Int, test: Int)
+    /// The test split's images: the frozen golden set a later retraining is judged on.
+    public var testItems: [LabeledImage]
     public var skipped: [String]
     public var imbalance: String
 }
@@ -125,7 +127,8 @@ public final class StagedTrainer {
         return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
                             temperature: temperature, calibrationError: ece,
                             validation: valReport, test: testReport, stage2Test: stage2Test,
-                            counts: (trainIdx.count, valIdx.count, testIdx.count), skipped: loaded.skipped,
+                            counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
+                            skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
     }
 

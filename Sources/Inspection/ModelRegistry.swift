@@ -1,0 +1,82 @@
+import Foundation
+import Neural
+import Store
+
+/// Model versions on disk and in the database. Every registered file is copied, immutable,
+/// to `<models folder>/registry/<version>.safetensors`; promoting a version writes it
+/// atomically (copy, fsync, rename) over the live path the daemon loads, which the daemon
+/// notices and hot-swaps. A file that does not load as its stage is never promoted.
+public struct ModelRegistry {
+    public let store: Store
+    public let paths: ModelPaths
+
+    public init(store: Store, paths: ModelPaths) {
+        self.store = store
+        self.paths = paths
+    }
+
+    public var directory: String { ((paths.stage1 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("registry") }
+
+    public func livePath(_ stage: Stage) throws -> String {
+        switch stage {
+        case .one: return paths.stage1
+        case .two:
+            guard let p = paths.stage2 else { throw InspectionError.config("no stage-2 model path is configured") }
+            return p
+        }
+    }
+
+    /// Checks `file` as a model for `stage`, keeps a copy and records it.
+    @discardableResult
+    public func register(file: String, stage: Stage, status: ModelRecord.Status = .candidate, parent: String? = nil,
+                         notes: String? = nil) throws -> ModelRecord {
+        let model = try StageModel(path: file, stage: stage)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let copy = directory + "/\(model.version).safetensors"
+        if !FileManager.default.fileExists(atPath: copy) { try Self.atomicCopy(file, to: copy) }
+        let p = model.metadata.provenance
+        return try store.registerModel(stage: stage.rawValue, file: copy, sha256: model.sha256, metrics: p.metrics,
+                                       parent: parent ?? p.parent, dataHash: p.dataHash, notes: notes ?? p.notes ?? "",
+                                       status: status)
+    }
+
+    /// Makes `version` the live model of its stage.
+    @discardableResult
+    public func promote(_ version: String, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {
+        guard let m = try store.model(version: version) else { throw InspectionError.config("no model version '\(version)' in the registry") }
+        let stage = Stage(rawValue: m.stage)!
+        _ = try StageModel(path: m.file, stage: stage)  // refuse a damaged copy before anything changes
+        let live = try livePath(stage)
+        try Self.atomicCopy(m.file, to: live)
+        return try store.promote(version: m.version, by: who)
+    }
+
+    /// Puts the previous champion of `stage` back.
+    @discardableResult
+    public func rollback(_ stage: Stage, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {
+        guard let previous = try store.previousChampion(stage: stage.rawValue) else {
+            throw InspectionError.config("\(stage) has no earlier champion to roll back to")
+        }
+        return try promote(previous.version, by: who)
+    }
+
+    /// Copies through a temporary file in the target folder, fsyncs, then renames: readers
+    /// see the old file or the new one, never half of one, even after a power loss.
+    public static func atomicCopy(_ source: String, to target: String) throws {
+        guard let data = FileManager.default.contents(atPath: source) else {
+            throw InspectionError.model(path: source, reason: "cannot read")
+        }
+        let dir = (target as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
+        let temp = target + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw InspectionError.model(path: temp, reason: String(cString: strerror(errno))) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == data.count, synced == 0, rename(temp, target) == 0 else {
+            unlink(temp)
+            throw InspectionError.model(path: target, reason: "cannot write: \(String(cString: strerror(errno)))")
+        }
+    }
+}

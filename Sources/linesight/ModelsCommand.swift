@@ -1,0 +1,148 @@
+import ArgumentParser
+import Config
+import Foundation
+import Inspection
+import Neural
+import Store
+
+/// Options every registry command shares.
+struct RegistryOptions: ParsableArguments {
+    @Option(help: "The line config (its database and model paths).") var config: String = "/etc/linesight/linesight.toml"
+
+    func open() throws -> (LineConfig, ModelRegistry) { try Self.open(config) }
+
+    static func open(_ config: String) throws -> (LineConfig, ModelRegistry) {
+        let cfg: LineConfig
+        do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
+        try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        return (cfg, ModelRegistry(store: try Store(path: cfg.database), paths: cfg.models))
+    }
+}
+
+func whoAmI() -> String {
+    let user = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.userName
+    return "\(user)@\(ProcessInfo.processInfo.hostName)"
+}
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "The model registry: list, show, promote, roll back and compare model versions.",
+        discussion: """
+        Every trained or retrained model is registered with its parent, the hash of the data
+        it saw, its metrics and who promoted it. Promoting writes the version atomically over
+        the live model file; a running daemon notices and swaps it in between frames.
+          linesight models list
+          linesight models promote 3f2a9c41d0be
+          linesight models rollback --stage 1
+          linesight models diff 3f2a9c41d0be 9d81e07a55c2
+        """,
+        subcommands: [List.self, Show.self, Promote.self, Rollback.self, Diff.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every version, newest first.")
+        @OptionGroup var options: RegistryOptions
+        @Flag(help: "JSON instead of a table.") var json = false
+
+        func run() throws {
+            let (_, registry) = try options.open()
+            let all = try registry.store.models()
+            if json { return print(try jsonText(all.map(describe))) }
+            print("version       stage  status     created (UTC)         parent        promoted by")
+            for m in all {
+                let parent = try m.parentId.flatMap { id in try registry.store.models().first { $0.id == id }?.version } ?? "-"
+                print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")")
+            }
+            if all.isEmpty { print("(no models registered yet: `linesight train --data DIR --config FILE` registers the first ones)") }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One version: metrics, data, thresholds, architecture.")
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "Version (or a unique prefix).") var version: String
+
+        func run() throws {
+            let (_, registry) = try options.open()
+            guard let m = try registry.store.model(version: version) else { throw ValidationError("no model version '\(version)'") }
+            var d = describe(m)
+            let (_, meta) = try ModelFile.load(path: m.file)
+            d["architecture"] = meta.spec.name
+            d["input"] = "\(meta.spec.input)"
+            d["classes"] = meta.classes
+            d["thresholds"] = meta.thresholds
+            d["temperature"] = meta.temperature ?? 1
+            print(try jsonText(d))
+        }
+    }
+
+    struct Promote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a version the live model of its stage.")
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "Version (or a unique prefix).") var version: String
+        @Option(help: "Recorded as who promoted it.") var by: String = whoAmI()
+
+        func run() throws {
+            let (_, registry) = try options.open()
+            let (new, old) = try registry.promote(version, by: by)
+            print("stage \(new.stage): \(new.version) is the champion" + (old.map { " (was \($0.version))" } ?? ""))
+        }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put the previous champion of a stage back.")
+        @OptionGroup var options: RegistryOptions
+        @Option(help: "1 (pass/fail) or 2 (defect kinds).") var stage: Int = 1
+        @Option(help: "Recorded as who rolled back.") var by: String = whoAmI()
+
+        func run() throws {
+            guard let s = Stage(rawValue: stage) else { throw ValidationError("--stage must be 1 or 2") }
+            let (_, registry) = try options.open()
+            let (new, old) = try registry.rollback(s, by: by)
+            print("stage \(new.stage): rolled back to \(new.version)" + (old.map { " (was \($0.version))" } ?? ""))
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Two versions side by side: metrics, thresholds, data.")
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "First version.") var a: String
+        @Argument(help: "Second version.") var b: String
+
+        func run() throws {
+            let (_, registry) = try options.open()
+            guard let ma = try registry.store.model(version: a), let mb = try registry.store.model(version: b) else {
+                throw ValidationError("both versions must be in the registry")
+            }
+            let (_, ka) = try ModelFile.load(path: ma.file), (_, kb) = try ModelFile.load(path: mb.file)
+            func row(_ name: String, _ x: String, _ y: String) { print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + x.padding(toLength: 20, withPad: " ", startingAt: 0) + y + (x == y ? "" : "   *")) }
+            row("", ma.version, mb.version)
+            row("stage / status", "\(ma.stage) \(ma.status.rawValue)", "\(mb.stage) \(mb.status.rawValue)")
+            row("architecture", ka.spec.name, kb.spec.name)
+            row("data", ma.dataHash ?? "-", mb.dataHash ?? "-")
+            for key in Set(ka.thresholds.keys).union(kb.thresholds.keys).sorted() {
+                row("threshold \(key)", ka.thresholds[key].map { String(format: "%.4f", $0) } ?? "-", kb.thresholds[key].map { String(format: "%.4f", $0) } ?? "-")
+            }
+            for key in Set(ka.provenance.metrics.keys).union(kb.provenance.metrics.keys).sorted() {
+                row(key, ka.provenance.metrics[key].map { String(format: "%.4f", $0) } ?? "-", kb.provenance.metrics[key].map { String(format: "%.4f", $0) } ?? "-")
+            }
+        }
+    }
+}
+
+func describe(_ m: ModelRecord) -> [String: Any] {
+    ["version": m.version, "stage": m.stage, "status": m.status.rawValue, "file": m.file, "sha256": m.sha256,
+     "created": utc(m.createdAt), "data_hash": m.dataHash ?? NSNull(), "notes": m.notes,
+     "promoted_by": m.promotedBy ?? NSNull(), "promoted_at": m.promotedAt.map(utc) ?? NSNull(),
+     "metrics": (try? JSONSerialization.jsonObject(with: Data(m.metrics.utf8))) ?? [:]]
+}
+
+func utc(_ t: Double) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: Date(timeIntervalSince1970: t))
+}
+
+func jsonText(_ v: Any) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Inspection
+import Logging
+import Neural
+import Store
+import Training
+
+struct RetrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retrain",
+        abstract: "Fine-tune the stage-1 champion on new labels; promote only if it passes the gates.",
+        discussion: """
+        Warm-starts from the live stage-1 model (the champion) on the new labeled images in
+        --data plus a bounded replay sample of the first training's data, recalibrates it
+        and picks its thresholds, then judges champion and challenger on the same images: the
+        golden set frozen at first training (never trained on) plus the new validation images.
+        Gates: per-defect catch rate not lower than the champion's by more than
+        --recall-tolerance, upper 95% bound of the escape rate <= --max-escape, false rejects
+        <= --max-false-reject. Pass: the challenger is registered and promoted (atomic file
+        write; a running daemon swaps it in). Fail: the champion stays and every failed gate
+        is printed with its figures. --dry-run only evaluates. Interrupted runs resume from
+        their checkpoint when started again with the same data. Runs at low CPU priority so
+        a live daemon keeps its share. Stage 2 is kept as it is for now.
+          linesight retrain --config /etc/linesight/linesight.toml --data /var/lib/linesight/new-labels
+        """)
+
+    @OptionGroup var registryOptions: RegistryOptions
+    @Option(help: "ImageFolder tree of newly labeled images.") var data: String
+    @Option(help: "Images replayed from the first training's data.") var replay: Int = 500
+    @Option(help: "Fine-tuning epochs.") var epochs: Int = 8
+    @Option(help: "Per-defect catch rate the challenger may lose against the champion.") var recallTolerance: Double = 0.02
+    @Option(help: "Upper 95% bound of the escape rate allowed.") var maxEscape: Double = 0.05
+    @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
+    @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
+    @Option(help: "Nice level for this process (0 = normal; higher yields to the daemon).") var nice: Int32 = 10
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        let logger = Logger(label: "linesight.retrain")
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+        try compute.apply(logger)
+        let (_, registry) = try registryOptions.open()
+        guard let champion = try registry.store.champion(stage: 1) else {
+            throw ValidationError("no stage-1 champion in the registry; run `linesight train --data DIR --config \(registryOptions.config)` first")
+        }
+        let modelsDir = (registry.paths.stage1 as NSString).deletingLastPathComponent
+        let golden = GoldenSet(directory: modelsDir)
+        var inputs = Retrainer.Inputs(championPath: champion.file, newData: data, golden: try golden.load(passClass: "good"))
+        inputs.replayData = golden.trainingData()
+        inputs.replayCount = replay
+        inputs.epochs = epochs
+        inputs.gates.recallTolerance = recallTolerance
+        inputs.gates.maxEscapeRate = maxEscape
+        inputs.gates.maxFalseRejectRate = maxFalseReject
+        inputs.checkpoint = modelsDir + "/retrain-checkpoint.safetensors"
+        let started = Date()
+        let retrainer = Retrainer()
+        let bar = ProgressBar()
+        retrainer.onBatch = bar.update
+        retrainer.onEpoch = { bar.finishEpoch($0, validationName: "new val") }
+        retrainer.onStep = { print($0) }
+        print("champion: stage 1 \(champion.version)")
+        let r = try retrainer.run(inputs)
+        try? FileManager.default.removeItem(atPath: inputs.checkpoint!)
+
+        print("judged on \(r.counts.gate) images (golden set + new validation):")
+        print("  gate                   result  figures")
+        for c in r.checks {
+            print("  " + c.gate.padding(toLength: 22, withPad: " ", startingAt: 0) + (c.passed ? " pass    " : " FAIL    ") + c.detail)
+        }
+        var report: [String: Any] = ["champion": champion.version, "passed": r.passed, "dry_run": dryRun,
+                                     "checks": r.checks.map { ["gate": $0.gate, "passed": $0.passed, "detail": $0.detail] },
+                                     "new_images": r.counts.new, "replayed": r.counts.replay, "gate_images": r.counts.gate]
+        if dryRun {
+            print(r.passed ? "dry run: the challenger would be promoted" : "dry run: the champion would stay")
+            return
+        }
+        let file = modelsDir + "/retrained-\(StagedTrainCommand.stamp()).safetensors"
+        var meta = r.challenger.metadata
+        meta.provenance.parent = champion.version
+        try ModelFile.save(r.challenger.network, meta, to: file)
+        let status: String
+        let challenger = try registry.register(file: file, stage: .one, status: .candidate, parent: champion.version)
+        if r.passed {
+            try registry.promote(challenger.version, by: "linesight retrain (\(whoAmI()))")
+            status = "promoted"
+            print("promoted stage 1 \(challenger.version) (parent \(champion.version)); a running daemon swaps it in")
+        } else {
+            try registry.store.setStatus(version: challenger.version, .rejected)
+            status = "kept_champion"
+            let failed = r.checks.filter { !$0.passed }.map(\.gate).joined(separator: ", ")
+            print("kept the champion \(champion.version): the challenger \(challenger.version) failed \(failed)")
+        }
+        report["challenger"] = challenger.version
+        try registry.store.recordTrainingRun(startedAt: started.timeIntervalSince1970, finishedAt: Date().timeIntervalSince1970,
+                                             status: status, champion: champion.version, challenger: challenger.version,
+                                             dataHash: r.dataHash, report: report)
+        logger.notice("retraining finished", metadata: ["result": "\(status)", "champion": "\(champion.version)", "challenger": "\(challenger.version)"])
+    }
+}
