@@ -18,6 +18,8 @@ struct StagedTrainCommand {
     var seed: UInt64
     var out: String
     var config: String?
+    var initFrom: String?
+    var fineTune: StagedOptions.FineTune
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -31,11 +33,13 @@ struct StagedTrainCommand {
         if let batchSize { o.batchSize = batchSize }
         if let learningRate { o.learningRate = learningRate }
         o.seed = seed
+        o.initFrom = initFrom
+        o.fineTune = fineTune
         let trainer = StagedTrainer(directory: data, options: o)
         let bar = ProgressBar()
         let loadBar = LoadProgress()
         trainer.onLoad = { done, total in loadBar.update(done, total) }
-        trainer.onStage = { name, train, val in print("\(name): \(train) training images, \(val) validation images") }
+        trainer.onStage = { name, train, val in print(train == 0 && val == 0 ? name : "\(name): \(train) training images, \(val) validation images") }
         trainer.onBatch = bar.update
         trainer.onEpoch = { bar.finishEpoch($0, validationName: "val") }
         let started = Date()

@@ -44,6 +44,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --data: the good parts' folder name.") var passClass: String = "good"
     @Option(help: "With --data: square model input side in pixels.") var inputSize: Int = 96
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
+    @Option(name: .customLong("init"), help: "With --data: transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
+    var initFrom: String?
+    @Option(help: "With --init: fine-tune 'all' layers (at a fifth of the rate) or only the 'head'.") var fineTune: String = "all"
     @Option(help: "With --data: a line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
 
@@ -67,6 +70,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard dataset == "fashion-mnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fashion-mnist") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         guard (16...512).contains(inputSize) else { throw ValidationError("--input-size must be 16...512") }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -78,7 +82,8 @@ struct TrainCommand: ParsableCommand {
         if let data {
             return try StagedTrainCommand(data: data, passClass: passClass, inputSize: inputSize, targetRecall: targetRecall,
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
-                                          out: out ?? "linesight-data/models", config: config).run(compute)
+                                          out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
+                                          fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all).run(compute)
         }
         let epochs = self.epochs ?? 10
         let out = self.out ?? "runs/fashion-mnist/model.safetensors"

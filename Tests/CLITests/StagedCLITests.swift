@@ -100,6 +100,9 @@ struct StagedCLITests {
         let back = try CLI.run(["models", "rollback", "--stage", "1"] + cfg)
         #expect(back.status == 0 && back.out.contains("rolled back to \(first.version)"), "\(back.err)")
         #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version))
+        let transfer = try CLI.run(["train", "--data", dir + "/new", "--input-size", "32", "--epochs", "1", "--init", dir + "/models",
+                                    "--fine-tune", "head", "--out", dir + "/transfer"] + small)
+        #expect(transfer.status == 0 && transfer.out.contains("stage1: starting from") && transfer.out.contains("fine-tuning head"), "\(transfer.err)")
         let list = try CLI.run(["models", "list", "--json"] + cfg)
         #expect(list.status == 0 && list.out.contains("\"promoted_by\""))
     }

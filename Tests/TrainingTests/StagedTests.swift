@@ -108,3 +108,34 @@ struct GateTests {
         #expect(failed[1].detail.contains("upper 95% bound 0.0700 vs target 0.0500"))
     }
 }
+
+@Suite("Transfer learning")
+struct TransferTests {
+    @Test func warmStartCopiesTheBodyAndHeadOnlyTrainingLeavesItAlone() throws {
+        let dir = NSTemporaryDirectory() + "ls-warm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shape = Shape(1, 16, 16)
+        let base = try Network(Zoo.lightNet(input: shape, classes: 2, width: 4), seed: 5)
+        try ModelFile.save(base, ModelMetadata(spec: base.spec, classes: ["good", "defect"], normalization: .init(mean: [0.5], std: [0.25]),
+                                              provenance: .init(created: "t")), to: dir + "/stage1.safetensors")
+        var spec = base.spec
+        spec.layers[spec.layers.count - 1] = .linear(out: 3)
+        let (net, head, copied) = try warmStart(spec, from: dir + "/stage1.safetensors", seed: 9)
+        #expect(copied == base.namedParameters.count - 2 && head.count == 2, "everything but the 3-class head")
+        let first = net.namedParameters.first!.1.value.array
+        #expect(first == base.namedParameters.first!.1.value.array)
+        var rng = SeededGenerator(seed: 1)
+        let data = ImageDataset(shape: shape, classNames: ["a", "b", "c"], pixels: (0..<(48 * 256)).map { _ in UInt8(rng.below(256)) },
+                                labels: (0..<48).map { Int32($0 % 3) })
+        var config = TrainingConfig(epochs: 1, batchSize: 16, optimizer: .adam(learningRate: 0.01, weightDecay: 0), schedule: .constant,
+                                    normalization: .identity(channels: 1))
+        config.trainOnly = head
+        let headBefore = net.namedParameters.last!.1.value.array
+        _ = try Trainer(network: net, config: config, train: data, validation: nil).run()
+        #expect(net.namedParameters.first!.1.value.array == first, "the body is frozen")
+        #expect(net.namedParameters.last!.1.value.array != headBefore, "the head learned")
+        config.trainOnly = ["no.such.parameter"]
+        #expect(throws: TrainingError.self) { _ = try Trainer(network: net, config: config, train: data, validation: nil) }
+    }
+}

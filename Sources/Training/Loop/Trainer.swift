@@ -25,6 +25,12 @@ public final class Trainer {
             throw TrainingError.invalidConfig("images are \(train.shape), the network takes \(network.inputShape)")
         }
         guard train.count >= 1 else { throw TrainingError.invalidConfig("the training set is empty") }
+        if let only = config.trainOnly {
+            let known = Set(network.namedParameters.map(\.0))
+            guard !only.isEmpty, only.allSatisfy(known.contains) else {
+                throw TrainingError.invalidConfig("trainOnly names parameters the network does not have: \(only.filter { !known.contains($0) })")
+            }
+        }
         guard config.loss.isMultiLabel == train.isMultiLabel else {
             throw TrainingError.invalidConfig(train.isMultiLabel ? "a multi-label dataset needs the binary cross-entropy loss"
                                                                  : "binary cross-entropy needs a multi-label dataset")
@@ -104,7 +110,8 @@ public final class Trainer {
         let bs = min(config.batchSize, train.count), steps = batchesPerEpoch
         let input = Tensor(train.shape, batch: bs)
         let grad = Tensor(network.outputShape, batch: bs)
-        let params = network.namedParameters
+        let only = config.trainOnly.map(Set.init)
+        let params = network.namedParameters.filter { only?.contains($0.0) ?? true }
         var ce: SoftmaxCrossEntropy?, focal: FocalLoss?, bce: SigmoidBinaryCrossEntropy?
         switch config.loss {
         case .crossEntropy(let eps): ce = SoftmaxCrossEntropy(classWeights: config.classWeights, labelSmoothing: eps)

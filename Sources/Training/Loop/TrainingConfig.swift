@@ -77,6 +77,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var seed: UInt64
     /// Stop after this many epochs without a better validation accuracy (nil: never).
     public var earlyStoppingPatience: Int?
+    /// Names of the only parameters the optimizer updates (transfer learning: the head);
+    /// nil updates all of them.
+    public var trainOnly: [String]?
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerChoice, schedule: ScheduleChoice,
                 loss: LossChoice = .crossEntropy(labelSmoothing: 0), augmentation: Augmentation = .none,

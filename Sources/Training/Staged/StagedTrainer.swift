@@ -72,8 +72,8 @@ public final class StagedTrainer {
         var c1 = TrainingConfig.inspection(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed,
                                            loss: .crossEntropy(labelSmoothing: 0.05))
         c1.balancedSampling = true
-        let spec1 = Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width)
-        let net1 = try Network(spec1, seed: o.seed)
+        let spec1 = try initSpec("stage1", default: Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width), classes: 2)
+        let net1 = try network(spec1, "stage1", &c1)
         try train(net1, c1, s1Train, s1Val)
         // Calibrate on validation (temperature scaling), then pick thresholds on the calibrated scores.
         let valLogits = logits(net1, on: s1Val, normalization: c1.normalization)
@@ -110,10 +110,10 @@ public final class StagedTrainer {
             onStage?("stage 2: defect kinds", s2Train.count, s2Val.count)
             let positive = (0..<kinds.count).map { k in Float(s2Train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
             let weights = positive.map { p in min(3, max(1, (Float(s2Train.count) - p) / max(p, 1))) }
-            let c2 = TrainingConfig.inspection(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed &+ 1,
+            var c2 = TrainingConfig.inspection(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed &+ 1,
                                                loss: .binaryCrossEntropy(positiveWeights: weights))
-            let spec2 = Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width)
-            let net2 = try Network(spec2, seed: o.seed &+ 1)
+            let spec2 = try initSpec("stage2", default: Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width), classes: kinds.count)
+            let net2 = try network(spec2, "stage2", &c2)
             try train(net2, c2, s2Train, s2Val)
             let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization)
             stage2Test = ev
@@ -130,6 +130,29 @@ public final class StagedTrainer {
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+    }
+
+    /// The architecture: the init model's (with this data's class count) or the default.
+    private func initSpec(_ stage: String, default spec: NetworkSpec, classes: Int) throws -> NetworkSpec {
+        guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else { return spec }
+        let (_, meta) = try ModelFile.load(path: "\(dir)/\(stage).safetensors")
+        var s = meta.spec
+        guard case .linear(_, let bias) = s.layers.last else { return spec }
+        s.layers[s.layers.count - 1] = .linear(out: classes, bias: bias)
+        return s
+    }
+
+    /// A fresh network, or one warm-started from the init model at a fifth of the rate
+    /// (only its head trained with `--fine-tune head`).
+    private func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
+        guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
+            return try Network(spec, seed: options.seed)
+        }
+        let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
+        config.optimizer = .adamW(learningRate: options.learningRate / 5, weightDecay: 0.01)
+        if options.fineTune == .head { config.trainOnly = head }
+        onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
+        return net
     }
 
     private func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
