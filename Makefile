@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test demo fashion-mnist bench bench-engine bench-imaging bench-pipeline fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test check-units demo fashion-mnist bench bench-engine bench-imaging bench-pipeline fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -18,6 +18,12 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/check-units.sh
+	scripts/check-deploy.sh
+
+## The systemd units, offline: verify with no stderr, security exposure <= 2.0.
+check-units: build
+	scripts/check-units.sh
 
 ## The main job: synthetic parts -> train both stages -> the daemon on the demo camera
 ## (live verdicts, HTTP API on localhost, statistics at the end). DURATION=60 seconds.

@@ -3,7 +3,8 @@
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds PyTorch for the benchmarks)
 set -euo pipefail
 
-packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev dataset-fashion-mnist)
+# systemd: only its systemd-analyze, to check the units offline in `make test`.
+packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev dataset-fashion-mnist systemd)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
 fi
