@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The dataset: fashion-mnist.") var dataset: String = "fashion-mnist"
     @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
     @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var arch: Architecture = .resnet8
+    var arch: Architecture = .resnet10
     @Option(help: "Width (channels of the first stage) of the small ResNet or light net.") var width: Int?
     @Option(help: "Passes over the training set (default: 10 for Fashion-MNIST; 25 per stage with --data).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: 128; 64 with --data).") var batchSize: Int?
