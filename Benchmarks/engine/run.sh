@@ -2,7 +2,7 @@
 # make bench-engine: Linesight vs PyTorch 1.13 (Debian) vs ONNX Runtime (PyPI), same
 # networks, batch sizes and threads, side by side. Prints a table of ratios and writes
 # the figures as JSON (its path is the last line).
-#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 Benchmarks/engine/run.sh
+#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 [BENCH_CORETYPE=Haswell] Benchmarks/engine/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-2}
@@ -18,7 +18,10 @@ fi
 swift build -c release --product linesight-bench >&2
 out=bench-results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
-.build/release/linesight-bench --threads "$threads" --fashion-epochs "$epochs" $quick \
+# The Linesight half runs the kernels OpenBLAS picks for this CPU, as an installed service
+# does: an OPENBLAS_CORETYPE in the caller's environment is set aside (BENCH_CORETYPE=X forces X).
+if [[ -n ${BENCH_CORETYPE:-} ]]; then core_env=(env OPENBLAS_CORETYPE="$BENCH_CORETYPE"); else core_env=(env -u OPENBLAS_CORETYPE); fi
+"${core_env[@]}" .build/release/linesight-bench --threads "$threads" --fashion-epochs "$epochs" $quick \
     --model-out "$PWD/$out/small_resnet.safetensors" > "$out/linesight.json"
 OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
     --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/reference.json"
