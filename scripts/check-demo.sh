@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's main job, short: `make demo` with a small dataset, few epochs and a short
+# run, in a temporary folder; then checks that verdicts, flags and statistics were produced.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+out=$(DEMO_DIR=$dir DURATION=${DURATION:-8} COUNT=${COUNT:-400} EPOCHS=${EPOCHS:-3} PORT=${PORT:-18480} make -s demo 2>&1) \
+    || { echo "$out" | tail -40; echo "check-demo: make demo failed" >&2; exit 1; }
+fail() { echo "$out" | tail -20; echo "check-demo: $*" >&2; exit 1; }
+grep -q "^demo: [0-9]* frames" <<<"$out" || fail "no statistics at the end"
+grep -q "== next" <<<"$out" || fail "no next commands"
+verdicts=$(sqlite3 "$dir/data/inspection.sqlite" "SELECT count(*) FROM verdicts")
+flagged=$(sqlite3 "$dir/data/inspection.sqlite" "SELECT count(*) FROM flags")
+frames=$(find "$dir/data/frames" -name '*.jpg' | wc -l)
+((verdicts > 20)) || fail "only $verdicts verdicts"
+((flagged > 0)) || fail "nothing flagged"
+((frames > 0)) || fail "no frames kept"
+echo "check-demo: make demo produced $verdicts verdicts, $flagged flags, $frames kept frames"
