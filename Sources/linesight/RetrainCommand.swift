@@ -19,9 +19,10 @@ struct RetrainCommand: ParsableCommand {
         --recall-tolerance, upper 95% bound of the escape rate <= --max-escape, false rejects
         <= --max-false-reject. Pass: the challenger is registered and promoted (atomic file
         write; a running daemon swaps it in). Fail: the champion stays and every failed gate
-        is printed with its figures. --dry-run only evaluates. Interrupted runs resume from
-        their checkpoint when started again with the same data. Runs at low CPU priority so
-        a live daemon keeps its share. Stage 2 is kept as it is for now.
+        is printed with its figures. Stage 2 is retrained the same way and promoted on its
+        own gate: per-kind recall not lower than its champion's by more than the tolerance.
+        --dry-run only evaluates. Interrupted runs resume from their checkpoint when started
+        again with the same data. Runs at low CPU priority so a live daemon keeps its share.
           linesight retrain --config /etc/linesight/linesight.toml --data /var/lib/linesight/new-labels
         """)
 
@@ -33,6 +34,7 @@ struct RetrainCommand: ParsableCommand {
     @Option(help: "Upper 95% bound of the escape rate allowed.") var maxEscape: Double = 0.05
     @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
     @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
+    @Flag(help: "Leave stage 2 as it is.") var stage1Only = false
     @Option(help: "Nice level for this process (0 = normal; higher yields to the daemon).") var nice: Int32 = 10
     @OptionGroup var compute: ComputeOptions
 
@@ -72,6 +74,8 @@ struct RetrainCommand: ParsableCommand {
         var report: [String: Any] = ["champion": champion.version, "passed": r.passed, "dry_run": dryRun,
                                      "checks": r.checks.map { ["gate": $0.gate, "passed": $0.passed, "detail": $0.detail] },
                                      "new_images": r.counts.new, "replayed": r.counts.replay, "gate_images": r.counts.gate]
+        let two = try stageTwo(registry, inputs, bar)
+        if let two { report["stage2"] = two }
         if dryRun {
             print(r.passed ? "dry run: the challenger would be promoted" : "dry run: the champion would stay")
             return
@@ -97,5 +101,45 @@ struct RetrainCommand: ParsableCommand {
                                              status: status, champion: champion.version, challenger: challenger.version,
                                              dataHash: r.dataHash, report: report)
         logger.notice("retraining finished", metadata: ["result": "\(status)", "champion": "\(champion.version)", "challenger": "\(challenger.version)"])
+    }
+
+    /// Retrains stage 2 when it has a champion; registers and promotes it on its own gate.
+    private func stageTwo(_ registry: ModelRegistry, _ stage1Inputs: Retrainer.Inputs, _ bar: ProgressBar) throws -> [String: Any]? {
+        guard !stage1Only, let champion = try registry.store.champion(stage: 2) else { return nil }
+        var inputs = stage1Inputs
+        inputs.championPath = champion.file
+        print("champion: stage 2 \(champion.version)")
+        let retrainer = StageTwoRetrainer()
+        retrainer.onBatch = bar.update
+        retrainer.onEpoch = { bar.finishEpoch($0, validationName: "gate") }
+        let r: StageTwoRetrainer.Outcome
+        do { r = try retrainer.run(inputs) } catch let e as TrainingError {
+            print("stage 2 kept: \(e)")
+            return ["skipped": "\(e)"]
+        }
+        try? FileManager.default.removeItem(atPath: inputs.checkpoint! + ".stage2")
+        for c in r.checks {
+            print("  " + c.gate.padding(toLength: 30, withPad: " ", startingAt: 0) + (c.passed ? " pass    " : " FAIL    ") + c.detail)
+        }
+        var out: [String: Any] = ["champion": champion.version, "passed": r.passed,
+                                  "checks": r.checks.map { ["gate": $0.gate, "passed": $0.passed, "detail": $0.detail] }]
+        guard !dryRun else {
+            print(r.passed ? "dry run: the stage-2 challenger would be promoted" : "dry run: the stage-2 champion would stay")
+            return out
+        }
+        let file = (registry.paths.stage1 as NSString).deletingLastPathComponent + "/retrained-stage2-\(StagedTrainCommand.stamp()).safetensors"
+        var meta = r.challenger.metadata
+        meta.provenance.parent = champion.version
+        try ModelFile.save(r.challenger.network, meta, to: file)
+        let challenger = try registry.register(file: file, stage: .two, parent: champion.version)
+        out["challenger"] = challenger.version
+        if r.passed {
+            try registry.promote(challenger.version, by: "linesight retrain (\(whoAmI()))")
+            print("promoted stage 2 \(challenger.version) (parent \(champion.version))")
+        } else {
+            try registry.store.setStatus(version: challenger.version, .rejected)
+            print("kept the stage-2 champion \(champion.version)")
+        }
+        return out
     }
 }

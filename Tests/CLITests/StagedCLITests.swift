@@ -90,6 +90,9 @@ struct StagedCLITests {
         let lenient = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
         #expect(lenient.status == 0 && lenient.out.contains("promoted stage 1"), "\(lenient.out)\(lenient.err)")
         let second = try #require(try store.champion(stage: 1))
+        let stage2 = try #require(try store.champion(stage: 2))
+        #expect(lenient.out.contains("stage-2 recall") && stage2.parentId != nil, "stage 2 was retrained and promoted on its own gate")
+        #expect(try SHA256.hex(file: dir + "/models/stage2.safetensors").hasPrefix(stage2.version))
         #expect(second.version != first.version && second.parentId == first.id)
         #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))
         let runs = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT status FROM training_runs ORDER BY id") }

@@ -72,17 +72,7 @@ public final class Retrainer {
         let (championNet, _) = try ModelFile.load(path: inp.championPath)  // the champion as it is
         let shape = meta.spec.input
         let pass = inp.options.passClass
-        let goldenFiles = Set(inp.golden.map(\.file))
-        let root = URL(fileURLWithPath: inp.newData).standardizedFileURL.path
-        let fresh = try ImageFolder.scan(inp.newData, passClass: pass).filter { !goldenFiles.contains(root + "/" + $0.file) }
-        guard !fresh.isEmpty else { throw TrainingError.dataset(path: inp.newData, reason: "no new labeled images (the golden set is never trained on)") }
-        var replay: [LabeledImage] = []
-        if let dir = inp.replayData, dir != root, let old = try? ImageFolder.scan(dir, passClass: pass) {
-            let dirRoot = URL(fileURLWithPath: dir).standardizedFileURL.path
-            replay = old.filter { ImageFolder.bucket($0.file) <= 6 && !goldenFiles.contains(dirRoot + "/" + $0.file) }
-                .sorted { ImageFolder.bucketHash($0.file) < ImageFolder.bucketHash($1.file) }
-                .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
-        }
+        let (fresh, replay) = try Self.gather(inp)
         onStep?("loading \(fresh.count) new images, \(replay.count) replayed and \(inp.golden.count) golden")
         let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
         let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Parallel.defaultWorkers)
@@ -135,6 +125,23 @@ public final class Retrainer {
         ], notes: "retrained from the champion on \(fresh.count) new + \(replay.count) replayed images, \(inp.epochs) epochs")
         return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
                        candidate: candidateFigures, checks: checks, counts: (fresh.count, replay.count, gateSet.count), dataHash: hash)
+    }
+
+    /// The new labeled images (golden ones left out) and the replay sample of older data.
+    static func gather(_ inp: Inputs) throws -> (fresh: [LabeledImage], replay: [LabeledImage]) {
+        let pass = inp.options.passClass
+        let goldenFiles = Set(inp.golden.map(\.file))
+        let root = URL(fileURLWithPath: inp.newData).standardizedFileURL.path
+        let fresh = try ImageFolder.scan(inp.newData, passClass: pass).filter { !goldenFiles.contains(root + "/" + $0.file) }
+        guard !fresh.isEmpty else { throw TrainingError.dataset(path: inp.newData, reason: "no new labeled images (the golden set is never trained on)") }
+        var replay: [LabeledImage] = []
+        if let dir = inp.replayData, dir != root, let old = try? ImageFolder.scan(dir, passClass: pass) {
+            let dirRoot = URL(fileURLWithPath: dir).standardizedFileURL.path
+            replay = old.filter { ImageFolder.bucket($0.file) <= 6 && !goldenFiles.contains(dirRoot + "/" + $0.file) }
+                .sorted { ImageFolder.bucketHash($0.file) < ImageFolder.bucketHash($1.file) }
+                .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
+        }
+        return (fresh, replay)
     }
 
     /// The gates, each with the figures that decided it.

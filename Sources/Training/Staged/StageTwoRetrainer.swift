@@ -1,0 +1,91 @@
+import Foundation
+import Neural
+
+/// Warm-starts a stage-2 challenger (multi-label defect kinds) from its champion on the new
+/// defective parts (plus as many good ones) and the replay sample, and compares per-kind
+/// recall of champion and challenger on the same gate images (golden + new validation).
+public final class StageTwoRetrainer {
+    public struct Outcome {
+        public var challenger: TrainedStage
+        /// Per defect kind: recall at the model's defect threshold, champion and challenger.
+        public var championRecall: [String: Double]
+        public var challengerRecall: [String: Double]
+        public var checks: [GateCheck]
+        public var passed: Bool { checks.allSatisfy(\.passed) }
+    }
+
+    public var onBatch: ((BatchProgress) -> Void)?
+    public var onEpoch: ((EpochReport) -> Void)?
+
+    public init() {}
+
+    /// `inp.championPath` here is the stage-2 champion's file.
+    public func run(_ inp: Retrainer.Inputs) throws -> Outcome {
+        let (net, meta) = try ModelFile.load(path: inp.championPath)
+        let (championNet, _) = try ModelFile.load(path: inp.championPath)
+        guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
+        let shape = meta.spec.input, kinds = meta.classes
+        let (fresh, replay) = try Retrainer.gather(inp)
+        let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
+        let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Parallel.defaultWorkers)
+        let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Parallel.defaultWorkers)
+        let goldenLoaded = try ImageFolder.load("", known(inp.golden), shape: shape, workers: Parallel.defaultWorkers)
+        func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
+            let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } }
+            let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
+            // Defective parts plus as many good ones (stage 2 also learns to name nothing).
+            let bad = idx.filter { masks[$0] != 0 }
+            let good = idx.filter { masks[$0] == 0 }.sorted { ImageFolder.bucketHash(l.kept[$0].file) < ImageFolder.bucketHash(l.kept[$1].file) }
+            return all.subset((bad + good.prefix(bad.count)).sorted())
+        }
+        let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
+        let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
+        let train = concat(dataset(newLoaded, newTrain), dataset(replayLoaded, Array(replayLoaded.kept.indices)))
+        let gate = concat(dataset(goldenLoaded, Array(goldenLoaded.kept.indices)), dataset(newLoaded, newVal))
+        guard train.multiLabels!.contains(where: { $0 != 0 }) else {
+            throw TrainingError.dataset(path: inp.newData, reason: "no defective parts of known kinds to retrain stage 2 on")
+        }
+        let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
+        let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
+        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.learningRate / 5,
+                                               channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
+        config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let trainer = try Trainer(network: net, config: config, train: train, validation: gate.count > 0 ? gate : nil)
+        trainer.checkpointPath = inp.checkpoint.map { $0 + ".stage2" }
+        trainer.onBatch = onBatch
+        trainer.onEpoch = onEpoch
+        _ = try trainer.run()
+        let threshold = meta.thresholds["defect"] ?? 0.5
+        let old = recall(championNet, gate, config.normalization, threshold), new = recall(net, gate, config.normalization, threshold)
+        let checks = kinds.filter { old[$0] != nil }.map { kind -> GateCheck in
+            let drop = (old[kind] ?? 0) - (new[kind] ?? 0)
+            return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
+                             detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f)", old[kind] ?? 0, new[kind] ?? 0, inp.gates.recallTolerance))
+        }
+        var newMeta = meta
+        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
+                                   metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
+                                   notes: "stage 2 retrained from the champion on \(fresh.count) new + \(replay.count) replayed images")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new, checks: checks)
+    }
+
+    /// Recall per kind at `threshold` over the gate images that carry the kind.
+    private func recall(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ threshold: Double) -> [String: Double] {
+        let ev = evaluateMultiLabel(net, on: data, normalization: norm, keepProbabilities: true)
+        var hits = [Int](repeating: 0, count: data.classNames.count), total = hits
+        for (i, mask) in data.multiLabels!.enumerated() {
+            for k in 0..<data.classNames.count where mask & (1 << UInt32(k)) != 0 {
+                total[k] += 1
+                if Double(ev.probabilities[i][k]) >= threshold { hits[k] += 1 }
+            }
+        }
+        var out: [String: Double] = [:]
+        for (k, name) in data.classNames.enumerated() where total[k] > 0 { out[name] = Double(hits[k]) / Double(total[k]) }
+        return out
+    }
+
+    private func concat(_ a: ImageDataset, _ b: ImageDataset) -> ImageDataset {
+        ImageDataset(shape: a.shape, classNames: a.classNames, pixels: a.pixels + b.pixels, labels: a.labels + b.labels,
+                     multiLabels: (a.multiLabels ?? []) + (b.multiLabels ?? []))
+    }
+}
