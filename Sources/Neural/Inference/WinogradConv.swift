@@ -56,17 +56,17 @@ public final class WinogradConv: Layer {
         let y = ensure(&output, outputShape, batch: n)
         let vp = scratch(&v, count: 16 * g.inChannels * tiles)
         let mp = scratch(&m, count: 16 * g.outChannels * tiles)
-        Parallel.forEachChunk(g.inChannels) { channels in
+        let co = g.outChannels, ci = g.inChannels
+        Parallel.forEachChunk(g.inChannels, work: 32 * ci * tiles) { channels in
             for c in channels { transformInput(x, c, vp, th: th, tw: tw, tiles: tiles) }
         }
-        let co = g.outChannels, ci = g.inChannels
-        Parallel.forEachChunk(16) { slots in
+        Parallel.forEachChunk(16, work: 16 * co * ci * tiles) { slots in
             for k in slots {
                 sgemmBLAS(false, false, co, tiles, ci, 1, u + k * co * ci, ci, vp + k * ci * tiles, tiles, 0,
                           mp + k * co * tiles, tiles)
             }
         }
-        Parallel.forEachChunk(co) { outs in
+        Parallel.forEachChunk(co, work: 32 * co * tiles) { outs in
             for o in outs { transformOutput(mp, o, y, th: th, tw: tw, tiles: tiles) }
         }
         return y

@@ -11,7 +11,7 @@ public func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int,
                   _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     let workers = Parallel.workers
-    if workers <= 1 || m * n * k < 1 << 18 {
+    if workers <= 1 || m * n * k < Parallel.minimumParallelWork {
         sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     } else if n >= 64 * workers {
         Parallel.forEachChunk(n, minimumPerChunk: 32) { cols in

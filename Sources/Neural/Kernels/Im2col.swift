@@ -2,7 +2,7 @@
 /// Row `(c*kh + ki)*kw + kj`, column `n*OH*OW + oh*OW + ow`. One GEMM then covers
 /// the whole batch: `Y'[Cout, N*OH*OW] = W[Cout, C*kh*kw] * col`.
 public func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>) {
-    Parallel.forEachChunk(g.inChannels) { channels in im2col(x, batch: batch, g, col, channels: channels) }
+    Parallel.forEachChunk(g.inChannels, work: batch * g.patch * g.outPlane) { channels in im2col(x, batch: batch, g, col, channels: channels) }
 }
 
 /// `im2col` for the rows of `channels` only, on the calling thread.
@@ -84,7 +84,7 @@ public func col2im(_ col: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, _
 /// `[C, N*P]` (channel-major, as a batched GEMM leaves it) -> `[N, C, P]`, plus a bias per channel.
 public func channelMajorToNCHW(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                batch: Int, channels: Int, plane: Int, bias: UnsafePointer<Float>?) {
-    Parallel.forEachChunk(channels) { range in
+    Parallel.forEachChunk(channels, work: batch * channels * plane) { range in
         channelMajorToNCHW(src, dst, batch: batch, channels: channels, plane: plane, bias: bias, only: range)
     }
 }

@@ -32,10 +32,15 @@ public enum Parallel {
         }
     }
 
-    /// Runs `body(range)` over `0..<count` split into at most `workers` contiguous chunks.
+    /// Below this many scalar operations a kernel runs on the calling thread: waking a
+    /// second thread costs more than it saves (batch-1 inference of small networks).
+    public static let minimumParallelWork = 1 << 22
+
+    /// Runs `body(range)` over `0..<count` split into at most `workers` contiguous chunks;
+    /// serially when `work` (an estimate of the scalar operations) is small.
     @inline(__always)
-    public static func forEachChunk(_ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = min(workers, max(1, count / max(1, minimumPerChunk)))
+    public static func forEachChunk(_ count: Int, minimumPerChunk: Int = 1, work: Int = .max, _ body: (Range<Int>) -> Void) {
+        let chunks = work < minimumParallelWork ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 {
             body(0..<count)
             return
