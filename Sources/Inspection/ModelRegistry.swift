@@ -51,6 +51,33 @@ public struct ModelRegistry {
         return try store.promote(version: m.version, by: who)
     }
 
+    /// Makes the registry agree with the live files after an interruption: a promotion writes
+    /// the file first and the database second, so a kill in between leaves the file right and
+    /// the record behind. Returns the versions whose record was brought forward.
+    @discardableResult
+    public func reconcile() throws -> [String] {
+        var fixed: [String] = []
+        for stage in [Stage.one, .two] {
+            guard let live = try? livePath(stage) else { continue }
+            Self.removeStaleTemporaries(of: live)
+            guard FileManager.default.fileExists(atPath: live) else { continue }
+            let version = String(try SHA256.hex(file: live).prefix(12))
+            guard let record = try store.model(version: version), record.status != .champion, record.stage == stage.rawValue else { continue }
+            try store.promote(version: version, by: "reconcile: the live file")
+            fixed.append(version)
+        }
+        return fixed
+    }
+
+    /// Deletes `<file>.tmp-<pid>` left by a copy whose process is gone.
+    static func removeStaleTemporaries(of file: String) {
+        let dir = (file as NSString).deletingLastPathComponent, prefix = (file as NSString).lastPathComponent + ".tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: (dir.isEmpty ? "." : dir) + "/" + name)
+        }
+    }
+
     /// Puts the previous champion of `stage` back.
     @discardableResult
     public func rollback(_ stage: Stage, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {

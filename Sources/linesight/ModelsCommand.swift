@@ -15,7 +15,11 @@ struct RegistryOptions: ParsableArguments {
         let cfg: LineConfig
         do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
         try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        return (cfg, ModelRegistry(store: try Store(path: cfg.database), paths: cfg.models))
+        let registry = ModelRegistry(store: try Store(path: cfg.database), paths: cfg.models)
+        for version in try registry.reconcile() {
+            FileHandle.standardError.write(Data("registry: \(version) is the live file; its record now says champion (an earlier promotion was interrupted)\n".utf8))
+        }
+        return (cfg, registry)
     }
 }
 
@@ -37,7 +41,21 @@ struct ModelsCommand: ParsableCommand {
           linesight models rollback --stage 1
           linesight models diff 3f2a9c41d0be 9d81e07a55c2
         """,
-        subcommands: [List.self, Show.self, Promote.self, Rollback.self, Diff.self])
+        subcommands: [List.self, Show.self, Register.self, Promote.self, Rollback.self, Diff.self])
+
+    struct Register: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a model file (e.g. trained elsewhere) as a candidate.")
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "The model file (safetensors with Linesight metadata).") var file: String
+        @Option(help: "1 (pass/fail) or 2 (defect kinds).") var stage: Int
+
+        func run() throws {
+            guard let s = Stage(rawValue: stage) else { throw ValidationError("--stage must be 1 or 2") }
+            let (_, registry) = try options.open()
+            let m = try registry.register(file: file, stage: s)
+            print("registered stage \(m.stage) \(m.version) as \(m.status.rawValue); `linesight models promote \(m.version)` puts it live")
+        }
+    }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every version, newest first.")

@@ -3,6 +3,7 @@ import GRDB
 import Neural
 import Store
 import Testing
+import TestSupport
 
 @Suite("linesight train --data, then serve on a replay camera")
 struct StagedCLITests {
@@ -108,5 +109,47 @@ struct StagedCLITests {
         #expect(transfer.status == 0 && transfer.out.contains("stage1: starting from") && transfer.out.contains("fine-tuning head"), "\(transfer.err)")
         let list = try CLI.run(["models", "list", "--json"] + cfg)
         #expect(list.status == 0 && list.out.contains("\"promoted_by\""))
+    }
+}
+
+@Suite("Registry under kill -9")
+struct RegistryKillTests {
+    @Test("a promotion killed at any moment leaves a whole live file, and the registry follows it")
+    func killDuringPromotion() throws {
+        let dir = NSTemporaryDirectory() + "ls-promote-kill-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "[store]\ndatabase = \"db.sqlite\"\n[models]\nstage1 = \"models/stage1.safetensors\"\n[[cameras]]\nid = \"a\"\n"
+            .write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+        let cfg = ["--config", dir + "/line.toml"]
+        try stage1(dir + "/a.safetensors", pDefect: 0.1)
+        try stage1(dir + "/b.safetensors", pDefect: 0.9)
+        let a = String(try SHA256.hex(file: dir + "/a.safetensors").prefix(12)), b = String(try SHA256.hex(file: dir + "/b.safetensors").prefix(12))
+        #expect(try CLI.run(["models", "register", dir + "/a.safetensors", "--stage", "1"] + cfg).status == 0)
+        #expect(try CLI.run(["models", "register", dir + "/b.safetensors", "--stage", "1"] + cfg).status == 0)
+        #expect(try CLI.run(["models", "promote", a] + cfg).status == 0)
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<20 {
+            let p = Process()
+            p.executableURL = CLI.binary
+            p.arguments = ["models", "promote", i % 2 == 0 ? b : a] + cfg
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 0...60_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let live = String(try SHA256.hex(file: dir + "/models/stage1.safetensors").prefix(12))
+            #expect(live == a || live == b, "the live file is one whole version, never a mix")
+            #expect((try? ModelFile.load(path: dir + "/models/stage1.safetensors")) != nil)
+        }
+        let listed = try CLI.run(["models", "list"] + cfg)
+        #expect(listed.status == 0)
+        let live = String(try SHA256.hex(file: dir + "/models/stage1.safetensors").prefix(12))
+        let store = try Store(path: dir + "/db.sqlite")
+        #expect(try store.champion(stage: 1)?.version == live, "after any interruption the registry names the live file")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "temporary copies of killed promotions are cleaned up: \(leftovers)")
     }
 }
