@@ -19,7 +19,8 @@ struct Linesight: ParsableCommand {
           linesight capture --camera DEV --count N --out DIR   grab frames for a first dataset
         """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
-                      SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self])
+                      SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
+                      FlaggedCommand.self, LabelCommand.self, LabelsCommand.self])
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()

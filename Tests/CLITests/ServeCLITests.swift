@@ -220,6 +220,37 @@ struct ServeCLITests {
         #expect(!rows.isEmpty)
     }
 
+    @Test("flagged frames are labeled from the CLI and exported as an ImageFolder tree")
+    func labelAndExport() throws {
+        let h = try ServeHarness(name: "label", extraConfig: "")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let cfgText = try String(contentsOfFile: h.dir + "/linesight.toml", encoding: .utf8).replacingOccurrences(of: "[http]\n", with: "[http]\nenabled = false\n")
+        try cfgText.write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        let cfg = ["--config", h.dir + "/linesight.toml"]
+        #expect(try CLI.run(["serve", "--duration", "2", "--threads", "1"] + cfg).status == 0)
+        let listed = try CLI.run(["flagged", "list", "--json", "--limit", "5"] + cfg)
+        let flags = try #require(try JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [[String: Any]])
+        #expect(flags.count == 5 && flags.allSatisfy { $0["reason"] as? String == "uncertain" }, "\(listed.out.prefix(300))")
+        let ids = flags.compactMap { $0["frameId"] as? Int }
+        #expect(try CLI.run(["label", "\(ids[0])", "\(ids[1])", "--as", "scratch,dent"] + cfg).status == 0)
+        #expect(try CLI.run(["label", "\(ids[2])", "--pass"] + cfg).status == 0)
+        let bogus = try CLI.run(["label", "\(ids[3])", "--as", "wobble"] + cfg)
+        #expect(bogus.status != 0 && bogus.err.contains("unknown defect kinds wobble"))
+        let missing = try CLI.run(["label", "\(ids[3])", "999999", "--pass"] + cfg)
+        #expect(missing.status != 0 && missing.err.contains("frame 999999 does not exist; nothing was labeled"))
+        let after = try CLI.run(["flagged", "list", "--json", "--limit", "1000"] + cfg)
+        let remaining = (try JSONSerialization.jsonObject(with: Data(after.out.utf8)) as? [[String: Any]] ?? []).compactMap { $0["frameId"] as? Int }
+        #expect(!remaining.contains(ids[0]) && !remaining.contains(ids[2]) && remaining.contains(ids[3]), "labeled frames leave the queue, nothing else")
+        #expect(try CLI.run(["labels", "export", "--format", "imagefolder", "--out", h.dir + "/export"] + cfg).status == 0)
+        let csv = try String(contentsOfFile: h.dir + "/export/labels.csv", encoding: .utf8)
+        #expect(csv.contains("scratch/\(ids[0]).jpg,scratch,scratch+dent") && csv.contains("good/\(ids[2]).jpg,good,"))
+        #expect(FileManager.default.fileExists(atPath: h.dir + "/export/scratch/\(ids[1]).jpg"))
+        #expect(try CLI.run(["label", "\(ids[0])", "--pass"] + cfg).status == 0, "a relabel supersedes")
+        #expect(try CLI.run(["labels", "export", "--format", "csv", "--out", h.dir + "/labels.csv"] + cfg).status == 0)
+        let rows = try String(contentsOfFile: h.dir + "/labels.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 4 && rows.contains { $0.hasPrefix("\(ids[0]),") && $0.contains(",good,,") })
+    }
+
     @Test("a bearer token from http.token_file guards state changes")
     func token() throws {
         let secret = "s3cret-token-for-tests-0123456789"
