@@ -54,8 +54,14 @@ extension Store {
     /// its open flags. All or nothing: an unknown frame id rejects the whole call.
     public func label(frames: [Int64], defects: [String], who: String, source: String = "review",
                       now: Double = Date().timeIntervalSince1970) throws {
+        try label(frames.map { ($0, defects) }, who: who, source: source, now: now)
+    }
+
+    /// Labels several frames, each with its own defects, in one transaction.
+    public func label(_ items: [(frame: Int64, defects: [String])], who: String, source: String,
+                      now: Double = Date().timeIntervalSince1970) throws {
         try pool.write { db in
-            for id in frames {
+            for (id, defects) in items {
                 guard try Int.fetchOne(db, sql: "SELECT 1 FROM frames WHERE id = ?", arguments: [id]) != nil else {
                     throw StoreError.notFound("frame \(id)")
                 }

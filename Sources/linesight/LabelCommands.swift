@@ -71,7 +71,7 @@ struct LabelCommand: ParsableCommand {
         do {
             try registry.store.label(frames: frames, defects: defects, who: who)
         } catch StoreError.notFound(let what) {
-            throw ValidationError("\(what) does not exist; nothing was labeled")
+            throw CommandFailure("\(what) does not exist; nothing was labeled")
         }
         print("labeled \(frames.count) frame\(frames.count == 1 ? "" : "s") as \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
     }
@@ -81,7 +81,36 @@ struct LabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "labels",
         abstract: "Labeled frames out, for retraining or for other tools.",
-        subcommands: [Export.self])
+        subcommands: [Export.self, Import.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read labels from a CSV (frame_id,defects; defects '+'-joined, empty = good). All or nothing.",
+            discussion: """
+            For labels made in another tool (Label Studio, CVAT) on exported frames. Every row is
+            checked first: frame ids must exist and defect kinds must be known to the stage-2
+            model. One bad row imports nothing, and every rejected row is reported.
+              linesight labels import corrections.csv --who "cvat:ana"
+            """)
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "CSV with a header naming frame_id and defects.") var file: String
+        @Option(help: "Recorded as who labeled.") var who: String = whoAmI()
+
+        func run() throws {
+            let (cfg, registry) = try options.open()
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+            var known: Set<String>?
+            if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { known = Set(meta.classes) }
+            let existing = Set(try registry.store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM frames") })
+            let (rows, problems) = LabelImport.parse(text, frames: existing, kinds: known)
+            guard problems.isEmpty else {
+                for p in problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
+                throw CommandFailure("\(problems.count) rejected row\(problems.count == 1 ? "" : "s"); nothing was imported")
+            }
+            try registry.store.label(rows.map { ($0.frame, $0.defects) }, who: who, source: "import")
+            print("imported \(rows.count) labels from \(file)")
+        }
+    }
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -138,4 +167,41 @@ struct LabelsCommand: ParsableCommand {
             try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
         }
     }
+}
+
+/// Parses an import CSV and checks every row against the frames and kinds that exist.
+enum LabelImport {
+    struct Row: Equatable { var frame: Int64; var defects: [String] }
+
+    static func parse(_ text: String, frames: Set<Int64>, kinds: Set<String>?) -> (rows: [Row], problems: [String]) {
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }),
+              let fi = header.firstIndex(of: "frame_id"), let di = header.firstIndex(of: "defects") else {
+            return ([], ["line 1: the header must name the columns frame_id and defects"])
+        }
+        var rows: [Row] = [], problems: [String] = [], seen: Set<Int64> = []
+        for (n, line) in lines.dropFirst().enumerated() {
+            let cols = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let where_ = "line \(n + 2)"
+            guard cols.count > max(fi, di) else { problems.append("\(where_): expected \(header.count) columns, found \(cols.count)"); continue }
+            guard let id = Int64(cols[fi]) else { problems.append("\(where_): frame_id '\(cols[fi])' is not a number"); continue }
+            guard frames.contains(id) else { problems.append("\(where_): frame \(id) does not exist"); continue }
+            guard seen.insert(id).inserted else { problems.append("\(where_): frame \(id) appears twice"); continue }
+            let defects = cols[di].split(separator: "+").map(String.init).filter { !$0.isEmpty && $0 != "good" }
+            if let kinds, let bad = defects.first(where: { !kinds.contains($0) }) {
+                problems.append("\(where_): unknown defect kind '\(bad)' (known: \(kinds.sorted().joined(separator: ", ")))")
+                continue
+            }
+            rows.append(Row(frame: id, defects: defects))
+        }
+        return (rows, problems)
+    }
+}
+
+/// A command that ran and could not do its job: printed as "Error: ..." without the usage
+/// text (which is for mistakes in the command line itself).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

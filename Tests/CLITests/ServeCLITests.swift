@@ -249,6 +249,20 @@ struct ServeCLITests {
         #expect(try CLI.run(["labels", "export", "--format", "csv", "--out", h.dir + "/labels.csv"] + cfg).status == 0)
         let rows = try String(contentsOfFile: h.dir + "/labels.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 4 && rows.contains { $0.hasPrefix("\(ids[0]),") && $0.contains(",good,,") })
+
+        // Import: every bad row is reported and nothing lands; a clean file lands whole.
+        try "frame_id,defects\n\(ids[3]),dent\n999999,dent\n\(ids[4]),wobble\nabc,dent\n\(ids[3]),dent\n"
+            .write(toFile: h.dir + "/bad.csv", atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["labels", "import", h.dir + "/bad.csv"] + cfg)
+        #expect(bad.status != 0 && bad.err.contains("line 3: frame 999999 does not exist") && bad.err.contains("line 4: unknown defect kind 'wobble'")
+                && bad.err.contains("line 5: frame_id 'abc' is not a number") && bad.err.contains("line 6: frame \(ids[3]) appears twice")
+                && bad.err.contains("4 rejected rows; nothing was imported") && !bad.err.contains("Usage:"), "\(bad.err)")
+        try "frame_id,defects\n\(ids[3]),scratch\n\(ids[4]),\n".write(toFile: h.dir + "/good.csv", atomically: true, encoding: .utf8)
+        let good = try CLI.run(["labels", "import", h.dir + "/good.csv", "--who", "cvat:ana"] + cfg)
+        #expect(good.status == 0 && good.out.contains("imported 2 labels"), "\(good.err)")
+        #expect(try CLI.run(["labels", "export", "--format", "csv", "--out", h.dir + "/labels2.csv"] + cfg).status == 0)
+        let all = try String(contentsOfFile: h.dir + "/labels2.csv", encoding: .utf8)
+        #expect(all.split(separator: "\n").count == 6 && all.contains("\(ids[3]),") && all.contains("cvat:ana"))
     }
 
     @Test("a bearer token from http.token_file guards state changes")
