@@ -1,7 +1,6 @@
 import Capture
 import Foundation
 import Imaging
-import Inspection
 import Logging
 import Store
 
@@ -18,9 +17,14 @@ public final class InspectionService: @unchecked Sendable {
     private let lock = NSLock()
     private var reloading = false
     private var modelStamps: [String: String]
-    public private(set) var reloads = (ok: 0, refused: 0)
-    public private(set) var lastReloadError: String?
-    public private(set) var lastRetention: RetentionReport?
+    private var reloadCounts = (ok: 0, refused: 0)
+    private var reloadError: String?
+    private var retention: RetentionReport?
+
+    /// Model reloads so far, by result (read from any thread).
+    public var reloads: (ok: Int, refused: Int) { lock.withLock { reloadCounts } }
+    public var lastReloadError: String? { lock.withLock { reloadError } }
+    public var lastRetention: RetentionReport? { lock.withLock { retention } }
     private var lastRetentionAt = Date.distantPast
     /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `lock`.
     private var apiClassifier: StagedClassifier
@@ -97,8 +101,8 @@ public final class InspectionService: @unchecked Sendable {
             for (p, c) in zip(pipelines, fresh) { p.swap(c) }
             lock.withLock {
                 apiClassifier = api
-                reloads.ok += 1
-                lastReloadError = nil
+                reloadCounts.ok += 1
+                reloadError = nil
                 modelStamps = Self.stamps(config.models)
             }
             logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(api.stage1.version)",
@@ -106,8 +110,8 @@ public final class InspectionService: @unchecked Sendable {
             return true
         } catch {
             lock.withLock {
-                reloads.refused += 1
-                lastReloadError = "\(error)"
+                reloadCounts.refused += 1
+                reloadError = "\(error)"
                 modelStamps = Self.stamps(config.models)  // do not retry the same broken file every poll
             }
             logger.error("new model refused, keeping the running one", metadata: ["reason": "\(reason)", "error": "\(error)"])
@@ -153,7 +157,7 @@ public final class InspectionService: @unchecked Sendable {
         do {
             let r = try store.applyRetention(config.retention, framesDirectory: config.framesDirectory,
                                              now: now.timeIntervalSince1970)
-            lock.withLock { lastRetention = r }
+            lock.withLock { retention = r }
             if r.framesDeleted > 0 || r.verdictsDeleted > 0 {
                 logger.info("retention applied", metadata: ["frames.deleted": "\(r.framesDeleted)", "bytes.freed": "\(r.bytesFreed)",
                                                            "verdicts.deleted": "\(r.verdictsDeleted)"])

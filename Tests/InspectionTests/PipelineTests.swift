@@ -20,6 +20,13 @@ struct PipelineTests {
         return try SyntheticSource(c, fps: 0, format: format, count: count)
     }
 
+    /// A queue long enough that a loaded test machine never drops a frame.
+    var roomy: PipelineSettings {
+        var s = PipelineSettings()
+        s.queueCapacity = 1000
+        return s
+    }
+
     func run(_ pipeline: InspectionPipeline, until done: () -> Bool) {
         pipeline.start()
         let deadline = Date().addingTimeInterval(30)
@@ -79,7 +86,7 @@ struct PipelineTests {
         let committer = GroupCommitter(store: store, interval: 0.02)
         let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 25), classifier: classifier,
                                           flags: FlagSettings(), saver: try FrameSaver(root: dir + "/frames"),
-                                          logger: logger) { committer.submit($0) }
+                                          settings: roomy, logger: logger) { committer.submit($0) }
         run(pipeline) { pipeline.stats.verdicts == 25 }
         #expect(committer.flush())
         committer.close()
@@ -150,8 +157,11 @@ struct PipelineTests {
         var c = SyntheticConfig()
         c.width = 64
         c.height = 48
+        var settings = PipelineSettings()
+        settings.queueCapacity = 64
         let pipeline = InspectionPipeline(camera: "cam1", source: try SyntheticSource(c, fps: 200, count: 60),
-                                          classifier: old, flags: FlagSettings(), saver: nil, logger: logger) { collected.add($0) }
+                                          classifier: old, flags: FlagSettings(), saver: nil, settings: settings,
+                                          logger: logger) { collected.add($0) }
         pipeline.start()
         while pipeline.stats.verdicts < 10 { Thread.sleep(forTimeInterval: 0.005) }
         pipeline.swap(new)
@@ -159,12 +169,15 @@ struct PipelineTests {
         while pipeline.stats.verdicts < 60 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         pipeline.stop()
         let v = collected.bundles.map(\.verdict)
-        #expect(v.map(\.frameSequence) == Array(1...60))
-        let versions = v.map(\.stage1Model)
+        #expect(v.map(\.frameSequence).sorted() == Array(1...60), "every frame accounted for")
+        // Frames dropped on a loaded machine are no-verdicts recorded by the capture thread;
+        // the judged ones, in frame order, show the swap.
+        let judged = v.filter { $0.error == nil }.sorted { $0.frameSequence < $1.frameSequence }
+        let versions = judged.map(\.stage1Model)
         let firstNew = try #require(versions.firstIndex(of: new.stage1.version))
         #expect(firstNew >= 10 && versions[..<firstNew].allSatisfy { $0 == old.stage1.version }
                 && versions[firstNew...].allSatisfy { $0 == new.stage1.version }, "one clean switch")
-        #expect(v[..<firstNew].allSatisfy { $0.decision == .pass } && v[firstNew...].allSatisfy { $0.decision == .fail })
+        #expect(judged[..<firstNew].allSatisfy { $0.decision == .pass } && judged[firstNew...].allSatisfy { $0.decision == .fail })
         #expect(pipeline.stats.modelSwaps == 1)
     }
 
@@ -175,7 +188,8 @@ struct PipelineTests {
         let collected = Collector()
         let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 3, format: .grey),
                                           classifier: try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors"), roi: nil),
-                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/f"), logger: logger) { collected.add($0) }
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/f"), settings: roomy,
+                                          logger: logger) { collected.add($0) }
         run(pipeline) { pipeline.stats.verdicts == 3 }
         let f = try #require(collected.bundles.first?.frame)
         #expect(f.keptBecause == .failed && f.path.hasPrefix("cam1/") && f.path.hasSuffix(".jpg"))
@@ -190,7 +204,7 @@ struct PipelineTests {
         try stage1(dir + "/s1.safetensors", pDefect: 0.5)
         try stage2(dir + "/s2.safetensors", [("crack", 0.8)])
         let paths = ModelPaths(stage1: dir + "/s1.safetensors", stage2: dir + "/s2.safetensors")
-        var settings = PipelineSettings()
+        var settings = roomy
         settings.workers = 2
         let collected = Collector()
         let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 80),
