@@ -29,6 +29,15 @@ public struct LineConfig: Sendable {
         /// non-loopback listen address).
         public var tokenFile: String?
         public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost", "[::1]"].contains(host) }
+
+        /// Sets host and port from "HOST:PORT"; false when it is not that.
+        public mutating func setListen(_ listen: String) -> Bool {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                  (0...65535).contains(port) else { return false }
+            host = String(listen[..<colon])
+            self.port = port
+            return true
+        }
     }
 
     public var database = "linesight-data/inspection.sqlite"
@@ -101,11 +110,7 @@ public struct LineConfig: Sendable {
         let h = try root.section("http")
         c.http.enabled = try h.bool("enabled", default: true)
         let listen = try h.string("listen", default: "127.0.0.1:8080")
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw h.bad("listen", "'\(listen)' is not HOST:PORT (e.g. 127.0.0.1:8080)")
-        }
-        c.http.host = String(listen[..<colon])
-        c.http.port = port
+        guard c.http.setListen(listen) else { throw h.bad("listen", "'\(listen)' is not HOST:PORT (e.g. 127.0.0.1:8080)") }
         c.http.tokenFile = try h.optionalString("token_file").map(resolve)
         if c.http.enabled, !c.http.isLoopback, c.http.tokenFile == nil {
             throw h.bad("listen", "listening beyond loopback (\(c.http.host)) needs http.token_file with a bearer token")

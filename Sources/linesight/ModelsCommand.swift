@@ -67,8 +67,9 @@ struct ModelsCommand: ParsableCommand {
             let all = try registry.store.models()
             if json { return print(try jsonText(all.map(describe))) }
             print("version       stage  status     created (UTC)         parent        promoted by")
+            let versions = Dictionary(all.compactMap { m in m.id.map { ($0, m.version) } }, uniquingKeysWith: { a, _ in a })
             for m in all {
-                let parent = try m.parentId.flatMap { id in try registry.store.models().first { $0.id == id }?.version } ?? "-"
+                let parent = m.parentId.flatMap { versions[$0] } ?? "-"
                 print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")")
             }
             if all.isEmpty { print("(no models registered yet: `linesight train --data DIR --config FILE` registers the first ones)") }

@@ -22,6 +22,13 @@ public struct ImageDataset: Sendable {
 
     public var isMultiLabel: Bool { multiLabels != nil }
 
+    /// This dataset followed by `other` (same shape and classes).
+    public func appending(_ other: ImageDataset) -> ImageDataset {
+        precondition(shape == other.shape && isMultiLabel == other.isMultiLabel, "datasets do not fit together")
+        return ImageDataset(shape: shape, classNames: classNames, pixels: pixels + other.pixels, labels: labels + other.labels,
+                            multiLabels: multiLabels.map { $0 + (other.multiLabels ?? []) })
+    }
+
     /// Multi-label targets of the samples at `indices`, row-major [n, classes], as 0/1.
     public func targets(_ indices: some Collection<Int>) -> [Float] {
         let c = classNames.count

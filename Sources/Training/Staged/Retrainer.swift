@@ -85,9 +85,9 @@ public final class Retrainer {
             let all = ImageDataset(shape: shape, classNames: classes, pixels: l.pixels, labels: l.kept.map { $0.defects.isEmpty ? passIndex : 1 - passIndex })
             return all.subset(idx)
         }
-        let train = concat(dataset(newLoaded, newTrain), dataset(replayLoaded, Array(replayLoaded.kept.indices)))
+        let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let newValSet = dataset(newLoaded, newVal)
-        let gateSet = concat(dataset(goldenLoaded, Array(goldenLoaded.kept.indices)), newValSet)
+        let gateSet = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet)
         let gateItems = goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }
 
         // Fine-tune a copy of the champion at a fifth of the first training's rate.
@@ -198,9 +198,5 @@ public final class Retrainer {
         let m = s.max() ?? 0
         let e = s.map { exp($0 - m) }
         return 1 - e[Int(passIndex)] / e.reduce(0, +)
-    }
-
-    private func concat(_ a: ImageDataset, _ b: ImageDataset) -> ImageDataset {
-        ImageDataset(shape: a.shape, classNames: a.classNames, pixels: a.pixels + b.pixels, labels: a.labels + b.labels)
     }
 }

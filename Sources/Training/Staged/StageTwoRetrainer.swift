@@ -40,8 +40,8 @@ public final class StageTwoRetrainer {
         }
         let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
         let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
-        let train = concat(dataset(newLoaded, newTrain), dataset(replayLoaded, Array(replayLoaded.kept.indices)))
-        let gate = concat(dataset(goldenLoaded, Array(goldenLoaded.kept.indices)), dataset(newLoaded, newVal))
+        let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
+        let gate = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(dataset(newLoaded, newVal))
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
             throw TrainingError.dataset(path: inp.newData, reason: "no defective parts of known kinds to retrain stage 2 on")
         }
@@ -82,10 +82,5 @@ public final class StageTwoRetrainer {
         var out: [String: Double] = [:]
         for (k, name) in data.classNames.enumerated() where total[k] > 0 { out[name] = Double(hits[k]) / Double(total[k]) }
         return out
-    }
-
-    private func concat(_ a: ImageDataset, _ b: ImageDataset) -> ImageDataset {
-        ImageDataset(shape: a.shape, classNames: a.classNames, pixels: a.pixels + b.pixels, labels: a.labels + b.labels,
-                     multiLabels: (a.multiLabels ?? []) + (b.multiLabels ?? []))
     }
 }

@@ -47,11 +47,7 @@ struct ServeCommand: ParsableCommand {
             throw ValidationError("\(e)")
         }
         if let listen {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
-                throw ValidationError("--listen must be HOST:PORT")
-            }
-            cfg.http.host = String(listen[..<colon])
-            cfg.http.port = port
+            guard cfg.http.setListen(listen) else { throw ValidationError("--listen must be HOST:PORT") }
             guard cfg.http.isLoopback || cfg.http.tokenFile != nil else {
                 throw ValidationError("listening beyond loopback needs http.token_file in the config")
             }
