@@ -38,6 +38,42 @@ public struct RangeStats: Encodable, Equatable, Sendable {
     }
 }
 
+/// One hour of one camera under one stage-1 model.
+public struct RollupRow: Equatable, Sendable {
+    /// Hours since the Unix epoch (UTC).
+    public var hour: Int64
+    public var camera: String
+    /// The stage-1 model version ("" when unknown).
+    public var model: String
+    public var frames = 0
+    public var passes = 0
+    public var fails = 0
+    public var noVerdicts = 0
+    public var flagged = 0
+    public var totalMsSum = 0.0
+    public var defects: [String: Int] = [:]
+
+    public init(hour: Int64, camera: String, model: String, frames: Int = 0, passes: Int = 0, fails: Int = 0,
+                noVerdicts: Int = 0, flagged: Int = 0, totalMsSum: Double = 0, defects: [String: Int] = [:]) {
+        self.hour = hour
+        self.camera = camera
+        self.model = model
+        self.frames = frames
+        self.passes = passes
+        self.fails = fails
+        self.noVerdicts = noVerdicts
+        self.flagged = flagged
+        self.totalMsSum = totalMsSum
+        self.defects = defects
+    }
+}
+
+struct RollupKey: Hashable {
+    var hour: Int64
+    var camera: String
+    var model: String
+}
+
 extension Store {
     /// A page of verdicts and the id to ask for the next page with (nil at the end).
     public func verdicts(_ q: VerdictQuery) throws -> (items: [VerdictRecord], nextBefore: Int64?) {
@@ -58,23 +94,45 @@ extension Store {
 
     /// Totals from the hourly rollups for hours starting in [since, until).
     public func rangeStats(camera: String? = nil, since: Double? = nil, until: Double? = nil) throws -> RangeStats {
+        var s = RangeStats()
+        for r in try rollups(since: since, until: until, camera: camera) {
+            s.frames += r.frames
+            s.passes += r.passes
+            s.fails += r.fails
+            s.noVerdicts += r.noVerdicts
+            s.flagged += r.flagged
+            for (k, n) in r.defects { s.defects[k, default: 0] += n }
+        }
+        return s
+    }
+
+    /// The hourly rollup rows for hours starting in [since, until), oldest first.
+    public func rollups(since: Double? = nil, until: Double? = nil, camera: String? = nil) throws -> [RollupRow] {
         try pool.read { db in
-            var sql = "SELECT frames, passes, fails, no_verdicts, flagged, defects FROM hourly_rollups WHERE 1"
+            var filter = "WHERE 1"
             var args: [DatabaseValueConvertible] = []
-            if let camera { sql += " AND camera_id = ?"; args.append(camera) }
-            if let since { sql += " AND hour >= ?"; args.append(Int64((since / 3600).rounded(.down))) }
-            if let until { sql += " AND hour < ?"; args.append(Int64((until / 3600).rounded(.up))) }
-            var s = RangeStats()
-            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)) {
-                s.frames += row[0] as Int
-                s.passes += row[1] as Int
-                s.fails += row[2] as Int
-                s.noVerdicts += row[3] as Int
-                s.flagged += row[4] as Int
-                let kinds = (try? JSONDecoder().decode([String: Int].self, from: Data((row[5] as String).utf8))) ?? [:]
-                for (k, n) in kinds { s.defects[k, default: 0] += n }
+            if let since { filter += " AND hour >= ?"; args.append(Int64((since / 3600).rounded(.down))) }
+            if let until { filter += " AND hour < ?"; args.append(Int64((until / 3600).rounded(.up))) }
+            if let camera { filter += " AND camera_id = ?"; args.append(camera) }
+            let arguments = StatementArguments(args) ?? StatementArguments()
+            var rows: [RollupKey: RollupRow] = [:]
+            var order: [RollupKey] = []
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT hour, camera_id, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum
+                FROM rollups \(filter) ORDER BY hour, camera_id, model
+                """, arguments: arguments)
+            while let r = try cursor.next() {
+                let key = RollupKey(hour: r[0], camera: r[1], model: r[2])
+                order.append(key)
+                rows[key] = RollupRow(hour: key.hour, camera: key.camera, model: key.model, frames: r[3], passes: r[4], fails: r[5],
+                                      noVerdicts: r[6], flagged: r[7], totalMsSum: r[8])
             }
-            return s
+            let defects = try Row.fetchCursor(db, sql: "SELECT hour, camera_id, model, defect, count FROM rollup_defects \(filter)",
+                                              arguments: arguments)
+            while let r = try defects.next() {
+                rows[RollupKey(hour: r[0], camera: r[1], model: r[2])]?.defects[r[3], default: 0] += r[4] as Int
+            }
+            return order.map { rows[$0]! }
         }
     }
 

@@ -18,6 +18,8 @@ public enum FlagReason: String, Codable, Sendable, CaseIterable, DatabaseValueCo
     case audit
     /// The frame got no verdict.
     case noVerdict = "no_verdict"
+    /// `linesight audit-labels`: the frame's label confidently disagrees with the model.
+    case suspectLabel = "suspect_label"
 }
 
 public struct CameraRecord: Codable, Sendable, FetchableRecord, PersistableRecord {

@@ -7,11 +7,14 @@ enum Schema {
         var m = DatabaseMigrator()
         m.registerMigration("v1-core", migrate: v1)
         m.registerMigration("v2-registry", migrate: v2)
+        m.registerMigration("v3-review-stats", migrate: v3)
         return m
     }
 
     static let decisions = "('pass', 'fail', 'no_verdict')"
-    static let flagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict')"
+    static let flagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict', 'suspect_label')"
+    /// The flag reasons v1 knew (its CHECK constraint, kept as shipped).
+    static let v1FlagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict')"
 
     private static func v1(_ db: Database) throws {
         try db.execute(sql: """
@@ -70,7 +73,7 @@ enum Schema {
         CREATE TABLE flags (
             id INTEGER PRIMARY KEY,
             verdict_id INTEGER NOT NULL REFERENCES verdicts(id) ON DELETE CASCADE,
-            reason TEXT NOT NULL CHECK (reason IN \(flagReasons)),
+            reason TEXT NOT NULL CHECK (reason IN \(v1FlagReasons)),
             status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'labeled', 'skipped')),
             created_at REAL NOT NULL,
             UNIQUE (verdict_id, reason)
@@ -122,6 +125,88 @@ enum Schema {
         ALTER TABLE models ADD COLUMN promoted_at REAL;
         ALTER TABLE models ADD COLUMN promoted_by TEXT;
         CREATE INDEX models_by_stage ON models(stage, created_at);
+        """)
+    }
+
+    /// Review and statistics:
+    /// - flags gain the reason 'suspect_label' (from `audit-labels`), the status 'unsure',
+    ///   and a lease (who holds the flag in a review session, until when);
+    /// - rollups gain the model dimension (`stats --by model`) and a row per defect kind,
+    ///   so statistics aggregate in SQL; history from before this migration keeps its
+    ///   counts under the model "" (unknown) where its verdict rows are gone.
+    private static func v3(_ db: Database) throws {
+        try db.execute(sql: """
+        CREATE TABLE flags_v3 (
+            id INTEGER PRIMARY KEY,
+            verdict_id INTEGER NOT NULL REFERENCES verdicts(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL CHECK (reason IN \(flagReasons)),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'labeled', 'skipped', 'unsure')),
+            created_at REAL NOT NULL,
+            note TEXT,
+            leased_by TEXT,
+            lease_until REAL,
+            UNIQUE (verdict_id, reason)
+        ) STRICT;
+        INSERT INTO flags_v3(id, verdict_id, reason, status, created_at)
+            SELECT id, verdict_id, reason, status, created_at FROM flags;
+        DROP TABLE flags;
+        ALTER TABLE flags_v3 RENAME TO flags;
+        CREATE INDEX open_flags ON flags(status, created_at);
+
+        CREATE TABLE rollups (
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            hour INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            frames INTEGER NOT NULL DEFAULT 0,
+            passes INTEGER NOT NULL DEFAULT 0,
+            fails INTEGER NOT NULL DEFAULT 0,
+            no_verdicts INTEGER NOT NULL DEFAULT 0,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            total_ms_sum REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, camera_id, model)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE rollup_defects (
+            camera_id TEXT NOT NULL,
+            hour INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            defect TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, camera_id, model, defect)
+        ) STRICT, WITHOUT ROWID;
+
+        INSERT INTO rollups
+            SELECT camera_id, CAST(floor(captured_at / 3600) AS INTEGER), coalesce(stage1_model, ''),
+                   count(*), sum(decision = 'pass'), sum(decision = 'fail'), sum(decision = 'no_verdict'),
+                   sum(flags != ''), sum(total_ms)
+            FROM verdicts GROUP BY 1, 2, 3;
+        INSERT INTO rollups(camera_id, hour, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum)
+            SELECT h.camera_id, h.hour, '', h.frames - k.frames, h.passes - k.passes, h.fails - k.fails,
+                   h.no_verdicts - k.no_verdicts, h.flagged - k.flagged, h.total_ms_sum - k.total_ms_sum
+            FROM hourly_rollups h
+            JOIN (SELECT camera_id, hour, sum(frames) AS frames, sum(passes) AS passes, sum(fails) AS fails,
+                         sum(no_verdicts) AS no_verdicts, sum(flagged) AS flagged, sum(total_ms_sum) AS total_ms_sum
+                  FROM rollups GROUP BY camera_id, hour) k USING (camera_id, hour)
+            WHERE h.frames > k.frames
+            ON CONFLICT(hour, camera_id, model) DO UPDATE SET frames = frames + excluded.frames,
+                passes = passes + excluded.passes, fails = fails + excluded.fails,
+                no_verdicts = no_verdicts + excluded.no_verdicts, flagged = flagged + excluded.flagged,
+                total_ms_sum = total_ms_sum + excluded.total_ms_sum;
+        INSERT INTO rollups(camera_id, hour, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum)
+            SELECT camera_id, hour, '', frames, passes, fails, no_verdicts, flagged, total_ms_sum
+            FROM hourly_rollups h WHERE NOT EXISTS (SELECT 1 FROM rollups r WHERE r.camera_id = h.camera_id AND r.hour = h.hour);
+
+        INSERT INTO rollup_defects
+            SELECT v.camera_id, CAST(floor(v.captured_at / 3600) AS INTEGER), coalesce(v.stage1_model, ''), d.value, count(*)
+            FROM verdicts v, json_each('["' || replace(v.defects, ',', '","') || '"]') d
+            WHERE v.defects != '' GROUP BY 1, 2, 3, 4;
+        INSERT INTO rollup_defects
+            SELECT h.camera_id, h.hour, '', d.key, d.value - coalesce((SELECT sum(count) FROM rollup_defects r
+                WHERE r.camera_id = h.camera_id AND r.hour = h.hour AND r.defect = d.key), 0)
+            FROM hourly_rollups h, json_each(h.defects) d
+            WHERE d.value > coalesce((SELECT sum(count) FROM rollup_defects r
+                WHERE r.camera_id = h.camera_id AND r.hour = h.hour AND r.defect = d.key), 0)
+            ON CONFLICT(hour, camera_id, model, defect) DO UPDATE SET count = count + excluded.count;
+        DROP TABLE hourly_rollups;
         """)
     }
 }

@@ -8,7 +8,12 @@ public final class Store: Sendable {
     public let pool: DatabasePool
 
     /// Opens (or creates) the database, refuses a damaged one, and migrates it.
-    public init(path: String, busyTimeout: Double = 5) throws {
+    public convenience init(path: String, busyTimeout: Double = 5) throws {
+        try self.init(path: path, busyTimeout: busyTimeout, schemaUpTo: nil)
+    }
+
+    /// `schemaUpTo`: stop after this migration (tests of later migrations on old data).
+    init(path: String, busyTimeout: Double, schemaUpTo: String?) throws {
         self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
         var config = Configuration()
@@ -32,7 +37,7 @@ public final class Store: Sendable {
             // Must precede the first table: lets retention hand free pages back to the OS.
             try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
         }
-        try migrate()
+        try migrate(upTo: schemaUpTo)
     }
 
     /// SQLite's quick_check: "ok" or the damage it found.
@@ -56,13 +61,13 @@ public final class Store: Sendable {
         }
     }
 
-    private func migrate() throws {
+    private func migrate(upTo last: String?) throws {
         let migrator = Schema.migrator
         try classifyingErrors {
             let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
             let unknown = applied.subtracting(migrator.migrations)
             if !unknown.isEmpty { throw StoreError.newerSchema(path: path, migrations: unknown.sorted()) }
-            try migrator.migrate(pool)
+            if let last { try migrator.migrate(pool, upTo: last) } else { try migrator.migrate(pool) }
         }
     }
 

@@ -37,11 +37,50 @@ struct StoreTests {
             let f = try #require(try FrameRecord.fetchOne(db))
             #expect(f.verdictId == fail.id)
             #expect(try FlagRecord.fetchAll(db).map(\.reason) == [.lowStage2Confidence, .noVerdict])
-            let r = try #require(try Row.fetchOne(db, sql: "SELECT * FROM hourly_rollups"))
+            let r = try #require(try Row.fetchOne(db, sql: "SELECT * FROM rollups"))
+            #expect(r["model"] as String == "s1-v1")
             #expect(r["frames"] as Int == 3 && r["passes"] as Int == 1 && r["fails"] as Int == 1 && r["no_verdicts"] as Int == 1)
             #expect(r["flagged"] as Int == 2)
-            #expect(try String.fetchOne(db, sql: "SELECT defects FROM hourly_rollups") == #"{"scratch":1,"dent":1}"#)
+            #expect(try Row.fetchAll(db, sql: "SELECT defect, count FROM rollup_defects ORDER BY defect").map { "\($0[0] as String)=\($0[1] as Int)" }
+                    == ["dent=1", "scratch=1"])
         }
+    }
+
+    @Test func theStatsMigrationKeepsEveryCountOfOlderHistory() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let old = try Store(path: file, busyTimeout: 5, schemaUpTo: "v2-registry")
+            try old.register(camera: "cam1", source: "synthetic")
+            let t0 = 1_800_000_000.0
+            try old.pool.write { db in
+                // Two hours of history; in the first, retention already deleted the verdict rows.
+                try db.execute(sql: """
+                    INSERT INTO hourly_rollups(camera_id, hour, frames, passes, fails, no_verdicts, flagged, defects, total_ms_sum)
+                    VALUES ('cam1', ?, 10, 7, 2, 1, 3, '{"dent":2}', 30), ('cam1', ?, 3, 1, 2, 0, 1, '{"dent":1,"scratch":2}', 9)
+                    """, arguments: [Int64(t0 / 3600) - 1, Int64(t0 / 3600)])
+                for (i, (d, defects)) in [("pass", ""), ("fail", "dent,scratch"), ("fail", "scratch")].enumerated() {
+                    try db.execute(sql: """
+                        INSERT INTO verdicts(camera_id, captured_at, frame_sequence, stage1_score, decision, defects, stage1_model, total_ms, flags)
+                        VALUES ('cam1', ?, ?, 0.5, ?, ?, 's1-v7', 3, ?)
+                        """, arguments: [t0 + Double(i), i, d, defects, i == 2 ? "uncertain" : ""])
+                }
+                try db.execute(sql: "INSERT INTO flags(verdict_id, reason, created_at) VALUES (3, 'uncertain', 0)")
+            }
+        }
+        let store = try Store(path: file)
+        let rows = try store.rollups()
+        #expect(rows.map { "\($0.model):\($0.frames)/\($0.passes)/\($0.fails)/\($0.noVerdicts)/\($0.flagged)" } == [":10/7/2/1/3", "s1-v7:3/1/2/0/1"])
+        #expect(rows[0].defects == ["dent": 2])
+        #expect(rows[1].defects == ["dent": 1, "scratch": 2])
+        let total = try store.rangeStats()
+        #expect(total.frames == 13 && total.defects == ["dent": 3, "scratch": 2])
+        try store.pool.read { (db: Database) throws in
+            #expect(try String.fetchAll(db, sql: "SELECT reason FROM flags") == ["uncertain"], "flags survive the rebuild")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'hourly_rollups'") == 0)
+        }
+        // The rebuilt flags table takes the new reason.
+        try store.pool.write { db in try db.execute(sql: "INSERT INTO flags(verdict_id, reason, created_at) VALUES (3, 'suspect_label', 0)") }
     }
 
     @Test func theSchemaRefusesWhatCannotBeTrue() throws {
@@ -114,7 +153,7 @@ struct StoreTests {
         committer.close()
         try store.pool.read { (db: Database) throws in
             #expect(try VerdictRecord.fetchCount(db) == 5000)
-            #expect(try Int.fetchOne(db, sql: "SELECT sum(fails) FROM hourly_rollups") == 500)
+            #expect(try Int.fetchOne(db, sql: "SELECT sum(fails) FROM rollups") == 500)
         }
     }
 
@@ -182,7 +221,7 @@ struct StoreTests {
         #expect(report.verdictsDeleted == 1, "the 200-day-old verdict")
         try store.pool.read { (db: Database) throws in
             #expect(try VerdictRecord.fetchCount(db) == 5)
-            #expect(try Int.fetchOne(db, sql: "SELECT sum(frames) FROM hourly_rollups") == 6, "rollups keep the old verdict's count")
+            #expect(try Int.fetchOne(db, sql: "SELECT sum(frames) FROM rollups") == 6, "rollups keep the old verdict's count")
         }
     }
 }
