@@ -62,11 +62,14 @@ let package = Package(
         // The staged classifier, flagging policy and per-camera pipeline: composes the engine,
         // imaging, capture and the store.
         .target(name: "Inspection", dependencies: [
-            "Neural", "Imaging", "Capture", "Store", "Config", .product(name: "Logging", package: "swift-log"),
+            "Neural", "Imaging", "Capture", "Store", "Config", "Reports", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
+        // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.
+        .target(name: "Reports", dependencies: ["Store", "CZlib"], swiftSettings: vectorFlags),
+
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config",
+            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,7 +92,7 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
-        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "TestSupport",
+        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport",
                                                      .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
@@ -98,6 +101,7 @@ let package = Package(
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib"]),
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],

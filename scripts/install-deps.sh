@@ -3,8 +3,9 @@
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds PyTorch for the benchmarks)
 set -euo pipefail
 
-# systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests.
-packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd)
+# systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests;
+# tmux: the review UI is tested in a real terminal.
+packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
 fi

@@ -2,6 +2,7 @@ import Capture
 import Config
 import Foundation
 import Imaging
+import Reports
 import Store
 
 /// Everything `linesight serve` reads from its config file, with the defaults a new line
@@ -56,6 +57,8 @@ public struct LineConfig: Sendable {
     /// Commit verdicts at least this often (group commit), seconds.
     public var commitInterval = 0.1
     public var cameras: [Camera] = []
+    /// `linesight stats`: the time zone periods and shifts are read in, and the shifts.
+    public var shifts = ShiftSchedule.standard()
 
     public init() {}
 
@@ -114,6 +117,25 @@ public struct LineConfig: Sendable {
         c.http.tokenFile = try h.optionalString("token_file").map(resolve)
         if c.http.enabled, !c.http.isLoopback, c.http.tokenFile == nil {
             throw h.bad("listen", "listening beyond loopback (\(c.http.host)) needs http.token_file with a bearer token")
+        }
+
+        let st = try root.section("stats")
+        var zone = TimeZone.current
+        if let name = try st.optionalString("timezone") {
+            guard let z = TimeZone(identifier: name) else { throw st.bad("timezone", "'\(name)' is not a time zone name (e.g. Europe/Berlin, UTC)") }
+            zone = z
+        }
+        let shiftTables = try st.sections("shifts")
+        if shiftTables.isEmpty {
+            c.shifts = .standard(timeZone: zone)
+        } else {
+            var shifts: [Shift] = []
+            for t in shiftTables {
+                let name = try t.string("name", default: "")
+                do { shifts.append(try Shift(name: name, start: try t.string("start", default: ""), end: try t.string("end", default: ""))) }
+                catch let e as ReportsError { throw t.bad("start", e.description) }
+            }
+            do { c.shifts = try ShiftSchedule(shifts, timeZone: zone) } catch let e as ReportsError { throw st.bad("shifts", e.description) }
         }
 
         for cam in try root.sections("cameras") { c.cameras.append(try camera(cam, resolve)) }

@@ -13,6 +13,9 @@ public struct FlaggedFrame: Codable, Equatable, Sendable {
     public var stage1Score: Double?
     public var defects: String
     public var path: String
+    /// JSON object defect kind -> stage-2 probability, when stage 2 ran.
+    public var stage2Scores: String?
+    public var stage1Model: String?
 }
 
 /// The current label of a frame (the newest; earlier ones are superseded).
@@ -33,21 +36,30 @@ extension Store {
     public func openFlags(limit: Int = 100) throws -> [FlaggedFrame] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
-                       v.decision, v.stage1_score, v.defects, fr.path
-                FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
-                WHERE f.status = 'open' AND fr.deleted_at IS NULL
-                ORDER BY CASE f.reason WHEN 'uncertain' THEN 0 WHEN 'low_stage2_confidence' THEN 1 WHEN 'no_verdict' THEN 2 ELSE 3 END,
-                         v.captured_at DESC
-                LIMIT ?
+                \(Self.flaggedColumns) WHERE f.status = 'open' AND fr.deleted_at IS NULL
+                ORDER BY \(Self.reviewOrder) LIMIT ?
                 """, arguments: [limit])
-            return rows.map { r in
-                FlaggedFrame(flagId: r["flag_id"], frameId: r["frame_id"], verdictId: r["verdict_id"],
-                             reason: FlagReason(rawValue: r["reason"]) ?? .uncertain, camera: r["camera_id"], capturedAt: r["captured_at"],
-                             decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
-                             defects: r["defects"], path: r["path"])
-            }
+            return rows.map(Self.flagged)
         }
+    }
+
+    static let flaggedColumns = """
+        SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
+               v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model
+        FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
+        """
+    /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, then
+    /// audit samples; newest first within each.
+    static let reviewOrder = """
+        CASE f.reason WHEN 'uncertain' THEN 0 WHEN 'low_stage2_confidence' THEN 1 WHEN 'suspect_label' THEN 2
+                      WHEN 'no_verdict' THEN 3 ELSE 4 END, v.captured_at DESC, f.id
+        """
+
+    static func flagged(_ r: Row) -> FlaggedFrame {
+        FlaggedFrame(flagId: r["flag_id"], frameId: r["frame_id"], verdictId: r["verdict_id"],
+                     reason: FlagReason(rawValue: r["reason"]) ?? .uncertain, camera: r["camera_id"], capturedAt: r["captured_at"],
+                     decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
+                     defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"])
     }
 
     /// Labels frames: `defects` empty = good. Supersedes each frame's earlier label and closes
@@ -91,6 +103,48 @@ extension Store {
                 return FrameLabel(labelId: r["id"], frameId: r["frame_id"], defects: label == "good" ? [] : label.split(separator: "+").map(String.init),
                                   who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"])
             }
+        }
+    }
+}
+
+/// A verdict a person has labeled: what the model said next to what the person said.
+public struct LabeledVerdict: Equatable, Sendable {
+    public var verdictId: Int64
+    public var frameId: Int64
+    public var camera: String
+    public var capturedAt: Double
+    public var decision: Decision
+    public var modelDefects: [String]
+    /// The stage-1 model version ("" when unknown).
+    public var model: String
+    public var flags: [FlagReason]
+    /// The current label's defect kinds; empty means good.
+    public var humanDefects: [String]
+}
+
+extension Store {
+    /// Every labeled verdict captured in [since, until), with its current label.
+    public func labeledVerdicts(since: Double? = nil, until: Double? = nil) throws -> [LabeledVerdict] {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT v.id, fr.id, v.camera_id, v.captured_at, v.decision, v.defects, coalesce(v.stage1_model, ''), v.flags, l.label
+                FROM labels l JOIN frames fr ON fr.id = l.frame_id JOIN verdicts v ON v.id = fr.verdict_id
+                WHERE l.id = (SELECT max(id) FROM labels WHERE frame_id = l.frame_id)
+                  AND v.captured_at >= ? AND v.captured_at < ?
+                ORDER BY v.id
+                """, arguments: [since ?? -Double.greatestFiniteMagnitude, until ?? Double.greatestFiniteMagnitude])
+            var out: [LabeledVerdict] = []
+            while let r = try rows.next() {
+                let label: String = r[8]
+                let defects: String = r[5]
+                let flags: String = r[7]
+                out.append(LabeledVerdict(verdictId: r[0], frameId: r[1], camera: r[2], capturedAt: r[3],
+                                          decision: Decision(rawValue: r[4]) ?? .noVerdict,
+                                          modelDefects: defects.isEmpty ? [] : defects.split(separator: ",").map(String.init), model: r[6],
+                                          flags: flags.split(separator: ",").compactMap { FlagReason(rawValue: String($0)) },
+                                          humanDefects: label == "good" ? [] : label.split(separator: "+").map(String.init)))
+            }
+            return out
         }
     }
 }

@@ -9,6 +9,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     /// A record that breaks the schema's rules (unknown camera, bad decision...).
     case invalid(String)
     case notFound(String)
+    /// The change would overwrite someone else's newer change.
+    case conflict(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .io(let p, let d): return "database \(p): \(d)"
         case .invalid(let why): return "invalid record: \(why)"
         case .notFound(let what): return "\(what) not found"
+        case .conflict(let why): return why
         }
     }
 }

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Inspection
+import Neural
+import Store
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Graphics: ExpressibleByArgument {}
+
+struct ReviewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "review",
+        abstract: "Review flagged frames in the terminal, one key per decision.",
+        discussion: """
+        Shows each flagged frame (most useful first: uncertain, then suspect labels,
+        no-verdicts, audit samples) with the model's verdict and scores. Keys:
+          p        pass: the part is good
+          1-9      toggle a defect kind (starts at the model's call)
+          enter    confirm the selected kinds (enter at once agrees with the model)
+          u        unsure: leave it for someone who can tell
+          s        skip for now      z  undo the last decision
+          ?        help              q  quit (resume any time; decided frames stay decided)
+        Each frame is leased to one reviewer at a time, so several people can review at once.
+        Works over SSH and in an 80x24 terminal; draws with sixel or kitty graphics when the
+        terminal has them, truecolor half-blocks otherwise.
+        """)
+
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Recorded as who labeled.") var who: String = whoAmI()
+    @Option(help: "auto|halfblock|sixel|kitty") var graphics: String = "auto"
+    @Option(help: "Seconds a frame stays leased to you without a decision.") var lease: Double = 600
+
+    func validate() throws {
+        guard graphics == "auto" || Graphics(rawValue: graphics) != nil else { throw ValidationError("--graphics must be auto, halfblock, sixel or kitty") }
+        guard lease >= 10 else { throw ValidationError("--lease must be at least 10 seconds") }
+    }
+
+    func run() throws {
+        guard Terminal.isInteractive else {
+            throw CommandFailure("review needs a terminal; for scripts use `linesight flagged list` and `linesight label ID... --as KINDS | --pass`")
+        }
+        let (cfg, store) = try options.open()
+        let kinds = try Self.kinds(cfg, store)
+        let session = ReviewSession(store: store, reviewer: who, kinds: kinds, lease: lease)
+        let term = Terminal()
+        term.enter()
+        ReviewTerminal.current = term
+        signal(SIGTERM) { _ in ReviewTerminal.current?.restore(); _exit(143) }
+        signal(SIGHUP) { _ in ReviewTerminal.current?.restore(); _exit(129) }
+        defer { term.restore() }
+        let mode: Graphics = Graphics(rawValue: graphics) ?? Self.detect(term)
+        let screen = ReviewScreen(session: session, term: term, graphics: mode, framesDirectory: cfg.framesDirectory)
+        try session.advance()
+        screen.draw()
+        while true {
+            guard let key = term.readKey(timeout: lease / 2) else {
+                // Idle: renew the lease by taking the same frame again.
+                if session.current != nil { try session.advance() }
+                continue
+            }
+            switch try session.handle(key) {
+            case .quit:
+                term.restore()
+                print("reviewed \(session.decided) frame\(session.decided == 1 ? "" : "s") as \(who); `linesight review` resumes with the next open one")
+                return
+            case .next: try session.advance()
+            case .stay: break
+            }
+            screen.draw()
+        }
+    }
+
+    static func detect(_ term: Terminal) -> Graphics {
+        let env = ProcessInfo.processInfo.environment
+        if env["KITTY_WINDOW_ID"] != nil || env["TERM"] == "xterm-kitty" || env["TERM_PROGRAM"] == "WezTerm" || env["TERM_PROGRAM"] == "ghostty" { return .kitty }
+        if env["TMUX"] == nil, term.supportsSixel() { return .sixel }
+        return .halfblock
+    }
+
+    /// The defect kinds to toggle: the stage-2 model's classes, else the kinds seen so far.
+    static func kinds(_ cfg: LineConfig, _ store: Store) throws -> [String] {
+        if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { return meta.classes }
+        return try store.knownDefectKinds()
+    }
+}
+
+/// For the signal handlers: the terminal to put back.
+enum ReviewTerminal {
+    nonisolated(unsafe) static var current: Terminal?
+}

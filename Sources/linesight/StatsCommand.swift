@@ -1,0 +1,149 @@
+import ArgumentParser
+import Config
+import Foundation
+import Inspection
+import Reports
+import Store
+
+/// The database a read-only command works on, from the line config.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The line config (its database, shifts and time zone).") var config: String = "/etc/linesight/linesight.toml"
+
+    func open() throws -> (LineConfig, Store) {
+        let cfg: LineConfig
+        do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
+        guard FileManager.default.fileExists(atPath: cfg.database) else {
+            throw CommandFailure("no database at \(cfg.database) yet: `linesight serve` creates it with the first verdict")
+        }
+        return (cfg, try Store(path: cfg.database))
+    }
+}
+
+/// --since / --until: a date or date-time in the stats time zone, "now", or an age such as 7d, 12h, 30m.
+struct TimeRange: ParsableArguments {
+    @Option(help: "Start: YYYY-MM-DD, 'YYYY-MM-DD HH:MM', or an age such as 7d, 24h (default: 7d).") var since: String = "7d"
+    @Option(help: "End (exclusive), same forms (default: now).") var until: String = "now"
+
+    func resolve(_ zone: TimeZone, now: Double = Date().timeIntervalSince1970) throws -> (Double, Double) {
+        let s = try Self.parse(since, zone, now: now, option: "--since"), u = try Self.parse(until, zone, now: now, option: "--until")
+        guard s < u else { throw ValidationError("--since must be before --until") }
+        return (s, u)
+    }
+
+    static func parse(_ text: String, _ zone: TimeZone, now: Double, option: String) throws -> Double {
+        if text == "now" { return now }
+        if let unit = text.last, let n = Double(text.dropLast()), n >= 0, let seconds = ["m": 60.0, "h": 3600, "d": 86400, "w": 604_800][String(unit)] {
+            return now - n * seconds
+        }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = zone
+        for format in ["yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss"] {
+            f.dateFormat = format
+            if let d = f.date(from: text) { return d.timeIntervalSince1970 }
+        }
+        throw ValidationError("\(option) '\(text)': expected YYYY-MM-DD, 'YYYY-MM-DD HH:MM', now, or an age such as 7d, 24h, 30m")
+    }
+}
+
+extension Grouping: ExpressibleByArgument {}
+extension StatsFormat: ExpressibleByArgument {}
+extension Chart: ExpressibleByArgument {}
+
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Defect statistics: yield, fails, defect rates, Pareto, control charts, and the model as a gauge.",
+        discussion: """
+        Answers from hourly rollups, so any history is fast, and reads while the daemon writes.
+          linesight stats                                   the last 7 days by day, as a table
+          linesight stats --by shift --since 2026-11-01     per shift (shifts from [stats] in the config)
+          linesight stats --by camera --format csv > cams.csv
+          linesight stats --by day --plot pchart --out pchart.svg     a p-chart with 3-sigma limits
+          linesight stats --plot pareto --out pareto.png
+          linesight stats agreement --since 30d             model vs human labels: miss, false alarm, kappa
+        Yield counts passes plus fails a person labeled good; first-pass yield counts passes
+        only. Both are of all parts inspected, no-verdicts included.
+        """,
+        subcommands: [Summary.self, Agreement.self], defaultSubcommand: Summary.self)
+
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Parts, yields, fails and defect rates per period, camera or model; charts.")
+        @OptionGroup var options: StoreOptions
+        @OptionGroup var range: TimeRange
+        @Option(help: "Group by \(Grouping.allCases.map(\.rawValue).joined(separator: "|")).") var by: Grouping = .day
+        @Option(help: "table|csv|json") var format: StatsFormat = .table
+        @Option(help: "Only this camera.") var camera: String?
+        @Option(help: "Draw a chart: pareto|trend|pchart (trend and pchart need --by hour|day|week|shift).") var plot: Chart?
+        @Option(help: "The chart file: .svg or .png.") var out: String?
+        @Option(help: "p-chart of one defect kind instead of all fails.") var defect: String?
+
+        func validate() throws {
+            if plot != nil {
+                guard let out else { throw ValidationError("--plot needs --out FILE.svg or FILE.png") }
+                guard out.hasSuffix(".svg") || out.hasSuffix(".png") else { throw ValidationError("--out must end in .svg or .png") }
+            } else if out != nil { throw ValidationError("--out goes with --plot pareto|trend|pchart") }
+        }
+
+        func run() throws {
+            let (cfg, store) = try options.open()
+            let (since, until) = try range.resolve(cfg.shifts.timeZone)
+            let rollups = try store.rollups(since: since, until: until, camera: camera)
+            let recovered = try store.labeledVerdicts(since: since, until: until)
+                .filter { $0.decision != .pass && $0.humanDefects.isEmpty && (camera == nil || $0.camera == camera) }
+                .map { (time: $0.capturedAt, camera: $0.camera, model: $0.model) }
+            let report = StatsReport(rollups: rollups, recovered: recovered, by: by, schedule: cfg.shifts, since: since, until: until)
+            if let plot, let out {
+                do {
+                    if out.hasSuffix(".svg") {
+                        let canvas = SVGCanvas(width: 960, height: 540)
+                        try report.draw(plot, on: canvas, defect: defect)
+                        try Data(canvas.document.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+                    } else {
+                        let canvas = RasterCanvas(width: 960, height: 540)
+                        try report.draw(plot, on: canvas, defect: defect)
+                        try canvas.png.write(to: URL(fileURLWithPath: out), options: .atomic)
+                    }
+                } catch let e as ReportsError {
+                    throw CommandFailure("\(e)")
+                } catch {
+                    throw CommandFailure("cannot write \(out): \(error.localizedDescription)")
+                }
+                if plot == .pchart {
+                    let chart = report.pChart(defect: defect)
+                    let out = chart.points.filter(\.outOfControl)
+                    FileHandle.standardError.write(Data(String(format: "p-bar %.3f%%, %d of %d points out of control%@\n", chart.center * 100, out.count,
+                                                               chart.points.count, out.isEmpty ? "" : ": " + out.map { "\($0.label) (rule \($0.rules.map(String.init).joined(separator: ",")))" }.joined(separator: ", ")).utf8))
+                }
+                print("wrote \(out)")
+                return
+            }
+            print(report.render(format), terminator: "")
+            if format == .table, rollups.isEmpty {
+                print("no verdicts between \(Periods(timeZone: cfg.shifts.timeZone).hour(since)) and \(Periods(timeZone: cfg.shifts.timeZone).hour(until)) (\(cfg.shifts.timeZone.identifier))")
+            }
+        }
+    }
+
+    struct Agreement: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The model as an attribute gauge: its verdicts against human labels.",
+            discussion: """
+            Per model version and defect kind: miss rate (defective parts passed), false-alarm
+            rate (good parts failed), effectiveness, Cohen's kappa, and the AIAG verdict
+            (acceptable: effectiveness >= 90%, miss <= 2%, false alarm <= 5%; marginal: 80%, 5%, 10%).
+            The escape rate comes from the audit sample (random confident passes), with its 95%
+            Wilson interval.
+            """)
+        @OptionGroup var options: StoreOptions
+        @OptionGroup var range: TimeRange
+        @Flag(help: "JSON instead of a table.") var json = false
+
+        func run() throws {
+            let (cfg, store) = try options.open()
+            let (since, until) = try range.resolve(cfg.shifts.timeZone)
+            let report = AgreementReport(try store.labeledVerdicts(since: since, until: until))
+            print(json ? report.json() : report.table(), terminator: "")
+        }
+    }
+}
