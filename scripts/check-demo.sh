@@ -10,6 +10,7 @@ out=$(DEMO_DIR=$dir DURATION=${DURATION:-8} COUNT=${COUNT:-400} EPOCHS=${EPOCHS:
 fail() { echo "$out" | tail -20; echo "check-demo: $*" >&2; exit 1; }
 grep -q "^demo: [0-9]* frames" <<<"$out" || fail "no statistics at the end"
 grep -q "== next" <<<"$out" || fail "no next commands"
+grep -q "^total " <<<"$out" || fail "no linesight stats table"
 verdicts=$(sqlite3 "$dir/data/inspection.sqlite" "SELECT count(*) FROM verdicts")
 flagged=$(sqlite3 "$dir/data/inspection.sqlite" "SELECT count(*) FROM flags")
 frames=$(find "$dir/data/frames" -name '*.jpg' | wc -l)

@@ -50,6 +50,9 @@ TOML
 
 echo "== inspecting the synthetic camera for ${duration}s (Ctrl-C stops early; API on http://127.0.0.1:$port)"
 $bin serve --config "$dir/linesight.toml" --duration "$duration" --live
+echo
+echo "== statistics of this run (linesight stats)"
+$bin stats --config "$dir/linesight.toml" --since 2h --by hour
 cat <<EOF2
 
 == next
@@ -58,5 +61,9 @@ cat <<EOF2
   curl -s 'http://127.0.0.1:$port/api/v1/verdicts?flagged=true&limit=5'
   curl -s --data-binary @$dir/dataset/crack/\$(ls $dir/dataset/crack | head -1) http://127.0.0.1:$port/api/v1/classify
   sqlite3 $dir/data/inspection.sqlite 'SELECT decision, count(*) FROM verdicts GROUP BY 1'
-  flagged frames for review are in $dir/data/frames; review, stats and retrain commands are coming
+  $bin review --config $dir/linesight.toml         review the flagged frames in this terminal (q quits)
+  $bin stats --config $dir/linesight.toml --by hour          yield, fails and defect rates
+  $bin stats --config $dir/linesight.toml --plot pareto --out $dir/pareto.svg
+  $bin labels export --config $dir/linesight.toml --format imagefolder --out $dir/new-labels
+  $bin retrain --config $dir/linesight.toml --data $dir/new-labels --dry-run   champion vs challenger
 EOF2

@@ -8,12 +8,15 @@ public final class Store: Sendable {
     public let pool: DatabasePool
 
     /// Opens (or creates) the database, refuses a damaged one, and migrates it.
-    public convenience init(path: String, busyTimeout: Double = 5) throws {
-        try self.init(path: path, busyTimeout: busyTimeout, schemaUpTo: nil)
+    /// `quickCheck`: run SQLite's quick_check on an existing file first (the daemon does at
+    /// start; it reads every page, seconds on a big history, so commands that only read or
+    /// add a few rows skip it).
+    public convenience init(path: String, busyTimeout: Double = 5, quickCheck: Bool = true) throws {
+        try self.init(path: path, busyTimeout: busyTimeout, schemaUpTo: nil, quickCheck: quickCheck)
     }
 
     /// `schemaUpTo`: stop after this migration (tests of later migrations on old data).
-    init(path: String, busyTimeout: Double, schemaUpTo: String?) throws {
+    init(path: String, busyTimeout: Double, schemaUpTo: String?, quickCheck: Bool = true) throws {
         self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
         var config = Configuration()
@@ -32,7 +35,7 @@ public final class Store: Sendable {
             throw StoreError.io(path: path, detail: "\(error)")
         }
         if exists {
-            try check()
+            if quickCheck { try check() }
         } else {
             // Must precede the first table: lets retention hand free pages back to the OS.
             try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
