@@ -159,6 +159,15 @@ struct ReviewCLITests {
         try a.wait(for: "frame \(fx.frames[0]) ")
         let b = try TmuxSession([CLI.binary.path, "review", "--config", fx.config, "--who", "bob"])
         defer { b.kill() }
+        // The daemon keeps writing verdicts meanwhile.
+        let writing = Thread {
+            for i in 0..<200 {
+                try? fx.store.insert([VerdictBundle(verdict: VerdictRecord(cameraId: "cam1", capturedAt: Date().timeIntervalSince1970, frameSequence: Int64(100 + i),
+                                                                           stage1Score: 0.1, decision: .pass, totalMs: 1))])
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        writing.start()
         let bob = try b.wait(for: "frame \(fx.frames[1]) ")
         #expect(bob.contains("(1 with other reviewers)"))
         try a.keys("p")
