@@ -112,8 +112,10 @@ struct StatsCommand: ParsableCommand {
                 if plot == .pchart {
                     let chart = report.pChart(defect: defect)
                     let out = chart.points.filter(\.outOfControl)
+                    var listed = out.prefix(12).map { "\($0.label) (rule \($0.rules.map(String.init).joined(separator: ",")))" }.joined(separator: ", ")
+                    if out.count > 12 { listed += ", and \(out.count - 12) more" }
                     FileHandle.standardError.write(Data(String(format: "p-bar %.3f%%, %d of %d points out of control%@\n", chart.center * 100, out.count,
-                                                               chart.points.count, out.isEmpty ? "" : ": " + out.map { "\($0.label) (rule \($0.rules.map(String.init).joined(separator: ",")))" }.joined(separator: ", ")).utf8))
+                                                               chart.points.count, out.isEmpty ? "" : ": " + listed).utf8))
                 }
                 print("wrote \(out)")
                 return

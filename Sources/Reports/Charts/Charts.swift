@@ -12,7 +12,7 @@ struct Frame {
     var count: Int
 
     init(_ canvas: Canvas, yMax: Double, count: Int) {
-        right = Double(canvas.width) - 70
+        right = Double(canvas.width) - 95
         bottom = Double(canvas.height) - 70
         self.yMax = yMax > 0 ? yMax : 1
         self.count = max(1, count)
@@ -148,7 +148,8 @@ extension StatsReport {
         let points = chart.points.enumerated().map { (f.x($0.offset), f.y($0.element.p * 100)) }
         if points.count > 1 { c.polyline(points, stroke: Color.series[0], width: 1.5, dashed: false, role: "series") }
         for (i, p) in chart.points.enumerated() {
-            c.circle(x: points[i].0, y: points[i].1, r: p.outOfControl ? 5 : 3, fill: p.outOfControl ? .red : Color.series[0],
+            let r = min(p.outOfControl ? 5 : 3, max(p.outOfControl ? 2 : 1, f.slot / 2))
+            c.circle(x: points[i].0, y: points[i].1, r: r, fill: p.outOfControl ? .red : Color.series[0],
                      role: p.outOfControl ? "point out-of-control" : "point",
                      data: ["p": String(format: "%.6f", p.p), "rules": p.rules.map(String.init).joined(separator: ",")])
         }
