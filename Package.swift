@@ -106,6 +106,6 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural"], swiftSettings: kernelFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging"], swiftSettings: kernelFlags),
     ]
 )

@@ -16,6 +16,8 @@ public struct FlaggedFrame: Codable, Equatable, Sendable {
     /// JSON object defect kind -> stage-2 probability, when stage 2 ran.
     public var stage2Scores: String?
     public var stage1Model: String?
+    /// Why the flag was raised, when there is more to say than its reason (suspect labels).
+    public var note: String?
 }
 
 /// The current label of a frame (the newest; earlier ones are superseded).
@@ -45,7 +47,7 @@ extension Store {
 
     static let flaggedColumns = """
         SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
-               v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model
+               v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model, f.note
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
         """
     /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, then
@@ -59,7 +61,8 @@ extension Store {
         FlaggedFrame(flagId: r["flag_id"], frameId: r["frame_id"], verdictId: r["verdict_id"],
                      reason: FlagReason(rawValue: r["reason"]) ?? .uncertain, camera: r["camera_id"], capturedAt: r["captured_at"],
                      decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
-                     defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"])
+                     defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"],
+                     note: r["note"])
     }
 
     /// Labels frames: `defects` empty = good. Supersedes each frame's earlier label and closes
@@ -85,6 +88,21 @@ extension Store {
                       AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)
                     """, arguments: [id])
             }
+        }
+    }
+
+    /// Sends a labeled frame back to review as a suspect label, with why (reopens an earlier
+    /// suspect flag of the same frame). False when the frame does not exist.
+    @discardableResult
+    public func flagSuspectLabel(frame: Int64, note: String, now: Double = Date().timeIntervalSince1970) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO flags(verdict_id, reason, status, created_at, note)
+                SELECT verdict_id, 'suspect_label', 'open', ?, ? FROM frames WHERE id = ?
+                ON CONFLICT(verdict_id, reason) DO UPDATE SET status = 'open', note = excluded.note, created_at = excluded.created_at,
+                    leased_by = NULL, lease_until = NULL
+                """, arguments: [now, note, frame])
+            return db.changesCount > 0
         }
     }
 

@@ -20,7 +20,7 @@ struct Linesight: ParsableCommand {
         """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
-                      FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self])
+                      FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self])
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()

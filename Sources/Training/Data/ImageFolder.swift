@@ -10,6 +10,12 @@ public struct LabeledImage: Equatable, Sendable {
     public var label: String
     /// Every defect on the part (empty for a good part).
     public var defects: [String]
+
+    public init(file: String, label: String, defects: [String]) {
+        self.file = file
+        self.label = label
+        self.defects = defects
+    }
 }
 
 /// ImageFolder datasets: `DIR/<class>/*.jpg`, optionally with `DIR/labels.csv`

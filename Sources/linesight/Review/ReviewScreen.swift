@@ -25,13 +25,14 @@ final class ReviewScreen {
         lines.append(bold("Linesight review") + " · \(session.reviewer) · \(open) open" + (held > 0 ? " (\(held) with other reviewers)" : "")
                      + " · \(session.decided) decided")
         var image: (lines: [String], raw: String?) = ([], nil)
-        let imageRows = max(3, rows - 8)
+        let imageRows = max(3, rows - 9)
         if session.showHelp {
             lines += Self.help
         } else if let f = session.current {
             let when = Self.time.string(from: Date(timeIntervalSince1970: f.capturedAt))
             lines.append("frame \(f.frameId) · \(f.reason.rawValue.replacingOccurrences(of: "_", with: " ")) · camera \(f.camera) · \(when)")
             lines.append(modelLine(f))
+            if let note = f.note { lines.append("why: " + note) }
             image = render(f, cols: cols, rows: imageRows)
             lines += image.lines
             if image.raw != nil { lines += Array(repeating: "", count: imageRows) }
