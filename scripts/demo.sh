@@ -13,18 +13,6 @@ count=${COUNT:-3000}
 bin=.build/release/linesight
 mkdir -p "$dir"
 
-if [[ ! -f $dir/models/stage1.safetensors || ! -f $dir/models/stage2.safetensors ]]; then
-    if [[ ! -f $dir/dataset/labels.csv ]]; then
-        rm -rf "$dir/dataset"
-        echo "== generating $count synthetic parts (256x192, six defect kinds) in $dir/dataset"
-        $bin synth --out "$dir/dataset" --count "$count" --seed 1
-    fi
-    echo "== training stage 1 (pass/fail) and stage 2 (defect kinds) -> $dir/models"
-    $bin train --data "$dir/dataset" --out "$dir/models" ${EPOCHS:+--epochs $EPOCHS}
-else
-    echo "== reusing the models in $dir/models (delete the folder to train again)"
-fi
-
 cat > "$dir/linesight.toml" <<TOML
 # Written by make demo; every key is documented in deploy/linesight.toml.
 [store]
@@ -48,6 +36,20 @@ seed = $RANDOM
 defect_rate = 0.08
 TOML
 
+if [[ ! -f $dir/models/stage1.safetensors || ! -f $dir/models/stage2.safetensors ]]; then
+    if [[ ! -f $dir/dataset/labels.csv ]]; then
+        rm -rf "$dir/dataset"
+        echo "== generating $count synthetic parts (256x192, six defect kinds) in $dir/dataset"
+        $bin synth --out "$dir/dataset" --count "$count" --seed 1
+    fi
+    echo "== training stage 1 (pass/fail) and stage 2 (defect kinds) -> $dir/models"
+    # --config: the models are registered as the first champions and the golden set frozen,
+    # so `linesight retrain` and `linesight models list` work on the demo line too.
+    $bin train --data "$dir/dataset" --config "$dir/linesight.toml" ${EPOCHS:+--epochs $EPOCHS}
+else
+    echo "== reusing the models in $dir/models (delete the folder to train again)"
+fi
+
 echo "== inspecting the synthetic camera for ${duration}s (Ctrl-C stops early; API on http://127.0.0.1:$port)"
 $bin serve --config "$dir/linesight.toml" --duration "$duration" --live
 echo
@@ -64,6 +66,6 @@ cat <<EOF2
   $bin review --config $dir/linesight.toml         review the flagged frames in this terminal (q quits)
   $bin stats --config $dir/linesight.toml --by hour          yield, fails and defect rates
   $bin stats --config $dir/linesight.toml --plot pareto --out $dir/pareto.svg
-  $bin labels export --config $dir/linesight.toml --format imagefolder --out $dir/new-labels
-  $bin retrain --config $dir/linesight.toml --data $dir/new-labels --dry-run   champion vs challenger
+  $bin retrain --config $dir/linesight.toml --dry-run     champion vs challenger on the labels you gave
+  $bin audit-labels --config $dir/linesight.toml          labels that look wrong go back to review
 EOF2

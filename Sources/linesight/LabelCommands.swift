@@ -146,27 +146,28 @@ struct LabelsCommand: ParsableCommand {
                 for l in labels { csv += "\(l.frameId),\(l.path),\(l.defects.first ?? "good"),\(l.defects.joined(separator: "+")),\(l.who),\(utc(l.labeledAt))\n" }
                 try csv.write(toFile: out, atomically: true, encoding: .utf8)
             default:
-                try exportImageFolder(labels, frames: cfg.framesDirectory)
+                try writeImageFolder(labels, frames: cfg.framesDirectory, to: out)
             }
             print("exported \(labels.count) labeled frames to \(out)")
         }
-
-        /// OUT/<first defect or good>/<frame id>.jpg plus OUT/labels.csv with every defect.
-        private func exportImageFolder(_ labels: [FrameLabel], frames: String) throws {
-            let fm = FileManager.default
-            try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-            var csv = "file,label,defects\n"
-            for l in labels {
-                let label = l.defects.first ?? "good"
-                let file = "\(label)/\(l.frameId).jpg"
-                try fm.createDirectory(atPath: out + "/" + label, withIntermediateDirectories: true)
-                try? fm.removeItem(atPath: out + "/" + file)
-                try fm.copyItem(atPath: frames + "/" + l.path, toPath: out + "/" + file)
-                csv += "\(file),\(label),\(l.defects.joined(separator: "+"))\n"
-            }
-            try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
-        }
     }
+}
+
+/// OUT/<first defect or good>/<frame id>.jpg plus OUT/labels.csv with every defect: the
+/// ImageFolder tree `train --data` and `retrain` read.
+func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+    var csv = "file,label,defects\n"
+    for l in labels {
+        let label = l.defects.first ?? "good"
+        let file = "\(label)/\(l.frameId).jpg"
+        try fm.createDirectory(atPath: out + "/" + label, withIntermediateDirectories: true)
+        try? fm.removeItem(atPath: out + "/" + file)
+        try fm.copyItem(atPath: l.path.hasPrefix("/") ? l.path : frames + "/" + l.path, toPath: out + "/" + file)
+        csv += "\(file),\(label),\(l.defects.joined(separator: "+"))\n"
+    }
+    try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
 }
 
 /// Parses an import CSV and checks every row against the frames and kinds that exist.

@@ -11,8 +11,9 @@ struct RetrainCommand: ParsableCommand {
         commandName: "retrain",
         abstract: "Fine-tune the stage-1 champion on new labels; promote only if it passes the gates.",
         discussion: """
-        Warm-starts from the live stage-1 model (the champion) on the new labeled images in
-        --data plus a bounded replay sample of the first training's data, recalibrates it
+        Warm-starts from the live stage-1 model (the champion) on the new labels (by default
+        the frames people labeled in the database since the champion was registered; or an
+        ImageFolder tree given with --data) plus a bounded replay sample of the first training's data, recalibrates it
         and picks its thresholds, then judges champion and challenger on the same images: the
         golden set frozen at first training (never trained on) plus the new validation images.
         Gates: per-defect catch rate not lower than the champion's by more than
@@ -23,11 +24,12 @@ struct RetrainCommand: ParsableCommand {
         own gate: per-kind recall not lower than its champion's by more than the tolerance.
         --dry-run only evaluates. Interrupted runs resume from their checkpoint when started
         again with the same data. Runs at low CPU priority so a live daemon keeps its share.
-          linesight retrain --config /etc/linesight/linesight.toml --data /var/lib/linesight/new-labels
+          linesight retrain --config /etc/linesight/linesight.toml              labels from the database
+          linesight retrain --config /etc/linesight/linesight.toml --data DIR   an ImageFolder tree
         """)
 
     @OptionGroup var registryOptions: RegistryOptions
-    @Option(help: "ImageFolder tree of newly labeled images.") var data: String
+    @Option(help: "ImageFolder tree of newly labeled images (default: the labels given in the database since the champion was registered).") var data: String?
     @Option(help: "Images replayed from the first training's data.") var replay: Int = 500
     @Option(help: "Fine-tuning epochs.") var epochs: Int = 8
     @Option(help: "Per-defect catch rate the challenger may lose against the champion.") var recallTolerance: Double = 0.02
@@ -42,11 +44,12 @@ struct RetrainCommand: ParsableCommand {
         let logger = Logger(label: "linesight.retrain")
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
         try compute.apply(logger)
-        let (_, registry) = try registryOptions.open()
+        let (cfg, registry) = try registryOptions.open()
         guard let champion = try registry.store.champion(stage: 1) else {
             throw ValidationError("no stage-1 champion in the registry; run `linesight train --data DIR --config \(registryOptions.config)` first")
         }
         let modelsDir = (registry.paths.stage1 as NSString).deletingLastPathComponent
+        let data = try self.data ?? collectLabels(since: champion, cfg, registry.store, into: modelsDir + "/retrain-labels")
         let golden = GoldenSet(directory: modelsDir)
         var inputs = Retrainer.Inputs(championPath: champion.file, newData: data, golden: try golden.load(passClass: "good"))
         inputs.replayData = golden.trainingData()
@@ -101,6 +104,20 @@ struct RetrainCommand: ParsableCommand {
                                              status: status, champion: champion.version, challenger: challenger.version,
                                              dataHash: r.dataHash, report: report)
         logger.notice("retraining finished", metadata: ["result": "\(status)", "champion": "\(champion.version)", "challenger": "\(challenger.version)"])
+    }
+
+    /// The frames labeled since `champion` was registered, as an ImageFolder tree in `dir`.
+    private func collectLabels(since champion: ModelRecord, _ cfg: LineConfig, _ store: Store, into dir: String) throws -> String {
+        let labels = try store.currentLabels(since: champion.createdAt)
+        let when = utc(champion.createdAt)
+        guard !labels.isEmpty else {
+            throw CommandFailure("no labels given since the champion \(champion.version) was registered (\(when)): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+        try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
+        let defective = labels.filter { !$0.defects.isEmpty }.count
+        print("collected \(labels.count) labels given since \(when) from the database (\(defective) defective, \(labels.count - defective) good) into \(dir)")
+        return dir
     }
 
     /// Retrains stage 2 when it has a champion; registers and promotes it on its own gate.
