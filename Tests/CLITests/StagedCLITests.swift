@@ -88,6 +88,25 @@ struct StagedCLITests {
         #expect(dry.status == 0 && dry.out.contains("dry run: the challenger would be promoted"))
         #expect(try store.models(stage: 1).count == 2, "a dry run registers nothing")
 
+        // Without --data, retrain learns from the labels people gave in the database.
+        let nothing = try CLI.run(["retrain", "--epochs", "1", "--dry-run"] + cfg + small)
+        #expect(nothing.status != 0 && nothing.err.contains("no labels given since the champion"), "\(nothing.err)")
+        try store.register(camera: "a", source: "synthetic")
+        let rows = try String(contentsOfFile: dir + "/new/labels.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        try store.insert(rows.enumerated().map { i, r in
+            VerdictBundle(verdict: VerdictRecord(cameraId: "a", capturedAt: Date().timeIntervalSince1970, frameSequence: Int64(i), stage1Score: 0.5,
+                                                 decision: .pass, totalMs: 1, flags: [.uncertain]),
+                          frame: FrameRecord(path: dir + "/new/" + r[0], sha256: String(repeating: "0", count: 64), bytes: 1, width: 64, height: 48, keptBecause: .flagged))
+        })
+        let frames = try store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM frames ORDER BY id") }
+        try store.label(zip(frames, rows).map { ($0, $1[2].split(separator: "+").map(String.init)) }, who: "qa", source: "review")
+        let fromDB = try CLI.run(["retrain", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
+        #expect(fromDB.status == 0 && fromDB.out.contains("collected \(rows.count) labels given since") && fromDB.out.contains("from the database"),
+                "\(fromDB.out)\(fromDB.err)")
+        #expect(fromDB.out.contains("dry run: the challenger would be promoted"))
+        #expect(try ImageFolderCount(dir + "/models/retrain-labels") == rows.count)
+
         let lenient = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
         #expect(lenient.status == 0 && lenient.out.contains("promoted stage 1"), "\(lenient.out)\(lenient.err)")
         let second = try #require(try store.champion(stage: 1))
@@ -152,4 +171,10 @@ struct RegistryKillTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "temporary copies of killed promotions are cleaned up: \(leftovers)")
     }
+}
+
+/// Images listed in an exported ImageFolder's labels.csv that exist on disk.
+func ImageFolderCount(_ dir: String) throws -> Int {
+    try String(contentsOfFile: dir + "/labels.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        .filter { FileManager.default.fileExists(atPath: dir + "/" + $0.split(separator: ",")[0]) }.count
 }
