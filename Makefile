@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test check-units demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test check-units demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -35,11 +35,15 @@ fashion-mnist: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
-bench: bench-engine bench-imaging bench-pipeline bench-stats
+bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain
 
 ## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s.
 bench-pipeline: deps
 	Benchmarks/pipeline/run.sh
+
+## Wall time of train and retrain on 5,000 parts at 128x128 (target: retrain <= 15 min).
+bench-retrain: deps
+	Benchmarks/retrain/run.sh
 
 ## `linesight stats` over 10 million verdicts vs the same figures straight from the rows.
 bench-stats: deps
