@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test check-units demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -20,6 +20,10 @@ test: deps
 	$(SWIFT) test --skip-build
 	scripts/check-units.sh
 	scripts/check-deploy.sh
+
+## A Debian package (dpkg-deb) for line PCs without a Swift toolchain: dist/*.deb.
+deb: deps
+	scripts/make-deb.sh dist
 
 ## The systemd units, offline: verify with no stderr, security exposure <= 2.0.
 check-units: build

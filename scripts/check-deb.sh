@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# CI: builds the .deb and checks what is in it: the binary (no Swift runtime needed at run
+# time), the units pointing at /usr/bin, the config as a conffile, the maintainer scripts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+deb=$(scripts/make-deb.sh "$out" | tail -1)
+fail() { echo "check-deb: $*" >&2; exit 1; }
+contents=$(dpkg-deb --contents "$deb")
+for f in ./usr/bin/linesight ./etc/linesight/linesight.toml ./lib/systemd/system/linesight.service \
+         ./lib/systemd/system/linesight-retrain.service ./lib/systemd/system/linesight-retrain.timer ./var/lib/linesight/models/; do
+    grep -q " $f\$" <<<"$contents" || fail "$f is not in the package"
+done
+info=$(dpkg-deb --info "$deb")
+grep -q "Depends: .*libopenblas" <<<"$info" || fail "no OpenBLAS dependency: $info"
+grep -q "Depends: .*libturbojpeg" <<<"$info" || fail "no TurboJPEG dependency"
+dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles || fail "no conffiles"
+dpkg-deb -x "$deb" "$out/root"
+! ldd "$out/root/usr/bin/linesight" | grep -q libswift || fail "the binary needs the Swift runtime at run time"
+grep -q "ExecStart=/usr/bin/linesight serve" "$out/root/lib/systemd/system/linesight.service" || fail "the unit does not run /usr/bin/linesight"
+"$out/root/usr/bin/linesight" --help | grep -q "review" || fail "the packaged binary does not run"
+echo "check-deb: $(basename "$deb") ($(du -h "$deb" | cut -f1)): binary, units, conffile, maintainer scripts; depends on $(sed -n 's/^ Depends: //p' <<<"$info")"
