@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -39,11 +39,16 @@ fashion-mnist: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
-bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain
+bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality
 
 ## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s.
 bench-pipeline: deps
 	Benchmarks/pipeline/run.sh
+
+## Staged models on synthetic parts, Linesight vs PyTorch (same data, split, specs, recipe).
+bench-quality: deps
+	scripts/install-deps.sh --bench
+	Benchmarks/quality/run.sh
 
 ## Wall time of train and retrain on 5,000 parts at 128x128 (target: retrain <= 15 min).
 bench-retrain: deps

@@ -20,6 +20,8 @@ struct StagedTrainCommand {
     var config: String?
     var initFrom: String?
     var fineTune: StagedOptions.FineTune
+    var stemPool = true
+    var globalMax = false
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -32,6 +34,8 @@ struct StagedTrainCommand {
         if let width { o.width = width }
         if let batchSize { o.batchSize = batchSize }
         if let learningRate { o.learningRate = learningRate }
+        o.stemPool = stemPool
+        o.globalMax = globalMax
         o.seed = seed
         o.initFrom = initFrom
         o.fineTune = fineTune
@@ -98,6 +102,8 @@ struct StagedTrainCommand {
                          name, s.escapes, s.defective, s.escapeRate * 100, s.escapeRateCI[0] * 100, s.escapeRateCI[1] * 100,
                          s.falseRejects, s.good, s.falseRejectRate * 100, s.falseRejectRateCI[0] * 100, s.falseRejectRateCI[1] * 100, s.unsure))
         }
+        print(String(format: "  one threshold (pass <= %.4f, everything else rejected): test escapes %.2f%%, false rejects %.2f%% (%d/%d good parts)",
+                     r.thresholds.pass, r.test.escapeRate * 100, r.test.notPassedGoodRate * 100, r.test.notPassedGood, r.test.good))
         if let ev = r.stage2Test {
             print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f", ev.exactMatch * 100, ev.macroF1))
             print("  kind           precision  recall     F1")

@@ -39,7 +39,7 @@ struct SynthCommand: ParsableCommand {
     var multiDefectRate: Double = 0.15
     @Option(help: "Of the defects, the share drawn with low contrast.")
     var subtleRate: Double = 0.35
-    @Option(help: "Defect kinds to draw, comma-separated (default: all of \(DefectKind.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(help: "Defect kinds to draw, comma-separated, each with an optional relative frequency (scratch:6,pit:1); default: all of \(DefectKind.allCases.map(\.rawValue).joined(separator: ", ")), equally often.")
     var kinds: String?
     @Option(help: "Random seed; the same seed gives the same images.")
     var seed: UInt64 = 1
@@ -63,15 +63,21 @@ struct SynthCommand: ParsableCommand {
         return (parts[0], parts[1])
     }
 
-    func parsedKinds() throws -> [DefectKind] {
-        guard let kinds else { return DefectKind.allCases }
-        return try kinds.split(separator: ",").map {
-            let name = $0.trimmingCharacters(in: .whitespaces)
-            guard let k = DefectKind(rawValue: name) else {
-                throw ValidationError("unknown defect kind '\(name)'; known: \(DefectKind.allCases.map(\.rawValue).joined(separator: ", "))")
+    /// The kinds and, when any is given, their weights (1 where omitted).
+    func parsedKinds() throws -> (kinds: [DefectKind], weights: [Double]?) {
+        guard let kinds else { return (DefectKind.allCases, nil) }
+        var weighted = false
+        let parsed: [(DefectKind, Double)] = try kinds.split(separator: ",").map {
+            let parts = $0.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let k = DefectKind(rawValue: parts[0]) else {
+                throw ValidationError("unknown defect kind '\(parts[0])'; known: \(DefectKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            return k
+            guard parts.count == 2 else { return (k, 1) }
+            guard let w = Double(parts[1]), w >= 0, w.isFinite else { throw ValidationError("weight '\(parts[1])' of \(parts[0]) is not a non-negative number") }
+            weighted = true
+            return (k, w)
         }
+        return (parsed.map(\.0), weighted ? parsed.map(\.1) : nil)
     }
 
     func run() throws {
@@ -82,7 +88,7 @@ struct SynthCommand: ParsableCommand {
         config.defectRate = defectRate
         config.multiDefectRate = multiDefectRate
         config.subtleRate = subtleRate
-        config.kinds = try parsedKinds()
+        (config.kinds, config.kindWeights) = try parsedKinds()
         let writer = DatasetWriter(generator: try SyntheticGenerator(config), quality: quality)
         let total = count
         let began = Date()

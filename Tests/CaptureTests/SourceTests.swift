@@ -77,6 +77,19 @@ struct SourceTests {
         #expect(samples.flatMap(\.defects).contains { $0.subtle } && samples.flatMap(\.defects).contains { !$0.subtle })
     }
 
+    @Test func kindWeightsMakeSomeDefectsRare() throws {
+        let g = try SyntheticGenerator(smallConfig {
+            $0.width = 32; $0.height = 32; $0.defectRate = 1; $0.multiDefectRate = 0
+            $0.kinds = [.scratch, .pit, .dent]; $0.kindWeights = [6, 3, 1]
+        })
+        let kinds = (0..<2000).flatMap { g.sample($0).kinds }
+        let share = { (k: DefectKind) in Double(kinds.filter { $0 == k }.count) / Double(kinds.count) }
+        #expect(abs(share(.scratch) - 0.6) < 0.04 && abs(share(.pit) - 0.3) < 0.04 && abs(share(.dent) - 0.1) < 0.03,
+                "\(share(.scratch)) \(share(.pit)) \(share(.dent))")
+        #expect(throws: CaptureError.self) { try SyntheticGenerator(smallConfig { $0.kinds = [.scratch, .pit]; $0.kindWeights = [1] }) }
+        #expect(throws: CaptureError.self) { try SyntheticGenerator(smallConfig { $0.kinds = [.scratch]; $0.kindWeights = [0] }) }
+    }
+
     /// The same part with and without a defect differs only inside the truth box.
     @Test(arguments: DefectKind.allCases)
     func groundTruthBoxesCoverWhatWasDrawn(kind: DefectKind) throws {

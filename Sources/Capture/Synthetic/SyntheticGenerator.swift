@@ -13,6 +13,9 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
     /// Of the defects, the share drawn with low contrast.
     public var subtleRate = 0.35
     public var kinds: [DefectKind] = DefectKind.allCases
+    /// Relative frequency of each of `kinds` (nil: all equally often). Real lines have a
+    /// few common defects and rare ones.
+    public var kindWeights: [Double]?
     public var textures: [SurfaceTexture] = SurfaceTexture.allCases
 
     public init() {}
@@ -27,6 +30,11 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
         }
         guard !kinds.isEmpty, !textures.isEmpty else {
             throw CaptureError.invalidConfig("synthetic generator needs at least one defect kind and texture")
+        }
+        if let w = kindWeights {
+            guard w.count == kinds.count, w.allSatisfy({ $0 >= 0 && $0.isFinite }), w.contains(where: { $0 > 0 }) else {
+                throw CaptureError.invalidConfig("defect kind weights must be one non-negative number per kind, not all zero")
+            }
         }
     }
 }
@@ -58,9 +66,18 @@ public struct SyntheticGenerator: Sendable {
         let c = config
         var dice = Dice(c.seed, UInt64(index) << 2)
         var kinds: [DefectKind] = []
+        func pick() -> DefectKind {
+            guard let w = c.kindWeights else { return c.kinds[dice.int(0, c.kinds.count - 1)] }
+            var r = Double(dice.next() >> 11) / Double(1 << 53) * w.reduce(0, +)
+            for (k, weight) in zip(c.kinds, w) {
+                if r < weight { return k }
+                r -= weight
+            }
+            return c.kinds[w.lastIndex { $0 > 0 }!]
+        }
         if dice.chance(c.defectRate) {
-            kinds.append(c.kinds[dice.int(0, c.kinds.count - 1)])
-            if dice.chance(c.multiDefectRate) { kinds.append(c.kinds[dice.int(0, c.kinds.count - 1)]) }
+            kinds.append(pick())
+            if dice.chance(c.multiDefectRate) { kinds.append(pick()) }
         }
         return render(index, kinds: kinds)
     }

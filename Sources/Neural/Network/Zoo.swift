@@ -33,19 +33,40 @@ public enum Zoo {
     /// `width` is the first stage's channel count (32 by default, times a multiplier).
     /// Inputs of 48 px and more get a strided stem, 96 px and more a max pool too.
     public static func smallResNet(input: Shape, classes: Int, depth: Int = 8, width: Int = 32) -> NetworkSpec {
+        smallResNet(input: input, classes: classes, depth: depth, width: width, stemPool: true, globalMax: false)
+    }
+
+    /// The small ResNet with the choices that matter for small defects: `stemPool` false
+    /// keeps twice the resolution into the first stage (no max pool after the stem on
+    /// large inputs); `globalMax` pools the last feature map by its maximum instead of its
+    /// mean, so a defect a few pixels wide is not averaged away by the rest of the part.
+    public static func smallResNet(input: Shape, classes: Int, depth: Int, width: Int, stemPool: Bool, globalMax: Bool) -> NetworkSpec {
         precondition(depth == 8 || depth == 10, "small ResNet depth is 8 or 10")
         let side = min(input.height, input.width)
-        var layers: [LayerSpec] = [.conv(out: width, kernel: 3, stride: side >= 48 ? 2 : 1, padding: 1), .batchNorm, .relu]
-        if side >= 96 { layers.append(.maxPool(kernel: 3, stride: 2, padding: 1)) }
+        func down(_ s: Int) -> Int { (s + 2 - 3) / 2 + 1 }  // 3x3, stride 2, padding 1
+        var (h, w) = (input.height, input.width)
+        let stemStride = side >= 48 ? 2 : 1
+        var layers: [LayerSpec] = [.conv(out: width, kernel: 3, stride: stemStride, padding: 1), .batchNorm, .relu]
+        if stemStride == 2 { (h, w) = (down(h), down(w)) }
+        if side >= 96 && stemPool {
+            layers.append(.maxPool(kernel: 3, stride: 2, padding: 1))
+            (h, w) = (down(h), down(w))
+        }
         let stages = depth == 8 ? 3 : 4
         var cin = width
         for s in 0..<stages {
-            let w = width << s
-            layers += basicBlock(in: cin, out: w, stride: s == 0 ? 1 : 2)
-            cin = w
+            let c = width << s
+            layers += basicBlock(in: cin, out: c, stride: s == 0 ? 1 : 2)
+            if s > 0 { (h, w) = (down(h), down(w)) }
+            cin = c
         }
-        layers += [.globalAvgPool, .flatten, .linear(out: classes)]
-        return NetworkSpec(name: "resnet\(depth)-w\(width)", input: input, layers: layers)
+        if globalMax && h == w {
+            layers += [.maxPool(kernel: h, stride: h), .flatten, .linear(out: classes)]
+        } else {
+            layers += [.globalAvgPool, .flatten, .linear(out: classes)]
+        }
+        let name = "resnet\(depth)-w\(width)" + (stemPool ? "" : "-fullstem") + (globalMax && h == w ? "-gmax" : "")
+        return NetworkSpec(name: name, input: input, layers: layers)
     }
 
     /// A light depthwise-separable network (MobileNet-v1 style) for real-time stage 1:

@@ -13,6 +13,12 @@ public struct StagedOptions: Equatable, Sendable {
     public var stage2Epochs = 25
     /// Width of the small ResNet (channels of its first stage).
     public var width = 16
+    /// Max pool after the stem on inputs >= 96 (off: twice the resolution into the first
+    /// stage, for defects a few pixels wide, at about twice the compute). See Zoo.smallResNet.
+    public var stemPool = true
+    /// Global max pooling instead of the mean (small defects are not averaged away; a
+    /// missing feature, an absence, is harder to see).
+    public var globalMax = false
     public var batchSize = 64
     /// Peak AdamW learning rate of the one-cycle schedule.
     public var learningRate: Float = 0.002
@@ -89,6 +95,10 @@ public struct StageOneReport: Codable, Equatable, Sendable {
     public var falseRejects: Int
     /// Parts inside the band (stage 2 and a human settle them).
     public var unsure: Int
+    /// Good parts above the pass threshold: the false-reject rate if every part not
+    /// confidently passed were rejected (the one-threshold view of stage 1).
+    public var notPassedGood: Int
+    public var notPassedGoodRate: Double
     public var escapeRate: Double
     public var escapeRateCI: [Double]
     public var falseRejectRate: Double
@@ -100,6 +110,8 @@ public struct StageOneReport: Codable, Equatable, Sendable {
         escapes = defectScores.filter { $0 <= t.pass }.count
         falseRejects = goodScores.filter { $0 >= t.fail }.count
         unsure = (defectScores + goodScores).filter { $0 > t.pass && $0 < t.fail }.count
+        notPassedGood = goodScores.filter { $0 > t.pass }.count
+        notPassedGoodRate = good == 0 ? 0 : Double(notPassedGood) / Double(good)
         escapeRate = defective == 0 ? 0 : Double(escapes) / Double(defective)
         escapeRateCI = wilson(escapes, defective)
         falseRejectRate = good == 0 ? 0 : Double(falseRejects) / Double(good)
