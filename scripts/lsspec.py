@@ -3,6 +3,7 @@
 Shared by the golden-fixture generator and the benchmarks, so PyTorch always runs the
 very network the Swift engine builds from the same spec, with the same parameter names.
 """
+import torch
 import torch.nn as nn
 
 
@@ -14,6 +15,13 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return self.body(x) + (self.shortcut(x) if len(self.shortcut) else x)
+
+
+class AvgMaxPool(nn.Module):
+    """Linesight's globalavgmaxpool: per channel the mean, then per channel the max."""
+
+    def forward(self, x):
+        return torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], 1)
 
 
 def build(layers, shape):
@@ -43,6 +51,9 @@ def build(layers, shape):
         elif t == "globalavgpool":
             mods.append(nn.AdaptiveAvgPool2d(1))
             h = w = 1
+        elif t == "globalavgmaxpool":
+            mods.append(AvgMaxPool())
+            c, h, w = 2 * c, 1, 1
         elif t == "flatten":
             mods.append(nn.Flatten())
             c, h, w = c * h * w, 1, 1

@@ -4,7 +4,7 @@
 # six defect kinds of which the rarest is ~3 % of all parts, a third of defects subtle.
 # Reports stage-1 escape rate and false rejects at one threshold (picked on validation for
 # 99 % defect recall) and stage-2 macro-F1, on the test split.
-#   COUNT=4000 SIZE=128 EPOCHS=25 Benchmarks/quality/run.sh
+#   COUNT=4000 SIZE=128 EPOCHS=25 TRAIN_FLAGS="--global-pool avgmax" Benchmarks/quality/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${COUNT:-4000}
@@ -22,7 +22,7 @@ if [[ ! -f $dir/data/labels.csv ]]; then
         --kinds scratch:7,pit:6,dent:5,stain:5,crack:4,missing_feature:3 >&2
 fi
 t0=$(date +%s)
-$bin train --data "$dir/data" --input-size "$size" --epochs "$epochs" --out "$dir/linesight" | tr '\r' '\n' | grep -v "ETA\|^epoch" > "$dir/linesight.log"
+$bin train --data "$dir/data" --input-size "$size" --epochs "$epochs" ${TRAIN_FLAGS:-} --out "$dir/linesight" | tr '\r' '\n' | grep -v "ETA\|^epoch" > "$dir/linesight.log"
 t1=$(date +%s)
 OMP_NUM_THREADS=2 "$venv/bin/python" Benchmarks/quality/torch_staged.py --data "$dir/data" --models "$dir/linesight" --epochs "$epochs" > "$dir/torch.json"
 t2=$(date +%s)

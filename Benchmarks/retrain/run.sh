@@ -31,5 +31,5 @@ t1=$(date +%s)
 $bin retrain --data "$dir/new" --replay $((count - new)) --config "$dir/line.toml" --nice 0 | grep -v "^epoch .*%" > "$dir/retrain.log"
 t2=$(date +%s)
 echo "first training, both stages, $count images at ${size}x${size}: $((t1 - t0)) s"
-echo "retrain over $count images ($new new + $((count - new)) replayed) at ${size}x${size}: $((t2 - t1)) s (target <= 900 s)"
+echo "retrain at ${size}x${size}: $((t2 - t1)) s (target <= 900 s); $(tr '\r' '\n' < "$dir/retrain.log" | grep -m1 '^loading')"
 grep -E "escape|false reject|macro|promoted|kept" "$dir/train.log" "$dir/retrain.log" | sed 's/^/  /' || true

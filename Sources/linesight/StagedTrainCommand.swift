@@ -21,7 +21,7 @@ struct StagedTrainCommand {
     var initFrom: String?
     var fineTune: StagedOptions.FineTune
     var stemPool = true
-    var globalMax = false
+    var globalPool: Zoo.GlobalPool = .avg
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -35,7 +35,7 @@ struct StagedTrainCommand {
         if let batchSize { o.batchSize = batchSize }
         if let learningRate { o.learningRate = learningRate }
         o.stemPool = stemPool
-        o.globalMax = globalMax
+        o.globalPool = globalPool
         o.seed = seed
         o.initFrom = initFrom
         o.fineTune = fineTune

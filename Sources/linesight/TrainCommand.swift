@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --init: fine-tune 'all' layers (at a fifth of the rate) or only the 'head'.") var fineTune: String = "all"
     @Flag(inversion: .prefixedNo, help: "With --data: max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
     var stemPool = true
-    @Option(help: "With --data: global pooling, avg or max (max: small defects are not averaged away; absences such as a missing hole are harder).")
+    @Option(help: "With --data: global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both).")
     var globalPool: String = "avg"
     @Option(help: "With --data: a line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
@@ -75,7 +75,7 @@ struct TrainCommand: ParsableCommand {
         guard dataset == "fashion-mnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fashion-mnist") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
-        guard ["avg", "max"].contains(globalPool) else { throw ValidationError("--global-pool must be avg or max") }
+        guard Zoo.GlobalPool(rawValue: globalPool) != nil else { throw ValidationError("--global-pool must be avg, max or avgmax") }
         guard (16...512).contains(inputSize) else { throw ValidationError("--input-size must be 16...512") }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
                                           out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
                                           fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all,
-                                          stemPool: stemPool, globalMax: globalPool == "max").run(compute)
+                                          stemPool: stemPool, globalPool: Zoo.GlobalPool(rawValue: globalPool) ?? .avg).run(compute)
         }
         let epochs = self.epochs ?? 10
         let out = self.out ?? "runs/fashion-mnist/model.safetensors"

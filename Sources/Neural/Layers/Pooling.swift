@@ -157,3 +157,54 @@ public final class GlobalAvgPool: Layer {
         return dx
     }
 }
+
+/// Global average and global max pooling side by side: for each sample, C means then C
+/// maxima. Backward spreads the mean's gradient over the map and routes the maximum's
+/// to the first position that held it.
+public final class GlobalAvgMaxPool: Layer {
+    public let inputShape: Shape
+    public var needsInputGradient = true
+    public var outputShape: Shape { Shape(2 * inputShape.channels) }
+    private var input: Tensor?
+    private var output: Tensor?
+    private var gradInput: Tensor?
+    private var argmax: [Int] = []
+
+    public init(_ shape: Shape) { inputShape = shape }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let y = ensure(&output, outputShape, batch: x.batch), p = x.plane, c = x.channels
+        let scale = 1 / Float(p)
+        if argmax.count != x.batch * c { argmax = [Int](repeating: 0, count: x.batch * c) }
+        for n in 0..<x.batch {
+            for k in 0..<c {
+                let src = x.data + (n * c + k) * p
+                var acc: Float = 0, best = src[0], at = 0
+                for j in 0..<p {
+                    let v = src[j]
+                    acc += v
+                    if v > best { best = v; at = j }
+                }
+                y.data[n * 2 * c + k] = acc * scale
+                y.data[n * 2 * c + c + k] = best
+                argmax[n * c + k] = at
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("backward before forward") }
+        let dx = ensure(&gradInput, inputShape, batch: x.batch), p = x.plane, c = x.channels
+        let scale = 1 / Float(p)
+        for n in 0..<x.batch {
+            for k in 0..<c {
+                let v = dy.data[n * 2 * c + k] * scale, d = dx.data + (n * c + k) * p
+                for j in 0..<p { d[j] = v }
+                d[argmax[n * c + k]] += dy.data[n * 2 * c + c + k]
+            }
+        }
+        return dx
+    }
+}

@@ -59,6 +59,8 @@ struct NetworkBuilder {
             return AvgPool2d(g)
         case .globalAvgPool:
             return GlobalAvgPool(input)
+        case .globalAvgMaxPool:
+            return GlobalAvgMaxPool(input)
         case .flatten:
             return Flatten(input)
         case let .linear(out, bias):

@@ -9,6 +9,9 @@ public indirect enum LayerSpec: Equatable, Sendable {
     case maxPool(kernel: Int, stride: Int, padding: Int = 0)
     case avgPool(kernel: Int, stride: Int, padding: Int = 0)
     case globalAvgPool
+    /// Per channel, the mean and the maximum of the whole map, concatenated (2C outputs):
+    /// the mean sees absences and large areas, the maximum a defect a few pixels wide.
+    case globalAvgMaxPool
     case flatten
     case linear(out: Int, bias: Bool = true)
     case dropout(Double)
@@ -34,6 +37,7 @@ extension LayerSpec: Codable {
         case .maxPool: "maxpool"
         case .avgPool: "avgpool"
         case .globalAvgPool: "globalavgpool"
+        case .globalAvgMaxPool: "globalavgmaxpool"
         case .flatten: "flatten"
         case .linear: "linear"
         case .dropout: "dropout"
@@ -64,7 +68,7 @@ extension LayerSpec: Codable {
             try c.encode(p, forKey: .p)
         case let .residual(body, shortcut):
             try c.encode(body, forKey: .body); try c.encode(shortcut, forKey: .shortcut)
-        case .batchNorm, .activation, .globalAvgPool, .flatten:
+        case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .flatten:
             break
         }
     }
@@ -117,6 +121,7 @@ extension LayerSpec: Codable {
                              shortcut: try c.decodeIfPresent([LayerSpec].self, forKey: .shortcut) ?? [])
         case "batchnorm": try only([]); self = .batchNorm
         case "globalavgpool": try only([]); self = .globalAvgPool
+        case "globalavgmaxpool": try only([]); self = .globalAvgMaxPool
         case "flatten": try only([]); self = .flatten
         default:
             guard let kind = ActivationKind(rawValue: type) else {

@@ -33,14 +33,23 @@ public enum Zoo {
     /// `width` is the first stage's channel count (32 by default, times a multiplier).
     /// Inputs of 48 px and more get a strided stem, 96 px and more a max pool too.
     public static func smallResNet(input: Shape, classes: Int, depth: Int = 8, width: Int = 32) -> NetworkSpec {
-        smallResNet(input: input, classes: classes, depth: depth, width: width, stemPool: true, globalMax: false)
+        smallResNet(input: input, classes: classes, depth: depth, width: width, stemPool: true, globalPool: .avg)
+    }
+
+    /// How the last feature map becomes one vector.
+    public enum GlobalPool: String, Sendable, CaseIterable, Codable {
+        /// The mean: large areas and absences (a missing hole).
+        case avg
+        /// The maximum: a defect a few pixels wide is not averaged away by the rest of the part.
+        case max
+        /// Both, concatenated (twice the features into the classifier).
+        case avgmax
     }
 
     /// The small ResNet with the choices that matter for small defects: `stemPool` false
     /// keeps twice the resolution into the first stage (no max pool after the stem on
-    /// large inputs); `globalMax` pools the last feature map by its maximum instead of its
-    /// mean, so a defect a few pixels wide is not averaged away by the rest of the part.
-    public static func smallResNet(input: Shape, classes: Int, depth: Int, width: Int, stemPool: Bool, globalMax: Bool) -> NetworkSpec {
+    /// large inputs); `globalPool` chooses how the last feature map is summarized.
+    public static func smallResNet(input: Shape, classes: Int, depth: Int, width: Int, stemPool: Bool, globalPool: GlobalPool) -> NetworkSpec {
         precondition(depth == 8 || depth == 10, "small ResNet depth is 8 or 10")
         let side = min(input.height, input.width)
         func down(_ s: Int) -> Int { (s + 2 - 3) / 2 + 1 }  // 3x3, stride 2, padding 1
@@ -60,12 +69,12 @@ public enum Zoo {
             if s > 0 { (h, w) = (down(h), down(w)) }
             cin = c
         }
-        if globalMax && h == w {
-            layers += [.maxPool(kernel: h, stride: h), .flatten, .linear(out: classes)]
-        } else {
-            layers += [.globalAvgPool, .flatten, .linear(out: classes)]
+        switch globalPool {
+        case .max where h == w: layers += [.maxPool(kernel: h, stride: h), .flatten, .linear(out: classes)]
+        case .avgmax: layers += [.globalAvgMaxPool, .flatten, .linear(out: classes)]
+        default: layers += [.globalAvgPool, .flatten, .linear(out: classes)]
         }
-        let name = "resnet\(depth)-w\(width)" + (stemPool ? "" : "-fullstem") + (globalMax && h == w ? "-gmax" : "")
+        let name = "resnet\(depth)-w\(width)" + (stemPool ? "" : "-fullstem") + (globalPool == .avg || (globalPool == .max && h != w) ? "" : "-g\(globalPool.rawValue)")
         return NetworkSpec(name: name, input: input, layers: layers)
     }
 

@@ -16,9 +16,8 @@ public struct StagedOptions: Equatable, Sendable {
     /// Max pool after the stem on inputs >= 96 (off: twice the resolution into the first
     /// stage, for defects a few pixels wide, at about twice the compute). See Zoo.smallResNet.
     public var stemPool = true
-    /// Global max pooling instead of the mean (small defects are not averaged away; a
-    /// missing feature, an absence, is harder to see).
-    public var globalMax = false
+    /// How the last feature map is summarized (see Zoo.GlobalPool).
+    public var globalPool: Zoo.GlobalPool = .avg
     public var batchSize = 64
     /// Peak AdamW learning rate of the one-cycle schedule.
     public var learningRate: Float = 0.002

@@ -72,7 +72,7 @@ public final class StagedTrainer {
         var c1 = TrainingConfig.inspection(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed,
                                            loss: .crossEntropy(labelSmoothing: 0.05))
         c1.balancedSampling = true
-        let spec1 = try initSpec("stage1", default: Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width, stemPool: o.stemPool, globalMax: o.globalMax), classes: 2)
+        let spec1 = try initSpec("stage1", default: Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
         let net1 = try network(spec1, "stage1", &c1)
         try train(net1, c1, s1Train, s1Val)
         // Calibrate on validation (temperature scaling), then pick thresholds on the calibrated scores.
@@ -112,7 +112,7 @@ public final class StagedTrainer {
             let weights = positive.map { p in min(3, max(1, (Float(s2Train.count) - p) / max(p, 1))) }
             var c2 = TrainingConfig.inspection(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed &+ 1,
                                                loss: .binaryCrossEntropy(positiveWeights: weights))
-            let spec2 = try initSpec("stage2", default: Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalMax: o.globalMax), classes: kinds.count)
+            let spec2 = try initSpec("stage2", default: Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
             let net2 = try network(spec2, "stage2", &c2)
             try train(net2, c2, s2Train, s2Val)
             let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization)
