@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "NeuralTests", dependencies: ["Neural"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport",
-                                                     .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: vectorFlags),
+                                                     .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],

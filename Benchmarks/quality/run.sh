@@ -12,6 +12,8 @@ size=${SIZE:-128}
 epochs=${EPOCHS:-25}
 dir=${BENCH_DIR:-.build/bench-quality}
 bin=.build/release/linesight
+# The kernels OpenBLAS picks for this CPU, as an installed service runs (BENCH_CORETYPE=X forces X).
+if [[ -n ${BENCH_CORETYPE:-} ]]; then export OPENBLAS_CORETYPE=$BENCH_CORETYPE; else unset OPENBLAS_CORETYPE; fi
 venv=.build/bench-venv
 swift build -c release --product linesight >&2
 [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"

@@ -12,6 +12,8 @@ size=${SIZE:-96}
 rare=${RARE:-stain}
 dir=${BENCH_DIR:-.build/bench-rare}
 bin=.build/release/linesight
+# The kernels OpenBLAS picks for this CPU, as an installed service runs (BENCH_CORETYPE=X forces X).
+if [[ -n ${BENCH_CORETYPE:-} ]]; then export OPENBLAS_CORETYPE=$BENCH_CORETYPE; else unset OPENBLAS_CORETYPE; fi
 swift build -c release --product linesight >&2
 rm -rf "$dir" && mkdir -p "$dir"
 cat > "$dir/line.toml" <<TOML
