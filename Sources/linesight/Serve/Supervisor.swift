@@ -145,7 +145,7 @@ final class Supervisor: @unchecked Sendable {
             let p99 = s.latency.quantile(0.99).map { String(format: "%.0f", $0) } ?? "-"
             Console.line("""
             \(p.camera): \(s.received) frames, \(s.passes) pass, \(s.fails) fail, \(s.noVerdicts) no-verdict \
-            (\(s.dropped) dropped), \(s.flags.values.reduce(0, +)) flagged, \(s.framesSaved) frames kept; \
+            (\(s.dropped) dropped), \(s.flags.values.reduce(0, +)) flags raised, \(s.framesSaved) frames kept; \
             latency p50 <= \(p50) ms, p99 <= \(p99) ms
             """)
             if !s.defects.isEmpty {
