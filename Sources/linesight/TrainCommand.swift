@@ -17,6 +17,23 @@ enum Architecture: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
+extension TrainCommand {
+    /// The current labels of the line's database as an ImageFolder tree next to its models.
+    static func exportLabels(_ config: String) throws -> String {
+        let (cfg, registry) = try RegistryOptions.open(config)
+        let labels = try registry.store.currentLabels()
+        guard !labels.isEmpty else {
+            throw CommandFailure("the database \(cfg.database) has no labeled frames yet: label flagged frames with `linesight review`, or train with --data DIR")
+        }
+        // A new folder each time: the golden set and the replay of later retrains point into it.
+        let dir = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/train-labels-" + StagedTrainCommand.stamp()
+        try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
+        let defective = labels.filter { !$0.defects.isEmpty }.count
+        print("training on \(labels.count) labeled frames from \(cfg.database) (\(defective) defective, \(labels.count - defective) good), exported to \(dir)")
+        return dir
+    }
+}
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -32,6 +49,9 @@ struct TrainCommand: ParsableCommand {
         OUT/stage2.safetensors and OUT/report.json (OUT defaults to linesight-data/models).
           linesight synth --out data/parts --count 3000
           linesight train --data data/parts
+        With --labels and --config it trains from the frames people labeled in the line's
+        database instead (the current label of every kept frame):
+          linesight train --labels --config /etc/linesight/linesight.toml
 
         Without --data it trains on Fashion-MNIST (Debian package dataset-fashion-mnist), the
         engine's proving ground (small ResNet, SGD + Nesterov, one-cycle, label smoothing 0.1,
@@ -41,6 +61,7 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @Option(help: "ImageFolder tree of inspection images: trains stage 1 and stage 2.") var data: String?
+    @Flag(help: "Train both stages from the labeled frames in the database of --config (instead of --data).") var labels = false
     @Option(help: "With --data: the good parts' folder name.") var passClass: String = "good"
     @Option(help: "With --data: square model input side in pixels.") var inputSize: Int = 96
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
@@ -72,6 +93,10 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
+        if labels {
+            guard data == nil else { throw ValidationError("give either --data DIR or --labels, not both") }
+            guard config != nil else { throw ValidationError("--labels reads the database of a line: give --config FILE") }
+        }
         guard dataset == "fashion-mnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fashion-mnist") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
@@ -84,6 +109,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        var data = self.data
+        if labels, let config { data = try Self.exportLabels(config) }
         if let data {
             return try StagedTrainCommand(data: data, passClass: passClass, inputSize: inputSize, targetRecall: targetRecall,
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,

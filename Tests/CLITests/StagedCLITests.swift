@@ -128,6 +128,13 @@ struct StagedCLITests {
         #expect(transfer.status == 0 && transfer.out.contains("stage1: starting from") && transfer.out.contains("fine-tuning head"), "\(transfer.err)")
         let list = try CLI.run(["models", "list", "--json"] + cfg)
         #expect(list.status == 0 && list.out.contains("\"promoted_by\""))
+
+        // First training can also come straight from the labels in the database.
+        let noConfig = try CLI.run(["train", "--labels"])
+        #expect(noConfig.status != 0 && noConfig.err.contains("--config"))
+        let fromLabels = try CLI.run(["train", "--labels", "--input-size", "32", "--epochs", "1", "--width", "4"] + cfg + small)
+        #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(rows.count) labeled frames"), "\(fromLabels.out)\(fromLabels.err)")
+        #expect(try store.champion(stage: 1)?.version != first.version, "the new models are registered and promoted")
     }
 }
 
