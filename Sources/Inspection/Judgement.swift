@@ -18,7 +18,7 @@ public struct Judgement: Equatable, Sendable {
 
     /// The decision rule, as a pure function of the scores.
     public static func decide(stage1: Double, stage2: [String: Double]?, _ t: Thresholds) -> Judgement {
-        let defects = (stage2 ?? [:]).filter { $0.value >= t.defect }.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map(\.key)
+        let defects = (stage2 ?? [:]).filter { $0.value >= t.defect($0.key) }.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map(\.key)
         let unsure = stage1 > t.pass && stage1 < t.fail
         let decision: Decision
         if stage1 >= t.fail {

@@ -34,9 +34,13 @@ public final class StagedClassifier {
         stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi)
         stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi) }
         let own = stage1.metadata.thresholds
-        let t = Thresholds(fail: paths.fail ?? own["fail"] ?? 0.7, pass: paths.pass ?? own["pass"] ?? 0.3,
+        var t = Thresholds(fail: paths.fail ?? own["fail"] ?? 0.7, pass: paths.pass ?? own["pass"] ?? 0.3,
                            defect: paths.defect ?? stage2?.metadata.thresholds["defect"] ?? 0.5,
                            stage2Confident: paths.stage2Confident ?? 0.6, unsure: paths.unsure)
+        // Per-kind thresholds from the stage-2 model, unless the config sets one for all.
+        if paths.defect == nil, let s2 = stage2 {
+            t.defectPerKind = s2.metadata.perKindDefectThresholds
+        }
         try t.validate()
         thresholds = t
         do {

@@ -14,6 +14,8 @@ public struct Thresholds: Equatable, Sendable {
     public var pass: Double
     /// Stage-2 score at or above which a defect kind is reported.
     public var defect: Double
+    /// Per-kind stage-2 thresholds (picked on validation at training); `defect` for the rest.
+    public var defectPerKind: [String: Double] = [:]
     /// Stage-2 top score below which the frame is flagged "low stage-2 confidence".
     public var stage2Confident: Double
     public var unsure: UnsureRule
@@ -27,11 +29,14 @@ public struct Thresholds: Equatable, Sendable {
         self.unsure = unsure
     }
 
+    /// The stage-2 threshold of `kind`.
+    public func defect(_ kind: String) -> Double { defectPerKind[kind] ?? defect }
+
     public func validate() throws {
         guard (0...1).contains(pass), (0...1).contains(fail), pass <= fail else {
             throw InspectionError.config("thresholds need 0 <= pass (\(pass)) <= fail (\(fail)) <= 1")
         }
-        guard (0...1).contains(defect), (0...1).contains(stage2Confident) else {
+        guard (0...1).contains(defect), (0...1).contains(stage2Confident), defectPerKind.values.allSatisfy({ (0...1).contains($0) }) else {
             throw InspectionError.config("stage-2 thresholds must lie in 0...1")
         }
     }

@@ -104,12 +104,13 @@ struct StagedTrainCommand {
         }
         print(String(format: "  one threshold (pass <= %.4f, everything else rejected): test escapes %.2f%%, false rejects %.2f%% (%d/%d good parts)",
                      r.thresholds.pass, r.test.escapeRate * 100, r.test.notPassedGoodRate * 100, r.test.notPassedGood, r.test.good))
-        if let ev = r.stage2Test {
-            print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f", ev.exactMatch * 100, ev.macroF1))
-            print("  kind           precision  recall     F1")
+        if let ev = r.stage2Test, let tuned = r.stage2Tuned {
+            print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f at 0.5, %.3f at the per-kind thresholds picked on validation",
+                         ev.exactMatch * 100, ev.macroF1, tuned.macroF1))
+            print("  kind           threshold  precision  recall     F1   (F1 at 0.5)")
             for (k, name) in ev.classNames.enumerated() {
                 let padded = name.padding(toLength: max(14, name.count), withPad: " ", startingAt: 0)
-                print("  " + padded + String(format: " %8.3f %8.3f %8.3f", ev.precision(k), ev.recall(k), ev.f1(k)))
+                print("  " + padded + String(format: " %9.2f %10.3f %8.3f %8.3f   (%.3f)", tuned.thresholds[k], tuned.precision[k], tuned.recall[k], tuned.f1[k], ev.f1(k)))
             }
         }
     }
@@ -124,9 +125,11 @@ struct StagedTrainCommand {
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]
         if let ev = r.stage2Test {
-            obj["stage2"] = ["test": ["exact_match": ev.exactMatch, "macro_f1": ev.macroF1,
-                                      "per_kind": Dictionary(uniqueKeysWithValues: ev.classNames.enumerated().map {
-                                          ($1, ["precision": ev.precision($0), "recall": ev.recall($0), "f1": ev.f1($0)])
+            let tuned = r.stage2Tuned
+            obj["stage2"] = ["test": ["exact_match": ev.exactMatch, "macro_f1": ev.macroF1, "macro_f1_tuned": tuned?.macroF1 ?? ev.macroF1,
+                                      "per_kind": Dictionary(uniqueKeysWithValues: ev.classNames.enumerated().map { k, name in
+                                          (name, ["precision": ev.precision(k), "recall": ev.recall(k), "f1": ev.f1(k),
+                                                  "threshold": tuned?.thresholds[k] ?? 0.5, "f1_tuned": tuned?.f1[k] ?? ev.f1(k)])
                                       })]]
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)

@@ -26,6 +26,16 @@ struct DecisionTests {
         #expect(Judgement.decide(stage1: 0.5, stage2: ["crack": 0.2], strict).decision == .fail)
     }
 
+    @Test func perKindStageTwoThresholdsNameRareKindsAtLowerScores() {
+        var tuned = t
+        tuned.defectPerKind = ["stain": 0.2]
+        let j = Judgement.decide(stage1: 0.5, stage2: ["stain": 0.3, "crack": 0.3], tuned)
+        #expect(j.decision == .fail && j.defects == ["stain"], "stain at 0.3 clears its 0.2; crack keeps the flat 0.5")
+        #expect(Judgement.decide(stage1: 0.5, stage2: ["stain": 0.3], t).decision == .pass)
+        tuned.defectPerKind["stain"] = 1.5
+        #expect(throws: InspectionError.self) { try tuned.validate() }
+    }
+
     @Test func thresholdsMustBeOrdered() {
         #expect(throws: InspectionError.self) { try Thresholds(fail: 0.2, pass: 0.4).validate() }
         #expect(throws: InspectionError.self) { try Thresholds(defect: 1.5).validate() }

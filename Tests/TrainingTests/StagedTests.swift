@@ -42,6 +42,20 @@ struct StagedTests {
         #expect(throws: TrainingError.self) { _ = try ImageFolder.parseCSV("name,class\n", path: "l.csv", passClass: "good") }
     }
 
+    @Test func perKindThresholdsMaximizeValidationF1() {
+        // Kind 0 is scored high when present (best cut near 0.5); kind 1 only reaches 0.2-0.3.
+        let probs: [[Float]] = [[0.9, 0.25, 0.1], [0.8, 0.3, 0.1], [0.1, 0.05, 0.1], [0.2, 0.1, 0.1], [0.7, 0.22, 0.1], [0.3, 0.02, 0.1]]
+        let masks: [UInt32] = [0b11, 0b11, 0, 0, 0b11, 0]
+        let t = MultiLabelScores.pick(probs, masks, classes: 3)
+        #expect(t[0] > 0.3 && t[0] <= 0.7, "\(t)")
+        #expect(t[1] > 0.1 && t[1] <= 0.22, "\(t)")
+        #expect(t[2] == 0.5, "no positives: the default")
+        let at = MultiLabelScores(probs, masks, thresholds: t)
+        #expect(at.f1[0] == 1 && at.f1[1] == 1 && at.macroF1 == 1)
+        let flat = MultiLabelScores(probs, masks, thresholds: [0.5, 0.5, 0.5])
+        #expect(flat.recall[1] == 0 && flat.macroF1 == 0.5, "at 0.5 kind 1 is never named: its F1 is 0")
+    }
+
     @Test func aMultiLabelModelLearnsIndependentLabels() throws {
         // 4x4 images; label 0 iff the top-left pixel is bright, label 1 iff the bottom-right one is.
         var rng = SeededGenerator(seed: 7)

@@ -34,6 +34,13 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     public var classes: [String]
     public var normalization: Normalization
     public var thresholds: [String: Double]
+
+    /// Stage-2 thresholds per class, stored as "defect.<class>" in `thresholds`.
+    public var perKindDefectThresholds: [String: Double] {
+        var out: [String: Double] = [:]
+        for (key, value) in thresholds where key.hasPrefix("defect.") { out[String(key.dropFirst(7))] = value }
+        return out
+    }
     /// Softmax temperature fitted on validation data (calibration): probabilities are
     /// softmax(logits / temperature). Nil means 1 (uncalibrated).
     public var temperature: Double?

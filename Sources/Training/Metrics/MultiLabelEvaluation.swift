@@ -67,3 +67,56 @@ func exactMatches(_ logits: Tensor, _ targets: [Float]) -> Int {
     }
     return hits
 }
+
+/// Per-class precision, recall and F1 of multi-label probabilities at per-class thresholds.
+public struct MultiLabelScores: Equatable, Sendable {
+    public var thresholds: [Double]
+    public var precision: [Double]
+    public var recall: [Double]
+    public var f1: [Double]
+    /// Mean F1 over the classes that occur (in truth or prediction), as `MultiLabelEvaluation`.
+    public var macroF1: Double
+
+    /// `probabilities[i][k]`, `masks[i]` bit k = sample i carries class k.
+    public init(_ probabilities: [[Float]], _ masks: [UInt32], thresholds: [Double]) {
+        let c = thresholds.count
+        var tp = [Int](repeating: 0, count: c), fp = tp, fn = tp
+        for (row, mask) in zip(probabilities, masks) {
+            for k in 0..<c {
+                let predicted = Double(row[k]) >= thresholds[k], truth = mask & (1 << UInt32(k)) != 0
+                if predicted && truth { tp[k] += 1 } else if predicted { fp[k] += 1 } else if truth { fn[k] += 1 }
+            }
+        }
+        func ratio(_ a: Int, _ b: Int) -> Double { b == 0 ? 0 : Double(a) / Double(b) }
+        self.thresholds = thresholds
+        precision = (0..<c).map { ratio(tp[$0], tp[$0] + fp[$0]) }
+        recall = (0..<c).map { ratio(tp[$0], tp[$0] + fn[$0]) }
+        let scores = (0..<c).map { k in
+            let p = ratio(tp[k], tp[k] + fp[k]), r = ratio(tp[k], tp[k] + fn[k])
+            return p + r == 0 ? 0 : 2 * p * r / (p + r)
+        }
+        f1 = scores
+        let present = (0..<c).filter { tp[$0] + fp[$0] + fn[$0] > 0 }
+        macroF1 = present.isEmpty ? 0 : present.map { scores[$0] }.reduce(0, +) / Double(present.count)
+    }
+
+    /// Per class, the threshold in 0.05...0.95 with the best F1 on these samples (ties: the
+    /// one nearest 0.5); 0.5 for a class with no positive sample.
+    public static func pick(_ probabilities: [[Float]], _ masks: [UInt32], classes: Int) -> [Double] {
+        (0..<classes).map { k in
+            let scores = probabilities.map { Double($0[k]) }
+            let truth = masks.map { $0 & (1 << UInt32(k)) != 0 }
+            let positives = truth.filter { $0 }.count
+            guard positives > 0 else { return 0.5 }
+            var best = (f1: -1.0, t: 0.5)
+            for step in 5...95 {
+                let t = Double(step) / 100
+                var tp = 0, fp = 0
+                for (s, y) in zip(scores, truth) where s >= t { if y { tp += 1 } else { fp += 1 } }
+                let f1 = 2 * Double(tp) / Double(2 * tp + fp + (positives - tp))
+                if f1 > best.f1 + 1e-12 || (abs(f1 - best.f1) <= 1e-12 && abs(t - 0.5) < abs(best.t - 0.5)) { best = (f1, t) }
+            }
+            return best.t
+        }
+    }
+}

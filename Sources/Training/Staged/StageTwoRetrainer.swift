@@ -55,8 +55,10 @@ public final class StageTwoRetrainer {
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        let threshold = meta.thresholds["defect"] ?? 0.5
-        let old = recall(championNet, gate, config.normalization, threshold), new = recall(net, gate, config.normalization, threshold)
+        // Both models at the champion's thresholds (per kind where it has them).
+        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
+        let thresholds = kinds.map { perKind[$0] ?? flat }
+        let old = recall(championNet, gate, config.normalization, thresholds), new = recall(net, gate, config.normalization, thresholds)
         let checks = kinds.filter { old[$0] != nil }.map { kind -> GateCheck in
             let drop = (old[kind] ?? 0) - (new[kind] ?? 0)
             return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
@@ -69,14 +71,14 @@ public final class StageTwoRetrainer {
         return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new, checks: checks)
     }
 
-    /// Recall per kind at `threshold` over the gate images that carry the kind.
-    private func recall(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ threshold: Double) -> [String: Double] {
+    /// Recall per kind at its threshold over the gate images that carry the kind.
+    private func recall(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ thresholds: [Double]) -> [String: Double] {
         let ev = evaluateMultiLabel(net, on: data, normalization: norm, keepProbabilities: true)
         var hits = [Int](repeating: 0, count: data.classNames.count), total = hits
         for (i, mask) in data.multiLabels!.enumerated() {
             for k in 0..<data.classNames.count where mask & (1 << UInt32(k)) != 0 {
                 total[k] += 1
-                if Double(ev.probabilities[i][k]) >= threshold { hits[k] += 1 }
+                if Double(ev.probabilities[i][k]) >= thresholds[k] { hits[k] += 1 }
             }
         }
         var out: [String: Double] = [:]

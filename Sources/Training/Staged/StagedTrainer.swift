@@ -21,6 +21,8 @@ public struct StagedResult {
     public var test: StageOneReport
     /// Stage 2 on the test split (per-kind precision/recall at 0.5).
     public var stage2Test: MultiLabelEvaluation?
+    /// Stage 2 on the test split at the per-kind thresholds picked on validation.
+    public var stage2Tuned: MultiLabelScores?
     public var counts: (train: Int, validation: Int, test: Int)
     /// The test split's images: the frozen golden set a later retraining is judged on.
     public var testItems: [LabeledImage]
@@ -99,6 +101,7 @@ public final class StagedTrainer {
         // Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
         var stage2: TrainedStage?
         var stage2Test: MultiLabelEvaluation?
+        var stage2Tuned: MultiLabelScores?
         if !kinds.isEmpty {
             let pick = { (idx: [Int]) -> [Int] in
                 let bad = idx.filter { !kept[$0].defects.isEmpty }
@@ -115,18 +118,25 @@ public final class StagedTrainer {
             let spec2 = try initSpec("stage2", default: Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
             let net2 = try network(spec2, "stage2", &c2)
             try train(net2, c2, s2Train, s2Val)
-            let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization)
+            let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization, keepProbabilities: true)
             stage2Test = ev
-            var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1]
-            for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = ev.recall(k) }
+            // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).
+            let valEv = evaluateMultiLabel(net2, on: s2Val, normalization: c2.normalization, keepProbabilities: true)
+            let perKind = MultiLabelScores.pick(valEv.probabilities, s2Val.multiLabels!, classes: kinds.count)
+            let tuned = MultiLabelScores(ev.probabilities, s2Test.multiLabels!, thresholds: perKind)
+            stage2Tuned = tuned
+            var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
+            for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
+            var thresholds2: [String: Double] = ["defect": 0.5]
+            for (k, name) in kinds.enumerated() { thresholds2["defect.\(name)"] = perKind[k] }
             stage2 = TrainedStage(network: net2, metadata: ModelMetadata(
-                spec: spec2, task: .multilabel, classes: kinds, normalization: norm, thresholds: ["defect": 0.5],
+                spec: spec2, task: .multilabel, classes: kinds, normalization: norm, thresholds: thresholds2,
                 provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: metrics,
-                                  notes: "stage 2 (multi-label defect kinds), positive class weights")))
+                                  notes: "stage 2 (multi-label defect kinds), positive class weights, per-kind thresholds for the best validation F1")))
         }
         return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
                             temperature: temperature, calibrationError: ece,
-                            validation: valReport, test: testReport, stage2Test: stage2Test,
+                            validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
