@@ -103,7 +103,10 @@ public final class Retrainer {
         _ = try trainer.run()
 
         // Recalibrate and pick thresholds on the new validation images (the golden set only judges).
-        let calib = newValSet.count >= 20 ? newValSet : gateSet
+        // Calibration and thresholds need both good and defective parts: new labels are often
+        // all of one kind (a batch of a rare defect), and then the gate set stands in.
+        let newGood = newValSet.labels.filter { $0 == passIndex }.count
+        let calib = newGood >= 10 && newValSet.count - newGood >= 10 ? newValSet : gateSet
         let calibLogits = logits(net, on: calib, normalization: config.normalization)
         let temperature = TemperatureScaling.fit(calibLogits, calib.labels)
         let scores = split(calibLogits, calib.labels, temperature, passIndex)

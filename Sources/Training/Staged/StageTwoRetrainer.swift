@@ -25,7 +25,8 @@ public final class StageTwoRetrainer {
         let (championNet, _) = try ModelFile.load(path: inp.championPath)
         guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
         let shape = meta.spec.input, kinds = meta.classes
-        let (fresh, replay) = try Retrainer.gather(inp)
+        var (fresh, replay) = try Retrainer.gather(inp)
+        replay = Self.withEveryOldDefect(replay, inp)
         let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
         let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Parallel.defaultWorkers)
         let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Parallel.defaultWorkers)
@@ -55,20 +56,46 @@ public final class StageTwoRetrainer {
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        // Both models at the champion's thresholds (per kind where it has them).
+        // The champion at its thresholds; the challenger re-picks each kind's threshold for the
+        // best F1 on the new validation images that carry it (the others keep the champion's).
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = kinds.map { perKind[$0] ?? flat }
-        let old = recall(championNet, gate, config.normalization, thresholds), new = recall(net, gate, config.normalization, thresholds)
+        var challengerThresholds = thresholds
+        let newValSet = dataset(newLoaded, newVal)
+        if newValSet.count > 0, let masks = newValSet.multiLabels {
+            let ev = evaluateMultiLabel(net, on: newValSet, normalization: config.normalization, keepProbabilities: true)
+            let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: kinds.count)
+            for k in kinds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { challengerThresholds[k] = picked[k] }
+        }
+        let old = recall(championNet, gate, config.normalization, thresholds)
+        let new = recall(net, gate, config.normalization, challengerThresholds)
         let checks = kinds.filter { old[$0] != nil }.map { kind -> GateCheck in
             let drop = (old[kind] ?? 0) - (new[kind] ?? 0)
             return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
                              detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f)", old[kind] ?? 0, new[kind] ?? 0, inp.gates.recallTolerance))
         }
         var newMeta = meta
+        for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
                                    metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
                                    notes: "stage 2 retrained from the champion on \(fresh.count) new + \(replay.count) replayed images")
         return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new, checks: checks)
+    }
+
+    /// Stage 2 forgets the kinds it does not see: besides the bounded replay sample, it
+    /// replays every defective part of the first training's training split (never golden ones).
+    static func withEveryOldDefect(_ replay: [LabeledImage], _ inp: Retrainer.Inputs) -> [LabeledImage] {
+        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return replay }
+        let root = URL(fileURLWithPath: dir).standardizedFileURL.path
+        let goldenFiles = Set(inp.golden.map(\.file))
+        var seen = Set(replay.map(\.file))
+        var out = replay
+        for item in old where !item.defects.isEmpty && ImageFolder.bucket(item.file) <= 6 {
+            let file = root + "/" + item.file
+            guard !goldenFiles.contains(file), seen.insert(file).inserted else { continue }
+            out.append(LabeledImage(file: file, label: item.label, defects: item.defects))
+        }
+        return out
     }
 
     /// Recall per kind at its threshold over the gate images that carry the kind.
