@@ -28,15 +28,13 @@ public struct PChart: Sendable {
         let total = used.reduce(0) { $0 + $1.n }
         center = total == 0 ? 0 : Double(used.reduce(0) { $0 + $1.nonconforming }) / Double(total)
         let pbar = center
-        var points = used.map { g -> Point in
-            let sigma = (pbar * (1 - pbar) / Double(g.n)).squareRoot()
-            return Point(label: g.label, n: g.n, nonconforming: g.nonconforming, p: Double(g.nonconforming) / Double(g.n),
-                         lcl: max(0, pbar - 3 * sigma), ucl: min(1, pbar + 3 * sigma), rules: [])
+        let sigma = used.map { (pbar * (1 - pbar) / Double($0.n)).squareRoot() }
+        var points = zip(used, sigma).map { g, sd in
+            Point(label: g.label, n: g.n, nonconforming: g.nonconforming, p: Double(g.nonconforming) / Double(g.n),
+                  lcl: max(0, pbar - 3 * sd), ucl: min(1, pbar + 3 * sd), rules: [])
         }
-        let z = used.map { g -> Double in
-            let sigma = (pbar * (1 - pbar) / Double(g.n)).squareRoot()
-            let p = Double(g.nonconforming) / Double(g.n)
-            return sigma == 0 ? (p == pbar ? 0 : (p > pbar ? .infinity : -.infinity)) : (p - pbar) / sigma
+        let z = zip(points, sigma).map { pt, sd in
+            sd == 0 ? (pt.p == pbar ? 0 : (pt.p > pbar ? Double.infinity : -Double.infinity)) : (pt.p - pbar) / sd
         }
         for (i, rules) in Self.westernElectric(z).enumerated() { points[i].rules = rules }
         self.points = points
