@@ -154,8 +154,9 @@ struct LabelsCommand: ParsableCommand {
 }
 
 /// OUT/<first defect or good>/<frame id>.jpg plus OUT/labels.csv with every defect: the
-/// ImageFolder tree `train --data` and `retrain` read.
-func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String) throws {
+/// ImageFolder tree `train --data` and `retrain` read. Returns how many parts are defective and good.
+@discardableResult
+func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String) throws -> (defective: Int, good: Int) {
     let fm = FileManager.default
     try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
     var csv = "file,label,defects\n"
@@ -168,6 +169,8 @@ func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String) th
         csv += "\(file),\(label),\(l.defects.joined(separator: "+"))\n"
     }
     try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
+    let defective = labels.filter { !$0.defects.isEmpty }.count
+    return (defective, labels.count - defective)
 }
 
 /// Parses an import CSV and checks every row against the frames and kinds that exist.

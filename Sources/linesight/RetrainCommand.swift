@@ -114,9 +114,8 @@ struct RetrainCommand: ParsableCommand {
             throw CommandFailure("no labels given since the champion \(champion.version) was registered (\(when)): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
         }
         try? FileManager.default.removeItem(atPath: dir)
-        try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
-        let defective = labels.filter { !$0.defects.isEmpty }.count
-        print("collected \(labels.count) labels given since \(when) from the database (\(defective) defective, \(labels.count - defective) good) into \(dir)")
+        let n = try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
+        print("collected \(labels.count) labels given since \(when) from the database (\(n.defective) defective, \(n.good) good) into \(dir)")
         return dir
     }
 

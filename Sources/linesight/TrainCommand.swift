@@ -27,9 +27,8 @@ extension TrainCommand {
         }
         // A new folder each time: the golden set and the replay of later retrains point into it.
         let dir = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/train-labels-" + StagedTrainCommand.stamp()
-        try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
-        let defective = labels.filter { !$0.defects.isEmpty }.count
-        print("training on \(labels.count) labeled frames from \(cfg.database) (\(defective) defective, \(labels.count - defective) good), exported to \(dir)")
+        let n = try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
+        print("training on \(labels.count) labeled frames from \(cfg.database) (\(n.defective) defective, \(n.good) good), exported to \(dir)")
         return dir
     }
 }
