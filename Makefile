@@ -15,9 +15,11 @@ release: deps
 	$(SWIFT) build -c release --product linesight
 
 ## The whole test suite: installs what is missing, builds, runs every test.
+## A stuck test fails the run after TEST_TIMEOUT seconds instead of hanging CI.
+TEST_TIMEOUT ?= 2400
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
 	scripts/check-units.sh
 	scripts/check-deploy.sh
 

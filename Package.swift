@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).

@@ -64,7 +64,9 @@ struct AuditCLITests {
         }
         let wrongIds = Set(wrong.map { frames[$0] })
         let found = Set(suspects.map(\.0)).intersection(wrongIds)
-        #expect(found.count >= 3, "found \(found.count) of 4 wrong labels among \(suspects.count) suspects")
+        let wrongRows = wrong.map { i in report.first { $0.contains("/f\(i).jpg") }.map { String($0.split(separator: "/").last!) } ?? "f\(i).jpg missing" }
+        #expect(found.count >= 3, "found \(found.count) of 4 wrong labels among \(suspects.count) suspects: \(wrongRows)")
+        print("audit of the wrong labels: \(wrongRows)")
         #expect(suspects.count <= 8)
         #expect(suspects.allSatisfy { $0.1.contains("out-of-fold P(defect)") })
         // They come first in the review queue, with their figures.

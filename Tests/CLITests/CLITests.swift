@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Neural
+import TestSupport
 
 /// Runs the real `linesight` binary (built next to this test bundle) as a user would.
 struct CLI {
@@ -12,21 +13,11 @@ struct CLI {
         return dir.appendingPathComponent("linesight")
     }
 
-    static func run(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
+    static func run(_ args: [String], env: [String: String] = [:], within seconds: Double = 900) throws -> (status: Int32, out: String, err: String) {
         var e = ProcessInfo.processInfo.environment
         e.removeValue(forKey: "OPENBLAS_CORETYPE")
         for (k, v) in env { e[k] = v }
-        p.environment = e
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), r = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: r, as: UTF8.self))
+        return try Child.run(binary, args, environment: e, within: seconds)
     }
 }
 
@@ -105,13 +96,8 @@ struct InterruptTests {
         // 1024 images: the first epoch lasts seconds, long enough to be interrupted inside it
         let args = ["train", "--epochs", "2", "--limit", "1024", "--test-limit", "100", "--width", "4",
                     "--batch-size", "64", "--threads", "1", "--out", model]
-        let p = Process()
-        p.executableURL = CLI.binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
+        let child = Child(CLI.binary, args)
+        try child.start()
         // wait for training to start, then interrupt once
         let deadline = Date().addingTimeInterval(60)
         var started = false
@@ -120,11 +106,10 @@ struct InterruptTests {
             started = FileManager.default.fileExists(atPath: dir.path)
         }
         Thread.sleep(forTimeInterval: 0.3)
-        kill(p.processIdentifier, SIGINT)
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        _ = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        kill(child.pid, SIGINT)
+        let r = child.finish(within: 300)
+        let o = r.out
+        #expect(r.status == 0)
         #expect(o.contains("stopped after epoch 1 of 2"), "\(o)")
         #expect(!FileManager.default.fileExists(atPath: model))
         let resumed = try CLI.run(args + ["--resume"])

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Imaging
 import Store
+import TestSupport
 import Testing
 
 /// A line folder with a database of flagged frames (real JPEGs) and a config.
@@ -71,15 +72,8 @@ struct TmuxSession {
 
     @discardableResult
     static func tmux(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tmux"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let r = try Child.run(URL(fileURLWithPath: "/usr/bin/env"), ["tmux"] + args, within: 60)
+        return r.out
     }
 
     func keys(_ keys: String...) throws { try Self.tmux(["send-keys", "-t", name] + keys) }

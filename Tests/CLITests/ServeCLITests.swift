@@ -13,8 +13,8 @@ final class ServeHarness {
     let port: Int
     let notifyPath: String
     private var notifyFD: Int32 = -1
-    let process = Process()
-    private let out = Pipe(), err = Pipe()
+    private var child: Child?
+    var pid: pid_t { child?.pid ?? 0 }
 
     init(name: String, stage1P: Double = 0.5, extraConfig: String = "") throws {
         dir = NSTemporaryDirectory() + "ls-serve-\(name)-\(getpid())"
@@ -48,7 +48,11 @@ final class ServeHarness {
         try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
     }
 
-    deinit { if notifyFD >= 0 { close(notifyFD) } }
+    deinit {
+        if notifyFD >= 0 { close(notifyFD) }
+        // a test that failed before finish() must not leave a daemon behind
+        if let child, child.isRunning { kill(child.pid, SIGKILL); _ = child.finish(within: 10) }
+    }
 
     func start(duration: Double? = nil) throws {
         notifyFD = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
@@ -58,16 +62,14 @@ final class ServeHarness {
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(notifyFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(notifyFD, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        process.executableURL = CLI.binary
-        process.arguments = ["serve", "--config", dir + "/linesight.toml", "--threads", "1"] + (duration.map { ["--duration", "\($0)"] } ?? [])
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notifyPath
         env["WATCHDOG_USEC"] = "1000000"
         env.removeValue(forKey: "WATCHDOG_PID")
-        process.environment = env
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
+        let c = Child(CLI.binary, ["serve", "--config", dir + "/linesight.toml", "--threads", "1"] + (duration.map { ["--duration", "\($0)"] } ?? []),
+                      environment: env)
+        try c.start()
+        child = c
     }
 
     /// sd_notify datagrams received so far.
@@ -81,10 +83,10 @@ final class ServeHarness {
         }
     }
 
+    /// The daemon's exit: status and output (killed, with status -9, if it is not gone within 120 s).
     func finish() -> (status: Int32, out: String, err: String) {
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = child!.finish(within: 120)
+        return (r.status, r.out, r.err)
     }
 
     func http(_ path: String, method: String = "GET", body: Data? = nil, token: String? = nil) -> (status: Int, body: Data) {
@@ -199,12 +201,12 @@ struct ServeCLITests {
 
         // A broken model file on SIGHUP is refused; the line keeps going on the old one.
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors"))
-        kill(h.process.processIdentifier, SIGHUP)
+        kill(h.pid, SIGHUP)
         #expect(h.wait(10) { h.metric("linesight_model_reloads_total{result=\"refused\"}") ?? 0 >= 1 })
         let before = h.metric("linesight_store_committed_total") ?? 0
         #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing")
 
-        kill(h.process.processIdentifier, SIGTERM)
+        kill(h.pid, SIGTERM)
         let r = h.finish()
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("line1:") && r.out.contains("verdicts committed"))
@@ -280,7 +282,7 @@ struct ServeCLITests {
         #expect(denied.status == 401 && String(decoding: denied.body, as: UTF8.self).contains("\"error\""))
         #expect(h.http("/api/v1/models/reload", method: "POST", token: secret).status == 200)
         #expect(h.wait(5) { h.metric("linesight_model_reloads_total{result=\"ok\"}") == 1 })
-        kill(h.process.processIdentifier, SIGTERM)
+        kill(h.pid, SIGTERM)
         #expect(h.finish().status == 0)
     }
 
@@ -292,7 +294,7 @@ struct ServeCLITests {
         #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 50 })
         let committed = h.metric("linesight_store_committed_total") ?? 0
         let received = h.metric("linesight_frames_received_total{camera=\"line1\"}") ?? 0
-        kill(h.process.processIdentifier, SIGKILL)
+        kill(h.pid, SIGKILL)
         _ = h.finish()
         let store = try Store(path: h.dir + "/data/inspection.sqlite")  // runs quick_check
         let ok = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }

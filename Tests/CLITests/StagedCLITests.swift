@@ -157,15 +157,11 @@ struct RegistryKillTests {
         #expect(try CLI.run(["models", "promote", a] + cfg).status == 0)
         var rng = SystemRandomNumberGenerator()
         for i in 0..<20 {
-            let p = Process()
-            p.executableURL = CLI.binary
-            p.arguments = ["models", "promote", i % 2 == 0 ? b : a] + cfg
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = Child(CLI.binary, ["models", "promote", i % 2 == 0 ? b : a] + cfg)
+            try p.start()
             usleep(UInt32.random(in: 0...60_000, using: &rng))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            kill(p.pid, SIGKILL)
+            _ = p.finish(within: 30)
             let live = String(try SHA256.hex(file: dir + "/models/stage1.safetensors").prefix(12))
             #expect(live == a || live == b, "the live file is one whole version, never a mix")
             #expect((try? ModelFile.load(path: dir + "/models/stage1.safetensors")) != nil)

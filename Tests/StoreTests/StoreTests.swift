@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 @testable import Store
 
@@ -234,14 +235,7 @@ struct SHA256Tests {
         let (dir, file) = try temporaryPath("blob")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(bytes).write(to: URL(fileURLWithPath: file))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [file]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        p.waitUntilExit()
-        let expected = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+        let expected = try Child.run(URL(fileURLWithPath: "/usr/bin/sha256sum"), [file], within: 60).out.prefix(64)
         #expect(SHA256.hex(bytes) == String(expected))
         #expect(try SHA256.hex(file: file) == String(expected))
     }

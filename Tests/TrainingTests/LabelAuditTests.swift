@@ -49,7 +49,9 @@ struct LabelAuditTests {
         #expect(Set(findings.map(\.fold)) == [0, 1, 2, 3])
         let suspects = Set(findings.filter(\.suspect).map(\.item.file))
         let found = suspects.intersection(flipped)
-        #expect(found.count >= 5, "found \(found.count) of 6 flipped labels; suspects: \(suspects.count)")
+        let flippedScores = findings.filter { flipped.contains($0.item.file) }
+            .map { "\($0.item.file.split(separator: "/").last!) fold \($0.fold) \($0.reason)" }.sorted()
+        #expect(found.count >= 5, "found \(found.count) of 6 flipped labels; suspects: \(suspects.count); \(flippedScores)")
         #expect(suspects.subtracting(flipped).count <= 3, "few correct labels called suspect: \(suspects.subtracting(flipped).count)")
         // Folds are stable: the same file always lands in the same one.
         #expect(findings.allSatisfy { $0.fold == LabelAuditor.fold($0.item.file, of: 4) })

@@ -43,8 +43,15 @@ public final class LabelAuditor {
 
     public init() {}
 
-    /// The fold of a file: stable under added data (its hash), independent of the 7:2:1 split.
-    public static func fold(_ file: String, of k: Int) -> Int { Int((ImageFolder.bucketHash(file) / 10) % UInt64(k)) }
+    /// The fold of a file: stable under added data (a hash of its name), independent of the
+    /// 7:2:1 split. Only the file name counts, so moving the data or relabeling a file into
+    /// another class folder keeps its fold.
+    public static func fold(_ file: String, of k: Int) -> Int { Int((ImageFolder.bucketHash(name(file)) / 10) % UInt64(k)) }
+
+    /// Images that calibrate a fold's temperature (a tenth, by name), never trained on.
+    static func calibrates(_ file: String) -> Bool { ImageFolder.bucket(name(file)) == 9 }
+
+    private static func name(_ file: String) -> String { file.split(separator: "/").last.map(String.init) ?? file }
 
     public func run(_ inp: Inputs) throws -> (findings: [Finding], skipped: [String]) {
         let (_, meta) = try ModelFile.load(path: inp.championPath)
@@ -66,8 +73,8 @@ public final class LabelAuditor {
             guard !test.isEmpty else { continue }
             let rest = kept.indices.filter { foldOf[$0] != k }
             // A tenth of the other folds calibrates the temperature (never the fold under audit).
-            let calib = rest.filter { ImageFolder.bucket(kept[$0].file) == 9 }
-            let train = rest.filter { ImageFolder.bucket(kept[$0].file) != 9 }
+            let calib = rest.filter { Self.calibrates(kept[$0].file) }
+            let train = rest.filter { !Self.calibrates(kept[$0].file) }
             onStep?("fold \(k + 1)/\(inp.folds): training on \(train.count) images, scoring \(test.count)")
             // Small label sets still get enough steps: at least ~16 batches per epoch.
             let batch = min(inp.options.batchSize, max(8, train.count / 16))
@@ -81,7 +88,8 @@ public final class LabelAuditor {
             trainer.onEpoch = onEpoch
             _ = try trainer.run()
             let calibSet = all.subset(calib.isEmpty ? train : calib)
-            let temperature = TemperatureScaling.fit(logits(net, on: calibSet, normalization: config.normalization), calibSet.labels)
+            let temperature = Self.trustedTemperature(logits(net, on: calibSet, normalization: config.normalization), calibSet.labels,
+                                                      confidence: inp.confidence)
             let z = logits(net, on: all.subset(test), normalization: config.normalization)
             for (j, i) in test.enumerated() {
                 let p = 1 / (1 + exp(Double(z[j][0] - z[j][1]) / temperature))
@@ -94,5 +102,20 @@ public final class LabelAuditor {
             }
         }
         return (findings.compactMap { $0 }, loaded.skipped)
+    }
+
+    /// Temperature fitted on the calibration labels that are trusted: the calibration images
+    /// carry wrong labels as often as the rest, and one wrong label drives a plain fit to a
+    /// large temperature that squeezes every score towards the middle (and hides the very
+    /// suspects the audit is after). So fit once, drop the images that fit would itself call
+    /// suspect, and fit again on the others.
+    static func trustedTemperature(_ z: [[Float]], _ labels: [Int32], confidence: Double) -> Double {
+        let first = TemperatureScaling.fit(z, labels)
+        let trusted = z.indices.filter { i in
+            let p = 1 / (1 + exp(Double(z[i][0] - z[i][1]) / first))
+            return labels[i] == 0 ? p < confidence : p > 1 - confidence
+        }
+        guard trusted.count >= 2, trusted.count < z.count else { return first }
+        return TemperatureScaling.fit(trusted.map { z[$0] }, trusted.map { labels[$0] })
     }
 }
