@@ -60,8 +60,9 @@ struct StagedTrainCommand {
         try ModelFile.save(r.stage1.network, r.stage1.metadata, to: s1)
         if let stage2 = r.stage2 { try ModelFile.save(stage2.network, stage2.metadata, to: s2) }
         try report(r, seconds: Date().timeIntervalSince(started)).write(toFile: out + "/report.json", atomically: true, encoding: .utf8)
+        try testScores(r).write(toFile: out + "/test-scores.csv", atomically: true, encoding: .utf8)
         printSummary(r)
-        print("models written to \(s1)" + (r.stage2 == nil ? "" : " and \(s2)") + "; report in \(out)/report.json")
+        print("models written to \(s1)" + (r.stage2 == nil ? "" : " and \(s2)") + "; report in \(out)/report.json, every test part's stage-1 score in test-scores.csv")
         if let registry { try promoteFirst(registry, s1, r.stage2 == nil ? nil : s2, r) }
     }
 
@@ -80,6 +81,17 @@ struct StagedTrainCommand {
         if try golden.freezeIfAbsent(dataDirectory: data, items: r.testItems) {
             print("golden set frozen: \(r.testItems.count) test images (\(golden.path)); retraining is judged on them and never trains on them")
         }
+    }
+
+    /// Every test image with its calibrated stage-1 P(defect) and what stage 1 decides: the
+    /// escapes and false rejects behind the figures, by name.
+    private func testScores(_ r: StagedResult) -> String {
+        var csv = "file,label,defects,p_defect,stage1\n"
+        for (item, p) in zip(r.testItems, r.testDefectProbabilities) {
+            let call = p <= r.thresholds.pass ? "pass" : p >= r.thresholds.fail ? "fail" : "unsure"
+            csv += "\(item.file),\(item.label),\(item.defects.joined(separator: "+")),\(String(format: "%.6f", p)),\(call)\n"
+        }
+        return csv
     }
 
     static func stamp() -> String {

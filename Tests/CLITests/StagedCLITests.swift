@@ -26,6 +26,15 @@ struct StagedCLITests {
         #expect(m2.task == .multilabel && !m2.classes.isEmpty && !m2.classes.contains("good"))
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/models/report.json"))) as? [String: Any]
         #expect((report?["split"] as? [String: Int])?.values.reduce(0, +) == 160)
+        // Every test part by name, with its stage-1 score and call at the picked thresholds.
+        let scores = try String(contentsOfFile: dir + "/models/test-scores.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(scores.first == ["file", "label", "defects", "p_defect", "stage1"])
+        #expect(scores.count - 1 == (report?["split"] as? [String: Int])?["test"], "a row per test image")
+        for row in scores.dropFirst() {
+            let p = Double(row[3]) ?? -1
+            let call = p <= (m1.thresholds["pass"] ?? 0) ? "pass" : p >= (m1.thresholds["fail"] ?? 1) ? "fail" : "unsure"
+            #expect((0...1).contains(p) && row[4] == call && FileManager.default.fileExists(atPath: dir + "/parts/" + row[0]), "\(row)")
+        }
 
         let config = """
         [store]

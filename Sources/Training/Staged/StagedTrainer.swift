@@ -26,6 +26,8 @@ public struct StagedResult {
     public var counts: (train: Int, validation: Int, test: Int)
     /// The test split's images: the frozen golden set a later retraining is judged on.
     public var testItems: [LabeledImage]
+    /// Calibrated stage-1 P(defect) of each test image, in `testItems` order.
+    public var testDefectProbabilities: [Double]
     public var skipped: [String]
     public var imbalance: String
 }
@@ -83,7 +85,8 @@ public final class StagedTrainer {
         let ece = (TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: 1),
                    TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: temperature))
         let valScores = defectScores(valLogits, s1Val.labels, temperature)
-        let testScores = defectScores(logits(net1, on: s1Test, normalization: c1.normalization), s1Test.labels, temperature)
+        let testLogits = logits(net1, on: s1Test, normalization: c1.normalization)
+        let testScores = defectScores(testLogits, s1Test.labels, temperature)
         let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
                                       targetRecall: o.targetRecall, failBudget: o.failBudget)
         let valReport = StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t)
@@ -138,6 +141,7 @@ public final class StagedTrainer {
                             temperature: temperature, calibrationError: ece,
                             validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
+                            testDefectProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
     }
