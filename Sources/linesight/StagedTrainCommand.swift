@@ -21,7 +21,7 @@ struct StagedTrainCommand {
     var initFrom: String?
     var fineTune: StagedOptions.FineTune
     var stemPool = true
-    var globalPool: Zoo.GlobalPool = .avg
+    var globalPool: Zoo.GlobalPool = .avgmax
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -116,6 +116,11 @@ struct StagedTrainCommand {
         }
         print(String(format: "  one threshold (pass <= %.4f, everything else rejected): test escapes %.2f%%, false rejects %.2f%% (%d/%d good parts)",
                      r.thresholds.pass, r.test.escapeRate * 100, r.test.notPassedGoodRate * 100, r.test.notPassedGood, r.test.good))
+        if let l = r.lineTest {
+            print(String(format: "the line on test (stage 1, stage 2 settles the unsure): escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], %d settled by stage 2",
+                         l.escapes, l.defective, l.escapeRate * 100, l.escapeRateCI[0] * 100, l.escapeRateCI[1] * 100,
+                         l.falseRejects, l.good, l.falseRejectRate * 100, l.falseRejectRateCI[0] * 100, l.falseRejectRateCI[1] * 100, l.settledByStage2))
+        }
         if let ev = r.stage2Test, let tuned = r.stage2Tuned {
             print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f at 0.5, %.3f at the per-kind thresholds picked on validation",
                          ev.exactMatch * 100, ev.macroF1, tuned.macroF1))
@@ -136,6 +141,7 @@ struct StagedTrainCommand {
             "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after],
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]
+        if let l = r.lineTest { obj["line"] = ["test": try jsonObject(l)] }
         if let ev = r.stage2Test {
             let tuned = r.stage2Tuned
             obj["stage2"] = ["test": ["exact_match": ev.exactMatch, "macro_f1": ev.macroF1, "macro_f1_tuned": tuned?.macroF1 ?? ev.macroF1,

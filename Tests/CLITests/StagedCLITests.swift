@@ -26,6 +26,9 @@ struct StagedCLITests {
         #expect(m2.task == .multilabel && !m2.classes.isEmpty && !m2.classes.contains("good"))
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/models/report.json"))) as? [String: Any]
         #expect((report?["split"] as? [String: Int])?.values.reduce(0, +) == 160)
+        let line = (report?["line"] as? [String: Any])?["test"] as? [String: Any]
+        #expect((line?["escapes"] as? Int).map { $0 <= (line?["defective"] as? Int ?? -1) } == true, "the line's figures on the test split: \(String(describing: line))")
+        #expect(train.out.contains("the line on test (stage 1, stage 2 settles the unsure)"))
         // Every test part by name, with its stage-1 score and call at the picked thresholds.
         let scores = try String(contentsOfFile: dir + "/models/test-scores.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         #expect(scores.first == ["file", "label", "defects", "p_defect", "stage1"])

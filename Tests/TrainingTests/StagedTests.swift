@@ -17,6 +17,22 @@ struct StagedTests {
         #expect(r.escapes == 5 && r.escapeRate == 0.05 && r.escapeRateCI[0] < 0.05 && r.escapeRateCI[1] > 0.05)
     }
 
+    @Test func theLineLetsStageTwoSettleOnlyTheUnsureParts() {
+        let t = PickedThresholds(pass: 0.1, fail: 0.9)
+        // stage 1:  pass   pass   unsure  unsure  unsure  fail   fail   unsure
+        let s1 =    [0.05,  0.10,  0.50,   0.50,   0.50,   0.95,  0.90,  0.30]
+        // stage 2 (two kinds, thresholds 0.6 and 0.3): what it says only counts for the unsure
+        let s2: [[Float]] = [[0.9, 0.9], [0, 0], [0.7, 0], [0, 0.2], [0, 0.35], [0, 0], [0, 0], [0.59, 0.29]]
+        let truth = [false, true, true, true, false, false, true, false]
+        let r = LineDecisionReport(stage1: s1, stage2: s2, kindThresholds: [0.6, 0.3], defective: truth, thresholds: t)
+        #expect(r.defective == 4 && r.good == 4 && r.settledByStage2 == 4)
+        // escapes: part 1 (passed by stage 1 at the threshold), part 3 (stage 2 below both thresholds)
+        #expect(r.escapes == 2 && r.escapeRate == 0.5)
+        // false rejects: part 4 (stage 2 over the second kind's threshold), part 5 (stage 1 fail)
+        #expect(r.falseRejects == 2 && r.falseRejectRate == 0.5)
+        #expect(r.escapeRateCI[0] < 0.5 && r.escapeRateCI[1] > 0.5)
+    }
+
     @Test func wilsonIntervalsMatchTheTextbook() {
         let a = wilson(0, 10), b = wilson(5, 10)
         #expect(abs(a[0]) < 1e-12 && abs(a[1] - 0.2775) < 1e-3)

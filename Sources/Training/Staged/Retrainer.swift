@@ -90,9 +90,9 @@ public final class Retrainer {
         let gateSet = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet)
         let gateItems = goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }
 
-        // Fine-tune a copy of the champion at a fifth of the first training's rate.
+        // Fine-tune a copy of the champion at the low fine-tuning rate.
         onStep?("fine-tuning the champion on \(train.count) images (\(newTrain.count) new, \(replayLoaded.kept.count) replayed)")
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.learningRate / 5,
+        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
                                                channels: shape.channels, seed: inp.options.seed, loss: .crossEntropy(labelSmoothing: 0.05))
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
         config.balancedSampling = true

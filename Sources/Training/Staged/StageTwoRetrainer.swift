@@ -48,7 +48,7 @@ public final class StageTwoRetrainer {
         }
         let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
         let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.learningRate / 5,
+        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
                                                channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
         let trainer = try Trainer(network: net, config: config, train: train, validation: gate.count > 0 ? gate : nil)

@@ -23,6 +23,8 @@ public struct StagedResult {
     public var stage2Test: MultiLabelEvaluation?
     /// Stage 2 on the test split at the per-kind thresholds picked on validation.
     public var stage2Tuned: MultiLabelScores?
+    /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
+    public var lineTest: LineDecisionReport?
     public var counts: (train: Int, validation: Int, test: Int)
     /// The test split's images: the frozen golden set a later retraining is judged on.
     public var testItems: [LabeledImage]
@@ -105,6 +107,7 @@ public final class StagedTrainer {
         var stage2: TrainedStage?
         var stage2Test: MultiLabelEvaluation?
         var stage2Tuned: MultiLabelScores?
+        var lineTest: LineDecisionReport?
         if !kinds.isEmpty {
             let pick = { (idx: [Int]) -> [Int] in
                 let bad = idx.filter { !kept[$0].defects.isEmpty }
@@ -128,6 +131,12 @@ public final class StagedTrainer {
             let perKind = MultiLabelScores.pick(valEv.probabilities, s2Val.multiLabels!, classes: kinds.count)
             let tuned = MultiLabelScores(ev.probabilities, s2Test.multiLabels!, thresholds: perKind)
             stage2Tuned = tuned
+            // The line's own decision on every test part (stage 2 sees the unsure ones).
+            let everyTest = multiLabel(all.subset(testIdx), kinds)
+            let line2 = evaluateMultiLabel(net2, on: everyTest, normalization: c2.normalization, keepProbabilities: true)
+            lineTest = LineDecisionReport(stage1: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
+                                          stage2: line2.probabilities, kindThresholds: perKind,
+                                          defective: testIdx.map { !kept[$0].defects.isEmpty }, thresholds: t)
             var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
             for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
             var thresholds2: [String: Double] = ["defect": 0.5]
@@ -139,7 +148,7 @@ public final class StagedTrainer {
         }
         return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
                             temperature: temperature, calibrationError: ece,
-                            validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned,
+                            validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned, lineTest: lineTest,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
                             testDefectProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
                             skipped: loaded.skipped,
@@ -156,14 +165,14 @@ public final class StagedTrainer {
         return s
     }
 
-    /// A fresh network, or one warm-started from the init model at a fifth of the rate
+    /// A fresh network, or one warm-started from the init model at the fine-tuning rate
     /// (only its head trained with `--fine-tune head`).
     private func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
             return try Network(spec, seed: options.seed)
         }
         let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
-        config.optimizer = .adamW(learningRate: options.learningRate / 5, weightDecay: 0.01)
+        config.optimizer = .adamW(learningRate: options.fineTuneLearningRate, weightDecay: 0.01)
         if options.fineTune == .head { config.trainOnly = head }
         onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
         return net
