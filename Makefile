@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -41,7 +41,7 @@ fashion-mnist: release
 	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
-bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality
+bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare
 
 ## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s.
 bench-pipeline: deps
@@ -51,6 +51,10 @@ bench-pipeline: deps
 bench-quality: deps
 	scripts/install-deps.sh --bench
 	Benchmarks/quality/run.sh
+
+## One incremental round for a rare defect: per-kind recall before and after `retrain`.
+bench-rare: deps
+	Benchmarks/rare/run.sh
 
 ## Wall time of train and retrain on 5,000 parts at 128x128 (target: retrain <= 15 min).
 bench-retrain: deps
