@@ -83,13 +83,22 @@ struct StagedTrainCommand {
         }
     }
 
-    /// Every test image with its calibrated stage-1 P(defect) and what stage 1 decides: the
-    /// escapes and false rejects behind the figures, by name.
+    /// Every test image with its calibrated stage-1 P(defect), what stage 1 decides, the
+    /// kinds stage 2 finds (with its strongest score relative to that kind's threshold) and
+    /// the line's call: the escapes and false rejects behind the figures, by name.
     private func testScores(_ r: StagedResult) -> String {
-        var csv = "file,label,defects,p_defect,stage1\n"
-        for (item, p) in zip(r.testItems, r.testDefectProbabilities) {
+        let kinds = r.stage2?.metadata.classes ?? []
+        var csv = "file,label,defects,p_defect,stage1,stage2_kinds,stage2_margin,line\n"
+        for (i, (item, p)) in zip(r.testItems, r.testDefectProbabilities).enumerated() {
             let call = p <= r.thresholds.pass ? "pass" : p >= r.thresholds.fail ? "fail" : "unsure"
-            csv += "\(item.file),\(item.label),\(item.defects.joined(separator: "+")),\(String(format: "%.6f", p)),\(call)\n"
+            var found = "", margin = "", line = call
+            if i < r.testKindScores.count, !kinds.isEmpty {
+                let s = r.testKindScores[i]
+                found = kinds.indices.filter { Double(s[$0]) >= r.kindThresholds[$0] }.map { kinds[$0] }.joined(separator: "+")
+                margin = String(format: "%.4f", kinds.indices.map { Double(s[$0]) / max(r.kindThresholds[$0], 1e-9) }.max() ?? 0)
+                if call == "unsure" { line = found.isEmpty ? "pass" : "fail" }
+            }
+            csv += "\(item.file),\(item.label),\(item.defects.joined(separator: "+")),\(String(format: "%.6f", p)),\(call),\(found),\(margin),\(line)\n"
         }
         return csv
     }

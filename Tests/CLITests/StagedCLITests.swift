@@ -29,14 +29,21 @@ struct StagedCLITests {
         let line = (report?["line"] as? [String: Any])?["test"] as? [String: Any]
         #expect((line?["escapes"] as? Int).map { $0 <= (line?["defective"] as? Int ?? -1) } == true, "the line's figures on the test split: \(String(describing: line))")
         #expect(train.out.contains("the line on test (stage 1, stage 2 settles the unsure)"))
+        let csvRows = try String(contentsOfFile: dir + "/models/test-scores.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let lineEscapes = csvRows.filter { !$0[2].isEmpty && $0[7] == "pass" }.count
+        #expect(lineEscapes == line?["escapes"] as? Int, "test-scores.csv and report.json agree on the line's escapes")
         // Every test part by name, with its stage-1 score and call at the picked thresholds.
         let scores = try String(contentsOfFile: dir + "/models/test-scores.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        #expect(scores.first == ["file", "label", "defects", "p_defect", "stage1"])
+        #expect(scores.first == ["file", "label", "defects", "p_defect", "stage1", "stage2_kinds", "stage2_margin", "line"])
         #expect(scores.count - 1 == (report?["split"] as? [String: Int])?["test"], "a row per test image")
         for row in scores.dropFirst() {
             let p = Double(row[3]) ?? -1
             let call = p <= (m1.thresholds["pass"] ?? 0) ? "pass" : p >= (m1.thresholds["fail"] ?? 1) ? "fail" : "unsure"
             #expect((0...1).contains(p) && row[4] == call && FileManager.default.fileExists(atPath: dir + "/parts/" + row[0]), "\(row)")
+            // The line: stage 1's call, or for the unsure ones stage 2's (a kind over its threshold fails).
+            #expect(row[7] == (call != "unsure" ? call : row[5].isEmpty ? "pass" : "fail"), "\(row)")
+            let margin = Double(row[6]) ?? -1
+            #expect(abs(margin - 1) < 1e-3 || row[5].isEmpty == (margin < 1), "a kind is found exactly when its score reaches its threshold: \(row)")
         }
 
         let config = """

@@ -30,6 +30,10 @@ public struct StagedResult {
     public var testItems: [LabeledImage]
     /// Calibrated stage-1 P(defect) of each test image, in `testItems` order.
     public var testDefectProbabilities: [Double]
+    /// Stage 2's score per kind of each test image, in `testItems` order (empty without stage 2).
+    public var testKindScores: [[Float]] = []
+    /// Stage 2's per-kind thresholds, in the order of its classes.
+    public var kindThresholds: [Double] = []
     public var skipped: [String]
     public var imbalance: String
 }
@@ -108,6 +112,7 @@ public final class StagedTrainer {
         var stage2Test: MultiLabelEvaluation?
         var stage2Tuned: MultiLabelScores?
         var lineTest: LineDecisionReport?
+        var testKindScores: [[Float]] = [], kindThresholds: [Double] = []
         if !kinds.isEmpty {
             let pick = { (idx: [Int]) -> [Int] in
                 let bad = idx.filter { !kept[$0].defects.isEmpty }
@@ -134,6 +139,7 @@ public final class StagedTrainer {
             // The line's own decision on every test part (stage 2 sees the unsure ones).
             let everyTest = multiLabel(all.subset(testIdx), kinds)
             let line2 = evaluateMultiLabel(net2, on: everyTest, normalization: c2.normalization, keepProbabilities: true)
+            (testKindScores, kindThresholds) = (line2.probabilities, perKind)
             lineTest = LineDecisionReport(stage1: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
                                           stage2: line2.probabilities, kindThresholds: perKind,
                                           defective: testIdx.map { !kept[$0].defects.isEmpty }, thresholds: t)
@@ -151,6 +157,7 @@ public final class StagedTrainer {
                             validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned, lineTest: lineTest,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
                             testDefectProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
+                            testKindScores: testKindScores, kindThresholds: kindThresholds,
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
     }
