@@ -90,13 +90,13 @@ struct StagedTrainCommand {
         let kinds = r.stage2?.metadata.classes ?? []
         var csv = "file,label,defects,p_defect,stage1,stage2_kinds,stage2_margin,line\n"
         for (i, (item, p)) in zip(r.testItems, r.testDefectProbabilities).enumerated() {
-            let call = p <= r.thresholds.pass ? "pass" : p >= r.thresholds.fail ? "fail" : "unsure"
+            let call = p >= r.thresholds.fail ? "fail" : p <= r.thresholds.pass ? "pass" : "unsure"   // as the daemon: fail first
             var found = "", margin = "", line = call
             if i < r.testKindScores.count, !kinds.isEmpty {
                 let s = r.testKindScores[i]
                 found = kinds.indices.filter { Double(s[$0]) >= r.kindThresholds[$0] }.map { kinds[$0] }.joined(separator: "+")
                 margin = String(format: "%.4f", kinds.indices.map { Double(s[$0]) / max(r.kindThresholds[$0], 1e-9) }.max() ?? 0)
-                if call == "unsure" { line = found.isEmpty ? "pass" : "fail" }
+                line = LineDecisionReport.fails(stage1: p, stage2: s, kindThresholds: r.kindThresholds, r.thresholds) ? "fail" : "pass"
             }
             csv += "\(item.file),\(item.label),\(item.defects.joined(separator: "+")),\(String(format: "%.6f", p)),\(call),\(found),\(margin),\(line)\n"
         }

@@ -38,7 +38,7 @@ struct StagedCLITests {
         #expect(scores.count - 1 == (report?["split"] as? [String: Int])?["test"], "a row per test image")
         for row in scores.dropFirst() {
             let p = Double(row[3]) ?? -1
-            let call = p <= (m1.thresholds["pass"] ?? 0) ? "pass" : p >= (m1.thresholds["fail"] ?? 1) ? "fail" : "unsure"
+            let call = p >= (m1.thresholds["fail"] ?? 1) ? "fail" : p <= (m1.thresholds["pass"] ?? 0) ? "pass" : "unsure"
             #expect((0...1).contains(p) && row[4] == call && FileManager.default.fileExists(atPath: dir + "/parts/" + row[0]), "\(row)")
             // The line: stage 1's call, or for the unsure ones stage 2's (a kind over its threshold fails).
             #expect(row[7] == (call != "unsure" ? call : row[5].isEmpty ? "pass" : "fail"), "\(row)")

@@ -146,15 +146,8 @@ public struct LineDecisionReport: Codable, Equatable, Sendable {
     public init(stage1: [Double], stage2: [[Float]], kindThresholds: [Double], defective truth: [Bool], thresholds t: PickedThresholds) {
         var esc = 0, fr = 0, settled = 0
         for i in stage1.indices {
-            let fails: Bool
-            if stage1[i] >= t.fail {
-                fails = true
-            } else if stage1[i] <= t.pass {
-                fails = false
-            } else {
-                settled += 1
-                fails = zip(stage2[i], kindThresholds).contains { Double($0) >= $1 }
-            }
+            if stage1[i] > t.pass && stage1[i] < t.fail { settled += 1 }
+            let fails = Self.fails(stage1: stage1[i], stage2: stage2[i], kindThresholds: kindThresholds, t)
             if truth[i] && !fails { esc += 1 }
             if !truth[i] && fails { fr += 1 }
         }
@@ -167,6 +160,13 @@ public struct LineDecisionReport: Codable, Equatable, Sendable {
         escapeRateCI = wilson(esc, defective)
         falseRejectRate = good == 0 ? 0 : Double(fr) / Double(good)
         falseRejectRateCI = wilson(fr, good)
+    }
+
+    /// The line's call on one part: stage 1 decides outside its band, stage 2 inside it.
+    public static func fails(stage1 p: Double, stage2 scores: [Float], kindThresholds: [Double], _ t: PickedThresholds) -> Bool {
+        if p >= t.fail { return true }
+        if p <= t.pass { return false }
+        return zip(scores, kindThresholds).contains { Double($0) >= $1 }
     }
 }
 

@@ -93,6 +93,7 @@ public final class StagedTrainer {
         let valScores = defectScores(valLogits, s1Val.labels, temperature)
         let testLogits = logits(net1, on: s1Test, normalization: c1.normalization)
         let testScores = defectScores(testLogits, s1Test.labels, temperature)
+        let testProbabilities = testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) }
         let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
                                       targetRecall: o.targetRecall, failBudget: o.failBudget)
         let valReport = StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t)
@@ -140,8 +141,7 @@ public final class StagedTrainer {
             let everyTest = multiLabel(all.subset(testIdx), kinds)
             let line2 = evaluateMultiLabel(net2, on: everyTest, normalization: c2.normalization, keepProbabilities: true)
             (testKindScores, kindThresholds) = (line2.probabilities, perKind)
-            lineTest = LineDecisionReport(stage1: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
-                                          stage2: line2.probabilities, kindThresholds: perKind,
+            lineTest = LineDecisionReport(stage1: testProbabilities, stage2: line2.probabilities, kindThresholds: perKind,
                                           defective: testIdx.map { !kept[$0].defects.isEmpty }, thresholds: t)
             var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
             for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
@@ -156,7 +156,7 @@ public final class StagedTrainer {
                             temperature: temperature, calibrationError: ece,
                             validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned, lineTest: lineTest,
                             counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
-                            testDefectProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) },
+                            testDefectProbabilities: testProbabilities,
                             testKindScores: testKindScores, kindThresholds: kindThresholds,
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
