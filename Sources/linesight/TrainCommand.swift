@@ -66,11 +66,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "With --data: transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
-    @Option(help: "With --init: fine-tune 'all' layers (at a low rate, 4e-4) or only the 'head'.") var fineTune: String = "all"
+    @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate)) or only the 'head'.") var fineTune: String = "all"
     @Flag(inversion: .prefixedNo, help: "With --data: max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
     var stemPool = true
     @Option(help: "With --data: global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both).")
-    var globalPool: String = "avgmax"
+    var globalPool: String = StagedOptions().globalPool.rawValue
     @Option(help: "With --data: a line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
 
@@ -79,9 +79,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var arch: Architecture = .resnet10
     @Option(help: "Width (channels of the first stage) of the small ResNet or light net.") var width: Int?
-    @Option(help: "Passes over the training set (default: 10 for Fashion-MNIST; 60 per stage with --data).") var epochs: Int?
+    @Option(help: "Passes over the training set (default: 10 for Fashion-MNIST; \(StagedOptions().stage1Epochs) per stage with --data).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: 128; 64 with --data).") var batchSize: Int?
-    @Option(help: "Peak learning rate (default: the recipe's 0.2 for SGD, 1e-3 for Adam/AdamW; with --data 6e-3, AdamW).") var lr: Float?
+    @Option(help: "Peak learning rate (default: the recipe's 0.2 for SGD, 1e-3 for Adam/AdamW; with --data \(StagedOptions().learningRate), AdamW).") var lr: Float?
     @Option(help: "Optimizer: sgd, adam or adamw.") var optimizer: String = "sgd"
     @Option(help: "Train on the first N training images only (quick checks).") var limit: Int?
     @Option(help: "Evaluate on the first N test images only (quick checks).") var testLimit: Int?
@@ -115,7 +115,7 @@ struct TrainCommand: ParsableCommand {
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
                                           out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
                                           fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all,
-                                          stemPool: stemPool, globalPool: Zoo.GlobalPool(rawValue: globalPool) ?? .avgmax).run(compute)
+                                          stemPool: stemPool, globalPool: Zoo.GlobalPool(rawValue: globalPool) ?? StagedOptions().globalPool).run(compute)
         }
         let epochs = self.epochs ?? 10
         let out = self.out ?? "runs/fashion-mnist/model.safetensors"
