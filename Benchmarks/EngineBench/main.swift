@@ -74,8 +74,9 @@ func trainingThroughput(_ c: Case) throws -> Double {
 }
 
 let winograd = !args.contains("--no-winograd")
+let direct = !args.contains("--no-direct")
 func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
-    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
+    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
     var rng = SeededGenerator(seed: 3)
     let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -101,9 +102,51 @@ if let i = args.firstIndex(of: "--profile-infer") {
     let batch = Int(option("--batch", "1"))!
     let t = try inference(spec, batch: batch)
     log("median \(t * 1000) ms")
-    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd)
+    let x0 = Tensor(spec.input, batch: batch)
+    for (layer, seconds) in InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct).profile(x0) {
+        log(String(format: "%8.3f ms  ", seconds * 1000) + layer)
+    }
+    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
     let x = Tensor(spec.input, batch: batch)
     _ = timed(seconds: 10) { _ = net.predict(x) }
+    exit(0)
+}
+if args.contains("--kernel-ceiling") {
+    // The direct conv micro-kernel on an L1-resident problem: its ceiling on one core.
+    for (cin, side) in [(16, 6), (64, 6), (32, 10)] {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: 8, kernel: 3, stride: 1, padding: 1)
+        let plan = DirectConvPlan(g)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedInputCount)
+        let x = [Float](repeating: 0.5, count: cin * side * side), wt = [Float](repeating: 0.01, count: 8 * cin * 9)
+        plan.packWeights(wt, into: w); plan.packInput(x, into: p, channels: 0..<cin)
+        let bias = [Float](repeating: 0, count: 8), y = UnsafeMutablePointer<Float>.allocate(capacity: 8 * side * side)
+        let reps = 2000
+        let t = median(timed(seconds: 1) { for _ in 0..<reps { plan.run(p, w, bias: bias, relu: false, y, channelBlocks: 0..<2) } })
+        print("cin \(cin) side \(side): \(String(format: "%.1f", 2 * Double(plan.work * reps) / t / 1e9)) GF/s (grid work)")
+    }
+    exit(0)
+}
+if args.contains("--conv-shapes") {
+    // Per-layer GFLOP/s of each conv kernel at one batch size (default 1): where the time goes.
+    let batch = Int(option("--batch", "1"))!
+    let shapes: [(Int, Int, Int, Int, Int)] = [(1, 32, 28, 3, 1), (32, 32, 28, 3, 1), (32, 64, 28, 3, 2), (64, 64, 14, 3, 1),
+        (64, 128, 14, 3, 2), (128, 128, 7, 3, 1), (3, 64, 128, 7, 2), (64, 64, 32, 3, 1), (64, 128, 32, 3, 2),
+        (128, 128, 16, 3, 1), (256, 256, 8, 3, 1), (512, 512, 4, 3, 1)]
+    for (cin, cout, side, k, s) in shapes {
+        let spec = NetworkSpec(name: "conv", input: Shape(cin, side, side), layers: [.conv(out: cout, kernel: k, stride: s, padding: k / 2)])
+        let g = ConvGeometry(input: spec.input, outChannels: cout, kernel: k, stride: s, padding: k / 2)
+        let flops = 2 * Double(batch * cout * g.outPlane * cin * k * k)
+        var line = "\(cin)->\(cout) \(side)px k\(k) s\(s):"
+        for (name, w, d) in [("direct", false, true), ("winograd", true, false), ("gemm", false, false)] {
+            let net = InferenceNetwork(try Network(spec, seed: 1), winograd: w, direct: d)
+            let x = Tensor(spec.input, batch: batch)
+            x.fill(0.5)
+            let t = median(timed(seconds: 0.5, minimum: 5) { _ = net.predict(x) })
+            line += String(format: "  %@ %.3f ms %.1f GF/s", name, t * 1000, flops / t / 1e9)
+        }
+        print(line)
+    }
     exit(0)
 }
 var result: [String: Any] = ["threads": threads, "openblas_core": BLASRuntime.coreName]

@@ -17,12 +17,14 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = InferenceNetwork(net), gemmOnly = InferenceNetwork(net, winograd: false)
+        let fast = InferenceNetwork(net)
+        let winograd = InferenceNetwork(net, direct: false), gemmOnly = InferenceNetwork(net, winograd: false, direct: false)
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
             expectClose(fast.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch)")
-            expectClose(gemmOnly.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), no Winograd")
+            expectClose(winograd.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), Winograd")
+            expectClose(gemmOnly.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), GEMM only")
         }
         let x = randomTensor(batch: 1, spec.input, &rng)
         expectClose(fast.predict(sample: x.data), net.forward(x, mode: .eval).array, tolerance: 1e-5, "\(spec.name) sample")
@@ -36,5 +38,16 @@ struct InferenceTests {
         let root = try #require(mirror.children.first { $0.label == "root" }?.value as? Sequential)
         #expect(!root.layers.contains { $0 is BatchNorm2d || $0 is Dropout || $0 is Activation })
         #expect(root.layers.contains { $0 is FusedActivation })
+    }
+
+    @Test("ResNet convs run the direct kernel with ReLU fused into it; the profile names every layer")
+    func directKernelAndProfile() throws {
+        let net = try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1)
+        let fast = InferenceNetwork(net)
+        let rows = fast.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 3)
+        #expect(rows.filter { $0.layer.contains("direct conv") }.count == 17)   // the 7x7 stem and 16 3x3 convs
+        #expect(rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu") })
+        #expect(rows.filter { $0.layer.contains("gemm conv") && $0.layer.contains("k1") }.count == 3)
+        #expect(rows.allSatisfy { $0.seconds >= 0 })
     }
 }

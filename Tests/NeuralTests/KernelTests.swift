@@ -150,3 +150,45 @@ struct WinogradTests {
         }
     }
 }
+
+@Suite("Direct convolution (inference)")
+struct DirectConvTests {
+    @Test("== naive convolution on odd sizes, kernels, strides, paddings and batches", arguments: [
+        (3, 5, 7, 9, 3, 1, 1, 1), (4, 6, 8, 8, 3, 1, 0, 2), (2, 3, 5, 4, 3, 1, 2, 1), (16, 8, 28, 28, 3, 1, 1, 3),
+        (5, 7, 3, 3, 3, 1, 1, 1), (3, 9, 17, 13, 7, 2, 3, 2), (8, 12, 9, 9, 3, 2, 1, 1), (6, 5, 10, 11, 5, 2, 2, 1),
+        (1, 32, 28, 28, 3, 1, 1, 1), (4, 4, 12, 12, 3, 3, 1, 2), (64, 64, 4, 4, 3, 1, 1, 1), (3, 2, 6, 6, 2, 2, 0, 1),
+    ])
+    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int, _ batch: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(cin * 31 + h * 7 + k))
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
+        let weight = (0..<(cout * cin * k * k)).map { _ in rng.normal() }
+        let bias = (0..<cout).map { _ in rng.normal() }
+        let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
+        let ref = Tensor(Shape(cout, g.outHeight, g.outWidth), batch: batch)
+        convForwardNaive(x.data, weight, bias, ref.data, batch: batch, g)
+        let name = "direct \(cin)->\(cout) \(h)x\(w) k\(k) s\(stride) p\(pad) n\(batch)"
+        let conv = DirectConvLayer(g, weight: weight, bias: bias)
+        let y = conv.forward(x, mode: .eval)
+        expectClose(y.array, ref.array, tolerance: 1e-5 * Float(cin * k * k).squareRoot(), name)
+        conv.relu = true
+        let again = try Parallel.with(workers: 2) { conv.forward(x, mode: .eval).array }
+        expectClose(again, ref.array.map { max($0, 0) }, tolerance: 1e-5 * Float(cin * k * k).squareRoot(), name + " relu")
+    }
+}
+
+@Suite("Max pooling, evaluation path")
+struct MaxPoolEvalTests {
+    @Test("== the training path (its twin) on odd sizes, kernels, strides and paddings", arguments: [
+        (3, 2, 1, 9, 7), (2, 2, 0, 8, 8), (3, 1, 1, 5, 6), (4, 4, 0, 4, 4), (3, 2, 1, 64, 64), (5, 3, 2, 11, 10),
+    ])
+    func matchesTraining(_ k: Int, _ stride: Int, _ pad: Int, _ h: Int, _ w: Int) {
+        var rng = SeededGenerator(seed: UInt64(k * 100 + h))
+        let shape = Shape(3, h, w)
+        let x = randomTensor(batch: 2, shape, &rng)
+        let pool = MaxPool2d(ConvGeometry(input: shape, outChannels: 3, kernel: k, stride: stride, padding: pad))
+        let train = pool.forward(x, mode: .train).array
+        let eval = pool.forward(x, mode: .eval).array
+        #expect(eval.count == train.count)
+        #expect(eval == train, "maxpool k\(k) s\(stride) p\(pad) \(h)x\(w)")
+    }
+}

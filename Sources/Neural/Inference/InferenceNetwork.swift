@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A network compiled for inference: every conv followed by batch norm becomes one conv
 /// with folded weights and bias, activations run in place on the producing layer's
 /// output (fused), buffers are reused across calls. Batch 1 and batched entry points.
@@ -16,9 +18,9 @@ public final class InferenceNetwork {
     /// Compiles `network` (its current weights and running statistics). `winograd` runs
     /// 3x3 stride-1 convs as Winograd F(2x2, 3x3) (fewer multiplies, the same results to
     /// float rounding); off, they keep im2col + GEMM.
-    public init(_ network: Network, winograd: Bool = true) {
+    public init(_ network: Network, winograd: Bool = true, direct: Bool = true) {
         spec = network.spec
-        root = Sequential(Self.compile(network.root.layers, winograd: winograd), inputShape: network.inputShape)
+        root = Sequential(Self.compile(network.root.layers, winograd: winograd, direct: direct), inputShape: network.inputShape)
     }
 
     public var inputShape: Shape { spec.input }
@@ -38,7 +40,55 @@ public final class InferenceNetwork {
         return predict(x).array
     }
 
-    private static func compile(_ layers: [Layer], winograd: Bool) -> [Layer] {
+    /// Median seconds per call of each compiled layer (residual blocks expanded into their
+    /// body and shortcut layers; the sum and ReLU that end a block are the block's own line),
+    /// with a short description: where inference time goes.
+    public func profile(_ batch: Tensor, repeats: Int = 50) -> [(layer: String, seconds: Double)] {
+        precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
+        var rows: [(String, Double)] = []
+        func median(_ body: () -> Void) -> Double {
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                let t = DispatchTime.now().uptimeNanoseconds
+                body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+            }
+            return times.sorted()[times.count / 2]
+        }
+        func walk(_ layers: [Layer], _ x: Tensor, _ prefix: String) -> Tensor {
+            var h = x
+            for (i, layer) in layers.enumerated() {
+                let input = h
+                if let r = (layer as? Residual) ?? ((layer as? FusedActivation)?.inner as? Residual) {
+                    _ = walk(r.body.layers, input, "\(prefix)\(i).body.")
+                    _ = walk(r.shortcut.layers, input, "\(prefix)\(i).shortcut.")
+                }
+                rows.append(("\(prefix)\(i) \(Self.describe(layer))", median { _ = layer.forward(input, mode: .eval) }))
+                h = layer.forward(input, mode: .eval)
+            }
+            return h
+        }
+        _ = walk(root.layers, batch, "")
+        return rows
+    }
+
+    private static func describe(_ layer: Layer) -> String {
+        switch layer {
+        case let d as DirectConvLayer:
+            let g = d.plan.geometry
+            return "direct conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)" + (d.relu ? " +relu" : "")
+        case let w as WinogradConv:
+            return "winograd conv \(w.geometry.inChannels)->\(w.geometry.outChannels) at \(w.geometry.inHeight)x\(w.geometry.inWidth)"
+        case let c as Conv2d:
+            let g = c.geometry
+            return "gemm conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
+        case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
+        case is Residual: return "residual block (whole)"
+        default: return String(describing: type(of: layer))
+        }
+    }
+
+    private static func compile(_ layers: [Layer], winograd: Bool, direct: Bool) -> [Layer] {
         var out: [Layer] = []
         var i = 0
         while i < layers.count {
@@ -52,13 +102,17 @@ public final class InferenceNetwork {
                     i += 1
                 }
             }
-            if winograd, let conv = layer as? Conv2d { layer = fast(conv) }
+            if let conv = layer as? Conv2d { layer = fast(conv, winograd: winograd, direct: direct) }
             if let r = layer as? Residual {
-                layer = Residual(body: Sequential(compile(r.body.layers, winograd: winograd), inputShape: r.body.inputShape),
-                                 shortcut: Sequential(compile(r.shortcut.layers, winograd: winograd), inputShape: r.shortcut.inputShape))
+                layer = Residual(body: Sequential(compile(r.body.layers, winograd: winograd, direct: direct), inputShape: r.body.inputShape),
+                                 shortcut: Sequential(compile(r.shortcut.layers, winograd: winograd, direct: direct), inputShape: r.shortcut.inputShape))
             }
             if let act = layers[safe: i + 1] as? Activation, !(layer is Activation) {
-                layer = FusedActivation(layer, act.kind)
+                if let d = layer as? DirectConvLayer, act.kind == .relu {
+                    d.relu = true
+                } else {
+                    layer = FusedActivation(layer, act.kind)
+                }
                 i += 1
             }
             if !(layer is Dropout) { out.append(layer) }
@@ -73,9 +127,12 @@ public final class InferenceNetwork {
     }
 
     /// 3x3 stride-1 convs run as Winograd F(2x2, 3x3); everything else keeps its kernel.
-    private static func fast(_ conv: Conv2d) -> Layer {
-        guard WinogradConv.applies(to: conv.geometry) else { return conv }
+    private static func fast(_ conv: Conv2d, winograd: Bool, direct: Bool) -> Layer {
         let bias = (0..<conv.geometry.outChannels).map { conv.bias?.value[$0] ?? 0 }
+        if direct && DirectConvLayer.applies(to: conv.geometry) {
+            return DirectConvLayer(conv.geometry, weight: conv.weight.value.data, bias: bias)
+        }
+        guard winograd && WinogradConv.applies(to: conv.geometry) else { return conv }
         return WinogradConv(conv.geometry, weight: conv.weight.value.data, bias: bias)
     }
 

@@ -14,6 +14,14 @@ public final class MaxPool2d: Layer {
         input = x
         let g = geometry, y = ensure(&output, outputShape, batch: x.batch)
         let planes = x.batch * g.inChannels, op = g.outPlane
+        if mode == .eval {
+            // No gradient to route: a running maximum over the window's rows and columns,
+            // each pass a branch-free loop over the output row.
+            Parallel.forEachChunk(planes, work: planes * op * g.kernelH * g.kernelW) { range in
+                for pl in range { maxPlane(x.data + pl * g.inPlane, y.data + pl * op) }
+            }
+            return y
+        }
         if argmax.count < planes * op { argmax = Array(repeating: 0, count: planes * op) }
         argmax.withUnsafeMutableBufferPointer { idx in
             Parallel.forEachChunk(planes) { range in
@@ -40,6 +48,42 @@ public final class MaxPool2d: Layer {
             }
         }
         return y
+    }
+
+    /// One plane's maxima (the evaluation path; the training path above is its twin): per
+    /// output row, the maximum over the window's input rows (contiguous), then over each
+    /// window's columns.
+    @inline(__always)
+    private func maxPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let g = geometry, s = g.stride, w = g.inWidth, kw = g.kernelW
+        // the column maxima with `padding` cells of -infinity on the left and enough on the right
+        let width = g.padding + w + kw + s * g.outWidth
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { buf in
+            let padded = buf.baseAddress!, column = padded + g.padding
+            for oy in 0..<g.outHeight {
+                padded.update(repeating: -.infinity, count: width)
+                for ki in 0..<g.kernelH {
+                    let iy = oy * s - g.padding + ki
+                    guard iy >= 0 && iy < g.inHeight else { continue }
+                    let row = src + iy * w
+                    for ix in 0..<w { column[ix] = max(column[ix], row[ix]) }
+                }
+                let out = dst + oy * g.outWidth
+                if kw == 3 {
+                    for ox in 0..<g.outWidth {
+                        let p = padded + ox * s
+                        out[ox] = max(max(p[0], p[1]), p[2])
+                    }
+                } else {
+                    for ox in 0..<g.outWidth {
+                        let p = padded + ox * s
+                        var best = p[0]
+                        for kj in 1..<kw { best = max(best, p[kj]) }
+                        out[ox] = best
+                    }
+                }
+            }
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
