@@ -48,6 +48,10 @@ struct InferenceTests {
         #expect(rows.filter { $0.layer.contains("direct conv") }.count == 17)   // the 7x7 stem and 16 3x3 convs
         #expect(rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu") })
         #expect(rows.filter { $0.layer.contains("gemm conv") && $0.layer.contains("k1") }.count == 3)
+        // stride-2 and wide stride-1 layers switch to im2col + GEMM / Winograd on batches
+        #expect(rows.contains { $0.layer.contains("direct conv 64->128 k3 s2 at 8x8 +relu (batches of 4+: gemm conv 64->128 k3 s2 at 8x8 +relu)") })
+        #expect(rows.contains { $0.layer.contains("(batches of 4+: winograd conv 256->256 at 2x2)") })
+        #expect(!rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu (") })
         #expect(rows.allSatisfy { $0.seconds >= 0 })
     }
 }

@@ -83,6 +83,7 @@ public final class InferenceNetwork {
             let g = c.geometry
             return "gemm conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
         case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
+        case let b as BatchSizeDispatch: return Self.describe(b.small) + " (batches of \(b.largeFrom)+: " + Self.describe(b.large) + ")"
         case is Residual: return "residual block (whole)"
         default: return String(describing: type(of: layer))
         }
@@ -108,11 +109,7 @@ public final class InferenceNetwork {
                                  shortcut: Sequential(compile(r.shortcut.layers, winograd: winograd, direct: direct), inputShape: r.shortcut.inputShape))
             }
             if let act = layers[safe: i + 1] as? Activation, !(layer is Activation) {
-                if let d = layer as? DirectConvLayer, act.kind == .relu {
-                    d.relu = true
-                } else {
-                    layer = FusedActivation(layer, act.kind)
-                }
+                layer = fuse(layer, act.kind)
                 i += 1
             }
             if !(layer is Dropout) { out.append(layer) }
@@ -126,14 +123,33 @@ public final class InferenceNetwork {
         return (s, (bias - bn.runningMean[c]) * s + bn.bias.value[c])
     }
 
-    /// 3x3 stride-1 convs run as Winograd F(2x2, 3x3); everything else keeps its kernel.
-    private static func fast(_ conv: Conv2d, winograd: Bool, direct: Bool) -> Layer {
-        let bias = (0..<conv.geometry.outChannels).map { conv.bias?.value[$0] ?? 0 }
-        if direct && DirectConvLayer.applies(to: conv.geometry) {
-            return DirectConvLayer(conv.geometry, weight: conv.weight.value.data, bias: bias)
+    /// The activation folded into the layer's output write where the kernel can (the
+    /// direct kernel's ReLU), otherwise applied in place after it.
+    private static func fuse(_ layer: Layer, _ kind: ActivationKind) -> Layer {
+        if let d = layer as? DirectConvLayer, kind == .relu {
+            d.relu = true
+            return d
         }
-        guard winograd && WinogradConv.applies(to: conv.geometry) else { return conv }
-        return WinogradConv(conv.geometry, weight: conv.weight.value.data, bias: bias)
+        if let b = layer as? BatchSizeDispatch {
+            return BatchSizeDispatch(small: fuse(b.small, kind), large: fuse(b.large, kind), largeFrom: b.largeFrom)
+        }
+        return FusedActivation(layer, kind)
+    }
+
+    /// Picks each conv's kernel. Measured on 2 cores (AVX2, `linesight-bench --conv-shapes`):
+    /// at batch 1 the direct kernel beats im2col + GEMM and Winograd on every 3x3 and the 7x7
+    /// stem with enough input channels (1.3-2.5x on the small ResNet's layers); on batches
+    /// Winograd wins the wide stride-1 layers (128+ input channels: up to 2x) and im2col +
+    /// GEMM the stride-2 ones, so those layers choose by batch size at run time.
+    private static func fast(_ conv: Conv2d, winograd: Bool, direct: Bool) -> Layer {
+        let g = conv.geometry
+        let bias = (0..<g.outChannels).map { conv.bias?.value[$0] ?? 0 }
+        let batched: Layer = winograd && WinogradConv.applies(to: g)
+            ? WinogradConv(g, weight: conv.weight.value.data, bias: bias) : conv
+        guard direct && DirectConvLayer.applies(to: g) else { return batched }
+        let single = DirectConvLayer(g, weight: conv.weight.value.data, bias: bias)
+        let batchedWins = g.stride > 1 || (batched is WinogradConv && g.inChannels >= 128)
+        return batchedWins ? BatchSizeDispatch(small: single, large: batched, largeFrom: BatchSizeDispatch.threshold) : single
     }
 
     private static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
@@ -158,6 +174,31 @@ public final class InferenceNetwork {
         }
         return folded
     }
+}
+
+/// Two compiled forms of one layer (the same results to float rounding): `small` for
+/// batches below `largeFrom`, `large` from there on. Inference only.
+final class BatchSizeDispatch: Layer {
+    /// Batches from this size run the `large` form (measured: the direct kernel's lead
+    /// at batch 1-2 is gone by 8).
+    static let threshold = 4
+    let small: Layer, large: Layer
+    let largeFrom: Int
+    var needsInputGradient = false
+    var outputShape: Shape { small.outputShape }
+
+    init(small: Layer, large: Layer, largeFrom: Int) {
+        precondition(small.outputShape == large.outputShape, "both forms must give the same shape")
+        self.small = small
+        self.large = large
+        self.largeFrom = largeFrom
+    }
+
+    func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        x.batch >= largeFrom ? large.forward(x, mode: mode) : small.forward(x, mode: mode)
+    }
+
+    func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }
 }
 
 /// A layer whose output goes through an activation in place: no second buffer, no
