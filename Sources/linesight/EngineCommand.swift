@@ -6,16 +6,33 @@ import Neural
 struct EngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Show which OpenBLAS kernels run on this CPU and check that they compute correctly.",
+        abstract: "Show which OpenBLAS kernels run on this CPU, check that they compute correctly, time a model layer by layer.",
         discussion: """
-        OpenBLAS 0.3.21 does not recognise some recent CPUs and silently falls back to slow
-        generic kernels. Linesight notices and restarts itself with OPENBLAS_CORETYPE set to
-        the best family the CPU supports (unless you set OPENBLAS_CORETYPE yourself). Every
-        compute command then multiplies test matrices with the chosen kernels and compares
+        OpenBLAS 0.3.21 does not recognise some recent CPUs and silently falls back to slow \
+        generic kernels. Linesight notices and restarts itself with OPENBLAS_CORETYPE set to \
+        the best family the CPU supports (unless you set OPENBLAS_CORETYPE yourself). Every \
+        compute command then multiplies test matrices with the chosen kernels and compares \
         them with a plain reference before it starts.
+
+        With --profile MODEL it also compiles a model file as the daemon does (batch norm \
+        folded, each conv on the kernel chosen for the batch size) and prints the time of \
+        every layer and of a whole prediction: where the time of a frame goes.
+
+          linesight engine --profile models/stage1.safetensors
+          linesight engine --profile models/stage2.safetensors --batch 8 --threads 1
         """)
 
     @OptionGroup var compute: ComputeOptions
+
+    @Option(help: "A model file to time layer by layer on random input, as the daemon runs it.")
+    var profile: String?
+
+    @Option(help: "Batch size for --profile (the daemon judges one frame at a time: 1).")
+    var batch = 1
+
+    func validate() throws {
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be between 1 and 4096") }
+    }
 
     func run() throws {
         let logger = Logger(label: "linesight.engine")
@@ -37,6 +54,29 @@ struct EngineCommand: ParsableCommand {
         print("kernel check   passed (sgemm vs naive reference, all transposes)")
         print(String(format: "sgemm speed    %.1f GFLOP/s (1024^3, %d worker%@)", Self.gemmSpeed(), Parallel.workers,
                      Parallel.workers == 1 ? "" : "s"))
+        if let profile { try Self.profile(model: profile, batch: batch) }
+    }
+
+    /// Per-layer and whole-prediction medians of a model file's inference network.
+    static func profile(model: String, batch: Int) throws {
+        let (network, meta) = try ModelFile.load(path: model)
+        let net = InferenceNetwork(network)
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor(net.inputShape, batch: batch)
+        for i in 0..<x.count { x[i] = rng.normal() }
+        let rows = net.profile(x, repeats: 20)
+        var times: [Double] = []
+        for _ in 0..<20 {
+            let start = Date()
+            _ = net.predict(x)
+            times.append(Date().timeIntervalSince(start))
+        }
+        let whole = times.sorted()[times.count / 2]
+        let s = net.inputShape
+        print("")
+        print("profile        \(model): \(meta.spec.name), input \(s.channels)x\(s.height)x\(s.width), batch \(batch), median of 20 runs")
+        for row in rows { print(String(format: "  %9.3f ms  ", row.seconds * 1000) + row.layer) }
+        print(String(format: "prediction     %.3f ms (%.1f images/s)", whole * 1000, Double(batch) / whole))
     }
 
     /// GFLOP/s of a 1024^3 single-precision GEMM with the engine's threading, best of 5.

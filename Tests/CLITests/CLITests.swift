@@ -54,6 +54,28 @@ struct CLITests {
         #expect(r.err.contains("OpenBLAS kernels verified"))
     }
 
+    @Test("engine --profile times every layer of a model file and refuses a broken one")
+    func engineProfile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-profile-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let net = try Network(Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2, depth: 8, width: 8), seed: 1)
+        let model = dir.appendingPathComponent("m.safetensors").path
+        try ModelFile.save(net, ModelMetadata(spec: net.spec, classes: ["good", "defect"], normalization: .init(mean: [0.3], std: [0.25]),
+                                              provenance: .init(created: "t")), to: model)
+        let r = try CLI.run(["engine", "--threads", "1", "--profile", model, "--batch", "2"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("input 1x32x32, batch 2"))
+        #expect(r.out.contains("direct conv 8->8 k3 s1 at 32x32 +relu"), "\(r.out)")
+        #expect(r.out.contains("Linear") && r.out.contains("prediction "))
+        let junk = dir.appendingPathComponent("junk.safetensors").path
+        try Data("no".utf8).write(to: URL(fileURLWithPath: junk))
+        let bad = try CLI.run(["engine", "--threads", "1", "--profile", junk])
+        #expect(bad.status != 0 && bad.err.contains("not a usable model file"))
+        let zero = try CLI.run(["engine", "--threads", "1", "--profile", model, "--batch", "0"])
+        #expect(zero.status != 0 && zero.err.contains("--batch must be between 1 and 4096"))
+    }
+
     @Test("a generic OpenBLAS core on a capable CPU makes linesight re-execute itself with a better one")
     func reexec() throws {
         let cpu = CPUFeatures.parse(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
