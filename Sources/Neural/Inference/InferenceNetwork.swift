@@ -40,20 +40,27 @@ public final class InferenceNetwork {
         return predict(x).array
     }
 
-    /// Median seconds per call of each compiled layer (residual blocks expanded into their
-    /// body and shortcut layers; the sum and ReLU that end a block are the block's own line),
-    /// with a short description: where inference time goes.
+    /// Median seconds per call of each compiled layer, timed in network order (each
+    /// repeat is one pass through the network, so caches and threads are as in a real
+    /// prediction), with a short description: where inference time goes. Residual blocks
+    /// show their body and shortcut layers, then the whole block run once more on its own
+    /// (body, shortcut, sum and ReLU).
     public func profile(_ batch: Tensor, repeats: Int = 50) -> [(layer: String, seconds: Double)] {
         precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
-        var rows: [(String, Double)] = []
-        func median(_ body: () -> Void) -> Double {
-            var times: [Double] = []
-            for _ in 0..<repeats {
-                let t = DispatchTime.now().uptimeNanoseconds
-                body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+        var names: [String] = []
+        var times: [[Double]] = []
+        var row = 0
+        func timed(_ name: String, _ body: () -> Tensor) -> Tensor {
+            let t = DispatchTime.now().uptimeNanoseconds
+            let y = body()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+            if row == names.count {
+                names.append(name)
+                times.append([])
             }
-            return times.sorted()[times.count / 2]
+            times[row].append(seconds)
+            row += 1
+            return y
         }
         func walk(_ layers: [Layer], _ x: Tensor, _ prefix: String) -> Tensor {
             var h = x
@@ -63,13 +70,15 @@ public final class InferenceNetwork {
                     _ = walk(r.body.layers, input, "\(prefix)\(i).body.")
                     _ = walk(r.shortcut.layers, input, "\(prefix)\(i).shortcut.")
                 }
-                rows.append(("\(prefix)\(i) \(Self.describe(layer))", median { _ = layer.forward(input, mode: .eval) }))
-                h = layer.forward(input, mode: .eval)
+                h = timed("\(prefix)\(i) \(Self.describe(layer))") { layer.forward(input, mode: .eval) }
             }
             return h
         }
-        _ = walk(root.layers, batch, "")
-        return rows
+        for _ in 0..<max(1, repeats) {
+            row = 0
+            _ = walk(root.layers, batch, "")
+        }
+        return zip(names, times).map { ($0, $1.sorted()[$1.count / 2]) }
     }
 
     private static func describe(_ layer: Layer) -> String {
@@ -84,7 +93,7 @@ public final class InferenceNetwork {
             return "gemm conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
         case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
         case let b as BatchSizeDispatch: return Self.describe(b.small) + " (batches of \(b.largeFrom)+: " + Self.describe(b.large) + ")"
-        case is Residual: return "residual block (whole)"
+        case is Residual: return "residual block (whole, again)"
         default: return String(describing: type(of: layer))
         }
     }
