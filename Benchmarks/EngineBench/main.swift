@@ -98,7 +98,9 @@ let small = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, widt
 let r18 = Zoo.resnet18(input: Shape(3, 128, 128), classes: 10)
 if let i = args.firstIndex(of: "--profile-infer") {
     // A loop to attach a profiler to: batch-N inference of one network for ~10 s.
-    let spec = args[i + 1] == "resnet18" ? r18 : small
+    // "stage1": the daemon's default stage-1 network (ResNet-8, width 32, 1x128x128, as bench-pipeline runs it)
+    let stage1 = Zoo.smallResNet(input: Shape(1, 128, 128), classes: 2, depth: 8, width: 32)
+    let spec = args[i + 1] == "resnet18" ? r18 : args[i + 1] == "stage1" ? stage1 : small
     let batch = Int(option("--batch", "1"))!
     let t = try inference(spec, batch: batch)
     log("median \(t * 1000) ms")
