@@ -157,14 +157,46 @@ public struct DirectConvPlan: Sendable {
     }
 }
 
+/// The accumulators of one block, 4 output channels x 3 vectors of 8 positions (12 of
+/// the 16 AVX2 registers once inlined).
+private struct Block {
+    typealias V = SIMD8<Float>
+    var a00 = V(), a01 = V(), a02 = V(), a10 = V(), a11 = V(), a12 = V()
+    var a20 = V(), a21 = V(), a22 = V(), a30 = V(), a31 = V(), a32 = V()
+
+    /// One tap: 24 inputs from `q`, the 4 channels' weights from `w`, 12 FMAs.
+    @inline(__always)
+    mutating func tap(_ q: UnsafeRawPointer, _ w: UnsafePointer<Float>) {
+        let x0 = q.loadUnaligned(as: V.self)
+        let x1 = q.loadUnaligned(fromByteOffset: 32, as: V.self)
+        let x2 = q.loadUnaligned(fromByteOffset: 64, as: V.self)
+        let w0 = V(repeating: w[0]), w1 = V(repeating: w[1])
+        let w2 = V(repeating: w[2]), w3 = V(repeating: w[3])
+        a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
+        a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
+        a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
+        a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
+    }
+
+    /// Writes channel j's 24 positions to `out[j * 24 ..< j * 24 + 24]`.
+    @inline(__always)
+    func store(_ out: UnsafeMutablePointer<Float>) {
+        let o = UnsafeMutableRawPointer(out)
+        o.storeBytes(of: a00, toByteOffset: 0, as: V.self); o.storeBytes(of: a01, toByteOffset: 32, as: V.self)
+        o.storeBytes(of: a02, toByteOffset: 64, as: V.self); o.storeBytes(of: a10, toByteOffset: 96, as: V.self)
+        o.storeBytes(of: a11, toByteOffset: 128, as: V.self); o.storeBytes(of: a12, toByteOffset: 160, as: V.self)
+        o.storeBytes(of: a20, toByteOffset: 192, as: V.self); o.storeBytes(of: a21, toByteOffset: 224, as: V.self)
+        o.storeBytes(of: a22, toByteOffset: 256, as: V.self); o.storeBytes(of: a30, toByteOffset: 288, as: V.self)
+        o.storeBytes(of: a31, toByteOffset: 320, as: V.self); o.storeBytes(of: a32, toByteOffset: 352, as: V.self)
+    }
+}
+
 /// 4 output channels x 24 grid positions: acc[j][v] += w[c][t][j] * p[c][t + 8v ..< t + 8v + 8].
 /// Writes `out[j * 24 + i]`.
 @inline(__always)
 private func microKernel(_ p: UnsafePointer<Float>, _ cs: Int, _ taps: UnsafePointer<Int>, _ nt: Int,
                          _ w: UnsafePointer<Float>, _ cin: Int, _ out: UnsafeMutablePointer<Float>) {
-    typealias V = SIMD8<Float>
-    var a00 = V(), a01 = V(), a02 = V(), a10 = V(), a11 = V(), a12 = V()
-    var a20 = V(), a21 = V(), a22 = V(), a30 = V(), a31 = V(), a32 = V()
+    var acc = Block()
     var wp = w
     var base = UnsafeRawPointer(p)
     let step = cs &* 4
@@ -172,29 +204,14 @@ private func microKernel(_ p: UnsafePointer<Float>, _ cs: Int, _ taps: UnsafePoi
     repeat {
         var t = 0
         repeat {
-            let q = base + taps[t] &* 4
-            let x0 = q.loadUnaligned(as: V.self)
-            let x1 = q.loadUnaligned(fromByteOffset: 32, as: V.self)
-            let x2 = q.loadUnaligned(fromByteOffset: 64, as: V.self)
-            let w0 = V(repeating: wp[0]), w1 = V(repeating: wp[1])
-            let w2 = V(repeating: wp[2]), w3 = V(repeating: wp[3])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
+            acc.tap(base + taps[t] &* 4, wp)
             wp += 4
             t &+= 1
         } while t < nt
         base += step
         c &-= 1
     } while c > 0
-    let o = UnsafeMutableRawPointer(out)
-    o.storeBytes(of: a00, toByteOffset: 0, as: V.self); o.storeBytes(of: a01, toByteOffset: 32, as: V.self)
-    o.storeBytes(of: a02, toByteOffset: 64, as: V.self); o.storeBytes(of: a10, toByteOffset: 96, as: V.self)
-    o.storeBytes(of: a11, toByteOffset: 128, as: V.self); o.storeBytes(of: a12, toByteOffset: 160, as: V.self)
-    o.storeBytes(of: a20, toByteOffset: 192, as: V.self); o.storeBytes(of: a21, toByteOffset: 224, as: V.self)
-    o.storeBytes(of: a22, toByteOffset: 256, as: V.self); o.storeBytes(of: a30, toByteOffset: 288, as: V.self)
-    o.storeBytes(of: a31, toByteOffset: 320, as: V.self); o.storeBytes(of: a32, toByteOffset: 352, as: V.self)
+    acc.store(out)
 }
 
 /// `microKernel` for a 3x3 stride-1 conv: the nine tap offsets are 0, 1, 2 floats from
@@ -202,132 +219,19 @@ private func microKernel(_ p: UnsafePointer<Float>, _ cs: Int, _ taps: UnsafePoi
 @inline(__always)
 private func microKernel3x3(_ p: UnsafePointer<Float>, _ cs: Int, _ row: Int,
                             _ w: UnsafePointer<Float>, _ cin: Int, _ out: UnsafeMutablePointer<Float>) {
-    typealias V = SIMD8<Float>
-    var a00 = V(), a01 = V(), a02 = V(), a10 = V(), a11 = V(), a12 = V()
-    var a20 = V(), a21 = V(), a22 = V(), a30 = V(), a31 = V(), a32 = V()
+    var acc = Block()
     var wp = w
     var base = UnsafeRawPointer(p)
     let step = cs &* 4, rowBytes = row &* 4
     var c = cin
     repeat {
         let r0 = base, r1 = base + rowBytes, r2 = base + 2 &* rowBytes
-        // tap (0, 0)
-        do {
-            let x0 = r0.loadUnaligned(fromByteOffset: 0, as: V.self)
-            let x1 = r0.loadUnaligned(fromByteOffset: 32, as: V.self)
-            let x2 = r0.loadUnaligned(fromByteOffset: 64, as: V.self)
-            let w0 = V(repeating: wp[0]), w1 = V(repeating: wp[1])
-            let w2 = V(repeating: wp[2]), w3 = V(repeating: wp[3])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (0, 1)
-        do {
-            let x0 = r0.loadUnaligned(fromByteOffset: 4, as: V.self)
-            let x1 = r0.loadUnaligned(fromByteOffset: 36, as: V.self)
-            let x2 = r0.loadUnaligned(fromByteOffset: 68, as: V.self)
-            let w0 = V(repeating: wp[4]), w1 = V(repeating: wp[5])
-            let w2 = V(repeating: wp[6]), w3 = V(repeating: wp[7])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (0, 2)
-        do {
-            let x0 = r0.loadUnaligned(fromByteOffset: 8, as: V.self)
-            let x1 = r0.loadUnaligned(fromByteOffset: 40, as: V.self)
-            let x2 = r0.loadUnaligned(fromByteOffset: 72, as: V.self)
-            let w0 = V(repeating: wp[8]), w1 = V(repeating: wp[9])
-            let w2 = V(repeating: wp[10]), w3 = V(repeating: wp[11])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (1, 0)
-        do {
-            let x0 = r1.loadUnaligned(fromByteOffset: 0, as: V.self)
-            let x1 = r1.loadUnaligned(fromByteOffset: 32, as: V.self)
-            let x2 = r1.loadUnaligned(fromByteOffset: 64, as: V.self)
-            let w0 = V(repeating: wp[12]), w1 = V(repeating: wp[13])
-            let w2 = V(repeating: wp[14]), w3 = V(repeating: wp[15])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (1, 1)
-        do {
-            let x0 = r1.loadUnaligned(fromByteOffset: 4, as: V.self)
-            let x1 = r1.loadUnaligned(fromByteOffset: 36, as: V.self)
-            let x2 = r1.loadUnaligned(fromByteOffset: 68, as: V.self)
-            let w0 = V(repeating: wp[16]), w1 = V(repeating: wp[17])
-            let w2 = V(repeating: wp[18]), w3 = V(repeating: wp[19])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (1, 2)
-        do {
-            let x0 = r1.loadUnaligned(fromByteOffset: 8, as: V.self)
-            let x1 = r1.loadUnaligned(fromByteOffset: 40, as: V.self)
-            let x2 = r1.loadUnaligned(fromByteOffset: 72, as: V.self)
-            let w0 = V(repeating: wp[20]), w1 = V(repeating: wp[21])
-            let w2 = V(repeating: wp[22]), w3 = V(repeating: wp[23])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (2, 0)
-        do {
-            let x0 = r2.loadUnaligned(fromByteOffset: 0, as: V.self)
-            let x1 = r2.loadUnaligned(fromByteOffset: 32, as: V.self)
-            let x2 = r2.loadUnaligned(fromByteOffset: 64, as: V.self)
-            let w0 = V(repeating: wp[24]), w1 = V(repeating: wp[25])
-            let w2 = V(repeating: wp[26]), w3 = V(repeating: wp[27])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (2, 1)
-        do {
-            let x0 = r2.loadUnaligned(fromByteOffset: 4, as: V.self)
-            let x1 = r2.loadUnaligned(fromByteOffset: 36, as: V.self)
-            let x2 = r2.loadUnaligned(fromByteOffset: 68, as: V.self)
-            let w0 = V(repeating: wp[28]), w1 = V(repeating: wp[29])
-            let w2 = V(repeating: wp[30]), w3 = V(repeating: wp[31])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
-        // tap (2, 2)
-        do {
-            let x0 = r2.loadUnaligned(fromByteOffset: 8, as: V.self)
-            let x1 = r2.loadUnaligned(fromByteOffset: 40, as: V.self)
-            let x2 = r2.loadUnaligned(fromByteOffset: 72, as: V.self)
-            let w0 = V(repeating: wp[32]), w1 = V(repeating: wp[33])
-            let w2 = V(repeating: wp[34]), w3 = V(repeating: wp[35])
-            a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-            a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-            a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-            a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-        }
+        acc.tap(r0, wp); acc.tap(r0 + 4, wp + 4); acc.tap(r0 + 8, wp + 8)
+        acc.tap(r1, wp + 12); acc.tap(r1 + 4, wp + 16); acc.tap(r1 + 8, wp + 20)
+        acc.tap(r2, wp + 24); acc.tap(r2 + 4, wp + 28); acc.tap(r2 + 8, wp + 32)
         wp += 36
         base += step
         c &-= 1
     } while c > 0
-    let o = UnsafeMutableRawPointer(out)
-    o.storeBytes(of: a00, toByteOffset: 0, as: V.self); o.storeBytes(of: a01, toByteOffset: 32, as: V.self)
-    o.storeBytes(of: a02, toByteOffset: 64, as: V.self); o.storeBytes(of: a10, toByteOffset: 96, as: V.self)
-    o.storeBytes(of: a11, toByteOffset: 128, as: V.self); o.storeBytes(of: a12, toByteOffset: 160, as: V.self)
-    o.storeBytes(of: a20, toByteOffset: 192, as: V.self); o.storeBytes(of: a21, toByteOffset: 224, as: V.self)
-    o.storeBytes(of: a22, toByteOffset: 256, as: V.self); o.storeBytes(of: a30, toByteOffset: 288, as: V.self)
-    o.storeBytes(of: a31, toByteOffset: 320, as: V.self); o.storeBytes(of: a32, toByteOffset: 352, as: V.self)
+    acc.store(out)
 }
