@@ -15,9 +15,10 @@ public final class InferenceNetwork {
     private let root: Sequential
     private var single: Tensor?
 
-    /// Compiles `network` (its current weights and running statistics). `winograd` runs
-    /// 3x3 stride-1 convs as Winograd F(2x2, 3x3) (fewer multiplies, the same results to
-    /// float rounding); off, they keep im2col + GEMM.
+    /// Compiles `network` (its current weights and running statistics). `direct` runs convs
+    /// on the register-blocked direct kernel at small batches; `winograd` runs 3x3 stride-1
+    /// convs as Winograd F(2x2, 3x3) where it wins (fewer multiplies); with both off, every
+    /// conv keeps im2col + GEMM. All give the same results to float rounding.
     public init(_ network: Network, winograd: Bool = true, direct: Bool = true) {
         spec = network.spec
         root = Sequential(Self.compile(network.root.layers, winograd: winograd, direct: direct), inputShape: network.inputShape)
@@ -140,7 +141,7 @@ public final class InferenceNetwork {
             return d
         }
         if let b = layer as? BatchSizeDispatch {
-            return BatchSizeDispatch(small: fuse(b.small, kind), large: fuse(b.large, kind), largeFrom: b.largeFrom)
+            return BatchSizeDispatch(small: fuse(b.small, kind), large: fuse(b.large, kind))
         }
         return FusedActivation(layer, kind)
     }
@@ -158,7 +159,7 @@ public final class InferenceNetwork {
         guard direct && DirectConvLayer.applies(to: g) else { return batched }
         let single = DirectConvLayer(g, weight: conv.weight.value.data, bias: bias)
         let batchedWins = g.stride > 1 || (batched is WinogradConv && g.inChannels >= 128)
-        return batchedWins ? BatchSizeDispatch(small: single, large: batched, largeFrom: BatchSizeDispatch.threshold) : single
+        return batchedWins ? BatchSizeDispatch(small: single, large: batched) : single
     }
 
     private static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
@@ -188,19 +189,17 @@ public final class InferenceNetwork {
 /// Two compiled forms of one layer (the same results to float rounding): `small` for
 /// batches below `largeFrom`, `large` from there on. Inference only.
 final class BatchSizeDispatch: Layer {
-    /// Batches from this size run the `large` form (measured: the direct kernel's lead
-    /// at batch 1-2 is gone by 8).
-    static let threshold = 4
+    /// Batches from this size run the `large` form. Measured at batch 1 (the direct kernel
+    /// wins) and 32 (the other wins); 4 is a point between, not a measured crossover.
+    let largeFrom = 4
     let small: Layer, large: Layer
-    let largeFrom: Int
     var needsInputGradient = false
     var outputShape: Shape { small.outputShape }
 
-    init(small: Layer, large: Layer, largeFrom: Int) {
+    init(small: Layer, large: Layer) {
         precondition(small.outputShape == large.outputShape, "both forms must give the same shape")
         self.small = small
         self.large = large
-        self.largeFrom = largeFrom
     }
 
     func forward(_ x: Tensor, mode: Mode) -> Tensor {
