@@ -40,13 +40,13 @@ def meta(path):
     return json.loads(json.loads(raw[8:8 + n])["__metadata__"]["linesight"])
 
 
-def load(data, rows, side):
+def load(data, rows, hw):
     from PIL import Image  # only for decoding; resizing is torch's area mode, as ours
     xs = []
     for r in rows:
         img = np.asarray(Image.open(Path(data) / r["file"]).convert("L"))
         t = torch.from_numpy(img.copy()).float()[None, None] / 255
-        xs.append(F.interpolate(t, size=(side, side), mode="area")[0])
+        xs.append(F.interpolate(t, size=hw, mode="area")[0])
     return torch.stack(xs)
 
 
@@ -153,16 +153,16 @@ def main():
             r["defects"] = [d for d in r.get("defects", "").split("+") if d]
             rows.append(r)
     m1, m2 = meta(Path(args.models) / "stage1.safetensors"), meta(Path(args.models) / "stage2.safetensors")
-    side = m1["spec"]["input"]["height"]
-    x = load(args.data, rows, side)
+    hw = (m1["spec"]["input"]["height"], m1["spec"]["input"]["width"])
+    x = load(args.data, rows, hw)
     bucket = [fnv(r["file"]) % 10 for r in rows]
     split = {name: [i for i, b in enumerate(bucket) if b in rng] for name, rng in
              (("train", range(0, 7)), ("val", range(7, 9)), ("test", range(9, 10)))}
     y1 = torch.tensor([1 if r["defects"] else 0 for r in rows])
-    out = {"images": len(rows), "input": side}
+    out = {"images": len(rows), "input": f"{hw[1]}x{hw[0]}"}
 
     # Stage 1.
-    net1, _ = build(m1["spec"]["layers"], (1, side, side))
+    net1, _ = build(m1["spec"]["layers"], (1, *hw))
     tr = split["train"]
     train(net1, x[tr], y1[tr], args.epochs, args.batch, args.lr,
           lambda z, y: F.cross_entropy(z, y, label_smoothing=0.05), True, 1)
@@ -191,7 +191,7 @@ def main():
     s2 = {k: pick(v) for k, v in split.items()}
     pos = y2[s2["train"]].sum(0)
     weights = torch.clamp((len(s2["train"]) - pos) / pos.clamp(min=1), 1, 3)
-    net2, _ = build(m2["spec"]["layers"], (1, side, side))
+    net2, _ = build(m2["spec"]["layers"], (1, *hw))
     train(net2, x[s2["train"]], y2[s2["train"]], args.epochs, args.batch, args.lr,
           lambda z, y: F.binary_cross_entropy_with_logits(z, y, pos_weight=weights), False, 2)
     def scores(prob, truth, thresholds):

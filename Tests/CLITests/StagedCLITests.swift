@@ -14,12 +14,14 @@ struct StagedCLITests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let synth = try CLI.run(["synth", "--out", dir + "/parts", "--count", "160", "--size", "64x48", "--seed", "5"])
         #expect(synth.status == 0, "\(synth.err)")
-        let train = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32", "--epochs", "2", "--width", "4",
+        // A 4:3 input like the 4:3 frames (nothing squeezed); the daemon resizes frames to it.
+        let train = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32x24", "--epochs", "2", "--width", "4",
                                  "--threads", "1", "--out", dir + "/models"])
         #expect(train.status == 0, "\(train.err)")
         #expect(train.out.contains("split (7:2:1 by file hash)") && train.out.contains("stage-1 thresholds") && train.out.contains("escapes"))
         let (_, m1) = try ModelFile.load(path: dir + "/models/stage1.safetensors")
         #expect(m1.classes == ["good", "defect"] && m1.task == .multiclass)
+        #expect(m1.spec.input == Shape(1, 24, 32), "--input-size WxH: \(m1.spec.input)")
         #expect((m1.thresholds["pass"] ?? 1) <= (m1.thresholds["fail"] ?? 0))
         #expect(m1.provenance.dataHash?.hasPrefix("fnv1a64:") == true && m1.provenance.metrics["test.escape_rate"] != nil)
         let (_, m2) = try ModelFile.load(path: dir + "/models/stage2.safetensors")

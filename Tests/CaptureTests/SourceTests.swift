@@ -113,6 +113,24 @@ struct SourceTests {
         }
     }
 
+    /// A subtle defect is faint, never invisible: a stain or scratch whose colour matched the
+    /// plate under it (a pale stain on a pale plate, in gray) used to be labeled but not seen.
+    @Test(arguments: [DefectKind.stain, .scratch])
+    func everyDefectStandsOutFromThePlate(kind: DefectKind) throws {
+        for subtle in [0.0, 1.0] {
+            let g = try SyntheticGenerator(smallConfig { $0.width = 256; $0.height = 192; $0.subtleRate = subtle })
+            for index in 0..<30 {
+                let clean = g.render(index, kinds: []), bad = g.render(index, kinds: [kind])
+                let box = try #require(bad.defects.first?.box)
+                var peak = 0
+                for y in box.y..<(box.y + box.height) {
+                    for x in box.x..<(box.x + box.width) { peak = max(peak, abs(Int(bad.image[x, y, 0]) - Int(clean.image[x, y, 0]))) }
+                }
+                #expect(peak >= (subtle == 1 ? 6 : 20), "\(kind) #\(index) (subtle \(subtle == 1)) differs from the plate by \(peak) gray levels at most")
+            }
+        }
+    }
+
     @Test func syntheticCameraSendsMJPEGOrRawWithTruthAtItsRate() throws {
         let cam = try SyntheticSource(smallConfig { $0.defectRate = 1 }, fps: 0, count: 3)
         let frames = try collect(cam, count: 5, seconds: 2)

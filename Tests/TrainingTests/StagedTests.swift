@@ -33,6 +33,14 @@ struct StagedTests {
         #expect(r.escapeRateCI[0] < 0.5 && r.escapeRateCI[1] > 0.5)
     }
 
+    @Test func inputSizesAreSquareOrWidthByHeight() {
+        #expect(InputSize(parsing: "128") == InputSize(width: 128, height: 128))
+        #expect(InputSize(parsing: "256x192") == InputSize(width: 256, height: 192))
+        #expect(InputSize(parsing: "256X192")?.description == "256x192")
+        #expect(InputSize(parsing: "96")?.description == "96")
+        for bad in ["", "x", "256x", "x192", "256x192x3", "12.5", "wide"] { #expect(InputSize(parsing: bad) == nil, "\(bad)") }
+    }
+
     @Test func wilsonIntervalsMatchTheTextbook() {
         let a = wilson(0, 10), b = wilson(5, 10)
         #expect(abs(a[0]) < 1e-12 && abs(a[1] - 0.2775) < 1e-3)

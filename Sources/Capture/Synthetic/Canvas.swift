@@ -43,6 +43,18 @@ struct Canvas {
         return channels == 1 ? SIMD3(repeating: data[i]) : SIMD3(data[i], data[i + 1], data[i + 2])
     }
 
+    /// The mean colour of the (2r+1)^2 pixels around (x, y) that lie on the canvas.
+    func localMean(_ x: Float, _ y: Float, radius r: Int) -> SIMD3<Float> {
+        var sum = SIMD3<Float>(repeating: 0), n: Float = 0
+        for yy in (Int(y) - r)...(Int(y) + r) where yy >= 0 && yy < height {
+            for xx in (Int(x) - r)...(Int(x) + r) where xx >= 0 && xx < width {
+                sum += value(xx, yy)
+                n += 1
+            }
+        }
+        return n > 0 ? sum / n : sum
+    }
+
     /// Quantizes to an 8-bit image.
     func image() -> Image {
         var pixels = [UInt8](repeating: 0, count: data.count)

@@ -64,6 +64,23 @@ func strokePolyline(_ canvas: inout Canvas, _ points: [SIMD2<Float>], width: Flo
     }
 }
 
+/// The smallest difference, in 0...1, between a blended defect colour and the surface
+/// under it. A subtle defect is faint because of its low alpha, never because its colour
+/// happens to match the plate: a pale stain on a pale plate in a gray image is invisible,
+/// and an invisible defect with a label teaches nothing and cannot be caught.
+let minimumColourContrast: Float = 0.25
+
+/// `preferred` if it stands out from `surface` by `minimumColourContrast` (luminance on a
+/// gray canvas, the largest channel difference on a colour one), else the colour of
+/// `palette` that stands out most.
+func visibleColour(_ preferred: SIMD3<Float>, palette: [SIMD3<Float>], on surface: SIMD3<Float>, channels: Int) -> SIMD3<Float> {
+    func contrast(_ c: SIMD3<Float>) -> Float {
+        channels == 1 ? abs(gray(c) - surface.x) : pointwiseMax(c - surface, surface - c).max()
+    }
+    guard contrast(preferred) < minimumColourContrast else { return preferred }
+    return palette.max { contrast($0) < contrast($1) } ?? preferred
+}
+
 /// A random point on the plate, kept `margin` pixels inside it.
 func pointOnPlate(_ part: PartLayout, _ dice: inout Dice, margin: Float) -> SIMD2<Float> {
     SIMD2(dice.uniform(part.plate.x0 + margin, part.plate.x1 - margin),
@@ -84,7 +101,8 @@ func paintScratch(_ canvas: inout Canvas, _ part: PartLayout, _ dice: inout Dice
     }
     var box = BoxTracker()
     let bright = dice.chance(0.75)
-    let color = SIMD3<Float>(repeating: bright ? 0.95 : 0.2)
+    let (light, dark) = (SIMD3<Float>(repeating: 0.95), SIMD3<Float>(repeating: 0.2))
+    let color = visibleColour(bright ? light : dark, palette: [light, dark], on: canvas.localMean(start.x, start.y, radius: 3), channels: canvas.channels)
     let alpha = subtle ? dice.uniform(0.18, 0.3) : dice.uniform(0.45, 0.8)
     strokePolyline(&canvas, points, width: dice.uniform(1, 2.4), color: color, alpha: alpha, box: &box)
     return box.rect(width: canvas.width, height: canvas.height)
@@ -147,7 +165,8 @@ func paintStain(_ canvas: inout Canvas, _ part: PartLayout, _ dice: inout Dice, 
     let r = size * dice.uniform(0.04, 0.1)
     let c = pointOnPlate(part, &dice, margin: r * 1.3)
     let palette: [SIMD3<Float>] = [SIMD3(0.45, 0.25, 0.1), SIMD3(0.12, 0.11, 0.09), SIMD3(0.75, 0.72, 0.55)]
-    let color = palette[dice.int(0, palette.count - 1)]
+    let color = visibleColour(palette[dice.int(0, palette.count - 1)], palette: palette,
+                              on: canvas.localMean(c.x, c.y, radius: Int(r / 2)), channels: canvas.channels)
     let alpha = subtle ? dice.uniform(0.18, 0.28) : dice.uniform(0.45, 0.75)
     let stretch = dice.uniform(0.6, 1.4)
     var box = BoxTracker()

@@ -5,8 +5,8 @@ import Neural
 public struct StagedOptions: Equatable, Sendable {
     /// The folder (class) name of good parts.
     public var passClass = "good"
-    /// Square model input side, pixels.
-    public var inputSize = 96
+    /// Model input, pixels: square, or the camera's aspect ratio so nothing is squeezed.
+    public var inputSize = InputSize(width: 96, height: 96)
     /// 1 (gray) or 3 (RGB).
     public var channels = 1
     /// Small inspection sets need many passes: at 25 epochs both stages underfit (stage 1
@@ -38,6 +38,22 @@ public struct StagedOptions: Equatable, Sendable {
     public var fineTune: FineTune = .all
     public enum FineTune: String, Sendable, CaseIterable { case all, head }
     public init() {}
+}
+
+/// The model's input in pixels; `N` (square) or `WxH` on the command line.
+public struct InputSize: Equatable, Sendable, CustomStringConvertible {
+    public var width: Int
+    public var height: Int
+    public init(width: Int, height: Int) { (self.width, self.height) = (width, height) }
+
+    /// Parses "128" (square) or "256x192" (width x height); nil for anything else.
+    public init?(parsing text: String) {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!) else { return nil }
+        (width, height) = (w, h)
+    }
+
+    public var description: String { width == height ? "\(width)" : "\(width)x\(height)" }
 }
 
 /// Starts `spec` from the weights of the model at `path`: every tensor whose name and size

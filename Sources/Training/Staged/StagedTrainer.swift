@@ -59,7 +59,7 @@ public final class StagedTrainer {
     public func run() throws -> StagedResult {
         let o = options
         let items = try ImageFolder.scan(directory, passClass: o.passClass)
-        let shape = Shape(o.channels, o.inputSize, o.inputSize)
+        let shape = Shape(o.channels, o.inputSize.height, o.inputSize.width)
         let total = items.count
         let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Parallel.defaultWorkers) { [onLoad] in onLoad?($0, total) }
         let kept = loaded.kept
