@@ -106,6 +106,13 @@ def logits(model, x):
     return torch.cat([model((x[i:i + 256] - 0.5) / 0.25) for i in range(0, len(x), 256)])
 
 
+def flip_averaged_logits(model, x):
+    """Stage 1 as Linesight runs it when the model file says flip_average: the mean of the
+    logits of each image and its three mirror images."""
+    flips = [x, x.flip(3), x.flip(2), x.flip(2).flip(3)]
+    return sum(logits(model, f) for f in flips) / len(flips)
+
+
 def fit_temperature(z, y):
     log_t = torch.zeros(1, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
@@ -166,7 +173,8 @@ def main():
     tr = split["train"]
     train(net1, x[tr], y1[tr], args.epochs, args.batch, args.lr,
           lambda z, y: F.cross_entropy(z, y, label_smoothing=0.05), True, 1)
-    zv, zt = logits(net1, x[split["val"]]), logits(net1, x[split["test"]])
+    stage1_logits = flip_averaged_logits if m1.get("flipAverage") else logits
+    zv, zt = stage1_logits(net1, x[split["val"]]), stage1_logits(net1, x[split["test"]])
     t = fit_temperature(zv, y1[split["val"]])
     pv = torch.softmax(zv / t, 1)[:, 1].tolist()
     pt = torch.softmax(zt / t, 1)[:, 1].tolist()

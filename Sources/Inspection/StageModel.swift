@@ -66,8 +66,11 @@ public final class StageModel {
 
     public var classes: [String] { metadata.classes }
 
-    /// Raw network output for one preprocessed input.
-    func logits(_ input: UnsafePointer<Float>) -> [Float] { network.predict(sample: input) }
+    /// Raw network output for one preprocessed input (averaged over its flips when the
+    /// model was calibrated that way).
+    func logits(_ input: UnsafePointer<Float>) -> [Float] {
+        metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
+    }
 
     /// Stage 1: the probability that the part is defective.
     public func defectProbability(_ input: UnsafePointer<Float>) -> Double {

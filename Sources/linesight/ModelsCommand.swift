@@ -91,6 +91,7 @@ struct ModelsCommand: ParsableCommand {
             d["classes"] = meta.classes
             d["thresholds"] = meta.thresholds
             d["temperature"] = meta.temperature ?? 1
+            d["flip_average"] = meta.flipAverage ?? false
             print(try jsonText(d))
         }
     }

@@ -22,6 +22,7 @@ struct StagedTrainCommand {
     var fineTune: StagedOptions.FineTune
     var stemPool = true
     var globalPool: Zoo.GlobalPool = .avgmax
+    var flipAverage = true
 
     func run(_ compute: ComputeOptions) throws {
         let logger = Logger(label: "linesight.train")
@@ -36,6 +37,7 @@ struct StagedTrainCommand {
         if let learningRate { o.learningRate = learningRate }
         o.stemPool = stemPool
         o.globalPool = globalPool
+        o.flipAverage = flipAverage
         o.seed = seed
         o.initFrom = initFrom
         o.fineTune = fineTune
@@ -114,7 +116,8 @@ struct StagedTrainCommand {
         print("split (7:2:1 by file hash): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
         if !r.skipped.isEmpty { print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
         print("class imbalance: \(r.imbalance)")
-        print(String(format: "stage-1 calibration: temperature %.3f, expected calibration error %.3f -> %.3f (validation)",
+        print(String(format: "stage-1 calibration%@: temperature %.3f, expected calibration error %.3f -> %.3f (validation)",
+                     r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "",
                      r.temperature, r.calibrationError.before, r.calibrationError.after))
         print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
                      targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
@@ -147,7 +150,8 @@ struct StagedTrainCommand {
             "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test],
             "skipped": r.skipped, "imbalance": r.imbalance,
             "thresholds": ["pass": r.thresholds.pass, "fail": r.thresholds.fail],
-            "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after],
+            "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after,
+                            "flip_average": r.stage1.metadata.flipAverage == true],
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]
         if let l = r.lineTest { obj["line"] = ["test": try jsonObject(l)] }

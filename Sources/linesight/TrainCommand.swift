@@ -69,6 +69,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate)) or only the 'head'.") var fineTune: String = "all"
     @Flag(inversion: .prefixedNo, help: "With --data: max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
     var stemPool = true
+    @Flag(inversion: .prefixedNo, help: "With --data: stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
+    var flipAverage = true
     @Option(help: "With --data: global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both).")
     var globalPool: String = StagedOptions().globalPool.rawValue
     @Option(help: "With --data: a line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
@@ -117,7 +119,8 @@ struct TrainCommand: ParsableCommand {
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
                                           out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
                                           fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all,
-                                          stemPool: stemPool, globalPool: Zoo.GlobalPool(rawValue: globalPool) ?? StagedOptions().globalPool).run(compute)
+                                          stemPool: stemPool, globalPool: Zoo.GlobalPool(rawValue: globalPool) ?? StagedOptions().globalPool,
+                                          flipAverage: flipAverage).run(compute)
         }
         let epochs = self.epochs ?? 10
         let out = self.out ?? "runs/fashion-mnist/model.safetensors"

@@ -57,6 +57,8 @@ struct StagedCLITests {
         stage2 = "models/stage2.safetensors"
         [http]
         enabled = false
+        [pipeline]
+        max_frame_age_ms = 60000    # a debug build beside other tests: judge every frame however late
         [[cameras]]
         id = "replay"
         source = "replay"

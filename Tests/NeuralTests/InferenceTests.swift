@@ -30,6 +30,32 @@ struct InferenceTests {
         expectClose(fast.predict(sample: x.data), net.forward(x, mode: .eval).array, tolerance: 1e-5, "\(spec.name) sample")
     }
 
+    @Test("the four flips mirror each plane; flip averaging is the mean of four single predictions")
+    func flipAveraging() throws {
+        let src: [Float] = (0..<24).map(Float.init)   // 2 channels of 3 x 4
+        var out = [Float](repeating: -1, count: 24)
+        func flipped(_ f: Flip) -> [Float] {
+            src.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { f.copy(s.baseAddress!, to: $0.baseAddress!, channels: 2, height: 3, width: 4) } }
+            return out
+        }
+        #expect(flipped(.none) == src)
+        #expect(Array(flipped(.horizontal)[0..<8]) == [3, 2, 1, 0, 7, 6, 5, 4] && flipped(.horizontal)[12] == 15)
+        #expect(Array(flipped(.vertical)[0..<4]) == [8, 9, 10, 11] && Array(flipped(.vertical)[12..<16]) == [20, 21, 22, 23])
+        #expect(flipped(.both) == ((0..<12).reversed() + (12..<24).reversed()).map(Float.init), "both: each plane turned half a circle")
+        let spec = Zoo.smallResNet(input: Shape(1, 12, 16), classes: 2, depth: 8, width: 4)
+        let net = try Network(spec, seed: 3), fast = InferenceNetwork(net)
+        var rng = SeededGenerator(seed: 5)
+        let x = randomTensor(batch: 1, spec.input, &rng)
+        var mean = [Float](repeating: 0, count: 2)
+        for f in Flip.allCases {
+            let y = Tensor(spec.input, batch: 1)
+            f.copy(x.data, to: y.data, channels: 1, height: 12, width: 16)
+            for (j, v) in net.forward(y, mode: .eval).array.enumerated() { mean[j] += v / 4 }
+        }
+        expectClose(fast.predictFlipAveraged(sample: x.data), mean, tolerance: 1e-5, "flip-averaged logits")
+        #expect(abs(fast.predict(sample: x.data)[0] - mean[0]) > 1e-6, "an asymmetric input scores differently in one pass")
+    }
+
     @Test("folding removes every batch norm and dropout")
     func structure() throws {
         let net = try Network(Zoo.lightNet(input: Shape(1, 32, 32), classes: 2), seed: 1)

@@ -107,6 +107,28 @@ struct StagedTests {
                                                                  schedule: .constant, normalization: .identity(channels: 1)), train: data, validation: nil)
         }
     }
+
+    /// Thresholds are fitted on training's flip-averaged logits, so the daemon's inference
+    /// network must produce the very same numbers from the same bytes.
+    @Test func flipAveragedLogitsAgreeBetweenTrainingAndInference() throws {
+        let shape = Shape(1, 10, 14)
+        var rng = SeededGenerator(seed: 11)
+        let pixels = (0..<(3 * shape.count)).map { _ in UInt8(rng.below(256)) }
+        let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: [0, 1, 0])
+        let net = try Network(Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: 4), seed: 2)
+        let norm = Normalization(mean: [0.5], std: [0.25])
+        let averaged = logits(net, on: data, normalization: norm, flipAverage: true)
+        let plain = logits(net, on: data, normalization: norm, flipAverage: false)
+        let fast = InferenceNetwork(net)
+        for i in 0..<data.count {
+            let x = data.pixels[(i * shape.count)..<((i + 1) * shape.count)].map { (Float($0) / 255 - 0.5) / 0.25 }
+            let z = fast.predictFlipAveraged(sample: x)
+            #expect(zip(z, averaged[i]).allSatisfy { abs($0 - $1) < 1e-4 }, "sample \(i): \(z) vs \(averaged[i])")
+            #expect(zip(z, plain[i]).contains { abs($0 - $1) > 1e-5 }, "sample \(i): averaging changed nothing")
+        }
+        #expect(data.flipped(.horizontal).flipped(.horizontal).pixels == data.pixels)
+        #expect(data.flipped(.both).pixels != data.pixels && data.flipped(.both).labels == data.labels)
+    }
 }
 
 @Suite("Calibration")

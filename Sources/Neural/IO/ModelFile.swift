@@ -44,6 +44,10 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     /// Softmax temperature fitted on validation data (calibration): probabilities are
     /// softmax(logits / temperature). Nil means 1 (uncalibrated).
     public var temperature: Double?
+    /// Test-time flip averaging: the model's logits are the mean over the input and its
+    /// three mirror images (`Flip`), at four times the compute; the temperature and the
+    /// thresholds were fitted on those averaged logits. Nil means false (one pass).
+    public var flipAverage: Bool?
     public var provenance: Provenance
 
     public init(spec: NetworkSpec, task: Task = .multiclass, classes: [String], normalization: Normalization,

@@ -14,6 +14,7 @@ public final class InferenceNetwork {
     public let spec: NetworkSpec
     private let root: Sequential
     private var single: Tensor?
+    private var flips: Tensor?
 
     /// Compiles `network` (its current weights and running statistics). `direct` runs convs
     /// on the register-blocked direct kernel at small batches; `winograd` runs 3x3 stride-1
@@ -39,6 +40,19 @@ public final class InferenceNetwork {
         single = x
         x.data.update(from: sample, count: x.count)
         return predict(x).array
+    }
+
+    /// Logits for one sample (`C*H*W` floats), averaged over its four flips (`Flip`), run
+    /// as one batch of four.
+    public func predictFlipAveraged(sample: UnsafePointer<Float>) -> [Float] {
+        let s = spec.input, n = Flip.allCases.count
+        let x = flips ?? Tensor(s, batch: n)
+        flips = x
+        for (i, f) in Flip.allCases.enumerated() {
+            f.copy(sample, to: x.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
+        }
+        let z = predict(x), k = z.sampleCount
+        return (0..<k).map { j in (0..<n).reduce(Float(0)) { $0 + z.data[$1 * k + j] } / Float(n) }
     }
 
     /// Median seconds per call of each compiled layer, timed in network order (each

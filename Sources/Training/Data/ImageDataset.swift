@@ -42,6 +42,21 @@ public struct ImageDataset: Sendable {
 
     public var count: Int { labels.count }
 
+    /// Every image mirrored by `flip` (labels unchanged).
+    public func flipped(_ flip: Flip) -> ImageDataset {
+        guard flip != .none else { return self }
+        var out = self
+        let s = shape
+        pixels.withUnsafeBufferPointer { src in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<count {
+                    flip.copy(src.baseAddress! + i * s.count, to: dst.baseAddress! + i * s.count, channels: s.channels, height: s.height, width: s.width)
+                }
+            }
+        }
+        return out
+    }
+
     /// The samples at `indices`, in that order.
     public func subset(_ indices: [Int]) -> ImageDataset {
         let per = shape.count

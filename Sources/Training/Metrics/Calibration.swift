@@ -51,6 +51,19 @@ public enum TemperatureScaling {
     }
 }
 
+/// Raw network outputs for every sample, in dataset order (eval mode); with `flipAverage`,
+/// the mean over each sample's four flips (as `InferenceNetwork.predictFlipAveraged`).
+public func logits(_ network: Network, on data: ImageDataset, normalization: Normalization, batchSize: Int = 256, flipAverage: Bool) -> [[Float]] {
+    guard flipAverage else { return logits(network, on: data, normalization: normalization, batchSize: batchSize) }
+    var sum = [[Float]]()
+    for f in Flip.allCases {
+        let z = logits(network, on: data.flipped(f), normalization: normalization, batchSize: batchSize)
+        sum = sum.isEmpty ? z : zip(sum, z).map { zip($0, $1).map(+) }
+    }
+    let n = Float(Flip.allCases.count)
+    return sum.map { $0.map { $0 / n } }
+}
+
 /// Raw network outputs for every sample, in dataset order (eval mode).
 public func logits(_ network: Network, on data: ImageDataset, normalization: Normalization, batchSize: Int = 256) -> [[Float]] {
     var out: [[Float]] = []

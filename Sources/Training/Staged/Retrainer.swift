@@ -107,7 +107,7 @@ public final class Retrainer {
         // all of one kind (a batch of a rare defect), and then the gate set stands in.
         let newGood = newValSet.labels.filter { $0 == passIndex }.count
         let calib = newGood >= 10 && newValSet.count - newGood >= 10 ? newValSet : gateSet
-        let calibLogits = logits(net, on: calib, normalization: config.normalization)
+        let calibLogits = logits(net, on: calib, normalization: config.normalization, flipAverage: meta.flipAverage == true)
         let temperature = TemperatureScaling.fit(calibLogits, calib.labels)
         let scores = split(calibLogits, calib.labels, temperature, passIndex)
         let t = PickedThresholds.pick(defectScores: scores.defect, goodScores: scores.good,
@@ -166,7 +166,7 @@ public final class Retrainer {
 
     private func figures(_ net: Network, _ meta: ModelMetadata, _ data: ImageDataset, _ items: [LabeledImage], _ passIndex: Int32) throws -> GateFigures {
         let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let z = logits(net, on: data, normalization: norm)
+        let z = logits(net, on: data, normalization: norm, flipAverage: meta.flipAverage == true)
         let t = meta.temperature ?? 1
         let pass = meta.thresholds["pass"] ?? 0.3, fail = meta.thresholds["fail"] ?? 0.7
         var escapes = 0, defective = 0, rejects = 0, good = 0

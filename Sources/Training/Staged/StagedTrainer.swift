@@ -86,12 +86,12 @@ public final class StagedTrainer {
         let net1 = try network(spec1, "stage1", &c1)
         try train(net1, c1, s1Train, s1Val)
         // Calibrate on validation (temperature scaling), then pick thresholds on the calibrated scores.
-        let valLogits = logits(net1, on: s1Val, normalization: c1.normalization)
+        let valLogits = logits(net1, on: s1Val, normalization: c1.normalization, flipAverage: o.flipAverage)
         let temperature = TemperatureScaling.fit(valLogits, s1Val.labels)
         let ece = (TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: 1),
                    TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: temperature))
         let valScores = defectScores(valLogits, s1Val.labels, temperature)
-        let testLogits = logits(net1, on: s1Test, normalization: c1.normalization)
+        let testLogits = logits(net1, on: s1Test, normalization: c1.normalization, flipAverage: o.flipAverage)
         let testScores = defectScores(testLogits, s1Test.labels, temperature)
         let testProbabilities = testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) }
         let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
@@ -107,6 +107,7 @@ public final class StagedTrainer {
                                       "val.ece_before": ece.0, "val.ece_after": ece.1,
                                   ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
         meta1.temperature = temperature
+        meta1.flipAverage = o.flipAverage
 
         // Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
         var stage2: TrainedStage?
