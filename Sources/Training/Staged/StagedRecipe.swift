@@ -20,8 +20,9 @@ public struct StagedOptions: Equatable, Sendable {
     /// stage, for defects a few pixels wide, at about twice the compute). See Zoo.smallResNet.
     public var stemPool = true
     /// Stage 1 averages its logits over each image's four flips (calibration, thresholds
-    /// and the daemon alike; the model file records it): on the quality benchmark it ranked
-    /// faint defects above good parts far more reliably, at four times stage 1's compute.
+    /// and the daemon alike; the model file records it): on the quality benchmark at 128x128
+    /// the same network's AUROC went from 0.990 to 0.998 and its escapes at 5 % false rejects
+    /// from 3.10 % to 2.33 %, at four times stage 1's compute (0.8 -> 3.5-3.8 ms on one core).
     public var flipAverage = true
     /// How the last feature map is summarized (see Zoo.GlobalPool).
     public var globalPool: Zoo.GlobalPool = .avgmax
