@@ -9,7 +9,8 @@ import Training
 struct StagedTrainCommand {
     var data: String
     var passClass: String
-    var inputSize: InputSize
+    /// Nil: fitted to the images (or the --init model's).
+    var inputSize: InputSize?
     var targetRecall: Double
     var epochs: Int?
     var width: Int?
@@ -146,7 +147,7 @@ struct StagedTrainCommand {
 
     private func report(_ r: StagedResult, seconds: Double) throws -> String {
         var obj: [String: Any] = [
-            "data": data, "seconds": seconds, "input_size": inputSize.description, "target_recall": targetRecall,
+            "data": data, "seconds": seconds, "input_size": r.inputSize.description, "target_recall": targetRecall,
             "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test],
             "skipped": r.skipped, "imbalance": r.imbalance,
             "thresholds": ["pass": r.thresholds.pass, "fail": r.thresholds.fail],

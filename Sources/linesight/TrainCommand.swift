@@ -62,7 +62,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "ImageFolder tree of inspection images: trains stage 1 and stage 2.") var data: String?
     @Flag(help: "Train both stages from the labeled frames in the database of --config (instead of --data).") var labels = false
     @Option(help: "With --data: the good parts' folder name.") var passClass: String = "good"
-    @Option(help: "With --data: model input in pixels, N (square) or WxH, e.g. 256x192 to keep a 4:3 camera's aspect ratio.") var inputSize: String = "96"
+    @Option(help: "With --data: model input in pixels, N (square) or WxH (e.g. 256x192), or auto: the images' own aspect ratio with the long side at most \(InputSize.automaticLongSide) (with --init: that model's input). Smaller is faster (128 trains about three times as fast as 256x192) but loses faint, small defects.")
+    var inputSize: String = "auto"
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "With --data: transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
@@ -102,8 +103,10 @@ struct TrainCommand: ParsableCommand {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         guard Zoo.GlobalPool(rawValue: globalPool) != nil else { throw ValidationError("--global-pool must be avg, max or avgmax") }
-        guard let size = InputSize(parsing: inputSize), (16...512).contains(size.width), (16...512).contains(size.height) else {
-            throw ValidationError("--input-size must be N or WxH with sides of 16...512 pixels, e.g. 128 or 256x192")
+        if inputSize != "auto" {
+            guard let size = InputSize(parsing: inputSize), (16...512).contains(size.width), (16...512).contains(size.height) else {
+                throw ValidationError("--input-size must be auto, N or WxH with sides of 16...512 pixels, e.g. 128 or 256x192")
+            }
         }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -115,7 +118,7 @@ struct TrainCommand: ParsableCommand {
         var data = self.data
         if labels, let config { data = try Self.exportLabels(config) }
         if let data {
-            return try StagedTrainCommand(data: data, passClass: passClass, inputSize: InputSize(parsing: inputSize)!, targetRecall: targetRecall,
+            return try StagedTrainCommand(data: data, passClass: passClass, inputSize: InputSize(parsing: inputSize), targetRecall: targetRecall,
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
                                           out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
                                           fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all,

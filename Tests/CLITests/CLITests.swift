@@ -38,7 +38,7 @@ struct CLITests {
         #expect(epochs.status != 0 && epochs.err.contains("--epochs must be at least 1"))
         for size in ["256x", "8x8", "640x480"] {
             let bad = try CLI.run(["train", "--data", "/nonexistent", "--input-size", size])
-            #expect(bad.status != 0 && bad.err.contains("--input-size must be N or WxH"), "\(size): \(bad.err)")
+            #expect(bad.status != 0 && bad.err.contains("--input-size must be auto, N or WxH"), "\(size): \(bad.err)")
         }
         let missing = try CLI.run(["evaluate", "--model", "/nonexistent/model.safetensors"])
         #expect(missing.status != 0 && missing.err.contains("/nonexistent/model.safetensors"))

@@ -146,17 +146,21 @@ struct StagedCLITests {
         let back = try CLI.run(["models", "rollback", "--stage", "1"] + cfg)
         #expect(back.status == 0 && back.out.contains("rolled back to \(first.version)"), "\(back.err)")
         #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version))
-        let transfer = try CLI.run(["train", "--data", dir + "/new", "--input-size", "32", "--epochs", "1", "--init", dir + "/models",
+        // No --input-size: the init model's input (32), not the 64x48 images' own.
+        let transfer = try CLI.run(["train", "--data", dir + "/new", "--epochs", "1", "--init", dir + "/models",
                                     "--fine-tune", "head", "--out", dir + "/transfer"] + small)
         #expect(transfer.status == 0 && transfer.out.contains("stage1: starting from") && transfer.out.contains("fine-tuning head"), "\(transfer.err)")
+        #expect(transfer.out.contains("model input: 32 (the --init model's)"), "\(transfer.out)")
         let list = try CLI.run(["models", "list", "--json"] + cfg)
         #expect(list.status == 0 && list.out.contains("\"promoted_by\""))
 
         // First training can also come straight from the labels in the database.
         let noConfig = try CLI.run(["train", "--labels"])
         #expect(noConfig.status != 0 && noConfig.err.contains("--config"))
-        let fromLabels = try CLI.run(["train", "--labels", "--input-size", "32", "--epochs", "1", "--width", "4"] + cfg + small)
+        // No --input-size: fitted to the labeled frames (64x48, under the long-side cap, so as they are).
+        let fromLabels = try CLI.run(["train", "--labels", "--epochs", "1", "--width", "4"] + cfg + small)
         #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(rows.count) labeled frames"), "\(fromLabels.out)\(fromLabels.err)")
+        #expect(fromLabels.out.contains("model input: 64x48 (fitted to the images"), "\(fromLabels.out)")
         #expect(try store.champion(stage: 1)?.version != first.version, "the new models are registered and promoted")
     }
 }

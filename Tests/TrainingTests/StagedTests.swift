@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Neural
 import Testing
 @testable import Training
@@ -39,6 +40,33 @@ struct StagedTests {
         #expect(InputSize(parsing: "256X192")?.description == "256x192")
         #expect(InputSize(parsing: "96")?.description == "96")
         for bad in ["", "x", "256x", "x192", "256x192x3", "12.5", "wide"] { #expect(InputSize(parsing: bad) == nil, "\(bad)") }
+    }
+
+    @Test func automaticInputKeepsTheAspectRatioAndCapsTheLongSide() {
+        #expect(InputSize.fitting(width: 256, height: 192) == InputSize(width: 256, height: 192))
+        #expect(InputSize.fitting(width: 1024, height: 1024) == InputSize(width: 256, height: 256))
+        #expect(InputSize.fitting(width: 640, height: 480) == InputSize(width: 256, height: 192))
+        #expect(InputSize.fitting(width: 500, height: 1250) == InputSize(width: 104, height: 256), "tall: 102.4 rounds to 104")
+        #expect(InputSize.fitting(width: 64, height: 48) == InputSize(width: 64, height: 48), "never enlarged")
+        #expect(InputSize.fitting(width: 4000, height: 100) == InputSize(width: 256, height: 16), "at least 16 pixels")
+        #expect(InputSize.fitting(width: 640, height: 480, longSide: 128) == InputSize(width: 128, height: 96))
+    }
+
+    @Test func theTypicalImageSizeIsTheMostCommonOne() throws {
+        let dir = NSTemporaryDirectory() + "ls-typical-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let encoder = try JPEGEncoder()
+        var items: [LabeledImage] = []
+        for (i, (w, h)) in [(40, 30), (20, 20), (40, 30), (40, 30), (33, 17)].enumerated() {
+            try Data(try encoder.encode(Image(width: w, height: h, layout: .gray), quality: 90)).write(to: URL(fileURLWithPath: "\(dir)/\(i).jpg"))
+            items.append(LabeledImage(file: "\(i).jpg", label: "good", defects: []))
+        }
+        try Data("not a jpeg".utf8).write(to: URL(fileURLWithPath: "\(dir)/bad.jpg"))
+        items.append(LabeledImage(file: "bad.jpg", label: "good", defects: []))
+        let size = try ImageFolder.typicalSize(dir, items)
+        #expect(size.width == 40 && size.height == 30)
+        #expect(throws: TrainingError.self) { try ImageFolder.typicalSize(dir, [items.last!]) }
     }
 
     @Test func wilsonIntervalsMatchTheTextbook() {

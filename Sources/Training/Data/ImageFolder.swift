@@ -76,6 +76,23 @@ public enum ImageFolder {
         return h
     }
 
+    /// The most common width x height among up to `sample` images spread over `items`
+    /// (read from their JPEG headers; unreadable ones are passed over).
+    public static func typicalSize(_ dir: String, _ items: [LabeledImage], sample: Int = 32) throws -> (width: Int, height: Int) {
+        let decoder = try JPEGDecoder()
+        let step = max(1, items.count / max(1, sample))
+        var counts: [Int: Int] = [:]  // width << 32 | height
+        for i in stride(from: 0, to: items.count, by: step) {
+            guard let data = FileManager.default.contents(atPath: dir + "/" + items[i].file),
+                  let h = try? data.withUnsafeBytes({ try decoder.header($0) }) else { continue }
+            counts[h.width << 32 | h.height, default: 0] += 1
+        }
+        guard let top = counts.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else {
+            throw TrainingError.dataset(path: dir, reason: "none of the images sampled for their size could be read as JPEG")
+        }
+        return (top.key >> 32, top.key & 0xFFFF_FFFF)
+    }
+
     /// Decodes and resizes every image to `shape` (1 channel: gray, 3: RGB), on `workers`
     /// threads. Unreadable files are skipped and returned by name.
     public static func load(_ dir: String, _ items: [LabeledImage], shape: Shape, workers: Int = 2,

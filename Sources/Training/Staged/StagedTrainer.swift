@@ -26,6 +26,8 @@ public struct StagedResult {
     /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
     public var lineTest: LineDecisionReport?
     public var counts: (train: Int, validation: Int, test: Int)
+    /// The model input used (the option's, the init model's or fitted to the images).
+    public var inputSize: InputSize
     /// The test split's images: the frozen golden set a later retraining is judged on.
     public var testItems: [LabeledImage]
     /// Calibrated stage-1 P(defect) of each test image, in `testItems` order.
@@ -59,7 +61,9 @@ public final class StagedTrainer {
     public func run() throws -> StagedResult {
         let o = options
         let items = try ImageFolder.scan(directory, passClass: o.passClass)
-        let shape = Shape(o.channels, o.inputSize.height, o.inputSize.width)
+        let size = try resolvedInputSize(items)
+        onStage?("model input: \(size)\(o.inputSize == nil ? (o.initFrom == nil ? " (fitted to the images; --input-size to choose)" : " (the --init model's)") : "")", 0, 0)
+        let shape = Shape(o.channels, size.height, size.width)
         let total = items.count
         let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Parallel.defaultWorkers) { [onLoad] in onLoad?($0, total) }
         let kept = loaded.kept
@@ -156,11 +160,23 @@ public final class StagedTrainer {
         return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
                             temperature: temperature, calibrationError: ece,
                             validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned, lineTest: lineTest,
-                            counts: (trainIdx.count, valIdx.count, testIdx.count), testItems: testIdx.map { kept[$0] },
+                            counts: (trainIdx.count, valIdx.count, testIdx.count), inputSize: size, testItems: testIdx.map { kept[$0] },
                             testDefectProbabilities: testProbabilities,
                             testKindScores: testKindScores, kindThresholds: kindThresholds,
                             skipped: loaded.skipped,
                             imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+    }
+
+    /// The option's input size; else the init model's (its weights only fit that input);
+    /// else the images' typical size fitted to `InputSize.automaticLongSide`.
+    private func resolvedInputSize(_ items: [LabeledImage]) throws -> InputSize {
+        if let size = options.inputSize { return size }
+        if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
+            let input = try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input
+            return InputSize(width: input.width, height: input.height)
+        }
+        let native = try ImageFolder.typicalSize(directory, items)
+        return InputSize.fitting(width: native.width, height: native.height)
     }
 
     /// The architecture: the init model's (with this data's class count) or the default.
