@@ -197,6 +197,34 @@ struct GateTests {
     }
 }
 
+@Suite("Stage-2 retraining data")
+struct StageTwoRetrainDataTests {
+    /// Stage 2's retrain picks its thresholds on the first training's validation split and
+    /// replays its training split: never the golden set, never an image of the other split.
+    @Test func oldValidationAndReplayComeFromDisjointSplits() throws {
+        let dir = NSTemporaryDirectory() + "ls-s2data-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/new", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var csv = "file,label,defects\n"
+        for i in 0..<400 { csv += i % 2 == 0 ? "good/\(i).jpg,good,\n" : "dent/\(i).jpg,dent,dent\n" }
+        try csv.write(toFile: dir + "/labels.csv", atomically: true, encoding: .utf8)
+        let golden = (0..<400).map { i in "\(i % 2 == 0 ? "good" : "dent")/\(i).jpg" }.filter { ImageFolder.bucket($0) == 9 }
+            .map { LabeledImage(file: dir + "/" + $0, label: "x", defects: []) }
+        var inp = Retrainer.Inputs(championPath: "", newData: dir + "/new", golden: golden)
+        inp.replayData = dir
+        let val = StageTwoRetrainer.oldValidation(inp)
+        let replay = StageTwoRetrainer.withEveryOldDefect([], inp)
+        let relative = { (items: [LabeledImage]) in items.map { String($0.file.dropFirst(dir.count + 1)) } }
+        #expect(!val.isEmpty && relative(val).allSatisfy { (7...8).contains(ImageFolder.bucket($0)) })
+        #expect(val.contains { $0.defects.isEmpty } && val.contains { !$0.defects.isEmpty }, "good and defective parts")
+        #expect(!replay.isEmpty && relative(replay).allSatisfy { ImageFolder.bucket($0) <= 6 })
+        #expect(Set(val.map(\.file)).isDisjoint(with: golden.map(\.file)) && Set(replay.map(\.file)).isDisjoint(with: val.map(\.file)))
+        // New labels in the first training's own folder: its buckets 0-7 train this round.
+        inp.newData = dir
+        #expect(StageTwoRetrainer.oldValidation(inp).isEmpty)
+    }
+}
+
 @Suite("Transfer learning")
 struct TransferTests {
     @Test func warmStartCopiesTheBodyAndHeadOnlyTrainingLeavesItAlone() throws {

@@ -57,13 +57,17 @@ public final class StageTwoRetrainer {
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
         // The champion at its thresholds; the challenger re-picks each kind's threshold for the
-        // best F1 on the new validation images that carry it (the others keep the champion's).
+        // best F1 on validation images never trained on: the new ones plus the first training's
+        // validation split, so the kinds this round does not bring follow their shifted scores
+        // too. A kind with no validation image keeps the champion's threshold.
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = kinds.map { perKind[$0] ?? flat }
         var challengerThresholds = thresholds
-        let newValSet = dataset(newLoaded, newVal)
-        if newValSet.count > 0, let masks = newValSet.multiLabels {
-            let ev = evaluateMultiLabel(net, on: newValSet, normalization: config.normalization, keepProbabilities: true)
+        let oldVal = known(Self.oldValidation(inp))
+        let oldValLoaded = try ImageFolder.load("", oldVal, shape: shape, workers: Parallel.defaultWorkers)
+        let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
+        if valSet.count > 0, let masks = valSet.multiLabels {
+            let ev = evaluateMultiLabel(net, on: valSet, normalization: config.normalization, keepProbabilities: true)
             let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: kinds.count)
             for k in kinds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { challengerThresholds[k] = picked[k] }
         }
@@ -96,6 +100,18 @@ public final class StageTwoRetrainer {
             out.append(LabeledImage(file: file, label: item.label, defects: item.defects))
         }
         return out
+    }
+
+    /// The validation split (buckets 7-8) of the data the champion line was first trained
+    /// on: never trained on, never golden. Paths made absolute.
+    static func oldValidation(_ inp: Retrainer.Inputs) -> [LabeledImage] {
+        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return [] }
+        let root = URL(fileURLWithPath: dir).standardizedFileURL.path
+        // New data in the same folder: its buckets 0-7 are this round's training images.
+        guard root != URL(fileURLWithPath: inp.newData).standardizedFileURL.path else { return [] }
+        let goldenFiles = Set(inp.golden.map(\.file))
+        return old.filter { (7...8).contains(ImageFolder.bucket($0.file)) && !goldenFiles.contains(root + "/" + $0.file) }
+            .map { LabeledImage(file: root + "/" + $0.file, label: $0.label, defects: $0.defects) }
     }
 
     /// Recall per kind at its threshold over the gate images that carry the kind.
