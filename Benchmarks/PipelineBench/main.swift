@@ -4,7 +4,9 @@
 // Steps the replay rate up and reports the highest rate sustained with zero drops, its
 // p50/p99 capture-to-verdict latency, and the store's verdicts/s. Prints a table and
 // writes the figures as JSON.
-//   linesight-pipeline-bench WORKDIR [--seconds S] [--rates 100,150,...] [--workers N]
+// With --models DIR it runs trained models (DIR/stage1.safetensors, DIR/stage2.safetensors,
+// e.g. what `linesight train` wrote) at their own input size and flip averaging instead.
+//   linesight-pipeline-bench WORKDIR [--seconds S] [--rates 100,150,...] [--workers N] [--models DIR]
 import Capture
 import Foundation
 import Imaging
@@ -15,7 +17,7 @@ import Store
 
 let args = CommandLine.arguments
 guard args.count >= 2, args[1] != "--help" else {
-    print("usage: linesight-pipeline-bench WORKDIR [--seconds S] [--rates 100,150,200] [--workers N]\n(see `make bench-pipeline`)")
+    print("usage: linesight-pipeline-bench WORKDIR [--seconds S] [--rates 100,150,200] [--workers N] [--models DIR]\n(see `make bench-pipeline`)")
     exit(args.count >= 2 ? 0 : 2)
 }
 func option(_ name: String) -> String? { args.firstIndex(of: name).map { args[$0 + 1] } }
@@ -40,14 +42,26 @@ for i in 0..<200 {
     try Data(encoder.encode(generator.sample(i).image, quality: 85)).write(to: URL(fileURLWithPath: work + "/frames/\(String(format: "%04d", i)).jpg"))
 }
 
-// Models: the small ResNet (depth 8, width 32) at 1x128x128 for both stages.
+// Models: trained ones from --models, or the small ResNet (depth 8, width 32) at 1x128x128
+// for both stages.
 func model(_ path: String, classes: [String], task: ModelMetadata.Task, seed: UInt64) throws {
     let net = try Network(Zoo.smallResNet(input: Shape(1, 128, 128), classes: classes.count, depth: 8, width: 32), seed: seed)
     try ModelFile.save(net, ModelMetadata(spec: net.spec, task: task, classes: classes, normalization: .init(mean: [0.5], std: [0.25]),
                                           provenance: .init(created: "bench")), to: path)
 }
-try model(work + "/stage1.safetensors", classes: ["good", "defect"], task: .multiclass, seed: 1)
-try model(work + "/stage2.safetensors", classes: DefectKind.allCases.map(\.rawValue), task: .multilabel, seed: 2)
+var stageDescription = "resnet8-w32 at 1x128x128, stage 2 the same for ~10%"
+if let dir = option("--models") {
+    for stage in ["stage1", "stage2"] {
+        try FileManager.default.copyItem(atPath: "\(dir)/\(stage).safetensors", toPath: "\(work)/\(stage).safetensors")
+    }
+    let (_, m1) = try ModelFile.load(path: work + "/stage1.safetensors")
+    let (_, m2) = try ModelFile.load(path: work + "/stage2.safetensors")
+    let describe = { (m: ModelMetadata) in "\(m.spec.name) at \(m.spec.input.channels)x\(m.spec.input.height)x\(m.spec.input.width)" }
+    stageDescription = "\(dir): stage 1 \(describe(m1))\(m1.flipAverage == true ? " averaged over 4 flips" : ""), stage 2 \(describe(m2)) for ~10%"
+} else {
+    try model(work + "/stage1.safetensors", classes: ["good", "defect"], task: .multiclass, seed: 1)
+    try model(work + "/stage2.safetensors", classes: DefectKind.allCases.map(\.rawValue), task: .multilabel, seed: 2)
+}
 
 // Route ~10% to stage 2: the pass threshold is the 90th percentile of stage-1 scores here.
 var paths = ModelPaths(stage1: work + "/stage1.safetensors", stage2: work + "/stage2.safetensors")
@@ -141,7 +155,7 @@ struct Report: Codable {
     var sqlite_verdicts_per_second: Double; var target: String
 }
 let best = runs.filter(\.sustained).max { $0.rate < $1.rate }
-let report = Report(frames: "640x480 gray MJPEG (replay)", stage1: "resnet8-w32 at 1x128x128, stage 2 the same for ~10%",
+let report = Report(frames: "640x480 gray MJPEG (replay)", stage1: stageDescription,
                     workers: workers, seconds_per_rate: seconds, runs: runs, sustained_fps: best?.rate ?? 0,
                     sustained_p50_ms: best?.p50_ms, sustained_p99_ms: best?.p99_ms, sqlite_verdicts_per_second: commitRate,
                     target: ">= 200 frames/s sustained with zero drops, p99 <= 20 ms")

@@ -2,14 +2,15 @@
 # make bench-pipeline: the inspection pipeline at line speed (replay of 640x480 MJPEG,
 # small ResNet at 128x128, ~10% to stage 2, verdicts group-committed to SQLite). Prints a
 # table and writes the figures as JSON (its path is the last line).
-#   SECONDS_PER_RATE=8 RATES=200,400,600,700,800 Benchmarks/pipeline/run.sh
+# MODELS=DIR runs trained models (what `linesight train` wrote) instead of the random pair.
+#   SECONDS_PER_RATE=8 RATES=200,400,600,700,800 [MODELS=DIR] Benchmarks/pipeline/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product linesight-pipeline-bench >&2
 out=bench-results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 .build/release/linesight-pipeline-bench "$out/work" --seconds "${SECONDS_PER_RATE:-8}" \
-    --rates "${RATES:-200,400,600,700,800}" > "$out/pipeline.json"
+    --rates "${RATES:-200,400,600,700,800}" ${MODELS:+--models "$MODELS"} > "$out/pipeline.json"
 rm -rf "$out/work"
 python3 - "$out/pipeline.json" <<'PY'
 import json, sys
