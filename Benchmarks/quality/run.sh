@@ -5,11 +5,13 @@
 # Reports, on the test split: stage-1 escape rate and false rejects at one threshold (picked
 # on validation for 99 % defect recall), the line's escapes and false rejects when stage 2
 # settles the parts stage 1 is unsure of (the daemon's default), and stage-2 macro-F1.
-#   COUNT=4000 SIZE=128 EPOCHS=60 TRAIN_FLAGS="--no-stem-pool" Benchmarks/quality/run.sh
+# SIZE is train's --input-size: auto (the default: the parts' own 256x192, about 50 minutes
+# for Linesight and 45 for PyTorch on 2 cores) or e.g. 128 (about a third of that).
+#   COUNT=4000 SIZE=auto EPOCHS=60 TRAIN_FLAGS="--no-stem-pool" Benchmarks/quality/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${COUNT:-4000}
-size=${SIZE:-128}
+size=${SIZE:-auto}
 epochs=${EPOCHS:-60}
 dir=${BENCH_DIR:-.build/bench-quality}
 bin=.build/release/linesight
@@ -42,6 +44,7 @@ rows = [
     ("stage-2 test macro-F1, per-kind thresholds", ls["stage2"]["test"]["macro_f1_tuned"] * 100, pt["stage2"]["macro_f1_tuned"] * 100, " pts"),
     ("wall time, both stages (s)", float(sys.argv[3]), float(sys.argv[4]), ""),
 ]
+print(f"model input {ls['input_size']}; test split: {t['defective']} defective, {t['good']} good parts")
 print(f"{'figure':56} {'Linesight':>10} {'PyTorch':>10}")
 for name, a, b, unit in rows:
     print(f"{name:56} {a:>9.2f}{unit[:1] if unit == '%' else ' '} {b:>9.2f}{unit[:1] if unit == '%' else ' '}")

@@ -63,9 +63,9 @@ public struct InputSize: Equatable, Sendable, CustomStringConvertible {
     public var description: String { width == height ? "\(width)" : "\(width)x\(height)" }
 
     /// The long side `fitting` allows. Small, faint defects need pixels: on the quality
-    /// benchmark's 256x192 parts, stage 1 at 256x192 let 1.55 % of the test defects through at
-    /// 0.69 % false rejects where a squeezed 128x128 let 3.10 % through at 5 % (one pass
-    /// each). Training and inference cost about three times as much as at 128x128.
+    /// benchmark's 256x192 parts the line let 0.78 % of the test defects through at 1.39 %
+    /// false rejects at 256x192, and 2.33 % at 3.12 % squeezed into 128x128 (stage 2's
+    /// macro-F1: 93.8 and 86.0). Training and inference cost about three times as much.
     public static let automaticLongSide = 256
 
     /// An input for images of `width` x `height`: their aspect ratio, the long side at most
