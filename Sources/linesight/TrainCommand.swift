@@ -118,7 +118,7 @@ struct TrainCommand: ParsableCommand {
         var data = self.data
         if labels, let config { data = try Self.exportLabels(config) }
         if let data {
-            return try StagedTrainCommand(data: data, passClass: passClass, inputSize: InputSize(parsing: inputSize), targetRecall: targetRecall,
+            return try StagedTrainCommand(data: data, passClass: passClass, inputSize: inputSize == "auto" ? nil : InputSize(parsing: inputSize), targetRecall: targetRecall,
                                           epochs: epochs, width: width, batchSize: batchSize, learningRate: lr, seed: seed,
                                           out: out ?? "linesight-data/models", config: config, initFrom: initFrom,
                                           fineTune: StagedOptions.FineTune(rawValue: fineTune) ?? .all,

@@ -89,29 +89,31 @@ public final class StageTwoRetrainer {
     /// Stage 2 forgets the kinds it does not see: besides the bounded replay sample, it
     /// replays every defective part of the first training's training split (never golden ones).
     static func withEveryOldDefect(_ replay: [LabeledImage], _ inp: Retrainer.Inputs) -> [LabeledImage] {
-        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return replay }
-        let root = URL(fileURLWithPath: dir).standardizedFileURL.path
-        let goldenFiles = Set(inp.golden.map(\.file))
+        guard let old = firstTraining(inp) else { return replay }
         var seen = Set(replay.map(\.file))
-        var out = replay
-        for item in old where !item.defects.isEmpty && ImageFolder.bucket(item.file) <= 6 {
-            let file = root + "/" + item.file
-            guard !goldenFiles.contains(file), seen.insert(file).inserted else { continue }
-            out.append(LabeledImage(file: file, label: item.label, defects: item.defects))
-        }
-        return out
+        return replay + old.filter { !$0.item.defects.isEmpty && $0.bucket <= 6 && seen.insert($0.item.file).inserted }.map(\.item)
     }
 
     /// The validation split (buckets 7-8) of the data the champion line was first trained
-    /// on: never trained on, never golden. Paths made absolute.
+    /// on: never trained on, never golden.
     static func oldValidation(_ inp: Retrainer.Inputs) -> [LabeledImage] {
-        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return [] }
-        let root = URL(fileURLWithPath: dir).standardizedFileURL.path
         // New data in the same folder: its buckets 0-7 are this round's training images.
-        guard root != URL(fileURLWithPath: inp.newData).standardizedFileURL.path else { return [] }
+        guard let dir = inp.replayData, URL(fileURLWithPath: dir).standardizedFileURL.path != URL(fileURLWithPath: inp.newData).standardizedFileURL.path,
+              let old = firstTraining(inp) else { return [] }
+        return old.filter { (7...8).contains($0.bucket) }.map(\.item)
+    }
+
+    /// The labeled images of the first training's folder (`replayData`), golden ones left
+    /// out, with absolute paths and the split bucket of their relative path.
+    private static func firstTraining(_ inp: Retrainer.Inputs) -> [(item: LabeledImage, bucket: Int)]? {
+        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return nil }
+        let root = URL(fileURLWithPath: dir).standardizedFileURL.path
         let goldenFiles = Set(inp.golden.map(\.file))
-        return old.filter { (7...8).contains(ImageFolder.bucket($0.file)) && !goldenFiles.contains(root + "/" + $0.file) }
-            .map { LabeledImage(file: root + "/" + $0.file, label: $0.label, defects: $0.defects) }
+        return old.compactMap { item in
+            let file = root + "/" + item.file
+            guard !goldenFiles.contains(file) else { return nil }
+            return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file))
+        }
     }
 
     /// Recall per kind at its threshold over the gate images that carry the kind.

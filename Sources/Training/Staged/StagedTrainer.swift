@@ -61,8 +61,8 @@ public final class StagedTrainer {
     public func run() throws -> StagedResult {
         let o = options
         let items = try ImageFolder.scan(directory, passClass: o.passClass)
-        let size = try resolvedInputSize(items)
-        onStage?("model input: \(size)\(o.inputSize == nil ? (o.initFrom == nil ? " (fitted to the images; --input-size to choose)" : " (the --init model's)") : "")", 0, 0)
+        let (size, source) = try resolvedInputSize(items)
+        onStage?("model input: \(size)\(source)", 0, 0)
         let shape = Shape(o.channels, size.height, size.width)
         let total = items.count
         let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Parallel.defaultWorkers) { [onLoad] in onLoad?($0, total) }
@@ -168,15 +168,16 @@ public final class StagedTrainer {
     }
 
     /// The option's input size; else the init model's (its weights only fit that input);
-    /// else the images' typical size fitted to `InputSize.automaticLongSide`.
-    private func resolvedInputSize(_ items: [LabeledImage]) throws -> InputSize {
-        if let size = options.inputSize { return size }
+    /// else the images' typical size fitted to `InputSize.automaticLongSide`. With where it
+    /// came from, for the log line.
+    private func resolvedInputSize(_ items: [LabeledImage]) throws -> (InputSize, source: String) {
+        if let size = options.inputSize { return (size, "") }
         if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
             let input = try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input
-            return InputSize(width: input.width, height: input.height)
+            return (InputSize(width: input.width, height: input.height), " (the --init model's)")
         }
         let native = try ImageFolder.typicalSize(directory, items)
-        return InputSize.fitting(width: native.width, height: native.height)
+        return (InputSize.fitting(width: native.width, height: native.height), " (fitted to the images; --input-size to choose)")
     }
 
     /// The architecture: the init model's (with this data's class count) or the default.
