@@ -15,9 +15,14 @@ done
 info=$(dpkg-deb --info "$deb")
 grep -q "Depends: .*libopenblas" <<<"$info" || fail "no OpenBLAS dependency: $info"
 grep -q "Depends: .*libturbojpeg" <<<"$info" || fail "no TurboJPEG dependency"
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles || fail "no conffiles"
+# Listed into a variable first: with pipefail, `grep -q` quitting at its first match can
+# kill tar with SIGPIPE and fail the pipeline although the file is there.
+control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+grep -q conffiles <<<"$control" || fail "no conffiles: $control"
 dpkg-deb -x "$deb" "$out/root"
-! ldd "$out/root/usr/bin/linesight" | grep -q libswift || fail "the binary needs the Swift runtime at run time"
+libs=$(ldd "$out/root/usr/bin/linesight")
+! grep -q libswift <<<"$libs" || fail "the binary needs the Swift runtime at run time"
 grep -q "ExecStart=/usr/bin/linesight serve" "$out/root/lib/systemd/system/linesight.service" || fail "the unit does not run /usr/bin/linesight"
-"$out/root/usr/bin/linesight" --help | grep -q "review" || fail "the packaged binary does not run"
+help=$("$out/root/usr/bin/linesight" --help)
+grep -q "review" <<<"$help" || fail "the packaged binary does not run"
 echo "check-deb: $(basename "$deb") ($(du -h "$deb" | cut -f1)): binary, units, conffile, maintainer scripts; depends on $(sed -n 's/^ Depends: //p' <<<"$info")"

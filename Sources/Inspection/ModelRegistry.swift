@@ -63,7 +63,7 @@ public struct ModelRegistry {
             guard FileManager.default.fileExists(atPath: live) else { continue }
             let version = String(try SHA256.hex(file: live).prefix(12))
             guard let record = try store.model(version: version), record.status != .champion, record.stage == stage.rawValue else { continue }
-            try store.promote(version: version, by: "reconcile: the live file")
+            _ = try store.promote(version: version, by: "reconcile: the live file")
             fixed.append(version)
         }
         return fixed
