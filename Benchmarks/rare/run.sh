@@ -35,7 +35,7 @@ $bin train --data "$dir/first" --input-size "$size" --config "$dir/line.toml" | 
 $bin retrain --data "$dir/new" --config "$dir/line.toml" --nice 0 | tr '\r' '\n' | grep -v "ETA\|^epoch" > "$dir/retrain.log"
 echo "per-kind recall on the same gate images, before (champion) and after (challenger) the round:"
 printf '  %-18s %-8s %9s %9s\n' kind stage before after
-sed -n 's/^ *\(stage-2 recall\|recall\) \([a-z_]*\) .*champion \([0-9.]*\), challenger \([0-9.]*\).*/\1|\2|\3|\4/p' "$dir/retrain.log" |
+sed -n 's/^ *\(stage-2 recall\|recall\) \([a-z_]*\) .*champion \([0-9.]*\)[^,]*, challenger \([0-9.]*\).*/\1|\2|\3|\4/p' "$dir/retrain.log" |
     while IFS='|' read -r which kind before after; do
         stage=1; [[ $which == "stage-2 recall" ]] && stage=2
         printf '  %-18s %-8s %9s %9s%s\n' "$kind" "$stage" "$before" "$after" "$([[ $kind == "$rare" ]] && echo "   <- the rare kind")"

@@ -108,6 +108,24 @@ struct StagedTests {
         #expect(flat.recall[1] == 0 && flat.macroF1 == 0.5, "at 0.5 kind 1 is never named: its F1 is 0")
     }
 
+    @Test func aRecallFloorKeepsThresholdsLowEnoughToHoldRecall() {
+        // Positives at 0.9, 0.8 and 0.3; negatives at 0.5, 0.45, 0.4, 0.35 and 0.1. The best
+        // F1 cuts at 0.8 (recall 2/3); holding recall 1 needs a cut at or below 0.3.
+        let probs: [[Float]] = [[0.9], [0.8], [0.3], [0.5], [0.45], [0.4], [0.35], [0.1]]
+        let masks: [UInt32] = [1, 1, 1, 0, 0, 0, 0, 0]
+        let free = MultiLabelScores.pick(probs, masks, classes: 1)
+        #expect(free[0] > 0.5 && free[0] <= 0.8, "\(free)")
+        let held = MultiLabelScores.pick(probs, masks, classes: 1, recallFloor: [1])
+        #expect(held == [0.3], "the highest cut that still catches all three")
+        #expect(MultiLabelScores(probs, masks, thresholds: held).recall[0] == 1)
+        let loose = MultiLabelScores.pick(probs, masks, classes: 1, recallFloor: [0.5])
+        #expect(loose == free, "a floor the free pick already meets changes nothing")
+        // A floor no threshold reaches (one positive under 0.05): the highest cut with the
+        // best recall there is.
+        let low = MultiLabelScores.pick([[0.04], [0.6], [0.3]], [1, 1, 0], classes: 1, recallFloor: [1])
+        #expect(low == [0.6], "\(low)")
+    }
+
     @Test func aMultiLabelModelLearnsIndependentLabels() throws {
         // 4x4 images; label 0 iff the top-left pixel is bright, label 1 iff the bottom-right one is.
         var rng = SeededGenerator(seed: 7)

@@ -102,21 +102,31 @@ public struct MultiLabelScores: Equatable, Sendable {
 
     /// Per class, the threshold in 0.05...0.95 with the best F1 on these samples (ties: the
     /// one nearest 0.5); 0.5 for a class with no positive sample.
-    public static func pick(_ probabilities: [[Float]], _ masks: [UInt32], classes: Int) -> [Double] {
+    ///
+    /// With `recallFloor` (per class), only thresholds that keep the class's recall on these
+    /// samples at or above the floor compete on F1; when none does, the highest threshold
+    /// with the best reachable recall is taken. A retrained model uses it
+    /// to hold each kind's recall at its champion's level on the same images, instead of
+    /// trading recall for precision and looking forgetful at its gate.
+    public static func pick(_ probabilities: [[Float]], _ masks: [UInt32], classes: Int, recallFloor: [Double]? = nil) -> [Double] {
         (0..<classes).map { k in
             let scores = probabilities.map { Double($0[k]) }
             let truth = masks.map { $0 & (1 << UInt32(k)) != 0 }
             let positives = truth.filter { $0 }.count
             guard positives > 0 else { return 0.5 }
-            var best = (f1: -1.0, t: 0.5)
+            let floor = recallFloor?[k] ?? 0
+            var best = (f1: -1.0, t: 0.5), fallback = (recall: -1.0, t: 0.05)
             for step in 5...95 {
                 let t = Double(step) / 100
                 var tp = 0, fp = 0
                 for (s, y) in zip(scores, truth) where s >= t { if y { tp += 1 } else { fp += 1 } }
+                let recall = Double(tp) / Double(positives)
+                if recall >= fallback.recall - 1e-12 { fallback = (recall, t) }
+                guard recall >= floor - 1e-12 else { continue }
                 let f1 = 2 * Double(tp) / Double(2 * tp + fp + (positives - tp))
                 if f1 > best.f1 + 1e-12 || (abs(f1 - best.f1) <= 1e-12 && abs(t - 0.5) < abs(best.t - 0.5)) { best = (f1, t) }
             }
-            return best.t
+            return best.f1 < 0 ? fallback.t : best.t
         }
     }
 }

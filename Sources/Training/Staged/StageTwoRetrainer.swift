@@ -56,10 +56,13 @@ public final class StageTwoRetrainer {
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        // The champion at its thresholds; the challenger re-picks each kind's threshold for the
-        // best F1 on validation images never trained on: the new ones plus the first training's
-        // validation split, so the kinds this round does not bring follow their shifted scores
-        // too. A kind with no validation image keeps the champion's threshold.
+        // The champion at its thresholds; the challenger re-picks each kind's threshold on
+        // validation images never trained on: the new ones plus the first training's validation
+        // split, so the kinds this round does not bring follow their shifted scores too. Only
+        // thresholds that hold the champion's recall on those same images compete on F1: a
+        // fine-tune ranks the old kinds about as well as before, and left free the F1 pick
+        // trades their recall for precision. A kind with no validation image keeps the
+        // champion's threshold.
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = kinds.map { perKind[$0] ?? flat }
         var challengerThresholds = thresholds
@@ -68,15 +71,18 @@ public final class StageTwoRetrainer {
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         if valSet.count > 0, let masks = valSet.multiLabels {
             let ev = evaluateMultiLabel(net, on: valSet, normalization: config.normalization, keepProbabilities: true)
-            let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: kinds.count)
+            let held = evaluateMultiLabel(championNet, on: valSet, normalization: config.normalization, keepProbabilities: true)
+            let floor = MultiLabelScores(held.probabilities, masks, thresholds: thresholds).recall
+            let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: kinds.count, recallFloor: floor)
             for k in kinds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { challengerThresholds[k] = picked[k] }
         }
         let old = recall(championNet, gate, config.normalization, thresholds)
         let new = recall(net, gate, config.normalization, challengerThresholds)
-        let checks = kinds.filter { old[$0] != nil }.map { kind -> GateCheck in
-            let drop = (old[kind] ?? 0) - (new[kind] ?? 0)
+        let checks = kinds.indices.filter { old[kinds[$0]] != nil }.map { k -> GateCheck in
+            let kind = kinds[k], drop = (old[kind] ?? 0) - (new[kind] ?? 0)
             return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
-                             detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f)", old[kind] ?? 0, new[kind] ?? 0, inp.gates.recallTolerance))
+                             detail: String(format: "champion %.3f at threshold %.2f, challenger %.3f at %.2f (may drop %.3f, dropped %.3f)", old[kind] ?? 0,
+                                            thresholds[k], new[kind] ?? 0, challengerThresholds[k], inp.gates.recallTolerance, drop))
         }
         var newMeta = meta
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
