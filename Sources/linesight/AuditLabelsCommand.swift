@@ -10,14 +10,14 @@ struct AuditLabelsCommand: ParsableCommand {
         commandName: "audit-labels",
         abstract: "Find labels that are probably wrong and send them back to review as 'suspect label'.",
         discussion: """
-        Every labeled frame in the database (and every image of --data, if given) gets a
-        defect probability from a model that never saw it: the labeled data is cut into
-        --folds parts by file hash, and for each part a fresh network with the stage-1
-        champion's architecture is trained on the others and scores it (out-of-fold,
-        calibrated). A frame labeled good that scores P(defect) >= --confidence, or labeled
-        defective that scores <= 1 - --confidence, is a suspect: it goes back to the review
-        queue with the reason "suspect label" and the figures (`linesight review` shows
-        them). Images from --data are not in the database; their suspects are listed in
+        Every labeled frame in the database (and every image of --data, if given) gets a \
+        defect probability from a model that never saw it: the labeled data is cut into \
+        --folds parts by file hash, and for each part a fresh network with the stage-1 \
+        champion's architecture is trained on the others and scores it (out-of-fold, \
+        calibrated). A frame labeled good that scores P(defect) >= --confidence, or labeled \
+        defective that scores <= 1 - --confidence, is a suspect: it goes back to the review \
+        queue with the reason "suspect label" and the figures (`linesight review` shows \
+        them). Images from --data are not in the database; their suspects are listed in \
         --report. Cleaning a few percent of wrong labels is often worth more than any model change.
           linesight audit-labels --config /etc/linesight/linesight.toml
           linesight audit-labels --data /var/lib/linesight/dataset --report suspects.csv --dry-run

@@ -7,9 +7,9 @@ struct CamerasCommand: ParsableCommand {
         commandName: "cameras",
         abstract: "List V4L2 cameras with their formats, sizes, frame rates and controls.",
         discussion: """
-        Like `v4l2-ctl --list-formats-ext --list-ctrls` for every /dev/video* device (or only
-        the --device given). Use the stable /dev/v4l/by-id/... path in the config: /dev/videoN
-        numbers can change after a reboot or replug. Control names in the list are the keys
+        Like `v4l2-ctl --list-formats-ext --list-ctrls` for every /dev/video* device (or only \
+        the --device given). Use the stable /dev/v4l/by-id/... path in the config: /dev/videoN \
+        numbers can change after a reboot or replug. Control names in the list are the keys \
         the config's [camera.controls] accepts.
         """)
 

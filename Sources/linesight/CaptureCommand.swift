@@ -83,9 +83,9 @@ struct CaptureCommand: ParsableCommand {
         commandName: "capture",
         abstract: "Grab frames from a camera (or replay/synthetic source) to disk as JPEG files.",
         discussion: """
-        For collecting a first dataset: frames go to DIR/frame-000001.jpg, ... MJPEG frames are
-        written exactly as the camera sent them; raw frames (YUYV, GREY, ...) are encoded at
-        --quality. Camera trouble (unplug, stall, corrupt frames) is reported and retried; the
+        For collecting a first dataset: frames go to DIR/frame-000001.jpg, ... MJPEG frames are \
+        written exactly as the camera sent them; raw frames (YUYV, GREY, ...) are encoded at \
+        --quality. Camera trouble (unplug, stall, corrupt frames) is reported and retried; the \
         counters are printed at the end.
 
         Examples:

@@ -41,8 +41,8 @@ struct LabelCommand: ParsableCommand {
         commandName: "label",
         abstract: "Label frames by id: their defect kinds, or good.",
         discussion: """
-        Records who labeled what and when; a new label supersedes the frame's earlier one and
-        closes its flags. Kinds are checked against the stage-2 model's classes. All or
+        Records who labeled what and when; a new label supersedes the frame's earlier one and \
+        closes its flags. Kinds are checked against the stage-2 model's classes. All or \
         nothing: an unknown frame id or kind labels nothing.
           linesight label 1042 1043 --as scratch,dent
           linesight label 1044 --pass
@@ -87,8 +87,8 @@ struct LabelsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Read labels from a CSV (frame_id,defects; defects '+'-joined, empty = good). All or nothing.",
             discussion: """
-            For labels made in another tool (Label Studio, CVAT) on exported frames. Every row is
-            checked first: frame ids must exist and defect kinds must be known to the stage-2
+            For labels made in another tool (Label Studio, CVAT) on exported frames. Every row is \
+            checked first: frame ids must exist and defect kinds must be known to the stage-2 \
             model. One bad row imports nothing, and every rejected row is reported.
               linesight labels import corrections.csv --who "cvat:ana"
             """)

@@ -10,13 +10,24 @@ struct Linesight: ParsableCommand {
         commandName: "linesight",
         abstract: "Visual quality inspection for production lines: staged CNN verdicts, human review, monthly retraining.",
         discussion: """
-        The engine is Linesight's own CNN library on OpenBLAS. Start with:
-          linesight engine                         which OpenBLAS kernels run here, and a correctness check
-          linesight train --dataset fashion-mnist  train the small ResNet on Fashion-MNIST with a progress bar
-          linesight evaluate --model FILE          test accuracy, per-class F1 and the confusion matrix
-          linesight synth --out DIR --count N      a labelled dataset of synthetic parts with defects
-          linesight cameras                        V4L2 cameras, formats, frame rates and controls
-          linesight capture --camera DEV --count N --out DIR   grab frames for a first dataset
+        A staged CNN judges every camera frame (pass/fail, then which defects), verdicts go \
+        to SQLite, frames the model was unsure about wait for a person to label them, and a \
+        retrain (monthly, by timer or by hand) promotes a new model only when it is proven \
+        no worse than the live one. A first afternoon on a line:
+          # grab frames for a first dataset (or make one: linesight synth --out DIR)
+          linesight capture --camera DEV --count 500 --out DIR
+          # sort it into DIR/good and DIR/<defect>, then train both stages
+          linesight train --data DIR
+          # inspect: every camera of the config, verdicts into the database
+          linesight serve --config linesight.toml
+          # label the frames the model was unsure about, one key per decision
+          linesight review --config linesight.toml
+          # fine-tune on the new labels; the gates decide what goes live
+          linesight retrain --config linesight.toml
+          # yield, defect Pareto, control charts, the model as a gauge
+          linesight stats --config linesight.toml
+        The whole loop on a demo camera, no hardware needed: make demo (see README.md). \
+        The machine: linesight cameras (V4L2 devices), linesight engine (OpenBLAS kernels).
         """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,

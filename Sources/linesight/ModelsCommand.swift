@@ -33,8 +33,8 @@ struct ModelsCommand: ParsableCommand {
         commandName: "models",
         abstract: "The model registry: list, show, promote, roll back and compare model versions.",
         discussion: """
-        Every trained or retrained model is registered with its parent, the hash of the data
-        it saw, its metrics and who promoted it. Promoting writes the version atomically over
+        Every trained or retrained model is registered with its parent, the hash of the data \
+        it saw, its metrics and who promoted it. Promoting writes the version atomically over \
         the live model file; a running daemon notices and swaps it in between frames.
           linesight models list
           linesight models promote 3f2a9c41d0be

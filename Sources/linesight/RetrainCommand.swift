@@ -9,23 +9,27 @@ import Training
 struct RetrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrain",
-        abstract: "Fine-tune the stage-1 champion on new labels; promote only if it passes the gates.",
+        abstract: "Fine-tune the live models on new labels; promote each only if it passes its gates.",
         discussion: """
-        Warm-starts from the live stage-1 model (the champion) on the new labels (by default
-        the frames people labeled in the database since the champion was registered; or an
-        ImageFolder tree given with --data) plus a bounded replay sample of the first training's data, recalibrates it
-        and picks its thresholds, then judges champion and challenger on the same images: the
-        golden set frozen at first training (never trained on) plus the new validation images.
-        Gates: per-defect catch rate not lower than the champion's by more than
-        --recall-tolerance, upper 95% bound of the escape rate <= --max-escape, false rejects
-        <= --max-false-reject. Pass: the challenger is registered and promoted (atomic file
-        write; a running daemon swaps it in). Fail: the champion stays and every failed gate
-        is printed with its figures. Stage 2 is retrained the same way and promoted on its
-        own gate: per-kind recall not lower than its champion's by more than the tolerance.
-        --dry-run only evaluates. Interrupted runs resume from their checkpoint when started
+        Warm-starts from the live stage-1 model (the champion) on the new labels (by default \
+        the frames people labeled in the database since the champion was registered; or an \
+        ImageFolder tree given with --data) plus a bounded replay sample of the first training's data, recalibrates it \
+        and picks its thresholds, then judges champion and challenger on the same images: the \
+        golden set frozen at first training (never trained on) plus the new validation images. \
+        Gates: per-defect catch rate not lower than the champion's by more than \
+        --recall-tolerance, upper 95% bound of the escape rate <= --max-escape, false rejects \
+        <= --max-false-reject. Pass: the challenger is registered and promoted (atomic file \
+        write; a running daemon swaps it in). Fail: the champion stays and every failed gate \
+        is printed with its figures. Stage 2 is retrained the same way and promoted on its \
+        own gate: per-kind recall not lower than its champion's by more than the tolerance \
+        (its per-kind thresholds are picked for F1 among those that hold the champion's \
+        recall on validation images). \
+        --dry-run only evaluates. Interrupted runs resume from their checkpoint when started \
         again with the same data. Runs at low CPU priority so a live daemon keeps its share.
-          linesight retrain --config /etc/linesight/linesight.toml              labels from the database
-          linesight retrain --config /etc/linesight/linesight.toml --data DIR   an ImageFolder tree
+          # labels from the database
+          linesight retrain --config /etc/linesight/linesight.toml
+          # an ImageFolder tree
+          linesight retrain --config /etc/linesight/linesight.toml --data DIR
         """)
 
     @OptionGroup var registryOptions: RegistryOptions

@@ -56,13 +56,19 @@ struct StatsCommand: ParsableCommand {
         abstract: "Defect statistics: yield, fails, defect rates, Pareto, control charts, and the model as a gauge.",
         discussion: """
         Answers from hourly rollups, so any history is fast, and reads while the daemon writes.
-          linesight stats                                   the last 7 days by day, as a table
-          linesight stats --by shift --since 2026-11-01     per shift (shifts from [stats] in the config)
+          # the last 7 days by day, as a table
+          linesight stats
+          # per shift (shifts from [stats] in the config)
+          linesight stats --by shift --since 2026-11-01
+          # per camera, as CSV for a spreadsheet
           linesight stats --by camera --format csv > cams.csv
-          linesight stats --by day --plot pchart --out pchart.svg     a p-chart with 3-sigma limits
+          # a p-chart with 3-sigma limits
+          linesight stats --by day --plot pchart --out pchart.svg
+          # which defects cost the most parts
           linesight stats --plot pareto --out pareto.png
-          linesight stats agreement --since 30d             model vs human labels: miss, false alarm, kappa
-        Yield counts passes plus fails a person labeled good; first-pass yield counts passes
+          # model vs human labels: miss, false alarm, kappa
+          linesight stats agreement --since 30d
+        Yield counts passes plus fails a person labeled good; first-pass yield counts passes \
         only. Both are of all parts inspected, no-verdicts included.
         """,
         subcommands: [Summary.self, Agreement.self], defaultSubcommand: Summary.self)
@@ -131,10 +137,10 @@ struct StatsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The model as an attribute gauge: its verdicts against human labels.",
             discussion: """
-            Per model version and defect kind: miss rate (defective parts passed), false-alarm
-            rate (good parts failed), effectiveness, Cohen's kappa, and the AIAG verdict
-            (acceptable: effectiveness >= 90%, miss <= 2%, false alarm <= 5%; marginal: 80%, 5%, 10%).
-            The escape rate comes from the audit sample (random confident passes), with its 95%
+            Per model version and defect kind: miss rate (defective parts passed), false-alarm \
+            rate (good parts failed), effectiveness, Cohen's kappa, and the AIAG verdict \
+            (acceptable: effectiveness >= 90%, miss <= 2%, false alarm <= 5%; marginal: 80%, 5%, 10%). \
+            The escape rate comes from the audit sample (random confident passes), with its 95% \
             Wilson interval.
             """)
         @OptionGroup var options: StoreOptions

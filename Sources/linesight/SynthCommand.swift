@@ -8,13 +8,13 @@ struct SynthCommand: ParsableCommand {
         commandName: "synth",
         abstract: "Generate a labelled dataset of synthetic part images with defects.",
         discussion: """
-        The generator draws machined plates (brushed, cast, painted or woven finish) under
-        uneven light, with scratches, cracks, dents, stains, pits or a missing hole, subtle or
+        The generator draws machined plates (brushed, cast, painted or woven finish) under \
+        uneven light, with scratches, cracks, dents, stains, pits or a missing hole, subtle or \
         obvious, and records what it drew. The same generator is the demo camera.
 
         Output (an ImageFolder dataset):
           DIR/good/000000.jpg, DIR/scratch/000007.jpg, ...   one folder per label
-          DIR/labels.csv     file,label,defects,subtle,boxes (all defects of every image)
+          DIR/labels.csv     file,label,defects,subtle,boxes (all defects per image)
           DIR/synth.json     the settings, to reproduce or extend the set
 
         Samples depend only on --seed and their index, so

@@ -38,23 +38,23 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train the staged inspection models from labeled images, or a classifier on Fashion-MNIST.",
         discussion: """
-        With --data DIR it trains both inspection stages from an ImageFolder tree (DIR/good/*.jpg,
-        DIR/<defect>/*.jpg, and DIR/labels.csv for parts with several defects, as `linesight
-        synth` writes it): stage 1 pass/fail (small ResNet, AdamW, class-balanced sampling) and stage 2
-        which defects (multi-label, positive class weights). The split is 7:2:1 by a hash of each
-        file's path (stable when data is added). The stage-1 thresholds are picked on the
-        validation split for --target-recall of defects; the escape and false-reject rates they
-        cost on the test split are printed with 95% intervals. Writes OUT/stage1.safetensors,
+        With --data DIR it trains both inspection stages from an ImageFolder tree (DIR/good/*.jpg, \
+        DIR/<defect>/*.jpg, and DIR/labels.csv for parts with several defects, as `linesight \
+        synth` writes it): stage 1 pass/fail (small ResNet, AdamW, class-balanced sampling) and stage 2 \
+        which defects (multi-label, positive class weights). The split is 7:2:1 by a hash of each \
+        file's path (stable when data is added). The stage-1 thresholds are picked on the \
+        validation split for --target-recall of defects; the escape and false-reject rates they \
+        cost on the test split are printed with 95% intervals. Writes OUT/stage1.safetensors, \
         OUT/stage2.safetensors and OUT/report.json (OUT defaults to linesight-data/models).
           linesight synth --out data/parts --count 3000
           linesight train --data data/parts
-        With --labels and --config it trains from the frames people labeled in the line's
+        With --labels and --config it trains from the frames people labeled in the line's \
         database instead (the current label of every kept frame):
           linesight train --labels --config /etc/linesight/linesight.toml
 
-        Without --data it trains on Fashion-MNIST (Debian package dataset-fashion-mnist), the
-        engine's proving ground (small ResNet, SGD + Nesterov, one-cycle, label smoothing 0.1,
-        random crop and flips); a checkpoint is written after every epoch and --resume
+        Without --data it trains on Fashion-MNIST (Debian package dataset-fashion-mnist), the \
+        engine's proving ground (small ResNet, SGD + Nesterov, one-cycle, label smoothing 0.1, \
+        random crop and flips); a checkpoint is written after every epoch and --resume \
         continues an interrupted run.
           linesight train --dataset fashion-mnist --epochs 10 --out runs/fmnist/model.safetensors
         """)

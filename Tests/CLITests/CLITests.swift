@@ -28,6 +28,9 @@ struct CLITests {
         let r = try CLI.run(["--help"])
         #expect(r.status == 0)
         for word in ["train", "evaluate", "engine"] { #expect(r.out.contains(word)) }
+        for step in ["linesight capture", "linesight train --data", "linesight serve --config", "linesight review", "linesight retrain", "linesight stats", "make demo"] {
+            #expect(r.out.contains(step), "the root help's first afternoon lacks \(step)")
+        }
         let t = try CLI.run(["train", "--help"])
         for word in ["--epochs", "--arch", "--resume", "--threads", "resnet8"] { #expect(t.out.contains(word), "train --help lacks \(word)") }
     }

@@ -82,7 +82,7 @@ public final class StageTwoRetrainer {
             let kind = kinds[k], drop = (old[kind] ?? 0) - (new[kind] ?? 0)
             return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
                              detail: String(format: "champion %.3f at threshold %.2f, challenger %.3f at %.2f (may drop %.3f, dropped %.3f)", old[kind] ?? 0,
-                                            thresholds[k], new[kind] ?? 0, challengerThresholds[k], inp.gates.recallTolerance, drop))
+                                            thresholds[k], new[kind] ?? 0, challengerThresholds[k], inp.gates.recallTolerance, max(0, drop)))
         }
         var newMeta = meta
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }

@@ -15,16 +15,18 @@ struct ReviewCommand: ParsableCommand {
         commandName: "review",
         abstract: "Review flagged frames in the terminal, one key per decision.",
         discussion: """
-        Shows each flagged frame (most useful first: uncertain, then suspect labels,
+        Shows each flagged frame (most useful first: uncertain, then suspect labels, \
         no-verdicts, audit samples) with the model's verdict and scores. Keys:
           p        pass: the part is good
           1-9      toggle a defect kind (starts at the model's call)
           enter    confirm the selected kinds (enter at once agrees with the model)
           u        unsure: leave it for someone who can tell
-          s        skip for now      z  undo the last decision
-          ?        help              q  quit (resume any time; decided frames stay decided)
-        Each frame is leased to one reviewer at a time, so several people can review at once.
-        Works over SSH and in an 80x24 terminal; draws with sixel or kitty graphics when the
+          s        skip for now
+          z        undo the last decision
+          ?        help
+          q        quit (resume any time; decided frames stay decided)
+        Each frame is leased to one reviewer at a time, so several people can review at once. \
+        Works over SSH and in an 80x24 terminal; draws with sixel or kitty graphics when the \
         terminal has them, truecolor half-blocks otherwise.
         """)
 

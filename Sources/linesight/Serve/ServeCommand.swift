@@ -10,18 +10,18 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Run the inspection daemon: cameras -> staged verdicts -> SQLite, with an HTTP API.",
         discussion: """
-        Reads a TOML config (see deploy/linesight.toml for every key and its default; unknown
-        keys are refused with their line). Every frame a camera delivers gets one verdict in
-        the database: pass, fail with its defects, or no-verdict (which the line treats as a
-        fail). Unsure frames and a small audit share of passes are flagged for review and
+        Reads a TOML config (see deploy/linesight.toml for every key and its default; unknown \
+        keys are refused with their line). Every frame a camera delivers gets one verdict in \
+        the database: pass, fail with its defects, or no-verdict (which the line treats as a \
+        fail). Unsure frames and a small audit share of passes are flagged for review and \
         kept as JPEG.
 
-        Under systemd (Type=notify) it reports READY and a STATUS line, and feeds the watchdog
-        only while verdicts are flowing. SIGTERM or Ctrl-C drains the queues, commits and exits
-        0. SIGHUP (or a changed model file, or POST /api/v1/models/reload) reloads the models;
+        Under systemd (Type=notify) it reports READY and a STATUS line, and feeds the watchdog \
+        only while verdicts are flowing. SIGTERM or Ctrl-C drains the queues, commits and exits \
+        0. SIGHUP (or a changed model file, or POST /api/v1/models/reload) reloads the models; \
         a broken file is refused and the running models stay.
 
-        HTTP (loopback by default): /healthz /readyz /metrics /api/v1/verdicts /api/v1/stats
+        HTTP (loopback by default): /healthz /readyz /metrics /api/v1/verdicts /api/v1/stats \
         /api/v1/frames/ID.jpg /api/v1/events (server-sent events) POST /api/v1/classify.
 
         Example: linesight serve --config /etc/linesight/linesight.toml
