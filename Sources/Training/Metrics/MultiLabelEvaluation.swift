@@ -105,9 +105,9 @@ public struct MultiLabelScores: Equatable, Sendable {
     ///
     /// With `recallFloor` (per class), only thresholds that keep the class's recall on these
     /// samples at or above the floor compete on F1; when none does, the highest threshold
-    /// with the best reachable recall is taken. A retrained model uses it
-    /// to hold each kind's recall at its champion's level on the same images, instead of
-    /// trading recall for precision and looking forgetful at its gate.
+    /// with the best reachable recall is taken. A retrained model uses it to hold each kind's
+    /// recall at its champion's level on the same images, instead of trading recall for
+    /// precision and looking forgetful at its gate.
     public static func pick(_ probabilities: [[Float]], _ masks: [UInt32], classes: Int, recallFloor: [Double]? = nil) -> [Double] {
         (0..<classes).map { k in
             let scores = probabilities.map { Double($0[k]) }
