@@ -13,6 +13,10 @@ func option(_ name: String, _ fallback: String) -> String {
 if args.contains("--help") || args.contains("-h") {
     print("""
     usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only] [--train-only]
+                           [--no-kernel-threads] [--min-parallel OPS]
+           linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
+           linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
+           linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
     """)
@@ -22,6 +26,8 @@ let threads = Int(option("--threads", "2"))!
 let fashionEpochs = Int(option("--fashion-epochs", "1"))!
 let quick = args.contains("--quick")
 Parallel.defaultWorkers = threads
+Parallel.kernelThreads = !args.contains("--no-kernel-threads")
+if let w = args.firstIndex(of: "--min-parallel").map({ Int(args[$0 + 1])! }) { Parallel.minimumParallelWork = w }
 BLASRuntime.setThreads(1)
 try BLASRuntime.verifyKernels()
 
@@ -113,10 +119,49 @@ if let i = args.firstIndex(of: "--profile-infer") {
     _ = timed(seconds: 10) { _ = net.predict(x) }
     exit(0)
 }
+if let i = args.firstIndex(of: "--ab-kernel-threads") {
+    // Batch-N latency with and without the spinning kernel threads, calls interleaved so
+    // that the host's drift hits both alike.
+    let spec = args[i + 1] == "resnet18" ? r18 : small
+    let batch = Int(option("--batch", "1"))!
+    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
+    let x = Tensor(spec.input, batch: batch)
+    x.fill(0.5)
+    var on: [Double] = [], off: [Double] = []
+    let start = now()
+    while now() - start < (quick ? 4 : 10) {
+        for flag in [true, false] {
+            Parallel.kernelThreads = flag
+            _ = net.predict(x)
+            let t = now()
+            _ = net.predict(x)
+            if flag { on.append(now() - t) } else { off.append(now() - t) }
+        }
+    }
+    log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(on) * 1000, median(off) * 1000, on.count))
+    exit(0)
+}
+if args.contains("--pack-vs-run") {
+    // The direct conv's two halves on one thread, batch 1: packing the input, the multiply-adds.
+    for (cin, cout, side, stride) in [(32, 64, 28, 2), (64, 128, 14, 2), (32, 32, 28, 1), (64, 64, 14, 1)] {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: cout, kernel: 3, stride: stride, padding: 1)
+        let plan = DirectConvPlan(g)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedInputCount)
+        let x = [Float](repeating: 0.5, count: cin * side * side), wt = [Float](repeating: 0.01, count: cout * cin * 9)
+        plan.packWeights(wt, into: w)
+        let bias = [Float](repeating: 0, count: cout), y = UnsafeMutablePointer<Float>.allocate(capacity: cout * g.outPlane)
+        let tp = timed(seconds: 0.5) { plan.packInput(x, into: p, channels: 0..<cin) }.min()!
+        let tr = timed(seconds: 0.5) { plan.run(p, w, bias: bias, relu: false, y, channelBlocks: 0..<(cout / 4)) }.min()!
+        let flops = 2.0 * Double(cout * g.outPlane * cin * 9)
+        print(String(format: "%d->%d %dpx s%d: pack %.1f us, run %.1f us (%.1f GF/s useful, %.1f grid)", cin, cout, side, stride, tp * 1e6, tr * 1e6, flops / tr / 1e9, 2 * Double(plan.work) / tr / 1e9))
+    }
+    exit(0)
+}
 if args.contains("--kernel-ceiling") {
     // The direct conv micro-kernel on an L1-resident problem: its ceiling on one core.
-    for (cin, side) in [(16, 6), (64, 6), (32, 10)] {
-        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: 8, kernel: 3, stride: 1, padding: 1)
+    for (cin, side, stride) in [(16, 6, 1), (64, 6, 1), (32, 10, 1), (64, 12, 2)] {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: 8, kernel: 3, stride: stride, padding: 1)
         let plan = DirectConvPlan(g)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
         let p = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedInputCount)
@@ -124,8 +169,8 @@ if args.contains("--kernel-ceiling") {
         plan.packWeights(wt, into: w); plan.packInput(x, into: p, channels: 0..<cin)
         let bias = [Float](repeating: 0, count: 8), y = UnsafeMutablePointer<Float>.allocate(capacity: 8 * side * side)
         let reps = 2000
-        let t = median(timed(seconds: 1) { for _ in 0..<reps { plan.run(p, w, bias: bias, relu: false, y, channelBlocks: 0..<2) } })
-        print("cin \(cin) side \(side): \(String(format: "%.1f", 2 * Double(plan.work * reps) / t / 1e9)) GF/s (grid work)")
+        let t = timed(seconds: 1) { for _ in 0..<reps { plan.run(p, w, bias: bias, relu: false, y, channelBlocks: 0..<2) } }.min()!
+        print("cin \(cin) side \(side) stride \(stride): \(String(format: "%.1f", 2 * Double(plan.work * reps) / t / 1e9)) GF/s (grid work)")
     }
     exit(0)
 }

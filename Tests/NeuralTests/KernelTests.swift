@@ -157,6 +157,8 @@ struct DirectConvTests {
         (3, 5, 7, 9, 3, 1, 1, 1), (4, 6, 8, 8, 3, 1, 0, 2), (2, 3, 5, 4, 3, 1, 2, 1), (16, 8, 28, 28, 3, 1, 1, 3),
         (5, 7, 3, 3, 3, 1, 1, 1), (3, 9, 17, 13, 7, 2, 3, 2), (8, 12, 9, 9, 3, 2, 1, 1), (6, 5, 10, 11, 5, 2, 2, 1),
         (1, 32, 28, 28, 3, 1, 1, 1), (4, 4, 12, 12, 3, 3, 1, 2), (64, 64, 4, 4, 3, 1, 1, 1), (3, 2, 6, 6, 2, 2, 0, 1),
+        // strided packing's vector path (rows of 16+ inputs), at batch 1 split across threads
+        (32, 16, 30, 34, 3, 2, 1, 1), (8, 8, 21, 40, 3, 2, 0, 2),
     ])
     func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int, _ batch: Int) throws {
         var rng = SeededGenerator(seed: UInt64(cin * 31 + h * 7 + k))

@@ -37,10 +37,16 @@ public final class DirectConvLayer: Layer {
         let y = ensure(&output, outputShape, batch: n)
         let p = scratch(&packed, count: per * n)
         let serial = plan.work * n < Parallel.minimumParallelWork
-        // Packing copies each input once (cheap next to the multiply-adds): split only for large batches.
-        Parallel.forEachChunk(n, work: n > 1 && !serial ? .max : 0) { samples in
-            for b in samples {
-                plan.packInput(x.data + b * g.inChannels * g.inPlane, into: p + b * per, channels: 0..<g.inChannels)
+        // Packing copies each input once: split over samples, or over channels at batch 1.
+        if n == 1 {
+            Parallel.forEachChunk(g.inChannels, work: serial ? 0 : .max) { channels in
+                plan.packInput(x.data, into: p, channels: channels)
+            }
+        } else {
+            Parallel.forEachChunk(n, work: serial ? 0 : .max) { samples in
+                for b in samples {
+                    plan.packInput(x.data + b * g.inChannels * g.inPlane, into: p + b * per, channels: 0..<g.inChannels)
+                }
             }
         }
         // Split the work over output-channel blocks of all samples, so batch 1 uses every core too.

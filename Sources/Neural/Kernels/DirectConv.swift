@@ -97,7 +97,20 @@ public struct DirectConvPlan: Sendable {
                             let hi = max(lo, min(pc, (g.inWidth - b + g.padding + s - 1) / s))
                             row.update(repeating: 0, count: lo)
                             let first = line + (s * lo + b - g.padding)
-                            for j in 0..<(hi - lo) { row[lo + j] = first[s * j] }
+                            var j = 0
+                            if s == 2 {
+                                // 8 outputs from 16 inputs at a time while the load stays on the line
+                                let room = g.inWidth - (s * lo + b - g.padding)
+                                while j + 8 <= hi - lo && 2 * j + 16 <= room {
+                                    let v = UnsafeRawPointer(first + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+                                    UnsafeMutableRawPointer(row + lo + j).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                                    j += 8
+                                }
+                            }
+                            while j < hi - lo {
+                                row[lo + j] = first[s * j]
+                                j += 1
+                            }
                             (row + hi).update(repeating: 0, count: pc - hi)
                         }
                     }

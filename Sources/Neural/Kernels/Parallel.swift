@@ -7,6 +7,9 @@ import Dispatch
 public enum Parallel {
     nonisolated(unsafe) public static var defaultWorkers = 1
     @TaskLocal static var scopedWorkers: Int?
+    /// Whether parallel regions run on the spinning kernel threads (`WorkerPool`) rather
+    /// than on Dispatch's parked ones; off only to measure the difference.
+    nonisolated(unsafe) public static var kernelThreads = true
 
     /// The worker count in force for the calling task.
     public static var workers: Int { scopedWorkers ?? defaultWorkers }
@@ -25,16 +28,14 @@ public enum Parallel {
             body(0, 0..<count)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            let lo = count * i / chunks
-            let hi = count * (i + 1) / chunks
-            if lo < hi { body(i, lo..<hi) }
-        }
+        split(count, chunks) { i, range in body(i, range) }
     }
 
-    /// Below this many scalar operations a kernel runs on the calling thread: waking a
-    /// second thread costs more than it saves (batch-1 inference of small networks).
-    public static let minimumParallelWork = 1 << 22
+    /// Below this many scalar operations (about 25 us of one core's multiply-adds) a
+    /// kernel runs on the calling thread: handing out the work costs more than it saves.
+    /// Measured on the small ResNet at batch 1 with the kernel threads (2 cores): 2^22
+    /// 1.02 ms, 2^20 0.89 ms, 300,000 0.98 ms (its 1x1 GEMMs split too finely).
+    nonisolated(unsafe) public static var minimumParallelWork = 1 << 20
 
     /// Runs `body(range)` over `0..<count` split into at most `workers` contiguous chunks;
     /// serially when `work` (an estimate of the scalar operations) is small.
@@ -45,10 +46,18 @@ public enum Parallel {
             body(0..<count)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            let lo = count * i / chunks
-            let hi = count * (i + 1) / chunks
-            if lo < hi { body(lo..<hi) }
+        split(count, chunks) { _, range in body(range) }
+    }
+
+    /// Runs `body(i, range)` for the `chunks` even parts of `0..<count` on the kernel
+    /// threads (`WorkerPool`), or through Dispatch when those are busy with another job.
+    @inline(__always)
+    static func split(_ count: Int, _ chunks: Int, _ body: (Int, Range<Int>) -> Void) {
+        let part = { (i: Int) in
+            let lo = count * i / chunks, hi = count * (i + 1) / chunks
+            if lo < hi { body(i, lo..<hi) }
         }
+        if kernelThreads, WorkerPool.shared.run(chunks, part) { return }
+        DispatchQueue.concurrentPerform(iterations: chunks, execute: part)
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Neural
+
+/// The kernel threads (`WorkerPool`), each test on a pool of its own so that the other
+/// tests' parallel kernels (Swift Testing runs suites concurrently) cannot interfere.
+@Suite("Kernel threads")
+struct WorkerPoolTests {
+    @Test("every chunk runs exactly once, for any count, job after job")
+    func everyChunkOnce() {
+        let pool = WorkerPool(maximumHelpers: 1)
+        defer { pool.retire() }
+        for count in [1, 2, 3, 7, 64, 1000] {
+            let runs = Mutex([Int](repeating: 0, count: count))
+            let ran = pool.run(count) { i in runs.withLock { $0[i] += 1 } }
+            #expect(ran)
+            #expect(runs.withLock { $0 } == [Int](repeating: 1, count: count), "count \(count)")
+        }
+    }
+
+    @Test("a helper runs chunks beside the caller, also after it has parked")
+    func helperRunsBesideCaller() {
+        let pool = WorkerPool(maximumHelpers: 1)
+        defer { pool.retire() }
+        for round in 0..<3 {
+            // Each chunk waits for the other to start: only two threads at once can finish.
+            let started = Atomic<Int>(0)
+            let bothRan = Atomic<Int>(0)
+            let ran = pool.run(2) { _ in
+                started.add(1, ordering: .sequentiallyConsistent)
+                let deadline = Date().addingTimeInterval(10)
+                while started.load(ordering: .sequentiallyConsistent) < 2 && Date() < deadline {}
+                if started.load(ordering: .sequentiallyConsistent) == 2 { bothRan.add(1, ordering: .relaxed) }
+            }
+            #expect(ran)
+            #expect(bothRan.load(ordering: .relaxed) == 2, "round \(round): the two chunks did not run at the same time")
+            Thread.sleep(forTimeInterval: 0.05)   // far past the spin window: the helper parks
+        }
+    }
+
+    @Test("a nested or concurrent job is refused (the caller falls back), never deadlocks")
+    func busyPoolRefuses() {
+        let pool = WorkerPool(maximumHelpers: 1)
+        defer { pool.retire() }
+        let nested = Mutex<[Bool]>([])
+        let ran = pool.run(4) { _ in
+            let inner = pool.run(2) { _ in }
+            nested.withLock { $0.append(inner) }
+        }
+        #expect(ran)
+        #expect(nested.withLock { $0 } == [false, false, false, false])
+        #expect(!WorkerPool(maximumHelpers: 0).run(2) { _ in })
+    }
+
+    @Test("forEachChunk and forEachWorker cover 0..<count once, with concurrent callers", arguments: [1, 2])
+    func parallelCoversRange(_ workers: Int) async {
+        await withTaskGroup(of: [Int].self) { group in
+            for caller in 0..<6 {
+                group.addTask {
+                    let count = 5_000 + caller
+                    let hits = Mutex([Int](repeating: 0, count: count))
+                    Parallel.with(workers: workers) {
+                        Parallel.forEachChunk(count, work: .max) { r in hits.withLock { h in for i in r { h[i] += 1 } } }
+                        Parallel.forEachWorker(count) { w, r in
+                            precondition(w < workers)
+                            hits.withLock { h in for i in r { h[i] += 1 } }
+                        }
+                    }
+                    return hits.withLock { $0 }
+                }
+            }
+            for await hits in group {
+                #expect(hits.allSatisfy { $0 == 2 })
+            }
+        }
+    }
+}
