@@ -19,6 +19,17 @@ struct WorkerPoolTests {
         }
     }
 
+    @Test("job numbers wrap around after 2^32 jobs and every chunk still runs once")
+    func generationWraps() {
+        let pool = WorkerPool(maximumHelpers: 1, generation: .max - 2)
+        defer { pool.retire() }
+        for job in 0..<6 {
+            let runs = Mutex([Int](repeating: 0, count: 8))
+            #expect(pool.run(8) { i in runs.withLock { $0[i] += 1 } })
+            #expect(runs.withLock { $0 } == [Int](repeating: 1, count: 8), "job \(job)")
+        }
+    }
+
     @Test("a helper runs chunks beside the caller, also after it has parked")
     func helperRunsBesideCaller() {
         let pool = WorkerPool(maximumHelpers: 1)

@@ -35,8 +35,10 @@ final class WorkerPool: @unchecked Sendable {
 
     static let shared = WorkerPool(maximumHelpers: ProcessInfo.processInfo.activeProcessorCount - 1)
 
-    init(maximumHelpers: Int) {
+    /// `generation`: the last job's number, for tests of the wrap-around.
+    init(maximumHelpers: Int, generation: UInt32 = 0) {
         self.maximumHelpers = max(0, maximumHelpers)
+        state.store(UInt64(generation) << 32, ordering: .relaxed)
     }
 
     /// Runs `chunk(i)` for every `i` in `0..<count` on the caller and up to `count - 1`
@@ -52,7 +54,8 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(chunk) { chunk in
             body = chunk
             finished.store(0, ordering: .relaxed)
-            let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
+            // 32 bits of generation wrap after 4 billion jobs (weeks of a busy daemon)
+            let generation = ((state.load(ordering: .relaxed) >> 32) &+ 1) & 0xFFFF_FFFF
             state.store(generation << 32 | UInt64(count) << 16, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 condition.lock()
