@@ -50,6 +50,21 @@ struct WorkerPoolTests {
         }
     }
 
+    @Test("an idle pool burns no CPU: after its spin window a helper parks")
+    func idleHelperParks() throws {
+        let pool = WorkerPool(maximumHelpers: 1, name: "idle-test")
+        defer { pool.retire() }
+        let sum = Atomic<Int>(0)
+        for _ in 0..<20 { #expect(pool.run(4) { i in sum.add(i, ordering: .relaxed) }) }
+        #expect(sum.load(ordering: .relaxed) == 20 * 6)
+        Thread.sleep(forTimeInterval: 0.05)   // the spin window is 0.2 ms
+        let before = try helperTicks("idle-test-1")
+        Thread.sleep(forTimeInterval: 1)
+        let after = try helperTicks("idle-test-1")
+        // a helper that kept spinning would use most of the second (about 100 ticks)
+        #expect(after - before <= 10, "the idle helper used \(after - before) ticks in 1 s")
+    }
+
     @Test("a nested or concurrent job is refused (the caller falls back), never deadlocks")
     func busyPoolRefuses() {
         let pool = WorkerPool(maximumHelpers: 1)
@@ -86,4 +101,20 @@ struct WorkerPoolTests {
             }
         }
     }
+}
+
+/// CPU time (user + system, in clock ticks) of this process's thread named `name`, from
+/// /proc/self/task/*/stat.
+private func helperTicks(_ name: String) throws -> Int {
+    let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+    for task in tasks {
+        let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+        guard comm.trimmingCharacters(in: .whitespacesAndNewlines) == name else { continue }
+        let stat = try String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)
+        // fields after the ")" that closes the name: state is field 3, utime 14, stime 15
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return Int(fields[11])! + Int(fields[12])!
+    }
+    Issue.record("no thread named \(name)")
+    return 0
 }

@@ -35,9 +35,13 @@ final class WorkerPool: @unchecked Sendable {
 
     static let shared = WorkerPool(maximumHelpers: ProcessInfo.processInfo.activeProcessorCount - 1)
 
+    private let name: String
+
+    /// `name`: the helper threads' (numbered; keep it under 13 characters, Linux keeps 15);
     /// `generation`: the last job's number, for tests of the wrap-around.
-    init(maximumHelpers: Int, generation: UInt32 = 0) {
+    init(maximumHelpers: Int, name: String = "ls-kernel", generation: UInt32 = 0) {
         self.maximumHelpers = max(0, maximumHelpers)
+        self.name = name
         state.store(UInt64(generation) << 32, ordering: .relaxed)
     }
 
@@ -90,9 +94,12 @@ final class WorkerPool: @unchecked Sendable {
             // The generation before the job about to be published, so that a helper that
             // starts late still takes part in it.
             let seen = state.load(ordering: .relaxed) >> 32
-            let thread = Thread { self.helperLoop(after: seen) }
-            thread.name = "linesight-kernel-\(helperCount + 1)"
-            thread.start()
+            let label = "\(name)-\(helperCount + 1)"
+            // named from inside: on Linux that is what reaches the kernel (ps, top, /proc)
+            Thread {
+                Thread.current.name = label
+                self.helperLoop(after: seen)
+            }.start()
             helperCount += 1
         }
     }
