@@ -32,10 +32,9 @@ final class WorkerPool: @unchecked Sendable {
     nonisolated(unsafe) private var body: ((Int) -> Void)?
     private var helperCount = 0
     private let maximumHelpers: Int
+    private let name: String
 
     static let shared = WorkerPool(maximumHelpers: ProcessInfo.processInfo.activeProcessorCount - 1)
-
-    private let name: String
 
     /// `name`: the helper threads' (numbered; keep it under 13 characters, Linux keeps 15);
     /// `generation`: the last job's number, for tests of the wrap-around.
@@ -61,19 +60,20 @@ final class WorkerPool: @unchecked Sendable {
             // 32 bits of generation wrap after 4 billion jobs (weeks of a busy daemon)
             let generation = ((state.load(ordering: .relaxed) >> 32) &+ 1) & 0xFFFF_FFFF
             state.store(generation << 32 | UInt64(count) << 16, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                condition.lock()
-                condition.broadcast()
-                condition.unlock()
-            }
-            while let i = claim(generation) {
-                chunk(i)
-                finished.add(1, ordering: .releasing)
-            }
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeParked() }
+            work(generation, chunk)
             while finished.load(ordering: .acquiring) < count {}
             body = nil
         }
         return true
+    }
+
+    /// Runs chunks of job `generation` until none is left unclaimed.
+    private func work(_ generation: UInt64, _ chunk: (Int) -> Void) {
+        while let i = claim(generation) {
+            chunk(i)
+            finished.add(1, ordering: .releasing)
+        }
     }
 
     /// The next unclaimed chunk of job `generation`, or nil when it has none left (or a
@@ -108,6 +108,10 @@ final class WorkerPool: @unchecked Sendable {
     /// `shared`. Jobs after this run on the caller alone.
     func retire() {
         retired.store(true, ordering: .sequentiallyConsistent)
+        wakeParked()
+    }
+
+    private func wakeParked() {
         condition.lock()
         condition.broadcast()
         condition.unlock()
@@ -118,10 +122,8 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             guard let generation = waitForJob(after: seen) else { return }
             seen = generation
-            while let i = claim(generation) {
-                body!(i)
-                finished.add(1, ordering: .releasing)
-            }
+            // the body is read only after a claim: until all chunks finish it is this job's
+            work(generation) { body!($0) }
         }
     }
 
