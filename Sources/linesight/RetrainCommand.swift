@@ -21,9 +21,12 @@ struct RetrainCommand: ParsableCommand {
         <= --max-false-reject. Pass: the challenger is registered and promoted (atomic file \
         write; a running daemon swaps it in). Fail: the champion stays and every failed gate \
         is printed with its figures. Stage 2 is retrained the same way and promoted on its \
-        own gate: per-kind recall not lower than its champion's by more than the tolerance \
-        (its per-kind thresholds are picked for F1 among those that hold the champion's \
-        recall on validation images). \
+        own gate: per-kind recall not lower than its champion's by more than the tolerance. \
+        By default only its classifier head is retrained (--stage2 head): a round's few \
+        hundred labels, often of one or two kinds, would otherwise move the features the \
+        other kinds rely on; --stage2 all fine-tunes every layer at a low rate. Its per-kind \
+        thresholds are picked for F1 among those that hold the champion's recall on \
+        validation images (the new ones and the first training's). \
         --dry-run only evaluates. Interrupted runs resume from their checkpoint when started \
         again with the same data. Runs at low CPU priority so a live daemon keeps its share.
           # labels from the database
@@ -41,8 +44,13 @@ struct RetrainCommand: ParsableCommand {
     @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
     @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
     @Flag(help: "Leave stage 2 as it is.") var stage1Only = false
+    @Option(help: "What stage 2 retrains: its classifier 'head' (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)).") var stage2: String = StagedOptions().retrainStageTwo.rawValue
     @Option(help: "Nice level for this process (0 = normal; higher yields to the daemon).") var nice: Int32 = 10
     @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard StagedOptions.FineTune(rawValue: stage2) != nil else { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
+    }
 
     func run() throws {
         let logger = Logger(label: "linesight.retrain")
@@ -59,6 +67,7 @@ struct RetrainCommand: ParsableCommand {
         inputs.replayData = golden.trainingData()
         inputs.replayCount = replay
         inputs.epochs = epochs
+        inputs.options.retrainStageTwo = StagedOptions.FineTune(rawValue: stage2) ?? .head
         inputs.gates.recallTolerance = recallTolerance
         inputs.gates.maxEscapeRate = maxEscape
         inputs.gates.maxFalseRejectRate = maxFalseReject
@@ -131,7 +140,7 @@ struct RetrainCommand: ParsableCommand {
         print("champion: stage 2 \(champion.version)")
         let retrainer = StageTwoRetrainer()
         retrainer.onBatch = bar.update
-        retrainer.onEpoch = { bar.finishEpoch($0, validationName: "gate") }
+        retrainer.onEpoch = { bar.finishEpoch($0, validationName: "val") }
         let r: StageTwoRetrainer.Outcome
         do { r = try retrainer.run(inputs) } catch let e as TrainingError {
             print("stage 2 kept: \(e)")

@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --data: defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "With --data: transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
-    @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate)) or only the 'head'.") var fineTune: String = "all"
+    @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate)) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String = "all"
     @Flag(inversion: .prefixedNo, help: "With --data: max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
     var stemPool = true
     @Flag(inversion: .prefixedNo, help: "With --data: stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")

@@ -108,8 +108,11 @@ struct StagedCLITests {
         #expect(strict.status == 0 && strict.out.contains("kept the champion") && strict.out.contains("escape rate            FAIL"), "\(strict.out)\(strict.err)")
         #expect(try store.champion(stage: 1)?.version == first.version && store.models(stage: 1).contains { $0.status == .rejected })
 
-        let dry = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
-        #expect(dry.status == 0 && dry.out.contains("dry run: the challenger would be promoted"))
+        let dry = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1",
+                               "--stage2", "all"] + cfg + small)
+        #expect(dry.status == 0 && dry.out.contains("dry run: the challenger would be promoted") && dry.out.contains("stage-2 recall"), "\(dry.out)\(dry.err)")
+        let badStage2 = try CLI.run(["retrain", "--data", dir + "/new", "--stage2", "body"] + cfg)
+        #expect(badStage2.status != 0 && badStage2.err.contains("--stage2 must be head or all"), "\(badStage2.err)")
         #expect(try store.models(stage: 1).count == 2, "a dry run registers nothing")
 
         // Without --data, retrain learns from the labels people gave in the database.

@@ -264,11 +264,18 @@ struct TransferTests {
                                 labels: (0..<48).map { Int32($0 % 3) })
         var config = TrainingConfig(epochs: 1, batchSize: 16, optimizer: .adam(learningRate: 0.01, weightDecay: 0), schedule: .constant,
                                     normalization: .identity(channels: 1))
+        #expect(head == headParameterNames(net) && head.allSatisfy { $0.hasPrefix("\(spec.layers.count - 1).") })
         config.trainOnly = head
         let headBefore = net.namedParameters.last!.1.value.array
+        let statistics = net.namedBuffers.map(\.1.array)
+        #expect(!statistics.isEmpty, "the net has batch norm")
         _ = try Trainer(network: net, config: config, train: data, validation: nil).run()
         #expect(net.namedParameters.first!.1.value.array == first, "the body is frozen")
         #expect(net.namedParameters.last!.1.value.array != headBefore, "the head learned")
+        #expect(net.namedBuffers.map(\.1.array) == statistics, "frozen layers keep their running statistics")
+        config.trainOnly = nil
+        _ = try Trainer(network: net, config: config, train: data, validation: nil).run()
+        #expect(net.namedBuffers.map(\.1.array) != statistics, "layers that train update theirs")
         config.trainOnly = ["no.such.parameter"]
         #expect(throws: TrainingError.self) { _ = try Trainer(network: net, config: config, train: data, validation: nil) }
     }

@@ -18,6 +18,11 @@ public final class Trainer {
 
     private let optimizer: Optimizer
     private var bestWeights: [[Float]]?
+    /// With `trainOnly`: the running statistics of layers none of whose parameters train,
+    /// and their values before training. They are put back after every step, so a frozen
+    /// layer computes at inference exactly what it did before (the features the outputs that
+    /// are not retrained rely on), however far the new data's statistics lie from the old.
+    private let frozenBuffers: [(tensor: Tensor, values: [Float])]
 
     public init(network: Network, config: TrainingConfig, train: ImageDataset, validation: ImageDataset?) throws {
         try config.validate(classes: network.outputShape.count, channels: network.inputShape.channels)
@@ -39,6 +44,7 @@ public final class Trainer {
         self.config = config
         self.train = train
         self.validation = validation
+        frozenBuffers = Self.frozenBuffers(network, trainOnly: config.trainOnly)
         optimizer = config.optimizer.make(skipNormAndBias: config.decayExemptsNormAndBias)
     }
 
@@ -143,6 +149,7 @@ public final class Trainer {
             network.backward(grad)
             if let clip = config.gradientClipNorm { clipGradientNorm(network.parameters, maxNorm: clip) }
             optimizer.step(params)
+            for f in frozenBuffers { f.values.withUnsafeBufferPointer { f.tensor.data.update(from: $0.baseAddress!, count: f.tensor.count) } }
             lossSum += Double(loss) * Double(bs)
             seen += bs
             if let onBatch {
@@ -179,6 +186,15 @@ public final class Trainer {
         for (i, layer) in network.allLayers.enumerated() {
             if let d = layer as? Dropout { d.generator = SeededGenerator(seed: config.seed ^ UInt64(epoch << 20 | i)) }
         }
+    }
+
+    /// Buffers of layers (by dotted path) that own no parameter in `trainOnly`.
+    static func frozenBuffers(_ network: Network, trainOnly: [String]?) -> [(tensor: Tensor, values: [Float])] {
+        guard let only = trainOnly else { return [] }
+        return network.namedBuffers.filter { name, _ in
+            let layer = name.split(separator: ".").dropLast().joined(separator: ".") + "."
+            return !only.contains { $0.hasPrefix(layer) }
+        }.map { ($0.1, $0.1.array) }
     }
 
     private func snapshot() -> [[Float]] {

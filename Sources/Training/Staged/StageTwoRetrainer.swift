@@ -46,29 +46,31 @@ public final class StageTwoRetrainer {
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
             throw TrainingError.dataset(path: inp.newData, reason: "no defective parts of known kinds to retrain stage 2 on")
         }
+        // Validation never trained on: the new images' split plus the first training's
+        // validation split, so the kinds this round does not bring are watched too. It picks
+        // the best epoch and the challenger's thresholds; the gate images only judge.
+        let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Parallel.defaultWorkers)
+        let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
         let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
+        let headOnly = inp.options.retrainStageTwo == .head
+        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize,
+                                               learningRate: headOnly ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
                                                channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let trainer = try Trainer(network: net, config: config, train: train, validation: gate.count > 0 ? gate : nil)
+        if headOnly { config.trainOnly = headParameterNames(net) }
+        let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
         trainer.checkpointPath = inp.checkpoint.map { $0 + ".stage2" }
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
         // The champion at its thresholds; the challenger re-picks each kind's threshold on
-        // validation images never trained on: the new ones plus the first training's validation
-        // split, so the kinds this round does not bring follow their shifted scores too. Only
-        // thresholds that hold the champion's recall on those same images compete on F1: a
-        // fine-tune ranks the old kinds about as well as before, and left free the F1 pick
-        // trades their recall for precision. A kind with no validation image keeps the
-        // champion's threshold.
+        // the validation images. Only thresholds that hold the champion's recall on those
+        // same images compete on F1: left free, the F1 pick trades the old kinds' recall for
+        // precision. A kind with no validation image keeps the champion's threshold.
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = kinds.map { perKind[$0] ?? flat }
         var challengerThresholds = thresholds
-        let oldVal = known(Self.oldValidation(inp))
-        let oldValLoaded = try ImageFolder.load("", oldVal, shape: shape, workers: Parallel.defaultWorkers)
-        let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         if valSet.count > 0, let masks = valSet.multiLabels {
             let ev = evaluateMultiLabel(net, on: valSet, normalization: config.normalization, keepProbabilities: true)
             let held = evaluateMultiLabel(championNet, on: valSet, normalization: config.normalization, keepProbabilities: true)
@@ -88,7 +90,7 @@ public final class StageTwoRetrainer {
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
                                    metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
-                                   notes: "stage 2 retrained from the champion on \(fresh.count) new + \(replay.count) replayed images")
+                                   notes: "stage 2 retrained from the champion (\(headOnly ? "head only" : "all layers")) on \(fresh.count) new + \(replay.count) replayed images")
         return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new, checks: checks)
     }
 

@@ -197,8 +197,9 @@ public final class StagedTrainer {
             return try Network(spec, seed: options.seed)
         }
         let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
-        config.optimizer = .adamW(learningRate: options.fineTuneLearningRate, weightDecay: 0.01)
-        if options.fineTune == .head { config.trainOnly = head }
+        let headOnly = options.fineTune == .head
+        config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: 0.01)
+        if headOnly { config.trainOnly = head }
         onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
         return net
     }
