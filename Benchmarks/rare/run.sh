@@ -40,4 +40,4 @@ sed -n 's/^ *\(stage-2 recall\|recall\) \([a-z_]*\) .*champion \([0-9.]*\)[^,]*,
         stage=1; [[ $which == "stage-2 recall" ]] && stage=2
         printf '  %-18s %-8s %9s %9s%s\n' "$kind" "$stage" "$before" "$after" "$([[ $kind == "$rare" ]] && echo "   <- the rare kind")"
     done
-grep -E "^promoted|^kept" "$dir/retrain.log" | sed 's/^/  /'
+grep -E "stage-2 macro-F1|^promoted|^kept" "$dir/retrain.log" | sed 's/^ *//; s/^/  /'

@@ -22,9 +22,9 @@ struct RetrainCommand: ParsableCommand {
         write; a running daemon swaps it in). Fail: the champion stays and every failed gate \
         is printed with its figures. Stage 2 is retrained the same way and promoted on its \
         own gate: per-kind recall not lower than its champion's by more than the tolerance. \
-        By default only its classifier head is retrained (--stage2 head): a round's few \
-        hundred labels, often of one or two kinds, would otherwise move the features the \
-        other kinds rely on; --stage2 all fine-tunes every layer at a low rate. Its per-kind \
+        By default only stage 2's classifier head is fine-tuned (--stage2 head): its \
+        features stay the champion's, which a round's few labels of one kind would otherwise \
+        move; --stage2 all fine-tunes every layer at a low rate (for a large, balanced round). Its per-kind \
         thresholds are picked for F1 among those that hold the champion's recall on \
         validation images (the new ones and the first training's). \
         --dry-run only evaluates. Interrupted runs resume from their checkpoint when started \
@@ -44,12 +44,12 @@ struct RetrainCommand: ParsableCommand {
     @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
     @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
     @Flag(help: "Leave stage 2 as it is.") var stage1Only = false
-    @Option(help: "What stage 2 retrains: its classifier 'head' (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)).") var stage2: String = StagedOptions().retrainStageTwo.rawValue
+    @Option(help: "How stage 2 is fine-tuned: its classifier 'head' only (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)).") var stage2: String = StagedOptions().retrainStageTwo.rawValue
     @Option(help: "Nice level for this process (0 = normal; higher yields to the daemon).") var nice: Int32 = 10
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        guard StagedOptions.FineTune(rawValue: stage2) != nil else { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
+        guard StageTwoRetraining(rawValue: stage2) != nil else { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
     }
 
     func run() throws {
@@ -67,7 +67,7 @@ struct RetrainCommand: ParsableCommand {
         inputs.replayData = golden.trainingData()
         inputs.replayCount = replay
         inputs.epochs = epochs
-        inputs.options.retrainStageTwo = StagedOptions.FineTune(rawValue: stage2) ?? .head
+        inputs.options.retrainStageTwo = StageTwoRetraining(rawValue: stage2) ?? .head
         inputs.gates.recallTolerance = recallTolerance
         inputs.gates.maxEscapeRate = maxEscape
         inputs.gates.maxFalseRejectRate = maxFalseReject
@@ -137,7 +137,7 @@ struct RetrainCommand: ParsableCommand {
         guard !stage1Only, let champion = try registry.store.champion(stage: 2) else { return nil }
         var inputs = stage1Inputs
         inputs.championPath = champion.file
-        print("champion: stage 2 \(champion.version)")
+        print("champion: stage 2 \(champion.version); fine-tuning \(inputs.options.retrainStageTwo.summary)")
         let retrainer = StageTwoRetrainer()
         retrainer.onBatch = bar.update
         retrainer.onEpoch = { bar.finishEpoch($0, validationName: "val") }
@@ -146,11 +146,13 @@ struct RetrainCommand: ParsableCommand {
             print("stage 2 kept: \(e)")
             return ["skipped": "\(e)"]
         }
-        try? FileManager.default.removeItem(atPath: inputs.checkpoint! + ".stage2")
+        try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!))
         for c in r.checks {
             print("  " + c.gate.padding(toLength: 30, withPad: " ", startingAt: 0) + (c.passed ? " pass    " : " FAIL    ") + c.detail)
         }
-        var out: [String: Any] = ["champion": champion.version, "passed": r.passed,
+        print(String(format: "  stage-2 macro-F1 on the gate images (not a gate): champion %.3f, challenger %.3f", r.championMacroF1, r.challengerMacroF1))
+        var out: [String: Any] = ["champion": champion.version, "passed": r.passed, "fine_tuned": inputs.options.retrainStageTwo.rawValue,
+                                  "macro_f1": ["champion": r.championMacroF1, "challenger": r.challengerMacroF1],
                                   "checks": r.checks.map { ["gate": $0.gate, "passed": $0.passed, "detail": $0.detail] }]
         guard !dryRun else {
             print(r.passed ? "dry run: the stage-2 challenger would be promoted" : "dry run: the stage-2 champion would stay")

@@ -139,6 +139,7 @@ struct StagedCLITests {
         let second = try #require(try store.champion(stage: 1))
         let stage2 = try #require(try store.champion(stage: 2))
         #expect(lenient.out.contains("stage-2 recall") && stage2.parentId != nil, "stage 2 was retrained and promoted on its own gate")
+        #expect(lenient.out.contains("(precision ") && lenient.out.contains("stage-2 macro-F1 on the gate images (not a gate): champion"), "\(lenient.out)")
         #expect(try SHA256.hex(file: dir + "/models/stage2.safetensors").hasPrefix(stage2.version))
         #expect(second.version != first.version && second.parentId == first.id)
         #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))

@@ -10,6 +10,9 @@ public final class StageTwoRetrainer {
         /// Per defect kind: recall at the model's defect threshold, champion and challenger.
         public var championRecall: [String: Double]
         public var challengerRecall: [String: Double]
+        /// Macro-F1 over the kinds on the gate images, each model at its thresholds (reported, not a gate).
+        public var championMacroF1: Double
+        public var challengerMacroF1: Double
         public var checks: [GateCheck]
         public var passed: Bool { checks.allSatisfy(\.passed) }
     }
@@ -21,8 +24,7 @@ public final class StageTwoRetrainer {
 
     /// `inp.championPath` here is the stage-2 champion's file.
     public func run(_ inp: Retrainer.Inputs) throws -> Outcome {
-        let (net, meta) = try ModelFile.load(path: inp.championPath)
-        let (championNet, _) = try ModelFile.load(path: inp.championPath)
+        let (championNet, meta) = try ModelFile.load(path: inp.championPath)
         guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
         let shape = meta.spec.input, kinds = meta.classes
         var (fresh, replay) = try Retrainer.gather(inp)
@@ -53,45 +55,67 @@ public final class StageTwoRetrainer {
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
         let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
-        let headOnly = inp.options.retrainStageTwo == .head
+        let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
+        let thresholds = kinds.map { perKind[$0] ?? flat }
+        let champion = valSet.count > 0 ? scores(championNet, valSet, normalization, thresholds) : nil
+
+        let way = inp.options.retrainStageTwo
+        let (net, _) = try ModelFile.load(path: inp.championPath)
         var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize,
-                                               learningRate: headOnly ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
+                                               learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
                                                channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
-        config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        if headOnly { config.trainOnly = headParameterNames(net) }
+        config.normalization = normalization
+        if way == .head { config.trainOnly = headParameterNames(net) }
         let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
-        trainer.checkpointPath = inp.checkpoint.map { $0 + ".stage2" }
+        trainer.checkpointPath = inp.checkpoint.map(Self.checkpoint)
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        // The champion at its thresholds; the challenger re-picks each kind's threshold on
-        // the validation images. Only thresholds that hold the champion's recall on those
-        // same images compete on F1: left free, the F1 pick trades the old kinds' recall for
-        // precision. A kind with no validation image keeps the champion's threshold.
-        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
-        let thresholds = kinds.map { perKind[$0] ?? flat }
-        var challengerThresholds = thresholds
-        if valSet.count > 0, let masks = valSet.multiLabels {
-            let ev = evaluateMultiLabel(net, on: valSet, normalization: config.normalization, keepProbabilities: true)
-            let held = evaluateMultiLabel(championNet, on: valSet, normalization: config.normalization, keepProbabilities: true)
-            let floor = MultiLabelScores(held.probabilities, masks, thresholds: thresholds).recall
-            let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: kinds.count, recallFloor: floor)
-            for k in kinds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { challengerThresholds[k] = picked[k] }
-        }
-        let old = recall(championNet, gate, config.normalization, thresholds)
-        let new = recall(net, gate, config.normalization, challengerThresholds)
-        let checks = kinds.indices.filter { old[kinds[$0]] != nil }.map { k -> GateCheck in
-            let kind = kinds[k], drop = (old[kind] ?? 0) - (new[kind] ?? 0)
-            return GateCheck(gate: "stage-2 recall \(kind)", passed: drop <= inp.gates.recallTolerance,
-                             detail: String(format: "champion %.3f at threshold %.2f, challenger %.3f at %.2f (may drop %.3f, dropped %.3f)", old[kind] ?? 0,
-                                            thresholds[k], new[kind] ?? 0, challengerThresholds[k], inp.gates.recallTolerance, max(0, drop)))
+        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, valSet, normalization)
+
+        let before = scores(championNet, gate, normalization, thresholds)
+        let after = scores(net, gate, normalization, challengerThresholds)
+        let present = kinds.indices.filter { k in gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
+        let old = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], before.recall[$0]) })
+        let new = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], after.recall[$0]) })
+        let checks = present.map { k -> GateCheck in
+            let drop = before.recall[k] - after.recall[k]
+            return GateCheck(gate: "stage-2 recall \(kinds[k])", passed: drop <= inp.gates.recallTolerance,
+                             detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
+                                            before.recall[k], thresholds[k], before.precision[k], after.recall[k], challengerThresholds[k], after.precision[k],
+                                            inp.gates.recallTolerance, max(0, drop)))
         }
         var newMeta = meta
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
                                    metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
-                                   notes: "stage 2 retrained from the champion (\(headOnly ? "head only" : "all layers")) on \(fresh.count) new + \(replay.count) replayed images")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new, checks: checks)
+                                   notes: "stage 2 retrained from the champion (\(way.summary)) on \(fresh.count) new + \(replay.count) replayed images")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new,
+                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1, checks: checks)
+    }
+
+    /// The challenger's thresholds re-picked on the validation images: only thresholds that
+    /// hold the champion's recall on those same images compete on F1 (left free, the F1 pick
+    /// trades the old kinds' recall for precision). A kind with no validation image keeps
+    /// the champion's threshold.
+    private static func pickThresholds(_ net: Network, _ thresholds: [Double], _ champion: MultiLabelScores?,
+                                       _ valSet: ImageDataset, _ norm: Normalization) -> [Double] {
+        guard let champion, let masks = valSet.multiLabels else { return thresholds }
+        let ev = evaluateMultiLabel(net, on: valSet, normalization: norm, keepProbabilities: true)
+        let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: thresholds.count, recallFloor: champion.recall)
+        var mine = thresholds
+        for k in thresholds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { mine[k] = picked[k] }
+        return mine
+    }
+
+    /// The stage-2 checkpoint file, next to the stage-1 retrain's.
+    public static func checkpoint(_ base: String) -> String { base + ".stage2" }
+
+    /// Precision, recall and F1 per kind on `data`, each kind at its threshold.
+    private func scores(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ thresholds: [Double]) -> MultiLabelScores {
+        let ev = evaluateMultiLabel(net, on: data, normalization: norm, keepProbabilities: true)
+        return MultiLabelScores(ev.probabilities, data.multiLabels!, thresholds: thresholds)
     }
 
     /// Stage 2 forgets the kinds it does not see: besides the bounded replay sample, it
@@ -122,20 +146,5 @@ public final class StageTwoRetrainer {
             guard !goldenFiles.contains(file) else { return nil }
             return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file))
         }
-    }
-
-    /// Recall per kind at its threshold over the gate images that carry the kind.
-    private func recall(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ thresholds: [Double]) -> [String: Double] {
-        let ev = evaluateMultiLabel(net, on: data, normalization: norm, keepProbabilities: true)
-        var hits = [Int](repeating: 0, count: data.classNames.count), total = hits
-        for (i, mask) in data.multiLabels!.enumerated() {
-            for k in 0..<data.classNames.count where mask & (1 << UInt32(k)) != 0 {
-                total[k] += 1
-                if Double(ev.probabilities[i][k]) >= thresholds[k] { hits[k] += 1 }
-            }
-        }
-        var out: [String: Double] = [:]
-        for (k, name) in data.classNames.enumerated() where total[k] > 0 { out[name] = Double(hits[k]) / Double(total[k]) }
-        return out
     }
 }

@@ -48,15 +48,30 @@ public struct StagedOptions: Equatable, Sendable {
     public var initFrom: String?
     /// With `initFrom`: update every layer (at `fineTuneLearningRate`) or only the classifier head.
     public var fineTune: FineTune = .all
-    /// What `linesight retrain` updates in stage 2 (multi-label defect kinds). A round brings
-    /// a few hundred labels, often of one or two kinds; fine-tuning every layer on them moves
-    /// the features the other kinds rely on, and on the rare-defect round it lost gate cracks
-    /// and pits in three seeds of three. Training only the head (at `headLearningRate`, the
-    /// frozen layers' running statistics kept) re-weighs the champion's features: stains
-    /// 0.41 -> 0.87-0.90, dents 0.54 -> 0.77, every other kind held or better, in three of three.
-    public var retrainStageTwo: FineTune = .head
+    /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
+    public var retrainStageTwo: StageTwoRetraining = .head
     public enum FineTune: String, Sendable, CaseIterable { case all, head }
     public init() {}
+}
+
+/// How `linesight retrain` fine-tunes stage 2 (multi-label defect kinds) from its champion.
+///
+/// A round's labels are few and often of one kind. On the rare-defect round (`make
+/// bench-rare`: 500 new stains) fine-tuning every layer moved the features the other kinds
+/// rely on and lost a gate crack in three seeds of three; training only the head re-weighed
+/// the champion's features and held every kind in three of three (stains 0.41 -> 0.87-0.90,
+/// dents 0.54 -> 0.77). On a balanced round (`make bench-retrain`: 1,000 new parts of every
+/// kind) the head-only challenger lost one of 40 gate missing features and every layer held
+/// them all; the validation images did not tell the two cases apart (each time they ranked
+/// the candidate that then failed the gate first), so there is no automatic choice.
+public enum StageTwoRetraining: String, Sendable, CaseIterable {
+    /// Only the classifier head, at `headLearningRate`; the layers below keep their weights
+    /// and running statistics.
+    case head
+    /// Every layer, at `fineTuneLearningRate`.
+    case all
+
+    public var summary: String { self == .head ? "head only" : "all layers" }
 }
 
 /// The model's input in pixels; `N` (square) or `WxH` on the command line.
