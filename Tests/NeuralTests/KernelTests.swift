@@ -178,6 +178,28 @@ struct DirectConvTests {
     }
 }
 
+extension DirectConvTests {
+    /// The layer writes only the image into its packing buffer (the padding stays as the
+    /// zeroed buffer had it): a new input, a larger batch or a smaller one must leave nothing
+    /// of the previous call behind.
+    @Test("reused across inputs and batch sizes, == naive every time", arguments: [(1, 1), (2, 1), (2, 0)])
+    func reusedBufferStaysClean(_ stride: Int, _ pad: Int) {
+        var rng = SeededGenerator(seed: UInt64(40 + stride * 3 + pad))
+        let (cin, cout, h, w) = (12, 8, 15, 19)
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: 3, stride: stride, padding: pad)
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.normal() }
+        let bias = (0..<cout).map { _ in rng.normal() }
+        let conv = DirectConvLayer(g, weight: weight, bias: bias)
+        for batch in [2, 1, 3, 1] {
+            let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
+            for i in 0..<x.count { x[i] += 5 }  // far from zero: stale values would show
+            let ref = Tensor(Shape(cout, g.outHeight, g.outWidth), batch: batch)
+            convForwardNaive(x.data, weight, bias, ref.data, batch: batch, g)
+            expectClose(conv.forward(x, mode: .eval).array, ref.array, tolerance: 1e-4, "stride \(stride) pad \(pad) batch \(batch)")
+        }
+    }
+}
+
 @Suite("Max pooling, evaluation path")
 struct MaxPoolEvalTests {
     @Test("== the training path (its twin) on odd sizes, kernels, strides and paddings", arguments: [

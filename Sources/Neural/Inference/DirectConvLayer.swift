@@ -35,17 +35,18 @@ public final class DirectConvLayer: Layer {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let g = plan.geometry, n = x.batch, per = plan.packedInputCount
         let y = ensure(&output, outputShape, batch: n)
+        // A buffer that starts zeroed and only packInput writes: its padding stays zero.
         let p = scratch(&packed, count: per * n)
         let serial = plan.work * n < Parallel.minimumParallelWork
         // Packing copies each input once: split over samples, or over channels at batch 1.
         if n == 1 {
             Parallel.forEachChunk(g.inChannels, work: serial ? 0 : .max) { channels in
-                plan.packInput(x.data, into: p, channels: channels)
+                plan.packInput(x.data, into: p, channels: channels, padding: false)
             }
         } else {
             Parallel.forEachChunk(n, work: serial ? 0 : .max) { samples in
                 for b in samples {
-                    plan.packInput(x.data + b * g.inChannels * g.inPlane, into: p + b * per, channels: 0..<g.inChannels)
+                    plan.packInput(x.data + b * g.inChannels * g.inPlane, into: p + b * per, channels: 0..<g.inChannels, padding: false)
                 }
             }
         }

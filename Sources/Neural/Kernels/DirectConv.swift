@@ -72,7 +72,10 @@ public struct DirectConvPlan: Sendable {
     }
 
     /// Copies one sample `[Cin, H, W]` into the zero-padded phase planes (`packedInputCount` floats).
-    public func packInput(_ x: UnsafePointer<Float>, into p: UnsafeMutablePointer<Float>, channels: Range<Int>) {
+    /// The padding sits at the same places on every call: with `padding` false only the
+    /// image is written, for a buffer whose padding is already zero (one that only this
+    /// plan's `packInput` ever wrote, and that started zeroed).
+    public func packInput(_ x: UnsafePointer<Float>, into p: UnsafeMutablePointer<Float>, channels: Range<Int>, padding: Bool = true) {
         let g = geometry, s = g.stride, pr = phaseRows, pc = phaseColumns
         for c in channels {
             let src = x + c * g.inPlane
@@ -82,20 +85,22 @@ public struct DirectConvPlan: Sendable {
                     for i in 0..<pr {
                         let row = plane + i * pc, y = s * i + a - g.padding
                         guard y >= 0 && y < g.inHeight else {
-                            row.update(repeating: 0, count: pc)
+                            if padding { row.update(repeating: 0, count: pc) }
                             continue
                         }
                         let line = src + y * g.inWidth
                         if s == 1 {
                             let lo = min(pc, g.padding), hi = min(pc, g.padding + g.inWidth)
-                            row.update(repeating: 0, count: lo)
                             (row + lo).update(from: line, count: hi - lo)
-                            (row + hi).update(repeating: 0, count: pc - hi)
+                            if padding {
+                                row.update(repeating: 0, count: lo)
+                                (row + hi).update(repeating: 0, count: pc - hi)
+                            }
                         } else {
                             // columns j with 0 <= s*j + b - padding < W, the rest zero
                             let lo = min(pc, max(0, (g.padding - b + s - 1) / s))
                             let hi = max(lo, min(pc, (g.inWidth - b + g.padding + s - 1) / s))
-                            row.update(repeating: 0, count: lo)
+                            if padding { row.update(repeating: 0, count: lo) }
                             let first = line + (s * lo + b - g.padding)
                             var j = 0
                             if s == 2 {
@@ -111,13 +116,13 @@ public struct DirectConvPlan: Sendable {
                                 row[lo + j] = first[s * j]
                                 j += 1
                             }
-                            (row + hi).update(repeating: 0, count: pc - hi)
+                            if padding { (row + hi).update(repeating: 0, count: pc - hi) }
                         }
                     }
                 }
             }
         }
-        if channels.upperBound == g.inChannels {
+        if padding && channels.upperBound == g.inChannels {
             let used = g.inChannels * channelStride
             (p + used).update(repeating: 0, count: packedInputCount - used)
         }
