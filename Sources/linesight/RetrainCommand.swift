@@ -146,7 +146,7 @@ struct RetrainCommand: ParsableCommand {
             print("stage 2 kept: \(e)")
             return ["skipped": "\(e)"]
         }
-        try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!))
+        for way in StageTwoRetraining.allCases { try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!, way)) }
         for c in r.checks {
             print("  " + c.gate.padding(toLength: 30, withPad: " ", startingAt: 0) + (c.passed ? " pass    " : " FAIL    ") + c.detail)
         }

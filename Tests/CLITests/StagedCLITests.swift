@@ -140,6 +140,8 @@ struct StagedCLITests {
         let stage2 = try #require(try store.champion(stage: 2))
         #expect(lenient.out.contains("stage-2 recall") && stage2.parentId != nil, "stage 2 was retrained and promoted on its own gate")
         #expect(lenient.out.contains("(precision ") && lenient.out.contains("stage-2 macro-F1 on the gate images (not a gate): champion"), "\(lenient.out)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains("checkpoint") }
+        #expect(leftovers.isEmpty, "a finished retrain removes its checkpoints: \(leftovers)")
         #expect(try SHA256.hex(file: dir + "/models/stage2.safetensors").hasPrefix(stage2.version))
         #expect(second.version != first.version && second.parentId == first.id)
         #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))

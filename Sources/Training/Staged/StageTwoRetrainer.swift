@@ -68,7 +68,7 @@ public final class StageTwoRetrainer {
         config.normalization = normalization
         if way == .head { config.trainOnly = headParameterNames(net) }
         let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
-        trainer.checkpointPath = inp.checkpoint.map(Self.checkpoint)
+        trainer.checkpointPath = inp.checkpoint.map { Self.checkpoint($0, way) }
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
@@ -109,8 +109,9 @@ public final class StageTwoRetrainer {
         return mine
     }
 
-    /// The stage-2 checkpoint file, next to the stage-1 retrain's.
-    public static func checkpoint(_ base: String) -> String { base + ".stage2" }
+    /// The stage-2 checkpoint file, next to the stage-1 retrain's; one per way of
+    /// fine-tuning, so a run started again with the other `--stage2` starts clean.
+    public static func checkpoint(_ base: String, _ way: StageTwoRetraining) -> String { base + ".stage2-" + way.rawValue }
 
     /// Precision, recall and F1 per kind on `data`, each kind at its threshold.
     private func scores(_ net: Network, _ data: ImageDataset, _ norm: Normalization, _ thresholds: [Double]) -> MultiLabelScores {
