@@ -34,10 +34,10 @@ public struct StagedOptions: Equatable, Sendable {
     /// Peak rate when starting from an existing model (retraining, `--init`): low, so what
     /// the model knew is kept while it learns the new labels.
     public var fineTuneLearningRate: Float = 0.0004
-    /// Peak rate when only the classifier head trains (`FineTune.head`): the features stay
-    /// the model's, so the head can move fast. On the rare-defect round (`make bench-rare`,
-    /// three seeds each) 0.01 named the most new stains and held every other kind; 0.001
-    /// and 0.003 named fewer stains, 0.03 fewer dents.
+    /// Peak rate when only the classifier head trains (`FineTune.head`, `StageTwoRetraining.head`):
+    /// the features stay the model's, so the head can move fast. On the rare-defect round
+    /// (`make bench-rare`, three seeds each, every rate held the other kinds) 0.01 named the
+    /// most new stains and dents; 0.001 and 0.003 named fewer stains, 0.03 fewer of both.
     public var headLearningRate: Float = 0.01
     /// Defect recall the stage-1 pass threshold must keep on the validation split.
     public var targetRecall = 0.99
