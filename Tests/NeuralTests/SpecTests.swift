@@ -57,6 +57,18 @@ struct SpecTests {
         #expect(a.parameters.map(\.value.array) == b.parameters.map(\.value.array))
         #expect(a.parameters.map(\.value.array) != c.parameters.map(\.value.array))
     }
+
+    @Test("a parameter's or buffer's layer is its name up to the last dot")
+    func layerPrefix() throws {
+        #expect(Network.layerPrefix(of: "3.body.0.weight") == "3.body.0.")
+        #expect(Network.layerPrefix(of: "0.running_mean") == "0.")
+        #expect(Network.layerPrefix(of: "weight") == "")
+        let net = try Network(Zoo.smallResNet(input: Shape(1, 12, 12), classes: 3, width: 4))
+        let layers = Set(net.namedParameters.map { Network.layerPrefix(of: $0.0) })
+        #expect(layers.allSatisfy { $0.hasSuffix(".") && !$0.hasSuffix("..") })
+        #expect(net.namedBuffers.allSatisfy { layers.contains(Network.layerPrefix(of: $0.0)) },
+                "every running statistic belongs to a layer that has parameters")
+    }
 }
 
 @Suite("Optimizers and schedules")

@@ -48,6 +48,13 @@ public final class Network {
         return inputGradient ? g : nil
     }
 
+    /// The dotted path of the layer that owns a parameter or buffer, with its trailing
+    /// dot: "3.body.0." for "3.body.0.weight"; "" for a top-level name.
+    public static func layerPrefix(of name: String) -> String {
+        guard let dot = name.lastIndex(of: ".") else { return "" }
+        return String(name[...dot])
+    }
+
     public func zeroGradients() {
         for p in parameters { p.grad.zero() }
     }

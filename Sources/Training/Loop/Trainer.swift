@@ -192,7 +192,7 @@ public final class Trainer {
     static func frozenBuffers(_ network: Network, trainOnly: [String]?) -> [(tensor: Tensor, values: [Float])] {
         guard let only = trainOnly else { return [] }
         return network.namedBuffers.filter { name, _ in
-            let layer = name.split(separator: ".").dropLast().joined(separator: ".") + "."
+            let layer = Network.layerPrefix(of: name)
             return !only.contains { $0.hasPrefix(layer) }
         }.map { ($0.1, $0.1.array) }
     }

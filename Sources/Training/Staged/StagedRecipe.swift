@@ -130,7 +130,7 @@ public func warmStart(_ spec: NetworkSpec, from path: String, seed: UInt64) thro
 /// The parameters of the network's last layer that has any (the classifier head).
 public func headParameterNames(_ net: Network) -> [String] {
     guard let last = net.namedParameters.last?.0 else { return [] }
-    let layer = last.split(separator: ".").dropLast().joined(separator: ".") + "."
+    let layer = Network.layerPrefix(of: last)
     return net.namedParameters.map(\.0).filter { $0.hasPrefix(layer) }
 }
 
