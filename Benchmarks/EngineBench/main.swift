@@ -16,6 +16,7 @@ if args.contains("--help") || args.contains("-h") {
                            [--no-kernel-threads] [--min-parallel OPS]
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
+           linesight-bench --ab-fuse-residuals small|resnet18 [--batch N]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
@@ -139,6 +140,28 @@ if let i = args.firstIndex(of: "--ab-kernel-threads") {
         }
     }
     log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(on) * 1000, median(off) * 1000, on.count))
+    exit(0)
+}
+if let i = args.firstIndex(of: "--ab-fuse-residuals") {
+    // Batch-N latency with and without the residual sum fused into the last conv, calls
+    // interleaved so that the host's drift hits both alike.
+    let spec = args[i + 1] == "resnet18" ? r18 : small
+    let batch = Int(option("--batch", "1"))!
+    let source = try Network(spec, seed: 1)
+    let nets = [InferenceNetwork(source, fuseResiduals: true), InferenceNetwork(source, fuseResiduals: false)]
+    let x = Tensor(spec.input, batch: batch)
+    x.fill(0.5)
+    var times: [[Double]] = [[], []]
+    let start = now()
+    while now() - start < (quick ? 4 : 10) {
+        for (k, net) in nets.enumerated() {
+            _ = net.predict(x)
+            let t = now()
+            _ = net.predict(x)
+            times[k].append(now() - t)
+        }
+    }
+    log(String(format: "fused %.3f ms, separate %.3f ms (medians of %d)", median(times[0]) * 1000, median(times[1]) * 1000, times[0].count))
     exit(0)
 }
 if args.contains("--pack-vs-run") {

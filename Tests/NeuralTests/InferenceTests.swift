@@ -17,12 +17,13 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = InferenceNetwork(net)
+        let fast = InferenceNetwork(net), separate = InferenceNetwork(net, fuseResiduals: false)
         let winograd = InferenceNetwork(net, direct: false), gemmOnly = InferenceNetwork(net, winograd: false, direct: false)
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
             expectClose(fast.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch)")
+            expectClose(separate.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), residual sums apart")
             expectClose(winograd.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), Winograd")
             expectClose(gemmOnly.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), GEMM only")
         }
@@ -78,6 +79,9 @@ struct InferenceTests {
         #expect(rows.contains { $0.layer.contains("direct conv 64->128 k3 s2 at 8x8 +relu (batches of 4+: gemm conv 64->128 k3 s2 at 8x8 +relu)") })
         #expect(rows.contains { $0.layer.contains("(batches of 4+: winograd conv 256->256 at 2x2)") })
         #expect(!rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu (") })
+        // every block's sum and ReLU run in its last conv; the 128+ channel ones only below batch 4
+        #expect(rows.filter { $0.layer.contains("residual block (whole, again; sum and relu in its last conv") }.count == 8)
+        #expect(rows.filter { $0.layer.contains("in its last conv below batch 4)") }.count == 6)
         #expect(rows.allSatisfy { $0.seconds >= 0 })
     }
 }

@@ -200,6 +200,28 @@ extension DirectConvTests {
     }
 }
 
+extension DirectConvTests {
+    @Test("adding a residual before the activation == naive conv + residual, then ReLU", arguments: [(1, 1), (2, 3)])
+    func residualInTheOutputWrite(_ stride: Int, _ batch: Int) {
+        var rng = SeededGenerator(seed: UInt64(70 + stride))
+        let (cin, cout, h, w) = (9, 10, 13, 11)
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: 3, stride: stride, padding: 1)
+        let weight = (0..<(cout * cin * 9)).map { _ in rng.normal() }
+        let bias = (0..<cout).map { _ in rng.normal() }
+        let conv = DirectConvLayer(g, weight: weight, bias: bias)
+        let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
+        let residual = randomTensor(batch: batch, conv.outputShape, &rng)
+        let ref = Tensor(conv.outputShape, batch: batch)
+        convForwardNaive(x.data, weight, bias, ref.data, batch: batch, g)
+        let sum = zip(ref.array, residual.array).map { $0 + $1 }
+        expectClose(conv.forward(x, adding: residual, relu: false).array, sum, tolerance: 1e-4, "sum, stride \(stride)")
+        let rectified = try! Parallel.with(workers: 2) { conv.forward(x, adding: residual, relu: true).array }
+        expectClose(rectified, sum.map { max($0, 0) }, tolerance: 1e-4, "sum then ReLU, stride \(stride)")
+        #expect(rectified.contains(0) && sum.contains { $0 < 0 }, "the ReLU came after the sum")
+        expectClose(conv.forward(x, mode: .eval).array, ref.array, tolerance: 1e-4, "no residual on the plain call")
+    }
+}
+
 @Suite("Max pooling, evaluation path")
 struct MaxPoolEvalTests {
     @Test("== the training path (its twin) on odd sizes, kernels, strides and paddings", arguments: [

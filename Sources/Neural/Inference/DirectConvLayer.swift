@@ -33,6 +33,12 @@ public final class DirectConvLayer: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        forward(x, adding: nil, relu: relu)
+    }
+
+    /// act(conv(x) + bias + residual): with `residual` (shaped as the output) a ResNet
+    /// block's sum and its ReLU happen in the output write, not in passes of their own.
+    public func forward(_ x: Tensor, adding residual: Tensor?, relu: Bool) -> Tensor {
         let g = plan.geometry, n = x.batch, per = plan.packedInputCount
         let y = ensure(&output, outputShape, batch: n)
         // A buffer that starts zeroed and only packInput writes: its padding stays zero.
@@ -51,13 +57,14 @@ public final class DirectConvLayer: Layer {
             }
         }
         // Split the work over output-channel blocks of all samples, so batch 1 uses every core too.
-        let blocks = plan.channelBlocks
+        let blocks = plan.channelBlocks, sampleOut = g.outChannels * g.outPlane
+        if let residual { precondition(residual.shape == y.shape && residual.batch == n, "residual shape differs from the output's") }
         Parallel.forEachChunk(n * blocks, work: serial ? 0 : .max) { range in
             var i = range.lowerBound
             while i < range.upperBound {
                 let b = i / blocks, k0 = i % blocks, k1 = min(blocks, k0 + range.upperBound - i)
-                plan.run(p + b * per, weights, bias: bias, relu: relu, y.data + b * g.outChannels * g.outPlane,
-                         channelBlocks: k0..<k1)
+                plan.run(p + b * per, weights, bias: bias, relu: relu, y.data + b * sampleOut,
+                         residual: residual.map { UnsafePointer($0.data + b * sampleOut) }, channelBlocks: k0..<k1)
                 i += k1 - k0
             }
         }

@@ -2,7 +2,8 @@ import Dispatch
 
 /// A network compiled for inference: every conv followed by batch norm becomes one conv
 /// with folded weights and bias, activations run in place on the producing layer's
-/// output (fused), buffers are reused across calls. Batch 1 and batched entry points.
+/// output (fused), a residual block's sum and ReLU run in its last conv's output write
+/// where that conv is direct, buffers are reused across calls. Batch 1 and batched entry points.
 ///
 /// Layers without weights to fold (pooling, linear, flatten) are shared with the source
 /// network, output buffers included: do not run the two at the same time from different
@@ -20,9 +21,13 @@ public final class InferenceNetwork {
     /// on the register-blocked direct kernel at small batches; `winograd` runs 3x3 stride-1
     /// convs as Winograd F(2x2, 3x3) where it wins (fewer multiplies); with both off, every
     /// conv keeps im2col + GEMM. All give the same results to float rounding.
-    public init(_ network: Network, winograd: Bool = true, direct: Bool = true) {
+    /// `fuseResiduals` (on by default; off only to measure it) runs a block's sum and ReLU
+    /// in its last conv when that conv is direct.
+    public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true) {
         spec = network.spec
-        root = Sequential(Self.compile(network.root.layers, winograd: winograd, direct: direct), inputShape: network.inputShape)
+        var layers = Self.compile(network.root.layers, winograd: winograd, direct: direct)
+        if fuseResiduals { layers = layers.map { FusedResidual($0) ?? $0 } }
+        root = Sequential(layers, inputShape: network.inputShape)
     }
 
     public var inputShape: Shape { spec.input }
@@ -81,7 +86,7 @@ public final class InferenceNetwork {
             var h = x
             for (i, layer) in layers.enumerated() {
                 let input = h
-                if let r = (layer as? Residual) ?? ((layer as? FusedActivation)?.inner as? Residual) {
+                if let r = (layer as? FusedResidual)?.block ?? (layer as? Residual) ?? ((layer as? FusedActivation)?.inner as? Residual) {
                     _ = walk(r.body.layers, input, "\(prefix)\(i).body.")
                     _ = walk(r.shortcut.layers, input, "\(prefix)\(i).shortcut.")
                 }
@@ -109,6 +114,9 @@ public final class InferenceNetwork {
         case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
         case let b as BatchSizeDispatch: return Self.describe(b.small) + " (batches of \(b.largeFrom)+: " + Self.describe(b.large) + ")"
         case is Residual: return "residual block (whole, again)"
+        case let f as FusedResidual:
+            return "residual block (whole, again; sum" + (f.relu ? " and relu" : "") + " in its last conv" +
+                (f.largeFrom < .max ? " below batch \(f.largeFrom))" : ")")
         default: return String(describing: type(of: layer))
         }
     }

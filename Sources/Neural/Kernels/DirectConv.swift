@@ -128,11 +128,13 @@ public struct DirectConvPlan: Sendable {
         }
     }
 
-    /// y[o] = act(bias[o] + conv) for the output channels of `channelBlocks` blocks, one
-    /// sample; `p` from `packInput`, `w` from `packWeights`, `y` `[Cout, Ho, Wo]`.
+    /// y[o] = act(bias[o] + conv + residual[o]) for the output channels of `channelBlocks`
+    /// blocks, one sample; `p` from `packInput`, `w` from `packWeights`, `y` and `residual`
+    /// (a ResNet block's shortcut, added before the activation; nil for none) `[Cout, Ho, Wo]`.
     @inline(never)
     public func run(_ p: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                    relu: Bool, _ y: UnsafeMutablePointer<Float>, channelBlocks blocks: Range<Int>) {
+                    relu: Bool, _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                    channelBlocks blocks: Range<Int>) {
         let g = geometry, nt = taps.count, cin = g.inChannels, cs = channelStride
         let wo = g.outWidth, pc = phaseColumns, n = gridCount
         let pb = Self.positionBlock, cb = Self.channelBlock
@@ -152,14 +154,21 @@ public struct DirectConvPlan: Sendable {
                         for j in 0..<cb {
                             let o = k * cb + j
                             guard o < g.outChannels else { break }
-                            let b = bias[o], row = t + j * pb, dst = y + o * g.outPlane
+                            let b = bias[o], row = t + j * pb
                             var q = p0, oy = p0 / pc, ox = p0 % pc
                             let end = min(p0 + pb, n)
                             while q < end {
                                 let run = min(pc - ox, end - q)
                                 let valid = max(0, min(run, wo - ox))
-                                let src = row + (q - p0), out = dst + oy * wo + ox
-                                if relu {
+                                let src = row + (q - p0), at = o * g.outPlane + oy * wo + ox, out = y + at
+                                if let residual {
+                                    let r = residual + at
+                                    if relu {
+                                        for i in 0..<valid { out[i] = max(src[i] + b + r[i], 0) }
+                                    } else {
+                                        for i in 0..<valid { out[i] = src[i] + b + r[i] }
+                                    }
+                                } else if relu {
                                     for i in 0..<valid { out[i] = max(src[i] + b, 0) }
                                 } else {
                                     for i in 0..<valid { out[i] = src[i] + b }
