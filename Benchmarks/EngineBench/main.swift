@@ -16,8 +16,8 @@ if args.contains("--help") || args.contains("-h") {
                            [--no-kernel-threads] [--min-parallel OPS]
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
-           linesight-bench --ab-fuse-residuals small|resnet18 [--batch N]
-           linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling
+           linesight-bench --ab-compile small|resnet18 [--batch N]
+           linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
     """)
@@ -142,16 +142,18 @@ if let i = args.firstIndex(of: "--ab-kernel-threads") {
     log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(on) * 1000, median(off) * 1000, on.count))
     exit(0)
 }
-if let i = args.firstIndex(of: "--ab-fuse-residuals") {
-    // Batch-N latency with and without the residual sum fused into the last conv, calls
-    // interleaved so that the host's drift hits both alike.
+if let i = args.firstIndex(of: "--ab-compile") {
+    // Batch-N latency of three compiled forms, calls interleaved so that the host's drift
+    // hits all alike: channel-blocked segments (the default), direct convs with each
+    // block's sum in its last conv, and direct convs with the sums apart.
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
     let source = try Network(spec, seed: 1)
-    let nets = [InferenceNetwork(source, fuseResiduals: true), InferenceNetwork(source, fuseResiduals: false)]
+    let nets = [InferenceNetwork(source), InferenceNetwork(source, blocked: false),
+                InferenceNetwork(source, fuseResiduals: false, blocked: false)]
     let x = Tensor(spec.input, batch: batch)
     x.fill(0.5)
-    var times: [[Double]] = [[], []]
+    var times: [[Double]] = [[], [], []]
     let start = now()
     while now() - start < (quick ? 4 : 10) {
         for (k, net) in nets.enumerated() {
@@ -161,7 +163,8 @@ if let i = args.firstIndex(of: "--ab-fuse-residuals") {
             times[k].append(now() - t)
         }
     }
-    log(String(format: "fused %.3f ms, separate %.3f ms (medians of %d)", median(times[0]) * 1000, median(times[1]) * 1000, times[0].count))
+    log(String(format: "blocked %.3f ms, direct with sums fused %.3f ms, direct with sums apart %.3f ms (medians of %d)",
+               median(times[0]) * 1000, median(times[1]) * 1000, median(times[2]) * 1000, times[0].count))
     exit(0)
 }
 if args.contains("--pack-vs-run") {
@@ -180,6 +183,57 @@ if args.contains("--pack-vs-run") {
         let flops = 2.0 * Double(cout * g.outPlane * cin * 9)
         print(String(format: "%d->%d %dpx s%d: pack %.1f us (image only, as the layer packs: %.1f), run %.1f us (%.1f GF/s useful, %.1f grid)",
                      cin, cout, side, stride, tp * 1e6, ti * 1e6, tr * 1e6, flops / tr / 1e9, 2 * Double(plan.work) / tr / 1e9))
+    }
+    exit(0)
+}
+if args.contains("--blocked-vs-direct") {
+    // The channel-blocked conv (input already blocked: no packing) against the direct
+    // conv layer (packs its input), batch 1, per layer, calls interleaved.
+    for (cin, cout, side, k, stride) in [(32, 32, 28, 3, 1), (32, 64, 28, 3, 2), (64, 64, 14, 3, 1), (64, 128, 14, 3, 2),
+                                         (128, 128, 7, 3, 1), (32, 64, 28, 1, 2), (64, 128, 14, 1, 2)] {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: cout, kernel: k, stride: stride, padding: k / 2)
+        let wt = (0..<(cout * cin * k * k)).map { Float(($0 * 7919) % 13) * 0.01 - 0.06 }
+        let direct = DirectConvLayer(g, weight: wt, bias: [Float](repeating: 0.1, count: cout))
+        let plan = BlockedConvPlan(g)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        plan.packWeights(wt, into: w)
+        let xb = UnsafeMutablePointer<Float>.allocate(capacity: plan.input.count)
+        xb.initialize(repeating: 0, count: plan.input.count)
+        let yb = UnsafeMutablePointer<Float>.allocate(capacity: plan.output.count)
+        yb.initialize(repeating: 0, count: plan.output.count)
+        let bias = [Float](repeating: 0.1, count: cout)
+        let x = Tensor(Shape(cin, side, side), batch: 1)
+        for i in 0..<x.count { x[i] = Float((i * 31) % 17) * 0.1 - 0.8 }
+        x.data.withMemoryRebound(to: Float.self, capacity: x.count) { plan.input.pack($0, into: xb, channels: 0..<cin) }
+        let units = plan.channelBlocks * plan.pixelBlocks, npb = plan.pixelBlocks
+        func blocked() {
+            Parallel.forEachChunk(units, work: plan.work) { r in
+                var u = r.lowerBound
+                while u < r.upperBound {
+                    let kb = u / npb, p0 = u % npb, p1 = min(npb, p0 + r.upperBound - u)
+                    plan.run(xb, w, bias: bias, relu: true, yb, residual: nil, channelBlocks: kb..<(kb + 1), pixels: p0..<p1)
+                    u += p1 - p0
+                }
+            }
+        }
+        // check: the two agree
+        direct.relu = true
+        let ref = direct.forward(x, mode: .eval)
+        blocked()
+        let back = UnsafeMutablePointer<Float>.allocate(capacity: ref.count)
+        plan.output.unpack(yb, into: back, channels: 0..<cout)
+        var err: Float = 0
+        for i in 0..<ref.count { err = max(err, abs(ref[i] - back[i])) }
+        var td: [Double] = [], tb: [Double] = []
+        let start = now()
+        while now() - start < 1.5 {
+            var t = now(); _ = direct.forward(x, mode: .eval); td.append(now() - t)
+            t = now(); blocked(); tb.append(now() - t)
+        }
+        let flops = 2.0 * Double(cout * g.outPlane * cin * k * k)
+        print(String(format: "%d->%d %dpx k%d s%d: direct %.1f us (%.1f GF/s), blocked %.1f us (%.1f GF/s): %.2fx; max diff %.1e",
+                     cin, cout, side, k, stride, median(td) * 1e6, flops / median(td) / 1e9, median(tb) * 1e6, flops / median(tb) / 1e9,
+                     median(td) / median(tb), err))
     }
     exit(0)
 }

@@ -7,6 +7,7 @@ struct InferenceTests {
         Zoo.smallResNet(input: Shape(1, 20, 20), classes: 4, depth: 10, width: 6),
         Zoo.lightNet(input: Shape(3, 50, 50), classes: 3, width: 4),
         Zoo.resnet18(input: Shape(3, 32, 32), classes: 5),
+        Zoo.smallResNet(input: Shape(1, 13, 11), classes: 3, depth: 8, width: 16),
     ])
     func equivalence(_ spec: NetworkSpec) throws {
         let net = try Network(spec, seed: 4)
@@ -17,13 +18,13 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = InferenceNetwork(net), separate = InferenceNetwork(net, fuseResiduals: false)
+        let fast = InferenceNetwork(net), separate = InferenceNetwork(net, fuseResiduals: false, blocked: false)
         let winograd = InferenceNetwork(net, direct: false), gemmOnly = InferenceNetwork(net, winograd: false, direct: false)
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
             expectClose(fast.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch)")
-            expectClose(separate.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), residual sums apart")
+            expectClose(separate.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), direct, residual sums apart")
             expectClose(winograd.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), Winograd")
             expectClose(gemmOnly.predict(x).array, expected, tolerance: 1e-5, "\(spec.name) batch \(batch), GEMM only")
         }
@@ -67,10 +68,24 @@ struct InferenceTests {
         #expect(root.layers.contains { $0 is FusedActivation })
     }
 
+    @Test("the blocks of ResNet18 and of a small ResNet run as one channel-blocked segment; a stem of 1 or 3 channels and a depthwise net do not")
+    func blockedSegments() throws {
+        let r18 = InferenceNetwork(try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1))
+        let rows = r18.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 2).map(\.layer)
+        #expect(rows.contains { $0.contains("channel-blocked 19 convs 64->512 at 8x8, 8 residual sums") }, "\(rows)")
+        #expect(rows.contains { $0.hasPrefix("0 direct conv 3->64 k7 s2") })
+        let small = InferenceNetwork(try Network(Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32), seed: 1))
+        let smallRows = small.profile(Tensor(Shape(1, 28, 28), batch: 1), repeats: 2).map(\.layer)
+        #expect(smallRows.contains { $0.contains("channel-blocked 8 convs 32->128 at 28x28, 3 residual sums") }, "\(smallRows)")
+        #expect(smallRows.filter { $0.contains("channel-blocked") }.count == 1)
+        let light = InferenceNetwork(try Network(Zoo.lightNet(input: Shape(3, 32, 32), classes: 2), seed: 1))
+        #expect(!light.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 1).contains { $0.layer.contains("channel-blocked") })
+    }
+
     @Test("ResNet convs run the direct kernel with ReLU fused into it; the profile names every layer")
     func directKernelAndProfile() throws {
         let net = try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1)
-        let fast = InferenceNetwork(net)
+        let fast = InferenceNetwork(net, blocked: false)
         let rows = fast.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 3)
         #expect(rows.filter { $0.layer.contains("direct conv") }.count == 17)   // the 7x7 stem and 16 3x3 convs
         #expect(rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu") })

@@ -222,6 +222,72 @@ extension DirectConvTests {
     }
 }
 
+@Suite("Channel-blocked convolution (inference)")
+struct BlockedConvTests {
+    @Test("the blocked layout round-trips [C, H, W] and keeps its border zero")
+    func layoutRoundTrip() {
+        var rng = SeededGenerator(seed: 91)
+        let layout = BlockedLayout(channels: 16, height: 5, width: 7)
+        let x = (0..<(16 * 35)).map { _ in rng.normal() }
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: layout.count)
+        b.initialize(repeating: 0, count: layout.count)
+        defer { b.deallocate() }
+        layout.pack(x, into: b, channels: 0..<16)
+        var back = [Float](repeating: 0, count: x.count)
+        back.withUnsafeMutableBufferPointer { layout.unpack(b, into: $0.baseAddress!, channels: 0..<16) }
+        #expect(back == x)
+        #expect(b[layout.offset(9, 2, 3)] == x[9 * 35 + 2 * 7 + 3])
+        #expect(b[layout.offset(0, -1, 0)] == 0 && b[layout.offset(15, 5, 6)] == 0 && b[layout.offset(3, 4, 7)] == 0, "border")
+        #expect(layout.count == 2 * 7 * 9 * 8)
+    }
+
+    @Test("== naive convolution, + residual, then ReLU, on odd sizes, kernels and strides", arguments: [
+        (8, 16, 7, 9, 3, 1, 1), (16, 32, 13, 11, 3, 2, 1), (8, 16, 6, 6, 1, 2, 0), (24, 16, 5, 3, 3, 1, 1),
+        (8, 32, 9, 12, 1, 1, 0), (16, 16, 10, 10, 2, 2, 0), (8, 16, 1, 1, 3, 1, 1), (32, 48, 28, 28, 3, 2, 1),
+    ])
+    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(cin * 13 + h * 5 + k + stride))
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
+        #expect(BlockedConvPlan.applies(to: g))
+        let plan = BlockedConvPlan(g)
+        let weight = (0..<(cout * cin * k * k)).map { _ in rng.normal() }
+        let bias = (0..<cout).map { _ in rng.normal() }
+        let x = (0..<(cin * h * w)).map { _ in rng.normal() }
+        let r = (0..<(cout * g.outPlane)).map { _ in rng.normal() }
+        var ref = [Float](repeating: 0, count: cout * g.outPlane)
+        ref.withUnsafeMutableBufferPointer { convForwardNaive(x, weight, bias, $0.baseAddress!, batch: 1, g) }
+        let wp = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        plan.packWeights(weight, into: wp)
+        func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        let xb = zeroed(plan.input.count), yb = zeroed(plan.output.count), rb = zeroed(plan.output.count)
+        defer { for p in [wp, xb, yb, rb] { p.deallocate() } }
+        plan.input.pack(x, into: xb, channels: 0..<cin)
+        plan.output.pack(r, into: rb, channels: 0..<cout)
+        func run(_ residual: UnsafePointer<Float>?, relu: Bool, split: Int) -> [Float] {
+            // pixel blocks in `split` parts, channel blocks one by one: any partition gives the same output
+            for kb in 0..<plan.channelBlocks {
+                for s in 0..<split {
+                    let lo = plan.pixelBlocks * s / split, hi = plan.pixelBlocks * (s + 1) / split
+                    plan.run(xb, wp, bias: bias, relu: relu, yb, residual: residual, channelBlocks: kb..<(kb + 1), pixels: lo..<hi)
+                }
+            }
+            var out = [Float](repeating: 0, count: cout * g.outPlane)
+            out.withUnsafeMutableBufferPointer { plan.output.unpack(yb, into: $0.baseAddress!, channels: 0..<cout) }
+            return out
+        }
+        let name = "blocked \(cin)->\(cout) \(h)x\(w) k\(k) s\(stride) p\(pad)"
+        let tolerance = 1e-5 * Float(cin * k * k).squareRoot()
+        expectClose(run(nil, relu: false, split: 1), ref, tolerance: tolerance, name)
+        let sum = zip(ref, r).map { $0 + $1 }
+        expectClose(run(rb, relu: true, split: 3), sum.map { max($0, 0) }, tolerance: tolerance, name + " + residual, ReLU")
+        for i in [-1, g.outHeight] { #expect(yb[plan.output.offset(0, i, 0)] == 0, "the output's border stays zero") }
+    }
+}
+
 @Suite("Max pooling, evaluation path")
 struct MaxPoolEvalTests {
     @Test("== the training path (its twin) on odd sizes, kernels, strides and paddings", arguments: [

@@ -23,11 +23,59 @@ public final class InferenceNetwork {
     /// conv keeps im2col + GEMM. All give the same results to float rounding.
     /// `fuseResiduals` (on by default; off only to measure it) runs a block's sum and ReLU
     /// in its last conv when that conv is direct.
-    public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true) {
+    /// `blocked` (with `direct`) runs the longest runs of convs and ResNet blocks that fit
+    /// the channel-blocked kernel as one `BlockedSegment` at small batches.
+    public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true,
+                blocked: Bool = true) {
         spec = network.spec
-        var layers = Self.compile(network.root.layers, winograd: winograd, direct: direct)
-        if fuseResiduals { layers = layers.map { FusedResidual($0) ?? $0 } }
+        let source = network.root.layers
+        var layers: [Layer] = []
+        func compiled(_ part: ArraySlice<Layer>) -> [Layer] {
+            let out = Self.compile(Array(part), winograd: winograd, direct: direct)
+            return fuseResiduals ? out.map { FusedResidual($0) ?? $0 } : out
+        }
+        var done = 0
+        for run in blocked && direct ? Self.convRuns(source) : [] {
+            // the longest tail of the run that fits (a stem with 1 or 3 channels does not)
+            for start in run.dropLast() {
+                let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
+                let part = source[start..<run.last!]
+                if let segment = BlockedSegment(Array(part), inputShape: shape,
+                                                fallback: Sequential(compiled(part), inputShape: shape)) {
+                    layers += compiled(source[done..<start]) + [segment]
+                    done = run.last!
+                    break
+                }
+            }
+        }
+        layers += compiled(source[done...])
         root = Sequential(layers, inputShape: network.inputShape)
+    }
+
+    /// Runs of consecutive convs (each with its batch norm and ReLU) and residual blocks
+    /// (each with its ReLU), as the layer index where each item starts, then the end.
+    private static func convRuns(_ layers: [Layer]) -> [[Int]] {
+        var runs: [[Int]] = [], run: [Int] = []
+        var i = 0
+        func isReLU(_ l: Layer?) -> Bool { (l as? Activation)?.kind == .relu }
+        while i <= layers.count {
+            var used = 0
+            if i < layers.count, layers[i] is Conv2d {
+                used = 1 + (layers[safe: i + 1] is BatchNorm2d ? 1 : 0)
+                used += isReLU(layers[safe: i + used]) ? 1 : 0
+            } else if i < layers.count, layers[i] is Residual {
+                used = isReLU(layers[safe: i + 1]) ? 2 : 1
+            }
+            if used > 0 {
+                run.append(i)
+                i += used
+            } else {
+                if run.count >= 2 { runs.append(run + [i]) }
+                run = []
+                i += 1
+            }
+        }
+        return runs
     }
 
     public var inputShape: Shape { spec.input }
@@ -113,6 +161,7 @@ public final class InferenceNetwork {
             return "gemm conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
         case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
         case let b as BatchSizeDispatch: return Self.describe(b.small) + " (batches of \(b.largeFrom)+: " + Self.describe(b.large) + ")"
+        case let b as BlockedSegment: return b.summary
         case is Residual: return "residual block (whole, again)"
         case let f as FusedResidual:
             return "residual block (whole, again; sum" + (f.relu ? " and relu" : "") + " in its last conv" +
@@ -184,7 +233,7 @@ public final class InferenceNetwork {
         return batchedWins ? BatchSizeDispatch(small: single, large: batched) : single
     }
 
-    private static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
+    static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
         let folded = Conv2d(conv.geometry, bias: true)
         let per = conv.geometry.patch
         for c in 0..<conv.geometry.outChannels {

@@ -1,0 +1,249 @@
+/// The channel-blocked layout of one sample: channels in blocks of 8, each block a plane
+/// of padded rows of 8-float pixels, `[C/8][H+2][W+2][8]`, with a one-pixel zero border.
+/// A conv reading it with padding up to 1 finds its zeros in place, so no layer packs
+/// its input; 8 channels of one pixel are one vector.
+public struct BlockedLayout: Hashable, Sendable {
+    public static let lanes = 8
+    public static let border = 1
+    public let channels: Int, height: Int, width: Int
+
+    public init(channels: Int, height: Int, width: Int) {
+        precondition(channels % Self.lanes == 0, "blocked layout needs a multiple of 8 channels")
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
+
+    /// Floats of one padded row, and of one block of 8 channels.
+    public var rowStride: Int { (width + 2 * Self.border) * Self.lanes }
+    public var blockStride: Int { (height + 2 * Self.border) * rowStride }
+    public var count: Int { channels / Self.lanes * blockStride }
+
+    /// Where pixel (y, x) of channel c is.
+    @inline(__always)
+    public func offset(_ c: Int, _ y: Int, _ x: Int) -> Int {
+        (c / Self.lanes) * blockStride + (y + Self.border) * rowStride + (x + Self.border) * Self.lanes + c % Self.lanes
+    }
+
+    /// Copies `[C, H, W]` into the interior of a blocked buffer (its border is not written).
+    public func pack(_ x: UnsafePointer<Float>, into b: UnsafeMutablePointer<Float>, channels range: Range<Int>) {
+        forEachRow(range) { plane, blocked in
+            for i in 0..<width { b[blocked + i * Self.lanes] = x[plane + i] }
+        }
+    }
+
+    /// Copies the interior of a blocked buffer out to `[C, H, W]`.
+    public func unpack(_ b: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, channels range: Range<Int>) {
+        forEachRow(range) { plane, blocked in
+            for i in 0..<width { x[plane + i] = b[blocked + i * Self.lanes] }
+        }
+    }
+
+    /// Each image row of each channel: where it starts in `[C, H, W]` and in the blocked buffer.
+    @inline(__always)
+    private func forEachRow(_ channels: Range<Int>, _ body: (Int, Int) -> Void) {
+        for c in channels {
+            for y in 0..<height { body((c * height + y) * width, offset(c, y, 0)) }
+        }
+    }
+}
+
+/// Direct convolution from one blocked buffer to another (`BlockedLayout`), for
+/// inference: any kernel size and stride with padding up to 1, ungrouped, input channels
+/// a multiple of 8 and output channels of 16. A micro-kernel keeps 16 output channels
+/// (two vectors) x 6 output pixels in 12 registers; per input channel and tap it loads the
+/// two weight vectors and broadcasts the 6 pixels' inputs: 12 FMAs. The 6 pixels run along
+/// the flattened output, across row ends, so no work is wasted but the last block's. Bias,
+/// a residual (a blocked buffer shaped as the output) and ReLU go into the output write,
+/// 8 channels at a time. Its naive twin is `convForwardNaive`.
+public struct BlockedConvPlan: Sendable {
+    public static let channelBlock = 16
+    public static let pixelBlock = 6
+
+    public let geometry: ConvGeometry
+    public let input: BlockedLayout, output: BlockedLayout
+    /// Offset of each tap from a pixel's window origin, in floats of the input.
+    let taps: [Int]
+    /// Per output pixel (flattened, padded up to whole blocks with the last pixel): the
+    /// input offset of its window origin, and its output offset.
+    let origins: [Int], targets: [Int]
+    public let pixelBlocks: Int
+    public let channelBlocks: Int
+
+    public static func applies(to g: ConvGeometry) -> Bool {
+        g.groups == 1 && g.inChannels % BlockedLayout.lanes == 0 && g.outChannels % channelBlock == 0
+            && g.padding <= BlockedLayout.border && g.kernelH == g.kernelW
+    }
+
+    public init(_ g: ConvGeometry) {
+        precondition(Self.applies(to: g), "not a conv the blocked kernel takes")
+        geometry = g
+        input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
+        output = BlockedLayout(channels: g.outChannels, height: g.outHeight, width: g.outWidth)
+        var taps: [Int] = []
+        for ky in 0..<g.kernelH {
+            for kx in 0..<g.kernelW { taps.append(ky * input.rowStride + kx * BlockedLayout.lanes) }
+        }
+        self.taps = taps
+        let n = g.outPlane, pb = Self.pixelBlock
+        pixelBlocks = (n + pb - 1) / pb
+        channelBlocks = g.outChannels / Self.channelBlock
+        let shift = BlockedLayout.border - g.padding
+        var origins: [Int] = [], targets: [Int] = []
+        for p in 0..<(pixelBlocks * pb) {
+            let q = min(p, n - 1), oy = q / g.outWidth, ox = q % g.outWidth
+            origins.append((oy * g.stride + shift) * input.rowStride + (ox * g.stride + shift) * BlockedLayout.lanes)
+            targets.append(output.offset(0, oy, ox))
+        }
+        self.origins = origins
+        self.targets = targets
+    }
+
+    /// Floats of the packed weights: `[channelBlock16][inChannel][tap][16]`.
+    public var packedWeightCount: Int { channelBlocks * geometry.inChannels * taps.count * Self.channelBlock }
+
+    /// Multiply-adds of one sample, for the decision to split across threads.
+    public var work: Int { pixelBlocks * Self.pixelBlock * geometry.outChannels * geometry.inChannels * taps.count }
+
+    /// Packs `[Cout, Cin, kh, kw]` weights into `out` (`packedWeightCount` floats).
+    public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let g = geometry, nt = taps.count, cb = Self.channelBlock
+        for o in 0..<g.outChannels {
+            for c in 0..<g.inChannels {
+                for t in 0..<nt {
+                    out[(((o / cb) * g.inChannels + c) * nt + t) * cb + o % cb] = w[(o * g.inChannels + c) * nt + t]
+                }
+            }
+        }
+    }
+
+    /// Output channel blocks `blocks` (of 16) for pixel blocks `pixels` (of 6), one sample:
+    /// y = act(conv(x) + bias + residual). `x`, `y` and `residual` are blocked buffers; only
+    /// the interior of `y` is written.
+    @inline(never)
+    public func run(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
+                    _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
+                    channelBlocks blocks: Range<Int>, pixels: Range<Int>) {
+        let g = geometry, nt = taps.count, cin = g.inChannels, cb = Self.channelBlock, pb = Self.pixelBlock
+        let threeByThree = g.kernelH == 3
+        let inBlock = input.blockStride, outBlock = output.blockStride, n = g.outPlane
+        taps.withUnsafeBufferPointer { tp in
+            origins.withUnsafeBufferPointer { org in
+                targets.withUnsafeBufferPointer { tgt in
+                    for k in blocks {
+                        let wk = w + k * cin * nt * cb
+                        let b0 = UnsafeRawPointer(bias + k * cb).loadUnaligned(as: SIMD8<Float>.self)
+                        let b1 = UnsafeRawPointer(bias + k * cb + 8).loadUnaligned(as: SIMD8<Float>.self)
+                        for block in pixels {
+                            let p0 = block * pb
+                            var acc = Pixels()
+                            if threeByThree {
+                                acc.run3x3(x, org.baseAddress! + p0, input.rowStride, inBlock, cin, wk)
+                            } else {
+                                acc.run(x, org.baseAddress! + p0, tp.baseAddress!, nt, inBlock, cin, wk)
+                            }
+                            acc.write(y + 2 * k * outBlock, outBlock, tgt.baseAddress! + p0, min(pb, n - p0), b0, b1,
+                                      residual.map { $0 + 2 * k * outBlock }, relu)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
+private struct Pixels {
+    typealias V = SIMD8<Float>
+    var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V()
+    var a3 = V(), b3 = V(), a4 = V(), b4 = V(), a5 = V(), b5 = V()
+
+    /// The six pixels' window origins, in floats of the input.
+    struct Origins {
+        let o0: Int, o1: Int, o2: Int, o3: Int, o4: Int, o5: Int
+        init(_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ o4: Int, _ o5: Int) {
+            (self.o0, self.o1, self.o2, self.o3, self.o4, self.o5) = (o0, o1, o2, o3, o4, o5)
+        }
+    }
+
+    /// One input channel, one tap: inputs at `q + o` for the six pixels, weights at `w`.
+    @inline(__always)
+    mutating func tap(_ q: UnsafePointer<Float>, _ o: Origins, _ w: UnsafePointer<Float>) {
+        let w0 = UnsafeRawPointer(w).loadUnaligned(as: V.self)
+        let w1 = UnsafeRawPointer(w).loadUnaligned(fromByteOffset: 32, as: V.self)
+        var x = V(repeating: q[o.o0]); a0.addProduct(x, w0); b0.addProduct(x, w1)
+        x = V(repeating: q[o.o1]); a1.addProduct(x, w0); b1.addProduct(x, w1)
+        x = V(repeating: q[o.o2]); a2.addProduct(x, w0); b2.addProduct(x, w1)
+        x = V(repeating: q[o.o3]); a3.addProduct(x, w0); b3.addProduct(x, w1)
+        x = V(repeating: q[o.o4]); a4.addProduct(x, w0); b4.addProduct(x, w1)
+        x = V(repeating: q[o.o5]); a5.addProduct(x, w0); b5.addProduct(x, w1)
+    }
+
+    /// Every input channel: `body(q, o, w)` with the channel's input `q`, the six pixels'
+    /// window origins `o` and the channel's weights `w`, which takes `step` floats.
+    @inline(__always)
+    mutating func channels(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ inBlock: Int, _ cin: Int,
+                           _ w: UnsafePointer<Float>, step: Int,
+                           _ body: (inout Pixels, UnsafePointer<Float>, Origins, UnsafePointer<Float>) -> Void) {
+        let o = Origins(org[0], org[1], org[2], org[3], org[4], org[5])
+        var wp = w
+        var c = 0
+        repeat {
+            body(&self, x + (c >> 3) &* inBlock + (c & 7), o, wp)
+            wp += step
+            c &+= 1
+        } while c < cin
+    }
+
+    /// Any kernel: the taps from a table.
+    @inline(__always)
+    mutating func run(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ taps: UnsafePointer<Int>, _ nt: Int,
+                      _ inBlock: Int, _ cin: Int, _ w: UnsafePointer<Float>) {
+        channels(x, org, inBlock, cin, w, step: 16 &* nt) { acc, q, o, wp in
+            var t = 0
+            repeat {
+                acc.tap(q + taps[t], o, wp + 16 &* t)
+                t &+= 1
+            } while t < nt
+        }
+    }
+
+    /// 3x3: the nine taps unrolled, three per input row `row` floats apart.
+    @inline(__always)
+    mutating func run3x3(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ row: Int,
+                         _ inBlock: Int, _ cin: Int, _ w: UnsafePointer<Float>) {
+        channels(x, org, inBlock, cin, w, step: 144) { acc, q, o, wp in
+            let r1 = q + row, r2 = q + 2 &* row
+            acc.tap(q, o, wp); acc.tap(q + 8, o, wp + 16); acc.tap(q + 16, o, wp + 32)
+            acc.tap(r1, o, wp + 48); acc.tap(r1 + 8, o, wp + 64); acc.tap(r1 + 16, o, wp + 80)
+            acc.tap(r2, o, wp + 96); acc.tap(r2 + 8, o, wp + 112); acc.tap(r2 + 16, o, wp + 128)
+        }
+    }
+
+    /// The first `count` pixels, each as two 8-channel vectors at `y + target` and
+    /// `y + block + target`.
+    @inline(__always)
+    func write(_ y: UnsafeMutablePointer<Float>, _ block: Int, _ targets: UnsafePointer<Int>, _ count: Int,
+               _ bias0: V, _ bias1: V, _ residual: UnsafePointer<Float>?, _ relu: Bool) {
+        @inline(__always)
+        func put(_ lo: V, _ hi: V, _ t: Int) {
+            var u = lo + bias0, v = hi + bias1
+            if let r = residual {
+                u += UnsafeRawPointer(r + t).loadUnaligned(as: V.self)
+                v += UnsafeRawPointer(r + block + t).loadUnaligned(as: V.self)
+            }
+            if relu {
+                u = u.replacing(with: 0, where: u .< 0)
+                v = v.replacing(with: 0, where: v .< 0)
+            }
+            UnsafeMutableRawPointer(y + t).storeBytes(of: u, as: V.self)
+            UnsafeMutableRawPointer(y + block + t).storeBytes(of: v, as: V.self)
+        }
+        put(a0, b0, targets[0])
+        if count > 1 { put(a1, b1, targets[1]) }
+        if count > 2 { put(a2, b2, targets[2]) }
+        if count > 3 { put(a3, b3, targets[3]) }
+        if count > 4 { put(a4, b4, targets[4]) }
+        if count > 5 { put(a5, b5, targets[5]) }
+    }
+}
