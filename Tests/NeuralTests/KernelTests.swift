@@ -244,6 +244,7 @@ struct BlockedConvTests {
     @Test("== naive convolution, + residual, then ReLU, on odd sizes, kernels and strides", arguments: [
         (8, 16, 7, 9, 3, 1, 1), (16, 32, 13, 11, 3, 2, 1), (8, 16, 6, 6, 1, 2, 0), (24, 16, 5, 3, 3, 1, 1),
         (8, 32, 9, 12, 1, 1, 0), (16, 16, 10, 10, 2, 2, 0), (8, 16, 1, 1, 3, 1, 1), (32, 48, 28, 28, 3, 2, 1),
+        (1, 16, 9, 7, 3, 1, 1), (3, 32, 8, 8, 3, 2, 1), (12, 16, 6, 5, 3, 1, 1),   // a last block of fewer than 8 channels
     ])
     func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int) throws {
         var rng = SeededGenerator(seed: UInt64(cin * 13 + h * 5 + k + stride))

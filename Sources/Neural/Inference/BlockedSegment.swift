@@ -30,7 +30,6 @@ final class BlockedSegment: Layer {
     /// the blocked kernel or there are fewer than two convs.
     init?(_ layers: [Layer], inputShape: Shape, fallback: Layer) {
         var builder = Builder()
-        guard inputShape.channels % BlockedLayout.lanes == 0 else { return nil }
         builder.layouts.append(BlockedLayout(channels: inputShape.channels, height: inputShape.height, width: inputShape.width))
         var current = 0
         var i = 0

@@ -36,7 +36,7 @@ public final class InferenceNetwork {
         }
         var done = 0
         for run in blocked && direct ? Self.convRuns(source) : [] {
-            // the longest tail of the run that fits (a stem with 1 or 3 channels does not)
+            // the longest tail of the run that fits (not a 7x7 stem: its padding of 3 is wider than the border)
             for start in run.dropLast() {
                 let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
                 let part = source[start..<run.last!]

@@ -1,14 +1,15 @@
 /// The channel-blocked layout of one sample: channels in blocks of 8, each block a plane
 /// of padded rows of 8-float pixels, `[C/8][H+2][W+2][8]`, with a one-pixel zero border.
 /// A conv reading it with padding up to 1 finds its zeros in place, so no layer packs
-/// its input; 8 channels of one pixel are one vector.
+/// its input; 8 channels of one pixel are one vector. A last block of fewer than 8
+/// channels (a 1- or 3-channel image) leaves its other lanes unused.
 public struct BlockedLayout: Hashable, Sendable {
     public static let lanes = 8
     public static let border = 1
     public let channels: Int, height: Int, width: Int
 
     public init(channels: Int, height: Int, width: Int) {
-        precondition(channels % Self.lanes == 0, "blocked layout needs a multiple of 8 channels")
+        precondition(channels > 0 && height > 0 && width > 0, "empty blocked layout")
         self.channels = channels
         self.height = height
         self.width = width
@@ -17,7 +18,7 @@ public struct BlockedLayout: Hashable, Sendable {
     /// Floats of one padded row, and of one block of 8 channels.
     public var rowStride: Int { (width + 2 * Self.border) * Self.lanes }
     public var blockStride: Int { (height + 2 * Self.border) * rowStride }
-    public var count: Int { channels / Self.lanes * blockStride }
+    public var count: Int { (channels + Self.lanes - 1) / Self.lanes * blockStride }
 
     /// Where pixel (y, x) of channel c is.
     @inline(__always)
@@ -49,8 +50,8 @@ public struct BlockedLayout: Hashable, Sendable {
 }
 
 /// Direct convolution from one blocked buffer to another (`BlockedLayout`), for
-/// inference: any kernel size and stride with padding up to 1, ungrouped, input channels
-/// a multiple of 8 and output channels of 16. A micro-kernel keeps 16 output channels
+/// inference: any kernel size and stride with padding up to 1, ungrouped, output channels
+/// a multiple of 16. A micro-kernel keeps 16 output channels
 /// (two vectors) x 6 output pixels in 12 registers; per input channel and tap it loads the
 /// two weight vectors and broadcasts the 6 pixels' inputs: 12 FMAs. The 6 pixels run along
 /// the flattened output, across row ends, so no work is wasted but the last block's. Bias,
@@ -71,7 +72,7 @@ public struct BlockedConvPlan: Sendable {
     public let channelBlocks: Int
 
     public static func applies(to g: ConvGeometry) -> Bool {
-        g.groups == 1 && g.inChannels % BlockedLayout.lanes == 0 && g.outChannels % channelBlock == 0
+        g.groups == 1 && g.outChannels % channelBlock == 0
             && g.padding <= BlockedLayout.border && g.kernelH == g.kernelW
     }
 
