@@ -205,13 +205,14 @@ if args.contains("--blocked-vs-direct") {
         let x = Tensor(Shape(cin, side, side), batch: 1)
         for i in 0..<x.count { x[i] = Float((i * 31) % 17) * 0.1 - 0.8 }
         x.data.withMemoryRebound(to: Float.self, capacity: x.count) { plan.input.pack($0, into: xb, channels: 0..<cin) }
-        let units = plan.channelBlocks * plan.pixelBlocks, npb = plan.pixelBlocks
+        let table = plan.pixels(batch: 1)
+        let units = plan.channelBlocks * table.blocks, npb = table.blocks
         func blocked() {
             Parallel.forEachChunk(units, work: plan.work) { r in
                 var u = r.lowerBound
                 while u < r.upperBound {
                     let kb = u / npb, p0 = u % npb, p1 = min(npb, p0 + r.upperBound - u)
-                    plan.run(xb, w, bias: bias, relu: true, yb, residual: nil, channelBlocks: kb..<(kb + 1), pixels: p0..<p1)
+                    plan.run(xb, w, bias: bias, relu: true, yb, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
                     u += p1 - p0
                 }
             }

@@ -82,6 +82,24 @@ struct InferenceTests {
         #expect(!light.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 1).contains { $0.layer.contains("channel-blocked") })
     }
 
+    @Test("a batch larger than the blocked segment's sub-batch runs in parts (2, 2, 1) and matches the training layers")
+    func blockedSubBatches() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 2, depth: 8, width: 16)
+        let net = try Network(spec, seed: 6)
+        let layers = Array(net.root.layers.prefix { !($0 is GlobalAvgPool) })
+        #expect(layers.count == 9, "stem conv, batch norm, ReLU, then three blocks each with its ReLU")
+        // the widest buffer: 16 channels of 30 x 30 floats; a budget for two samples of three such buffers
+        let segment = try #require(BlockedSegment(layers, inputShape: spec.input, cacheBudget: 2 * 3 * 16 * 900 * 4))
+        #expect(segment.subBatch == 2)
+        var rng = SeededGenerator(seed: 2)
+        for batch in [5, 1, 2] {
+            let x = randomTensor(batch: batch, spec.input, &rng)
+            var h = x
+            for layer in layers { h = layer.forward(h, mode: .eval) }
+            expectClose(segment.forward(x, mode: .eval).array, h.array, tolerance: 1e-4, "batch \(batch)")
+        }
+    }
+
     @Test("ResNet convs run the direct kernel with ReLU fused into it; the profile names every layer")
     func directKernelAndProfile() throws {
         let net = try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1)

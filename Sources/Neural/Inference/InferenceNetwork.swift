@@ -2,8 +2,10 @@ import Dispatch
 
 /// A network compiled for inference: every conv followed by batch norm becomes one conv
 /// with folded weights and bias, activations run in place on the producing layer's
-/// output (fused), a residual block's sum and ReLU run in its last conv's output write
-/// where that conv is direct, buffers are reused across calls. Batch 1 and batched entry points.
+/// output (fused), a residual block's sum and ReLU run in its last conv's output write,
+/// buffers are reused across calls. Runs of convs and ResNet blocks run in the
+/// channel-blocked layout (`BlockedSegment`); the rest on the direct, Winograd or
+/// im2col + GEMM convs. Batch 1 and batched entry points.
 ///
 /// Layers without weights to fold (pooling, linear, flatten) are shared with the source
 /// network, output buffers included: do not run the two at the same time from different
@@ -23,8 +25,9 @@ public final class InferenceNetwork {
     /// conv keeps im2col + GEMM. All give the same results to float rounding.
     /// `fuseResiduals` (on by default; off only to measure it) runs a block's sum and ReLU
     /// in its last conv when that conv is direct.
-    /// `blocked` (with `direct`) runs the longest runs of convs and ResNet blocks that fit
-    /// the channel-blocked kernel as one `BlockedSegment` at small batches.
+    /// `blocked` (on by default, with `direct`; off to measure it or to test the others)
+    /// runs the longest runs of convs and ResNet blocks that fit the channel-blocked kernel
+    /// as one `BlockedSegment`, at every batch size.
     public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true,
                 blocked: Bool = true) {
         spec = network.spec
@@ -40,8 +43,7 @@ public final class InferenceNetwork {
             for start in run.dropLast() {
                 let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
                 let part = source[start..<run.last!]
-                if let segment = BlockedSegment(Array(part), inputShape: shape,
-                                                fallback: Sequential(compiled(part), inputShape: shape)) {
+                if let segment = BlockedSegment(Array(part), inputShape: shape) {
                     layers += compiled(source[done..<start]) + [segment]
                     done = run.last!
                     break

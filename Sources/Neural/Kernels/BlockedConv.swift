@@ -65,10 +65,6 @@ public struct BlockedConvPlan: Sendable {
     public let input: BlockedLayout, output: BlockedLayout
     /// Offset of each tap from a pixel's window origin, in floats of the input.
     let taps: [Int]
-    /// Per output pixel (flattened, padded up to whole blocks with the last pixel): the
-    /// input offset of its window origin, and its output offset.
-    let origins: [Int], targets: [Int]
-    public let pixelBlocks: Int
     public let channelBlocks: Int
 
     public static func applies(to g: ConvGeometry) -> Bool {
@@ -86,25 +82,40 @@ public struct BlockedConvPlan: Sendable {
             for kx in 0..<g.kernelW { taps.append(ky * input.rowStride + kx * BlockedLayout.lanes) }
         }
         self.taps = taps
-        let n = g.outPlane, pb = Self.pixelBlock
-        pixelBlocks = (n + pb - 1) / pb
         channelBlocks = g.outChannels / Self.channelBlock
+    }
+
+    /// Where each output pixel of a batch reads and writes: samples follow each other in
+    /// their buffers (`input.count` and `output.count` floats apart), pixels run flattened
+    /// across rows and samples, so a block of 6 may span two of either.
+    public struct Pixels: Sendable {
+        /// Per pixel (padded up to whole blocks with the last one): the input offset of its
+        /// window origin, and its output offset.
+        let origins: [Int], targets: [Int]
+        /// Real pixels, and blocks of 6.
+        public let count: Int, blocks: Int
+    }
+
+    public func pixels(batch: Int) -> Pixels {
+        let g = geometry, n = g.outPlane * batch, pb = Self.pixelBlock
+        let blocks = (n + pb - 1) / pb
         let shift = BlockedLayout.border - g.padding
         var origins: [Int] = [], targets: [Int] = []
-        for p in 0..<(pixelBlocks * pb) {
-            let q = min(p, n - 1), oy = q / g.outWidth, ox = q % g.outWidth
-            origins.append((oy * g.stride + shift) * input.rowStride + (ox * g.stride + shift) * BlockedLayout.lanes)
-            targets.append(output.offset(0, oy, ox))
+        origins.reserveCapacity(blocks * pb)
+        targets.reserveCapacity(blocks * pb)
+        for p in 0..<(blocks * pb) {
+            let q = min(p, n - 1), b = q / g.outPlane, oy = q % g.outPlane / g.outWidth, ox = q % g.outWidth
+            origins.append(b * input.count + (oy * g.stride + shift) * input.rowStride + (ox * g.stride + shift) * BlockedLayout.lanes)
+            targets.append(b * output.count + output.offset(0, oy, ox))
         }
-        self.origins = origins
-        self.targets = targets
+        return Pixels(origins: origins, targets: targets, count: n, blocks: blocks)
     }
 
     /// Floats of the packed weights: `[channelBlock16][inChannel][tap][16]`.
     public var packedWeightCount: Int { channelBlocks * geometry.inChannels * taps.count * Self.channelBlock }
 
     /// Multiply-adds of one sample, for the decision to split across threads.
-    public var work: Int { pixelBlocks * Self.pixelBlock * geometry.outChannels * geometry.inChannels * taps.count }
+    public var work: Int { geometry.outPlane * geometry.outChannels * geometry.inChannels * taps.count }
 
     /// Packs `[Cout, Cin, kh, kw]` weights into `out` (`packedWeightCount` floats).
     public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
@@ -118,26 +129,26 @@ public struct BlockedConvPlan: Sendable {
         }
     }
 
-    /// Output channel blocks `blocks` (of 16) for pixel blocks `pixels` (of 6), one sample:
-    /// y = act(conv(x) + bias + residual). `x`, `y` and `residual` are blocked buffers; only
-    /// the interior of `y` is written.
+    /// Output channel blocks `blocks` (of 16) for pixel blocks `range` (of 6) of the batch
+    /// `pixels` was made for: y = act(conv(x) + bias + residual). `x`, `y` and `residual`
+    /// are blocked buffers, one per sample back to back; only the interiors of `y` are written.
     @inline(never)
     public func run(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
                     _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
-                    channelBlocks blocks: Range<Int>, pixels: Range<Int>) {
+                    _ pixels: Pixels, channelBlocks blocks: Range<Int>, pixelBlocks range: Range<Int>) {
         let g = geometry, nt = taps.count, cin = g.inChannels, cb = Self.channelBlock, pb = Self.pixelBlock
         let threeByThree = g.kernelH == 3
-        let inBlock = input.blockStride, outBlock = output.blockStride, n = g.outPlane
+        let inBlock = input.blockStride, outBlock = output.blockStride, n = pixels.count
         taps.withUnsafeBufferPointer { tp in
-            origins.withUnsafeBufferPointer { org in
-                targets.withUnsafeBufferPointer { tgt in
+            pixels.origins.withUnsafeBufferPointer { org in
+                pixels.targets.withUnsafeBufferPointer { tgt in
                     for k in blocks {
                         let wk = w + k * cin * nt * cb
                         let b0 = UnsafeRawPointer(bias + k * cb).loadUnaligned(as: SIMD8<Float>.self)
                         let b1 = UnsafeRawPointer(bias + k * cb + 8).loadUnaligned(as: SIMD8<Float>.self)
-                        for block in pixels {
+                        for block in range {
                             let p0 = block * pb
-                            var acc = Pixels()
+                            var acc = Accumulators()
                             if threeByThree {
                                 acc.run3x3(x, org.baseAddress! + p0, input.rowStride, inBlock, cin, wk)
                             } else {
@@ -154,7 +165,7 @@ public struct BlockedConvPlan: Sendable {
 }
 
 /// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
-private struct Pixels {
+private struct Accumulators {
     typealias V = SIMD8<Float>
     var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V()
     var a3 = V(), b3 = V(), a4 = V(), b4 = V(), a5 = V(), b5 = V()
@@ -185,7 +196,7 @@ private struct Pixels {
     @inline(__always)
     mutating func channels(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ inBlock: Int, _ cin: Int,
                            _ w: UnsafePointer<Float>, step: Int,
-                           _ body: (inout Pixels, UnsafePointer<Float>, Origins, UnsafePointer<Float>) -> Void) {
+                           _ body: (inout Accumulators, UnsafePointer<Float>, Origins, UnsafePointer<Float>) -> Void) {
         let o = Origins(org[0], org[1], org[2], org[3], org[4], org[5])
         var wp = w
         var c = 0

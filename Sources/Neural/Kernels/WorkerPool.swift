@@ -95,8 +95,13 @@ final class WorkerPool: @unchecked Sendable {
             // starts late still takes part in it.
             let seen = state.load(ordering: .relaxed) >> 32
             let label = "\(name)-\(helperCount + 1)"
-            // named from inside: on Linux that is what reaches the kernel (ps, top, /proc)
+            // Named from inside, and on Linux through /proc as well: Foundation's
+            // `Thread.name` reaches the kernel (ps, top, /proc) only if the new thread runs
+            // after `start()` has returned, which on a loaded machine it may not.
             Thread {
+                #if os(Linux)
+                try? label.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+                #endif
                 Thread.current.name = label
                 self.helperLoop(after: seen)
             }.start()
