@@ -68,12 +68,14 @@ struct InferenceTests {
         #expect(root.layers.contains { $0 is FusedActivation })
     }
 
-    @Test("a small ResNet runs as one channel-blocked segment, stem included; ResNet18's blocks do, its 7x7 stem and a depthwise net do not")
+    @Test("ResNet18 and the small ResNets run as one channel-blocked segment each, stem and max pool included; a depthwise net does not")
     func blockedSegments() throws {
         let r18 = InferenceNetwork(try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1))
         let rows = r18.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 2).map(\.layer)
-        #expect(rows.contains { $0.contains("channel-blocked 19 convs 64->512 at 8x8, 8 residual sums") }, "\(rows)")
-        #expect(rows.contains { $0.hasPrefix("0 direct conv 3->64 k7 s2") })
+        #expect(rows.first == "0 channel-blocked 20 convs 3->512 at 32x32, 1 max pool, 8 residual sums", "\(rows)")
+        let stage1 = InferenceNetwork(try Network(Zoo.smallResNet(input: Shape(1, 128, 128), classes: 2), seed: 1))
+        let stage1Rows = stage1.profile(Tensor(Shape(1, 128, 128), batch: 1), repeats: 1).map(\.layer)
+        #expect(stage1Rows.first == "0 channel-blocked 9 convs 1->128 at 128x128, 1 max pool, 3 residual sums", "\(stage1Rows)")
         let small = InferenceNetwork(try Network(Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32), seed: 1))
         let smallRows = small.profile(Tensor(Shape(1, 28, 28), batch: 1), repeats: 2).map(\.layer)
         #expect(smallRows.contains { $0.contains("channel-blocked 9 convs 1->128 at 28x28, 3 residual sums") }, "\(smallRows)")

@@ -301,6 +301,59 @@ struct BlockedConvTests {
     }
 }
 
+extension BlockedConvTests {
+    @Test("a 7x7 stride-2 stem reading a border of 3 == naive convolution")
+    func stemFromAWideBorder() {
+        var rng = SeededGenerator(seed: 17)
+        let g = ConvGeometry(input: Shape(3, 19, 16), outChannels: 16, kernel: 7, stride: 2, padding: 3)
+        #expect(!BlockedConvPlan.applies(to: g) && BlockedConvPlan.applies(to: g, inputBorder: 3))
+        let plan = BlockedConvPlan(g, inputBorder: 3)
+        let weight = (0..<(16 * 3 * 49)).map { _ in rng.normal() }, bias = (0..<16).map { _ in rng.normal() }
+        let x = (0..<(3 * 19 * 16)).map { _ in rng.normal() }
+        var ref = [Float](repeating: 0, count: 16 * g.outPlane)
+        ref.withUnsafeMutableBufferPointer { convForwardNaive(x, weight, bias, $0.baseAddress!, batch: 1, g) }
+        let wp = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        let xb = UnsafeMutablePointer<Float>.allocate(capacity: plan.input.count), yb = UnsafeMutablePointer<Float>.allocate(capacity: plan.output.count)
+        defer { for p in [wp, xb, yb] { p.deallocate() } }
+        xb.initialize(repeating: 0, count: plan.input.count)
+        yb.initialize(repeating: 0, count: plan.output.count)
+        plan.packWeights(weight, into: wp)
+        plan.input.pack(x, into: xb, channels: 0..<3)
+        let table = plan.pixels(batch: 1)
+        plan.run(xb, wp, bias: bias, relu: false, yb, residual: nil, table, channelBlocks: 0..<1, pixelBlocks: 0..<table.blocks)
+        var out = [Float](repeating: 0, count: ref.count)
+        out.withUnsafeMutableBufferPointer { plan.output.unpack(yb, into: $0.baseAddress!, channels: 0..<16) }
+        expectClose(out, ref, tolerance: 1e-4, "7x7 s2 p3")
+    }
+
+    @Test("blocked max pooling == MaxPool2d on non-negative inputs", arguments: [
+        (3, 2, 1, 9, 7, 1), (2, 2, 0, 8, 8, 1), (3, 1, 1, 5, 6, 1), (3, 2, 1, 12, 11, 3),
+    ])
+    func maxPoolMatchesTwin(_ k: Int, _ stride: Int, _ pad: Int, _ h: Int, _ w: Int, _ border: Int) {
+        var rng = SeededGenerator(seed: UInt64(k * 10 + h))
+        let channels = 12, batch = 2
+        let g = ConvGeometry(input: Shape(channels, h, w), outChannels: channels, kernel: k, stride: stride, padding: pad)
+        let x = randomTensor(batch: batch, Shape(channels, h, w), &rng)
+        for i in 0..<x.count { x[i] = max(x[i], 0) }   // after a ReLU
+        let ref = MaxPool2d(g).forward(x, mode: .eval).array
+        let plan = BlockedMaxPool(g, inputBorder: border)
+        let xb = UnsafeMutablePointer<Float>.allocate(capacity: batch * plan.input.count)
+        let yb = UnsafeMutablePointer<Float>.allocate(capacity: batch * plan.output.count)
+        defer { xb.deallocate(); yb.deallocate() }
+        xb.initialize(repeating: 0, count: batch * plan.input.count)
+        yb.initialize(repeating: 0, count: batch * plan.output.count)
+        let inCount = channels * h * w, outCount = channels * g.outPlane
+        for b in 0..<batch { plan.input.pack(x.data + b * inCount, into: xb + b * plan.input.count, channels: 0..<channels) }
+        plan.run(xb, yb, planes: 0..<(batch * plan.planes - 1))
+        plan.run(xb, yb, planes: (batch * plan.planes - 1)..<(batch * plan.planes))
+        var out = [Float](repeating: -1, count: batch * outCount)
+        out.withUnsafeMutableBufferPointer { o in
+            for b in 0..<batch { plan.output.unpack(yb + b * plan.output.count, into: o.baseAddress! + b * outCount, channels: 0..<channels) }
+        }
+        #expect(out == ref, "k\(k) s\(stride) p\(pad) \(h)x\(w) border \(border)")
+    }
+}
+
 @Suite("Max pooling, evaluation path")
 struct MaxPoolEvalTests {
     @Test("== the training path (its twin) on odd sizes, kernels, strides and paddings", arguments: [

@@ -1,5 +1,5 @@
-/// A run of a network's convs and ResNet blocks executed in the channel-blocked layout
-/// (`BlockedLayout`, `BlockedConvPlan`): the input is blocked once on the way in and
+/// A run of a network's convs, max pools and ResNet blocks executed in the channel-blocked
+/// layout (`BlockedLayout`, `BlockedConvPlan`, `BlockedMaxPool`): the input is blocked once on the way in and
 /// unblocked once on the way out; in between no layer packs its input, no work is spent
 /// on padding columns, and each block's sum and ReLU happen in its last conv's output
 /// write. A batch runs as one (in sub-batches that fit the cache): its pixels follow each
@@ -16,7 +16,15 @@ final class BlockedSegment: Layer {
         let input: Int, output: Int, residual: Int?
     }
 
+    /// One max pool, run before the conv `before` (an index into `steps`).
+    struct Pool {
+        let plan: BlockedMaxPool
+        let input: Int, output: Int
+        let before: Int
+    }
+
     let steps: [Step]
+    let pools: [Pool]
     let inputShape: Shape
     let outputShape: Shape
     var needsInputGradient = false
@@ -40,7 +48,9 @@ final class BlockedSegment: Layer {
     /// the blocked kernel or there are fewer than two convs.
     init?(_ layers: [Layer], inputShape: Shape, cacheBudget: Int = BlockedSegment.defaultCacheBudget) {
         var builder = Builder()
-        builder.layouts.append(BlockedLayout(channels: inputShape.channels, height: inputShape.height, width: inputShape.width))
+        // a 7x7 stem reads its padding of 3 from the input's border
+        let border = max(1, (layers.first as? Conv2d)?.geometry.padding ?? 1)
+        builder.layouts.append(BlockedLayout(channels: inputShape.channels, height: inputShape.height, width: inputShape.width, border: border))
         var current = 0
         var i = 0
         while i < layers.count {
@@ -54,12 +64,17 @@ final class BlockedSegment: Layer {
                 guard used > 0, let out else { return nil }
                 current = out
                 i += used
+            } else if let pool = layers[i] as? MaxPool2d, let out = builder.maxPool(pool, from: current) {
+                current = out
+                i += 1
             } else {
                 return nil
             }
         }
         guard builder.steps.count >= 2 else { return nil }
+        guard builder.pools.allSatisfy({ $0.before < builder.steps.count }) else { return nil }   // not last
         steps = builder.steps
+        pools = builder.pools
         layouts = builder.layouts
         let widest = builder.layouts.map(\.count).max()! * MemoryLayout<Float>.size
         subBatch = max(1, cacheBudget / (3 * widest))
@@ -97,7 +112,14 @@ final class BlockedSegment: Layer {
                 first.pack(x + b * inPlane, into: buffers[0] + b * first.count, channels: c..<(c + 1))
             }
         }
-        for (s, table) in zip(steps, tables) { run(s, table, batch: n) }
+        var pool = 0
+        for (i, (s, table)) in zip(steps, tables).enumerated() {
+            while pool < pools.count && pools[pool].before == i {
+                run(pools[pool], batch: n)
+                pool += 1
+            }
+            run(s, table, batch: n)
+        }
         Parallel.forEachChunk(n * outputShape.channels, work: n * outPlane * 4) { range in
             for i in range {
                 let b = i / outputShape.channels, c = i % outputShape.channels
@@ -141,24 +163,48 @@ final class BlockedSegment: Layer {
         }
     }
 
+    private func run(_ p: Pool, batch: Int) {
+        let x = UnsafePointer(buffers[p.input]), y = buffers[p.output], g = p.plan.geometry
+        Parallel.forEachChunk(batch * p.plan.planes, work: batch * g.inChannels * g.outPlane * g.kernelH * g.kernelW) {
+            p.plan.run(x, y, planes: $0)
+        }
+    }
+
     func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }
 
     /// What the segment runs, for profiles: its convs and where its blocks' sums happen.
     var summary: String {
         let sums = steps.filter { $0.residual != nil }.count
         let g0 = steps.first!.plan.geometry, g1 = steps.last!.plan.geometry
-        return "channel-blocked \(steps.count) convs \(g0.inChannels)->\(g1.outChannels) at \(g0.inHeight)x\(g0.inWidth), \(sums) residual sums"
+        return "channel-blocked \(steps.count) convs \(g0.inChannels)->\(g1.outChannels) at \(g0.inHeight)x\(g0.inWidth), " +
+            (pools.isEmpty ? "" : "\(pools.count) max pool, ") + "\(sums) residual sums"
     }
 
     /// Collects steps and buffer layouts while a segment is built.
     private struct Builder {
         var steps: [Step] = []
+        var pools: [Pool] = []
         var layouts: [BlockedLayout] = []
+        /// Buffers written with a ReLU: never negative, so a border of zeros pads a max pool.
+        var rectified: Set<Int> = []
+
+        /// A max pool after a ReLU; nil for one the blocked kernel cannot take.
+        mutating func maxPool(_ pool: MaxPool2d, from input: Int) -> Int? {
+            let g = pool.geometry
+            guard rectified.contains(input), BlockedMaxPool.applies(to: g, inputBorder: layouts[input].border),
+                  layouts[input].channels == g.inChannels else { return nil }
+            let plan = BlockedMaxPool(g, inputBorder: layouts[input].border)
+            layouts.append(plan.output)
+            pools.append(Pool(plan: plan, input: input, output: layouts.count - 1, before: steps.count))
+            rectified.insert(layouts.count - 1)
+            return layouts.count - 1
+        }
 
         /// conv [batchnorm] [relu] at `i`: how many layers it took (0 if it does not fit) and its output buffer.
         mutating func convRun(_ layers: [Layer], at i: Int, from input: Int, residual: Int? = nil,
                               reluAfterSum: Bool = false) -> (Int, Int?) {
-            guard let conv = layers[i] as? Conv2d, BlockedConvPlan.applies(to: conv.geometry),
+            let border = layouts[input].border
+            guard let conv = layers[i] as? Conv2d, BlockedConvPlan.applies(to: conv.geometry, inputBorder: border),
                   layouts[input].channels == conv.geometry.inChannels else { return (0, nil) }
             var used = 1
             var folded = conv
@@ -171,12 +217,13 @@ final class BlockedSegment: Layer {
                 relu = true
                 used += 1
             }
-            let g = conv.geometry, plan = BlockedConvPlan(g)
+            let g = conv.geometry, plan = BlockedConvPlan(g, inputBorder: border)
             let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
             plan.packWeights(folded.weight.value.data, into: w)
             let bias = (0..<g.outChannels).map { folded.bias?.value[$0] ?? 0 }
             layouts.append(plan.output)
             steps.append(Step(plan: plan, weights: w, bias: bias, relu: relu, input: input, output: layouts.count - 1, residual: residual))
+            if relu { rectified.insert(layouts.count - 1) }
             return (used, layouts.count - 1)
         }
 

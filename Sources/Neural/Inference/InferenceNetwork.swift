@@ -26,7 +26,7 @@ public final class InferenceNetwork {
     /// `fuseResiduals` (on by default; off only to measure it) runs a block's sum and ReLU
     /// in its last conv when that conv is direct.
     /// `blocked` (on by default, with `direct`; off to measure it or to test the others)
-    /// runs the longest runs of convs and ResNet blocks that fit the channel-blocked kernel
+    /// runs the longest runs of convs, max pools and ResNet blocks that fit the channel-blocked kernels
     /// as one `BlockedSegment`, at every batch size.
     public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true,
                 blocked: Bool = true) {
@@ -39,7 +39,7 @@ public final class InferenceNetwork {
         }
         var done = 0
         for run in blocked && direct ? Self.convRuns(source) : [] {
-            // the longest tail of the run that fits (not a 7x7 stem: its padding of 3 is wider than the border)
+            // the longest tail of the run that fits
             for start in run.dropLast() {
                 let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
                 let part = source[start..<run.last!]
@@ -54,8 +54,8 @@ public final class InferenceNetwork {
         root = Sequential(layers, inputShape: network.inputShape)
     }
 
-    /// Runs of consecutive convs (each with its batch norm and ReLU) and residual blocks
-    /// (each with its ReLU), as the layer index where each item starts, then the end.
+    /// Runs of consecutive convs (each with its batch norm and ReLU), max pools and residual
+    /// blocks (each with its ReLU), as the layer index where each item starts, then the end.
     private static func convRuns(_ layers: [Layer]) -> [[Int]] {
         var runs: [[Int]] = [], run: [Int] = []
         var i = 0
@@ -67,6 +67,8 @@ public final class InferenceNetwork {
                 used += isReLU(layers[safe: i + used]) ? 1 : 0
             } else if i < layers.count, layers[i] is Residual {
                 used = isReLU(layers[safe: i + 1]) ? 2 : 1
+            } else if i < layers.count, layers[i] is MaxPool2d {
+                used = 1
             }
             if used > 0 {
                 run.append(i)

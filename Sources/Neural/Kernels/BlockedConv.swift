@@ -1,29 +1,29 @@
 /// The channel-blocked layout of one sample: channels in blocks of 8, each block a plane
-/// of padded rows of 8-float pixels, `[C/8][H+2][W+2][8]`, with a one-pixel zero border.
-/// A conv reading it with padding up to 1 finds its zeros in place, so no layer packs
-/// its input; 8 channels of one pixel are one vector. A last block of fewer than 8
+/// of padded rows of 8-float pixels, `[C/8][H+2b][W+2b][8]`, with a zero border of b
+/// pixels (1 unless a 7x7 stem reads it). A conv reading it with padding up to b finds
+/// its zeros in place, so no layer packs its input; 8 channels of one pixel are one vector. A last block of fewer than 8
 /// channels (a 1- or 3-channel image) leaves its other lanes unused.
 public struct BlockedLayout: Hashable, Sendable {
     public static let lanes = 8
-    public static let border = 1
-    public let channels: Int, height: Int, width: Int
+    public let channels: Int, height: Int, width: Int, border: Int
 
-    public init(channels: Int, height: Int, width: Int) {
-        precondition(channels > 0 && height > 0 && width > 0, "empty blocked layout")
+    public init(channels: Int, height: Int, width: Int, border: Int = 1) {
+        precondition(channels > 0 && height > 0 && width > 0 && border >= 0, "empty blocked layout")
+        self.border = border
         self.channels = channels
         self.height = height
         self.width = width
     }
 
     /// Floats of one padded row, and of one block of 8 channels.
-    public var rowStride: Int { (width + 2 * Self.border) * Self.lanes }
-    public var blockStride: Int { (height + 2 * Self.border) * rowStride }
+    public var rowStride: Int { (width + 2 * border) * Self.lanes }
+    public var blockStride: Int { (height + 2 * border) * rowStride }
     public var count: Int { (channels + Self.lanes - 1) / Self.lanes * blockStride }
 
     /// Where pixel (y, x) of channel c is.
     @inline(__always)
     public func offset(_ c: Int, _ y: Int, _ x: Int) -> Int {
-        (c / Self.lanes) * blockStride + (y + Self.border) * rowStride + (x + Self.border) * Self.lanes + c % Self.lanes
+        (c / Self.lanes) * blockStride + (y + border) * rowStride + (x + border) * Self.lanes + c % Self.lanes
     }
 
     /// Copies `[C, H, W]` into the interior of a blocked buffer (its border is not written).
@@ -50,8 +50,8 @@ public struct BlockedLayout: Hashable, Sendable {
 }
 
 /// Direct convolution from one blocked buffer to another (`BlockedLayout`), for
-/// inference: any kernel size and stride with padding up to 1, ungrouped, output channels
-/// a multiple of 16. A micro-kernel keeps 16 output channels
+/// inference: any kernel size and stride with padding up to the input's border, ungrouped,
+/// output channels a multiple of 16. A micro-kernel keeps 16 output channels
 /// (two vectors) x 6 output pixels in 12 registers; per input channel and tap it loads the
 /// two weight vectors and broadcasts the 6 pixels' inputs: 12 FMAs. The 6 pixels run along
 /// the flattened output, across row ends, so no work is wasted but the last block's. Bias,
@@ -67,15 +67,15 @@ public struct BlockedConvPlan: Sendable {
     let taps: [Int]
     public let channelBlocks: Int
 
-    public static func applies(to g: ConvGeometry) -> Bool {
-        g.groups == 1 && g.outChannels % channelBlock == 0
-            && g.padding <= BlockedLayout.border && g.kernelH == g.kernelW
+    public static func applies(to g: ConvGeometry, inputBorder: Int = 1) -> Bool {
+        g.groups == 1 && g.outChannels % channelBlock == 0 && g.padding <= inputBorder && g.kernelH == g.kernelW
     }
 
-    public init(_ g: ConvGeometry) {
-        precondition(Self.applies(to: g), "not a conv the blocked kernel takes")
+    /// Reads an input with a border of `inputBorder`; writes one with a border of 1.
+    public init(_ g: ConvGeometry, inputBorder: Int = 1) {
+        precondition(Self.applies(to: g, inputBorder: inputBorder), "not a conv the blocked kernel takes")
         geometry = g
-        input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
+        input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth, border: inputBorder)
         output = BlockedLayout(channels: g.outChannels, height: g.outHeight, width: g.outWidth)
         var taps: [Int] = []
         for ky in 0..<g.kernelH {
@@ -99,7 +99,7 @@ public struct BlockedConvPlan: Sendable {
     public func pixels(batch: Int) -> Pixels {
         let g = geometry, n = g.outPlane * batch, pb = Self.pixelBlock
         let blocks = (n + pb - 1) / pb
-        let shift = BlockedLayout.border - g.padding
+        let shift = input.border - g.padding
         var origins: [Int] = [], targets: [Int] = []
         origins.reserveCapacity(blocks * pb)
         targets.reserveCapacity(blocks * pb)
