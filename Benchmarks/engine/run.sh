@@ -2,7 +2,7 @@
 # make bench-engine: Linesight vs PyTorch 1.13 (Debian) vs ONNX Runtime (PyPI), same
 # networks, batch sizes and threads, side by side. Prints a table of ratios and writes
 # the figures as JSON (its path is the last line).
-#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 [BENCH_CORETYPE=Haswell] Benchmarks/engine/run.sh
+#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 ROUNDS=3 [BENCH_CORETYPE=Haswell] Benchmarks/engine/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-2}
@@ -25,4 +25,14 @@ if [[ -n ${BENCH_CORETYPE:-} ]]; then core_env=(env OPENBLAS_CORETYPE="$BENCH_CO
     --model-out "$PWD/$out/small_resnet.safetensors" > "$out/linesight.json"
 OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
     --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/reference.json"
-python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json"
+# The inference rematch: the two halves above run minutes apart, and this host's speed
+# drifts by up to 30 % over minutes, so inference runs again in alternating rounds
+# (Linesight, then ONNX Runtime, ROUNDS times) and the report gives each round's ratio.
+rounds=${ROUNDS:-3}
+for r in $(seq 1 "$rounds"); do
+    echo "inference rematch, round $r of $rounds ..." >&2
+    "${core_env[@]}" .build/release/linesight-bench --threads "$threads" --infer-only $quick > "$out/rematch-linesight-$r.json"
+    OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
+        --threads "$threads" --ort-only $quick > "$out/rematch-ort-$r.json"
+done
+python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json" "$out"/rematch-*.json

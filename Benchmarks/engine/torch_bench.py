@@ -51,13 +51,15 @@ def train_throughput(spec, batch, seconds):
     return batch / timed(seconds, step)
 
 
-def inference(spec, batch, seconds, threads):
+def inference(spec, batch, seconds, threads, torch_too=True):
     m, shape = model(spec)
     m.eval()
     x = torch.randn(batch, *shape)
-    with torch.no_grad():
-        m(x); m(x)
-        torch_t = timed(seconds, lambda: m(x), minimum=10)
+    torch_t = None
+    if torch_too:
+        with torch.no_grad():
+            m(x); m(x)
+            torch_t = timed(seconds, lambda: m(x), minimum=10)
     import onnxruntime as ort
     with tempfile.TemporaryDirectory() as d:
         path = f"{d}/m.onnx"
@@ -157,6 +159,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fashion-epochs", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--ort-only", action="store_true", help="one round of the interleaved inference rematch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -164,6 +167,14 @@ def main():
     specs = swift["specs"]
     sec = 3 if a.quick else 8
     out = {"torch_version": torch.__version__, "threads": a.threads}
+    if a.ort_only:
+        out["inference_ort"] = {}
+        for name in ("small_resnet", "resnet18"):
+            _, o1 = inference(specs[name], 1, sec / 2 + 1, a.threads, torch_too=False)
+            _, o32 = inference(specs[name], 32, sec / 2 + 1, a.threads, torch_too=False)
+            out["inference_ort"].update({f"{name}/b1_ms": o1 * 1000, f"{name}/b32_images_per_s": 32 / o32})
+        print(json.dumps(out, indent=1, sort_keys=True))
+        return
     log = lambda s: print(s, file=sys.stderr, flush=True)
     out["train_images_per_s"] = {}
     for name, spec, batch in (("small_resnet/b64", specs["small_resnet"], 64), ("small_resnet/b128", specs["small_resnet"], 128),
