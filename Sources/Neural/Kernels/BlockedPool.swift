@@ -35,7 +35,9 @@ public struct BlockedMaxPool: Sendable {
                     var m = src.loadUnaligned(fromByteOffset: origin, as: V.self)
                     for ky in 0..<k {
                         for kx in 0..<k {
-                            m = pointwiseMax(m, src.loadUnaligned(fromByteOffset: origin + (ky * row + kx * lanes) * 4, as: V.self))
+                            // (not `pointwiseMax`, which ran lane by lane: 1.9 ms for ResNet18's pool)
+                            let v = src.loadUnaligned(fromByteOffset: origin + (ky * row + kx * lanes) * 4, as: V.self)
+                            m = m.replacing(with: v, where: v .> m)
                         }
                     }
                     dst.storeBytes(of: m, toByteOffset: (oy * output.rowStride + ox * lanes) * 4, as: V.self)
