@@ -1,8 +1,8 @@
 /// A run of a network's convs, max pools and ResNet blocks executed in the channel-blocked
-/// layout (`BlockedLayout`, `BlockedConvPlan`, `BlockedMaxPool`): the input is blocked once on the way in and
-/// unblocked once on the way out; in between no layer packs its input, no work is spent
-/// on padding columns, and each block's sum and ReLU happen in its last conv's output
-/// write. A batch runs as one (in sub-batches that fit the cache): its pixels follow each
+/// layout (`BlockedLayout`, `BlockedConvPlan`, `BlockedMaxPool`): the input is blocked
+/// once on the way in and unblocked once on the way out; in between no layer packs its
+/// input, no work is spent on padding columns, and each block's sum and ReLU happen in its
+/// last conv's output write. A batch runs as one (in sub-batches that fit the cache): its pixels follow each
 /// other, so each weight block loaded serves every sample. Measured on 2 cores
 /// (`linesight-bench --ab-compile`) against the direct and Winograd convs: faster at every
 /// batch tried (1, 4, 8, 16, 32) on the small ResNet and on ResNet18. Inference only.
@@ -37,15 +37,16 @@ final class BlockedSegment: Layer {
     private var tables: [Int: [BlockedConvPlan.Pixels]] = [:]
     /// Samples that run together: a batch runs in sub-batches of at most this many, so
     /// that the three buffers a step touches (input, output, residual) stay within
-    /// `cacheBudget` bytes (16 MB by default; on this machine's 32 MB L3, ResNet18 at 3x128x128 ran 155 ms
-    /// for 16 samples in one sub-batch and 494 ms for 32).
+    /// `cacheBudget` bytes (16 MB by default; on this machine's 32 MB L3, ResNet18 at
+    /// 3x128x128 ran 155 ms for 16 samples in one sub-batch and 494 ms for 32).
     let subBatch: Int
     static let defaultCacheBudget = 16 << 20
     private var output: Tensor?
 
     /// A segment for `layers` (training layers: convs each with its batch norm and ReLU,
-    /// and residual blocks of those, each with its ReLU), or nil if any of them does not fit
-    /// the blocked kernel or there are fewer than two convs.
+    /// max pools after a ReLU, and residual blocks of convs, each with its ReLU), or nil if
+    /// any of them does not fit the blocked kernels, it ends in a pool, or it has fewer
+    /// than two convs.
     init?(_ layers: [Layer], inputShape: Shape, cacheBudget: Int = BlockedSegment.defaultCacheBudget) {
         var builder = Builder()
         // a 7x7 stem reads its padding of 3 from the input's border
