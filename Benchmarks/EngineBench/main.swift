@@ -102,6 +102,22 @@ func convLayer(cin: Int, side: Int, batch: Int) throws -> Double {
     return 2 * Double(batch * cin * side * side * cin * 9) / t / 1e9
 }
 
+/// Times each variant's call in turn for 4 s (`--quick`) or 10 s, each timed call after
+/// one untimed call of the same variant, so that the host's drift hits all alike.
+func interleaved(_ variants: [() -> Void]) -> [[Double]] {
+    var times = [[Double]](repeating: [], count: variants.count)
+    let start = now()
+    while now() - start < (quick ? 4 : 10) {
+        for (k, run) in variants.enumerated() {
+            run()
+            let t = now()
+            run()
+            times[k].append(now() - t)
+        }
+    }
+    return times
+}
+
 let small = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32)
 let r18 = Zoo.resnet18(input: Shape(3, 128, 128), classes: 10)
 if let i = args.firstIndex(of: "--profile-infer") {
@@ -129,18 +145,8 @@ if let i = args.firstIndex(of: "--ab-kernel-threads") {
     let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
     let x = Tensor(spec.input, batch: batch)
     x.fill(0.5)
-    var on: [Double] = [], off: [Double] = []
-    let start = now()
-    while now() - start < (quick ? 4 : 10) {
-        for flag in [true, false] {
-            Parallel.kernelThreads = flag
-            _ = net.predict(x)
-            let t = now()
-            _ = net.predict(x)
-            if flag { on.append(now() - t) } else { off.append(now() - t) }
-        }
-    }
-    log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(on) * 1000, median(off) * 1000, on.count))
+    let t = interleaved([true, false].map { flag in { Parallel.kernelThreads = flag; _ = net.predict(x) } })
+    log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(t[0]) * 1000, median(t[1]) * 1000, t[0].count))
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-compile") {
@@ -156,16 +162,7 @@ if let i = args.firstIndex(of: "--ab-compile") {
     let x = Tensor(spec.input, batch: batch)
     var rng = SeededGenerator(seed: 3)
     for i in 0..<x.count { x[i] = rng.normal() }
-    var times: [[Double]] = [[], [], []]
-    let start = now()
-    while now() - start < (quick ? 4 : 10) {
-        for (k, net) in nets.enumerated() {
-            _ = net.predict(x)
-            let t = now()
-            _ = net.predict(x)
-            times[k].append(now() - t)
-        }
-    }
+    let times = interleaved(nets.map { net in { _ = net.predict(x) } })
     log(String(format: "blocked %.3f ms, direct with sums fused %.3f ms, direct with sums apart %.3f ms (medians of %d)",
                median(times[0]) * 1000, median(times[1]) * 1000, median(times[2]) * 1000, times[0].count))
     exit(0)

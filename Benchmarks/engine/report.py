@@ -32,13 +32,12 @@ for k in swift["inference"]:
     if not rematch:
         break
     hib = not k.endswith("_ms")
-    ratios = sorted((r["linesight"]["inference"][k] / r["ort"]["inference_ort"][k]) ** (1 if hib else -1) for r in rematch)
-    median = ratios[len(ratios) // 2]
-    # the round whose ratio is the median, so that its two figures go with it
-    mid = next(r for r in rematch if (r["linesight"]["inference"][k] / r["ort"]["inference_ort"][k]) ** (1 if hib else -1) == median)
-    row(f"infer {k}, rematch median of {len(rematch)}", mid["linesight"]["inference"][k], mid["ort"]["inference_ort"][k],
-        "onnxruntime", hib)
-    rows[-1]["rounds"] = ratios
+    # (ratio, ours, theirs) per round, sorted: the median round's two figures go with its ratio
+    rounds = sorted(((o / t) ** (1 if hib else -1), o, t)
+                    for o, t in ((r["linesight"]["inference"][k], r["ort"]["inference_ort"][k]) for r in rematch))
+    _, ours, theirs = rounds[len(rounds) // 2]
+    row(f"infer {k}, rematch median of {len(rematch)}", ours, theirs, "onnxruntime", hib)
+    rows[-1]["rounds"] = [r[0] for r in rounds]
 for k, v in swift["conv_forward"].items():
     row(f"{k}", v, ref["conv_forward"][k], "pytorch")
 if "fashion" in swift and "fashion" in ref:

@@ -107,11 +107,8 @@ final class BlockedSegment: Layer {
         let tables = prepare(batch: n)
         let inPlane = inputShape.count, outPlane = outputShape.count
         let first = layouts[0], last = steps.last!.output, lastLayout = layouts[last]
-        Parallel.forEachChunk(n * inputShape.channels, work: n * inPlane * 4) { range in
-            for i in range {
-                let b = i / inputShape.channels, c = i % inputShape.channels
-                first.pack(x + b * inPlane, into: buffers[0] + b * first.count, channels: c..<(c + 1))
-            }
+        forEachPlane(n, inputShape) { b, c in
+            first.pack(x + b * inPlane, into: buffers[0] + b * first.count, channels: c..<(c + 1))
         }
         var pool = 0
         for (i, (s, table)) in zip(steps, tables).enumerated() {
@@ -121,11 +118,16 @@ final class BlockedSegment: Layer {
             }
             run(s, table, batch: n)
         }
-        Parallel.forEachChunk(n * outputShape.channels, work: n * outPlane * 4) { range in
-            for i in range {
-                let b = i / outputShape.channels, c = i % outputShape.channels
-                lastLayout.unpack(buffers[last] + b * lastLayout.count, into: y + b * outPlane, channels: c..<(c + 1))
-            }
+        forEachPlane(n, outputShape) { b, c in
+            lastLayout.unpack(buffers[last] + b * lastLayout.count, into: y + b * outPlane, channels: c..<(c + 1))
+        }
+    }
+
+    /// `body(sample, channel)` for every plane of `n` samples of `shape`, split across
+    /// threads when there are enough of them to copy.
+    private func forEachPlane(_ n: Int, _ shape: Shape, _ body: (Int, Int) -> Void) {
+        Parallel.forEachChunk(n * shape.channels, work: n * shape.count * 4) { range in
+            for i in range { body(i / shape.channels, i % shape.channels) }
         }
     }
 
@@ -260,4 +262,5 @@ final class BlockedSegment: Layer {
     }
 }
 
-private func isReLU(_ layer: Layer?) -> Bool { (layer as? Activation)?.kind == .relu }
+/// Whether `layer` is a ReLU (the activation the blocked and direct kernels fuse).
+func isReLU(_ layer: Layer?) -> Bool { (layer as? Activation)?.kind == .relu }

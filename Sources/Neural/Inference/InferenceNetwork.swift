@@ -59,7 +59,6 @@ public final class InferenceNetwork {
     private static func convRuns(_ layers: [Layer]) -> [[Int]] {
         var runs: [[Int]] = [], run: [Int] = []
         var i = 0
-        func isReLU(_ l: Layer?) -> Bool { (l as? Activation)?.kind == .relu }
         while i <= layers.count {
             var used = 0
             if i < layers.count, layers[i] is Conv2d {
