@@ -14,10 +14,11 @@ if args.contains("--help") || args.contains("-h") {
     print("""
     usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only] [--train-only]
                            [--no-kernel-threads] [--min-parallel OPS]
-           linesight-bench --infer-only [--quick]
+           linesight-bench --infer-only [--quick] | --specs-only
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
            linesight-bench --ab-compile small|resnet18 [--batch N]
+           linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
@@ -60,13 +61,16 @@ func gemmPeak() -> Double {
 
 struct Case { var name: String; var spec: NetworkSpec; var batch: Int }
 
-func trainingThroughput(_ c: Case) throws -> Double {
-    let net = try Network(c.spec, seed: 1)
+/// One SGD step of `spec` at `batch` on random data; `blocked: false` keeps every conv on
+/// im2col + GEMM.
+func trainingStep(_ spec: NetworkSpec, batch: Int, blocked: Bool = true) throws -> () -> Void {
+    let net = try Network(spec, seed: 1)
+    for case let conv as Conv2d in net.allLayers { conv.blockedKernel = blocked }
     var rng = SeededGenerator(seed: 2)
-    let x = Tensor(c.spec.input, batch: c.batch)
+    let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
-    let labels = (0..<c.batch).map { _ in Int32(rng.below(net.outputShape.count)) }
-    let grad = Tensor(net.outputShape, batch: c.batch)
+    let labels = (0..<batch).map { _ in Int32(rng.below(net.outputShape.count)) }
+    let grad = Tensor(net.outputShape, batch: batch)
     let opt = SGD(learningRate: 0.01, momentum: 0.9, nesterov: true)
     let loss = SoftmaxCrossEntropy()
     let step = {
@@ -77,7 +81,11 @@ func trainingThroughput(_ c: Case) throws -> Double {
         opt.step(net.namedParameters)
     }
     step(); step()
-    let t = timed(seconds: quick ? 3 : 8, step)
+    return step
+}
+
+func trainingThroughput(_ c: Case) throws -> Double {
+    let t = timed(seconds: quick ? 3 : 8, try trainingStep(c.spec, batch: c.batch))
     return Double(c.batch) / median(t)
 }
 
@@ -165,6 +173,17 @@ if let i = args.firstIndex(of: "--ab-compile") {
     let times = interleaved(nets.map { net in { _ = net.predict(x) } })
     log(String(format: "blocked %.3f ms, direct with sums fused %.3f ms, direct with sums apart %.3f ms (medians of %d)",
                median(times[0]) * 1000, median(times[1]) * 1000, median(times[2]) * 1000, times[0].count))
+    exit(0)
+}
+if let i = args.firstIndex(of: "--ab-training") {
+    // Training images/s with the channel-blocked conv kernel (the default) and with im2col
+    // + GEMM alone, steps interleaved so that the host's drift hits both alike.
+    let spec = args[i + 1] == "resnet18" ? r18 : small
+    let batch = Int(option("--batch", "64"))!
+    let steps = [try trainingStep(spec, batch: batch), try trainingStep(spec, batch: batch, blocked: false)]
+    let times = interleaved(steps)
+    log(String(format: "blocked %.1f img/s, im2col + GEMM %.1f img/s: %.2fx (medians of %d)", Double(batch) / median(times[0]),
+               Double(batch) / median(times[1]), median(times[1]) / median(times[0]), times[0].count))
     exit(0)
 }
 if args.contains("--pack-vs-run") {
@@ -299,6 +318,11 @@ var result: [String: Any] = ["threads": threads, "openblas_core": BLASRuntime.co
 let encoder = JSONEncoder()
 result["specs"] = ["small_resnet": try JSONSerialization.jsonObject(with: encoder.encode(small)),
                    "resnet18": try JSONSerialization.jsonObject(with: encoder.encode(r18))]
+if args.contains("--specs-only") {
+    // the two networks as JSON, for a quick reference run outside run.sh
+    print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
 if let modelOut = args.firstIndex(of: "--model-out").map({ args[$0 + 1] }) {
     // A model file for the reference side to read with PyTorch's `safetensors`, and the
     // logits it must reproduce on a fixed input.

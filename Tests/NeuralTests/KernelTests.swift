@@ -19,6 +19,14 @@ struct KernelTests {
             .init(cin: 5, cout: 5, h: 10, w: 6, k: 3, s: 2, p: 1, groups: 5, batch: 3),  // depthwise
             .init(cin: 4, cout: 4, h: 11, w: 11, k: 5, s: 1, p: 2, groups: 4, batch: 2), // depthwise 5x5
             .init(cin: 2, cout: 3, h: 40, w: 40, k: 7, s: 2, p: 3, groups: 1, batch: 6), // stem-like, many steps
+            // the channel-blocked kernel (cout a multiple of 16): forward, and dx of stride-1 convs
+            .init(cin: 3, cout: 16, h: 9, w: 7, k: 3, s: 1, p: 1, groups: 1, batch: 5),   // dx: GEMM (3 channels)
+            .init(cin: 16, cout: 32, h: 11, w: 6, k: 3, s: 1, p: 1, groups: 1, batch: 7),
+            .init(cin: 32, cout: 16, h: 7, w: 10, k: 3, s: 2, p: 1, groups: 1, batch: 4), // stride 2: dx GEMM
+            .init(cin: 16, cout: 16, h: 9, w: 9, k: 5, s: 1, p: 2, groups: 1, batch: 3),
+            .init(cin: 16, cout: 16, h: 8, w: 8, k: 3, s: 1, p: 0, groups: 1, batch: 4),  // dx reads a border of 2
+            .init(cin: 16, cout: 16, h: 64, w: 48, k: 3, s: 1, p: 1, groups: 1, batch: 5), // 2 images a step
+            .init(cin: 24, cout: 32, h: 40, w: 40, k: 7, s: 2, p: 3, groups: 1, batch: 6), // stem reading a border of 3
         ]
         for _ in 0..<6 {
             let groups = [1, 1, 2][rng.below(3)]
@@ -59,6 +67,11 @@ struct KernelTests {
         expectClose(dx.array, rdx.array, tolerance: 1e-5, "dx \(c)")
         expectClose(w.grad.array, rdw.array, tolerance: 1e-5, "dW \(c)")
         expectClose(b.grad.array, rdb.array, tolerance: 1e-5, "db \(c)")
+        if let conv = layer as? Conv2d {
+            let blocked = c.cout % 16 == 0 && c.groups == 1 && c.batch >= 2 * Parallel.workers
+            #expect(conv.blockedPaths.forward == blocked, "blocked forward \(c)")
+            #expect(conv.blockedPaths.inputGradient == (blocked && c.s == 1 && c.cin % 16 == 0), "blocked dx \(c)")
+        }
     }
 
     @Test("im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>")

@@ -7,6 +7,9 @@
 ///   and walks it a few images at a time: im2col into a cache-sized buffer, one GEMM per
 ///   group; backward recomputes that im2col rather than keeping a batch-sized copy.
 /// - smaller batches (batch-1 inference): im2col of the whole batch, GEMMs split across workers.
+/// - convs the channel-blocked kernel takes (output channels a multiple of 16), at batches
+///   of at least two images per worker: the forward pass, and the input gradient of
+///   stride-1 convs, run on it (`BlockedConvRunner`); the weight gradient stays a GEMM.
 public final class Conv2d: Layer {
     public let geometry: ConvGeometry
     public let weight: Parameter
@@ -20,6 +23,11 @@ public final class Conv2d: Layer {
     private var workerCol: [Tensor?] = []      // per worker: [Cin*kh*kw, step*P]
     private var workerProduct: [Tensor?] = []  // per worker: [Cout, step*P]
     private var workerGrad: [Tensor?] = []     // per worker but the first: dW partial sums
+    /// Whether the channel-blocked kernel may run this conv (off: im2col + GEMM only, to
+    /// compare the two).
+    public var blockedKernel = true
+    private var blockedForward: BlockedConvRunner?
+    private var blockedInputGradient: (runner: BlockedConvRunner, weights: UnsafeMutablePointer<Float>)?
 
     /// Floats of im2col buffer a worker aims for (about 2 MB: stays in cache).
     static let columnBudget = 1 << 19
@@ -38,7 +46,31 @@ public final class Conv2d: Layer {
         }
     }
 
+    deinit { blockedInputGradient?.weights.deallocate() }
+
+    /// Whether the blocked kernel has run this conv's forward pass and its input gradient.
+    var blockedPaths: (forward: Bool, inputGradient: Bool) { (blockedForward != nil, blockedInputGradient != nil) }
+
     public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    /// The blocked runner for the forward pass, if this conv and batch take it.
+    private func forwardRunner(batch n: Int, workers: Int) -> BlockedConvRunner? {
+        guard blockedKernel, n >= 2 * workers, !isPointwise, BlockedConvRunner.applies(to: geometry) else { return nil }
+        if blockedForward == nil { blockedForward = BlockedConvRunner(geometry) }
+        return blockedForward
+    }
+
+    /// The blocked runner for the input gradient, with the flipped weights loaded.
+    private func inputGradientRunner(batch n: Int, workers: Int) -> BlockedConvRunner? {
+        guard blockedKernel, n >= 2 * workers else { return nil }
+        if blockedInputGradient == nil, let t = BlockedConvRunner.inputGradientGeometry(of: geometry) {
+            blockedInputGradient = (BlockedConvRunner(t), .allocate(capacity: weight.value.count))
+        }
+        guard let (runner, flipped) = blockedInputGradient else { return nil }
+        BlockedConvRunner.flipped(weight.value.data, geometry, into: flipped)
+        runner.setWeights(flipped)
+        return runner
+    }
 
     var isPointwise: Bool {
         geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1
@@ -71,6 +103,11 @@ public final class Conv2d: Layer {
         let workers = prepareWorkers()
         let n = x.batch, g = geometry, p = g.outPlane
         let y = ensure(&output, outputShape, batch: n)
+        if let runner = forwardRunner(batch: n, workers: workers) {
+            runner.setWeights(weight.value.data)
+            runner.run(x.data, batch: n, bias: bias?.value.data, into: y.data, workers: workers)
+            return y
+        }
         if isPointwise {
             Parallel.forEachWorker(n, workers: workers) { _, images in
                 for i in images {
@@ -159,13 +196,16 @@ public final class Conv2d: Layer {
             return dx ?? x
         }
         let partials = partialGradients(workers)
+        let blockedDX = dx == nil ? nil : inputGradientRunner(batch: n, workers: workers)
+        let gemmDX = blockedDX == nil ? dx : nil
         forEachSlice(x, workers: workers) { w, i, cnt, col, prod in
             nchwToChannelMajor(dy.data + i * dy.sampleCount, prod, batch: cnt, channels: g.outChannels, plane: p,
                                only: 0..<g.outChannels)
-            groupBackward(col, prod, np: cnt * p, dW: partials[w], dx: dx.map { $0.data + i * x.sampleCount },
+            groupBackward(col, prod, np: cnt * p, dW: partials[w], dx: gemmDX.map { $0.data + i * x.sampleCount },
                           images: cnt, gemm: sgemmBLAS, parallel: false)
         }
         reducePartials(partials)
+        if let blockedDX, let dx { blockedDX.run(dy.data, batch: n, bias: nil, into: dx.data, workers: workers) }
         return dx ?? x
     }
 
