@@ -115,6 +115,18 @@ struct KernelTests {
         }
     }
 
+    @Test("16-lane row sums == Double sums, on lengths around the vector width", arguments: [0, 1, 15, 16, 17, 49, 784, 1000])
+    func rowSums(_ count: Int) {
+        var rng = SeededGenerator(seed: UInt64(count) + 1)
+        let x = (0..<count).map { _ in rng.normal() + 0.5 }, g = (0..<count).map { _ in rng.normal() }
+        let (s, q) = sumAndSquares(x, count), (sr, qr) = sumAndSquaresNaive(x, count)
+        let (a, d) = centredSums(g, x, mu: 0.3, count), (ar, dr) = centredSumsNaive(g, x, mu: 0.3, count)
+        let scale = Double(max(1, count))
+        for (fast, ref, what) in [(s, sr, "sum"), (q, qr, "squares"), (a, ar, "sum of g"), (d, dr, "centred dot")] {
+            #expect(abs(Double(fast) - ref) <= 1e-5 * scale, "\(what) over \(count): \(fast) vs \(ref)")
+        }
+    }
+
     @Test("batch norm: fast kernel == Double reference, and running statistics as PyTorch defines them")
     func batchNorm() {
         var rng = SeededGenerator(seed: 2)
@@ -237,21 +249,28 @@ extension DirectConvTests {
 
 @Suite("Channel-blocked convolution (inference)")
 struct BlockedConvTests {
-    @Test("the blocked layout round-trips [C, H, W] and keeps its border zero")
+    @Test("the blocked layout round-trips [C, H, W] (whole blocks transposed 8x8, the rest one by one) and keeps its border zero")
     func layoutRoundTrip() {
         var rng = SeededGenerator(seed: 91)
-        let layout = BlockedLayout(channels: 16, height: 5, width: 7)
-        let x = (0..<(16 * 35)).map { _ in rng.normal() }
+        let (c, h, w) = (20, 5, 19), plane = h * w   // two whole blocks and 4 channels; two vectors of pixels and 3
+        let layout = BlockedLayout(channels: c, height: h, width: w)
+        let x = (0..<(c * plane)).map { _ in rng.normal() }
         let b = UnsafeMutablePointer<Float>.allocate(capacity: layout.count)
-        b.initialize(repeating: 0, count: layout.count)
         defer { b.deallocate() }
-        layout.pack(x, into: b, channels: 0..<16)
-        var back = [Float](repeating: 0, count: x.count)
-        back.withUnsafeMutableBufferPointer { layout.unpack(b, into: $0.baseAddress!, channels: 0..<16) }
-        #expect(back == x)
-        #expect(b[layout.offset(9, 2, 3)] == x[9 * 35 + 2 * 7 + 3])
-        #expect(b[layout.offset(0, -1, 0)] == 0 && b[layout.offset(15, 5, 6)] == 0 && b[layout.offset(3, 4, 7)] == 0, "border")
-        #expect(layout.count == 2 * 7 * 9 * 8)
+        for ranges in [[0..<c], [0..<3, 3..<20], [0..<8, 8..<11, 11..<20]] {
+            b.initialize(repeating: 0, count: layout.count)
+            for r in ranges { layout.pack(x, into: b, channels: r) }
+            for (ch, y, i) in [(9, 2, 3), (0, 0, 0), (19, 4, 18), (7, 3, 16), (12, 1, 8)] {
+                #expect(b[layout.offset(ch, y, i)] == x[ch * plane + y * w + i], "\(ranges): (\(ch), \(y), \(i))")
+            }
+            var back = [Float](repeating: 0, count: x.count)
+            back.withUnsafeMutableBufferPointer { out in
+                for r in ranges.reversed() { layout.unpack(b, into: out.baseAddress!, channels: r) }
+            }
+            #expect(back == x, "\(ranges)")
+            #expect(b[layout.offset(0, -1, 0)] == 0 && b[layout.offset(15, 5, 6)] == 0 && b[layout.offset(3, 4, 19)] == 0, "border")
+        }
+        #expect(layout.count == 3 * 7 * 21 * 8)
     }
 
     @Test("== naive convolution, + residual, then ReLU, on odd sizes, kernels, strides and batches", arguments: [

@@ -27,17 +27,60 @@ public struct BlockedLayout: Hashable, Sendable {
     }
 
     /// Copies `[C, H, W]` into the interior of a blocked buffer (its border is not written).
+    /// Whole blocks of 8 channels go 8 pixels at a time through a transpose in registers.
     public func pack(_ x: UnsafePointer<Float>, into b: UnsafeMutablePointer<Float>, channels range: Range<Int>) {
-        forEachRow(range) { plane, blocked in
+        let plane = height * width
+        let whole = forEachWholeBlock(range) { c, y in
+            let src = x + (c * height + y) * width, dst = b + offset(c, y, 0)
+            var i = 0
+            while i + 8 <= width {
+                var m = Transpose8 { src + $0 * plane + i }
+                m.transpose()
+                m.store { dst + (i + $0) * Self.lanes }
+                i += 8
+            }
+            while i < width {
+                for l in 0..<Self.lanes { dst[i * Self.lanes + l] = src[l * plane + i] }
+                i += 1
+            }
+        }
+        forEachRow(range.clamped(to: whole.upperBound..<range.upperBound)) { plane, blocked in
             for i in 0..<width { b[blocked + i * Self.lanes] = x[plane + i] }
         }
     }
 
     /// Copies the interior of a blocked buffer out to `[C, H, W]`.
     public func unpack(_ b: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, channels range: Range<Int>) {
-        forEachRow(range) { plane, blocked in
+        let plane = height * width
+        let whole = forEachWholeBlock(range) { c, y in
+            let src = b + offset(c, y, 0), dst = x + (c * height + y) * width
+            var i = 0
+            while i + 8 <= width {
+                var m = Transpose8 { UnsafePointer(src + (i + $0) * Self.lanes) }
+                m.transpose()
+                m.store { dst + $0 * plane + i }
+                i += 8
+            }
+            while i < width {
+                for l in 0..<Self.lanes { dst[l * plane + i] = src[i * Self.lanes + l] }
+                i += 1
+            }
+        }
+        forEachRow(range.clamped(to: whole.upperBound..<range.upperBound)) { plane, blocked in
             for i in 0..<width { x[plane + i] = b[blocked + i * Self.lanes] }
         }
+    }
+
+    /// `body(firstChannel, row)` for every row of the whole blocks of 8 channels at the start
+    /// of `range` (which must start on a block, or none are taken); returns the channels done.
+    @inline(__always)
+    private func forEachWholeBlock(_ range: Range<Int>, _ body: (Int, Int) -> Void) -> Range<Int> {
+        guard range.lowerBound % Self.lanes == 0 else { return range.lowerBound..<range.lowerBound }
+        let blocks = range.count / Self.lanes
+        for k in 0..<blocks {
+            for y in 0..<height { body(range.lowerBound + k * Self.lanes, y) }
+        }
+        return range.lowerBound..<(range.lowerBound + blocks * Self.lanes)
     }
 
     /// Each image row of each channel: where it starts in `[C, H, W]` and in the blocked buffer.
@@ -46,6 +89,36 @@ public struct BlockedLayout: Hashable, Sendable {
         for c in channels {
             for y in 0..<height { body((c * height + y) * width, offset(c, y, 0)) }
         }
+    }
+}
+
+/// An 8x8 block of floats in registers, one vector a row, transposed by three rounds of
+/// the perfect unshuffle (each moves a row-index bit into the column index).
+struct Transpose8 {
+    typealias V = SIMD8<Float>
+    var r: (V, V, V, V, V, V, V, V)
+
+    /// Row `k` from the 8 floats at `row(k)`.
+    @inline(__always)
+    init(_ row: (Int) -> UnsafePointer<Float>) {
+        func load(_ k: Int) -> V { UnsafeRawPointer(row(k)).loadUnaligned(as: V.self) }
+        r = (load(0), load(1), load(2), load(3), load(4), load(5), load(6), load(7))
+    }
+
+    @inline(__always)
+    mutating func transpose() {
+        for _ in 0..<3 {
+            let p0 = SIMD16(lowHalf: r.0, highHalf: r.1), p1 = SIMD16(lowHalf: r.2, highHalf: r.3)
+            let p2 = SIMD16(lowHalf: r.4, highHalf: r.5), p3 = SIMD16(lowHalf: r.6, highHalf: r.7)
+            r = (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf, p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
+        }
+    }
+
+    /// Row `k` to the 8 floats at `row(k)`.
+    @inline(__always)
+    func store(_ row: (Int) -> UnsafeMutablePointer<Float>) {
+        func put(_ k: Int, _ v: V) { UnsafeMutableRawPointer(row(k)).storeBytes(of: v, as: V.self) }
+        put(0, r.0); put(1, r.1); put(2, r.2); put(3, r.3); put(4, r.4); put(5, r.5); put(6, r.6); put(7, r.7)
     }
 }
 

@@ -52,8 +52,7 @@ public final class BatchNorm2d: Layer {
                             var s = 0.0, ss = 0.0
                             for i in 0..<n {
                                 let row = x.data + (i * cs + c) * p
-                                var a: Float = 0, b: Float = 0
-                                for j in 0..<p { a += row[j]; b += row[j] * row[j] }
+                                let (a, b) = sumAndSquares(row, p)
                                 s += Double(a); ss += Double(b)
                             }
                             let mu = s / Double(m)
@@ -93,7 +92,8 @@ public final class BatchNorm2d: Layer {
                         var sumDy: Float = 0, sumDyXhat: Float = 0
                         for i in 0..<n {
                             let g = dy.data + (i * cs + c) * p, xr = x.data + (i * cs + c) * p
-                            for j in 0..<p { sumDy += g[j]; sumDyXhat += g[j] * (xr[j] - mu) }
+                            let (a, b) = centredSums(g, xr, mu: mu, p)
+                            sumDy += a; sumDyXhat += b
                         }
                         sumDyXhat *= istd
                         dgamma[c] += sumDyXhat
