@@ -186,6 +186,24 @@ if let i = args.firstIndex(of: "--ab-training") {
                Double(batch) / median(times[1]), median(times[1]) / median(times[0]), times[0].count))
     exit(0)
 }
+if args.contains("--blocked-dw") {
+    // The blocked weight-gradient kernel alone, one thread, per layer: GFLOP/s.
+    for (cin, cout, side, k, stride, batch) in [(32, 32, 28, 3, 1, 2), (64, 64, 14, 3, 1, 4), (128, 128, 7, 3, 1, 8),
+                                                (64, 64, 32, 3, 1, 1), (256, 256, 8, 3, 1, 4)] {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: cout, kernel: k, stride: stride, padding: k / 2)
+        let plan = BlockedConvPlan(g)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: plan.input.count * batch)
+        let dy = UnsafeMutablePointer<Float>.allocate(capacity: plan.output.count * batch)
+        x.initialize(repeating: 0.5, count: plan.input.count * batch)
+        dy.initialize(repeating: 0.25, count: plan.output.count * batch)
+        let dw = UnsafeMutablePointer<Float>.allocate(capacity: cout * cin * k * k)
+        dw.initialize(repeating: 0, count: cout * cin * k * k)
+        let table = plan.pixels(batch: batch)
+        let t = timed(seconds: 1) { plan.accumulateWeightGradient(x, dy, table, into: dw, channelBlocks: 0..<plan.channelBlocks) }.min()!
+        print(String(format: "%d->%d %dpx b%d: %.1f us, %.1f GF/s", cin, cout, side, batch, t * 1e6, 2 * Double(plan.work * batch) / t / 1e9))
+    }
+    exit(0)
+}
 if args.contains("--pack-vs-run") {
     // The direct conv's two halves on one thread, batch 1: packing the input, the multiply-adds.
     for (cin, cout, side, stride) in [(32, 64, 28, 2), (64, 128, 14, 2), (32, 32, 28, 1), (64, 64, 14, 1)] {

@@ -247,6 +247,36 @@ extension DirectConvTests {
     }
 }
 
+@Suite("Channel-blocked convolution (training)")
+struct BlockedTrainingTests {
+    @Test("weight gradient == naive, on odd input channels, kernels, strides, batches and worker counts", arguments: [
+        (1, 16, 9, 7, 3, 1, 1, 5, 1), (3, 32, 13, 11, 3, 2, 1, 4, 2), (5, 16, 6, 6, 1, 2, 0, 3, 2), (16, 16, 8, 9, 5, 1, 2, 7, 2),
+        (24, 32, 10, 10, 7, 2, 3, 2, 1), (16, 16, 64, 60, 3, 1, 1, 9, 2),   // the last: several steps per worker
+    ])
+    func weightGradient(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int,
+                        _ batch: Int, _ workers: Int) {
+        let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
+        var rng = SeededGenerator(seed: UInt64(cin * 7 + k + batch))
+        let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
+        let dy = randomTensor(batch: batch, Shape(cout, g.outHeight, g.outWidth), &rng)
+        let runner = BlockedConvRunner(g)
+        let count = cout * cin * k * k
+        let partials = (0..<workers).map { _ in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 0.5, count: count)   // accumulated into, not overwritten
+            return p
+        }
+        defer { for p in partials { p.deallocate() } }
+        Parallel.with(workers: workers) { runner.weightGradient(x.data, dy.data, batch: batch, into: partials) }
+        let fast = (0..<count).map { i in partials.reduce(Float(-0.5) * Float(workers)) { $0 + $1[i] } }
+        var ref = [Float](repeating: 0, count: count)
+        let weights = [Float](repeating: 0, count: count)
+        ref.withUnsafeMutableBufferPointer { convBackwardNaive(x.data, weights, dy.data, nil, $0.baseAddress!, nil, batch: batch, g) }
+        expectClose(fast, ref, tolerance: 1e-4, "dW \(cin)->\(cout) k\(k) s\(stride) n\(batch)")
+        if h == 64 { #expect(runner.imagesPerStep < batch / workers, "several steps per worker") }
+    }
+}
+
 @Suite("Channel-blocked convolution (inference)")
 struct BlockedConvTests {
     @Test("the blocked layout round-trips [C, H, W] (whole blocks transposed 8x8, the rest one by one) and keeps its border zero")

@@ -237,6 +237,91 @@ public struct BlockedConvPlan: Sendable {
     }
 }
 
+extension BlockedConvPlan {
+    /// Pixels the weight gradient sums in one pass over the pairs (16 KB of dy).
+    static let weightGradientChunk = 256
+
+    /// The weight gradient: `dW[o][c][t] += Σ dy[o][p] · x[c][origin(p) + tap t]` over the
+    /// pixels of the batch `pixels` was made for, `dy` blocked as the output and `x` as
+    /// the input, `dW` as `[Cout, Cin, kh, kw]`. The forward micro-kernel turned around:
+    /// 16 output channels x 4 (input channel, tap) pairs in 8 registers, the pixels the
+    /// long loop; per pixel it loads the two dy vectors and broadcasts the four x values:
+    /// 8 FMAs. (With 6 pairs, as the forward kernel has 6 pixels, the compiler spilled
+    /// accumulators to the stack: 47 GFLOP/s on one core.) Its naive twin is `convBackwardNaive`.
+    @inline(never)
+    public func accumulateWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ pixels: Pixels,
+                                         into dW: UnsafeMutablePointer<Float>, channelBlocks blocks: Range<Int>) {
+        let g = geometry, nt = taps.count, cin = g.inChannels, pairs = cin * nt
+        let inBlock = input.blockStride, outBlock = output.blockStride, n = pixels.count
+        // each (input channel, tap) pair's offset from a pixel's window origin
+        let offsets = (0..<pairs).map { j in
+            let c = j / nt
+            return c / BlockedLayout.lanes * inBlock + c % BlockedLayout.lanes + taps[j % nt]
+        }
+        offsets.withUnsafeBufferPointer { off in
+            pixels.origins.withUnsafeBufferPointer { org in
+                pixels.targets.withUnsafeBufferPointer { tgt in
+                    // pixels in chunks whose dy and x stay in the first-level cache across the pairs
+                    var p0 = 0
+                    while p0 < n {
+                        let p1 = min(n, p0 + Self.weightGradientChunk)
+                        for k in blocks {
+                            let d0 = dy + 2 * k * outBlock, d1 = d0 + outBlock
+                            var j = 0
+                            while j < pairs {
+                                let last = pairs - 1
+                                let o0 = off[j], o1 = off[min(j + 1, last)], o2 = off[min(j + 2, last)], o3 = off[min(j + 3, last)]
+                                var acc = GradientAccumulators()
+                                var p = p0
+                                repeat {
+                                    acc.outer(d0 + tgt[p], d1 + tgt[p], x + org[p], o0, o1, o2, o3)
+                                    p &+= 1
+                                } while p < p1
+                                acc.add(to: dW + k * Self.channelBlock * pairs + j, stride: pairs, count: min(4, pairs - j))
+                                j += 4
+                            }
+                        }
+                        p0 = p1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The weight gradient's 16 output channels x 4 (input channel, tap) pairs of sums.
+private struct GradientAccumulators {
+    typealias V = SIMD8<Float>
+    var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+
+    /// The 16 output channels' gradients at `dy0` and `dy1` times the inputs at `q + o_i`.
+    @inline(__always)
+    mutating func outer(_ dy0: UnsafePointer<Float>, _ dy1: UnsafePointer<Float>, _ q: UnsafePointer<Float>,
+                        _ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int) {
+        let w0 = UnsafeRawPointer(dy0).loadUnaligned(as: V.self), w1 = UnsafeRawPointer(dy1).loadUnaligned(as: V.self)
+        var x = V(repeating: q[o0]); a0.addProduct(x, w0); b0.addProduct(x, w1)
+        x = V(repeating: q[o1]); a1.addProduct(x, w0); b1.addProduct(x, w1)
+        x = V(repeating: q[o2]); a2.addProduct(x, w0); b2.addProduct(x, w1)
+        x = V(repeating: q[o3]); a3.addProduct(x, w0); b3.addProduct(x, w1)
+    }
+
+    /// Adds the first `count` pairs' sums into `dW`: output channel l of pair i at `dW[l * stride + i]`.
+    @inline(__always)
+    func add(to dW: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
+        @inline(__always)
+        func put(_ lo: V, _ hi: V, _ i: Int) {
+            for l in 0..<8 {
+                dW[l * stride + i] += lo[l]
+                dW[(l + 8) * stride + i] += hi[l]
+            }
+        }
+        put(a0, b0, 0)
+        if count > 1 { put(a1, b1, 1) }
+        if count > 2 { put(a2, b2, 2) }
+        if count > 3 { put(a3, b3, 3) }
+    }
+}
+
 /// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
 private struct Accumulators {
     typealias V = SIMD8<Float>

@@ -8,8 +8,9 @@
 ///   group; backward recomputes that im2col rather than keeping a batch-sized copy.
 /// - smaller batches (batch-1 inference): im2col of the whole batch, GEMMs split across workers.
 /// - convs the channel-blocked kernel takes (output channels a multiple of 16), at batches
-///   of at least two images per worker: the forward pass, and the input gradient of
-///   stride-1 convs, run on it (`BlockedConvRunner`); the weight gradient stays a GEMM.
+///   of at least two images per worker: the forward pass, the weight gradient and the
+///   input gradient of stride-1 convs run on it (`BlockedConvRunner`); a strided conv's
+///   input gradient stays im2col + GEMM (and its weight gradient with it, sharing the im2col).
 public final class Conv2d: Layer {
     public let geometry: ConvGeometry
     public let weight: Parameter
@@ -197,6 +198,13 @@ public final class Conv2d: Layer {
         }
         let partials = partialGradients(workers)
         let blockedDX = dx == nil ? nil : inputGradientRunner(batch: n, workers: workers)
+        if let runner = forwardRunner(batch: n, workers: workers), dx == nil || blockedDX != nil {
+            // no im2col at all: dW and dx both on the blocked kernel
+            runner.weightGradient(x.data, dy.data, batch: n, into: partials)
+            reducePartials(partials)
+            if let blockedDX, let dx { blockedDX.run(dy.data, batch: n, bias: nil, into: dx.data, workers: workers) }
+            return dx ?? x
+        }
         let gemmDX = blockedDX == nil ? dx : nil
         forEachSlice(x, workers: workers) { w, i, cnt, col, prod in
             nchwToChannelMajor(dy.data + i * dy.sampleCount, prod, batch: cnt, channels: g.outChannels, plane: p,
