@@ -38,10 +38,11 @@ public enum Parallel {
     nonisolated(unsafe) public static var minimumParallelWork = 1 << 20
 
     /// Runs `body(range)` over `0..<count` split into at most `workers` contiguous chunks;
-    /// serially when `work` (an estimate of the scalar operations) is small.
+    /// serially when `work` (an estimate of the scalar operations) is below `threshold`.
     @inline(__always)
-    public static func forEachChunk(_ count: Int, minimumPerChunk: Int = 1, work: Int = .max, _ body: (Range<Int>) -> Void) {
-        let chunks = work < minimumParallelWork ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
+    public static func forEachChunk(_ count: Int, minimumPerChunk: Int = 1, work: Int = .max,
+                                    threshold: Int = minimumParallelWork, _ body: (Range<Int>) -> Void) {
+        let chunks = work < threshold ? 1 : min(workers, max(1, count / max(1, minimumPerChunk)))
         if chunks <= 1 {
             body(0..<count)
             return
