@@ -353,7 +353,7 @@ if let modelOut = args.firstIndex(of: "--model-out").map({ args[$0 + 1] }) {
     for i in 0..<x.count { x[i] = Float(sin(Double(i) * 0.37)) }
     result["interop"] = ["path": modelOut, "logits": net.forward(x, mode: .eval).array.map(Double.init)]
 }
-let trainOnly = args.contains("--train-only")   // quick iterations on the training kernels
+let trainOnly = args.contains("--train-only")   // one round of the training rematch (Benchmarks/engine/run.sh)
 if !trainOnly {
     log("peak ...")
     let peak = fmaPeak(threads: threads)
@@ -373,7 +373,8 @@ for c in [Case(name: "small_resnet/b64", spec: small, batch: 64), Case(name: "sm
 }
 result["train_images_per_s"] = train
 if trainOnly {
-    print(train.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: "\n"))
+    let out = try JSONSerialization.data(withJSONObject: ["train_images_per_s": train], options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: out, as: UTF8.self))
     exit(0)
 }
 result["inference"] = try inferenceFigures()

@@ -7,12 +7,13 @@ from pathlib import Path
 
 swift, ref = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 out_path = Path(sys.argv[3])
-# the inference rematch: rematch-linesight-N.json and rematch-ort-N.json, round by round
+# the rematch, round by round: inference (rematch-linesight-N.json, rematch-ort-N.json)
+# and training (rematch-lstrain-N.json, rematch-torch-N.json)
 rematch = {}
 for p in map(Path, sys.argv[4:]):
     side, n = p.stem.split("-")[1:]
     rematch.setdefault(int(n), {})[side] = json.load(open(p))
-rematch = [rematch[n] for n in sorted(rematch) if len(rematch[n]) == 2]
+rematch = [rematch[n] for n in sorted(rematch)]
 rows = []
 
 
@@ -28,16 +29,25 @@ for k, v in swift["inference"].items():
     hib = not k.endswith("_ms")
     row(f"infer {k}", v, ref["inference_torch"][k], "pytorch", hib)
     row(f"infer {k}", v, ref["inference_ort"][k], "onnxruntime", hib)
-for k in swift["inference"]:
-    if not rematch:
-        break
+
+
+def rematch_row(what, k, ours_side, ours_key, theirs_side, theirs_key, ref_name):
+    played = [r for r in rematch if ours_side in r and theirs_side in r]
+    if not played:
+        return
     hib = not k.endswith("_ms")
     # (ratio, ours, theirs) per round, sorted: the median round's two figures go with its ratio
     rounds = sorted(((o / t) ** (1 if hib else -1), o, t)
-                    for o, t in ((r["linesight"]["inference"][k], r["ort"]["inference_ort"][k]) for r in rematch))
+                    for o, t in ((r[ours_side][ours_key][k], r[theirs_side][theirs_key][k]) for r in played))
     _, ours, theirs = rounds[len(rounds) // 2]
-    row(f"infer {k}, rematch median of {len(rematch)}", ours, theirs, "onnxruntime", hib)
+    row(f"{what} {k}, rematch median of {len(played)}", ours, theirs, ref_name, hib)
     rows[-1]["rounds"] = [r[0] for r in rounds]
+
+
+for k in swift["train_images_per_s"]:
+    rematch_row("train", k, "lstrain", "train_images_per_s", "torch", "train_images_per_s", "pytorch")
+for k in swift["inference"]:
+    rematch_row("infer", k, "linesight", "inference", "ort", "inference_ort", "onnxruntime")
 for k, v in swift["conv_forward"].items():
     row(f"{k}", v, ref["conv_forward"][k], "pytorch")
 if "fashion" in swift and "fashion" in ref:

@@ -25,14 +25,18 @@ if [[ -n ${BENCH_CORETYPE:-} ]]; then core_env=(env OPENBLAS_CORETYPE="$BENCH_CO
     --model-out "$PWD/$out/small_resnet.safetensors" > "$out/linesight.json"
 OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
     --threads "$threads" --fashion-epochs "$epochs" $quick > "$out/reference.json"
-# The inference rematch: the two halves above run minutes apart, and this host's speed
-# drifts by up to 30 % over minutes, so inference runs again in alternating rounds
-# (Linesight, then ONNX Runtime, ROUNDS times) and the report gives each round's ratio.
+# The rematch: the two halves above run minutes apart, and this host's speed drifts by up
+# to 30 % over minutes, so inference and training run again in alternating rounds
+# (Linesight, then ONNX Runtime; Linesight, then PyTorch; ROUNDS times) and the report
+# gives each round's ratio and the median.
 rounds=${ROUNDS:-3}
 for r in $(seq 1 "$rounds"); do
-    echo "inference rematch, round $r of $rounds ..." >&2
+    echo "rematch, round $r of $rounds ..." >&2
     "${core_env[@]}" .build/release/linesight-bench --threads "$threads" --infer-only $quick > "$out/rematch-linesight-$r.json"
     OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
         --threads "$threads" --ort-only $quick > "$out/rematch-ort-$r.json"
+    "${core_env[@]}" .build/release/linesight-bench --threads "$threads" --train-only --quick > "$out/rematch-lstrain-$r.json"
+    OMP_NUM_THREADS=$threads "$venv/bin/python" Benchmarks/engine/torch_bench.py --swift "$out/linesight.json" \
+        --threads "$threads" --train-only --quick > "$out/rematch-torch-$r.json"
 done
 python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json" "$out"/rematch-*.json

@@ -160,6 +160,7 @@ def main():
     ap.add_argument("--fashion-epochs", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ort-only", action="store_true", help="one round of the interleaved inference rematch")
+    ap.add_argument("--train-only", action="store_true", help="one round of the interleaved training rematch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -181,6 +182,9 @@ def main():
                               ("resnet18/b32", specs["resnet18"], 32)):
         log(f"torch train {name} ...")
         out["train_images_per_s"][name] = train_throughput(spec, batch, sec)
+    if a.train_only:
+        print(json.dumps(out, indent=1, sort_keys=True))
+        return
     out["inference_torch"], out["inference_ort"] = {}, {}
     for name in ("small_resnet", "resnet18"):
         log(f"inference {name} ...")
