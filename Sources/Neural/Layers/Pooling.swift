@@ -8,7 +8,11 @@ public final class MaxPool2d: Layer {
     private var gradInput: Tensor?
     private var argmax: [Int32] = []
 
-    public init(_ g: ConvGeometry) { geometry = g }
+    /// `g`'s padding at most half its kernel (as PyTorch requires): every window holds a cell.
+    public init(_ g: ConvGeometry) {
+        precondition(2 * g.padding <= g.kernelH && 2 * g.padding <= g.kernelW, "max pool padding over half its kernel")
+        geometry = g
+    }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         input = x
@@ -28,20 +32,26 @@ public final class MaxPool2d: Layer {
                 for pl in range {
                     let src = x.data + pl * g.inPlane, dst = y.data + pl * op
                     for oy in 0..<g.outHeight {
+                        // the window clipped to the image, so the loops test no bounds
+                        let y0 = oy * g.stride - g.padding
+                        let rows = max(0, -y0)..<min(g.kernelH, g.inHeight - y0)
                         for ox in 0..<g.outWidth {
-                            var best = -Float.infinity, at: Int32 = -1
-                            for ki in 0..<g.kernelH {
-                                let iy = oy * g.stride - g.padding + ki
-                                if iy < 0 || iy >= g.inHeight { continue }
-                                for kj in 0..<g.kernelW {
-                                    let ix = ox * g.stride - g.padding + kj
-                                    if ix < 0 || ix >= g.inWidth { continue }
-                                    let v = src[iy * g.inWidth + ix]
-                                    if v > best || at < 0 { best = v; at = Int32(iy * g.inWidth + ix) }
+                            let x0 = ox * g.stride - g.padding
+                            let cols = max(0, -x0)..<min(g.kernelW, g.inWidth - x0)
+                            // the first cell in the window, then any strictly greater one, chosen
+                            // without a branch (a data-dependent branch mispredicts half the time)
+                            var at = (y0 + rows.lowerBound) * g.inWidth + x0 + cols.lowerBound
+                            var best = src[at]
+                            for ki in rows {
+                                let row = (y0 + ki) * g.inWidth + x0
+                                for kj in cols {
+                                    let v = src[row + kj], greater = v > best
+                                    best = greater ? v : best
+                                    at = greater ? row + kj : at
                                 }
                             }
                             dst[oy * g.outWidth + ox] = best
-                            idx[pl * op + oy * g.outWidth + ox] = at
+                            idx[pl * op + oy * g.outWidth + ox] = Int32(at)
                         }
                     }
                 }
