@@ -19,6 +19,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
+           linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
@@ -202,6 +203,19 @@ if args.contains("--blocked-dw") {
         let t = timed(seconds: 1) { plan.accumulateWeightGradient(x, dy, table, into: dw, channelBlocks: 0..<plan.channelBlocks) }.min()!
         print(String(format: "%d->%d %dpx b%d: %.1f us, %.1f GF/s", cin, cout, side, batch, t * 1e6, 2 * Double(plan.work * batch) / t / 1e9))
     }
+    exit(0)
+}
+if let i = args.firstIndex(of: "--ab-min-parallel") {
+    // Batch-N latency with each of a list of parallel thresholds (multiply-adds), calls interleaved.
+    let spec = args[i + 1] == "resnet18" ? r18 : small
+    let batch = Int(option("--batch", "1"))!
+    let values = option("--values", "1048576,524288").split(separator: ",").map { Int($0)! }
+    let net = InferenceNetwork(try Network(spec, seed: 1))
+    let x = Tensor(spec.input, batch: batch)
+    var rng = SeededGenerator(seed: 3)
+    for i in 0..<x.count { x[i] = rng.normal() }
+    let times = interleaved(values.map { v in { Parallel.minimumParallelWork = v; _ = net.predict(x) } })
+    for (v, t) in zip(values, times) { log(String(format: "threshold %d: %.3f ms", v, median(t) * 1000)) }
     exit(0)
 }
 if args.contains("--pack-vs-run") {
