@@ -86,8 +86,8 @@ final class BlockedSegment: Layer {
     }
 
     deinit {
-        for b in buffers { b.deallocate() }
-        for s in steps { s.weights.deallocate() }
+        for b in buffers { freeAligned(b) }
+        for s in steps { freeAligned(s.weights) }
     }
 
     func forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -134,11 +134,9 @@ final class BlockedSegment: Layer {
     /// Buffers for at least `batch` samples; the pixel tables for exactly that many.
     private func prepare(batch n: Int) -> [BlockedConvPlan.Pixels] {
         if n > capacity {
-            for b in buffers { b.deallocate() }
+            for b in buffers { freeAligned(b) }
             buffers = layouts.map {
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: $0.count * n)
-                p.initialize(repeating: 0, count: $0.count * n)
-                return p
+                alignedFloats($0.count * n)
             }
             capacity = n
         }
@@ -225,7 +223,7 @@ final class BlockedSegment: Layer {
                 used += 1
             }
             let g = conv.geometry, plan = BlockedConvPlan(g, inputBorder: border)
-            let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+            let w = alignedFloats(plan.packedWeightCount)
             plan.packWeights(folded.weight.value.data, into: w)
             let bias = (0..<g.outChannels).map { folded.bias?.value[$0] ?? 0 }
             layouts.append(plan.output)

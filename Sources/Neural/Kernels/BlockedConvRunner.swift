@@ -32,13 +32,13 @@ final class BlockedConvRunner {
     init(_ g: ConvGeometry) {
         plan = BlockedConvPlan(g, inputBorder: max(1, g.padding))
         imagesPerStep = max(1, Self.stepBudget / (plan.input.count + plan.output.count))
-        weights = .allocate(capacity: plan.packedWeightCount)
+        weights = alignedFloats(plan.packedWeightCount)
         zeroBias = [Float](repeating: 0, count: g.outChannels)
     }
 
     deinit {
-        weights.deallocate()
-        for b in inputs + outputs { b.deallocate() }
+        freeAligned(weights)
+        for b in inputs + outputs { freeAligned(b) }
     }
 
     /// Packs `[Cout, Cin, kh, kw]` weights for the next `run`s.
@@ -107,11 +107,8 @@ final class BlockedConvRunner {
     /// made before the workers start (they only read them).
     private func prepare(batch n: Int, chunks: Int) {
         while inputs.count < chunks {
-            for (list, count) in [(\BlockedConvRunner.inputs, plan.input.count), (\BlockedConvRunner.outputs, plan.output.count)] {
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: count * imagesPerStep)
-                p.initialize(repeating: 0, count: count * imagesPerStep)
-                self[keyPath: list].append(p)
-            }
+            inputs.append(alignedFloats(plan.input.count * imagesPerStep))
+            outputs.append(alignedFloats(plan.output.count * imagesPerStep))
         }
         var sizes: Set<Int> = []
         for i in 0..<chunks {
