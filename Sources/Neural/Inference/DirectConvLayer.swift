@@ -21,14 +21,14 @@ public final class DirectConvLayer: Layer {
     /// `weight` `[Cout, Cin, kh, kw]`, `bias` `[Cout]` (already folded with batch norm).
     public init(_ g: ConvGeometry, weight: UnsafePointer<Float>, bias: [Float]) {
         plan = DirectConvPlan(g)
-        weights = .allocate(capacity: plan.packedWeightCount)
+        weights = alignedFloats(plan.packedWeightCount)
         plan.packWeights(weight, into: weights)
         self.bias = .allocate(capacity: g.outChannels)
         self.bias.initialize(from: bias, count: g.outChannels)
     }
 
     deinit {
-        weights.deallocate()
+        freeAligned(weights)
         bias.deallocate()
     }
 

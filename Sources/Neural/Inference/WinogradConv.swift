@@ -29,7 +29,7 @@ public final class WinogradConv: Layer {
         geometry = g
         self.bias = bias
         let co = g.outChannels, ci = g.inChannels
-        u = .allocate(capacity: 16 * co * ci)
+        u = alignedFloats(16 * co * ci)
         for o in 0..<co {
             for c in 0..<ci {
                 let f = weight + (o * ci + c) * 9
@@ -48,7 +48,7 @@ public final class WinogradConv: Layer {
         }
     }
 
-    deinit { u.deallocate() }
+    deinit { freeAligned(u) }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let g = geometry, n = x.batch
