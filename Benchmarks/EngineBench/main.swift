@@ -159,21 +159,21 @@ if let i = args.firstIndex(of: "--ab-kernel-threads") {
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-compile") {
-    // Batch-N latency of three compiled forms, calls interleaved so that the host's drift
-    // hits all alike: channel-blocked segments (the default), direct convs with each
+    // Batch-N latency of four compiled forms, calls interleaved so that the host's drift
+    // hits all alike: channel-blocked segments (the default), the same without Winograd, direct convs with each
     // block's sum in its last conv, and direct convs with the sums apart. The input is
     // random: a constant one ran 15 % faster on this CPU (ResNet18, the same network).
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
     let source = try Network(spec, seed: 1)
-    let nets = [InferenceNetwork(source), InferenceNetwork(source, blocked: false),
+    let nets = [InferenceNetwork(source), InferenceNetwork(source, winograd: false), InferenceNetwork(source, blocked: false),
                 InferenceNetwork(source, fuseResiduals: false, blocked: false)]
     let x = Tensor(spec.input, batch: batch)
     var rng = SeededGenerator(seed: 3)
     for i in 0..<x.count { x[i] = rng.normal() }
     let times = interleaved(nets.map { net in { _ = net.predict(x) } })
-    log(String(format: "blocked %.3f ms, direct with sums fused %.3f ms, direct with sums apart %.3f ms (medians of %d)",
-               median(times[0]) * 1000, median(times[1]) * 1000, median(times[2]) * 1000, times[0].count))
+    log(String(format: "blocked %.3f ms, blocked without Winograd %.3f ms, direct with sums fused %.3f ms, direct with sums apart %.3f ms (medians of %d)",
+               median(times[0]) * 1000, median(times[1]) * 1000, median(times[2]) * 1000, median(times[3]) * 1000, times[0].count))
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-training") {
@@ -289,6 +289,59 @@ if args.contains("--blocked-vs-direct") {
         print(String(format: "%d->%d %dpx k%d s%d: direct %.1f us (%.1f GF/s), blocked %.1f us (%.1f GF/s): %.2fx; max diff %.1e",
                      cin, cout, side, k, stride, median(td) * 1e6, flops / median(td) / 1e9, median(tb) * 1e6, flops / median(tb) / 1e9,
                      median(td) / median(tb), err))
+    }
+    exit(0)
+}
+if args.contains("--blocked-winograd") {
+    // The blocked direct conv against blocked Winograd F(2x2, 3x3) on the networks' 3x3
+    // stride-1 layers, inputs already blocked, calls interleaved; GF/s in direct-conv terms.
+    let batch = Int(option("--batch", "1"))!
+    for (c, side) in [(32, 28), (64, 14), (128, 7), (64, 32), (128, 16), (256, 8), (512, 4)] {
+        let g = ConvGeometry(input: Shape(c, side, side), outChannels: c, kernel: 3, stride: 1, padding: 1)
+        var rng = SeededGenerator(seed: 5)
+        let wt = (0..<(c * c * 9)).map { _ in rng.normal() * 0.05 }, bias = [Float](repeating: 0.1, count: c)
+        let plan = BlockedConvPlan(g), wino = BlockedWinogradPlan(g)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: wino.packedWeightCount)
+        plan.packWeights(wt, into: w)
+        wino.packWeights(wt, into: u)
+        func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        let xb = zeroed(batch * plan.input.count + wino.inputSlack), yd = zeroed(batch * plan.output.count), yw = zeroed(batch * plan.output.count)
+        let scratch = (0..<threads).map { _ in zeroed(wino.scratchCount) }
+        let x = (0..<(c * side * side)).map { _ in max(0, rng.normal()) }
+        for b in 0..<batch { plan.input.pack(x, into: xb + b * plan.input.count, channels: 0..<c) }
+        let table = plan.pixels(batch: batch), tiles = wino.tiles(batch: batch)
+        let units = plan.channelBlocks * table.blocks, npb = table.blocks
+        func direct() {
+            Parallel.forEachChunk(units, work: plan.work * batch, threshold: Parallel.minimumParallelWork / 4) { r in
+                var k = r.lowerBound
+                while k < r.upperBound {
+                    let kb = k / npb, p0 = k % npb, p1 = min(npb, p0 + r.upperBound - k)
+                    plan.run(xb, w, bias: bias, relu: true, yd, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
+                    k += p1 - p0
+                }
+            }
+        }
+        func winograd() {
+            wino.runParallel(xb, u, bias: bias, relu: true, yw, residual: nil, tiles, batch: batch, scratch: scratch)
+        }
+        direct(); winograd()
+        var err: Float = 0, scale: Float = 0
+        for i in 0..<(batch * plan.output.count) { err = max(err, abs(yd[i] - yw[i])); scale = max(scale, abs(yd[i])) }
+        var td: [Double] = [], tw: [Double] = []
+        let start = now()
+        while now() - start < 1.5 {
+            var t = now(); direct(); td.append(now() - t)
+            t = now(); winograd(); tw.append(now() - t)
+        }
+        let flops = 2.0 * Double(batch * c * g.outPlane * c * 9)
+        print(String(format: "%d->%d %dpx b%d: direct %.1f us (%.1f GF/s), winograd %.1f us (%.1f GF/s eq.): %.2fx; max diff %.1e of %.1f",
+                     c, c, side, batch, median(td) * 1e6, flops / median(td) / 1e9, median(tw) * 1e6, flops / median(tw) / 1e9,
+                     median(td) / median(tw), err, scale))
     }
     exit(0)
 }

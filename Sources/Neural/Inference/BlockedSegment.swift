@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A run of a network's convs, max pools and ResNet blocks executed in the channel-blocked
 /// layout (`BlockedLayout`, `BlockedConvPlan`, `BlockedMaxPool`): the input is blocked
 /// once on the way in and unblocked once on the way out; in between no layer packs its
@@ -7,10 +9,15 @@
 /// (`linesight-bench --ab-compile`) against the direct and Winograd convs: faster at every
 /// batch tried (1, 4, 8, 16, 32) on the small ResNet and on ResNet18. Inference only.
 final class BlockedSegment: Layer {
-    /// One conv: `input`, `output` and `residual` are indices into `buffers`.
+    /// One conv: `input`, `output` and `residual` are indices into `buffers`. A 3x3
+    /// stride-1 conv with 16 or more input channels runs as Winograd F(2x2, 3x3)
+    /// (`winograd`, with its weights) at the batch sizes where that pays, on the direct
+    /// kernel (`plan`, `weights`) at the others; each packing exists only if some batch needs it.
     struct Step {
         let plan: BlockedConvPlan
-        let weights: UnsafeMutablePointer<Float>
+        let weights: UnsafeMutablePointer<Float>?
+        let winograd: BlockedWinogradPlan?
+        let winogradWeights: UnsafeMutablePointer<Float>?
         let bias: [Float]
         let relu: Bool
         let input: Int, output: Int, residual: Int?
@@ -33,8 +40,17 @@ final class BlockedSegment: Layer {
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var capacity = 0
     private let layouts: [BlockedLayout]
-    /// Each step's pixel tables, by sub-batch size.
-    private var tables: [Int: [BlockedConvPlan.Pixels]] = [:]
+    /// Each step's pixel or tile table, by sub-batch size.
+    private var tables: [Int: [Table]] = [:]
+    enum Table {
+        case pixels(BlockedConvPlan.Pixels)
+        case tiles(BlockedWinogradPlan.Tiles)
+    }
+    /// Floats past each buffer's last sample that the Winograd steps' edge tiles may read.
+    private let slack: Int
+    /// One scratch per worker for the Winograd steps (`BlockedWinogradPlan.scratchCount`).
+    private var scratch: [UnsafeMutablePointer<Float>] = []
+    private let scratchCount: Int
     /// Samples that run together: a batch runs in sub-batches of at most this many, so
     /// that the three buffers a step touches (input, output, residual) stay within
     /// `cacheBudget` bytes (16 MB by default; on this machine's 32 MB L3, ResNet18 at
@@ -42,13 +58,19 @@ final class BlockedSegment: Layer {
     let subBatch: Int
     static let defaultCacheBudget = 16 << 20
     private var output: Tensor?
+    /// While set, every run appends each step's seconds (a step's pools included) here,
+    /// for `InferenceNetwork.profile`.
+    var stepSeconds: [[Double]]?
 
     /// A segment for `layers` (training layers: convs each with its batch norm and ReLU,
     /// max pools after a ReLU, and residual blocks of convs, each with its ReLU), or nil if
     /// any of them does not fit the blocked kernels, it ends in a pool, or it has fewer
     /// than two convs.
-    init?(_ layers: [Layer], inputShape: Shape, cacheBudget: Int = BlockedSegment.defaultCacheBudget) {
-        var builder = Builder()
+    /// `winograd` (on by default; off to measure it) runs the 3x3 stride-1 convs that fit as
+    /// Winograd F(2x2, 3x3).
+    init?(_ layers: [Layer], inputShape: Shape, cacheBudget: Int = BlockedSegment.defaultCacheBudget,
+          winograd: Bool = true) {
+        var builder = Builder(winograd: winograd)
         // a 7x7 stem reads its padding of 3 from the input's border
         let border = max(1, (layers.first as? Conv2d)?.geometry.padding ?? 1)
         builder.layouts.append(BlockedLayout(channels: inputShape.channels, height: inputShape.height, width: inputShape.width, border: border))
@@ -77,6 +99,8 @@ final class BlockedSegment: Layer {
         steps = builder.steps
         pools = builder.pools
         layouts = builder.layouts
+        slack = builder.layouts.map { 2 * $0.rowStride }.max()!
+        scratchCount = builder.steps.compactMap { $0.winograd?.scratchCount }.max() ?? 0
         let widest = builder.layouts.map(\.count).max()! * MemoryLayout<Float>.size
         subBatch = max(1, cacheBudget / (3 * widest))
         self.inputShape = inputShape
@@ -86,8 +110,8 @@ final class BlockedSegment: Layer {
     }
 
     deinit {
-        for b in buffers { freeAligned(b) }
-        for s in steps { freeAligned(s.weights) }
+        for b in buffers + scratch { freeAligned(b) }
+        for s in steps { for w in [s.weights, s.winogradWeights] { if let w { freeAligned(w) } } }
     }
 
     func forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -116,7 +140,9 @@ final class BlockedSegment: Layer {
                 run(pools[pool], batch: n)
                 pool += 1
             }
+            let start = stepSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             run(s, table, batch: n)
+            if stepSeconds != nil { stepSeconds![i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         forEachPlane(n, outputShape) { b, c in
             lastLayout.unpack(buffers[last] + b * lastLayout.count, into: y + b * outPlane, channels: c..<(c + 1))
@@ -131,20 +157,40 @@ final class BlockedSegment: Layer {
         }
     }
 
-    /// Buffers for at least `batch` samples; the pixel tables for exactly that many.
-    private func prepare(batch n: Int) -> [BlockedConvPlan.Pixels] {
+    /// Buffers for at least `batch` samples, scratch for every worker; the pixel and tile
+    /// tables for exactly that many samples.
+    private func prepare(batch n: Int) -> [Table] {
         if n > capacity {
             for b in buffers { freeAligned(b) }
-            buffers = layouts.map {
-                alignedFloats($0.count * n)
-            }
+            buffers = layouts.map { alignedFloats($0.count * n + slack) }
             capacity = n
+        }
+        if scratchCount > 0 && scratch.count < Parallel.workers {
+            scratch += (scratch.count..<Parallel.workers).map { _ in alignedFloats(scratchCount) }
         }
         if let t = tables[n] { return t }
         if tables.count >= 4 { tables.removeAll() }   // a full sub-batch and a few last ones
-        let t = steps.map { $0.plan.pixels(batch: n) }
+        let t = steps.map { s in
+            if let w = s.winograd, w.pays(batch: n) { return Table.tiles(w.tiles(batch: n)) }
+            return .pixels(s.plan.pixels(batch: n))
+        }
         tables[n] = t
         return t
+    }
+
+    private func run(_ s: Step, _ table: Table, batch: Int) {
+        switch table {
+        case .pixels(let p): run(s, p, batch: batch)
+        case .tiles(let t): run(s, s.winograd!, t, batch: batch)
+        }
+    }
+
+    private func run(_ s: Step, _ plan: BlockedWinogradPlan, _ tiles: BlockedWinogradPlan.Tiles, batch: Int) {
+        let residual = s.residual.map { UnsafePointer(buffers[$0]) }
+        s.bias.withUnsafeBufferPointer { bias in
+            plan.runParallel(buffers[s.input], s.winogradWeights!, bias: bias.baseAddress!, relu: s.relu, buffers[s.output],
+                             residual: residual, tiles, batch: batch, scratch: scratch)
+        }
     }
 
     private func run(_ s: Step, _ table: BlockedConvPlan.Pixels, batch: Int) {
@@ -158,7 +204,7 @@ final class BlockedSegment: Layer {
                 var u = range.lowerBound
                 while u < range.upperBound {
                     let k = u / pixelBlocks, p0 = u % pixelBlocks, p1 = min(pixelBlocks, p0 + range.upperBound - u)
-                    s.plan.run(x, s.weights, bias: bias.baseAddress!, relu: s.relu, y, residual: residual, table,
+                    s.plan.run(x, s.weights!, bias: bias.baseAddress!, relu: s.relu, y, residual: residual, table,
                                channelBlocks: k..<(k + 1), pixelBlocks: p0..<p1)
                     u += p1 - p0
                 }
@@ -177,16 +223,26 @@ final class BlockedSegment: Layer {
 
     func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }
 
+    /// Step `i` as it runs a batch of `batch`, for profiles.
+    func describe(step i: Int, batch: Int) -> String {
+        let s = steps[i], g = s.plan.geometry
+        let pooled = pools.contains { $0.before == i } ? "max pool, then " : ""
+        return pooled + (!(s.winograd?.pays(batch: min(batch, subBatch)) ?? false) ? "conv k\(g.kernelH) s\(g.stride)" : "winograd") +
+            " \(g.inChannels)->\(g.outChannels) at \(g.inHeight)x\(g.inWidth)" + (s.residual == nil ? "" : " +sum") + (s.relu ? " +relu" : "")
+    }
+
     /// What the segment runs, for profiles: its convs and where its blocks' sums happen.
     var summary: String {
         let sums = steps.filter { $0.residual != nil }.count
         let g0 = steps.first!.plan.geometry, g1 = steps.last!.plan.geometry
-        return "channel-blocked \(steps.count) convs \(g0.inChannels)->\(g1.outChannels) at \(g0.inHeight)x\(g0.inWidth), " +
+        let winograd = steps.filter { $0.winograd != nil }.count
+        return "channel-blocked \(steps.count) convs (up to \(winograd) Winograd) \(g0.inChannels)->\(g1.outChannels) at \(g0.inHeight)x\(g0.inWidth), " +
             (pools.isEmpty ? "" : "\(pools.count) max pool, ") + "\(sums) residual sums"
     }
 
     /// Collects steps and buffer layouts while a segment is built.
     private struct Builder {
+        let winograd: Bool
         var steps: [Step] = []
         var pools: [Pool] = []
         var layouts: [BlockedLayout] = []
@@ -223,11 +279,20 @@ final class BlockedSegment: Layer {
                 used += 1
             }
             let g = conv.geometry, plan = BlockedConvPlan(g, inputBorder: border)
-            let w = alignedFloats(plan.packedWeightCount)
-            plan.packWeights(folded.weight.value.data, into: w)
+            let fast = winograd && BlockedWinogradPlan.applies(to: g, inputBorder: border)
+                ? BlockedWinogradPlan(g, inputBorder: border) : nil
+            var w: UnsafeMutablePointer<Float>?, u: UnsafeMutablePointer<Float>?
+            if let fast {
+                u = alignedFloats(fast.packedWeightCount)
+                fast.packWeights(folded.weight.value.data, into: u!)
+            }
+            if !(fast?.pays(batch: 1) ?? false) {   // some batch sizes run on the direct kernel
+                w = alignedFloats(plan.packedWeightCount)
+                plan.packWeights(folded.weight.value.data, into: w!)
+            }
             let bias = (0..<g.outChannels).map { folded.bias?.value[$0] ?? 0 }
             layouts.append(plan.output)
-            steps.append(Step(plan: plan, weights: w, bias: bias, relu: relu, input: input, output: layouts.count - 1, residual: residual))
+            steps.append(Step(plan: plan, weights: w, winograd: fast, winogradWeights: u, bias: bias, relu: relu, input: input, output: layouts.count - 1, residual: residual))
             if relu { rectified.insert(layouts.count - 1) }
             return (used, layouts.count - 1)
         }

@@ -43,7 +43,7 @@ public final class InferenceNetwork {
             for start in run.dropLast() {
                 let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
                 let part = source[start..<run.last!]
-                if let segment = BlockedSegment(Array(part), inputShape: shape) {
+                if let segment = BlockedSegment(Array(part), inputShape: shape, winograd: winograd) {
                     layers += compiled(source[done..<start]) + [segment]
                     done = run.last!
                     break
@@ -145,11 +145,24 @@ public final class InferenceNetwork {
             }
             return h
         }
+        let segments = root.layers.compactMap { $0 as? BlockedSegment }
+        for s in segments { s.stepSeconds = Array(repeating: [], count: s.steps.count) }
         for _ in 0..<max(1, repeats) {
             row = 0
             _ = walk(root.layers, batch, "")
         }
-        return zip(names, times).map { ($0, $1.sorted()[$1.count / 2]) }
+        func median(_ t: [Double]) -> Double { t.sorted()[t.count / 2] }
+        var out: [(layer: String, seconds: Double)] = []
+        for (name, t) in zip(names, times) {
+            out.append((name, median(t)))
+            // a segment's steps follow it, timed inside the same runs
+            if let (i, s) = root.layers.enumerated().first(where: { name.hasPrefix("\($0.offset) ") && $0.element is BlockedSegment }),
+               let seg = s as? BlockedSegment, let steps = seg.stepSeconds {
+                for (j, st) in steps.enumerated() { out.append(("  \(i).\(j) " + seg.describe(step: j, batch: batch.batch), median(st))) }
+            }
+        }
+        for s in segments { s.stepSeconds = nil }
+        return out
     }
 
     private static func describe(_ layer: Layer) -> String {

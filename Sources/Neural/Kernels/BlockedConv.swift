@@ -224,6 +224,8 @@ public struct BlockedConvPlan: Sendable {
                             var acc = Accumulators()
                             if threeByThree {
                                 acc.run3x3(x, org.baseAddress! + p0, input.rowStride, inBlock, cin, wk)
+                            } else if nt == 1 {
+                                acc.pointwise(x, org.baseAddress! + p0, inBlock, cin, wk)
                             } else {
                                 acc.run(x, org.baseAddress! + p0, tp.baseAddress!, nt, inBlock, cin, wk)
                             }
@@ -323,7 +325,7 @@ private struct GradientAccumulators {
 }
 
 /// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
-private struct Accumulators {
+struct Accumulators {
     typealias V = SIMD8<Float>
     var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V()
     var a3 = V(), b3 = V(), a4 = V(), b4 = V(), a5 = V(), b5 = V()
@@ -363,6 +365,28 @@ private struct Accumulators {
             wp += step
             c &+= 1
         } while c < cin
+    }
+
+    /// A 1x1 kernel (weights `[cin][16]`): the eight channels of each input block
+    /// unrolled, so that each broadcast's address is a constant off the block's.
+    @inline(__always)
+    mutating func pointwise(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ inBlock: Int, _ cin: Int,
+                            _ w: UnsafePointer<Float>) {
+        let o = Origins(org[0], org[1], org[2], org[3], org[4], org[5])
+        var q = x, wp = w
+        var blocks = cin >> 3
+        while blocks > 0 {
+            tap(q, o, wp); tap(q + 1, o, wp + 16); tap(q + 2, o, wp + 32); tap(q + 3, o, wp + 48)
+            tap(q + 4, o, wp + 64); tap(q + 5, o, wp + 80); tap(q + 6, o, wp + 96); tap(q + 7, o, wp + 112)
+            q += inBlock
+            wp += 128
+            blocks &-= 1
+        }
+        var c = 0
+        while c < cin & 7 {
+            tap(q + c, o, wp + 16 &* c)
+            c &+= 1
+        }
     }
 
     /// Any kernel: the taps from a table.

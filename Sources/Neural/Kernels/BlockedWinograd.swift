@@ -1,0 +1,249 @@
+/// 3x3 stride-1 convolution in the channel-blocked layout by Winograd's minimal filtering
+/// F(2x2, 3x3) (Lavin & Gray, 2016), for inference: each 2x2 output tile costs 16
+/// multiplies per (input, output) channel pair instead of 36.
+///
+///     Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A      per 4x4 input tile d and 3x3 filter g
+///
+/// Tiles run in groups of `tileGroup`: a group's inputs are transformed once into a
+/// scratch `V[16][Cin/8][group][8]` that stays in the cache, then for each block of 16
+/// output channels the 16 element-wise products summed over input channels are 16 small
+/// GEMMs on the blocked kernel's micro-kernel (6 tiles x 16 channels, `Accumulators`),
+/// into `M[16][group][16]`; the output transform writes 2x2 pixels with the bias, a
+/// residual and ReLU. Its naive twin is `convForwardNaive`.
+///
+/// A tile of an odd-sized image reads one row or column past the input's interior; what
+/// it reads there only reaches the tile's output pixels outside the image, which are not
+/// written. The input buffer must have `inputSlack` readable zero floats past its last sample.
+public struct BlockedWinogradPlan: Sendable {
+    /// Tiles whose inputs are transformed together (a multiple of the micro-kernel's 6).
+    public static let tileGroup = 12
+    /// Fewer input channels leave the transforms too large a share (the 1- or 3-channel stem).
+    public static let minimumInputChannels = 16
+
+    public let geometry: ConvGeometry
+    public let input: BlockedLayout, output: BlockedLayout
+    /// Blocks of 16 output channels.
+    public let channelBlocks: Int
+
+    public static func applies(to g: ConvGeometry, inputBorder: Int = 1) -> Bool {
+        g.groups == 1 && g.kernelH == 3 && g.kernelW == 3 && g.stride == 1 && g.padding == 1 && inputBorder >= 1
+            && g.outChannels % BlockedConvPlan.channelBlock == 0 && g.inChannels >= minimumInputChannels
+    }
+
+    /// Reads an input with a border of `inputBorder`; writes one with a border of 1.
+    public init(_ g: ConvGeometry, inputBorder: Int = 1) {
+        precondition(Self.applies(to: g, inputBorder: inputBorder), "not a conv the blocked Winograd kernel takes")
+        geometry = g
+        input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth, border: inputBorder)
+        output = BlockedLayout(channels: g.outChannels, height: g.outHeight, width: g.outWidth)
+        channelBlocks = g.outChannels / BlockedConvPlan.channelBlock
+    }
+
+    /// Below this many tiles in a batch the transformed weights, 16/9 the direct kernel's,
+    /// cost more to stream than Winograd saves: ResNet18 at batch 1 ran 6.61 ms with its
+    /// 4x4-pixel layers (4 tiles, 512 channels, 16 MB of weights each) on the direct
+    /// blocked kernel and 6.84 ms with them on Winograd; at batch 32, 175 ms and 157 ms.
+    public static let minimumTiles = 16
+
+    /// Whether a batch of `batch` samples should run on this plan rather than the direct kernel.
+    public func pays(batch: Int) -> Bool { tilesPerSample * batch >= Self.minimumTiles }
+
+    var tilesPerSample: Int { (geometry.outHeight + 1) / 2 * ((geometry.outWidth + 1) / 2) }
+
+    /// Floats past the end of the input buffer's last sample that edge tiles read.
+    public var inputSlack: Int { 2 * input.rowStride }
+
+    /// Input blocks of 8 channels.
+    var inputBlocks: Int { (geometry.inChannels + BlockedLayout.lanes - 1) / BlockedLayout.lanes }
+
+    /// Where each 2x2 output tile of a batch reads and writes, tiles flattened across rows
+    /// and samples.
+    public struct Tiles: Sendable {
+        /// Per tile: the input offset of its 4x4 window's corner, the output offset of its
+        /// top-left pixel, and how many of its rows (bit 1 set: both) and columns (bit 0 set:
+        /// both) are inside the image.
+        let origins: [Int], targets: [Int], extents: [UInt8]
+        /// Tiles, and groups of `tileGroup`.
+        public let count: Int, groups: Int
+    }
+
+    public func tiles(batch: Int) -> Tiles {
+        let g = geometry, th = (g.outHeight + 1) / 2, tw = (g.outWidth + 1) / 2, n = batch * th * tw
+        var origins: [Int] = [], targets: [Int] = [], extents: [UInt8] = []
+        origins.reserveCapacity(n)
+        targets.reserveCapacity(n)
+        extents.reserveCapacity(n)
+        let shift = input.border - 1
+        for t in 0..<n {
+            let b = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw
+            origins.append(b * input.count + (2 * ty + shift) * input.rowStride + (2 * tx + shift) * BlockedLayout.lanes)
+            targets.append(b * output.count + output.offset(0, 2 * ty, 2 * tx))
+            extents.append((2 * ty + 1 < g.outHeight ? 2 : 0) | (2 * tx + 1 < g.outWidth ? 1 : 0))
+        }
+        return Tiles(origins: origins, targets: targets, extents: extents, count: n,
+                     groups: (n + Self.tileGroup - 1) / Self.tileGroup)
+    }
+
+    /// Floats of the packed, transformed weights: `[channelBlock16][16][inChannel][16]`.
+    public var packedWeightCount: Int { channelBlocks * 16 * geometry.inChannels * BlockedConvPlan.channelBlock }
+
+    /// Floats of one worker's scratch (`V` and `M` of one group).
+    public var scratchCount: Int { 16 * Self.tileGroup * (inputBlocks * BlockedLayout.lanes + BlockedConvPlan.channelBlock) }
+
+    /// Multiply-adds of one sample, for the decision to split across threads.
+    public var work: Int {
+        let g = geometry
+        return (g.outHeight + 1) / 2 * ((g.outWidth + 1) / 2) * 16 * g.inChannels * g.outChannels
+    }
+
+    /// Transforms `[Cout, Cin, 3, 3]` weights (G g G^T, G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]],
+    /// in Double) and packs them into `out` (`packedWeightCount` floats).
+    public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let g = geometry, ci = g.inChannels, cb = BlockedConvPlan.channelBlock
+        for o in 0..<g.outChannels {
+            for c in 0..<ci {
+                let f = (0..<9).map { Double(w[(o * ci + c) * 9 + $0]) }
+                var t = [Double](repeating: 0, count: 12)   // G g: 4x3
+                for j in 0..<3 {
+                    let a = f[j], b = f[3 + j], d = f[6 + j]
+                    (t[j], t[3 + j], t[6 + j], t[9 + j]) = (a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
+                }
+                for i in 0..<4 {
+                    let a = t[i * 3], b = t[i * 3 + 1], d = t[i * 3 + 2]
+                    let row = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
+                    for j in 0..<4 {
+                        out[(((o / cb) * 16 + i * 4 + j) * ci + c) * cb + o % cb] = Float(row[j])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tile groups `groups` of the batch `tiles` was made for, output channel blocks
+    /// `blocks` (of 16): y = act(conv(x) + bias + residual). `x`, `y` and `residual` are
+    /// blocked buffers, one per sample back to back; only the interiors of `y` are written.
+    /// `scratch` holds `scratchCount` floats, owned by the calling thread.
+    @inline(never)
+    public func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
+                    _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, _ tiles: Tiles,
+                    groups: Range<Int>, channelBlocks blocks: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        let tg = Self.tileGroup, cin = geometry.inChannels, cb = BlockedConvPlan.channelBlock
+        let vBlock = tg * BlockedLayout.lanes, vPosition = inputBlocks * vBlock
+        let v = scratch, m = scratch + 16 * vPosition
+        // the micro-kernel's pixel origins: tile slot i at 8 i inside V, then at 16 i inside M
+        let slots = (0..<tg).map { $0 * BlockedLayout.lanes } + (0..<tg).map { $0 * cb }
+        slots.withUnsafeBufferPointer { slots in
+            let slot = slots.baseAddress!, mSlot = slot + tg
+            tiles.origins.withUnsafeBufferPointer { org in
+                tiles.targets.withUnsafeBufferPointer { tgt in
+                    tiles.extents.withUnsafeBufferPointer { ext in
+                        for group in groups {
+                            let t0 = group * tg, count = min(tg, tiles.count - t0)
+                            transformInputs(x, org.baseAddress! + t0, count, v, vBlock: vBlock, vPosition: vPosition)
+                            for k in blocks {
+                                let uk = u + k * 16 * cin * cb
+                                var s = 0
+                                while s < count {
+                                    for p in 0..<16 {
+                                        var acc = Accumulators()
+                                        acc.pointwise(v + p * vPosition, slot + s, vBlock, cin, uk + p * cin * cb)
+                                        acc.write(m + p * tg * cb, BlockedLayout.lanes, mSlot + s, min(6, count - s),
+                                                  SIMD8(), SIMD8(), nil, false)
+                                    }
+                                    s += 6
+                                }
+                                transformOutputs(m, count, y, tgt.baseAddress! + t0, ext.baseAddress! + t0, block: k,
+                                                 bias: bias + k * cb, residual: residual, relu: relu)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole batch `tiles` was made for (`batch` samples), across the engine's workers:
+    /// tile groups split among them, each group's inputs transformed once for all output
+    /// channels; with fewer groups than twice the workers (small images at small batches)
+    /// the output channels split too, each part transforming its groups again. `scratch`:
+    /// one buffer of `scratchCount` floats per worker.
+    public func runParallel(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
+                            _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, _ tiles: Tiles,
+                            batch: Int, scratch: [UnsafeMutablePointer<Float>]) {
+        // a quarter of the engine's threshold, as for the direct blocked convs
+        let workers = work * batch < Parallel.minimumParallelWork / 4 ? 1 : min(Parallel.workers, scratch.count)
+        let splits = tiles.groups >= 2 * workers ? 1 : min(channelBlocks, workers)
+        let groups = tiles.groups, blocks = channelBlocks
+        Parallel.forEachWorker(groups * splits, workers: workers) { worker, range in
+            for unit in range {
+                // part-major, so that each worker's share is whole parts when split
+                let group = unit % groups, part = unit / groups
+                run(x, u, bias: bias, relu: relu, y, residual: residual, tiles, groups: group..<(group + 1),
+                    channelBlocks: (blocks * part / splits)..<(blocks * (part + 1) / splits), scratch: scratch[worker])
+            }
+        }
+    }
+
+    /// V = B^T d B for `count` tiles, every input block, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+    @inline(__always)
+    private func transformInputs(_ x: UnsafePointer<Float>, _ origins: UnsafePointer<Int>, _ count: Int,
+                                 _ v: UnsafeMutablePointer<Float>, vBlock: Int, vPosition: Int) {
+        typealias V = SIMD8<Float>
+        let row = input.rowStride, inBlock = input.blockStride
+        for j in 0..<inputBlocks {
+            for i in 0..<count {
+                let src = UnsafeRawPointer(x + j * inBlock + origins[i])
+                @inline(__always) func d(_ r: Int, _ c: Int) -> V {
+                    src.loadUnaligned(fromByteOffset: (r * row + c * BlockedLayout.lanes) * 4, as: V.self)
+                }
+                let dst = UnsafeMutableRawPointer(v + j * vBlock + i * BlockedLayout.lanes)
+                @inline(__always) func put(_ p: Int, _ value: V) {
+                    dst.storeBytes(of: value, toByteOffset: p * vPosition * 4, as: V.self)
+                }
+                @inline(__always) func columns(_ r: Int, _ c0: V, _ c1: V, _ c2: V, _ c3: V) {
+                    put(4 * r, c0 - c2); put(4 * r + 1, c1 + c2); put(4 * r + 2, c2 - c1); put(4 * r + 3, c1 - c3)
+                }
+                let d0 = (d(0, 0), d(0, 1), d(0, 2), d(0, 3)), d1 = (d(1, 0), d(1, 1), d(1, 2), d(1, 3))
+                let d2 = (d(2, 0), d(2, 1), d(2, 2), d(2, 3)), d3 = (d(3, 0), d(3, 1), d(3, 2), d(3, 3))
+                columns(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+                columns(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+                columns(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+                columns(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+            }
+        }
+    }
+
+    /// Y = A^T M A, A^T = [[1,1,1,0],[0,1,-1,-1]], for `count` tiles of output block `k`
+    /// (16 channels, two 8-channel planes), plus bias and residual, then ReLU.
+    @inline(__always)
+    private func transformOutputs(_ m: UnsafePointer<Float>, _ count: Int, _ y: UnsafeMutablePointer<Float>,
+                                  _ targets: UnsafePointer<Int>, _ extents: UnsafePointer<UInt8>, block k: Int,
+                                  bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
+        typealias V = SIMD8<Float>
+        let cb = BlockedConvPlan.channelBlock, tg = Self.tileGroup, row = output.rowStride, outBlock = output.blockStride
+        for half in 0..<2 {
+            let b = UnsafeRawPointer(bias + 8 * half).loadUnaligned(as: V.self)
+            let plane = (2 * k + half) * outBlock
+            for i in 0..<count {
+                let src = UnsafeRawPointer(m + i * cb + 8 * half)
+                @inline(__always) func q(_ p: Int) -> V { src.loadUnaligned(fromByteOffset: p * tg * cb * 4, as: V.self) }
+                // s = A^T M: two rows of four
+                let s00 = q(0) + q(4) + q(8), s01 = q(1) + q(5) + q(9), s02 = q(2) + q(6) + q(10), s03 = q(3) + q(7) + q(11)
+                let s10 = q(4) - q(8) - q(12), s11 = q(5) - q(9) - q(13), s12 = q(6) - q(10) - q(14), s13 = q(7) - q(11) - q(15)
+                let at = plane + targets[i], e = extents[i]
+                @inline(__always) func put(_ value: V, _ offset: Int) {
+                    var out = value + b
+                    if let r = residual { out += UnsafeRawPointer(r + offset).loadUnaligned(as: V.self) }
+                    if relu { out = out.replacing(with: 0, where: out .< 0) }
+                    UnsafeMutableRawPointer(y + offset).storeBytes(of: out, as: V.self)
+                }
+                put(s00 + s01 + s02, at)
+                if e & 1 != 0 { put(s01 - s02 - s03, at + BlockedLayout.lanes) }
+                if e & 2 != 0 {
+                    put(s10 + s11 + s12, at + row)
+                    if e & 1 != 0 { put(s11 - s12 - s13, at + row + BlockedLayout.lanes) }
+                }
+            }
+        }
+    }
+}
