@@ -293,28 +293,28 @@ if args.contains("--blocked-vs-direct") {
     exit(0)
 }
 if args.contains("--blocked-winograd") {
-    // The blocked direct conv against blocked Winograd F(2x2, 3x3) on the networks' 3x3
-    // stride-1 layers, inputs already blocked, calls interleaved; GF/s in direct-conv terms.
+    // The blocked direct conv against blocked Winograd F(2x2, 3x3) in tile groups of 6, 12
+    // and 24, on the networks' 3x3 stride-1 layers, inputs already blocked, calls
+    // interleaved; GF/s in direct-conv terms.
     let batch = Int(option("--batch", "1"))!
     for (c, side) in [(32, 28), (64, 14), (128, 7), (64, 32), (128, 16), (256, 8), (512, 4)] {
         let g = ConvGeometry(input: Shape(c, side, side), outChannels: c, kernel: 3, stride: 1, padding: 1)
         var rng = SeededGenerator(seed: 5)
         let wt = (0..<(c * c * 9)).map { _ in rng.normal() * 0.05 }, bias = [Float](repeating: 0.1, count: c)
-        let plan = BlockedConvPlan(g), wino = BlockedWinogradPlan(g)
-        let w = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: wino.packedWeightCount)
-        plan.packWeights(wt, into: w)
-        wino.packWeights(wt, into: u)
+        let plan = BlockedConvPlan(g), winos = [6, 12, 24].map { BlockedWinogradPlan(g, tileGroup: $0) }
         func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
             p.initialize(repeating: 0, count: n)
             return p
         }
-        let xb = zeroed(batch * plan.input.count + wino.inputSlack), yd = zeroed(batch * plan.output.count), yw = zeroed(batch * plan.output.count)
-        let scratch = (0..<threads).map { _ in zeroed(wino.scratchCount) }
+        let w = zeroed(plan.packedWeightCount), u = zeroed(winos[0].packedWeightCount)
+        plan.packWeights(wt, into: w)
+        winos[0].packWeights(wt, into: u)
+        let xb = zeroed(batch * plan.input.count + winos[0].inputSlack), yd = zeroed(batch * plan.output.count), yw = zeroed(batch * plan.output.count)
+        let scratch = (0..<threads).map { _ in zeroed(winos.map(\.scratchCount).max()!) }
         let x = (0..<(c * side * side)).map { _ in max(0, rng.normal()) }
         for b in 0..<batch { plan.input.pack(x, into: xb + b * plan.input.count, channels: 0..<c) }
-        let table = plan.pixels(batch: batch), tiles = wino.tiles(batch: batch)
+        let table = plan.pixels(batch: batch), tiles = winos.map { $0.tiles(batch: batch) }
         let units = plan.channelBlocks * table.blocks, npb = table.blocks
         func direct() {
             Parallel.forEachChunk(units, work: plan.work * batch, threshold: Parallel.minimumParallelWork / 4) { r in
@@ -326,22 +326,19 @@ if args.contains("--blocked-winograd") {
                 }
             }
         }
-        func winograd() {
-            wino.runParallel(xb, u, bias: bias, relu: true, yw, residual: nil, tiles, batch: batch, scratch: scratch)
+        let variants = [direct] + zip(winos, tiles).map { wino, t in
+            { wino.runParallel(xb, u, bias: bias, relu: true, yw, residual: nil, t, batch: batch, scratch: scratch) }
         }
-        direct(); winograd()
+        variants[0](); variants[2]()
         var err: Float = 0, scale: Float = 0
         for i in 0..<(batch * plan.output.count) { err = max(err, abs(yd[i] - yw[i])); scale = max(scale, abs(yd[i])) }
-        var td: [Double] = [], tw: [Double] = []
-        let start = now()
-        while now() - start < 1.5 {
-            var t = now(); direct(); td.append(now() - t)
-            t = now(); winograd(); tw.append(now() - t)
-        }
+        let times = interleaved(variants)
         let flops = 2.0 * Double(batch * c * g.outPlane * c * 9)
-        print(String(format: "%d->%d %dpx b%d: direct %.1f us (%.1f GF/s), winograd %.1f us (%.1f GF/s eq.): %.2fx; max diff %.1e of %.1f",
-                     c, c, side, batch, median(td) * 1e6, flops / median(td) / 1e9, median(tw) * 1e6, flops / median(tw) / 1e9,
-                     median(td) / median(tw), err, scale))
+        var line = String(format: "%d->%d %dpx b%d: direct %.1f us (%.0f GF/s)", c, c, side, batch, median(times[0]) * 1e6, flops / median(times[0]) / 1e9)
+        for (i, wino) in winos.enumerated() {
+            line += String(format: ", wino/%d %.1f us (%.0f)", wino.tileGroup, median(times[i + 1]) * 1e6, flops / median(times[i + 1]) / 1e9)
+        }
+        print(line + String(format: "; max diff %.1e of %.1f", err, scale))
     }
     exit(0)
 }

@@ -16,7 +16,8 @@
 /// written. The input buffer must have `inputSlack` readable zero floats past its last sample.
 public struct BlockedWinogradPlan: Sendable {
     /// Tiles whose inputs are transformed together (a multiple of the micro-kernel's 6).
-    public static let tileGroup = 12
+    public static let defaultTileGroup = 12
+    public let tileGroup: Int
     /// Fewer input channels leave the transforms too large a share (the 1- or 3-channel stem).
     public static let minimumInputChannels = 16
 
@@ -31,8 +32,10 @@ public struct BlockedWinogradPlan: Sendable {
     }
 
     /// Reads an input with a border of `inputBorder`; writes one with a border of 1.
-    public init(_ g: ConvGeometry, inputBorder: Int = 1) {
+    public init(_ g: ConvGeometry, inputBorder: Int = 1, tileGroup: Int = BlockedWinogradPlan.defaultTileGroup) {
         precondition(Self.applies(to: g, inputBorder: inputBorder), "not a conv the blocked Winograd kernel takes")
+        precondition(tileGroup > 0 && tileGroup % 6 == 0, "tile groups are whole micro-kernel blocks of 6")
+        self.tileGroup = tileGroup
         geometry = g
         input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth, border: inputBorder)
         output = BlockedLayout(channels: g.outChannels, height: g.outHeight, width: g.outWidth)
@@ -81,14 +84,14 @@ public struct BlockedWinogradPlan: Sendable {
             extents.append((2 * ty + 1 < g.outHeight ? 2 : 0) | (2 * tx + 1 < g.outWidth ? 1 : 0))
         }
         return Tiles(origins: origins, targets: targets, extents: extents, count: n,
-                     groups: (n + Self.tileGroup - 1) / Self.tileGroup)
+                     groups: (n + tileGroup - 1) / tileGroup)
     }
 
     /// Floats of the packed, transformed weights: `[channelBlock16][16][inChannel][16]`.
     public var packedWeightCount: Int { channelBlocks * 16 * geometry.inChannels * BlockedConvPlan.channelBlock }
 
     /// Floats of one worker's scratch (`V` and `M` of one group).
-    public var scratchCount: Int { 16 * Self.tileGroup * (inputBlocks * BlockedLayout.lanes + BlockedConvPlan.channelBlock) }
+    public var scratchCount: Int { 16 * tileGroup * (inputBlocks * BlockedLayout.lanes + BlockedConvPlan.channelBlock) }
 
     /// Multiply-adds of one sample, for the decision to split across threads.
     public var work: Int {
@@ -127,7 +130,7 @@ public struct BlockedWinogradPlan: Sendable {
     public func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
                     _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, _ tiles: Tiles,
                     groups: Range<Int>, channelBlocks blocks: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-        let tg = Self.tileGroup, cin = geometry.inChannels, cb = BlockedConvPlan.channelBlock
+        let tg = tileGroup, cin = geometry.inChannels, cb = BlockedConvPlan.channelBlock
         let vBlock = tg * BlockedLayout.lanes, vPosition = inputBlocks * vBlock
         let v = scratch, m = scratch + 16 * vPosition
         // the micro-kernel's pixel origins: tile slot i at 8 i inside V, then at 16 i inside M
@@ -220,7 +223,7 @@ public struct BlockedWinogradPlan: Sendable {
                                   _ targets: UnsafePointer<Int>, _ extents: UnsafePointer<UInt8>, block k: Int,
                                   bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
         typealias V = SIMD8<Float>
-        let cb = BlockedConvPlan.channelBlock, tg = Self.tileGroup, row = output.rowStride, outBlock = output.blockStride
+        let cb = BlockedConvPlan.channelBlock, tg = tileGroup, row = output.rowStride, outBlock = output.blockStride
         for half in 0..<2 {
             let b = UnsafeRawPointer(bias + 8 * half).loadUnaligned(as: V.self)
             let plane = (2 * k + half) * outBlock
