@@ -143,7 +143,7 @@ if let i = args.firstIndex(of: "--profile-infer") {
     }
     let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
     let x = Tensor(spec.input, batch: batch)
-    _ = timed(seconds: 10) { _ = net.predict(x) }
+    for _ in 0..<10 { log(String(format: "window median %.3f ms", median(timed(seconds: 1) { _ = net.predict(x) }) * 1000)) }
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-kernel-threads") {
