@@ -64,9 +64,12 @@ struct Case { var name: String; var spec: NetworkSpec; var batch: Int }
 
 /// One SGD step of `spec` at `batch` on random data; `blocked: false` keeps every conv on
 /// im2col + GEMM.
-func trainingStep(_ spec: NetworkSpec, batch: Int, blocked: Bool = true) throws -> () -> Void {
+func trainingStep(_ spec: NetworkSpec, batch: Int, blocked: Bool = true, winograd: Bool = true) throws -> () -> Void {
     let net = try Network(spec, seed: 1)
-    for case let conv as Conv2d in net.allLayers { conv.blockedKernel = blocked }
+    for case let conv as Conv2d in net.allLayers {
+        conv.blockedKernel = blocked
+        conv.winogradKernel = winograd
+    }
     var rng = SeededGenerator(seed: 2)
     let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -177,14 +180,17 @@ if let i = args.firstIndex(of: "--ab-compile") {
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-training") {
-    // Training images/s with the channel-blocked conv kernel (the default) and with im2col
-    // + GEMM alone, steps interleaved so that the host's drift hits both alike.
+    // Training images/s with the channel-blocked conv kernel and Winograd (the default),
+    // the blocked kernel without Winograd, and im2col + GEMM alone, steps interleaved so
+    // that the host's drift hits all alike.
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "64"))!
-    let steps = [try trainingStep(spec, batch: batch), try trainingStep(spec, batch: batch, blocked: false)]
+    let steps = [try trainingStep(spec, batch: batch), try trainingStep(spec, batch: batch, winograd: false),
+                 try trainingStep(spec, batch: batch, blocked: false)]
     let times = interleaved(steps)
-    log(String(format: "blocked %.1f img/s, im2col + GEMM %.1f img/s: %.2fx (medians of %d)", Double(batch) / median(times[0]),
-               Double(batch) / median(times[1]), median(times[1]) / median(times[0]), times[0].count))
+    let rates = times.map { Double(batch) / median($0) }
+    log(String(format: "blocked with Winograd %.1f img/s, blocked %.1f img/s, im2col + GEMM %.1f img/s: %.2fx, %.2fx (medians of %d)",
+               rates[0], rates[1], rates[2], rates[0] / rates[1], rates[0] / rates[2], times[0].count))
     exit(0)
 }
 if args.contains("--blocked-dw") {

@@ -27,6 +27,7 @@ struct KernelTests {
             .init(cin: 16, cout: 16, h: 9, w: 9, k: 5, s: 1, p: 2, groups: 1, batch: 3),
             .init(cin: 16, cout: 16, h: 8, w: 8, k: 3, s: 1, p: 0, groups: 1, batch: 4),  // dx reads a border of 2
             .init(cin: 16, cout: 16, h: 64, w: 48, k: 3, s: 1, p: 1, groups: 1, batch: 5), // 2 images a step
+            .init(cin: 32, cout: 16, h: 5, w: 13, k: 3, s: 1, p: 1, groups: 1, batch: 3),  // Winograd, odd sizes
             .init(cin: 24, cout: 32, h: 40, w: 40, k: 7, s: 2, p: 3, groups: 1, batch: 6), // stem reading a border of 3
         ]
         for _ in 0..<6 {
@@ -39,7 +40,7 @@ struct KernelTests {
         return cases
     }()
 
-    @Test("conv and depthwise layers == naive direct convolution", arguments: convCases, [1, 2])
+    @Test("conv and depthwise layers == naive direct convolution (im2col + GEMM, blocked, Winograd)", arguments: convCases, [1, 2])
     func conv(_ c: ConvCase, workers: Int) throws {
         try Parallel.with(workers: workers) { try convCase(c) }
     }
@@ -73,6 +74,10 @@ struct KernelTests {
             #expect(conv.blockedPaths.forward == blocked, "blocked forward \(c)")
             let blockedDX = c.groups == 1 && c.batch >= 2 * Parallel.workers && c.s == 1 && c.cin % 16 == 0 && c.k > 1
             #expect(conv.blockedPaths.inputGradient == blockedDX, "blocked dx \(c)")
+            // 3x3 stride-1 convs of 16+ input channels: Winograd F(2x2, 3x3), forward and dx
+            let winogradForward = blocked && c.k == 3 && c.s == 1 && c.p == 1 && c.cin >= 16
+            #expect(conv.winogradPaths.forward == winogradForward, "Winograd forward \(c)")
+            #expect(conv.winogradPaths.inputGradient == (blockedDX && c.k == 3 && c.p == 1 && c.cout >= 16), "Winograd dx \(c)")
         }
     }
 

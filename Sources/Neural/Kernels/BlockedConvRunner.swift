@@ -9,8 +9,11 @@
 /// and the weight gradient about 77 % (one core); packing costs a copy of each operand.
 /// Training steps, interleaved (`linesight-bench --ab-training`): 1.19x (small ResNet,
 /// batch 64 and 128) and 1.11x (ResNet18, batch 32) over im2col + GEMM alone.
+/// A 3x3 stride-1 conv with 16 or more input channels runs its `run` (the forward pass,
+/// or the input gradient) as Winograd F(2x2, 3x3) (`BlockedWinogradPlan`) when asked.
 final class BlockedConvRunner {
     let plan: BlockedConvPlan
+    let winograd: BlockedWinogradPlan?
     /// Images per step of one worker: its blocked input and output stay within about 1 MB.
     let imagesPerStep: Int
     private let weights: UnsafeMutablePointer<Float>
@@ -19,8 +22,12 @@ final class BlockedConvRunner {
     /// (only interiors are written, so the borders stay zero).
     private var inputs: [UnsafeMutablePointer<Float>] = []
     private var outputs: [UnsafeMutablePointer<Float>] = []
-    /// Pixel tables by image count (the full step and the slices' remainders).
+    /// Pixel tables by image count (the full step and the slices' remainders), and tile
+    /// tables for Winograd.
     private var tables: [Int: BlockedConvPlan.Pixels] = [:]
+    private var tileTables: [Int: BlockedWinogradPlan.Tiles] = [:]
+    /// Per worker: Winograd's scratch.
+    private var scratch: [UnsafeMutablePointer<Float>] = []
 
     static let stepBudget = 1 << 18   // floats
 
@@ -29,20 +36,24 @@ final class BlockedConvRunner {
         BlockedConvPlan.applies(to: g, inputBorder: max(1, g.padding))
     }
 
-    init(_ g: ConvGeometry) {
+    init(_ g: ConvGeometry, winograd: Bool = true) {
         plan = BlockedConvPlan(g, inputBorder: max(1, g.padding))
+        self.winograd = winograd && BlockedWinogradPlan.applies(to: g, inputBorder: plan.input.border)
+            ? BlockedWinogradPlan(g, inputBorder: plan.input.border) : nil
         imagesPerStep = max(1, Self.stepBudget / (plan.input.count + plan.output.count))
-        weights = alignedFloats(plan.packedWeightCount)
+        weights = alignedFloats(self.winograd?.packedWeightCount ?? plan.packedWeightCount)
         zeroBias = [Float](repeating: 0, count: g.outChannels)
     }
 
     deinit {
         freeAligned(weights)
-        for b in inputs + outputs { freeAligned(b) }
+        for b in inputs + outputs + scratch { freeAligned(b) }
     }
 
     /// Packs `[Cout, Cin, kh, kw]` weights for the next `run`s.
-    func setWeights(_ w: UnsafePointer<Float>) { plan.packWeights(w, into: weights) }
+    func setWeights(_ w: UnsafePointer<Float>) {
+        if let winograd { winograd.packWeights(w, into: weights) } else { plan.packWeights(w, into: weights) }
+    }
 
     /// y = conv(x) + bias for `n` images of `x` `[n, Cin, H, W]` into `y` `[n, Cout, H', W']`,
     /// the batch split across `workers`.
@@ -95,9 +106,16 @@ final class BlockedConvRunner {
         for b in 0..<cnt {
             inLayout.pack(x + b * g.inChannels * g.inPlane, into: blockedIn + b * inLayout.count, channels: 0..<g.inChannels)
         }
-        let table = tables[cnt]!
-        plan.run(blockedIn, weights, bias: bias, relu: false, blockedOut, residual: nil, table,
-                 channelBlocks: 0..<plan.channelBlocks, pixelBlocks: 0..<table.blocks)
+        if let winograd {
+            // every step size, even one of few tiles: the weights are packed for Winograd alone
+            let tiles = tileTables[cnt]!
+            winograd.run(blockedIn, weights, bias: bias, relu: false, blockedOut, residual: nil, tiles,
+                         groups: 0..<tiles.groups, channelBlocks: 0..<plan.channelBlocks, scratch: scratch[w])
+        } else {
+            let table = tables[cnt]!
+            plan.run(blockedIn, weights, bias: bias, relu: false, blockedOut, residual: nil, table,
+                     channelBlocks: 0..<plan.channelBlocks, pixelBlocks: 0..<table.blocks)
+        }
         for b in 0..<cnt {
             outLayout.unpack(blockedOut + b * outLayout.count, into: y + b * g.outChannels * g.outPlane, channels: 0..<g.outChannels)
         }
@@ -107,8 +125,9 @@ final class BlockedConvRunner {
     /// made before the workers start (they only read them).
     private func prepare(batch n: Int, chunks: Int) {
         while inputs.count < chunks {
-            inputs.append(alignedFloats(plan.input.count * imagesPerStep))
+            inputs.append(alignedFloats(plan.input.count * imagesPerStep + (winograd?.inputSlack ?? 0)))
             outputs.append(alignedFloats(plan.output.count * imagesPerStep))
+            if let winograd { scratch.append(alignedFloats(winograd.scratchCount)) }
         }
         var sizes: Set<Int> = []
         for i in 0..<chunks {
@@ -117,6 +136,9 @@ final class BlockedConvRunner {
             if slice % imagesPerStep > 0 { sizes.insert(slice % imagesPerStep) }
         }
         for s in sizes where tables[s] == nil { tables[s] = plan.pixels(batch: s) }
+        if let winograd {
+            for s in sizes where tileTables[s] == nil { tileTables[s] = winograd.tiles(batch: s) }
+        }
     }
 
     /// The geometry whose conv of a stride-1 conv's output gradient is its input gradient

@@ -99,25 +99,27 @@ public struct BlockedWinogradPlan: Sendable {
         return (g.outHeight + 1) / 2 * ((g.outWidth + 1) / 2) * 16 * g.inChannels * g.outChannels
     }
 
-    /// Transforms `[Cout, Cin, 3, 3]` weights (G g G^T, G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]],
-    /// in Double) and packs them into `out` (`packedWeightCount` floats).
+    /// Transforms `[Cout, Cin, 3, 3]` weights (G g G^T, G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]])
+    /// and packs them into `out` (`packedWeightCount` floats). Training repacks every step,
+    /// so no allocation here.
     public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let g = geometry, ci = g.inChannels, cb = BlockedConvPlan.channelBlock
         for o in 0..<g.outChannels {
+            let base = out + (o / cb) * 16 * ci * cb + o % cb
             for c in 0..<ci {
-                let f = (0..<9).map { Double(w[(o * ci + c) * 9 + $0]) }
-                var t = [Double](repeating: 0, count: 12)   // G g: 4x3
-                for j in 0..<3 {
-                    let a = f[j], b = f[3 + j], d = f[6 + j]
-                    (t[j], t[3 + j], t[6 + j], t[9 + j]) = (a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
+                let f = w + (o * ci + c) * 9
+                // G g (4x3), a row at a time, then (G g) G^T (4x4)
+                @inline(__always) func row(_ i: Int, _ a: Float, _ b: Float, _ d: Float) {
+                    let dst = base + (i * 4 * ci + c) * cb, step = ci * cb
+                    dst[0] = a
+                    dst[step] = 0.5 * (a + b + d)
+                    dst[2 * step] = 0.5 * (a - b + d)
+                    dst[3 * step] = d
                 }
-                for i in 0..<4 {
-                    let a = t[i * 3], b = t[i * 3 + 1], d = t[i * 3 + 2]
-                    let row = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
-                    for j in 0..<4 {
-                        out[(((o / cb) * 16 + i * 4 + j) * ci + c) * cb + o % cb] = Float(row[j])
-                    }
-                }
+                row(0, f[0], f[1], f[2])
+                row(1, 0.5 * (f[0] + f[3] + f[6]), 0.5 * (f[1] + f[4] + f[7]), 0.5 * (f[2] + f[5] + f[8]))
+                row(2, 0.5 * (f[0] - f[3] + f[6]), 0.5 * (f[1] - f[4] + f[7]), 0.5 * (f[2] - f[5] + f[8]))
+                row(3, f[6], f[7], f[8])
             }
         }
     }

@@ -29,6 +29,10 @@ public final class Conv2d: Layer {
     /// Whether the channel-blocked kernel may run this conv (off: im2col + GEMM only, to
     /// compare the two).
     public var blockedKernel = true
+    /// Whether a 3x3 stride-1 conv's blocked forward pass and input gradient may run as
+    /// Winograd F(2x2, 3x3) (off: the direct blocked kernel, to compare the two). Read when
+    /// the blocked runners are made, at the first pass.
+    public var winogradKernel = true
     private var blockedForward: BlockedConvRunner?
     private var blockedInputGradient: (runner: BlockedConvRunner, weights: UnsafeMutablePointer<Float>)?
 
@@ -53,13 +57,17 @@ public final class Conv2d: Layer {
 
     /// Whether the blocked kernel has run this conv's forward pass and its input gradient.
     var blockedPaths: (forward: Bool, inputGradient: Bool) { (blockedForward != nil, blockedInputGradient != nil) }
+    /// Whether those blocked passes run as Winograd.
+    var winogradPaths: (forward: Bool, inputGradient: Bool) {
+        (blockedForward?.winograd != nil, blockedInputGradient?.runner.winograd != nil)
+    }
 
     public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     /// The blocked runner for the forward pass, if this conv and batch take it.
     private func forwardRunner(batch n: Int, workers: Int) -> BlockedConvRunner? {
         guard blockedKernel, n >= 2 * workers, !isPointwise, BlockedConvRunner.applies(to: geometry) else { return nil }
-        if blockedForward == nil { blockedForward = BlockedConvRunner(geometry) }
+        if blockedForward == nil { blockedForward = BlockedConvRunner(geometry, winograd: winogradKernel) }
         return blockedForward
     }
 
@@ -67,7 +75,7 @@ public final class Conv2d: Layer {
     private func inputGradientRunner(batch n: Int, workers: Int) -> BlockedConvRunner? {
         guard blockedKernel, n >= 2 * workers else { return nil }
         if blockedInputGradient == nil, let t = BlockedConvRunner.inputGradientGeometry(of: geometry) {
-            blockedInputGradient = (BlockedConvRunner(t), .allocate(capacity: weight.value.count))
+            blockedInputGradient = (BlockedConvRunner(t, winograd: winogradKernel), .allocate(capacity: weight.value.count))
         }
         guard let (runner, flipped) = blockedInputGradient else { return nil }
         BlockedConvRunner.flipped(weight.value.data, geometry, into: flipped)
