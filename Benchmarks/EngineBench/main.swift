@@ -21,6 +21,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
+           linesight-bench --blocked-winograd [--batch N] [--quick] | --blocked-dw
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
     prints the ratios). Writes one JSON document to stdout, progress to stderr.
     """)
@@ -104,9 +105,12 @@ func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
     return median(timed(seconds: quick ? 2 : 5, minimum: 10) { _ = net.predict(x) })
 }
 
+/// GFLOP/s of `Conv2d`'s forward pass on the direct blocked kernel: a real FLOP rate
+/// against the peak (Winograd's, in direct-conv terms, is `--blocked-winograd`'s).
 func convLayer(cin: Int, side: Int, batch: Int) throws -> Double {
     let spec = NetworkSpec(name: "conv", input: Shape(cin, side, side), layers: [.conv(out: cin, kernel: 3, stride: 1, padding: 1)])
     let net = try Network(spec, seed: 1)
+    for case let conv as Conv2d in net.allLayers { conv.winogradKernel = false }
     let x = Tensor(spec.input, batch: batch)
     x.fill(0.5)
     _ = net.forward(x, mode: .eval)
