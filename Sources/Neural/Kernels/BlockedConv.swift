@@ -324,6 +324,17 @@ private struct GradientAccumulators {
     }
 }
 
+/// Stores `value + bias (+ residual at the same offset)`, through ReLU if asked, at `y + offset`:
+/// the output write of the blocked kernels.
+@inline(__always)
+func storeOutput(_ value: SIMD8<Float>, _ bias: SIMD8<Float>, _ residual: UnsafePointer<Float>?, _ relu: Bool,
+                 _ y: UnsafeMutablePointer<Float>, _ offset: Int) {
+    var out = value + bias
+    if let r = residual { out += UnsafeRawPointer(r + offset).loadUnaligned(as: SIMD8<Float>.self) }
+    if relu { out = out.replacing(with: 0, where: out .< 0) }
+    UnsafeMutableRawPointer(y + offset).storeBytes(of: out, as: SIMD8<Float>.self)
+}
+
 /// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
 struct Accumulators {
     typealias V = SIMD8<Float>
@@ -421,17 +432,8 @@ struct Accumulators {
                _ bias0: V, _ bias1: V, _ residual: UnsafePointer<Float>?, _ relu: Bool) {
         @inline(__always)
         func put(_ lo: V, _ hi: V, _ t: Int) {
-            var u = lo + bias0, v = hi + bias1
-            if let r = residual {
-                u += UnsafeRawPointer(r + t).loadUnaligned(as: V.self)
-                v += UnsafeRawPointer(r + block + t).loadUnaligned(as: V.self)
-            }
-            if relu {
-                u = u.replacing(with: 0, where: u .< 0)
-                v = v.replacing(with: 0, where: v .< 0)
-            }
-            UnsafeMutableRawPointer(y + t).storeBytes(of: u, as: V.self)
-            UnsafeMutableRawPointer(y + block + t).storeBytes(of: v, as: V.self)
+            storeOutput(lo, bias0, residual, relu, y, t)
+            storeOutput(hi, bias1, residual, relu, y, block + t)
         }
         put(a0, b0, targets[0])
         if count > 1 { put(a1, b1, targets[1]) }

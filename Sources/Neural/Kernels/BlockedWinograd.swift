@@ -18,6 +18,8 @@ public struct BlockedWinogradPlan: Sendable {
     /// Tiles whose inputs are transformed together (a multiple of the micro-kernel's 6).
     public static let defaultTileGroup = 12
     public let tileGroup: Int
+    /// The micro-kernel's pixel origins: tile slot i at 8 i inside V, then at 16 i inside M.
+    private let slots: [Int]
     /// Fewer input channels leave the transforms too large a share (the 1- or 3-channel stem).
     public static let minimumInputChannels = 16
 
@@ -36,6 +38,7 @@ public struct BlockedWinogradPlan: Sendable {
         precondition(Self.applies(to: g, inputBorder: inputBorder), "not a conv the blocked Winograd kernel takes")
         precondition(tileGroup > 0 && tileGroup % 6 == 0, "tile groups are whole micro-kernel blocks of 6")
         self.tileGroup = tileGroup
+        slots = (0..<tileGroup).map { $0 * BlockedLayout.lanes } + (0..<tileGroup).map { $0 * BlockedConvPlan.channelBlock }
         geometry = g
         input = BlockedLayout(channels: g.inChannels, height: g.inHeight, width: g.inWidth, border: inputBorder)
         output = BlockedLayout(channels: g.outChannels, height: g.outHeight, width: g.outWidth)
@@ -135,8 +138,6 @@ public struct BlockedWinogradPlan: Sendable {
         let tg = tileGroup, cin = geometry.inChannels, cb = BlockedConvPlan.channelBlock
         let vBlock = tg * BlockedLayout.lanes, vPosition = inputBlocks * vBlock
         let v = scratch, m = scratch + 16 * vPosition
-        // the micro-kernel's pixel origins: tile slot i at 8 i inside V, then at 16 i inside M
-        let slots = (0..<tg).map { $0 * BlockedLayout.lanes } + (0..<tg).map { $0 * cb }
         slots.withUnsafeBufferPointer { slots in
             let slot = slots.baseAddress!, mSlot = slot + tg
             tiles.origins.withUnsafeBufferPointer { org in
@@ -236,12 +237,7 @@ public struct BlockedWinogradPlan: Sendable {
                 let s00 = q(0) + q(4) + q(8), s01 = q(1) + q(5) + q(9), s02 = q(2) + q(6) + q(10), s03 = q(3) + q(7) + q(11)
                 let s10 = q(4) - q(8) - q(12), s11 = q(5) - q(9) - q(13), s12 = q(6) - q(10) - q(14), s13 = q(7) - q(11) - q(15)
                 let at = plane + targets[i], e = extents[i]
-                @inline(__always) func put(_ value: V, _ offset: Int) {
-                    var out = value + b
-                    if let r = residual { out += UnsafeRawPointer(r + offset).loadUnaligned(as: V.self) }
-                    if relu { out = out.replacing(with: 0, where: out .< 0) }
-                    UnsafeMutableRawPointer(y + offset).storeBytes(of: out, as: V.self)
-                }
+                @inline(__always) func put(_ value: V, _ offset: Int) { storeOutput(value, b, residual, relu, y, offset) }
                 put(s00 + s01 + s02, at)
                 if e & 1 != 0 { put(s01 - s02 - s03, at + BlockedLayout.lanes) }
                 if e & 2 != 0 {
