@@ -32,18 +32,7 @@ public final class WinogradConv: Layer {
         u = alignedFloats(16 * co * ci)
         for o in 0..<co {
             for c in 0..<ci {
-                let f = weight + (o * ci + c) * 9
-                // G g G^T, G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]]
-                var t = [Float](repeating: 0, count: 12)   // G g: 4x3
-                for j in 0..<3 {
-                    let a = f[j], b = f[3 + j], d = f[6 + j]
-                    t[j] = a; t[3 + j] = 0.5 * (a + b + d); t[6 + j] = 0.5 * (a - b + d); t[9 + j] = d
-                }
-                for i in 0..<4 {
-                    let a = t[i * 3], b = t[i * 3 + 1], d = t[i * 3 + 2]
-                    let row = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d]
-                    for j in 0..<4 { u[((i * 4 + j) * co + o) * ci + c] = row[j] }
-                }
+                winogradFilter(weight + (o * ci + c) * 9) { p, value in u[(p * co + o) * ci + c] = value }
             }
         }
     }

@@ -102,31 +102,38 @@ public struct BlockedWinogradPlan: Sendable {
         return (g.outHeight + 1) / 2 * ((g.outWidth + 1) / 2) * 16 * g.inChannels * g.outChannels
     }
 
-    /// Transforms `[Cout, Cin, 3, 3]` weights (G g G^T, G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]])
-    /// and packs them into `out` (`packedWeightCount` floats). Training repacks every step,
-    /// so no allocation here.
+    /// Transforms `[Cout, Cin, 3, 3]` weights (`winogradFilter`) and packs them into `out`
+    /// (`packedWeightCount` floats). Training repacks every step, so no allocation here.
     public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let g = geometry, ci = g.inChannels, cb = BlockedConvPlan.channelBlock
         for o in 0..<g.outChannels {
             let base = out + (o / cb) * 16 * ci * cb + o % cb
             for c in 0..<ci {
-                let f = w + (o * ci + c) * 9
-                // G g (4x3), a row at a time, then (G g) G^T (4x4)
-                @inline(__always) func row(_ i: Int, _ a: Float, _ b: Float, _ d: Float) {
-                    let dst = base + (i * 4 * ci + c) * cb, step = ci * cb
-                    dst[0] = a
-                    dst[step] = 0.5 * (a + b + d)
-                    dst[2 * step] = 0.5 * (a - b + d)
-                    dst[3 * step] = d
-                }
-                row(0, f[0], f[1], f[2])
-                row(1, 0.5 * (f[0] + f[3] + f[6]), 0.5 * (f[1] + f[4] + f[7]), 0.5 * (f[2] + f[5] + f[8]))
-                row(2, 0.5 * (f[0] - f[3] + f[6]), 0.5 * (f[1] - f[4] + f[7]), 0.5 * (f[2] - f[5] + f[8]))
-                row(3, f[6], f[7], f[8])
+                winogradFilter(w + (o * ci + c) * 9) { p, value in base[(p * ci + c) * cb] = value }
             }
         }
     }
+}
 
+/// The 3x3 filter at `f` transformed for F(2x2, 3x3), G f G^T with
+/// G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]]: `put(p, value)` for each of its 16
+/// positions p = 4 i + j. Shared by both Winograd convs; no allocation.
+@inline(__always)
+func winogradFilter(_ f: UnsafePointer<Float>, _ put: (Int, Float) -> Void) {
+    // G f (4x3), a row at a time, then (G f) G^T (4x4)
+    @inline(__always) func row(_ i: Int, _ a: Float, _ b: Float, _ d: Float) {
+        put(4 * i, a)
+        put(4 * i + 1, 0.5 * (a + b + d))
+        put(4 * i + 2, 0.5 * (a - b + d))
+        put(4 * i + 3, d)
+    }
+    row(0, f[0], f[1], f[2])
+    row(1, 0.5 * (f[0] + f[3] + f[6]), 0.5 * (f[1] + f[4] + f[7]), 0.5 * (f[2] + f[5] + f[8]))
+    row(2, 0.5 * (f[0] - f[3] + f[6]), 0.5 * (f[1] - f[4] + f[7]), 0.5 * (f[2] - f[5] + f[8]))
+    row(3, f[6], f[7], f[8])
+}
+
+extension BlockedWinogradPlan {
     /// Tile groups `groups` of the batch `tiles` was made for, output channel blocks
     /// `blocks` (of 16): y = act(conv(x) + bias + residual). `x`, `y` and `residual` are
     /// blocked buffers, one per sample back to back; only the interiors of `y` are written.
