@@ -72,6 +72,7 @@ let package = Package(
             "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),

@@ -65,7 +65,7 @@ cat <<EOF2
   $bin serve --config $dir/linesight.toml          run the line again (Ctrl-C drains and stops)
   curl -s http://127.0.0.1:$port/metrics            Prometheus metrics while it runs
   curl -s 'http://127.0.0.1:$port/api/v1/verdicts?flagged=true&limit=5'
-  curl -s --data-binary @$dir/dataset/crack/\$(ls $dir/dataset/crack | head -1) http://127.0.0.1:$port/api/v1/classify
+  curl -s -H 'Content-Type: image/jpeg' --data-binary @$dir/dataset/crack/\$(ls $dir/dataset/crack | head -1) http://127.0.0.1:$port/api/v1/classify
   sqlite3 $dir/data/inspection.sqlite 'SELECT decision, count(*) FROM verdicts GROUP BY 1'
   $bin review --config $dir/linesight.toml         review the flagged frames in this terminal (q quits)
   $bin stats --config $dir/linesight.toml --by hour          yield, fails and defect rates

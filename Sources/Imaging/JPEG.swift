@@ -67,7 +67,8 @@ public final class JPEGDecoder {
         let h = (head.height * scale.num + scale.denom - 1) / scale.denom
         image.reshape(width: w, height: h, layout: layout)
         let format = layout == .gray ? Int32(TJPF_GRAY.rawValue) : Int32(TJPF_RGB.rawValue)
-        let flags = Int32(TJFLAG_STOPONWARNING)
+        // LIMITSCANS: a progressive JPEG of thousands of scans (minutes of CPU from a few KB) is refused.
+        let flags = Int32(TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS)
         let rc = image.pixels.withUnsafeMutableBufferPointer { dst in
             tjDecompress2(handle, data.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(data.count),
                           dst.baseAddress, Int32(w), 0, Int32(h), format, flags)

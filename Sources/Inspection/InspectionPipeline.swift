@@ -219,7 +219,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
         let saved = outcome.keep.flatMap { keep(frame, $0) }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
-        let scores = j?.stage2Scores.map(Self.json)
+        let scores = j?.stage2Scores.flatMap(Self.json)
         let verdict = VerdictRecord(cameraId: camera, capturedAt: frame.timestamp, frameSequence: Int64(frame.sequence),
                                     stage1Score: j?.stage1Score, stage2Scores: scores, decision: j?.decision ?? .noVerdict,
                                     defects: j?.defects ?? [], stage1Model: models.0,
@@ -268,7 +268,12 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
     }
 
-    static func json(_ scores: [String: Double]) -> String {
-        "{" + scores.keys.sorted().map { "\"\($0)\":\(String(format: "%.4f", scores[$0]!))" }.joined(separator: ",") + "}"
+    /// Stage-2 scores as a JSON object, keys sorted, 4 decimals; written by an encoder, so
+    /// any kind name is escaped (a non-finite score never gets here: the classifier throws).
+    static func json(_ scores: [String: Double]) -> String? {
+        let rounded = scores.filter { $0.value.isFinite }.mapValues { ($0 * 10_000).rounded() / 10_000 }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(rounded)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

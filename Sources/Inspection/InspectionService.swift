@@ -26,8 +26,10 @@ public final class InspectionService: @unchecked Sendable {
     public var lastReloadError: String? { lock.withLock { reloadError } }
     public var lastRetention: RetentionReport? { lock.withLock { retention } }
     private var lastRetentionAt = Date.distantPast
-    /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `lock`.
+    /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `apiLock`,
+    /// which nothing else takes: a slow request never holds up a pipeline, /metrics or a reload.
     private var apiClassifier: StagedClassifier
+    private let apiLock = NSLock()
     private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
 
     public init(config: LineConfig, logger: Logger) throws {
@@ -71,8 +73,11 @@ public final class InspectionService: @unchecked Sendable {
 
     public func start() {
         for p in pipelines { p.start() }
+        let t = apiLock.withLock { apiClassifier.thresholds }
         logger.info("inspection started", metadata: ["cameras": "\(pipelines.map(\.camera).joined(separator: ","))",
-                                                      "model.stage1": "\(pipelines.first?.modelVersions.0 ?? "")"])
+                                                      "model.stage1": "\(pipelines.first?.modelVersions.0 ?? "")",
+                                                      "thresholds": "fail=\(t.fail) pass=\(t.pass) defect=\(t.defect) per-kind=\(t.defectPerKind.count)",
+                                                      "thresholds.source": "\(config.models.overrideModel ? "config overrides the model files" : "model files first")"])
     }
 
     /// Drains every pipeline and commits what is pending.
@@ -99,8 +104,8 @@ public final class InspectionService: @unchecked Sendable {
             }
             let api = try StagedClassifier(config.models, roi: nil)
             for (p, c) in zip(pipelines, fresh) { p.swap(c) }
+            apiLock.withLock { apiClassifier = api }
             lock.withLock {
-                apiClassifier = api
                 reloadCounts.ok += 1
                 reloadError = nil
                 modelStamps = Self.stamps(config.models)
@@ -139,8 +144,9 @@ public final class InspectionService: @unchecked Sendable {
     }
 
     /// The staged verdict for one posted JPEG, with the model versions that gave it.
+    /// Blocks its caller for the judging: call it from a thread of its own, not a shared pool.
     public func classify(jpeg: [UInt8]) throws -> (Judgement, stage1: String, stage2: String?) {
-        try lock.withLock {
+        try apiLock.withLock {
             let j = try jpeg.withUnsafeBytes { raw in
                 try apiClassifier.judge(FrameView(bytes: raw, format: .mjpeg, width: 0, height: 0))
             }

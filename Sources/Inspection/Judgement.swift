@@ -21,7 +21,9 @@ public struct Judgement: Equatable, Sendable {
         let defects = (stage2 ?? [:]).filter { $0.value >= t.defect($0.key) }.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map(\.key)
         let unsure = stage1 > t.pass && stage1 < t.fail
         let decision: Decision
-        if stage1 >= t.fail {
+        if !stage1.isFinite || stage2?.values.contains(where: { !$0.isFinite }) == true {
+            decision = .fail  // the classifier throws first (a no-verdict); a NaN must never compare its way to a pass
+        } else if stage1 >= t.fail {
             decision = .fail
         } else if stage1 <= t.pass {
             decision = .pass

@@ -88,6 +88,7 @@ public struct LineConfig: Sendable {
         c.models.defect = try t.optionalDouble("defect", in: 0...1)
         c.models.stage2Confident = try t.optionalDouble("stage2_confident", in: 0...1)
         c.models.unsure = try t.choice("unsure", default: Thresholds.UnsureRule.stage2)
+        c.models.overrideModel = try t.bool("override_model", default: false)
         if let f = c.models.fail, let p = c.models.pass, p > f { throw t.bad("pass", "pass (\(p)) must not exceed fail (\(f))") }
 
         let fl = try root.section("flagging")

@@ -72,19 +72,28 @@ public final class StageModel {
         metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
     }
 
-    /// Stage 1: the probability that the part is defective.
-    public func defectProbability(_ input: UnsafePointer<Float>) -> Double {
+    /// Stage 1: the probability that the part is defective. Throws `nonFiniteScore` when the
+    /// network's output is NaN or infinite: `max(0, NaN)` is 0, so such a score would pass.
+    public func defectProbability(_ input: UnsafePointer<Float>) throws -> Double {
         let t = Float(metadata.temperature ?? 1)
-        let p = Self.softmax(logits(input).map { $0 / t })
-        return min(1, max(0, 1 - Double(p[passIndex!])))
+        let z = logits(input)
+        guard z.allSatisfy(\.isFinite) else { throw InspectionError.nonFiniteScore(stage: 1, model: version) }
+        let p = 1 - Double(Self.softmax(z.map { $0 / t })[passIndex!])
+        guard p.isFinite else { throw InspectionError.nonFiniteScore(stage: 1, model: version) }
+        return min(1, max(0, p))
     }
 
     /// Stage 2: a score per defect kind (sigmoid for multilabel models, softmax otherwise).
-    public func defectScores(_ input: UnsafePointer<Float>) -> [String: Double] {
+    /// Throws `nonFiniteScore` for a NaN or infinite output, which would otherwise report no defect.
+    public func defectScores(_ input: UnsafePointer<Float>) throws -> [String: Double] {
         let z = logits(input)
+        guard z.allSatisfy(\.isFinite) else { throw InspectionError.nonFiniteScore(stage: 2, model: version) }
         let p = metadata.task == .multilabel ? z.map { 1 / (1 + exp(-$0)) } : Self.softmax(z)
         var out: [String: Double] = [:]
-        for (name, v) in zip(classes, p) where !Self.passClassNames.contains(name.lowercased()) { out[name] = Double(v) }
+        for (name, v) in zip(classes, p) where !Self.passClassNames.contains(name.lowercased()) {
+            guard v.isFinite else { throw InspectionError.nonFiniteScore(stage: 2, model: version) }
+            out[name] = Double(v)
+        }
         return out
     }
 

@@ -1,17 +1,22 @@
 import Foundation
 import Imaging
+import Neural
 import Store
 
-/// Where a pipeline's models come from, and what overrides their own thresholds.
+/// Where a pipeline's models come from, and the config's thresholds.
 public struct ModelPaths: Equatable, Sendable {
     public var stage1: String
     public var stage2: String?
-    /// Config thresholds; fields left nil come from the stage-1 model file, then the defaults.
+    /// Config thresholds. The thresholds `train` and `retrain` fitted into the model files win
+    /// over these (they were picked for the target recall on validation data); the config's
+    /// apply where a model carries none, or everywhere with `overrideModel`.
     public var fail: Double?
     public var pass: Double?
     public var defect: Double?
     public var stage2Confident: Double?
     public var unsure: Thresholds.UnsureRule = .stage2
+    /// The config's thresholds win over the model files' (`[thresholds] override_model`).
+    public var overrideModel = false
 
     public init(stage1: String, stage2: String? = nil) {
         self.stage1 = stage1
@@ -33,16 +38,7 @@ public final class StagedClassifier {
     public init(_ paths: ModelPaths, roi: Rect?) throws {
         stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi)
         stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi) }
-        let own = stage1.metadata.thresholds
-        var t = Thresholds(fail: paths.fail ?? own["fail"] ?? 0.7, pass: paths.pass ?? own["pass"] ?? 0.3,
-                           defect: paths.defect ?? stage2?.metadata.thresholds["defect"] ?? 0.5,
-                           stage2Confident: paths.stage2Confident ?? 0.6, unsure: paths.unsure)
-        // Per-kind thresholds from the stage-2 model, unless the config sets one for all.
-        if paths.defect == nil, let s2 = stage2 {
-            t.defectPerKind = s2.metadata.perKindDefectThresholds
-        }
-        try t.validate()
-        thresholds = t
+        thresholds = try Self.thresholds(paths, stage1: stage1.metadata, stage2: stage2?.metadata)
         do {
             pre1 = try Preprocessor(geometry: stage1.geometry)
             if let s2 = stage2, s2.geometry != stage1.geometry {
@@ -57,20 +53,38 @@ public final class StagedClassifier {
         input2 = [Float](repeating: 0, count: stage2?.geometry.floatCount ?? 0)
     }
 
+    /// The thresholds in force: the model files' fitted values first (unless the config says
+    /// `override_model`), then the config's, then the defaults.
+    static func thresholds(_ paths: ModelPaths, stage1: ModelMetadata, stage2: ModelMetadata?) throws -> Thresholds {
+        func pick(_ config: Double?, _ model: Double?, _ fallback: Double) -> Double {
+            (paths.overrideModel ? config ?? model : model ?? config) ?? fallback
+        }
+        let own = stage1.thresholds
+        var t = Thresholds(fail: pick(paths.fail, own["fail"], 0.7), pass: pick(paths.pass, own["pass"], 0.3),
+                           defect: pick(paths.defect, stage2?.thresholds["defect"], 0.5),
+                           stage2Confident: paths.stage2Confident ?? 0.6, unsure: paths.unsure)
+        // Per-kind thresholds from the stage-2 model, unless the config overrides them with one for all.
+        if !(paths.overrideModel && paths.defect != nil), let s2 = stage2 {
+            t.defectPerKind = s2.perKindDefectThresholds
+        }
+        try t.validate()
+        return t
+    }
+
     /// Judges one frame; throws when the frame cannot be read (the caller records a no-verdict).
     public func judge(_ frame: FrameView) throws -> Judgement {
         let t0 = monotonicSeconds()
         try input1.withUnsafeMutableBufferPointer { try pre1.process(frame, into: $0.baseAddress!) }
-        let s1 = input1.withUnsafeBufferPointer { stage1.defectProbability($0.baseAddress!) }
+        let s1 = try input1.withUnsafeBufferPointer { try stage1.defectProbability($0.baseAddress!) }
         let t1 = monotonicSeconds()
         var scores: [String: Double]?
         var stage2Ms: Double?
         if let stage2, Judgement.needsStage2(s1, thresholds) {
             if let pre2 {
                 try input2.withUnsafeMutableBufferPointer { try pre2.process(frame, into: $0.baseAddress!) }
-                scores = input2.withUnsafeBufferPointer { stage2.defectScores($0.baseAddress!) }
+                scores = try input2.withUnsafeBufferPointer { try stage2.defectScores($0.baseAddress!) }
             } else {
-                scores = input1.withUnsafeBufferPointer { stage2.defectScores($0.baseAddress!) }
+                scores = try input1.withUnsafeBufferPointer { try stage2.defectScores($0.baseAddress!) }
             }
             stage2Ms = (monotonicSeconds() - t1) * 1000
         }

@@ -11,6 +11,8 @@ public final class GroupCommitter: @unchecked Sendable {
         public var batches: UInt64 = 0
         public var failedCommits: UInt64 = 0
         public var dropped: UInt64 = 0
+        /// Verdict rows SQLite refused (a CHECK, bad JSON): each recorded as a no-verdict instead.
+        public var refused: UInt64 = 0
         public var pending = 0
         public var lastBatchMs: Double = 0
         /// True while commits are failing.
@@ -110,8 +112,9 @@ public final class GroupCommitter: @unchecked Sendable {
 
             let start = Date()
             var ok = true
+            var refused: [RefusedVerdict] = []
             do {
-                try store.insert(batch)
+                refused = try store.insert(batch)
             } catch {
                 ok = false
                 if failingSince == nil {
@@ -122,7 +125,14 @@ public final class GroupCommitter: @unchecked Sendable {
             condition.lock()
             inFlight = 0
             if ok {
-                _stats.committed += UInt64(n)
+                for r in refused {
+                    logger.error("verdict row refused by the database, recorded as a no-verdict",
+                                 metadata: ["camera": "\(r.camera)", "frame": "\(r.sequence)", "error": "\(r.reason)",
+                                            "recorded": "\(r.recordedAsNoVerdict)"])
+                }
+                _stats.refused += UInt64(refused.count)
+                _stats.dropped += UInt64(refused.filter { !$0.recordedAsNoVerdict }.count)
+                _stats.committed += UInt64(n - refused.filter { !$0.recordedAsNoVerdict }.count)
                 _stats.batches += 1
                 _stats.lastBatchMs = Date().timeIntervalSince(start) * 1000
                 _stats.failing = false

@@ -111,8 +111,8 @@ extension Store {
         try pool.read { db in
             var filter = "WHERE 1"
             var args: [DatabaseValueConvertible] = []
-            if let since { filter += " AND hour >= ?"; args.append(Int64((since / 3600).rounded(.down))) }
-            if let until { filter += " AND hour < ?"; args.append(Int64((until / 3600).rounded(.up))) }
+            if let since { filter += " AND hour >= ?"; args.append(Self.hour(since, .down)) }
+            if let until { filter += " AND hour < ?"; args.append(Self.hour(until, .up)) }
             if let camera { filter += " AND camera_id = ?"; args.append(camera) }
             let arguments = StatementArguments(args) ?? StatementArguments()
             var rows: [RollupKey: RollupRow] = [:]
@@ -134,6 +134,21 @@ extension Store {
             }
             return order.map { rows[$0]! }
         }
+    }
+
+    /// The hour (since the epoch) of a time in Unix seconds, clamped to what Int64 holds: a
+    /// huge or infinite time once trapped the daemon (`since=1e300`). NaN counts as 0.
+    static func hour(_ seconds: Double, _ rule: FloatingPointRoundingRule) -> Int64 {
+        guard !seconds.isNaN else { return 0 }
+        let h = (seconds / 3600).rounded(rule)
+        if h >= 9.2e18 { return Int64.max }
+        if h <= -9.2e18 { return Int64.min }
+        return Int64(h)
+    }
+
+    /// The ids of every camera that ever wrote a verdict here, sorted.
+    public func cameraIds() throws -> [String] {
+        try pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM cameras ORDER BY id") }
     }
 
     /// A saved frame by id, unless retention deleted it.

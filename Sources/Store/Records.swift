@@ -73,6 +73,15 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
         self.error = error
     }
 
+    /// What is recorded when SQLite refuses this row: a no-verdict for the same frame that
+    /// names the refusal, with only values the schema always takes.
+    public func refusedStandIn(reason: String) -> VerdictRecord {
+        VerdictRecord(cameraId: cameraId, capturedAt: capturedAt.isFinite ? capturedAt : 0, frameSequence: max(0, frameSequence),
+                      stage1Score: nil, decision: .noVerdict, stage1Model: stage1Model,
+                      totalMs: totalMs.isFinite && totalMs >= 0 ? totalMs : 0,
+                      error: "store refused the verdict row: " + String(reason.prefix(500)))
+    }
+
     public var defectList: [String] { defects.isEmpty ? [] : defects.split(separator: ",").map(String.init) }
     public var flagList: [FlagReason] { flags.split(separator: ",").compactMap { FlagReason(rawValue: String($0)) } }
 

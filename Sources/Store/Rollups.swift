@@ -6,7 +6,7 @@ import GRDB
 /// from a few thousand rows however long the history.
 enum Rollups {
     static func add(_ v: VerdictRecord, _ db: Database) throws {
-        let hour = Int64((v.capturedAt / 3600).rounded(.down))
+        let hour = Store.hour(v.capturedAt, .down)
         let model = v.stage1Model ?? ""
         try db.execute(sql: """
             INSERT INTO rollups(camera_id, hour, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum)

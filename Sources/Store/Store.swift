@@ -83,23 +83,61 @@ public final class Store: Sendable {
     }
 
     /// Writes bundles in one transaction (the group commit), with their hourly rollups.
-    public func insert(_ bundles: [VerdictBundle]) throws {
-        guard !bundles.isEmpty else { return }
+    /// A bundle SQLite refuses (a CHECK, bad JSON, a type it will not store) is rolled back
+    /// alone, recorded in its place as a no-verdict naming the refusal, and returned; only a
+    /// failure of the database itself (I/O, disk full, busy) throws, and then nothing is written.
+    @discardableResult
+    public func insert(_ bundles: [VerdictBundle]) throws -> [RefusedVerdict] {
+        guard !bundles.isEmpty else { return [] }
+        var refused: [RefusedVerdict] = []
         try pool.write { db in
+            refused = []
             for b in bundles {
-                var v = b.verdict
-                try v.insert(db)
-                let vid = v.id!
-                if var f = b.frame {
-                    f.verdictId = vid
-                    try f.insert(db)
+                do {
+                    try db.inSavepoint { try Self.insert(b, db); return .commit }
+                } catch let e as DatabaseError where Self.isRowProblem(e) {
+                    let reason = e.message ?? "\(e.resultCode)"
+                    var recorded = true
+                    do {
+                        let stand = VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: nil)
+                        try db.inSavepoint { try Self.insert(stand, db); return .commit }
+                    } catch let e as DatabaseError where Self.isRowProblem(e) {
+                        recorded = false  // e.g. a camera the database does not know: counted, never retried
+                    }
+                    refused.append(RefusedVerdict(camera: b.verdict.cameraId, sequence: b.verdict.frameSequence,
+                                                  reason: reason, recordedAsNoVerdict: recorded))
                 }
-                for reason in v.flagList {
-                    var flag = FlagRecord(verdictId: vid, reason: reason, status: "open", createdAt: v.capturedAt)
-                    try flag.insert(db)
-                }
-                try Rollups.add(v, db)
             }
         }
+        return refused
     }
+
+    private static func insert(_ b: VerdictBundle, _ db: Database) throws {
+        var v = b.verdict
+        try v.insert(db)
+        let vid = v.id!
+        if var f = b.frame {
+            f.verdictId = vid
+            try f.insert(db)
+        }
+        for reason in v.flagList {
+            var flag = FlagRecord(verdictId: vid, reason: reason, status: "open", createdAt: v.capturedAt)
+            try flag.insert(db)
+        }
+        try Rollups.add(v, db)
+    }
+
+    /// Errors that belong to one row's values, not to the database.
+    static func isRowProblem(_ e: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE].contains(e.resultCode)
+    }
+}
+
+/// A verdict row the database refused, recorded as a no-verdict in its place.
+public struct RefusedVerdict: Sendable, Equatable {
+    public var camera: String
+    public var sequence: Int64
+    public var reason: String
+    /// False when even the stand-in no-verdict was refused (the verdict is then lost, and counted).
+    public var recordedAsNoVerdict: Bool
 }

@@ -89,10 +89,12 @@ final class ServeHarness {
         return (r.status, r.out, r.err)
     }
 
-    func http(_ path: String, method: String = "GET", body: Data? = nil, token: String? = nil) -> (status: Int, body: Data) {
+    func http(_ path: String, method: String = "GET", body: Data? = nil, token: String? = nil,
+              headers: [String: String] = [:]) -> (status: Int, body: Data) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
         request.httpBody = body
         request.timeoutInterval = 5
         nonisolated(unsafe) var result: (Int, Data) = (0, Data())
@@ -103,6 +105,43 @@ final class ServeHarness {
         }.resume()
         done.wait()
         return result
+    }
+
+    /// Sends `n` identical requests at once (each on its own connection); their statuses.
+    func concurrent(_ n: Int, _ path: String, method: String = "GET", body: Data? = nil, headers: [String: String] = [:]) -> [Int] {
+        let config = URLSessionConfiguration.ephemeral
+        config.httpMaximumConnectionsPerHost = n
+        let session = URLSession(configuration: config)
+        let lock = NSLock()
+        nonisolated(unsafe) var statuses: [Int] = []
+        let group = DispatchGroup()
+        for _ in 0..<n {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            request.httpBody = body
+            request.timeoutInterval = 30
+            for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+            group.enter()
+            session.dataTask(with: request) { _, response, _ in
+                lock.withLock { statuses.append((response as? HTTPURLResponse)?.statusCode ?? 0) }
+                group.leave()
+            }.resume()
+        }
+        _ = group.wait(timeout: .now() + 60)
+        return lock.withLock { statuses }
+    }
+
+    /// Opens /api/v1/events on a plain socket and leaves it open (the caller closes it).
+    func openEvents() -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let request = Array("GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n".utf8)
+        _ = send(fd, request, request.count, 0)
+        return fd
     }
 
     /// Opens /api/v1/events on a plain socket and returns what arrived within `seconds`.
@@ -191,9 +230,11 @@ struct ServeCLITests {
         #expect(h.http("/api/v1/frames/1.jpg").body.prefix(2) == Data([0xFF, 0xD8]), "a kept frame, as JPEG")
         #expect(h.http("/api/v1/frames/999999.jpg").status == 404)
         let frame = h.http("/api/v1/frames/1.jpg").body
-        let classified = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/classify", method: "POST", body: frame).body) as? [String: Any])
+        let jpeg = ["Content-Type": "image/jpeg"]
+        let classified = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/classify", method: "POST", body: frame, headers: jpeg).body) as? [String: Any])
         #expect(classified["decision"] as? String == "fail" && classified["defects"] as? [String] == ["scratch"])
-        #expect(h.http("/api/v1/classify", method: "POST", body: Data("not a jpeg".utf8)).status == 422)
+        #expect(h.http("/api/v1/classify", method: "POST", body: Data("not a jpeg".utf8), headers: jpeg).status == 415)
+        #expect(h.http("/api/v1/classify", method: "POST", body: frame.prefix(frame.count / 2), headers: jpeg).status == 422, "a truncated JPEG")
         #expect(h.http("/api/v1/models/reload", method: "POST").status == 403, "state changes need a token")
         let stream = h.events(seconds: 1.5)
         #expect(stream.contains("text/event-stream") && stream.contains("event: verdict\ndata: {") && stream.contains("\"camera\":\"line1\""),
@@ -276,12 +317,19 @@ struct ServeCLITests {
         let cfg = try String(contentsOfFile: h.dir + "/linesight.toml", encoding: .utf8)
             .replacingOccurrences(of: "[http]\n", with: "[http]\ntoken_file = \"token\"\n")
         try cfg.write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        chmod(h.dir + "/token", 0o644)
+        let open = try CLI.run(["serve", "--config", h.dir + "/linesight.toml", "--duration", "1"])
+        #expect(open.status != 0 && open.err.contains("others may read or change the bearer token (mode 644)"), "\(open.err)")
+        chmod(h.dir + "/token", 0o600)
         try h.start()
         #expect(h.wait(60) { h.http("/healthz").status == 200 }, "reads stay open on loopback")
         let denied = h.http("/api/v1/models/reload", method: "POST", token: "wrong-token-wrong-token")
         #expect(denied.status == 401 && String(decoding: denied.body, as: UTF8.self).contains("\"error\""))
+        #expect(h.http("/api/v1/models/reload", method: "POST", token: String(secret.dropLast())).status == 401, "a prefix is not the token")
         #expect(h.http("/api/v1/models/reload", method: "POST", token: secret).status == 200)
         #expect(h.wait(5) { h.metric("linesight_model_reloads_total{result=\"ok\"}") == 1 })
+        let lower = h.http("/api/v1/models/reload", method: "POST", headers: ["Authorization": "bearer " + secret])
+        #expect(lower.status == 200, "the scheme is case-insensitive (RFC 7235)")
         kill(h.pid, SIGTERM)
         #expect(h.finish().status == 0)
     }

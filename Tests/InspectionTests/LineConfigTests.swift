@@ -22,7 +22,8 @@ struct LineConfigTests {
         #expect(c.jpegQuality == d.jpegQuality && c.commitInterval == d.commitInterval)
         #expect(c.flags == d.flags && c.pipeline == d.pipeline && c.retention == d.retention)
         #expect(c.stallSeconds == d.stallSeconds && c.retentionEveryMinutes == d.retentionEveryMinutes)
-        #expect(c.models.fail == Thresholds().fail && c.models.pass == Thresholds().pass && c.models.defect == Thresholds().defect)
+        #expect(c.models.fail == nil && c.models.pass == nil && c.models.defect == nil && !c.models.overrideModel,
+                "the shipped config leaves the model files' fitted thresholds in force")
         #expect(c.http.host == "127.0.0.1" && c.http.port == 8080 && c.http.tokenFile == nil)
         #expect(c.cameras.count == 1 && c.cameras[0].source == .synthetic && c.cameras[0].synthetic == SyntheticConfigDefaults.value)
         #expect(c.database.hasSuffix("deploy/linesight-data/inspection.sqlite"), "relative to the file's folder")

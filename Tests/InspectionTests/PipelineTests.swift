@@ -60,7 +60,7 @@ struct PipelineTests {
         try constantModel(dir + "/t.safetensors", classes: ["good", "defect"], logits: [0, logit], temperature: 2)
         let model = try StageModel(path: dir + "/t.safetensors", stage: .one)
         let input = [Float](repeating: 0, count: model.geometry.floatCount)
-        let p = input.withUnsafeBufferPointer { model.defectProbability($0.baseAddress!) }
+        let p = try input.withUnsafeBufferPointer { try model.defectProbability($0.baseAddress!) }
         #expect(abs(p - 1 / (1 + exp(-Double(logit) / 2))) < 1e-5, "softmax(z / T), T = 2: \(p)")
     }
 
@@ -71,8 +71,28 @@ struct PipelineTests {
         var paths = ModelPaths(stage1: dir + "/s1.safetensors")
         #expect(try StagedClassifier(paths, roi: nil).thresholds.fail == 0.8)
         paths.fail = 0.6
+        #expect(try StagedClassifier(paths, roi: nil).thresholds.fail == 0.8, "a config value does not undo the calibration")
+        paths.overrideModel = true
         let c = try StagedClassifier(paths, roi: nil)
         #expect(c.thresholds.fail == 0.6 && c.thresholds.pass == 0.1)
+        try stage1(dir + "/plain.safetensors", pDefect: 0.5)
+        paths = ModelPaths(stage1: dir + "/plain.safetensors")
+        paths.fail = 0.65
+        #expect(try StagedClassifier(paths, roi: nil).thresholds.fail == 0.65, "a model without thresholds takes the config's")
+    }
+
+    /// The installed config (deploy/linesight.toml) once threw away what `train` fitted: it set
+    /// fail, pass and defect explicitly, and those overrode the model's own thresholds.
+    @Test func theShippedConfigKeepsTheModelsCalibratedThresholds() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try stage1(dir + "/s1.safetensors", pDefect: 0.5, thresholds: ["fail": 0.83, "pass": 0.04])
+        try stage2(dir + "/s2.safetensors", [("scratch", 0.9), ("dent", 0.2)], thresholds: ["defect": 0.35, "defect.dent": 0.15])
+        var paths = try LineConfig.load(path: LineConfigTests.documented).models
+        paths.stage1 = dir + "/s1.safetensors"
+        paths.stage2 = dir + "/s2.safetensors"
+        let t = try StagedClassifier(paths, roi: nil).thresholds
+        #expect(t.fail == 0.83 && t.pass == 0.04 && t.defect == 0.35 && t.defect("dent") == 0.15)
     }
 
     @Test func everyFrameGetsOneVerdictAndFlaggedFramesAreKept() throws {
@@ -96,7 +116,7 @@ struct PipelineTests {
         #expect(rows.map(\.frameSequence) == Array(1...25), "one row per frame, none lost")
         #expect(rows.allSatisfy { $0.decision == .fail && $0.defectList == ["scratch"] && $0.flagList.contains(.uncertain) })
         #expect(rows[0].stage1Model == classifier.stage1.version && rows[0].stage2Model == classifier.stage2?.version)
-        #expect(rows[0].stage2Scores == #"{"dent":0.1000,"scratch":0.9000}"#)
+        #expect(rows[0].stage2Scores == #"{"dent":0.1,"scratch":0.9}"#)
         let frames = try store.pool.read { db in try FrameRecord.fetchAll(db) }
         #expect(frames.count == 25 && frames.allSatisfy { $0.keptBecause == .flagged })
         let first = try #require(frames.first)

@@ -88,17 +88,41 @@ struct StoreTests {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Store(path: file)
-        #expect(throws: (any Error).self, "unknown camera") { try store.insert([VerdictBundle(verdict: verdict(1, .pass, camera: "ghost"))]) }
+        let ghost = try store.insert([VerdictBundle(verdict: verdict(1, .pass, camera: "ghost"))])
+        #expect(ghost.count == 1 && !ghost[0].recordedAsNoVerdict, "unknown camera: refused, and no stand-in can be recorded either")
         try store.register(camera: "cam1", source: "v4l2")
         var bad = verdict(1, .pass)
         bad.stage1Score = 1.5
-        #expect(throws: (any Error).self, "score outside 0...1") { try store.insert([VerdictBundle(verdict: bad)]) }
         var unjudged = verdict(2, .pass)
         unjudged.stage1Score = nil
-        #expect(throws: (any Error).self, "a pass needs a stage-1 score") { try store.insert([VerdictBundle(verdict: unjudged)]) }
-        try store.pool.read { (db: Database) throws in #expect(try VerdictRecord.fetchCount(db) == 0, "a failed batch leaves nothing behind") }
+        var badJSON = verdict(3, .fail)
+        badJSON.stage2Scores = #"{"scratch": nan}"#
+        let refused = try store.insert([VerdictBundle(verdict: bad), VerdictBundle(verdict: unjudged), VerdictBundle(verdict: badJSON),
+                                        VerdictBundle(verdict: verdict(4, .pass))])
+        #expect(refused.map(\.sequence) == [1, 2, 3] && refused.allSatisfy(\.recordedAsNoVerdict))
+        #expect(refused[0].reason.contains("stage1_score BETWEEN 0 AND 1") && refused[2].reason.contains("json_valid"), "\(refused)")
+        let rows = try store.pool.read { db in try VerdictRecord.order(Column("frame_sequence")).fetchAll(db) }
+        #expect(rows.map(\.frameSequence) == [1, 2, 3, 4], "one row per frame: the refused ones as no-verdicts, the good one as it was")
+        #expect(rows.prefix(3).allSatisfy { $0.decision == .noVerdict && $0.error?.hasPrefix("store refused the verdict row: CHECK constraint failed") == true })
+        #expect(rows[3].decision == .pass && rows[3].stage1Score == 0.5)
     }
 
+    @Test func aRefusedRowNeverBlocksTheVerdictsBehindIt() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let committer = GroupCommitter(store: store, interval: 0.02)
+        var poison = verdict(1, .fail)
+        poison.stage2Scores = #"{"scr"atch": 0.9}"#  // what hand-built JSON once wrote for a kind named with a quote
+        committer.submit(VerdictBundle(verdict: poison))
+        for i in 2...50 { committer.submit(VerdictBundle(verdict: verdict(Int64(i), .pass))) }
+        #expect(committer.flush(timeout: 5), "the batch commits, with the poison row isolated")
+        let s = committer.stats
+        #expect(s.committed == 50 && s.refused == 1 && s.dropped == 0 && !s.failing && s.failedCommits == 0)
+        committer.close()
+        #expect(try store.rangeStats().frames == 50 && store.rangeStats().noVerdicts == 1)
+    }
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -184,14 +208,29 @@ struct StoreTests {
     @Test func failedCommitsAreRetriedNotLost() throws {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try Store(path: file)
+        let store = try Store(path: file, busyTimeout: 0.05)
+        try store.register(camera: "cam1", source: "synthetic")
+        // Another writer holds the database's write lock: every commit fails with SQLITE_BUSY.
+        let blocker = try DatabaseQueue(path: file)
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? blocker.inDatabase { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                holding.signal()
+                release.wait()
+                try db.execute(sql: "ROLLBACK")
+            }
+            released.signal()
+        }
+        holding.wait()
         let committer = GroupCommitter(store: store, interval: 0.02)
-        committer.submit(VerdictBundle(verdict: verdict(1, .pass)))  // camera not registered yet: FK fails
+        committer.submit(VerdictBundle(verdict: verdict(1, .pass)))
         #expect(!committer.flush(timeout: 0.6))
         #expect(committer.stats.failedCommits >= 1 && committer.stats.failing)
-        try store.register(camera: "cam1", source: "synthetic")
+        release.signal()
+        released.wait()
         #expect(committer.flush(timeout: 5))
-        #expect(committer.stats.committed == 1 && !committer.stats.failing)
+        #expect(committer.stats.committed == 1 && !committer.stats.failing && committer.stats.refused == 0)
         committer.close()
     }
 

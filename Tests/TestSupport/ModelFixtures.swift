@@ -22,7 +22,8 @@ public func stage1(_ path: String, pDefect: Double, thresholds: [String: Double]
 }
 
 /// Stage-2 multilabel model with fixed per-kind probabilities.
-public func stage2(_ path: String, _ scores: [(String, Double)]) throws {
-    try constantModel(path, classes: scores.map(\.0), logits: scores.map { Float(log($0.1 / (1 - $0.1))) }, task: .multilabel)
+public func stage2(_ path: String, _ scores: [(String, Double)], thresholds: [String: Double] = [:]) throws {
+    try constantModel(path, classes: scores.map(\.0), logits: scores.map { Float(log($0.1 / (1 - $0.1))) }, task: .multilabel,
+                      thresholds: thresholds)
 }
 

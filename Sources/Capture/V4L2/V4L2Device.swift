@@ -35,7 +35,9 @@ public struct V4L2Control: Equatable, Sendable {
 /// and errors that name the device and the call.
 final class V4L2Device {
     let path: String
-    let fd: Int32
+    /// The open descriptor; -1 once `close()` has run, so it is closed exactly once (a
+    /// number closed twice may by then belong to SQLite or a socket).
+    private(set) var fd: Int32
     private(set) var buffers: [(pointer: UnsafeMutableRawPointer, length: Int)] = []
     private(set) var streaming = false
 
@@ -247,6 +249,7 @@ final class V4L2Device {
         for b in buffers { munmap(b.pointer, b.length) }
         buffers = []
         if fd >= 0 { _ = Glibc.close(fd) }
+        fd = -1
     }
 }
 

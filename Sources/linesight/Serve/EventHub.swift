@@ -6,6 +6,8 @@ import Inspection
 final class EventHub: @unchecked Sendable {
     private let lock = NSLock()
     private var subscribers: [UUID: AsyncStream<LiveVerdict>.Continuation] = [:]
+    /// Shut down: a subscriber arriving now would wait for events that never come.
+    private var finished = false
     /// Called for every verdict on the pipeline's thread (keep it cheap).
     var tap: (@Sendable (LiveVerdict) -> Void)?
 
@@ -17,11 +19,17 @@ final class EventHub: @unchecked Sendable {
         for c in targets { c.yield(v) }
     }
 
-    func subscribe() -> (id: UUID, stream: AsyncStream<LiveVerdict>) {
+    /// A new subscription, or nil when `limit` subscribers are already there.
+    func subscribe(limit: Int = .max) -> (id: UUID, stream: AsyncStream<LiveVerdict>)? {
         let id = UUID()
         let (stream, continuation) = AsyncStream<LiveVerdict>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let admitted = lock.withLock {
+            guard subscribers.count < limit, !finished else { return false }
+            subscribers[id] = continuation
+            return true
+        }
+        guard admitted else { continuation.finish(); return nil }
         continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
-        lock.withLock { subscribers[id] = continuation }
         return (id, stream)
     }
 
@@ -31,7 +39,7 @@ final class EventHub: @unchecked Sendable {
 
     /// Ends every stream (shutdown).
     func finishAll() {
-        let all = lock.withLock { let a = Array(subscribers.values); subscribers = [:]; return a }
+        let all = lock.withLock { let a = Array(subscribers.values); subscribers = [:]; finished = true; return a }
         for c in all { c.finish() }
     }
 

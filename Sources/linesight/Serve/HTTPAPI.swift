@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Inspection
 import Logging
+import NIOCore
 import Store
 
 /// The daemon's HTTP API. Read routes are open on loopback; a bearer token guards every
@@ -9,100 +10,158 @@ import Store
 /// Errors are JSON: {"error": "..."}.
 enum HTTPAPI {
     static let maxClassifyBytes = 8 << 20
+    /// Live-event subscribers at once; the next gets a 503 (each holds a connection and a buffer).
+    static let maxEventClients = 16
 
-    static func router(_ d: InspectionService, events hub: EventHub, token: String?, requireTokenForReads: Bool) -> Router<BasicRequestContext> {
+    static func router(_ d: InspectionService, events hub: EventHub, gate: ClassifyGate, token: String?, requireTokenForReads: Bool,
+                       logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.add(middleware: AuthMiddleware(token: token, requireForReads: requireTokenForReads))
-        router.get("/healthz") { _, _ in json(["status": "ok"]) }
-        router.get("/readyz") { _, _ in
+        router.get("/healthz") { request, _ in
+            _ = try APIQuery(request, allowed: [])
+            return json(["status": "ok"])
+        }
+        router.get("/readyz") { request, _ in
+            _ = try APIQuery(request, allowed: [])
             let advancing = d.isAdvancing(), failing = d.committer.stats.failing
             guard advancing && !failing else {
                 return json(["status": "not ready", "pipelines_advancing": advancing, "store_failing": failing], status: .serviceUnavailable)
             }
             return json(["status": "ready"])
         }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: Metrics.render(d))))
+        router.get("/metrics") { request, _ in
+            _ = try APIQuery(request, allowed: [])
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: Metrics.render(d, eventClients: hub.subscriberCount))))
+        }
+        router.get("/api/v1/openapi.json") { request, _ in
+            _ = try APIQuery(request, allowed: [])
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
         router.get("/api/v1/verdicts") { request, _ in try verdicts(d, request) }
-        router.get("/api/v1/stats") { request, _ in
-            let q = request.uri.queryParameters
-            let s = try d.store.rangeStats(camera: q.get("camera"), since: q.get("since", as: Double.self), until: q.get("until", as: Double.self))
-            let live = d.pipelines.map { p -> [String: Any] in
-                let s = p.stats
-                return ["camera": p.camera, "received": s.received, "passes": s.passes, "fails": s.fails, "no_verdicts": s.noVerdicts,
-                        "dropped": s.dropped, "queue_depth": s.queueDepth, "source": s.sourceState.rawValue,
-                        "model_stage1": p.modelVersions.0, "model_stage2": p.modelVersions.1 ?? NSNull(),
-                        "latency_p50_ms": s.latency.quantile(0.5) ?? NSNull(), "latency_p99_ms": s.latency.quantile(0.99) ?? NSNull()]
-            }
-            let range = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s))
-            return json(["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)])
+        router.get("/api/v1/stats") { request, _ in try stats(d, request) }
+        router.get("/api/v1/frames/:file") { request, context in try frame(d, request, context.parameters.get("file") ?? "") }
+        router.get("/api/v1/events") { request, _ in
+            _ = try APIQuery(request, allowed: [])
+            return try events(hub)
         }
-        router.get("/api/v1/frames/:file") { _, context in
-            guard let file = context.parameters.get("file"), file.hasSuffix(".jpg"), let id = Int64(file.dropLast(4)) else {
-                return json(["error": "expected /api/v1/frames/ID.jpg"], status: .badRequest)
-            }
-            guard let f = try d.store.frame(id: id), let data = FileManager.default.contents(atPath: d.config.framesDirectory + "/" + f.path) else {
-                return json(["error": "frame \(id) is not stored (never kept, or removed by retention)"], status: .notFound)
-            }
-            return Response(status: .ok, headers: [.contentType: "image/jpeg"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
-        router.get("/api/v1/events") { _, _ in events(hub) }
-        router.post("/api/v1/classify") { request, _ in try await classify(d, request) }
-        router.post("/api/v1/models/reload") { _, _ in
-            let ok = d.reloadModels(reason: "HTTP request")
+        router.post("/api/v1/classify") { request, _ in try await classify(d, gate, request) }
+        router.post("/api/v1/models/reload") { request, _ in
+            _ = try APIQuery(request, allowed: [])
+            let ok = await gate.offload { d.reloadModels(reason: "HTTP request") }
             return ok ? json(["status": "reloaded", "stage1": d.pipelines.first?.modelVersions.0 ?? ""])
                 : json(["error": d.lastReloadError ?? "a reload is already running"], status: .conflict)
         }
         return router
     }
 
+    /// A camera id to filter by: printable, and one the database knows.
+    static func camera(_ d: InspectionService, _ q: APIQuery) throws -> String? {
+        guard let id = try q.string("camera") else { return nil }
+        let known = try d.store.cameraIds()
+        guard known.contains(id) else {
+            throw APIError(status: .notFound, message: "camera: no camera '\(id)' (known: \(known.joined(separator: ", ")))", parameter: "camera")
+        }
+        return id
+    }
+
+    /// `since` and `until` as a half-open range [since, until).
+    static func timeRange(_ q: APIQuery) throws -> (since: Double?, until: Double?) {
+        let since = try q.time("since"), until = try q.time("until")
+        if let since, let until, since > until { throw APIError.bad("until", "must not be before since") }
+        return (since, until)
+    }
+
     static func verdicts(_ d: InspectionService, _ request: Request) throws -> Response {
-        let p = request.uri.queryParameters
+        let p = try APIQuery(request, allowed: ["camera", "decision", "since", "until", "flagged", "before", "limit"])
         var q = VerdictQuery()
-        q.camera = p.get("camera")
-        if let s = p.get("decision") {
-            guard let dec = Decision(rawValue: s) else { return json(["error": "decision must be pass, fail or no_verdict"], status: .badRequest) }
+        q.camera = try camera(d, p)
+        if let s = try p.string("decision") {
+            guard let dec = Decision(rawValue: s) else { throw APIError.bad("decision", "expected pass, fail or no_verdict") }
             q.decision = dec
         }
-        q.since = p.get("since", as: Double.self)
-        q.until = p.get("until", as: Double.self)
-        q.flaggedOnly = p.get("flagged") == "true"
-        q.before = p.get("before", as: Int64.self)
-        q.limit = p.get("limit", as: Int.self) ?? 100
+        (q.since, q.until) = try timeRange(p)
+        q.flaggedOnly = try p.bool("flagged") ?? false
+        q.before = try p.int("before", in: 1...Int64.max)
+        q.limit = Int(try p.int("limit", in: 1...1000) ?? 100)
         let page = try d.store.verdicts(q)
         let items = try JSONSerialization.jsonObject(with: JSONEncoder().encode(page.items))
         return json(["items": items, "next_before": page.nextBefore.map { $0 as Any } ?? NSNull()])
     }
 
-    static func classify(_ d: InspectionService, _ request: Request) async throws -> Response {
+    static func stats(_ d: InspectionService, _ request: Request) throws -> Response {
+        let q = try APIQuery(request, allowed: ["camera", "since", "until"])
+        let camera = try camera(d, q)
+        let (since, until) = try timeRange(q)
+        let s = try d.store.rangeStats(camera: camera, since: since, until: until)
+        let live = d.pipelines.filter { camera == nil || $0.camera == camera }.map { p -> [String: Any] in
+            let s = p.stats
+            return ["camera": p.camera, "received": s.received, "passes": s.passes, "fails": s.fails, "no_verdicts": s.noVerdicts,
+                    "dropped": s.dropped, "queue_depth": s.queueDepth, "source": s.sourceState.rawValue,
+                    "model_stage1": p.modelVersions.0, "model_stage2": p.modelVersions.1 ?? NSNull(),
+                    "latency_p50_ms": number(s.latency.quantile(0.5)), "latency_p99_ms": number(s.latency.quantile(0.99))]
+        }
+        let range = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s))
+        return json(["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)])
+    }
+
+    static func frame(_ d: InspectionService, _ request: Request, _ file: String) throws -> Response {
+        _ = try APIQuery(request, allowed: [])
+        guard file.hasSuffix(".jpg"), let id = Int64(file.dropLast(4)), id > 0 else {
+            throw APIError.bad("id", "expected /api/v1/frames/ID.jpg with ID a positive whole number")
+        }
+        guard let f = try d.store.frame(id: id), let data = FileManager.default.contents(atPath: d.config.framesDirectory + "/" + f.path) else {
+            throw APIError(status: .notFound, message: "frame \(id) is not stored (never kept, or removed by retention)", parameter: "id")
+        }
+        return Response(status: .ok, headers: [.contentType: "image/jpeg"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func classify(_ d: InspectionService, _ gate: ClassifyGate, _ request: Request) async throws -> Response {
+        _ = try APIQuery(request, allowed: [])
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("image/jpeg") {
+            throw APIError(status: .unsupportedMediaType,
+                           message: "body: Content-Type is '\(APIQuery.printable(type))'; send the JPEG as image/jpeg (curl -H 'Content-Type: image/jpeg' --data-binary @part.jpg)",
+                           parameter: "body")
+        }
         var request = request
         let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: maxClassifyBytes) } catch {
-            return json(["error": "the image is larger than \(maxClassifyBytes >> 20) MiB"], status: .contentTooLarge)
+        do { body = try await request.collectBody(upTo: maxClassifyBytes) } catch is NIOTooManyBytesError {
+            throw APIError(status: .contentTooLarge, message: "body: the image is larger than \(maxClassifyBytes >> 20) MiB", parameter: "body")
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            throw APIError(status: .contentTooLarge, message: "body: the image is larger than \(maxClassifyBytes >> 20) MiB", parameter: "body")
         }
         let bytes = Array(body.readableBytesView)
-        do {
-            let (j, v1, v2) = try d.classify(jpeg: bytes)
+        guard !bytes.isEmpty else { throw APIError.bad("body", "empty; POST one JPEG image") }
+        guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF else {
+            let what = bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) ? "a PNG" : "not a JPEG (no FF D8 FF start of image)"
+            throw APIError(status: .unsupportedMediaType, message: "body: \(what); only JPEG images are judged", parameter: "body")
+        }
+        let outcome = try await gate.classify { try d.classify(jpeg: bytes) }
+        switch outcome {
+        case .success(let (j, v1, v2)):
             return json(["decision": j.decision.rawValue, "stage1_score": j.stage1Score, "defects": j.defects,
                          "stage2_scores": j.stage2Scores.map { $0 as Any } ?? NSNull(), "unsure": j.unsure,
                          "model_stage1": v1, "model_stage2": v2.map { $0 as Any } ?? NSNull()])
-        } catch {
+        case .failure(let error):
             return json(["decision": "no_verdict", "error": "\(error)"], status: .unprocessableContent)
         }
     }
 
     /// Server-sent events: one `verdict` event per judged frame, as JSON.
-    static func events(_ hub: EventHub) -> Response {
-        let (_, stream) = hub.subscribe()
+    static func events(_ hub: EventHub) throws -> Response {
+        guard let (_, stream) = hub.subscribe(limit: maxEventClients) else {
+            throw APIError(status: .serviceUnavailable, message: "\(maxEventClients) clients already follow the live events; try again later",
+                           headers: [.retryAfter: "5"])
+        }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
                             try await writer.write(ByteBuffer(string: ": linesight live verdicts\n\n"))
                             for await v in stream {
                                 let obj: [String: Any] = ["camera": v.camera, "sequence": v.sequence, "decision": v.decision.rawValue,
-                                                          "stage1_score": v.stage1Score.map { $0 as Any } ?? NSNull(), "defects": v.defects,
-                                                          "flags": v.flags.map(\.rawValue), "total_ms": v.totalMs]
+                                                          "stage1_score": number(v.stage1Score), "defects": v.defects,
+                                                          "flags": v.flags.map(\.rawValue), "total_ms": number(v.totalMs)]
                                 let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
                                 try await writer.write(ByteBuffer(string: "event: verdict\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
                             }
@@ -110,8 +169,17 @@ enum HTTPAPI {
                         })
     }
 
+    /// A number for JSON: null when absent or not finite (JSON has no NaN or infinity).
+    static func number(_ v: Double?) -> Any {
+        guard let v, v.isFinite else { return NSNull() }
+        return v
+    }
+
     static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(#"{"error":"unencodable"}"#.utf8)
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return Response(status: .internalServerError, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"internal error: the response could not be encoded as JSON"}"#)))
+        }
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -128,9 +196,28 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let token else {
             return HTTPAPI.json(["error": "this route needs a bearer token; set http.token_file in the config"], status: .forbidden)
         }
-        guard request.headers[.authorization] == "Bearer \(token)" else {
-            return HTTPAPI.json(["error": "missing or wrong bearer token"], status: .unauthorized)
+        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token) else {
+            var response = HTTPAPI.json(["error": "missing or wrong bearer token"], status: .unauthorized)
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
         }
         return try await next(request, context)
+    }
+
+    /// The credentials of an `Authorization: Bearer ...` header (the scheme in any case, RFC 7235).
+    static func bearer(_ header: String?) -> String? {
+        guard let header, let space = header.firstIndex(of: " "), header[..<space].lowercased() == "bearer" else { return nil }
+        let credentials = header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        return credentials.isEmpty ? nil : credentials
+    }
+
+    /// Compares every byte whatever the first difference, so the time taken tells nothing of the token.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff: UInt8 = x.count == y.count ? 0 : 1
+        for i in 0..<max(x.count, y.count) {
+            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return diff == 0
     }
 }

@@ -4,7 +4,7 @@ import Store
 
 /// The Prometheus text exposition (format 0.0.4) of the daemon's counters.
 enum Metrics {
-    static func render(_ d: InspectionService) -> String {
+    static func render(_ d: InspectionService, eventClients: Int) -> String {
         var out = MetricsWriter()
         out.gauge("linesight_uptime_seconds", "Seconds since the daemon started.", Date().timeIntervalSince(d.startedAt))
         let all = d.pipelines.map { ($0.camera, $0.stats, $0.modelVersions) }
@@ -39,7 +39,9 @@ enum Metrics {
         out.gauge("linesight_store_pending", "Verdicts waiting to be committed.", Double(c.pending))
         out.gauge("linesight_store_failing", "1 while commits fail (they are retried).", c.failing ? 1 : 0)
         out.counter("linesight_store_dropped_total", "Verdicts lost because the store could not keep up.", Double(c.dropped))
+        out.counter("linesight_store_refused_total", "Verdict rows SQLite refused, each recorded as a no-verdict instead.", Double(c.refused))
         out.counter("linesight_model_reloads_total", "Model reloads by result.", [(["result": "ok"], Double(d.reloads.ok)), (["result": "refused"], Double(d.reloads.refused))])
+        out.gauge("linesight_event_clients", "Clients following /api/v1/events.", Double(eventClients))
         out.gauge("linesight_pipeline_advancing", "1 while every camera produces verdicts (the watchdog is fed).", d.isAdvancing() ? 1 : 0)
         return out.text
     }

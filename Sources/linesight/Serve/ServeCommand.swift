@@ -52,13 +52,30 @@ struct ServeCommand: ParsableCommand {
                 throw ValidationError("listening beyond loopback needs http.token_file in the config")
             }
         }
-        let token = try cfg.http.tokenFile.map { path -> String in
-            guard let t = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), t.count >= 16 else {
-                throw ValidationError("\(path): cannot read a bearer token of at least 16 characters")
-            }
-            return t
-        }
+        let token = try cfg.http.tokenFile.map { try TokenFile.read($0) }
         let daemon = try InspectionService(config: cfg, logger: logger)
         try Supervisor(daemon: daemon, logger: logger, token: token, live: live, duration: duration).run()
+    }
+}
+
+/// The bearer token file: refused when others can read or anyone but its owner and group can
+/// change it (the token guards state-changing routes), or when it holds no usable token.
+enum TokenFile {
+    static func read(_ path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw ServeError.tokenFile(path: path, reason: "cannot read the bearer token: \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & 0o007 == 0, st.st_mode & 0o020 == 0 else {
+            throw ServeError.tokenFile(path: path, reason: String(format: "others may read or change the bearer token (mode %o); chmod 0640 or 0600 it", st.st_mode & 0o777))
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ServeError.tokenFile(path: path, reason: "cannot read the bearer token (not UTF-8 text?)")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 16, token.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+            throw ServeError.tokenFile(path: path, reason: "the bearer token must be at least 16 printable ASCII characters without spaces")
+        }
+        return token
     }
 }

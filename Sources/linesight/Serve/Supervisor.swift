@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Inspection
 import Training
 import Logging
@@ -36,8 +37,9 @@ final class Supervisor: @unchecked Sendable {
         if live { events.tap = { v in Console.printVerdict(v) } }
         let events = events
         daemon.observer = { events.publish($0) }
+        // The port first: failing to bind it is a failed start (no READY=1, a non-zero exit).
+        let http = try startHTTP()
         daemon.start()
-        let http = startHTTP()
         notifier.send("READY=1\nSTATUS=inspecting, waiting for the first verdict")
         loop()
         notifier.send("STOPPING=1\nSTATUS=draining queues and committing")
@@ -116,24 +118,39 @@ final class Supervisor: @unchecked Sendable {
 
     // MARK: HTTP
 
-    private func startHTTP() -> (group: ServiceGroup, task: Task<Void, Never>)? {
+    /// Starts the HTTP server and waits until it listens; throws when it cannot (port taken,
+    /// address not local), so the daemon never reports READY without its API.
+    private func startHTTP() throws -> (group: ServiceGroup, task: Task<Void, Never>)? {
         let cfg = daemon.config.http
         guard cfg.enabled else { return nil }
-        let router = HTTPAPI.router(daemon, events: events, token: token, requireTokenForReads: !cfg.isLoopback)
         var httpLogger = Logger(label: "linesight.http")
         httpLogger.logLevel = .warning
+        let router = HTTPAPI.router(daemon, events: events, gate: ClassifyGate(), token: token, requireTokenForReads: !cfg.isLoopback,
+                                    logger: logger)
         let logger = logger
-        let app = Application(router: router, configuration: .init(address: .hostname(cfg.host, port: cfg.port), serverName: "linesight"),
+        let started = StartSignal()
+        let server = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(60)))
+        let app = Application(router: router, server: server,
+                              configuration: .init(address: .hostname(cfg.host, port: cfg.port), serverName: "linesight",
+                                                   availableConnectionsDelegate: MaximumAvailableConnections(256)),
                               onServerRunning: { channel in
                                   let port = channel.localAddress?.port ?? cfg.port
                                   logger.info("http listening", metadata: ["address": "http://\(cfg.host):\(port)"])
                                   Console.line("HTTP API on http://\(cfg.host):\(port)  (/metrics, /api/v1/verdicts, /api/v1/events)")
+                                  started.finish(nil)
                               }, logger: httpLogger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: httpLogger))
         let task = Task {
-            do { try await group.run() } catch {
+            do {
+                try await group.run()
+                started.finish("the HTTP server stopped before it listened")
+            } catch {
                 logger.error("http server failed", metadata: ["error": "\(error)"])
+                started.finish("\(error)")
             }
+        }
+        if let failure = started.wait(seconds: 30) {
+            throw ServeError.http("cannot serve HTTP on \(cfg.host):\(cfg.port): \(failure)")
         }
         return (group, task)
     }
@@ -153,6 +170,37 @@ final class Supervisor: @unchecked Sendable {
             }
         }
         Console.line("verdicts committed: \(daemon.committer.stats.committed) -> \(daemon.config.database)")
+    }
+}
+
+/// The HTTP server's first word: listening (nil) or why not. The first call wins.
+final class StartSignal: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var outcome: String??
+
+    func finish(_ failure: String?) {
+        let first = lock.withLock { outcome == nil ? { outcome = .some(failure); return true }() : false }
+        if first { semaphore.signal() }
+    }
+
+    /// Nil once listening; the reason it failed, or that it did not answer in time.
+    func wait(seconds: Double) -> String? {
+        guard semaphore.wait(timeout: .now() + seconds) == .success else { return "no answer within \(Int(seconds)) s" }
+        return lock.withLock { outcome ?? nil }
+    }
+}
+
+/// Why `serve` could not start or had to stop.
+enum ServeError: Error, CustomStringConvertible {
+    case http(String)
+    case tokenFile(path: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .http(let why): why
+        case let .tokenFile(path, reason): "\(path): \(reason)"
+        }
     }
 }
 

@@ -1,0 +1,268 @@
+/// The HTTP API as an OpenAPI 3.0 document, served at /api/v1/openapi.json. CI runs
+/// schemathesis against a live daemon with it (scripts/check-api.sh): every response must
+/// conform, none may be a 5xx. Keep it beside HTTPAPI.swift's routes when they change.
+enum OpenAPI {
+    static let document = #"""
+    {
+      "openapi": "3.0.3",
+      "info": {
+        "title": "Linesight inspection daemon",
+        "version": "1",
+        "description": "The HTTP API of `linesight serve`. Loopback only unless http.token_file is set; beyond loopback every route needs the bearer token, and POST /api/v1/models/reload always does. Every error is JSON: {\"error\": text, \"parameter\": name (when one parameter is at fault)}. Times are Unix seconds (UTC)."
+      },
+      "servers": [{"url": "/"}],
+      "security": [{}, {"bearer": []}],
+      "paths": {
+        "/healthz": {
+          "get": {
+            "summary": "The process answers.",
+            "responses": {
+              "200": {"description": "Alive.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+          }
+        },
+        "/readyz": {
+          "get": {
+            "summary": "Verdicts are flowing and the store commits.",
+            "responses": {
+              "200": {"description": "Ready.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+              "503": {"description": "Not ready: a pipeline stalled or commits fail.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NotReady"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+          }
+        },
+        "/metrics": {
+          "get": {
+            "summary": "Prometheus metrics (text exposition format 0.0.4).",
+            "responses": {
+              "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+          }
+        },
+        "/api/v1/openapi.json": {
+          "get": {
+            "summary": "This document.",
+            "responses": {
+              "200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+          }
+        },
+        "/api/v1/verdicts": {
+          "get": {
+            "summary": "Verdicts, newest first, one page at a time.",
+            "parameters": [
+              {"$ref": "#/components/parameters/camera"},
+              {"name": "decision", "in": "query", "schema": {"type": "string", "enum": ["pass", "fail", "no_verdict"]}},
+              {"$ref": "#/components/parameters/since"},
+              {"$ref": "#/components/parameters/until"},
+              {"name": "flagged", "in": "query", "description": "Only flagged verdicts.", "schema": {"type": "boolean"}},
+              {"name": "before", "in": "query", "description": "The previous page's next_before.", "schema": {"type": "integer", "format": "int64", "minimum": 1}},
+              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+            ],
+            "responses": {
+              "200": {
+                "description": "A page of verdicts.",
+                "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["items", "next_before"], "additionalProperties": false,
+                  "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}},
+                    "next_before": {"type": "integer", "nullable": true}
+                  }
+                }}}
+              },
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"}
+            }
+          }
+        },
+        "/api/v1/stats": {
+          "get": {
+            "summary": "Totals from the hourly rollups for hours in [since, until), and each camera's live counters.",
+            "parameters": [
+              {"$ref": "#/components/parameters/camera"},
+              {"$ref": "#/components/parameters/since"},
+              {"$ref": "#/components/parameters/until"}
+            ],
+            "responses": {
+              "200": {"description": "Statistics.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"}
+            }
+          }
+        },
+        "/api/v1/frames/{file}": {
+          "get": {
+            "summary": "A kept frame as JPEG.",
+            "parameters": [
+              {"name": "file", "in": "path", "required": true, "description": "ID.jpg, ID a frame id.", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}\\.jpg$"}}
+            ],
+            "responses": {
+              "200": {"description": "The JPEG as the camera gave it (MJPEG) or as encoded when kept.", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"}
+            }
+          }
+        },
+        "/api/v1/events": {
+          "get": {
+            "summary": "Server-sent events: one `verdict` event per judged frame, data a JSON object (camera, sequence, decision, stage1_score, defects, flags, total_ms).",
+            "responses": {
+              "200": {"description": "An endless event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "503": {"$ref": "#/components/responses/Busy"}
+            }
+          }
+        },
+        "/api/v1/classify": {
+          "post": {
+            "summary": "Judges one posted JPEG (the whole image, no ROI) with the running models; stores nothing.",
+            "requestBody": {
+              "required": true,
+              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary", "maxLength": 8388608}}}
+            },
+            "responses": {
+              "200": {"description": "The staged verdict.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Classification"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "403": {"$ref": "#/components/responses/Forbidden"},
+              "413": {"$ref": "#/components/responses/Error"},
+              "415": {"$ref": "#/components/responses/Error"},
+              "422": {"description": "The image could not be judged (unreadable, too large, a model error): a no-verdict.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NoVerdict"}}}},
+              "503": {"$ref": "#/components/responses/Busy"}
+            }
+          }
+        },
+        "/api/v1/models/reload": {
+          "post": {
+            "summary": "Loads the configured model files again for every camera; swaps them only if all load.",
+            "security": [{"bearer": []}],
+            "responses": {
+              "200": {"description": "Reloaded.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status", "stage1"], "properties": {"status": {"type": "string"}, "stage1": {"type": "string"}}
+              }}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "403": {"$ref": "#/components/responses/Forbidden"},
+              "409": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        }
+      },
+      "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "parameters": {
+          "camera": {"name": "camera", "in": "query", "description": "A camera id the database knows.", "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+          "since": {"name": "since", "in": "query", "description": "From this time (Unix seconds, inclusive).", "schema": {"type": "number", "minimum": 0, "maximum": 253402300799}},
+          "until": {"name": "until", "in": "query", "description": "Before this time (Unix seconds, exclusive); not before since.", "schema": {"type": "number", "minimum": 0, "maximum": 253402300799}}
+        },
+        "responses": {
+          "Error": {"description": "Refused.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "BadRequest": {"description": "A parameter or the body is not what the route takes (the error names it).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "NotFound": {"description": "No such camera, frame or route.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Unauthorized": {"description": "The bearer token is missing or wrong.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Forbidden": {"description": "The route needs a token and the daemon has none (set http.token_file).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Busy": {"description": "Too many clients at once; retry after the Retry-After seconds.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        },
+        "schemas": {
+          "Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "string"}, "parameter": {"type": "string"}}
+          },
+          "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+          "NotReady": {
+            "type": "object", "required": ["status", "pipelines_advancing", "store_failing"],
+            "properties": {"status": {"type": "string"}, "pipelines_advancing": {"type": "boolean"}, "store_failing": {"type": "boolean"}}
+          },
+          "Verdict": {
+            "type": "object",
+            "required": ["id", "camera_id", "captured_at", "frame_sequence", "decision", "defects", "total_ms", "flags"],
+            "properties": {
+              "id": {"type": "integer"},
+              "camera_id": {"type": "string"},
+              "captured_at": {"type": "number"},
+              "frame_sequence": {"type": "integer", "minimum": 0},
+              "stage1_score": {"type": "number", "minimum": 0, "maximum": 1},
+              "stage2_scores": {"type": "string", "description": "JSON object: defect kind -> stage-2 score."},
+              "decision": {"type": "string", "enum": ["pass", "fail", "no_verdict"]},
+              "defects": {"type": "string", "description": "Comma-separated defect kinds of a fail."},
+              "stage1_model": {"type": "string"},
+              "stage2_model": {"type": "string"},
+              "stage1_ms": {"type": "number", "minimum": 0},
+              "stage2_ms": {"type": "number", "minimum": 0},
+              "total_ms": {"type": "number", "minimum": 0},
+              "flags": {"type": "string", "description": "Comma-separated flag reasons."},
+              "error": {"type": "string", "description": "Why a no-verdict has none."}
+            }
+          },
+          "Stats": {
+            "type": "object", "required": ["range", "cameras", "uptime_seconds"],
+            "properties": {
+              "range": {
+                "type": "object", "required": ["frames", "passes", "fails", "no_verdicts", "flagged", "defects", "yield"],
+                "properties": {
+                  "frames": {"type": "integer", "minimum": 0},
+                  "passes": {"type": "integer", "minimum": 0},
+                  "fails": {"type": "integer", "minimum": 0},
+                  "no_verdicts": {"type": "integer", "minimum": 0},
+                  "flagged": {"type": "integer", "minimum": 0},
+                  "defects": {"type": "object", "additionalProperties": {"type": "integer"}},
+                  "yield": {"type": "number", "nullable": true, "minimum": 0, "maximum": 1}
+                }
+              },
+              "cameras": {
+                "type": "array",
+                "items": {
+                  "type": "object",
+                  "required": ["camera", "received", "passes", "fails", "no_verdicts", "dropped", "queue_depth", "source", "model_stage1", "model_stage2", "latency_p50_ms", "latency_p99_ms"],
+                  "properties": {
+                    "camera": {"type": "string"},
+                    "received": {"type": "integer"},
+                    "passes": {"type": "integer"},
+                    "fails": {"type": "integer"},
+                    "no_verdicts": {"type": "integer"},
+                    "dropped": {"type": "integer"},
+                    "queue_depth": {"type": "integer"},
+                    "source": {"type": "string"},
+                    "model_stage1": {"type": "string"},
+                    "model_stage2": {"type": "string", "nullable": true},
+                    "latency_p50_ms": {"type": "number", "nullable": true},
+                    "latency_p99_ms": {"type": "number", "nullable": true}
+                  }
+                }
+              },
+              "uptime_seconds": {"type": "number", "minimum": 0}
+            }
+          },
+          "Classification": {
+            "type": "object",
+            "required": ["decision", "stage1_score", "defects", "stage2_scores", "unsure", "model_stage1", "model_stage2"],
+            "properties": {
+              "decision": {"type": "string", "enum": ["pass", "fail"]},
+              "stage1_score": {"type": "number", "minimum": 0, "maximum": 1},
+              "defects": {"type": "array", "items": {"type": "string"}},
+              "stage2_scores": {"type": "object", "nullable": true, "additionalProperties": {"type": "number"}},
+              "unsure": {"type": "boolean"},
+              "model_stage1": {"type": "string"},
+              "model_stage2": {"type": "string", "nullable": true}
+            }
+          },
+          "NoVerdict": {
+            "type": "object", "required": ["decision", "error"],
+            "properties": {"decision": {"type": "string", "enum": ["no_verdict"]}, "error": {"type": "string"}}
+          }
+        }
+      }
+    }
+    """#
+}

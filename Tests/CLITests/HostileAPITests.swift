@@ -1,0 +1,128 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import TestSupport
+import Testing
+
+/// The shipped binary under requests an attacker on loopback would send. Every refusal is a
+/// 4xx with a JSON error naming the parameter; nothing ends the process or stops verdicts.
+@Suite("linesight serve under hostile requests", .serialized)
+struct HostileAPITests {
+    /// The JSON error of a response, or nil when the body is not `{"error": ...}`.
+    static func error(_ r: (status: Int, body: Data)) -> [String: Any]? {
+        guard let o = try? JSONSerialization.jsonObject(with: r.body) as? [String: Any], o["error"] is String else { return nil }
+        return o
+    }
+
+    @Test("malformed query parameters: 400 naming the parameter, and the daemon lives on")
+    func queryParameters() throws {
+        let h = try ServeHarness(name: "hostile-query")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 5 })
+        // Once a runtime trap: Double -> Int64 of 1e300 in the rollup query ended the process.
+        let cases: [(String, String)] = [
+            ("/api/v1/stats?since=1e300", "since"), ("/api/v1/stats?until=1e300", "until"), ("/api/v1/stats?since=nan", "since"),
+            ("/api/v1/stats?since=inf", "since"), ("/api/v1/stats?until=-inf", "until"), ("/api/v1/stats?since=-1", "since"),
+            ("/api/v1/stats?since=yesterday", "since"), ("/api/v1/stats?since=1e23", "since"),
+            ("/api/v1/stats?since=2000&until=1000", "until"), ("/api/v1/stats?since=", "since"),
+            ("/api/v1/verdicts?since=1e300", "since"), ("/api/v1/verdicts?until=NaN", "until"),
+            ("/api/v1/verdicts?limit=abc", "limit"), ("/api/v1/verdicts?limit=0", "limit"), ("/api/v1/verdicts?limit=-5", "limit"),
+            ("/api/v1/verdicts?limit=5000", "limit"), ("/api/v1/verdicts?limit=1e3", "limit"),
+            ("/api/v1/verdicts?limit=99999999999999999999999", "limit"), ("/api/v1/verdicts?before=-1", "before"),
+            ("/api/v1/verdicts?before=x", "before"), ("/api/v1/verdicts?flagged=1", "flagged"), ("/api/v1/verdicts?decision=maybe", "decision"),
+            ("/api/v1/verdicts?camera=line1%00", "camera"), ("/api/v1/verdicts?camera=" + String(repeating: "a", count: 5000), "camera"),
+            ("/api/v1/verdicts?camrea=line1", "camrea"), ("/api/v1/verdicts?limit=5&limit=6", "limit"),
+            ("/metrics?x=1", "x"), ("/api/v1/frames/abc.jpg", "id"), ("/api/v1/frames/-3.jpg", "id"),
+            ("/api/v1/frames/99999999999999999999999999.jpg", "id"), ("/api/v1/frames/1.png", "id"),
+        ]
+        for (path, parameter) in cases {
+            let r = h.http(path)
+            let e = Self.error(r)
+            #expect(r.status == 400 && e?["parameter"] as? String == parameter, "\(path.prefix(80)): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))")
+        }
+        let unknown = h.http("/api/v1/verdicts?camera=line9")
+        #expect(unknown.status == 404 && (Self.error(unknown)?["error"] as? String ?? "").contains("known: line1"))
+        let route = h.http("/api/v1/nothing-here")
+        #expect(route.status == 404 && Self.error(route) != nil, "an unknown route is a JSON 404 too")
+        let ok = h.http("/api/v1/stats?since=0&until=253402300799&camera=line1")
+        #expect(ok.status == 200, "the widest valid range is fine: \(String(decoding: ok.body.prefix(200), as: UTF8.self))")
+        #expect(h.http("/api/v1/verdicts?limit=1000&flagged=false&before=9223372036854775807").status == 200)
+
+        let before = h.metric("linesight_store_committed_total") ?? 0
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 5 }, "verdicts still flow")
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0, "the daemon survived every request: \(r.err.suffix(500))")
+    }
+
+    @Test("classify: empty, PNG, random, truncated, decompression-bomb, oversized and mistyped bodies; bounded concurrency")
+    func classifyBodies() throws {
+        let h = try ServeHarness(name: "hostile-classify")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { h.http("/api/v1/frames/1.jpg").status == 200 }, "a kept frame to start from")
+        let frame = h.http("/api/v1/frames/1.jpg").body
+        let jpeg = ["Content-Type": "image/jpeg"]
+        func post(_ body: Data, _ headers: [String: String] = jpeg) -> (status: Int, body: Data) {
+            h.http("/api/v1/classify", method: "POST", body: body, headers: headers)
+        }
+        #expect(post(frame).status == 200)
+        #expect(post(Data()).status == 400)
+        #expect(post(Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 64))).status == 415)
+        var rng = SystemRandomNumberGenerator()
+        #expect(post(Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) })).status == 415)
+        #expect(post(frame.prefix(frame.count / 2)).status == 422, "truncated")
+        #expect(post(Data(frame.prefix(40))).status == 422, "only the header")
+        // A decompression bomb: the real JPEG with its SOF header claiming 65500 x 65500 pixels.
+        var bomb = [UInt8](frame)
+        let sof = try #require((0..<(bomb.count - 9)).first { bomb[$0] == 0xFF && (0xC0...0xC2).contains(bomb[$0 + 1]) })
+        bomb[sof + 5] = 0xFF; bomb[sof + 6] = 0xDC; bomb[sof + 7] = 0xFF; bomb[sof + 8] = 0xDC
+        let b = post(Data(bomb))
+        #expect(b.status == 422 && (Self.error(b)?["error"] as? String ?? "").contains("65500"), "\(String(decoding: b.body, as: UTF8.self))")
+        #expect(post(frame, ["Content-Type": "text/plain"]).status == 415)
+        #expect(post(frame, ["Content-Type": "application/x-www-form-urlencoded"]).status == 415)
+        let big = post(Data(count: 9 << 20))
+        #expect(big.status == 413, "\(String(decoding: big.body, as: UTF8.self))")
+        #expect(h.http("/api/v1/classify?debug=1", method: "POST", body: frame, headers: jpeg).status == 400)
+
+        // 12 clients at once: each gets a verdict or a clear 503, never a 5xx of another kind;
+        // the camera pipeline keeps judging throughout.
+        let before = h.metric("linesight_store_committed_total") ?? 0
+        let statuses = h.concurrent(12, "/api/v1/classify", method: "POST", body: frame, headers: jpeg)
+        #expect(statuses.count == 12 && statuses.allSatisfy { $0 == 200 || $0 == 503 } && statuses.contains(200), "\(statuses)")
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 5 }, "verdicts still flow")
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0, "\(r.err.suffix(500))")
+    }
+
+    @Test("live-event clients are bounded: the 17th gets a 503, and a port in use is a failed start")
+    func eventClientsAndPort() throws {
+        let h = try ServeHarness(name: "hostile-sse")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { h.http("/healthz").status == 200 })
+        var sockets: [Int32] = []
+        defer { for fd in sockets { close(fd) } }
+        for _ in 0..<16 { sockets.append(h.openEvents()) }
+        #expect(h.wait(5) { h.metric("linesight_event_clients") == 16 })
+        let busy = h.http("/api/v1/events")
+        #expect(busy.status == 503 && Self.error(busy) != nil, "\(busy.status)")
+        #expect(h.http("/healthz").status == 200, "the API still answers")
+
+        // A second daemon on the same port must fail to start, not report READY without its API.
+        let second = try ServeHarness(name: "hostile-port")
+        defer { try? FileManager.default.removeItem(atPath: second.dir) }
+        let r = try CLI.run(["serve", "--config", second.dir + "/linesight.toml", "--listen", "127.0.0.1:\(h.port)", "--duration", "5"])
+        #expect(r.status != 0 && r.err.contains("cannot serve HTTP on 127.0.0.1:\(h.port)"), "\(r.err.suffix(400))")
+
+        for fd in sockets { close(fd) }
+        sockets = []
+        kill(h.pid, SIGTERM)
+        let end = h.finish()
+        #expect(end.status == 0, "\(end.err.suffix(1500))")
+    }
+}
+
