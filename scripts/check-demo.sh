@@ -18,3 +18,5 @@ frames=$(find "$dir/data/frames" -name '*.jpg' | wc -l)
 ((flagged > 0)) || fail "nothing flagged"
 ((frames > 0)) || fail "no frames kept"
 echo "check-demo: make demo produced $verdicts verdicts, $flagged flags, $frames kept frames"
+# The API against its OpenAPI document on a live daemon with the shipped config and these models.
+scripts/check-api.sh "$dir/models"

@@ -26,7 +26,7 @@ struct HostileAPITests {
             ("/api/v1/stats?since=1e300", "since"), ("/api/v1/stats?until=1e300", "until"), ("/api/v1/stats?since=nan", "since"),
             ("/api/v1/stats?since=inf", "since"), ("/api/v1/stats?until=-inf", "until"), ("/api/v1/stats?since=-1", "since"),
             ("/api/v1/stats?since=yesterday", "since"), ("/api/v1/stats?since=1e23", "since"),
-            ("/api/v1/stats?since=2000&until=1000", "until"), ("/api/v1/stats?since=", "since"),
+("/api/v1/stats?since=", "since"),
             ("/api/v1/verdicts?since=1e300", "since"), ("/api/v1/verdicts?until=NaN", "until"),
             ("/api/v1/verdicts?limit=abc", "limit"), ("/api/v1/verdicts?limit=0", "limit"), ("/api/v1/verdicts?limit=-5", "limit"),
             ("/api/v1/verdicts?limit=5000", "limit"), ("/api/v1/verdicts?limit=1e3", "limit"),
@@ -44,6 +44,8 @@ struct HostileAPITests {
         }
         let unknown = h.http("/api/v1/verdicts?camera=line9")
         #expect(unknown.status == 404 && (Self.error(unknown)?["error"] as? String ?? "").contains("known: line1"))
+        let method = h.http("/api/v1/classify")
+        #expect(method.status == 405 && Self.error(method) != nil, "GET of a POST route")
         let route = h.http("/api/v1/nothing-here")
         #expect(route.status == 404 && Self.error(route) != nil, "an unknown route is a JSON 404 too")
         let ok = h.http("/api/v1/stats?since=0&until=253402300799&camera=line1")

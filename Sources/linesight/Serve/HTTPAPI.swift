@@ -67,11 +67,24 @@ enum HTTPAPI {
         return id
     }
 
-    /// `since` and `until` as a half-open range [since, until).
+    /// `since` and `until` as a half-open range [since, until) (empty when until <= since).
     static func timeRange(_ q: APIQuery) throws -> (since: Double?, until: Double?) {
-        let since = try q.time("since"), until = try q.time("until")
-        if let since, let until, since > until { throw APIError.bad("until", "must not be before since") }
-        return (since, until)
+        (try q.time("since"), try q.time("until"))
+    }
+
+    /// Every route and its methods: a known path asked with another method is a 405, not a 404.
+    static let routes: [(path: String, methods: [HTTPRequest.Method])] = [
+        ("/healthz", [.get, .head]), ("/readyz", [.get, .head]), ("/metrics", [.get, .head]), ("/api/v1/openapi.json", [.get, .head]),
+        ("/api/v1/verdicts", [.get, .head]), ("/api/v1/stats", [.get, .head]), ("/api/v1/frames/*", [.get, .head]),
+        ("/api/v1/events", [.get, .head]), ("/api/v1/classify", [.post]), ("/api/v1/models/reload", [.post]),
+    ]
+
+    /// The methods a path takes, when it is one of the API's paths.
+    static func methods(for path: String) -> [HTTPRequest.Method]? {
+        routes.first { r in
+            r.path.hasSuffix("/*") ? path.hasPrefix(r.path.dropLast()) && !path.dropFirst(r.path.count - 1).contains("/")
+                && path.count > r.path.count - 1 : r.path == path
+        }?.methods
     }
 
     static func verdicts(_ d: InspectionService, _ request: Request) throws -> Response {

@@ -18,6 +18,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             var response = HTTPAPI.json(body, status: e.status)
             for field in e.headers { response.headers.append(field) }
             return response
+        } catch let e as HTTPError where e.status == .notFound && HTTPAPI.methods(for: request.uri.path) != nil {
+            let allowed = HTTPAPI.methods(for: request.uri.path)!.map(\.rawValue).joined(separator: ", ")
+            var response = HTTPAPI.json(["error": "\(APIQuery.printable(request.method.rawValue)) is not allowed here; use \(allowed)"],
+                                        status: .methodNotAllowed)
+            response.headers[.allow] = allowed
+            return response
         } catch let e as HTTPError {
             let message = e.body ?? (e.status == .notFound ? "no such route: \(request.method) \(APIQuery.printable(request.uri.path))" : e.status.reasonPhrase)
             return HTTPAPI.json(["error": message], status: e.status)

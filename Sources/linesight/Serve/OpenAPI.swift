@@ -117,7 +117,9 @@ enum OpenAPI {
           "get": {
             "summary": "Server-sent events: one `verdict` event per judged frame, data a JSON object (camera, sequence, decision, stage1_score, defects, flags, total_ms).",
             "responses": {
-              "200": {"description": "An endless event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              "200": {"description": "An endless event stream.", "content": {"text/event-stream": {"schema": {
+                "type": "object", "properties": {"event": {"type": "string", "enum": ["verdict"]}, "data": {"type": "string"}}
+              }}}},
               "400": {"$ref": "#/components/responses/BadRequest"},
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "503": {"$ref": "#/components/responses/Busy"}
@@ -129,7 +131,7 @@ enum OpenAPI {
             "summary": "Judges one posted JPEG (the whole image, no ROI) with the running models; stores nothing.",
             "requestBody": {
               "required": true,
-              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary", "maxLength": 8388608}}}
+              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}
             },
             "responses": {
               "200": {"description": "The staged verdict.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Classification"}}}},
@@ -162,9 +164,9 @@ enum OpenAPI {
       "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "parameters": {
-          "camera": {"name": "camera", "in": "query", "description": "A camera id the database knows.", "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+          "camera": {"name": "camera", "in": "query", "description": "A camera id the database knows (no control characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}},
           "since": {"name": "since", "in": "query", "description": "From this time (Unix seconds, inclusive).", "schema": {"type": "number", "minimum": 0, "maximum": 253402300799}},
-          "until": {"name": "until", "in": "query", "description": "Before this time (Unix seconds, exclusive); not before since.", "schema": {"type": "number", "minimum": 0, "maximum": 253402300799}}
+          "until": {"name": "until", "in": "query", "description": "Before this time (Unix seconds, exclusive); before since, the range is empty.", "schema": {"type": "number", "minimum": 0, "maximum": 253402300799}}
         },
         "responses": {
           "Error": {"description": "Refused.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

@@ -19,7 +19,9 @@ final class SystemdNotifier: @unchecked Sendable {
 
     var isActive: Bool { fd >= 0 }
 
-    /// Sends one message; true when the datagram left.
+    /// Sends one message without waiting; true when the datagram left. A receiver that stops
+    /// reading (its queue holds 10 datagrams) once blocked the supervisor here, and with it
+    /// SIGTERM handling; a lost STATUS or WATCHDOG datagram is resent within a second.
     @discardableResult
     func send(_ message: String) -> Bool {
         guard let path, fd >= 0 else { return false }
@@ -36,7 +38,7 @@ final class SystemdNotifier: @unchecked Sendable {
         let payload = Array(message.utf8)
         let sent = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL), sa, length)
+                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sa, length)
             }
         }
         return sent == payload.count
