@@ -7,6 +7,8 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
     case deviceMissing(String)
     /// The device exists but is not a usable capture device, or refused a setting.
     case unsupported(device: String, reason: String)
+    /// What the camera negotiated does not fit the config (e.g. the ROI lies outside its frames).
+    case mismatch(device: String, reason: String)
     /// A system call failed on the device.
     case io(device: String, call: String, errno: Int32)
     /// The device vanished mid-stream (ENODEV, EIO).
@@ -21,6 +23,7 @@ public enum CaptureError: Error, Equatable, CustomStringConvertible {
         case .invalidConfig(let why): return "invalid capture configuration: \(why)"
         case .deviceMissing(let path): return "camera \(path) does not exist (unplugged, or wrong path?)"
         case .unsupported(let dev, let why): return "camera \(dev): \(why)"
+        case .mismatch(let dev, let why): return "camera \(dev): \(why)"
         case .io(let dev, let call, let e): return "camera \(dev): \(call) failed: \(errnoName(e))"
         case .disconnected(let dev): return "camera \(dev) disconnected"
         case .stalled(let dev, let s): return "camera \(dev) delivered no frame for \(s) s"

@@ -78,7 +78,9 @@ public enum CaptureResult: Sendable {
 
 /// Whether a source is delivering.
 public enum SourceState: String, Sendable {
-    case idle, streaming, reconnecting, ended
+    /// `failed`: the device is there but what it delivers cannot be judged as configured
+    /// (e.g. the ROI lies outside its frames); retried, and reported not ready until fixed.
+    case idle, streaming, reconnecting, failed, ended
 }
 
 /// Anything that produces frames: a V4L2 camera, a replay folder, the generator.

@@ -20,12 +20,14 @@ public final class FrameSaver: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
-    /// The record to store with the verdict; the path in it is relative to `root`.
-    public func save(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause) throws -> FrameRecord {
-        try lock.withLock { try saveLocked(frame, camera: camera, keptBecause: keptBecause) }
+    /// The record to store with the verdict; the path in it is relative to `root`. The whole
+    /// frame is kept, with `roi`, the region the daemon judged, in the record: export, retraining
+    /// and review crop by it (MJPEG frames stay byte-exact, and a changed ROI stays visible).
+    public func save(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause, roi: Rect? = nil) throws -> FrameRecord {
+        try lock.withLock { try saveLocked(frame, camera: camera, keptBecause: keptBecause, roi: roi) }
     }
 
-    private func saveLocked(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause) throws -> FrameRecord {
+    private func saveLocked(_ frame: Frame, camera: String, keptBecause: FrameRecord.KeptBecause, roi: Rect?) throws -> FrameRecord {
         let bytes: [UInt8]
         if frame.format == .mjpeg {
             bytes = frame.bytes
@@ -43,7 +45,8 @@ public final class FrameSaver: @unchecked Sendable {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: full])
         }
         return FrameRecord(path: relative, sha256: SHA256.hex(bytes), bytes: Int64(bytes.count),
-                           width: frame.width, height: frame.height, keptBecause: keptBecause)
+                           width: frame.width, height: frame.height, keptBecause: keptBecause,
+                           roi: roi.map { FrameRegion(x: $0.x, y: $0.y, width: $0.width, height: $0.height) })
     }
 
     static func relativePath(camera: String, time: Double, sequence: UInt64) -> String {

@@ -217,7 +217,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // drops are counted, not reviewed
             models = modelVersions
         }
-        let saved = outcome.keep.flatMap { keep(frame, $0) }
+        let saved = outcome.keep.flatMap { keep(frame, $0, roi: classifier?.roi) }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
         let scores = j?.stage2Scores.flatMap(Self.json)
         let verdict = VerdictRecord(cameraId: camera, capturedAt: frame.timestamp, frameSequence: Int64(frame.sequence),
@@ -252,10 +252,10 @@ public final class InspectionPipeline: @unchecked Sendable {
                                defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error))
     }
 
-    private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause) -> FrameRecord? {
+    private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause, roi: Rect?) -> FrameRecord? {
         guard let saver, !frame.bytes.isEmpty else { return nil }
         do {
-            let r = try saver.save(frame, camera: camera, keptBecause: reason)
+            let r = try saver.save(frame, camera: camera, keptBecause: reason, roi: roi)
             let recovered = lock.withLock { current.framesSaved += 1; defer { saveFailing = false }; return saveFailing }
             if recovered { logger.notice("saving frames works again", metadata: ["camera": "\(camera)"]) }
             return r

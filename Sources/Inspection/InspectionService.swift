@@ -178,13 +178,16 @@ public final class InspectionService: @unchecked Sendable {
     public func isAdvancing(now: Double = monotonicSeconds()) -> Bool {
         pipelines.allSatisfy { p in
             let s = p.stats
-            if s.sourceState == .reconnecting || s.sourceState == .ended { return true }
+            if [.reconnecting, .failed, .ended].contains(s.sourceState) { return true }
             guard let last = s.lastVerdictAt else { return now - processStart < config.stallSeconds * 2 }
             return now - last < config.stallSeconds
         }
     }
 
     private let processStart = monotonicSeconds()
+
+    /// Cameras whose frames cannot be judged as configured (`SourceState.failed`): not ready.
+    public var failedCameras: [String] { pipelines.filter { $0.stats.sourceState == .failed }.map(\.camera) }
 
     /// The systemd STATUS= line: rate, totals and the last verdict.
     public func statusLine(rate: Double) -> String {

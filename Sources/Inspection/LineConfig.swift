@@ -62,6 +62,12 @@ public struct LineConfig: Sendable {
 
     public init() {}
 
+    /// Each camera's region of interest now (nil: the whole frame): the framing a training set
+    /// from the database keeps (`LabelExport.Framing.current`).
+    public var currentFraming: [String: Rect?] {
+        Dictionary(cameras.map { ($0.id, $0.roi) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Reads the file at `path`; relative paths in it are taken from `baseDirectory`.
     public static func load(path: String) throws -> LineConfig {
         let root = try ConfigSection.load(path: path)
@@ -159,8 +165,8 @@ public struct LineConfig: Sendable {
         var cam = Camera(id: id, source: try s.choice("source", default: SourceKind.synthetic))
         let roi = try s.ints("roi", default: [])
         if !roi.isEmpty {
-            guard roi.count == 4, roi[2] > 0, roi[3] > 0, roi[0] >= 0, roi[1] >= 0 else {
-                throw s.bad("roi", "expected [x, y, width, height] with a positive size")
+            guard roi.count == 4, roi.allSatisfy({ (0...65535).contains($0) }), roi[2] > 0, roi[3] > 0 else {
+                throw s.bad("roi", "expected [x, y, width, height] in camera pixels: 0-65535, with a positive size")
             }
             cam.roi = Rect(x: roi[0], y: roi[1], width: roi[2], height: roi[3])
         }
@@ -183,13 +189,20 @@ public struct LineConfig: Sendable {
                 return f
             }
             let controls = try s.section("controls")
-            for key in controls.keys { v.controls[key] = try controls.int(key, default: 0) }
+            for key in controls.keys { v.controls[key] = try controls.int(key, default: 0, in: Int(Int32.min)...Int(Int32.max)) }
+            if let r = cam.roi, !r.fits(width: v.width, height: v.height) {
+                throw s.bad("roi", "[\(r.x), \(r.y), \(r.width), \(r.height)] does not fit the \(v.width)x\(v.height) frame asked for")
+            }
+            v.roi = cam.roi
             cam.v4l2 = v
         case .replay:
             guard let path = try s.optionalString("path") else {
                 throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("path"))
             }
-            cam.replay = ReplayConfig(path: resolve(path), fps: try s.double("fps", default: 10, in: 0...1000),
+            // fps 0: as fast as the pipeline takes them; below 0.01 the frame interval overflows.
+            let fps = try s.double("fps", default: 10, in: 0...1000)
+            guard fps == 0 || fps >= 0.01 else { throw s.bad("fps", "must be 0 (as fast as possible) or 0.01-1000") }
+            cam.replay = ReplayConfig(path: resolve(path), fps: fps,
                                       loop: try s.bool("loop", default: true))
         case .synthetic:
             var g = SyntheticConfig()
@@ -199,6 +212,10 @@ public struct LineConfig: Sendable {
             g.defectRate = try s.double("defect_rate", default: g.defectRate, in: 0...1)
             g.layout = try s.choice("layout", default: g.layout)
             cam.fps = try s.double("fps", default: cam.fps, in: 0...1000)
+            guard cam.fps == 0 || cam.fps >= 0.01 else { throw s.bad("fps", "must be 0 (as fast as possible) or 0.01-1000") }
+            if let r = cam.roi, !r.fits(width: g.width, height: g.height) {
+                throw s.bad("roi", "[\(r.x), \(r.y), \(r.width), \(r.height)] does not fit the \(g.width)x\(g.height) frame")
+            }
             cam.synthetic = g
         }
         return cam

@@ -30,6 +30,8 @@ public final class StagedClassifier {
     public let stage1: StageModel
     public let stage2: StageModel?
     public let thresholds: Thresholds
+    /// The region of each frame judged (nil: the whole frame).
+    public let roi: Rect?
     private let pre1: Preprocessor
     private let pre2: Preprocessor?
     private var input1: [Float]
@@ -39,6 +41,7 @@ public final class StagedClassifier {
         stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi)
         stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi) }
         thresholds = try Self.thresholds(paths, stage1: stage1.metadata, stage2: stage2?.metadata)
+        self.roi = roi
         do {
             pre1 = try Preprocessor(geometry: stage1.geometry)
             if let s2 = stage2, s2.geometry != stage1.geometry {

@@ -30,6 +30,15 @@ public struct FrameLabel: Codable, Equatable, Sendable {
     public var labeledAt: Double
     public var source: String
     public var path: String
+    /// The camera that kept the frame, and the region of it the daemon judged (nil: whole frame).
+    public var camera: String
+    public var roi: FrameRegion?
+
+    public init(labelId: Int64, frameId: Int64, defects: [String], who: String, labeledAt: Double, source: String, path: String,
+                camera: String, roi: FrameRegion?) {
+        (self.labelId, self.frameId, self.defects, self.who, self.labeledAt) = (labelId, frameId, defects, who, labeledAt)
+        (self.source, self.path, self.camera, self.roi) = (source, path, camera, roi)
+    }
 }
 
 extension Store {
@@ -110,16 +119,21 @@ extension Store {
     public func currentLabels(since: Double? = nil) throws -> [FrameLabel] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT l.id, l.frame_id, l.label, l.who, l.labeled_at, l.source, fr.path
-                FROM labels l JOIN frames fr ON fr.id = l.frame_id
+                SELECT l.id, l.frame_id, l.label, l.who, l.labeled_at, l.source, fr.path, v.camera_id,
+                       fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h
+                FROM labels l JOIN frames fr ON fr.id = l.frame_id JOIN verdicts v ON v.id = fr.verdict_id
                 WHERE l.id = (SELECT max(id) FROM labels WHERE frame_id = l.frame_id)
                   AND fr.deleted_at IS NULL AND l.labeled_at >= ?
                 ORDER BY l.frame_id
                 """, arguments: [since ?? 0])
             return rows.map { r in
                 let label: String = r["label"]
+                let x: Int? = r["roi_x"], y: Int? = r["roi_y"], w: Int? = r["roi_w"], h: Int? = r["roi_h"]
+                var roi: FrameRegion?
+                if let x, let y, let w, let h { roi = FrameRegion(x: x, y: y, width: w, height: h) }
                 return FrameLabel(labelId: r["id"], frameId: r["frame_id"], defects: label == "good" ? [] : label.split(separator: "+").map(String.init),
-                                  who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"])
+                                  who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"],
+                                  camera: r["camera_id"], roi: roi)
             }
         }
     }

@@ -111,9 +111,11 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var keptBecause: KeptBecause
     /// Set when retention deleted the file (the row stays for its labels' sake).
     public var deletedAt: Double?
+    /// The region of the frame the daemon judged (nil: the whole frame).
+    public var roiX: Int?, roiY: Int?, roiWidth: Int?, roiHeight: Int?
 
     public init(verdictId: Int64 = 0, path: String, sha256: String, bytes: Int64, width: Int, height: Int,
-                keptBecause: KeptBecause) {
+                keptBecause: KeptBecause, roi: FrameRegion? = nil) {
         self.verdictId = verdictId
         self.path = path
         self.sha256 = sha256
@@ -121,6 +123,15 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         self.width = width
         self.height = height
         self.keptBecause = keptBecause
+        self.roi = roi
+    }
+
+    public var roi: FrameRegion? {
+        get {
+            guard let roiX, let roiY, let roiWidth, let roiHeight else { return nil }
+            return FrameRegion(x: roiX, y: roiY, width: roiWidth, height: roiHeight)
+        }
+        set { (roiX, roiY, roiWidth, roiHeight) = (newValue?.x, newValue?.y, newValue?.width, newValue?.height) }
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -128,6 +139,7 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     enum CodingKeys: String, CodingKey {
         case id, path, sha256, bytes, width, height
         case verdictId = "verdict_id", keptBecause = "kept_because", deletedAt = "deleted_at"
+        case roiX = "roi_x", roiY = "roi_y", roiWidth = "roi_w", roiHeight = "roi_h"
     }
 }
 
@@ -156,4 +168,18 @@ public struct VerdictBundle: Sendable {
         self.verdict = verdict
         self.frame = frame
     }
+}
+
+/// A rectangle of a frame in camera pixels: the region of interest the daemon judged.
+public struct FrameRegion: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var x: Int, y: Int, width: Int, height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+
+    public var description: String { "\(x),\(y) \(width)x\(height)" }
 }

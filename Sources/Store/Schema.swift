@@ -8,6 +8,7 @@ enum Schema {
         m.registerMigration("v1-core", migrate: v1)
         m.registerMigration("v2-registry", migrate: v2)
         m.registerMigration("v3-review-stats", migrate: v3)
+        m.registerMigration("v4-frame-roi", migrate: v4)
         return m
     }
 
@@ -207,6 +208,19 @@ enum Schema {
                 WHERE r.camera_id = h.camera_id AND r.hour = h.hour AND r.defect = d.key), 0)
             ON CONFLICT(hour, camera_id, model, defect) DO UPDATE SET count = count + excluded.count;
         DROP TABLE hourly_rollups;
+        """)
+    }
+
+    /// The region the daemon judged, with each kept frame: export, retraining and review crop
+    /// what the model saw. NULL = the whole frame (and every frame kept before this migration).
+    static func v4(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE frames ADD COLUMN roi_x INTEGER;
+        ALTER TABLE frames ADD COLUMN roi_y INTEGER;
+        ALTER TABLE frames ADD COLUMN roi_w INTEGER;
+        ALTER TABLE frames ADD COLUMN roi_h INTEGER CHECK (
+            (roi_x IS NULL AND roi_y IS NULL AND roi_w IS NULL AND roi_h IS NULL)
+            OR (roi_x >= 0 AND roi_y >= 0 AND roi_w > 0 AND roi_h > 0 AND roi_x + roi_w <= width AND roi_y + roi_h <= height));
         """)
     }
 }

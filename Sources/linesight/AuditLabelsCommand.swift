@@ -48,11 +48,20 @@ struct AuditLabelsCommand: ParsableCommand {
             throw CommandFailure("no stage-1 champion in the registry: its architecture and input size are what the audit trains; run `linesight train` first")
         }
         let labels = try registry.store.currentLabels()
+        // The regions the daemon judged (each frame's ROI), as retraining sees them.
+        let exported = NSTemporaryDirectory() + "linesight-audit-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: exported) }
+        let framed = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: exported, framing: .current(cfg.currentFraming))
+        if framed.skippedFraming > 0 {
+            print("\(framed.skippedFraming) frames judged with another ROI than the camera's current one left out")
+        }
         var frameOf: [String: Int64] = [:]
-        var items: [LabeledImage] = labels.map { l in
-            let file = l.path.hasPrefix("/") ? l.path : cfg.framesDirectory + "/" + l.path
+        var items: [LabeledImage] = labels.compactMap { l in
+            let label = l.defects.first ?? "good"
+            let file = exported + "/\(label)/\(l.frameId).jpg"
+            guard FileManager.default.fileExists(atPath: file) else { return nil }
             frameOf[file] = l.frameId
-            return LabeledImage(file: file, label: l.defects.first ?? "good", defects: l.defects)
+            return LabeledImage(file: file, label: label, defects: l.defects)
         }
         if let data {
             let root = URL(fileURLWithPath: data).standardizedFileURL.path

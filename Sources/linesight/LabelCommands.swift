@@ -62,10 +62,13 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         let (cfg, registry) = try options.open()
         let defects = pass ? [] : kinds!.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) {
-            let unknown = defects.filter { !meta.classes.contains($0) }
+        if let bad = defects.first(where: { !DefectKind.isValid($0) }) {
+            throw ValidationError("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
+        }
+        if let known = try knownDefectKinds(cfg) {
+            let unknown = defects.filter { !known.contains($0) }
             guard unknown.isEmpty else {
-                throw ValidationError("unknown defect kinds \(unknown.joined(separator: ", ")); the stage-2 model knows \(meta.classes.joined(separator: ", "))")
+                throw ValidationError("unknown defect kinds \(unknown.joined(separator: ", ")); the stage-2 model knows \(known.sorted().joined(separator: ", "))")
             }
         }
         do {
@@ -99,8 +102,7 @@ struct LabelsCommand: ParsableCommand {
         func run() throws {
             let (cfg, registry) = try options.open()
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
-            var known: Set<String>?
-            if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { known = Set(meta.classes) }
+            let known = try knownDefectKinds(cfg)
             let existing = Set(try registry.store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM frames") })
             let (rows, problems) = LabelImport.parse(text, frames: existing, kinds: known)
             guard problems.isEmpty else {
@@ -142,64 +144,34 @@ struct LabelsCommand: ParsableCommand {
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try enc.encode(labels).write(to: URL(fileURLWithPath: out))
             case "csv":
-                var csv = "frame_id,file,label,defects,who,labeled_at\n"
-                for l in labels { csv += "\(l.frameId),\(l.path),\(l.defects.first ?? "good"),\(l.defects.joined(separator: "+")),\(l.who),\(utc(l.labeledAt))\n" }
+                var csv = CSV.row(["frame_id", "file", "label", "defects", "who", "labeled_at", "camera", "roi"])
+                for l in labels {
+                    csv += CSV.row(["\(l.frameId)", l.path, l.defects.first ?? "good", l.defects.joined(separator: "+"), l.who, utc(l.labeledAt),
+                                    l.camera, l.roi.map { "\($0.x) \($0.y) \($0.width) \($0.height)" } ?? ""])
+                }
                 try csv.write(toFile: out, atomically: true, encoding: .utf8)
             default:
-                try writeImageFolder(labels, frames: cfg.framesDirectory, to: out)
+                let r = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: out)
+                if r.framings.count > 1 {
+                    FileHandle.standardError.write(Data("""
+                    warning: these frames were judged with \(r.framings.count) different framings (\(r.framings.sorted().joined(separator: "; "))); \
+                    each image is the region its frame was judged in, but a training set should not mix them \
+                    (retrain and train --labels keep only the cameras' current ROI)
+
+                    """.utf8))
+                }
             }
             print("exported \(labels.count) labeled frames to \(out)")
         }
     }
 }
 
-/// OUT/<first defect or good>/<frame id>.jpg plus OUT/labels.csv with every defect: the
-/// ImageFolder tree `train --data` and `retrain` read. Returns how many parts are defective and good.
-@discardableResult
-func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String) throws -> (defective: Int, good: Int) {
-    let fm = FileManager.default
-    try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-    var csv = "file,label,defects\n"
-    for l in labels {
-        let label = l.defects.first ?? "good"
-        let file = "\(label)/\(l.frameId).jpg"
-        try fm.createDirectory(atPath: out + "/" + label, withIntermediateDirectories: true)
-        try? fm.removeItem(atPath: out + "/" + file)
-        try fm.copyItem(atPath: l.path.hasPrefix("/") ? l.path : frames + "/" + l.path, toPath: out + "/" + file)
-        csv += "\(file),\(label),\(l.defects.joined(separator: "+"))\n"
-    }
-    try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
-    let defective = labels.filter { !$0.defects.isEmpty }.count
-    return (defective, labels.count - defective)
-}
-
-/// Parses an import CSV and checks every row against the frames and kinds that exist.
-enum LabelImport {
-    struct Row: Equatable { var frame: Int64; var defects: [String] }
-
-    static func parse(_ text: String, frames: Set<Int64>, kinds: Set<String>?) -> (rows: [Row], problems: [String]) {
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }),
-              let fi = header.firstIndex(of: "frame_id"), let di = header.firstIndex(of: "defects") else {
-            return ([], ["line 1: the header must name the columns frame_id and defects"])
-        }
-        var rows: [Row] = [], problems: [String] = [], seen: Set<Int64> = []
-        for (n, line) in lines.dropFirst().enumerated() {
-            let cols = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            let where_ = "line \(n + 2)"
-            guard cols.count > max(fi, di) else { problems.append("\(where_): expected \(header.count) columns, found \(cols.count)"); continue }
-            guard let id = Int64(cols[fi]) else { problems.append("\(where_): frame_id '\(cols[fi])' is not a number"); continue }
-            guard frames.contains(id) else { problems.append("\(where_): frame \(id) does not exist"); continue }
-            guard seen.insert(id).inserted else { problems.append("\(where_): frame \(id) appears twice"); continue }
-            let defects = cols[di].split(separator: "+").map(String.init).filter { !$0.isEmpty && $0 != "good" }
-            if let kinds, let bad = defects.first(where: { !kinds.contains($0) }) {
-                problems.append("\(where_): unknown defect kind '\(bad)' (known: \(kinds.sorted().joined(separator: ", ")))")
-                continue
-            }
-            rows.append(Row(frame: id, defects: defects))
-        }
-        return (rows, problems)
+/// The stage-2 model's defect kinds, when the config names one; a file that cannot be read
+/// is an error (once, a broken file silently switched the kind check off).
+func knownDefectKinds(_ cfg: LineConfig) throws -> Set<String>? {
+    guard let s2 = cfg.models.stage2 else { return nil }
+    do { return Set(try ModelFile.load(path: s2).metadata.classes) } catch {
+        throw CommandFailure("cannot check defect kinds against the stage-2 model \(s2): \(error)")
     }
 }
 

@@ -127,8 +127,9 @@ struct RetrainCommand: ParsableCommand {
             throw CommandFailure("no labels given since the champion \(champion.version) was registered (\(when)): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
         }
         try? FileManager.default.removeItem(atPath: dir)
-        let n = try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
-        print("collected \(labels.count) labels given since \(when) from the database (\(n.defective) defective, \(n.good) good) into \(dir)")
+        let n = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: dir, framing: .current(cfg.currentFraming))
+        print("collected \(n.defective + n.good) labels given since \(when) from the database (\(n.defective) defective, \(n.good) good) into \(dir)"
+              + (n.skippedFraming > 0 ? "; \(n.skippedFraming) frames judged with another ROI than the camera's current one left out" : ""))
         return dir
     }
 

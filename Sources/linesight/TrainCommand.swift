@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Inspection
 import Logging
 import Neural
 import Training
@@ -27,8 +28,9 @@ extension TrainCommand {
         }
         // A new folder each time: the golden set and the replay of later retrains point into it.
         let dir = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/train-labels-" + StagedTrainCommand.stamp()
-        let n = try writeImageFolder(labels, frames: cfg.framesDirectory, to: dir)
-        print("training on \(labels.count) labeled frames from \(cfg.database) (\(n.defective) defective, \(n.good) good), exported to \(dir)")
+        let n = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: dir, framing: .current(cfg.currentFraming))
+        print("training on \(n.defective + n.good) labeled frames from \(cfg.database) (\(n.defective) defective, \(n.good) good), exported to \(dir)"
+              + (n.skippedFraming > 0 ? "; \(n.skippedFraming) frames judged with another ROI than the camera's current one left out" : ""))
         return dir
     }
 }

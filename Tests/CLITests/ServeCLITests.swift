@@ -3,6 +3,7 @@ import GRDB
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Imaging
 import Store
 import TestSupport
 import Testing
@@ -368,5 +369,44 @@ struct ServeCLITests {
             .write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
         let m = try CLI.run(["serve", "--config", h.dir + "/linesight.toml"])
         #expect(m.status != 0 && m.err.contains("stage1.safetensors"), "\(m.err)")
+    }
+}
+
+@Suite("one ROI path", .serialized)
+struct ROIPathTests {
+    /// The crop the daemon judges is the crop that is kept (with its ROI), exported, and so
+    /// retrained on: once, kept frames and exports were whole frames while the daemon judged the ROI.
+    @Test func theRegionTheDaemonJudgedIsTheRegionExported() throws {
+        let h = try ServeHarness(name: "roi", extraConfig: "roi = [16, 8, 48, 40]")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let text = try String(contentsOfFile: h.dir + "/linesight.toml", encoding: .utf8).replacingOccurrences(of: "[http]\n", with: "[http]\nenabled = false\n")
+        try text.write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        let cfg = ["--config", h.dir + "/linesight.toml"]
+        #expect(try CLI.run(["serve", "--duration", "2", "--threads", "1"] + cfg).status == 0)
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        let kept = try store.pool.read { db in try FrameRecord.fetchAll(db) }
+        #expect(!kept.isEmpty && kept.allSatisfy { $0.roi == FrameRegion(x: 16, y: 8, width: 48, height: 40) && $0.width == 96 && $0.height == 64 },
+                "each kept frame records the region judged")
+        let ids = kept.prefix(3).compactMap(\.id)
+        #expect(try CLI.run(["label"] + ids.map(String.init) + ["--as", "scratch"] + cfg).status == 0)
+        #expect(try CLI.run(["labels", "export", "--format", "imagefolder", "--out", h.dir + "/export"] + cfg).status == 0)
+        let decoder = try JPEGDecoder()
+        for f in kept.prefix(3) {
+            let whole = try decoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: h.dir + "/data/frames/" + f.path))), layout: .rgb)
+            let cut = try decoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: h.dir + "/export/scratch/\(f.id!).jpg"))), layout: .rgb)
+            #expect(cut.width == 48 && cut.height == 40, "the export is the region, not the whole \(whole.width)x\(whole.height) frame")
+            var diff = 0.0
+            for y in 0..<40 {
+                for x in 0..<48 {
+                    for c in 0..<3 {
+                        diff += abs(Double(cut.pixels[(y * 48 + x) * 3 + c]) - Double(whole.pixels[((y + 8) * 96 + x + 16) * 3 + c]))
+                    }
+                }
+            }
+            #expect(diff / Double(48 * 40 * 3) < 3, "the same pixels as the daemon's region (JPEG q95 re-encoding aside): mean |diff| \(diff / Double(48 * 40 * 3))")
+        }
+        #expect(try CLI.run(["labels", "export", "--format", "csv", "--out", h.dir + "/labels.csv"] + cfg).status == 0)
+        let csv = try String(contentsOfFile: h.dir + "/labels.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("frame_id,file,label,defects,who,labeled_at,camera,roi\n") && csv.contains(",line1,16 8 48 40\n"), "\(csv.prefix(300))")
     }
 }

@@ -107,6 +107,23 @@ struct V4L2Tests {
         #expect(frames.count == 3)
     }
 
+    /// The ROI is checked against the size the camera negotiates, at every (re)connect: a
+    /// region outside its frames fails the camera with the reason, never a stream of no-verdicts.
+    @Test func anROIOutsideTheNegotiatedFrameFailsTheCamera() throws {
+        let fake = FakeCamera(formats: [.grey])  // offers 64x48 (and 32x24) only
+        let camera = try V4L2Camera(config(fake) { $0.width = 128; $0.height = 96; $0.roi = Rect(x: 64, y: 0, width: 32, height: 32) })
+        do {
+            try camera.open()
+            Issue.record("a 64x48 stream cannot hold the region [64, 0, 32, 32]")
+        } catch let CaptureError.mismatch(_, reason) {
+            #expect(reason.contains("negotiated 64x48") && reason.contains("does not fit"), "\(reason)")
+        }
+        guard case .timeout = try camera.read(timeout: 0.3) else { Issue.record("no frame may come through"); return }
+        #expect(camera.state == .failed && camera.counters.frames == 0)
+        let fits = try V4L2Camera(config(fake) { $0.width = 128; $0.height = 96; $0.roi = Rect(x: 16, y: 8, width: 32, height: 32) })
+        #expect(try collect(fits, count: 2, seconds: 3).count == 2, "a region inside the negotiated frame streams")
+    }
+
     @Test func unknownControlOrFormatIsRefusedAtStart() throws {
         let fake = FakeCamera(formats: [.yuyv])
         let camera = try V4L2Camera(config(fake) { $0.controls = ["zoom_absolute": 2] })

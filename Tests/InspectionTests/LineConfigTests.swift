@@ -57,6 +57,12 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\nsource = \"replay\"\npath = \"x\"\ndevice = \"/dev/video0\"\n", "unknown key 'cameras[0].device'"),
         ("[http]\nlisten = \"0.0.0.0:80\"\n[[cameras]]\nid = \"a\"\n", "needs http.token_file"),
         ("[thresholds]\nfail = 0.2\npass = 0.5\n[[cameras]]\nid = \"a\"\n", "must not exceed fail"),
+        ("[[cameras]]\nid = \"a\"\nroi = [9223372036854775807, 0, 1, 1]\n", "0-65535"),
+        ("[[cameras]]\nid = \"a\"\nwidth = 96\nheight = 64\nroi = [80, 0, 32, 32]\n", "does not fit the 96x64 frame"),
+        ("[[cameras]]\nid = \"a\"\nsource = \"v4l2\"\ndevice = \"/dev/video0\"\nwidth = 640\nheight = 480\nroi = [600, 0, 64, 64]\n", "does not fit the 640x480 frame"),
+        ("[[cameras]]\nid = \"a\"\nsource = \"replay\"\npath = \"x\"\nfps = 1e-11\n", "0.01-1000"),
+        ("[[cameras]]\nid = \"a\"\nfps = 1e-11\n", "fps"),
+        ("[[cameras]]\nid = \"a\"\nsource = \"v4l2\"\ndevice = \"/dev/video0\"\ncontrols = { gain = 99999999999 }\n", "gain"),
         ("[pipeline]\nqueue = 0\n[[cameras]]\nid = \"a\"\n", "outside 1...1000"),
         ("[store]\n", "at least one [[cameras]]"),
     ])

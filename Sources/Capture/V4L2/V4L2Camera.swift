@@ -16,6 +16,9 @@ public struct V4L2Config: Equatable, Sendable {
     public var buffers = 4
     /// Controls pinned at start and after every reconnect, by v4l2-ctl name.
     public var controls: [String: Int] = [:]
+    /// The region the inspection judges: checked against the size the camera actually
+    /// negotiates at every (re)connect; a camera whose frames it does not fit is failed.
+    public var roi: Rect?
     /// Reopen the camera when no frame arrives for this long.
     public var stallTimeout: Double = 5
     /// Reconnect back-off: first wait, doubling up to the maximum.
@@ -95,7 +98,14 @@ public final class V4L2Camera: FrameSource {
                 } catch let error as CaptureError {
                     if case .invalidConfig = error { throw error }
                     counters.errors += 1
-                    lost(error, "camera unavailable")
+                    if case .mismatch = error {
+                        // Retried (someone may fix the camera), but failed, not "away": not ready.
+                        if trouble == nil { logger.error("camera settings do not fit what it delivers", metadata: ["error": "\(error)"]) }
+                        lost(error, "camera settings do not fit what it delivers")
+                        state = .failed
+                    } else {
+                        lost(error, "camera unavailable")
+                    }
                     continue
                 }
             }
@@ -210,6 +220,13 @@ public final class V4L2Camera: FrameSource {
         let got = try d.setFormat(fourcc: format.fourcc, width: config.width, height: config.height)
         guard got.fourcc == format.fourcc else {
             throw CaptureError.unsupported(device: config.path, reason: "refused format \(format)")
+        }
+        if let roi = config.roi, !roi.fits(width: Int(got.width), height: Int(got.height)) {
+            throw CaptureError.mismatch(device: config.path, reason:
+                "negotiated \(got.width)x\(got.height) (asked \(config.width)x\(config.height)); the roi [\(roi.x), \(roi.y), \(roi.width), \(roi.height)] does not fit inside it")
+        }
+        if Int(got.width) != config.width || Int(got.height) != config.height {
+            logger.warning("camera gave another frame size than asked", metadata: ["asked": "\(config.width)x\(config.height)", "got": "\(got.width)x\(got.height)"])
         }
         let fps = d.setFrameRate(config.fps)
         let bpl = got.bytesPerLine > 0 ? got.bytesPerLine : format.minimumBytesPerLine(width: got.width)

@@ -24,9 +24,10 @@ enum HTTPAPI {
         }
         router.get("/readyz") { request, _ in
             _ = try APIQuery(request, allowed: [])
-            let advancing = d.isAdvancing(), failing = d.committer.stats.failing
-            guard advancing && !failing else {
-                return json(["status": "not ready", "pipelines_advancing": advancing, "store_failing": failing], status: .serviceUnavailable)
+            let advancing = d.isAdvancing(), failing = d.committer.stats.failing, failed = d.failedCameras
+            guard advancing && !failing && failed.isEmpty else {
+                return json(["status": "not ready", "pipelines_advancing": advancing, "store_failing": failing, "cameras_failed": failed],
+                            status: .serviceUnavailable)
             }
             return json(["status": "ready"])
         }

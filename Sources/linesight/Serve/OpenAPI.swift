@@ -183,8 +183,9 @@ enum OpenAPI {
           },
           "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
           "NotReady": {
-            "type": "object", "required": ["status", "pipelines_advancing", "store_failing"],
-            "properties": {"status": {"type": "string"}, "pipelines_advancing": {"type": "boolean"}, "store_failing": {"type": "boolean"}}
+            "type": "object", "required": ["status", "pipelines_advancing", "store_failing", "cameras_failed"],
+            "properties": {"status": {"type": "string"}, "pipelines_advancing": {"type": "boolean"}, "store_failing": {"type": "boolean"},
+                           "cameras_failed": {"type": "array", "items": {"type": "string"}}}
           },
           "Verdict": {
             "type": "object",

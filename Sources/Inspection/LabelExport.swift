@@ -1,0 +1,79 @@
+import Foundation
+import Imaging
+import Store
+
+/// Labeled frames out as the ImageFolder tree `train --data` and `retrain` read:
+/// OUT/<first defect or good>/<frame id>.jpg plus OUT/labels.csv with every defect. Each
+/// image is the region the daemon judged (the frame's stored ROI, cut out and encoded at
+/// quality 95), so a model is trained on what the line inspects; a frame kept without an
+/// ROI is copied as it is (byte-exact).
+public enum LabelExport {
+    /// Which labeled frames go into a training set.
+    public enum Framing: Sendable {
+        /// Every frame, each cut to its own stored ROI (`labels export`).
+        case asJudged
+        /// Only frames whose stored ROI is the camera's region now (nil: the whole frame);
+        /// the others were framed differently and are skipped and counted (`retrain`,
+        /// `train --labels`): one training set never mixes framings.
+        case current([String: Rect?])
+    }
+
+    public struct Report: Sendable, Equatable {
+        public var defective = 0
+        public var good = 0
+        /// Frames left out because their framing is not the camera's current one.
+        public var skippedFraming = 0
+        /// The distinct framings written (camera, ROI or "whole frame").
+        public var framings: Set<String> = []
+    }
+
+    /// Writes `labels` under `out`; `frames` is the kept-frames folder their paths are relative to.
+    public static func writeImageFolder(_ labels: [FrameLabel], frames: String, to out: String,
+                                        framing: Framing = .asJudged) throws -> Report {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var report = Report()
+        var csv = CSV.row(["file", "label", "defects"])
+        let decoder = try JPEGDecoder(), encoder = try JPEGEncoder()
+        for l in labels {
+            let roi = l.roi.map { Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+            if case .current(let regions) = framing, regions[l.camera].map({ $0 == roi }) != true {
+                report.skippedFraming += 1
+                continue
+            }
+            for kind in l.defects { try DefectKind.validate(kind) }
+            let label = l.defects.first ?? "good"
+            let file = "\(label)/\(l.frameId).jpg"
+            try fm.createDirectory(atPath: out + "/" + label, withIntermediateDirectories: true)
+            let source = l.path.hasPrefix("/") ? l.path : frames + "/" + l.path
+            let target = out + "/" + file
+            try? fm.removeItem(atPath: target)
+            if let roi {
+                try crop(source, roi, to: target, decoder: decoder, encoder: encoder)
+            } else {
+                try fm.copyItem(atPath: source, toPath: target)
+            }
+            csv += CSV.row([file, label, l.defects.joined(separator: "+")])
+            report.framings.insert("\(l.camera) " + (roi.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" } ?? "whole frame"))
+            if l.defects.isEmpty { report.good += 1 } else { report.defective += 1 }
+        }
+        try csv.write(toFile: out + "/labels.csv", atomically: true, encoding: .utf8)
+        return report
+    }
+
+    /// The region `roi` of the JPEG at `source`, as a JPEG at `target`.
+    static func crop(_ source: String, _ roi: Rect, to target: String, decoder: JPEGDecoder, encoder: JPEGEncoder) throws {
+        guard let data = FileManager.default.contents(atPath: source) else {
+            throw InspectionError.config("cannot read the kept frame \(source)")
+        }
+        let full = try decoder.decode([UInt8](data), layout: .rgb)
+        var cut = Image()
+        try full.pixels.withUnsafeBytes { raw in
+            try convert(FrameView(bytes: raw, format: .rgb24, width: full.width, height: full.height), roi: roi, to: .rgb, into: &cut)
+        }
+        let bytes = try encoder.encode(cut, quality: 95)
+        guard FileManager.default.createFile(atPath: target, contents: Data(bytes)) else {
+            throw InspectionError.config("cannot write \(target)")
+        }
+    }
+}
