@@ -156,7 +156,7 @@ public final class InspectionService: @unchecked Sendable {
 
     // MARK: Housekeeping
 
-    /// Applies retention when it is due.
+    /// Applies retention when it is due. Called from one housekeeping thread.
     public func housekeeping(now: Date = Date()) {
         guard now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60 else { return }
         lastRetentionAt = now
@@ -164,9 +164,10 @@ public final class InspectionService: @unchecked Sendable {
             let r = try store.applyRetention(config.retention, framesDirectory: config.framesDirectory,
                                              now: now.timeIntervalSince1970)
             lock.withLock { retention = r }
-            if r.framesDeleted > 0 || r.verdictsDeleted > 0 {
+            if r.framesDeleted > 0 || r.verdictsDeleted > 0 || r.bytesOverBudget > 0 {
                 logger.info("retention applied", metadata: ["frames.deleted": "\(r.framesDeleted)", "bytes.freed": "\(r.bytesFreed)",
-                                                           "verdicts.deleted": "\(r.verdictsDeleted)"])
+                                                           "verdicts.deleted": "\(r.verdictsDeleted)", "bytes.over_budget": "\(r.bytesOverBudget)",
+                                                           "file.errors": "\(r.fileErrors)"])
             }
         } catch {
             logger.error("retention failed", metadata: ["error": "\(error)"])

@@ -116,6 +116,7 @@ public struct LineConfig: Sendable {
         c.retention.frameBudgetBytes = Int64(try r.int("frame_budget_mb", default: Int(c.retention.frameBudgetBytes >> 20), in: 1...100_000_000)) << 20
         c.retention.verdictDays = try r.double("verdict_days", default: c.retention.verdictDays, in: 1...36500)
         c.retentionEveryMinutes = try r.double("every_minutes", default: c.retentionEveryMinutes, in: 1...10080)
+        c.retention.keepFramesUnderReview = try r.bool("keep_frames_under_review", default: true)
 
         let h = try root.section("http")
         c.http.enabled = try h.bool("enabled", default: true)

@@ -9,6 +9,13 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// Verdict rows older than this many days are deleted (their counts live on in the
     /// hourly rollups). Verdicts whose frame carries a label are kept.
     public var verdictDays: Double
+    /// Frames under review (an open flag, a live review lease, or a label) are never deleted,
+    /// nor their verdicts; false lets the frame budget take them too, labeled ones last.
+    public var keepFramesUnderReview = true
+    /// Rows per transaction, and the most frames and verdicts one run deletes: a run never
+    /// holds the write lock long (the group commit waits behind it) and always ends.
+    public var batch = 256
+    public var maxPerRun = 20_000
 
     public init(frameBudgetBytes: Int64 = 20 << 30, verdictDays: Double = 90) {
         self.frameBudgetBytes = frameBudgetBytes
@@ -20,6 +27,10 @@ public struct RetentionReport: Equatable, Sendable {
     public var framesDeleted = 0
     public var bytesFreed: Int64 = 0
     public var verdictsDeleted = 0
+    /// Bytes still over the budget after the run: frames under review, or the run's limit reached.
+    public var bytesOverBudget: Int64 = 0
+    /// Frame files whose removal failed (already gone, or permissions); their rows say deleted.
+    public var fileErrors = 0
 }
 
 extension Store {
@@ -28,56 +39,80 @@ extension Store {
         try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(sum(bytes), 0) FROM frames WHERE deleted_at IS NULL") ?? 0 }
     }
 
-    /// Applies the policy: deletes frame files (under `framesDirectory`) over the budget,
-    /// old verdict rows, then checkpoints the WAL and returns free pages to the OS.
+    /// Applies the policy in bounded batches: marks frames over the budget deleted (oldest
+    /// unlabeled audit frames first, then failed, then flagged, labeled last), removes their
+    /// files once that is committed, deletes old verdict rows, then checkpoints the WAL and
+    /// returns free pages to the OS. Frames under review stay unless the policy says otherwise.
     public func applyRetention(_ policy: RetentionPolicy, framesDirectory: String,
                                now: Double = Date().timeIntervalSince1970) throws -> RetentionReport {
         var report = RetentionReport()
+        let underReview = """
+            (EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = f.id)
+             OR EXISTS (SELECT 1 FROM flags g WHERE g.verdict_id = f.verdict_id AND (g.status = 'open' OR g.lease_until > \(now))))
+            """
+        let protection = policy.keepFramesUnderReview ? "AND NOT \(underReview)" : ""
         var excess = try savedFrameBytes() - policy.frameBudgetBytes
-        while excess > 0 {
-            let victims = try pool.read { db in
-                try Row.fetchAll(db, sql: """
+        while excess > 0 && report.framesDeleted < policy.maxPerRun {
+            let victims: [(id: Int64, path: String, bytes: Int64)] = try pool.write { db in
+                let rows = try Row.fetchAll(db, sql: """
                     SELECT f.id, f.path, f.bytes FROM frames f
-                    WHERE f.deleted_at IS NULL
+                    WHERE f.deleted_at IS NULL \(protection)
                     ORDER BY EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = f.id),
                              CASE f.kept_because WHEN 'audit' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END,
                              f.id
-                    LIMIT 256
-                    """)
+                    LIMIT ?
+                    """, arguments: [policy.batch])
+                var picked: [(Int64, String, Int64)] = []
+                var left = excess
+                for r in rows where left > 0 {
+                    picked.append((r["id"], r["path"], r["bytes"]))
+                    left -= r["bytes"] as Int64
+                }
+                if !picked.isEmpty {
+                    try db.execute(sql: "UPDATE frames SET deleted_at = ? WHERE id IN (\(picked.map { String($0.0) }.joined(separator: ",")))",
+                                   arguments: [now])
+                }
+                return picked
             }
             if victims.isEmpty { break }
-            var deleted: [Int64] = []
-            for row in victims where excess > 0 {
-                let path: String = row["path"], bytes: Int64 = row["bytes"]
-                try? FileManager.default.removeItem(atPath: (framesDirectory as NSString).appendingPathComponent(path))
-                deleted.append(row["id"])
-                excess -= bytes
+            for v in victims {
+                excess -= v.bytes
                 report.framesDeleted += 1
-                report.bytesFreed += bytes
+                report.bytesFreed += v.bytes
             }
-            try pool.write { db in
-                try db.execute(sql: "UPDATE frames SET deleted_at = ? WHERE id IN (\(deleted.map(String.init).joined(separator: ",")))",
-                               arguments: [now])
-            }
+            report.fileErrors += removeFiles(victims.map(\.path), framesDirectory)
         }
+        report.bytesOverBudget = max(0, excess)
         let cutoff = now - policy.verdictDays * 86400
-        report.verdictsDeleted = try pool.write { db in
-            let victims = try String.fetchAll(db, sql: """
-                SELECT f.path FROM frames f JOIN verdicts v ON v.id = f.verdict_id
-                WHERE v.captured_at < ? AND f.deleted_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = f.id)
-                """, arguments: [cutoff])
-            for p in victims { try? FileManager.default.removeItem(atPath: (framesDirectory as NSString).appendingPathComponent(p)) }
-            try db.execute(sql: """
-                DELETE FROM verdicts WHERE captured_at < ? AND id NOT IN (
-                    SELECT f.verdict_id FROM frames f JOIN labels l ON l.frame_id = f.id)
-                """, arguments: [cutoff])
-            return db.changesCount
+        let keepVerdict = policy.keepFramesUnderReview ? "AND NOT EXISTS (SELECT 1 FROM frames f WHERE f.verdict_id = v.id AND \(underReview))"
+            : "AND NOT EXISTS (SELECT 1 FROM frames f JOIN labels l ON l.frame_id = f.id WHERE f.verdict_id = v.id)"
+        while report.verdictsDeleted < policy.maxPerRun {
+            let (deleted, files): (Int, [String]) = try pool.write { db in
+                let ids = try Int64.fetchAll(db, sql: "SELECT v.id FROM verdicts v WHERE v.captured_at < ? \(keepVerdict) LIMIT ?",
+                                             arguments: [cutoff, policy.batch])
+                guard !ids.isEmpty else { return (0, []) }
+                let list = ids.map(String.init).joined(separator: ",")
+                let files = try String.fetchAll(db, sql: "SELECT path FROM frames WHERE deleted_at IS NULL AND verdict_id IN (\(list))")
+                try db.execute(sql: "DELETE FROM verdicts WHERE id IN (\(list))")
+                return (db.changesCount, files)
+            }
+            if deleted == 0 { break }
+            report.verdictsDeleted += deleted
+            report.fileErrors += removeFiles(files, framesDirectory)
         }
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             try db.execute(sql: "PRAGMA incremental_vacuum(2000)")
         }
         return report
+    }
+
+    /// Removes frame files (after their rows are committed); returns how many could not be.
+    private func removeFiles(_ paths: [String], _ framesDirectory: String) -> Int {
+        var errors = 0
+        for p in paths {
+            do { try FileManager.default.removeItem(atPath: (framesDirectory as NSString).appendingPathComponent(p)) } catch { errors += 1 }
+        }
+        return errors
     }
 }

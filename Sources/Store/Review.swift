@@ -53,9 +53,45 @@ extension Store {
         }
     }
 
-    /// Labels the leased frame (`defects` empty = good), closing its open flags.
+    /// Extends this reviewer's lease on the frame, changing nothing else (the toggles on their
+    /// screen stay). False when the lease was lost: someone else holds the frame now, or it was decided.
+    public func renew(_ f: FlaggedFrame, reviewer: String, seconds: Double = 600, now: Double = Date().timeIntervalSince1970) throws -> Bool {
+        do {
+            return try pool.write { db in
+                try Self.checkLease(db, f, reviewer: reviewer, now: now)
+                try db.execute(sql: "UPDATE flags SET leased_by = ?, lease_until = ? WHERE verdict_id = ? AND status = 'open'",
+                               arguments: [reviewer, now + seconds, f.verdictId])
+                return db.changesCount > 0
+            }
+        } catch StoreError.conflict {
+            return false
+        }
+    }
+
+    /// Only the lease holder decides: the frame's open flags must be leased to `reviewer`
+    /// (a lapsed lease of theirs that nobody took since still counts).
+    static func checkLease(_ db: Database, _ f: FlaggedFrame, reviewer: String, now: Double) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT leased_by, lease_until FROM flags WHERE verdict_id = ? AND status = 'open'",
+                                    arguments: [f.verdictId])
+        guard !rows.isEmpty else {
+            let by = try String.fetchOne(db, sql: "SELECT who FROM labels WHERE frame_id = ? ORDER BY id DESC LIMIT 1", arguments: [f.frameId])
+            throw StoreError.conflict("frame \(f.frameId) was already decided\(by.map { " by \($0)" } ?? ""); your decision was not recorded")
+        }
+        for r in rows {
+            let holder: String? = r["leased_by"], until: Double? = r["lease_until"]
+            if let holder, holder != reviewer {
+                let live = (until ?? 0) >= now
+                throw StoreError.conflict("frame \(f.frameId) is \(live ? "being reviewed" : "held") by \(holder); your decision was not recorded")
+            }
+            if holder == nil { throw StoreError.conflict("frame \(f.frameId) is not leased to you (take it with `review` first); your decision was not recorded") }
+        }
+    }
+
+    /// Labels the leased frame (`defects` empty = good), closing its open flags. Throws
+    /// `conflict` unless `reviewer` holds the frame's lease.
     public func decide(_ f: FlaggedFrame, defects: [String], reviewer: String, now: Double = Date().timeIntervalSince1970) throws -> ReviewDecision {
         try pool.write { db in
+            try Self.checkLease(db, f, reviewer: reviewer, now: now)
             let flags = try Int64.fetchAll(db, sql: "SELECT id FROM flags WHERE verdict_id = ? AND status = 'open'", arguments: [f.verdictId])
             let previous = try Int64.fetchOne(db, sql: "SELECT id FROM labels WHERE frame_id = ? ORDER BY id DESC LIMIT 1", arguments: [f.frameId])
             try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source, supersedes) VALUES (?, ?, ?, ?, 'review', ?)",
@@ -69,8 +105,10 @@ extension Store {
     }
 
     /// The reviewer cannot tell: the frame leaves the queue as 'unsure' (for someone who can).
-    public func markUnsure(_ f: FlaggedFrame, reviewer: String) throws -> ReviewDecision {
+    /// Throws `conflict` unless `reviewer` holds the frame's lease.
+    public func markUnsure(_ f: FlaggedFrame, reviewer: String, now: Double = Date().timeIntervalSince1970) throws -> ReviewDecision {
         try pool.write { db in
+            try Self.checkLease(db, f, reviewer: reviewer, now: now)
             let flags = try Int64.fetchAll(db, sql: "SELECT id FROM flags WHERE verdict_id = ? AND status = 'open'", arguments: [f.verdictId])
             try db.execute(sql: "UPDATE flags SET status = 'unsure', note = ?, leased_by = NULL, lease_until = NULL WHERE verdict_id = ? AND status = 'open'",
                            arguments: ["unsure: \(reviewer)", f.verdictId])

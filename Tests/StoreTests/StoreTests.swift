@@ -266,6 +266,74 @@ struct StoreTests {
     }
 }
 
+extension StoreTests {
+    /// Frames a person still has to see, holds, or labeled are not the budget's to take.
+    @Test func retentionNeverDeletesFramesUnderReview() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let now = 1_800_000_000.0
+        var bundles: [VerdictBundle] = []
+        for i in 0..<6 {
+            let path = "f\(i).jpg"
+            try Data(repeating: 1, count: 100).write(to: URL(fileURLWithPath: dir + "/" + path))
+            bundles.append(VerdictBundle(verdict: verdict(Int64(i), .pass, at: now - 200 * 86400, flags: i < 3 ? [.uncertain] : []),
+                                         frame: FrameRecord(path: path, sha256: String(repeating: "b", count: 64), bytes: 100,
+                                                            width: 8, height: 8, keptBecause: i < 3 ? .flagged : .audit)))
+        }
+        try store.insert(bundles)
+        try store.pool.write { db in
+            // f0: still open; f1: skipped but leased by a reviewer; f2: labeled (flag closed); f3-f5: nothing.
+            try db.execute(sql: "UPDATE flags SET status = 'skipped', leased_by = 'ana', lease_until = ? WHERE verdict_id = 2", arguments: [now + 60])
+            try db.execute(sql: "UPDATE flags SET status = 'labeled' WHERE verdict_id = 3")
+            try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source) VALUES (3, 'good', 'ana', ?, 'review')", arguments: [now])
+        }
+        var policy = RetentionPolicy(frameBudgetBytes: 0, verdictDays: 90)
+        policy.batch = 2  // several batches
+        let report = try store.applyRetention(policy, framesDirectory: dir, now: now)
+        #expect(report.framesDeleted == 3 && report.bytesOverBudget == 300 && report.verdictsDeleted == 3 && report.fileErrors == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".jpg") }.sorted()
+        #expect(left == ["f0.jpg", "f1.jpg", "f2.jpg"])
+        #expect(try store.openFlags().map(\.frameId) == [1], "the open flag is still in the queue, with its frame")
+        policy.keepFramesUnderReview = false
+        let all = try store.applyRetention(policy, framesDirectory: dir, now: now + 120)
+        #expect(all.framesDeleted == 3 && all.verdictsDeleted == 2, "when the config says so; the labeled verdict stays")
+    }
+}
+
+extension StoreTests {
+    /// Only the lease holder's decision is recorded; a second reviewer gets a clear message.
+    @Test func onlyTheLeaseHolderDecides() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let now = 1_800_000_000.0
+        try store.insert((0..<2).map { i in
+            VerdictBundle(verdict: verdict(Int64(i), .pass, at: now, flags: [.uncertain]),
+                          frame: FrameRecord(path: "f\(i).jpg", sha256: String(repeating: "c", count: 64), bytes: 10, width: 8, height: 8, keptBecause: .flagged))
+        })
+        let a = try #require(try store.leaseNext(reviewer: "alice", seconds: 600, now: now))
+        let b = try #require(try store.leaseNext(reviewer: "bob", seconds: 600, now: now))
+        #expect(a.frameId != b.frameId)
+        #expect { _ = try store.decide(a, defects: ["dent"], reviewer: "bob", now: now + 1) } throws: {
+            "\($0)".contains("is being reviewed by alice; your decision was not recorded")
+        }
+        #expect { _ = try store.markUnsure(a, reviewer: "bob", now: now + 1) } throws: { "\($0)".contains("alice") }
+        #expect(try store.renew(a, reviewer: "alice", seconds: 600, now: now + 500), "renewal extends the holder's lease")
+        #expect(try !store.renew(a, reviewer: "bob", seconds: 600, now: now + 500), "nobody else renews it")
+        // Alice's lease lapses; bob takes the frame; alice's late decision is refused.
+        let taken = try #require(try store.leaseNext(reviewer: "bob", seconds: 600, excluding: [b.verdictId], now: now + 1200))
+        #expect(taken.frameId == a.frameId)
+        #expect(throws: StoreError.self) { _ = try store.decide(a, defects: [], reviewer: "alice", now: now + 1201) }
+        _ = try store.decide(taken, defects: ["scratch"], reviewer: "bob", now: now + 1202)
+        #expect { _ = try store.decide(a, defects: [], reviewer: "alice", now: now + 1203) } throws: { "\($0)".contains("already decided by bob") }
+        let labels = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT label || ':' || who FROM labels") }
+        #expect(labels == ["scratch:bob"])
+    }
+}
+
 @Suite("SHA-256")
 struct SHA256Tests {
     @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])

@@ -59,8 +59,8 @@ struct ReviewCommand: ParsableCommand {
         screen.draw()
         while true {
             guard let key = term.readKey(timeout: lease / 2) else {
-                // Idle: renew the lease by taking the same frame again.
-                if session.current != nil { try session.advance() }
+                // Idle: renew the lease; the toggles stay. A lost lease moves on, saying so.
+                if session.current != nil, !(try session.renew()) { screen.draw() }
                 continue
             }
             switch try session.handle(key) {

@@ -32,6 +32,26 @@ final class ReviewSession {
         selected = Set(current?.defects.split(separator: ",").map(String.init) ?? [])
     }
 
+    /// Extends the lease on the current frame without touching the toggles; when it was lost
+    /// (another reviewer has it, or it was decided) says so and takes the next frame.
+    func renew() throws -> Bool {
+        guard let f = current else { return true }
+        if try store.renew(f, reviewer: reviewer, seconds: lease) { return true }
+        try advance()
+        message = "frame \(f.frameId): the lease lapsed and someone else took it or decided it; here is the next one"
+        return false
+    }
+
+    /// Records a decision, or, when the lease was lost, says why and moves on.
+    private func decideOrExplain(_ f: FlaggedFrame, _ decision: () throws -> ReviewDecision, _ text: String) throws -> Outcome {
+        do {
+            try record(f, try decision(), text)
+        } catch StoreError.conflict(let why) {
+            message = why
+        }
+        return .next
+    }
+
     func handle(_ key: Key) throws -> Outcome {
         if showHelp { showHelp = false; return .stay }
         switch key {
@@ -51,16 +71,13 @@ final class ReviewSession {
         }
         switch key {
         case .char("p"), .char("g"):
-            try record(f, try store.decide(f, defects: [], reviewer: reviewer), "frame \(f.frameId): good")
-            return .next
+            return try decideOrExplain(f, { try store.decide(f, defects: [], reviewer: reviewer) }, "frame \(f.frameId): good")
         case .enter, .char("c"):
             let defects = kinds.filter(selected.contains) + selected.subtracting(kinds).sorted()
-            try record(f, try store.decide(f, defects: defects, reviewer: reviewer),
-                       "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
-            return .next
+            return try decideOrExplain(f, { try store.decide(f, defects: defects, reviewer: reviewer) },
+                                       "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
         case .char("u"):
-            try record(f, try store.markUnsure(f, reviewer: reviewer), "frame \(f.frameId): unsure, left for someone who can tell")
-            return .next
+            return try decideOrExplain(f, { try store.markUnsure(f, reviewer: reviewer) }, "frame \(f.frameId): unsure, left for someone who can tell")
         case .char("s"), .right, .char(" "):
             skipped.insert(f.verdictId)
             try store.release(f, reviewer: reviewer)

@@ -40,10 +40,12 @@ final class Supervisor: @unchecked Sendable {
         // The port first: failing to bind it is a failed start (no READY=1, a non-zero exit).
         let http = try startHTTP()
         daemon.start()
+        let housekeeping = startHousekeeping()
         notifier.send("READY=1\nSTATUS=inspecting, waiting for the first verdict")
         loop()
         notifier.send("STOPPING=1\nSTATUS=draining queues and committing")
         logger.info("stopping", metadata: ["reason": "\(lock.withLock { stopReason ?? "" })"])
+        housekeeping.stop()
         daemon.stop()
         events.finishAll()
         if let http {
@@ -62,7 +64,7 @@ final class Supervisor: @unchecked Sendable {
 
     private func loop() {
         let start = monotonicSeconds()
-        var lastStatus = start, lastPoll = start, lastPing = 0.0, lastCount = totalVerdicts()
+        var lastStatus = start, lastPing = 0.0, lastCount = totalVerdicts()
         var stalledLogged = false
         let pingEvery = notifier.watchdogInterval.map { $0 / 2 } ?? .infinity
         while true {
@@ -92,11 +94,16 @@ final class Supervisor: @unchecked Sendable {
                 lastStatus = now
                 lastCount = count
             }
-            if now - lastPoll >= 2 {
-                daemon.checkModelFiles()
-                daemon.housekeeping()
-                lastPoll = now
-            }
+        }
+    }
+
+    /// Model-file polling (with hashing on reload) and retention, on a thread of their own: a
+    /// long retention run or a slow reload never delays the watchdog, signals or the status line.
+    private func startHousekeeping() -> Housekeeper {
+        let daemon = daemon
+        return Housekeeper(every: 2) {
+            daemon.checkModelFiles()
+            daemon.housekeeping()
         }
     }
 
@@ -170,6 +177,42 @@ final class Supervisor: @unchecked Sendable {
             }
         }
         Console.line("verdicts committed: \(daemon.committer.stats.committed) -> \(daemon.config.database)")
+    }
+}
+
+/// Runs `work` every `every` seconds on a thread of its own until stopped (a run in progress
+/// finishes first).
+final class Housekeeper: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var stopping = false, stopped = false
+
+    init(every: Double, _ work: @escaping @Sendable () -> Void) {
+        let t = Thread { [self] in
+            while true {
+                condition.lock()
+                if !stopping { _ = condition.wait(until: Date().addingTimeInterval(every)) }
+                let stop = stopping
+                condition.unlock()
+                if stop { break }
+                work()
+            }
+            condition.lock()
+            stopped = true
+            condition.broadcast()
+            condition.unlock()
+        }
+        t.name = "linesight-housekeeping"
+        t.start()
+    }
+
+    /// Waits up to `timeout` seconds for a run in progress.
+    func stop(timeout: Double = 30) {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(timeout)
+        while !stopped { if !condition.wait(until: deadline) { break } }
+        condition.unlock()
     }
 }
 
