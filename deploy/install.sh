@@ -48,17 +48,26 @@ install -d -m 0750 "$root/etc/linesight" "$root/var/lib/linesight" "$root/var/li
 config=$(sed -e 's#^database = .*#database = "/var/lib/linesight/inspection.sqlite"#' \
              -e 's#^frames = .*#frames = "/var/lib/linesight/frames"#' \
              -e 's#^stage1 = .*#stage1 = "/var/lib/linesight/models/stage1.safetensors"#' \
-             -e 's#^stage2 = .*#stage2 = "/var/lib/linesight/models/stage2.safetensors"#' deploy/linesight.toml)
+             -e 's#^stage2 = .*#stage2 = "/var/lib/linesight/models/stage2.safetensors"#' \
+             -e 's#^\# token_file = .*#token_file = "/etc/linesight/token"#' deploy/linesight.toml)
 target=$root/etc/linesight/linesight.toml
 if [[ ! -f $target ]]; then
     printf '%s\n' "$config" > "$target"; chmod 0640 "$target"; echo "wrote $target (documented defaults; set your cameras)"
 elif [[ $(cat "$target") != "$config" ]]; then
     printf '%s\n' "$config" > "$target.new"; echo "kept your $target; the new defaults are in $target.new"
 fi
+# The bearer token for the API's state-changing routes: made once, readable by root and the
+# service's group only (the daemon refuses a token file others can read).
+token=$root/etc/linesight/token
+if [[ ! -f $token ]]; then
+    (umask 027 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token" && echo >> "$token")
+    echo "wrote $token (bearer token: Authorization: Bearer \$(cat $token))"
+fi
+chmod 0640 "$token"
 for unit in linesight.service linesight-retrain.service linesight-retrain.timer; do
     install -D -m 0644 "systemd/$unit" "$root/etc/systemd/system/$unit"
 done
-if ((real)); then chown -R linesight:linesight /var/lib/linesight; chgrp linesight /etc/linesight "$target"; fi
+if ((real)); then chown -R linesight:linesight /var/lib/linesight; chgrp linesight /etc/linesight "$target" "$token"; fi
 if systemd_running; then systemctl daemon-reload; fi
 cat <<MSG
 installed Linesight to ${root:-/}

@@ -17,6 +17,7 @@ grep -q "Depends: .*libopenblas" <<<"$info" || fail "no OpenBLAS dependency: $in
 grep -q "Depends: .*libturbojpeg" <<<"$info" || fail "no TurboJPEG dependency"
 # Listed into a variable first: with pipefail, `grep -q` quitting at its first match can
 # kill tar with SIGPIPE and fail the pipeline although the file is there.
+! grep -q " ./etc/linesight/token\$" <<<"$contents" || fail "the package carries a bearer token (every line PC must make its own)"
 control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 grep -q conffiles <<<"$control" || fail "no conffiles: $control"
 dpkg-deb -x "$deb" "$out/root"

@@ -13,12 +13,16 @@ for f in usr/local/bin/linesight etc/linesight/linesight.toml etc/systemd/system
     [[ -e $root/$f ]] || fail "$f missing"
 done
 grep -q '^database = "/var/lib/linesight/inspection.sqlite"' "$root/etc/linesight/linesight.toml" || fail "config paths not set for /var/lib"
+grep -q '^token_file = "/etc/linesight/token"' "$root/etc/linesight/linesight.toml" || fail "the installed config names no token file"
+[[ $(stat -c %a "$root/etc/linesight/token") == 640 && $(wc -c <"$root/etc/linesight/token") -ge 33 ]] || fail "no token, or others can read it"
+first_token=$(cat "$root/etc/linesight/token")
 sed 's#/var/lib/linesight#'"$root"'/var/lib/linesight#g' "$root/etc/linesight/linesight.toml" > "$root/check.toml"
 "$bin" models list --config "$root/check.toml" >/dev/null || fail "the installed config does not load"
 DESTDIR=$root deploy/install.sh --binary "$bin" >/dev/null
 echo "# edited by the line engineer" >> "$root/etc/linesight/linesight.toml"
 out=$(DESTDIR=$root deploy/install.sh --binary "$bin")
 grep -q "kept your" <<<"$out" || fail "an upgrade must keep an edited config"
+[[ $(cat "$root/etc/linesight/token") == "$first_token" ]] || fail "an upgrade must keep the token"
 grep -q "edited by the line engineer" "$root/etc/linesight/linesight.toml" || fail "config overwritten"
 touch "$root/var/lib/linesight/models/stage1.safetensors"
 DESTDIR=$root deploy/install.sh --uninstall >/dev/null

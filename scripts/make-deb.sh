@@ -14,6 +14,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 DESTDIR=$root deploy/install.sh --binary "$bin" > /dev/null
+# Every line PC makes its own bearer token (postinst); a packaged one would be everyone's.
+rm -f "$root/etc/linesight/token"
 # Debian places: /usr/bin and /lib/systemd/system, not /usr/local and /etc/systemd/system.
 mkdir -p "$root/usr/bin" "$root/lib/systemd/system"
 mv "$root/usr/local/bin/linesight" "$root/usr/bin/linesight"
@@ -70,6 +72,11 @@ if [ "$1" = configure ]; then
     chmod 0750 /var/lib/linesight
     chgrp linesight /etc/linesight /etc/linesight/linesight.toml
     chmod 0640 /etc/linesight/linesight.toml
+    if [ ! -f /etc/linesight/token ]; then
+        (umask 027 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/linesight/token && echo >> /etc/linesight/token)
+    fi
+    chgrp linesight /etc/linesight/token
+    chmod 0640 /etc/linesight/token
     if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
     echo "linesight: set your cameras in /etc/linesight/linesight.toml, put models in place"
     echo "  (sudo -u linesight linesight train --data DIR --config /etc/linesight/linesight.toml), then"

@@ -11,12 +11,16 @@ public final class Store: Sendable {
     /// `quickCheck`: run SQLite's quick_check on an existing file first (the daemon does at
     /// start; it reads every page, seconds on a big history, so commands that only read or
     /// add a few rows skip it).
-    public convenience init(path: String, busyTimeout: Double = 5, quickCheck: Bool = true) throws {
-        try self.init(path: path, busyTimeout: busyTimeout, schemaUpTo: nil, quickCheck: quickCheck)
+    /// `migrate`: bring an existing database's schema up to date (the daemon, at start, and
+    /// `linesight db migrate`); false refuses one that needs it with `.olderSchema`, since a
+    /// daemon of the older version may be writing it (every other command). A new file is
+    /// always created whole.
+    public convenience init(path: String, busyTimeout: Double = 5, quickCheck: Bool = true, migrate: Bool = true) throws {
+        try self.init(path: path, busyTimeout: busyTimeout, schemaUpTo: nil, quickCheck: quickCheck, migrate: migrate)
     }
 
     /// `schemaUpTo`: stop after this migration (tests of later migrations on old data).
-    init(path: String, busyTimeout: Double, schemaUpTo: String?, quickCheck: Bool = true) throws {
+    init(path: String, busyTimeout: Double, schemaUpTo: String?, quickCheck: Bool = true, migrate: Bool = true) throws {
         self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
         var config = Configuration()
@@ -40,7 +44,7 @@ public final class Store: Sendable {
             // Must precede the first table: lets retention hand free pages back to the OS.
             try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
         }
-        try migrate(upTo: schemaUpTo)
+        try self.migrate(upTo: schemaUpTo, existing: exists && !migrate)
     }
 
     /// SQLite's quick_check: "ok" or the damage it found.
@@ -64,12 +68,14 @@ public final class Store: Sendable {
         }
     }
 
-    private func migrate(upTo last: String?) throws {
+    private func migrate(upTo last: String?, existing refusePending: Bool) throws {
         let migrator = Schema.migrator
         try classifyingErrors {
             let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
             let unknown = applied.subtracting(migrator.migrations)
             if !unknown.isEmpty { throw StoreError.newerSchema(path: path, migrations: unknown.sorted()) }
+            let pending = migrator.migrations.filter { !applied.contains($0) }
+            if refusePending, !applied.isEmpty, !pending.isEmpty { throw StoreError.olderSchema(path: path, pending: pending) }
             if let last { try migrator.migrate(pool, upTo: last) } else { try migrator.migrate(pool) }
         }
     }

@@ -31,7 +31,8 @@ struct Linesight: ParsableCommand {
         """,
         subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
-                      FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self])
+                      FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
+                      DatabaseCommand.self])
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()

@@ -15,7 +15,7 @@ struct RegistryOptions: ParsableArguments {
         let cfg: LineConfig
         do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
         try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let registry = ModelRegistry(store: try Store(path: cfg.database, quickCheck: false), paths: cfg.models)
+        let registry = ModelRegistry(store: try Store(path: cfg.database, quickCheck: false, migrate: false), paths: cfg.models)
         for version in try registry.reconcile() {
             FileHandle.standardError.write(Data("registry: \(version) is the live file; its record now says champion (an earlier promotion was interrupted)\n".utf8))
         }

@@ -15,7 +15,7 @@ struct StoreOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: cfg.database) else {
             throw CommandFailure("no database at \(cfg.database) yet: `linesight serve` creates it with the first verdict")
         }
-        return (cfg, try Store(path: cfg.database, quickCheck: false))
+        return (cfg, try Store(path: cfg.database, quickCheck: false, migrate: false))
     }
 }
 
