@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 4180 CSV: fields separated by commas, records by CRLF or LF; a field in double quotes
 /// may hold commas, line breaks and doubled quotes (""). Pure: no I/O, so it is fuzzed alone
 /// (Fuzz/LabelCSVFuzz.swift).
@@ -89,9 +91,18 @@ public enum CSV {
     }
 
     /// One record as a line, each field quoted when it holds a comma, a quote or a line break.
+    /// Works on bytes: a quote followed by a combining mark is one Character, and a Character
+    /// test once left such a field unquoted (found by the fuzzer).
     public static func row(_ fields: [String]) -> String {
         fields.map { f in
-            f.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + f.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : f
+            guard f.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return f }
+            var out: [UInt8] = [0x22]
+            for b in f.utf8 {
+                out.append(b)
+                if b == 0x22 { out.append(b) }
+            }
+            out.append(0x22)
+            return String(decoding: out, as: UTF8.self)
         }.joined(separator: ",") + "\n"
     }
 }

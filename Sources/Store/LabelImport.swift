@@ -1,3 +1,5 @@
+import Foundation
+
 /// An import CSV of labels (frame_id and defects columns, RFC 4180; defects '+'-joined,
 /// empty or "good" for a good part), checked row by row against the frames and defect
 /// kinds that exist. Pure: the caller imports all rows, or none when any is refused.
