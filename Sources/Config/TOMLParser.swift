@@ -1,7 +1,15 @@
 import Foundation
 
 /// Parses TOML text into a `TOMLTable` whose nodes carry line numbers.
+///
+/// Bounded, so a hostile file is an error rather than a stack overflow: arrays and inline
+/// tables nest at most `maximumNesting` deep and a dotted key has at most `maximumKeyParts`
+/// parts (both recursive below). Strings hold no raw control characters but tab (and the
+/// line breaks of multi-line strings), as TOML requires.
 public enum TOMLParser {
+    public static let maximumNesting = 128
+    public static let maximumKeyParts = 32
+
     public static func parse(_ text: String, file: String = "<config>") throws -> TOMLTable {
         var p = Parser(bytes: Array(text.utf8), file: file)
         return try p.document()
@@ -13,6 +21,8 @@ private struct Parser {
     let file: String
     var i = 0
     var line = 1
+    /// Arrays and inline tables open around the current position.
+    var nesting = 0
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
@@ -133,6 +143,9 @@ private struct Parser {
         var parts = [try key()]
         skipSpaces()
         while peek() == UInt8(ascii: ".") {
+            guard parts.count < TOMLParser.maximumKeyParts else {
+                throw fail("a dotted key has at most \(TOMLParser.maximumKeyParts) parts")
+            }
             i += 1
             skipSpaces()
             parts.append(try key())
@@ -165,8 +178,13 @@ private struct Parser {
         switch c {
         case UInt8(ascii: "\""): return TOMLNode(.string(try basicString()), line: at)
         case UInt8(ascii: "'"): return TOMLNode(.string(try literalString()), line: at)
-        case UInt8(ascii: "["): return TOMLNode(.array(try array()), line: at)
-        case UInt8(ascii: "{"): return TOMLNode(.table(try inlineTable()), line: at)
+        case UInt8(ascii: "["), UInt8(ascii: "{"):
+            guard nesting < TOMLParser.maximumNesting else {
+                throw fail("arrays and inline tables nest at most \(TOMLParser.maximumNesting) deep")
+            }
+            nesting += 1
+            defer { nesting -= 1 }
+            return c == UInt8(ascii: "[") ? TOMLNode(.array(try array()), line: at) : TOMLNode(.table(try inlineTable()), line: at)
         default: return TOMLNode(try scalar(), line: at)
         }
     }
@@ -250,6 +268,7 @@ private struct Parser {
                 guard multi else { throw fail("a string ends at the line's end; close it with '\"'") }
                 line += 1
             }
+            try allowedInString(c, multi: multi)
             i += 1
             guard c == UInt8(ascii: "\\") else { out.append(c); continue }
             try escape(into: &out, multi: multi)
@@ -298,8 +317,17 @@ private struct Parser {
                 guard multi else { throw fail("a string ends at the line's end; close it with \"'\"") }
                 line += 1
             }
+            try allowedInString(c, multi: multi)
             i += 1
         }
+    }
+
+    /// Refuses a raw control character (write it as an escape): all but tab, and in a
+    /// multi-line string the line feed and the carriage return of a CRLF.
+    func allowedInString(_ c: UInt8, multi: Bool) throws {
+        guard c < 0x20 || c == 0x7F else { return }
+        if c == 0x09 || (multi && (c == 0x0A || (c == 0x0D && peek(1) == 0x0A))) { return }
+        throw fail(String(format: "control character 0x%02X in a string; write it as an escape", c))
     }
 
     mutating func skipFirstNewline() {

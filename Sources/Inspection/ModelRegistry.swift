@@ -30,10 +30,11 @@ public struct ModelRegistry {
     @discardableResult
     public func register(file: String, stage: Stage, status: ModelRecord.Status = .candidate, parent: String? = nil,
                          notes: String? = nil) throws -> ModelRecord {
-        let model = try StageModel(path: file, stage: stage)
+        let data = try Self.read(file)
+        let model = try StageModel(data: data, path: file, stage: stage)  // the full check, on the bytes that are kept
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let copy = directory + "/\(model.version).safetensors"
-        if !FileManager.default.fileExists(atPath: copy) { try Self.atomicCopy(file, to: copy) }
+        if (try? SHA256.hex(file: copy)) != model.sha256 { try Self.atomicWrite(data, to: copy) }
         let p = model.metadata.provenance
         return try store.registerModel(stage: stage.rawValue, file: copy, sha256: model.sha256, metrics: p.metrics,
                                        parent: parent ?? p.parent, dataHash: p.dataHash, notes: notes ?? p.notes ?? "",
@@ -44,10 +45,16 @@ public struct ModelRegistry {
     @discardableResult
     public func promote(_ version: String, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {
         guard let m = try store.model(version: version) else { throw InspectionError.config("no model version '\(version)' in the registry") }
-        let stage = Stage(rawValue: m.stage)!
-        _ = try StageModel(path: m.file, stage: stage)  // refuse a damaged copy before anything changes
+        guard let stage = Stage(rawValue: m.stage) else { throw InspectionError.config("model '\(version)' has an unknown stage \(m.stage)") }
+        // Refuse a damaged or replaced copy before anything changes: the bytes that are
+        // checked, and whose hash must be the recorded one, are the bytes written live.
+        let data = try Self.read(m.file)
+        let model = try StageModel(data: data, path: m.file, stage: stage)
+        guard model.sha256 == m.sha256 else {
+            throw InspectionError.model(path: m.file, reason: "its SHA-256 is \(model.sha256), the registry recorded \(m.sha256)")
+        }
         let live = try livePath(stage)
-        try Self.atomicCopy(m.file, to: live)
+        try Self.atomicWrite(data, to: live)
         return try store.promote(version: m.version, by: who)
     }
 
@@ -87,12 +94,13 @@ public struct ModelRegistry {
         return try promote(previous.version, by: who)
     }
 
-    /// Copies through a temporary file in the target folder, fsyncs, then renames: readers
+    static func read(_ file: String) throws -> Data {
+        do { return try ModelFile.read(path: file) } catch let e as NeuralError { throw InspectionError.model(path: file, reason: "\(e)") }
+    }
+
+    /// Writes through a temporary file in the target folder, fsyncs, then renames: readers
     /// see the old file or the new one, never half of one, even after a power loss.
-    public static func atomicCopy(_ source: String, to target: String) throws {
-        guard let data = FileManager.default.contents(atPath: source) else {
-            throw InspectionError.model(path: source, reason: "cannot read")
-        }
+    public static func atomicWrite(_ data: Data, to target: String) throws {
         let dir = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
         let temp = target + ".tmp-\(getpid())"

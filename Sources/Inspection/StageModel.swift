@@ -29,39 +29,62 @@ public final class StageModel {
 
     public static let passClassNames = ["good", "ok", "pass"]
 
-    public init(path: String, stage: Stage, roi: Rect? = nil) throws {
+    /// Reads the file once, then checks and compiles those bytes (`init(data:path:stage:roi:)`).
+    public convenience init(path: String, stage: Stage, roi: Rect? = nil) throws {
+        let data: Data
+        do { data = try ModelFile.read(path: path) } catch let e as NeuralError {
+            throw InspectionError.model(path: path, reason: "\(e)")
+        }
+        try self.init(data: data, path: path, stage: stage, roi: roi)
+    }
+
+    /// A model from the bytes of its file: the hash and the network come from the same
+    /// bytes, so a file replaced between two reads cannot pair one file's version with
+    /// another's weights. `path` names the file in errors and records.
+    public init(data: Data, path: String, stage: Stage, roi: Rect? = nil) throws {
         let loaded: (network: Network, metadata: ModelMetadata)
-        do { loaded = try ModelFile.load(path: path) } catch let e as NeuralError {
+        do { loaded = try ModelFile.decode(data, path: path) } catch let e as NeuralError {
             throw InspectionError.model(path: path, reason: "\(e)")
         }
         let meta = loaded.metadata
-        switch stage {
-        case .one:
-            guard meta.task == .multiclass else { throw InspectionError.model(path: path, reason: "a stage-1 model must be multiclass (pass/fail)") }
-            guard let p = meta.classes.firstIndex(where: { Self.passClassNames.contains($0.lowercased()) }) else {
-                throw InspectionError.model(path: path, reason: "no pass class (one of \(Self.passClassNames.joined(separator: ", "))) among \(meta.classes)")
-            }
-            guard meta.classes.count >= 2 else { throw InspectionError.model(path: path, reason: "a stage-1 model needs at least two classes") }
-            passIndex = p
-        case .two:
-            if meta.task == .multilabel, meta.classes.contains(where: { Self.passClassNames.contains($0.lowercased()) }) {
-                throw InspectionError.model(path: path, reason: "a stage-2 multilabel model names defect kinds only, not a pass class")
-            }
-            passIndex = nil
-        }
+        passIndex = try Self.check(meta, for: stage, path: path)
         let input = meta.spec.input
-        guard input.channels == 1 || input.channels == 3 else {
-            throw InspectionError.model(path: path, reason: "input has \(input.channels) channels; frames give 1 (gray) or 3 (RGB)")
-        }
         self.stage = stage
         self.path = path
         self.metadata = meta
-        self.sha256 = try SHA256.hex(file: path)
+        self.sha256 = SHA256.hex(data)
         self.version = String(sha256.prefix(12))
         self.geometry = InputGeometry(width: input.width, height: input.height, layout: input.channels == 1 ? .gray : .rgb,
                                       roi: roi, method: .auto,
                                       normalization: PixelNormalization(mean: meta.normalization.mean, std: meta.normalization.std))
         self.network = InferenceNetwork(loaded.network)
+    }
+
+    /// What a stage needs beyond `ModelMetadata.validate()` (which `ModelFile.decode` ran):
+    /// frames of 1 or 3 channels; stage 1 a multiclass model of two or more classes with
+    /// exactly one pass class; stage 2 at least one defect kind, and no pass class when
+    /// multilabel. Returns the pass class's index for stage 1.
+    static func check(_ meta: ModelMetadata, for stage: Stage, path: String) throws -> Int? {
+        func bad(_ why: String) -> InspectionError { .model(path: path, reason: why) }
+        let channels = meta.spec.input.channels
+        guard channels == 1 || channels == 3 else { throw bad("input has \(channels) channels; frames give 1 (gray) or 3 (RGB)") }
+        let passes = meta.classes.indices.filter { Self.passClassNames.contains(meta.classes[$0].lowercased()) }
+        switch stage {
+        case .one:
+            guard meta.task == .multiclass else { throw bad("a stage-1 model must be multiclass (pass/fail)") }
+            guard meta.classes.count >= 2 else { throw bad("a stage-1 model needs at least two classes") }
+            guard passes.count == 1 else {
+                throw bad("a stage-1 model needs exactly one pass class (one of \(Self.passClassNames.joined(separator: ", "))); "
+                          + "it has \(passes.count) among \(meta.classes)")
+            }
+            return passes[0]
+        case .two:
+            if meta.task == .multilabel, !passes.isEmpty {
+                throw bad("a stage-2 multilabel model names defect kinds only, not a pass class")
+            }
+            guard passes.count < meta.classes.count else { throw bad("a stage-2 model needs at least one defect kind") }
+            return nil
+        }
     }
 
     public var classes: [String] { metadata.classes }
@@ -84,6 +107,8 @@ public final class StageModel {
     }
 
     /// Stage 2: a score per defect kind (sigmoid for multilabel models, softmax otherwise).
+    /// The metadata's temperature is not applied here (it is fitted for stage 1's softmax);
+    /// it is still validated, as every field.
     /// Throws `nonFiniteScore` for a NaN or infinite output, which would otherwise report no defect.
     public func defectScores(_ input: UnsafePointer<Float>) throws -> [String: Double] {
         let z = logits(input)

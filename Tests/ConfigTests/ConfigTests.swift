@@ -110,4 +110,42 @@ struct ConfigTests {
         #expect(ConfigSection.distance("listen", "lsiten") == 2)
         #expect(ConfigSection.distance("", "abc") == 3 && ConfigSection.distance("fps", "fps") == 0)
     }
+
+    /// The error message a parse of `text` fails with, or nil when it parses.
+    static func syntaxError(_ text: String) -> String? {
+        do { _ = try TOMLParser.parse(text, file: "f.toml"); return nil } catch ConfigError.syntax(_, _, let message) {
+            return message
+        } catch { return "other error: \(error)" }
+    }
+
+    @Test func nestingIsBoundedNotAStackOverflow() {
+        let limit = TOMLParser.maximumNesting
+        #expect(Self.syntaxError("a = " + String(repeating: "[", count: 50_000))?.contains("nest at most") == true)
+        #expect(Self.syntaxError("a = " + String(repeating: "{b = ", count: 20_000))?.contains("nest at most") == true)
+        #expect(Self.syntaxError("a = " + String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1))?
+            .contains("nest at most") == true)
+        #expect(Self.syntaxError("a = " + String(repeating: "[", count: limit) + String(repeating: "]", count: limit)) == nil)
+    }
+
+    @Test func dottedKeysAreBoundedNotAStackOverflow() {
+        let limit = TOMLParser.maximumKeyParts
+        func dotted(_ n: Int) -> String { (0..<n).map { "k\($0)" }.joined(separator: ".") }
+        #expect(Self.syntaxError(dotted(30_000) + " = 1")?.contains("at most \(limit) parts") == true)
+        #expect(Self.syntaxError("[" + dotted(limit + 1) + "]")?.contains("at most \(limit) parts") == true)
+        #expect(Self.syntaxError("a = { " + dotted(limit + 1) + " = 1 }")?.contains("at most \(limit) parts") == true)
+        #expect(Self.syntaxError(dotted(limit) + " = 1\n[" + dotted(limit - 1) + "x]") == nil)
+    }
+
+    @Test(arguments: ["a = \"x\u{01}y\"", "a = 'x\u{00}y'", "a = \"x\u{7F}\"", "a = \"x\ry\"", "a = \"\"\"x\u{1B}[2J\"\"\"",
+                      "a = '''x\ry'''"])
+    func rawControlCharactersInStringsAreRefused(text: String) {
+        #expect(Self.syntaxError(text)?.contains("control character") == true)
+    }
+
+    @Test func tabsLineBreaksAndEscapesStayAllowed() throws {
+        let root = try TOMLParser.parse("a = \"x\ty\\u0001\"\nb = '''\r\none\r\ntwo'''\nc = \"\"\"\nthree\r\nfour\"\"\"\n")
+        #expect(root["a"]?.value == .string("x\ty\u{01}"))
+        #expect(root["b"]?.value == .string("one\r\ntwo"))
+        #expect(root["c"]?.value == .string("three\r\nfour"))
+    }
 }

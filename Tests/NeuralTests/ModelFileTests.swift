@@ -9,7 +9,7 @@ struct ModelFileTests {
         let net = try Network(spec, seed: 7)
         for (_, b) in net.namedBuffers { for i in 0..<b.count { b[i] = Float(i % 5) * 0.1 + 0.5 } }
         let meta = ModelMetadata(spec: spec, classes: ["ok", "scratch", "dent"],
-                                 normalization: .init(mean: [0.5], std: [0.25]), thresholds: ["stage1.fail": 0.35],
+                                 normalization: .init(mean: [0.5], std: [0.25]), thresholds: ["fail": 0.35],
                                  provenance: .init(created: "2026-11-29T00:00:00Z", dataHash: "sha256:abc", parent: "v3",
                                                    metrics: ["val.accuracy": 0.97]))
         return (net, meta)
@@ -93,13 +93,23 @@ struct ModelFileTests {
         var wider = meta
         wider.spec = Zoo.smallResNet(input: Shape(1, 16, 16), classes: 3, depth: 8, width: 8)
         try writeAtomically(ModelFile.encode(net, wider), to: path)
-        #expect(throws: NeuralError.shapeMismatch(path: path, name: "0.weight", expected: [8, 1, 3, 3], found: [4, 1, 3, 3])) {
-            try ModelFile.load(path: path)
+        #expect { try ModelFile.load(path: path) } throws: { error in   // counted before the wider network is built
+            guard case NeuralError.modelFile(path, let why) = error else { return false }
+            return why.hasPrefix("the file holds \(net.plan.parameters + net.plan.buffers) values")
         }
         let (entries, raw) = try Safetensors.decode(ModelFile.encode(net, meta), path: "in-memory")
+        var reshaped = entries
+        let first = try #require(reshaped.firstIndex { $0.name == "0.weight" })
+        reshaped[first].shape = [4, 9, 1, 1]   // as many values, the wrong shape
+        try writeAtomically(Safetensors.encode(reshaped, metadata: raw), to: path)
+        #expect(throws: NeuralError.shapeMismatch(path: path, name: "0.weight", expected: [4, 1, 3, 3], found: [4, 9, 1, 1])) {
+            try ModelFile.load(path: path)
+        }
         try writeAtomically(Safetensors.encode(Array(entries.dropFirst()), metadata: raw), to: path)
         #expect(throws: NeuralError.self) { try ModelFile.load(path: path) }
         try writeAtomically(Safetensors.encode(entries + [.init(name: "extra", shape: [1], values: [1])], metadata: raw), to: path)
+        #expect(throws: NeuralError.self) { try ModelFile.load(path: path) }   // one value too many
+        try writeAtomically(Safetensors.encode(entries + [.init(name: "extra", shape: [0], values: [])], metadata: raw), to: path)
         #expect(throws: NeuralError.unexpectedTensor(path: path, name: "extra")) { try ModelFile.load(path: path) }
         var nan = entries
         nan[0].values[0] = .nan

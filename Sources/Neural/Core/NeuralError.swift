@@ -2,6 +2,9 @@
 public enum NeuralError: Error, CustomStringConvertible, Equatable {
     case invalidSpec(String)
     case modelFile(path: String, reason: String)
+    /// A metadata field of a model file that cannot be used as it is (`field` as in the JSON:
+    /// "temperature", "thresholds.fail", "classes[2]", "normalization.std[0]", "spec").
+    case invalidMetadata(path: String, field: String, reason: String)
     case missingTensor(path: String, name: String)
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     case unexpectedTensor(path: String, name: String)
@@ -12,6 +15,7 @@ public enum NeuralError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .invalidSpec(let why): return "invalid network spec: \(why)"
         case .modelFile(let path, let why): return "\(path): not a usable model file: \(why)"
+        case .invalidMetadata(let path, let field, let why): return "\(path): not a usable model file: metadata '\(field)' \(why)"
         case .missingTensor(let path, let name): return "\(path): tensor '\(name)' is missing"
         case .shapeMismatch(let path, let name, let expected, let found):
             return "\(path): tensor '\(name)' has shape \(found), the architecture needs \(expected)"

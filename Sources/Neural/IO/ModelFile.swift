@@ -58,6 +58,121 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     }
 }
 
+// MARK: Validation
+
+extension ModelMetadata {
+    /// Temperatures a calibration can give (`TemperatureScaling` searches this range).
+    public static let temperatures = 0.05...20
+    /// Threshold keys besides "defect.<class>".
+    public static let thresholdKeys: Set<String> = ["pass", "fail", "defect"]
+    /// Longest class name: names become folder names, CSV cells and JSON keys.
+    public static let maximumClassName = 64
+
+    /// Checks every field before any is used, naming the first bad one: the format, the spec
+    /// (shapes and `SpecLimits`) and its output of one value per class, the class names,
+    /// the normalization, the thresholds, the temperature and the provenance. Returns the
+    /// spec's plan. `path` only names the file in errors.
+    @discardableResult
+    public func validate(path: String = "<metadata>") throws -> NetworkPlan {
+        func bad(_ field: String, _ why: String) -> NeuralError { .invalidMetadata(path: path, field: field, reason: why) }
+        guard (1...Self.currentFormat).contains(format) else {
+            throw bad("format", "is \(format); this build reads 1...\(Self.currentFormat)")
+        }
+        guard (1...128).contains(spec.name.count), !spec.name.hasControlCharacters(allowing: []) else {
+            throw bad("spec.name", "must be 1 to 128 printable characters")
+        }
+        let plan: NetworkPlan
+        do { plan = try spec.plan() } catch NeuralError.invalidSpec(let why) { throw bad("spec", why) }
+        guard plan.output == Shape(classes.count, 1, 1) else {
+            throw bad("classes", "names \(classes.count) classes; the network's output is \(plan.output), not \(classes.count)x1x1")
+        }
+        try validateClasses(bad)
+        try validateNormalization(bad)
+        try validateThresholds(bad)
+        if let t = temperature, !Self.temperatures.contains(t) {   // NaN is in no range
+            throw bad("temperature", "is \(t); it must be a number in \(Self.temperatures)")
+        }
+        try provenance.validate(bad)
+        return plan
+    }
+
+    private func validateClasses(_ bad: (String, String) -> NeuralError) throws {
+        var seen: [String: Int] = [:]
+        for (i, name) in classes.enumerated() {
+            guard (1...Self.maximumClassName).contains(name.utf8.count), name.utf8.allSatisfy(Self.isNameByte) else {
+                throw bad("classes[\(i)]", "is \(String(reflecting: name)); a class name is 1 to \(Self.maximumClassName) of A-Z a-z 0-9 _ -")
+            }
+            if let j = seen.updateValue(i, forKey: name.lowercased()) {
+                throw bad("classes[\(i)]", "'\(name)' repeats classes[\(j)] '\(classes[j])' (names are compared ignoring case)")
+            }
+        }
+    }
+
+    static func isNameByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+    }
+
+    private func validateNormalization(_ bad: (String, String) -> NeuralError) throws {
+        let c = spec.input.channels, n = normalization
+        guard n.mean.count == c, n.std.count == c else {
+            throw bad("normalization", "has \(n.mean.count) means and \(n.std.count) stds for \(c) input channels")
+        }
+        for (i, m) in n.mean.enumerated() where !(abs(m) <= 10) {
+            throw bad("normalization.mean[\(i)]", "is \(m); it must be a number in -10...10")
+        }
+        for (i, s) in n.std.enumerated() where !(s.isFinite && s >= 1e-3) {
+            throw bad("normalization.std[\(i)]", "is \(s); it must be a finite number >= 0.001")
+        }
+    }
+
+    private func validateThresholds(_ bad: (String, String) -> NeuralError) throws {
+        for key in thresholds.keys.sorted() {
+            let value = thresholds[key]!
+            if key.hasPrefix("defect.") {
+                let kind = String(key.dropFirst(7))
+                guard classes.contains(kind) else { throw bad("thresholds.\(key)", "names no class of the model \(classes)") }
+            } else {
+                guard Self.thresholdKeys.contains(key) else {
+                    throw bad("thresholds.\(key)", "is not a threshold; known: pass, fail, defect, defect.<class>")
+                }
+            }
+            guard (0...1).contains(value) else { throw bad("thresholds.\(key)", "is \(value); it must be a number in 0...1") }
+        }
+        if let pass = thresholds["pass"], let fail = thresholds["fail"], pass > fail {
+            throw bad("thresholds.pass", "\(pass) is above thresholds.fail \(fail)")
+        }
+    }
+}
+
+extension ModelMetadata.Provenance {
+    func validate(_ bad: (String, String) -> NeuralError) throws {
+        let texts: [(String, String?, Int, Set<Character>)] = [
+            ("created", created, 64, []), ("dataHash", dataHash, 256, []), ("parent", parent, 256, []),
+            ("notes", notes, 4096, ["\n", "\t"]),
+        ]
+        for (field, text, limit, allowed) in texts {
+            guard let text else { continue }
+            guard text.utf8.count <= limit, !text.hasControlCharacters(allowing: allowed) else {
+                throw bad("provenance.\(field)", "must be at most \(limit) bytes without control characters")
+            }
+        }
+        guard metrics.count <= 256 else { throw bad("provenance.metrics", "has \(metrics.count) entries; at most 256") }
+        for (key, value) in metrics.sorted(by: { $0.key < $1.key }) {
+            guard (1...128).contains(key.utf8.count), !key.hasControlCharacters(allowing: []) else {
+                throw bad("provenance.metrics", "has a key that is empty, over 128 bytes or holds control characters")
+            }
+            guard value.isFinite else { throw bad("provenance.metrics.\(key)", "is \(value); it must be finite") }
+        }
+    }
+}
+
+extension String {
+    /// Whether the text holds a C0/C1 control character or DEL other than those `allowed`.
+    func hasControlCharacters(allowing allowed: Set<Character>) -> Bool {
+        contains { c in !allowed.contains(c) && c.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+    }
+}
+
 /// A network with its metadata, saved as one safetensors file: tensors by their
 /// PyTorch-style names, the metadata as JSON under `__metadata__["linesight"]`.
 public enum ModelFile {
@@ -77,10 +192,34 @@ public enum ModelFile {
         try writeAtomically(encode(network, meta), to: path)
     }
 
-    /// Loads and checks a model file: the spec must build, and every tensor the
-    /// architecture needs must be there with the right shape, and nothing else.
+    /// The largest file read: the biggest header and the most parameters `SpecLimits` allows.
+    public static let maximumFileBytes = 8 + Safetensors.maximumHeaderBytes + SpecLimits.parameters * 4
+
+    /// Loads and checks a model file (see `decode`).
     public static func load(path: String) throws -> (network: Network, metadata: ModelMetadata) {
-        let (entries, raw) = try Safetensors.read(path: path)
+        try decode(try read(path: path), path: path)
+    }
+
+    /// The bytes of the file at `path`, read once into memory (not mapped: a file rewritten in
+    /// place must not change under its hash). A file over `maximumFileBytes` is refused unread.
+    public static func read(path: String) throws -> Data {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+        if let size, size > Int64(maximumFileBytes) {
+            throw NeuralError.modelFile(path: path, reason: "file is \(size) bytes; a model file is at most \(maximumFileBytes)")
+        }
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw NeuralError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    /// Decodes and checks a model file's bytes: every metadata field (`ModelMetadata.validate`),
+    /// then the number of values against what the spec needs, before the network is built,
+    /// then every tensor the architecture needs, with the right shape, finite, running
+    /// variances >= 0, and nothing else. `path` only names the file in errors.
+    public static func decode(_ data: Data, path: String) throws -> (network: Network, metadata: ModelMetadata) {
+        let (entries, raw) = try Safetensors.decode(data, path: path)
         guard let json = raw["linesight"] else {
             throw NeuralError.modelFile(path: path, reason: "no Linesight metadata (not a Linesight model?)")
         }
@@ -90,13 +229,13 @@ public enum ModelFile {
         } catch {
             throw NeuralError.modelFile(path: path, reason: "metadata does not decode: \(error)")
         }
-        guard meta.format <= ModelMetadata.currentFormat else {
-            throw NeuralError.modelFile(path: path, reason: "format \(meta.format) is newer than this build understands")
+        let plan = try meta.validate(path: path)
+        let held = entries.reduce(0) { $0 + $1.values.count }   // at most the file's size / 4
+        guard held == plan.parameters + plan.buffers else {
+            throw NeuralError.modelFile(path: path, reason: "the file holds \(held) values; its architecture needs \(plan.parameters) "
+                                        + "parameters and \(plan.buffers) running statistics")
         }
         let network = try Network(meta.spec)
-        guard network.outputShape.count == meta.classes.count else {
-            throw NeuralError.modelFile(path: path, reason: "\(meta.classes.count) class names for \(network.outputShape.count) outputs")
-        }
         var byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         func take(_ name: String, _ target: Tensor, _ dims: [Int]) throws {
             guard let e = byName.removeValue(forKey: name) else { throw NeuralError.missingTensor(path: path, name: name) }
@@ -106,7 +245,10 @@ public enum ModelFile {
             guard e.values.allSatisfy(\.isFinite) else {
                 throw NeuralError.modelFile(path: path, reason: "tensor '\(name)' holds NaN or infinite values")
             }
-            e.values.withUnsafeBufferPointer { target.data.update(from: $0.baseAddress!, count: target.count) }
+            if name.hasSuffix("running_var"), let v = e.values.first(where: { $0 < 0 }) {
+                throw NeuralError.modelFile(path: path, reason: "tensor '\(name)' holds a negative variance \(v)")
+            }
+            e.values.withUnsafeBufferPointer { if let b = $0.baseAddress { target.data.update(from: b, count: target.count) } }
         }
         for (name, p) in network.namedParameters { try take(name, p.value, p.dims) }
         for (name, t) in network.namedBuffers { try take(name, t, [t.count]) }

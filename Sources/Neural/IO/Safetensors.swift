@@ -59,44 +59,56 @@ public enum Safetensors {
         }
         let bodyStart = 8 + Int(n), bodyCount = data.count - bodyStart
         var metadata: [String: String] = [:]
-        var entries: [(Int, Int, Entry)] = []
+        var spans: [Span] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: String] else { throw bad("__metadata__ must map strings to strings") }
                 metadata = m
                 continue
             }
-            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw bad("tensor '\(name)' has a malformed header entry")
-            }
-            guard dtype == "F32" else { throw bad("tensor '\(name)' is \(dtype); only F32 is supported") }
-            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw bad("tensor '\(name)' has a bad shape \(shape)") }
-            let (count, overflow) = shape.reduce((1, false)) { acc, d in
-                let (m, o) = acc.0.multipliedReportingOverflow(by: d)
-                return (m, acc.1 || o)
-            }
-            let begin = offsets[0], end = offsets[1]
-            guard !overflow, begin >= 0, end >= begin, end <= bodyCount, end - begin == count * 4 else {
-                throw bad("tensor '\(name)' has data offsets \(offsets) that do not match shape \(shape) within \(bodyCount) data bytes")
-            }
-            var values = [Float](repeating: 0, count: count)
-            data.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + bodyStart + begin
-                for i in 0..<count {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: (base + i * 4).loadUnaligned(as: UInt32.self)))
-                }
-            }
-            entries.append((begin, end, Entry(name: name, shape: shape, values: values)))
+            spans.append(try span(name, value, bodyCount: bodyCount, bad))
         }
-        entries.sort { $0.0 < $1.0 }
+        // Where every tensor lies is checked before any is read: overlapping entries could
+        // otherwise each ask for a copy of the whole data section.
+        spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         var cursor = 0
-        for (begin, end, e) in entries {
-            guard begin == cursor else { throw bad("tensor '\(e.name)' overlaps another or leaves a gap in the data") }
-            cursor = end
+        for s in spans {
+            guard s.begin == cursor else { throw bad("tensor '\(s.name)' overlaps another or leaves a gap in the data") }
+            cursor = s.end
         }
         guard cursor == bodyCount else { throw bad("data section has \(bodyCount - cursor) bytes not described by the header") }
-        return (entries.map(\.2), metadata)
+        let entries = data.withUnsafeBytes { raw in
+            spans.map { s in
+                let base = raw.baseAddress! + bodyStart + s.begin
+                let values = (0..<s.count).map { i in
+                    Float(bitPattern: UInt32(littleEndian: (base + i * 4).loadUnaligned(as: UInt32.self)))
+                }
+                return Entry(name: s.name, shape: s.shape, values: values)
+            }
+        }
+        return (entries, metadata)
+    }
+
+    /// One tensor's header entry, checked: F32, a shape whose size does not overflow, and
+    /// offsets inside the data section that hold exactly that many floats.
+    private struct Span {
+        var name: String, shape: [Int], count: Int, begin: Int, end: Int
+    }
+
+    private static func span(_ name: String, _ value: Any, bodyCount: Int, _ bad: (String) -> NeuralError) throws -> Span {
+        guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+              let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
+            throw bad("tensor '\(name)' has a malformed header entry")
+        }
+        guard dtype == "F32" else { throw bad("tensor '\(name)' is \(dtype); only F32 is supported") }
+        guard shape.count <= 8, shape.allSatisfy({ $0 >= 0 }) else { throw bad("tensor '\(name)' has a bad shape \(shape)") }
+        var count = 1, overflow = false
+        for d in shape + [4] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+        let begin = offsets[0], end = offsets[1]
+        guard !overflow, begin >= 0, end >= begin, end <= bodyCount, end - begin == count else {
+            throw bad("tensor '\(name)' has data offsets \(offsets) that do not match shape \(shape) within \(bodyCount) data bytes")
+        }
+        return Span(name: name, shape: shape, count: count / 4, begin: begin, end: end)
     }
 
     public static func read(path: String) throws -> (entries: [Entry], metadata: [String: String]) {

@@ -7,12 +7,14 @@ public final class Network {
     public let namedParameters: [(String, Parameter)]
     /// Running statistics and other saved state, with full names.
     public let namedBuffers: [(String, Tensor)]
+    /// The sizes the spec asked for, checked before anything was allocated.
+    public let plan: NetworkPlan
 
     public init(_ spec: NetworkSpec, seed: UInt64 = 0) throws {
-        guard spec.input.count > 0 else { throw NeuralError.invalidSpec("input shape \(spec.input) is empty") }
+        plan = try spec.plan()
         var builder = NetworkBuilder(generator: SeededGenerator(seed: seed))
         self.spec = spec
-        root = try builder.build(spec.layers, input: spec.input, path: "")
+        root = builder.build(spec.layers, input: spec.input)
         root.needsInputGradient = false
         var params: [(String, Parameter)] = []
         var bufs: [(String, Tensor)] = []
