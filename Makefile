@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test chaos check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -22,6 +22,14 @@ test: deps
 	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
 	scripts/check-units.sh
 	scripts/check-deploy.sh
+
+## The shipped daemon as a process under faults, with figures: kill -9 under load on one
+## database, a V4L2 camera unplugged and replugged through an LD_PRELOAD fake, a full tmpfs
+## (needs root to mount it). ROUNDS=100 rounds each; CHAOS_SEED picks the random points.
+ROUNDS ?= 100
+CHAOS_SEED ?= 20
+chaos: deps
+	LINESIGHT_CHAOS_ROUNDS=$(ROUNDS) LINESIGHT_CHAOS_SEED=$(CHAOS_SEED) timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --filter ChaosTests
 
 ## A Debian package (dpkg-deb) for line PCs without a Swift toolchain: dist/*.deb.
 deb: deps

@@ -14,10 +14,13 @@ final class ServeHarness {
     let port: Int
     let notifyPath: String
     private var notifyFD: Int32 = -1
+    private var drained: [String] = []
     private var child: Child?
     var pid: pid_t { child?.pid ?? 0 }
+    var isRunning: Bool { child?.isRunning ?? false }
 
-    init(name: String, stage1P: Double = 0.5, extraConfig: String = "") throws {
+    /// `camera` replaces the default camera table (a synthetic camera at 40 fps, 96x64).
+    init(name: String, stage1P: Double = 0.5, extraConfig: String = "", camera: String? = nil) throws {
         dir = NSTemporaryDirectory() + "ls-serve-\(name)-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
@@ -38,15 +41,22 @@ final class ServeHarness {
         [http]
         listen = "127.0.0.1:\(port)"
 
-        [[cameras]]
-        id = "line1"
-        source = "synthetic"
-        fps = 40
-        width = 96
-        height = 64
+        \(camera ?? Self.syntheticCamera(fps: 40))
         \(extraConfig)
         """
         try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
+    }
+
+    /// The camera table of a synthetic camera named line1 (96x64).
+    static func syntheticCamera(fps: Int) -> String {
+        """
+        [[cameras]]
+        id = "line1"
+        source = "synthetic"
+        fps = \(fps)
+        width = 96
+        height = 64
+        """
     }
 
     deinit {
@@ -55,7 +65,11 @@ final class ServeHarness {
         if let child, child.isRunning { kill(child.pid, SIGKILL); _ = child.finish(within: 10) }
     }
 
-    func start(duration: Double? = nil) throws {
+    /// Starts the daemon (again, after it ended: a new notify socket); `environment` is added to the test's.
+    func start(duration: Double? = nil, environment: [String: String] = [:]) throws {
+        if notifyFD >= 0 { close(notifyFD) }
+        unlink(notifyPath)
+        drained = []
         notifyFD = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -67,20 +81,36 @@ final class ServeHarness {
         env["NOTIFY_SOCKET"] = notifyPath
         env["WATCHDOG_USEC"] = "1000000"
         env.removeValue(forKey: "WATCHDOG_PID")
+        for (k, v) in environment { env[k] = v }
         let c = Child(CLI.binary, ["serve", "--config", dir + "/linesight.toml", "--threads", "1"] + (duration.map { ["--duration", "\($0)"] } ?? []),
                       environment: env)
         try c.start()
         child = c
     }
 
-    /// sd_notify datagrams received so far.
+    /// sd_notify datagrams received so far (since the last call).
     func notifications() -> [String] {
-        var got: [String] = []
+        drainNotifications()
+        var got = drained
+        drained = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = recv(notifyFD, &buf, buf.count, 0)
             guard n > 0 else { return got }
             got.append(String(decoding: buf[0..<n], as: UTF8.self))
+        }
+    }
+
+    /// Keeps what arrived on the notify socket for `notifications()`. The socket queues only
+    /// net.unix.max_dgram_qlen (10) datagrams and the daemon's sendto blocks beyond, so a
+    /// daemon that runs for long must be read while it runs (`wait` does).
+    private func drainNotifications() {
+        guard notifyFD >= 0 else { return }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(notifyFD, &buf, buf.count, Int32(MSG_DONTWAIT))
+            guard n > 0 else { return }
+            drained.append(String(decoding: buf[0..<n], as: UTF8.self))
         }
     }
 
@@ -176,6 +206,7 @@ final class ServeHarness {
     func wait(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
+            drainNotifications()
             if condition() { return true }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -183,12 +214,18 @@ final class ServeHarness {
     }
 
     func metric(_ name: String) -> Double? {
+        metrics()[name]
+    }
+
+    /// Every sample of one /metrics scrape by series name (with labels); empty if none came.
+    func metrics() -> [String: Double] {
         let text = String(decoding: http("/metrics").body, as: UTF8.self)
+        var samples: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             let parts = line.split(separator: " ")
-            if parts.count == 2, parts[0] == Substring(name) { return Double(parts[1]) }
+            if parts.count == 2, let value = Double(parts[1]) { samples[String(parts[0])] = value }
         }
-        return nil
+        return samples
     }
 
     static func freePort() -> Int {

@@ -38,10 +38,16 @@ struct device {
     uint32_t sequence;
     // stats and controls
     struct fakev4l2_stats stats;
+    // faults armed at run time
+    unsigned generation;      // changes on install and remove (tells devices in one slot apart)
+    int unplug_pending;       // unplug once no dequeued buffer is in the application's hands
+    int unplug_after_dequeue; // unplug right after the next dequeue
+    int fail_countdown;       // frames before DQBUF fails with EIO (<0: never; 0: failing)
 };
 
 static struct device devices[MAX_DEVICES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned generations;
 
 /// Buffers start on page boundaries, as real drivers' mmap offsets do.
 static off_t stride_of(const struct device *d);
@@ -50,6 +56,12 @@ static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long realtime_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 static struct device *by_path(const char *path) {
@@ -71,13 +83,39 @@ static void reset_controls(struct device *d) {
     d->stats.gain = 0;
 }
 
-/// Applies the automatic replug.
+/// Buffers the application has dequeued and not yet queued again.
+static int held(const struct device *d) {
+    if (!d->streaming) return 0;
+    int n = d->buffer_count;
+    for (int i = 0; i < d->buffer_count; i++) n -= d->queued[i];
+    return n;
+}
+
+static void unplug(struct device *d) {
+    d->present = 0;
+    d->unplugged_at_ns = now_ns();
+    d->unplug_pending = 0;
+    d->unplug_after_dequeue = 0;
+    d->stats.present = 0;
+    d->stats.unplugged_at_ms = realtime_ms();
+}
+
+static void plug(struct device *d) {
+    d->present = 1;
+    d->unplugged_at_ns = 0;
+    d->unplug_pending = 0;
+    reset_controls(d);
+    d->stats.present = 1;
+    d->stats.plugged_at_ms = realtime_ms();
+}
+
+/// Applies a pending unplug (once no frame is in the application's hands) and the
+/// automatic replug.
 static void update_presence(struct device *d) {
+    if (d->present && d->unplug_pending && held(d) == 0) unplug(d);
     if (!d->present && d->config.replug_after_ms >= 0 && d->unplugged_at_ns > 0 &&
         now_ns() - d->unplugged_at_ns >= (long long)d->config.replug_after_ms * 1000000LL) {
-        d->present = 1;
-        d->unplugged_at_ns = 0;
-        reset_controls(d);
+        plug(d);
     }
     d->stats.present = d->present;
 }
@@ -98,6 +136,8 @@ int fakev4l2_install(const char *path, const struct fakev4l2_config *config) {
     }
     d->present = 1;
     d->fd = -1;
+    d->fail_countdown = -1;
+    d->generation = ++generations;
     reset_controls(d);
     pthread_mutex_unlock(&lock);
     return 0;
@@ -107,11 +147,29 @@ void fakev4l2_set_present(const char *path, int present) {
     pthread_mutex_lock(&lock);
     struct device *d = by_path(path);
     if (d) {
-        d->present = present;
-        d->unplugged_at_ns = present ? 0 : now_ns();
-        if (present) reset_controls(d);
-        d->stats.present = present;
+        if (present) plug(d); else unplug(d);
     }
+    pthread_mutex_unlock(&lock);
+}
+
+void fakev4l2_unplug_between_frames(const char *path) {
+    pthread_mutex_lock(&lock);
+    struct device *d = by_path(path);
+    if (d && d->present) { d->unplug_pending = 1; update_presence(d); }
+    pthread_mutex_unlock(&lock);
+}
+
+void fakev4l2_unplug_after_next_dequeue(const char *path) {
+    pthread_mutex_lock(&lock);
+    struct device *d = by_path(path);
+    if (d && d->present) d->unplug_after_dequeue = 1;
+    pthread_mutex_unlock(&lock);
+}
+
+void fakev4l2_fail_after(const char *path, int frames) {
+    pthread_mutex_lock(&lock);
+    struct device *d = by_path(path);
+    if (d) d->fail_countdown = frames < 0 ? -1 : frames;
     pthread_mutex_unlock(&lock);
 }
 
@@ -127,7 +185,7 @@ struct fakev4l2_stats fakev4l2_stats(const char *path) {
 void fakev4l2_remove(const char *path) {
     pthread_mutex_lock(&lock);
     struct device *d = by_path(path);
-    if (d) { free(d->jpeg); memset(d, 0, sizeof *d); d->fd = -1; }
+    if (d) { free(d->jpeg); memset(d, 0, sizeof *d); d->fd = -1; d->generation = ++generations; }
     pthread_mutex_unlock(&lock);
 }
 
@@ -270,6 +328,7 @@ static int device_ioctl(struct device *d, unsigned long request, void *arg) {
         d->streaming = 1;
         d->next_frame_ns = now_ns() + 1000000000LL / d->config.fps;
         d->stats.streamons++;
+        d->stats.streamon_at_ms = realtime_ms();
         return 0;
     case VIDIOC_STREAMOFF:
         d->streaming = 0;
@@ -278,6 +337,7 @@ static int device_ioctl(struct device *d, unsigned long request, void *arg) {
     case VIDIOC_DQBUF: {
         struct v4l2_buffer *b = arg;
         if (!d->streaming) return fail(EINVAL);
+        if (d->fail_countdown == 0) { d->stats.failed_dequeues++; return fail(EIO); }
         if (stalled(d) || now_ns() < d->next_frame_ns) return fail(EAGAIN);
         int index = -1;
         for (int i = 0; i < d->buffer_count && index < 0; i++) if (d->queued[i]) index = i;
@@ -295,11 +355,12 @@ static int device_ioctl(struct device *d, unsigned long request, void *arg) {
         d->stats.frames++;
         d->frames_this_open++;
         d->next_frame_ns += 1000000000LL / d->config.fps;
+        if (d->fail_countdown > 0) d->fail_countdown--;
         if (d->config.unplug_after >= 0 && d->stats.frames >= d->config.unplug_after && d->present) {
-            d->present = 0;
-            d->unplugged_at_ns = now_ns();
+            unplug(d);
             d->config.unplug_after = -1;  // once
         }
+        if (d->unplug_after_dequeue) unplug(d);
         return 0;
     }
     case VIDIOC_QUERYCTRL: {
@@ -391,11 +452,56 @@ FORWARD_OPEN(open64)
 FORWARD_OPENAT(openat)
 FORWARD_OPENAT(openat64)
 
+// ---- descriptor double-close ---------------------------------------------------
+
+#define MAX_TOMBSTONES 256
+
+/// Numbers of closed device descriptors, held open on /dev/null so that no other
+/// open, socket or SQLite file can get them while a stale copy may still be closed.
+static struct tombstone { int fd; int slot; unsigned generation; } tombstones[MAX_TOMBSTONES];
+static int tombstone_count;
+
+/// Replaces the device descriptor `fd` by a tombstone; 0, or -1 if no /dev/null.
+static int bury(int fd, struct device *d) {
+    int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) return -1;
+    int rc = (int)syscall(SYS_dup3, null, fd, O_CLOEXEC);  // closes the memfd
+    syscall(SYS_close, null);
+    if (rc < 0) return -1;
+    if (tombstone_count == MAX_TOMBSTONES) {  // the oldest number goes back into use
+        syscall(SYS_close, tombstones[0].fd);
+        memmove(tombstones, tombstones + 1, sizeof tombstones[0] * (MAX_TOMBSTONES - 1));
+        tombstone_count--;
+    }
+    tombstones[tombstone_count++] = (struct tombstone){ fd, (int)(d - devices), d->generation };
+    return 0;
+}
+
+static struct tombstone *tombstone_of(int fd) {
+    for (int i = 0; i < tombstone_count; i++) if (tombstones[i].fd == fd) return &tombstones[i];
+    return NULL;
+}
+
 int close(int fd) {
     pthread_mutex_lock(&lock);
     struct device *d = by_fd(fd);
-    if (d) { d->fd = -1; d->streaming = 0; }
-    pthread_mutex_unlock(&lock);
+    if (d) {
+        d->fd = -1;
+        d->streaming = 0;
+        d->fail_countdown = -1;  // the fault lasts until the device is reopened
+        int rc = bury(fd, d);
+        pthread_mutex_unlock(&lock);
+        if (rc == 0) return 0;
+    } else {
+        struct tombstone *t = tombstone_of(fd);
+        if (t) {
+            struct device *owner = &devices[t->slot];
+            if (owner->generation == t->generation) owner->stats.double_closes++;
+            pthread_mutex_unlock(&lock);
+            return fail(EBADF);  // what close() of a closed descriptor returns
+        }
+        pthread_mutex_unlock(&lock);
+    }
     static int (*real)(int);
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "close");
     return real(fd);

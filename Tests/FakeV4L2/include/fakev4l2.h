@@ -28,6 +28,12 @@ struct fakev4l2_stats {
     int exposure;             // current value of exposure_time_absolute
     int gain;                 // current value of gain
     int present;              // whether the device node exists now
+    // Appended fields (zero-initialised callers are unaffected):
+    int double_closes;        // close() of a device descriptor that was already closed
+    long failed_dequeues;     // VIDIOC_DQBUF calls failed by fakev4l2_fail_after
+    long long unplugged_at_ms; // CLOCK_REALTIME of the last unplug (0: never)
+    long long plugged_at_ms;  // CLOCK_REALTIME of the last replug (0: never)
+    long long streamon_at_ms; // CLOCK_REALTIME of the last VIDIOC_STREAMON (0: never)
 };
 
 /// Registers (or replaces) a fake device at `path`. Returns 0, or -1 when full.
@@ -37,5 +43,19 @@ void fakev4l2_set_present(const char *path, int present);
 /// Current counters and control values of a fake device.
 struct fakev4l2_stats fakev4l2_stats(const char *path);
 void fakev4l2_remove(const char *path);
+
+/// Unplugs the device between frames: at once if the application holds no dequeued
+/// buffer, else as soon as it has queued it again (no frame is in its hands).
+void fakev4l2_unplug_between_frames(const char *path);
+/// Unplugs the device right after the next successful VIDIOC_DQBUF, before the
+/// application queues that buffer again (its VIDIOC_QBUF then fails with ENODEV).
+void fakev4l2_unplug_after_next_dequeue(const char *path);
+/// VIDIOC_DQBUF fails with EIO after `frames` more frames while the device stays
+/// present, until the descriptor is closed (a reopen streams again); <0 disarms.
+void fakev4l2_fail_after(const char *path, int frames);
+
+// Descriptor double-close: a closed device descriptor's number is kept occupied (by
+// /dev/null) for a while, so it cannot be reused by SQLite or a socket; a second
+// close() of it fails with EBADF, as it would have, and counts in double_closes.
 
 #endif
