@@ -4,6 +4,8 @@
 #   decode  JPEG/raw frame -> preprocess      (Sources/Imaging, Fuzz/DecodeFuzz.swift)
 #   model   bytes -> ModelFile.decode         (Sources/Neural,  Fuzz/ModelFileFuzz.swift)
 #   config  TOML -> ConfigSection typed reads (Sources/Config,  Fuzz/ConfigFuzz.swift)
+#   csv     label CSV -> records, write-back round trip, LabelImport
+#                                             (Sources/Store/{CSV,LabelImport,StoreError}.swift, Fuzz/LabelCSVFuzz.swift)
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   SECONDS in all, divided among the targets
 #        (CI runs 60 s; for a release, an hour or more: scripts/fuzz.sh 3600).
 # Every target runs under -rss_limit_mb=2048 -malloc_limit_mb=1024: a model file that makes
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode model config)
+[ ${#targets[@]} -gt 0 ] || targets=(decode model config csv)
 out=.build/fuzz
 per=$(( seconds / ${#targets[@]} ))
 [ "$per" -ge 1 ] || per=1
@@ -74,7 +76,10 @@ for t in "${targets[@]}"; do
         build config Config Sources/Config/*.swift Fuzz/ConfigFuzz.swift --
         mkdir -p "$out/config/seeds" && cp deploy/linesight.toml "$out/config/seeds/"
         run config 65536 Fuzz/corpus/config "$out/config/seeds" ;;
-    *) echo "unknown fuzz target '$t' (decode, model, config)" >&2; exit 2 ;;
+    csv)
+        build csv StoreFuzz Sources/Store/CSV.swift Sources/Store/LabelImport.swift Sources/Store/StoreError.swift Fuzz/LabelCSVFuzz.swift --
+        run csv 16384 Fuzz/corpus/csv ;;
+    *) echo "unknown fuzz target '$t' (decode, model, config, csv)" >&2; exit 2 ;;
     esac
 done
 

@@ -24,6 +24,9 @@ public struct V4L2Config: Equatable, Sendable {
     /// Reconnect back-off: first wait, doubling up to the maximum.
     public var backoffInitial: Double = 0.5
     public var backoffMax: Double = 30
+    /// A missing device node (unplugged) is looked for this often whatever the back-off: an
+    /// open() of a missing path costs nothing, and a replugged camera is back within this long.
+    public var missingPoll: Double = 0.5
 
     public init(path: String) { self.path = path }
 }
@@ -258,7 +261,8 @@ public final class V4L2Camera: FrameSource {
             logger.warning(message, metadata: ["error": "\(error)", "retry.seconds": "\(retryNow ? 0 : backoff)"])
             trouble = message.description
         }
-        let wait = retryNow ? 0 : backoff
+        var wait = retryNow ? 0 : backoff
+        if case .deviceMissing = error { wait = min(wait, config.missingPoll) }
         nextAttemptAt = monotonicNow() + UInt64(wait * 1e9)
         if !retryNow { backoff = min(backoff * 2, config.backoffMax) }
     }

@@ -40,6 +40,8 @@ final class V4L2Device {
     private(set) var fd: Int32
     private(set) var buffers: [(pointer: UnsafeMutableRawPointer, length: Int)] = []
     private(set) var streaming = false
+    /// A failed re-queue after a frame was handed out, thrown by the next call.
+    private var requeueError: CaptureError?
 
     init(path: String) throws {
         let fd = Glibc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
@@ -186,8 +188,11 @@ final class V4L2Device {
     }
 
     /// Dequeues one filled buffer, hands its bytes to `body`, and queues it again.
-    /// Returns nil when no buffer is ready (EAGAIN).
+    /// Returns nil when no buffer is ready (EAGAIN). When queueing it again fails (the camera
+    /// was unplugged after the frame was taken), the frame is still returned and the error is
+    /// thrown by the next call: a part already seen is judged, not dropped uncounted.
     func dequeue<R>(_ body: (UnsafeRawBufferPointer, v4l2_buffer) -> R) throws -> R? {
+        if let e = requeueError { requeueError = nil; throw e }
         var buf = v4l2_buffer()
         buf.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
         buf.memory = V4L2_MEMORY_MMAP.rawValue
@@ -199,12 +204,14 @@ final class V4L2Device {
         guard index < buffers.count else { throw CaptureError.io(device: path, call: "VIDIOC_DQBUF", errno: EINVAL) }
         let used = min(Int(buf.bytesused), buffers[index].length)
         let result = body(UnsafeRawBufferPointer(start: buffers[index].pointer, count: used), buf)
-        try check(CV4L2_QBUF, &buf, "VIDIOC_QBUF")
+        let q = control(CV4L2_QBUF, &buf)
+        if q != 0 { requeueError = q == ENODEV || q == EIO ? .disconnected(path) : .io(device: path, call: "VIDIOC_QBUF", errno: q) }
         return result
     }
 
     /// Waits until a buffer is ready: true if ready, false on timeout.
     func waitReadable(timeout: Double) throws -> Bool {
+        if let e = requeueError { requeueError = nil; throw e }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let rc = poll(&p, 1, Int32(max(0, min(timeout, 60)) * 1000))
         if rc < 0 {
