@@ -65,7 +65,8 @@ struct ChaosTests {
             if round % 4 == 0 {
                 try ioErrorRound(h, camera, afterFrames: Int.random(in: 0...10, using: &rng), &figures)
             } else {
-                try unplugRound(h, camera, away: Double.random(in: 0.2...1.4, using: &rng), &figures)
+                // Every other unplug lands mid-frame: after a buffer was dequeued, before its re-queue.
+                try unplugRound(h, camera, away: Double.random(in: 0.2...1.4, using: &rng), midFrame: round % 2 == 0, &figures)
             }
         }
         kill(h.pid, SIGTERM)
@@ -84,10 +85,11 @@ struct ChaosTests {
         #expect(last["double_closes"] == 0, "no device descriptor closed twice")
     }
 
-    /// Unplugs between frames, checks every delivered frame got its verdict, replugs after `away`
+    /// Unplugs (between frames, or mid-frame: after a dequeue, before its re-queue), checks every
+    /// delivered frame got its verdict, replugs after `away`
     /// seconds and times the reconnect from the `present 1` write to the next VIDIOC_STREAMON.
-    private func unplugRound(_ h: ServeHarness, _ camera: PreloadedCamera, away: Double, _ f: inout UnplugFigures) throws {
-        try camera.command("present 0")
+    private func unplugRound(_ h: ServeHarness, _ camera: PreloadedCamera, away: Double, midFrame: Bool, _ f: inout UnplugFigures) throws {
+        try camera.command(midFrame ? "unplug-midframe" : "present 0")
         try #require(h.wait(5) { camera.stats()["present"] == 0 }, "the fake unplugs")
         let settled = h.wait(5) { Int64(h.metric("linesight_store_committed_total") ?? -1) == camera.stats()["frames"] }
         let lost = (camera.stats()["frames"] ?? 0) - Int64(h.metric("linesight_store_committed_total") ?? 0)
