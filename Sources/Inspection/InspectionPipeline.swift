@@ -217,7 +217,9 @@ public final class InspectionPipeline: @unchecked Sendable {
             outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // drops are counted, not reviewed
             models = modelVersions
         }
-        let saved = outcome.keep.flatMap { keep(frame, $0, roi: classifier?.roi) }
+        // The region judged, when the frame holds it (a frame it does not fit was not judged by it).
+        let roi = classifier?.roi.flatMap { $0.fits(width: frame.width, height: frame.height) ? $0 : nil }
+        let saved = outcome.keep.flatMap { keep(frame, $0, roi: roi) }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
         let scores = j?.stage2Scores.flatMap(Self.json)
         let verdict = VerdictRecord(cameraId: camera, capturedAt: frame.timestamp, frameSequence: Int64(frame.sequence),
@@ -268,12 +270,17 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
     }
 
+    /// One encoder for every pipeline (encode keeps no state between calls).
+    nonisolated(unsafe) static let scoresEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+
     /// Stage-2 scores as a JSON object, keys sorted, 4 decimals; written by an encoder, so
     /// any kind name is escaped (a non-finite score never gets here: the classifier throws).
     static func json(_ scores: [String: Double]) -> String? {
         let rounded = scores.filter { $0.value.isFinite }.mapValues { ($0 * 10_000).rounded() / 10_000 }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(rounded)).map { String(decoding: $0, as: UTF8.self) }
+        return (try? scoresEncoder.encode(rounded)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -90,11 +90,20 @@ public final class InspectionService: @unchecked Sendable {
 
     // MARK: Models
 
+    /// What a reload did.
+    public enum ReloadOutcome: Sendable, Equatable {
+        case reloaded
+        /// Another reload was running.
+        case busy
+        /// The files were refused (the reason); the running models stay.
+        case refused(String)
+    }
+
     /// Loads the configured model files again for every camera; swaps only if all load.
     @discardableResult
-    public func reloadModels(reason: String) -> Bool {
+    public func reloadModels(reason: String) -> ReloadOutcome {
         lock.lock()
-        guard !reloading else { lock.unlock(); return false }
+        guard !reloading else { lock.unlock(); return .busy }
         reloading = true
         lock.unlock()
         defer { lock.withLock { reloading = false } }
@@ -112,7 +121,7 @@ public final class InspectionService: @unchecked Sendable {
             }
             logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(api.stage1.version)",
                                                        "model.stage2": "\(api.stage2?.version ?? "-")"])
-            return true
+            return .reloaded
         } catch {
             lock.withLock {
                 reloadCounts.refused += 1
@@ -120,7 +129,7 @@ public final class InspectionService: @unchecked Sendable {
                 modelStamps = Self.stamps(config.models)  // do not retry the same broken file every poll
             }
             logger.error("new model refused, keeping the running one", metadata: ["reason": "\(reason)", "error": "\(error)"])
-            return false
+            return .refused("\(error)")
         }
     }
 
@@ -164,7 +173,12 @@ public final class InspectionService: @unchecked Sendable {
             let r = try store.applyRetention(config.retention, framesDirectory: config.framesDirectory,
                                              now: now.timeIntervalSince1970)
             lock.withLock { retention = r }
-            if r.framesDeleted > 0 || r.verdictsDeleted > 0 || r.bytesOverBudget > 0 {
+            if r.bytesOverBudget > 0 {
+                logger.warning("frame budget exceeded by frames under review", metadata: [
+                    "bytes.over_budget": "\(r.bytesOverBudget)",
+                    "hint": "review the flagged frames, raise retention.frame_budget_mb, or set retention.keep_frames_under_review = false"])
+            }
+            if r.framesDeleted > 0 || r.verdictsDeleted > 0 {
                 logger.info("retention applied", metadata: ["frames.deleted": "\(r.framesDeleted)", "bytes.freed": "\(r.bytesFreed)",
                                                            "verdicts.deleted": "\(r.verdictsDeleted)", "bytes.over_budget": "\(r.bytesOverBudget)",
                                                            "file.errors": "\(r.fileErrors)"])

@@ -48,31 +48,41 @@ extension Store {
         var report = RetentionReport()
         let underReview = """
             (EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = f.id)
-             OR EXISTS (SELECT 1 FROM flags g WHERE g.verdict_id = f.verdict_id AND (g.status = 'open' OR g.lease_until > \(now))))
+             OR EXISTS (SELECT 1 FROM flags g WHERE g.verdict_id = f.verdict_id AND (g.status = 'open' OR g.lease_until > :now)))
             """
         let protection = policy.keepFramesUnderReview ? "AND NOT \(underReview)" : ""
         var excess = try savedFrameBytes() - policy.frameBudgetBytes
         while excess > 0 && report.framesDeleted < policy.maxPerRun {
-            let victims: [(id: Int64, path: String, bytes: Int64)] = try pool.write { db in
-                let rows = try Row.fetchAll(db, sql: """
+            // Chosen in a read (the sort touches every kept frame), marked in a short write.
+            let rows = try pool.read { db in
+                try Row.fetchAll(db, sql: """
                     SELECT f.id, f.path, f.bytes FROM frames f
                     WHERE f.deleted_at IS NULL \(protection)
                     ORDER BY EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = f.id),
                              CASE f.kept_because WHEN 'audit' THEN 0 WHEN 'failed' THEN 1 ELSE 2 END,
                              f.id
-                    LIMIT ?
-                    """, arguments: [policy.batch])
-                var picked: [(Int64, String, Int64)] = []
-                var left = excess
-                for r in rows where left > 0 {
-                    picked.append((r["id"], r["path"], r["bytes"]))
-                    left -= r["bytes"] as Int64
-                }
-                if !picked.isEmpty {
-                    try db.execute(sql: "UPDATE frames SET deleted_at = ? WHERE id IN (\(picked.map { String($0.0) }.joined(separator: ",")))",
+                    LIMIT :batch
+                    """, arguments: ["now": now, "batch": policy.batch])
+            }
+            var picked: [(id: Int64, path: String, bytes: Int64)] = []
+            var left = excess
+            for r in rows where left > 0 {
+                picked.append((r["id"], r["path"], r["bytes"]))
+                left -= r["bytes"] as Int64
+            }
+            let victims: [(id: Int64, path: String, bytes: Int64)] = try pool.write { db in
+                guard !picked.isEmpty else { return [] }
+                let list = picked.map { String($0.id) }.joined(separator: ",")
+                // Still deletable now (a reviewer may have opened or labeled one since the read).
+                let still = Set(try Int64.fetchAll(db, sql: """
+                    SELECT f.id FROM frames f WHERE f.id IN (\(list)) AND f.deleted_at IS NULL \(protection)
+                    """, arguments: ["now": now]))
+                let chosen = picked.filter { still.contains($0.id) }
+                if !chosen.isEmpty {
+                    try db.execute(sql: "UPDATE frames SET deleted_at = ? WHERE id IN (\(chosen.map { String($0.id) }.joined(separator: ",")))",
                                    arguments: [now])
                 }
-                return picked
+                return chosen
             }
             if victims.isEmpty { break }
             for v in victims {
@@ -88,8 +98,9 @@ extension Store {
             : "AND NOT EXISTS (SELECT 1 FROM frames f JOIN labels l ON l.frame_id = f.id WHERE f.verdict_id = v.id)"
         while report.verdictsDeleted < policy.maxPerRun {
             let (deleted, files): (Int, [String]) = try pool.write { db in
-                let ids = try Int64.fetchAll(db, sql: "SELECT v.id FROM verdicts v WHERE v.captured_at < ? \(keepVerdict) LIMIT ?",
-                                             arguments: [cutoff, policy.batch])
+                let ids = try Int64.fetchAll(db, sql: "SELECT v.id FROM verdicts v WHERE v.captured_at < :cutoff \(keepVerdict) LIMIT :batch",
+                                             arguments: policy.keepFramesUnderReview ? ["cutoff": cutoff, "batch": policy.batch, "now": now]
+                                                 : ["cutoff": cutoff, "batch": policy.batch])
                 guard !ids.isEmpty else { return (0, []) }
                 let list = ids.map(String.init).joined(separator: ",")
                 let files = try String.fetchAll(db, sql: "SELECT path FROM frames WHERE deleted_at IS NULL AND verdict_id IN (\(list))")

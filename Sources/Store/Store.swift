@@ -104,9 +104,18 @@ public final class Store: Sendable {
                 } catch let e as DatabaseError where Self.isRowProblem(e) {
                     let reason = e.message ?? "\(e.resultCode)"
                     var recorded = true
+                    // The stand-in keeps the kept JPEG (without its ROI, which may be what was refused),
+                    // so retention still accounts for the file; failing that, without the frame.
+                    var frame = b.frame
+                    frame?.roi = nil
                     do {
-                        let stand = VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: nil)
-                        try db.inSavepoint { try Self.insert(stand, db); return .commit }
+                        try db.inSavepoint { try Self.insert(VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: frame), db); return .commit }
+                    } catch let e as DatabaseError where Self.isRowProblem(e) && frame != nil {
+                        do {
+                            try db.inSavepoint { try Self.insert(VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: nil), db); return .commit }
+                        } catch let e as DatabaseError where Self.isRowProblem(e) {
+                            recorded = false
+                        }
                     } catch let e as DatabaseError where Self.isRowProblem(e) {
                         recorded = false  // e.g. a camera the database does not know: counted, never retried
                     }

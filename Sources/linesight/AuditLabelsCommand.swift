@@ -49,7 +49,8 @@ struct AuditLabelsCommand: ParsableCommand {
         }
         let labels = try registry.store.currentLabels()
         // The regions the daemon judged (each frame's ROI), as retraining sees them.
-        let exported = NSTemporaryDirectory() + "linesight-audit-\(getpid())"
+        let exported = NSTemporaryDirectory() + "linesight-audit-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: exported, withIntermediateDirectories: false)  // fails if it exists
         defer { try? FileManager.default.removeItem(atPath: exported) }
         let framed = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: exported, framing: .current(cfg.currentFraming))
         if framed.skippedFraming > 0 {

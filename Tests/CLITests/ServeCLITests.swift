@@ -368,6 +368,11 @@ struct ServeCLITests {
         #expect(h.wait(5) { h.metric("linesight_model_reloads_total{result=\"ok\"}") == 1 })
         let lower = h.http("/api/v1/models/reload", method: "POST", headers: ["Authorization": "bearer " + secret])
         #expect(lower.status == 200, "the scheme is case-insensitive (RFC 7235)")
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors"))
+        let refused = h.http("/api/v1/models/reload", method: "POST", token: secret)
+        #expect(refused.status == 422 && String(decoding: refused.body, as: UTF8.self).contains("stage2.safetensors"),
+                "a refused reload says why: \(String(decoding: refused.body, as: UTF8.self))")
+        #expect(h.http("/healthz", method: "POST").status == 405, "a wrong method is a 405, before any token check")
         kill(h.pid, SIGTERM)
         #expect(h.finish().status == 0)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Imaging
 import Neural
 import Store
 import Testing
@@ -92,6 +93,7 @@ struct StagedCLITests {
         stage2 = "models/stage2.safetensors"
         [[cameras]]
         id = "a"
+        roi = [8, 4, 48, 40]
         """.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
         let cfg = ["--config", dir + "/line.toml"]
         let small = ["--threads", "1"]
@@ -121,18 +123,25 @@ struct StagedCLITests {
         try store.register(camera: "a", source: "synthetic")
         let rows = try String(contentsOfFile: dir + "/new/labels.csv", encoding: .utf8).split(separator: "\n").dropFirst()
             .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        // Frames judged with the camera's ROI, except the first three, kept before it was set:
+        // retraining learns from the region the daemon judged, one framing only.
+        let roi = FrameRegion(x: 8, y: 4, width: 48, height: 40)
         try store.insert(rows.enumerated().map { i, r in
             VerdictBundle(verdict: VerdictRecord(cameraId: "a", capturedAt: Date().timeIntervalSince1970, frameSequence: Int64(i), stage1Score: 0.5,
                                                  decision: .pass, totalMs: 1, flags: [.uncertain]),
-                          frame: FrameRecord(path: dir + "/new/" + r[0], sha256: String(repeating: "0", count: 64), bytes: 1, width: 64, height: 48, keptBecause: .flagged))
+                          frame: FrameRecord(path: dir + "/new/" + r[0], sha256: String(repeating: "0", count: 64), bytes: 1, width: 64, height: 48,
+                                             keptBecause: .flagged, roi: i < 3 ? nil : roi))
         })
         let frames = try store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM frames ORDER BY id") }
         try store.label(zip(frames, rows).map { ($0, $1[2].split(separator: "+").map(String.init)) }, who: "qa", source: "review")
         let fromDB = try CLI.run(["retrain", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
-        #expect(fromDB.status == 0 && fromDB.out.contains("collected \(rows.count) labels given since") && fromDB.out.contains("from the database"),
-                "\(fromDB.out)\(fromDB.err)")
+        #expect(fromDB.status == 0 && fromDB.out.contains("collected \(rows.count - 3) labels given since") && fromDB.out.contains("from the database")
+                && fromDB.out.contains("3 frames judged with another ROI than the camera's current one left out"), "\(fromDB.out)\(fromDB.err)")
         #expect(fromDB.out.contains("dry run: the challenger would be promoted"))
-        #expect(try ImageFolderCount(dir + "/models/retrain-labels") == rows.count)
+        #expect(try ImageFolderCount(dir + "/models/retrain-labels") == rows.count - 3)
+        let crop = try JPEGDecoder().decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/models/retrain-labels/"
+            + "\(rows[3][2].split(separator: "+").first.map(String.init) ?? "good")/\(frames[3]).jpg"))), layout: .rgb)
+        #expect(crop.width == 48 && crop.height == 40, "retrain learns from the 48x40 region the daemon judged, not the 64x48 frame")
 
         let lenient = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
         #expect(lenient.status == 0 && lenient.out.contains("promoted stage 1"), "\(lenient.out)\(lenient.err)")
@@ -166,8 +175,8 @@ struct StagedCLITests {
         #expect(noConfig.status != 0 && noConfig.err.contains("--config"))
         // No --input-size: fitted to the labeled frames (64x48, under the long-side cap, so as they are).
         let fromLabels = try CLI.run(["train", "--labels", "--epochs", "1", "--width", "4"] + cfg + small)
-        #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(rows.count) labeled frames"), "\(fromLabels.out)\(fromLabels.err)")
-        #expect(fromLabels.out.contains("model input: 64x48 (fitted to the images"), "\(fromLabels.out)")
+        #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(rows.count - 3) labeled frames"), "\(fromLabels.out)\(fromLabels.err)")
+        #expect(fromLabels.out.contains("model input: 48x40 (fitted to the images"), "the ROI's size: \(fromLabels.out)")
         #expect(try store.champion(stage: 1)?.version != first.version, "the new models are registered and promoted")
     }
 }

@@ -105,6 +105,14 @@ struct StoreTests {
         #expect(rows.map(\.frameSequence) == [1, 2, 3, 4], "one row per frame: the refused ones as no-verdicts, the good one as it was")
         #expect(rows.prefix(3).allSatisfy { $0.decision == .noVerdict && $0.error?.hasPrefix("store refused the verdict row: CHECK constraint failed") == true })
         #expect(rows[3].decision == .pass && rows[3].stage1Score == 0.5)
+        // A kept frame whose ROI does not fit it: the stand-in keeps the JPEG's row (without
+        // the ROI), so retention still accounts for the file.
+        let frame = FrameRecord(path: "odd.jpg", sha256: String(repeating: "d", count: 64), bytes: 10, width: 32, height: 24,
+                                keptBecause: .flagged, roi: FrameRegion(x: 16, y: 0, width: 32, height: 24))
+        let odd = try store.insert([VerdictBundle(verdict: verdict(5, .fail), frame: frame)])
+        #expect(odd.count == 1 && odd[0].recordedAsNoVerdict && odd[0].reason.contains("roi"), "\(odd)")
+        let kept = try store.pool.read { db in try FrameRecord.filter(Column("path") == "odd.jpg").fetchOne(db) }
+        #expect(kept != nil && kept?.roi == nil)
     }
 
     @Test func aRefusedRowNeverBlocksTheVerdictsBehindIt() throws {

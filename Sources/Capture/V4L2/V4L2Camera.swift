@@ -103,7 +103,6 @@ public final class V4L2Camera: FrameSource {
                     counters.errors += 1
                     if case .mismatch = error {
                         // Retried (someone may fix the camera), but failed, not "away": not ready.
-                        if trouble == nil { logger.error("camera settings do not fit what it delivers", metadata: ["error": "\(error)"]) }
                         lost(error, "camera settings do not fit what it delivers")
                         state = .failed
                     } else {
@@ -258,7 +257,9 @@ public final class V4L2Camera: FrameSource {
         device = nil
         state = .reconnecting
         if trouble == nil {
-            logger.warning(message, metadata: ["error": "\(error)", "retry.seconds": "\(retryNow ? 0 : backoff)"])
+            // A mismatch needs a person (fix the roi or the camera); the rest mends itself.
+            let level: Logger.Level = if case .mismatch = error { .error } else { .warning }
+            logger.log(level: level, message, metadata: ["error": "\(error)", "retry.seconds": "\(retryNow ? 0 : backoff)"])
             trouble = message.description
         }
         var wait = retryNow ? 0 : backoff

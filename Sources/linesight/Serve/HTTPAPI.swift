@@ -51,9 +51,11 @@ enum HTTPAPI {
         router.post("/api/v1/classify") { request, _ in try await classify(d, gate, request) }
         router.post("/api/v1/models/reload") { request, _ in
             _ = try APIQuery(request, allowed: [])
-            let ok = await gate.offload { d.reloadModels(reason: "HTTP request") }
-            return ok ? json(["status": "reloaded", "stage1": d.pipelines.first?.modelVersions.0 ?? ""])
-                : json(["error": d.lastReloadError ?? "a reload is already running"], status: .conflict)
+            switch await gate.offload({ d.reloadModels(reason: "HTTP request") }) {
+            case .reloaded: return json(["status": "reloaded", "stage1": d.pipelines.first?.modelVersions.0 ?? ""])
+            case .busy: return json(["error": "a reload is already running; try again shortly"], status: .conflict)
+            case .refused(let why): return json(["error": "the new model files were refused, the running models stay: \(why)"], status: .unprocessableContent)
+            }
         }
         return router
     }
@@ -139,6 +141,7 @@ enum HTTPAPI {
                            message: "body: Content-Type is '\(APIQuery.printable(type))'; send the JPEG as image/jpeg (curl -H 'Content-Type: image/jpeg' --data-binary @part.jpg)",
                            parameter: "body")
         }
+        let admission = try gate.admit()
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: maxClassifyBytes) } catch is NIOTooManyBytesError {
@@ -152,8 +155,7 @@ enum HTTPAPI {
             let what = bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) ? "a PNG" : "not a JPEG (no FF D8 FF start of image)"
             throw APIError(status: .unsupportedMediaType, message: "body: \(what); only JPEG images are judged", parameter: "body")
         }
-        let outcome = try await gate.classify { try d.classify(jpeg: bytes) }
-        switch outcome {
+        switch await gate.classify(admission, { try d.classify(jpeg: bytes) }) {
         case .success(let (j, v1, v2)):
             return json(["decision": j.decision.rawValue, "stage1_score": j.stage1Score, "defects": j.defects,
                          "stage2_scores": j.stage2Scores.map { $0 as Any } ?? NSNull(), "unsure": j.unsure,
@@ -205,7 +207,9 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let readOnlyPost = request.uri.path == "/api/v1/classify"  // judges an image, stores nothing
-        let changesState = request.method != .get && request.method != .head && !readOnlyPost
+        // Only a route that takes this method can change anything; others go on to their 404 or 405.
+        let routed = HTTPAPI.methods(for: request.uri.path)?.contains(request.method) == true
+        let changesState = routed && request.method != .get && request.method != .head && !readOnlyPost
         guard changesState || requireForReads else { return try await next(request, context) }
         guard let token else {
             return HTTPAPI.json(["error": "this route needs a bearer token; set http.token_file in the config"], status: .forbidden)

@@ -29,7 +29,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return HTTPAPI.json(["error": message], status: e.status)
         } catch {
             logger.error("http request failed", metadata: ["path": "\(APIQuery.printable(request.uri.path))", "error": "\(error)"])
-            return HTTPAPI.json(["error": "internal error: \(error)"], status: .internalServerError)
+            return HTTPAPI.json(["error": "internal error (logged by the daemon)"], status: .internalServerError)
         }
     }
 }

@@ -41,6 +41,8 @@ enum Metrics {
         out.counter("linesight_store_dropped_total", "Verdicts lost because the store could not keep up.", Double(c.dropped))
         out.counter("linesight_store_refused_total", "Verdict rows SQLite refused, each recorded as a no-verdict instead.", Double(c.refused))
         out.counter("linesight_model_reloads_total", "Model reloads by result.", [(["result": "ok"], Double(d.reloads.ok)), (["result": "refused"], Double(d.reloads.refused))])
+        out.gauge("linesight_frames_over_budget_bytes", "Kept-frame bytes over retention.frame_budget_mb after the last retention run (frames under review stay).",
+                  Double(d.lastRetention?.bytesOverBudget ?? 0))
         out.gauge("linesight_event_clients", "Clients following /api/v1/events.", Double(eventClients))
         out.gauge("linesight_pipeline_advancing", "1 while every camera produces verdicts (the watchdog is fed).", d.isAdvancing() ? 1 : 0)
         return out.text

@@ -156,7 +156,8 @@ enum OpenAPI {
               "400": {"$ref": "#/components/responses/BadRequest"},
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "403": {"$ref": "#/components/responses/Forbidden"},
-              "409": {"$ref": "#/components/responses/Error"}
+              "409": {"$ref": "#/components/responses/Error"},
+              "422": {"$ref": "#/components/responses/Error"}
             }
           }
         }
