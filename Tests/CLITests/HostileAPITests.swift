@@ -5,8 +5,9 @@ import FoundationNetworking
 import TestSupport
 import Testing
 
-/// The shipped binary under requests an attacker on loopback would send. Every refusal is a
-/// 4xx with a JSON error naming the parameter; nothing ends the process or stops verdicts.
+/// The shipped binary, on the shipped config (deploy/linesight.toml), under requests an attacker
+/// on loopback would send. Every refusal is a 4xx with a JSON error naming the parameter;
+/// nothing ends the process or stops verdicts.
 @Suite("linesight serve under hostile requests", .serialized)
 struct HostileAPITests {
     /// The JSON error of a response, or nil when the body is not `{"error": ...}`.
@@ -17,7 +18,7 @@ struct HostileAPITests {
 
     @Test("malformed query parameters: 400 naming the parameter, and the daemon lives on")
     func queryParameters() throws {
-        let h = try ServeHarness(name: "hostile-query")
+        let h = try ServeHarness.shipped(name: "hostile-query")
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
         try h.start()
         #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 5 })
@@ -32,8 +33,8 @@ struct HostileAPITests {
             ("/api/v1/verdicts?limit=5000", "limit"), ("/api/v1/verdicts?limit=1e3", "limit"),
             ("/api/v1/verdicts?limit=99999999999999999999999", "limit"), ("/api/v1/verdicts?before=-1", "before"),
             ("/api/v1/verdicts?before=x", "before"), ("/api/v1/verdicts?flagged=1", "flagged"), ("/api/v1/verdicts?decision=maybe", "decision"),
-            ("/api/v1/verdicts?camera=line1%00", "camera"), ("/api/v1/verdicts?camera=" + String(repeating: "a", count: 5000), "camera"),
-            ("/api/v1/verdicts?camrea=line1", "camrea"), ("/api/v1/verdicts?limit=5&limit=6", "limit"),
+            ("/api/v1/verdicts?camera=demo%00", "camera"), ("/api/v1/verdicts?camera=" + String(repeating: "a", count: 5000), "camera"),
+            ("/api/v1/verdicts?camrea=demo", "camrea"), ("/api/v1/verdicts?limit=5&limit=6", "limit"),
             ("/metrics?x=1", "x"), ("/api/v1/frames/abc.jpg", "id"), ("/api/v1/frames/-3.jpg", "id"),
             ("/api/v1/frames/99999999999999999999999999.jpg", "id"), ("/api/v1/frames/1.png", "id"),
         ]
@@ -43,12 +44,12 @@ struct HostileAPITests {
             #expect(r.status == 400 && e?["parameter"] as? String == parameter, "\(path.prefix(80)): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))")
         }
         let unknown = h.http("/api/v1/verdicts?camera=line9")
-        #expect(unknown.status == 404 && (Self.error(unknown)?["error"] as? String ?? "").contains("known: line1"))
+        #expect(unknown.status == 404 && (Self.error(unknown)?["error"] as? String ?? "").contains("known: demo"))
         let method = h.http("/api/v1/classify")
         #expect(method.status == 405 && Self.error(method) != nil, "GET of a POST route")
         let route = h.http("/api/v1/nothing-here")
         #expect(route.status == 404 && Self.error(route) != nil, "an unknown route is a JSON 404 too")
-        let ok = h.http("/api/v1/stats?since=0&until=253402300799&camera=line1")
+        let ok = h.http("/api/v1/stats?since=0&until=253402300799&camera=demo")
         #expect(ok.status == 200, "the widest valid range is fine: \(String(decoding: ok.body.prefix(200), as: UTF8.self))")
         #expect(h.http("/api/v1/verdicts?limit=1000&flagged=false&before=9223372036854775807").status == 200)
 
@@ -61,7 +62,7 @@ struct HostileAPITests {
 
     @Test("classify: empty, PNG, random, truncated, decompression-bomb, oversized and mistyped bodies; bounded concurrency")
     func classifyBodies() throws {
-        let h = try ServeHarness(name: "hostile-classify")
+        let h = try ServeHarness.shipped(name: "hostile-classify")
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
         try h.start()
         #expect(h.wait(60) { h.http("/api/v1/frames/1.jpg").status == 200 }, "a kept frame to start from")

@@ -47,6 +47,22 @@ final class ServeHarness {
         try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
     }
 
+    /// A daemon on the shipped config (deploy/linesight.toml, what install.sh puts in /etc) as
+    /// it is but for the port, with the test models where that config looks for them.
+    static func shipped(name: String, stage1P: Double = 0.5) throws -> ServeHarness {
+        let h = try ServeHarness(name: name, stage1P: stage1P)
+        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/linesight.toml").path
+        let text = try String(contentsOfFile: deploy, encoding: .utf8)
+        let listen = "listen = \"127.0.0.1:8080\""
+        guard text.contains(listen) else { throw ChildError.spawn(deploy, ENOENT) }
+        try text.replacingOccurrences(of: listen, with: "listen = \"127.0.0.1:\(h.port)\"")
+            .write(toFile: h.dir + "/linesight.toml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: h.dir + "/linesight-data", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: h.dir + "/models", toPath: h.dir + "/linesight-data/models")
+        return h
+    }
+
     /// The camera table of a synthetic camera named line1 (96x64).
     static func syntheticCamera(fps: Int) -> String {
         """
