@@ -18,6 +18,8 @@ public struct FlaggedFrame: Codable, Equatable, Sendable {
     public var stage1Model: String?
     /// Why the flag was raised, when there is more to say than its reason (suspect labels).
     public var note: String?
+    /// The region of the frame the daemon judged (nil: the whole frame): what review shows.
+    public var roi: FrameRegion?
 }
 
 /// The current label of a frame (the newest; earlier ones are superseded).
@@ -56,7 +58,8 @@ extension Store {
 
     static let flaggedColumns = """
         SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
-               v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model, f.note
+               v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model, f.note,
+               fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
         """
     /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, then
@@ -71,7 +74,14 @@ extension Store {
                      reason: FlagReason(rawValue: r["reason"]) ?? .uncertain, camera: r["camera_id"], capturedAt: r["captured_at"],
                      decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
                      defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"],
-                     note: r["note"])
+                     note: r["note"], roi: region(r))
+    }
+
+    /// The ROI columns of a frames row (roi_x, roi_y, roi_w, roi_h), nil when unset.
+    static func region(_ r: Row) -> FrameRegion? {
+        let x: Int? = r["roi_x"], y: Int? = r["roi_y"], w: Int? = r["roi_w"], h: Int? = r["roi_h"]
+        guard let x, let y, let w, let h else { return nil }
+        return FrameRegion(x: x, y: y, width: w, height: h)
     }
 
     /// Labels frames: `defects` empty = good. Supersedes each frame's earlier label and closes
@@ -128,12 +138,9 @@ extension Store {
                 """, arguments: [since ?? 0])
             return rows.map { r in
                 let label: String = r["label"]
-                let x: Int? = r["roi_x"], y: Int? = r["roi_y"], w: Int? = r["roi_w"], h: Int? = r["roi_h"]
-                var roi: FrameRegion?
-                if let x, let y, let w, let h { roi = FrameRegion(x: x, y: y, width: w, height: h) }
                 return FrameLabel(labelId: r["id"], frameId: r["frame_id"], defects: label == "good" ? [] : label.split(separator: "+").map(String.init),
                                   who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"],
-                                  camera: r["camera_id"], roi: roi)
+                                  camera: r["camera_id"], roi: Self.region(r))
             }
         }
     }

@@ -445,6 +445,8 @@ struct ROIPathTests {
         let kept = try store.pool.read { db in try FrameRecord.fetchAll(db) }
         #expect(!kept.isEmpty && kept.allSatisfy { $0.roi == FrameRegion(x: 16, y: 8, width: 48, height: 40) && $0.width == 96 && $0.height == 64 },
                 "each kept frame records the region judged")
+        let listed = try CLI.run(["flagged", "list", "--json", "--limit", "1"] + cfg)
+        #expect(listed.out.contains("\"roi\"") && listed.out.contains("\"width\" : 48"), "review shows the region judged: \(listed.out.prefix(400))")
         let ids = kept.prefix(3).compactMap(\.id)
         #expect(try CLI.run(["label"] + ids.map(String.init) + ["--as", "scratch"] + cfg).status == 0)
         #expect(try CLI.run(["labels", "export", "--format", "imagefolder", "--out", h.dir + "/export"] + cfg).status == 0)

@@ -30,7 +30,8 @@ final class ReviewScreen {
             lines += Self.help
         } else if let f = session.current {
             let when = Self.time.string(from: Date(timeIntervalSince1970: f.capturedAt))
-            lines.append("frame \(f.frameId) · \(f.reason.rawValue.replacingOccurrences(of: "_", with: " ")) · camera \(f.camera) · \(when)")
+            lines.append("frame \(f.frameId) · \(f.reason.rawValue.replacingOccurrences(of: "_", with: " ")) · camera \(f.camera) · \(when)"
+                         + (f.roi.map { " · region \($0.x),\($0.y) \($0.width)x\($0.height)" } ?? ""))
             lines.append(modelLine(f))
             if let note = f.note { lines.append("why: " + note) }
             image = render(f, cols: cols, rows: imageRows)
@@ -95,7 +96,15 @@ final class ReviewScreen {
         guard let bytes = FileManager.default.contents(atPath: path) else { return (["(frame file \(path) is missing)"], nil) }
         do {
             guard let decoder else { return (["(the JPEG decoder could not start)"], nil) }
-            let image = try decoder.decode([UInt8](bytes), layout: .rgb)
+            var image = try decoder.decode([UInt8](bytes), layout: .rgb)
+            // The region the daemon judged, as the model saw it (and as export and retrain cut it).
+            if let r = f.roi.map({ Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }), r.fits(width: image.width, height: image.height) {
+                var cut = Image()
+                try image.pixels.withUnsafeBytes { raw in
+                    try convert(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height), roi: r, to: .rgb, into: &cut)
+                }
+                image = cut
+            }
             switch graphics {
             case .halfblock: return (try FrameRenderer.halfBlocks(image, cols: min(cols, 120), rows: rows), nil)
             case .sixel: return ([], try FrameRenderer.sixel(image, maxWidth: min(cols, 120) * 8, maxHeight: rows * 16))
