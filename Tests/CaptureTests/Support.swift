@@ -36,6 +36,18 @@ final class FakeCamera {
     func setPresent(_ present: Bool) { fakev4l2_set_present(path, present ? 1 : 0) }
 }
 
+/// A camera config for a fake device: 64x48 at 200 fps, with a quick reconnect back-off.
+func fakeConfig(_ camera: FakeCamera, _ edit: (inout V4L2Config) -> Void = { _ in }) -> V4L2Config {
+    var c = V4L2Config(path: camera.path)
+    c.width = 64
+    c.height = 48
+    c.fps = 200
+    c.backoffInitial = 0.05
+    c.backoffMax = 0.2
+    edit(&c)
+    return c
+}
+
 /// Reads until `count` frames arrived or `seconds` passed.
 func collect(_ source: FrameSource, count: Int, seconds: Double = 10) throws -> [Frame] {
     var frames: [Frame] = []

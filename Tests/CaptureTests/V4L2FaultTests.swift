@@ -7,15 +7,7 @@ import Testing
 /// every frame the driver hands out must come out of the camera.
 @Suite("V4L2 camera under device faults (fake device)")
 struct V4L2FaultTests {
-    func camera(_ fake: FakeCamera) throws -> V4L2Camera {
-        var c = V4L2Config(path: fake.path)
-        c.width = 64
-        c.height = 48
-        c.fps = 200
-        c.backoffInitial = 0.05
-        c.backoffMax = 0.2
-        return try V4L2Camera(c)
-    }
+    func camera(_ fake: FakeCamera) throws -> V4L2Camera { try V4L2Camera(fakeConfig(fake)) }
 
     @Test func anUnplugBetweenFramesLosesNoFrame() throws {
         let fake = FakeCamera(formats: [.grey])

@@ -7,16 +7,7 @@ import Testing
 /// The V4L2 camera against the fake device: real open/ioctl/mmap/poll code paths.
 @Suite("V4L2 camera (fake device)")
 struct V4L2Tests {
-    func config(_ camera: FakeCamera, _ edit: (inout V4L2Config) -> Void = { _ in }) -> V4L2Config {
-        var c = V4L2Config(path: camera.path)
-        c.width = 64
-        c.height = 48
-        c.fps = 200
-        c.backoffInitial = 0.05
-        c.backoffMax = 0.2
-        edit(&c)
-        return c
-    }
+    func config(_ camera: FakeCamera, _ edit: (inout V4L2Config) -> Void = { _ in }) -> V4L2Config { fakeConfig(camera, edit) }
 
     @Test func yuyvOnlyCameraStreamsFramesInOrderWithTheirPayloads() throws {
         let fake = FakeCamera(formats: [.yuyv])

@@ -68,9 +68,12 @@ final class V4L2Device {
 
     func check<T>(_ request: UInt, _ argument: inout T, _ call: String) throws {
         let e = control(request, &argument)
-        if e == 0 { return }
-        if e == ENODEV || e == EIO { throw CaptureError.disconnected(path) }
-        throw CaptureError.io(device: path, call: call, errno: e)
+        if e != 0 { throw error(e, call) }
+    }
+
+    /// An ioctl's errno as the camera's error: a vanished device (ENODEV, EIO) is a disconnect.
+    func error(_ e: Int32, _ call: String) -> CaptureError {
+        e == ENODEV || e == EIO ? .disconnected(path) : .io(device: path, call: call, errno: e)
     }
 
     /// Driver, card name and whether it can stream video capture.
@@ -198,14 +201,13 @@ final class V4L2Device {
         buf.memory = V4L2_MEMORY_MMAP.rawValue
         let e = control(CV4L2_DQBUF, &buf)
         if e == EAGAIN { return nil }
-        if e == ENODEV || e == EIO { throw CaptureError.disconnected(path) }
-        if e != 0 { throw CaptureError.io(device: path, call: "VIDIOC_DQBUF", errno: e) }
+        if e != 0 { throw error(e, "VIDIOC_DQBUF") }
         let index = Int(buf.index)
         guard index < buffers.count else { throw CaptureError.io(device: path, call: "VIDIOC_DQBUF", errno: EINVAL) }
         let used = min(Int(buf.bytesused), buffers[index].length)
         let result = body(UnsafeRawBufferPointer(start: buffers[index].pointer, count: used), buf)
         let q = control(CV4L2_QBUF, &buf)
-        if q != 0 { requeueError = q == ENODEV || q == EIO ? .disconnected(path) : .io(device: path, call: "VIDIOC_QBUF", errno: q) }
+        if q != 0 { requeueError = error(q, "VIDIOC_QBUF") }
         return result
     }
 
