@@ -11,9 +11,9 @@ examples=${2:-${API_EXAMPLES:-40}}
 bin=${LINESIGHT_BIN:-.build/release/linesight}
 [[ -x $bin ]] || bin=.build/debug/linesight
 venv=.build/api-venv
-if [[ ! -x $venv/bin/schemathesis ]]; then
+if [[ ! -x $venv/bin/schemathesis ]] || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'schemathesis>=4,<5'
+    "$venv/bin/pip" install -q 'schemathesis>=4,<5' 'prometheus-client>=0.20'
 fi
 
 dir=$(mktemp -d)
@@ -44,6 +44,23 @@ set +e
 rc=$?
 set -e
 cat "$dir/schemathesis.out"
+
+# /metrics through the Prometheus project's own exposition parser (prometheus_client): every
+# family parses, and the families a dashboard needs are there with the camera label.
+curl -sf "http://127.0.0.1:$port/metrics" >"$dir/metrics.txt"
+"$venv/bin/python" - "$dir/metrics.txt" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+need = {"linesight_frames_received": "counter", "linesight_verdicts": "counter",
+        "linesight_frame_latency_ms": "histogram", "linesight_store_pending": "gauge", "linesight_camera_up": "gauge"}
+for name, kind in need.items():
+    f = families.get(name)
+    assert f is not None, f"/metrics lacks {name}"
+    assert f.type == kind, f"{name} is a {f.type}, expected {kind}"
+    assert any("camera" in s.labels for s in f.samples) or name == "linesight_store_pending", f"{name} has no camera label"
+print(f"check-api: /metrics parsed by prometheus_client: {len(families)} families")
+PY
 
 alive=yes
 kill -0 "$pid" 2>/dev/null || alive=no
