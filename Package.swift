@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries, as thin as possible.
@@ -73,6 +74,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
@@ -91,18 +93,18 @@ let package = Package(
             "Inspection", "Capture", "Imaging", "Neural", "Store", .product(name: "Logging", package: "swift-log"),
         ], path: "Benchmarks/PipelineBench", swiftSettings: kernelFlags),
 
-        .testTarget(name: "NeuralTests", dependencies: ["Neural"],
+        .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport",
                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2"], swiftSettings: vectorFlags),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2", "TestSupport"], swiftSettings: vectorFlags),
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib"], exclude: ["Golden"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib", "TestSupport"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],

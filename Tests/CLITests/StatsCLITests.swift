@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Store
+import TestSupport
 import Testing
 
 /// A line database with three days of seeded verdicts (two cameras, two model versions),
@@ -75,9 +76,8 @@ struct StatsFixture {
 }
 
 func cliGolden(_ name: String, _ text: String) throws {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name)").path
-    if ProcessInfo.processInfo.environment["LINESIGHT_UPDATE_GOLDEN"] == "1" { try text.write(toFile: path, atomically: true, encoding: .utf8) }
-    #expect(text == (try String(contentsOfFile: path, encoding: .utf8)), "\(name) differs from Tests/CLITests/Golden/\(name)")
+    let mismatch = try Golden.mismatch(text, name, besides: #filePath)
+    #expect(mismatch == nil, "\(mismatch ?? "")")
 }
 
 @Suite("linesight stats on a seeded database")

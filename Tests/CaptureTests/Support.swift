@@ -1,6 +1,7 @@
 import FakeV4L2
 import Foundation
 import Imaging
+import TestSupport
 import Testing
 @testable import Capture
 
@@ -65,8 +66,4 @@ func sampleJPEG(width: Int = 64, height: Int = 48) throws -> [UInt8] {
     return try JPEGEncoder().encode(image, quality: 85)
 }
 
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "linesight-capture-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
+func temporaryDirectory() throws -> String { try TemporaryDirectory.make("capture") }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Neural
 
@@ -15,11 +16,9 @@ struct ModelFileTests {
         return (net, meta)
     }
 
-    static func temp(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("linesight-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
-    }
+    static let directory = try! TemporaryDirectory.make("model-files")
+
+    static func temp(_ name: String) -> String { directory + "/" + name }
 
     @Test("save then load gives the same weights, buffers, metadata and outputs")
     func roundTrip() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Reports
 import Store
@@ -44,12 +45,8 @@ struct SplitMix {
 }
 
 func golden(_ name: String, _ text: String) throws {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name)").path
-    if ProcessInfo.processInfo.environment["LINESIGHT_UPDATE_GOLDEN"] == "1" {
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-    let expected = try String(contentsOfFile: path, encoding: .utf8)
-    #expect(text == expected, "\(name) differs from Tests/ReportsTests/Golden/\(name) (LINESIGHT_UPDATE_GOLDEN=1 rewrites it)")
+    let mismatch = try Golden.mismatch(text, name, besides: #filePath)
+    #expect(mismatch == nil, "\(mismatch ?? "")")
 }
 
 @Suite("Statistics")

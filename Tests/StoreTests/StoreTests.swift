@@ -5,8 +5,7 @@ import Testing
 @testable import Store
 
 func temporaryPath(_ name: String = "inspection.sqlite") throws -> (dir: String, file: String) {
-    let dir = NSTemporaryDirectory() + "linesight-store-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try TemporaryDirectory.make("store")
     return (dir, dir + "/" + name)
 }
 
