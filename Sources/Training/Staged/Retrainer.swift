@@ -20,6 +20,11 @@ public struct GateFigures: Codable, Equatable, Sendable {
     /// Per defect kind: share of defective parts with that kind scored above the pass threshold.
     public var catchRate: [String: Double]
     public var images: Int
+
+    public init(escapeRate: Double, escapeUpper95: Double, falseRejectRate: Double, catchRate: [String: Double], images: Int) {
+        (self.escapeRate, self.escapeUpper95, self.falseRejectRate) = (escapeRate, escapeUpper95, falseRejectRate)
+        (self.catchRate, self.images) = (catchRate, images)
+    }
 }
 
 /// A gate and how the challenger did against it.

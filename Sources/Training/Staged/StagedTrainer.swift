@@ -5,6 +5,10 @@ import Neural
 public struct TrainedStage {
     public var network: Network
     public var metadata: ModelMetadata
+
+    public init(network: Network, metadata: ModelMetadata) {
+        (self.network, self.metadata) = (network, metadata)
+    }
 }
 
 /// What a staged run produced and measured.
