@@ -82,8 +82,8 @@ public final class Retrainer {
         let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
         let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Parallel.defaultWorkers)
         let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Parallel.defaultWorkers)
-        let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
-        let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
+        let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
+        let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
         let classes = meta.classes
         let passIndex = Int32(classes.firstIndex(of: pass) ?? 0)
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
@@ -97,10 +97,9 @@ public final class Retrainer {
 
         // Fine-tune a copy of the champion at the low fine-tuning rate.
         onStep?("fine-tuning the champion on \(train.count) images (\(newTrain.count) new, \(replayLoaded.kept.count) replayed)")
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
-                                               channels: shape.channels, seed: inp.options.seed, loss: .crossEntropy(labelSmoothing: 0.05))
+        var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
+                                             channels: shape.channels, seed: inp.options.seed)
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        config.balancedSampling = true
         let trainer = try Trainer(network: net, config: config, train: train, validation: newValSet.count > 0 ? newValSet : nil)
         trainer.checkpointPath = inp.checkpoint
         trainer.onBatch = onBatch
@@ -145,7 +144,7 @@ public final class Retrainer {
         var replay: [LabeledImage] = []
         if let dir = inp.replayData, dir != root, let old = try? ImageFolder.scan(dir, passClass: pass) {
             let dirRoot = URL(fileURLWithPath: dir).standardizedFileURL.path
-            replay = old.filter { ImageFolder.bucket($0.file) <= 6 && !goldenFiles.contains(dirRoot + "/" + $0.file) }
+            replay = old.filter { StagedRecipe.trainBuckets.contains(ImageFolder.bucket($0.file)) && !goldenFiles.contains(dirRoot + "/" + $0.file) }
                 .sorted { ImageFolder.bucketHash($0.file) < ImageFolder.bucketHash($1.file) }
                 .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
         }

@@ -36,13 +36,10 @@ public final class StageTwoRetrainer {
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
             let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } }
             let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
-            // Defective parts plus as many good ones (stage 2 also learns to name nothing).
-            let bad = idx.filter { masks[$0] != 0 }
-            let good = idx.filter { masks[$0] == 0 }.sorted { ImageFolder.bucketHash(l.kept[$0].file) < ImageFolder.bucketHash(l.kept[$1].file) }
-            return all.subset((bad + good.prefix(bad.count)).sorted())
+            return all.subset(StagedRecipe.stageTwoPicks(idx, defective: { masks[$0] != 0 }, file: { l.kept[$0].file }))
         }
-        let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
-        let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
+        let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
+        let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
         let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let gate = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(dataset(newLoaded, newVal))
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
@@ -53,8 +50,7 @@ public final class StageTwoRetrainer {
         // the best epoch and the challenger's thresholds; the gate images only judge.
         let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Parallel.defaultWorkers)
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
-        let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
-        let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
+        let weights = StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count)
         let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = kinds.map { perKind[$0] ?? flat }
@@ -62,9 +58,9 @@ public final class StageTwoRetrainer {
 
         let way = inp.options.retrainStageTwo
         let (net, _) = try ModelFile.load(path: inp.championPath)
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize,
-                                               learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
-                                               channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
+        var config = TrainingConfig.stageTwo(epochs: inp.epochs, batchSize: inp.options.batchSize,
+                                             learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
+                                             channels: shape.channels, seed: inp.options.seed, weights: weights)
         config.normalization = normalization
         if way == .head { config.trainOnly = headParameterNames(net) }
         let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
@@ -124,7 +120,7 @@ public final class StageTwoRetrainer {
     static func withEveryOldDefect(_ replay: [LabeledImage], _ inp: Retrainer.Inputs) -> [LabeledImage] {
         guard let old = firstTraining(inp) else { return replay }
         var seen = Set(replay.map(\.file))
-        return replay + old.filter { !$0.item.defects.isEmpty && $0.bucket <= 6 && seen.insert($0.item.file).inserted }.map(\.item)
+        return replay + old.filter { !$0.item.defects.isEmpty && StagedRecipe.trainBuckets.contains($0.bucket) && seen.insert($0.item.file).inserted }.map(\.item)
     }
 
     /// The validation split (buckets 7-8) of the data the champion line was first trained
@@ -133,7 +129,7 @@ public final class StageTwoRetrainer {
         // New data in the same folder: its buckets 0-7 are this round's training images.
         guard let dir = inp.replayData, URL(fileURLWithPath: dir).standardizedFileURL.path != URL(fileURLWithPath: inp.newData).standardizedFileURL.path,
               let old = firstTraining(inp) else { return [] }
-        return old.filter { (7...8).contains($0.bucket) }.map(\.item)
+        return old.filter { StagedRecipe.validationBuckets.contains($0.bucket) }.map(\.item)
     }
 
     /// The labeled images of the first training's folder (`replayData`), golden ones left
