@@ -11,9 +11,9 @@ import Training
 ///    promoted at once (`promoteFirst`), and the test split is frozen as the golden set that
 ///    every later challenger is judged on and never trained on.
 /// 2. **Retraining** (`linesight retrain`, see `RetrainRound`): a challenger is fine-tuned
-///    from the champion (`Retrainer`, `StageTwoRetrainer`) and both are judged on the same
-///    gate images (golden set + the new validation images). The gates (`Gates`, checked by
-///    `Retrainer.check` and, per kind, by `StageTwoRetrainer`):
+///    from the champion (`Retrainer`, `StageTwoRetrainer`) and both are measured on the same
+///    gate images (golden set + the new validation images). The gates, below (`Gates`,
+///    `stageOneChecks`, `stageTwoChecks`):
 ///    - stage 1: each defect kind's catch rate not lower than the champion's by more than
 ///      `recallTolerance`; the upper 95% bound of the escape rate at most `maxEscapeRate`;
 ///      the false-reject rate at most `maxFalseRejectRate`;
@@ -86,6 +86,34 @@ public struct Promotion {
                                              dataHash: dataHash, report: report)
     }
 
+    /// Stage 1's gates, each with the figures that decided it.
+    public static func stageOneChecks(champion c: GateFigures, challenger x: GateFigures, gates g: Gates) -> [GateCheck] {
+        var checks: [GateCheck] = []
+        for kind in c.catchRate.keys.sorted() {
+            let drop = (c.catchRate[kind] ?? 0) - (x.catchRate[kind] ?? 0)
+            checks.append(GateCheck(gate: "recall \(kind)", passed: drop <= g.recallTolerance,
+                                    detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f, dropped %.3f)",
+                                                   c.catchRate[kind] ?? 0, x.catchRate[kind] ?? 0, g.recallTolerance, max(0, drop))))
+        }
+        checks.append(GateCheck(gate: "escape rate", passed: x.escapeUpper95 <= g.maxEscapeRate,
+                                detail: String(format: "upper 95%% bound %.4f vs target %.4f (rate %.4f; champion %.4f)",
+                                               x.escapeUpper95, g.maxEscapeRate, x.escapeRate, c.escapeRate)))
+        checks.append(GateCheck(gate: "false rejects", passed: x.falseRejectRate <= g.maxFalseRejectRate,
+                                detail: String(format: "%.4f vs budget %.4f (champion %.4f)", x.falseRejectRate, g.maxFalseRejectRate, c.falseRejectRate)))
+        return checks
+    }
+
+    /// Stage 2's gate: per kind present in the gate images, recall not lower than the champion's by more than the tolerance.
+    public static func stageTwoChecks(_ kinds: [KindGateFigures], gates g: Gates) -> [GateCheck] {
+        kinds.map { k in
+            let drop = k.championRecall - k.challengerRecall
+            return GateCheck(gate: "stage-2 recall \(k.kind)", passed: drop <= g.recallTolerance,
+                             detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
+                                            k.championRecall, k.championThreshold, k.championPrecision, k.challengerRecall, k.challengerThreshold,
+                                            k.challengerPrecision, g.recallTolerance, max(0, drop)))
+        }
+    }
+
     /// "20261204-230512" (UTC): the stamp in the names of new model files and folders.
     public static func stamp(_ date: Date = Date()) -> String {
         let f = DateFormatter()
@@ -93,4 +121,27 @@ public struct Promotion {
         f.timeZone = TimeZone(identifier: "UTC")
         return f.string(from: date)
     }
+}
+
+/// What a challenger must show against its champion on the same images.
+public struct Gates: Equatable, Sendable {
+    /// Per defect kind, the challenger's catch rate (stage 1) or recall (stage 2) may be this much below the champion's.
+    public var recallTolerance = 0.02
+    /// Upper end of the 95% interval of the escape rate must stay at or below this.
+    public var maxEscapeRate = 0.05
+    /// Share of good parts failed must stay at or below this.
+    public var maxFalseRejectRate = 0.05
+    public init() {}
+}
+
+/// A gate and how the challenger did against it.
+public struct GateCheck: Codable, Equatable, Sendable {
+    public var gate: String
+    public var passed: Bool
+    public var detail: String
+}
+
+extension Array where Element == GateCheck {
+    /// Every gate passed.
+    public var passed: Bool { allSatisfy(\.passed) }
 }

@@ -27,9 +27,9 @@ public final class RetrainRound {
     /// What happened, as it happens (the command prints these).
     public enum Event {
         case stage1Champion(ModelRecord)
-        case stage1Judged(Retrainer.Outcome)
+        case stage1Judged(Retrainer.Outcome, [GateCheck])
         case stage2Champion(ModelRecord, StageTwoRetraining)
-        case stage2Judged(StageTwoRetrainer.Outcome)
+        case stage2Judged(StageTwoRetrainer.Outcome, [GateCheck])
         /// Stage 2 could not be retrained this round; its champion stays.
         case stage2Kept(reason: String)
         case stage2Decided(Promotion.Decision)
@@ -42,6 +42,7 @@ public final class RetrainRound {
         public var way: StageTwoRetraining
         /// Nil when stage 2 could not be retrained this round (`skipped` says why).
         public var outcome: StageTwoRetrainer.Outcome?
+        public var checks: [GateCheck] = []
         public var skipped: String?
         /// Nil on a dry run or when skipped.
         public var decision: Promotion.Decision?
@@ -49,6 +50,7 @@ public final class RetrainRound {
 
     public struct Summary {
         public var outcome: Retrainer.Outcome
+        public var checks: [GateCheck]
         /// Nil on a dry run.
         public var decision: Promotion.Decision?
         public var stageTwo: StageTwoSummary?
@@ -94,17 +96,18 @@ public final class RetrainRound {
         onEvent?(.stage1Champion(champion))
         let r = try retrainer.run(inputs)
         try? FileManager.default.removeItem(atPath: inputs.checkpoint!)
-        onEvent?(.stage1Judged(r))
-        var report: [String: Any] = ["champion": champion.version, "passed": r.passed, "dry_run": s.dryRun,
-                                     "checks": r.checks.map(Self.json), "new_images": r.counts.new,
+        let checks = Promotion.stageOneChecks(champion: r.champion, challenger: r.candidate, gates: s.gates)
+        onEvent?(.stage1Judged(r, checks))
+        var report: [String: Any] = ["champion": champion.version, "passed": checks.passed, "dry_run": s.dryRun,
+                                     "checks": checks.map(Self.json), "new_images": r.counts.new,
                                      "replayed": r.counts.replay, "gate_images": r.counts.gate]
         let two = try stageTwo(inputs, s)
         if let two { report["stage2"] = Self.json(two) }
-        guard !s.dryRun else { return Summary(outcome: r, decision: nil, stageTwo: two) }
-        let decision = try promotion.settle(r.challenger, stage: .one, champion: champion, checks: r.checks, fileStem: "retrained")
+        guard !s.dryRun else { return Summary(outcome: r, checks: checks, decision: nil, stageTwo: two) }
+        let decision = try promotion.settle(r.challenger, stage: .one, champion: champion, checks: checks, fileStem: "retrained")
         report["challenger"] = decision.challenger.version
         try promotion.record(decision, startedAt: started, dataHash: r.dataHash, report: report)
-        return Summary(outcome: r, decision: decision, stageTwo: two)
+        return Summary(outcome: r, checks: checks, decision: decision, stageTwo: two)
     }
 
     private func stageOneInputs(_ data: String, _ s: Settings) throws -> Retrainer.Inputs {
@@ -114,7 +117,6 @@ public final class RetrainRound {
         inputs.replayCount = s.replay
         inputs.epochs = s.epochs
         inputs.options.retrainStageTwo = s.stageTwo
-        inputs.gates = s.gates
         inputs.checkpoint = promotion.modelsDirectory + "/retrain-checkpoint.safetensors"
         return inputs
     }
@@ -136,10 +138,11 @@ public final class RetrainRound {
             return summary
         }
         for way in StageTwoRetraining.allCases { try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!, way)) }
-        onEvent?(.stage2Judged(r))
+        summary.checks = Promotion.stageTwoChecks(r.kinds, gates: s.gates)
+        onEvent?(.stage2Judged(r, summary.checks))
         summary.outcome = r
         guard !s.dryRun else { return summary }
-        summary.decision = try promotion.settle(r.challenger, stage: .two, champion: champion, checks: r.checks, fileStem: "retrained-stage2")
+        summary.decision = try promotion.settle(r.challenger, stage: .two, champion: champion, checks: summary.checks, fileStem: "retrained-stage2")
         onEvent?(.stage2Decided(summary.decision!))
         return summary
     }
@@ -148,9 +151,9 @@ public final class RetrainRound {
 
     private static func json(_ two: StageTwoSummary) -> [String: Any] {
         guard let r = two.outcome else { return ["skipped": two.skipped ?? ""] }
-        var out: [String: Any] = ["champion": two.champion.version, "passed": r.passed, "fine_tuned": two.way.rawValue,
+        var out: [String: Any] = ["champion": two.champion.version, "passed": two.checks.passed, "fine_tuned": two.way.rawValue,
                                   "macro_f1": ["champion": r.championMacroF1, "challenger": r.challengerMacroF1],
-                                  "checks": r.checks.map(json)]
+                                  "checks": two.checks.map(json)]
         if let d = two.decision { out["challenger"] = d.challenger.version }
         return out
     }

@@ -79,7 +79,7 @@ struct RetrainCommand: ParsableCommand {
         }
         let summary = try round.run(data: data!, settings)
         guard let d = summary.decision else {
-            return print(summary.outcome.passed ? "dry run: the challenger would be promoted" : "dry run: the champion would stay")
+            return print(summary.checks.passed ? "dry run: the challenger would be promoted" : "dry run: the champion would stay")
         }
         if d.promoted {
             print("promoted stage 1 \(d.challenger.version) (parent \(d.champion.version)); a running daemon swaps it in")
@@ -99,16 +99,16 @@ struct RetrainPrinter {
         switch event {
         case .stage1Champion(let m): Swift.print("champion: stage 1 \(m.version)")
         case .message(let text): Swift.print(text)
-        case .stage1Judged(let r):
+        case .stage1Judged(let r, let checks):
             Swift.print("judged on \(r.counts.gate) images (golden set + new validation):")
             Swift.print("  gate                   result  figures")
-            table(r.checks, width: 22)
+            table(checks, width: 22)
         case .stage2Champion(let m, let way): Swift.print("champion: stage 2 \(m.version); fine-tuning \(way.summary)")
         case .stage2Kept(let reason): Swift.print("stage 2 kept: \(reason)")
-        case .stage2Judged(let r):
-            table(r.checks, width: 30)
+        case .stage2Judged(let r, let checks):
+            table(checks, width: 30)
             Swift.print(String(format: "  stage-2 macro-F1 on the gate images (not a gate): champion %.3f, challenger %.3f", r.championMacroF1, r.challengerMacroF1))
-            if dryRun { Swift.print(r.passed ? "dry run: the stage-2 challenger would be promoted" : "dry run: the stage-2 champion would stay") }
+            if dryRun { Swift.print(checks.passed ? "dry run: the stage-2 challenger would be promoted" : "dry run: the stage-2 champion would stay") }
         case .stage2Decided(let d):
             Swift.print(d.promoted ? "promoted stage 2 \(d.challenger.version) (parent \(d.champion.version))" : "kept the stage-2 champion \(d.champion.version)")
         }

@@ -61,7 +61,7 @@ struct PromotionTests {
         defer { try? FileManager.default.removeItem(atPath: line.dir) }
         var worse = Self.championFigures
         (worse.escapeRate, worse.escapeUpper95) = (0.04, 0.08)   // upper bound over the 0.05 gate
-        let checks = Retrainer.check(champion: Self.championFigures, challenger: worse, gates: Gates())
+        let checks = Promotion.stageOneChecks(champion: Self.championFigures, challenger: worse, gates: Gates())
         let d = try line.promotion.settle(try line.challenger(), stage: .one, champion: line.champion, checks: checks, fileStem: "retrained")
         #expect(!d.promoted && d.failedGates == ["escape rate"])
         let store = line.promotion.registry.store
@@ -79,7 +79,7 @@ struct PromotionTests {
         defer { try? FileManager.default.removeItem(atPath: line.dir) }
         var lost = Self.championFigures
         lost.catchRate["dent"] = 0.90   // dropped 0.06, tolerance 0.02
-        let checks = Retrainer.check(champion: Self.championFigures, challenger: lost, gates: Gates())
+        let checks = Promotion.stageOneChecks(champion: Self.championFigures, challenger: lost, gates: Gates())
         let d = try line.promotion.settle(try line.challenger(), stage: .one, champion: line.champion, checks: checks, fileStem: "retrained")
         #expect(!d.promoted && d.failedGates == ["recall dent"])
         #expect(try line.promotion.registry.store.champion(stage: 1)?.version == line.champion.version)
@@ -89,7 +89,7 @@ struct PromotionTests {
     func noWorseIsPromoted() throws {
         let line = try Line("same")
         defer { try? FileManager.default.removeItem(atPath: line.dir) }
-        let checks = Retrainer.check(champion: Self.championFigures, challenger: Self.championFigures, gates: Gates())
+        let checks = Promotion.stageOneChecks(champion: Self.championFigures, challenger: Self.championFigures, gates: Gates())
         let d = try line.promotion.settle(try line.challenger(), stage: .one, champion: line.champion, checks: checks, fileStem: "retrained")
         #expect(d.promoted && d.failedGates.isEmpty)
         let store = line.promotion.registry.store

@@ -1,17 +1,6 @@
 import Foundation
 import Neural
 
-/// Promotion gates: what a challenger must show on the same images as the champion.
-public struct Gates: Equatable, Sendable {
-    /// Per defect kind, the challenger's stage-1 catch rate may be this much below the champion's.
-    public var recallTolerance = 0.02
-    /// Upper end of the 95% interval of the escape rate must stay at or below this.
-    public var maxEscapeRate = 0.05
-    /// Share of good parts failed must stay at or below this.
-    public var maxFalseRejectRate = 0.05
-    public init() {}
-}
-
 /// One model judged on the gate set at its own thresholds and temperature.
 public struct GateFigures: Codable, Equatable, Sendable {
     public var escapeRate: Double
@@ -27,16 +16,10 @@ public struct GateFigures: Codable, Equatable, Sendable {
     }
 }
 
-/// A gate and how the challenger did against it.
-public struct GateCheck: Codable, Equatable, Sendable {
-    public var gate: String
-    public var passed: Bool
-    public var detail: String
-}
-
 /// Warm-starts a challenger from the stage-1 champion on new labeled images plus a bounded
-/// replay of older data, recalibrates it, picks its thresholds, and judges champion and
-/// challenger on the same gate set (golden set + the new validation images).
+/// replay of older data, recalibrates it, picks its thresholds, and measures champion and
+/// challenger on the same gate set (golden set + the new validation images). The gates
+/// that decide on those figures are `Gates` in Lifecycle/Promotion.swift.
 public final class Retrainer {
     public struct Inputs {
         /// The stage-1 champion's model file.
@@ -47,7 +30,6 @@ public final class Retrainer {
         public var replayCount = 500
         public var epochs = 8
         public var options = StagedOptions()
-        public var gates = Gates()
         public var checkpoint: String?
         public init(championPath: String, newData: String, golden: [LabeledImage]) {
             self.championPath = championPath
@@ -60,8 +42,6 @@ public final class Retrainer {
         public var challenger: TrainedStage
         public var champion: GateFigures
         public var candidate: GateFigures
-        public var checks: [GateCheck]
-        public var passed: Bool { checks.allSatisfy(\.passed) }
         public var counts: (new: Int, replay: Int, gate: Int)
         public var dataHash: String
     }
@@ -124,14 +104,13 @@ public final class Retrainer {
         // Champion and challenger on the same gate set.
         let championFigures = try figures(championNet, meta, gateSet, gateItems, passIndex)
         let candidateFigures = try figures(net, newMeta, gateSet, gateItems, passIndex)
-        let checks = Self.check(champion: championFigures, challenger: candidateFigures, gates: inp.gates)
         let hash = StagedTrainer.dataHash(fresh + replay)
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, parent: nil, metrics: [
             "gate.escape_rate": candidateFigures.escapeRate, "gate.escape_upper95": candidateFigures.escapeUpper95,
             "gate.false_reject_rate": candidateFigures.falseRejectRate,
         ], notes: "retrained from the champion on \(fresh.count) new + \(replay.count) replayed images, \(inp.epochs) epochs")
         return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
-                       candidate: candidateFigures, checks: checks, counts: (fresh.count, replay.count, gateSet.count), dataHash: hash)
+                       candidate: candidateFigures, counts: (fresh.count, replay.count, gateSet.count), dataHash: hash)
     }
 
     /// The new labeled images (golden ones left out) and the replay sample of older data.
@@ -149,23 +128,6 @@ public final class Retrainer {
                 .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
         }
         return (fresh, replay)
-    }
-
-    /// The gates, each with the figures that decided it.
-    public static func check(champion c: GateFigures, challenger x: GateFigures, gates g: Gates) -> [GateCheck] {
-        var checks: [GateCheck] = []
-        for kind in c.catchRate.keys.sorted() {
-            let drop = (c.catchRate[kind] ?? 0) - (x.catchRate[kind] ?? 0)
-            checks.append(GateCheck(gate: "recall \(kind)", passed: drop <= g.recallTolerance,
-                                    detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f, dropped %.3f)",
-                                                   c.catchRate[kind] ?? 0, x.catchRate[kind] ?? 0, g.recallTolerance, max(0, drop))))
-        }
-        checks.append(GateCheck(gate: "escape rate", passed: x.escapeUpper95 <= g.maxEscapeRate,
-                                detail: String(format: "upper 95%% bound %.4f vs target %.4f (rate %.4f; champion %.4f)",
-                                               x.escapeUpper95, g.maxEscapeRate, x.escapeRate, c.escapeRate)))
-        checks.append(GateCheck(gate: "false rejects", passed: x.falseRejectRate <= g.maxFalseRejectRate,
-                                detail: String(format: "%.4f vs budget %.4f (champion %.4f)", x.falseRejectRate, g.maxFalseRejectRate, c.falseRejectRate)))
-        return checks
     }
 
     private func figures(_ net: Network, _ meta: ModelMetadata, _ data: ImageDataset, _ items: [LabeledImage], _ passIndex: Int32) throws -> GateFigures {

@@ -2,19 +2,17 @@ import Foundation
 import Neural
 
 /// Warm-starts a stage-2 challenger (multi-label defect kinds) from its champion on the new
-/// defective parts (plus as many good ones) and the replay sample, and compares per-kind
-/// recall of champion and challenger on the same gate images (golden + new validation).
+/// defective parts (plus as many good ones) and the replay sample, and measures per-kind
+/// recall of champion and challenger on the same gate images (golden + new validation);
+/// `Gates` in Lifecycle/Promotion.swift decides on them.
 public final class StageTwoRetrainer {
     public struct Outcome {
         public var challenger: TrainedStage
-        /// Per defect kind: recall at the model's defect threshold, champion and challenger.
-        public var championRecall: [String: Double]
-        public var challengerRecall: [String: Double]
+        /// Per defect kind on the gate images: each model's recall and precision at its threshold.
+        public var kinds: [KindGateFigures]
         /// Macro-F1 over the kinds on the gate images, each model at its thresholds (reported, not a gate).
         public var championMacroF1: Double
         public var challengerMacroF1: Double
-        public var checks: [GateCheck]
-        public var passed: Bool { checks.allSatisfy(\.passed) }
     }
 
     public var onBatch: ((BatchProgress) -> Void)?
@@ -73,22 +71,17 @@ public final class StageTwoRetrainer {
         let before = scores(championNet, gate, normalization, thresholds)
         let after = scores(net, gate, normalization, challengerThresholds)
         let present = kinds.indices.filter { k in gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
-        let old = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], before.recall[$0]) })
-        let new = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], after.recall[$0]) })
-        let checks = present.map { k -> GateCheck in
-            let drop = before.recall[k] - after.recall[k]
-            return GateCheck(gate: "stage-2 recall \(kinds[k])", passed: drop <= inp.gates.recallTolerance,
-                             detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
-                                            before.recall[k], thresholds[k], before.precision[k], after.recall[k], challengerThresholds[k], after.precision[k],
-                                            inp.gates.recallTolerance, max(0, drop)))
+        let figures = present.map { k in
+            KindGateFigures(kind: kinds[k], championRecall: before.recall[k], championThreshold: thresholds[k], championPrecision: before.precision[k],
+                            challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
         }
         var newMeta = meta
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
-                                   metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
+                                   metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
                                    notes: "stage 2 retrained from the champion (\(way.summary)) on \(fresh.count) new + \(replay.count) replayed images")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new,
-                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1, checks: checks)
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures,
+                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1)
     }
 
     /// The challenger's thresholds re-picked on the validation images: only thresholds that
@@ -143,5 +136,23 @@ public final class StageTwoRetrainer {
             guard !goldenFiles.contains(file) else { return nil }
             return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file))
         }
+    }
+}
+
+/// One defect kind on the gate images: stage 2's recall and precision at its threshold,
+/// champion and challenger.
+public struct KindGateFigures: Equatable, Sendable {
+    public var kind: String
+    public var championRecall: Double
+    public var championThreshold: Double
+    public var championPrecision: Double
+    public var challengerRecall: Double
+    public var challengerThreshold: Double
+    public var challengerPrecision: Double
+
+    public init(kind: String, championRecall: Double, championThreshold: Double, championPrecision: Double,
+                challengerRecall: Double, challengerThreshold: Double, challengerPrecision: Double) {
+        (self.kind, self.championRecall, self.championThreshold, self.championPrecision) = (kind, championRecall, championThreshold, championPrecision)
+        (self.challengerRecall, self.challengerThreshold, self.challengerPrecision) = (challengerRecall, challengerThreshold, challengerPrecision)
     }
 }
