@@ -28,7 +28,8 @@ struct FashionMNISTCommand: ParsableCommand {
         every epoch; Ctrl-C stops after the current epoch and --resume continues the run. \
         `linesight evaluate --model FILE` judges the model again later. Inspection models are \
         trained with `linesight train --data DIR`.
-          linesight fashion-mnist --epochs 10 --out runs/fashion-mnist/model.safetensors
+          # 10 epochs into runs/fashion-mnist/model.safetensors (--out to choose)
+          linesight fashion-mnist --epochs 10
           # a quick check: 1 epoch on 512 images, a light network
           linesight fashion-mnist --epochs 1 --limit 512 --test-limit 500 --arch lightnet
         """)

@@ -32,7 +32,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "ImageFolder tree of inspection images: trains stage 1 and stage 2.") var data: String?
     @Flag(help: "Train both stages from the labeled frames in the database of --config (instead of --data).") var labels = false
-    @Option(help: "The good parts' folder name.") var passClass: String = "good"
+    @Option(help: "The good parts' folder name in --data.") var passClass: String = "good"
     @Option(help: "Model input in pixels, N (square) or WxH (e.g. 256x192), or auto: the images' own aspect ratio with the long side at most \(InputSize.automaticLongSide) (with --init: that model's input). Smaller is faster (128 trains about three times as fast as 256x192) but loses faint, small defects.")
     var inputSize: String = "auto"
     @Option(help: "Defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
@@ -58,6 +58,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard (data != nil) != labels else { throw ValidationError("give either --data DIR or --labels (with --config)") }
         if labels, config == nil { throw ValidationError("--labels reads the database of a line: give --config FILE") }
+        if labels, passClass != "good" { throw ValidationError("--pass-class applies to --data: the database's labels name good parts 'good'") }
         if config != nil, out != nil { throw ValidationError("--out and --config: with --config the models go beside the line's model paths; leave out --out") }
         if let fineTune {
             guard initFrom != nil else { throw ValidationError("--fine-tune applies to --init only") }

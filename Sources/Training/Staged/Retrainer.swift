@@ -52,11 +52,37 @@ public final class Retrainer {
 
     public init() {}
 
+    /// Load, fine-tune, recalibrate, measure: the steps below, top to bottom.
     public func run(_ inp: Inputs) throws -> Outcome {
         let (net, meta) = try ModelFile.load(path: inp.championPath)  // the copy that is fine-tuned
         let (championNet, _) = try ModelFile.load(path: inp.championPath)  // the champion as it is
-        let shape = meta.spec.input
-        let pass = inp.options.passClass
+        let d = try load(inp, meta)
+        let normalization = try fineTune(net, meta, d, inp)
+        var newMeta = recalibrate(net, meta, normalization, d, inp)
+        // Champion and challenger on the same gate set.
+        let championFigures = try figures(championNet, meta, d.gate, d.gateItems, d.passIndex)
+        let candidateFigures = try figures(net, newMeta, d.gate, d.gateItems, d.passIndex)
+        let hash = StagedTrainer.dataHash(d.fresh + d.replay)
+        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, parent: nil, metrics: [
+            "gate.escape_rate": candidateFigures.escapeRate, "gate.escape_upper95": candidateFigures.escapeUpper95,
+            "gate.false_reject_rate": candidateFigures.falseRejectRate,
+        ], notes: "retrained from the champion on \(d.fresh.count) new + \(d.replay.count) replayed images, \(inp.epochs) epochs")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
+                       candidate: candidateFigures, counts: (d.fresh.count, d.replay.count, d.gate.count), dataHash: hash)
+    }
+
+    /// A round's images at the champion's input: the new labels split 8:2 (`StagedRecipe`),
+    /// the replay sample, and the gate set (golden + new validation).
+    struct RoundData {
+        var fresh: [LabeledImage], replay: [LabeledImage]
+        var train: ImageDataset, newValidation: ImageDataset, gate: ImageDataset
+        var gateItems: [LabeledImage]
+        var passIndex: Int32
+        var newTrainCount: Int, replayedCount: Int
+    }
+
+    func load(_ inp: Inputs, _ meta: ModelMetadata) throws -> RoundData {
+        let shape = meta.spec.input, classes = meta.classes
         let (fresh, replay) = try Self.gather(inp)
         onStep?("loading \(fresh.count) new images, \(replay.count) replayed and \(inp.golden.count) golden")
         let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
@@ -64,53 +90,51 @@ public final class Retrainer {
         let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Parallel.defaultWorkers)
         let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
         let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
-        let classes = meta.classes
-        let passIndex = Int32(classes.firstIndex(of: pass) ?? 0)
+        let passIndex = Int32(classes.firstIndex(of: inp.options.passClass) ?? 0)
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
             let all = ImageDataset(shape: shape, classNames: classes, pixels: l.pixels, labels: l.kept.map { $0.defects.isEmpty ? passIndex : 1 - passIndex })
             return all.subset(idx)
         }
-        let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let newValSet = dataset(newLoaded, newVal)
-        let gateSet = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet)
-        let gateItems = goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }
+        return RoundData(fresh: fresh, replay: replay,
+                         train: dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices))),
+                         newValidation: newValSet, gate: dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet),
+                         gateItems: goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }, passIndex: passIndex,
+                         newTrainCount: newTrain.count, replayedCount: replayLoaded.kept.count)
+    }
 
-        // Fine-tune a copy of the champion at the low fine-tuning rate.
-        onStep?("fine-tuning the champion on \(train.count) images (\(newTrain.count) new, \(replayLoaded.kept.count) replayed)")
+    /// Fine-tunes `net` (a copy of the champion) at the low fine-tuning rate with stage 1's
+    /// recipe and the champion's normalization; returns that normalization.
+    func fineTune(_ net: Network, _ meta: ModelMetadata, _ d: RoundData, _ inp: Inputs) throws -> Normalization {
+        onStep?("fine-tuning the champion on \(d.train.count) images (\(d.newTrainCount) new, \(d.replayedCount) replayed)")
         var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
-                                             channels: shape.channels, seed: inp.options.seed)
+                                             channels: meta.spec.input.channels, seed: inp.options.seed)
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let trainer = try Trainer(network: net, config: config, train: train, validation: newValSet.count > 0 ? newValSet : nil)
+        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.newValidation.count > 0 ? d.newValidation : nil)
         trainer.checkpointPath = inp.checkpoint
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
+        return config.normalization
+    }
 
-        // Recalibrate and pick thresholds on the new validation images (the golden set only judges).
-        // Calibration and thresholds need both good and defective parts: new labels are often
-        // all of one kind (a batch of a rare defect), and then the gate set stands in.
-        let newGood = newValSet.labels.filter { $0 == passIndex }.count
-        let calib = newGood >= 10 && newValSet.count - newGood >= 10 ? newValSet : gateSet
-        let calibLogits = logits(net, on: calib, normalization: config.normalization, flipAverage: meta.flipAverage == true)
+    /// The challenger's metadata: recalibrated and its thresholds picked on the new
+    /// validation images (the golden set only judges). Calibration and thresholds need both
+    /// good and defective parts: new labels are often all of one kind (a batch of a rare
+    /// defect), and then the gate set stands in.
+    func recalibrate(_ net: Network, _ meta: ModelMetadata, _ norm: Normalization, _ d: RoundData, _ inp: Inputs) -> ModelMetadata {
+        let newGood = d.newValidation.labels.filter { $0 == d.passIndex }.count
+        let calib = newGood >= 10 && d.newValidation.count - newGood >= 10 ? d.newValidation : d.gate
+        let calibLogits = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true)
         let temperature = TemperatureScaling.fit(calibLogits, calib.labels)
-        let scores = split(calibLogits, calib.labels, temperature, passIndex)
+        let scores = split(calibLogits, calib.labels, temperature, d.passIndex)
         let t = PickedThresholds.pick(defectScores: scores.defect, goodScores: scores.good,
                                       targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
         var newMeta = meta
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
-
-        // Champion and challenger on the same gate set.
-        let championFigures = try figures(championNet, meta, gateSet, gateItems, passIndex)
-        let candidateFigures = try figures(net, newMeta, gateSet, gateItems, passIndex)
-        let hash = StagedTrainer.dataHash(fresh + replay)
-        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, parent: nil, metrics: [
-            "gate.escape_rate": candidateFigures.escapeRate, "gate.escape_upper95": candidateFigures.escapeUpper95,
-            "gate.false_reject_rate": candidateFigures.falseRejectRate,
-        ], notes: "retrained from the champion on \(fresh.count) new + \(replay.count) replayed images, \(inp.epochs) epochs")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
-                       candidate: candidateFigures, counts: (fresh.count, replay.count, gateSet.count), dataHash: hash)
+        return newMeta
     }
 
     /// The new labeled images (golden ones left out) and the replay sample of older data.

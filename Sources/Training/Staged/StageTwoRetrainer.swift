@@ -20,10 +20,45 @@ public final class StageTwoRetrainer {
 
     public init() {}
 
-    /// `inp.championPath` here is the stage-2 champion's file.
+    /// `inp.championPath` here is the stage-2 champion's file. Load, fine-tune, re-pick the
+    /// thresholds, measure both models on the gate images: the steps below, top to bottom.
     public func run(_ inp: Retrainer.Inputs) throws -> Outcome {
         let (championNet, meta) = try ModelFile.load(path: inp.championPath)
         guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
+        let d = try load(inp, meta)
+        let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
+        let thresholds = meta.classes.map { perKind[$0] ?? flat }
+        let champion = d.validation.count > 0 ? scores(championNet, d.validation, normalization, thresholds) : nil
+        let (net, _) = try ModelFile.load(path: inp.championPath)
+        try fineTune(net, d, normalization, inp)
+        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, d.validation, normalization)
+        let before = scores(championNet, d.gate, normalization, thresholds)
+        let after = scores(net, d.gate, normalization, challengerThresholds)
+        let kinds = meta.classes
+        let present = kinds.indices.filter { k in d.gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
+        let figures = present.map { k in
+            KindGateFigures(kind: kinds[k], championRecall: before.recall[k], championThreshold: thresholds[k], championPrecision: before.precision[k],
+                            challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
+        }
+        var newMeta = meta
+        for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
+        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(d.fresh + d.replay),
+                                   metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
+                                   notes: "stage 2 retrained from the champion (\(inp.options.retrainStageTwo.summary)) on \(d.fresh.count) new + \(d.replay.count) replayed images")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures,
+                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1)
+    }
+
+    /// A round's stage-2 images of known kinds at the champion's input (defective parts
+    /// plus as many good ones each): training (new 8:2 split + replay), the gate images
+    /// (golden + new validation) and validation (new + the first training's).
+    struct RoundData {
+        var fresh: [LabeledImage], replay: [LabeledImage]
+        var train: ImageDataset, gate: ImageDataset, validation: ImageDataset
+    }
+
+    func load(_ inp: Retrainer.Inputs, _ meta: ModelMetadata) throws -> RoundData {
         let shape = meta.spec.input, kinds = meta.classes
         var (fresh, replay) = try Retrainer.gather(inp)
         replay = Self.withEveryOldDefect(replay, inp)
@@ -48,40 +83,24 @@ public final class StageTwoRetrainer {
         // the best epoch and the challenger's thresholds; the gate images only judge.
         let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Parallel.defaultWorkers)
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
-        let weights = StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count)
-        let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
-        let thresholds = kinds.map { perKind[$0] ?? flat }
-        let champion = valSet.count > 0 ? scores(championNet, valSet, normalization, thresholds) : nil
+        return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet)
+    }
 
+    /// Fine-tunes `net` (a copy of the champion) with stage 2's recipe: only its head at the
+    /// head rate, or every layer at the fine-tuning rate (`StageTwoRetraining`).
+    func fineTune(_ net: Network, _ d: RoundData, _ normalization: Normalization, _ inp: Retrainer.Inputs) throws {
         let way = inp.options.retrainStageTwo
-        let (net, _) = try ModelFile.load(path: inp.championPath)
         var config = TrainingConfig.stageTwo(epochs: inp.epochs, batchSize: inp.options.batchSize,
                                              learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
-                                             channels: shape.channels, seed: inp.options.seed, weights: weights)
+                                             channels: d.train.shape.channels, seed: inp.options.seed,
+                                             weights: StagedRecipe.positiveWeights(d.train.multiLabels!, kinds: d.train.classNames.count))
         config.normalization = normalization
         if way == .head { config.trainOnly = headParameterNames(net) }
-        let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
+        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.validation.count > 0 ? d.validation : nil)
         trainer.checkpointPath = inp.checkpoint.map { Self.checkpoint($0, way) }
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, valSet, normalization)
-
-        let before = scores(championNet, gate, normalization, thresholds)
-        let after = scores(net, gate, normalization, challengerThresholds)
-        let present = kinds.indices.filter { k in gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
-        let figures = present.map { k in
-            KindGateFigures(kind: kinds[k], championRecall: before.recall[k], championThreshold: thresholds[k], championPrecision: before.precision[k],
-                            challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
-        }
-        var newMeta = meta
-        for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
-        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
-                                   metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
-                                   notes: "stage 2 retrained from the champion (\(way.summary)) on \(fresh.count) new + \(replay.count) replayed images")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures,
-                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1)
     }
 
     /// The challenger's thresholds re-picked on the validation images: only thresholds that
