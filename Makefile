@@ -46,7 +46,7 @@ demo: release
 
 ## The engine's proving ground: the small ResNet on Fashion-MNIST (EPOCHS=10).
 fashion-mnist: release
-	$(RELEASE_BIN) train --dataset fashion-mnist --epochs $(EPOCHS)
+	$(RELEASE_BIN) fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
 bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare

@@ -66,11 +66,17 @@ let package = Package(
             "Neural", "Imaging", "Capture", "Store", "Config", "Reports", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
+        // The model lifecycle: first training and registration, retrain-and-promote (the
+        // promotion policy), label import/export and the label audit. Commands call it.
+        .target(name: "Lifecycle", dependencies: [
+            "Training", "Inspection", "Store", "Neural", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: vectorFlags),
+
         // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.
         .target(name: "Reports", dependencies: ["Store", "CZlib"], swiftSettings: vectorFlags),
 
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports",
+            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports", "Lifecycle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -108,6 +114,9 @@ let package = Package(
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: vectorFlags),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport",
+                                                          .product(name: "GRDB", package: "GRDB.swift")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging"], swiftSettings: kernelFlags),
     ]

@@ -110,6 +110,11 @@ extension Store {
         }
     }
 
+    /// The id of every kept frame (what a label import may name).
+    public func frameIds() throws -> Set<Int64> {
+        try pool.read { db in Set(try Int64.fetchAll(db, sql: "SELECT id FROM frames")) }
+    }
+
     /// Sends a labeled frame back to review as a suspect label, with why (reopens an earlier
     /// suspect flag of the same frame). False when the frame does not exist.
     @discardableResult

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
-import Inspection
+import Lifecycle
 import Logging
-import Store
-import Training
 
 struct AuditLabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,72 +42,36 @@ struct AuditLabelsCommand: ParsableCommand {
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
         try compute.apply(logger)
         let (cfg, registry) = try registryOptions.open()
-        guard let champion = try registry.store.champion(stage: 1) else {
-            throw CommandFailure("no stage-1 champion in the registry: its architecture and input size are what the audit trains; run `linesight train` first")
-        }
-        let labels = try registry.store.currentLabels()
-        // The regions the daemon judged (each frame's ROI), as retraining sees them.
-        let exported = NSTemporaryDirectory() + "linesight-audit-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: exported, withIntermediateDirectories: false)  // fails if it exists
-        defer { try? FileManager.default.removeItem(atPath: exported) }
-        let framed = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: exported, framing: .current(cfg.currentFraming))
-        if framed.skippedFraming > 0 {
-            print("\(framed.skippedFraming) frames judged with another ROI than the camera's current one left out")
-        }
-        var frameOf: [String: Int64] = [:]
-        var items: [LabeledImage] = labels.compactMap { l in
-            let label = l.defects.first ?? "good"
-            let file = exported + "/\(label)/\(l.frameId).jpg"
-            guard FileManager.default.fileExists(atPath: file) else { return nil }
-            frameOf[file] = l.frameId
-            return LabeledImage(file: file, label: label, defects: l.defects)
-        }
-        if let data {
-            let root = URL(fileURLWithPath: data).standardizedFileURL.path
-            do {
-                items += try ImageFolder.scan(root, passClass: "good").map { LabeledImage(file: root + "/" + $0.file, label: $0.label, defects: $0.defects) }
-            } catch let e as TrainingError { throw CommandFailure("\(e)") }
-        }
-        print("auditing \(labels.count) labeled frames from the database\(data.map { " and the images of \($0)" } ?? "") with \(folds) folds, \(epochs) epochs each (architecture of stage 1 \(champion.version))")
-        let auditor = LabelAuditor()
+        let audit = LabelAuditRun(config: cfg, store: registry.store)
         let bar = ProgressBar()
-        auditor.onBatch = bar.update
-        auditor.onEpoch = { bar.finishEpoch($0, validationName: "") }
-        auditor.onStep = { print($0) }
-        var inputs = LabelAuditor.Inputs(championPath: champion.file, items: items)
-        inputs.folds = folds
-        inputs.epochs = epochs
-        inputs.confidence = confidence
-        let result: (findings: [LabelAuditor.Finding], skipped: [String])
-        do { result = try auditor.run(inputs) } catch let e as TrainingError { throw CommandFailure("\(e)") }
-        let suspects = result.findings.filter(\.suspect).sorted { abs($0.defectProbability - 0.5) > abs($1.defectProbability - 0.5) }
-        if let report {
-            var csv = "file,frame_id,label,defects,fold,p_defect,suspect\n"
-            for f in result.findings {
-                csv += "\(f.item.file),\(frameOf[f.item.file].map(String.init) ?? ""),\(f.item.label),\(f.item.defects.joined(separator: "+")),\(f.fold),"
-                    + String(format: "%.4f", f.defectProbability) + ",\(f.suspect)\n"
-            }
-            try csv.write(toFile: report, atomically: true, encoding: .utf8)
+        audit.onBatch = bar.update
+        audit.onEpoch = { bar.finishEpoch($0, validationName: "") }
+        audit.onStep = { print($0) }
+        audit.onStart = { [data, folds, epochs] labels, skippedFraming, champion in
+            if skippedFraming > 0 { print("\(skippedFraming) frames judged with another ROI than the camera's current one left out") }
+            print("auditing \(labels) labeled frames from the database\(data.map { " and the images of \($0)" } ?? "") with \(folds) folds, \(epochs) epochs each (architecture of stage 1 \(champion.version))")
         }
-        var flagged = 0
-        if !dryRun {
-            for s in suspects {
-                if let frame = frameOf[s.item.file], try registry.store.flagSuspectLabel(frame: frame, note: s.reason) { flagged += 1 }
-            }
+        var settings = LabelAuditRun.Settings()
+        (settings.data, settings.folds, settings.epochs, settings.confidence, settings.dryRun) = (data, folds, epochs, confidence, dryRun)
+        let r = try audit.run(settings)
+        if let report { try LabelAuditRun.reportCSV(r).write(toFile: report, atomically: true, encoding: .utf8) }
+        printSummary(r)
+        logger.notice("label audit finished", metadata: ["audited": "\(r.findings.count)", "suspects": "\(r.suspects.count)", "flagged": "\(r.flagged)"])
+    }
+
+    private func printSummary(_ r: LabelAuditRun.Summary) {
+        let share = r.findings.isEmpty ? 0 : 100 * Double(r.suspects.count) / Double(r.findings.count)
+        print(String(format: "%d of %d labels are suspect (%.1f%%)", r.suspects.count, r.findings.count, share))
+        for s in r.suspects.prefix(20) {
+            print("  " + (r.frameOf[s.item.file].map { "frame \($0)" } ?? s.item.file) + ": " + s.reason)
         }
-        let share = result.findings.isEmpty ? 0 : 100 * Double(suspects.count) / Double(result.findings.count)
-        print(String(format: "%d of %d labels are suspect (%.1f%%)", suspects.count, result.findings.count, share))
-        for s in suspects.prefix(20) {
-            print("  " + (frameOf[s.item.file].map { "frame \($0)" } ?? s.item.file) + ": " + s.reason)
-        }
-        if suspects.count > 20 { print("  ... and \(suspects.count - 20) more\(report == nil ? " (--report FILE lists every one)" : "")") }
-        if !result.skipped.isEmpty { print("skipped \(result.skipped.count) unreadable images, e.g. \(result.skipped[0])") }
+        if r.suspects.count > 20 { print("  ... and \(r.suspects.count - 20) more\(report == nil ? " (--report FILE lists every one)" : "")") }
+        if !r.skipped.isEmpty { print("skipped \(r.skipped.count) unreadable images, e.g. \(r.skipped[0])") }
         if dryRun {
             print("dry run: nothing flagged")
         } else {
-            print("sent \(flagged) suspect frame\(flagged == 1 ? "" : "s") to the review queue (reason: suspect label); `linesight review` shows them early")
+            print("sent \(r.flagged) suspect frame\(r.flagged == 1 ? "" : "s") to the review queue (reason: suspect label); `linesight review` shows them early")
         }
         if let report { print("every score: \(report)") }
-        logger.notice("label audit finished", metadata: ["audited": "\(result.findings.count)", "suspects": "\(suspects.count)", "flagged": "\(flagged)"])
     }
 }

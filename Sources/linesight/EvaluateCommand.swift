@@ -7,11 +7,16 @@ import Training
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Evaluate a model file on a test set: accuracy, per-class precision/recall/F1, confusion matrix.",
-        discussion: "Example: linesight evaluate --model runs/fashion-mnist/model.safetensors")
+        abstract: "Evaluate a Fashion-MNIST model on its test set: accuracy, per-class precision/recall/F1, confusion matrix.",
+        discussion: """
+        Judges a model written by `linesight fashion-mnist` on the Fashion-MNIST test split. \
+        Inspection models are measured by `linesight train` (report.json, test-scores.csv) \
+        and judged against the champion by `linesight retrain --dry-run`.
+          linesight evaluate --model runs/fashion-mnist/model.safetensors
+          linesight evaluate --model runs/fashion-mnist/model.safetensors --flip-average
+        """)
 
     @Option(help: "The model file (safetensors) to evaluate.") var model: String
-    @Option(help: "The dataset: fashion-mnist (its test split).") var dataset: String = "fashion-mnist"
     @Option(help: "Folder with the dataset's IDX files.") var dataDir: String = FashionMNIST.defaultDirectory
     @Option(help: "Evaluate on the first N test images only (quick checks).") var testLimit: Int?
     @Flag(help: "Also judge every image mirrored left-right and average the two (test-time augmentation).")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inspection
-import Neural
+import Lifecycle
 import Store
 
 struct FlaggedCommand: ParsableCommand {
@@ -62,20 +62,7 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         let (cfg, registry) = try options.open()
         let defects = pass ? [] : kinds!.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if let bad = defects.first(where: { !DefectKind.isValid($0) }) {
-            throw ValidationError("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
-        }
-        if let known = try knownDefectKinds(cfg) {
-            let unknown = defects.filter { !known.contains($0) }
-            guard unknown.isEmpty else {
-                throw ValidationError("unknown defect kinds \(unknown.joined(separator: ", ")); the stage-2 model knows \(known.sorted().joined(separator: ", "))")
-            }
-        }
-        do {
-            try registry.store.label(frames: frames, defects: defects, who: who)
-        } catch StoreError.notFound(let what) {
-            throw CommandFailure("\(what) does not exist; nothing was labeled")
-        }
+        try LabelTransfer(config: cfg, store: registry.store).label(frames: frames, defects: defects, who: who)
         print("labeled \(frames.count) frame\(frames.count == 1 ? "" : "s") as \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
     }
 }
@@ -101,16 +88,13 @@ struct LabelsCommand: ParsableCommand {
 
         func run() throws {
             let (cfg, registry) = try options.open()
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
-            let known = try knownDefectKinds(cfg)
-            let existing = Set(try registry.store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM frames") })
-            let (rows, problems) = LabelImport.parse(text, frames: existing, kinds: known)
-            guard problems.isEmpty else {
+            do {
+                let n = try LabelTransfer(config: cfg, store: registry.store).importCSV(file, who: who)
+                print("imported \(n) labels from \(file)")
+            } catch LifecycleError.rejectedRows(let file, let problems) {
                 for p in problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
-                throw CommandFailure("\(problems.count) rejected row\(problems.count == 1 ? "" : "s"); nothing was imported")
+                throw LifecycleError.rejectedRows(file: file, problems: problems)
             }
-            try registry.store.label(rows.map { ($0.frame, $0.defects) }, who: who, source: "import")
-            print("imported \(rows.count) labels from \(file)")
         }
     }
 
@@ -124,54 +108,33 @@ struct LabelsCommand: ParsableCommand {
         @Option(help: "Only labels given on or after this date (YYYY-MM-DD, UTC).") var since: String?
 
         func validate() throws {
-            guard ["imagefolder", "csv", "json"].contains(format) else { throw ValidationError("--format must be imagefolder, csv or json") }
+            guard LabelTransfer.ExportFormat(rawValue: format) != nil else { throw ValidationError("--format must be imagefolder, csv or json") }
+            if let since { _ = try Self.day(since) }
+        }
+
+        /// Midnight UTC of a YYYY-MM-DD date, as seconds since 1970.
+        static func day(_ text: String) throws -> Double {
+            let f = DateFormatter()
+            f.dateFormat = "yyyy-MM-dd"
+            f.timeZone = TimeZone(identifier: "UTC")
+            guard let d = f.date(from: text) else { throw ValidationError("--since must be YYYY-MM-DD") }
+            return d.timeIntervalSince1970
         }
 
         func run() throws {
             let (cfg, registry) = try options.open()
-            var sinceTime: Double?
-            if let since {
-                let f = DateFormatter()
-                f.dateFormat = "yyyy-MM-dd"
-                f.timeZone = TimeZone(identifier: "UTC")
-                guard let d = f.date(from: since) else { throw ValidationError("--since must be YYYY-MM-DD") }
-                sinceTime = d.timeIntervalSince1970
-            }
-            let labels = try registry.store.currentLabels(since: sinceTime)
-            switch format {
-            case "json":
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try enc.encode(labels).write(to: URL(fileURLWithPath: out))
-            case "csv":
-                var csv = CSV.row(["frame_id", "file", "label", "defects", "who", "labeled_at", "camera", "roi"])
-                for l in labels {
-                    csv += CSV.row(["\(l.frameId)", l.path, l.defects.first ?? "good", l.defects.joined(separator: "+"), l.who, utc(l.labeledAt),
-                                    l.camera, l.roi.map { "\($0.x) \($0.y) \($0.width) \($0.height)" } ?? ""])
-                }
-                try csv.write(toFile: out, atomically: true, encoding: .utf8)
-            default:
-                let r = try LabelExport.writeImageFolder(labels, frames: cfg.framesDirectory, to: out)
-                if r.framings.count > 1 {
-                    FileHandle.standardError.write(Data("""
-                    warning: these frames were judged with \(r.framings.count) different framings (\(r.framings.sorted().joined(separator: "; "))); \
-                    each image is the region its frame was judged in, but a training set should not mix them \
-                    (retrain and train --labels keep only the cameras' current ROI)
+            let format = LabelTransfer.ExportFormat(rawValue: format) ?? .imagefolder
+            let r = try LabelTransfer(config: cfg, store: registry.store).export(format, to: out, since: try since.map(Self.day))
+            if let framings = r.folder?.framings, framings.count > 1 {
+                FileHandle.standardError.write(Data("""
+                warning: these frames were judged with \(framings.count) different framings (\(framings.sorted().joined(separator: "; "))); \
+                each image is the region its frame was judged in, but a training set should not mix them \
+                (retrain and train --labels keep only the cameras' current ROI)
 
-                    """.utf8))
-                }
+                """.utf8))
             }
-            print("exported \(labels.count) labeled frames to \(out)")
+            print("exported \(r.labels.count) labeled frames to \(out)")
         }
-    }
-}
-
-/// The stage-2 model's defect kinds, when the config names one; a file that cannot be read
-/// is an error (once, a broken file silently switched the kind check off).
-func knownDefectKinds(_ cfg: LineConfig) throws -> Set<String>? {
-    guard let s2 = cfg.models.stage2 else { return nil }
-    do { return Set(try ModelFile.load(path: s2).metadata.classes) } catch {
-        throw CommandFailure("cannot check defect kinds against the stage-2 model \(s2): \(error)")
     }
 }
 

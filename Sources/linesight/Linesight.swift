@@ -27,9 +27,10 @@ struct Linesight: ParsableCommand {
           # yield, defect Pareto, control charts, the model as a gauge
           linesight stats --config linesight.toml
         The whole loop on a demo camera, no hardware needed: make demo (see README.md). \
-        The machine: linesight cameras (V4L2 devices), linesight engine (OpenBLAS kernels).
+        The machine: linesight cameras (V4L2 devices), linesight engine (OpenBLAS kernels), \
+        linesight fashion-mnist (the engine's proving ground).
         """,
-        subcommands: [TrainCommand.self, EvaluateCommand.self, EngineCommand.self,
+        subcommands: [TrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
                       FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
                       DatabaseCommand.self])

@@ -27,18 +27,45 @@ struct CLITests {
     func help() throws {
         let r = try CLI.run(["--help"])
         #expect(r.status == 0)
-        for word in ["train", "evaluate", "engine"] { #expect(r.out.contains(word)) }
+        for word in ["train", "fashion-mnist", "evaluate", "engine"] { #expect(r.out.contains(word)) }
         for step in ["linesight capture", "linesight train --data", "linesight serve --config", "linesight review", "linesight retrain", "linesight stats", "make demo"] {
             #expect(r.out.contains(step), "the root help's first afternoon lacks \(step)")
         }
+        let f = try CLI.run(["fashion-mnist", "--help"])
+        for word in ["--epochs", "--arch", "--resume", "--checkpoint", "--limit", "--optimizer", "--threads", "resnet8", "linesight fashion-mnist --epochs"] {
+            #expect(f.out.contains(word), "fashion-mnist --help lacks \(word)")
+        }
+        // train is the inspection trainer alone: none of the proving ground's options, nothing "with --data" only.
         let t = try CLI.run(["train", "--help"])
-        for word in ["--epochs", "--arch", "--resume", "--threads", "resnet8"] { #expect(t.out.contains(word), "train --help lacks \(word)") }
+        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "linesight train --data", "linesight fashion-mnist"] {
+            #expect(t.out.contains(word), "train --help lacks \(word)")
+        }
+        for word in ["--arch", "--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
+            #expect(!t.out.contains(word), "train --help still offers \(word)")
+        }
+        let e = try CLI.run(["evaluate", "--help"])
+        #expect(e.status == 0 && !e.out.contains("--dataset") && e.out.contains("linesight evaluate --model"))
     }
 
     @Test("bad input gets a clear error and a non-zero exit")
     func errors() throws {
-        let epochs = try CLI.run(["train", "--epochs", "0"])
-        #expect(epochs.status != 0 && epochs.err.contains("--epochs must be at least 1"))
+        for command in [["fashion-mnist"], ["train", "--data", "/nonexistent"]] {
+            let epochs = try CLI.run(command + ["--epochs", "0"])
+            #expect(epochs.status != 0 && epochs.err.contains("--epochs must be at least 1"), "\(command): \(epochs.err)")
+        }
+        // No option is silently ignored: the proving ground's options are refused by train.
+        for option in [["--arch", "resnet8"], ["--optimizer", "adam"], ["--resume"], ["--checkpoint", "c"], ["--limit", "5"]] {
+            let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
+            #expect(r.status != 0 && r.err.contains("Unknown option"), "\(option): \(r.err)")
+        }
+        let nothing = try CLI.run(["train"])
+        #expect(nothing.status != 0 && nothing.err.contains("give either --data DIR or --labels"), "\(nothing.err)")
+        let fineTune = try CLI.run(["train", "--data", "/nonexistent", "--fine-tune", "head"])
+        #expect(fineTune.status != 0 && fineTune.err.contains("--fine-tune applies to --init only"), "\(fineTune.err)")
+        let outAndConfig = try CLI.run(["train", "--data", "/nonexistent", "--config", "/nonexistent.toml", "--out", "x"])
+        #expect(outAndConfig.status != 0 && outAndConfig.err.contains("leave out --out"), "\(outAndConfig.err)")
+        let dataset = try CLI.run(["evaluate", "--model", "m.safetensors", "--dataset", "fashion-mnist"])
+        #expect(dataset.status != 0 && dataset.err.contains("Unknown option"), "\(dataset.err)")
         for size in ["256x", "8x8", "640x480"] {
             let bad = try CLI.run(["train", "--data", "/nonexistent", "--input-size", size])
             #expect(bad.status != 0 && bad.err.contains("--input-size must be auto, N or WxH"), "\(size): \(bad.err)")
@@ -99,11 +126,11 @@ struct CLITests {
         #expect(user.out.contains("core in use    Prescott") && user.out.contains("set by you"))
     }
 
-    @Test("train then evaluate: a real model file, loaded back, with its metrics")
+    @Test("fashion-mnist then evaluate: a real model file, loaded back, with its metrics")
     func trainAndEvaluate() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-train-\(getpid())")
         let model = dir.appendingPathComponent("m.safetensors").path
-        let t = try CLI.run(["train", "--epochs", "1", "--limit", "512", "--test-limit", "500", "--width", "4",
+        let t = try CLI.run(["fashion-mnist", "--epochs", "1", "--limit", "512", "--test-limit", "500", "--width", "4",
                              "--batch-size", "64", "--threads", "2", "--out", model])
         #expect(t.status == 0, "\(t.err)")
         #expect(t.out.contains("test accuracy") && t.out.contains("model written to"))
@@ -116,14 +143,14 @@ struct CLITests {
     }
 }
 
-@Suite("linesight train, interrupted")
+@Suite("linesight fashion-mnist, interrupted")
 struct InterruptTests {
     @Test("Ctrl-C stops after the epoch with a checkpoint; --resume finishes the run")
     func interruptAndResume() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-int-\(getpid())")
         let model = dir.appendingPathComponent("m.safetensors").path
         // 1024 images: the first epoch lasts seconds, long enough to be interrupted inside it
-        let args = ["train", "--epochs", "2", "--limit", "1024", "--test-limit", "100", "--width", "4",
+        let args = ["fashion-mnist", "--epochs", "2", "--limit", "1024", "--test-limit", "100", "--width", "4",
                     "--batch-size", "64", "--threads", "1", "--out", model]
         let child = Child(CLI.binary, args)
         try child.start()

@@ -196,25 +196,6 @@ struct CalibrationTests {
     }
 }
 
-@Suite("Promotion gates")
-struct GateTests {
-    let champion = GateFigures(escapeRate: 0.01, escapeUpper95: 0.03, falseRejectRate: 0.02, catchRate: ["dent": 0.99, "scratch": 0.95], images: 500)
-
-    @Test func aChallengerNoWorseOnEveryGatePasses() {
-        let x = GateFigures(escapeRate: 0.008, escapeUpper95: 0.025, falseRejectRate: 0.03, catchRate: ["dent": 0.98, "scratch": 0.97], images: 500)
-        let checks = Retrainer.check(champion: champion, challenger: x, gates: Gates())
-        #expect(checks.count == 4 && checks.filter { !$0.passed }.isEmpty)
-    }
-
-    @Test func eachFailedGateIsNamedWithItsFigures() {
-        let x = GateFigures(escapeRate: 0.04, escapeUpper95: 0.07, falseRejectRate: 0.09, catchRate: ["dent": 0.90, "scratch": 0.95], images: 500)
-        let failed = Retrainer.check(champion: champion, challenger: x, gates: Gates()).filter { !$0.passed }
-        #expect(failed.map(\.gate) == ["recall dent", "escape rate", "false rejects"])
-        #expect(failed[0].detail.contains("champion 0.990, challenger 0.900") && failed[0].detail.contains("dropped 0.090"))
-        #expect(failed[1].detail.contains("upper 95% bound 0.0700 vs target 0.0500"))
-    }
-}
-
 @Suite("Stage-2 retraining data")
 struct StageTwoRetrainDataTests {
     /// Stage 2's retrain picks its thresholds on the first training's validation split and

@@ -78,10 +78,10 @@ public final class LabelAuditor {
             onStep?("fold \(k + 1)/\(inp.folds): training on \(train.count) images, scoring \(test.count)")
             // Small label sets still get enough steps: at least ~16 batches per epoch.
             let batch = min(inp.options.batchSize, max(8, train.count / 16))
-            var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: batch, learningRate: inp.options.learningRate,
-                                                   channels: shape.channels, seed: inp.options.seed &+ UInt64(k), loss: .crossEntropy(labelSmoothing: 0.05))
+            // Stage 1's recipe (label smoothing, balanced sampling), one seed per fold.
+            var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: batch, learningRate: inp.options.learningRate,
+                                                 channels: shape.channels, seed: inp.options.seed &+ UInt64(k))
             config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-            config.balancedSampling = true
             let net = try Network(meta.spec, seed: inp.options.seed &+ UInt64(k))
             let trainer = try Trainer(network: net, config: config, train: all.subset(train), validation: nil)
             trainer.onBatch = onBatch

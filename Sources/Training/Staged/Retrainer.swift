@@ -1,17 +1,6 @@
 import Foundation
 import Neural
 
-/// Promotion gates: what a challenger must show on the same images as the champion.
-public struct Gates: Equatable, Sendable {
-    /// Per defect kind, the challenger's stage-1 catch rate may be this much below the champion's.
-    public var recallTolerance = 0.02
-    /// Upper end of the 95% interval of the escape rate must stay at or below this.
-    public var maxEscapeRate = 0.05
-    /// Share of good parts failed must stay at or below this.
-    public var maxFalseRejectRate = 0.05
-    public init() {}
-}
-
 /// One model judged on the gate set at its own thresholds and temperature.
 public struct GateFigures: Codable, Equatable, Sendable {
     public var escapeRate: Double
@@ -20,18 +9,17 @@ public struct GateFigures: Codable, Equatable, Sendable {
     /// Per defect kind: share of defective parts with that kind scored above the pass threshold.
     public var catchRate: [String: Double]
     public var images: Int
-}
 
-/// A gate and how the challenger did against it.
-public struct GateCheck: Codable, Equatable, Sendable {
-    public var gate: String
-    public var passed: Bool
-    public var detail: String
+    public init(escapeRate: Double, escapeUpper95: Double, falseRejectRate: Double, catchRate: [String: Double], images: Int) {
+        (self.escapeRate, self.escapeUpper95, self.falseRejectRate) = (escapeRate, escapeUpper95, falseRejectRate)
+        (self.catchRate, self.images) = (catchRate, images)
+    }
 }
 
 /// Warm-starts a challenger from the stage-1 champion on new labeled images plus a bounded
-/// replay of older data, recalibrates it, picks its thresholds, and judges champion and
-/// challenger on the same gate set (golden set + the new validation images).
+/// replay of older data, recalibrates it, picks its thresholds, and measures champion and
+/// challenger on the same gate set (golden set + the new validation images). The gates
+/// that decide on those figures are `Gates` in Lifecycle/Promotion.swift.
 public final class Retrainer {
     public struct Inputs {
         /// The stage-1 champion's model file.
@@ -42,7 +30,6 @@ public final class Retrainer {
         public var replayCount = 500
         public var epochs = 8
         public var options = StagedOptions()
-        public var gates = Gates()
         public var checkpoint: String?
         public init(championPath: String, newData: String, golden: [LabeledImage]) {
             self.championPath = championPath
@@ -55,8 +42,6 @@ public final class Retrainer {
         public var challenger: TrainedStage
         public var champion: GateFigures
         public var candidate: GateFigures
-        public var checks: [GateCheck]
-        public var passed: Bool { checks.allSatisfy(\.passed) }
         public var counts: (new: Int, replay: Int, gate: Int)
         public var dataHash: String
     }
@@ -67,67 +52,89 @@ public final class Retrainer {
 
     public init() {}
 
+    /// Load, fine-tune, recalibrate, measure: the steps below, top to bottom.
     public func run(_ inp: Inputs) throws -> Outcome {
         let (net, meta) = try ModelFile.load(path: inp.championPath)  // the copy that is fine-tuned
         let (championNet, _) = try ModelFile.load(path: inp.championPath)  // the champion as it is
-        let shape = meta.spec.input
-        let pass = inp.options.passClass
+        let d = try load(inp, meta)
+        let normalization = try fineTune(net, meta, d, inp)
+        var newMeta = recalibrate(net, meta, normalization, d, inp)
+        // Champion and challenger on the same gate set.
+        let championFigures = try figures(championNet, meta, d.gate, d.gateItems, d.passIndex)
+        let candidateFigures = try figures(net, newMeta, d.gate, d.gateItems, d.passIndex)
+        let hash = StagedTrainer.dataHash(d.fresh + d.replay)
+        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, parent: nil, metrics: [
+            "gate.escape_rate": candidateFigures.escapeRate, "gate.escape_upper95": candidateFigures.escapeUpper95,
+            "gate.false_reject_rate": candidateFigures.falseRejectRate,
+        ], notes: "retrained from the champion on \(d.fresh.count) new + \(d.replay.count) replayed images, \(inp.epochs) epochs")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
+                       candidate: candidateFigures, counts: (d.fresh.count, d.replay.count, d.gate.count), dataHash: hash)
+    }
+
+    /// A round's images at the champion's input: the new labels split 8:2 (`StagedRecipe`),
+    /// the replay sample, and the gate set (golden + new validation).
+    struct RoundData {
+        var fresh: [LabeledImage], replay: [LabeledImage]
+        var train: ImageDataset, newValidation: ImageDataset, gate: ImageDataset
+        var gateItems: [LabeledImage]
+        var passIndex: Int32
+        var newTrainCount: Int, replayedCount: Int
+    }
+
+    func load(_ inp: Inputs, _ meta: ModelMetadata) throws -> RoundData {
+        let shape = meta.spec.input, classes = meta.classes
         let (fresh, replay) = try Self.gather(inp)
         onStep?("loading \(fresh.count) new images, \(replay.count) replayed and \(inp.golden.count) golden")
         let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
         let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Parallel.defaultWorkers)
         let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Parallel.defaultWorkers)
-        let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
-        let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
-        let classes = meta.classes
-        let passIndex = Int32(classes.firstIndex(of: pass) ?? 0)
+        let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
+        let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
+        let passIndex = Int32(classes.firstIndex(of: inp.options.passClass) ?? 0)
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
             let all = ImageDataset(shape: shape, classNames: classes, pixels: l.pixels, labels: l.kept.map { $0.defects.isEmpty ? passIndex : 1 - passIndex })
             return all.subset(idx)
         }
-        let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let newValSet = dataset(newLoaded, newVal)
-        let gateSet = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet)
-        let gateItems = goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }
+        return RoundData(fresh: fresh, replay: replay,
+                         train: dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices))),
+                         newValidation: newValSet, gate: dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(newValSet),
+                         gateItems: goldenLoaded.kept + newVal.map { newLoaded.kept[$0] }, passIndex: passIndex,
+                         newTrainCount: newTrain.count, replayedCount: replayLoaded.kept.count)
+    }
 
-        // Fine-tune a copy of the champion at the low fine-tuning rate.
-        onStep?("fine-tuning the champion on \(train.count) images (\(newTrain.count) new, \(replayLoaded.kept.count) replayed)")
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
-                                               channels: shape.channels, seed: inp.options.seed, loss: .crossEntropy(labelSmoothing: 0.05))
+    /// Fine-tunes `net` (a copy of the champion) at the low fine-tuning rate with stage 1's
+    /// recipe and the champion's normalization; returns that normalization.
+    func fineTune(_ net: Network, _ meta: ModelMetadata, _ d: RoundData, _ inp: Inputs) throws -> Normalization {
+        onStep?("fine-tuning the champion on \(d.train.count) images (\(d.newTrainCount) new, \(d.replayedCount) replayed)")
+        var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
+                                             channels: meta.spec.input.channels, seed: inp.options.seed)
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        config.balancedSampling = true
-        let trainer = try Trainer(network: net, config: config, train: train, validation: newValSet.count > 0 ? newValSet : nil)
+        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.newValidation.count > 0 ? d.newValidation : nil)
         trainer.checkpointPath = inp.checkpoint
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
+        return config.normalization
+    }
 
-        // Recalibrate and pick thresholds on the new validation images (the golden set only judges).
-        // Calibration and thresholds need both good and defective parts: new labels are often
-        // all of one kind (a batch of a rare defect), and then the gate set stands in.
-        let newGood = newValSet.labels.filter { $0 == passIndex }.count
-        let calib = newGood >= 10 && newValSet.count - newGood >= 10 ? newValSet : gateSet
-        let calibLogits = logits(net, on: calib, normalization: config.normalization, flipAverage: meta.flipAverage == true)
+    /// The challenger's metadata: recalibrated and its thresholds picked on the new
+    /// validation images (the golden set only judges). Calibration and thresholds need both
+    /// good and defective parts: new labels are often all of one kind (a batch of a rare
+    /// defect), and then the gate set stands in.
+    func recalibrate(_ net: Network, _ meta: ModelMetadata, _ norm: Normalization, _ d: RoundData, _ inp: Inputs) -> ModelMetadata {
+        let newGood = d.newValidation.labels.filter { $0 == d.passIndex }.count
+        let calib = newGood >= 10 && d.newValidation.count - newGood >= 10 ? d.newValidation : d.gate
+        let calibLogits = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true)
         let temperature = TemperatureScaling.fit(calibLogits, calib.labels)
-        let scores = split(calibLogits, calib.labels, temperature, passIndex)
+        let scores = split(calibLogits, calib.labels, temperature, d.passIndex)
         let t = PickedThresholds.pick(defectScores: scores.defect, goodScores: scores.good,
                                       targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
         var newMeta = meta
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
-
-        // Champion and challenger on the same gate set.
-        let championFigures = try figures(championNet, meta, gateSet, gateItems, passIndex)
-        let candidateFigures = try figures(net, newMeta, gateSet, gateItems, passIndex)
-        let checks = Self.check(champion: championFigures, challenger: candidateFigures, gates: inp.gates)
-        let hash = StagedTrainer.dataHash(fresh + replay)
-        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, parent: nil, metrics: [
-            "gate.escape_rate": candidateFigures.escapeRate, "gate.escape_upper95": candidateFigures.escapeUpper95,
-            "gate.false_reject_rate": candidateFigures.falseRejectRate,
-        ], notes: "retrained from the champion on \(fresh.count) new + \(replay.count) replayed images, \(inp.epochs) epochs")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), champion: championFigures,
-                       candidate: candidateFigures, checks: checks, counts: (fresh.count, replay.count, gateSet.count), dataHash: hash)
+        return newMeta
     }
 
     /// The new labeled images (golden ones left out) and the replay sample of older data.
@@ -140,28 +147,11 @@ public final class Retrainer {
         var replay: [LabeledImage] = []
         if let dir = inp.replayData, dir != root, let old = try? ImageFolder.scan(dir, passClass: pass) {
             let dirRoot = URL(fileURLWithPath: dir).standardizedFileURL.path
-            replay = old.filter { ImageFolder.bucket($0.file) <= 6 && !goldenFiles.contains(dirRoot + "/" + $0.file) }
+            replay = old.filter { StagedRecipe.trainBuckets.contains(ImageFolder.bucket($0.file)) && !goldenFiles.contains(dirRoot + "/" + $0.file) }
                 .sorted { ImageFolder.bucketHash($0.file) < ImageFolder.bucketHash($1.file) }
                 .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
         }
         return (fresh, replay)
-    }
-
-    /// The gates, each with the figures that decided it.
-    public static func check(champion c: GateFigures, challenger x: GateFigures, gates g: Gates) -> [GateCheck] {
-        var checks: [GateCheck] = []
-        for kind in c.catchRate.keys.sorted() {
-            let drop = (c.catchRate[kind] ?? 0) - (x.catchRate[kind] ?? 0)
-            checks.append(GateCheck(gate: "recall \(kind)", passed: drop <= g.recallTolerance,
-                                    detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f, dropped %.3f)",
-                                                   c.catchRate[kind] ?? 0, x.catchRate[kind] ?? 0, g.recallTolerance, max(0, drop))))
-        }
-        checks.append(GateCheck(gate: "escape rate", passed: x.escapeUpper95 <= g.maxEscapeRate,
-                                detail: String(format: "upper 95%% bound %.4f vs target %.4f (rate %.4f; champion %.4f)",
-                                               x.escapeUpper95, g.maxEscapeRate, x.escapeRate, c.escapeRate)))
-        checks.append(GateCheck(gate: "false rejects", passed: x.falseRejectRate <= g.maxFalseRejectRate,
-                                detail: String(format: "%.4f vs budget %.4f (champion %.4f)", x.falseRejectRate, g.maxFalseRejectRate, c.falseRejectRate)))
-        return checks
     }
 
     private func figures(_ net: Network, _ meta: ModelMetadata, _ data: ImageDataset, _ items: [LabeledImage], _ passIndex: Int32) throws -> GateFigures {

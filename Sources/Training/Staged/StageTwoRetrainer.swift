@@ -2,19 +2,17 @@ import Foundation
 import Neural
 
 /// Warm-starts a stage-2 challenger (multi-label defect kinds) from its champion on the new
-/// defective parts (plus as many good ones) and the replay sample, and compares per-kind
-/// recall of champion and challenger on the same gate images (golden + new validation).
+/// defective parts (plus as many good ones) and the replay sample, and measures per-kind
+/// recall of champion and challenger on the same gate images (golden + new validation);
+/// `Gates` in Lifecycle/Promotion.swift decides on them.
 public final class StageTwoRetrainer {
     public struct Outcome {
         public var challenger: TrainedStage
-        /// Per defect kind: recall at the model's defect threshold, champion and challenger.
-        public var championRecall: [String: Double]
-        public var challengerRecall: [String: Double]
+        /// Per defect kind on the gate images: each model's recall and precision at its threshold.
+        public var kinds: [KindGateFigures]
         /// Macro-F1 over the kinds on the gate images, each model at its thresholds (reported, not a gate).
         public var championMacroF1: Double
         public var challengerMacroF1: Double
-        public var checks: [GateCheck]
-        public var passed: Bool { checks.allSatisfy(\.passed) }
     }
 
     public var onBatch: ((BatchProgress) -> Void)?
@@ -22,10 +20,45 @@ public final class StageTwoRetrainer {
 
     public init() {}
 
-    /// `inp.championPath` here is the stage-2 champion's file.
+    /// `inp.championPath` here is the stage-2 champion's file. Load, fine-tune, re-pick the
+    /// thresholds, measure both models on the gate images: the steps below, top to bottom.
     public func run(_ inp: Retrainer.Inputs) throws -> Outcome {
         let (championNet, meta) = try ModelFile.load(path: inp.championPath)
         guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
+        let d = try load(inp, meta)
+        let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
+        let thresholds = meta.classes.map { perKind[$0] ?? flat }
+        let champion = d.validation.count > 0 ? scores(championNet, d.validation, normalization, thresholds) : nil
+        let (net, _) = try ModelFile.load(path: inp.championPath)
+        try fineTune(net, d, normalization, inp)
+        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, d.validation, normalization)
+        let before = scores(championNet, d.gate, normalization, thresholds)
+        let after = scores(net, d.gate, normalization, challengerThresholds)
+        let kinds = meta.classes
+        let present = kinds.indices.filter { k in d.gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
+        let figures = present.map { k in
+            KindGateFigures(kind: kinds[k], championRecall: before.recall[k], championThreshold: thresholds[k], championPrecision: before.precision[k],
+                            challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
+        }
+        var newMeta = meta
+        for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
+        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(d.fresh + d.replay),
+                                   metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
+                                   notes: "stage 2 retrained from the champion (\(inp.options.retrainStageTwo.summary)) on \(d.fresh.count) new + \(d.replay.count) replayed images")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures,
+                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1)
+    }
+
+    /// A round's stage-2 images of known kinds at the champion's input (defective parts
+    /// plus as many good ones each): training (new 8:2 split + replay), the gate images
+    /// (golden + new validation) and validation (new + the first training's).
+    struct RoundData {
+        var fresh: [LabeledImage], replay: [LabeledImage]
+        var train: ImageDataset, gate: ImageDataset, validation: ImageDataset
+    }
+
+    func load(_ inp: Retrainer.Inputs, _ meta: ModelMetadata) throws -> RoundData {
         let shape = meta.spec.input, kinds = meta.classes
         var (fresh, replay) = try Retrainer.gather(inp)
         replay = Self.withEveryOldDefect(replay, inp)
@@ -36,13 +69,10 @@ public final class StageTwoRetrainer {
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
             let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } }
             let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
-            // Defective parts plus as many good ones (stage 2 also learns to name nothing).
-            let bad = idx.filter { masks[$0] != 0 }
-            let good = idx.filter { masks[$0] == 0 }.sorted { ImageFolder.bucketHash(l.kept[$0].file) < ImageFolder.bucketHash(l.kept[$1].file) }
-            return all.subset((bad + good.prefix(bad.count)).sorted())
+            return all.subset(StagedRecipe.stageTwoPicks(idx, defective: { masks[$0] != 0 }, file: { l.kept[$0].file }))
         }
-        let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
-        let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
+        let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
+        let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
         let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let gate = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(dataset(newLoaded, newVal))
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
@@ -53,46 +83,24 @@ public final class StageTwoRetrainer {
         // the best epoch and the challenger's thresholds; the gate images only judge.
         let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Parallel.defaultWorkers)
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
-        let positive = (0..<kinds.count).map { k in Float(train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
-        let weights = positive.map { p in min(3, max(1, (Float(train.count) - p) / max(p, 1))) }
-        let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
-        let thresholds = kinds.map { perKind[$0] ?? flat }
-        let champion = valSet.count > 0 ? scores(championNet, valSet, normalization, thresholds) : nil
+        return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet)
+    }
 
+    /// Fine-tunes `net` (a copy of the champion) with stage 2's recipe: only its head at the
+    /// head rate, or every layer at the fine-tuning rate (`StageTwoRetraining`).
+    func fineTune(_ net: Network, _ d: RoundData, _ normalization: Normalization, _ inp: Retrainer.Inputs) throws {
         let way = inp.options.retrainStageTwo
-        let (net, _) = try ModelFile.load(path: inp.championPath)
-        var config = TrainingConfig.inspection(epochs: inp.epochs, batchSize: inp.options.batchSize,
-                                               learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
-                                               channels: shape.channels, seed: inp.options.seed &+ 1, loss: .binaryCrossEntropy(positiveWeights: weights))
+        var config = TrainingConfig.stageTwo(epochs: inp.epochs, batchSize: inp.options.batchSize,
+                                             learningRate: way == .head ? inp.options.headLearningRate : inp.options.fineTuneLearningRate,
+                                             channels: d.train.shape.channels, seed: inp.options.seed,
+                                             weights: StagedRecipe.positiveWeights(d.train.multiLabels!, kinds: d.train.classNames.count))
         config.normalization = normalization
         if way == .head { config.trainOnly = headParameterNames(net) }
-        let trainer = try Trainer(network: net, config: config, train: train, validation: valSet.count > 0 ? valSet : nil)
+        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.validation.count > 0 ? d.validation : nil)
         trainer.checkpointPath = inp.checkpoint.map { Self.checkpoint($0, way) }
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
-        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, valSet, normalization)
-
-        let before = scores(championNet, gate, normalization, thresholds)
-        let after = scores(net, gate, normalization, challengerThresholds)
-        let present = kinds.indices.filter { k in gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
-        let old = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], before.recall[$0]) })
-        let new = Dictionary(uniqueKeysWithValues: present.map { (kinds[$0], after.recall[$0]) })
-        let checks = present.map { k -> GateCheck in
-            let drop = before.recall[k] - after.recall[k]
-            return GateCheck(gate: "stage-2 recall \(kinds[k])", passed: drop <= inp.gates.recallTolerance,
-                             detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
-                                            before.recall[k], thresholds[k], before.precision[k], after.recall[k], challengerThresholds[k], after.precision[k],
-                                            inp.gates.recallTolerance, max(0, drop)))
-        }
-        var newMeta = meta
-        for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
-        newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(fresh + replay),
-                                   metrics: Dictionary(uniqueKeysWithValues: new.map { ("gate.recall.\($0.key)", $0.value) }),
-                                   notes: "stage 2 retrained from the champion (\(way.summary)) on \(fresh.count) new + \(replay.count) replayed images")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), championRecall: old, challengerRecall: new,
-                       championMacroF1: before.macroF1, challengerMacroF1: after.macroF1, checks: checks)
     }
 
     /// The challenger's thresholds re-picked on the validation images: only thresholds that
@@ -124,7 +132,7 @@ public final class StageTwoRetrainer {
     static func withEveryOldDefect(_ replay: [LabeledImage], _ inp: Retrainer.Inputs) -> [LabeledImage] {
         guard let old = firstTraining(inp) else { return replay }
         var seen = Set(replay.map(\.file))
-        return replay + old.filter { !$0.item.defects.isEmpty && $0.bucket <= 6 && seen.insert($0.item.file).inserted }.map(\.item)
+        return replay + old.filter { !$0.item.defects.isEmpty && StagedRecipe.trainBuckets.contains($0.bucket) && seen.insert($0.item.file).inserted }.map(\.item)
     }
 
     /// The validation split (buckets 7-8) of the data the champion line was first trained
@@ -133,7 +141,7 @@ public final class StageTwoRetrainer {
         // New data in the same folder: its buckets 0-7 are this round's training images.
         guard let dir = inp.replayData, URL(fileURLWithPath: dir).standardizedFileURL.path != URL(fileURLWithPath: inp.newData).standardizedFileURL.path,
               let old = firstTraining(inp) else { return [] }
-        return old.filter { (7...8).contains($0.bucket) }.map(\.item)
+        return old.filter { StagedRecipe.validationBuckets.contains($0.bucket) }.map(\.item)
     }
 
     /// The labeled images of the first training's folder (`replayData`), golden ones left
@@ -147,5 +155,23 @@ public final class StageTwoRetrainer {
             guard !goldenFiles.contains(file) else { return nil }
             return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file))
         }
+    }
+}
+
+/// One defect kind on the gate images: stage 2's recall and precision at its threshold,
+/// champion and challenger.
+public struct KindGateFigures: Equatable, Sendable {
+    public var kind: String
+    public var championRecall: Double
+    public var championThreshold: Double
+    public var championPrecision: Double
+    public var challengerRecall: Double
+    public var challengerThreshold: Double
+    public var challengerPrecision: Double
+
+    public init(kind: String, championRecall: Double, championThreshold: Double, championPrecision: Double,
+                challengerRecall: Double, challengerThreshold: Double, challengerPrecision: Double) {
+        (self.kind, self.championRecall, self.championThreshold, self.championPrecision) = (kind, championRecall, championThreshold, championPrecision)
+        (self.challengerRecall, self.challengerThreshold, self.challengerPrecision) = (challengerRecall, challengerThreshold, challengerPrecision)
     }
 }

@@ -1,6 +1,110 @@
 import Foundation
 import Neural
 
+/// The fixed choices of the inspection recipe, in one place, each with why. First training
+/// (`StagedTrainer`) and retraining (`Retrainer`, `StageTwoRetrainer`) read them from here.
+/// Settings a person tunes per run are `StagedOptions`; these are not options because the
+/// promotion gates compare champion and challenger on images these choices put aside (a
+/// different split would move images between training and the golden set).
+public enum StagedRecipe {
+    /// First training splits 7:2:1 by `ImageFolder.bucket` (0-9, a hash of each file's
+    /// path): an image keeps its split when data is added, and the test split (bucket 9) is
+    /// frozen as the golden set. Buckets 0-6 train.
+    public static let trainBuckets = 0...6
+    /// Buckets 7-8 validate: the best epoch, calibration and thresholds are picked on them.
+    public static let validationBuckets = 7...8
+    /// Bucket 9 tests; at first training with a registry it becomes the golden set.
+    public static let testBuckets = 9...9
+    /// A retraining round splits its new labels 8:2: it needs no test split of its own (the
+    /// golden set judges), so that share trains. Buckets 0-7 train.
+    public static let retrainTrainBuckets = 0...7
+    /// Buckets 8-9 of the new labels validate and join the gate images.
+    public static let retrainValidationBuckets = 8...9
+
+    /// Stage 1's label smoothing, first training and retraining alike: a little keeps the
+    /// pass/fail logits from growing without bound on easy parts, which leaves temperature
+    /// scaling a score it can calibrate.
+    public static let stageOneLabelSmoothing: Float = 0.05
+    /// Stage 2's positive weight per defect kind is negatives/positives clamped to this
+    /// range: a rare kind is weighted up, but at most 3x, so a handful of examples of one
+    /// kind cannot dominate the loss; a common kind is never weighted down.
+    public static let positiveWeightRange: ClosedRange<Float> = 1...3
+    /// Stage 2 trains with the run's seed plus this, so its initialization and shuffling do
+    /// not repeat stage 1's random draws.
+    public static let stageTwoSeedOffset: UInt64 = 1
+
+    /// Augmentation suited to parts on a line: shifts (a part is never exactly centered),
+    /// flips and small rotations (a part may lie either way round, slightly skewed),
+    /// brightness/contrast (lighting drifts over a shift) and sensor noise.
+    public static let augmentation = Augmentation(cropPadding: 4, horizontalFlip: true, verticalFlip: true, rotationDegrees: 8,
+                                                  brightness: 0.1, contrast: 0.1, noiseStd: 0.02)
+    /// AdamW's weight decay, from scratch and when fine-tuning.
+    public static let weightDecay: Float = 0.01
+    /// One-cycle warm-up share: the first quarter of the steps rises to the peak rate.
+    public static let warmUpShare: Float = 0.25
+    /// Gradients are clipped to this norm: a guard against one outsized step (a batch of
+    /// mislabeled or saturated images near the one-cycle peak rate) undoing what was learned.
+    public static let gradientClipNorm: Float = 5
+    /// Pixels in 0...1 normalized with this fixed mean and deviation per channel, not fitted
+    /// to a dataset: every model of a line normalizes alike (a retrain keeps its champion's,
+    /// which the model file records), whatever the images of one round look like.
+    public static let normalizationMean: Float = 0.5
+    public static let normalizationStd: Float = 0.25
+
+    /// Stage 2's positive weight per kind, from the kind masks of its training set.
+    public static func positiveWeights(_ masks: [UInt32], kinds: Int) -> [Float] {
+        (0..<kinds).map { k in
+            let p = Float(masks.filter { $0 & (1 << UInt32(k)) != 0 }.count)
+            return min(positiveWeightRange.upperBound, max(positiveWeightRange.lowerBound, (Float(masks.count) - p) / max(p, 1)))
+        }
+    }
+
+    /// Stage 2's examples among `indices`: every defective part plus as many good ones (the
+    /// first by `ImageFolder.bucketHash`), so it also learns to name nothing, in index order.
+    public static func stageTwoPicks(_ indices: [Int], defective: (Int) -> Bool, file: (Int) -> String) -> [Int] {
+        let bad = indices.filter(defective)
+        let good = indices.filter { !defective($0) }.sorted { ImageFolder.bucketHash(file($0)) < ImageFolder.bucketHash(file($1)) }
+        return (bad + good.prefix(bad.count)).sorted()
+    }
+
+    /// The indices of `files` whose bucket is in `buckets`.
+    public static func indices(_ files: [String], in buckets: ClosedRange<Int>) -> [Int] {
+        files.indices.filter { buckets.contains(ImageFolder.bucket(files[$0])) }
+    }
+}
+
+extension TrainingConfig {
+    /// The inspection recipe: AdamW with one-cycle (it leaves the early plateau of small-defect
+    /// data much sooner than SGD here) and `StagedRecipe.augmentation`.
+    public static func inspection(epochs: Int, batchSize: Int, learningRate: Float, channels: Int, seed: UInt64, loss: LossChoice) -> TrainingConfig {
+        var c = TrainingConfig(epochs: epochs, batchSize: batchSize,
+                               optimizer: .adamW(learningRate: learningRate, weightDecay: StagedRecipe.weightDecay),
+                               schedule: .oneCycle(pctStart: StagedRecipe.warmUpShare), loss: loss,
+                               augmentation: StagedRecipe.augmentation,
+                               normalization: Normalization(mean: Array(repeating: StagedRecipe.normalizationMean, count: channels),
+                                                            std: Array(repeating: StagedRecipe.normalizationStd, count: channels)),
+                               seed: seed)
+        c.gradientClipNorm = StagedRecipe.gradientClipNorm
+        return c
+    }
+
+    /// Stage 1 (pass/fail): cross-entropy with `StagedRecipe.stageOneLabelSmoothing` and
+    /// class-balanced sampling (defective parts are few).
+    public static func stageOne(epochs: Int, batchSize: Int, learningRate: Float, channels: Int, seed: UInt64) -> TrainingConfig {
+        var c = inspection(epochs: epochs, batchSize: batchSize, learningRate: learningRate, channels: channels, seed: seed,
+                           loss: .crossEntropy(labelSmoothing: StagedRecipe.stageOneLabelSmoothing))
+        c.balancedSampling = true
+        return c
+    }
+
+    /// Stage 2 (which defects): binary cross-entropy with `StagedRecipe.positiveWeights`,
+    /// seeded `StagedRecipe.stageTwoSeedOffset` after stage 1.
+    public static func stageTwo(epochs: Int, batchSize: Int, learningRate: Float, channels: Int, seed: UInt64, weights: [Float]) -> TrainingConfig {
+        inspection(epochs: epochs, batchSize: batchSize, learningRate: learningRate, channels: channels,
+                   seed: seed &+ StagedRecipe.stageTwoSeedOffset, loss: .binaryCrossEntropy(positiveWeights: weights))
+    }
+}
+
 /// Settings of a two-stage training run (stage 1 pass/fail, stage 2 which defects).
 public struct StagedOptions: Equatable, Sendable {
     /// The folder (class) name of good parts.
@@ -72,196 +176,4 @@ public enum StageTwoRetraining: String, Sendable, CaseIterable {
     case all
 
     public var summary: String { self == .head ? "head only" : "all layers" }
-}
-
-/// The model's input in pixels; `N` (square) or `WxH` on the command line.
-public struct InputSize: Equatable, Sendable, CustomStringConvertible {
-    public var width: Int
-    public var height: Int
-    public init(width: Int, height: Int) { (self.width, self.height) = (width, height) }
-
-    /// Parses "128" (square) or "256x192" (width x height); nil for anything else.
-    public init?(parsing text: String) {
-        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!) else { return nil }
-        (width, height) = (w, h)
-    }
-
-    public var description: String { width == height ? "\(width)" : "\(width)x\(height)" }
-
-    /// The long side `fitting` allows. Small, faint defects need pixels: on the quality
-    /// benchmark's 256x192 parts the line let 0.78 % of the test defects through at 1.39 %
-    /// false rejects at 256x192, and 2.33 % at 3.12 % squeezed into 128x128 (stage 2's
-    /// macro-F1: 93.8 and 86.0). Training and inference cost about three times as much.
-    public static let automaticLongSide = 256
-
-    /// An input for images of `width` x `height`: their aspect ratio, the long side at most
-    /// `longSide` (never enlarged), both sides rounded to a multiple of 8 and at least 16.
-    public static func fitting(width: Int, height: Int, longSide: Int = automaticLongSide) -> InputSize {
-        let scale = min(1, Double(longSide) / Double(max(width, height, 1)))
-        let side = { (n: Int) in max(16, Int((Double(n) * scale / 8).rounded()) * 8) }
-        return InputSize(width: side(width), height: side(height))
-    }
-}
-
-/// Starts `spec` from the weights of the model at `path`: every tensor whose name and size
-/// match is copied (a head with another number of classes starts fresh). Returns the network
-/// and the names of its head parameters (the last linear layer).
-public func warmStart(_ spec: NetworkSpec, from path: String, seed: UInt64) throws -> (network: Network, head: [String], copied: Int) {
-    let (source, meta) = try ModelFile.load(path: path)
-    guard meta.spec.input == spec.input else {
-        throw TrainingError.invalidConfig("\(path) takes \(meta.spec.input) images; this training uses \(spec.input) (set --input-size to match)")
-    }
-    let net = try Network(spec, seed: seed)
-    let from = Dictionary(source.namedParameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-    var copied = 0
-    for (name, p) in net.namedParameters {
-        guard let q = from[name], q.value.count == p.value.count else { continue }
-        p.value.data.update(from: q.value.data, count: p.value.count)
-        copied += 1
-    }
-    let buffers = Dictionary(source.namedBuffers.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-    for (name, t) in net.namedBuffers {
-        if let u = buffers[name], u.count == t.count { t.data.update(from: u.data, count: t.count) }
-    }
-    return (net, headParameterNames(net), copied)
-}
-
-/// The parameters of the network's last layer that has any (the classifier head).
-public func headParameterNames(_ net: Network) -> [String] {
-    guard let last = net.namedParameters.last?.0 else { return [] }
-    let layer = Network.layerPrefix(of: last)
-    return net.namedParameters.map(\.0).filter { $0.hasPrefix(layer) }
-}
-
-/// Stage-1 thresholds picked on validation scores, and what they cost.
-public struct PickedThresholds: Equatable, Sendable {
-    /// At or below: pass. Keeps `targetRecall` of the defective validation parts above it.
-    public var pass: Double
-    /// At or above: fail. At most `failBudget` of good validation parts reach it.
-    public var fail: Double
-
-    /// Picks thresholds from P(defect) of defective and of good validation parts.
-    public static func pick(defectScores: [Double], goodScores: [Double], targetRecall: Double, failBudget: Double) -> PickedThresholds {
-        let d = defectScores.sorted(), g = goodScores.sorted(by: >)
-        var pass = 0.5
-        if !d.isEmpty {
-            let misses = Int((Double(d.count) * (1 - targetRecall)).rounded(.down))
-            pass = d[min(misses, d.count - 1)] - 1e-6  // everything from the misses-th lowest score up stays above
-        }
-        var fail = 0.5
-        if !g.isEmpty {
-            let allowed = Int((Double(g.count) * failBudget).rounded(.down))
-            fail = g[min(allowed, g.count - 1)] + 1e-6  // at most `allowed` good parts at or above
-        }
-        pass = min(max(pass, 0.001), 0.9)
-        fail = min(max(fail, pass), 0.999)
-        return PickedThresholds(pass: pass, fail: fail)
-    }
-}
-
-/// Stage-1 figures on a labeled split at given thresholds, with 95% Wilson intervals.
-public struct StageOneReport: Codable, Equatable, Sendable {
-    public var defective: Int
-    public var good: Int
-    /// Defective parts at or below the pass threshold (they would ship).
-    public var escapes: Int
-    /// Good parts at or above the fail threshold.
-    public var falseRejects: Int
-    /// Parts inside the band (stage 2 and a human settle them).
-    public var unsure: Int
-    /// Good parts above the pass threshold: the false-reject rate if every part not
-    /// confidently passed were rejected (the one-threshold view of stage 1).
-    public var notPassedGood: Int
-    public var notPassedGoodRate: Double
-    public var escapeRate: Double
-    public var escapeRateCI: [Double]
-    public var falseRejectRate: Double
-    public var falseRejectRateCI: [Double]
-
-    public init(defectScores: [Double], goodScores: [Double], thresholds t: PickedThresholds) {
-        defective = defectScores.count
-        good = goodScores.count
-        escapes = defectScores.filter { $0 <= t.pass }.count
-        falseRejects = goodScores.filter { $0 >= t.fail }.count
-        unsure = (defectScores + goodScores).filter { $0 > t.pass && $0 < t.fail }.count
-        notPassedGood = goodScores.filter { $0 > t.pass }.count
-        notPassedGoodRate = good == 0 ? 0 : Double(notPassedGood) / Double(good)
-        escapeRate = defective == 0 ? 0 : Double(escapes) / Double(defective)
-        escapeRateCI = wilson(escapes, defective)
-        falseRejectRate = good == 0 ? 0 : Double(falseRejects) / Double(good)
-        falseRejectRateCI = wilson(falseRejects, good)
-    }
-}
-
-/// The line's decision on a split, as the daemon makes it by default: stage 1 passes at or
-/// below `pass` and fails at or above `fail`; between the two (unsure) stage 2 decides, and
-/// any defect kind at or over its threshold fails the part.
-public struct LineDecisionReport: Codable, Equatable, Sendable {
-    public var defective: Int
-    public var good: Int
-    /// Defective parts the line passes (they would ship).
-    public var escapes: Int
-    /// Good parts the line fails.
-    public var falseRejects: Int
-    /// Unsure parts that stage 2 settled.
-    public var settledByStage2: Int
-    public var escapeRate: Double
-    public var escapeRateCI: [Double]
-    public var falseRejectRate: Double
-    public var falseRejectRateCI: [Double]
-
-    /// `stage1`: calibrated P(defect) per part; `stage2`: per part, the kinds' scores;
-    /// `defective`: the truth.
-    public init(stage1: [Double], stage2: [[Float]], kindThresholds: [Double], defective truth: [Bool], thresholds t: PickedThresholds) {
-        var esc = 0, fr = 0, settled = 0
-        for i in stage1.indices {
-            if stage1[i] > t.pass && stage1[i] < t.fail { settled += 1 }
-            let fails = Self.fails(stage1: stage1[i], stage2: stage2[i], kindThresholds: kindThresholds, t)
-            if truth[i] && !fails { esc += 1 }
-            if !truth[i] && fails { fr += 1 }
-        }
-        defective = truth.filter { $0 }.count
-        good = truth.count - defective
-        escapes = esc
-        falseRejects = fr
-        settledByStage2 = settled
-        escapeRate = defective == 0 ? 0 : Double(esc) / Double(defective)
-        escapeRateCI = wilson(esc, defective)
-        falseRejectRate = good == 0 ? 0 : Double(fr) / Double(good)
-        falseRejectRateCI = wilson(fr, good)
-    }
-
-    /// The line's call on one part: stage 1 decides outside its band, stage 2 inside it.
-    public static func fails(stage1 p: Double, stage2 scores: [Float], kindThresholds: [Double], _ t: PickedThresholds) -> Bool {
-        if p >= t.fail { return true }
-        if p <= t.pass { return false }
-        return zip(scores, kindThresholds).contains { Double($0) >= $1 }
-    }
-}
-
-/// The 95% Wilson score interval of k successes in n trials.
-public func wilson(_ k: Int, _ n: Int, z: Double = 1.96) -> [Double] {
-    guard n > 0 else { return [0, 1] }
-    let p = Double(k) / Double(n), nn = Double(n)
-    let center = (p + z * z / (2 * nn)) / (1 + z * z / nn)
-    let half = z * ((p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot()) / (1 + z * z / nn)
-    return [max(0, center - half), min(1, center + half)]
-}
-
-extension TrainingConfig {
-    /// The inspection recipe: AdamW with one-cycle (it leaves the early plateau of small-defect
-    /// data much sooner than SGD here), augmentation suited to parts
-    /// on a line (flips, small rotations, brightness/contrast, sensor noise, shifts).
-    public static func inspection(epochs: Int, batchSize: Int, learningRate: Float, channels: Int, seed: UInt64, loss: LossChoice) -> TrainingConfig {
-        var c = TrainingConfig(epochs: epochs, batchSize: batchSize,
-                               optimizer: .adamW(learningRate: learningRate, weightDecay: 0.01),
-                               schedule: .oneCycle(pctStart: 0.25), loss: loss,
-                               augmentation: Augmentation(cropPadding: 4, horizontalFlip: true, verticalFlip: true, rotationDegrees: 8,
-                                                          brightness: 0.1, contrast: 0.1, noiseStd: 0.02),
-                               normalization: Normalization(mean: Array(repeating: 0.5, count: channels), std: Array(repeating: 0.25, count: channels)),
-                               seed: seed)
-        c.gradientClipNorm = 5
-        return c
-    }
 }

@@ -5,45 +5,18 @@ import Neural
 public struct TrainedStage {
     public var network: Network
     public var metadata: ModelMetadata
-}
 
-/// What a staged run produced and measured.
-public struct StagedResult {
-    public var stage1: TrainedStage
-    /// Nil when the data holds no defect kinds.
-    public var stage2: TrainedStage?
-    public var thresholds: PickedThresholds
-    /// Stage-1 softmax temperature and the validation calibration error before/after it.
-    public var temperature: Double
-    public var calibrationError: (before: Double, after: Double)
-    /// Stage-1 figures on the validation and test splits at the picked thresholds.
-    public var validation: StageOneReport
-    public var test: StageOneReport
-    /// Stage 2 on the test split (per-kind precision/recall at 0.5).
-    public var stage2Test: MultiLabelEvaluation?
-    /// Stage 2 on the test split at the per-kind thresholds picked on validation.
-    public var stage2Tuned: MultiLabelScores?
-    /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
-    public var lineTest: LineDecisionReport?
-    public var counts: (train: Int, validation: Int, test: Int)
-    /// The model input used (the option's, the init model's or fitted to the images).
-    public var inputSize: InputSize
-    /// The test split's images: the frozen golden set a later retraining is judged on.
-    public var testItems: [LabeledImage]
-    /// Calibrated stage-1 P(defect) of each test image, in `testItems` order.
-    public var testDefectProbabilities: [Double]
-    /// Stage 2's score per kind of each test image, in `testItems` order (empty without stage 2).
-    public var testKindScores: [[Float]] = []
-    /// Stage 2's per-kind thresholds, in the order of its classes.
-    public var kindThresholds: [Double] = []
-    public var skipped: [String]
-    public var imbalance: String
+    public init(network: Network, metadata: ModelMetadata) {
+        (self.network, self.metadata) = (network, metadata)
+    }
 }
 
 /// Trains stage 1 (pass/fail) and stage 2 (multi-label defect kinds) from an ImageFolder
-/// tree: deterministic 7:2:1 split by file hash, balanced sampling for stage 1, positive
-/// class weights for stage 2, thresholds picked on the validation split for the target
-/// defect recall, figures on the test split.
+/// tree, in named steps: `load` (scan, input size, pixels, the 7:2:1 split of
+/// `StagedRecipe`), `trainStageOne` (balanced sampling), `calibrate` (temperature scaling
+/// and thresholds picked on the validation split for the target defect recall, figures on
+/// the test split), `trainStageTwo` (positive class weights, per-kind thresholds, the
+/// line's decision on the test split). The recipe's fixed choices are `StagedRecipe`.
 public final class StagedTrainer {
     public let directory: String
     public let options: StagedOptions
@@ -59,6 +32,26 @@ public final class StagedTrainer {
     }
 
     public func run() throws -> StagedResult {
+        let data = try load()
+        let one = try trainStageOne(data)
+        let calibration = calibrate(one, data)
+        let two = data.kinds.isEmpty ? nil : try trainStageTwo(data, calibration)
+        return result(data, one, calibration, two)
+    }
+
+    /// The labeled images of the folder, loaded at the model's input and split 7:2:1.
+    struct Split {
+        var size: InputSize
+        var kept: [LabeledImage]
+        var skipped: [String]
+        var kinds: [String]
+        /// Every kept image: stage-1 labels (0 good, 1 defect) and stage-2 kind masks.
+        var all: ImageDataset
+        var train: [Int], validation: [Int], test: [Int]
+        var dataHash: String
+    }
+
+    func load() throws -> Split {
         let o = options
         let items = try ImageFolder.scan(directory, passClass: o.passClass)
         let (size, source) = try resolvedInputSize(items)
@@ -72,105 +65,68 @@ public final class StagedTrainer {
         }
         let kinds = Array(Set(kept.flatMap(\.defects))).sorted()
         guard kinds.count <= 32 else { throw TrainingError.dataset(path: directory, reason: "more than 32 defect kinds") }
-        let buckets = kept.map { ImageFolder.bucket($0.file) }
-        let split = { (range: ClosedRange<Int>) in buckets.indices.filter { range.contains(buckets[$0]) } }
-        let (trainIdx, valIdx, testIdx) = (split(0...6), split(7...8), split(9...9))
         let all = ImageDataset(shape: shape, classNames: [o.passClass, "defect"], pixels: loaded.pixels,
                                labels: kept.map { $0.defects.isEmpty ? 0 : 1 },
                                multiLabels: kept.map { item in item.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } })
-        let hash = Self.dataHash(kept)
+        let files = kept.map(\.file)
+        return Split(size: size, kept: kept, skipped: loaded.skipped, kinds: kinds, all: all,
+                     train: StagedRecipe.indices(files, in: StagedRecipe.trainBuckets),
+                     validation: StagedRecipe.indices(files, in: StagedRecipe.validationBuckets),
+                     test: StagedRecipe.indices(files, in: StagedRecipe.testBuckets), dataHash: Self.dataHash(kept))
+    }
 
-        // Stage 1: pass/fail, balanced sampling.
-        let s1Train = singleLabel(all.subset(trainIdx)), s1Val = singleLabel(all.subset(valIdx)), s1Test = singleLabel(all.subset(testIdx))
-        onStage?("stage 1: pass/fail", s1Train.count, s1Val.count)
-        var c1 = TrainingConfig.inspection(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed,
-                                           loss: .crossEntropy(labelSmoothing: 0.05))
-        c1.balancedSampling = true
-        let spec1 = try initSpec("stage1", default: Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
-        let net1 = try network(spec1, "stage1", &c1)
-        try train(net1, c1, s1Train, s1Val)
-        // Calibrate on validation (temperature scaling), then pick thresholds on the calibrated scores.
-        let valLogits = logits(net1, on: s1Val, normalization: c1.normalization, flipAverage: o.flipAverage)
-        let temperature = TemperatureScaling.fit(valLogits, s1Val.labels)
-        let ece = (TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: 1),
-                   TemperatureScaling.expectedCalibrationError(valLogits, s1Val.labels, temperature: temperature))
-        let valScores = defectScores(valLogits, s1Val.labels, temperature)
-        let testLogits = logits(net1, on: s1Test, normalization: c1.normalization, flipAverage: o.flipAverage)
-        let testScores = defectScores(testLogits, s1Test.labels, temperature)
-        let testProbabilities = testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) }
+    /// Stage 1 trained, with the splits it saw and its recipe.
+    struct StageOne {
+        var network: Network
+        var spec: NetworkSpec
+        var config: TrainingConfig
+        var validation: ImageDataset, test: ImageDataset
+    }
+
+    /// Stage 1: pass/fail, balanced sampling.
+    func trainStageOne(_ d: Split) throws -> StageOne {
+        let o = options
+        let train = singleLabel(d.all.subset(d.train)), val = singleLabel(d.all.subset(d.validation)), test = singleLabel(d.all.subset(d.test))
+        onStage?("stage 1: pass/fail", train.count, val.count)
+        var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed)
+        let spec = try initSpec("stage1", default: Zoo.smallResNet(input: d.all.shape, classes: 2, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
+        let net = try network(spec, "stage1", &config)
+        try self.train(net, config, train, val)
+        return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
+    }
+
+    /// Stage 1 calibrated (temperature scaling on validation), its thresholds picked on the
+    /// calibrated validation scores, and its figures on validation and test.
+    struct Calibration {
+        var temperature: Double
+        var ece: (before: Double, after: Double)
+        var thresholds: PickedThresholds
+        var validation: StageOneReport, test: StageOneReport
+        /// Calibrated P(defect) of each test image.
+        var testProbabilities: [Double]
+    }
+
+    func calibrate(_ one: StageOne, _ d: Split) -> Calibration {
+        let o = options
+        let valLogits = logits(one.network, on: one.validation, normalization: one.config.normalization, flipAverage: o.flipAverage)
+        let temperature = TemperatureScaling.fit(valLogits, one.validation.labels)
+        let ece = (TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: 1),
+                   TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: temperature))
+        let valScores = defectScores(valLogits, one.validation.labels, temperature)
+        let testLogits = logits(one.network, on: one.test, normalization: one.config.normalization, flipAverage: o.flipAverage)
+        let testScores = defectScores(testLogits, one.test.labels, temperature)
         let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
                                       targetRecall: o.targetRecall, failBudget: o.failBudget)
-        let valReport = StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t)
-        let testReport = StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t)
-        let norm = ModelMetadata.Normalization(mean: c1.normalization.mean, std: c1.normalization.std)
-        var meta1 = ModelMetadata(spec: spec1, classes: [o.passClass, "defect"], normalization: norm,
-                                  thresholds: ["pass": t.pass, "fail": t.fail],
-                                  provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: [
-                                      "test.escape_rate": testReport.escapeRate, "test.false_reject_rate": testReport.falseRejectRate,
-                                      "val.escape_rate": valReport.escapeRate, "val.false_reject_rate": valReport.falseRejectRate,
-                                      "val.ece_before": ece.0, "val.ece_after": ece.1,
-                                  ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
-        meta1.temperature = temperature
-        meta1.flipAverage = o.flipAverage
-
-        // Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
-        var stage2: TrainedStage?
-        var stage2Test: MultiLabelEvaluation?
-        var stage2Tuned: MultiLabelScores?
-        var lineTest: LineDecisionReport?
-        var testKindScores: [[Float]] = [], kindThresholds: [Double] = []
-        if !kinds.isEmpty {
-            let pick = { (idx: [Int]) -> [Int] in
-                let bad = idx.filter { !kept[$0].defects.isEmpty }
-                let good = idx.filter { kept[$0].defects.isEmpty }.sorted { ImageFolder.bucketHash(kept[$0].file) < ImageFolder.bucketHash(kept[$1].file) }
-                return (bad + good.prefix(bad.count)).sorted()
-            }
-            let s2 = { (idx: [Int]) in self.multiLabel(all.subset(pick(idx)), kinds) }
-            let (s2Train, s2Val, s2Test) = (s2(trainIdx), s2(valIdx), s2(testIdx))
-            onStage?("stage 2: defect kinds", s2Train.count, s2Val.count)
-            let positive = (0..<kinds.count).map { k in Float(s2Train.multiLabels!.filter { $0 & (1 << UInt32(k)) != 0 }.count) }
-            let weights = positive.map { p in min(3, max(1, (Float(s2Train.count) - p) / max(p, 1))) }
-            var c2 = TrainingConfig.inspection(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed &+ 1,
-                                               loss: .binaryCrossEntropy(positiveWeights: weights))
-            let spec2 = try initSpec("stage2", default: Zoo.smallResNet(input: shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
-            let net2 = try network(spec2, "stage2", &c2)
-            try train(net2, c2, s2Train, s2Val)
-            let ev = evaluateMultiLabel(net2, on: s2Test, normalization: c2.normalization, keepProbabilities: true)
-            stage2Test = ev
-            // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).
-            let valEv = evaluateMultiLabel(net2, on: s2Val, normalization: c2.normalization, keepProbabilities: true)
-            let perKind = MultiLabelScores.pick(valEv.probabilities, s2Val.multiLabels!, classes: kinds.count)
-            let tuned = MultiLabelScores(ev.probabilities, s2Test.multiLabels!, thresholds: perKind)
-            stage2Tuned = tuned
-            // The line's own decision on every test part (stage 2 sees the unsure ones).
-            let everyTest = multiLabel(all.subset(testIdx), kinds)
-            let line2 = evaluateMultiLabel(net2, on: everyTest, normalization: c2.normalization, keepProbabilities: true)
-            (testKindScores, kindThresholds) = (line2.probabilities, perKind)
-            lineTest = LineDecisionReport(stage1: testProbabilities, stage2: line2.probabilities, kindThresholds: perKind,
-                                          defective: testIdx.map { !kept[$0].defects.isEmpty }, thresholds: t)
-            var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
-            for (k, name) in kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
-            var thresholds2: [String: Double] = ["defect": 0.5]
-            for (k, name) in kinds.enumerated() { thresholds2["defect.\(name)"] = perKind[k] }
-            stage2 = TrainedStage(network: net2, metadata: ModelMetadata(
-                spec: spec2, task: .multilabel, classes: kinds, normalization: norm, thresholds: thresholds2,
-                provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: hash, metrics: metrics,
-                                  notes: "stage 2 (multi-label defect kinds), positive class weights, per-kind thresholds for the best validation F1")))
-        }
-        return StagedResult(stage1: TrainedStage(network: net1, metadata: meta1), stage2: stage2, thresholds: t,
-                            temperature: temperature, calibrationError: ece,
-                            validation: valReport, test: testReport, stage2Test: stage2Test, stage2Tuned: stage2Tuned, lineTest: lineTest,
-                            counts: (trainIdx.count, valIdx.count, testIdx.count), inputSize: size, testItems: testIdx.map { kept[$0] },
-                            testDefectProbabilities: testProbabilities,
-                            testKindScores: testKindScores, kindThresholds: kindThresholds,
-                            skipped: loaded.skipped,
-                            imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+        return Calibration(temperature: temperature, ece: ece, thresholds: t,
+                           validation: StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t),
+                           test: StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t),
+                           testProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) })
     }
 
     /// The option's input size; else the init model's (its weights only fit that input);
     /// else the images' typical size fitted to `InputSize.automaticLongSide`. With where it
     /// came from, for the log line.
-    private func resolvedInputSize(_ items: [LabeledImage]) throws -> (InputSize, source: String) {
+    func resolvedInputSize(_ items: [LabeledImage]) throws -> (InputSize, source: String) {
         if let size = options.inputSize { return (size, "") }
         if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
             let input = try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input
@@ -181,7 +137,7 @@ public final class StagedTrainer {
     }
 
     /// The architecture: the init model's (with this data's class count) or the default.
-    private func initSpec(_ stage: String, default spec: NetworkSpec, classes: Int) throws -> NetworkSpec {
+    func initSpec(_ stage: String, default spec: NetworkSpec, classes: Int) throws -> NetworkSpec {
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else { return spec }
         let (_, meta) = try ModelFile.load(path: "\(dir)/\(stage).safetensors")
         var s = meta.spec
@@ -192,35 +148,35 @@ public final class StagedTrainer {
 
     /// A fresh network, or one warm-started from the init model at the fine-tuning rate
     /// (only its head trained with `--fine-tune head`).
-    private func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
+    func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
             return try Network(spec, seed: options.seed)
         }
         let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
         let headOnly = options.fineTune == .head
-        config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: 0.01)
+        config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
         if headOnly { config.trainOnly = head }
         onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
         return net
     }
 
-    private func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
+    func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
         let trainer = try Trainer(network: net, config: config, train: train, validation: val.count > 0 ? val : nil)
         trainer.onBatch = onBatch
         trainer.onEpoch = onEpoch
         _ = try trainer.run()
     }
 
-    private func singleLabel(_ d: ImageDataset) -> ImageDataset {
+    func singleLabel(_ d: ImageDataset) -> ImageDataset {
         ImageDataset(shape: d.shape, classNames: d.classNames, pixels: d.pixels, labels: d.labels)
     }
 
-    private func multiLabel(_ d: ImageDataset, _ kinds: [String]) -> ImageDataset {
+    func multiLabel(_ d: ImageDataset, _ kinds: [String]) -> ImageDataset {
         ImageDataset(shape: d.shape, classNames: kinds, pixels: d.pixels, labels: d.labels, multiLabels: d.multiLabels)
     }
 
     /// Calibrated P(defect) of the defective and of the good samples.
-    private func defectScores(_ logits: [[Float]], _ labels: [Int32], _ t: Double) -> (defect: [Double], good: [Double]) {
+    func defectScores(_ logits: [[Float]], _ labels: [Int32], _ t: Double) -> (defect: [Double], good: [Double]) {
         var defect: [Double] = [], good: [Double] = []
         for (z, l) in zip(logits, labels) {
             let p = 1 / (1 + exp(Double(z[0] - z[1]) / t))  // softmax over two classes

@@ -1,0 +1,80 @@
+import Foundation
+import Inspection
+import Neural
+import Store
+import Training
+
+/// First training of a staged model set (`linesight train --data DIR`): both stages from an
+/// ImageFolder tree, the files written to a folder (stage1/stage2.safetensors, report.json,
+/// test-scores.csv), and with a line's registry, the models registered and promoted and the
+/// golden set frozen (`Promotion.promoteFirst`).
+public final class FirstTraining {
+    /// Where the models go: a plain folder, or a line's registry (a new
+    /// `<models>/trained-<stamp>` folder, then registered and promoted).
+    public enum Destination {
+        case folder(String)
+        case registry(Promotion)
+    }
+
+    /// What a first training wrote and registered.
+    public struct Outcome {
+        public var result: StagedResult
+        public var folder: String
+        public var stage1File: String
+        public var stage2File: String?
+        /// With a registry: the promoted versions.
+        public var promoted: (stage1: ModelRecord, stage2: ModelRecord?)?
+        /// With a registry: the golden set's file when this run froze it (first training only).
+        public var goldenFrozen: String?
+    }
+
+    public let data: String
+    public let options: StagedOptions
+    public var onStage: ((String, Int, Int) -> Void)?
+    public var onLoad: ((Int, Int) -> Void)?
+    public var onBatch: ((BatchProgress) -> Void)?
+    public var onEpoch: ((EpochReport) -> Void)?
+
+    public init(data: String, options: StagedOptions) {
+        self.data = data
+        self.options = options
+    }
+
+    public func run(to destination: Destination) throws -> Outcome {
+        let trainer = StagedTrainer(directory: data, options: options)
+        (trainer.onStage, trainer.onLoad, trainer.onBatch, trainer.onEpoch) = (onStage, onLoad, onBatch, onEpoch)
+        let started = Date()
+        let folder: String
+        switch destination {
+        case .folder(let dir): folder = dir
+        case .registry(let p): folder = p.modelsDirectory + "/trained-" + Promotion.stamp()
+        }
+        let r = try trainer.run()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let s1 = folder + "/stage1.safetensors", s2 = r.stage2 == nil ? nil : folder + "/stage2.safetensors"
+        try ModelFile.save(r.stage1.network, r.stage1.metadata, to: s1)
+        if let stage2 = r.stage2, let s2 { try ModelFile.save(stage2.network, stage2.metadata, to: s2) }
+        let report = TrainingReport(result: r, data: data, targetRecall: options.targetRecall)
+        try report.json(seconds: Date().timeIntervalSince(started)).write(toFile: folder + "/report.json", atomically: true, encoding: .utf8)
+        try report.testScoresCSV().write(toFile: folder + "/test-scores.csv", atomically: true, encoding: .utf8)
+        var outcome = Outcome(result: r, folder: folder, stage1File: s1, stage2File: s2)
+        guard case .registry(let promotion) = destination else { return outcome }
+        outcome.promoted = try promotion.promoteFirst(stage1: s1, stage2: s2)
+        let golden = GoldenSet(directory: promotion.modelsDirectory)
+        if try golden.freezeIfAbsent(dataDirectory: data, items: r.testItems) { outcome.goldenFrozen = golden.path }
+        return outcome
+    }
+
+    /// The current labels of a line's database as an ImageFolder tree for a first training
+    /// (`train --labels`): a new `<models>/train-labels-<stamp>` folder each time, since the
+    /// golden set and the replay of later retrains point into it.
+    public static func exportLabels(_ config: LineConfig, _ store: Store) throws -> (directory: String, report: LabelExport.Report) {
+        let labels = try store.currentLabels()
+        guard !labels.isEmpty else {
+            throw LifecycleError.noLabels("the database \(config.database) has no labeled frames yet: label flagged frames with `linesight review`, or train with --data DIR")
+        }
+        let dir = (config.models.stage1 as NSString).deletingLastPathComponent + "/train-labels-" + Promotion.stamp()
+        let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
+        return (dir, n)
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Inspection
+import Neural
+import Store
+import Training
+
+/// Where a model is promoted: the whole promotion policy of Linesight, in one place.
+///
+/// 1. **First training** (`linesight train --data DIR --config FILE`, see `FirstTraining`):
+///    there is no champion to beat. The new stage-1 (and stage-2) models are registered and
+///    promoted at once (`promoteFirst`), and the test split is frozen as the golden set that
+///    every later challenger is judged on and never trained on.
+/// 2. **Retraining** (`linesight retrain`, see `RetrainRound`): a challenger is fine-tuned
+///    from the champion (`Retrainer`, `StageTwoRetrainer`) and both are measured on the same
+///    gate images (golden set + the new validation images). The gates, below (`Gates`,
+///    `stageOneChecks`, `stageTwoChecks`):
+///    - stage 1: each defect kind's catch rate not lower than the champion's by more than
+///      `recallTolerance`; the upper 95% bound of the escape rate at most `maxEscapeRate`;
+///      the false-reject rate at most `maxFalseRejectRate`;
+///    - stage 2, on its own: each kind's recall not lower than its champion's by more than
+///      `recallTolerance`.
+/// 3. **The decision** (`settle`): every challenger is saved next to the live models and
+///    registered as a candidate with the champion as its parent. Every gate passed: it is
+///    promoted (an atomic write over the live file; a running daemon swaps it in between
+///    frames). Any gate failed: it is marked rejected and the champion stays. A dry run
+///    registers and promotes nothing.
+/// 4. **The record** (`record`): each retraining round goes into `training_runs` as
+///    `promoted` or `kept_champion`, with the figures. `linesight models rollback` undoes a
+///    promotion.
+public struct Promotion {
+    public let registry: ModelRegistry
+    /// Recorded as who promoted, e.g. "linesight retrain (ana@line-3)".
+    public let who: String
+
+    public init(registry: ModelRegistry, who: String) {
+        self.registry = registry
+        self.who = who
+    }
+
+    /// The folder of the live models (new model files, checkpoints and exports go there).
+    public var modelsDirectory: String { (registry.paths.stage1 as NSString).deletingLastPathComponent }
+
+    /// What `settle` did with a challenger.
+    public struct Decision {
+        public var champion: ModelRecord
+        public var challenger: ModelRecord
+        public var promoted: Bool
+        /// The gates it failed (empty when promoted).
+        public var failedGates: [String]
+    }
+
+    /// First training: no champion to beat, so the new models go live at once.
+    public func promoteFirst(stage1: String, stage2: String?) throws -> (stage1: ModelRecord, stage2: ModelRecord?) {
+        let m1 = try registry.register(file: stage1, stage: .one, parent: try registry.store.champion(stage: 1)?.version)
+        try registry.promote(m1.version, by: who)
+        guard let stage2 else { return (m1, nil) }
+        let m2 = try registry.register(file: stage2, stage: .two, parent: try registry.store.champion(stage: 2)?.version)
+        try registry.promote(m2.version, by: who)
+        return (m1, m2)
+    }
+
+    /// Saves `challenger` as `<models>/<fileStem>-<stamp>.safetensors`, registers it as a
+    /// candidate with `champion` as its parent, and promotes it only when every check passed;
+    /// otherwise marks it rejected and the champion stays live.
+    public func settle(_ challenger: TrainedStage, stage: Stage, champion: ModelRecord, checks: [GateCheck],
+                       fileStem: String) throws -> Decision {
+        let file = modelsDirectory + "/\(fileStem)-\(Promotion.stamp()).safetensors"
+        var meta = challenger.metadata
+        meta.provenance.parent = champion.version
+        try ModelFile.save(challenger.network, meta, to: file)
+        let record = try registry.register(file: file, stage: stage, status: .candidate, parent: champion.version)
+        let failed = checks.filter { !$0.passed }.map(\.gate)
+        if failed.isEmpty {
+            try registry.promote(record.version, by: who)
+        } else {
+            try registry.store.setStatus(version: record.version, .rejected)
+        }
+        return Decision(champion: champion, challenger: record, promoted: failed.isEmpty, failedGates: failed)
+    }
+
+    /// Records a retraining round of stage 1 in `training_runs`.
+    public func record(_ decision: Decision, startedAt: Date, dataHash: String, report: [String: Any]) throws {
+        try registry.store.recordTrainingRun(startedAt: startedAt.timeIntervalSince1970, finishedAt: Date().timeIntervalSince1970,
+                                             status: decision.promoted ? "promoted" : "kept_champion",
+                                             champion: decision.champion.version, challenger: decision.challenger.version,
+                                             dataHash: dataHash, report: report)
+    }
+
+    /// Stage 1's gates, each with the figures that decided it.
+    public static func stageOneChecks(champion c: GateFigures, challenger x: GateFigures, gates g: Gates) -> [GateCheck] {
+        var checks: [GateCheck] = []
+        for kind in c.catchRate.keys.sorted() {
+            let drop = (c.catchRate[kind] ?? 0) - (x.catchRate[kind] ?? 0)
+            checks.append(GateCheck(gate: "recall \(kind)", passed: drop <= g.recallTolerance,
+                                    detail: String(format: "champion %.3f, challenger %.3f (may drop %.3f, dropped %.3f)",
+                                                   c.catchRate[kind] ?? 0, x.catchRate[kind] ?? 0, g.recallTolerance, max(0, drop))))
+        }
+        checks.append(GateCheck(gate: "escape rate", passed: x.escapeUpper95 <= g.maxEscapeRate,
+                                detail: String(format: "upper 95%% bound %.4f vs target %.4f (rate %.4f; champion %.4f)",
+                                               x.escapeUpper95, g.maxEscapeRate, x.escapeRate, c.escapeRate)))
+        checks.append(GateCheck(gate: "false rejects", passed: x.falseRejectRate <= g.maxFalseRejectRate,
+                                detail: String(format: "%.4f vs budget %.4f (champion %.4f)", x.falseRejectRate, g.maxFalseRejectRate, c.falseRejectRate)))
+        return checks
+    }
+
+    /// Stage 2's gate: per kind present in the gate images, recall not lower than the champion's by more than the tolerance.
+    public static func stageTwoChecks(_ kinds: [KindGateFigures], gates g: Gates) -> [GateCheck] {
+        kinds.map { k in
+            let drop = k.championRecall - k.challengerRecall
+            return GateCheck(gate: "stage-2 recall \(k.kind)", passed: drop <= g.recallTolerance,
+                             detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
+                                            k.championRecall, k.championThreshold, k.championPrecision, k.challengerRecall, k.challengerThreshold,
+                                            k.challengerPrecision, g.recallTolerance, max(0, drop)))
+        }
+    }
+
+    /// "20261204-230512" (UTC): the stamp in the names of new model files and folders.
+    public static func stamp(_ date: Date = Date()) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
+    }
+}
+
+/// What a challenger must show against its champion on the same images.
+public struct Gates: Equatable, Sendable {
+    /// Per defect kind, the challenger's catch rate (stage 1) or recall (stage 2) may be this much below the champion's.
+    public var recallTolerance = 0.02
+    /// Upper end of the 95% interval of the escape rate must stay at or below this.
+    public var maxEscapeRate = 0.05
+    /// Share of good parts failed must stay at or below this.
+    public var maxFalseRejectRate = 0.05
+    public init() {}
+}
+
+/// A gate and how the challenger did against it.
+public struct GateCheck: Codable, Equatable, Sendable {
+    public var gate: String
+    public var passed: Bool
+    public var detail: String
+}
+
+extension Array where Element == GateCheck {
+    /// Every gate passed.
+    public var passed: Bool { allSatisfy(\.passed) }
+}

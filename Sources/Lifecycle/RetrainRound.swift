@@ -1,0 +1,167 @@
+import Foundation
+import Inspection
+import Store
+import Training
+
+/// One retraining round (`linesight retrain`): the new labels (an ImageFolder tree, or the
+/// labels given in the database since the champion), the stage-1 and stage-2 challengers
+/// fine-tuned from their champions, and the decision on each (`Promotion`). The command
+/// prints what the events and the summary say.
+public final class RetrainRound {
+    /// What a round is asked to do.
+    public struct Settings {
+        /// ImageFolder tree of new labels; nil: the labels given since the champion (`collectLabels`).
+        public var data: String?
+        /// Images replayed from the first training's data.
+        public var replay = 500
+        public var epochs = 8
+        public var gates = Gates()
+        public var stageTwo: StageTwoRetraining = StagedOptions().retrainStageTwo
+        /// Leave stage 2 as it is.
+        public var stage1Only = false
+        /// Judge only: register nothing, promote nothing.
+        public var dryRun = false
+        public init() {}
+    }
+
+    /// What happened, as it happens (the command prints these).
+    public enum Event {
+        case stage1Champion(ModelRecord)
+        case stage1Judged(Retrainer.Outcome, [GateCheck])
+        case stage2Champion(ModelRecord, StageTwoRetraining)
+        case stage2Judged(StageTwoRetrainer.Outcome, [GateCheck])
+        /// Stage 2 could not be retrained this round; its champion stays.
+        case stage2Kept(reason: String)
+        case stage2Decided(Promotion.Decision)
+        case message(String)
+    }
+
+    /// Stage 2's part of a round.
+    public struct StageTwoSummary {
+        public var champion: ModelRecord
+        public var way: StageTwoRetraining
+        /// Nil when stage 2 could not be retrained this round (`skipped` says why).
+        public var outcome: StageTwoRetrainer.Outcome?
+        public var checks: [GateCheck] = []
+        public var skipped: String?
+        /// Nil on a dry run or when skipped.
+        public var decision: Promotion.Decision?
+    }
+
+    public struct Summary {
+        public var outcome: Retrainer.Outcome
+        public var checks: [GateCheck]
+        /// Nil on a dry run.
+        public var decision: Promotion.Decision?
+        public var stageTwo: StageTwoSummary?
+    }
+
+    public let config: LineConfig
+    public let promotion: Promotion
+    public let champion: ModelRecord
+    public var onEvent: ((Event) -> Void)?
+    public var onBatch: ((BatchProgress) -> Void)?
+    /// Each epoch's report with the name of its validation set ("new val", "val").
+    public var onEpoch: ((EpochReport, String) -> Void)?
+
+    /// Fails when the registry has no stage-1 champion to start from.
+    public init(config: LineConfig, promotion: Promotion, configPath: String) throws {
+        guard let champion = try promotion.registry.store.champion(stage: 1) else {
+            throw LifecycleError.noChampion(stage: 1, next: "run `linesight train --data DIR --config \(configPath)` first")
+        }
+        (self.config, self.promotion, self.champion) = (config, promotion, champion)
+    }
+
+    /// The frames labeled since the champion was registered, as an ImageFolder tree in
+    /// `<models>/retrain-labels` (replaced each round).
+    public func collectLabels() throws -> (directory: String, report: LabelExport.Report) {
+        let labels = try promotion.registry.store.currentLabels(since: champion.createdAt)
+        guard !labels.isEmpty else {
+            throw LifecycleError.noLabels("no labels given since the champion \(champion.version) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
+        }
+        let dir = promotion.modelsDirectory + "/retrain-labels"
+        try? FileManager.default.removeItem(atPath: dir)
+        let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
+        return (dir, n)
+    }
+
+    /// Retrains stage 1 (and stage 2 when it has a champion) on `data` and settles each.
+    public func run(data: String, _ s: Settings) throws -> Summary {
+        let started = Date()
+        let inputs = try stageOneInputs(data, s)
+        let retrainer = Retrainer()
+        retrainer.onBatch = onBatch
+        retrainer.onEpoch = { [onEpoch] in onEpoch?($0, "new val") }
+        retrainer.onStep = { [onEvent] in onEvent?(.message($0)) }
+        onEvent?(.stage1Champion(champion))
+        let r = try retrainer.run(inputs)
+        try? FileManager.default.removeItem(atPath: inputs.checkpoint!)
+        let checks = Promotion.stageOneChecks(champion: r.champion, challenger: r.candidate, gates: s.gates)
+        onEvent?(.stage1Judged(r, checks))
+        var report: [String: Any] = ["champion": champion.version, "passed": checks.passed, "dry_run": s.dryRun,
+                                     "checks": checks.map(Self.json), "new_images": r.counts.new,
+                                     "replayed": r.counts.replay, "gate_images": r.counts.gate]
+        let two = try stageTwo(inputs, s)
+        if let two { report["stage2"] = Self.json(two) }
+        guard !s.dryRun else { return Summary(outcome: r, checks: checks, decision: nil, stageTwo: two) }
+        let decision = try promotion.settle(r.challenger, stage: .one, champion: champion, checks: checks, fileStem: "retrained")
+        report["challenger"] = decision.challenger.version
+        try promotion.record(decision, startedAt: started, dataHash: r.dataHash, report: report)
+        return Summary(outcome: r, checks: checks, decision: decision, stageTwo: two)
+    }
+
+    private func stageOneInputs(_ data: String, _ s: Settings) throws -> Retrainer.Inputs {
+        let golden = GoldenSet(directory: promotion.modelsDirectory)
+        var inputs = Retrainer.Inputs(championPath: champion.file, newData: data, golden: try golden.load(passClass: "good"))
+        inputs.replayData = golden.trainingData()
+        inputs.replayCount = s.replay
+        inputs.epochs = s.epochs
+        inputs.options.retrainStageTwo = s.stageTwo
+        inputs.checkpoint = promotion.modelsDirectory + "/retrain-checkpoint.safetensors"
+        return inputs
+    }
+
+    /// Retrains stage 2 when it has a champion, and settles it on its own gate.
+    private func stageTwo(_ stageOne: Retrainer.Inputs, _ s: Settings) throws -> StageTwoSummary? {
+        guard !s.stage1Only, let champion = try promotion.registry.store.champion(stage: 2) else { return nil }
+        var inputs = stageOne
+        inputs.championPath = champion.file
+        onEvent?(.stage2Champion(champion, inputs.options.retrainStageTwo))
+        let retrainer = StageTwoRetrainer()
+        retrainer.onBatch = onBatch
+        retrainer.onEpoch = { [onEpoch] in onEpoch?($0, "val") }
+        let r: StageTwoRetrainer.Outcome
+        var summary = StageTwoSummary(champion: champion, way: inputs.options.retrainStageTwo)
+        do { r = try retrainer.run(inputs) } catch let e as TrainingError {
+            onEvent?(.stage2Kept(reason: "\(e)"))
+            summary.skipped = "\(e)"
+            return summary
+        }
+        for way in StageTwoRetraining.allCases { try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!, way)) }
+        summary.checks = Promotion.stageTwoChecks(r.kinds, gates: s.gates)
+        onEvent?(.stage2Judged(r, summary.checks))
+        summary.outcome = r
+        guard !s.dryRun else { return summary }
+        summary.decision = try promotion.settle(r.challenger, stage: .two, champion: champion, checks: summary.checks, fileStem: "retrained-stage2")
+        onEvent?(.stage2Decided(summary.decision!))
+        return summary
+    }
+
+    private static func json(_ c: GateCheck) -> [String: Any] { ["gate": c.gate, "passed": c.passed, "detail": c.detail] }
+
+    private static func json(_ two: StageTwoSummary) -> [String: Any] {
+        guard let r = two.outcome else { return ["skipped": two.skipped ?? ""] }
+        var out: [String: Any] = ["champion": two.champion.version, "passed": two.checks.passed, "fine_tuned": two.way.rawValue,
+                                  "macro_f1": ["champion": r.championMacroF1, "challenger": r.challengerMacroF1],
+                                  "checks": two.checks.map(json)]
+        if let d = two.decision { out["challenger"] = d.challenger.version }
+        return out
+    }
+}
+
+/// An ISO 8601 UTC time for messages.
+func utc(_ t: Double) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: Date(timeIntervalSince1970: t))
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Neural
+
+/// What a staged run produced and measured.
+public struct StagedResult {
+    public var stage1: TrainedStage
+    /// Nil when the data holds no defect kinds.
+    public var stage2: TrainedStage?
+    public var thresholds: PickedThresholds
+    /// Stage-1 softmax temperature and the validation calibration error before/after it.
+    public var temperature: Double
+    public var calibrationError: (before: Double, after: Double)
+    /// Stage-1 figures on the validation and test splits at the picked thresholds.
+    public var validation: StageOneReport
+    public var test: StageOneReport
+    /// Stage 2 on the test split (per-kind precision/recall at 0.5).
+    public var stage2Test: MultiLabelEvaluation?
+    /// Stage 2 on the test split at the per-kind thresholds picked on validation.
+    public var stage2Tuned: MultiLabelScores?
+    /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
+    public var lineTest: LineDecisionReport?
+    public var counts: (train: Int, validation: Int, test: Int)
+    /// The model input used (the option's, the init model's or fitted to the images).
+    public var inputSize: InputSize
+    /// The test split's images: the frozen golden set a later retraining is judged on.
+    public var testItems: [LabeledImage]
+    /// Calibrated stage-1 P(defect) of each test image, in `testItems` order.
+    public var testDefectProbabilities: [Double]
+    /// Stage 2's score per kind of each test image, in `testItems` order (empty without stage 2).
+    public var testKindScores: [[Float]] = []
+    /// Stage 2's per-kind thresholds, in the order of its classes.
+    public var kindThresholds: [Double] = []
+    public var skipped: [String]
+    public var imbalance: String
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Neural
+
+extension StagedTrainer {
+    /// Stage 2 trained and measured: on the test split at 0.5 and at the per-kind
+    /// thresholds picked on validation, and the line's decision on every test part.
+    struct StageTwo {
+        var stage: TrainedStage
+        var test: MultiLabelEvaluation
+        var tuned: MultiLabelScores
+        var line: LineDecisionReport
+        var testKindScores: [[Float]]
+        var kindThresholds: [Double]
+    }
+
+    /// Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
+    func trainStageTwo(_ d: Split, _ cal: Calibration) throws -> StageTwo {
+        let o = options, kinds = d.kinds
+        let s2 = { (idx: [Int]) in
+            self.multiLabel(d.all.subset(StagedRecipe.stageTwoPicks(idx, defective: { !d.kept[$0].defects.isEmpty }, file: { d.kept[$0].file })), kinds)
+        }
+        let (train, val, test) = (s2(d.train), s2(d.validation), s2(d.test))
+        onStage?("stage 2: defect kinds", train.count, val.count)
+        var config = TrainingConfig.stageTwo(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels,
+                                             seed: o.seed, weights: StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count))
+        let spec = try initSpec("stage2", default: Zoo.smallResNet(input: d.all.shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
+        let net = try network(spec, "stage2", &config)
+        try self.train(net, config, train, val)
+        let ev = evaluateMultiLabel(net, on: test, normalization: config.normalization, keepProbabilities: true)
+        // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).
+        let valEv = evaluateMultiLabel(net, on: val, normalization: config.normalization, keepProbabilities: true)
+        let perKind = MultiLabelScores.pick(valEv.probabilities, val.multiLabels!, classes: kinds.count)
+        let tuned = MultiLabelScores(ev.probabilities, test.multiLabels!, thresholds: perKind)
+        // The line's own decision on every test part (stage 2 sees the unsure ones).
+        let line2 = evaluateMultiLabel(net, on: multiLabel(d.all.subset(d.test), kinds), normalization: config.normalization, keepProbabilities: true)
+        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: line2.probabilities, kindThresholds: perKind,
+                                      defective: d.test.map { !d.kept[$0].defects.isEmpty }, thresholds: cal.thresholds)
+        let meta = stageTwoMetadata(spec, d, ev, tuned, perKind, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std))
+        return StageTwo(stage: TrainedStage(network: net, metadata: meta), test: ev, tuned: tuned, line: line,
+                        testKindScores: line2.probabilities, kindThresholds: perKind)
+    }
+
+    private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
+                                  _ perKind: [Double], _ norm: ModelMetadata.Normalization) -> ModelMetadata {
+        var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
+        for (k, name) in d.kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
+        var thresholds: [String: Double] = ["defect": 0.5]
+        for (k, name) in d.kinds.enumerated() { thresholds["defect.\(name)"] = perKind[k] }
+        return ModelMetadata(spec: spec, task: .multilabel, classes: d.kinds, normalization: norm, thresholds: thresholds,
+                             provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: d.dataHash, metrics: metrics,
+                                               notes: "stage 2 (multi-label defect kinds), positive class weights, per-kind thresholds for the best validation F1"))
+    }
+
+    /// Stage 1's model-file metadata: its thresholds, temperature and figures.
+    private func stageOneMetadata(_ one: StageOne, _ cal: Calibration, _ d: Split) -> ModelMetadata {
+        let o = options
+        let norm = ModelMetadata.Normalization(mean: one.config.normalization.mean, std: one.config.normalization.std)
+        var meta = ModelMetadata(spec: one.spec, classes: [o.passClass, "defect"], normalization: norm,
+                                 thresholds: ["pass": cal.thresholds.pass, "fail": cal.thresholds.fail],
+                                 provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: d.dataHash, metrics: [
+                                     "test.escape_rate": cal.test.escapeRate, "test.false_reject_rate": cal.test.falseRejectRate,
+                                     "val.escape_rate": cal.validation.escapeRate, "val.false_reject_rate": cal.validation.falseRejectRate,
+                                     "val.ece_before": cal.ece.before, "val.ece_after": cal.ece.after,
+                                 ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
+        meta.temperature = cal.temperature
+        meta.flipAverage = o.flipAverage
+        return meta
+    }
+
+    func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?) -> StagedResult {
+        StagedResult(stage1: TrainedStage(network: one.network, metadata: stageOneMetadata(one, cal, d)), stage2: two?.stage,
+                     thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece,
+                     validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line,
+                     counts: (d.train.count, d.validation.count, d.test.count), inputSize: d.size, testItems: d.test.map { d.kept[$0] },
+                     testDefectProbabilities: cal.testProbabilities,
+                     testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],
+                     skipped: d.skipped,
+                     imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+    }
+}

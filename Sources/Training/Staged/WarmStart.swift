@@ -1,0 +1,32 @@
+import Foundation
+import Neural
+
+/// Starts `spec` from the weights of the model at `path`: every tensor whose name and size
+/// match is copied (a head with another number of classes starts fresh). Returns the network
+/// and the names of its head parameters (the last linear layer).
+public func warmStart(_ spec: NetworkSpec, from path: String, seed: UInt64) throws -> (network: Network, head: [String], copied: Int) {
+    let (source, meta) = try ModelFile.load(path: path)
+    guard meta.spec.input == spec.input else {
+        throw TrainingError.invalidConfig("\(path) takes \(meta.spec.input) images; this training uses \(spec.input) (set --input-size to match)")
+    }
+    let net = try Network(spec, seed: seed)
+    let from = Dictionary(source.namedParameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+    var copied = 0
+    for (name, p) in net.namedParameters {
+        guard let q = from[name], q.value.count == p.value.count else { continue }
+        p.value.data.update(from: q.value.data, count: p.value.count)
+        copied += 1
+    }
+    let buffers = Dictionary(source.namedBuffers.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+    for (name, t) in net.namedBuffers {
+        if let u = buffers[name], u.count == t.count { t.data.update(from: u.data, count: t.count) }
+    }
+    return (net, headParameterNames(net), copied)
+}
+
+/// The parameters of the network's last layer that has any (the classifier head).
+public func headParameterNames(_ net: Network) -> [String] {
+    guard let last = net.namedParameters.last?.0 else { return [] }
+    let layer = Network.layerPrefix(of: last)
+    return net.namedParameters.map(\.0).filter { $0.hasPrefix(layer) }
+}

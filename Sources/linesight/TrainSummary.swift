@@ -1,0 +1,57 @@
+import Foundation
+import Training
+
+/// How `train` shows what a first training measured: split, calibration, thresholds and
+/// the escape and false-reject rates of stage 1, the line and stage 2.
+enum TrainSummary {
+    static func print(_ r: StagedResult, targetRecall: Double) {
+        Swift.print("split (7:2:1 by file hash): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
+        if !r.skipped.isEmpty { Swift.print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
+        Swift.print("class imbalance: \(r.imbalance)")
+        Swift.print(String(format: "stage-1 calibration%@: temperature %.3f, expected calibration error %.3f -> %.3f (validation)",
+                     r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "",
+                     r.temperature, r.calibrationError.before, r.calibrationError.after))
+        Swift.print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
+                     targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
+        for (name, s) in [("validation", r.validation), ("test", r.test)] {
+            Swift.print(String(format: "  %@: escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], unsure %d",
+                         name, s.escapes, s.defective, s.escapeRate * 100, s.escapeRateCI[0] * 100, s.escapeRateCI[1] * 100,
+                         s.falseRejects, s.good, s.falseRejectRate * 100, s.falseRejectRateCI[0] * 100, s.falseRejectRateCI[1] * 100, s.unsure))
+        }
+        Swift.print(String(format: "  one threshold (pass <= %.4f, everything else rejected): test escapes %.2f%%, false rejects %.2f%% (%d/%d good parts)",
+                     r.thresholds.pass, r.test.escapeRate * 100, r.test.notPassedGoodRate * 100, r.test.notPassedGood, r.test.good))
+        if let l = r.lineTest {
+            Swift.print(String(format: "the line on test (stage 1, stage 2 settles the unsure): escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], %d settled by stage 2",
+                         l.escapes, l.defective, l.escapeRate * 100, l.escapeRateCI[0] * 100, l.escapeRateCI[1] * 100,
+                         l.falseRejects, l.good, l.falseRejectRate * 100, l.falseRejectRateCI[0] * 100, l.falseRejectRateCI[1] * 100, l.settledByStage2))
+        }
+        if let ev = r.stage2Test, let tuned = r.stage2Tuned {
+            Swift.print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f at 0.5, %.3f at the per-kind thresholds picked on validation",
+                         ev.exactMatch * 100, ev.macroF1, tuned.macroF1))
+            Swift.print("  kind           threshold  precision  recall     F1   (F1 at 0.5)")
+            for (k, name) in ev.classNames.enumerated() {
+                let padded = name.padding(toLength: max(14, name.count), withPad: " ", startingAt: 0)
+                Swift.print("  " + padded + String(format: " %9.2f %10.3f %8.3f %8.3f   (%.3f)", tuned.thresholds[k], tuned.precision[k], tuned.recall[k], tuned.f1[k], ev.f1(k)))
+            }
+        }
+    }
+
+}
+
+/// "loading images 1234/3000" on stderr, redrawn in place on a terminal.
+final class LoadProgress: @unchecked Sendable {
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+    private var lastTenth = -1
+
+    func update(_ done: Int, _ total: Int) {
+        let tenth = done * 10 / max(total, 1)
+        if isTerminal {
+            if done % 50 == 0 || done == total {
+                FileHandle.standardError.write(Data("\rloading images \(done)/\(total)\u{1B}[K\(done == total ? "\n" : "")".utf8))
+            }
+        } else if tenth != lastTenth {
+            lastTenth = tenth
+            FileHandle.standardError.write(Data("loading images \(done)/\(total)\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Inspection
+import Lifecycle
+import Store
+import Testing
+import TestSupport
+
+/// Label import and labeling against a real SQLite store and a real stage-2 model file.
+@Suite("LabelTransfer: all or nothing, kinds checked against the stage-2 model")
+struct LabelTransferTests {
+    /// A store with three kept frames and a config whose stage-2 model knows scratch and dent.
+    static func line(_ name: String) throws -> (dir: String, transfer: LabelTransfer, frames: [Int64]) {
+        let dir = NSTemporaryDirectory() + "ls-labels-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try stage2(dir + "/stage2.safetensors", [("scratch", 0.2), ("dent", 0.3)])
+        var config = LineConfig()
+        config.database = dir + "/db.sqlite"
+        config.models = ModelPaths(stage1: dir + "/stage1.safetensors", stage2: dir + "/stage2.safetensors")
+        let store = try Store(path: config.database)
+        try store.register(camera: "a", source: "synthetic")
+        _ = try store.insert((0..<3).map { i in
+            VerdictBundle(verdict: VerdictRecord(cameraId: "a", capturedAt: 1_000 + Double(i), frameSequence: Int64(i), stage1Score: 0.5,
+                                                 decision: .pass, totalMs: 1, flags: [.uncertain]),
+                          frame: FrameRecord(path: "\(i).jpg", sha256: String(repeating: "0", count: 64), bytes: 1, width: 8, height: 8,
+                                             keptBecause: .flagged))
+        })
+        let frames = try store.frameIds().sorted()
+        return (dir, LabelTransfer(config: config, store: store), frames)
+    }
+
+    @Test("an import with one bad row imports nothing; a clean one imports every row")
+    func importIsAllOrNothing() throws {
+        let (dir, transfer, frames) = try Self.line("import")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(frames.count == 3)
+        try "frame_id,defects\n\(frames[0]),scratch\n\(frames[1]),wobble\n999999,\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
+        do {
+            _ = try transfer.importCSV(dir + "/bad.csv", who: "qa")
+            Issue.record("a CSV with bad rows was imported")
+        } catch LifecycleError.rejectedRows(_, let problems) {
+            #expect(problems.count == 2 && problems.contains { $0.contains("999999") }, "\(problems)")
+        }
+        #expect(try transfer.store.currentLabels().isEmpty, "nothing was imported")
+        try "frame_id,defects\n\(frames[0]),scratch+dent\n\(frames[1]),\n".write(toFile: dir + "/good.csv", atomically: true, encoding: .utf8)
+        #expect(try transfer.importCSV(dir + "/good.csv", who: "qa") == 2)
+        let labels = try transfer.store.currentLabels().sorted { $0.frameId < $1.frameId }
+        #expect(labels.map(\.defects) == [["scratch", "dent"], []] && labels.allSatisfy { $0.source == "import" && $0.who == "qa" })
+    }
+
+    @Test("labeling refuses unknown kinds and frames, and labels nothing then")
+    func labelRefusesUnknowns() throws {
+        let (dir, transfer, frames) = try Self.line("label")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(throws: LifecycleError.unknown("unknown defect kinds wobble; the stage-2 model knows dent, scratch")) {
+            try transfer.label(frames: [frames[0]], defects: ["wobble"], who: "qa")
+        }
+        #expect(throws: LifecycleError.unknown("frame 999999 does not exist; nothing was labeled")) {
+            try transfer.label(frames: [frames[0], 999_999], defects: ["dent"], who: "qa")
+        }
+        #expect(try transfer.store.currentLabels().isEmpty)
+        try transfer.label(frames: [frames[2]], defects: [], who: "qa")
+        #expect(try transfer.store.currentLabels().map(\.defects) == [[]])
+        #expect(try transfer.knownDefectKinds() == ["scratch", "dent"])
+    }
+}
