@@ -1,0 +1,14 @@
+import Logging
+import ServiceLifecycle
+
+/// `serve --duration`: ends the daemon after that many seconds (demos and tests), the same
+/// graceful way as SIGTERM.
+struct DeadlineService: Service {
+    let seconds: Double
+    let logger: Logger
+
+    func run() async throws {
+        guard await tick(seconds) else { return }
+        logger.info("stopping", metadata: ["reason": "--duration reached"])
+    }
+}
