@@ -1,23 +1,25 @@
 import Foundation
 import Inspection
-import Training
 import Logging
 import ServiceLifecycle
+import Training
 
 /// `linesight serve`: the daemon as one `ServiceGroup` of small services (Services/).
 ///
 /// How to add a service to the daemon (a trigger input, a reject output, an operator page):
 ///   1. Write one file in Serve/Services/: a struct conforming to `Service` whose `run()`
-///      reads top to bottom: start, do its work until `gracefulShutdown()` (or loop with
-///      `while await tick(seconds) { ... }`), clean up, return. Put blocking calls in
+///      reads top to bottom: start, do its work until `gracefulShutdown()` returns (or loop
+///      with `while await tick(seconds) { ... }`), clean up, return. Put blocking calls in
 ///      `await blocking("name") { ... }`. Wait for `startup.httpListening` or
-///      `startup.camerasStarted` if it needs them. Throw only for what must end the daemon.
+///      `startup.camerasStarted` if it needs them. To end the daemon when its job is done,
+///      `await shutdown.request()`, then wait for `gracefulShutdown()` like the others.
+///      Throw only for what must end the daemon.
 ///   2. Add one line for it to `services` below.
 /// The group starts every service at once, in list order. SIGTERM and SIGINT (the group's
 /// only signals; SIGHUP is ReloadSignalService's) shut them down one at a time from the
 /// bottom of the list up, each finishing before the next is told: so put a service below
-/// what it needs while it stops. A service that returns or throws shuts the whole group down
-/// the same way; the first error thrown is the daemon's exit message (non-zero exit).
+/// what it needs while it stops. A service that throws shuts the group down the same way,
+/// and its error is the daemon's exit message (non-zero exit).
 struct Daemon {
     let inspection: InspectionService
     let http: HTTPSettings
@@ -27,7 +29,7 @@ struct Daemon {
     let logger: Logger
 
     func run() async throws {
-        let notifier = SystemdNotifier(), startup = Startup(), events = EventHub()
+        let notifier = SystemdNotifier(), startup = Startup(), shutdown = ShutdownRequest(), events = EventHub()
         if live { events.tap = { Console.printVerdict($0) } }
         inspection.observer = { events.publish($0) }
 
@@ -37,16 +39,17 @@ struct Daemon {
             ModelWatcherService(inspection: inspection),
             ReloadSignalService(inspection: inspection, notifier: notifier),
             HTTPService(settings: http, inspection: inspection, events: events, token: token, startup: startup, logger: logger),
-            CameraService(inspection: inspection, startup: startup, logger: logger),  // stop reading, judge what is queued
+            CameraService(inspection: inspection, startup: startup, shutdown: shutdown, logger: logger),  // stop reading, judge what is queued
             SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1 first
         ]
-        if let duration { services.append(DeadlineService(seconds: duration, logger: logger)) }
+        if let duration { services.append(DeadlineService(seconds: duration, shutdown: shutdown, logger: logger)) }
 
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                            failureTerminationBehavior: .gracefullyShutdownGroup,
                                            serviceName: String(describing: type(of: $0))) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        shutdown.attach(group)
         try await group.run()
         printSummary()
     }

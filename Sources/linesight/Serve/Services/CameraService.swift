@@ -9,6 +9,7 @@ import ServiceLifecycle
 struct CameraService: Service {
     let inspection: InspectionService
     let startup: Startup
+    let shutdown: ShutdownRequest
     let logger: Logger
 
     func run() async throws {
@@ -24,6 +25,8 @@ struct CameraService: Service {
         inspection.whenEveryCameraEnded { ended.reach() }
         if (try? await cancelWhenGracefulShutdown { try await ended.wait() }) != nil {
             logger.info("stopping", metadata: ["reason": "every source ended"])
+            await shutdown.request()
+            try? await gracefulShutdown()
         }
         await blocking("linesight-cameras-stop") { inspection.stopCameras() }
     }

@@ -1,9 +1,9 @@
 import Hummingbird
 import HummingbirdCore
 import Inspection
-import Training
 import Logging
 import ServiceLifecycle
+import Training
 
 /// The HTTP API (HTTPAPI.swift): read routes, the classifier, model reloads and the live
 /// event stream. Failing to listen (port taken, address not local) ends the daemon with

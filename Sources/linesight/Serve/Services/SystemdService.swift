@@ -1,8 +1,8 @@
 import Inspection
-import Training
 import LinesightCore
 import Logging
 import ServiceLifecycle
+import Training
 
 /// What systemd (Type=notify) hears: READY=1 once HTTP listens and the cameras run,
 /// WATCHDOG=1 while every camera delivers verdicts, a STATUS= line (also on stderr unless
