@@ -5,9 +5,11 @@ import Imaging
 import LinesightCore
 import Store
 
-/// Everything `linesight serve` reads from its config file, with the defaults a new line
-/// starts with. `deploy/linesight.toml` documents every key; `LineConfig.read` rejects keys
-/// it does not know, with the file and line.
+/// The line's part of the config file (store, models, thresholds, flagging, pipeline,
+/// retention, cameras), with the defaults a new line starts with. `deploy/linesight.toml`
+/// documents every key; the HTTP API ([http]) and the shifts ([stats]) are read by the
+/// executable and Reports from the same file, and the file's reader rejects keys nobody
+/// knows, with the file and line.
 public struct LineConfig: Sendable {
     public enum SourceKind: String, Sendable, CaseIterable { case v4l2, replay, synthetic }
 
