@@ -25,6 +25,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -48,13 +49,17 @@ let package = Package(
         // Pixels: JPEG decode/encode, raw camera formats, crop/resize/normalize. No ML.
         .target(name: "Imaging", dependencies: ["CTurboJPEG"], swiftSettings: vectorFlags),
 
+        // The shared vocabulary: decisions, flag reasons, the monotonic clock, SHA-256 (swift-crypto).
+        .target(name: "LinesightCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+
         // Frames in: V4L2 cameras, replay folders/streams, the synthetic part generator.
         .target(name: "Capture", dependencies: [
-            "Imaging", "CV4L2", .product(name: "Logging", package: "swift-log"),
+            "Imaging", "CV4L2", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
         .target(name: "CV4L2", path: "Sources/CV4L2"),
         // The SQLite store: schema, migrations, group commit, retention. No ML.
         .target(name: "Store", dependencies: [
+            "LinesightCore",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -63,7 +68,7 @@ let package = Package(
         // The staged classifier, flagging policy and per-camera pipeline: composes the engine,
         // imaging, capture and the store.
         .target(name: "Inspection", dependencies: [
-            "Neural", "Imaging", "Capture", "Store", "Config", "Reports", .product(name: "Logging", package: "swift-log"),
+            "Neural", "Imaging", "Capture", "Store", "Config", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
         // The model lifecycle: first training and registration, retrain-and-promote (the
@@ -73,15 +78,16 @@ let package = Package(
         ], swiftSettings: vectorFlags),
 
         // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.
-        .target(name: "Reports", dependencies: ["Store", "CZlib"], swiftSettings: vectorFlags),
+        .target(name: "Reports", dependencies: ["Store", "Config", "CZlib"], swiftSettings: vectorFlags),
 
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports", "Lifecycle",
+            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports", "Lifecycle", "LinesightCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
@@ -91,7 +97,7 @@ let package = Package(
                           path: "Benchmarks/EngineBench", swiftSettings: kernelFlags),
 
         // `make bench-imaging`: the Swift half of the side-by-side benchmark with OpenCV.
-        .executableTarget(name: "linesight-imaging-bench", dependencies: ["Imaging", "Capture"],
+        .executableTarget(name: "linesight-imaging-bench", dependencies: ["Imaging", "Capture", "LinesightCore"],
                           path: "Benchmarks/ImagingBench", swiftSettings: vectorFlags),
 
         // `make bench-pipeline`: the inspection pipeline at line speed into SQLite.
@@ -101,21 +107,22 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
-        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport",
+        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport", "LinesightCore", "Config", "Reports",
                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
-        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2", "TestSupport"], swiftSettings: vectorFlags),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2", "LinesightCore", "TestSupport"], swiftSettings: vectorFlags),
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "LinesightCoreTests", dependencies: ["LinesightCore"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "CZlib", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "Config", "CZlib", "TestSupport"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).
         .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
-        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
+        .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport",
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport", "LinesightCore",
                                                           .product(name: "GRDB", package: "GRDB.swift")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging"], swiftSettings: kernelFlags),

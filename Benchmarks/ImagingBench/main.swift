@@ -5,6 +5,7 @@
 import Capture
 import Foundation
 import Imaging
+import LinesightCore
 
 let args = CommandLine.arguments
 guard args.count >= 2, args[1] != "--help" else {

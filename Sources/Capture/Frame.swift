@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import LinesightCore
 
 /// One captured frame: its bytes, how to read them, and where it came from.
 public struct Frame: Sendable {
@@ -40,13 +41,6 @@ public struct Frame: Sendable {
             try body(FrameView(bytes: raw, format: format, width: width, height: height, bytesPerLine: bytesPerLine))
         }
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-public func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// Running totals a source keeps; the daemon exports them as metrics.

@@ -1,4 +1,5 @@
 import Foundation
+import LinesightCore
 
 /// Paces a source to a frame rate on the monotonic clock (0 = as fast as asked).
 struct Pacer {

@@ -1,3 +1,4 @@
+import LinesightCore
 import Store
 
 /// Which frames go to human review, and how many per hour at most.

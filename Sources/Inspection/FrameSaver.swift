@@ -1,6 +1,7 @@
 import Capture
 import Foundation
 import Imaging
+import LinesightCore
 import Store
 
 /// Writes the frames worth keeping as JPEG under one folder:
@@ -44,7 +45,7 @@ public final class FrameSaver: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: full, contents: Data(bytes)) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: full])
         }
-        return FrameRecord(path: relative, sha256: SHA256.hex(bytes), bytes: Int64(bytes.count),
+        return FrameRecord(path: relative, sha256: Hashing.sha256(bytes), bytes: Int64(bytes.count),
                            width: frame.width, height: frame.height, keptBecause: keptBecause,
                            roi: roi.map { FrameRegion(x: $0.x, y: $0.y, width: $0.width, height: $0.height) })
     }

@@ -1,6 +1,7 @@
 import Capture
 import Foundation
 import Imaging
+import LinesightCore
 import Logging
 import Store
 
@@ -113,6 +114,12 @@ public final class InspectionPipeline: @unchecked Sendable {
 
     /// True once the source has ended (a replay played once) and every frame is judged.
     public var hasEnded: Bool { finished.wait(timeout: .now()) == .success }
+
+    /// Calls `body` (on a global queue) once the source has ended and every frame is judged;
+    /// right away when the pipeline was never started.
+    public func whenEnded(_ body: @escaping @Sendable () -> Void) {
+        finished.notify(queue: .global(), execute: body)
+    }
 
     /// Stops reading the camera, judges every frame already queued, then returns.
     public func stop(timeout: Double = 30) {

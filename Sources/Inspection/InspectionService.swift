@@ -1,35 +1,35 @@
 import Capture
 import Foundation
 import Imaging
+import LinesightCore
 import Logging
 import Store
 
-/// The inspection service: the store and its group committer, one pipeline per camera,
-/// model reloads, retention, and what the status line, the watchdog and /metrics read.
-/// The executable adds signals, systemd and HTTP around it.
+/// The inspection line as a library object: the store and its group committer, one pipeline
+/// per camera, and the classifier /api/v1/classify uses. It offers plain blocking verbs
+/// (start and stop the cameras, close the store, reload the models, apply retention) and the
+/// readings the status line, the watchdog and /metrics need; the executable runs each as a
+/// service (Sources/linesight/Serve/Daemon.swift). Models: +Models, retention:
+/// +Housekeeping, health: +Health.
 public final class InspectionService: @unchecked Sendable {
     public let config: LineConfig
     public let store: Store
     public let committer: GroupCommitter
     public let pipelines: [InspectionPipeline]
     public let startedAt = Date()
-    private let logger: Logger
-    private let lock = NSLock()
-    private var reloading = false
-    private var modelStamps: [String: String]
-    private var reloadCounts = (ok: 0, refused: 0)
-    private var reloadError: String?
-    private var retention: RetentionReport?
-
-    /// Model reloads so far, by result (read from any thread).
-    public var reloads: (ok: Int, refused: Int) { lock.withLock { reloadCounts } }
-    public var lastReloadError: String? { lock.withLock { reloadError } }
-    public var lastRetention: RetentionReport? { lock.withLock { retention } }
-    private var lastRetentionAt = Date.distantPast
+    let logger: Logger
+    let lock = NSLock()
+    var reloading = false
+    var modelStamps: [String: String]
+    var reloadCounts = (ok: 0, refused: 0)
+    var reloadError: String?
+    var retention: RetentionReport?
+    var lastRetentionAt = Date.distantPast
+    let processStart = monotonicSeconds()
     /// Judges images posted to /api/v1/classify (whole image, no ROI); guarded by `apiLock`,
     /// which nothing else takes: a slow request never holds up a pipeline, /metrics or a reload.
-    private var apiClassifier: StagedClassifier
-    private let apiLock = NSLock()
+    var apiClassifier: StagedClassifier
+    let apiLock = NSLock()
     private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
 
     public init(config: LineConfig, logger: Logger) throws {
@@ -71,6 +71,8 @@ public final class InspectionService: @unchecked Sendable {
         }
     }
 
+    /// Starts every camera's capture and judging threads. A camera that fails later is retried
+    /// by its pipeline (and counted), never ends the others.
     public func start() {
         for p in pipelines { p.start() }
         let t = apiLock.withLock { apiClassifier.thresholds }
@@ -80,76 +82,35 @@ public final class InspectionService: @unchecked Sendable {
                                                       "thresholds.source": "\(config.models.overrideModel ? "config overrides the model files" : "model files first")"])
     }
 
-    /// Drains every pipeline and commits what is pending.
-    public func stop() {
+    /// Calls `body` once every started camera's source has ended and its frames are judged
+    /// (replays played once); never, while a camera runs.
+    public func whenEveryCameraEnded(_ body: @escaping @Sendable () -> Void) {
+        let all = DispatchGroup()
+        for p in pipelines {
+            all.enter()
+            p.whenEnded { all.leave() }
+        }
+        all.notify(queue: .global(), execute: body)
+    }
+
+    /// Stops reading the cameras and judges every frame already queued; its verdicts are then
+    /// with the committer. Blocks up to 30 s per camera.
+    public func stopCameras() {
         for p in pipelines { p.stop() }
+        logger.info("cameras stopped", metadata: ["verdicts": "\(pipelines.reduce(0) { $0 + $1.stats.verdicts })"])
+    }
+
+    /// Commits every verdict handed over so far and stops the writer. Call after `stopCameras`.
+    public func closeStore() {
         let flushed = committer.flush(timeout: 30)
         committer.close()
         logger.info("inspection stopped", metadata: ["committed": "\(committer.stats.committed)", "flushed": "\(flushed)"])
     }
 
-    // MARK: Models
-
-    /// What a reload did.
-    public enum ReloadOutcome: Sendable, Equatable {
-        case reloaded
-        /// Another reload was running.
-        case busy
-        /// The files were refused (the reason); the running models stay.
-        case refused(String)
-    }
-
-    /// Loads the configured model files again for every camera; swaps only if all load.
-    @discardableResult
-    public func reloadModels(reason: String) -> ReloadOutcome {
-        lock.lock()
-        guard !reloading else { lock.unlock(); return .busy }
-        reloading = true
-        lock.unlock()
-        defer { lock.withLock { reloading = false } }
-        do {
-            let fresh = try config.cameras.map { cam in
-                try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi) }
-            }
-            let api = try StagedClassifier(config.models, roi: nil)
-            for (p, c) in zip(pipelines, fresh) { p.swap(c) }
-            apiLock.withLock { apiClassifier = api }
-            lock.withLock {
-                reloadCounts.ok += 1
-                reloadError = nil
-                modelStamps = Self.stamps(config.models)
-            }
-            logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(api.stage1.version)",
-                                                       "model.stage2": "\(api.stage2?.version ?? "-")"])
-            return .reloaded
-        } catch {
-            lock.withLock {
-                reloadCounts.refused += 1
-                reloadError = "\(error)"
-                modelStamps = Self.stamps(config.models)  // do not retry the same broken file every poll
-            }
-            logger.error("new model refused, keeping the running one", metadata: ["reason": "\(reason)", "error": "\(error)"])
-            return .refused("\(error)")
-        }
-    }
-
-    /// Reloads when a model file changed (size or modification time) since the last load.
-    public func checkModelFiles() {
-        guard config.watchModels else { return }
-        let now = Self.stamps(config.models)
-        let changed = lock.withLock { now != modelStamps }
-        if changed { reloadModels(reason: "model file changed") }
-    }
-
-    static func stamps(_ m: ModelPaths) -> [String: String] {
-        var out: [String: String] = [:]
-        for path in [m.stage1, m.stage2].compactMap({ $0 }) {
-            let a = try? FileManager.default.attributesOfItem(atPath: path)
-            let size = (a?[.size] as? NSNumber)?.int64Value ?? -1
-            let mtime = (a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            out[path] = "\(size)@\(mtime)"
-        }
-        return out
+    /// Drains every pipeline and commits what is pending (`stopCameras`, then `closeStore`).
+    public func stop() {
+        stopCameras()
+        closeStore()
     }
 
     /// The staged verdict for one posted JPEG, with the model versions that gave it.
@@ -162,55 +123,4 @@ public final class InspectionService: @unchecked Sendable {
             return (j, apiClassifier.stage1.version, apiClassifier.stage2?.version)
         }
     }
-
-    // MARK: Housekeeping
-
-    /// Applies retention when it is due. Called from one housekeeping thread.
-    public func housekeeping(now: Date = Date()) {
-        guard now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60 else { return }
-        lastRetentionAt = now
-        do {
-            let r = try store.applyRetention(config.retention, framesDirectory: config.framesDirectory,
-                                             now: now.timeIntervalSince1970)
-            lock.withLock { retention = r }
-            if r.bytesOverBudget > 0 {
-                logger.warning("frame budget exceeded by frames under review", metadata: [
-                    "bytes.over_budget": "\(r.bytesOverBudget)",
-                    "hint": "review the flagged frames, raise retention.frame_budget_mb, or set retention.keep_frames_under_review = false"])
-            }
-            if r.framesDeleted > 0 || r.verdictsDeleted > 0 {
-                logger.info("retention applied", metadata: ["frames.deleted": "\(r.framesDeleted)", "bytes.freed": "\(r.bytesFreed)",
-                                                           "verdicts.deleted": "\(r.verdictsDeleted)", "bytes.over_budget": "\(r.bytesOverBudget)",
-                                                           "file.errors": "\(r.fileErrors)"])
-            }
-        } catch {
-            logger.error("retention failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// True while every camera is producing verdicts (or is known to be away and
-    /// reconnecting, which a restart would not fix); systemd's watchdog is fed only then.
-    public func isAdvancing(now: Double = monotonicSeconds()) -> Bool {
-        pipelines.allSatisfy { p in
-            let s = p.stats
-            if [.reconnecting, .failed, .ended].contains(s.sourceState) { return true }
-            guard let last = s.lastVerdictAt else { return now - processStart < config.stallSeconds * 2 }
-            return now - last < config.stallSeconds
-        }
-    }
-
-    private let processStart = monotonicSeconds()
-
-    /// Cameras whose frames cannot be judged as configured (`SourceState.failed`): not ready.
-    public var failedCameras: [String] { pipelines.filter { $0.stats.sourceState == .failed }.map(\.camera) }
-
-    /// The systemd STATUS= line: rate, totals and the last verdict.
-    public func statusLine(rate: Double) -> String {
-        let all = pipelines.map(\.stats)
-        let total = all.reduce(0) { $0 + $1.verdicts }
-        let fails = all.reduce(0) { $0 + $1.fails }, nv = all.reduce(0) { $0 + $1.noVerdicts }
-        let last = all.compactMap(\.lastDecision).last.map { "\($0.rawValue)" } ?? "none yet"
-        return String(format: "%.1f fps, %llu verdicts (%llu fail, %llu no-verdict), last: %@", rate, total, fails, nv, last)
-    }
 }
-

@@ -1,3 +1,4 @@
+import LinesightCore
 import Store
 
 /// What the staged classifier concluded about one frame.

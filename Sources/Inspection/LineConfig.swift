@@ -2,12 +2,14 @@ import Capture
 import Config
 import Foundation
 import Imaging
-import Reports
+import LinesightCore
 import Store
 
-/// Everything `linesight serve` reads from its config file, with the defaults a new line
-/// starts with. `deploy/linesight.toml` documents every key; `LineConfig.read` rejects keys
-/// it does not know, with the file and line.
+/// The line's part of the config file (store, models, thresholds, flagging, pipeline,
+/// retention, cameras), with the defaults a new line starts with. `deploy/linesight.toml`
+/// documents every key; the HTTP API ([http]) and the shifts ([stats]) are read by the
+/// executable and Reports from the same file, and the file's reader rejects keys nobody
+/// knows, with the file and line.
 public struct LineConfig: Sendable {
     public enum SourceKind: String, Sendable, CaseIterable { case v4l2, replay, synthetic }
 
@@ -22,25 +24,6 @@ public struct LineConfig: Sendable {
         public var fps: Double = 10
     }
 
-    public struct HTTP: Sendable {
-        public var enabled = true
-        public var host = "127.0.0.1"
-        public var port = 8080
-        /// File holding the bearer token (required for state-changing routes, and for any
-        /// non-loopback listen address).
-        public var tokenFile: String?
-        public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost", "[::1]"].contains(host) }
-
-        /// Sets host and port from "HOST:PORT"; false when it is not that.
-        public mutating func setListen(_ listen: String) -> Bool {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                  (0...65535).contains(port) else { return false }
-            host = String(listen[..<colon])
-            self.port = port
-            return true
-        }
-    }
-
     public var database = "linesight-data/inspection.sqlite"
     public var framesDirectory = "linesight-data/frames"
     public var jpegQuality = 90
@@ -51,14 +34,11 @@ public struct LineConfig: Sendable {
     public var pipeline = PipelineSettings()
     public var retention = RetentionPolicy()
     public var retentionEveryMinutes = 10.0
-    public var http = HTTP()
     /// No verdict for this long on a running camera: stop pinging the systemd watchdog.
     public var stallSeconds = 15.0
     /// Commit verdicts at least this often (group commit), seconds.
     public var commitInterval = 0.1
     public var cameras: [Camera] = []
-    /// `linesight stats`: the time zone periods and shifts are read in, and the shifts.
-    public var shifts = ShiftSchedule.standard()
 
     public init() {}
 
@@ -68,12 +48,11 @@ public struct LineConfig: Sendable {
         Dictionary(cameras.map { ($0.id, $0.roi) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Reads the file at `path`; relative paths in it are taken from `baseDirectory`.
-    public static func load(path: String) throws -> LineConfig {
-        let root = try ConfigSection.load(path: path)
-        return try read(root, baseDirectory: (path as NSString).deletingLastPathComponent)
-    }
-
+    /// Reads the line's sections of a config file ([store], [models], [thresholds], [flagging],
+    /// [pipeline], [retention], [[cameras]]); relative paths in them are taken from
+    /// `baseDirectory`. Other parts of the program read the file's other sections (the
+    /// executable [http], Reports [stats]); whoever reads the file calls `root.finish()` once
+    /// all have read theirs, so a key nobody knows is refused with its line.
     public static func read(_ root: ConfigSection, baseDirectory: String = "") throws -> LineConfig {
         var c = LineConfig()
         func resolve(_ p: String) -> String { p.hasPrefix("/") || baseDirectory.isEmpty ? p : baseDirectory + "/" + p }
@@ -118,34 +97,6 @@ public struct LineConfig: Sendable {
         c.retentionEveryMinutes = try r.double("every_minutes", default: c.retentionEveryMinutes, in: 1...10080)
         c.retention.keepFramesUnderReview = try r.bool("keep_frames_under_review", default: true)
 
-        let h = try root.section("http")
-        c.http.enabled = try h.bool("enabled", default: true)
-        let listen = try h.string("listen", default: "127.0.0.1:8080")
-        guard c.http.setListen(listen) else { throw h.bad("listen", "'\(listen)' is not HOST:PORT (e.g. 127.0.0.1:8080)") }
-        c.http.tokenFile = try h.optionalString("token_file").map(resolve)
-        if c.http.enabled, !c.http.isLoopback, c.http.tokenFile == nil {
-            throw h.bad("listen", "listening beyond loopback (\(c.http.host)) needs http.token_file with a bearer token")
-        }
-
-        let st = try root.section("stats")
-        var zone = TimeZone.current
-        if let name = try st.optionalString("timezone") {
-            guard let z = TimeZone(identifier: name) else { throw st.bad("timezone", "'\(name)' is not a time zone name (e.g. Europe/Berlin, UTC)") }
-            zone = z
-        }
-        let shiftTables = try st.sections("shifts")
-        if shiftTables.isEmpty {
-            c.shifts = .standard(timeZone: zone)
-        } else {
-            var shifts: [Shift] = []
-            for t in shiftTables {
-                let name = try t.string("name", default: "")
-                do { shifts.append(try Shift(name: name, start: try t.string("start", default: ""), end: try t.string("end", default: ""))) }
-                catch let e as ReportsError { throw t.bad("start", e.description) }
-            }
-            do { c.shifts = try ShiftSchedule(shifts, timeZone: zone) } catch let e as ReportsError { throw st.bad("shifts", e.description) }
-        }
-
         for cam in try root.sections("cameras") { c.cameras.append(try camera(cam, resolve)) }
         guard !c.cameras.isEmpty else {
             throw ConfigError.missingKey(file: root.file, line: root.line, key: "cameras (at least one [[cameras]] table)")
@@ -154,7 +105,6 @@ public struct LineConfig: Sendable {
         for (i, cam) in c.cameras.enumerated() where !seen.insert(cam.id).inserted {
             throw root.bad("cameras", "camera id '\(cam.id)' is used twice (cameras[\(i)])")
         }
-        try root.finish()
         return c
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LinesightCore
 import Neural
 import Store
 
@@ -34,7 +35,7 @@ public struct ModelRegistry {
         let model = try StageModel(data: data, path: file, stage: stage)  // the full check, on the bytes that are kept
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let copy = directory + "/\(model.version).safetensors"
-        if (try? SHA256.hex(file: copy)) != model.sha256 { try Self.atomicWrite(data, to: copy) }
+        if (try? Hashing.sha256(file: copy)) != model.sha256 { try Self.atomicWrite(data, to: copy) }
         let p = model.metadata.provenance
         return try store.registerModel(stage: stage.rawValue, file: copy, sha256: model.sha256, metrics: p.metrics,
                                        parent: parent ?? p.parent, dataHash: p.dataHash, notes: notes ?? p.notes ?? "",
@@ -68,7 +69,7 @@ public struct ModelRegistry {
             guard let live = try? livePath(stage) else { continue }
             Self.removeStaleTemporaries(of: live)
             guard FileManager.default.fileExists(atPath: live) else { continue }
-            let version = String(try SHA256.hex(file: live).prefix(12))
+            let version = String(try Hashing.sha256(file: live).prefix(12))
             guard let record = try store.model(version: version), record.status != .champion, record.stage == stage.rawValue else { continue }
             _ = try store.promote(version: version, by: "reconcile: the live file")
             fixed.append(version)

@@ -1,4 +1,5 @@
 import Capture
+import LinesightCore
 import Store
 
 /// A pipeline's running totals, read by metrics, the status line and the watchdog.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import LinesightCore
 import Neural
 import Store
 
@@ -52,7 +53,7 @@ public final class StageModel {
         self.stage = stage
         self.path = path
         self.metadata = meta
-        self.sha256 = SHA256.hex(data)
+        self.sha256 = Hashing.sha256(data)
         self.version = String(sha256.prefix(12))
         self.geometry = InputGeometry(width: input.width, height: input.height, layout: input.channels == 1 ? .gray : .rgb,
                                       roi: roi, method: .auto,

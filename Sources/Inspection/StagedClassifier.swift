@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import LinesightCore
 import Neural
 import Store
 
@@ -96,11 +97,4 @@ public final class StagedClassifier {
         j.stage2Ms = stage2Ms
         return j
     }
-}
-
-/// CLOCK_MONOTONIC in seconds.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 
 /// A flagged frame waiting for a person, with what the model said.
 public struct FlaggedFrame: Codable, Equatable, Sendable {

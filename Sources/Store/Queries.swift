@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 
 /// Which verdicts a reader wants, newest first, one page at a time.
 public struct VerdictQuery: Equatable, Sendable {

@@ -1,26 +1,9 @@
 import GRDB
+import LinesightCore
 
-/// How a frame was judged.
-public enum Decision: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case pass, fail
-    /// The frame could not be judged (decode error, model error, timeout): the line
-    /// treats it as a fail.
-    case noVerdict = "no_verdict"
-}
-
-/// Why a frame went to the review queue.
-public enum FlagReason: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    /// Stage-1 probability inside the uncertainty band.
-    case uncertain
-    /// Stage 2 ran but its top defect score was low.
-    case lowStage2Confidence = "low_stage2_confidence"
-    /// A random share of confident passes, to estimate escapes.
-    case audit
-    /// The frame got no verdict.
-    case noVerdict = "no_verdict"
-    /// `linesight audit-labels`: the frame's label confidently disagrees with the model.
-    case suspectLabel = "suspect_label"
-}
+// The domain types live in LinesightCore; the store keeps them as their raw values.
+extension Decision: DatabaseValueConvertible {}
+extension FlagReason: DatabaseValueConvertible {}
 
 public struct CameraRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "cameras"

@@ -22,7 +22,7 @@ struct DatabaseCommand: ParsableCommand {
 
         func run() throws {
             let cfg: LineConfig
-            do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
+            cfg = try ConfigFile.forCommand(path: config).line
             guard FileManager.default.fileExists(atPath: cfg.database) else { throw CommandFailure("no database at \(cfg.database)") }
             let users = DatabaseUsers.others(of: cfg.database)
             guard users.isEmpty else {

@@ -13,7 +13,7 @@ struct RegistryOptions: ParsableArguments {
 
     static func open(_ config: String) throws -> (LineConfig, ModelRegistry) {
         let cfg: LineConfig
-        do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
+        cfg = try ConfigFile.forCommand(path: config).line
         try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let registry = ModelRegistry(store: try Store(path: cfg.database, quickCheck: false, migrate: false), paths: cfg.models)
         for version in try registry.reconcile() {

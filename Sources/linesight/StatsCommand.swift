@@ -10,12 +10,17 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "The line config (its database, shifts and time zone).") var config: String = "/etc/linesight/linesight.toml"
 
     func open() throws -> (LineConfig, Store) {
-        let cfg: LineConfig
-        do { cfg = try LineConfig.load(path: config) } catch let e as ConfigError { throw ValidationError("\(e)") }
-        guard FileManager.default.fileExists(atPath: cfg.database) else {
-            throw CommandFailure("no database at \(cfg.database) yet: `linesight serve` creates it with the first verdict")
+        let (file, store) = try openFile()
+        return (file.line, store)
+    }
+
+    /// The whole config file (the shifts too) and the store.
+    func openFile() throws -> (ConfigFile, Store) {
+        let file = try ConfigFile.forCommand(path: config)
+        guard FileManager.default.fileExists(atPath: file.line.database) else {
+            throw CommandFailure("no database at \(file.line.database) yet: `linesight serve` creates it with the first verdict")
         }
-        return (cfg, try Store(path: cfg.database, quickCheck: false, migrate: false))
+        return (file, try Store(path: file.line.database, quickCheck: false, migrate: false))
     }
 }
 
@@ -92,7 +97,7 @@ struct StatsCommand: ParsableCommand {
         }
 
         func run() throws {
-            let (cfg, store) = try options.open()
+            let (cfg, store) = try options.openFile()
             let (since, until) = try range.resolve(cfg.shifts.timeZone)
             let rollups = try store.rollups(since: since, until: until, camera: camera)
             let recovered = try store.labeledVerdicts(since: since, until: until)
@@ -148,7 +153,7 @@ struct StatsCommand: ParsableCommand {
         @Flag(help: "JSON instead of a table.") var json = false
 
         func run() throws {
-            let (cfg, store) = try options.open()
+            let (cfg, store) = try options.openFile()
             let (since, until) = try range.resolve(cfg.shifts.timeZone)
             let report = AgreementReport(try store.labeledVerdicts(since: since, until: until))
             print(json ? report.json() : report.table(), terminator: "")

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Imaging
+import LinesightCore
 import Neural
 import Store
 import Testing
@@ -27,7 +28,7 @@ struct AuditCLITests {
                                               provenance: .init(created: "t")), to: dir + "/first.safetensors")
         let registered = try CLI.run(["models", "register", dir + "/first.safetensors", "--stage", "1"] + cfg)
         #expect(registered.status == 0, "\(registered.err)")
-        let version = String(try SHA256.hex(file: dir + "/first.safetensors").prefix(12))
+        let version = String(try Hashing.sha256(file: dir + "/first.safetensors").prefix(12))
         #expect(try CLI.run(["models", "promote", version] + cfg).status == 0)
 
         // 120 labeled frames: dark parts, defective ones with a bright blob; 4 labels wrong.

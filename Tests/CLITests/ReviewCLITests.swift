@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Imaging
+import LinesightCore
 import Store
 import TestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Imaging
+import LinesightCore
 import Neural
 import Store
 import Testing
@@ -104,7 +105,7 @@ struct StagedCLITests {
         let store = try Store(path: dir + "/data/db.sqlite")
         let first = try #require(try store.champion(stage: 1))
         #expect(try store.champion(stage: 2) != nil)
-        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version), "the champion is the live file")
+        #expect(try Hashing.sha256(file: dir + "/models/stage1.safetensors").hasPrefix(first.version), "the champion is the live file")
 
         let strict = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--max-escape", "0"] + cfg + small)
         #expect(strict.status == 0 && strict.out.contains("kept the champion") && strict.out.contains("escape rate            FAIL"), "\(strict.out)\(strict.err)")
@@ -151,9 +152,9 @@ struct StagedCLITests {
         #expect(lenient.out.contains("(precision ") && lenient.out.contains("stage-2 macro-F1 on the gate images (not a gate): champion"), "\(lenient.out)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains("checkpoint") }
         #expect(leftovers.isEmpty, "a finished retrain removes its checkpoints: \(leftovers)")
-        #expect(try SHA256.hex(file: dir + "/models/stage2.safetensors").hasPrefix(stage2.version))
+        #expect(try Hashing.sha256(file: dir + "/models/stage2.safetensors").hasPrefix(stage2.version))
         #expect(second.version != first.version && second.parentId == first.id)
-        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))
+        #expect(try Hashing.sha256(file: dir + "/models/stage1.safetensors").hasPrefix(second.version))
         let runs = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT status FROM training_runs ORDER BY id") }
         #expect(runs == ["kept_champion", "promoted"])
 
@@ -161,7 +162,7 @@ struct StagedCLITests {
         #expect(diff.status == 0 && diff.out.contains("threshold pass"))
         let back = try CLI.run(["models", "rollback", "--stage", "1"] + cfg)
         #expect(back.status == 0 && back.out.contains("rolled back to \(first.version)"), "\(back.err)")
-        #expect(try SHA256.hex(file: dir + "/models/stage1.safetensors").hasPrefix(first.version))
+        #expect(try Hashing.sha256(file: dir + "/models/stage1.safetensors").hasPrefix(first.version))
         // No --input-size: the init model's input (32), not the 64x48 images' own.
         let transfer = try CLI.run(["train", "--data", dir + "/new", "--epochs", "1", "--init", dir + "/models",
                                     "--fine-tune", "head", "--out", dir + "/transfer"] + small)
@@ -194,7 +195,7 @@ struct RegistryKillTests {
         let cfg = ["--config", dir + "/line.toml"]
         try stage1(dir + "/a.safetensors", pDefect: 0.1)
         try stage1(dir + "/b.safetensors", pDefect: 0.9)
-        let a = String(try SHA256.hex(file: dir + "/a.safetensors").prefix(12)), b = String(try SHA256.hex(file: dir + "/b.safetensors").prefix(12))
+        let a = String(try Hashing.sha256(file: dir + "/a.safetensors").prefix(12)), b = String(try Hashing.sha256(file: dir + "/b.safetensors").prefix(12))
         #expect(try CLI.run(["models", "register", dir + "/a.safetensors", "--stage", "1"] + cfg).status == 0)
         #expect(try CLI.run(["models", "register", dir + "/b.safetensors", "--stage", "1"] + cfg).status == 0)
         #expect(try CLI.run(["models", "promote", a] + cfg).status == 0)
@@ -205,13 +206,13 @@ struct RegistryKillTests {
             usleep(UInt32.random(in: 0...60_000, using: &rng))
             kill(p.pid, SIGKILL)
             _ = p.finish(within: 30)
-            let live = String(try SHA256.hex(file: dir + "/models/stage1.safetensors").prefix(12))
+            let live = String(try Hashing.sha256(file: dir + "/models/stage1.safetensors").prefix(12))
             #expect(live == a || live == b, "the live file is one whole version, never a mix")
             #expect((try? ModelFile.load(path: dir + "/models/stage1.safetensors")) != nil)
         }
         let listed = try CLI.run(["models", "list"] + cfg)
         #expect(listed.status == 0)
-        let live = String(try SHA256.hex(file: dir + "/models/stage1.safetensors").prefix(12))
+        let live = String(try Hashing.sha256(file: dir + "/models/stage1.safetensors").prefix(12))
         let store = try Store(path: dir + "/db.sqlite")
         #expect(try store.champion(stage: 1)?.version == live, "after any interruption the registry names the live file")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains(".tmp-") }

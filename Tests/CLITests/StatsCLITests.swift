@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 import Store
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import LinesightCore
 import Testing
 @testable import Capture
 

@@ -1,6 +1,7 @@
 import Capture
 import Foundation
 import Imaging
+import LinesightCore
 import Neural
 @testable import Inspection
 import Store

@@ -1,4 +1,5 @@
 import Foundation
+import LinesightCore
 import Neural
 @testable import Inspection
 import Store
@@ -50,7 +51,7 @@ struct StageModelValidationTests {
         let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.safetensors"))
         // The file at the path now holds other bytes: the model is still the one in `a`, whole.
         let model = try StageModel(data: a, path: dir + "/b.safetensors", stage: .one)
-        #expect(model.sha256 == SHA256.hex(a))
+        #expect(model.sha256 == Hashing.sha256(a))
         let input = [Float](repeating: 0, count: model.geometry.floatCount)
         let p = try input.withUnsafeBufferPointer { try model.defectProbability($0.baseAddress!) }
         #expect(abs(p - 0.2) < 1e-5)
@@ -82,7 +83,7 @@ struct StageModelValidationTests {
         let v2 = try registry.register(file: dir + "/v2.safetensors", stage: .one)
         try registry.promote(v1.version, by: "test")
         let live = try Data(contentsOf: URL(fileURLWithPath: registry.paths.stage1))
-        #expect(SHA256.hex(live) == v1.sha256)
+        #expect(Hashing.sha256(live) == v1.sha256)
         // Someone overwrites v2's copy with a valid model of another hash.
         try stage1(v2.file, pDefect: 0.6)
         let why = Self.refusal { try registry.promote(v2.version, by: "test") }

@@ -1,7 +1,9 @@
 import Capture
+import Config
 import Foundation
 import GRDB
 import Imaging
+import LinesightCore
 import Logging
 import Neural
 import Testing
@@ -49,7 +51,7 @@ struct PipelineTests {
             return path == dir + "/cut.safetensors"
         }
         let good = try StageModel(path: dir + "/s1.safetensors", stage: .one)
-        #expect(good.version == String(SHA256.hex(bytes).prefix(12)))
+        #expect(good.version == String(Hashing.sha256(bytes).prefix(12)))
         #expect(good.geometry.width == 32 && good.geometry.layout == .gray)
     }
 
@@ -88,7 +90,7 @@ struct PipelineTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try stage1(dir + "/s1.safetensors", pDefect: 0.5, thresholds: ["fail": 0.83, "pass": 0.04])
         try stage2(dir + "/s2.safetensors", [("scratch", 0.9), ("dent", 0.2)], thresholds: ["defect": 0.35, "defect.dent": 0.15])
-        var paths = try LineConfig.load(path: LineConfigTests.documented).models
+        var paths = try LineConfig.read(try ConfigSection.load(path: LineConfigTests.documented), baseDirectory: (LineConfigTests.documented as NSString).deletingLastPathComponent).models
         paths.stage1 = dir + "/s1.safetensors"
         paths.stage2 = dir + "/s2.safetensors"
         let t = try StagedClassifier(paths, roi: nil).thresholds
@@ -121,7 +123,7 @@ struct PipelineTests {
         #expect(frames.count == 25 && frames.allSatisfy { $0.keptBecause == .flagged })
         let first = try #require(frames.first)
         let onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/frames/" + first.path)))
-        #expect(SHA256.hex(onDisk) == first.sha256 && Int64(onDisk.count) == first.bytes)
+        #expect(Hashing.sha256(onDisk) == first.sha256 && Int64(onDisk.count) == first.bytes)
         #expect(try JPEGDecoder().header(onDisk.withUnsafeBytes { $0 }).width == 96, "a real JPEG")
     }
 

@@ -126,4 +126,25 @@ struct ServiceTests {
         #expect(wait(10) { service.pipelines[0].stats.passes > 0 }, "the new model judges")
         service.stop()
     }
+
+    @Test func whenEveryReplayEndsTheServiceSaysSoAndStopsWithEveryVerdictCommitted() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = try config(dir, device: "/dev/null-camera")
+        try FileManager.default.createDirectory(atPath: dir + "/replay", withIntermediateDirectories: true)
+        let image = try jpeg()
+        for i in 0..<12 { try Data(image).write(to: URL(fileURLWithPath: dir + "/replay/\(i).jpg")) }
+        c.cameras = [LineConfig.Camera(id: "a", source: .replay, replay: ReplayConfig(path: dir + "/replay", fps: 0, loop: false)),
+                     LineConfig.Camera(id: "b", source: .replay, replay: ReplayConfig(path: dir + "/replay", fps: 0, loop: false))]
+        let service = try InspectionService(config: c, logger: logger)
+        let ended = DispatchSemaphore(value: 0)
+        service.start()
+        service.whenEveryCameraEnded { ended.signal() }
+        #expect(ended.wait(timeout: .now() + 60) == .success, "both replays played once")
+        service.stopCameras()
+        service.closeStore()
+        #expect(service.pipelines.map(\.stats.received) == [12, 12])
+        #expect(service.committer.stats.committed == 24)
+        #expect(try service.store.rangeStats().frames == 24, "every frame of both cameras has its verdict in SQLite")
+    }
 }

@@ -4,6 +4,7 @@ import Inspection
 import Lifecycle
 import Neural
 import Store
+import LinesightCore
 import Testing
 import TestSupport
 import Training
@@ -36,7 +37,7 @@ struct PromotionTests {
             return TrainedStage(network: net, metadata: meta)
         }
 
-        func live() throws -> String { try SHA256.hex(file: dir + "/models/stage1.safetensors") }
+        func live() throws -> String { try Hashing.sha256(file: dir + "/models/stage1.safetensors") }
     }
 
     static let championFigures = GateFigures(escapeRate: 0.01, escapeUpper95: 0.03, falseRejectRate: 0.02,
@@ -50,7 +51,7 @@ struct PromotionTests {
         #expect(try store.champion(stage: 1)?.version == line.champion.version)
         #expect(try line.live().hasPrefix(line.champion.version))
         let two = try #require(try store.champion(stage: 2))
-        #expect(try SHA256.hex(file: line.dir + "/models/stage2.safetensors").hasPrefix(two.version))
+        #expect(try Hashing.sha256(file: line.dir + "/models/stage2.safetensors").hasPrefix(two.version))
         let promoted = try store.model(version: line.champion.version)
         #expect(promoted?.promotedBy == "tests" && promoted?.status == .champion)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 import TestSupport
 import Testing
 @testable import Store
@@ -338,20 +339,6 @@ extension StoreTests {
         #expect { _ = try store.decide(a, defects: [], reviewer: "alice", now: now + 1203) } throws: { "\($0)".contains("already decided by bob") }
         let labels = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT label || ':' || who FROM labels") }
         #expect(labels == ["scratch:bob"])
-    }
-}
-
-@Suite("SHA-256")
-struct SHA256Tests {
-    @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])
-    func matchesCoreutils(length: Int) throws {
-        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        let (dir, file) = try temporaryPath("blob")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Data(bytes).write(to: URL(fileURLWithPath: file))
-        let expected = try Child.run(URL(fileURLWithPath: "/usr/bin/sha256sum"), [file], within: 60).out.prefix(64)
-        #expect(SHA256.hex(bytes) == String(expected))
-        #expect(try SHA256.hex(file: file) == String(expected))
     }
 }
 

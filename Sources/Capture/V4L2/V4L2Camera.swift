@@ -1,6 +1,7 @@
 import CV4L2
 import Foundation
 import Imaging
+import LinesightCore
 import Logging
 
 /// Settings of one V4L2 camera.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Inspection
+import LinesightCore
 import Logging
 import NIOCore
 import Store
@@ -18,43 +19,10 @@ enum HTTPAPI {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.add(middleware: AuthMiddleware(token: token, requireForReads: requireTokenForReads))
-        router.get("/healthz") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            return json(["status": "ok"])
-        }
-        router.get("/readyz") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            let advancing = d.isAdvancing(), failing = d.committer.stats.failing, failed = d.failedCameras
-            guard advancing && !failing && failed.isEmpty else {
-                return json(["status": "not ready", "pipelines_advancing": advancing, "store_failing": failing, "cameras_failed": failed],
-                            status: .serviceUnavailable)
-            }
-            return json(["status": "ready"])
-        }
-        router.get("/metrics") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: Metrics.render(d, eventClients: hub.subscriberCount))))
-        }
-        router.get("/api/v1/openapi.json") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
-        }
-        router.get("/api/v1/verdicts") { request, _ in try verdicts(d, request) }
-        router.get("/api/v1/stats") { request, _ in try stats(d, request) }
-        router.get("/api/v1/frames/:file") { request, context in try frame(d, request, context.parameters.get("file") ?? "") }
-        router.get("/api/v1/events") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            return try events(hub)
-        }
-        router.post("/api/v1/classify") { request, _ in try await classify(d, gate, request) }
-        router.post("/api/v1/models/reload") { request, _ in
-            _ = try APIQuery(request, allowed: [])
-            switch await gate.offload({ d.reloadModels(reason: "HTTP request") }) {
-            case .reloaded: return json(["status": "reloaded", "stage1": d.pipelines.first?.modelVersions.0 ?? ""])
-            case .busy: return json(["error": "a reload is already running; try again shortly"], status: .conflict)
-            case .refused(let why): return json(["error": "the new model files were refused, the running models stay: \(why)"], status: .unprocessableContent)
+        let backend = Backend(inspection: d, events: hub, gate: gate)
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                try await route.handle(request, context, backend)
             }
         }
         return router
@@ -75,19 +43,16 @@ enum HTTPAPI {
         (try q.time("since"), try q.time("until"))
     }
 
-    /// Every route and its methods: a known path asked with another method is a 405, not a 404.
-    static let routes: [(path: String, methods: [HTTPRequest.Method])] = [
-        ("/healthz", [.get, .head]), ("/readyz", [.get, .head]), ("/metrics", [.get, .head]), ("/api/v1/openapi.json", [.get, .head]),
-        ("/api/v1/verdicts", [.get, .head]), ("/api/v1/stats", [.get, .head]), ("/api/v1/frames/*", [.get, .head]),
-        ("/api/v1/events", [.get, .head]), ("/api/v1/classify", [.post]), ("/api/v1/models/reload", [.post]),
-    ]
-
-    /// The methods a path takes, when it is one of the API's paths.
+    /// The methods a path takes, when it is one of the API's paths (a known path asked with
+    /// another method is a 405, not a 404).
     static func methods(for path: String) -> [HTTPRequest.Method]? {
-        routes.first { r in
-            r.path.hasSuffix("/*") ? path.hasPrefix(r.path.dropLast()) && !path.dropFirst(r.path.count - 1).contains("/")
-                && path.count > r.path.count - 1 : r.path == path
-        }?.methods
+        let asked = path.split(separator: "/", omittingEmptySubsequences: false)
+        let matching = routes.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == asked.count && zip(pattern, asked).allSatisfy { p, a in p.hasPrefix(":") ? !a.isEmpty : p == a }
+        }
+        guard !matching.isEmpty else { return nil }
+        return matching.flatMap { $0.method == .get ? [HTTPRequest.Method.get, .head] : [$0.method] }
     }
 
     static func verdicts(_ d: InspectionService, _ request: Request) throws -> Response {

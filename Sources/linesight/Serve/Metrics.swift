@@ -1,5 +1,6 @@
 import Foundation
 import Inspection
+import LinesightCore
 import Store
 
 /// The Prometheus text exposition (format 0.0.4) of the daemon's counters.

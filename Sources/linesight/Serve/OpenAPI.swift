@@ -1,6 +1,6 @@
 /// The HTTP API as an OpenAPI 3.0 document, served at /api/v1/openapi.json. CI runs
 /// schemathesis against a live daemon with it (scripts/check-api.sh): every response must
-/// conform, none may be a 5xx. Keep it beside HTTPAPI.swift's routes when they change.
+/// conform, none may be a 5xx. RoutesTests holds its paths and methods to HTTPAPI.routes.
 enum OpenAPI {
     static let document = #"""
     {

@@ -40,22 +40,30 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let logger = Logger(label: "linesight.serve")
         try compute.apply(logger)
-        var cfg: LineConfig
-        do {
-            cfg = try LineConfig.load(path: config)
-        } catch let e as ConfigError {
-            throw ValidationError("\(e)")
-        }
+        var file = try ConfigFile.forCommand(path: config)
         if let listen {
-            guard cfg.http.setListen(listen) else { throw ValidationError("--listen must be HOST:PORT") }
-            guard cfg.http.isLoopback || cfg.http.tokenFile != nil else {
+            guard file.http.setListen(listen) else { throw ValidationError("--listen must be HOST:PORT") }
+            guard file.http.isLoopback || file.http.tokenFile != nil else {
                 throw ValidationError("listening beyond loopback needs http.token_file in the config")
             }
         }
-        let token = try cfg.http.tokenFile.map { try TokenFile.read($0) }
-        let daemon = try InspectionService(config: cfg, logger: logger)
-        try Supervisor(daemon: daemon, logger: logger, token: token, live: live, duration: duration).run()
+        let token = try file.http.tokenFile.map { try TokenFile.read($0) }
+        let inspection = try InspectionService(config: file.line, logger: logger)
+        let daemon = Daemon(inspection: inspection, http: file.http, token: token, live: live, duration: duration, logger: logger)
+        try waitFor { try await daemon.run() }
     }
+}
+
+/// Runs `body` to its end from synchronous code (a command's `run()`), rethrowing its error.
+func waitFor(_ body: @escaping @Sendable () async throws -> Void) throws {
+    final class Outcome: @unchecked Sendable { var error: Error? }
+    let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+    Task {
+        do { try await body() } catch { outcome.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.error { throw error }
 }
 
 /// The bearer token file: refused when others can read or anyone but its owner and group can

@@ -20,8 +20,8 @@ final class SystemdNotifier: @unchecked Sendable {
     var isActive: Bool { fd >= 0 }
 
     /// Sends one message without waiting; true when the datagram left. A receiver that stops
-    /// reading (its queue holds 10 datagrams) once blocked the supervisor here, and with it
-    /// SIGTERM handling; a lost STATUS or WATCHDOG datagram is resent within a second.
+    /// reading (its queue holds 10 datagrams) once blocked the daemon here, and with it
+    /// SIGTERM handling; a lost STATUS or WATCHDOG datagram is resent at the next tick (SystemdService).
     @discardableResult
     func send(_ message: String) -> Bool {
         guard let path, fd >= 0 else { return false }

@@ -1,0 +1,21 @@
+/// How a frame was judged. Stored as its raw value in `verdicts.decision`.
+public enum Decision: String, Codable, Sendable, CaseIterable {
+    case pass, fail
+    /// The frame could not be judged (decode error, model error, timeout): the line
+    /// treats it as a fail.
+    case noVerdict = "no_verdict"
+}
+
+/// Why a frame went to the review queue. Stored as its raw value in `flags.reason`.
+public enum FlagReason: String, Codable, Sendable, CaseIterable {
+    /// Stage-1 probability inside the uncertainty band.
+    case uncertain
+    /// Stage 2 ran but its top defect score was low.
+    case lowStage2Confidence = "low_stage2_confidence"
+    /// A random share of confident passes, to estimate escapes.
+    case audit
+    /// The frame got no verdict.
+    case noVerdict = "no_verdict"
+    /// `linesight audit-labels`: the frame's label confidently disagrees with the model.
+    case suspectLabel = "suspect_label"
+}

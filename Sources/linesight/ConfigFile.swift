@@ -1,0 +1,34 @@
+import ArgumentParser
+import Config
+import Foundation
+import Inspection
+import Reports
+
+/// The line config file (deploy/linesight.toml documents every key): each part of the
+/// program reads its own sections of the one TOML file, the line (Inspection's
+/// `LineConfig`), the HTTP API ([http], `HTTPSettings`) and the shifts ([stats], Reports'
+/// `ShiftSchedule`), and a key none of them reads is refused with the file, line and a
+/// "did you mean".
+struct ConfigFile {
+    var line: LineConfig
+    var http: HTTPSettings
+    var shifts: ShiftSchedule
+
+    static func load(path: String) throws -> ConfigFile {
+        try read(try ConfigSection.load(path: path), baseDirectory: (path as NSString).deletingLastPathComponent)
+    }
+
+    static func read(_ root: ConfigSection, baseDirectory: String = "") throws -> ConfigFile {
+        func resolve(_ p: String) -> String { p.hasPrefix("/") || baseDirectory.isEmpty ? p : baseDirectory + "/" + p }
+        let http = try HTTPSettings.read(try root.section("http"), resolve: resolve)
+        let shifts = try ShiftSchedule.read(try root.section("stats"))
+        let line = try LineConfig.read(root, baseDirectory: baseDirectory)
+        try root.finish()
+        return ConfigFile(line: line, http: http, shifts: shifts)
+    }
+
+    /// `load`, with a config error as a usage error (the message names file, line and key).
+    static func forCommand(path: String) throws -> ConfigFile {
+        do { return try load(path: path) } catch let e as ConfigError { throw ValidationError("\(e)") }
+    }
+}

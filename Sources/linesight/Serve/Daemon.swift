@@ -1,0 +1,73 @@
+import Foundation
+import Inspection
+import Logging
+import ServiceLifecycle
+import Training
+
+/// `linesight serve`: the daemon as one `ServiceGroup` of small services (Services/).
+///
+/// How to add a service to the daemon (a trigger input, a reject output, an operator page):
+///   1. Write one file in Serve/Services/: a struct conforming to `Service` whose `run()`
+///      reads top to bottom: start, do its work until `gracefulShutdown()` returns (or loop
+///      with `while await tick(seconds) { ... }`), clean up, return. Put blocking calls in
+///      `await blocking("name") { ... }`. Wait for `startup.httpListening` or
+///      `startup.camerasStarted` if it needs them. To end the daemon when its job is done,
+///      `await shutdown.request()`, then wait for `gracefulShutdown()` like the others.
+///      Throw only for what must end the daemon.
+///   2. Add one line for it to `services` below.
+/// The group starts every service at once, in list order. SIGTERM and SIGINT (the group's
+/// only signals; SIGHUP is ReloadSignalService's) shut them down one at a time from the
+/// bottom of the list up, each finishing before the next is told: so put a service below
+/// what it needs while it stops. A service that throws shuts the group down the same way,
+/// and its error is the daemon's exit message (non-zero exit).
+struct Daemon {
+    let inspection: InspectionService
+    let http: HTTPSettings
+    let token: String?
+    let live: Bool
+    let duration: Double?
+    let logger: Logger
+
+    func run() async throws {
+        let notifier = SystemdNotifier(), startup = Startup(), shutdown = ShutdownRequest(), events = EventHub()
+        if live { events.tap = { Console.printVerdict($0) } }
+        inspection.observer = { events.publish($0) }
+
+        var services: [any Service] = [
+            StoreService(inspection: inspection),  // stops last: commits every verdict handed over, closes SQLite
+            HousekeepingService(inspection: inspection),
+            ModelWatcherService(inspection: inspection),
+            ReloadSignalService(inspection: inspection, notifier: notifier),
+            HTTPService(settings: http, inspection: inspection, events: events, token: token, startup: startup, logger: logger),
+            CameraService(inspection: inspection, startup: startup, shutdown: shutdown, logger: logger),  // stop reading, judge what is queued
+            SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1 first
+        ]
+        if let duration { services.append(DeadlineService(seconds: duration, shutdown: shutdown, logger: logger)) }
+
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                                           failureTerminationBehavior: .gracefullyShutdownGroup,
+                                           serviceName: String(describing: type(of: $0))) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        shutdown.attach(group)
+        try await group.run()
+        printSummary()
+    }
+
+    private func printSummary() {
+        for p in inspection.pipelines {
+            let s = p.stats
+            let p50 = s.latency.quantile(0.5).map { String(format: "%.0f", $0) } ?? "-"
+            let p99 = s.latency.quantile(0.99).map { String(format: "%.0f", $0) } ?? "-"
+            Console.line("""
+            \(p.camera): \(s.received) frames, \(s.passes) pass, \(s.fails) fail, \(s.noVerdicts) no-verdict \
+            (\(s.dropped) dropped), \(s.flags.values.reduce(0, +)) flags raised, \(s.framesSaved) frames kept; \
+            latency p50 <= \(p50) ms, p99 <= \(p99) ms
+            """)
+            if !s.defects.isEmpty {
+                Console.line("  defects: " + s.defects.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
+        }
+        Console.line("verdicts committed: \(inspection.committer.stats.committed) -> \(inspection.config.database)")
+    }
+}

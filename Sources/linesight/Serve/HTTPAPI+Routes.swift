@@ -1,0 +1,71 @@
+import Hummingbird
+import Inspection
+import NIOCore
+
+extension HTTPAPI {
+    /// What the route handlers work with.
+    struct Backend: Sendable {
+        let inspection: InspectionService
+        let events: EventHub
+        let gate: ClassifyGate
+    }
+
+    /// One route: method, path (":name" is a path parameter) and handler.
+    struct Route: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let handle: @Sendable (Request, BasicRequestContext, Backend) async throws -> Response
+
+        init(_ method: HTTPRequest.Method, _ path: String,
+             _ handle: @escaping @Sendable (Request, BasicRequestContext, Backend) async throws -> Response) {
+            (self.method, self.path, self.handle) = (method, path, handle)
+        }
+    }
+
+    /// Every route of the API, the one list the router, the 405/Allow answers and the token
+    /// check read (a test holds OpenAPI.swift to the same paths and methods). GET routes
+    /// answer HEAD too.
+    static let routes: [Route] = [
+        Route(.get, "/healthz") { request, _, _ in
+            _ = try APIQuery(request, allowed: [])
+            return json(["status": "ok"])
+        },
+        Route(.get, "/readyz") { request, _, b in
+            _ = try APIQuery(request, allowed: [])
+            let d = b.inspection
+            let advancing = d.isAdvancing(), failing = d.committer.stats.failing, failed = d.failedCameras
+            guard advancing && !failing && failed.isEmpty else {
+                return json(["status": "not ready", "pipelines_advancing": advancing, "store_failing": failing, "cameras_failed": failed],
+                            status: .serviceUnavailable)
+            }
+            return json(["status": "ready"])
+        },
+        Route(.get, "/metrics") { request, _, b in
+            _ = try APIQuery(request, allowed: [])
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: Metrics.render(b.inspection, eventClients: b.events.subscriberCount))))
+        },
+        Route(.get, "/api/v1/openapi.json") { request, _, _ in
+            _ = try APIQuery(request, allowed: [])
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+        },
+        Route(.get, "/api/v1/verdicts") { request, _, b in try verdicts(b.inspection, request) },
+        Route(.get, "/api/v1/stats") { request, _, b in try stats(b.inspection, request) },
+        Route(.get, "/api/v1/frames/:file") { request, context, b in try frame(b.inspection, request, context.parameters.get("file") ?? "") },
+        Route(.get, "/api/v1/events") { request, _, b in
+            _ = try APIQuery(request, allowed: [])
+            return try events(b.events)
+        },
+        Route(.post, "/api/v1/classify") { request, _, b in try await classify(b.inspection, b.gate, request) },
+        Route(.post, "/api/v1/models/reload") { request, _, b in
+            _ = try APIQuery(request, allowed: [])
+            let d = b.inspection
+            switch await b.gate.offload({ d.reloadModels(reason: "HTTP request") }) {
+            case .reloaded: return json(["status": "reloaded", "stage1": d.pipelines.first?.modelVersions.0 ?? ""])
+            case .busy: return json(["error": "a reload is already running; try again shortly"], status: .conflict)
+            case .refused(let why): return json(["error": "the new model files were refused, the running models stay: \(why)"], status: .unprocessableContent)
+            }
+        },
+    ]
+}

@@ -1,0 +1,18 @@
+import Inspection
+import ServiceLifecycle
+
+/// Reloads the models when a model file changes (size or modification time), checked every
+/// 2 s when models.watch is on. A broken file is refused and the running models stay.
+struct ModelWatcherService: Service {
+    let inspection: InspectionService
+
+    func run() async throws {
+        guard inspection.config.watchModels else {
+            try? await gracefulShutdown()
+            return
+        }
+        while await tick(2) {
+            await blocking("linesight-model-watch") { inspection.checkModelFiles() }
+        }
+    }
+}
