@@ -74,9 +74,9 @@ public final class Retrainer {
         let pass = inp.options.passClass
         let (fresh, replay) = try Self.gather(inp)
         onStep?("loading \(fresh.count) new images, \(replay.count) replayed and \(inp.golden.count) golden")
-        let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
-        let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Parallel.defaultWorkers)
-        let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Parallel.defaultWorkers)
+        let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Compute.current().threads)
+        let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Compute.current().threads)
+        let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Compute.current().threads)
         let newTrain = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) <= 7 }
         let newVal = newLoaded.kept.indices.filter { ImageFolder.bucket(newLoaded.kept[$0].file) > 7 }
         let classes = meta.classes
