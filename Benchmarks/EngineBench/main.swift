@@ -20,6 +20,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
+           linesight-bench --direct-crossover [--quick]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
            linesight-bench --blocked-winograd [--batch N] [--quick] | --blocked-dw
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
@@ -377,6 +378,35 @@ if args.contains("--kernel-ceiling") {
         let reps = 2000
         let t = timed(seconds: 1) { for _ in 0..<reps { plan.run(p, w, bias: bias, relu: false, y, channelBlocks: 0..<2) } }.min()!
         print("cin \(cin) side \(side) stride \(stride): \(String(format: "%.1f", 2 * Double(plan.work * reps) / t / 1e9)) GF/s (grid work)")
+    }
+    exit(0)
+}
+if args.contains("--direct-crossover") {
+    // Where inference's strided and wide (128+ channel) 3x3 convs leave the direct kernel
+    // (`ConvKernelChoice.directBatchLimit`): each kernel forced, calls interleaved, per batch.
+    let shapes: [(Int, Int, Int, Int)] = [(32, 64, 28, 2), (64, 128, 14, 2), (64, 128, 32, 2), (128, 256, 16, 2),
+                                          (128, 128, 16, 1), (256, 256, 8, 1), (512, 512, 4, 1)]
+    for (cin, cout, side, s) in shapes {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: cout, kernel: 3, stride: s, padding: 1)
+        var rng = SeededGenerator(seed: 5)
+        let conv = Conv2d(g, bias: true)
+        for i in 0..<conv.weight.value.count { conv.weight.value[i] = rng.normal() * 0.05 }
+        let bias = [Float](repeating: 0.1, count: cout)
+        for i in 0..<cout { conv.bias!.value[i] = bias[i] }
+        let direct = DirectConvLayer(g, weight: conv.weight.value.data, bias: bias)
+        let wino = WinogradConv.applies(to: g) ? WinogradConv(g, weight: conv.weight.value.data, bias: bias) : nil
+        for batch in [1, 2, 3, 4, 6, 8] {
+            let x = Tensor(Shape(cin, side, side), batch: batch)
+            for i in 0..<x.count { x[i] = rng.normal() }
+            var variants: [() -> Void] = [{ _ = compute.run { direct.forward(x, mode: .eval) } },
+                                          { _ = compute.run { conv.forward(x, mode: .eval) } }]
+            if let wino { variants.append { _ = compute.run { wino.forward(x, mode: .eval) } } }
+            let t = interleaved(variants).map { median($0) * 1000 }
+            let batched = ConvKernelChoice.choose(g, batch: batch, setting: .training, workers: threads)
+            let chosen = ConvKernelChoice.choose(g, batch: batch, setting: .inference, workers: threads)
+            print(String(format: "%d->%d %dpx s%d b%d: direct %.3f ms, %@ %.3f ms", cin, cout, side, s, batch, t[0],
+                         batched.description, t[1]) + (wino == nil ? "" : String(format: ", winograd %.3f ms", t[2])) + "; chosen: \(chosen)")
+        }
     }
     exit(0)
 }
