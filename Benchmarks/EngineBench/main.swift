@@ -506,9 +506,9 @@ if fashionEpochs > 0 {
     let trainSet = try FashionMNIST.load(test: false), testSet = try FashionMNIST.load(test: true)
     let net = try Network(small, seed: 1)
     let config = TrainingConfig.fashionMNIST(epochs: fashionEpochs, seed: 1)
-    let trainer = try Trainer(network: net, config: config, train: trainSet, validation: nil)
+    let trainer = try Trainer(network: net, config: config, train: trainSet, validation: nil, compute: compute)
     let start = now()
-    let summary = try compute.run { try trainer.run() }
+    let summary = try trainer.run()
     let seconds = now() - start
     let ev = compute.run { evaluate(net, on: testSet, normalization: config.normalization) }
     result["fashion"] = ["epochs": fashionEpochs, "seconds_per_epoch": seconds / Double(fashionEpochs),
