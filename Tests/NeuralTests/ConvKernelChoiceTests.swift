@@ -91,4 +91,26 @@ struct ConvKernelChoiceTests {
         #expect(ConvKernelChoice.choose(narrow, batch: 4, setting: .training, workers: 2) == .blockedWinograd)
         #expect(ConvKernelChoice.choose(narrow, batch: 4, setting: .training, workers: 2, options: ConvKernelOptions(blocked: false)) == .im2colGEMM)
     }
+
+    @Test("the Compute passed in reaches the kernels; a network keeps the one it was compiled with")
+    func computeReachesKernels() throws {
+        #expect(Compute.current().threads == 1, "outside any Compute: serial")
+        let spec = Zoo.smallResNet(input: Shape(1, 12, 12), classes: 2, depth: 8, width: 16)
+        let net = try Network(spec, seed: 2)
+        let two = Compute(threads: 2)
+        let (inside, compiled) = two.run { (Compute.current().threads, InferenceNetwork(net)) }
+        #expect(inside == 2 && compiled.compute.threads == 2 && InferenceNetwork(net).compute.threads == 1)
+        // a batch of 3 is two images per worker on one thread (the blocked kernel), not on two (im2col + GEMM)
+        let g = ConvGeometry(input: Shape(16, 8, 8), outChannels: 16, kernel: 3, stride: 1, padding: 1)
+        var rng = SeededGenerator(seed: 4)
+        let x = randomTensor(batch: 3, Shape(16, 8, 8), &rng)
+        let serial = Conv2d(g, bias: false), parallel = Conv2d(g, bias: false)
+        _ = serial.forward(x, mode: .eval)
+        _ = two.run { parallel.forward(x, mode: .eval) }
+        #expect(serial.blockedPaths.forward && !parallel.blockedPaths.forward)
+        // the kernel switches travel in the same value
+        let noBlocked = Conv2d(g, bias: false)
+        _ = Compute.serial.with(kernels: ConvKernelOptions(blocked: false)).run { noBlocked.forward(x, mode: .eval) }
+        #expect(!noBlocked.blockedPaths.forward)
+    }
 }
