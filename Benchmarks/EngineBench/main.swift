@@ -20,6 +20,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
+           linesight-bench --direct-crossover [--quick]
            linesight-bench --conv-shapes [--batch N] | --pack-vs-run | --kernel-ceiling | --blocked-vs-direct
            linesight-bench --blocked-winograd [--batch N] [--quick] | --blocked-dw
     The Swift half of `make bench-engine` (Benchmarks/engine/run.sh runs both halves and
@@ -30,9 +31,10 @@ if args.contains("--help") || args.contains("-h") {
 let threads = Int(option("--threads", "2"))!
 let fashionEpochs = Int(option("--fashion-epochs", "1"))!
 let quick = args.contains("--quick")
-Parallel.defaultWorkers = threads
-Parallel.kernelThreads = !args.contains("--no-kernel-threads")
-if let w = args.firstIndex(of: "--min-parallel").map({ Int(args[$0 + 1])! }) { Parallel.minimumParallelWork = w }
+/// The engine's threads for every figure (each variant below derives its own from it).
+let compute = Compute(threads: threads, kernelThreads: !args.contains("--no-kernel-threads"),
+                      minimumParallelWork: args.firstIndex(of: "--min-parallel").map { Int(args[$0 + 1])! }
+                          ?? Compute.defaultMinimumParallelWork)
 BLASRuntime.setThreads(1)
 try BLASRuntime.verifyKernels()
 
@@ -57,7 +59,7 @@ func gemmPeak() -> Double {
     let n = 1536
     let a = [Float](repeating: 0.5, count: n * n), b = a
     var c = a
-    let t = timed(seconds: 2) { sgemm(false, false, n, n, n, 1, a, n, b, n, 0, &c, n) }
+    let t = timed(seconds: 2) { compute.run { sgemm(false, false, n, n, n, 1, a, n, b, n, 0, &c, n) } }
     return 2 * Double(n * n * n) / median(t) / 1e9
 }
 
@@ -67,10 +69,7 @@ struct Case { var name: String; var spec: NetworkSpec; var batch: Int }
 /// im2col + GEMM.
 func trainingStep(_ spec: NetworkSpec, batch: Int, blocked: Bool = true, winograd: Bool = true) throws -> () -> Void {
     let net = try Network(spec, seed: 1)
-    for case let conv as Conv2d in net.allLayers {
-        conv.blockedKernel = blocked
-        conv.winogradKernel = winograd
-    }
+    let c = compute.with(kernels: ConvKernelOptions(winograd: winograd, blocked: blocked))
     var rng = SeededGenerator(seed: 2)
     let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -79,11 +78,13 @@ func trainingStep(_ spec: NetworkSpec, batch: Int, blocked: Bool = true, winogra
     let opt = SGD(learningRate: 0.01, momentum: 0.9, nesterov: true)
     let loss = SoftmaxCrossEntropy()
     let step = {
-        let y = net.forward(x, mode: .train)
-        _ = loss(y, labels, grad: grad)
-        net.zeroGradients()
-        net.backward(grad)
-        opt.step(net.namedParameters)
+        c.run {
+            let y = net.forward(x, mode: .train)
+            _ = loss(y, labels, grad: grad)
+            net.zeroGradients()
+            net.backward(grad)
+            opt.step(net.namedParameters)
+        }
     }
     step(); step()
     return step
@@ -96,8 +97,9 @@ func trainingThroughput(_ c: Case) throws -> Double {
 
 let winograd = !args.contains("--no-winograd")
 let direct = !args.contains("--no-direct")
+let inferenceCompute = compute.with(kernels: ConvKernelOptions(winograd: winograd, direct: direct))
 func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
-    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
+    let net = InferenceNetwork(try Network(spec, seed: 1), compute: inferenceCompute)
     var rng = SeededGenerator(seed: 3)
     let x = Tensor(spec.input, batch: batch)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -110,11 +112,11 @@ func inference(_ spec: NetworkSpec, batch: Int) throws -> Double {
 func convLayer(cin: Int, side: Int, batch: Int) throws -> Double {
     let spec = NetworkSpec(name: "conv", input: Shape(cin, side, side), layers: [.conv(out: cin, kernel: 3, stride: 1, padding: 1)])
     let net = try Network(spec, seed: 1)
-    for case let conv as Conv2d in net.allLayers { conv.winogradKernel = false }
+    let c = compute.with(kernels: ConvKernelOptions(winograd: false))
     let x = Tensor(spec.input, batch: batch)
     x.fill(0.5)
-    _ = net.forward(x, mode: .eval)
-    let t = median(timed(seconds: quick ? 1 : 3) { _ = net.forward(x, mode: .eval) })
+    _ = c.run { net.forward(x, mode: .eval) }
+    let t = median(timed(seconds: quick ? 1 : 3) { _ = c.run { net.forward(x, mode: .eval) } })
     return 2 * Double(batch * cin * side * side * cin * 9) / t / 1e9
 }
 
@@ -145,10 +147,10 @@ if let i = args.firstIndex(of: "--profile-infer") {
     let t = try inference(spec, batch: batch)
     log("median \(t * 1000) ms")
     let x0 = Tensor(spec.input, batch: batch)
-    for (layer, seconds) in InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct).profile(x0) {
+    for (layer, seconds) in InferenceNetwork(try Network(spec, seed: 1), compute: inferenceCompute).profile(x0) {
         log(String(format: "%8.3f ms  ", seconds * 1000) + layer)
     }
-    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
+    let net = InferenceNetwork(try Network(spec, seed: 1), compute: inferenceCompute)
     let x = Tensor(spec.input, batch: batch)
     for _ in 0..<10 { log(String(format: "window median %.3f ms", median(timed(seconds: 1) { _ = net.predict(x) }) * 1000)) }
     exit(0)
@@ -158,10 +160,14 @@ if let i = args.firstIndex(of: "--ab-kernel-threads") {
     // that the host's drift hits both alike.
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
-    let net = InferenceNetwork(try Network(spec, seed: 1), winograd: winograd, direct: direct)
+    let source = try Network(spec, seed: 1)
+    let nets = [true, false].map { flag in
+        InferenceNetwork(source, compute: Compute(threads: threads, kernelThreads: flag, minimumParallelWork: compute.minimumParallelWork,
+                                                  kernels: inferenceCompute.kernels))
+    }
     let x = Tensor(spec.input, batch: batch)
     x.fill(0.5)
-    let t = interleaved([true, false].map { flag in { Parallel.kernelThreads = flag; _ = net.predict(x) } })
+    let t = interleaved(nets.map { net in { _ = net.predict(x) } })
     log(String(format: "kernel threads %.3f ms, dispatch %.3f ms (medians of %d)", median(t[0]) * 1000, median(t[1]) * 1000, t[0].count))
     exit(0)
 }
@@ -173,8 +179,8 @@ if let i = args.firstIndex(of: "--ab-compile") {
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
     let source = try Network(spec, seed: 1)
-    let nets = [InferenceNetwork(source), InferenceNetwork(source, winograd: false), InferenceNetwork(source, blocked: false),
-                InferenceNetwork(source, fuseResiduals: false, blocked: false)]
+    let nets = [ConvKernelOptions(), ConvKernelOptions(winograd: false), ConvKernelOptions(blocked: false),
+                ConvKernelOptions(blocked: false, fuseResiduals: false)].map { InferenceNetwork(source, compute: compute.with(kernels: $0)) }
     let x = Tensor(spec.input, batch: batch)
     var rng = SeededGenerator(seed: 3)
     for i in 0..<x.count { x[i] = rng.normal() }
@@ -220,11 +226,14 @@ if let i = args.firstIndex(of: "--ab-min-parallel") {
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
     let values = option("--values", "1048576,524288").split(separator: ",").map { Int($0)! }
-    let net = InferenceNetwork(try Network(spec, seed: 1))
+    let source = try Network(spec, seed: 1)
+    let nets = values.map { v in
+        InferenceNetwork(source, compute: Compute(threads: threads, kernelThreads: compute.usesKernelThreads, minimumParallelWork: v))
+    }
     let x = Tensor(spec.input, batch: batch)
     var rng = SeededGenerator(seed: 3)
     for i in 0..<x.count { x[i] = rng.normal() }
-    let times = interleaved(values.map { v in { Parallel.minimumParallelWork = v; _ = net.predict(x) } })
+    let times = interleaved(nets.map { net in { _ = net.predict(x) } })
     for (v, t) in zip(values, times) { log(String(format: "threshold %d: %.3f ms", v, median(t) * 1000)) }
     exit(0)
 }
@@ -272,18 +281,20 @@ if args.contains("--blocked-vs-direct") {
         let table = plan.pixels(batch: 1)
         let units = plan.channelBlocks * table.blocks, npb = table.blocks
         func blocked() {
-            Parallel.forEachChunk(units, work: plan.work) { r in
-                var u = r.lowerBound
-                while u < r.upperBound {
-                    let kb = u / npb, p0 = u % npb, p1 = min(npb, p0 + r.upperBound - u)
-                    plan.run(xb, w, bias: bias, relu: true, yb, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
-                    u += p1 - p0
+            compute.run {
+                Parallel.forEachChunk(units, work: plan.work) { r in
+                    var u = r.lowerBound
+                    while u < r.upperBound {
+                        let kb = u / npb, p0 = u % npb, p1 = min(npb, p0 + r.upperBound - u)
+                        plan.run(xb, w, bias: bias, relu: true, yb, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
+                        u += p1 - p0
+                    }
                 }
             }
         }
         // check: the two agree
         direct.relu = true
-        let ref = direct.forward(x, mode: .eval)
+        let ref = compute.run { direct.forward(x, mode: .eval) }
         blocked()
         let back = UnsafeMutablePointer<Float>.allocate(capacity: ref.count)
         plan.output.unpack(yb, into: back, channels: 0..<cout)
@@ -292,7 +303,7 @@ if args.contains("--blocked-vs-direct") {
         var td: [Double] = [], tb: [Double] = []
         let start = now()
         while now() - start < 1.5 {
-            var t = now(); _ = direct.forward(x, mode: .eval); td.append(now() - t)
+            var t = now(); _ = compute.run { direct.forward(x, mode: .eval) }; td.append(now() - t)
             t = now(); blocked(); tb.append(now() - t)
         }
         let flops = 2.0 * Double(cout * g.outPlane * cin * k * k)
@@ -327,17 +338,19 @@ if args.contains("--blocked-winograd") {
         let table = plan.pixels(batch: batch), tiles = winos.map { $0.tiles(batch: batch) }
         let units = plan.channelBlocks * table.blocks, npb = table.blocks
         func direct() {
-            Parallel.forEachChunk(units, work: plan.work * batch, threshold: Parallel.minimumParallelWork / 4) { r in
-                var k = r.lowerBound
-                while k < r.upperBound {
-                    let kb = k / npb, p0 = k % npb, p1 = min(npb, p0 + r.upperBound - k)
-                    plan.run(xb, w, bias: bias, relu: true, yd, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
-                    k += p1 - p0
+            compute.run {
+                Parallel.forEachChunk(units, work: plan.work * batch, threshold: compute.minimumParallelWork / 4) { r in
+                    var k = r.lowerBound
+                    while k < r.upperBound {
+                        let kb = k / npb, p0 = k % npb, p1 = min(npb, p0 + r.upperBound - k)
+                        plan.run(xb, w, bias: bias, relu: true, yd, residual: nil, table, channelBlocks: kb..<(kb + 1), pixelBlocks: p0..<p1)
+                        k += p1 - p0
+                    }
                 }
             }
         }
         let variants = [direct] + zip(winos, tiles).map { wino, t in
-            { wino.runParallel(xb, u, bias: bias, relu: true, yw, residual: nil, t, batch: batch, scratch: scratch) }
+            { compute.run { wino.runParallel(xb, u, bias: bias, relu: true, yw, residual: nil, t, batch: batch, scratch: scratch) } }
         }
         variants[0](); variants[2]()
         var err: Float = 0, scale: Float = 0
@@ -368,6 +381,35 @@ if args.contains("--kernel-ceiling") {
     }
     exit(0)
 }
+if args.contains("--direct-crossover") {
+    // Where inference's strided and wide (128+ channel) 3x3 convs leave the direct kernel
+    // (`ConvKernelChoice.directBatchLimit`): each kernel forced, calls interleaved, per batch.
+    let shapes: [(Int, Int, Int, Int)] = [(32, 64, 28, 2), (64, 128, 14, 2), (64, 128, 32, 2), (128, 256, 16, 2),
+                                          (128, 128, 16, 1), (256, 256, 8, 1), (512, 512, 4, 1)]
+    for (cin, cout, side, s) in shapes {
+        let g = ConvGeometry(input: Shape(cin, side, side), outChannels: cout, kernel: 3, stride: s, padding: 1)
+        var rng = SeededGenerator(seed: 5)
+        let conv = Conv2d(g, bias: true)
+        for i in 0..<conv.weight.value.count { conv.weight.value[i] = rng.normal() * 0.05 }
+        let bias = [Float](repeating: 0.1, count: cout)
+        for i in 0..<cout { conv.bias!.value[i] = bias[i] }
+        let direct = DirectConvLayer(g, weight: conv.weight.value.data, bias: bias)
+        let wino = WinogradConv.applies(to: g) ? WinogradConv(g, weight: conv.weight.value.data, bias: bias) : nil
+        for batch in [1, 2, 3, 4, 6, 8] {
+            let x = Tensor(Shape(cin, side, side), batch: batch)
+            for i in 0..<x.count { x[i] = rng.normal() }
+            var variants: [() -> Void] = [{ _ = compute.run { direct.forward(x, mode: .eval) } },
+                                          { _ = compute.run { conv.forward(x, mode: .eval) } }]
+            if let wino { variants.append { _ = compute.run { wino.forward(x, mode: .eval) } } }
+            let t = interleaved(variants).map { median($0) * 1000 }
+            let batched = ConvKernelChoice.choose(g, batch: batch, setting: .training, workers: threads)
+            let chosen = ConvKernelChoice.choose(g, batch: batch, setting: .inference, workers: threads)
+            print(String(format: "%d->%d %dpx s%d b%d: direct %.3f ms, %@ %.3f ms", cin, cout, side, s, batch, t[0],
+                         batched.description, t[1]) + (wino == nil ? "" : String(format: ", winograd %.3f ms", t[2])) + "; chosen: \(chosen)")
+        }
+    }
+    exit(0)
+}
 if args.contains("--conv-shapes") {
     // Per-layer GFLOP/s of each conv kernel at one batch size (default 1): where the time goes.
     let batch = Int(option("--batch", "1"))!
@@ -380,7 +422,7 @@ if args.contains("--conv-shapes") {
         let flops = 2 * Double(batch * cout * g.outPlane * cin * k * k)
         var line = "\(cin)->\(cout) \(side)px k\(k) s\(s):"
         for (name, w, d) in [("direct", false, true), ("winograd", true, false), ("gemm", false, false)] {
-            let net = InferenceNetwork(try Network(spec, seed: 1), winograd: w, direct: d)
+            let net = InferenceNetwork(try Network(spec, seed: 1), compute: compute.with(kernels: ConvKernelOptions(winograd: w, direct: d)))
             let x = Tensor(spec.input, batch: batch)
             x.fill(0.5)
             let t = median(timed(seconds: 0.5, minimum: 5) { _ = net.predict(x) })
@@ -464,11 +506,11 @@ if fashionEpochs > 0 {
     let trainSet = try FashionMNIST.load(test: false), testSet = try FashionMNIST.load(test: true)
     let net = try Network(small, seed: 1)
     let config = TrainingConfig.fashionMNIST(epochs: fashionEpochs, seed: 1)
-    let trainer = try Trainer(network: net, config: config, train: trainSet, validation: nil)
+    let trainer = try Trainer(network: net, config: config, train: trainSet, validation: nil, compute: compute)
     let start = now()
     let summary = try trainer.run()
     let seconds = now() - start
-    let ev = evaluate(net, on: testSet, normalization: config.normalization)
+    let ev = compute.run { evaluate(net, on: testSet, normalization: config.normalization) }
     result["fashion"] = ["epochs": fashionEpochs, "seconds_per_epoch": seconds / Double(fashionEpochs),
                          "train_images_per_s": summary.history.map(\.imagesPerSecond).reduce(0, +) / Double(summary.history.count),
                          "test_accuracy": ev.accuracy]

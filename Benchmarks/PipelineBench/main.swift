@@ -25,7 +25,8 @@ let work = args[1]
 let seconds = option("--seconds").flatMap(Double.init) ?? 8
 let rates = (option("--rates") ?? "100,150,200,250,300,400").split(separator: ",").compactMap { Double($0) }
 let workers = option("--workers").flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
-Parallel.defaultWorkers = 1  // one core per pipeline worker; the workers run side by side
+// one core per pipeline worker, the workers side by side: the models run `Compute.serial`,
+// which is what library code runs with when given no other
 BLASRuntime.setThreads(1)
 
 var quiet = Logger(label: "bench")

@@ -28,9 +28,9 @@ extension InspectionService {
         defer { lock.withLock { reloading = false } }
         do {
             let fresh = try config.cameras.map { cam in
-                try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi) }
+                try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi, compute: compute) }
             }
-            let api = try StagedClassifier(config.models, roi: nil)
+            let api = try StagedClassifier(config.models, roi: nil, compute: compute)
             for (p, c) in zip(pipelines, fresh) { p.swap(c) }
             apiLock.withLock { apiClassifier = api }
             lock.withLock {

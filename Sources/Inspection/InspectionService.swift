@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import LinesightCore
 import Logging
+import Neural
 import Store
 
 /// The inspection line as a library object: the store and its group committer, one pipeline
@@ -31,8 +32,11 @@ public final class InspectionService: @unchecked Sendable {
     var apiClassifier: StagedClassifier
     let apiLock = NSLock()
     private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
+    /// The engine's threads and kernels for every model this service loads, reloads included.
+    let compute: Compute
 
-    public init(config: LineConfig, logger: Logger) throws {
+    public init(config: LineConfig, logger: Logger, compute: Compute = .current()) throws {
+        self.compute = compute
         self.config = config
         self.logger = logger
         try FileManager.default.createDirectory(atPath: (config.database as NSString).deletingLastPathComponent,
@@ -43,7 +47,9 @@ public final class InspectionService: @unchecked Sendable {
         let saver = try FrameSaver(root: config.framesDirectory, quality: config.jpegQuality)
         var built: [InspectionPipeline] = []
         for cam in config.cameras {
-            let classifiers = try (0..<max(1, config.pipeline.workers)).map { _ in try StagedClassifier(config.models, roi: cam.roi) }
+            let classifiers = try (0..<max(1, config.pipeline.workers)).map { _ in
+                try StagedClassifier(config.models, roi: cam.roi, compute: compute)
+            }
             let source = try Self.source(for: cam, logger: logger)
             let committer = committer
             let p = InspectionPipeline(camera: cam.id, source: source, classifiers: classifiers, flags: config.flags,
@@ -52,7 +58,7 @@ public final class InspectionService: @unchecked Sendable {
             built.append(p)
         }
         pipelines = built
-        apiClassifier = try StagedClassifier(config.models, roi: nil)
+        apiClassifier = try StagedClassifier(config.models, roi: nil, compute: compute)
         modelStamps = Self.stamps(config.models)
         for p in pipelines { p.onVerdict = { [weak self] v in self?.observer?(v) } }
     }

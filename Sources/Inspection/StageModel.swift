@@ -30,19 +30,20 @@ public final class StageModel {
 
     public static let passClassNames = ["good", "ok", "pass"]
 
-    /// Reads the file once, then checks and compiles those bytes (`init(data:path:stage:roi:)`).
-    public convenience init(path: String, stage: Stage, roi: Rect? = nil) throws {
+    /// Reads the file once, then checks and compiles those bytes (`init(data:path:stage:roi:compute:)`).
+    public convenience init(path: String, stage: Stage, roi: Rect? = nil, compute: Compute = .current()) throws {
         let data: Data
         do { data = try ModelFile.read(path: path) } catch let e as NeuralError {
             throw InspectionError.model(path: path, reason: "\(e)")
         }
-        try self.init(data: data, path: path, stage: stage, roi: roi)
+        try self.init(data: data, path: path, stage: stage, roi: roi, compute: compute)
     }
 
     /// A model from the bytes of its file: the hash and the network come from the same
     /// bytes, so a file replaced between two reads cannot pair one file's version with
-    /// another's weights. `path` names the file in errors and records.
-    public init(data: Data, path: String, stage: Stage, roi: Rect? = nil) throws {
+    /// another's weights. `path` names the file in errors and records. Predictions run
+    /// with `compute`.
+    public init(data: Data, path: String, stage: Stage, roi: Rect? = nil, compute: Compute = .current()) throws {
         let loaded: (network: Network, metadata: ModelMetadata)
         do { loaded = try ModelFile.decode(data, path: path) } catch let e as NeuralError {
             throw InspectionError.model(path: path, reason: "\(e)")
@@ -58,7 +59,7 @@ public final class StageModel {
         self.geometry = InputGeometry(width: input.width, height: input.height, layout: input.channels == 1 ? .gray : .rgb,
                                       roi: roi, method: .auto,
                                       normalization: PixelNormalization(mean: meta.normalization.mean, std: meta.normalization.std))
-        self.network = InferenceNetwork(loaded.network)
+        self.network = InferenceNetwork(loaded.network, compute: compute)
     }
 
     /// What a stage needs beyond `ModelMetadata.validate()` (which `ModelFile.decode` ran):

@@ -38,9 +38,9 @@ public final class StagedClassifier {
     private var input1: [Float]
     private var input2: [Float]
 
-    public init(_ paths: ModelPaths, roi: Rect?) throws {
-        stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi)
-        stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi) }
+    public init(_ paths: ModelPaths, roi: Rect?, compute: Compute = .current()) throws {
+        stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi, compute: compute)
+        stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi, compute: compute) }
         thresholds = try Self.thresholds(paths, stage1: stage1.metadata, stage2: stage2?.metadata)
         self.roi = roi
         do {

@@ -50,10 +50,10 @@ struct EngineCommand: ParsableCommand {
         } else if case .keep(let reason) = OpenBLASBootstrap.decision() {
             print("core choice    kept: \(reason)")
         }
-        print("threads        \(BLASRuntime.threads) (OpenBLAS), \(Parallel.workers) (engine)")
+        print("threads        \(BLASRuntime.threads) (OpenBLAS), \(Compute.current().threads) (engine)")
         print("kernel check   passed (sgemm vs naive reference, all transposes)")
-        print(String(format: "sgemm speed    %.1f GFLOP/s (1024^3, %d worker%@)", Self.gemmSpeed(), Parallel.workers,
-                     Parallel.workers == 1 ? "" : "s"))
+        print(String(format: "sgemm speed    %.1f GFLOP/s (1024^3, %d worker%@)", Self.gemmSpeed(), Compute.current().threads,
+                     Compute.current().threads == 1 ? "" : "s"))
         if let profile { try Self.profile(model: profile, batch: batch) }
     }
 

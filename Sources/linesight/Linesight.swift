@@ -45,7 +45,9 @@ struct Linesight: ParsableCommand {
         }
         do {
             var command = try parseAsRoot()
-            try command.run()
+            // the engine's threads and kernels, in force for everything the command runs
+            let compute = try (command as? ComputeCommand)?.compute.make() ?? .serial
+            try compute.run { try command.run() }
         } catch {
             exit(withError: error)
         }
@@ -57,12 +59,32 @@ struct ComputeOptions: ParsableArguments {
     @Option(help: "Threads for the engine's kernels (default: all cores). Its helper threads stay awake 0.2 ms after each layer for the next one, then sleep.")
     var threads: Int?
 
-    func apply(_ logger: Logger) throws {
+    /// The engine's `Compute` for these options; `Linesight.main` runs the command inside it.
+    func make() throws -> Compute {
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard n >= 1 && n <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-        Parallel.defaultWorkers = n
+        return Compute(threads: n)
+    }
+
+    func apply(_ logger: Logger) throws {
+        // A command that has these options but is not a `ComputeCommand` would run serial
+        // whatever --threads says: refuse that here, where every such command passes.
+        let wanted = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        guard Compute.current().threads == wanted else {
+            throw ValidationError("internal: this command's --threads did not reach the engine (declare it a ComputeCommand)")
+        }
         // The engine splits GEMMs across its own workers; OpenBLAS runs one thread per call.
         BLASRuntime.setThreads(1)
         try OpenBLASBootstrap.verify(logger)
     }
 }
+
+/// A command with `ComputeOptions`: `Linesight.main` runs it inside their `Compute`.
+protocol ComputeCommand { var compute: ComputeOptions { get } }
+extension TrainCommand: ComputeCommand {}
+extension EvaluateCommand: ComputeCommand {}
+extension EngineCommand: ComputeCommand {}
+extension ServeCommand: ComputeCommand {}
+extension RetrainCommand: ComputeCommand {}
+extension AuditLabelsCommand: ComputeCommand {}
+extension FashionMNISTCommand: ComputeCommand {}

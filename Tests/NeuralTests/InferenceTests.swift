@@ -18,8 +18,8 @@ struct InferenceTests {
         for (name, p) in net.namedParameters where p.isNormOrBias {
             for i in 0..<p.value.count { p.value[i] = name.hasSuffix("weight") ? rng.uniform(0.5, 1.5) : rng.uniform(-0.3, 0.3) }
         }
-        let fast = InferenceNetwork(net), separate = InferenceNetwork(net, fuseResiduals: false, blocked: false)
-        let winograd = InferenceNetwork(net, direct: false), gemmOnly = InferenceNetwork(net, winograd: false, direct: false)
+        let fast = InferenceNetwork(net), separate = compiled(net, ConvKernelOptions(blocked: false, fuseResiduals: false))
+        let winograd = compiled(net, ConvKernelOptions(direct: false)), gemmOnly = compiled(net, ConvKernelOptions(winograd: false, direct: false))
         for batch in [1, 5] {
             let x = randomTensor(batch: batch, spec.input, &rng)
             let expected = net.forward(x, mode: .eval).array
@@ -109,18 +109,26 @@ struct InferenceTests {
     @Test("ResNet convs run the direct kernel with ReLU fused into it; the profile names every layer")
     func directKernelAndProfile() throws {
         let net = try Network(Zoo.resnet18(input: Shape(3, 32, 32), classes: 2), seed: 1)
-        let fast = InferenceNetwork(net, blocked: false)
+        let fast = compiled(net, ConvKernelOptions(blocked: false))
         let rows = fast.profile(Tensor(Shape(3, 32, 32), batch: 1), repeats: 3)
         #expect(rows.filter { $0.layer.contains("direct conv") }.count == 17)   // the 7x7 stem and 16 3x3 convs
         #expect(rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu") })
         #expect(rows.filter { $0.layer.contains("gemm conv") && $0.layer.contains("k1") }.count == 3)
-        // stride-2 and wide stride-1 layers switch to im2col + GEMM / Winograd on batches
-        #expect(rows.contains { $0.layer.contains("direct conv 64->128 k3 s2 at 8x8 +relu (batches of 4+: gemm conv 64->128 k3 s2 at 8x8 +relu)") })
-        #expect(rows.contains { $0.layer.contains("(batches of 4+: winograd conv 256->256 at 2x2)") })
-        #expect(!rows.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu (") })
-        // every block's sum and ReLU run in its last conv; the 128+ channel ones only below batch 4
-        #expect(rows.filter { $0.layer.contains("residual block (whole, again; sum and relu in its last conv") }.count == 8)
-        #expect(rows.filter { $0.layer.contains("in its last conv below batch 4)") }.count == 6)
+        // every block's sum and ReLU run in its last conv
+        #expect(rows.filter { $0.layer.contains("residual block (whole, again; sum and relu in its last conv)") }.count == 8)
         #expect(rows.allSatisfy { $0.seconds >= 0 })
+        // from batch `directBatchLimit`, stride-2 and wide stride-1 layers switch to their
+        // batched kernels (im2col + GEMM with the blocked kernels off, Winograd), and so do
+        // those blocks' sums
+        let batched = fast.profile(Tensor(Shape(3, 32, 32), batch: ConvKernelChoice.directBatchLimit), repeats: 1)
+        #expect(batched.contains { $0.layer.contains("im2col + gemm conv 64->128 k3 s2 at 8x8 +relu") })
+        #expect(batched.contains { $0.layer.contains("winograd conv 256->256 k3 s1 at 2x2") })
+        #expect(batched.contains { $0.layer.contains("direct conv 64->64 k3 s1 at 8x8 +relu") })
+        #expect(batched.filter { $0.layer.contains("in its last conv: not at this batch)") }.count == 6)
     }
+}
+
+/// `net` compiled with only the conv kernels `kernels` allows (the threads in force kept).
+func compiled(_ net: Network, _ kernels: ConvKernelOptions) -> InferenceNetwork {
+    InferenceNetwork(net, compute: Compute.current().with(kernels: kernels))
 }

@@ -70,9 +70,9 @@ struct KernelTests {
         expectClose(w.grad.array, rdw.array, tolerance: 1e-5, "dW \(c)")
         expectClose(b.grad.array, rdb.array, tolerance: 1e-5, "db \(c)")
         if let conv = layer as? Conv2d {
-            let blocked = c.cout % 16 == 0 && c.groups == 1 && c.batch >= 2 * Parallel.workers
+            let blocked = c.cout % 16 == 0 && c.groups == 1 && c.batch >= 2 * Compute.current().threads
             #expect(conv.blockedPaths.forward == blocked, "blocked forward \(c)")
-            let blockedDX = c.groups == 1 && c.batch >= 2 * Parallel.workers && c.s == 1 && c.cin % 16 == 0 && c.k > 1
+            let blockedDX = c.groups == 1 && c.batch >= 2 * Compute.current().threads && c.s == 1 && c.cin % 16 == 0 && c.k > 1
             #expect(conv.blockedPaths.inputGradient == blockedDX, "blocked dx \(c)")
             // 3x3 stride-1 convs of 16+ input channels: Winograd F(2x2, 3x3), forward and dx
             let winogradForward = blocked && c.k == 3 && c.s == 1 && c.p == 1 && c.cin >= 16

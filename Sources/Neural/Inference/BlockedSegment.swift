@@ -9,10 +9,10 @@ import Dispatch
 /// (`linesight-bench --ab-compile`) against the direct and Winograd convs: faster at every
 /// batch tried (1, 4, 8, 16, 32) on the small ResNet and on ResNet18. Inference only.
 final class BlockedSegment: Layer {
-    /// One conv: `input`, `output` and `residual` are indices into `buffers`. A 3x3
-    /// stride-1 conv with 16 or more input channels runs as Winograd F(2x2, 3x3)
-    /// (`winograd`, with its weights) at the batch sizes where that pays, on the direct
-    /// kernel (`plan`, `weights`) at the others; each packing exists only if some batch needs it.
+    /// One conv: `input`, `output` and `residual` are indices into `buffers`. It runs on
+    /// the kernel `ConvKernelChoice` picks for each batch size: Winograd F(2x2, 3x3)
+    /// (`winograd`, with its weights) or the direct blocked kernel (`plan`, `weights`); each
+    /// packing exists only if some batch needs it.
     struct Step {
         let plan: BlockedConvPlan
         let weights: UnsafeMutablePointer<Float>?
@@ -21,6 +21,13 @@ final class BlockedSegment: Layer {
         let bias: [Float]
         let relu: Bool
         let input: Int, output: Int, residual: Int?
+        let options: ConvKernelOptions
+
+        /// Whether a batch of `batch` samples runs as Winograd.
+        func winograd(batch: Int) -> Bool {
+            winograd != nil && ConvKernelChoice.choose(plan.geometry, batch: batch, setting: .blockedSegment(inputBorder: plan.input.border),
+                                                       workers: 1, options: options) == .blockedWinograd
+        }
     }
 
     /// One max pool, run before the conv `before` (an index into `steps`).
@@ -66,11 +73,10 @@ final class BlockedSegment: Layer {
     /// max pools after a ReLU, and residual blocks of convs, each with its ReLU), or nil if
     /// any of them does not fit the blocked kernels, it ends in a pool, or it has fewer
     /// than two convs.
-    /// `winograd` (on by default; off to measure it) runs the 3x3 stride-1 convs that fit as
-    /// Winograd F(2x2, 3x3).
+    /// Each conv's kernel is chosen by `ConvKernelChoice` among those `options` allows.
     init?(_ layers: [Layer], inputShape: Shape, cacheBudget: Int = BlockedSegment.defaultCacheBudget,
-          winograd: Bool = true) {
-        var builder = Builder(winograd: winograd)
+          options: ConvKernelOptions = .all) {
+        var builder = Builder(options: options)
         // a 7x7 stem reads its padding of 3 from the input's border
         let border = max(1, (layers.first as? Conv2d)?.geometry.padding ?? 1)
         builder.layouts.append(BlockedLayout(channels: inputShape.channels, height: inputShape.height, width: inputShape.width, border: border))
@@ -165,13 +171,14 @@ final class BlockedSegment: Layer {
             buffers = layouts.map { alignedFloats($0.count * n + slack) }
             capacity = n
         }
-        if scratchCount > 0 && scratch.count < Parallel.workers {
-            scratch += (scratch.count..<Parallel.workers).map { _ in alignedFloats(scratchCount) }
+        let workers = Compute.current().threads
+        if scratchCount > 0 && scratch.count < workers {
+            scratch += (scratch.count..<workers).map { _ in alignedFloats(scratchCount) }
         }
         if let t = tables[n] { return t }
         if tables.count >= 4 { tables.removeAll() }   // a full sub-batch and a few last ones
         let t = steps.map { s in
-            if let w = s.winograd, w.pays(batch: n) { return Table.tiles(w.tiles(batch: n)) }
+            if let w = s.winograd, s.winograd(batch: n) { return Table.tiles(w.tiles(batch: n)) }
             return .pixels(s.plan.pixels(batch: n))
         }
         tables[n] = t
@@ -200,7 +207,7 @@ final class BlockedSegment: Layer {
         s.bias.withUnsafeBufferPointer { bias in
             // a quarter of the engine's threshold: the small ResNet's 1x1 shortcut convs
             // (400,000 multiply-adds) took 11.3 us on one core and 8.1-8.7 us on two
-            Parallel.forEachChunk(units, work: s.plan.work * batch, threshold: Parallel.minimumParallelWork / 4) { range in
+            Parallel.forEachChunk(units, work: s.plan.work * batch, threshold: Compute.current().minimumParallelWork / 4) { range in
                 var u = range.lowerBound
                 while u < range.upperBound {
                     let k = u / pixelBlocks, p0 = u % pixelBlocks, p1 = min(pixelBlocks, p0 + range.upperBound - u)
@@ -227,7 +234,7 @@ final class BlockedSegment: Layer {
     func describe(step i: Int, batch: Int) -> String {
         let s = steps[i], g = s.plan.geometry
         let pooled = pools.contains { $0.before == i } ? "max pool, then " : ""
-        return pooled + (!(s.winograd?.pays(batch: min(batch, subBatch)) ?? false) ? "conv k\(g.kernelH) s\(g.stride)" : "winograd") +
+        return pooled + (!s.winograd(batch: min(batch, subBatch)) ? "conv k\(g.kernelH) s\(g.stride)" : "winograd") +
             " \(g.inChannels)->\(g.outChannels) at \(g.inHeight)x\(g.inWidth)" + (s.residual == nil ? "" : " +sum") + (s.relu ? " +relu" : "")
     }
 
@@ -242,7 +249,7 @@ final class BlockedSegment: Layer {
 
     /// Collects steps and buffer layouts while a segment is built.
     private struct Builder {
-        let winograd: Bool
+        let options: ConvKernelOptions
         var steps: [Step] = []
         var pools: [Pool] = []
         var layouts: [BlockedLayout] = []
@@ -279,20 +286,24 @@ final class BlockedSegment: Layer {
                 used += 1
             }
             let g = conv.geometry, plan = BlockedConvPlan(g, inputBorder: border)
-            let fast = winograd && BlockedWinogradPlan.applies(to: g, inputBorder: border)
-                ? BlockedWinogradPlan(g, inputBorder: border) : nil
+            // Winograd's packing if the largest batches take it, the direct one's if batch 1 does not
+            func kernel(_ batch: Int) -> ConvKernel {
+                ConvKernelChoice.choose(g, batch: batch, setting: .blockedSegment(inputBorder: border), workers: 1, options: options)
+            }
+            let fast = kernel(1 << 30) == .blockedWinograd ? BlockedWinogradPlan(g, inputBorder: border) : nil
             var w: UnsafeMutablePointer<Float>?, u: UnsafeMutablePointer<Float>?
             if let fast {
                 u = alignedFloats(fast.packedWeightCount)
                 fast.packWeights(folded.weight.value.data, into: u!)
             }
-            if !(fast?.pays(batch: 1) ?? false) {   // some batch sizes run on the direct kernel
+            if kernel(1) != .blockedWinograd {
                 w = alignedFloats(plan.packedWeightCount)
                 plan.packWeights(folded.weight.value.data, into: w!)
             }
             let bias = (0..<g.outChannels).map { folded.bias?.value[$0] ?? 0 }
             layouts.append(plan.output)
-            steps.append(Step(plan: plan, weights: w, winograd: fast, winogradWeights: u, bias: bias, relu: relu, input: input, output: layouts.count - 1, residual: residual))
+            steps.append(Step(plan: plan, weights: w, winograd: fast, winogradWeights: u, bias: bias, relu: relu, input: input, output: layouts.count - 1, residual: residual,
+                              options: options))
             if relu { rectified.insert(layouts.count - 1) }
             return (used, layouts.count - 1)
         }

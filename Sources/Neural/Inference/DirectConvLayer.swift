@@ -43,7 +43,7 @@ public final class DirectConvLayer: Layer {
         let y = ensure(&output, outputShape, batch: n)
         // A buffer that starts zeroed and only packInput writes: its padding stays zero.
         let p = scratch(&packed, count: per * n)
-        let serial = plan.work * n < Parallel.minimumParallelWork
+        let serial = plan.work * n < Compute.current().minimumParallelWork
         // Packing copies each input once: split over samples, or over channels at batch 1.
         if n == 1 {
             Parallel.forEachChunk(g.inChannels, work: serial ? 0 : .max) { channels in

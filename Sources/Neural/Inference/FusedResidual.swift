@@ -1,17 +1,15 @@
 /// A ResNet block whose sum and ReLU run inside its body's last conv: the shortcut runs
 /// first, then that conv (the direct kernel) writes act(conv + bias + shortcut) in one
-/// pass, instead of a sum pass and an activation pass over the block's output. Batches the
-/// direct kernel does not take (a `BatchSizeDispatch` at its large form) run the block as
-/// compiled. Inference only.
+/// pass, instead of a sum pass and an activation pass over the block's output. Batches for
+/// which `ConvKernelChoice` picks another kernel for that conv run the block as compiled.
+/// Inference only.
 final class FusedResidual: Layer {
     /// The compiled block, with its activation if any: for the batches that are not fused.
     let plain: Layer
     let block: Residual
     /// The body's layers before its last conv.
     let lead: [Layer]
-    let last: DirectConvLayer
-    /// Batches from this size run `plain`.
-    let largeFrom: Int
+    let last: CompiledConv
     let relu: Bool
     var needsInputGradient = false
     var outputShape: Shape { block.outputShape }
@@ -28,15 +26,8 @@ final class FusedResidual: Layer {
         } else {
             return nil
         }
-        guard let end = block.body.layers.last else { return nil }
-        if let d = end as? DirectConvLayer {
-            (last, largeFrom) = (d, .max)
-        } else if let b = end as? BatchSizeDispatch, let d = b.small as? DirectConvLayer {
-            (last, largeFrom) = (d, b.largeFrom)
-        } else {
-            return nil
-        }
-        guard !last.relu else { return nil }
+        guard let end = block.body.layers.last as? CompiledConv, end.direct != nil, !end.relu else { return nil }
+        last = end
         self.plain = plain
         self.block = block
         self.relu = relu
@@ -44,11 +35,11 @@ final class FusedResidual: Layer {
     }
 
     func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        guard x.batch < largeFrom else { return plain.forward(x, mode: mode) }
+        guard last.kernel(batch: x.batch) == .direct else { return plain.forward(x, mode: mode) }
         var h = x
         for layer in lead { h = layer.forward(h, mode: mode) }
         let shortcut = block.shortcut.layers.isEmpty ? x : block.shortcut.forward(x, mode: mode)
-        return last.forward(h, adding: shortcut, relu: relu)
+        return last.direct!.forward(h, adding: shortcut, relu: relu)
     }
 
     func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }

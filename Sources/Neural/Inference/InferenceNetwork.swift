@@ -4,8 +4,9 @@ import Dispatch
 /// with folded weights and bias, activations run in place on the producing layer's
 /// output (fused), a residual block's sum and ReLU run in its last conv's output write,
 /// buffers are reused across calls. Runs of convs and ResNet blocks run in the
-/// channel-blocked layout (`BlockedSegment`); the rest on the direct, Winograd or
-/// im2col + GEMM convs. Batch 1 and batched entry points.
+/// channel-blocked layout (`BlockedSegment`); the other convs are `CompiledConv`s. Every
+/// conv runs the kernel `ConvKernelChoice` picks for its batch. Batch 1 and batched entry
+/// points, all run with the network's `Compute`.
 ///
 /// Layers without weights to fold (pooling, linear, flatten) are shared with the source
 /// network, output buffers included: do not run the two at the same time from different
@@ -18,32 +19,33 @@ public final class InferenceNetwork {
     private let root: Sequential
     private var single: Tensor?
     private var flips: Tensor?
+    /// The threads and kernels every prediction runs with.
+    public let compute: Compute
 
-    /// Compiles `network` (its current weights and running statistics). `direct` runs convs
-    /// on the register-blocked direct kernel at small batches; `winograd` runs 3x3 stride-1
-    /// convs as Winograd F(2x2, 3x3) where it wins (fewer multiplies); with both off, every
-    /// conv keeps im2col + GEMM. All give the same results to float rounding.
-    /// `fuseResiduals` (on by default; off only to measure it) runs a block's sum and ReLU
-    /// in its last conv when that conv is direct.
-    /// `blocked` (on by default, with `direct`; off to measure it or to test the others)
-    /// runs the longest runs of convs, max pools and ResNet blocks that fit the channel-blocked kernels
-    /// as one `BlockedSegment`, at every batch size.
-    public init(_ network: Network, winograd: Bool = true, direct: Bool = true, fuseResiduals: Bool = true,
-                blocked: Bool = true) {
+    /// Compiles `network` (its current weights and running statistics) to run with
+    /// `compute` (by default the one in force where it is compiled). Its conv kernels are
+    /// those `compute.kernels` allows (all give the same results to float rounding): with
+    /// `blocked` (and `direct`), the longest runs of convs, max pools and ResNet blocks
+    /// that fit the channel-blocked kernels become one `BlockedSegment`, at every batch
+    /// size; with `fuseResiduals`, a block's sum and ReLU run in its last conv when that
+    /// conv runs on the direct kernel.
+    public init(_ network: Network, compute: Compute = .current()) {
         spec = network.spec
+        self.compute = compute
+        let kernels = compute.kernels
         let source = network.root.layers
         var layers: [Layer] = []
         func compiled(_ part: ArraySlice<Layer>) -> [Layer] {
-            let out = Self.compile(Array(part), winograd: winograd, direct: direct)
-            return fuseResiduals ? out.map { FusedResidual($0) ?? $0 } : out
+            let out = Self.compile(Array(part), kernels)
+            return kernels.fuseResiduals ? out.map { FusedResidual($0) ?? $0 } : out
         }
         var done = 0
-        for run in blocked && direct ? Self.convRuns(source) : [] {
+        for run in kernels.blocked && kernels.direct ? Self.convRuns(source) : [] {
             // the longest tail of the run that fits
             for start in run.dropLast() {
                 let shape = start == 0 ? network.inputShape : source[start - 1].outputShape
                 let part = source[start..<run.last!]
-                if let segment = BlockedSegment(Array(part), inputShape: shape, winograd: winograd) {
+                if let segment = BlockedSegment(Array(part), inputShape: shape, options: kernels) {
                     layers += compiled(source[done..<start]) + [segment]
                     done = run.last!
                     break
@@ -87,7 +89,7 @@ public final class InferenceNetwork {
     /// Logits for a batch `[N, C, H, W]`; the result belongs to the network until the next call.
     public func predict(_ batch: Tensor) -> Tensor {
         precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
-        return root.forward(batch, mode: .eval)
+        return compute.run { root.forward(batch, mode: .eval) }
     }
 
     /// Logits for one sample, given as `C*H*W` floats in NCHW order.
@@ -141,15 +143,17 @@ public final class InferenceNetwork {
                     _ = walk(r.body.layers, input, "\(prefix)\(i).body.")
                     _ = walk(r.shortcut.layers, input, "\(prefix)\(i).shortcut.")
                 }
-                h = timed("\(prefix)\(i) \(Self.describe(layer))") { layer.forward(input, mode: .eval) }
+                h = timed("\(prefix)\(i) \(Self.describe(layer, batch: x.batch))") { layer.forward(input, mode: .eval) }
             }
             return h
         }
         let segments = root.layers.compactMap { $0 as? BlockedSegment }
         for s in segments { s.stepSeconds = Array(repeating: [], count: s.steps.count) }
-        for _ in 0..<max(1, repeats) {
-            row = 0
-            _ = walk(root.layers, batch, "")
+        compute.run {
+            for _ in 0..<max(1, repeats) {
+                row = 0
+                _ = walk(root.layers, batch, "")
+            }
         }
         func median(_ t: [Double]) -> Double { t.sorted()[t.count / 2] }
         var out: [(layer: String, seconds: Double)] = []
@@ -165,28 +169,23 @@ public final class InferenceNetwork {
         return out
     }
 
-    private static func describe(_ layer: Layer) -> String {
+    private static func describe(_ layer: Layer, batch: Int) -> String {
         switch layer {
-        case let d as DirectConvLayer:
-            let g = d.plan.geometry
-            return "direct conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)" + (d.relu ? " +relu" : "")
-        case let w as WinogradConv:
-            return "winograd conv \(w.geometry.inChannels)->\(w.geometry.outChannels) at \(w.geometry.inHeight)x\(w.geometry.inWidth)"
-        case let c as Conv2d:
-            let g = c.geometry
-            return "gemm conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
-        case let f as FusedActivation: return Self.describe(f.inner) + " +\(f.kind.rawValue)"
-        case let b as BatchSizeDispatch: return Self.describe(b.small) + " (batches of \(b.largeFrom)+: " + Self.describe(b.large) + ")"
+        case let c as CompiledConv:
+            let g = c.conv.geometry
+            return "\(c.kernel(batch: batch)) conv \(g.inChannels)->\(g.outChannels) k\(g.kernelH) s\(g.stride) at \(g.inHeight)x\(g.inWidth)"
+                + (c.relu ? " +relu" : "")
+        case let f as FusedActivation: return Self.describe(f.inner, batch: batch) + " +\(f.kind.rawValue)"
         case let b as BlockedSegment: return b.summary
         case is Residual: return "residual block (whole, again)"
         case let f as FusedResidual:
             return "residual block (whole, again; sum" + (f.relu ? " and relu" : "") + " in its last conv" +
-                (f.largeFrom < .max ? " below batch \(f.largeFrom))" : ")")
+                (f.last.kernel(batch: batch) == .direct ? ")" : ": not at this batch)")
         default: return String(describing: type(of: layer))
         }
     }
 
-    private static func compile(_ layers: [Layer], winograd: Bool, direct: Bool) -> [Layer] {
+    private static func compile(_ layers: [Layer], _ kernels: ConvKernelOptions) -> [Layer] {
         var out: [Layer] = []
         var i = 0
         while i < layers.count {
@@ -200,10 +199,10 @@ public final class InferenceNetwork {
                     i += 1
                 }
             }
-            if let conv = layer as? Conv2d { layer = fast(conv, winograd: winograd, direct: direct) }
+            if let conv = layer as? Conv2d { layer = CompiledConv(conv, options: kernels) }
             if let r = layer as? Residual {
-                layer = Residual(body: Sequential(compile(r.body.layers, winograd: winograd, direct: direct), inputShape: r.body.inputShape),
-                                 shortcut: Sequential(compile(r.shortcut.layers, winograd: winograd, direct: direct), inputShape: r.shortcut.inputShape))
+                layer = Residual(body: Sequential(compile(r.body.layers, kernels), inputShape: r.body.inputShape),
+                                 shortcut: Sequential(compile(r.shortcut.layers, kernels), inputShape: r.shortcut.inputShape))
             }
             if let act = layers[safe: i + 1] as? Activation, !(layer is Activation) {
                 layer = fuse(layer, act.kind)
@@ -220,33 +219,14 @@ public final class InferenceNetwork {
         return (s, (bias - bn.runningMean[c]) * s + bn.bias.value[c])
     }
 
-    /// The activation folded into the layer's output write where the kernel can (the
-    /// direct kernel's ReLU), otherwise applied in place after it.
+    /// The activation folded into the layer's output write where the kernel can (a
+    /// compiled conv's ReLU), otherwise applied in place after it.
     private static func fuse(_ layer: Layer, _ kind: ActivationKind) -> Layer {
-        if let d = layer as? DirectConvLayer, kind == .relu {
-            d.relu = true
-            return d
-        }
-        if let b = layer as? BatchSizeDispatch {
-            return BatchSizeDispatch(small: fuse(b.small, kind), large: fuse(b.large, kind))
+        if let c = layer as? CompiledConv, kind == .relu {
+            c.relu = true
+            return c
         }
         return FusedActivation(layer, kind)
-    }
-
-    /// Picks each conv's kernel. Measured on 2 cores (AVX2, `linesight-bench --conv-shapes`):
-    /// at batch 1 the direct kernel beats im2col + GEMM and Winograd on every 3x3 and the 7x7
-    /// stem with enough input channels (1.3-2.5x on the small ResNet's layers); on batches
-    /// Winograd wins the wide stride-1 layers (128+ input channels: up to 2x) and im2col +
-    /// GEMM the stride-2 ones, so those layers choose by batch size at run time.
-    private static func fast(_ conv: Conv2d, winograd: Bool, direct: Bool) -> Layer {
-        let g = conv.geometry
-        let bias = (0..<g.outChannels).map { conv.bias?.value[$0] ?? 0 }
-        let batched: Layer = winograd && WinogradConv.applies(to: g)
-            ? WinogradConv(g, weight: conv.weight.value.data, bias: bias) : conv
-        guard direct && DirectConvLayer.applies(to: g) else { return batched }
-        let single = DirectConvLayer(g, weight: conv.weight.value.data, bias: bias)
-        let batchedWins = g.stride > 1 || (batched is WinogradConv && g.inChannels >= 128)
-        return batchedWins ? BatchSizeDispatch(small: single, large: batched) : single
     }
 
     static func fold(_ conv: Conv2d, _ bn: BatchNorm2d) -> Conv2d {
@@ -271,29 +251,6 @@ public final class InferenceNetwork {
         }
         return folded
     }
-}
-
-/// Two compiled forms of one layer (the same results to float rounding): `small` for
-/// batches below `largeFrom`, `large` from there on. Inference only.
-final class BatchSizeDispatch: Layer {
-    /// Batches from this size run the `large` form. Measured at batch 1 (the direct kernel
-    /// wins) and 32 (the other wins); 4 is a point between, not a measured crossover.
-    let largeFrom = 4
-    let small: Layer, large: Layer
-    var needsInputGradient = false
-    var outputShape: Shape { small.outputShape }
-
-    init(small: Layer, large: Layer) {
-        precondition(small.outputShape == large.outputShape, "both forms must give the same shape")
-        self.small = small
-        self.large = large
-    }
-
-    func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        x.batch >= largeFrom ? large.forward(x, mode: mode) : small.forward(x, mode: mode)
-    }
-
-    func backward(_ dy: Tensor) -> Tensor { preconditionFailure("inference networks do not train") }
 }
 
 /// A layer whose output goes through an activation in place: no second buffer, no

@@ -51,10 +51,10 @@ public struct BlockedWinogradPlan: Sendable {
     /// blocked kernel and 6.84 ms with them on Winograd; at batch 32, 175 ms and 157 ms.
     public static let minimumTiles = 16
 
-    /// Whether a batch of `batch` samples should run on this plan rather than the direct kernel.
-    public func pays(batch: Int) -> Bool { tilesPerSample * batch >= Self.minimumTiles }
+    /// (`ConvKernelChoice` reads it.)
+    public static func tilesPerSample(_ g: ConvGeometry) -> Int { (g.outHeight + 1) / 2 * ((g.outWidth + 1) / 2) }
 
-    var tilesPerSample: Int { (geometry.outHeight + 1) / 2 * ((geometry.outWidth + 1) / 2) }
+    var tilesPerSample: Int { Self.tilesPerSample(geometry) }
 
     /// Floats past the end of the input buffer's last sample that edge tiles read.
     public var inputSlack: Int { 2 * input.rowStride }
@@ -184,7 +184,8 @@ extension BlockedWinogradPlan {
                             _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, _ tiles: Tiles,
                             batch: Int, scratch: [UnsafeMutablePointer<Float>]) {
         // a quarter of the engine's threshold, as for the direct blocked convs
-        let workers = work * batch < Parallel.minimumParallelWork / 4 ? 1 : min(Parallel.workers, scratch.count)
+        let compute = Compute.current()
+        let workers = work * batch < compute.minimumParallelWork / 4 ? 1 : min(compute.threads, scratch.count)
         let splits = tiles.groups >= 2 * workers ? 1 : min(channelBlocks, workers)
         let groups = tiles.groups, blocks = channelBlocks
         Parallel.forEachWorker(groups * splits, workers: workers) { worker, range in

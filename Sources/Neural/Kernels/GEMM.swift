@@ -4,14 +4,14 @@ import CBLAS
 /// `op(A)` is `m x k` (A is `k x m` when `transA`), `op(B)` is `k x n`.
 ///
 /// The engine runs OpenBLAS single-threaded and splits large products itself into
-/// `Parallel.workers` column (or row) blocks: on few cores this beats OpenBLAS's own
+/// column (or row) blocks, one per thread of the `Compute` in force: on few cores this beats OpenBLAS's own
 /// threads, whose spinning between calls steals the CPU from every other kernel.
 public func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                   _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
                   _ b: UnsafePointer<Float>, _ ldb: Int,
                   _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    let workers = Parallel.workers
-    if workers <= 1 || m * n * k < Parallel.minimumParallelWork {
+    let compute = Compute.current(), workers = compute.threads
+    if workers <= 1 || m * n * k < compute.minimumParallelWork {
         sgemmBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     } else if n >= 64 * workers {
         Parallel.forEachChunk(n, minimumPerChunk: 32) { cols in

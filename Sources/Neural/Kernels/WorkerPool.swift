@@ -29,12 +29,10 @@ final class WorkerPool: @unchecked Sendable {
     private let condition = NSCondition()
     /// The running job's body; written before the state word publishes it, read only
     /// after a successful claim of one of its chunks.
-    nonisolated(unsafe) private var body: ((Int) -> Void)?
+    private var body: ((Int) -> Void)?
     private var helperCount = 0
     private let maximumHelpers: Int
     private let name: String
-
-    static let shared = WorkerPool(maximumHelpers: ProcessInfo.processInfo.activeProcessorCount - 1)
 
     /// `name`: the helper threads' (numbered; keep it under 13 characters, Linux keeps 15);
     /// `generation`: the last job's number, for tests of the wrap-around.
@@ -109,8 +107,8 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Lets the helpers end (they hold the pool until then); for pools that are not
-    /// `shared`. Jobs after this run on the caller alone.
+    /// Lets the helpers end (they hold the pool until then; `KernelThreads` calls this
+    /// when the last `Compute` holding the pool goes). Jobs after this run on the caller alone.
     func retire() {
         retired.store(true, ordering: .sequentiallyConsistent)
         wakeParked()

@@ -15,6 +15,8 @@ public final class Trainer {
     public var checkpointPath: String?
     /// Asked after every epoch (and its checkpoint): true ends the run there, resumable.
     public var shouldStop: ((EpochReport) -> Bool)?
+    /// The engine's threads and kernels the run uses (its layers, augmentation, evaluation).
+    public let compute: Compute
 
     private let optimizer: Optimizer
     private var bestWeights: [[Float]]?
@@ -24,7 +26,9 @@ public final class Trainer {
     /// are not retrained rely on), however far the new data's statistics lie from the old.
     private let frozenBuffers: [(tensor: Tensor, values: [Float])]
 
-    public init(network: Network, config: TrainingConfig, train: ImageDataset, validation: ImageDataset?) throws {
+    /// `compute`: by default the one in force where the trainer is made.
+    public init(network: Network, config: TrainingConfig, train: ImageDataset, validation: ImageDataset?,
+                compute: Compute = .current()) throws {
         try config.validate(classes: network.outputShape.count, channels: network.inputShape.channels)
         guard train.shape == network.inputShape else {
             throw TrainingError.invalidConfig("images are \(train.shape), the network takes \(network.inputShape)")
@@ -41,6 +45,7 @@ public final class Trainer {
                                                                  : "binary cross-entropy needs a multi-label dataset")
         }
         self.network = network
+        self.compute = compute
         self.config = config
         self.train = train
         self.validation = validation
@@ -69,6 +74,10 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingSummary {
+        try compute.run { try runEpochs() }
+    }
+
+    private func runEpochs() throws -> TrainingSummary {
         var history: [EpochReport] = []
         var best: (epoch: Int, accuracy: Double)?
         var startEpoch = 0

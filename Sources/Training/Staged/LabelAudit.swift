@@ -58,7 +58,7 @@ public final class LabelAuditor {
         let shape = meta.spec.input
         guard inp.folds >= 2 else { throw TrainingError.dataset(path: "audit", reason: "at least 2 folds are needed") }
         onStep?("loading \(inp.items.count) labeled images at \(shape.channels)x\(shape.height)x\(shape.width)")
-        let loaded = try ImageFolder.load("", inp.items, shape: shape, workers: Parallel.defaultWorkers)
+        let loaded = try ImageFolder.load("", inp.items, shape: shape, workers: Compute.current().threads)
         let kept = loaded.kept
         let goods = kept.filter { $0.defects.isEmpty }.count
         guard goods >= inp.folds, kept.count - goods >= inp.folds else {

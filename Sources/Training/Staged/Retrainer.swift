@@ -85,9 +85,9 @@ public final class Retrainer {
         let shape = meta.spec.input, classes = meta.classes
         let (fresh, replay) = try Self.gather(inp)
         onStep?("loading \(fresh.count) new images, \(replay.count) replayed and \(inp.golden.count) golden")
-        let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Parallel.defaultWorkers)
-        let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Parallel.defaultWorkers)
-        let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Parallel.defaultWorkers)
+        let newLoaded = try ImageFolder.load(inp.newData, fresh, shape: shape, workers: Compute.current().threads)
+        let replayLoaded = try ImageFolder.load("", replay, shape: shape, workers: Compute.current().threads)
+        let goldenLoaded = try ImageFolder.load("", inp.golden, shape: shape, workers: Compute.current().threads)
         let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
         let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
         let passIndex = Int32(classes.firstIndex(of: inp.options.passClass) ?? 0)

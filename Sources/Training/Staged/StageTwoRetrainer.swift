@@ -63,9 +63,9 @@ public final class StageTwoRetrainer {
         var (fresh, replay) = try Retrainer.gather(inp)
         replay = Self.withEveryOldDefect(replay, inp)
         let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
-        let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Parallel.defaultWorkers)
-        let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Parallel.defaultWorkers)
-        let goldenLoaded = try ImageFolder.load("", known(inp.golden), shape: shape, workers: Parallel.defaultWorkers)
+        let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Compute.current().threads)
+        let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Compute.current().threads)
+        let goldenLoaded = try ImageFolder.load("", known(inp.golden), shape: shape, workers: Compute.current().threads)
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
             let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } }
             let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
@@ -81,7 +81,7 @@ public final class StageTwoRetrainer {
         // Validation never trained on: the new images' split plus the first training's
         // validation split, so the kinds this round does not bring are watched too. It picks
         // the best epoch and the challenger's thresholds; the gate images only judge.
-        let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Parallel.defaultWorkers)
+        let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Compute.current().threads)
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet)
     }

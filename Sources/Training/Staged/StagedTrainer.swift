@@ -58,7 +58,7 @@ public final class StagedTrainer {
         onStage?("model input: \(size)\(source)", 0, 0)
         let shape = Shape(o.channels, size.height, size.width)
         let total = items.count
-        let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Parallel.defaultWorkers) { [onLoad] in onLoad?($0, total) }
+        let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Compute.current().threads) { [onLoad] in onLoad?($0, total) }
         let kept = loaded.kept
         guard kept.contains(where: { $0.defects.isEmpty }), kept.contains(where: { !$0.defects.isEmpty }) else {
             throw TrainingError.dataset(path: directory, reason: "stage 1 needs both good parts ('\(o.passClass)') and defective ones")

@@ -1,8 +1,12 @@
+@testable import Neural
+
+// The naive twin of every conv kernel (`ConvKernelChoice`), kept with the tests it is the
+// oracle of: no production path runs it.
 /// Direct convolution, seven plain loops in Double: the naive twin of the im2col+GEMM
 /// and depthwise kernels, for any kernel, stride, padding and groups.
 /// x `[N, Cin, H, W]`, w `[Cout, Cin/groups, kh, kw]`, bias `[Cout]` -> y `[N, Cout, OH, OW]`.
-public func convForwardNaive(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                             _ y: UnsafeMutablePointer<Float>, batch: Int, _ g: ConvGeometry) {
+func convForwardNaive(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                      _ y: UnsafeMutablePointer<Float>, batch: Int, _ g: ConvGeometry) {
     let cinG = g.inPerGroup, coutG = g.outPerGroup
     for n in 0..<batch {
         for co in 0..<g.outChannels {
@@ -32,7 +36,7 @@ public func convForwardNaive(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 }
 
 /// Naive backward of `convForwardNaive`: dx is overwritten, dw and db are accumulated (`+=`).
-public func convBackwardNaive(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+func convBackwardNaive(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                               _ dx: UnsafeMutablePointer<Float>?, _ dw: UnsafeMutablePointer<Float>,
                               _ db: UnsafeMutablePointer<Float>?, batch: Int, _ g: ConvGeometry) {
     let cinG = g.inPerGroup, coutG = g.outPerGroup
