@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test chaos check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test chaos check-architecture check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -22,6 +22,7 @@ test: deps
 	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
 	scripts/check-units.sh
 	scripts/check-deploy.sh
+	scripts/check-architecture.py
 
 ## The shipped daemon as a process under faults, with figures: kill -9 under load on one
 ## database, a V4L2 camera unplugged and replugged through an LD_PRELOAD fake, a full tmpfs
@@ -34,6 +35,10 @@ chaos: deps
 ## A Debian package (dpkg-deb) for line PCs without a Swift toolchain: dist/*.deb.
 deb: deps
 	scripts/make-deb.sh dist
+
+## The layering of docs/architecture.md, checked against Package.swift and the imports.
+check-architecture:
+	scripts/check-architecture.py
 
 ## The systemd units, offline: verify with no stderr, security exposure <= 2.0.
 check-units: build
