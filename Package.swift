@@ -115,7 +115,7 @@ let package = Package(
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.
         .target(name: "FakeV4L2", path: "Tests/FakeV4L2"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "LinesightCoreTests", dependencies: ["LinesightCore"]),
+        .testTarget(name: "LinesightCoreTests", dependencies: ["LinesightCore", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "Config", "CZlib", "TestSupport"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).
@@ -125,6 +125,6 @@ let package = Package(
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport", "LinesightCore",
                                                           .product(name: "GRDB", package: "GRDB.swift")],
                     swiftSettings: vectorFlags),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging"], swiftSettings: kernelFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging", "TestSupport"], swiftSettings: kernelFlags),
     ]
 )

@@ -4,12 +4,13 @@ import Imaging
 import LinesightCore
 import Neural
 import Store
+import TestSupport
 import Testing
 
 @Suite("linesight audit-labels")
 struct AuditCLITests {
     @Test func suspectLabelsGoBackToTheReviewQueueWithTheirFigures() throws {
-        let dir = NSTemporaryDirectory() + "linesight-audit-" + UUID().uuidString
+        let dir = try TemporaryDirectory.make("audit")
         try FileManager.default.createDirectory(atPath: dir + "/data/frames", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

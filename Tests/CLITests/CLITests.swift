@@ -72,7 +72,7 @@ struct CLITests {
         }
         let missing = try CLI.run(["evaluate", "--model", "/nonexistent/model.safetensors"])
         #expect(missing.status != 0 && missing.err.contains("/nonexistent/model.safetensors"))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-\(getpid())")
+        let dir = URL(fileURLWithPath: try TemporaryDirectory.make("cli"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let junk = dir.appendingPathComponent("junk.safetensors")
         try Data("not a model at all".utf8).write(to: junk)
@@ -90,7 +90,7 @@ struct CLITests {
 
     @Test("engine --profile times every layer of a model file and refuses a broken one")
     func engineProfile() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-profile-\(getpid())")
+        let dir = URL(fileURLWithPath: try TemporaryDirectory.make("cli-profile"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let net = try Network(Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2, depth: 8, width: 8), seed: 1)
@@ -128,7 +128,7 @@ struct CLITests {
 
     @Test("fashion-mnist then evaluate: a real model file, loaded back, with its metrics")
     func trainAndEvaluate() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-train-\(getpid())")
+        let dir = URL(fileURLWithPath: try TemporaryDirectory.make("cli-train"))
         let model = dir.appendingPathComponent("m.safetensors").path
         let t = try CLI.run(["fashion-mnist", "--epochs", "1", "--limit", "512", "--test-limit", "500", "--width", "4",
                              "--batch-size", "64", "--threads", "2", "--out", model])
@@ -147,7 +147,7 @@ struct CLITests {
 struct InterruptTests {
     @Test("Ctrl-C stops after the epoch with a checkpoint; --resume finishes the run")
     func interruptAndResume() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-cli-int-\(getpid())")
+        let dir = URL(fileURLWithPath: try TemporaryDirectory.make("cli-int"))
         let model = dir.appendingPathComponent("m.safetensors").path
         // 1024 images: the first epoch lasts seconds, long enough to be interrupted inside it
         let args = ["fashion-mnist", "--epochs", "2", "--limit", "1024", "--test-limit", "100", "--width", "4",

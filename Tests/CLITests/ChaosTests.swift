@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 private let env = ProcessInfo.processInfo.environment
@@ -49,7 +50,7 @@ struct ChaosTests {
 
     @Test("unplug and replug of a V4L2 camera in the real daemon: no verdict lost, reconnect within 2 s, controls pinned again")
     func unplugReplug() throws {
-        let dir = NSTemporaryDirectory() + "ls-chaos-camera-\(getpid())"
+        let dir = try TemporaryDirectory.make("chaos-camera")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let camera = try PreloadedCamera(dir: dir)

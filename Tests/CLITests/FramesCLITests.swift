@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("linesight synth, capture, cameras")
 struct FramesCLITests {
     func scratch() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ls-frames-\(UUID().uuidString)")
+        let dir = URL(fileURLWithPath: try TemporaryDirectory.make("frames"))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
     }

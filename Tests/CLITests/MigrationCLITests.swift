@@ -7,7 +7,7 @@ import Testing
 @Suite("schema migrations from the CLI")
 struct MigrationCLITests {
     @Test func commandsRefuseAnOlderSchemaAndDbMigrateWaitsForTheDatabaseToBeFree() throws {
-        let dir = NSTemporaryDirectory() + "ls-migrate-\(getpid())"
+        let dir = try TemporaryDirectory.make("migrate")
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

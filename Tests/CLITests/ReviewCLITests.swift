@@ -15,7 +15,7 @@ struct ReviewFixture {
     var frames: [Int64] = []
 
     init() throws {
-        dir = NSTemporaryDirectory() + "linesight-review-" + UUID().uuidString
+        dir = try TemporaryDirectory.make("review")
         try FileManager.default.createDirectory(atPath: dir + "/data/frames", withIntermediateDirectories: true)
         try """
         [store]

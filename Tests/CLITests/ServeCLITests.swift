@@ -21,7 +21,7 @@ final class ServeHarness {
 
     /// `camera` replaces the default camera table (a synthetic camera at 40 fps, 96x64).
     init(name: String, stage1P: Double = 0.5, extraConfig: String = "", camera: String? = nil) throws {
-        dir = NSTemporaryDirectory() + "ls-serve-\(name)-\(getpid())"
+        dir = try TemporaryDirectory.make("serve-\(name)")
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
         try stage1(dir + "/models/stage1.safetensors", pDefect: stage1P)

@@ -11,7 +11,7 @@ import TestSupport
 struct StagedCLITests {
     @Test("trains both stages from a synthetic ImageFolder and the daemon judges replayed frames with them")
     func trainThenServe() throws {
-        let dir = NSTemporaryDirectory() + "ls-staged-\(getpid())"
+        let dir = try TemporaryDirectory.make("staged")
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let synth = try CLI.run(["synth", "--out", dir + "/parts", "--count", "160", "--size", "64x48", "--seed", "5"])
@@ -82,7 +82,7 @@ struct StagedCLITests {
 
     @Test("first training registers champions and freezes the golden set; retrain keeps or promotes by the gates; rollback")
     func registryRetrainRollback() throws {
-        let dir = NSTemporaryDirectory() + "ls-registry-\(getpid())"
+        let dir = try TemporaryDirectory.make("registry")
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -186,7 +186,7 @@ struct StagedCLITests {
 struct RegistryKillTests {
     @Test("a promotion killed at any moment leaves a whole live file, and the registry follows it")
     func killDuringPromotion() throws {
-        let dir = NSTemporaryDirectory() + "ls-promote-kill-\(getpid())"
+        let dir = try TemporaryDirectory.make("promote-kill")
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -15,7 +15,7 @@ struct StatsFixture {
     static let start = 1_793_577_600.0
 
     init() throws {
-        dir = NSTemporaryDirectory() + "linesight-stats-" + UUID().uuidString
+        dir = try TemporaryDirectory.make("stats")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try """
         [store]

@@ -9,7 +9,7 @@ import TestSupport
 import Testing
 
 func scratchDirectory() throws -> String {
-    let dir = NSTemporaryDirectory() + "linesight-inspection-" + UUID().uuidString
+    let dir = try TemporaryDirectory.make("inspection")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }

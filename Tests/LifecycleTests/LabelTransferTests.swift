@@ -10,7 +10,7 @@ import TestSupport
 struct LabelTransferTests {
     /// A store with three kept frames and a config whose stage-2 model knows scratch and dent.
     static func line(_ name: String) throws -> (dir: String, transfer: LabelTransfer, frames: [Int64]) {
-        let dir = NSTemporaryDirectory() + "ls-labels-\(name)-\(getpid())"
+        let dir = try TemporaryDirectory.make("labels-\(name)")
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try stage2(dir + "/stage2.safetensors", [("scratch", 0.2), ("dent", 0.3)])

@@ -19,7 +19,7 @@ struct PromotionTests {
         let champion: ModelRecord
 
         init(_ name: String) throws {
-            dir = NSTemporaryDirectory() + "ls-promotion-\(name)-\(getpid())"
+            dir = try TemporaryDirectory.make("promotion-\(name)")
             try? FileManager.default.removeItem(atPath: dir)
             try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
             let registry = ModelRegistry(store: try Store(path: dir + "/db.sqlite"),

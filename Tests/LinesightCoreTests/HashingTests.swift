@@ -1,5 +1,6 @@
 import Foundation
 import LinesightCore
+import TestSupport
 import Testing
 
 @Suite("SHA-256")
@@ -8,7 +9,7 @@ struct HashingTests {
     @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])
     func matchesCoreutils(length: Int) throws {
         let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        let file = NSTemporaryDirectory() + "ls-sha256-\(getpid())-\(length)"
+        let file = try TemporaryDirectory.make("sha256") + "/data-\(length)"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let expected = try Self.sha256sum(file)

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Neural
+import TestSupport
 import Testing
 @testable import Training
 
@@ -30,7 +31,7 @@ struct LabelAuditTests {
     }
 
     @Test func outOfFoldScoresFindTheFlippedLabels() throws {
-        let dir = NSTemporaryDirectory() + "ls-audit-\(UUID().uuidString)"
+        let dir = try TemporaryDirectory.make("audit")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (items, flipped) = try dataset(dir)
@@ -58,7 +59,7 @@ struct LabelAuditTests {
     }
 
     @Test func tooFewLabelsAreRefusedClearly() throws {
-        let dir = NSTemporaryDirectory() + "ls-audit-\(UUID().uuidString)"
+        let dir = try TemporaryDirectory.make("audit")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (items, _) = try dataset(dir)

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Neural
+import TestSupport
 import Testing
 @testable import Training
 
@@ -53,7 +54,7 @@ struct StagedTests {
     }
 
     @Test func theTypicalImageSizeIsTheMostCommonOne() throws {
-        let dir = NSTemporaryDirectory() + "ls-typical-\(getpid())"
+        let dir = try TemporaryDirectory.make("typical")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let encoder = try JPEGEncoder()
@@ -201,7 +202,7 @@ struct StageTwoRetrainDataTests {
     /// Stage 2's retrain picks its thresholds on the first training's validation split and
     /// replays its training split: never the golden set, never an image of the other split.
     @Test func oldValidationAndReplayComeFromDisjointSplits() throws {
-        let dir = NSTemporaryDirectory() + "ls-s2data-\(getpid())"
+        let dir = try TemporaryDirectory.make("s2data")
         try FileManager.default.createDirectory(atPath: dir + "/new", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var csv = "file,label,defects\n"
@@ -227,7 +228,7 @@ struct StageTwoRetrainDataTests {
 @Suite("Transfer learning")
 struct TransferTests {
     @Test func warmStartCopiesTheBodyAndHeadOnlyTrainingLeavesItAlone() throws {
-        let dir = NSTemporaryDirectory() + "ls-warm-\(UUID().uuidString)"
+        let dir = try TemporaryDirectory.make("warm")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let shape = Shape(1, 16, 16)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Neural
 @testable import Training
@@ -64,7 +65,7 @@ struct TrainerTests {
 
     @Test("interrupted and resumed from the checkpoint == trained straight through")
     func resume() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ls-ckpt-\(getpid()).safetensors").path
+        let path = try TemporaryDirectory.make("ckpt") + "/checkpoint.safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let data = stripes(count: 96, seed: 1)
         let straight = try Network(toySpec, seed: 1)
