@@ -112,9 +112,6 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
     }
 
-    /// True once the source has ended (a replay played once) and every frame is judged.
-    public var hasEnded: Bool { finished.wait(timeout: .now()) == .success }
-
     /// Calls `body` (on a global queue) once the source has ended and every frame is judged;
     /// right away when the pipeline was never started.
     public func whenEnded(_ body: @escaping @Sendable () -> Void) {

@@ -7,6 +7,11 @@ extension InspectionService {
     // MARK: Housekeeping
 
     /// Applies retention when it is due. Called from one thread at a time (the housekeeping service).
+    /// Whether a retention run is due (retention.every_minutes since the last).
+    public func isRetentionDue(now: Date = Date()) -> Bool {
+        now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60
+    }
+
     public func applyRetentionIfDue(now: Date = Date()) {
         guard now.timeIntervalSince(lastRetentionAt) >= config.retentionEveryMinutes * 60 else { return }
         lastRetentionAt = now

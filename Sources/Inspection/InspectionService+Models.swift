@@ -53,6 +53,13 @@ extension InspectionService {
     }
 
     /// Reloads when a model file changed (size or modification time) since the last load.
+    /// Whether a watched model file changed since the last load (two stat calls, cheap).
+    public func modelFilesChanged() -> Bool {
+        guard config.watchModels else { return false }
+        let now = Self.stamps(config.models)
+        return lock.withLock { now != modelStamps }
+    }
+
     public func checkModelFiles() {
         guard config.watchModels else { return }
         let now = Self.stamps(config.models)

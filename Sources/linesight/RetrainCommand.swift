@@ -43,18 +43,19 @@ struct RetrainCommand: ParsableCommand {
     @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
     @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
     @Flag(help: "Leave stage 2 as it is.") var stage1Only = false
-    @Option(help: "How stage 2 is fine-tuned: its classifier 'head' only (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)).") var stage2: String = StagedOptions().retrainStageTwo.rawValue
+    @Option(help: "How stage 2 is fine-tuned: its classifier 'head' only (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)) (default: \(StagedOptions().retrainStageTwo.rawValue)).") var stage2: String?
     @Option(help: "Nice level for this process (0 = normal; higher yields to the daemon).") var nice: Int32 = 10
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        guard StageTwoRetraining(rawValue: stage2) != nil else { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
+        if let stage2, StageTwoRetraining(rawValue: stage2) == nil { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
+        if stage1Only, stage2 != nil { throw ValidationError("--stage2 and --stage1-only: stage 2 is left as it is; leave out --stage2") }
     }
 
     var settings: RetrainRound.Settings {
         var s = RetrainRound.Settings()
         (s.data, s.replay, s.epochs, s.stage1Only, s.dryRun) = (data, replay, epochs, stage1Only, dryRun)
-        s.stageTwo = StageTwoRetraining(rawValue: stage2) ?? .head
+        s.stageTwo = stage2.flatMap(StageTwoRetraining.init(rawValue:)) ?? StagedOptions().retrainStageTwo
         (s.gates.recallTolerance, s.gates.maxEscapeRate, s.gates.maxFalseRejectRate) = (recallTolerance, maxEscape, maxFalseReject)
         return s
     }

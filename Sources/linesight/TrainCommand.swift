@@ -40,11 +40,11 @@ struct TrainCommand: ParsableCommand {
     var initFrom: String?
     @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
     @Flag(inversion: .prefixedNo, help: "Max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
-    var stemPool = true
+    var stemPool: Bool?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true
-    @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both).")
-    var globalPool: String = StagedOptions().globalPool.rawValue
+    @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both) (default: \(StagedOptions().globalPool.rawValue)).")
+    var globalPool: String?
     @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
     @Option(help: "Width (channels of the first stage) of the small ResNet (default: \(StagedOptions().width)).") var width: Int?
@@ -65,7 +65,15 @@ struct TrainCommand: ParsableCommand {
             guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        guard Zoo.GlobalPool(rawValue: globalPool) != nil else { throw ValidationError("--global-pool must be avg, max or avgmax") }
+        if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max or avgmax") }
+        if initFrom != nil {
+            // the architecture and the fine-tuning rate come from the init model and --fine-tune
+            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil),
+                           ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil)].filter(\.1).map(\.0)
+            if !ignored.isEmpty {
+                throw ValidationError("\(ignored.joined(separator: ", ")) with --init: the network is the init model's and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
+            }
+        }
         if inputSize != "auto" {
             guard let size = InputSize(parsing: inputSize), (16...512).contains(size.width), (16...512).contains(size.height) else {
                 throw ValidationError("--input-size must be auto, N or WxH with sides of 16...512 pixels, e.g. 128 or 256x192")
@@ -84,8 +92,8 @@ struct TrainCommand: ParsableCommand {
         if let width { o.width = width }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
-        (o.stemPool, o.flipAverage) = (stemPool, flipAverage)
-        o.globalPool = Zoo.GlobalPool(rawValue: globalPool) ?? o.globalPool
+        (o.stemPool, o.flipAverage) = (stemPool ?? o.stemPool, flipAverage)
+        o.globalPool = globalPool.flatMap(Zoo.GlobalPool.init(rawValue:)) ?? o.globalPool
         o.fineTune = fineTune.flatMap(StagedOptions.FineTune.init(rawValue:)) ?? .all
         return o
     }

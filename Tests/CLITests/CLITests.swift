@@ -64,6 +64,13 @@ struct CLITests {
         #expect(fineTune.status != 0 && fineTune.err.contains("--fine-tune applies to --init only"), "\(fineTune.err)")
         let outAndConfig = try CLI.run(["train", "--data", "/nonexistent", "--config", "/nonexistent.toml", "--out", "x"])
         #expect(outAndConfig.status != 0 && outAndConfig.err.contains("leave out --out"), "\(outAndConfig.err)")
+        // With --init the network is the init model's: its architecture options would do nothing.
+        for option in [["--width", "8"], ["--global-pool", "max"], ["--no-stem-pool"], ["--lr", "0.01"]] {
+            let r = try CLI.run(["train", "--data", "/nonexistent", "--init", "/nonexistent"] + option)
+            #expect(r.status != 0 && r.err.contains("\(option[0]) with --init") || r.err.contains("--stem-pool/--no-stem-pool with --init"), "\(option): \(r.err)")
+        }
+        let stage2 = try CLI.run(["retrain", "--config", "/nonexistent.toml", "--stage1-only", "--stage2", "all"])
+        #expect(stage2.status != 0 && stage2.err.contains("leave out --stage2"), "\(stage2.err)")
         let dataset = try CLI.run(["evaluate", "--model", "m.safetensors", "--dataset", "fashion-mnist"])
         #expect(dataset.status != 0 && dataset.err.contains("Unknown option"), "\(dataset.err)")
         for size in ["256x", "8x8", "640x480"] {

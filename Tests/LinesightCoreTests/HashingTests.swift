@@ -9,8 +9,9 @@ struct HashingTests {
     @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])
     func matchesCoreutils(length: Int) throws {
         let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        let file = try TemporaryDirectory.make("sha256") + "/data-\(length)"
-        defer { try? FileManager.default.removeItem(atPath: file) }
+        let dir = try TemporaryDirectory.make("sha256")
+        defer { TemporaryDirectory.remove(dir) }
+        let file = dir + "/data-\(length)"
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let expected = try Self.sha256sum(file)
         #expect(Hashing.sha256(bytes) == expected)

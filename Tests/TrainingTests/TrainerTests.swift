@@ -65,8 +65,9 @@ struct TrainerTests {
 
     @Test("interrupted and resumed from the checkpoint == trained straight through")
     func resume() throws {
-        let path = try TemporaryDirectory.make("ckpt") + "/checkpoint.safetensors"
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let dir = try TemporaryDirectory.make("ckpt")
+        defer { TemporaryDirectory.remove(dir) }
+        let path = dir + "/checkpoint.safetensors"
         let data = stripes(count: 96, seed: 1)
         let straight = try Network(toySpec, seed: 1)
         _ = try Trainer(network: straight, config: toyConfig(epochs: 3), train: data, validation: nil).run()

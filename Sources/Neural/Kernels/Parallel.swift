@@ -3,14 +3,6 @@ import Dispatch
 /// The engine's parallel loops, split across the threads of the `Compute` in force
 /// (`Compute.current()`: the one the network or trainer running this code was given).
 public enum Parallel {
-    /// Runs `body` with `workers` threads for the engine's kernels (the rest of the
-    /// `Compute` in force kept): tests that compare worker counts.
-    public static func with<T>(workers: Int, _ body: () throws -> T) rethrows -> T {
-        let c = Compute.current()
-        return try Compute(threads: workers, kernelThreads: c.usesKernelThreads, minimumParallelWork: c.minimumParallelWork,
-                           kernels: c.kernels).run(body)
-    }
-
     /// Runs `body(worker, range)` over `0..<count` split into at most `workers` contiguous
     /// chunks; `worker` is in `0..<workers`, for per-worker scratch buffers.
     @inline(__always)

@@ -83,16 +83,13 @@ public final class LabelAuditor {
                                                  channels: shape.channels, seed: inp.options.seed &+ UInt64(k))
             config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
             let net = try Network(meta.spec, seed: inp.options.seed &+ UInt64(k))
-            let trainer = try Trainer(network: net, config: config, train: all.subset(train), validation: nil)
-            trainer.onBatch = onBatch
-            trainer.onEpoch = onEpoch
-            _ = try trainer.run()
+            try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: all.subset(train), validation: nil)
             let calibSet = all.subset(calib.isEmpty ? train : calib)
             let temperature = Self.trustedTemperature(logits(net, on: calibSet, normalization: config.normalization), calibSet.labels,
                                                       confidence: inp.confidence)
             let z = logits(net, on: all.subset(test), normalization: config.normalization)
             for (j, i) in test.enumerated() {
-                let p = 1 / (1 + exp(Double(z[j][0] - z[j][1]) / temperature))
+                let p = StageOneCalibration.defectProbability(z[j], temperature: temperature)
                 let item = kept[i]
                 let good = item.defects.isEmpty
                 let suspect = good ? p >= inp.confidence : p <= 1 - inp.confidence
@@ -112,7 +109,7 @@ public final class LabelAuditor {
     static func trustedTemperature(_ z: [[Float]], _ labels: [Int32], confidence: Double) -> Double {
         let first = TemperatureScaling.fit(z, labels)
         let trusted = z.indices.filter { i in
-            let p = 1 / (1 + exp(Double(z[i][0] - z[i][1]) / first))
+            let p = StageOneCalibration.defectProbability(z[i], temperature: first)
             return labels[i] == 0 ? p < confidence : p > 1 - confidence
         }
         guard trusted.count >= 2, trusted.count < z.count else { return first }

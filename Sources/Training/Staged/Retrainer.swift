@@ -110,11 +110,8 @@ public final class Retrainer {
         var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
                                              channels: meta.spec.input.channels, seed: inp.options.seed)
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.newValidation.count > 0 ? d.newValidation : nil)
-        trainer.checkpointPath = inp.checkpoint
-        trainer.onBatch = onBatch
-        trainer.onEpoch = onEpoch
-        _ = try trainer.run()
+        try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: d.train, validation: d.newValidation,
+                                                                   checkpoint: inp.checkpoint)
         return config.normalization
     }
 
@@ -126,10 +123,8 @@ public final class Retrainer {
         let newGood = d.newValidation.labels.filter { $0 == d.passIndex }.count
         let calib = newGood >= 10 && d.newValidation.count - newGood >= 10 ? d.newValidation : d.gate
         let calibLogits = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true)
-        let temperature = TemperatureScaling.fit(calibLogits, calib.labels)
-        let scores = split(calibLogits, calib.labels, temperature, d.passIndex)
-        let t = PickedThresholds.pick(defectScores: scores.defect, goodScores: scores.good,
-                                      targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
+        let (temperature, t, _) = StageOneCalibration.fit(calibLogits, calib.labels, passIndex: d.passIndex,
+                                                          targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
         var newMeta = meta
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
@@ -162,7 +157,7 @@ public final class Retrainer {
         var escapes = 0, defective = 0, rejects = 0, good = 0
         var caught: [String: (Int, Int)] = [:]
         for (i, item) in items.enumerated() {
-            let p = defectProbability(z[i], t, passIndex)
+            let p = StageOneCalibration.defectProbability(z[i], temperature: t, passIndex: passIndex)
             if item.defects.isEmpty {
                 good += 1
                 if p >= fail { rejects += 1 }
@@ -175,21 +170,5 @@ public final class Retrainer {
         return GateFigures(escapeRate: defective == 0 ? 0 : Double(escapes) / Double(defective), escapeUpper95: wilson(escapes, defective)[1],
                            falseRejectRate: good == 0 ? 0 : Double(rejects) / Double(good),
                            catchRate: caught.mapValues { Double($0.0) / Double(max(1, $0.1)) }, images: items.count)
-    }
-
-    private func split(_ z: [[Float]], _ labels: [Int32], _ t: Double, _ passIndex: Int32) -> (defect: [Double], good: [Double]) {
-        var d: [Double] = [], g: [Double] = []
-        for (row, l) in zip(z, labels) {
-            let p = defectProbability(row, t, passIndex)
-            if l == passIndex { g.append(p) } else { d.append(p) }
-        }
-        return (d, g)
-    }
-
-    private func defectProbability(_ z: [Float], _ t: Double, _ passIndex: Int32) -> Double {
-        let s = z.map { Double($0) / t }
-        let m = s.max() ?? 0
-        let e = s.map { exp($0 - m) }
-        return 1 - e[Int(passIndex)] / e.reduce(0, +)
     }
 }

@@ -96,11 +96,8 @@ public final class StageTwoRetrainer {
                                              weights: StagedRecipe.positiveWeights(d.train.multiLabels!, kinds: d.train.classNames.count))
         config.normalization = normalization
         if way == .head { config.trainOnly = headParameterNames(net) }
-        let trainer = try Trainer(network: net, config: config, train: d.train, validation: d.validation.count > 0 ? d.validation : nil)
-        trainer.checkpointPath = inp.checkpoint.map { Self.checkpoint($0, way) }
-        trainer.onBatch = onBatch
-        trainer.onEpoch = onEpoch
-        _ = try trainer.run()
+        try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: d.train, validation: d.validation,
+                                                                   checkpoint: inp.checkpoint.map { Self.checkpoint($0, way) })
     }
 
     /// The challenger's thresholds re-picked on the validation images: only thresholds that

@@ -109,18 +109,16 @@ public final class StagedTrainer {
     func calibrate(_ one: StageOne, _ d: Split) -> Calibration {
         let o = options
         let valLogits = logits(one.network, on: one.validation, normalization: one.config.normalization, flipAverage: o.flipAverage)
-        let temperature = TemperatureScaling.fit(valLogits, one.validation.labels)
+        let (temperature, t, valScores) = StageOneCalibration.fit(valLogits, one.validation.labels,
+                                                                  targetRecall: o.targetRecall, failBudget: o.failBudget)
         let ece = (TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: 1),
                    TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: temperature))
-        let valScores = defectScores(valLogits, one.validation.labels, temperature)
         let testLogits = logits(one.network, on: one.test, normalization: one.config.normalization, flipAverage: o.flipAverage)
-        let testScores = defectScores(testLogits, one.test.labels, temperature)
-        let t = PickedThresholds.pick(defectScores: valScores.defect, goodScores: valScores.good,
-                                      targetRecall: o.targetRecall, failBudget: o.failBudget)
+        let testScores = StageOneCalibration.split(testLogits, one.test.labels, temperature: temperature)
         return Calibration(temperature: temperature, ece: ece, thresholds: t,
                            validation: StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t),
                            test: StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t),
-                           testProbabilities: testLogits.map { 1 / (1 + exp(Double($0[0] - $0[1]) / temperature)) })
+                           testProbabilities: testLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature) })
     }
 
     /// The option's input size; else the init model's (its weights only fit that input);
@@ -161,10 +159,7 @@ public final class StagedTrainer {
     }
 
     func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
-        let trainer = try Trainer(network: net, config: config, train: train, validation: val.count > 0 ? val : nil)
-        trainer.onBatch = onBatch
-        trainer.onEpoch = onEpoch
-        _ = try trainer.run()
+        try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: train, validation: val)
     }
 
     func singleLabel(_ d: ImageDataset) -> ImageDataset {
@@ -173,16 +168,6 @@ public final class StagedTrainer {
 
     func multiLabel(_ d: ImageDataset, _ kinds: [String]) -> ImageDataset {
         ImageDataset(shape: d.shape, classNames: kinds, pixels: d.pixels, labels: d.labels, multiLabels: d.multiLabels)
-    }
-
-    /// Calibrated P(defect) of the defective and of the good samples.
-    func defectScores(_ logits: [[Float]], _ labels: [Int32], _ t: Double) -> (defect: [Double], good: [Double]) {
-        var defect: [Double] = [], good: [Double] = []
-        for (z, l) in zip(logits, labels) {
-            let p = 1 / (1 + exp(Double(z[0] - z[1]) / t))  // softmax over two classes
-            if l == 1 { defect.append(p) } else { good.append(p) }
-        }
-        return (defect, good)
     }
 
     /// A short fingerprint of the file list and labels (recorded in the model files).

@@ -34,13 +34,13 @@ struct Daemon {
         inspection.observer = { events.publish($0) }
 
         var services: [any Service] = [
-            StoreService(inspection: inspection),  // stops last: commits every verdict handed over, closes SQLite
+            StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
             HousekeepingService(inspection: inspection),
             ModelWatcherService(inspection: inspection),
-            ReloadSignalService(inspection: inspection, notifier: notifier),
             HTTPService(settings: http, inspection: inspection, events: events, token: token, startup: startup, logger: logger),
             CameraService(inspection: inspection, startup: startup, shutdown: shutdown, logger: logger),  // stop reading, judge what is queued
-            SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1 first
+            SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1
+            ReloadSignalService(inspection: inspection, notifier: notifier, startup: startup),  // no READY=1 after STOPPING=1
         ]
         if let duration { services.append(DeadlineService(seconds: duration, shutdown: shutdown, logger: logger)) }
 

@@ -13,6 +13,7 @@ struct CameraService: Service {
     let logger: Logger
 
     func run() async throws {
+        defer { startup.camerasStopped.reach() }  // the store closes only after this
         do {
             try await cancelWhenGracefulShutdown { try await startup.httpListening.wait() }
         } catch {

@@ -9,6 +9,7 @@ struct HousekeepingService: Service {
 
     func run() async throws {
         while await tick(2) {
+            guard inspection.isRetentionDue() else { continue }  // a clock read; a run gets a thread
             await blocking("linesight-retention") { inspection.applyRetentionIfDue() }
         }
     }

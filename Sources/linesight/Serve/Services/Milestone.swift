@@ -18,6 +18,17 @@ final class Milestone: @unchecked Sendable {
         for w in ready { w.resume() }
     }
 
+    /// Returns once reached, even if the task is cancelled meanwhile: for steps that must
+    /// happen in order whatever happens to the group (the store closes after the cameras).
+    func waitEvenIfCancelled() async {
+        _ = try? await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+            lock.lock()
+            if done { lock.unlock(); c.resume(); return }
+            waiters[UUID()] = c
+            lock.unlock()
+        }
+    }
+
     /// Returns once reached; throws `CancellationError` when the task is cancelled first.
     func wait() async throws {
         let id = UUID()
@@ -36,9 +47,11 @@ final class Milestone: @unchecked Sendable {
     }
 }
 
-/// What the daemon's services wait for at start: the cameras start once HTTP listens, and
-/// systemd hears READY=1 once the cameras run.
+/// What the daemon's services wait for: the cameras start once HTTP listens, systemd hears
+/// READY=1 once the cameras run, and the store closes once the cameras have stopped (or
+/// never started).
 struct Startup: Sendable {
     let httpListening = Milestone()
     let camerasStarted = Milestone()
+    let camerasStopped = Milestone()
 }

@@ -12,7 +12,9 @@ struct ModelWatcherService: Service {
             return
         }
         while await tick(2) {
-            await blocking("linesight-model-watch") { inspection.checkModelFiles() }
+            // the check is two stat calls; only a reload (seconds) gets a thread of its own
+            guard inspection.modelFilesChanged() else { continue }
+            await blocking("linesight-model-reload") { inspection.checkModelFiles() }
         }
     }
 }
