@@ -109,7 +109,7 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport", "LinesightCore", "Config", "Reports",
                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Imaging", "FakeV4L2", "LinesightCore", "TestSupport"], swiftSettings: vectorFlags),
         // Test-only: a fake V4L2 camera behind open/ioctl/close, linked into tests alone.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Imaging
 
@@ -41,15 +42,15 @@ struct PipelineTests {
     }
 
     @Test func resamplerMatchesNaiveTwinOnRandomGeometry() throws {
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let resampler = Resampler()
         for trial in 0..<40 {
             let layout: PixelLayout = trial % 2 == 0 ? .gray : .rgb
-            let w = 1 + Int(rng.next() % 90), h = 1 + Int(rng.next() % 70)
+            let w = 1 + Int(rng.uint64() % 90), h = 1 + Int(rng.uint64() % 70)
             let src = texture(width: w, height: h, layout: layout, seed: trial)
-            let rw = 1 + Int(rng.next() % UInt64(w)), rh = 1 + Int(rng.next() % UInt64(h))
-            let roi = Rect(x: Int(rng.next() % UInt64(w - rw + 1)), y: Int(rng.next() % UInt64(h - rh + 1)), width: rw, height: rh)
-            let ow = 1 + Int(rng.next() % 60), oh = 1 + Int(rng.next() % 60)
+            let rw = 1 + Int(rng.uint64() % UInt64(w)), rh = 1 + Int(rng.uint64() % UInt64(h))
+            let roi = Rect(x: Int(rng.uint64() % UInt64(w - rw + 1)), y: Int(rng.uint64() % UInt64(h - rh + 1)), width: rw, height: rh)
+            let ow = 1 + Int(rng.uint64() % 60), oh = 1 + Int(rng.uint64() % 60)
             let area = ow <= rw && oh <= rh && trial % 3 != 0
             let expected = naiveResize(src, roi: roi, width: ow, height: oh, area: area)
             var got = [Float](repeating: 0, count: ow * oh * layout.channels)

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import Imaging
 
@@ -53,12 +54,12 @@ struct RobustnessTests {
 
     /// Random byte damage must never crash; whatever decodes has the header's size.
     @Test func damagedBytesNeverCrash() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var errors = 0
         for _ in 0..<400 {
             var bad = jpeg
-            for _ in 0..<(1 + Int(rng.next() % 8)) {
-                bad[2 + Int(rng.next() % UInt64(bad.count - 2))] = UInt8(truncatingIfNeeded: rng.next())
+            for _ in 0..<(1 + Int(rng.uint64() % 8)) {
+                bad[2 + Int(rng.uint64() % UInt64(bad.count - 2))] = UInt8(truncatingIfNeeded: rng.uint64())
             }
             do {
                 let image = try decoder.decode(bad, layout: .rgb)
@@ -91,15 +92,3 @@ struct RobustnessTests {
     }
 }
 
-/// A tiny seeded generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

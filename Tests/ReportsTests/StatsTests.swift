@@ -12,16 +12,16 @@ let monday = 1_793_577_600.0
 /// Thursday afternoon on cam2.
 func seededRollups() -> [RollupRow] {
     var rows: [RollupRow] = []
-    var rng = SplitMix(seed: 7)
+    var rng = SplitMix64(seed: 7)
     for day in 0..<7 {
         for hour in stride(from: 0, to: 24, by: 2) {
             for camera in ["cam1", "cam2"] {
                 let h = Int64(monday / 3600) + Int64(day * 24 + hour)
                 let model = day < 4 ? "s1-v1" : "s1-v2"
                 let bad = day == 3 && camera == "cam2" && (12..<18).contains(hour)
-                let frames = 900 + Int(rng.next() % 200)
-                let fails = bad ? 90 + Int(rng.next() % 20) : 20 + Int(rng.next() % 15)
-                let noVerdicts = Int(rng.next() % 3)
+                let frames = 900 + Int(rng.uint64() % 200)
+                let fails = bad ? 90 + Int(rng.uint64() % 20) : 20 + Int(rng.uint64() % 15)
+                let noVerdicts = Int(rng.uint64() % 3)
                 let scratch = fails * 6 / 10, dent = fails * 3 / 10, stain = fails - scratch - dent + (bad ? 5 : 0)
                 rows.append(RollupRow(hour: h, camera: camera, model: model, frames: frames, passes: frames - fails - noVerdicts,
                                       fails: fails, noVerdicts: noVerdicts, flagged: fails / 4 + noVerdicts, totalMsSum: Double(frames) * 3,
@@ -32,17 +32,6 @@ func seededRollups() -> [RollupRow] {
     return rows
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func golden(_ name: String, _ text: String) throws {
     let mismatch = try Golden.mismatch(text, name, besides: #filePath)
