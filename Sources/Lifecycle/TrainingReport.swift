@@ -19,10 +19,10 @@ public struct TrainingReport {
         let r = result
         var obj: [String: Any] = [
             "data": data, "seconds": seconds, "input_size": r.inputSize.description, "target_recall": targetRecall,
-            "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test],
+            "split": ["train": r.counts.train, "validation": r.counts.validation, "test": r.counts.test], "split_source": r.splitSource,
             "skipped": r.skipped, "imbalance": r.imbalance,
             "thresholds": ["pass": r.thresholds.pass, "fail": r.thresholds.fail],
-            "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after,
+            "calibration": ["temperature": r.temperature, "ece_before": r.calibrationError.before, "ece_after": r.calibrationError.after, "ece_unit": "fraction (x100: percentage points)", "fell_back_to_t1": r.calibrationFellBack,
                             "flip_average": r.stage1.metadata.flipAverage == true],
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]

@@ -32,7 +32,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "ImageFolder tree of inspection images: trains stage 1 and stage 2.") var data: String?
     @Flag(help: "Train both stages from the labeled frames in the database of --config (instead of --data).") var labels = false
-    @Option(help: "The good parts' folder name in --data.") var passClass: String = "good"
+    @Option(help: "The good parts' folder name in --data (default: whichever of good, ok, pass, normal is a folder there; else good).") var passClass: String?
+    @Option(help: "Train on 'rgb' or 'gray' images (default: RGB when the images are colour: stains and discolouration are invisible in gray; with --init, that model's).")
+    var colour: String?
     @Option(help: "Model input in pixels, N (square) or WxH (e.g. 256x192), or auto: the images' own aspect ratio with the long side at most \(InputSize.automaticLongSide) (with --init: that model's input). Smaller is faster (128 trains about three times as fast as 256x192) but loses faint, small defects.")
     var inputSize: String = "auto"
     @Option(help: "Defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
@@ -43,11 +45,13 @@ struct TrainCommand: ParsableCommand {
     var stemPool: Bool?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true
-    @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) or avgmax (both) (default: \(StagedOptions().globalPool.rawValue)).")
+    @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) avgmax (both) or peak (the mean and how far the peak stands out of the image's own surface, in standard deviations) (default: \(StagedOptions().globalPool.rawValue)).")
     var globalPool: String?
     @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
-    @Option(help: "Width (channels of the first stage) of the small ResNet (default: \(StagedOptions().width)).") var width: Int?
+    @Option(help: "The network of both stages: small (the small ResNet, 3 stages; the default), small10 (4 stages, deeper), resnet18 (torchvision's, as the seed builds it: several times the compute) or light (depthwise-separable, fastest).")
+    var arch: String?
+    @Option(help: "Width (channels of the first stage) of the small ResNets and the light net (default: \(StagedOptions().width)).") var width: Int?
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: \(StagedOptions().batchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
@@ -58,17 +62,23 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard (data != nil) != labels else { throw ValidationError("give either --data DIR or --labels (with --config)") }
         if labels, config == nil { throw ValidationError("--labels reads the database of a line: give --config FILE") }
-        if labels, passClass != "good" { throw ValidationError("--pass-class applies to --data: the database's labels name good parts 'good'") }
+        if labels, passClass != nil, passClass != "good" { throw ValidationError("--pass-class applies to --data: the database's labels name good parts 'good'") }
         if config != nil, out != nil { throw ValidationError("--out and --config: with --config the models go beside the line's model paths; leave out --out") }
         if let fineTune {
             guard initFrom != nil else { throw ValidationError("--fine-tune applies to --init only") }
             guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max or avgmax") }
+        if let arch, Zoo.Architecture(rawValue: arch) == nil { throw ValidationError("--arch must be small, small10, resnet18 or light") }
+        if arch == "resnet18", width != nil { throw ValidationError("--width does not apply to --arch resnet18 (its widths are torchvision's: 64 to 512)") }
+        if arch == "resnet18" || arch == "light", stemPool != nil || globalPool != nil {
+            throw ValidationError("--stem-pool and --global-pool shape the small ResNets; --arch \(arch!) has its own stem and pooling")
+        }
+        if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }
+        if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max, avgmax or peak") }
         if initFrom != nil {
             // the architecture and the fine-tuning rate come from the init model and --fine-tune
-            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil),
+            let ignored = [("--arch", arch != nil), ("--width", width != nil), ("--colour", colour != nil), ("--global-pool", globalPool != nil),
                            ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil)].filter(\.1).map(\.0)
             if !ignored.isEmpty {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --init: the network is the init model's and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
@@ -86,10 +96,12 @@ struct TrainCommand: ParsableCommand {
 
     var options: StagedOptions {
         var o = StagedOptions()
-        (o.passClass, o.targetRecall, o.seed, o.initFrom) = (passClass, targetRecall, seed, initFrom)
+        (o.passClass, o.targetRecall, o.seed, o.initFrom) = (passClass ?? "good", targetRecall, seed, initFrom)
+        o.channels = colour.map { $0 == "rgb" ? 3 : 1 }
         o.inputSize = inputSize == "auto" ? nil : InputSize(parsing: inputSize)
         if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
         if let width { o.width = width }
+        if let arch { o.architecture = Zoo.Architecture(rawValue: arch)! }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
         (o.stemPool, o.flipAverage) = (stemPool ?? o.stemPool, flipAverage)
@@ -112,6 +124,8 @@ struct TrainCommand: ParsableCommand {
                 data = dir
             }
         }
+        var options = self.options
+        if !labels { options.passClass = ImageFolder.passClass(data!, requested: passClass) }
         let training = FirstTraining(data: data!, options: options)
         let bar = ProgressBar(), loadBar = LoadProgress()
         training.onLoad = { done, total in loadBar.update(done, total) }

@@ -5,18 +5,22 @@ import Training
 /// the escape and false-reject rates of stage 1, the line and stage 2.
 enum TrainSummary {
     static func print(_ r: StagedResult, targetRecall: Double) {
-        Swift.print("split (7:2:1 by file hash): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
+        Swift.print("split (\(r.splitSource)): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
         if !r.skipped.isEmpty { Swift.print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
         Swift.print("class imbalance: \(r.imbalance)")
-        Swift.print(String(format: "stage-1 calibration%@: temperature %.3f, expected calibration error %.3f -> %.3f (validation)",
+        Swift.print(r.calibrationFellBack
+            ? String(format: "stage-1 calibration%@: the fitted temperature would have raised the expected calibration error (ECE) on validation above %.2f percentage points; raw scores kept (temperature 1)",
+                     r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "", r.calibrationError.before * 100)
+            : String(format: "stage-1 calibration%@: temperature %.3f, expected calibration error (ECE) on validation %.2f -> %.2f percentage points",
                      r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "",
-                     r.temperature, r.calibrationError.before, r.calibrationError.after))
+                     r.temperature, r.calibrationError.before * 100, r.calibrationError.after * 100))
         Swift.print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
                      targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
         for (name, s) in [("validation", r.validation), ("test", r.test)] {
             Swift.print(String(format: "  %@: escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], unsure %d",
                          name, s.escapes, s.defective, s.escapeRate * 100, s.escapeRateCI[0] * 100, s.escapeRateCI[1] * 100,
-                         s.falseRejects, s.good, s.falseRejectRate * 100, s.falseRejectRateCI[0] * 100, s.falseRejectRateCI[1] * 100, s.unsure))
+                         s.falseRejects, s.good, s.falseRejectRate * 100, s.falseRejectRateCI[0] * 100, s.falseRejectRateCI[1] * 100, s.unsure)
+                         + (s.auroc.map { String(format: ", ROC AUC %.4f", $0) } ?? ""))
         }
         Swift.print(String(format: "  one threshold (pass <= %.4f, everything else rejected): test escapes %.2f%%, false rejects %.2f%% (%d/%d good parts)",
                      r.thresholds.pass, r.test.escapeRate * 100, r.test.notPassedGoodRate * 100, r.test.notPassedGood, r.test.good))

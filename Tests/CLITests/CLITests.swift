@@ -37,10 +37,10 @@ struct CLITests {
         }
         // train is the inspection trainer alone: none of the proving ground's options, nothing "with --data" only.
         let t = try CLI.run(["train", "--help"])
-        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "linesight train --data", "linesight fashion-mnist"] {
+        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "linesight train --data", "linesight fashion-mnist"] {
             #expect(t.out.contains(word), "train --help lacks \(word)")
         }
-        for word in ["--arch", "--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
+        for word in ["--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
             #expect(!t.out.contains(word), "train --help still offers \(word)")
         }
         let e = try CLI.run(["evaluate", "--help"])
@@ -54,9 +54,18 @@ struct CLITests {
             #expect(epochs.status != 0 && epochs.err.contains("--epochs must be at least 1"), "\(command): \(epochs.err)")
         }
         // No option is silently ignored: the proving ground's options are refused by train.
-        for option in [["--arch", "resnet8"], ["--optimizer", "adam"], ["--resume"], ["--checkpoint", "c"], ["--limit", "5"]] {
+        for option in [["--optimizer", "adam"], ["--resume"], ["--checkpoint", "c"], ["--limit", "5"]] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains("Unknown option"), "\(option): \(r.err)")
+        }
+        // train's --arch names the inspection networks, not the proving ground's; each refusal says what would do
+        for (option, message) in [(["--arch", "resnet8"], "--arch must be small, small10, resnet18 or light"),
+                                  (["--arch", "resnet18", "--width", "8"], "--width does not apply to --arch resnet18"),
+                                  (["--arch", "light", "--global-pool", "max"], "--arch light has its own stem and pooling"),
+                                  (["--colour", "cmyk"], "--colour must be rgb or gray"),
+                                  (["--init", "m", "--colour", "rgb"], "--colour with --init")] {
+            let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
+            #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }
         let nothing = try CLI.run(["train"])
         #expect(nothing.status != 0 && nothing.err.contains("give either --data DIR or --labels"), "\(nothing.err)")

@@ -90,7 +90,7 @@ struct GradientCheckTests {
     }
 
     @Test("pooling", arguments: [LayerSpec.maxPool(kernel: 3, stride: 2, padding: 1), .maxPool(kernel: 2, stride: 2),
-                                 .avgPool(kernel: 3, stride: 2, padding: 1), .avgPool(kernel: 2, stride: 1), .globalAvgPool, .globalAvgMaxPool])
+                                 .avgPool(kernel: 3, stride: 2, padding: 1), .avgPool(kernel: 2, stride: 1), .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool])
     func pooling(_ spec: LayerSpec) throws {
         try GradientCheck(layers: [spec], input: Shape(3, 7, 6)).run()
     }

@@ -77,7 +77,7 @@ struct DataTests {
         var flipped = false, shifted = false
         for _ in 0..<64 where !(flipped && shifted) {
             var probe = rng
-            let d = SampleDraw(Augmentation(cropPadding: 1, horizontalFlip: true), &probe)
+            let d = SampleDraw(Augmentation(cropPadding: 1, horizontalFlip: true), square: true, channels: 1, &probe)
             px.withUnsafeBufferPointer {
                 renderSample($0.baseAddress!, Shape(1, 3, 3), out, Augmentation(cropPadding: 1, horizontalFlip: true),
                              .identity(channels: 1), &rng)
@@ -87,6 +87,68 @@ struct DataTests {
             if !d.flipH && d.shiftX == 1 && d.shiftY == 0 { #expect(v == [20, 30, 0, 50, 60, 0, 80, 90, 0]); shifted = true }
         }
         #expect(flipped && shifted)
+    }
+
+    @Test("quarter turns visit all four rotations of a square image, each a true rotation; a reflected shift mirrors at the edge")
+    func quarterTurnsAndReflection() {
+        let px: [UInt8] = [10, 20, 30, 40, 50, 60, 70, 80, 90]
+        let a = Augmentation(quarterTurns: true)
+        var rng = SeededGenerator(seed: 3)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: 9)
+        defer { out.deallocate() }
+        let rotations: [[Int]] = [[10, 20, 30, 40, 50, 60, 70, 80, 90], [70, 40, 10, 80, 50, 20, 90, 60, 30],
+                                  [90, 80, 70, 60, 50, 40, 30, 20, 10], [30, 60, 90, 20, 50, 80, 10, 40, 70]]
+        var seen = Set<Int>()
+        for _ in 0..<64 {
+            var probe = rng
+            let d = SampleDraw(a, square: true, channels: 1, &probe)
+            px.withUnsafeBufferPointer { renderSample($0.baseAddress!, Shape(1, 3, 3), out, a, .identity(channels: 1), &rng) }
+            let v = (0..<9).map { Int((out[$0] * 255).rounded()) }
+            #expect(v == rotations[d.quarter], "quarter \(d.quarter)")
+            seen.insert(d.quarter)
+        }
+        #expect(seen == [0, 1, 2, 3])
+        #expect((-4...6).map { mirrored($0, 3) } == [0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2])
+        // a shift right by one with reflection repeats the column before the edge instead of black
+        let shift = Augmentation(cropPadding: 1, reflectBorder: true)
+        for _ in 0..<64 {
+            var probe = rng
+            let d = SampleDraw(shift, square: true, channels: 1, &probe)
+            px.withUnsafeBufferPointer { renderSample($0.baseAddress!, Shape(1, 3, 3), out, shift, .identity(channels: 1), &rng) }
+            let v = (0..<9).map { Int((out[$0] * 255).rounded()) }
+            if d.shiftX == 1 && d.shiftY == 0 { #expect(v == [20, 30, 20, 50, 60, 50, 80, 90, 80]) }
+            #expect(!v.contains(0), "reflection never pads with black")
+        }
+    }
+
+    @Test("colour jitter: saturation 0 makes every channel the pixel's gray; channel gains scale each channel on its own; gray images ignore both")
+    func colourJitter() {
+        // one red, one green pixel per channel plane (2 pixels, RGB)
+        let px: [UInt8] = [255, 0, 0, 255, 0, 0]
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: 6)
+        defer { out.deallocate() }
+        var rng = SeededGenerator(seed: 5)
+        let desaturate = Augmentation(saturation: 1)
+        var sawGray = false
+        for _ in 0..<200 {
+            var probe = rng
+            let d = SampleDraw(desaturate, square: false, channels: 3, &probe)
+            px.withUnsafeBufferPointer { renderSample($0.baseAddress!, Shape(3, 1, 2), out, desaturate, .identity(channels: 3), &rng) }
+            if d.saturation < 0.02 {
+                sawGray = true
+                #expect(abs(out[0] - out[2]) < 0.02 && abs(out[2] - out[4]) < 0.02, "red pixel turned gray")
+            }
+            #expect(abs((out[0] - out[2]) - d.saturation) < 1e-4, "the red pixel's red-green gap is the saturation factor")
+        }
+        #expect(sawGray)
+        let gain = Augmentation(channelGain: 0.5)
+        var probe = rng
+        let d = SampleDraw(gain, square: false, channels: 3, &probe)
+        let flat: [UInt8] = [100, 100, 100, 100, 100, 100]
+        flat.withUnsafeBufferPointer { renderSample($0.baseAddress!, Shape(3, 1, 2), out, gain, .identity(channels: 3), &rng) }
+        for c in 0..<3 { #expect(abs(out[2 * c] - 100 / 255 * d.gains[c]) < 1e-5) }
+        #expect(Set(d.gains).count == 3 && d.gains.allSatisfy { (0.5...1.5).contains($0) })
+        #expect(SampleDraw(gain, square: true, channels: 1, &probe).gains.isEmpty)
     }
 }
 
@@ -139,5 +201,54 @@ struct EvaluationTests {
         let tta = evaluate(net, on: data, normalization: norm, keepProbabilities: true, flipAverage: true)
         #expect(plain.confusion == tta.confusion)
         for (a, b) in zip(plain.probabilities, tta.probabilities) { for (x, y) in zip(a, b) { #expect(abs(x - y) < 1e-5) } }
+    }
+}
+
+@Suite("Synthetic defects")
+struct SyntheticDefectTests {
+    /// A mid-gray 3x32x32 image of bytes with mild texture.
+    static func surface() -> [UInt8] {
+        var rng = SeededGenerator(seed: 4)
+        return (0..<(3 * 32 * 32)).map { _ in UInt8(110 + rng.below(30)) }
+    }
+
+    @Test("every kind of synthetic defect changes the surface visibly and only locally", arguments: SyntheticDefects.Kind.allCases)
+    func eachKindIsVisible(kind: SyntheticDefects.Kind) {
+        let shape = Shape(3, 32, 32)
+        let other = [UInt8](repeating: 250, count: shape.count)
+        var rng = SeededGenerator(seed: 8)
+        for _ in 0..<20 {
+            let before = Self.surface()
+            var after = before
+            after.withUnsafeMutableBufferPointer { p in
+                other.withUnsafeBufferPointer { paintDefect(kind, p.baseAddress!, $0.baseAddress!, shape, minimumContrast: 0.12, &rng) }
+            }
+            let changed = zip(before, after).filter { abs(Int($0) - Int($1)) >= 8 }.count
+            #expect(changed >= 3, "\(kind) changed \(changed) values by 8 or more")
+            #expect(changed < shape.count * 3 / 4, "\(kind) is local: \(changed) of \(shape.count) changed")
+        }
+    }
+
+    @Test("assembling a batch turns the configured share of good samples into defects (label 1) and leaves defective ones alone")
+    func batchLabels() {
+        let shape = Shape(3, 32, 32)
+        let n = 400
+        let pixels = (0..<n).flatMap { _ in Self.surface() }
+        let labels: [Int32] = (0..<n).map { $0 % 4 == 0 ? 1 : 0 }
+        let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: labels)
+        let batch = Tensor(shape, batch: n)
+        let out = assembleBatch(data, Array(0..<n)[...], into: batch, augmentation: .none, normalization: .identity(channels: 3), seed: 3,
+                                synthetic: SyntheticDefects(rate: 0.5))
+        let turned = (0..<n).filter { labels[$0] == 0 && out[$0] == 1 }.count
+        #expect((0..<n).allSatisfy { labels[$0] == 0 || out[$0] == 1 }, "defective samples stay defective")
+        #expect(abs(Double(turned) / 300 - 0.5) < 0.1, "\(turned) of 300 good samples turned")
+        // a turned sample's pixels differ from its source; an untouched one renders as before
+        let plain = Tensor(shape, batch: n)
+        assembleBatch(data, Array(0..<n)[...], into: plain, augmentation: .none, normalization: .identity(channels: 3), seed: 3)
+        for i in 0..<n {
+            let differs = (0..<shape.count).contains { batch.data[i * shape.count + $0] != plain.data[i * shape.count + $0] }
+            #expect(differs == (labels[i] == 0 && out[i] == 1), "sample \(i)")
+        }
+        #expect(assembleBatch(data, Array(0..<n)[...], into: plain, augmentation: .none, normalization: .identity(channels: 3), seed: 3) == labels)
     }
 }

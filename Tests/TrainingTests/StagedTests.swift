@@ -70,6 +70,35 @@ struct StagedTests {
         #expect(throws: TrainingError.self) { try ImageFolder.typicalSize(dir, [items.last!]) }
     }
 
+    @Test("a pre-split tree (train/, val/ or valid/, test/) keeps its own splits; the good parts' folder and colour are found")
+    func presplitTrees() throws {
+        try TemporaryDirectory.with("presplit") { dir in
+            let encoder = try JPEGEncoder()
+            func write(_ path: String, _ layout: PixelLayout) throws {
+                try FileManager.default.createDirectory(atPath: (dir + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try Data(try encoder.encode(Image(width: 8, height: 8, layout: layout), quality: 90)).write(to: URL(fileURLWithPath: dir + "/" + path))
+            }
+            for split in ["train", "valid", "test"] {
+                try write("\(split)/ok/a.jpg", .gray)
+                try write("\(split)/pit/b.jpg", .gray)
+            }
+            let folders = try #require(ImageFolder.presplit(dir))
+            #expect(folders == PresplitFolders(train: "train", validation: "valid", test: "test"))
+            #expect(ImageFolder.passClass(dir, requested: nil) == "ok")
+            #expect(ImageFolder.passClass(dir, requested: "good") == "good")
+            let items = try ImageFolder.scan(dir, folders, passClass: "ok")
+            #expect(items.map(\.file) == ["train/ok/a.jpg", "train/pit/b.jpg", "valid/ok/a.jpg", "valid/pit/b.jpg", "test/ok/a.jpg", "test/pit/b.jpg"])
+            #expect(items.map(\.defects) == [[], ["pit"], [], ["pit"], [], ["pit"]])
+            #expect(try !ImageFolder.hasColour(dir, items))
+            try write("train/ok/c.jpg", .rgb)
+            #expect(try ImageFolder.hasColour(dir, try ImageFolder.scan(dir, folders, passClass: "ok")))
+            // a plain tree is not pre-split; both good and ok present: the default name
+            #expect(ImageFolder.presplit(dir + "/train") == nil)
+            try write("train/good/d.jpg", .gray)
+            #expect(ImageFolder.passClass(dir, requested: nil) == "good")
+        }
+    }
+
     @Test func wilsonIntervalsMatchTheTextbook() {
         let a = wilson(0, 10), b = wilson(5, 10)
         #expect(abs(a[0]) < 1e-12 && abs(a[1] - 0.2775) < 1e-3)
@@ -194,6 +223,48 @@ struct CalibrationTests {
         #expect(TemperatureScaling.nll(logits, labels, temperature: t) < TemperatureScaling.nll(logits, labels, temperature: 1))
         #expect(TemperatureScaling.expectedCalibrationError(logits, labels, temperature: t)
                 < TemperatureScaling.expectedCalibrationError(logits, labels, temperature: 1))
+    }
+
+    @Test("ECE by hand: two images at 90 % confidence both right, two at 60 % one right -> 0.1 (10 percentage points)")
+    func expectedCalibrationErrorByHand() {
+        let logits: [[Float]] = [[Float(log(9.0)), 0], [Float(log(9.0)), 0], [Float(log(1.5)), 0], [Float(log(1.5)), 0]]
+        // bin 0.9: accuracy 1.0 vs confidence 0.9 (weight 1/2); bin 0.6: accuracy 0.5 vs 0.6 (weight 1/2)
+        let ece = TemperatureScaling.expectedCalibrationError(logits, [0, 0, 0, 1], temperature: 1)
+        #expect(abs(ece - 0.1) < 1e-6, "\(ece)")
+        #expect(TemperatureScaling.expectedCalibrationError(logits, [1, 1, 1, 1], temperature: 1) <= 1)
+    }
+
+    @Test("a temperature that would raise the ECE is not used: the calibration falls back to T = 1 and says so")
+    func calibrationFallsBack() {
+        // scores already calibrated in their bins but one confident mistake pulls the NLL fit to a high T
+        var logits: [[Float]] = [], labels: [Int32] = []
+        for i in 0..<100 {
+            logits.append([0, i < 50 ? -4 : 4])   // P(defect) 0.018 / 0.982
+            labels.append(i < 50 ? 0 : 1)
+        }
+        logits.append([0, 12]); labels.append(0)   // one good part scored as certain defect
+        let fit = StageOneCalibration.fit(logits, labels, targetRecall: 0.99, failBudget: 0.01)
+        let fitted = TemperatureScaling.fit(logits, labels)
+        let worse = TemperatureScaling.expectedCalibrationError(logits, labels, temperature: fitted)
+            > TemperatureScaling.expectedCalibrationError(logits, labels, temperature: 1)
+        #expect(worse, "the case is built so the fitted T decalibrates")
+        #expect(fit.fellBack == worse)
+        #expect(fit.fellBack ? fit.temperature == 1 : fit.temperature == fitted)
+        #expect(fit.ece.after <= fit.ece.before)
+    }
+
+    @Test("ROC AUC: a perfect ranking 1, a reversed one 0, ties half, NaN ranks lowest; the curve runs (0,0) to (1,1)")
+    func rocAUC() {
+        #expect(ROC.auc(defect: [0.9, 0.8], good: [0.1, 0.2, 0.3]) == 1)
+        #expect(ROC.auc(defect: [0.1], good: [0.5, 0.6]) == 0)
+        #expect(ROC.auc(defect: [0.5], good: [0.5]) == 0.5)
+        // 3 of 4 pairs ordered right: (0.7 > 0.2), (0.7 > 0.6), (0.4 > 0.2), (0.4 < 0.6)
+        #expect(ROC.auc(defect: [0.7, 0.4], good: [0.2, 0.6]) == 0.75)
+        #expect(ROC.auc(defect: [.nan], good: [0.1]) == 0)
+        #expect(ROC.auc(defect: [], good: [0.1]) == nil)
+        let curve = ROC.curve(defect: [0.7, 0.4], good: [0.2, 0.6])
+        #expect(curve.first!.fpr == 0 && curve.first!.tpr == 0 && curve.last!.fpr == 1 && curve.last!.tpr == 1)
+        #expect(curve.map(\.tpr) == [0, 0.5, 0.5, 1, 1])
     }
 }
 

@@ -234,12 +234,7 @@ public final class GlobalAvgMaxPool: Layer {
         for n in 0..<x.batch {
             for k in 0..<c {
                 let src = x.data + (n * c + k) * p
-                var acc: Float = 0, best = src[0], at = 0
-                for j in 0..<p {
-                    let v = src[j]
-                    acc += v
-                    if v > best { best = v; at = j }
-                }
+                let (acc, best, at) = sumAndMax(src, p)
                 y.data[n * 2 * c + k] = acc * scale
                 y.data[n * 2 * c + c + k] = best
                 argmax[n * c + k] = at
@@ -261,4 +256,76 @@ public final class GlobalAvgMaxPool: Layer {
         }
         return dx
     }
+}
+
+/// Global average and global peak pooling: for each sample, C means, then C standard scores
+/// of the maximum, z = (max - mean) / sqrt(var + eps) over the map. Backward:
+/// dz/dx_i = ([i = argmax] - 1/P) / s - z (x_i - mean) / (P s^2), s = sqrt(var + eps).
+public final class GlobalAvgPeakPool: Layer {
+    public let inputShape: Shape
+    public var needsInputGradient = true
+    public var outputShape: Shape { Shape(2 * inputShape.channels) }
+    /// Keeps a flat map (a channel the image does not excite) from scoring a huge peak.
+    public static let epsilon: Float = 1e-3
+    private var input: Tensor?
+    private var output: Tensor?
+    private var gradInput: Tensor?
+    private var argmax: [Int] = []
+    private var stats: [(mean: Float, s: Float)] = []
+
+    public init(_ shape: Shape) { inputShape = shape }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        input = x
+        let y = ensure(&output, outputShape, batch: x.batch), p = x.plane, c = x.channels
+        let scale = 1 / Float(p)
+        if argmax.count != x.batch * c {
+            argmax = [Int](repeating: 0, count: x.batch * c)
+            stats = [(Float, Float)](repeating: (0, 1), count: x.batch * c)
+        }
+        for n in 0..<x.batch {
+            for k in 0..<c {
+                let src = x.data + (n * c + k) * p
+                let (acc, best, at) = sumAndMax(src, p)
+                let mean = acc * scale
+                var sq: Float = 0
+                for j in 0..<p { let d = src[j] - mean; sq += d * d }
+                let s = (sq * scale + Self.epsilon).squareRoot()
+                y.data[n * 2 * c + k] = mean
+                y.data[n * 2 * c + c + k] = (best - mean) / s
+                argmax[n * c + k] = at
+                stats[n * c + k] = (mean, s)
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input, let y = output else { preconditionFailure("backward before forward") }
+        let dx = ensure(&gradInput, inputShape, batch: x.batch), p = x.plane, c = x.channels
+        let scale = 1 / Float(p)
+        for n in 0..<x.batch {
+            for k in 0..<c {
+                let (mean, s) = stats[n * c + k]
+                let gAvg = dy.data[n * 2 * c + k], gz = dy.data[n * 2 * c + c + k], z = y.data[n * 2 * c + c + k]
+                let src = x.data + (n * c + k) * p, d = dx.data + (n * c + k) * p
+                let constant = gAvg * scale - gz * scale / s, slope = gz * z * scale / (s * s)
+                for j in 0..<p { d[j] = constant - slope * (src[j] - mean) }
+                d[argmax[n * c + k]] += gz / s
+            }
+        }
+        return dx
+    }
+}
+
+/// The sum of `count` floats, their maximum and its first position.
+@inline(__always)
+private func sumAndMax(_ src: UnsafeMutablePointer<Float>, _ count: Int) -> (sum: Float, max: Float, at: Int) {
+    var acc: Float = 0, best = src[0], at = 0
+    for j in 0..<count {
+        let v = src[j]
+        acc += v
+        if v > best { best = v; at = j }
+    }
+    return (acc, best, at)
 }

@@ -47,6 +47,8 @@ struct NetworkBuilder {
             return GlobalAvgPool(input)
         case .globalAvgMaxPool:
             return GlobalAvgMaxPool(input)
+        case .globalAvgPeakPool:
+            return GlobalAvgPeakPool(input)
         case .flatten:
             return Flatten(input)
         case let .linear(out, bias):

@@ -12,6 +12,11 @@ public indirect enum LayerSpec: Equatable, Sendable {
     /// Per channel, the mean and the maximum of the whole map, concatenated (2C outputs):
     /// the mean sees absences and large areas, the maximum a defect a few pixels wide.
     case globalAvgMaxPool
+    /// Per channel, the mean of the map and how far its peak stands out of the rest, in
+    /// standard deviations ((max - mean) / std), concatenated (2C outputs). The peak is
+    /// measured against the image's own texture: a scratch on a busy surface and on a calm
+    /// one score alike, where a plain maximum would score the busy surface itself.
+    case globalAvgPeakPool
     case flatten
     case linear(out: Int, bias: Bool = true)
     case dropout(Double)
@@ -38,6 +43,7 @@ extension LayerSpec: Codable {
         case .avgPool: "avgpool"
         case .globalAvgPool: "globalavgpool"
         case .globalAvgMaxPool: "globalavgmaxpool"
+        case .globalAvgPeakPool: "globalavgpeakpool"
         case .flatten: "flatten"
         case .linear: "linear"
         case .dropout: "dropout"
@@ -68,7 +74,7 @@ extension LayerSpec: Codable {
             try c.encode(p, forKey: .p)
         case let .residual(body, shortcut):
             try c.encode(body, forKey: .body); try c.encode(shortcut, forKey: .shortcut)
-        case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .flatten:
+        case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool, .flatten:
             break
         }
     }
@@ -122,6 +128,7 @@ extension LayerSpec: Codable {
         case "batchnorm": try only([]); self = .batchNorm
         case "globalavgpool": try only([]); self = .globalAvgPool
         case "globalavgmaxpool": try only([]); self = .globalAvgMaxPool
+        case "globalavgpeakpool": try only([]); self = .globalAvgPeakPool
         case "flatten": try only([]); self = .flatten
         default:
             guard let kind = ActivationKind(rawValue: type) else {
@@ -242,7 +249,7 @@ struct SpecWalker {
             let g = ConvGeometry(input: input, outChannels: c, kernel: kernel, stride: stride, padding: padding)
             return Shape(c, g.outHeight, g.outWidth)
         case .globalAvgPool: return Shape(c)
-        case .globalAvgMaxPool: return Shape(2 * c)
+        case .globalAvgMaxPool, .globalAvgPeakPool: return Shape(2 * c)
         case .flatten: return Shape(input.count)
         case .activation: return input
         case let .linear(out, bias):

@@ -44,6 +44,9 @@ public enum Zoo {
         case max
         /// Both, concatenated (twice the features into the classifier).
         case avgmax
+        /// The mean and the peak's standard score over the map (`globalAvgPeakPool`): a
+        /// defect measured against the image's own surface.
+        case peak
     }
 
     /// The small ResNet with the choices that matter for small defects: `stemPool` false
@@ -72,10 +75,36 @@ public enum Zoo {
         switch globalPool {
         case .max where h == w: layers += [.maxPool(kernel: h, stride: h), .flatten, .linear(out: classes)]
         case .avgmax: layers += [.globalAvgMaxPool, .flatten, .linear(out: classes)]
+        case .peak: layers += [.globalAvgPeakPool, .flatten, .linear(out: classes)]
         default: layers += [.globalAvgPool, .flatten, .linear(out: classes)]
         }
         let name = "resnet\(depth)-w\(width)" + (stemPool ? "" : "-fullstem") + (globalPool == .avg || (globalPool == .max && h != w) ? "" : "-g\(globalPool.rawValue)")
         return NetworkSpec(name: name, input: input, layers: layers)
+    }
+
+    /// The networks inspection training offers (`linesight train --arch`), each built for
+    /// an input and a class count by `spec`.
+    public enum Architecture: String, Sendable, CaseIterable, Codable {
+        /// `smallResNet` depth 8: three stages of one BasicBlock (w, 2w, 4w).
+        case small
+        /// `smallResNet` depth 10: four stages (w, 2w, 4w, 8w), a deeper, wider view.
+        case small10
+        /// torchvision's ResNet18 (`resnet18`), as the seed builds it; its 7x7/2 stem and
+        /// pool see a quarter of the resolution, and it costs several times the compute.
+        case resnet18
+        /// The depthwise-separable `lightNet`, for a fast stage 1.
+        case light
+
+        /// The network for `input` and `classes`: `width` is the first stage's channels
+        /// (ResNet18's are fixed), `stemPool` and `globalPool` apply to the small ResNets.
+        public func spec(input: Shape, classes: Int, width: Int, stemPool: Bool, globalPool: GlobalPool) -> NetworkSpec {
+            switch self {
+            case .small: Zoo.smallResNet(input: input, classes: classes, depth: 8, width: width, stemPool: stemPool, globalPool: globalPool)
+            case .small10: Zoo.smallResNet(input: input, classes: classes, depth: 10, width: width, stemPool: stemPool, globalPool: globalPool)
+            case .resnet18: Zoo.resnet18(input: input, classes: classes)
+            case .light: Zoo.lightNet(input: input, classes: classes, width: width)
+            }
+        }
     }
 
     /// A light depthwise-separable network (MobileNet-v1 style) for real-time stage 1:

@@ -18,6 +18,14 @@ public struct LabeledImage: Equatable, Sendable {
     }
 }
 
+/// The split folders of a pre-split tree (`ImageFolder.presplit`).
+public struct PresplitFolders: Equatable, Sendable {
+    public var train: String
+    public var validation: String
+    public var test: String?
+    public var all: [String] { [train, validation] + (test.map { [$0] } ?? []) }
+}
+
 /// ImageFolder datasets: `DIR/<class>/*.jpg`, optionally with `DIR/labels.csv`
 /// (`file,label,defects,...`, defects joined by '+') for parts with several defects,
 /// as `linesight synth` and `linesight labels export` write them.
@@ -63,6 +71,53 @@ public enum ImageFolder {
             let defects = di.map { cols[$0].split(separator: "+").map(String.init) } ?? (cols[li] == passClass ? [] : [cols[li]])
             return LabeledImage(file: cols[fi], label: cols[li], defects: defects)
         }.sorted { $0.file < $1.file }
+    }
+
+    /// The split folders of a tree that comes already split (`DIR/train`, `DIR/val` and
+    /// optionally `DIR/test`, each an ImageFolder tree of its own), as public datasets
+    /// usually are; nil for a plain tree, which is split by `bucket`. `valid` and
+    /// `validation` are accepted for `val`.
+    public static func presplit(_ dir: String) -> PresplitFolders? {
+        func isDir(_ p: String) -> Bool {
+            var d: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir + "/" + p, isDirectory: &d) && d.boolValue
+        }
+        guard isDir("train"), let val = ["val", "valid", "validation"].first(where: isDir) else { return nil }
+        return PresplitFolders(train: "train", validation: val, test: isDir("test") ? "test" : nil)
+    }
+
+    /// Every labeled image of a pre-split tree, each file named from `dir` (`train/ok/1.jpg`).
+    public static func scan(_ dir: String, _ folders: PresplitFolders, passClass: String) throws -> [LabeledImage] {
+        try folders.all.flatMap { sub in
+            try scan(dir + "/" + sub, passClass: passClass).map { LabeledImage(file: sub + "/" + $0.file, label: $0.label, defects: $0.defects) }
+        }
+    }
+
+    /// The pass class of a tree: `requested` when given; else whichever of the usual names of
+    /// good parts (`good`, `ok`, `pass`, `normal`) is a class folder (of `train/` in a
+    /// pre-split tree); `good` when none or several are.
+    public static func passClass(_ dir: String, requested: String?) -> String {
+        if let requested { return requested }
+        let root = presplit(dir).map { dir + "/" + $0.train } ?? dir
+        let present = ["good", "ok", "pass", "normal"].filter {
+            var d: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root + "/" + $0, isDirectory: &d) && d.boolValue
+        }
+        return present.count == 1 ? present[0] : "good"
+    }
+
+    /// Whether the tree's images are colour: any of up to `sample` JPEGs spread over `items`
+    /// is not a grayscale JPEG (a gray image stored as RGB counts as colour: its channels
+    /// may still differ).
+    public static func hasColour(_ dir: String, _ items: [LabeledImage], sample: Int = 32) throws -> Bool {
+        let decoder = try JPEGDecoder()
+        let step = max(1, items.count / max(1, sample))
+        for i in stride(from: 0, to: items.count, by: step) {
+            guard let data = FileManager.default.contents(atPath: dir + "/" + items[i].file),
+                  let h = try? data.withUnsafeBytes({ try decoder.header($0) }) else { continue }
+            if !h.isGray { return true }
+        }
+        return false
     }
 
     /// Which split a file belongs to, from a hash of its path: stable when data is added.

@@ -139,9 +139,8 @@ public final class Trainer {
             let step = epoch * steps + b
             optimizer.learningRate = schedule.rate(at: step)
             let idx = order[(b * bs)..<((b + 1) * bs)]
-            assembleBatch(train, idx, into: input, augmentation: config.augmentation,
-                          normalization: config.normalization, seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93))
-            let labels = idx.map { train.labels[$0] }
+            let labels = assembleBatch(train, idx, into: input, augmentation: config.augmentation, normalization: config.normalization,
+                                       seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93), synthetic: config.syntheticDefects)
             let logits = network.forward(input, mode: .train)
             let loss: Float
             if let bce {

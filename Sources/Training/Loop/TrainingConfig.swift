@@ -72,6 +72,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Draw each epoch's samples with probability inversely proportional to class size.
     public var balancedSampling = false
     public var augmentation: Augmentation
+    /// Single-label training with class 0 good: a share of the good samples drawn get a
+    /// synthetic defect and count as class 1 (`SyntheticDefects`); nil: none.
+    public var syntheticDefects: SyntheticDefects?
     public var normalization: Normalization
     public var gradientClipNorm: Float?
     public var seed: UInt64
@@ -98,6 +101,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         if let w = classWeights, w.count != classes || w.contains(where: { $0 <= 0 }) {
             throw TrainingError.invalidConfig("class weights need \(classes) positive values")
+        }
+        if let s = syntheticDefects {
+            guard !loss.isMultiLabel, classes == 2 else { throw TrainingError.invalidConfig("synthetic defects need a pass/fail (two-class) training") }
+            guard (0...1).contains(s.rate), (0...1).contains(s.minimumContrast) else { throw TrainingError.invalidConfig("synthetic defect rate and contrast lie in 0...1") }
         }
         if case .binaryCrossEntropy(let pw?) = loss, pw.count != classes || pw.contains(where: { $0 <= 0 }) {
             throw TrainingError.invalidConfig("positive weights need \(classes) positive values")

@@ -31,7 +31,9 @@ public enum TemperatureScaling {
         return exp((a + b) / 2)
     }
 
-    /// Expected calibration error with equal-width confidence bins.
+    /// Expected calibration error with equal-width confidence bins, as a fraction (0...1; x100
+    /// for percentage points): the mean over images of |accuracy - confidence| of their bin,
+    /// each bin weighted by its share of the images.
     public static func expectedCalibrationError(_ logits: [[Float]], _ labels: [Int32], temperature t: Double, bins: Int = 10) -> Double {
         var conf = [Double](repeating: 0, count: bins), acc = [Double](repeating: 0, count: bins), n = [Int](repeating: 0, count: bins)
         for (z, y) in zip(logits, labels) {
@@ -47,7 +49,8 @@ public enum TemperatureScaling {
             n[b] += 1
         }
         let total = Double(max(1, logits.count))
-        return (0..<bins).reduce(0) { $0 + (n[$1] == 0 ? 0 : abs(acc[$1] - conf[$1]) * Double(n[$1]) / total) }
+        // acc and conf hold per-bin sums: |mean acc - mean conf| x (n_b / total) = |acc - conf| / total
+        return (0..<bins).reduce(0) { $0 + abs(acc[$1] - conf[$1]) / total }
     }
 }
 

@@ -123,8 +123,9 @@ public final class Retrainer {
         let newGood = d.newValidation.labels.filter { $0 == d.passIndex }.count
         let calib = newGood >= 10 && d.newValidation.count - newGood >= 10 ? d.newValidation : d.gate
         let calibLogits = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true)
-        let (temperature, t, _) = StageOneCalibration.fit(calibLogits, calib.labels, passIndex: d.passIndex,
-                                                          targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
+        let fit = StageOneCalibration.fit(calibLogits, calib.labels, passIndex: d.passIndex,
+                                          targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
+        let (temperature, t) = (fit.temperature, fit.thresholds)
         var newMeta = meta
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass

@@ -44,8 +44,12 @@ public struct StageOneReport: Codable, Equatable, Sendable {
     public var escapeRateCI: [Double]
     public var falseRejectRate: Double
     public var falseRejectRateCI: [Double]
+    /// The area under the ROC curve of the scores (threshold-free: the chance a defective
+    /// part scores above a good one); nil when either class is missing.
+    public var auroc: Double?
 
     public init(defectScores: [Double], goodScores: [Double], thresholds t: PickedThresholds) {
+        auroc = ROC.auc(defect: defectScores, good: goodScores)
         defective = defectScores.count
         good = goodScores.count
         escapes = defectScores.filter { $0 <= t.pass }.count

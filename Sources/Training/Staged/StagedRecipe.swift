@@ -33,11 +33,16 @@ public enum StagedRecipe {
     /// not repeat stage 1's random draws.
     public static let stageTwoSeedOffset: UInt64 = 1
 
-    /// Augmentation suited to parts on a line: shifts (a part is never exactly centered),
-    /// flips and small rotations (a part may lie either way round, slightly skewed),
-    /// brightness/contrast (lighting drifts over a shift) and sensor noise.
-    public static let augmentation = Augmentation(cropPadding: 4, horizontalFlip: true, verticalFlip: true, rotationDegrees: 8,
-                                                  brightness: 0.1, contrast: 0.1, noiseStd: 0.02)
+    /// Augmentation suited to parts and surfaces on a line: shifts (a part is never exactly
+    /// centered) with the image mirrored at its edge (a black border would be the strongest
+    /// edge in the image, and a max-pooled network learns it instead of a faint defect),
+    /// flips and quarter turns (a part or a surface may lie any way round; none of the eight
+    /// orientations changes what a defect is), brightness/contrast (lighting drifts over a
+    /// shift), saturation and per-channel gain (white balance drifts; a stain stays another
+    /// colour than its surface) and sensor noise.
+    public static let augmentation = Augmentation(cropPadding: 8, horizontalFlip: true, verticalFlip: true, quarterTurns: true,
+                                                  reflectBorder: true, brightness: 0.1, contrast: 0.2,
+                                                  saturation: 0.2, channelGain: 0.1, noiseStd: 0.02)
     /// AdamW's weight decay, from scratch and when fine-tuning.
     public static let weightDecay: Float = 0.01
     /// One-cycle warm-up share: the first quarter of the steps rises to the peak rate.
@@ -113,14 +118,21 @@ public struct StagedOptions: Equatable, Sendable {
     /// own aspect ratio, nothing squeezed, the long side at most `InputSize.automaticLongSide`.
     /// With `initFrom`, nil takes the init model's input instead.
     public var inputSize: InputSize?
-    /// 1 (gray) or 3 (RGB).
-    public var channels = 1
+    /// 1 (gray) or 3 (RGB); nil: RGB when the images are colour (`ImageFolder.hasColour`),
+    /// with `initFrom` the init model's.
+    public var channels: Int?
     /// Small inspection sets need many passes: at 25 epochs both stages underfit (stage 1
     /// passed 87% of the synthetic training parts right, stage 2's macro-F1 was 0.47); at 60
     /// with the higher rate below they reach 95% and 0.86 (`make bench-quality`).
     public var stage1Epochs = 60
     public var stage2Epochs = 60
-    /// Width of the small ResNet (channels of its first stage).
+    /// Stage 2 starts from stage 1's trained layers (its head fresh) instead of from
+    /// scratch: stage 1 has learned on every part what a defect looks like, which stage 2's
+    /// defective few need to tell the kinds apart.
+    public var stageTwoFromStageOne = true
+    /// The network of both stages (`Zoo.Architecture`).
+    public var architecture: Zoo.Architecture = .small
+    /// Width of the small ResNets and the light net (channels of their first stage).
     public var width = 16
     /// Max pool after the stem on inputs >= 96 (off: twice the resolution into the first
     /// stage, for defects a few pixels wide, at about twice the compute). See Zoo.smallResNet.

@@ -10,6 +10,8 @@ public struct StagedResult {
     /// Stage-1 softmax temperature and the validation calibration error before/after it.
     public var temperature: Double
     public var calibrationError: (before: Double, after: Double)
+    /// The fitted temperature would have made the validation ECE worse, so T = 1 was kept.
+    public var calibrationFellBack = false
     /// Stage-1 figures on the validation and test splits at the picked thresholds.
     public var validation: StageOneReport
     public var test: StageOneReport
@@ -20,6 +22,8 @@ public struct StagedResult {
     /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
     public var lineTest: LineDecisionReport?
     public var counts: (train: Int, validation: Int, test: Int)
+    /// How the images were split ("the tree's own train/, val/, test/" or "7:2:1 by file hash").
+    public var splitSource: String
     /// The model input used (the option's, the init model's or fitted to the images).
     public var inputSize: InputSize
     /// The test split's images: the frozen golden set a later retraining is judged on.

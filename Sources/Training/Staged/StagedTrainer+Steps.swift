@@ -14,17 +14,23 @@ extension StagedTrainer {
     }
 
     /// Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
-    func trainStageTwo(_ d: Split, _ cal: Calibration) throws -> StageTwo {
+    func trainStageTwo(_ d: Split, _ cal: Calibration, _ one: StageOne) throws -> StageTwo {
         let o = options, kinds = d.kinds
         let s2 = { (idx: [Int]) in
             self.multiLabel(d.all.subset(StagedRecipe.stageTwoPicks(idx, defective: { !d.kept[$0].defects.isEmpty }, file: { d.kept[$0].file })), kinds)
         }
         let (train, val, test) = (s2(d.train), s2(d.validation), s2(d.test))
         onStage?("stage 2: defect kinds", train.count, val.count)
-        var config = TrainingConfig.stageTwo(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels,
+        var config = TrainingConfig.stageTwo(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels,
                                              seed: o.seed, weights: StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count))
-        let spec = try initSpec("stage2", default: Zoo.smallResNet(input: d.all.shape, classes: kinds.count, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
-        let net = try network(spec, "stage2", &config)
+        let spec = try initSpec("stage2", default: o.architecture.spec(input: d.all.shape, classes: kinds.count, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
+        let net: Network
+        if options.initFrom == nil, options.stageTwoFromStageOne, spec.layers.dropLast() == one.spec.layers.dropLast() {
+            net = try warmStart(spec, from: one.network, seed: o.seed &+ StagedRecipe.stageTwoSeedOffset, freshHead: true).network
+            onStage?("stage 2: starting from stage 1's features", 0, 0)
+        } else {
+            net = try network(spec, "stage2", &config)
+        }
         try self.train(net, config, train, val)
         let ev = evaluateMultiLabel(net, on: test, normalization: config.normalization, keepProbabilities: true)
         // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).
@@ -69,9 +75,9 @@ extension StagedTrainer {
 
     func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?) -> StagedResult {
         StagedResult(stage1: TrainedStage(network: one.network, metadata: stageOneMetadata(one, cal, d)), stage2: two?.stage,
-                     thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece,
+                     thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece, calibrationFellBack: cal.fellBack,
                      validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line,
-                     counts: (d.train.count, d.validation.count, d.test.count), inputSize: d.size, testItems: d.test.map { d.kept[$0] },
+                     counts: (d.train.count, d.validation.count, d.test.count), splitSource: d.source, inputSize: d.size, testItems: d.test.map { d.kept[$0] },
                      testDefectProbabilities: cal.testProbabilities,
                      testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],
                      skipped: d.skipped,

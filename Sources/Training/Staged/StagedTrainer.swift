@@ -35,7 +35,7 @@ public final class StagedTrainer {
         let data = try load()
         let one = try trainStageOne(data)
         let calibration = calibrate(one, data)
-        let two = data.kinds.isEmpty ? nil : try trainStageTwo(data, calibration)
+        let two = data.kinds.isEmpty ? nil : try trainStageTwo(data, calibration, one)
         return result(data, one, calibration, two)
     }
 
@@ -49,14 +49,17 @@ public final class StagedTrainer {
         var all: ImageDataset
         var train: [Int], validation: [Int], test: [Int]
         var dataHash: String
+        var source: String
     }
 
     func load() throws -> Split {
         let o = options
-        let items = try ImageFolder.scan(directory, passClass: o.passClass)
+        let folders = ImageFolder.presplit(directory)
+        let items = try folders.map { try ImageFolder.scan(directory, $0, passClass: o.passClass) } ?? ImageFolder.scan(directory, passClass: o.passClass)
         let (size, source) = try resolvedInputSize(items)
-        onStage?("model input: \(size)\(source)", 0, 0)
-        let shape = Shape(o.channels, size.height, size.width)
+        let (channels, colourSource) = try resolvedChannels(items)
+        onStage?("model input: \(size)\(source), \(channels == 3 ? "RGB" : "gray")\(colourSource)", 0, 0)
+        let shape = Shape(channels, size.height, size.width)
         let total = items.count
         let loaded = try ImageFolder.load(directory, items, shape: shape, workers: Compute.current().threads) { [onLoad] in onLoad?($0, total) }
         let kept = loaded.kept
@@ -69,10 +72,28 @@ public final class StagedTrainer {
                                labels: kept.map { $0.defects.isEmpty ? 0 : 1 },
                                multiLabels: kept.map { item in item.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } })
         let files = kept.map(\.file)
+        let (train, validation, test): ([Int], [Int], [Int])
+        if let folders {
+            func under(_ sub: String?) -> [Int] { sub.map { s in files.indices.filter { files[$0].hasPrefix(s + "/") } } ?? [] }
+            (train, validation) = (under(folders.train), under(folders.validation))
+            test = folders.test == nil ? validation : under(folders.test)
+        } else {
+            (train, validation, test) = (StagedRecipe.indices(files, in: StagedRecipe.trainBuckets),
+                                         StagedRecipe.indices(files, in: StagedRecipe.validationBuckets),
+                                         StagedRecipe.indices(files, in: StagedRecipe.testBuckets))
+        }
         return Split(size: size, kept: kept, skipped: loaded.skipped, kinds: kinds, all: all,
-                     train: StagedRecipe.indices(files, in: StagedRecipe.trainBuckets),
-                     validation: StagedRecipe.indices(files, in: StagedRecipe.validationBuckets),
-                     test: StagedRecipe.indices(files, in: StagedRecipe.testBuckets), dataHash: Self.dataHash(kept))
+                     train: train, validation: validation, test: test, dataHash: Self.dataHash(kept),
+                     source: folders.map { "the tree's own " + $0.all.map { $0 + "/" }.joined(separator: ", ") + ($0.test == nil ? " (no test/: test figures are validation's)" : "") } ?? "7:2:1 by file hash")
+    }
+
+    /// The option's channel count; else the init model's; else RGB when the images are colour.
+    func resolvedChannels(_ items: [LabeledImage]) throws -> (Int, source: String) {
+        if let c = options.channels { return (c, "") }
+        if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
+            return (try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input.channels, " (the --init model's)")
+        }
+        return try ImageFolder.hasColour(directory, items) ? (3, " (the images are colour; --colour gray to choose)") : (1, " (the images are gray)")
     }
 
     /// Stage 1 trained, with the splits it saw and its recipe.
@@ -88,8 +109,8 @@ public final class StagedTrainer {
         let o = options
         let train = singleLabel(d.all.subset(d.train)), val = singleLabel(d.all.subset(d.validation)), test = singleLabel(d.all.subset(d.test))
         onStage?("stage 1: pass/fail", train.count, val.count)
-        var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: o.channels, seed: o.seed)
-        let spec = try initSpec("stage1", default: Zoo.smallResNet(input: d.all.shape, classes: 2, depth: 8, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
+        var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels, seed: o.seed)
+        let spec = try initSpec("stage1", default: o.architecture.spec(input: d.all.shape, classes: 2, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
         let net = try network(spec, "stage1", &config)
         try self.train(net, config, train, val)
         return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
@@ -100,6 +121,8 @@ public final class StagedTrainer {
     struct Calibration {
         var temperature: Double
         var ece: (before: Double, after: Double)
+        /// The fitted temperature would have made the ECE worse; T = 1 kept.
+        var fellBack: Bool
         var thresholds: PickedThresholds
         var validation: StageOneReport, test: StageOneReport
         /// Calibrated P(defect) of each test image.
@@ -109,13 +132,11 @@ public final class StagedTrainer {
     func calibrate(_ one: StageOne, _ d: Split) -> Calibration {
         let o = options
         let valLogits = logits(one.network, on: one.validation, normalization: one.config.normalization, flipAverage: o.flipAverage)
-        let (temperature, t, valScores) = StageOneCalibration.fit(valLogits, one.validation.labels,
-                                                                  targetRecall: o.targetRecall, failBudget: o.failBudget)
-        let ece = (TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: 1),
-                   TemperatureScaling.expectedCalibrationError(valLogits, one.validation.labels, temperature: temperature))
+        let fit = StageOneCalibration.fit(valLogits, one.validation.labels, targetRecall: o.targetRecall, failBudget: o.failBudget)
+        let (temperature, t, valScores, ece) = (fit.temperature, fit.thresholds, fit.scores, fit.ece)
         let testLogits = logits(one.network, on: one.test, normalization: one.config.normalization, flipAverage: o.flipAverage)
         let testScores = StageOneCalibration.split(testLogits, one.test.labels, temperature: temperature)
-        return Calibration(temperature: temperature, ece: ece, thresholds: t,
+        return Calibration(temperature: temperature, ece: ece, fellBack: fit.fellBack, thresholds: t,
                            validation: StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t),
                            test: StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t),
                            testProbabilities: testLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature) })

@@ -9,10 +9,20 @@ public func warmStart(_ spec: NetworkSpec, from path: String, seed: UInt64) thro
     guard meta.spec.input == spec.input else {
         throw TrainingError.invalidConfig("\(path) takes \(meta.spec.input) images; this training uses \(spec.input) (set --input-size to match)")
     }
+    let (net, copied) = try warmStart(spec, from: source, seed: seed)
+    return (net, headParameterNames(net), copied)
+}
+
+/// Starts `spec` from `source`'s weights: every parameter and buffer whose name and size
+/// match is copied (with `freshHead`, all but the classifier head's, which keeps its fresh
+/// initialization even when its size matches). Returns the network and how many parameters
+/// were copied.
+public func warmStart(_ spec: NetworkSpec, from source: Network, seed: UInt64, freshHead: Bool = false) throws -> (network: Network, copied: Int) {
     let net = try Network(spec, seed: seed)
+    let head = freshHead ? Set(headParameterNames(net)) : []
     let from = Dictionary(source.namedParameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
     var copied = 0
-    for (name, p) in net.namedParameters {
+    for (name, p) in net.namedParameters where !head.contains(name) {
         guard let q = from[name], q.value.count == p.value.count else { continue }
         p.value.data.update(from: q.value.data, count: p.value.count)
         copied += 1
@@ -21,7 +31,7 @@ public func warmStart(_ spec: NetworkSpec, from path: String, seed: UInt64) thro
     for (name, t) in net.namedBuffers {
         if let u = buffers[name], u.count == t.count { t.data.update(from: u.data, count: t.count) }
     }
-    return (net, headParameterNames(net), copied)
+    return (net, copied)
 }
 
 /// The parameters of the network's last layer that has any (the classifier head).
