@@ -74,7 +74,7 @@ let package = Package(
         // The model lifecycle: first training and registration, retrain-and-promote (the
         // promotion policy), label import/export and the label audit. Commands call it.
         .target(name: "Lifecycle", dependencies: [
-            "Training", "Inspection", "Store", "Neural", .product(name: "Logging", package: "swift-log"),
+            "Training", "Inspection", "Store", "Neural", "Imaging", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
         // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.

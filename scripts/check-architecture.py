@@ -49,7 +49,7 @@ ALLOWED = {
     # The line: composes the engine, imaging, capture and the store.
     "Inspection": {"Neural", "Imaging", "Capture", "Store", "Config", "LinesightCore", "Logging"},
     # The model lifecycle: first training, retrain and promote, labels, audit.
-    "Lifecycle": {"Training", "Inspection", "Neural", "Store", "Logging"},
+    "Lifecycle": {"Training", "Inspection", "Neural", "Store", "Imaging", "LinesightCore", "Logging"},
     # The one executable: everything, plus HTTP, argument parsing and service lifecycle.
     "linesight": None,
 }

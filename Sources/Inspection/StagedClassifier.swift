@@ -76,14 +76,16 @@ public final class StagedClassifier {
     }
 
     /// Judges one frame; throws when the frame cannot be read (the caller records a no-verdict).
-    public func judge(_ frame: FrameView) throws -> Judgement {
+    /// `everyStage2`: stage 2 scores passes too (for evaluation; the verdict is the same,
+    /// since a confident pass never reaches stage 2's rule).
+    public func judge(_ frame: FrameView, everyStage2: Bool = false) throws -> Judgement {
         let t0 = monotonicSeconds()
         try input1.withUnsafeMutableBufferPointer { try pre1.process(frame, into: $0.baseAddress!) }
         let s1 = try input1.withUnsafeBufferPointer { try stage1.defectProbability($0.baseAddress!) }
         let t1 = monotonicSeconds()
         var scores: [String: Double]?
         var stage2Ms: Double?
-        if let stage2, Judgement.needsStage2(s1, thresholds) {
+        if let stage2, everyStage2 || Judgement.needsStage2(s1, thresholds) {
             if let pre2 {
                 try input2.withUnsafeMutableBufferPointer { try pre2.process(frame, into: $0.baseAddress!) }
                 scores = try input2.withUnsafeBufferPointer { try stage2.defectScores($0.baseAddress!) }

@@ -15,6 +15,8 @@ public enum LifecycleError: Error, CustomStringConvertible, Equatable {
     case defectKinds(path: String, reason: String)
     /// Training or the audit refused its data.
     case training(String)
+    /// An evaluation was pointed at something it cannot judge (no models, no such split).
+    case invalidInput(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum LifecycleError: Error, CustomStringConvertible, Equatable {
         case .unknown(let what): what
         case .defectKinds(let path, let reason): "cannot check defect kinds against the stage-2 model \(path): \(reason)"
         case .training(let why): why
+        case .invalidInput(let why): why
         }
     }
 }

@@ -44,7 +44,7 @@ struct CLITests {
             #expect(!t.out.contains(word), "train --help still offers \(word)")
         }
         let e = try CLI.run(["evaluate", "--help"])
-        #expect(e.status == 0 && !e.out.contains("--dataset") && e.out.contains("linesight evaluate --model"))
+        #expect(e.status == 0 && !e.out.contains("--dataset") && e.out.contains("linesight evaluate --model") && e.out.contains("linesight evaluate --models"))
     }
 
     @Test("bad input gets a clear error and a non-zero exit")

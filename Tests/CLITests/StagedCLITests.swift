@@ -50,6 +50,35 @@ struct StagedCLITests {
             #expect(abs(margin - 1) < 1e-3 || row[5].isEmpty == (margin < 1), "a kind is found exactly when its score reaches its threshold: \(row)")
         }
 
+        // evaluate judges the folder through the daemon's classifier: on the test images it
+        // makes the calls test-scores.csv recorded, and its figures count every image
+        let ev = try CLI.run(["evaluate", "--models", dir + "/models", "--data", dir + "/parts", "--json", "--plots", dir + "/plots", "--threads", "1"])
+        #expect(ev.status == 0, "\(ev.err)")
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(ev.out.utf8)) as? [String: Any])
+        let judged = try #require(e["images_judged"] as? [[String: Any]])
+        #expect(judged.count == 160 && e["images"] as? Int == 160)
+        let calls = Dictionary(uniqueKeysWithValues: judged.map { ($0["file"] as? String ?? "", $0) })
+        for row in scores.dropFirst() {
+            let c = calls[String(row[0])]
+            #expect(c?["call"] as? String == String(row[7]), "evaluate and train agree on the line's call: \(row)")
+            #expect(abs((c?["pDefect"] as? Double ?? -1) - (Double(row[3]) ?? 2)) < 1e-3, "and on stage 1's score: \(row)")
+        }
+        let evLine = try #require(e["line"] as? [String: Any])
+        let fails = judged.filter { $0["call"] as? String == "fail" }
+        #expect(evLine["falseRejects"] as? Int == fails.filter { ($0["defects"] as? [String])?.isEmpty == true }.count)
+        #expect((evLine["defective"] as? Int ?? 0) + (evLine["good"] as? Int ?? 0) == 160)
+        let roc = try String(contentsOfFile: dir + "/plots/roc.svg", encoding: .utf8)
+        #expect(roc.contains("<svg") && roc.contains("curve") && FileManager.default.fileExists(atPath: dir + "/plots/reliability.png"))
+        let text = try CLI.run(["evaluate", "--models", dir + "/models", "--data", dir + "/parts", "--threads", "1"])
+        #expect(text.status == 0 && text.out.contains("the line: escapes") && text.out.contains("ROC AUC") && text.out.contains("percentage points"), "\(text.out)")
+        for (args, message) in [(["--models", dir + "/nothing", "--data", dir + "/parts"], "has no stage1.safetensors"),
+                                (["--models", dir + "/models", "--data", dir + "/parts", "--split", "test"], "is not split into train/, val/, test/"),
+                                (["--models", dir + "/models"], "--models needs --data"),
+                                (["--model", dir + "/models/stage1.safetensors", "--json"], "use them with --models")] {
+            let r = try CLI.run(["evaluate"] + args)
+            #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")
+        }
+
         let config = """
         [store]
         database = "data/db.sqlite"

@@ -107,6 +107,32 @@ public enum Zoo {
         }
     }
 
+    /// A defect-map network from a classifier `spec`: its layers up to the last feature map
+    /// (the global pooling, flatten and linear head removed), then a 1x1 conv to one logit per
+    /// cell of that map. Trained with `DefectMapLoss`; `defectMapClassifier` makes it a
+    /// pass/fail model.
+    public static func defectMap(from spec: NetworkSpec) -> NetworkSpec {
+        var layers = spec.layers
+        while let last = layers.last {
+            switch last {
+            case .linear, .dropout, .flatten, .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool: layers.removeLast()
+            case .maxPool(let k, let s, _) where k == s && layers.count < spec.layers.count && k >= 4: layers.removeLast()  // .max's whole-map pool
+            default: return NetworkSpec(name: spec.name + "-map", input: spec.input, layers: layers + [.conv(out: 1, kernel: 1, bias: true)])
+            }
+        }
+        return NetworkSpec(name: spec.name + "-map", input: spec.input, layers: [.conv(out: 1, kernel: 1, bias: true)])
+    }
+
+    /// The pass/fail classifier of a defect map: the map's layers, then its mean and maximum
+    /// (`globalAvgMaxPool`) into a two-class linear layer, which `defectMapHead` sets to give
+    /// the logits (-max/2, +max/2): P(defect) = sigmoid(strongest cell), as trained.
+    public static func defectMapClassifier(_ map: NetworkSpec) -> NetworkSpec {
+        NetworkSpec(name: map.name, input: map.input, layers: map.layers + [.globalAvgMaxPool, .flatten, .linear(out: 2)])
+    }
+
+    /// The weights and bias of `defectMapClassifier`'s linear layer (2 x [mean, max]).
+    public static let defectMapHead: (weight: [Float], bias: [Float]) = ([0, -0.5, 0, 0.5], [0, 0])
+
     /// A light depthwise-separable network (MobileNet-v1 style) for real-time stage 1:
     /// 3x3 stem, then depthwise 3x3 + pointwise 1x1 pairs with BN and ReLU6.
     public static func lightNet(input: Shape, classes: Int, width: Int = 16) -> NetworkSpec {

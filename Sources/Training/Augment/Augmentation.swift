@@ -106,33 +106,14 @@ func mirrored(_ i: Int, _ n: Int) -> Int {
 }
 
 /// Writes one sample (bytes `[C, H, W]`) into `out` as normalized floats, augmented.
+/// Returns the draw, so a mask of the sample can follow the same geometry (`renderSpatial`).
+@discardableResult
 func renderSample(_ src: UnsafePointer<UInt8>, _ shape: Shape, _ out: UnsafeMutablePointer<Float>,
-                  _ a: Augmentation, _ norm: Normalization, _ rng: inout SeededGenerator) {
+                  _ a: Augmentation, _ norm: Normalization, _ rng: inout SeededGenerator) -> SampleDraw {
     let h = shape.height, w = shape.width, plane = h * w
     let d = SampleDraw(a, square: h == w, channels: shape.channels, &rng)
-    let scale: Float = 1 / 255
-    let cosA = cos(d.angle), sinA = sin(d.angle)
-    let cy = Float(h - 1) / 2, cx = Float(w - 1) / 2
-    let reflect = a.reflectBorder
     for c in 0..<shape.channels {
-        let s = src + c * plane, o = out + c * plane
-        for y in 0..<h {
-            for x in 0..<w {
-                let (fx, fy) = d.oriented(x, y, w, h)
-                var v: Float
-                if d.angle == 0 {
-                    var sx = fx + d.shiftX, sy = fy + d.shiftY
-                    if reflect { (sx, sy) = (mirrored(sx, w), mirrored(sy, h)) }
-                    v = sx >= 0 && sx < w && sy >= 0 && sy < h ? Float(s[sy * w + sx]) * scale : 0
-                } else {
-                    let rx = Float(fx) - cx, ry = Float(fy) - cy
-                    let sx = cosA * rx + sinA * ry + cx + Float(d.shiftX)
-                    let sy = -sinA * rx + cosA * ry + cy + Float(d.shiftY)
-                    v = bilinear(s, w, h, sx, sy, reflect: reflect) * scale
-                }
-                o[y * w + x] = v
-            }
-        }
+        renderSpatial(src + c * plane, h, w, d, reflect: a.reflectBorder, out + c * plane)
     }
     if shape.channels == 3, d.saturation != 1 || !d.gains.isEmpty {
         let r = out, g = out + plane, b = out + 2 * plane
@@ -156,6 +137,32 @@ func renderSample(_ src: UnsafePointer<UInt8>, _ shape: Shape, _ out: UnsafeMuta
             o[i] = (v - m) * sd
         }
     }
+    return d
+}
+
+/// One plane (bytes, H x W) moved as the draw says (flips, quarter turns, shift, rotation)
+/// into `o` as floats in 0...1.
+func renderSpatial(_ s: UnsafePointer<UInt8>, _ h: Int, _ w: Int, _ d: SampleDraw, reflect: Bool, _ o: UnsafeMutablePointer<Float>) {
+    let scale: Float = 1 / 255
+    let cosA = cos(d.angle), sinA = sin(d.angle)
+    let cy = Float(h - 1) / 2, cx = Float(w - 1) / 2
+    for y in 0..<h {
+        for x in 0..<w {
+            let (fx, fy) = d.oriented(x, y, w, h)
+            var v: Float
+            if d.angle == 0 {
+                var sx = fx + d.shiftX, sy = fy + d.shiftY
+                if reflect { (sx, sy) = (mirrored(sx, w), mirrored(sy, h)) }
+                v = sx >= 0 && sx < w && sy >= 0 && sy < h ? Float(s[sy * w + sx]) * scale : 0
+            } else {
+                let rx = Float(fx) - cx, ry = Float(fy) - cy
+                let sx = cosA * rx + sinA * ry + cx + Float(d.shiftX)
+                let sy = -sinA * rx + cosA * ry + cy + Float(d.shiftY)
+                v = bilinear(s, w, h, sx, sy, reflect: reflect) * scale
+            }
+            o[y * w + x] = v
+        }
+    }
 }
 
 @inline(__always)
@@ -175,40 +182,56 @@ func bilinear(_ s: UnsafePointer<UInt8>, _ w: Int, _ h: Int, _ x: Float, _ y: Fl
 /// normalized. Each sample's random draws come from `seed` and its position in the
 /// batch only, so results do not depend on the thread count. With `synthetic`, a share of
 /// the good samples (label 0) get a synthetic defect before augmentation; the batch's labels
-/// are returned, those samples' as 1.
+/// are returned, those samples' as 1. With `masks` (H x W floats per sample), where each
+/// sample's defect lies, moved with it by the augmentation: 1 on a synthetic defect and 0
+/// elsewhere, 0 everywhere on a good part, -1 everywhere on a real defect (unknown).
 @discardableResult
 public func assembleBatch(_ data: ImageDataset, _ indices: ArraySlice<Int>, into batch: Tensor,
                           augmentation: Augmentation, normalization: Normalization, seed: UInt64,
-                          synthetic: SyntheticDefects? = nil) -> [Int32] {
+                          synthetic: SyntheticDefects? = nil, masks: UnsafeMutablePointer<Float>? = nil) -> [Int32] {
     precondition(batch.shape == data.shape && batch.batch == indices.count, "batch tensor does not fit")
-    let per = data.shape.count
+    let per = data.shape.count, plane = data.shape.height * data.shape.width
     let idx = Array(indices)
     nonisolated(unsafe) var labels = idx.map { data.labels.isEmpty ? 0 : data.labels[$0] }
+    nonisolated(unsafe) let masks = masks
     data.pixels.withUnsafeBufferPointer { px in
         labels.withUnsafeMutableBufferPointer { out in
             let outLabels = out
             Parallel.forEachChunk(idx.count) { range in
                 var scratch = [UInt8](repeating: 0, count: synthetic == nil ? 0 : per)
+                var painted = [UInt8](repeating: 0, count: masks == nil || synthetic == nil ? 0 : plane)
                 for j in range {
                     var rng = SeededGenerator(seed: seed &+ UInt64(j) &* 0x9E37_79B9_7F4A_7C15)
                     let source = px.baseAddress! + idx[j] * per
+                    let mask = masks.map { $0 + j * plane }
                     if let synthetic, !synthetic.kinds.isEmpty, outLabels[j] == 0 {
                         var draw = SeededGenerator(seed: (seed ^ 0x5EED_DEFE_C75E_ED00) &+ UInt64(j) &* 0xBF58_476D_1CE4_E5B9)
                         if draw.uniform() < synthetic.rate {
                             let kind = synthetic.kinds[draw.below(synthetic.kinds.count)]
                             let other = px.baseAddress! + draw.below(data.count) * per
                             scratch.withUnsafeMutableBufferPointer { s in
-                                s.baseAddress!.update(from: source, count: per)
-                                paintDefect(kind, s.baseAddress!, other, data.shape, minimumContrast: synthetic.minimumContrast, &draw)
+                                painted.withUnsafeMutableBufferPointer { m in
+                                    s.baseAddress!.update(from: source, count: per)
+                                    // an empty array's base address is shared storage, never a buffer to write
+                                    let paintedMask = m.count == plane ? m.baseAddress : nil
+                                    paintedMask?.update(repeating: 0, count: plane)
+                                    paintDefect(kind, s.baseAddress!, other, data.shape, minimumContrast: synthetic.minimumContrast,
+                                                mask: paintedMask, &draw)
+                                }
                             }
                             outLabels[j] = 1
-                            scratch.withUnsafeBufferPointer { s in
+                            let d = scratch.withUnsafeBufferPointer { s in
                                 renderSample(s.baseAddress!, data.shape, batch.data + j * per, augmentation, normalization, &rng)
+                            }
+                            if let mask {
+                                painted.withUnsafeBufferPointer { renderSpatial($0.baseAddress!, data.shape.height, data.shape.width, d,
+                                                                                reflect: augmentation.reflectBorder, mask) }
                             }
                             continue
                         }
                     }
                     renderSample(source, data.shape, batch.data + j * per, augmentation, normalization, &rng)
+                    mask?.update(repeating: outLabels[j] == 0 ? 0 : -1, count: plane)
                 }
             }
         }

@@ -32,10 +32,11 @@ public struct SyntheticDefects: Codable, Equatable, Sendable {
 }
 
 /// Paints one synthetic defect into `px` (bytes `[C, H, W]`, edited in place). `other` is
-/// another image of the same shape, the source of foreign texture for `.patch`.
+/// another image of the same shape, the source of foreign texture for `.patch`. With
+/// `mask` (H x W bytes, zeroed by the caller), the pixels the defect covers are set to 255.
 func paintDefect(_ kind: SyntheticDefects.Kind, _ px: UnsafeMutablePointer<UInt8>, _ other: UnsafePointer<UInt8>, _ shape: Shape,
-                 minimumContrast: Float, _ rng: inout SeededGenerator) {
-    var canvas = Canvas(px: px, shape: shape)
+                 minimumContrast: Float, mask: UnsafeMutablePointer<UInt8>? = nil, _ rng: inout SeededGenerator) {
+    var canvas = Canvas(px: px, shape: shape, mask: mask)
     switch kind {
     case .line: canvas.line(&rng, minimumContrast)
     case .blob: canvas.blob(&rng, minimumContrast)
@@ -49,11 +50,18 @@ func paintDefect(_ kind: SyntheticDefects.Kind, _ px: UnsafeMutablePointer<UInt8
 struct Canvas {
     let px: UnsafeMutablePointer<UInt8>
     let c: Int, h: Int, w: Int
+    /// Where the defect is (H x W, 255 where covered at least half), when asked for.
+    let mask: UnsafeMutablePointer<UInt8>?
     var plane: Int { h * w }
 
-    init(px: UnsafeMutablePointer<UInt8>, shape: Shape) {
+    init(px: UnsafeMutablePointer<UInt8>, shape: Shape, mask: UnsafeMutablePointer<UInt8>? = nil) {
         self.px = px
+        self.mask = mask
         (c, h, w) = (shape.channels, shape.height, shape.width)
+    }
+
+    func mark(_ x: Int, _ y: Int, _ coverage: Float) {
+        if coverage >= 0.5, x >= 0, x < w, y >= 0, y < h { mask?[y * w + x] = 255 }
     }
 
     /// A change of colour: per channel, the target is the pixel shifted by `shift` (a shade
@@ -83,6 +91,7 @@ struct Canvas {
 
     func blend(_ x: Int, _ y: Int, _ s: Shade, _ a: Float) {
         guard a > 0, x >= 0, x < w, y >= 0, y < h else { return }
+        mark(x, y, a)
         for k in 0..<c {
             let i = k * plane + y * w + x
             let v = Float(px[i]) / 255, t = min(1, max(0, v + s.shift[k]))
@@ -133,7 +142,9 @@ struct Canvas {
         let side = Float(min(w, h))
         let radius = rng.uniform(0.03, 0.17) * side
         let cx = rng.uniform(radius, Float(w) - radius), cy = rng.uniform(radius, Float(h) - radius)
-        let waves = (2...4).map { k in (k: Float(k), a: rng.uniform(0, 0.3), phase: rng.uniform(0, 2 * .pi)) }
+        // the outline: a circle bent by three waves (2, 3 and 4 per turn) of random size and phase
+        let a2 = rng.uniform(0, 0.3), p2 = rng.uniform(0, 2 * .pi), a3 = rng.uniform(0, 0.3), p3 = rng.uniform(0, 2 * .pi)
+        let a4 = rng.uniform(0, 0.3), p4 = rng.uniform(0, 2 * .pi)
         let opacity = rng.uniform(0.4, 0.95)
         let s = shade(&rng, minimum / 0.4, tint: 0.3, at: cx, cy)
         let r = Int(radius * 1.6) + 2
@@ -141,7 +152,7 @@ struct Canvas {
             for x in max(0, Int(cx) - r)...min(w - 1, Int(cx) + r) {
                 let dx = Float(x) + 0.5 - cx, dy = Float(y) + 0.5 - cy
                 let theta = atan2(dy, dx)
-                let edge = radius * (1 + waves.reduce(0) { $0 + $1.a * cos($1.k * theta + $1.phase) })
+                let edge = radius * (1 + a2 * cos(2 * theta + p2) + a3 * cos(3 * theta + p3) + a4 * cos(4 * theta + p4))
                 let d = (dx * dx + dy * dy).squareRoot()
                 blend(x, y, s, opacity * min(1, max(0, (edge - d) / 1.5)))
             }
@@ -187,6 +198,7 @@ struct Canvas {
                 let d = (dx * dx + dy * dy).squareRoot() / radius
                 guard d < 1 else { continue }
                 let bump = (1 - d * d) * (1 - d * d)  // smooth to zero at the rim
+                mark(x, y, d < 0.75 ? 1 : 0)
                 let scale = 1 - push * bump / radius
                 let sx = cx + dx * scale, sy = cy + dy * scale
                 // the slope of the bump, lit from `light`
@@ -220,6 +232,7 @@ struct Canvas {
             for x in 0..<pw where dx + x < w && sx + x < w {
                 let edge = Float(min(x, y, pw - 1 - x, ph - 1 - y)) + 0.5
                 let a = opacity * min(1, edge / 1.5)
+                mark(dx + x, dy + y, a)
                 for k in 0..<c {
                     let i = k * plane + (dy + y) * w + dx + x
                     let v = Float(px[i]), t = Float(other[k * plane + (sy + y) * w + sx + x])

@@ -40,6 +40,9 @@ public final class Trainer {
                 throw TrainingError.invalidConfig("trainOnly names parameters the network does not have: \(only.filter { !known.contains($0) })")
             }
         }
+        if config.loss.isDefectMap, network.outputShape.channels != 1 {
+            throw TrainingError.invalidConfig("a defect map needs a network with one output channel (one logit per cell), not \(network.outputShape)")
+        }
         guard config.loss.isMultiLabel == train.isMultiLabel else {
             throw TrainingError.invalidConfig(train.isMultiLabel ? "a multi-label dataset needs the binary cross-entropy loss"
                                                                  : "binary cross-entropy needs a multi-label dataset")
@@ -127,23 +130,32 @@ public final class Trainer {
         let grad = Tensor(network.outputShape, batch: bs)
         let only = config.trainOnly.map(Set.init)
         let params = network.namedParameters.filter { only?.contains($0.0) ?? true }
-        var ce: SoftmaxCrossEntropy?, focal: FocalLoss?, bce: SigmoidBinaryCrossEntropy?
+        var ce: SoftmaxCrossEntropy?, focal: FocalLoss?, bce: SigmoidBinaryCrossEntropy?, map: DefectMapLoss?
         switch config.loss {
         case .crossEntropy(let eps): ce = SoftmaxCrossEntropy(classWeights: config.classWeights, labelSmoothing: eps)
         case .focal(let gamma): focal = FocalLoss(gamma: gamma, alpha: config.classWeights)
         case .binaryCrossEntropy(let pw): bce = SigmoidBinaryCrossEntropy(positiveWeights: pw)
+        case .defectMap(let w): map = DefectMapLoss(cellWeight: w)
         }
+        var masks = [Float](repeating: 0, count: map == nil ? 0 : bs * train.shape.height * train.shape.width)
         var lossSum = 0.0, correct = 0, seen = 0
         let start = Date()
         for b in 0..<steps {
             let step = epoch * steps + b
             optimizer.learningRate = schedule.rate(at: step)
             let idx = order[(b * bs)..<((b + 1) * bs)]
-            let labels = assembleBatch(train, idx, into: input, augmentation: config.augmentation, normalization: config.normalization,
-                                       seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93), synthetic: config.syntheticDefects)
+            let labels = masks.withUnsafeMutableBufferPointer { m in
+                assembleBatch(train, idx, into: input, augmentation: config.augmentation, normalization: config.normalization,
+                              seed: config.seed ^ (UInt64(step) &* 0xD6E8_FEB8_6659_FD93), synthetic: config.syntheticDefects,
+                              masks: map == nil ? nil : m.baseAddress)
+            }
             let logits = network.forward(input, mode: .train)
             let loss: Float
-            if let bce {
+            if let map {
+                let cells = DefectMapTargets.cells(masks, count: bs, image: train.shape, map: network.outputShape)
+                loss = map(logits, labels: labels, cells: cells, grad: grad)
+                for i in 0..<bs where (DefectMapTargets.score(logits, i) > 0) == (labels[i] != 0) { correct += 1 }
+            } else if let bce {
                 let targets = train.targets(idx)
                 loss = bce(logits, targets, grad: grad)
                 correct += exactMatches(logits, targets)
@@ -176,7 +188,18 @@ public final class Trainer {
         var report = EpochReport(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
                                  seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-9),
                                  learningRate: optimizer.learningRate)
-        if let validation, validation.count > 0, validation.isMultiLabel {
+        if let validation, validation.count > 0, config.loss.isDefectMap {
+            let scores = logits(network, on: validation, normalization: config.normalization).map { $0.max() ?? 0 }
+            var confusion = ConfusionMatrix(classes: 2)
+            var loss = 0.0
+            for (z, l) in zip(scores, validation.labels) {
+                confusion.add(truth: l == 0 ? 0 : 1, predicted: z > 0 ? 1 : 0)
+                loss += l == 0 ? softplusD(Double(z)) : softplusD(-Double(z))
+            }
+            report.validationLoss = loss / Double(scores.count)
+            report.validationAccuracy = confusion.accuracy
+            report.validationMacroF1 = confusion.macroF1
+        } else if let validation, validation.count > 0, validation.isMultiLabel {
             let ev = evaluateMultiLabel(network, on: validation, normalization: config.normalization)
             report.validationLoss = ev.loss
             report.validationAccuracy = ev.exactMatch
@@ -189,6 +212,8 @@ public final class Trainer {
         }
         return report
     }
+
+    private func softplusD(_ x: Double) -> Double { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 
     private func reseedDropout(_ epoch: Int) {
         for (i, layer) in network.allLayers.enumerated() {

@@ -53,8 +53,13 @@ public enum LossChoice: Codable, Equatable, Sendable {
     case crossEntropy(labelSmoothing: Float)
     case focal(gamma: Float)
     case binaryCrossEntropy(positiveWeights: [Float]?)
+    /// A defect map (`DefectMapLoss`): the network gives one logit per cell of a grid,
+    /// images are pass (0) / fail (1), and the cells of good and synthetic-defect images
+    /// are known.
+    case defectMap(cellWeight: Float)
 
     public var isMultiLabel: Bool { if case .binaryCrossEntropy = self { true } else { false } }
+    public var isDefectMap: Bool { if case .defectMap = self { true } else { false } }
 }
 
 /// Everything that decides a training run. Same config + same seed + same data =
@@ -103,7 +108,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw TrainingError.invalidConfig("class weights need \(classes) positive values")
         }
         if let s = syntheticDefects {
-            guard !loss.isMultiLabel, classes == 2 else { throw TrainingError.invalidConfig("synthetic defects need a pass/fail (two-class) training") }
+            guard !loss.isMultiLabel, classes == 2 || loss.isDefectMap else { throw TrainingError.invalidConfig("synthetic defects need a pass/fail (two-class) training") }
             guard (0...1).contains(s.rate), (0...1).contains(s.minimumContrast) else { throw TrainingError.invalidConfig("synthetic defect rate and contrast lie in 0...1") }
         }
         if case .binaryCrossEntropy(let pw?) = loss, pw.count != classes || pw.contains(where: { $0 <= 0 }) {
