@@ -141,6 +141,29 @@ struct GradientCheckTests {
             ("focal", { FocalLoss(gamma: 2, alpha: [0.25, 1, 1, 0.5])(logits, labels, grad: $0) }),
             ("focal0", { FocalLoss(gamma: 0)(logits, labels, grad: $0) }),
         ]
+        // the defect map: 5 images of a 2x2 grid; good with known cells, a painted defect, real defects (cells unknown)
+        let cells: [[Float]?] = [[0, 0, 0, 0], [0, 1, 0, 0], nil, [0, 0, 0, 0], nil]
+        let mapLogits = randomTensor(batch: 5, Shape(1, 2, 2), &rng, scale: 2)
+        let mapLabels: [Int32] = [0, 1, 1, 0, 1]
+        for w: Float in [0, 1, 3] {
+            let loss = DefectMapLoss(cellWeight: w)
+            let g = Tensor(mapLogits.shape, batch: 5)
+            _ = loss(mapLogits, labels: mapLabels, cells: cells, grad: g)
+            for i in 0..<mapLogits.count {
+                let v = mapLogits[i], h: Float = 1e-3
+                mapLogits[i] = v + h; let lp = Double(loss(mapLogits, labels: mapLabels, cells: cells, grad: nil))
+                mapLogits[i] = v - h; let lm = Double(loss(mapLogits, labels: mapLabels, cells: cells, grad: nil))
+                mapLogits[i] = v
+                let numeric = (lp - lm) / (2 * Double(h))
+                #expect(abs(Double(g[i]) - numeric) <= 1e-2 * abs(numeric) + 2e-4, "defect map (cell weight \(w))[\(i)]: \(g[i]) vs \(numeric)")
+            }
+            // a real defect learns only through its strongest cell
+            let real = (8..<12).filter { g[$0] != 0 }
+            #expect(real.count == 1, "image 2 (cells unknown) has one cell with a gradient: \(real)")
+        }
+        // by hand: one good image, one cell, logit 0: log 2 for the image term plus log 2 for the cell term
+        let one = Tensor(Shape(1, 1, 1), batch: 1)
+        #expect(abs(DefectMapLoss(cellWeight: 1)(one, labels: [0], cells: [[0]], grad: nil) - 2 * Float(0.6931471805599453)) < 1e-6)
         for (name, f) in losses {
             let g = Tensor(logits.shape, batch: 5)
             _ = f(g)

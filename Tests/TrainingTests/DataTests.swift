@@ -252,3 +252,59 @@ struct SyntheticDefectTests {
         #expect(assembleBatch(data, Array(0..<n)[...], into: plain, augmentation: .none, normalization: .identity(channels: 3), seed: 3) == labels)
     }
 }
+
+@Suite("Defect map targets")
+struct DefectMapTargetTests {
+    @Test("a cell is the largest mask value of its block; a real defect's cells are unknown")
+    func cells() {
+        // two 4x4 masks onto a 2x2 map: a painted pixel at (3, 0) lights cell (1, 0); the second image is a real defect
+        var masks = [Float](repeating: 0, count: 32)
+        masks[3] = 1
+        masks[5] = 0.4
+        for i in 16..<32 { masks[i] = -1 }
+        let t = DefectMapTargets.cells(masks, count: 2, image: Shape(3, 4, 4), map: Shape(1, 2, 2))
+        #expect(t[0] == [0.4, 1, 0, 0])
+        #expect(t[1] == nil)
+        let logits = Tensor(Shape(1, 2, 2), batch: 1)
+        for (i, v) in [Float(-1), 3, 0.5, 2].enumerated() { logits[i] = v }
+        #expect(DefectMapTargets.score(logits, 0) == 3)
+    }
+
+    @Test("with masks, a painted sample's mask follows it through the augmentation, a good one's is zero, a real defect's -1")
+    func masksFollowTheSample() {
+        let shape = Shape(3, 32, 32), n = 64
+        let pixels = (0..<n).flatMap { _ in SyntheticDefectTests.surface() }
+        let labels: [Int32] = (0..<n).map { $0 % 8 == 0 ? 1 : 0 }
+        let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: labels)
+        let batch = Tensor(shape, batch: n), plain = Tensor(shape, batch: n)
+        var masks = [Float](repeating: 7, count: n * 32 * 32)
+        let aug = Augmentation(cropPadding: 3, horizontalFlip: true, quarterTurns: true, reflectBorder: true)
+        let out = masks.withUnsafeMutableBufferPointer {
+            assembleBatch(data, Array(0..<n)[...], into: batch, augmentation: aug, normalization: .identity(channels: 3), seed: 11,
+                          synthetic: SyntheticDefects(rate: 0.5, kinds: [.blob, .patch]), masks: $0.baseAddress)
+        }
+        assembleBatch(data, Array(0..<n)[...], into: plain, augmentation: aug, normalization: .identity(channels: 3), seed: 11)
+        var painted = 0
+        for i in 0..<n {
+            let m = masks[(i * 1024)..<((i + 1) * 1024)]
+            if labels[i] == 1 { #expect(m.allSatisfy { $0 == -1 }); continue }
+            if out[i] == 0 { #expect(m.allSatisfy { $0 == 0 }); continue }
+            painted += 1
+            // the painted sample differs from the unpainted render only on the mask or its soft
+            // edge (a pixel next to it): the mask moved with the sample
+            var outside = 0, inside = 0
+            func near(_ p: Int) -> Bool {
+                let (y, x) = (p / 32, p % 32)
+                return (max(0, y - 2)...min(31, y + 2)).contains { yy in (max(0, x - 2)...min(31, x + 2)).contains { m[m.startIndex + yy * 32 + $0] > 0 } }
+            }
+            for p in 0..<1024 {
+                let changed = (0..<3).contains { abs(batch.data[i * 3072 + $0 * 1024 + p] - plain.data[i * 3072 + $0 * 1024 + p]) > 2.0 / 255 }
+                if changed, !near(p) { outside += 1 }
+                if m[m.startIndex + p] > 0.5 { inside += 1 }
+            }
+            #expect(inside > 0, "sample \(i): the mask marks the defect")
+            #expect(outside == 0, "sample \(i): \(outside) changed pixels away from the mask")
+        }
+        #expect(painted > 10)
+    }
+}

@@ -89,9 +89,11 @@ struct Canvas {
         return n == 0 ? 0.5 : Float(sum) / Float(n * 255)
     }
 
-    func blend(_ x: Int, _ y: Int, _ s: Shade, _ a: Float) {
+    /// Blends the shade in at opacity `a`; `cover` is how much of the pixel the defect's shape
+    /// covers (for the mask; a faint defect still covers its whole area), `a` by default.
+    func blend(_ x: Int, _ y: Int, _ s: Shade, _ a: Float, cover: Float? = nil) {
         guard a > 0, x >= 0, x < w, y >= 0, y < h else { return }
-        mark(x, y, a)
+        mark(x, y, cover ?? a)
         for k in 0..<c {
             let i = k * plane + y * w + x
             let v = Float(px[i]) / 255, t = min(1, max(0, v + s.shift[k]))
@@ -154,7 +156,8 @@ struct Canvas {
                 let theta = atan2(dy, dx)
                 let edge = radius * (1 + a2 * cos(2 * theta + p2) + a3 * cos(3 * theta + p3) + a4 * cos(4 * theta + p4))
                 let d = (dx * dx + dy * dy).squareRoot()
-                blend(x, y, s, opacity * min(1, max(0, (edge - d) / 1.5)))
+                let cover = min(1, max(0, (edge - d) / 1.5))
+                blend(x, y, s, opacity * cover, cover: cover)
             }
         }
     }
@@ -232,7 +235,7 @@ struct Canvas {
             for x in 0..<pw where dx + x < w && sx + x < w {
                 let edge = Float(min(x, y, pw - 1 - x, ph - 1 - y)) + 0.5
                 let a = opacity * min(1, edge / 1.5)
-                mark(dx + x, dy + y, a)
+                mark(dx + x, dy + y, min(1, edge / 1.5))
                 for k in 0..<c {
                     let i = k * plane + (dy + y) * w + dx + x
                     let v = Float(px[i]), t = Float(other[k * plane + (sy + y) * w + sx + x])
