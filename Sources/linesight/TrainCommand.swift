@@ -55,6 +55,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: \(StagedOptions().batchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
+    @Option(help: "The share (0-1) of good parts stage 1 sees with a synthetic defect painted on (a line, blob, dots, a dent or a foreign patch), learnt as defective: it learns what an irregularity on a surface is, not the surfaces themselves. 0 turns it off (default: \(StagedOptions().syntheticDefectRate)).")
+    var syntheticDefects: Float?
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 1
     @Option(help: "The folder for both stages and the report (not with --config, whose model paths decide).") var out: String?
     @OptionGroup var compute: ComputeOptions
@@ -90,6 +92,7 @@ struct TrainCommand: ParsableCommand {
             }
         }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
+        if let syntheticDefects, !(0...1).contains(syntheticDefects) { throw ValidationError("--synthetic-defects must lie in 0...1 (0 turns it off)") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let width, width < 1 { throw ValidationError("--width must be positive") }
     }
@@ -102,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
         if let width { o.width = width }
         if let arch { o.architecture = Zoo.Architecture(rawValue: arch)! }
+        if let syntheticDefects { o.syntheticDefectRate = syntheticDefects }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
         (o.stemPool, o.flipAverage) = (stemPool ?? o.stemPool, flipAverage)

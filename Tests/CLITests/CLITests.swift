@@ -37,7 +37,7 @@ struct CLITests {
         }
         // train is the inspection trainer alone: none of the proving ground's options, nothing "with --data" only.
         let t = try CLI.run(["train", "--help"])
-        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "linesight train --data", "linesight fashion-mnist"] {
+        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "--synthetic-defects", "linesight train --data", "linesight fashion-mnist"] {
             #expect(t.out.contains(word), "train --help lacks \(word)")
         }
         for word in ["--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
@@ -63,6 +63,7 @@ struct CLITests {
                                   (["--arch", "resnet18", "--width", "8"], "--width does not apply to --arch resnet18"),
                                   (["--arch", "light", "--global-pool", "max"], "--arch light has its own stem and pooling"),
                                   (["--colour", "cmyk"], "--colour must be rgb or gray"),
+                                  (["--synthetic-defects", "1.5"], "--synthetic-defects must lie in 0...1"),
                                   (["--init", "m", "--colour", "rgb"], "--colour with --init")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")

@@ -11,6 +11,7 @@ extension StagedTrainer {
         var line: LineDecisionReport
         var testKindScores: [[Float]]
         var kindThresholds: [Double]
+        var fromStageOne: Bool
     }
 
     /// Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
@@ -25,7 +26,8 @@ extension StagedTrainer {
                                              seed: o.seed, weights: StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count))
         let spec = try initSpec("stage2", default: o.architecture.spec(input: d.all.shape, classes: kinds.count, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
         let net: Network
-        if options.initFrom == nil, options.stageTwoFromStageOne, spec.layers.dropLast() == one.spec.layers.dropLast() {
+        let fromStageOne = options.initFrom == nil && options.stageTwoFromStageOne && spec.layers.dropLast() == one.spec.layers.dropLast()
+        if fromStageOne {
             net = try warmStart(spec, from: one.network, seed: o.seed &+ StagedRecipe.stageTwoSeedOffset, freshHead: true).network
             onStage?("stage 2: starting from stage 1's features", 0, 0)
         } else {
@@ -43,7 +45,7 @@ extension StagedTrainer {
                                       defective: d.test.map { !d.kept[$0].defects.isEmpty }, thresholds: cal.thresholds)
         let meta = stageTwoMetadata(spec, d, ev, tuned, perKind, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std))
         return StageTwo(stage: TrainedStage(network: net, metadata: meta), test: ev, tuned: tuned, line: line,
-                        testKindScores: line2.probabilities, kindThresholds: perKind)
+                        testKindScores: line2.probabilities, kindThresholds: perKind, fromStageOne: fromStageOne)
     }
 
     private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
@@ -81,6 +83,7 @@ extension StagedTrainer {
                      testDefectProbabilities: cal.testProbabilities,
                      testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],
                      skipped: d.skipped,
-                     imbalance: "stage 1: class-balanced sampling; stage 2: positive weights per kind (negatives/positives, 1-3)")
+                     imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100) : "")
+                         + "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : ""))
     }
 }
