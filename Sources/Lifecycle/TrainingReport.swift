@@ -26,7 +26,14 @@ public struct TrainingReport {
                             "flip_average": r.stage1.metadata.flipAverage == true],
             "stage1": ["validation": try jsonObject(r.validation), "test": try jsonObject(r.test)],
         ]
-        if let l = r.lineTest { obj["line"] = ["test": try jsonObject(l)] }
+        if let l = r.lineTest {
+            var line: [String: Any] = ["test": try jsonObject(l)]
+            if let op = r.operatingPoint {
+                line["operating_point"] = ["pass": op.thresholds.pass, "fail": op.thresholds.fail, "kind_floor": op.floor, "kind_thresholds": op.kindThresholds,
+                                           "validation_escapes": op.escapes, "validation_false_rejects": op.falseRejects]
+            }
+            obj["line"] = line
+        }
         if let ev = r.stage2Test { obj["stage2"] = ["test": stageTwo(ev, r.stage2Tuned)] }
         return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
     }

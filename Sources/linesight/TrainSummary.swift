@@ -14,8 +14,13 @@ enum TrainSummary {
             : String(format: "stage-1 calibration%@: temperature %.3f, expected calibration error (ECE) on validation %.2f -> %.2f percentage points",
                      r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "",
                      r.temperature, r.calibrationError.before * 100, r.calibrationError.after * 100))
-        Swift.print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
-                     targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
+        if let op = r.operatingPoint {
+            Swift.print(String(format: "the line's operating point (picked on validation for the fewest false rejects within the escapes a %.1f%% defect recall allows): pass <= %.4f, fail >= %.4f, stage 2 names a kind at or above its threshold%@; validation: %d escapes, %d false rejects",
+                         targetRecall * 100, r.thresholds.pass, r.thresholds.fail, op.floor > 0 ? String(format: " and at least %.2f", op.floor) : "", op.escapes, op.falseRejects))
+        } else {
+            Swift.print(String(format: "stage-1 thresholds (target defect recall %.1f%% on validation): pass <= %.4f, fail >= %.4f",
+                         targetRecall * 100, r.thresholds.pass, r.thresholds.fail))
+        }
         for (name, s) in [("validation", r.validation), ("test", r.test)] {
             Swift.print(String(format: "  %@: escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], unsure %d",
                          name, s.escapes, s.defective, s.escapeRate * 100, s.escapeRateCI[0] * 100, s.escapeRateCI[1] * 100,
@@ -32,10 +37,11 @@ enum TrainSummary {
         if let ev = r.stage2Test, let tuned = r.stage2Tuned {
             Swift.print(String(format: "stage 2 on test: exact match %.2f%%, macro-F1 %.3f at 0.5, %.3f at the per-kind thresholds picked on validation",
                          ev.exactMatch * 100, ev.macroF1, tuned.macroF1))
-            Swift.print("  kind           threshold  precision  recall     F1   (F1 at 0.5)")
+            Swift.print("  kind           threshold  precision  recall     F1   (F1 at 0.5)  the line's threshold")
             for (k, name) in ev.classNames.enumerated() {
                 let padded = name.padding(toLength: max(14, name.count), withPad: " ", startingAt: 0)
-                Swift.print("  " + padded + String(format: " %9.2f %10.3f %8.3f %8.3f   (%.3f)", tuned.thresholds[k], tuned.precision[k], tuned.recall[k], tuned.f1[k], ev.f1(k)))
+                Swift.print("  " + padded + String(format: " %9.2f %10.3f %8.3f %8.3f   (%.3f)  %18.2f", tuned.thresholds[k], tuned.precision[k], tuned.recall[k], tuned.f1[k], ev.f1(k),
+                                                   k < r.kindThresholds.count ? r.kindThresholds[k] : tuned.thresholds[k]))
             }
         }
     }

@@ -99,6 +99,27 @@ struct StagedTests {
         }
     }
 
+    @Test("the line's operating point: the fewest false rejects within the escapes allowed, stage 2 held back by a floor where its own thresholds would fail the good parts it settles")
+    func lineOperatingPoint() {
+        let stage1 = [0.9, 0.8, 0.6, 0.1, 0.2, 0.5, 0.55, 0.65]
+        let defective = [true, true, true, false, false, false, false, false]
+        let stage2: [[Float]] = defective.map { $0 ? [0.95] : [0.4] }   // stage 2 scores every good part 0.4 >= its own 0.3
+        let c = LineOperatingPoint.pick(stage1: stage1, stage2: stage2, kindThresholds: [0.3], defective: defective, targetRecall: 1)
+        #expect(c.escapes == 0 && c.falseRejects == 0)
+        #expect(c.floor == 0.5 && c.kindThresholds == [0.5])
+        #expect(abs(c.thresholds.pass - 0.6) < 1e-5 && abs(c.thresholds.fail - 0.65) < 1e-5, "\(c.thresholds)")
+        // the daemon's rule at the choice agrees with the counts
+        let t = c.thresholds
+        let fails = zip(stage1, stage2).map { LineDecisionReport.fails(stage1: $0, stage2: $1, kindThresholds: c.kindThresholds, t) }
+        #expect(fails == defective)
+        // an escape allowed (recall 0.5 of 3 defects: one) buys no false reject here, so none is spent
+        let loose = LineOperatingPoint.pick(stage1: stage1, stage2: stage2, kindThresholds: [0.3], defective: defective, targetRecall: 0.5)
+        #expect(loose.falseRejects == 0 && loose.escapes == 0)
+        // a good part scored above every defect by both stages: failing it is the price of no escapes
+        let hard = LineOperatingPoint.pick(stage1: stage1 + [0.95], stage2: stage2 + [[0.99]], kindThresholds: [0.3], defective: defective + [false], targetRecall: 1)
+        #expect(hard.escapes == 0 && hard.falseRejects == 1)
+    }
+
     @Test func wilsonIntervalsMatchTheTextbook() {
         let a = wilson(0, 10), b = wilson(5, 10)
         #expect(abs(a[0]) < 1e-12 && abs(a[1] - 0.2775) < 1e-3)

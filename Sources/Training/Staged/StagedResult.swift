@@ -21,6 +21,9 @@ public struct StagedResult {
     public var stage2Tuned: MultiLabelScores?
     /// The whole line on the test split: stage 1, then stage 2 for the unsure parts.
     public var lineTest: LineDecisionReport?
+    /// With stage 2: the line's operating point picked on validation (`LineOperatingPoint`);
+    /// `thresholds` and `kindThresholds` are its.
+    public var operatingPoint: LineOperatingPoint.Choice?
     public var counts: (train: Int, validation: Int, test: Int)
     /// How the images were split ("the tree's own train/, val/, test/" or "7:2:1 by file hash").
     public var splitSource: String

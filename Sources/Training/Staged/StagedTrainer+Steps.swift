@@ -12,6 +12,8 @@ extension StagedTrainer {
         var testKindScores: [[Float]]
         var kindThresholds: [Double]
         var fromStageOne: Bool
+        /// The line's operating point, picked on validation (`LineOperatingPoint`).
+        var operatingPoint: LineOperatingPoint.Choice
     }
 
     /// Stage 2: which defects, on the defective parts plus as many good ones (all-zero targets).
@@ -39,13 +41,19 @@ extension StagedTrainer {
         let valEv = evaluateMultiLabel(net, on: val, normalization: config.normalization, keepProbabilities: true)
         let perKind = MultiLabelScores.pick(valEv.probabilities, val.multiLabels!, classes: kinds.count)
         let tuned = MultiLabelScores(ev.probabilities, test.multiLabels!, thresholds: perKind)
+        // The line's operating point, picked on every validation part as the daemon decides:
+        // stage 1's band and a floor under the kind thresholds, fewest false rejects within the escapes allowed.
+        let valAll = evaluateMultiLabel(net, on: multiLabel(d.all.subset(d.validation), kinds), normalization: config.normalization, keepProbabilities: true)
+        let point = LineOperatingPoint.pick(stage1: cal.validationProbabilities, stage2: valAll.probabilities, kindThresholds: perKind,
+                                            defective: d.validation.map { !d.kept[$0].defects.isEmpty }, targetRecall: o.targetRecall)
         // The line's own decision on every test part (stage 2 sees the unsure ones).
         let line2 = evaluateMultiLabel(net, on: multiLabel(d.all.subset(d.test), kinds), normalization: config.normalization, keepProbabilities: true)
-        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: line2.probabilities, kindThresholds: perKind,
-                                      defective: d.test.map { !d.kept[$0].defects.isEmpty }, thresholds: cal.thresholds)
-        let meta = stageTwoMetadata(spec, d, ev, tuned, perKind, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std))
+        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: line2.probabilities, kindThresholds: point.kindThresholds,
+                                      defective: d.test.map { !d.kept[$0].defects.isEmpty }, thresholds: point.thresholds)
+        let meta = stageTwoMetadata(spec, d, ev, tuned, point.kindThresholds, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std))
         return StageTwo(stage: TrainedStage(network: net, metadata: meta), test: ev, tuned: tuned, line: line,
-                        testKindScores: line2.probabilities, kindThresholds: perKind, fromStageOne: fromStageOne)
+                        testKindScores: line2.probabilities, kindThresholds: point.kindThresholds, fromStageOne: fromStageOne,
+                        operatingPoint: point)
     }
 
     private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
@@ -78,7 +86,7 @@ extension StagedTrainer {
     func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?) -> StagedResult {
         StagedResult(stage1: TrainedStage(network: one.network, metadata: stageOneMetadata(one, cal, d)), stage2: two?.stage,
                      thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece, calibrationFellBack: cal.fellBack,
-                     validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line,
+                     validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line, operatingPoint: two?.operatingPoint,
                      counts: (d.train.count, d.validation.count, d.test.count), splitSource: d.source, inputSize: d.size, testItems: d.test.map { d.kept[$0] },
                      testDefectProbabilities: cal.testProbabilities,
                      testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],

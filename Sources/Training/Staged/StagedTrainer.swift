@@ -36,7 +36,9 @@ public final class StagedTrainer {
         let one = try trainStageOne(data)
         let calibration = calibrate(one, data)
         let two = data.kinds.isEmpty ? nil : try trainStageTwo(data, calibration, one)
-        return result(data, one, calibration, two)
+        // with stage 2, the line's operating point replaces stage 1's own thresholds
+        let line = two.map { calibration.at($0.operatingPoint.thresholds, one.validation.labels, one.test.labels) } ?? calibration
+        return result(data, one, line, two)
     }
 
     /// The labeled images of the folder, loaded at the model's input and split 7:2:1.
@@ -126,8 +128,20 @@ public final class StagedTrainer {
         var fellBack: Bool
         var thresholds: PickedThresholds
         var validation: StageOneReport, test: StageOneReport
-        /// Calibrated P(defect) of each test image.
+        /// Calibrated P(defect) of each validation and test image, in split order.
+        var validationProbabilities: [Double]
         var testProbabilities: [Double]
+
+        /// The same calibration at other thresholds (the line's operating point).
+        func at(_ t: PickedThresholds, _ valLabels: [Int32], _ testLabels: [Int32]) -> Calibration {
+            func report(_ p: [Double], _ labels: [Int32]) -> StageOneReport {
+                StageOneReport(defectScores: zip(p, labels).filter { $0.1 != 0 }.map(\.0), goodScores: zip(p, labels).filter { $0.1 == 0 }.map(\.0), thresholds: t)
+            }
+            var c = self
+            c.thresholds = t
+            (c.validation, c.test) = (report(validationProbabilities, valLabels), report(testProbabilities, testLabels))
+            return c
+        }
     }
 
     func calibrate(_ one: StageOne, _ d: Split) -> Calibration {
@@ -140,6 +154,7 @@ public final class StagedTrainer {
         return Calibration(temperature: temperature, ece: ece, fellBack: fit.fellBack, thresholds: t,
                            validation: StageOneReport(defectScores: valScores.defect, goodScores: valScores.good, thresholds: t),
                            test: StageOneReport(defectScores: testScores.defect, goodScores: testScores.good, thresholds: t),
+                           validationProbabilities: valLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature) },
                            testProbabilities: testLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature) })
     }
 

@@ -1,0 +1,64 @@
+import Foundation
+
+/// The line's operating point, chosen for the line as a whole: the stage-1 pass and fail
+/// thresholds and a floor under stage 2's per-kind thresholds, picked together on the
+/// validation split for the fewest false rejects of good parts subject to the escapes the
+/// target defect recall allows.
+///
+/// Picking stage 1's thresholds for recall alone and stage 2's kinds for their F1 leaves the
+/// line's false rejects to chance: stage 2's thresholds are fitted on defective parts plus as
+/// many good ones, but the parts it settles on a line are mostly good, so a kind threshold
+/// that is right for naming a defect can fail nine good parts in ten. Here every candidate
+/// is judged by the daemon's own rule (`LineDecisionReport.fails`).
+public enum LineOperatingPoint {
+    public struct Choice: Equatable, Sendable {
+        public var thresholds: PickedThresholds
+        /// Stage 2's per-kind thresholds with the floor applied.
+        public var kindThresholds: [Double]
+        public var floor: Double
+        public var escapes: Int
+        public var falseRejects: Int
+    }
+
+    /// Floors tried under stage 2's per-kind thresholds (0: the thresholds as picked).
+    public static let floors: [Double] = [0, 0.3, 0.5, 0.7, 0.9, 0.97]
+
+    /// `stage1`: calibrated P(defect) of every validation part; `stage2`: its kinds' scores;
+    /// `defective`: the truth. The escapes allowed are those `targetRecall` leaves
+    /// (rounded down); among the choices within them, the fewest false rejects, then the
+    /// fewest escapes, then the narrowest band (fewer parts for stage 2).
+    public static func pick(stage1: [Double], stage2: [[Float]], kindThresholds: [Double], defective: [Bool],
+                            targetRecall: Double) -> Choice {
+        let n = stage1.count
+        precondition(stage2.count == n && defective.count == n, "one entry per part")
+        let defects = defective.filter { $0 }.count
+        let allowed = Int((Double(defects) * (1 - targetRecall)).rounded(.down) + 1e-9)
+        // pass thresholds just below a defective part's score (or 0), fail thresholds just above a good part's (or 1)
+        let passes = Set([0.0] + zip(stage1, defective).filter(\.1).map { max(0, $0.0 - 1e-6) }).sorted()
+        let fails = Set([0.0, 1.0] + zip(stage1, defective).filter { !$0.1 }.map { min(1, $0.0 + 1e-6) }).sorted()
+        // stage 2's verdict per part and floor, computed once
+        let says = floors.map { f in stage2.map { s in zip(s, kindThresholds).contains { Double($0) >= max($1, f) } } }
+        var best: (fr: Int, esc: Int, band: Int, choice: Choice)?
+        for (fi, floor) in floors.enumerated() {
+            for p in passes {
+                for f in fails where f >= p {
+                    var esc = 0, fr = 0, band = 0
+                    for i in 0..<n {
+                        let s = stage1[i]
+                        let fail: Bool
+                        if s >= f { fail = true } else if s <= p { fail = false } else { fail = says[fi][i]; band += 1 }
+                        if defective[i] && !fail { esc += 1 }
+                        if !defective[i] && fail { fr += 1 }
+                    }
+                    guard esc <= allowed else { continue }
+                    if let b = best, (b.fr, b.esc, b.band) <= (fr, esc, band) { continue }
+                    best = (fr, esc, band, Choice(thresholds: PickedThresholds(pass: p, fail: f),
+                                                  kindThresholds: kindThresholds.map { max($0, floor) }, floor: floor,
+                                                  escapes: esc, falseRejects: fr))
+                }
+            }
+        }
+        // p = f = 0 fails every part: always within the allowed escapes
+        return best!.choice
+    }
+}
