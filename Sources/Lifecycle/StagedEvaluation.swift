@@ -63,7 +63,9 @@ public struct StagedEvaluation {
     /// Precision-recall of stage 1's score, defect recall rising.
     public var precisionRecall: [(recall: Double, precision: Double)]
     public var operatingPoints: [OperatingPoint]
-    /// Expected calibration error of stage 1's P(defect), as a fraction (x100: percentage points).
+    /// Expected calibration error of stage 1's P(defect) as the probability of a defect (10
+    /// bins over P(defect)), as a fraction (x100: percentage points). Training reports the
+    /// top-label ECE (bins over the winning class's probability); the two differ.
     public var ece: Double
     public var reliability: [ReliabilityBin]
 
@@ -118,7 +120,7 @@ public struct StagedEvaluation {
             return (data + "/" + name, name)
         }
         if let split { throw LifecycleError.invalidInput("\(data) is not split into train/, val/, test/: --split \(split) does not apply") }
-        return (data, "all images")
+        return (data, "all images of a tree that is not split: judge images the models did not train on")
     }
 
     init(data: String, split: String, judged: [(item: LabeledImage, j: Judgement)], skipped: [String], kinds: [String], thresholds: Thresholds) {
@@ -188,14 +190,18 @@ public struct StagedEvaluation {
 
     /// The whole evaluation as JSON (sorted keys).
     public func json() throws -> String {
-        func obj<T: Encodable>(_ v: T) throws -> Any { try JSONSerialization.jsonObject(with: JSONEncoder().encode(v)) }
+        func obj<T: Encodable>(_ v: T) throws -> Any {
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            return try JSONSerialization.jsonObject(with: encoder.encode(v))
+        }
         let o: [String: Any] = [
             "data": data, "split": split, "images": images, "skipped": skipped, "kinds": kinds,
             "thresholds": ["pass": thresholds.pass, "fail": thresholds.fail, "defect_per_kind": thresholds.defectPerKind],
             "line": try obj(line), "images_judged": try obj(calls), "per_kind": try obj(perKind), "macro_f1": macroF1,
             "confusion": ["rows": ["good"] + kinds, "columns": confusionColumns, "counts": confusion],
             "stage1": ["auroc": auroc as Any, "roc": roc.map { [$0.fpr, $0.tpr] }, "pr": precisionRecall.map { [$0.recall, $0.precision] },
-                       "operating_points": try obj(operatingPoints), "ece": ece, "ece_unit": "fraction (x100: percentage points)",
+                       "operating_points": try obj(operatingPoints), "ece": ece, "ece_unit": "fraction (x100: percentage points)", "ece_kind": "P(defect), 10 bins",
                        "reliability": try obj(reliability)],
         ]
         return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)

@@ -15,7 +15,8 @@ struct EvaluateCommand: ParsableCommand {
         ImageFolder tree (--data DIR: DIR/<class>/*.jpg, good parts in good/, ok/, pass/ or \
         normal/; a tree split into train/, val/, test/ is judged on test/ unless --split says \
         otherwise). Every image goes through the daemon's own classifier at the models' own \
-        thresholds, and the figures are the line's: escapes and false rejects with 95% Wilson \
+        thresholds (the whole image, stage 2 settling the parts stage 1 is unsure of: the \
+        default rule), and the figures are the line's: escapes and false rejects with 95% Wilson \
         intervals, per-kind precision/recall/F1 of the kinds it names, the confusion of truth \
         against its call, stage 1's ROC AUC, the operating points stage 1 could run at, and \
         its calibration (ECE in percentage points). --plots DIR writes the ROC and \
@@ -87,7 +88,7 @@ struct EvaluateCommand: ParsableCommand {
         print(String(format: "the line: escapes %d/%d = %.2f%% [95%%: %.2f-%.2f%%], false rejects %d/%d = %.2f%% [95%%: %.2f-%.2f%%], %d unsure",
                      l.escapes, l.defective, l.escapeRate * 100, l.escapeRateCI[0] * 100, l.escapeRateCI[1] * 100,
                      l.falseRejects, l.good, l.falseRejectRate * 100, l.falseRejectRateCI[0] * 100, l.falseRejectRateCI[1] * 100, l.unsure))
-        print(String(format: "stage 1: ROC AUC %@, ECE %.2f percentage points", e.auroc.map { String(format: "%.4f", $0) } ?? "n/a", e.ece * 100))
+        print(String(format: "stage 1: ROC AUC %@, ECE of P(defect) %.2f percentage points (10 bins)", e.auroc.map { String(format: "%.4f", $0) } ?? "n/a", e.ece * 100))
         print("  operating points of stage 1 alone (pass at or below the threshold, reject the rest):")
         print("  false rejects <=   threshold   escapes   false rejects")
         for p in e.operatingPoints {

@@ -12,11 +12,15 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Trains both inspection stages from an ImageFolder tree (DIR/good/*.jpg, \
         DIR/<defect>/*.jpg, and DIR/labels.csv for parts with several defects, as `linesight \
-        synth` writes it): stage 1 pass/fail (small ResNet, AdamW, class-balanced sampling) and stage 2 \
-        which defects (multi-label, positive class weights). The split is 7:2:1 by a hash of each \
-        file's path (stable when data is added). The stage-1 thresholds are picked on the \
-        validation split for --target-recall of defects; the escape and false-reject rates they \
-        cost on the test split are printed with 95% intervals. Writes OUT/stage1.safetensors, \
+        synth` writes it; good parts may also be in ok/, pass/ or normal/): stage 1 pass/fail \
+        (small ResNet, AdamW, class-balanced sampling, synthetic defects painted on good parts) \
+        and stage 2 which defects (multi-label, positive class weights, started from stage 1). \
+        The split is 7:2:1 by a hash of each file's path (stable when data is added), or the \
+        tree's own train/, val/, test/ when it comes split. Colour images train in RGB. The \
+        line's operating point (stage 1's pass and fail thresholds, and how sure stage 2 must \
+        be to fail a part it settles) is picked on the validation split for the fewest false \
+        rejects within the escapes --target-recall allows; the escape and false-reject rates it \
+        costs on the test split are printed with 95% intervals. Writes OUT/stage1.safetensors, \
         OUT/stage2.safetensors, OUT/report.json and OUT/test-scores.csv (OUT defaults to linesight-data/models).
           linesight synth --out data/parts --count 3000
           linesight train --data data/parts
@@ -37,7 +41,7 @@ struct TrainCommand: ParsableCommand {
     var colour: String?
     @Option(help: "Model input in pixels, N (square) or WxH (e.g. 256x192), or auto: the images' own aspect ratio with the long side at most \(InputSize.automaticLongSide) (with --init: that model's input). Smaller is faster (128 trains about three times as fast as 256x192) but loses faint, small defects.")
     var inputSize: String = "auto"
-    @Option(help: "Defect recall the stage-1 pass threshold keeps on the validation split.") var targetRecall: Double = 0.99
+    @Option(help: "Defect recall the line keeps on the validation split: with stage 2, the operating point allows the escapes it leaves and has the fewest false rejects within them; stage 1 alone keeps it with its pass threshold.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "Transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
     @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?

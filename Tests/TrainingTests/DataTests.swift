@@ -229,6 +229,24 @@ struct SyntheticDefectTests {
         }
     }
 
+    @Test("a patch of the very same flat surface changes nothing: it is reported invisible, and a batch keeps such parts good")
+    func invisibleDefectsStayGood() {
+        let shape = Shape(3, 32, 32)
+        let flat = [UInt8](repeating: 120, count: shape.count)
+        var rng = SeededGenerator(seed: 2)
+        for _ in 0..<10 {
+            var img = flat
+            let visible = img.withUnsafeMutableBufferPointer { p in
+                flat.withUnsafeBufferPointer { paintDefect(.patch, p.baseAddress!, $0.baseAddress!, shape, minimumContrast: 0.12, &rng) }
+            }
+            #expect(!visible && img == flat)
+        }
+        let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: (0..<50).flatMap { _ in flat }, labels: [Int32](repeating: 0, count: 50))
+        let out = assembleBatch(data, Array(0..<50)[...], into: Tensor(shape, batch: 50), augmentation: .none, normalization: .identity(channels: 3),
+                                seed: 1, synthetic: SyntheticDefects(rate: 1, kinds: [.patch]))
+        #expect(out.allSatisfy { $0 == 0 }, "no part is called defective for a patch nobody can see")
+    }
+
     @Test("assembling a batch turns the configured share of good samples into defects (label 1) and leaves defective ones alone")
     func batchLabels() {
         let shape = Shape(3, 32, 32)

@@ -90,6 +90,11 @@ struct StagedTests {
             #expect(items.map(\.file) == ["train/ok/a.jpg", "train/pit/b.jpg", "valid/ok/a.jpg", "valid/pit/b.jpg", "test/ok/a.jpg", "test/pit/b.jpg"])
             #expect(items.map(\.defects) == [[], ["pit"], [], ["pit"], [], ["pit"]])
             #expect(try !ImageFolder.hasColour(dir, items))
+            // retraining reads the same trees: the split folders stand for the hash buckets
+            let tree = try ImageFolder.scanTree(dir)
+            #expect(tree.items == items && tree.folders == folders)
+            #expect(items.map { ImageFolder.bucket($0.file, in: folders) } == [0, 0, 7, 7, 9, 9])
+            #expect(ImageFolder.bucket("ok/a.jpg", in: nil) == ImageFolder.bucket("ok/a.jpg"))
             try write("train/ok/c.jpg", .rgb)
             #expect(try ImageFolder.hasColour(dir, try ImageFolder.scan(dir, folders, passClass: "ok")))
             // a plain tree is not pre-split; both good and ok present: the default name

@@ -209,25 +209,27 @@ public func assembleBatch(_ data: ImageDataset, _ indices: ArraySlice<Int>, into
                         if draw.uniform() < synthetic.rate {
                             let kind = synthetic.kinds[draw.below(synthetic.kinds.count)]
                             let other = px.baseAddress! + draw.below(data.count) * per
-                            scratch.withUnsafeMutableBufferPointer { s in
+                            let visible = scratch.withUnsafeMutableBufferPointer { s in
                                 painted.withUnsafeMutableBufferPointer { m in
                                     s.baseAddress!.update(from: source, count: per)
                                     // an empty array's base address is shared storage, never a buffer to write
                                     let paintedMask = m.count == plane ? m.baseAddress : nil
                                     paintedMask?.update(repeating: 0, count: plane)
-                                    paintDefect(kind, s.baseAddress!, other, data.shape, minimumContrast: synthetic.minimumContrast,
-                                                mask: paintedMask, &draw)
+                                    return paintDefect(kind, s.baseAddress!, other, data.shape, minimumContrast: synthetic.minimumContrast,
+                                                       mask: paintedMask, &draw)
                                 }
                             }
-                            outLabels[j] = 1
-                            let d = scratch.withUnsafeBufferPointer { s in
-                                renderSample(s.baseAddress!, data.shape, batch.data + j * per, augmentation, normalization, &rng)
+                            if visible {  // else: nothing to see, the part stays good
+                                outLabels[j] = 1
+                                let d = scratch.withUnsafeBufferPointer { s in
+                                    renderSample(s.baseAddress!, data.shape, batch.data + j * per, augmentation, normalization, &rng)
+                                }
+                                if let mask {
+                                    painted.withUnsafeBufferPointer { renderSpatial($0.baseAddress!, data.shape.height, data.shape.width, d,
+                                                                                    reflect: augmentation.reflectBorder, mask) }
+                                }
+                                continue
                             }
-                            if let mask {
-                                painted.withUnsafeBufferPointer { renderSpatial($0.baseAddress!, data.shape.height, data.shape.width, d,
-                                                                                reflect: augmentation.reflectBorder, mask) }
-                            }
-                            continue
                         }
                     }
                     renderSample(source, data.shape, batch.data + j * per, augmentation, normalization, &rng)

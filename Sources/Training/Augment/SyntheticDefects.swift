@@ -34,8 +34,13 @@ public struct SyntheticDefects: Codable, Equatable, Sendable {
 /// Paints one synthetic defect into `px` (bytes `[C, H, W]`, edited in place). `other` is
 /// another image of the same shape, the source of foreign texture for `.patch`. With
 /// `mask` (H x W bytes, zeroed by the caller), the pixels the defect covers are set to 255.
+/// Returns whether the defect is visible: a warp or a patch of the same surface can change
+/// next to nothing, and such a part must not be learnt as defective (the caller keeps it good
+/// and renders the original).
+@discardableResult
 func paintDefect(_ kind: SyntheticDefects.Kind, _ px: UnsafeMutablePointer<UInt8>, _ other: UnsafePointer<UInt8>, _ shape: Shape,
-                 minimumContrast: Float, mask: UnsafeMutablePointer<UInt8>? = nil, _ rng: inout SeededGenerator) {
+                 minimumContrast: Float, mask: UnsafeMutablePointer<UInt8>? = nil, _ rng: inout SeededGenerator) -> Bool {
+    let before = Array(UnsafeBufferPointer(start: px, count: shape.count))
     var canvas = Canvas(px: px, shape: shape, mask: mask)
     switch kind {
     case .line: canvas.line(&rng, minimumContrast)
@@ -44,6 +49,14 @@ func paintDefect(_ kind: SyntheticDefects.Kind, _ px: UnsafeMutablePointer<UInt8
     case .warp: canvas.warp(&rng)
     case .patch: canvas.patch(from: other, &rng)
     }
+    // visible: at least a few pixels changed by the minimum contrast in some channel
+    let step = Int(minimumContrast * 255 / 2)
+    var changed = 0
+    for i in 0..<shape.count where abs(Int(before[i]) - Int(px[i])) >= step {
+        changed += 1
+        if changed >= 3 { return true }
+    }
+    return false
 }
 
 /// A byte image with the drawing primitives of the synthetic defects.

@@ -93,6 +93,23 @@ public enum ImageFolder {
         }
     }
 
+    /// Every labeled image of a tree, plain or pre-split (`scan` either way), with its good
+    /// parts' folder found by `passClass` unless `requested`.
+    public static func scanTree(_ dir: String, passClass requested: String? = nil) throws -> (items: [LabeledImage], folders: PresplitFolders?) {
+        let pass = passClass(dir, requested: requested)
+        if let folders = presplit(dir) { return (try scan(dir, folders, passClass: pass), folders) }
+        return (try scan(dir, passClass: pass), nil)
+    }
+
+    /// The split bucket of a file of a tree: `bucket(file)` for a plain tree; for a
+    /// pre-split one its folder's, as the hash buckets mean them (train 0, validation 7, test 9).
+    public static func bucket(_ file: String, in folders: PresplitFolders?) -> Int {
+        guard let folders else { return bucket(file) }
+        if file.hasPrefix(folders.train + "/") { return 0 }
+        if file.hasPrefix(folders.validation + "/") { return 7 }
+        return 9
+    }
+
     /// The pass class of a tree: `requested` when given; else whichever of the usual names of
     /// good parts (`good`, `ok`, `pass`, `normal`) is a class folder (of `train/` in a
     /// pre-split tree); `good` when none or several are.

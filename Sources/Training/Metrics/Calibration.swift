@@ -36,7 +36,7 @@ public enum TemperatureScaling {
     /// each bin weighted by its share of the images.
     public static func expectedCalibrationError(_ logits: [[Float]], _ labels: [Int32], temperature t: Double, bins: Int = 10) -> Double {
         var conf = [Double](repeating: 0, count: bins), acc = [Double](repeating: 0, count: bins), n = [Int](repeating: 0, count: bins)
-        for (z, y) in zip(logits, labels) {
+        for (z, y) in zip(logits, labels) where z.allSatisfy(\.isFinite) {
             let scaled = z.map { Double($0) / t }
             let m = scaled.max()!
             let e = scaled.map { exp($0 - m) }

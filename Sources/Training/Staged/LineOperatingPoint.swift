@@ -31,13 +31,18 @@ public enum LineOperatingPoint {
                             targetRecall: Double) -> Choice {
         let n = stage1.count
         precondition(stage2.count == n && defective.count == n, "one entry per part")
+        // a score that is not a number fails the part, as in the daemon (`Judgement.decide`)
+        let stage1 = stage1.map { $0.isFinite ? $0 : Double.infinity }
         let defects = defective.filter { $0 }.count
-        let allowed = Int((Double(defects) * (1 - targetRecall)).rounded(.down) + 1e-9)
-        // pass thresholds just below a defective part's score (or 0), fail thresholds just above a good part's (or 1)
-        let passes = Set([0.0] + zip(stage1, defective).filter(\.1).map { max(0, $0.0 - 1e-6) }).sorted()
-        let fails = Set([0.0, 1.0] + zip(stage1, defective).filter { !$0.1 }.map { min(1, $0.0 + 1e-6) }).sorted()
+        let allowed = Int((Double(defects) * (1 - targetRecall) + 1e-9).rounded(.down))
+        // pass thresholds just below a defective part's score (or 0): every defect at or below
+        // one escapes, so only the allowed-plus-one lowest defect scores can be the threshold
+        let lowest = zip(stage1, defective).filter(\.1).map(\.0).sorted().prefix(allowed + 1)
+        let passes = Set([0.0] + lowest.map { max(0, $0 - 1e-6) }).sorted()
+        // fail thresholds just above a good part's score (or 0: fail everything, or 1)
+        let fails = Set([0.0, 1.0] + zip(stage1, defective).filter { !$0.1 && $0.0.isFinite }.map { min(1, $0.0 + 1e-6) }).sorted()
         // stage 2's verdict per part and floor, computed once
-        let says = floors.map { f in stage2.map { s in zip(s, kindThresholds).contains { Double($0) >= max($1, f) } } }
+        let says = floors.map { f in stage2.map { s in zip(s, kindThresholds).contains { Double($0) >= max($1, f) } || s.contains { !$0.isFinite } } }
         var best: (fr: Int, esc: Int, band: Int, choice: Choice)?
         for (fi, floor) in floors.enumerated() {
             for p in passes {
@@ -45,6 +50,7 @@ public enum LineOperatingPoint {
                     var esc = 0, fr = 0, band = 0
                     for i in 0..<n {
                         let s = stage1[i]
+                        // the daemon's rule: fail at or above f, pass at or below p, else stage 2
                         let fail: Bool
                         if s >= f { fail = true } else if s <= p { fail = false } else { fail = says[fi][i]; band += 1 }
                         if defective[i] && !fail { esc += 1 }

@@ -138,12 +138,12 @@ public final class Retrainer {
         let pass = inp.options.passClass
         let goldenFiles = Set(inp.golden.map(\.file))
         let root = URL(fileURLWithPath: inp.newData).standardizedFileURL.path
-        let fresh = try ImageFolder.scan(inp.newData, passClass: pass).filter { !goldenFiles.contains(root + "/" + $0.file) }
+        let fresh = try ImageFolder.scanTree(inp.newData, passClass: pass == "good" ? nil : pass).items.filter { !goldenFiles.contains(root + "/" + $0.file) }
         guard !fresh.isEmpty else { throw TrainingError.dataset(path: inp.newData, reason: "no new labeled images (the golden set is never trained on)") }
         var replay: [LabeledImage] = []
-        if let dir = inp.replayData, dir != root, let old = try? ImageFolder.scan(dir, passClass: pass) {
+        if let dir = inp.replayData, dir != root, let (old, folders) = try? ImageFolder.scanTree(dir, passClass: pass == "good" ? nil : pass) {
             let dirRoot = URL(fileURLWithPath: dir).standardizedFileURL.path
-            replay = old.filter { StagedRecipe.trainBuckets.contains(ImageFolder.bucket($0.file)) && !goldenFiles.contains(dirRoot + "/" + $0.file) }
+            replay = old.filter { StagedRecipe.trainBuckets.contains(ImageFolder.bucket($0.file, in: folders)) && !goldenFiles.contains(dirRoot + "/" + $0.file) }
                 .sorted { ImageFolder.bucketHash($0.file) < ImageFolder.bucketHash($1.file) }
                 .prefix(inp.replayCount).map { LabeledImage(file: dirRoot + "/" + $0.file, label: $0.label, defects: $0.defects) }
         }

@@ -144,13 +144,14 @@ public final class StageTwoRetrainer {
     /// The labeled images of the first training's folder (`replayData`), golden ones left
     /// out, with absolute paths and the split bucket of their relative path.
     private static func firstTraining(_ inp: Retrainer.Inputs) -> [(item: LabeledImage, bucket: Int)]? {
-        guard let dir = inp.replayData, let old = try? ImageFolder.scan(dir, passClass: inp.options.passClass) else { return nil }
+        let pass = inp.options.passClass
+        guard let dir = inp.replayData, let (old, folders) = try? ImageFolder.scanTree(dir, passClass: pass == "good" ? nil : pass) else { return nil }
         let root = URL(fileURLWithPath: dir).standardizedFileURL.path
         let goldenFiles = Set(inp.golden.map(\.file))
         return old.compactMap { item in
             let file = root + "/" + item.file
             guard !goldenFiles.contains(file) else { return nil }
-            return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file))
+            return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file, in: folders))
         }
     }
 }

@@ -57,6 +57,10 @@ public final class StagedTrainer {
     func load() throws -> Split {
         let o = options
         let folders = ImageFolder.presplit(directory)
+        var isDir: ObjCBool = false
+        if folders == nil, FileManager.default.fileExists(atPath: directory + "/train", isDirectory: &isDir), isDir.boolValue {
+            throw TrainingError.dataset(path: directory, reason: "it has train/ but no val/ (or valid/, validation/): thresholds are picked on a validation split; add one, or give a tree of class folders to be split 7:2:1")
+        }
         let items = try folders.map { try ImageFolder.scan(directory, $0, passClass: o.passClass) } ?? ImageFolder.scan(directory, passClass: o.passClass)
         let (size, source) = try resolvedInputSize(items)
         let (channels, colourSource) = try resolvedChannels(items)
