@@ -29,7 +29,8 @@ public struct SigmoidBinaryCrossEntropy: Sendable {
     }
 }
 
-@inline(__always) func softplus(_ x: Double) -> Double { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
+/// log(1 + e^x), without overflow for large x.
+@inline(__always) public func softplus(_ x: Double) -> Double { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 
 /// Softmax focal loss (Lin et al.), mean over the batch:
 ///

@@ -194,7 +194,7 @@ public final class Trainer {
             var loss = 0.0
             for (z, l) in zip(scores, validation.labels) {
                 confusion.add(truth: l == 0 ? 0 : 1, predicted: z > 0 ? 1 : 0)
-                loss += l == 0 ? softplusD(Double(z)) : softplusD(-Double(z))
+                loss += l == 0 ? softplus(Double(z)) : softplus(-Double(z))
             }
             report.validationLoss = loss / Double(scores.count)
             report.validationAccuracy = confusion.accuracy
@@ -212,8 +212,6 @@ public final class Trainer {
         }
         return report
     }
-
-    private func softplusD(_ x: Double) -> Double { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 
     private func reseedDropout(_ epoch: Int) {
         for (i, layer) in network.allLayers.enumerated() {

@@ -9,8 +9,7 @@ public enum ROC {
     public static func auc(defect: [Double], good: [Double]) -> Double? {
         guard !defect.isEmpty, !good.isEmpty else { return nil }
         // Mann-Whitney U over the merged ranks, ties sharing their mean rank.
-        let key = { (v: Double) in v.isNaN ? -Double.infinity : v }
-        let all = (defect.map { (key($0), true) } + good.map { (key($0), false) }).sorted { $0.0 < $1.0 }
+        let all = ranked(defect, good).sorted { $0.0 < $1.0 }
         var rankSum = 0.0, i = 0
         while i < all.count {
             var j = i
@@ -27,8 +26,7 @@ public enum ROC {
     /// one per distinct score, highest score first.
     public static func curve(defect: [Double], good: [Double]) -> [(fpr: Double, tpr: Double)] {
         guard !defect.isEmpty, !good.isEmpty else { return [] }
-        let key = { (v: Double) in v.isNaN ? -Double.infinity : v }
-        let all = (defect.map { (key($0), true) } + good.map { (key($0), false) }).sorted { $0.0 > $1.0 }
+        let all = ranked(defect, good).sorted { $0.0 > $1.0 }
         var points: [(Double, Double)] = [(0, 0)]
         var tp = 0, fp = 0, i = 0
         while i < all.count {
@@ -41,5 +39,11 @@ public enum ROC {
             i = j
         }
         return points
+    }
+
+    /// Every score with whether it is a defect's, NaN ranked below every other score.
+    private static func ranked(_ defect: [Double], _ good: [Double]) -> [(Double, Bool)] {
+        let key = { (v: Double) in v.isNaN ? -Double.infinity : v }
+        return defect.map { (key($0), true) } + good.map { (key($0), false) }
     }
 }
