@@ -18,6 +18,7 @@ release: deps
 ## A stuck test fails the run after TEST_TIMEOUT seconds instead of hanging CI.
 TEST_TIMEOUT ?= 2400
 test: deps
+	scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
 	scripts/check-units.sh
@@ -61,6 +62,8 @@ bench-pipeline: deps
 	Benchmarks/pipeline/run.sh
 
 ## Staged models on synthetic parts, Linesight vs PyTorch (same data, split, specs, recipe).
+## DATA=DIR: any labelled tree with train/ val/ test/ instead, three columns side by side
+## (Linesight's defaults, PyTorch with our recipe, torchvision ResNet18); EPOCHS=60 by default.
 bench-quality: deps
 	scripts/install-deps.sh --bench
 	Benchmarks/quality/run.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Linesight builds against, if any are missing.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds PyTorch for the benchmarks)
+# Usage: scripts/install-deps.sh [--bench|--test]   (both add PyTorch: the benchmarks' reference, the tests' torchvision export)
 set -euo pipefail
 
 # systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests;
@@ -8,6 +8,10 @@ set -euo pipefail
 packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
+fi
+# --test: PyTorch exports the torchvision model the weight import is tested against
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(python3-torch python3-torchvision)
 fi
 
 missing=()

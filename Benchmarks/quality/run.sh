@@ -8,8 +8,17 @@
 # SIZE is train's --input-size: auto (the default: the parts' own 256x192, about 50 minutes
 # for Linesight and 45 for PyTorch on 2 cores) or e.g. 128 (about a third of that).
 #   COUNT=4000 SIZE=auto EPOCHS=60 TRAIN_FLAGS="--no-stem-pool" Benchmarks/quality/run.sh
+#
+# DATA=DIR: any labelled tree with train/ val/ test/ (one folder per class, the pass class
+# ok/ good/ or normal/), e.g. DATA=../shared/datasets/surface-dev. Three columns, thresholds
+# picked on val/, figures on test/: Linesight `train --data DIR` with its defaults (plus
+# TRAIN_FLAGS), PyTorch with Linesight's recipe and architecture, and torchvision's ResNet18
+# from scratch with a standard recipe (Benchmarks/quality/torch_tree.py says which).
+#   DATA=../shared/datasets/surface-dev EPOCHS=60 Benchmarks/quality/run.sh
+# SKIP=resnet18 (or ours, linesight) leaves a column out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [[ -n ${DATA:-} ]]; then exec Benchmarks/quality/tree.sh; fi
 count=${COUNT:-4000}
 size=${SIZE:-auto}
 epochs=${EPOCHS:-60}

@@ -31,6 +31,9 @@ struct TrainCommand: ParsableCommand {
         database instead (the current label of every kept frame):
           linesight train --labels --config /etc/linesight/linesight.toml
         Transfer learning from another line's models: --init DIR (--fine-tune head to train only the classifier).
+        From weights you bring (e.g. ImageNet's): --torchvision resnet18.pth (a torchvision resnet18 \
+        state dict, .pth or .safetensors; implies --arch resnet18):
+          linesight train --data data/parts --torchvision resnet18-weights.pth
         The Fashion-MNIST proving ground of the engine is `linesight fashion-mnist`.
         """)
 
@@ -44,7 +47,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Defect recall the line keeps on the validation split: with stage 2, the operating point allows the escapes it leaves and has the fewest false rejects within them; stage 1 alone keeps it with its pass threshold.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "Transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
-    @Option(help: "With --init: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
+    @Option(help: "Start stage 1 (and so stage 2) from a torchvision resnet18 state dict you bring, e.g. ImageNet weights: torch.save(model.state_dict(), FILE) (.pth) or a .safetensors file. Implies --arch resnet18; normalizes as ImageNet; the head starts fresh unless it has the right size.")
+    var torchvision: String?
+    @Option(help: "With --init or --torchvision: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
     @Flag(inversion: .prefixedNo, help: "Max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
     var stemPool: Bool?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
@@ -71,7 +76,7 @@ struct TrainCommand: ParsableCommand {
         if labels, passClass != nil, passClass != "good" { throw ValidationError("--pass-class applies to --data: the database's labels name good parts 'good'") }
         if config != nil, out != nil { throw ValidationError("--out and --config: with --config the models go beside the line's model paths; leave out --out") }
         if let fineTune {
-            guard initFrom != nil else { throw ValidationError("--fine-tune applies to --init only") }
+            guard initFrom != nil || torchvision != nil else { throw ValidationError("--fine-tune applies to --init and --torchvision only") }
             guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
@@ -82,6 +87,15 @@ struct TrainCommand: ParsableCommand {
         }
         if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }
         if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max, avgmax or peak") }
+        if let torchvision {
+            guard initFrom == nil else { throw ValidationError("--torchvision and --init: start from one of them") }
+            guard arch == nil || arch == "resnet18" else { throw ValidationError("--torchvision weights are a resnet18's: leave out --arch \(arch!) (or give resnet18)") }
+            guard FileManager.default.isReadableFile(atPath: torchvision) else { throw ValidationError("--torchvision \(torchvision): no readable file there") }
+            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil), ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil)].filter(\.1).map(\.0)
+            if !ignored.isEmpty {
+                throw ValidationError("\(ignored.joined(separator: ", ")) with --torchvision: the network is torchvision's resnet18 and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
+            }
+        }
         if initFrom != nil {
             // the architecture and the fine-tuning rate come from the init model and --fine-tune
             let ignored = [("--arch", arch != nil), ("--width", width != nil), ("--colour", colour != nil), ("--global-pool", globalPool != nil),
@@ -109,6 +123,7 @@ struct TrainCommand: ParsableCommand {
         if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
         if let width { o.width = width }
         if let arch { o.architecture = Zoo.Architecture(rawValue: arch)! }
+        if let torchvision { (o.torchvisionWeights, o.architecture) = (torchvision, .resnet18) }
         if let syntheticDefects { o.syntheticDefectRate = syntheticDefects }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }

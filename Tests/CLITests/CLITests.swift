@@ -64,14 +64,18 @@ struct CLITests {
                                   (["--arch", "light", "--global-pool", "max"], "--arch light has its own stem and pooling"),
                                   (["--colour", "cmyk"], "--colour must be rgb or gray"),
                                   (["--synthetic-defects", "1.5"], "--synthetic-defects must lie in 0...1"),
-                                  (["--init", "m", "--colour", "rgb"], "--colour with --init")] {
+                                  (["--init", "m", "--colour", "rgb"], "--colour with --init"),
+                                  (["--torchvision", "/nonexistent.pth"], "--torchvision /nonexistent.pth: no readable file"),
+                                  (["--torchvision", "/etc/hostname", "--arch", "small"], "leave out --arch small"),
+                                  (["--torchvision", "/etc/hostname", "--init", "m"], "start from one of them"),
+                                  (["--torchvision", "/etc/hostname", "--width", "8"], "--width with --torchvision")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }
         let nothing = try CLI.run(["train"])
         #expect(nothing.status != 0 && nothing.err.contains("give either --data DIR or --labels"), "\(nothing.err)")
         let fineTune = try CLI.run(["train", "--data", "/nonexistent", "--fine-tune", "head"])
-        #expect(fineTune.status != 0 && fineTune.err.contains("--fine-tune applies to --init only"), "\(fineTune.err)")
+        #expect(fineTune.status != 0 && fineTune.err.contains("--fine-tune applies to --init and --torchvision only"), "\(fineTune.err)")
         let outAndConfig = try CLI.run(["train", "--data", "/nonexistent", "--config", "/nonexistent.toml", "--out", "x"])
         #expect(outAndConfig.status != 0 && outAndConfig.err.contains("leave out --out"), "\(outAndConfig.err)")
         // With --init the network is the init model's: its architecture options would do nothing.

@@ -46,7 +46,11 @@ public enum Safetensors {
 
     /// Parses and validates a whole file image. Never traps on bad input: every
     /// inconsistency is a `NeuralError.modelFile` naming `path`.
-    public static func decode(_ data: Data, path: String) throws -> (entries: [Entry], metadata: [String: String]) {
+    ///
+    /// With `foreign` (a file another tool wrote, e.g. a PyTorch state dict): F16, BF16 and
+    /// F64 tensors are read as floats too, and integer or boolean tensors (a batch norm's
+    /// `num_batches_tracked`) are checked for their place in the data but left out.
+    public static func decode(_ data: Data, path: String, foreign: Bool = false) throws -> (entries: [Entry], metadata: [String: String]) {
         func bad(_ why: String) -> NeuralError { .modelFile(path: path, reason: why) }
         guard data.count >= 8 else { throw bad("file is \(data.count) bytes, too short for a safetensors header") }
         let n = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -66,7 +70,7 @@ public enum Safetensors {
                 metadata = m
                 continue
             }
-            spans.append(try span(name, value, bodyCount: bodyCount, bad))
+            spans.append(try span(name, value, bodyCount: bodyCount, foreign: foreign, bad))
         }
         // Where every tensor lies is checked before any is read: overlapping entries could
         // otherwise each ask for a copy of the whole data section.
@@ -78,10 +82,15 @@ public enum Safetensors {
         }
         guard cursor == bodyCount else { throw bad("data section has \(bodyCount - cursor) bytes not described by the header") }
         let entries = data.withUnsafeBytes { raw in
-            spans.map { s in
+            spans.compactMap { s -> Entry? in
                 let base = raw.baseAddress! + bodyStart + s.begin
-                let values = (0..<s.count).map { i in
-                    Float(bitPattern: UInt32(littleEndian: (base + i * 4).loadUnaligned(as: UInt32.self)))
+                let values: [Float]
+                switch s.dtype {
+                case "F32": values = (0..<s.count).map { Float(bitPattern: UInt32(littleEndian: (base + $0 * 4).loadUnaligned(as: UInt32.self))) }
+                case "F64": values = (0..<s.count).map { Float(Double(bitPattern: UInt64(littleEndian: (base + $0 * 8).loadUnaligned(as: UInt64.self)))) }
+                case "F16": values = (0..<s.count).map { Float(Float16(bitPattern: UInt16(littleEndian: (base + $0 * 2).loadUnaligned(as: UInt16.self)))) }
+                case "BF16": values = (0..<s.count).map { Float(bitPattern: UInt32(UInt16(littleEndian: (base + $0 * 2).loadUnaligned(as: UInt16.self))) << 16) }
+                default: return nil
                 }
                 return Entry(name: s.name, shape: s.shape, values: values)
             }
@@ -92,33 +101,38 @@ public enum Safetensors {
     /// One tensor's header entry, checked: F32, a shape whose size does not overflow, and
     /// offsets inside the data section that hold exactly that many floats.
     private struct Span {
-        var name: String, shape: [Int], count: Int, begin: Int, end: Int
+        var name: String, dtype: String, shape: [Int], count: Int, begin: Int, end: Int
     }
 
-    private static func span(_ name: String, _ value: Any, bodyCount: Int, _ bad: (String) -> NeuralError) throws -> Span {
+    /// Bytes per element of the dtypes a foreign file may hold.
+    static let elementBytes: [String: Int] = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                                              "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1]
+
+    private static func span(_ name: String, _ value: Any, bodyCount: Int, foreign: Bool, _ bad: (String) -> NeuralError) throws -> Span {
         guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
               let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
             throw bad("tensor '\(name)' has a malformed header entry")
         }
-        guard dtype == "F32" else { throw bad("tensor '\(name)' is \(dtype); only F32 is supported") }
+        guard dtype == "F32" || foreign else { throw bad("tensor '\(name)' is \(dtype); only F32 is supported") }
+        guard let size = elementBytes[dtype] else { throw bad("tensor '\(name)' has the unknown dtype \(dtype)") }
         guard shape.count <= 8, shape.allSatisfy({ $0 >= 0 }) else { throw bad("tensor '\(name)' has a bad shape \(shape)") }
         var count = 1, overflow = false
-        for d in shape + [4] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+        for d in shape + [size] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
         let begin = offsets[0], end = offsets[1]
         guard !overflow, begin >= 0, end >= begin, end <= bodyCount, end - begin == count else {
             throw bad("tensor '\(name)' has data offsets \(offsets) that do not match shape \(shape) within \(bodyCount) data bytes")
         }
-        return Span(name: name, shape: shape, count: count / 4, begin: begin, end: end)
+        return Span(name: name, dtype: dtype, shape: shape, count: count / size, begin: begin, end: end)
     }
 
-    public static func read(path: String) throws -> (entries: [Entry], metadata: [String: String]) {
+    public static func read(path: String, foreign: Bool = false) throws -> (entries: [Entry], metadata: [String: String]) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
             throw NeuralError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
         }
-        return try decode(data, path: path)
+        return try decode(data, path: path, foreign: foreign)
     }
 }
 

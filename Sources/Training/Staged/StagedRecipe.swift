@@ -167,8 +167,14 @@ public struct StagedOptions: Equatable, Sendable {
     public var seed: UInt64 = 1
     /// Transfer learning: a folder with stage1.safetensors (and stage2.safetensors) to start from.
     public var initFrom: String?
-    /// With `initFrom`: update every layer (at `fineTuneLearningRate`) or only the classifier head.
+    /// With `initFrom` or `torchvisionWeights`: update every layer (at `fineTuneLearningRate`)
+    /// or only the classifier head.
     public var fineTune: FineTune = .all
+    /// Transfer learning from a file a user brings: a torchvision `resnet18` state dict
+    /// (`.safetensors` or `torch.save`'s `.pth`, e.g. ImageNet weights). Stage 1 starts from
+    /// it (`architecture` must be `.resnet18`) with ImageNet's normalization; stage 2 from
+    /// stage 1 as usual.
+    public var torchvisionWeights: String?
     /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
     public var retrainStageTwo: StageTwoRetraining = .head
     public enum FineTune: String, Sendable, CaseIterable { case all, head }

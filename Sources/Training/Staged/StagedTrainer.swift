@@ -188,6 +188,15 @@ public final class StagedTrainer {
     /// A fresh network, or one warm-started from the init model at the fine-tuning rate
     /// (only its head trained with `--fine-tune head`).
     func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
+        if stage == "stage1", let file = options.torchvisionWeights {
+            let loaded = try TorchvisionWeights.resnet18(spec, from: file, seed: options.seed)
+            let headOnly = options.fineTune == .head
+            config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
+            if headOnly { config.trainOnly = headParameterNames(loaded.network) }
+            config.normalization = Self.torchvisionNormalization(channels: spec.input.channels)
+            onStage?("stage1: starting from the torchvision weights in \(file) (\(loaded.copied) tensors copied\(loaded.freshHead ? ", a fresh head" : "")\(loaded.grayStem ? ", the stem summed for gray" : ""), fine-tuning \(options.fineTune.rawValue))", 0, 0)
+            return loaded.network
+        }
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
             return try Network(spec, seed: options.seed)
         }
@@ -197,6 +206,13 @@ public final class StagedTrainer {
         if headOnly { config.trainOnly = head }
         onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
         return net
+    }
+
+    /// ImageNet's normalization, for networks started from torchvision's weights (gray: the
+    /// mean of the three channels' means and deviations).
+    static func torchvisionNormalization(channels: Int) -> Normalization {
+        let m = TorchvisionWeights.imagenetMean, s = TorchvisionWeights.imagenetStd
+        return channels == 3 ? Normalization(mean: m, std: s) : Normalization(mean: [m.reduce(0, +) / 3], std: [s.reduce(0, +) / 3])
     }
 
     func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
