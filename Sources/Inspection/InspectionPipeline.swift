@@ -241,6 +241,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
         if dropped { current.dropped += 1 }
         if timedOut { current.timedOut += 1 }
+        if let truth = frame.truth { current.truth.record(defective: !truth.isEmpty, decision: verdict.decision) }
         for d in j?.defects ?? [] { current.defects[d, default: 0] += 1 }
         for f in outcome.flags { current.flags[f, default: 0] += 1 }
         current.flagsCapped = policyLock.withLock { policy.capped }

@@ -29,6 +29,10 @@ public struct PipelineStats: Sendable {
     public var stage1Latency = Histogram(bounds: [0.5, 1, 2, 5, 10, 20, 50, 100, 500])
     public var stage2Latency = Histogram(bounds: [0.5, 1, 2, 5, 10, 20, 50, 100, 500])
     public var capture = CaptureCounters()
+    /// Against the ground truth of a source that knows it (the synthetic camera): judged
+    /// frames that were defective and good, the defective ones passed (escapes) and the good
+    /// ones failed (false rejects). Zero for a real camera.
+    public var truth = TruthCounters()
     public var sourceState: SourceState = .idle
 
     public var verdicts: UInt64 { passes + fails + noVerdicts }
@@ -62,5 +66,26 @@ public struct Histogram: Sendable {
             if Double(seen) >= q * Double(count) { return i < bounds.count ? bounds[i] : .infinity }
         }
         return .infinity
+    }
+}
+
+/// The line's real escapes and false rejects, where the frames carry their truth.
+public struct TruthCounters: Sendable, Equatable {
+    public var defective: UInt64 = 0
+    public var good: UInt64 = 0
+    public var escapes: UInt64 = 0
+    public var falseRejects: UInt64 = 0
+    public init() {}
+
+    /// Counts one judged frame (a no-verdict is not judged: it is neither).
+    public mutating func record(defective: Bool, decision: Decision) {
+        guard decision != .noVerdict else { return }
+        if defective {
+            self.defective += 1
+            if decision == .pass { escapes += 1 }
+        } else {
+            good += 1
+            if decision == .fail { falseRejects += 1 }
+        }
     }
 }

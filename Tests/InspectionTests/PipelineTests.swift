@@ -201,6 +201,17 @@ struct PipelineTests {
                 && versions[firstNew...].allSatisfy { $0 == new.stage1.version }, "one clean switch")
         #expect(judged[..<firstNew].allSatisfy { $0.decision == .pass } && judged[firstNew...].allSatisfy { $0.decision == .fail })
         #expect(pipeline.stats.modelSwaps == 1)
+        // Against the camera's truth (the same frames again): the old model's defective parts
+        // escaped, the new one's good parts were falsely rejected, dropped frames not counted.
+        let replay = try SyntheticSource(c, fps: 0, count: 60)
+        var defective: [Int64: Bool] = [:]
+        while case .frame(let f) = try replay.read(timeout: 1) { defective[Int64(f.sequence)] = !(f.truth ?? []).isEmpty }
+        let truth = pipeline.stats.truth
+        let isDefective = { (v: VerdictRecord) in defective[v.frameSequence] == true }
+        #expect(truth.defective == UInt64(judged.filter(isDefective).count) && truth.good == UInt64(judged.count) - truth.defective)
+        #expect(truth.escapes == UInt64(judged[..<firstNew].filter(isDefective).count))
+        #expect(truth.falseRejects == UInt64(judged[firstNew...].filter { !isDefective($0) }.count))
+        #expect(truth.defective > 0 && truth.good > 0, "the synthetic camera made both")
     }
 
     @Test func rawFramesAreEncodedWhenKept() throws {

@@ -67,6 +67,13 @@ struct Daemon {
             if !s.defects.isEmpty {
                 Console.line("  defects: " + s.defects.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
+            let t = s.truth
+            if t.defective + t.good > 0 {
+                // the synthetic camera knows which parts were defective: the line's real figures
+                func pct(_ a: UInt64, _ b: UInt64) -> String { b == 0 ? "-" : String(format: "%.1f %%", Double(a) * 100 / Double(b)) }
+                Console.line("  against the camera's truth: escapes \(t.escapes)/\(t.defective) defective (\(pct(t.escapes, t.defective))), "
+                             + "false rejects \(t.falseRejects)/\(t.good) good (\(pct(t.falseRejects, t.good)))")
+            }
         }
         Console.line("verdicts committed: \(inspection.committer.stats.committed) -> \(inspection.config.database)")
     }
