@@ -93,6 +93,26 @@ struct TorchvisionImportTests {
         expectClose(gray.network.forward(g, mode: .eval).array, rgb.network.forward(g3, mode: .eval).array, tolerance: 1e-4, "gray vs RGB")
     }
 
+    /// A zip of stored members, as torch.save writes them.
+    static func storedZip(_ members: [String: Data]) -> Data {
+        var out = Data(), central = Data()
+        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+        for (name, body) in members.sorted(by: { $0.key < $1.key }) {
+            let offset = out.count, n = Array(name.utf8)
+            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4)
+            out += le(body.count, 4) + le(body.count, 4) + le(n.count, 2) + le(0, 2) + n
+            out += body
+            central += le(0x0201_4B50, 4) + le(20, 2) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4)
+            central += le(body.count, 4) + le(body.count, 4) + le(n.count, 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 2)
+            central += le(0, 4) + le(offset, 4) + n
+        }
+        let dirOffset = out.count
+        out += central
+        out += le(0x0605_4B50, 4) + le(0, 2) + le(0, 2) + le(members.count, 2) + le(members.count, 2)
+        out += le(central.count, 4) + le(dirOffset, 4) + le(0, 2)
+        return out
+    }
+
     @Test("hostile files get a clear error, never a crash")
     func hostile() throws {
         let dir = try Self.fixture.get()
@@ -106,6 +126,15 @@ struct TorchvisionImportTests {
         ]
         for (what, bytes) in cases {
             try bytes.write(to: URL(fileURLWithPath: tmp))
+            #expect(throws: NeuralError.self, "\(what)") { _ = try TorchvisionWeights.resnet18(spec(), from: tmp) }
+        }
+        // pickles a state dict never holds: nested a million deep, a string longer than the
+        // file, an opcode outside the protocol
+        let deep = Data([0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E])
+        let long = Data([0x80, 0x02, 0x8D] + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F] + [0x2E])
+        let unknown = Data([0x80, 0x02, 0x01, 0x2E])
+        for (what, pickle) in [("nested", deep), ("long string", long), ("unknown opcode", unknown)] {
+            try Self.storedZip(["hostile/data.pkl": pickle]).write(to: URL(fileURLWithPath: tmp))
             #expect(throws: NeuralError.self, "\(what)") { _ = try TorchvisionWeights.resnet18(spec(), from: tmp) }
         }
         // single bytes of the pickle (data.pkl, the zip's first member) flipped: each either

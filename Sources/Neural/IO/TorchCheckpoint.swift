@@ -19,12 +19,12 @@ enum TorchCheckpoint {
         // a checkpoint that wraps the state dict
         if case .dict(let d) = root {
             for key in ["state_dict", "model", "model_state_dict"] {
-                if let inner = d.value(for: key), case .dict = inner { root = inner; break }
+                if let inner = vm.value(in: d, for: key), case .dict = inner { root = inner; break }
             }
         }
         guard case .dict(let dict) = root else { throw bad("the pickle holds no state dict (a dict of tensors)") }
         var out: [Safetensors.Entry] = []
-        for (k, v) in dict.items {
+        for (k, v) in vm.dicts[dict] {
             guard case .string(let name) = k, case .tensor(let t) = v else { continue }
             guard let size = Self.elementBytes[t.dtype] else { continue }  // integer tensors: skipped
             let storage = try archive.contents(prefix + "data/" + t.key)
@@ -127,10 +127,12 @@ struct ZipStore {
     }
 }
 
-/// A pickle value, as far as a state dict needs.
-indirect enum PickleValue {
+/// A pickle value, as far as a state dict needs. Containers are indices into the
+/// unpickler's arenas, not nested values: a hostile pickle nested a million deep is then
+/// a long array, not a chain whose release recurses off the end of the stack.
+enum PickleValue {
     case none, bool(Bool), int(Int), float(Double), string(String), bytes(Data)
-    case tuple([PickleValue]), list(PickleList), dict(PickleDict)
+    case tuple(Int), list(Int), dict(Int)
     case global(String, String)
     case storage(key: String, dtype: String)
     case tensor(TensorRef)
@@ -139,13 +141,6 @@ indirect enum PickleValue {
     struct TensorRef { var key: String, dtype: String, offset: Int, shape: [Int], stride: [Int] }
 }
 
-final class PickleList { var items: [PickleValue] = [] }
-final class PickleDict {
-    var items: [(PickleValue, PickleValue)] = []
-    func value(for key: String) -> PickleValue? {
-        items.first { if case .string(key) = $0.0 { return true } else { return false } }?.1
-    }
-}
 
 /// A pickle reader for protocols 2-5 that builds values and never calls anything: `REDUCE`
 /// knows `OrderedDict` and torch's tensor rebuilders, and yields an opaque value otherwise.
@@ -156,6 +151,7 @@ struct Unpickler {
     var stack: [PickleValue] = []
     var marks: [Int] = []
     var memo: [Int: PickleValue] = [:]
+    var tuples: [[PickleValue]] = [], lists: [[PickleValue]] = [], dicts: [[(PickleValue, PickleValue)]] = []
     static let limit = 1 << 22  // stack and memo entries: far above any state dict's
 
     init(bytes: Data, bad: @escaping (String) -> NeuralError) {
@@ -225,29 +221,36 @@ struct Unpickler {
             case 0x95: _ = try take(8)                                  // FRAME
             case 0x2E: return try pop()                                 // STOP
             case 0x28: marks.append(stack.count)                        // MARK
-            case 0x29: try push(.tuple([]))                             // EMPTY_TUPLE
-            case 0x74: try push(.tuple(try popMark()))                  // TUPLE
-            case 0x85: try push(.tuple([try pop()]))                    // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))
-            case 0x7D: try push(.dict(PickleDict()))                    // EMPTY_DICT
-            case 0x5D: try push(.list(PickleList()))                    // EMPTY_LIST
+            case 0x29: try push(try tuple([]))                          // EMPTY_TUPLE
+            case 0x74: try push(try tuple(try popMark()))               // TUPLE
+            case 0x85: try push(try tuple([try pop()]))                 // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); try push(try tuple([a, b]))
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(try tuple([a, b, c]))
+            case 0x7D: try push(try newDict())                          // EMPTY_DICT
+            case 0x5D:                                                  // EMPTY_LIST
+                try grow()
+                lists.append([])
+                try push(.list(lists.count - 1))
             case 0x61:                                                  // APPEND
                 let v = try pop()
                 guard case .list(let l) = stack.last else { throw bad("a corrupt pickle (append to a non-list)") }
-                l.items.append(v)
+                try grow()
+                lists[l].append(v)
             case 0x65:                                                  // APPENDS
                 let vs = try popMark()
                 guard case .list(let l) = stack.last else { throw bad("a corrupt pickle (append to a non-list)") }
-                l.items += vs
+                try grow(vs.count)
+                lists[l] += vs
             case 0x73:                                                  // SETITEM
                 let v = try pop(), k = try pop()
                 guard case .dict(let d) = stack.last else { throw bad("a corrupt pickle (setitem on a non-dict)") }
-                d.items.append((k, v))
+                try grow()
+                dicts[d].append((k, v))
             case 0x75:                                                  // SETITEMS
                 let vs = try popMark()
                 guard vs.count % 2 == 0, case .dict(let d) = stack.last else { throw bad("a corrupt pickle (setitems)") }
-                for i in stride(from: 0, to: vs.count, by: 2) { d.items.append((vs[i], vs[i + 1])) }
+                try grow(vs.count / 2)
+                for i in stride(from: 0, to: vs.count, by: 2) { dicts[d].append((vs[i], vs[i + 1])) }
             case 0x71: try remember(Int(try byte()))                    // BINPUT
             case 0x72: try remember(try uint(4))                        // LONG_BINPUT
             case 0x94: try remember(memo.count)                         // MEMOIZE
@@ -263,7 +266,7 @@ struct Unpickler {
                 var v = d.reversed().reduce(0) { $0 << 8 | Int($1) }
                 if n > 0, n < 8, d.last! & 0x80 != 0 { v -= 1 << (8 * n) }
                 try push(.int(v))
-            case 0x47: try push(.float(Double(bitPattern: UInt64(try uint(8)).byteSwapped)))  // BINFLOAT (big-endian)
+            case 0x47: try push(.float(Double(bitPattern: UInt64(bitPattern: Int64(try uint(8))).byteSwapped)))  // BINFLOAT (big-endian)
             case 0x58: let n = try uint(4); try push(.string(String(decoding: try take(n), as: UTF8.self)))
             case 0x8C: let n = Int(try byte()); try push(.string(String(decoding: try take(n), as: UTF8.self)))
             case 0x8D: let n = try uint(8); try push(.string(String(decoding: try take(n), as: UTF8.self)))
@@ -279,31 +282,59 @@ struct Unpickler {
                 guard case .string(let n) = try pop(), case .string(let m) = try pop() else { throw bad("a corrupt pickle (stack_global)") }
                 try push(.global(m, n))
             case 0x51:                                                  // BINPERSID
-                guard case .tuple(let pid) = try pop(), pid.count >= 3, case .string("storage") = pid[0],
+                guard case .tuple(let t) = try pop(), case let pid = tuples[t], pid.count >= 3, case .string("storage") = pid[0],
                       case .global(_, let dtype) = pid[1], case .string(let key) = pid[2] else {
                     throw bad("a persistent id that is not a torch storage")
                 }
                 try push(.storage(key: key, dtype: dtype))
             case 0x52:                                                  // REDUCE
                 let args = try pop(), callee = try pop()
-                try push(reduce(callee, args))
+                try push(try reduce(callee, args))
             case 0x81:                                                  // NEWOBJ
                 let args = try pop(), cls = try pop()
-                try push(reduce(cls, args))
+                try push(try reduce(cls, args))
             case 0x62: _ = try pop()                                    // BUILD: state ignored
             default: throw bad(String(format: "an unsupported pickle opcode 0x%02x", op))
             }
         }
     }
 
-    func reduce(_ callee: PickleValue, _ args: PickleValue) -> PickleValue {
-        guard case .global(let module, let name) = callee, case .tuple(let a) = args else { return .opaque }
+    /// Every container the arenas hold, together: bounded like the stack.
+    var containers: Int { tuples.count + lists.count + dicts.count }
+    var entries = 0
+
+    mutating func grow(_ n: Int = 1) throws {
+        entries += n
+        guard containers < Self.limit, entries < 4 * Self.limit else { throw bad("the pickle is too large for a state dict") }
+    }
+
+    mutating func tuple(_ items: [PickleValue]) throws -> PickleValue {
+        try grow(items.count)
+        tuples.append(items)
+        return .tuple(tuples.count - 1)
+    }
+
+    mutating func newDict() throws -> PickleValue {
+        try grow()
+        dicts.append([])
+        return .dict(dicts.count - 1)
+    }
+
+    /// The value under the string `key` in dict `d`.
+    func value(in d: Int, for key: String) -> PickleValue? {
+        dicts[d].first { if case .string(key) = $0.0 { return true } else { return false } }?.1
+    }
+
+    mutating func reduce(_ callee: PickleValue, _ args: PickleValue) throws -> PickleValue {
+        guard case .global(let module, let name) = callee, case .tuple(let t) = args else { return .opaque }
+        let a = tuples[t]
         switch (module, name) {
         case ("collections", "OrderedDict"), ("builtins", "dict"), ("__builtin__", "dict"):
-            return .dict(PickleDict())
+            return try newDict()
         case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"):
             guard a.count >= 4, case .storage(let key, let dtype) = a[0], case .int(let offset) = a[1],
-                  case .tuple(let size) = a[2], case .tuple(let stride) = a[3] else { return .opaque }
+                  case .tuple(let sizeIndex) = a[2], case .tuple(let strideIndex) = a[3] else { return .opaque }
+            let (size, stride) = (tuples[sizeIndex], tuples[strideIndex])
             let shape = size.compactMap { if case .int(let v) = $0 { v } else { nil } }
             let strides = stride.compactMap { if case .int(let v) = $0 { v } else { nil } }
             guard shape.count == size.count, strides.count == stride.count else { return .opaque }
