@@ -15,7 +15,7 @@ per class, the pass class `ok` (or `good`, `normal`)."""
 import math
 from pathlib import Path
 
-PASS_NAMES = ("ok", "good", "normal", "pass")
+PASS_NAMES = ("good", "ok", "pass", "normal")
 SPLITS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 FLOORS = (0, 0.3, 0.5, 0.7, 0.9, 0.97)
 
@@ -28,12 +28,13 @@ def read_tree(root):
         folder = next((root / n for n in names if (root / n).is_dir()), None)
         if folder is None:
             raise SystemExit(f"{root} has no {names[0]}/ folder: DATA must be a tree with train/ val/ test/")
-        for cls in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+        for cls in sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             classes.add(cls)
             for f in sorted((folder / cls).iterdir()):
-                if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".pgm", ".ppm"):
+                # the images Linesight reads (`ImageFolder.imageExtensions`)
+                if f.suffix.lower() in (".jpg", ".jpeg") and not f.name.startswith("."):
                     rows.append((split, str(f), cls))
-    passes = [c for c in classes if c.lower() in PASS_NAMES]
+    passes = [c for c in classes if c in PASS_NAMES]
     if len(passes) != 1:
         raise SystemExit(f"{root}: expected one pass folder ({', '.join(PASS_NAMES)}), found {passes}")
     return rows, passes[0], sorted(c for c in classes if c != passes[0])

@@ -5,7 +5,7 @@ same rules as Linesight (`figures.py`): thresholds picked on val/, figures on te
 
 --arch ours: our recipe and architecture. The networks are built from the specs of the
   Linesight model files `train` wrote (`--models`), the recipe is `linesight train --data`'s:
-  RGB at the model's input size, normalized (x - 0.5) / 0.25; augmentation as
+  RGB or gray as the models are, at their input size and normalization; augmentation as
   `StagedRecipe.augmentation` (8 px shifts mirrored at the edge, flips, quarter turns,
   brightness 0.1, contrast 0.2, saturation 0.2, per-channel gain 0.1, noise 0.02); stage 1
   two-class with label smoothing 0.05 and class-balanced sampling; stage 2 multi-label BCE
@@ -46,12 +46,12 @@ def meta(path):
     return json.loads(json.loads(raw[8:8 + n])["__metadata__"]["linesight"])
 
 
-def load(files, hw):
+def load(files, hw, channels=3):
     from PIL import Image
-    out = torch.empty(len(files), 3, *hw, dtype=torch.uint8)
+    out = torch.empty(len(files), channels, *hw, dtype=torch.uint8)
     for i, f in enumerate(files):
-        img = Image.open(f).convert("RGB")
-        t = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+        img = np.asarray(Image.open(f).convert("RGB" if channels == 3 else "L")).copy()
+        t = torch.from_numpy(img).permute(2, 0, 1) if channels == 3 else torch.from_numpy(img)[None]
         if tuple(t.shape[1:]) != tuple(hw):
             t = F.interpolate(t[None].float(), size=hw, mode="area")[0].round().clamp(0, 255).byte()
         out[i] = t
@@ -81,7 +81,7 @@ def augment(x, g):
     out = (out - mean) * (1 + u(n, 1, 1, 1) * 0.2) + mean               # contrast
     gray = out.mean(dim=1, keepdim=True)
     out = (out - gray) * (1 + u(n, 1, 1, 1) * 0.2) + gray               # saturation
-    out = out * (1 + u(n, 3, 1, 1) * 0.1)                               # per-channel gain
+    out = out * (1 + u(n, out.shape[1], 1, 1) * 0.1)                    # per-channel gain
     out = out + torch.randn(out.shape, generator=g) * 0.02              # sensor noise
     return out.clamp(0, 1)
 
@@ -159,16 +159,16 @@ def main():
         m1, m2 = meta(Path(args.models) / "stage1.safetensors"), meta(Path(args.models) / "stage2.safetensors")
         inp = m1["spec"]["input"]
         hw = (inp["height"], inp["width"])
-        if inp["channels"] != 3:
-            raise SystemExit("the Linesight models are not RGB: train them with --colour rgb")
-        if [k for k in m2["classes"]] != kinds:
-            kinds_note = f"Linesight's kinds {m2['classes']} differ from the tree's {kinds}"
-            raise SystemExit(kinds_note)
-        x = load(files, hw)
-        norm = lambda t: (t - 0.5) / 0.25  # noqa: E731
+        channels = inp["channels"]
+        if list(m2["classes"]) != kinds:
+            raise SystemExit(f"Linesight's kinds {m2['classes']} differ from the tree's {kinds}")
+        x = load(files, hw, channels)
+        mean = torch.tensor(m1["normalization"]["mean"]).view(1, -1, 1, 1)
+        std = torch.tensor(m1["normalization"]["std"]).view(1, -1, 1, 1)
+        norm = lambda t: (t - mean) / std  # noqa: E731
         lr = args.lr or 0.006
         # stage 1
-        net1, _ = build(m1["spec"]["layers"], (3, *hw))
+        net1, _ = build(m1["spec"]["layers"], (channels, *hw))
         tr = split["train"]
         opt = torch.optim.AdamW(net1.parameters(), lr=lr, weight_decay=0.01)
         steps = args.epochs * math.ceil(len(tr) / args.batch)
@@ -178,7 +178,7 @@ def main():
                    balanced_weights([defective[i] for i in tr]), norm, 1, "stage 1")
         p1 = torch.softmax(outputs(net1, x, norm, m1.get("flipAverage", False)), 1)[:, 1].tolist()
         # stage 2 from stage 1's backbone
-        net2, _ = build(m2["spec"]["layers"], (3, *hw))
+        net2, _ = build(m2["spec"]["layers"], (channels, *hw))
         s1, s2 = net1.state_dict(), net2.state_dict()
         net2.load_state_dict({k: (s1[k] if k in s1 and s1[k].shape == v.shape else v) for k, v in s2.items()})
         picks = {s: stage_two_picks(idx, defective, files) for s, idx in split.items()}

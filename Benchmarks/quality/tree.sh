@@ -5,6 +5,8 @@
 # BENCH_DIR keeps the runs (default .build/bench-quality-tree).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[[ -d $DATA/train && -d $DATA/test && ( -d $DATA/val || -d $DATA/valid || -d $DATA/validation ) ]] \
+    || { echo "DATA=$DATA: expected a tree with train/ val/ test/" >&2; exit 2; }
 data=$(realpath "$DATA")
 epochs=${EPOCHS:-60}
 dir=${BENCH_DIR:-.build/bench-quality-tree}
@@ -12,7 +14,6 @@ skip=,${SKIP:-},
 bin=.build/release/linesight
 venv=.build/bench-venv
 if [[ -n ${BENCH_CORETYPE:-} ]]; then export OPENBLAS_CORETYPE=$BENCH_CORETYPE; else unset OPENBLAS_CORETYPE; fi
-[[ -d $data/train && -d $data/test ]] || { echo "DATA=$DATA: expected a tree with train/ val/ test/" >&2; exit 2; }
 swift build -c release --product linesight >&2
 [[ -x $venv/bin/python ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
 mkdir -p "$dir"
@@ -46,8 +47,9 @@ def maybe(name):
 ev, rep = maybe("linesight-eval.json"), maybe("linesight/report.json")
 if ev and rep:
     line = ev["line"]
+    stage2 = rep.get("stage2") or {}
     cols.append(("Linesight", ev["stage1"]["auroc"], line["escapeRate"], line["falseRejectRate"],
-                 rep["stage2"]["test"]["macro_f1_tuned"], float(open(d / "linesight.seconds").read()), rep["input_size"]))
+                 (stage2.get("test") or {}).get("macro_f1_tuned"), float(open(d / "linesight.seconds").read()), rep["input_size"]))
 for name, label in (("torch-ours.json", "PyTorch, our recipe"), ("torch-resnet18.json", "PyTorch ResNet18")):
     j = maybe(name)
     if j:
@@ -60,7 +62,9 @@ rows = [("stage-1 ROC AUC (test)", 1, "{:.3f}"), ("the line: escapes (test)", 2,
         ("wall time, training and judging (s)", 5, "{:.0f}"), ("input", 6, "{}")]
 w = max(len(c[0]) for c in cols) + 2
 print(f"{'figure (thresholds picked on val/)':42}" + "".join(f"{c[0]:>{w}}" for c in cols))
+def cell(v, fmt):
+    return "-" if v is None else fmt.format(v)
 for name, i, fmt in rows:
-    print(f"{name:42}" + "".join(f"{fmt.format(c[i]):>{w}}" for c in cols))
+    print(f"{name:42}" + "".join(f"{cell(c[i], fmt):>{w}}" for c in cols))
 print("targets: AUC >= 0.99; escapes <= 2 % at false rejects <= 5 %; macro-F1 >= 0.85; Linesight ahead of both")
 PY

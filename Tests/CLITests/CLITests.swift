@@ -66,9 +66,9 @@ struct CLITests {
                                   (["--synthetic-defects", "1.5"], "--synthetic-defects must lie in 0...1"),
                                   (["--init", "m", "--colour", "rgb"], "--colour with --init"),
                                   (["--torchvision", "/nonexistent.pth"], "--torchvision /nonexistent.pth: no readable file"),
-                                  (["--torchvision", "/etc/hostname", "--arch", "small"], "leave out --arch small"),
-                                  (["--torchvision", "/etc/hostname", "--init", "m"], "start from one of them"),
-                                  (["--torchvision", "/etc/hostname", "--width", "8"], "--width with --torchvision")] {
+                                  (["--torchvision", #filePath, "--arch", "small"], "leave out --arch small"),
+                                  (["--torchvision", #filePath, "--init", "m"], "start from one of them"),
+                                  (["--torchvision", #filePath, "--width", "8"], "--width with --torchvision")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }

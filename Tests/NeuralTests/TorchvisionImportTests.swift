@@ -12,7 +12,9 @@ struct TorchvisionImportTests {
 
     /// The exported files, made once per test run.
     static let fixture: Result<String, Error> = Result {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("linesight-tv-\(getpid())").path
+        // one folder, reused by later runs (45 MB per file: not one per test process)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("linesight-torchvision-fixture-v1").path
+        if FileManager.default.fileExists(atPath: dir + "/io.safetensors") { return dir }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/make_torchvision_fixture.py").path
         let p = Process()
@@ -72,7 +74,8 @@ struct TorchvisionImportTests {
         }
         expectClose(try features(a.network), try features(full.network), tolerance: 1e-6, "features")
         // and the fresh head is not torchvision's (whose first two rows it would otherwise be)
-        #expect(a.network.forward(x, mode: .eval).array != Array(full.network.forward(x, mode: .eval).array.prefix(2)))
+        let y = full.network.forward(x, mode: .eval).array, k = Self.classes
+        #expect(a.network.forward(x, mode: .eval).array != [y[0], y[1], y[k], y[k + 1]])
     }
 
     @Test("a gray input takes the stem summed over colour: gray g scores as RGB (g, g, g)")
@@ -91,6 +94,21 @@ struct TorchvisionImportTests {
             }
         }
         expectClose(gray.network.forward(g, mode: .eval).array, rgb.network.forward(g3, mode: .eval).array, tolerance: 1e-4, "gray vs RGB")
+    }
+
+    /// A state dict of one float tensor "w" on storage "0", as torch.save pickles it;
+    /// `offset` is the opcode bytes of the storage offset.
+    static func tensorPickle(offset: [UInt8], size: [Int], stride: [Int]) -> Data {
+        func text(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
+        func ints(_ v: [Int]) -> [UInt8] {
+            [0x28] + v.flatMap { i -> [UInt8] in [0x4A] + (0..<4).map { UInt8((i >> (8 * $0)) & 0xFF) } } + [0x74]
+        }
+        let orderedDict = Array("ccollections\nOrderedDict\n".utf8) + [0x29, 0x52]
+        var p: [UInt8] = [0x80, 0x02] + orderedDict + text("w")
+        p += Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8) + [0x28]
+        p += [0x28] + text("storage") + Array("ctorch\nFloatStorage\n".utf8) + text("0") + text("cpu") + [0x4B, 64, 0x74, 0x51]
+        p += offset + ints(size) + ints(stride) + [0x89] + orderedDict + [0x74, 0x52, 0x73, 0x2E]
+        return Data(p)
     }
 
     /// A zip of stored members, as torch.save writes them.
@@ -119,7 +137,7 @@ struct TorchvisionImportTests {
         let pth = try Data(contentsOf: URL(fileURLWithPath: dir + "/resnet18.pth"))
         let st = try Data(contentsOf: URL(fileURLWithPath: dir + "/resnet18.safetensors"))
         let tmp = dir + "/hostile"
-        var cases: [(String, Data)] = [
+        let cases: [(String, Data)] = [
             ("empty", Data()), ("zip header only", Data([0x50, 0x4B, 0x03, 0x04])),
             ("pth cut in half", pth.prefix(pth.count / 2)), ("pth without its end", pth.prefix(pth.count - 30)),
             ("safetensors cut", st.prefix(st.count - 100)), ("text", Data("not a model".utf8)),
@@ -133,10 +151,27 @@ struct TorchvisionImportTests {
         let deep = Data([0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E])
         let long = Data([0x80, 0x02, 0x8D] + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F] + [0x2E])
         let unknown = Data([0x80, 0x02, 0x01, 0x2E])
-        for (what, pickle) in [("nested", deep), ("long string", long), ("unknown opcode", unknown)] {
+        let negative = Data([0x80, 0x02, 0x47, 0xBF, 0xF0, 0, 0, 0, 0, 0, 0, 0x2E])  // BINFLOAT -1.0: its top bit set
+        for (what, pickle) in [("nested", deep), ("long string", long), ("unknown opcode", unknown), ("a float", negative)] {
             try Self.storedZip(["hostile/data.pkl": pickle]).write(to: URL(fileURLWithPath: tmp))
             #expect(throws: NeuralError.self, "\(what)") { _ = try TorchvisionWeights.resnet18(spec(), from: tmp) }
         }
+        // tensors that address outside their storage: an offset of Int.max (LONG1, 8 bytes),
+        // and a broadcast view (stride 0) of 64 floats as 2^60
+        let huge = TorchvisionImportTests.tensorPickle(offset: [0x8A, 8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+                                                      size: [64], stride: [1])
+        let broadcast = TorchvisionImportTests.tensorPickle(offset: [0x4B, 0], size: [1 << 30, 1 << 30], stride: [0, 0])
+        let fits = TorchvisionImportTests.tensorPickle(offset: [0x4B, 0], size: [8, 8], stride: [8, 1])
+        let storage = Data((0..<64).flatMap { i in withUnsafeBytes(of: Float(i).bitPattern.littleEndian, Array.init) })
+        for (what, pickle) in [("offset Int.max", huge), ("broadcast", broadcast)] {
+            let zip = Self.storedZip(["t/data.pkl": pickle, "t/data/0": storage])
+            #expect(throws: NeuralError.self, "\(what)") { _ = try TorchCheckpoint.read(zip, path: what) }
+        }
+        // the same pickle with a tensor that fits reads back its values: the hand-built pickle is sound
+        let read = try TorchCheckpoint.read(Self.storedZip(["t/data.pkl": fits, "t/data/0": storage]), path: "fits")
+        #expect(read.count == 1 && read[0].name == "w" && read[0].shape == [8, 8] && read[0].values == (0..<64).map(Float.init))
+        // the strict model-file reader still refuses what only a foreign file may hold
+        #expect(throws: NeuralError.self) { _ = try Safetensors.read(path: dir + "/resnet18-half.safetensors") }
         // single bytes of the pickle (data.pkl, the zip's first member) flipped: each either
         // loads (a flip in a harmless string) or is refused; most are refused, none crashes
         let start = try #require(pth.range(of: Data("data.pkl".utf8))).upperBound

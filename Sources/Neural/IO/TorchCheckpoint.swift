@@ -10,7 +10,7 @@ enum TorchCheckpoint {
     static func read(_ data: Data, path: String) throws -> [Safetensors.Entry] {
         func bad(_ why: String) -> NeuralError { .modelFile(path: path, reason: why) }
         let archive = try ZipStore(data, bad)
-        guard let pkl = archive.names.first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
+        guard let pkl = archive.names.sorted().first(where: { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }) else {
             throw bad("a zip without data.pkl: not a torch.save file")
         }
         let prefix = String(pkl.dropLast("data.pkl".count))
@@ -24,39 +24,45 @@ enum TorchCheckpoint {
         }
         guard case .dict(let dict) = root else { throw bad("the pickle holds no state dict (a dict of tensors)") }
         var out: [Safetensors.Entry] = []
+        var storages: [String: Data] = [:], total = 0
         for (k, v) in vm.dicts[dict] {
             guard case .string(let name) = k, case .tensor(let t) = v else { continue }
             guard let size = Self.elementBytes[t.dtype] else { continue }  // integer tensors: skipped
-            let storage = try archive.contents(prefix + "data/" + t.key)
-            var count = 1
-            for d in t.shape {
-                guard d >= 0, !count.multipliedReportingOverflow(by: d).overflow else { throw bad("tensor '\(name)' has a bad shape \(t.shape)") }
-                count *= d
+            guard t.shape.count <= 8, t.stride.count == t.shape.count else { throw bad("tensor '\(name)' has a bad layout") }
+            let storage: Data
+            if let known = storages[t.key] { storage = known } else {
+                storage = try archive.contents(prefix + "data/" + t.key)
+                storages[t.key] = storage
             }
-            guard t.stride.count == t.shape.count, t.offset >= 0 else { throw bad("tensor '\(name)' has a bad layout") }
-            // the furthest element addressed must lie inside the storage
-            var last = t.offset
-            for (d, s) in zip(t.shape, t.stride) where d > 0 {
-                guard s >= 0, s <= storage.count, d <= storage.count else { throw bad("tensor '\(name)' has a bad stride \(t.stride)") }
-                last += (d - 1) * s
+            let elements = storage.count / size
+            // A state dict's tensor addresses only elements of its storage, each once at most
+            // (no broadcast views): checked before anything is allocated or read.
+            var count = 1, last = t.offset
+            guard t.offset >= 0, t.offset <= elements else { throw bad("tensor '\(name)' starts outside its storage") }
+            for (d, s) in zip(t.shape, t.stride) {
+                guard d >= 0, d <= elements, s >= 0, s <= elements else { throw bad("tensor '\(name)' has a bad shape \(t.shape) or stride \(t.stride)") }
+                let (c, o1) = count.multipliedReportingOverflow(by: d)
+                let (step, o2) = (d > 0 ? d - 1 : 0).multipliedReportingOverflow(by: s)
+                let (l, o3) = last.addingReportingOverflow(step)
+                guard !o1, !o2, !o3 else { throw bad("tensor '\(name)' has a shape \(t.shape) too large") }
+                (count, last) = (c, l)
             }
-            guard count == 0 || (last + 1) * size <= storage.count else {
+            guard count <= elements, count == 0 || last < elements else {
                 throw bad("tensor '\(name)' needs more data than its storage holds (truncated or corrupt)")
             }
+            total += count
+            guard total <= data.count else { throw bad("the tensors share their storages more than a state dict does") }
             var values = [Float](repeating: 0, count: count)
             var contiguous = 1, isContiguous = true
             for (d, s) in zip(t.shape, t.stride).reversed() where d > 1 {
                 if s != contiguous { isContiguous = false }
                 contiguous *= d
             }
-            if isContiguous {
-                storage.withUnsafeBytes { raw in
-                    for j in 0..<count { values[j] = Self.float(raw.baseAddress! + (t.offset + j) * size, t.dtype) }
-                }
-                out.append(Safetensors.Entry(name: name, shape: t.shape, values: values))
-                continue
-            }
             storage.withUnsafeBytes { raw in
+                if isContiguous {
+                    for j in 0..<count { values[j] = Self.float(raw.baseAddress! + (t.offset + j) * size, t.dtype) }
+                    return
+                }
                 var index = [Int](repeating: 0, count: t.shape.count)
                 for j in 0..<count {
                     var at = t.offset
@@ -123,7 +129,7 @@ struct ZipStore {
 
     func contents(_ name: String) throws -> Data {
         guard let m = members[name] else { throw bad("the zip has no stored member '\(name)'") }
-        return data.subdata(in: (data.startIndex + m.offset)..<(data.startIndex + m.offset + m.size))
+        return data[(data.startIndex + m.offset)..<(data.startIndex + m.offset + m.size)]
     }
 }
 
@@ -220,7 +226,9 @@ struct Unpickler {
             case 0x80: _ = try byte()                                   // PROTO
             case 0x95: _ = try take(8)                                  // FRAME
             case 0x2E: return try pop()                                 // STOP
-            case 0x28: marks.append(stack.count)                        // MARK
+            case 0x28:                                                  // MARK
+                guard marks.count < Self.limit else { throw bad("the pickle is too deep") }
+                marks.append(stack.count)
             case 0x29: try push(try tuple([]))                          // EMPTY_TUPLE
             case 0x74: try push(try tuple(try popMark()))               // TUPLE
             case 0x85: try push(try tuple([try pop()]))                 // TUPLE1

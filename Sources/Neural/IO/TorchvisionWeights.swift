@@ -1,8 +1,8 @@
 import Foundation
 
 /// Weights a user brings from torchvision: a `resnet18` state dict (`model.state_dict()`,
-/// e.g. ImageNet weights) saved as safetensors, loaded into our `Zoo.resnet18` spec, which
-/// is torchvision's network layer for layer. The small-data answer to a line with few
+/// e.g. ImageNet weights) saved by `torch.save` (`.pth`) or as safetensors, loaded into our
+/// `Zoo.resnet18` spec, which is torchvision's network layer for layer. The small-data answer to a line with few
 /// labelled defects: start from features learned elsewhere.
 public enum TorchvisionWeights {
     /// The normalization torchvision's ImageNet weights were trained with: a network started
@@ -53,7 +53,9 @@ public enum TorchvisionWeights {
     /// Builds `spec` (`Zoo.resnet18` at any input and class count) from the state dict in
     /// `path`: every tensor of the backbone must be there with torchvision's shape; the head
     /// (`fc`) is copied when its size matches and otherwise starts fresh. A gray input takes
-    /// the stem's three colour filters summed (the response to a gray image is unchanged).
+    /// the stem's three colour filters summed: a gray image g scores as the colour image
+    /// (g, g, g) would before normalization (the trainer normalizes gray by the mean of
+    /// ImageNet's three channel means and deviations, an approximation).
     public static func resnet18(_ spec: NetworkSpec, from path: String, seed: UInt64 = 0) throws -> Loaded {
         let entries = try read(path)
         let keys = try resnet18Keys(spec)
@@ -69,7 +71,7 @@ public enum TorchvisionWeights {
                 throw NeuralError.missingTensor(path: path, name: key)
             }
             var values = e.values
-            if e.values.count != t.count {
+            if e.shape != dims {
                 if head.contains(name) { freshHead = true; continue }
                 // a gray stem: torchvision's [64, 3, 7, 7] summed over the colour axis
                 if key == "conv1.weight", e.shape.count == 4, e.shape[1] == 3, dims.count == 4, dims[1] == 1, e.shape[0] == dims[0], Array(e.shape[2...]) == Array(dims[2...]) {

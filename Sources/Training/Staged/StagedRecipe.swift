@@ -173,7 +173,7 @@ public struct StagedOptions: Equatable, Sendable {
     /// Transfer learning from a file a user brings: a torchvision `resnet18` state dict
     /// (`.safetensors` or `torch.save`'s `.pth`, e.g. ImageNet weights). Stage 1 starts from
     /// it (`architecture` must be `.resnet18`) with ImageNet's normalization; stage 2 from
-    /// stage 1 as usual.
+    /// stage 1 as usual; both at `fineTuneLearningRate` (or only their heads, with `fineTune`).
     public var torchvisionWeights: String?
     /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
     public var retrainStageTwo: StageTwoRetraining = .head

@@ -33,6 +33,12 @@ extension StagedTrainer {
         if fromStageOne {
             net = try warmStart(spec, from: one.network, seed: o.seed &+ StagedRecipe.stageTwoSeedOffset, freshHead: true).network
             onStage?("stage 2: starting from stage 1's features", 0, 0)
+            if o.torchvisionWeights != nil {
+                // features started from weights the user brought train at the fine-tuning rate, as stage 1's did
+                let headOnly = o.fineTune == .head
+                config.optimizer = .adamW(learningRate: headOnly ? o.headLearningRate : o.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
+                if headOnly { config.trainOnly = headParameterNames(net) }
+            }
         } else {
             net = try network(spec, "stage2", &config)
         }

@@ -201,6 +201,9 @@ public final class StagedTrainer {
             return try Network(spec, seed: options.seed)
         }
         let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
+        // the init model's normalization: its weights were learnt on inputs normalized so
+        let norm = try ModelFile.load(path: "\(dir)/\(stage).safetensors").metadata.normalization
+        if norm.mean.count == spec.input.channels { config.normalization = Normalization(mean: norm.mean, std: norm.std) }
         let headOnly = options.fineTune == .head
         config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
         if headOnly { config.trainOnly = head }
