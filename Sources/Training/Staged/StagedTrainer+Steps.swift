@@ -35,9 +35,7 @@ extension StagedTrainer {
             onStage?("stage 2: starting from stage 1's features", 0, 0)
             if o.torchvisionWeights != nil {
                 // features started from weights the user brought train at the fine-tuning rate, as stage 1's did
-                let headOnly = o.fineTune == .head
-                config.optimizer = .adamW(learningRate: headOnly ? o.headLearningRate : o.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
-                if headOnly { config.trainOnly = headParameterNames(net) }
+                fineTuning(&config, net)
             }
         } else {
             net = try network(spec, "stage2", &config)

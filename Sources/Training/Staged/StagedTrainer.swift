@@ -190,9 +190,7 @@ public final class StagedTrainer {
     func network(_ spec: NetworkSpec, _ stage: String, _ config: inout TrainingConfig) throws -> Network {
         if stage == "stage1", let file = options.torchvisionWeights {
             let loaded = try TorchvisionWeights.resnet18(spec, from: file, seed: options.seed)
-            let headOnly = options.fineTune == .head
-            config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
-            if headOnly { config.trainOnly = headParameterNames(loaded.network) }
+            fineTuning(&config, loaded.network)
             config.normalization = Self.torchvisionNormalization(channels: spec.input.channels)
             onStage?("stage1: starting from the torchvision weights in \(file) (\(loaded.copied) tensors copied\(loaded.freshHead ? ", a fresh head" : "")\(loaded.grayStem ? ", the stem summed for gray" : ""), fine-tuning \(options.fineTune.rawValue))", 0, 0)
             return loaded.network
@@ -200,15 +198,21 @@ public final class StagedTrainer {
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
             return try Network(spec, seed: options.seed)
         }
-        let (net, head, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
+        let (net, _, copied) = try warmStart(spec, from: "\(dir)/\(stage).safetensors", seed: options.seed)
         // the init model's normalization: its weights were learnt on inputs normalized so
         let norm = try ModelFile.load(path: "\(dir)/\(stage).safetensors").metadata.normalization
         if norm.mean.count == spec.input.channels { config.normalization = Normalization(mean: norm.mean, std: norm.std) }
-        let headOnly = options.fineTune == .head
-        config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
-        if headOnly { config.trainOnly = head }
+        fineTuning(&config, net)
         onStage?("\(stage): starting from \(dir)/\(stage).safetensors (\(copied) tensors copied, fine-tuning \(options.fineTune.rawValue))", 0, 0)
         return net
+    }
+
+    /// Training weights learnt elsewhere (`--init`, `--torchvision`): every layer at the low
+    /// fine-tuning rate, or only the classifier head (`--fine-tune head`) at the head's rate.
+    func fineTuning(_ config: inout TrainingConfig, _ net: Network) {
+        let headOnly = options.fineTune == .head
+        config.optimizer = .adamW(learningRate: headOnly ? options.headLearningRate : options.fineTuneLearningRate, weightDecay: StagedRecipe.weightDecay)
+        if headOnly { config.trainOnly = headParameterNames(net) }
     }
 
     /// ImageNet's normalization, for networks started from torchvision's weights (gray: the
