@@ -24,6 +24,39 @@ class AvgMaxPool(nn.Module):
         return torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], 1)
 
 
+class HighPass(nn.Module):
+    """Linesight's highpass: each channel minus its Gaussian blur (mirrored borders, folded
+    again for a blur wider than the image), divided by its own root mean square + 0.05;
+    with keep_input the input follows."""
+
+    def __init__(self, sigma, keep_input, h, w):
+        super().__init__()
+        r = int(-(-3 * sigma // 1))
+        taps = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float64) ** 2 / (2 * sigma * sigma))
+        self.register_buffer("taps", (taps / taps.sum()).float(), persistent=False)
+        self.register_buffer("rows", self.mirror(h, r), persistent=False)
+        self.register_buffer("cols", self.mirror(w, r), persistent=False)
+        self.keep_input = keep_input
+
+    @staticmethod
+    def mirror(n, r):
+        if n == 1:
+            return torch.zeros(n + 2 * r, dtype=torch.long)
+        period = 2 * (n - 1)
+        i = (torch.arange(-r, n + r) % period)
+        return torch.where(i < n, i, period - i)
+
+    def forward(self, x):
+        k = len(self.taps)
+        h, w = x.shape[2], x.shape[3]
+        t = x[:, :, :, self.cols].unfold(3, k, 1) @ self.taps           # N,C,H,W
+        b = t[:, :, self.rows, :].unfold(2, k, 1) @ self.taps            # N,C,H,W
+        hp = x - b
+        rms = hp.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+        y = hp / (rms + 0.05)
+        return torch.cat([y, x], 1) if self.keep_input else y
+
+
 def build(layers, shape):
     """Builds nn.Sequential from Linesight layer specs; shape is (C, H, W)."""
     mods = []
@@ -60,6 +93,9 @@ def build(layers, shape):
         elif t == "linear":
             mods.append(nn.Linear(c * h * w, spec["out"], bias=spec.get("bias", True)))
             c, h, w = spec["out"], 1, 1
+        elif t == "highpass":
+            mods.append(HighPass(spec["sigma"], spec.get("keep_input", False), h, w))
+            c = 2 * c if spec.get("keep_input", False) else c
         elif t == "residual":
             body, bshape = build(spec["body"], (c, h, w))
             short, _ = build(spec.get("shortcut", []), (c, h, w))

@@ -141,6 +141,12 @@ def main():
                         {"type": "flatten"}, {"type": "linear", "out": 4}]}
     fixture("mixed_layers", mixed, batch=3, seed=3)
     fixture("small_resnet", small_resnet(1, 12, 5, 8), batch=4, seed=4, loss="cross_entropy", classes=5)
+    highpass = {"name": "highpass", "input": {"channels": 3, "height": 10, "width": 9},
+                "layers": [{"type": "highpass", "sigma": 2.0, "keep_input": True},
+                           {"type": "conv", "out": 4, "kernel": 3, "stride": 1, "padding": 1},
+                           {"type": "batchnorm"}, {"type": "relu"}, {"type": "globalavgmaxpool"},
+                           {"type": "flatten"}, {"type": "linear", "out": 3}]}
+    fixture("highpass", highpass, batch=3, seed=5)
     losses_fixture()
 
 

@@ -141,6 +141,9 @@ def main():
     ap.add_argument("--size", type=int, default=0, help="resnet18's input side (0: the images' own)")
     ap.add_argument("--target-recall", type=float, default=0.99)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--input-filter", choices=["image", "highpass", "both"], default="image",
+                    help="resnet18's input: the image, or Linesight's high-pass filter in front (as `train --input-filter`)")
+    ap.add_argument("--high-pass-sigma", type=float, default=6.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -205,6 +208,13 @@ def main():
         norm = lambda t: (t - mean) / std  # noqa: E731
         lr = args.lr or 0.002
         net = torchvision.models.resnet18(num_classes=1 + len(kinds))
+        if args.input_filter != "image":
+            from lsspec import HighPass
+            both = args.input_filter == "both"
+            if both:
+                net.conv1 = torch.nn.Conv2d(6, 64, 7, 2, 3, bias=False)
+                torch.nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+            net = torch.nn.Sequential(HighPass(args.high_pass_sigma, both, x.shape[2], x.shape[3]), net)
         tr = split["train"]
         y = torch.tensor([0 if r[2] == pass_class else 1 + kinds.index(r[2]) for r in rows])
         decay = [p for n, p in net.named_parameters() if p.ndim > 1]
@@ -221,7 +231,7 @@ def main():
         p1 = (1 - prob[:, 0]).tolist()
         p2 = prob[:, 1:].tolist()
         picks = {s: stage_two_picks(idx, defective, files) for s, idx in split.items()}
-        label = "PyTorch, torchvision ResNet18 from scratch"
+        label = "PyTorch, torchvision ResNet18 from scratch" + ("" if args.input_filter == "image" else f", {args.input_filter} input")
 
     def part(s):
         idx = split[s]

@@ -56,6 +56,10 @@ struct TrainCommand: ParsableCommand {
     var flipAverage = true
     @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) avgmax (both) or peak (the mean and how far the peak stands out of the image's own surface, in standard deviations) (default: \(StagedOptions().globalPool.rawValue)).")
     var globalPool: String?
+    @Option(help: "What the network's first layer sees: image, highpass (the image minus its blur, scaled by its own strength: irregularities on any surface and in any light) or both (the high-pass, then the image: twice the input channels) (default: \(StagedOptions().inputFilter.rawValue)).")
+    var inputFilter: String?
+    @Option(help: "The high-pass's blur in input pixels: wider than the defects, narrower than the shading (default: \(StagedOptions().highPassSigma)).")
+    var highPassSigma: Double?
     @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
     @Option(help: "The network of both stages: small (the small ResNet, 3 stages; the default), small10 (4 stages, deeper), resnet18 (torchvision's, as the seed builds it: several times the compute) or light (depthwise-separable, fastest).")
@@ -85,13 +89,19 @@ struct TrainCommand: ParsableCommand {
         if arch == "resnet18" || arch == "light", stemPool != nil || globalPool != nil {
             throw ValidationError("--stem-pool and --global-pool shape the small ResNets; --arch \(arch!) has its own stem and pooling")
         }
+        if let inputFilter, Zoo.InputFilter(rawValue: inputFilter) == nil { throw ValidationError("--input-filter must be image, highpass or both") }
+        if let highPassSigma, !SpecLimits.highPassSigma.contains(highPassSigma) {
+            throw ValidationError("--high-pass-sigma must lie in \(SpecLimits.highPassSigma) pixels")
+        }
+        if highPassSigma != nil, inputFilter == "image" { throw ValidationError("--high-pass-sigma with --input-filter image: there is no high-pass to blur") }
         if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }
         if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max, avgmax or peak") }
         if let torchvision {
             guard initFrom == nil else { throw ValidationError("--torchvision and --init: start from one of them") }
             guard arch == nil || arch == "resnet18" else { throw ValidationError("--torchvision weights are a resnet18's: leave out --arch \(arch!) (or give resnet18)") }
             guard FileManager.default.isReadableFile(atPath: torchvision) else { throw ValidationError("--torchvision \(torchvision): no readable file there") }
-            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil), ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil)].filter(\.1).map(\.0)
+            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil), ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil),
+                           ("--input-filter", inputFilter != nil), ("--high-pass-sigma", highPassSigma != nil)].filter(\.1).map(\.0)
             if !ignored.isEmpty {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --torchvision: the network is torchvision's resnet18 and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
@@ -99,7 +109,8 @@ struct TrainCommand: ParsableCommand {
         if initFrom != nil {
             // the architecture and the fine-tuning rate come from the init model and --fine-tune
             let ignored = [("--arch", arch != nil), ("--width", width != nil), ("--colour", colour != nil), ("--global-pool", globalPool != nil),
-                           ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil)].filter(\.1).map(\.0)
+                           ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil), ("--input-filter", inputFilter != nil),
+                           ("--high-pass-sigma", highPassSigma != nil)].filter(\.1).map(\.0)
             if !ignored.isEmpty {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --init: the network is the init model's and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
@@ -129,6 +140,8 @@ struct TrainCommand: ParsableCommand {
         if let lr { o.learningRate = lr }
         (o.stemPool, o.flipAverage) = (stemPool ?? o.stemPool, flipAverage)
         o.globalPool = globalPool.flatMap(Zoo.GlobalPool.init(rawValue:)) ?? o.globalPool
+        o.inputFilter = inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? o.inputFilter
+        o.highPassSigma = highPassSigma ?? o.highPassSigma
         o.fineTune = fineTune.flatMap(StagedOptions.FineTune.init(rawValue:)) ?? .all
         return o
     }

@@ -68,7 +68,13 @@ struct CLITests {
                                   (["--torchvision", "/nonexistent.pth"], "--torchvision /nonexistent.pth: no readable file"),
                                   (["--torchvision", #filePath, "--arch", "small"], "leave out --arch small"),
                                   (["--torchvision", #filePath, "--init", "m"], "start from one of them"),
-                                  (["--torchvision", #filePath, "--width", "8"], "--width with --torchvision")] {
+                                  (["--torchvision", #filePath, "--width", "8"], "--width with --torchvision"),
+                                  (["--input-filter", "sobel"], "--input-filter must be image, highpass or both"),
+                                  (["--high-pass-sigma", "0"], "--high-pass-sigma must lie in 0.5...32.0"),
+                                  (["--high-pass-sigma", "nan"], "--high-pass-sigma must lie in"),
+                                  (["--input-filter", "image", "--high-pass-sigma", "4"], "there is no high-pass to blur"),
+                                  (["--torchvision", #filePath, "--input-filter", "both"], "--input-filter with --torchvision"),
+                                  (["--init", "m", "--high-pass-sigma", "3"], "--high-pass-sigma with --init")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }

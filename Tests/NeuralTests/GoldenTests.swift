@@ -10,7 +10,7 @@ import Testing
 @Suite("PyTorch golden fixtures")
 struct GoldenTests {
     @Test("forward, backward, SGD and Adam match PyTorch",
-          arguments: ["conv_bn_relu", "residual_block", "mixed_layers", "small_resnet"])
+          arguments: ["conv_bn_relu", "residual_block", "mixed_layers", "small_resnet", "highpass"])
     func network(_ name: String) throws {
         let (t, meta) = try fixture(name)
         let spec = try JSONDecoder().decode(NetworkSpec.self, from: Data(try #require(meta["spec"]).utf8))

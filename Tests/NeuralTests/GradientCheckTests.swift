@@ -95,6 +95,12 @@ struct GradientCheckTests {
         try GradientCheck(layers: [spec], input: Shape(3, 7, 6)).run()
     }
 
+    @Test("high-pass input filter: alone, with the input kept, and a blur wider than the image",
+          arguments: [LayerSpec.highPass(sigma: 1), .highPass(sigma: 1.5, keepInput: true), .highPass(sigma: 4)])
+    func highPass(_ spec: LayerSpec) throws {
+        try GradientCheck(layers: [spec], input: Shape(2, 6, 7)).run()
+    }
+
     @Test("linear with and without bias, after flatten")
     func linear() throws {
         try GradientCheck(layers: [.flatten, .linear(out: 5)], input: Shape(3, 4, 3)).run()

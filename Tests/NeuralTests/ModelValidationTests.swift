@@ -78,6 +78,9 @@ struct ModelValidationTests {
             net(Shape(1, 8, 8), nested),
             net(Shape(1, 8, 8), Array(repeating: .relu, count: 2000)),
             net(Shape(1, 8, 8), [.dropout(.nan)]),
+            net(Shape(1, 8, 8), [.highPass(sigma: .nan)]),
+            net(Shape(1, 8, 8), [.highPass(sigma: 0)]),
+            net(Shape(1, 8, 8), [.highPass(sigma: 1e9)]),
         ]
     }()
 

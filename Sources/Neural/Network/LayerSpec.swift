@@ -22,6 +22,9 @@ public indirect enum LayerSpec: Equatable, Sendable {
     case dropout(Double)
     /// y = body(x) + shortcut(x); an empty shortcut is the identity.
     case residual(body: [LayerSpec], shortcut: [LayerSpec])
+    /// A fixed filter (`HighPass`): each channel minus its Gaussian blur of `sigma` pixels,
+    /// scaled by its own root mean square; with `keepInput` the input follows (2C outputs).
+    case highPass(sigma: Double, keepInput: Bool = false)
 
     public static let relu = LayerSpec.activation(.relu)
     public static let relu6 = LayerSpec.activation(.relu6)
@@ -30,7 +33,8 @@ public indirect enum LayerSpec: Equatable, Sendable {
 
 extension LayerSpec: Codable {
     private enum Key: String, CodingKey, CaseIterable {
-        case type, out, kernel, stride, padding, groups, bias, p, body, shortcut
+        case type, out, kernel, stride, padding, groups, bias, p, body, shortcut, sigma
+        case keepInput = "keep_input"
     }
 
     private var typeName: String {
@@ -48,6 +52,7 @@ extension LayerSpec: Codable {
         case .linear: "linear"
         case .dropout: "dropout"
         case .residual: "residual"
+        case .highPass: "highpass"
         }
     }
 
@@ -74,6 +79,9 @@ extension LayerSpec: Codable {
             try c.encode(p, forKey: .p)
         case let .residual(body, shortcut):
             try c.encode(body, forKey: .body); try c.encode(shortcut, forKey: .shortcut)
+        case let .highPass(sigma, keepInput):
+            try c.encode(sigma, forKey: .sigma)
+            if keepInput { try c.encode(keepInput, forKey: .keepInput) }
         case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool, .flatten:
             break
         }
@@ -125,6 +133,10 @@ extension LayerSpec: Codable {
             try only([.body, .shortcut])
             self = .residual(body: try c.decode([LayerSpec].self, forKey: .body),
                              shortcut: try c.decodeIfPresent([LayerSpec].self, forKey: .shortcut) ?? [])
+        case "highpass":
+            try only([.sigma, .keepInput])
+            self = .highPass(sigma: try c.decode(Double.self, forKey: .sigma),
+                             keepInput: try c.decodeIfPresent(Bool.self, forKey: .keepInput) ?? false)
         case "batchnorm": try only([]); self = .batchNorm
         case "globalavgpool": try only([]); self = .globalAvgPool
         case "globalavgmaxpool": try only([]); self = .globalAvgMaxPool
@@ -178,6 +190,8 @@ public enum SpecLimits {
     public static let layers = 1024
     /// Residual blocks inside residual blocks.
     public static let nesting = 16
+    /// The blur of a `highPass` layer, in pixels.
+    public static let highPassSigma = 0.5...32.0
 }
 
 /// What a spec will allocate, computed without allocating anything.
@@ -252,6 +266,11 @@ struct SpecWalker {
         case .globalAvgMaxPool, .globalAvgPeakPool: return Shape(2 * c)
         case .flatten: return Shape(input.count)
         case .activation: return input
+        case let .highPass(sigma, keepInput):
+            guard SpecLimits.highPassSigma.contains(sigma) else {
+                throw NeuralError.invalidSpec("highpass at \(path): sigma \(sigma) must lie in \(SpecLimits.highPassSigma)")
+            }
+            return Shape(keepInput ? try Self.product(2, c, path) : c, input.height, input.width)
         case let .linear(out, bias):
             guard SpecLimits.width.contains(out) else { throw NeuralError.invalidSpec("linear at \(path): out \(out) must lie in \(SpecLimits.width)") }
             let weights = try Self.product(out, input.count, path)

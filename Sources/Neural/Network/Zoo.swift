@@ -82,6 +82,24 @@ public enum Zoo {
         return NetworkSpec(name: name, input: input, layers: layers)
     }
 
+    /// What the first layer sees: the image, its high-pass (`LayerSpec.highPass`), or both.
+    public enum InputFilter: String, Sendable, CaseIterable, Codable {
+        case image
+        /// The image minus its blur, scaled by its own strength: local irregularities on any
+        /// surface, in any light.
+        case highpass
+        /// The high-pass, then the image (twice the input channels): colour and shading of
+        /// the whole part stay visible.
+        case both
+
+        /// `spec` with this filter in front (`sigma` in input pixels).
+        public func apply(to spec: NetworkSpec, sigma: Double) -> NetworkSpec {
+            guard self != .image else { return spec }
+            return NetworkSpec(name: spec.name + (self == .highpass ? "-hp" : "-hpx"), input: spec.input,
+                               layers: [.highPass(sigma: sigma, keepInput: self == .both)] + spec.layers)
+        }
+    }
+
     /// The networks inspection training offers (`linesight train --arch`), each built for
     /// an input and a class count by `spec`.
     public enum Architecture: String, Sendable, CaseIterable, Codable {

@@ -149,6 +149,16 @@ public struct StagedOptions: Equatable, Sendable {
     public var flipAverage = true
     /// How the last feature map is summarized (see Zoo.GlobalPool).
     public var globalPool: Zoo.GlobalPool = .avgmax
+    /// What the network's first layer sees (`Zoo.InputFilter`). A fixed high-pass in front
+    /// (the image minus its blur, scaled by its own strength) hands the network the local
+    /// irregularities on any surface and in any light instead of making it learn, from a
+    /// few hundred defects, to ignore twenty textures and their shading. Prototyped in
+    /// PyTorch on surface-dev (same small ResNet and augmentation, 20 epochs, validation
+    /// AUROC of stage 1): the image alone 0.722, the high-pass with the image 0.804, the
+    /// high-pass alone 0.814. Torchvision weights always see the image.
+    public var inputFilter: Zoo.InputFilter = .both
+    /// The high-pass's blur in input pixels: wider than the defects, narrower than the shading.
+    public var highPassSigma = 6.0
     public var batchSize = 64
     /// Peak AdamW learning rate of the one-cycle schedule.
     public var learningRate: Float = 0.006
@@ -179,6 +189,12 @@ public struct StagedOptions: Equatable, Sendable {
     public var retrainStageTwo: StageTwoRetraining = .head
     public enum FineTune: String, Sendable, CaseIterable { case all, head }
     public init() {}
+
+    /// The network of either stage for `input` and `classes`, the input filter in front.
+    public func networkSpec(input: Shape, classes: Int) -> NetworkSpec {
+        let spec = architecture.spec(input: input, classes: classes, width: width, stemPool: stemPool, globalPool: globalPool)
+        return (torchvisionWeights == nil ? inputFilter : .image).apply(to: spec, sigma: highPassSigma)
+    }
 }
 
 /// How `linesight retrain` fine-tunes stage 2 (multi-label defect kinds) from its champion.

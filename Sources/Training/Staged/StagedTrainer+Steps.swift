@@ -27,7 +27,7 @@ extension StagedTrainer {
         var config = TrainingConfig.stageTwo(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels,
                                              seed: o.seed, weights: StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count))
         if o.torchvisionWeights != nil { config.normalization = one.config.normalization }
-        let spec = try initSpec("stage2", default: o.architecture.spec(input: d.all.shape, classes: kinds.count, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: kinds.count)
+        let spec = try initSpec("stage2", default: o.networkSpec(input: d.all.shape, classes: kinds.count), classes: kinds.count)
         let net: Network
         let fromStageOne = options.initFrom == nil && options.stageTwoFromStageOne && spec.layers.dropLast() == one.spec.layers.dropLast()
         if fromStageOne {

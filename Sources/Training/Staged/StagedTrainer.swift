@@ -117,7 +117,7 @@ public final class StagedTrainer {
         onStage?("stage 1: pass/fail", train.count, val.count)
         var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels, seed: o.seed)
         if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate) }
-        let spec = try initSpec("stage1", default: o.architecture.spec(input: d.all.shape, classes: 2, width: o.width, stemPool: o.stemPool, globalPool: o.globalPool), classes: 2)
+        let spec = try initSpec("stage1", default: o.networkSpec(input: d.all.shape, classes: 2), classes: 2)
         let net = try network(spec, "stage1", &config)
         try self.train(net, config, train, val)
         return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
