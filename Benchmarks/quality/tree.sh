@@ -2,7 +2,9 @@
 # make bench-quality DATA=DIR: Linesight and two PyTorch references on a labelled tree with
 # train/ val/ test/, side by side (see run.sh). EPOCHS (default 60) for all three;
 # TRAIN_FLAGS for Linesight's `train`; SKIP=resnet18,ours,linesight leaves columns out;
-# BENCH_DIR keeps the runs (default .build/bench-quality-tree).
+# BENCH_DIR keeps the runs (default .build/bench-quality-tree); R18_INPUT is the ResNet18
+# reference's input: both (default: Linesight's high-pass beside the image, without which it
+# stayed at chance on surface-dev), highpass or image (torchvision's plain recipe).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ -d $DATA/train && -d $DATA/test && ( -d $DATA/val || -d $DATA/valid || -d $DATA/validation ) ]] \
@@ -33,8 +35,8 @@ if [[ $skip != *,ours,* ]]; then
     "$py" Benchmarks/quality/torch_tree.py --data "$data" --arch ours --models "$dir/linesight" --epochs "$epochs" > "$dir/torch-ours.json"
 fi
 if [[ $skip != *,resnet18,* ]]; then
-    echo "PyTorch, torchvision ResNet18 from scratch ($epochs epochs)" >&2
-    "$py" Benchmarks/quality/torch_tree.py --data "$data" --arch resnet18 --epochs "$epochs" > "$dir/torch-resnet18.json"
+    echo "PyTorch, torchvision ResNet18 from scratch, ${R18_INPUT:-both} input ($epochs epochs)" >&2
+    "$py" Benchmarks/quality/torch_tree.py --data "$data" --arch resnet18 --epochs "$epochs" --input-filter "${R18_INPUT:-both}" > "$dir/torch-resnet18.json"
 fi
 python3 - "$dir" <<'PY'
 import json, sys
