@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
     var flipAverage = true
     @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) avgmax (both) or peak (the mean and how far the peak stands out of the image's own surface, in standard deviations) (default: \(StagedOptions().globalPool.rawValue)).")
     var globalPool: String?
-    @Option(help: "What the network's first layer sees: image, highpass (the image minus its blur, scaled by its own strength: irregularities on any surface and in any light) or both (the high-pass, then the image: twice the input channels) (default: \(StagedOptions().inputFilter.rawValue)).")
+    @Option(help: "What the network's first layer sees: image, highpass (the image minus its blur, scaled by its own strength: irregularities on any surface and in any light) or both (the high-pass, then the image: twice the input channels; on full-frame textured surfaces it found more defects, on parts on a background it rejected more good ones) (default: \(StagedOptions().inputFilter.rawValue)).")
     var inputFilter: String?
     @Option(help: "The high-pass's blur in input pixels: wider than the defects, narrower than the shading (default: \(StagedOptions().highPassSigma)).")
     var highPassSigma: Double?
@@ -93,7 +93,9 @@ struct TrainCommand: ParsableCommand {
         if let highPassSigma, !SpecLimits.highPassSigma.contains(highPassSigma) {
             throw ValidationError("--high-pass-sigma must lie in \(SpecLimits.highPassSigma) pixels")
         }
-        if highPassSigma != nil, inputFilter == "image" { throw ValidationError("--high-pass-sigma with --input-filter image: there is no high-pass to blur") }
+        if highPassSigma != nil, (inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? StagedOptions().inputFilter) == .image {
+            throw ValidationError("--high-pass-sigma with the image as input: there is no high-pass to blur (give --input-filter highpass or both)")
+        }
         if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }
         if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max, avgmax or peak") }
         if let torchvision {

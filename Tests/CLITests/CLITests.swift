@@ -73,8 +73,9 @@ struct CLITests {
                                   (["--high-pass-sigma", "0"], "--high-pass-sigma must lie in 0.5...32.0"),
                                   (["--high-pass-sigma", "nan"], "--high-pass-sigma must lie in"),
                                   (["--input-filter", "image", "--high-pass-sigma", "4"], "there is no high-pass to blur"),
+                                  (["--high-pass-sigma", "4"], "give --input-filter highpass or both"),
                                   (["--torchvision", #filePath, "--input-filter", "both"], "--input-filter with --torchvision"),
-                                  (["--init", "m", "--high-pass-sigma", "3"], "--high-pass-sigma with --init")] {
+                                  (["--init", "m", "--input-filter", "both"], "--input-filter with --init")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }

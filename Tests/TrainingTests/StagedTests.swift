@@ -35,6 +35,20 @@ struct StagedTests {
         #expect(r.escapeRateCI[0] < 0.5 && r.escapeRateCI[1] > 0.5)
     }
 
+    @Test func theInputFilterGoesInFrontOfBothStagesButNotOfTorchvisionWeights() throws {
+        var o = StagedOptions()
+        #expect(o.networkSpec(input: Shape(3, 64, 64), classes: 2).layers.first == .conv(out: o.width, kernel: 3, stride: 2, padding: 1))
+        o.inputFilter = .both
+        o.highPassSigma = 4
+        let spec = o.networkSpec(input: Shape(3, 64, 64), classes: 5)
+        #expect(spec.layers.first == .highPass(sigma: 4, keepInput: true))
+        let net = try Network(spec)
+        #expect(net.namedParameters.first?.1.dims == [o.width, 6, 3, 3])   // the stem sees the high-pass and the image
+        o.torchvisionWeights = "weights.pth"
+        o.architecture = .resnet18
+        #expect(o.networkSpec(input: Shape(3, 64, 64), classes: 2) == Zoo.resnet18(input: Shape(3, 64, 64), classes: 2))
+    }
+
     @Test func inputSizesAreSquareOrWidthByHeight() {
         #expect(InputSize(parsing: "128") == InputSize(width: 128, height: 128))
         #expect(InputSize(parsing: "256x192") == InputSize(width: 256, height: 192))
