@@ -26,8 +26,8 @@ class AvgMaxPool(nn.Module):
 
 class HighPass(nn.Module):
     """Linesight's highpass: each channel minus its Gaussian blur (mirrored borders, folded
-    again for a blur wider than the image), divided by its own root mean square + 0.05;
-    with keep_input the input follows."""
+    again for a blur wider than the image), divided by the image's root mean square over all
+    channels + 0.05; with keep_input the input follows."""
 
     def __init__(self, sigma, keep_input, h, w):
         super().__init__()
@@ -37,6 +37,7 @@ class HighPass(nn.Module):
         self.register_buffer("rows", self.mirror(h, r), persistent=False)
         self.register_buffer("cols", self.mirror(w, r), persistent=False)
         self.keep_input = keep_input
+        self.size = (h, w)
 
     @staticmethod
     def mirror(n, r):
@@ -48,7 +49,7 @@ class HighPass(nn.Module):
 
     def forward(self, x):
         k = len(self.taps)
-        h, w = x.shape[2], x.shape[3]
+        assert tuple(x.shape[2:]) == self.size, f"highpass built for {self.size}, given {tuple(x.shape[2:])}"
         t = x[:, :, :, self.cols].unfold(3, k, 1) @ self.taps           # N,C,H,W
         b = t[:, :, self.rows, :].unfold(2, k, 1) @ self.taps            # N,C,H,W
         hp = x - b

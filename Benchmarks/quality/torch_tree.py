@@ -148,6 +148,13 @@ def main():
                     help="resnet18's input: the image, or Linesight's high-pass filter in front (as `train --input-filter`)")
     ap.add_argument("--high-pass-sigma", type=float, default=6.0)
     args = ap.parse_args()
+    if not 0.5 <= args.high_pass_sigma <= 32:
+        ap.error("--high-pass-sigma must lie in 0.5...32 pixels")
+    if args.high_pass_sigma != 6.0 and (args.arch == "ours" or args.input_filter == "image"):
+        ap.error("--high-pass-sigma applies to --arch resnet18 with --input-filter highpass or both"
+                 " (--arch ours takes the filter from Linesight's model files)")
+    if args.input_filter != "image" and args.arch == "ours":
+        ap.error("--input-filter applies to --arch resnet18 (--arch ours takes it from Linesight's model files)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     t0 = time.time()

@@ -55,6 +55,8 @@ if ev and rep:
 for name, label in (("torch-ours.json", "PyTorch, our recipe"), ("torch-resnet18.json", "PyTorch ResNet18")):
     j = maybe(name)
     if j:
+        if j["label"].endswith(" input"):   # the reference's input, e.g. "both input": Linesight's high-pass beside the image
+            label += " (" + j["label"].rsplit(", ", 1)[-1] + ")"
         cols.append((label, j["stage1_auc"], j["line"]["escape_rate"], j["line"]["false_reject_rate"],
                      j["stage2"]["macro_f1"], j["wall_seconds"], j["input"]))
 if not cols:

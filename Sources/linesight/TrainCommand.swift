@@ -93,7 +93,7 @@ struct TrainCommand: ParsableCommand {
         if let highPassSigma, !SpecLimits.highPassSigma.contains(highPassSigma) {
             throw ValidationError("--high-pass-sigma must lie in \(SpecLimits.highPassSigma) pixels")
         }
-        if highPassSigma != nil, (inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? StagedOptions().inputFilter) == .image {
+        if highPassSigma != nil, initFrom == nil, torchvision == nil, (inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? StagedOptions().inputFilter) == .image {
             throw ValidationError("--high-pass-sigma with the image as input: there is no high-pass to blur (give --input-filter highpass or both)")
         }
         if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }

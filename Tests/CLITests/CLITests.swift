@@ -75,7 +75,9 @@ struct CLITests {
                                   (["--input-filter", "image", "--high-pass-sigma", "4"], "there is no high-pass to blur"),
                                   (["--high-pass-sigma", "4"], "give --input-filter highpass or both"),
                                   (["--torchvision", #filePath, "--input-filter", "both"], "--input-filter with --torchvision"),
-                                  (["--init", "m", "--input-filter", "both"], "--input-filter with --init")] {
+                                  (["--init", "m", "--input-filter", "both"], "--input-filter with --init"),
+                                  (["--init", "m", "--high-pass-sigma", "3"], "--high-pass-sigma with --init"),
+                                  (["--torchvision", #filePath, "--high-pass-sigma", "3"], "--high-pass-sigma with --torchvision")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
         }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// A fixed input filter for small defects on textured surfaces: each channel minus its
-/// Gaussian blur (`sigma` pixels, mirrored at the borders), the result divided by its own
-/// root mean square over the image (plus `epsilon`). What is left is what differs from its
+/// Gaussian blur (`sigma` pixels, mirrored at the borders), the result divided by one root
+/// mean square per image, over all its channels and pixels (plus `epsilon`). What is left is what differs from its
 /// surroundings (a scratch, a pit, the edge of a stain) at the same scale on a dark part
 /// and on a bright one; the slow shading of light and surface is gone. With `keepInput`
 /// the input follows as further channels (2C out), for the colour of a whole part.
@@ -31,6 +31,7 @@ public final class HighPass: Layer {
     private var rms: [Float] = []
 
     public init(_ input: Shape, sigma: Double, keepInput: Bool) {
+        precondition(SpecLimits.highPassSigma.contains(sigma), "highpass sigma \(sigma) outside \(SpecLimits.highPassSigma)")
         self.sigma = sigma
         self.keepInput = keepInput
         inputShape = input

@@ -23,7 +23,8 @@ public indirect enum LayerSpec: Equatable, Sendable {
     /// y = body(x) + shortcut(x); an empty shortcut is the identity.
     case residual(body: [LayerSpec], shortcut: [LayerSpec])
     /// A fixed filter (`HighPass`): each channel minus its Gaussian blur of `sigma` pixels,
-    /// scaled by its own root mean square; with `keepInput` the input follows (2C outputs).
+    /// divided by the image's root mean square over all channels; with `keepInput` the
+    /// input follows (2C outputs).
     case highPass(sigma: Double, keepInput: Bool = false)
 
     public static let relu = LayerSpec.activation(.relu)
