@@ -49,16 +49,9 @@ public final class HighPass: Layer {
         return (w.map { Float($0 / total) }, r)
     }
 
-    /// Index `p - radius` reflected into `0..<side` (PyTorch's "reflect": the edge pixel is
-    /// not repeated), folding again as often as a radius wider than the image needs.
+    /// Index `p - radius` of each padded position, mirrored into `0..<side`.
     static func mirror(_ side: Int, radius: Int) -> [Int32] {
-        (0..<(side + 2 * radius)).map { p in
-            guard side > 1 else { return 0 }
-            let period = 2 * (side - 1)
-            var i = (p - radius) % period
-            if i < 0 { i += period }
-            return Int32(i < side ? i : period - i)
-        }
+        (0..<(side + 2 * radius)).map { Int32(mirrored($0 - radius, side)) }
     }
 
     var planeWork: Int { inputShape.height * inputShape.width * taps.count * 2 }
@@ -177,4 +170,15 @@ public final class HighPass: Layer {
         }
         return dx
     }
+}
+
+/// `i` mirrored into `0..<n` (PyTorch's "reflect": the edge pixel is not repeated, -1 -> 1),
+/// folding again as often as needed, for any `i`.
+@inlinable @inline(__always)
+public func mirrored(_ i: Int, _ n: Int) -> Int {
+    guard n > 1 else { return 0 }
+    let period = 2 * (n - 1)
+    var m = i % period
+    if m < 0 { m += period }
+    return m < n ? m : period - m
 }

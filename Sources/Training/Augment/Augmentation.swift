@@ -95,16 +95,6 @@ struct SampleDraw {
     }
 }
 
-/// `i` mirrored into 0..<n (edge pixel not repeated: -1 -> 1), for any i.
-@inline(__always)
-func mirrored(_ i: Int, _ n: Int) -> Int {
-    guard n > 1 else { return 0 }
-    let period = 2 * (n - 1)
-    var m = i % period
-    if m < 0 { m += period }
-    return m < n ? m : period - m
-}
-
 /// Writes one sample (bytes `[C, H, W]`) into `out` as normalized floats, augmented.
 /// Returns the draw, so a mask of the sample can follow the same geometry (`renderSpatial`).
 @discardableResult
