@@ -12,7 +12,8 @@ struct RetrainCommand: ParsableCommand {
         Warm-starts from the live stage-1 model (the champion) on the new labels (by default \
         the frames people labeled in the database since the champion was registered; or an \
         ImageFolder tree given with --data) plus a bounded replay sample of the first training's data, recalibrates it \
-        and picks its thresholds, then judges champion and challenger on the same images: the \
+        and picks its thresholds for the line as a whole (the live stage 2 settling the parts \
+        between pass and fail, as train picks them), then judges champion and challenger on the same images: the \
         golden set frozen at first training (never trained on) plus the new validation images. \
         Gates: per-defect catch rate not lower than the champion's by more than \
         --recall-tolerance, upper 95% bound of the escape rate <= --max-escape, false rejects \

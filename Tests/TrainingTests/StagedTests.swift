@@ -336,6 +336,54 @@ struct StageTwoRetrainDataTests {
     }
 }
 
+@Suite("Stage-1 retraining thresholds")
+struct StageOneRetrainThresholdTests {
+    /// A one-kind stage 2 that names every bright part "dent": its logit is 40 x (mean pixel - 0.5).
+    static func brightIsDent(_ path: String, input: Shape) throws {
+        let net = try Network(NetworkSpec(name: "bright", input: input, layers: [.globalAvgPool, .flatten, .linear(out: 1)]))
+        net.namedParameters[0].1.value.data[0] = 40
+        net.namedParameters[1].1.value.data[0] = -20
+        try ModelFile.save(net, ModelMetadata(spec: net.spec, task: .multilabel, classes: ["dent"], normalization: .init(mean: [0], std: [1]),
+                                              thresholds: ["defect.dent": 0.5], provenance: .init(created: "t")), to: path)
+    }
+
+    @Test("a retrained stage 1's pass and fail thresholds are picked with the live stage 2 settling the band, as the first training picks them")
+    func theLiveStageTwoSettlesTheBand() throws {
+        let dir = try TemporaryDirectory.make("line-thresholds")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shape = Shape(1, 2, 2)
+        try Self.brightIsDent(dir + "/stage2.safetensors", input: shape)
+        // 20 good parts (dark) scored 0.10-0.67 by stage 1, 20 defective (bright) 0.40-0.97: they overlap
+        let n = 40
+        let labels = (0..<n).map { Int32($0 % 2) }
+        let pixels: [UInt8] = labels.flatMap { l -> [UInt8] in [UInt8](repeating: l == 0 ? 30 : 220, count: 4) }
+        let calib = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: labels)
+        let stage1: [Double] = (0..<n).map { i -> Double in (i % 2 == 0 ? 0.10 : 0.40) + Double(i / 2) * 0.03 }
+        // the line may let 4 of the 20 defects escape (recall 0.8)
+        let t = try #require(try Retrainer.lineThresholds(stageTwo: dir + "/stage2.safetensors", calib, stage1: stage1, passIndex: 0, targetRecall: 0.8))
+        // the daemon's rule on every part: fail at or above fail, pass at or below pass, else stage 2 (bright: dent)
+        func line(_ t: PickedThresholds) -> (escapes: Int, falseRejects: Int) {
+            var escapes = 0, falseRejects = 0
+            for i in 0..<n {
+                let fails = stage1[i] >= t.fail || (stage1[i] > t.pass && labels[i] == 1)
+                if labels[i] == 1 && !fails { escapes += 1 }
+                if labels[i] == 0 && fails { falseRejects += 1 }
+            }
+            return (escapes, falseRejects)
+        }
+        #expect(line(t) == (0, 0), "the overlap is left to stage 2, which settles it without an escape or a false reject")
+        // stage 1 alone spends the escapes it is allowed: its pass threshold lets the lowest defects through
+        let defectScores = (0..<n).filter { labels[$0] == 1 }.map { stage1[$0] }, goodScores = (0..<n).filter { labels[$0] == 0 }.map { stage1[$0] }
+        let alone = PickedThresholds.pick(defectScores: defectScores, goodScores: goodScores, targetRecall: 0.8, failBudget: 0.02)
+        #expect(line(alone).escapes >= 3, "stage 2 would have caught them")
+        // a stage 2 of another input cannot judge these images: nil, and the retrainer keeps stage 1's own pick
+        try Self.brightIsDent(dir + "/other.safetensors", input: Shape(1, 4, 4))
+        #expect(try Retrainer.lineThresholds(stageTwo: dir + "/other.safetensors", calib, stage1: stage1, passIndex: 0, targetRecall: 1) == nil)
+        #expect(throws: (any Error).self) { try Retrainer.lineThresholds(stageTwo: dir + "/missing.safetensors", calib, stage1: stage1, passIndex: 0, targetRecall: 1) }
+    }
+}
+
 @Suite("Transfer learning")
 struct TransferTests {
     @Test func warmStartCopiesTheBodyAndHeadOnlyTrainingLeavesItAlone() throws {

@@ -26,9 +26,10 @@ public enum LineOperatingPoint {
     /// `stage1`: calibrated P(defect) of every validation part; `stage2`: its kinds' scores;
     /// `defective`: the truth. The escapes allowed are those `targetRecall` leaves
     /// (rounded down); among the choices within them, the fewest false rejects, then the
-    /// fewest escapes, then the narrowest band (fewer parts for stage 2).
+    /// fewest escapes, then the narrowest band (fewer parts for stage 2). `floors`: those
+    /// tried (`[0]` keeps stage 2's thresholds as they are, as a retrain of stage 1 must).
     public static func pick(stage1: [Double], stage2: [[Float]], kindThresholds: [Double], defective: [Bool],
-                            targetRecall: Double) -> Choice {
+                            targetRecall: Double, floors: [Double] = LineOperatingPoint.floors) -> Choice {
         let n = stage1.count
         precondition(stage2.count == n && defective.count == n, "one entry per part")
         // a score that is not a number fails the part, as in the daemon (`Judgement.decide`)

@@ -31,6 +31,10 @@ public final class Retrainer {
         public var epochs = 8
         public var options = StagedOptions()
         public var checkpoint: String?
+        /// The stage-2 model the line runs beside stage 1 (its file): with it, stage 1's pass
+        /// and fail thresholds are picked for the line as a whole (`LineOperatingPoint`), as
+        /// the first training picks them; without it, for stage 1 alone.
+        public var stageTwoPath: String?
         public init(championPath: String, newData: String, golden: [LabeledImage]) {
             self.championPath = championPath
             self.newData = newData
@@ -125,12 +129,41 @@ public final class Retrainer {
         let calibLogits = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true)
         let fit = StageOneCalibration.fit(calibLogits, calib.labels, passIndex: d.passIndex,
                                           targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
-        let (temperature, t) = (fit.temperature, fit.thresholds)
+        var t = fit.thresholds
+        if let path = inp.stageTwoPath {
+            let stage1 = calibLogits.map { StageOneCalibration.defectProbability($0, temperature: fit.temperature, passIndex: d.passIndex) }
+            do {
+                if let line = try Self.lineThresholds(stageTwo: path, calib, stage1: stage1, passIndex: d.passIndex, targetRecall: inp.options.targetRecall) {
+                    t = line
+                } else {
+                    onStep?("stage 2 takes another input than stage 1: the pass and fail thresholds are picked for stage 1 alone")
+                }
+            } catch {
+                onStep?("stage 2 could not be read (\(error)): the pass and fail thresholds are picked for stage 1 alone")
+            }
+        }
+        let temperature = fit.temperature
         var newMeta = meta
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
         return newMeta
+    }
+
+    /// Stage 1's pass and fail thresholds for the line as a whole: the parts between them go
+    /// to the stage-2 model at `path`, at its own per-kind thresholds, as the daemon decides
+    /// (`LineOperatingPoint`, no floor: the kind thresholds are stage 2's to keep). Nil when
+    /// stage 2 is not a multi-label model of stage 1's input.
+    static func lineThresholds(stageTwo path: String, _ calib: ImageDataset, stage1: [Double], passIndex: Int32,
+                               targetRecall: Double) throws -> PickedThresholds? {
+        let (net, meta) = try ModelFile.load(path: path)
+        guard meta.task == .multilabel, meta.spec.input == calib.shape else { return nil }
+        let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        let scores = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true).map { $0.map { 1 / (1 + exp(-$0)) } }
+        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
+        let choice = LineOperatingPoint.pick(stage1: stage1, stage2: scores, kindThresholds: meta.classes.map { perKind[$0] ?? flat },
+                                             defective: calib.labels.map { $0 != passIndex }, targetRecall: targetRecall, floors: [0])
+        return choice.thresholds
     }
 
     /// The new labeled images (golden ones left out) and the replay sample of older data.
