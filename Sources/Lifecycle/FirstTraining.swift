@@ -77,4 +77,18 @@ public final class FirstTraining {
         let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
         return (dir, n)
     }
+
+    /// The frames the daemon kept that are good as far as anyone knows
+    /// (`Store.framesForPretraining`), cut to the region the daemon judges, as a folder for
+    /// `linesight pretrain` beside the line's models (replaced each time).
+    public static func exportPretrainingFrames(_ config: LineConfig, _ store: Store) throws -> (directory: String, report: LabelExport.Report) {
+        let frames = try store.framesForPretraining()
+        guard !frames.isEmpty else {
+            throw LifecycleError.noLabels("the database \(config.database) keeps no frames to pretrain on yet (unlabeled or labeled good): let the daemon run, or give --data DIR")
+        }
+        let dir = (config.models.stage1 as NSString).deletingLastPathComponent + "/pretrain-frames"
+        try? FileManager.default.removeItem(atPath: dir)
+        let n = try LabelExport.writeImageFolder(frames, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
+        return (dir, n)
+    }
 }

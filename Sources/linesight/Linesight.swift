@@ -30,7 +30,7 @@ struct Linesight: ParsableCommand {
         The machine: linesight cameras (V4L2 devices), linesight engine (OpenBLAS kernels), \
         linesight fashion-mnist (the engine's proving ground).
         """,
-        subcommands: [TrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
+        subcommands: [TrainCommand.self, PretrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
                       FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
                       DatabaseCommand.self])
@@ -82,6 +82,7 @@ struct ComputeOptions: ParsableArguments {
 /// A command with `ComputeOptions`: `Linesight.main` runs it inside their `Compute`.
 protocol ComputeCommand { var compute: ComputeOptions { get } }
 extension TrainCommand: ComputeCommand {}
+extension PretrainCommand: ComputeCommand {}
 extension EvaluateCommand: ComputeCommand {}
 extension EngineCommand: ComputeCommand {}
 extension ServeCommand: ComputeCommand {}

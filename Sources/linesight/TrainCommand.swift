@@ -40,31 +40,19 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "ImageFolder tree of inspection images: trains stage 1 and stage 2.") var data: String?
     @Flag(help: "Train both stages from the labeled frames in the database of --config (instead of --data).") var labels = false
     @Option(help: "The good parts' folder name in --data (default: whichever of good, ok, pass, normal is a folder there; else good).") var passClass: String?
-    @Option(help: "Train on 'rgb' or 'gray' images (default: RGB when the images are colour: stains and discolouration are invisible in gray; with --init, that model's).")
-    var colour: String?
-    @Option(help: "Model input in pixels, N (square) or WxH (e.g. 256x192), or auto: the images' own aspect ratio with the long side at most \(InputSize.automaticLongSide) (with --init: that model's input). Smaller is faster (128 trains about three times as fast as 256x192) but loses faint, small defects.")
-    var inputSize: String = "auto"
     @Option(help: "Defect recall the line keeps on the validation split: with stage 2, the operating point allows the escapes it leaves and has the fewest false rejects within them; stage 1 alone keeps it with its pass threshold.") var targetRecall: Double = 0.99
     @Option(name: .customLong("init"), help: "Transfer learning from a models folder (stage1.safetensors, stage2.safetensors), e.g. another line's.")
     var initFrom: String?
     @Option(help: "Start stage 1 (and so stage 2) from a torchvision resnet18 state dict you bring, e.g. ImageNet weights: torch.save(model.state_dict(), FILE) (.pth) or a .safetensors file. Implies --arch resnet18; normalizes as ImageNet; the head starts fresh unless it has the right size.")
     var torchvision: String?
+    @Option(help: "Start stage 1 (and so stage 2) from a model `linesight pretrain` learnt on unlabeled frames: every weight, at the full rate; its network and input are both stages' (leave out the options that shape them).")
+    var pretrained: String?
     @Option(help: "With --init or --torchvision: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
-    @Flag(inversion: .prefixedNo, help: "Max pool after the stem on inputs >= 96 (--no-stem-pool: twice the resolution into the network for defects a few pixels wide, about twice the compute).")
-    var stemPool: Bool?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true
-    @Option(help: "Global pooling: avg, max (small defects are not averaged away; absences such as a missing hole are harder) avgmax (both) or peak (the mean and how far the peak stands out of the image's own surface, in standard deviations) (default: \(StagedOptions().globalPool.rawValue)).")
-    var globalPool: String?
-    @Option(help: "What the network's first layer sees: image, highpass (the image minus its blur, scaled by its own strength: irregularities on any surface and in any light) or both (the high-pass, then the image: twice the input channels; on full-frame textured surfaces it found more defects, on parts on a background it rejected more good ones) (default: \(StagedOptions().inputFilter.rawValue)).")
-    var inputFilter: String?
-    @Option(help: "The high-pass's blur in input pixels: wider than the defects, narrower than the shading (default: \(StagedOptions().highPassSigma)).")
-    var highPassSigma: Double?
+    @OptionGroup var network: NetworkOptions
     @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
-    @Option(help: "The network of both stages: small (the small ResNet, 3 stages; the default), small10 (4 stages, deeper), resnet18 (torchvision's, as the seed builds it: several times the compute) or light (depthwise-separable, fastest).")
-    var arch: String?
-    @Option(help: "Width (channels of the first stage) of the small ResNets and the light net (default: \(StagedOptions().width)).") var width: Int?
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: \(StagedOptions().batchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
@@ -84,66 +72,46 @@ struct TrainCommand: ParsableCommand {
             guard StagedOptions.FineTune(rawValue: fineTune) != nil else { throw ValidationError("--fine-tune must be all or head") }
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let arch, Zoo.Architecture(rawValue: arch) == nil { throw ValidationError("--arch must be small, small10, resnet18 or light") }
-        if arch == "resnet18", width != nil { throw ValidationError("--width does not apply to --arch resnet18 (its widths are torchvision's: 64 to 512)") }
-        if arch == "resnet18" || arch == "light", stemPool != nil || globalPool != nil {
-            throw ValidationError("--stem-pool and --global-pool shape the small ResNets; --arch \(arch!) has its own stem and pooling")
-        }
-        if let inputFilter, Zoo.InputFilter(rawValue: inputFilter) == nil { throw ValidationError("--input-filter must be image, highpass or both") }
-        if let highPassSigma, !SpecLimits.highPassSigma.contains(highPassSigma) {
-            throw ValidationError("--high-pass-sigma must lie in \(SpecLimits.highPassSigma) pixels")
-        }
-        if highPassSigma != nil, initFrom == nil, torchvision == nil, (inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? StagedOptions().inputFilter) == .image {
-            throw ValidationError("--high-pass-sigma with the image as input: there is no high-pass to blur (give --input-filter highpass or both)")
-        }
-        if let colour, !["rgb", "gray"].contains(colour) { throw ValidationError("--colour must be rgb or gray") }
-        if let globalPool, Zoo.GlobalPool(rawValue: globalPool) == nil { throw ValidationError("--global-pool must be avg, max, avgmax or peak") }
+        try network.refuseSigmaWithoutHighPass(filterFromModel: initFrom != nil || torchvision != nil || pretrained != nil)
+        let starts = [("--init", initFrom != nil), ("--torchvision", torchvision != nil), ("--pretrained", pretrained != nil)].filter(\.1).map(\.0)
+        if starts.count > 1 { throw ValidationError("\(starts.joined(separator: " and ")): start from one of them") }
         if let torchvision {
-            guard initFrom == nil else { throw ValidationError("--torchvision and --init: start from one of them") }
-            guard arch == nil || arch == "resnet18" else { throw ValidationError("--torchvision weights are a resnet18's: leave out --arch \(arch!) (or give resnet18)") }
+            guard network.arch == nil || network.arch == "resnet18" else { throw ValidationError("--torchvision weights are a resnet18's: leave out --arch \(network.arch!) (or give resnet18)") }
             guard FileManager.default.isReadableFile(atPath: torchvision) else { throw ValidationError("--torchvision \(torchvision): no readable file there") }
-            let ignored = [("--width", width != nil), ("--global-pool", globalPool != nil), ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil),
-                           ("--input-filter", inputFilter != nil), ("--high-pass-sigma", highPassSigma != nil)].filter(\.1).map(\.0)
+            let ignored = network.shapingTheNetwork.filter { $0 != "--arch" && $0 != "--colour" } + (lr != nil ? ["--lr"] : [])
             if !ignored.isEmpty {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --torchvision: the network is torchvision's resnet18 and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
         }
         if initFrom != nil {
             // the architecture and the fine-tuning rate come from the init model and --fine-tune
-            let ignored = [("--arch", arch != nil), ("--width", width != nil), ("--colour", colour != nil), ("--global-pool", globalPool != nil),
-                           ("--stem-pool/--no-stem-pool", stemPool != nil), ("--lr", lr != nil), ("--input-filter", inputFilter != nil),
-                           ("--high-pass-sigma", highPassSigma != nil)].filter(\.1).map(\.0)
+            let ignored = network.shapingTheNetwork + (lr != nil ? ["--lr"] : [])
             if !ignored.isEmpty {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --init: the network is the init model's and its rate is --fine-tune's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
         }
-        if inputSize != "auto" {
-            guard let size = InputSize(parsing: inputSize), (16...512).contains(size.width), (16...512).contains(size.height) else {
-                throw ValidationError("--input-size must be auto, N or WxH with sides of 16...512 pixels, e.g. 128 or 256x192")
+        if let pretrained {
+            guard FileManager.default.isReadableFile(atPath: pretrained) else { throw ValidationError("--pretrained \(pretrained): no readable file there (`linesight pretrain` writes one)") }
+            let ignored = network.shapingTheNetwork + (network.inputSize != "auto" ? ["--input-size"] : [])
+            if !ignored.isEmpty {
+                throw ValidationError("\(ignored.joined(separator: ", ")) with --pretrained: the network and its input are the pretrained model's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
         }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let syntheticDefects, !(0...1).contains(syntheticDefects) { throw ValidationError("--synthetic-defects must lie in 0...1 (0 turns it off)") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let width, width < 1 { throw ValidationError("--width must be positive") }
     }
 
     var options: StagedOptions {
         var o = StagedOptions()
-        (o.passClass, o.targetRecall, o.seed, o.initFrom) = (passClass ?? "good", targetRecall, seed, initFrom)
-        o.channels = colour.map { $0 == "rgb" ? 3 : 1 }
-        o.inputSize = inputSize == "auto" ? nil : InputSize(parsing: inputSize)
+        (o.passClass, o.targetRecall, o.seed, o.initFrom, o.pretrained) = (passClass ?? "good", targetRecall, seed, initFrom, pretrained)
+        network.apply(to: &o)
         if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
-        if let width { o.width = width }
-        if let arch { o.architecture = Zoo.Architecture(rawValue: arch)! }
         if let torchvision { (o.torchvisionWeights, o.architecture) = (torchvision, .resnet18) }
         if let syntheticDefects { o.syntheticDefectRate = syntheticDefects }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
-        (o.stemPool, o.flipAverage) = (stemPool ?? o.stemPool, flipAverage)
-        o.globalPool = globalPool.flatMap(Zoo.GlobalPool.init(rawValue:)) ?? o.globalPool
-        o.inputFilter = inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? o.inputFilter
-        o.highPassSigma = highPassSigma ?? o.highPassSigma
+        o.flipAverage = flipAverage
         o.fineTune = fineTune.flatMap(StagedOptions.FineTune.init(rawValue:)) ?? .all
         return o
     }

@@ -77,9 +77,26 @@ struct CLITests {
                                   (["--torchvision", #filePath, "--input-filter", "both"], "--input-filter with --torchvision"),
                                   (["--init", "m", "--input-filter", "both"], "--input-filter with --init"),
                                   (["--init", "m", "--high-pass-sigma", "3"], "--high-pass-sigma with --init"),
-                                  (["--torchvision", #filePath, "--high-pass-sigma", "3"], "--high-pass-sigma with --torchvision")] {
+                                  (["--torchvision", #filePath, "--high-pass-sigma", "3"], "--high-pass-sigma with --torchvision"),
+                                  (["--pretrained", "/nonexistent.safetensors"], "--pretrained /nonexistent.safetensors: no readable file"),
+                                  (["--pretrained", #filePath, "--init", "m"], "--init and --pretrained: start from one of them"),
+                                  (["--pretrained", #filePath, "--arch", "light"], "--arch with --pretrained"),
+                                  (["--pretrained", #filePath, "--input-size", "64", "--width", "8"], "--width, --input-size with --pretrained"),
+                                  (["--pretrained", #filePath, "--input-filter", "both", "--high-pass-sigma", "3"], "--input-filter, --high-pass-sigma with --pretrained")] {
             let r = try CLI.run(["train", "--data", "/nonexistent"] + option)
             #expect(r.status != 0 && r.err.contains(message), "\(option): \(r.err)")
+        }
+        // pretrain: frames from one place; its network options are train's, refused the same way
+        for (args, message) in [([String](), "give either --data DIR or --config FILE"),
+                                (["--data", "d", "--config", "c.toml"], "give either --data DIR or --config FILE"),
+                                (["--data", "d", "--epochs", "0"], "--epochs must be at least 1"),
+                                (["--data", "d", "--lr", "nan"], "--lr must be a positive number"),
+                                (["--data", "d", "--high-pass-sigma", "4"], "there is no high-pass to blur"),
+                                (["--data", "d", "--arch", "resnet8"], "--arch must be small, small10, resnet18 or light"),
+                                (["--data", "/nonexistent"], "/nonexistent: no such folder"),
+                                (["--data", NSTemporaryDirectory() + "/linesight-no-such-frames-\(getpid())"], "no such folder")] {
+            let r = try CLI.run(["pretrain"] + args)
+            #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")
         }
         let nothing = try CLI.run(["train"])
         #expect(nothing.status != 0 && nothing.err.contains("give either --data DIR or --labels"), "\(nothing.err)")

@@ -210,6 +210,19 @@ struct StagedCLITests {
         #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(rows.count - 3) labeled frames"), "\(fromLabels.out)\(fromLabels.err)")
         #expect(fromLabels.out.contains("model input: 48x40 (fitted to the images"), "the ROI's size: \(fromLabels.out)")
         #expect(try store.champion(stage: 1)?.version != first.version, "the new models are registered and promoted")
+
+        // Self-supervised pretraining on the frames the daemon kept that are good as far as anyone
+        // knows (here: those labeled good, cut to the ROI), then a training that starts from it.
+        let good = rows.indices.filter { $0 >= 3 && rows[$0][2].isEmpty }.count
+        let pre = try CLI.run(["pretrain", "--epochs", "1", "--width", "4"] + cfg + small)
+        #expect(pre.status == 0 && pre.out.contains("pretraining on \(good) frames the daemon kept") && pre.out.contains("as they came against painted, ROC AUC 0."),
+                "\(pre.out)\(pre.err)")
+        let pretrained = dir + "/models/pretrained.safetensors"
+        #expect(try ModelFile.load(path: pretrained).metadata.spec.input == Shape(3, 40, 48), "the 48x40 region the daemon judged, in colour")
+        let fromPretrained = try CLI.run(["train", "--data", dir + "/first", "--epochs", "1", "--pretrained", pretrained, "--out", dir + "/from-pretrained"] + small)
+        #expect(fromPretrained.status == 0 && fromPretrained.out.contains("stage1: starting from the pretrained")
+                && fromPretrained.out.contains("model input: 48x40 (the pretrained model's)") && fromPretrained.out.contains("started from stage 1's layers"),
+                "\(fromPretrained.out)\(fromPretrained.err)")
     }
 }
 

@@ -368,3 +368,33 @@ struct RegistryTests {
         }
     }
 }
+
+@Suite("Frames for self-supervised pretraining")
+struct PretrainingFramesTests {
+    @Test("good as far as anyone knows: labeled good, or unlabeled and not failed; a later label decides; deleted files are left out")
+    func goodAsFarAsAnyoneKnows() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        // kept because: flagged, failed, audit, failed, flagged, audit, flagged
+        let kept: [FrameRecord.KeptBecause] = [.flagged, .failed, .audit, .failed, .flagged, .audit, .flagged]
+        try store.insert(kept.enumerated().map { i, k in
+            VerdictBundle(verdict: verdict(Int64(i), k == .failed ? .fail : .pass),
+                          frame: FrameRecord(path: "\(i).jpg", sha256: String(repeating: "0", count: 64), bytes: 1, width: 8, height: 8, keptBecause: k,
+                                             roi: i == 2 ? FrameRegion(x: 1, y: 2, width: 4, height: 4) : nil))
+        })
+        let ids = try store.frameIds().sorted()
+        try store.label(frames: [ids[3]], defects: [], who: "qa")           // failed, but a person says good
+        try store.label(frames: [ids[4]], defects: ["scratch"], who: "qa")  // flagged, a person says scratch
+        try store.label(frames: [ids[5]], defects: ["dent"], who: "qa")     // audit: dent, then good
+        try store.label(frames: [ids[5]], defects: [], who: "qa")
+        try store.label(frames: [ids[6]], defects: [], who: "qa")           // good, then stain
+        try store.label(frames: [ids[6]], defects: ["stain"], who: "qa")
+        try store.pool.write { db in try db.execute(sql: "UPDATE frames SET deleted_at = 1 WHERE id = ?", arguments: [ids[0]]) }
+        let frames = try store.framesForPretraining()
+        #expect(frames.map(\.frameId) == [ids[2], ids[3], ids[5]])
+        #expect(frames.map(\.source) == ["unlabeled", "labeled good", "labeled good"] && frames.allSatisfy { $0.defects.isEmpty })
+        #expect(frames[0].roi == FrameRegion(x: 1, y: 2, width: 4, height: 4) && frames[0].path == "2.jpg" && frames[0].labelId == 0)
+    }
+}

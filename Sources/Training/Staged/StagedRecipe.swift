@@ -189,6 +189,10 @@ public struct StagedOptions: Equatable, Sendable {
     /// it (`architecture` must be `.resnet18`) with ImageNet's normalization; stage 2 from
     /// stage 1 as usual; both at `fineTuneLearningRate` (or only their heads, with `fineTune`).
     public var torchvisionWeights: String?
+    /// A stage-1 model from self-supervised pretraining on unlabeled frames (`Pretrainer`):
+    /// stage 1 starts from every weight of it, head included, at the full learning rate; its
+    /// network (input, filter, architecture) is both stages' network.
+    public var pretrained: String?
     /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
     public var retrainStageTwo: StageTwoRetraining = .head
     public enum FineTune: String, Sendable, CaseIterable { case all, head }

@@ -96,6 +96,7 @@ public final class StagedTrainer {
     /// The option's channel count; else the init model's; else RGB when the images are colour.
     func resolvedChannels(_ items: [LabeledImage]) throws -> (Int, source: String) {
         if let c = options.channels { return (c, "") }
+        if let file = options.pretrained { return (try ModelFile.load(path: file).metadata.spec.input.channels, " (the pretrained model's)") }
         if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
             return (try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input.channels, " (the --init model's)")
         }
@@ -167,6 +168,10 @@ public final class StagedTrainer {
     /// came from, for the log line.
     func resolvedInputSize(_ items: [LabeledImage]) throws -> (InputSize, source: String) {
         if let size = options.inputSize { return (size, "") }
+        if let file = options.pretrained {
+            let input = try ModelFile.load(path: file).metadata.spec.input
+            return (InputSize(width: input.width, height: input.height), " (the pretrained model's)")
+        }
         if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
             let input = try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input
             return (InputSize(width: input.width, height: input.height), " (the --init model's)")
@@ -177,8 +182,17 @@ public final class StagedTrainer {
 
     /// The architecture: the init model's (with this data's class count) or the default.
     func initSpec(_ stage: String, default spec: NetworkSpec, classes: Int) throws -> NetworkSpec {
-        guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else { return spec }
-        let (_, meta) = try ModelFile.load(path: "\(dir)/\(stage).safetensors")
+        let file: String
+        if let pretrained = options.pretrained {
+            file = pretrained
+        } else {
+            guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else { return spec }
+            file = "\(dir)/\(stage).safetensors"
+        }
+        let (_, meta) = try ModelFile.load(path: file)
+        guard meta.spec.input == spec.input else {
+            throw TrainingError.invalidConfig("\(file) takes \(meta.spec.input) images; this training loads \(spec.input) (leave out --input-size and --colour to take the model's)")
+        }
         var s = meta.spec
         guard case .linear(_, let bias) = s.layers.last else { return spec }
         s.layers[s.layers.count - 1] = .linear(out: classes, bias: bias)
@@ -194,6 +208,14 @@ public final class StagedTrainer {
             config.normalization = Self.torchvisionNormalization(channels: spec.input.channels)
             onStage?("stage1: starting from the torchvision weights in \(file) (\(loaded.copied) tensors copied\(loaded.freshHead ? ", a fresh head" : "")\(loaded.grayStem ? ", the stem summed for gray" : ""), fine-tuning \(options.fineTune.rawValue))", 0, 0)
             return loaded.network
+        }
+        if stage == "stage1", let file = options.pretrained {
+            let (source, meta) = try ModelFile.load(path: file)  // its network is `spec` (`initSpec`)
+            let (net, copied) = try warmStart(spec, from: source, seed: options.seed)
+            // its weights were learnt on inputs normalized so
+            if meta.normalization.mean.count == spec.input.channels { config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std) }
+            onStage?("stage1: starting from the pretrained \(file) (\(copied) tensors copied, every layer at the full rate)", 0, 0)
+            return net
         }
         guard let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/\(stage).safetensors") else {
             return try Network(spec, seed: options.seed)
