@@ -70,6 +70,12 @@ struct PretrainCommand: ParsableCommand {
             folder = dir
             if out == nil { destination = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/pretrained.safetensors" }
         }
+        // the destination is checked before the work, not after
+        let parent = (destination as NSString).deletingLastPathComponent
+        if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+        guard FileManager.default.isWritableFile(atPath: parent.isEmpty ? "." : parent) else {
+            throw ValidationError("--out \(destination): its folder cannot be created or written to")
+        }
         let pretrainer = Pretrainer(directory: folder, options: options)
         let bar = ProgressBar(), loadBar = LoadProgress()
         pretrainer.onLoad = { done, total in loadBar.update(done, total) }
@@ -78,7 +84,6 @@ struct PretrainCommand: ParsableCommand {
         pretrainer.onEpoch = { bar.finishEpoch($0, validationName: "held out, as came and painted") }
         let started = Date()
         let r = try pretrainer.run()
-        try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try ModelFile.save(r.stage.network, r.stage.metadata, to: destination)
         if !r.skipped.isEmpty { print("\(r.skipped.count) files could not be read and were left out, e.g. \(r.skipped[0])") }
         print(String(format: "pretrained on %d frames in %.0f s; held out %d: as they came against painted, ROC AUC %@",
