@@ -123,6 +123,26 @@ public struct StagedEvaluation {
         return (data, "all images of a tree that is not split: judge images the models did not train on")
     }
 
+    /// Where one part counts in the confusion matrix (rows: good, then `kinds`; columns: pass,
+    /// then `kinds`, then "fail: no kind named"). A good part counts once, under the kind the
+    /// line named first (or pass, or no kind). A defective part counts once per true kind stage
+    /// 2 knows: under that kind when the line named it, else under what it named instead (a
+    /// kind the part does not have first), else pass or no kind. Kinds stage 2 does not know
+    /// have no row.
+    static func confusionCells(truth: [String], decision: Decision, named: [String], kinds: [String]) -> [(row: Int, column: Int)] {
+        let noKind = kinds.count + 1
+        let column = { (kind: String?) -> Int in kind.flatMap { kinds.firstIndex(of: $0).map { $0 + 1 } } ?? noKind }
+        guard decision == .fail else {
+            return truth.isEmpty ? [(0, 0)] : truth.uniqued().compactMap { k in kinds.firstIndex(of: k).map { ($0 + 1, 0) } }
+        }
+        guard !truth.isEmpty else { return [(0, column(named.first))] }
+        return truth.uniqued().compactMap { k in
+            kinds.firstIndex(of: k).map { row in
+                (row + 1, named.contains(k) ? column(k) : column(named.first { !truth.contains($0) } ?? named.first))
+            }
+        }
+    }
+
     init(data: String, split: String, judged: [(item: LabeledImage, j: Judgement)], skipped: [String], kinds: [String], thresholds: Thresholds) {
         (self.data, self.split, self.images, self.skipped, self.kinds, self.thresholds) = (data, split, judged.count, skipped, kinds, thresholds)
         calls = judged.map { ImageCall(file: $0.item.file, defects: $0.item.defects, pDefect: $0.j.stage1Score, call: $0.j.decision.rawValue, named: $0.j.defects) }
@@ -147,9 +167,7 @@ public struct StagedEvaluation {
         confusionColumns = ["pass"] + kinds + ["fail: no kind named"]
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: confusionColumns.count), count: truthRows.count)
         for (item, j) in judged {
-            let row = item.defects.first.flatMap { kinds.firstIndex(of: $0).map { $0 + 1 } } ?? 0
-            let column = j.decision == .pass ? 0 : j.defects.first.flatMap { kinds.firstIndex(of: $0).map { $0 + 1 } } ?? confusionColumns.count - 1
-            if item.defects.isEmpty || kinds.contains(item.defects[0]) { confusion[row][column] += 1 }
+            for (row, column) in Self.confusionCells(truth: item.defects, decision: j.decision, named: j.defects, kinds: kinds) { confusion[row][column] += 1 }
         }
         self.confusion = confusion
         let scores = judged.map(\.j.stage1Score)
@@ -205,5 +223,13 @@ public struct StagedEvaluation {
                        "reliability": try obj(reliability)],
         ]
         return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+    }
+}
+
+fileprivate extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }
