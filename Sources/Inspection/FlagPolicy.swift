@@ -40,8 +40,8 @@ public final class FlagPolicy {
         roll(time)
         var wanted: [FlagReason] = []
         if let j = judgement {
-            if j.unsure { wanted.append(.uncertain) }
-            if let s2 = j.stage2Scores, (s2.values.max() ?? 0) < t.stage2Confident { wanted.append(.lowStage2Confidence) }
+            if j.unsure, !Self.settledClearly(j, t) { wanted.append(.uncertain) }
+            if j.decision == .fail, let s2 = j.stage2Scores, (s2.values.max() ?? 0) < t.stage2Confident { wanted.append(.lowStage2Confidence) }
             if j.decision == .pass, !j.unsure, next() < settings.auditShare { wanted.append(.audit) }
         } else {
             wanted.append(.noVerdict)
@@ -65,6 +65,18 @@ public final class FlagPolicy {
             keep = .failed
         }
         return Outcome(flags: flags, keep: keep)
+    }
+
+    /// Stage 2 settled a part stage 1 was unsure of beyond doubt: a pass with every kind's
+    /// score at most half its threshold, or a fail whose top kind reaches `stage2Confident`.
+    /// Such parts are not flagged `uncertain`: a reviewer's time goes to the parts both stages
+    /// doubt (the daemon's own decision is the same either way; 1 % of confident passes are
+    /// still sampled for audit). Without stage 2 settling (the `fail` rule, or no stage 2)
+    /// every unsure part is flagged.
+    static func settledClearly(_ j: Judgement, _ t: Thresholds) -> Bool {
+        guard t.unsure == .stage2, let s2 = j.stage2Scores, !s2.isEmpty else { return false }
+        if j.decision == .pass { return s2.allSatisfy { $0.value <= t.defect($0.key) / 2 } }
+        return !j.defects.isEmpty && (s2.values.max() ?? 0) >= t.stage2Confident
     }
 
     private func roll(_ time: Double) {

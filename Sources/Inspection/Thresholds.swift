@@ -16,7 +16,8 @@ public struct Thresholds: Equatable, Sendable {
     public var defect: Double
     /// Per-kind stage-2 thresholds (picked on validation at training); `defect` for the rest.
     public var defectPerKind: [String: Double] = [:]
-    /// Stage-2 top score below which the frame is flagged "low stage-2 confidence".
+    /// Stage-2 top score below which a failed frame is flagged "low stage-2 confidence", and
+    /// which a fail stage 2 settled must reach not to be flagged "uncertain" (`FlagPolicy`).
     public var stage2Confident: Double
     public var unsure: UnsureRule
 

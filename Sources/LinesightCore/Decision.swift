@@ -8,9 +8,10 @@ public enum Decision: String, Codable, Sendable, CaseIterable {
 
 /// Why a frame went to the review queue. Stored as its raw value in `flags.reason`.
 public enum FlagReason: String, Codable, Sendable, CaseIterable {
-    /// Stage-1 probability inside the uncertainty band.
+    /// Stage-1 probability inside the uncertainty band, and stage 2 did not settle the part
+    /// beyond doubt (`FlagPolicy.settledClearly`).
     case uncertain
-    /// Stage 2 ran but its top defect score was low.
+    /// The part failed but stage 2's top defect score was low: which defect is unclear.
     case lowStage2Confidence = "low_stage2_confidence"
     /// A random share of confident passes, to estimate escapes.
     case audit

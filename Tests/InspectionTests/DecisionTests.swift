@@ -47,17 +47,33 @@ struct DecisionTests {
         #expect(policy.evaluate(unsure, thresholds: t, at: 0) == .init(flags: [.uncertain, .lowStage2Confidence], keep: .flagged))
         let fail = Judgement.decide(stage1: 0.9, stage2: ["dent": 0.95], t)
         #expect(policy.evaluate(fail, thresholds: t, at: 0) == .init(flags: [], keep: .failed))
+        // failed by stage 1, and stage 2 sure of no kind: which defect is for a person to say
+        let unnamed = Judgement.decide(stage1: 0.9, stage2: ["dent": 0.3], t)
+        #expect(policy.evaluate(unnamed, thresholds: t, at: 0) == .init(flags: [.lowStage2Confidence], keep: .flagged))
+        // unsure parts stage 2 settled beyond doubt are not flagged: a clear pass (every kind at
+        // most half its threshold) and a clear fail (its kind at or above stage2_confident)
+        let clearPass = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.25, "crack": 0.1], t)
+        #expect(clearPass.decision == .pass && policy.evaluate(clearPass, thresholds: t, at: 0) == .init(flags: [], keep: nil))
+        let clearFail = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.8], t)
+        #expect(clearFail.decision == .fail && policy.evaluate(clearFail, thresholds: t, at: 0) == .init(flags: [], keep: .failed))
+        // a pass just under its threshold is a doubt; so is every unsure part when nothing settles it
+        let nearPass = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.3], t)
+        #expect(nearPass.decision == .pass && policy.evaluate(nearPass, thresholds: t, at: 0) == .init(flags: [.uncertain], keep: .flagged))
+        var failRule = t
+        failRule.unsure = .fail
+        #expect(policy.evaluate(Judgement.decide(stage1: 0.5, stage2: ["dent": 0.8], failRule), thresholds: failRule, at: 0).flags == [.uncertain])
+        #expect(policy.evaluate(Judgement.decide(stage1: 0.5, stage2: nil, t), thresholds: t, at: 0).flags == [.uncertain], "no stage 2")
         #expect(policy.evaluate(nil, thresholds: t, at: 0) == .init(flags: [.noVerdict], keep: .flagged))
     }
 
     @Test func hourlyCapsHoldAndResetOnTheNextHour() {
         var s = FlagSettings()
-        s.hourlyCaps[.uncertain] = 5
+        (s.hourlyCaps[.uncertain], s.hourlyCaps[.lowStage2Confidence]) = (5, 5)
         s.failedFramesPerHour = 3
         let policy = FlagPolicy(s)
-        let unsure = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.9], t)
+        let unsure = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.55], t)  // a doubtful fail: uncertain and low stage-2 confidence
         let outcomes = (0..<20).map { policy.evaluate(unsure, thresholds: t, at: 7200 + Double($0)) }
-        #expect(outcomes.filter { $0.flags.contains(.uncertain) }.count == 5 && policy.capped == 15)
+        #expect(outcomes.filter { $0.flags.contains(.uncertain) }.count == 5 && policy.capped == 30)
         #expect(outcomes.compactMap(\.keep) == Array(repeating: .flagged, count: 5) + [.failed, .failed, .failed],
                 "over the flag cap, failed frames are still kept up to their own cap")
         #expect(policy.evaluate(unsure, thresholds: t, at: 10800).flags.contains(.uncertain), "a new hour, a new budget")

@@ -101,7 +101,7 @@ struct PipelineTests {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try stage1(dir + "/s1.safetensors", pDefect: 0.5)  // always unsure
-        try stage2(dir + "/s2.safetensors", [("scratch", 0.9), ("dent", 0.1)])
+        try stage2(dir + "/s2.safetensors", [("scratch", 0.55), ("dent", 0.1)])  // scratch, but not beyond doubt: both stages doubt
         let classifier = try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors", stage2: dir + "/s2.safetensors"), roi: nil)
         let store = try Store(path: dir + "/db.sqlite")
         try store.register(camera: "cam1", source: "synthetic")
@@ -118,7 +118,7 @@ struct PipelineTests {
         #expect(rows.map(\.frameSequence) == Array(1...25), "one row per frame, none lost")
         #expect(rows.allSatisfy { $0.decision == .fail && $0.defectList == ["scratch"] && $0.flagList.contains(.uncertain) })
         #expect(rows[0].stage1Model == classifier.stage1.version && rows[0].stage2Model == classifier.stage2?.version)
-        #expect(rows[0].stage2Scores == #"{"dent":0.1,"scratch":0.9}"#)
+        #expect(rows[0].stage2Scores == #"{"dent":0.1,"scratch":0.55}"#)
         let frames = try store.pool.read { db in try FrameRecord.fetchAll(db) }
         #expect(frames.count == 25 && frames.allSatisfy { $0.keptBecause == .flagged })
         let first = try #require(frames.first)
