@@ -40,9 +40,11 @@ public final class FlagPolicy {
         roll(time)
         var wanted: [FlagReason] = []
         if let j = judgement {
-            if j.unsure, !Self.settledClearly(j, t) { wanted.append(.uncertain) }
-            if j.decision == .fail, let s2 = j.stage2Scores, (s2.values.max() ?? 0) < t.stage2Confident { wanted.append(.lowStage2Confidence) }
-            if j.decision == .pass, !j.unsure, next() < settings.auditShare { wanted.append(.audit) }
+            let settled = j.unsure && Self.settledClearly(j, t)
+            if j.unsure, !settled { wanted.append(.uncertain) }
+            if j.decision == .fail, j.stage2Scores != nil, !Self.namesAKindConfidently(j, t) { wanted.append(.lowStage2Confidence) }
+            // passes nobody reviews are sampled for audit: the confident ones and those stage 2 settled
+            if j.decision == .pass, !j.unsure || settled, next() < settings.auditShare { wanted.append(.audit) }
         } else {
             wanted.append(.noVerdict)
         }
@@ -68,15 +70,21 @@ public final class FlagPolicy {
     }
 
     /// Stage 2 settled a part stage 1 was unsure of beyond doubt: a pass with every kind's
-    /// score at most half its threshold, or a fail whose top kind reaches `stage2Confident`.
-    /// Such parts are not flagged `uncertain`: a reviewer's time goes to the parts both stages
-    /// doubt (the daemon's own decision is the same either way; 1 % of confident passes are
-    /// still sampled for audit). Without stage 2 settling (the `fail` rule, or no stage 2)
-    /// every unsure part is flagged.
+    /// score at most half its threshold, or a fail that names a kind at or above
+    /// `stage2Confident`. Such parts are not flagged `uncertain`: a reviewer's time goes to
+    /// the parts both stages doubt (the daemon's own decision is the same either way), and
+    /// the settled passes enter the audit sample with the confident ones. Without stage 2
+    /// settling (the `fail` rule, or no stage 2) every unsure part is flagged.
     static func settledClearly(_ j: Judgement, _ t: Thresholds) -> Bool {
         guard t.unsure == .stage2, let s2 = j.stage2Scores, !s2.isEmpty else { return false }
         if j.decision == .pass { return s2.allSatisfy { $0.value <= t.defect($0.key) / 2 } }
-        return !j.defects.isEmpty && (s2.values.max() ?? 0) >= t.stage2Confident
+        return namesAKindConfidently(j, t)
+    }
+
+    /// A failed part's named kinds include one scored at or above `stage2Confident`.
+    static func namesAKindConfidently(_ j: Judgement, _ t: Thresholds) -> Bool {
+        guard let s2 = j.stage2Scores else { return false }
+        return j.defects.contains { (s2[$0] ?? 0) >= t.stage2Confident }
     }
 
     private func roll(_ time: Double) {

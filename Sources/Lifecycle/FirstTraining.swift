@@ -89,6 +89,9 @@ public final class FirstTraining {
         let dir = (config.models.stage1 as NSString).deletingLastPathComponent + "/pretrain-frames"
         try? FileManager.default.removeItem(atPath: dir)
         let n = try LabelExport.writeImageFolder(frames, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
+        guard n.good > 0 else {
+            throw LifecycleError.noLabels("all \(n.skippedFraming) kept frames to pretrain on were judged with another ROI than the cameras' current ones: let the daemon run with the current ROI, or give --data DIR")
+        }
         return (dir, n)
     }
 }

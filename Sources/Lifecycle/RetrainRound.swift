@@ -118,8 +118,8 @@ public final class RetrainRound {
         inputs.epochs = s.epochs
         inputs.options.retrainStageTwo = s.stageTwo
         inputs.checkpoint = promotion.modelsDirectory + "/retrain-checkpoint.safetensors"
-        // the live stage 2 settles stage 1's unsure parts: the thresholds are picked with it
-        inputs.stageTwoPath = try promotion.registry.store.champion(stage: 2)?.file
+        // the live stage 2 settles stage 1's unsure parts (the `stage2` rule): the thresholds are picked with it
+        if config.models.unsure == .stage2 { inputs.stageTwoPath = try promotion.registry.store.champion(stage: 2)?.file }
         return inputs
     }
 

@@ -154,13 +154,14 @@ extension Store {
 
 extension Store {
     /// Kept frames still on disk that are good as far as anyone knows: labeled good, or
-    /// unlabeled and not kept because the model failed them (those are mostly defective). The
+    /// unlabeled and passed by the model (flagged or audited passes; failed frames are mostly
+    /// defective, and no-verdicts are unknown). The
     /// unlabeled frames self-supervised pretraining learns from; `labelId` is 0 for a frame
     /// nobody labeled, and `defects` is empty.
     public func framesForPretraining() throws -> [FrameLabel] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT fr.id AS frame_id, fr.path, fr.kept_because, v.camera_id, v.captured_at, fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h,
+                SELECT fr.id AS frame_id, fr.path, v.decision, v.camera_id, v.captured_at, fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h,
                        (SELECT l.id FROM labels l WHERE l.frame_id = fr.id ORDER BY l.id DESC LIMIT 1) AS label_id,
                        (SELECT l.label FROM labels l WHERE l.frame_id = fr.id ORDER BY l.id DESC LIMIT 1) AS label
                 FROM frames fr JOIN verdicts v ON v.id = fr.verdict_id
@@ -168,8 +169,8 @@ extension Store {
                 ORDER BY fr.id
                 """)
             return rows.compactMap { r -> FrameLabel? in
-                let label: String? = r["label"], kept: String = r["kept_because"]
-                guard label == "good" || (label == nil && kept != "failed") else { return nil }
+                let label: String? = r["label"], decision: String = r["decision"]
+                guard label == "good" || (label == nil && decision == Decision.pass.rawValue) else { return nil }
                 return FrameLabel(labelId: r["label_id"] ?? 0, frameId: r["frame_id"], defects: [], who: "", labeledAt: r["captured_at"],
                                   source: label == nil ? "unlabeled" : "labeled good", path: r["path"], camera: r["camera_id"], roi: Self.region(r))
             }

@@ -14,9 +14,9 @@ struct PretrainCommand: ParsableCommand {
         from them, without labels, to tell a frame as it came from the same frame with a \
         synthetic defect painted on (a line, a blob, dots, a dent, a foreign patch): what an \
         irregularity on this line's surfaces is. `train --pretrained FILE` then starts stage 1 \
-        (and so stage 2) from it. The frames: every JPEG or PNG under --data (labels, if any, \
+        (and so stage 2) from it. The frames: every JPEG under --data (labels, if any, \
         are not read), or with --config the frames the daemon kept that are good as far as \
-        anyone knows (labeled good, or unlabeled and not failed by the model), cut to the region \
+        anyone knows (labeled good, or unlabeled and passed by the model), cut to the region \
         the daemon judges. One frame in ten is held out and judged as it came and painted; the \
         ROC AUC of telling them apart is printed (of this task, not of the line's defects). \
         The network options are train's; give the same ones to both (train takes the network \
@@ -25,13 +25,13 @@ struct PretrainCommand: ParsableCommand {
         told good from defective parts at a validation ROC AUC of 0.750 (the supervised stage \
         1: 0.81); started from it, stage 1 was ahead early (0.776 after one epoch against \
         0.63) but not at the end: 0.796 against 0.784 after 20 epochs without the stem pool, \
-        and the same test ROC AUC (0.791) after train's 30 epochs with it.
+        and the same test ROC AUC (0.791) after 30 epochs of train with it.
           linesight pretrain --data frames/ --out pretrained.safetensors
           linesight train --data parts/ --pretrained pretrained.safetensors
           linesight pretrain --config /etc/linesight/linesight.toml
         """)
 
-    @Option(help: "A folder of frames, any layout (labels are not read).") var data: String?
+    @Option(help: "A folder of frames (JPEG), any layout (labels are not read).") var data: String?
     @Option(help: "A line config: pretrain on the frames its daemon kept (good as far as anyone knows); the model goes beside the line's models unless --out says otherwise.")
     var config: String?
     @Option(help: "The model file to write (default: pretrained.safetensors beside the line's models with --config, else linesight-data/models/pretrained.safetensors).")
@@ -60,24 +60,33 @@ struct PretrainCommand: ParsableCommand {
         return o
     }
 
-    func run() throws {
-        try compute.apply(Logger(label: "linesight.pretrain"))
-        var folder = data ?? ""
-        var destination = out ?? "linesight-data/models/pretrained.safetensors"
-        if let config {
-            let (cfg, registry) = try RegistryOptions.open(config)
-            let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
-            print("pretraining on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)"
-                  + (n.skippedFraming > 0 ? "; \(n.skippedFraming) judged with another ROI than the camera's current one left out" : ""))
-            folder = dir
-            if out == nil { destination = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/pretrained.safetensors" }
-        }
-        // the destination is checked before the work, not after
+    /// The destination is checked before the work, not after it.
+    static func checkWritable(_ destination: String) throws {
         let parent = (destination as NSString).deletingLastPathComponent
         if !parent.isEmpty { try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
         guard FileManager.default.isWritableFile(atPath: parent.isEmpty ? "." : parent) else {
             throw ValidationError("--out \(destination): its folder cannot be created or written to")
         }
+    }
+
+    func run() throws {
+        try compute.apply(Logger(label: "linesight.pretrain"))
+        var folder = data ?? ""
+        var destination = out ?? "linesight-data/models/pretrained.safetensors"
+        var isDir: ObjCBool = false
+        if let data, !(FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue) {
+            throw ValidationError("--data \(data): no such folder")
+        }
+        if let config {
+            let (cfg, registry) = try RegistryOptions.open(config)
+            if out == nil { destination = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/pretrained.safetensors" }
+            try Self.checkWritable(destination)
+            let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
+            print("pretraining on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)"
+                  + (n.skippedFraming > 0 ? "; \(n.skippedFraming) judged with another ROI than the camera's current one left out" : ""))
+            folder = dir
+        }
+        try Self.checkWritable(destination)
         let pretrainer = Pretrainer(directory: folder, options: options)
         let bar = ProgressBar(), loadBar = LoadProgress()
         pretrainer.onLoad = { done, total in loadBar.update(done, total) }

@@ -34,6 +34,7 @@ struct TrainCommand: ParsableCommand {
         From weights you bring (e.g. ImageNet's): --torchvision resnet18.pth (a torchvision resnet18 \
         state dict, .pth or .safetensors; implies --arch resnet18):
           linesight train --data data/parts --torchvision resnet18-weights.pth
+        From a model self-supervised on unlabeled frames (`linesight pretrain`): --pretrained FILE.
         The Fashion-MNIST proving ground of the engine is `linesight fashion-mnist`.
         """)
 

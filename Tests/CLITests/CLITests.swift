@@ -94,7 +94,7 @@ struct CLITests {
                                 (["--data", "d", "--high-pass-sigma", "4"], "there is no high-pass to blur"),
                                 (["--data", "d", "--arch", "resnet8"], "--arch must be small, small10, resnet18 or light"),
                                 (["--data", "/nonexistent"], "/nonexistent: no such folder"),
-                                (["--data", "/nonexistent", "--out", "/proc/linesight/pretrained.safetensors"], "its folder cannot be created or written to"),
+                                (["--data", NSTemporaryDirectory(), "--out", "/proc/linesight/pretrained.safetensors"], "its folder cannot be created or written to"),
                                 (["--data", NSTemporaryDirectory() + "/linesight-no-such-frames-\(getpid())"], "no such folder")] {
             let r = try CLI.run(["pretrain"] + args)
             #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")

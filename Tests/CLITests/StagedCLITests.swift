@@ -219,6 +219,8 @@ struct StagedCLITests {
                 "\(pre.out)\(pre.err)")
         let pretrained = dir + "/models/pretrained.safetensors"
         #expect(try ModelFile.load(path: pretrained).metadata.spec.input == Shape(1, 40, 48), "the 48x40 region the daemon judged, gray as the frames")
+        let notStageOne = try CLI.run(["train", "--data", dir + "/first", "--epochs", "1", "--pretrained", dir + "/models/stage2.safetensors", "--out", dir + "/x"] + small)
+        #expect(notStageOne.status != 0 && notStageOne.err.contains("is not a stage-1 model (pass/fail)"), "\(notStageOne.err)")
         let fromPretrained = try CLI.run(["train", "--data", dir + "/first", "--epochs", "1", "--pretrained", pretrained, "--out", dir + "/from-pretrained"] + small)
         #expect(fromPretrained.status == 0 && fromPretrained.out.contains("stage1: starting from the pretrained")
                 && fromPretrained.out.contains("model input: 48x40 (the pretrained model's)") && fromPretrained.out.contains("started from stage 1's layers"),

@@ -56,6 +56,14 @@ struct DecisionTests {
         #expect(clearPass.decision == .pass && policy.evaluate(clearPass, thresholds: t, at: 0) == .init(flags: [], keep: nil))
         let clearFail = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.8], t)
         #expect(clearFail.decision == .fail && policy.evaluate(clearFail, thresholds: t, at: 0) == .init(flags: [], keep: .failed))
+        // the named kind must be the confident one: crack named at 0.55 while dent (under its 0.97 floor) scores 0.9
+        var floored = t
+        floored.defectPerKind = ["dent": 0.97]
+        let unsureName = Judgement.decide(stage1: 0.5, stage2: ["crack": 0.55, "dent": 0.9], floored)
+        #expect(unsureName.defects == ["crack"] && policy.evaluate(unsureName, thresholds: floored, at: 0).flags == [.uncertain, .lowStage2Confidence])
+        // failed by stage 1 with no kind named, though one scores over stage2_confident under its floor: which defect is unclear
+        let noneNamed = Judgement.decide(stage1: 0.9, stage2: ["dent": 0.9], floored)
+        #expect(noneNamed.defects.isEmpty && policy.evaluate(noneNamed, thresholds: floored, at: 0).flags == [.lowStage2Confidence])
         // a pass just under its threshold is a doubt; so is every unsure part when nothing settles it
         let nearPass = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.3], t)
         #expect(nearPass.decision == .pass && policy.evaluate(nearPass, thresholds: t, at: 0) == .init(flags: [.uncertain], keep: .flagged))
@@ -91,6 +99,11 @@ struct DecisionTests {
         #expect(outcomes.allSatisfy { $0.flags.isEmpty ? $0.keep == nil : $0.keep == .audit })
         let again = FlagPolicy(s)
         #expect((0..<5000).map { _ in again.evaluate(pass, thresholds: t, at: 0) } == outcomes, "deterministic for a seed")
+        // the unsure passes stage 2 settled are not flagged, so they are sampled with the confident ones; doubtful ones never
+        let settled = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.1], t), doubtful = Judgement.decide(stage1: 0.5, stage2: ["dent": 0.4], t)
+        let settledAudits = (0..<2000).map { _ in policy.evaluate(settled, thresholds: t, at: 0) }.filter { $0.flags == [.audit] }.count
+        #expect(settledAudits > 140 && settledAudits < 260, "\(settledAudits) of 2000 at 10%")
+        #expect((0..<100).map { _ in policy.evaluate(doubtful, thresholds: t, at: 0).flags }.allSatisfy { $0 == [.uncertain] }, "within the hourly cap of 120")
     }
 
     @Test func latencyHistogramQuantiles() {

@@ -371,16 +371,17 @@ struct RegistryTests {
 
 @Suite("Frames for self-supervised pretraining")
 struct PretrainingFramesTests {
-    @Test("good as far as anyone knows: labeled good, or unlabeled and not failed; a later label decides; deleted files are left out")
+    @Test("good as far as anyone knows: labeled good, or unlabeled and passed by the model; a later label decides; deleted files are left out")
     func goodAsFarAsAnyoneKnows() throws {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Store(path: file)
         try store.register(camera: "cam1", source: "synthetic")
-        // kept because: flagged, failed, audit, failed, flagged, audit, flagged
-        let kept: [FrameRecord.KeptBecause] = [.flagged, .failed, .audit, .failed, .flagged, .audit, .flagged]
+        // kept because: flagged, failed, audit, failed, flagged, audit, flagged, flagged (a fail), flagged (no verdict)
+        let kept: [FrameRecord.KeptBecause] = [.flagged, .failed, .audit, .failed, .flagged, .audit, .flagged, .flagged, .flagged]
+        let decisions: [Decision] = [.pass, .fail, .pass, .fail, .pass, .pass, .pass, .fail, .noVerdict]
         try store.insert(kept.enumerated().map { i, k in
-            VerdictBundle(verdict: verdict(Int64(i), k == .failed ? .fail : .pass),
+            VerdictBundle(verdict: verdict(Int64(i), decisions[i]),
                           frame: FrameRecord(path: "\(i).jpg", sha256: String(repeating: "0", count: 64), bytes: 1, width: 8, height: 8, keptBecause: k,
                                              roi: i == 2 ? FrameRegion(x: 1, y: 2, width: 4, height: 4) : nil))
         })

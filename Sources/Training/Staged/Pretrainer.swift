@@ -59,7 +59,7 @@ public final class Pretrainer {
         config.balancedSampling = false  // every frame counts as good; the painted share makes the classes
         let spec = o.networkSpec(input: shape, classes: 2)
         let net = try Network(spec, seed: o.seed)
-        onStage?("pretraining \(spec.name): \(train.count) frames, half of each batch painted with a synthetic defect; \(validation.count / 2) held out")
+        onStage?("pretraining \(spec.name): \(train.count) frames, half of each batch painted with a synthetic defect; \(heldOut.count) held out")
         try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: train, validation: validation)
         let auc = validation.count == 0 ? nil : Self.auc(net, validation, config.normalization)
         var metrics: [String: Double] = [:]
@@ -70,22 +70,22 @@ public final class Pretrainer {
                                                    metrics: metrics,
                                                    notes: "self-supervised pretraining (\(o.stage1Epochs) epochs): frames as they came against the same frames with a synthetic defect painted on; no labels"))
         return Result(stage: TrainedStage(network: net, metadata: meta), heldOutAUC: auc, trainImages: train.count,
-                      heldOutImages: validation.count / 2, skipped: loaded.skipped, size: size)
+                      heldOutImages: heldOut.count, skipped: loaded.skipped, size: size)
     }
 
     static let heldOutBucket = 9
     static let paintedShare: Float = 0.5
     public static let minimumFrames = 20
 
-    /// Every image under `dir` (JPEG or PNG, any depth), labels ignored, in path order.
+    /// Every JPEG under `dir` (any depth), labels ignored, in path order.
     static func frames(_ dir: String) throws -> [LabeledImage] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw TrainingError.dataset(path: dir, reason: "no such folder")
         }
         let files = (FileManager.default.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? [])
-            .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-        guard !files.isEmpty else { throw TrainingError.dataset(path: dir, reason: "no JPEG or PNG images in it") }
+            .filter { ImageFolder.imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !files.isEmpty else { throw TrainingError.dataset(path: dir, reason: "no JPEG images in it") }
         return files.map { LabeledImage(file: $0, label: "frame", defects: []) }
     }
 

@@ -26,7 +26,8 @@ extension StagedTrainer {
         onStage?("stage 2: defect kinds", train.count, val.count)
         var config = TrainingConfig.stageTwo(epochs: o.stage2Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels,
                                              seed: o.seed, weights: StagedRecipe.positiveWeights(train.multiLabels!, kinds: kinds.count))
-        if o.torchvisionWeights != nil { config.normalization = one.config.normalization }
+        // features learnt on inputs normalized another way (torchvision's, a pretrained model's) keep that normalization
+        if o.torchvisionWeights != nil || o.pretrained != nil { config.normalization = one.config.normalization }
         let spec = try initSpec("stage2", default: o.networkSpec(input: d.all.shape, classes: kinds.count), classes: kinds.count)
         let net: Network
         let fromStageOne = options.initFrom == nil && options.stageTwoFromStageOne && spec.layers.dropLast() == one.spec.layers.dropLast()

@@ -194,7 +194,13 @@ public final class StagedTrainer {
             throw TrainingError.invalidConfig("\(file) takes \(meta.spec.input) images; this training loads \(spec.input) (leave out --input-size and --colour to take the model's)")
         }
         var s = meta.spec
-        guard case .linear(_, let bias) = s.layers.last else { return spec }
+        guard case .linear(_, let bias) = s.layers.last else {
+            if options.pretrained != nil { throw TrainingError.invalidConfig("\(file) does not end in a classifier head; `linesight pretrain` writes the models --pretrained starts from") }
+            return spec
+        }
+        if options.pretrained != nil, meta.task != .multiclass || meta.classes.count != 2 {
+            throw TrainingError.invalidConfig("\(file) is not a stage-1 model (pass/fail); `linesight pretrain` writes the models --pretrained starts from")
+        }
         s.layers[s.layers.count - 1] = .linear(out: classes, bias: bias)
         return s
     }
