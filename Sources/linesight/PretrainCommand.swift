@@ -71,22 +71,21 @@ struct PretrainCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply(Logger(label: "linesight.pretrain"))
-        var folder = data ?? ""
         var destination = out ?? "linesight-data/models/pretrained.safetensors"
         var isDir: ObjCBool = false
         if let data, !(FileManager.default.fileExists(atPath: data, isDirectory: &isDir) && isDir.boolValue) {
             throw ValidationError("--data \(data): no such folder")
         }
-        if let config {
-            let (cfg, registry) = try RegistryOptions.open(config)
-            if out == nil { destination = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/pretrained.safetensors" }
-            try Self.checkWritable(destination)
+        let line = try config.map { try RegistryOptions.open($0) }
+        if let (cfg, _) = line, out == nil { destination = (cfg.models.stage1 as NSString).deletingLastPathComponent + "/pretrained.safetensors" }
+        try Self.checkWritable(destination)
+        var folder = data ?? ""
+        if let (cfg, registry) = line {
             let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
             print("pretraining on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)"
                   + (n.skippedFraming > 0 ? "; \(n.skippedFraming) judged with another ROI than the camera's current one left out" : ""))
             folder = dir
         }
-        try Self.checkWritable(destination)
         let pretrainer = Pretrainer(directory: folder, options: options)
         let bar = ProgressBar(), loadBar = LoadProgress()
         pretrainer.onLoad = { done, total in loadBar.update(done, total) }
