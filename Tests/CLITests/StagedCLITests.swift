@@ -111,6 +111,65 @@ struct StagedCLITests {
         #expect(models.count == 1 && models.first?.count == 12, "the trained model's version on every row")
     }
 
+    @Test("colour end to end: RGB parts train RGB stages, the daemon judges a colour camera with them, kept frames and exports stay colour, retrain keeps RGB")
+    func colourEndToEnd() throws {
+        let dir = try TemporaryDirectory.make("colour")
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let small = ["--threads", "1"]
+        for (out, seed) in [("first", "11"), ("new", "12")] {
+            let synth = try CLI.run(["synth", "--out", dir + "/" + out, "--count", out == "first" ? "160" : "80", "--size", "64x48", "--seed", seed, "--layout", "rgb"])
+            #expect(synth.status == 0, "\(synth.err)")
+        }
+        try """
+        [store]
+        database = "data/db.sqlite"
+        frames = "data/frames"
+        [models]
+        stage1 = "models/stage1.safetensors"
+        stage2 = "models/stage2.safetensors"
+        [http]
+        enabled = false
+        [pipeline]
+        max_frame_age_ms = 60000
+        [flagging]
+        audit_share = 1.0
+        [[cameras]]
+        id = "colour"
+        source = "synthetic"
+        layout = "rgb"
+        fps = 10
+        width = 64
+        height = 48
+        defect_rate = 0.3
+        """.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+        let cfg = ["--config", dir + "/line.toml"]
+        let train = try CLI.run(["train", "--data", dir + "/first", "--input-size", "32x24", "--epochs", "1", "--width", "4"] + cfg + small)
+        #expect(train.status == 0 && train.out.contains("RGB (the images are colour"), "\(train.out)\(train.err)")
+        for stage in ["stage1", "stage2"] {
+            #expect(try ModelFile.load(path: dir + "/models/\(stage).safetensors").metadata.spec.input == Shape(3, 24, 32), "\(stage) takes RGB")
+        }
+        let serve = try CLI.run(["serve", "--duration", "3"] + cfg + small)
+        #expect(serve.status == 0, "\(serve.err)")
+        let store = try Store(path: dir + "/data/db.sqlite")
+        let stats = try store.rangeStats()
+        #expect(stats.frames > 5 && stats.noVerdicts == 0, "every colour frame judged: \(stats.frames) frames, \(stats.noVerdicts) without a verdict")
+        let kept = try store.pool.read { db in try FrameRecord.fetchAll(db) }
+        let decoder = try JPEGDecoder()
+        let first = try #require(kept.first)
+        let header = try Data(contentsOf: URL(fileURLWithPath: dir + "/data/frames/" + first.path)).withUnsafeBytes { try decoder.header($0) }
+        #expect(!header.isGray && header.width == 64, "a kept frame is the colour frame the camera gave")
+        // labels from review go out in colour and a retrain of the RGB champion learns from them
+        try store.label(kept.prefix(6).map { ($0.id!, [String]()) }, who: "qa", source: "review")
+        let export = try CLI.run(["labels", "export", "--format", "imagefolder", "--out", dir + "/export"] + cfg)
+        #expect(export.status == 0, "\(export.err)")
+        let exported = try Data(contentsOf: URL(fileURLWithPath: dir + "/export/good/\(first.id!).jpg")).withUnsafeBytes { try decoder.header($0) }
+        #expect(!exported.isGray)
+        let retrain = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--dry-run", "--max-escape", "1", "--recall-tolerance", "1", "--max-false-reject", "1"] + cfg + small)
+        #expect(retrain.status == 0 && retrain.out.contains("dry run: the challenger would be promoted"), "\(retrain.out)\(retrain.err)")
+    }
+
     @Test("first training registers champions and freezes the golden set; retrain keeps or promotes by the gates; rollback")
     func registryRetrainRollback() throws {
         let dir = try TemporaryDirectory.make("registry")
