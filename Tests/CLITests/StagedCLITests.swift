@@ -81,24 +81,14 @@ struct StagedCLITests {
             #expect(r.status != 0 && r.err.contains(message), "\(args): \(r.err)")
         }
 
-        let config = """
-        [store]
-        database = "data/db.sqlite"
-        frames = "data/frames"
-        [models]
-        stage1 = "models/stage1.safetensors"
-        stage2 = "models/stage2.safetensors"
-        [http]
-        enabled = false
-        [pipeline]
-        max_frame_age_ms = 60000    # a debug build beside other tests: judge every frame however late
+        let config = lineConfig("""
         [[cameras]]
         id = "replay"
         source = "replay"
         path = "parts/scratch"
         fps = 10    # a live camera drops frames the workers cannot take; keep this under a debug build's pace
         loop = false
-        """
+        """)
         try config.write(toFile: dir + "/linesight.toml", atomically: true, encoding: .utf8)
         let serve = try CLI.run(["serve", "--config", dir + "/linesight.toml", "--duration", "20", "--threads", "1"])
         #expect(serve.status == 0, "\(serve.err)")
@@ -122,17 +112,7 @@ struct StagedCLITests {
             let synth = try CLI.run(["synth", "--out", dir + "/" + out, "--count", out == "first" ? "160" : "80", "--size", "64x48", "--seed", seed, "--layout", "rgb"])
             #expect(synth.status == 0, "\(synth.err)")
         }
-        try """
-        [store]
-        database = "data/db.sqlite"
-        frames = "data/frames"
-        [models]
-        stage1 = "models/stage1.safetensors"
-        stage2 = "models/stage2.safetensors"
-        [http]
-        enabled = false
-        [pipeline]
-        max_frame_age_ms = 60000
+        try lineConfig("""
         [flagging]
         audit_share = 1.0
         [[cameras]]
@@ -143,7 +123,7 @@ struct StagedCLITests {
         width = 64
         height = 48
         defect_rate = 0.3
-        """.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+        """).write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
         let cfg = ["--config", dir + "/line.toml"]
         let train = try CLI.run(["train", "--data", dir + "/first", "--input-size", "32x24", "--epochs", "1", "--width", "4"] + cfg + small)
         #expect(train.status == 0 && train.out.contains("RGB (the images are colour"), "\(train.out)\(train.err)")
@@ -326,6 +306,25 @@ struct RegistryKillTests {
 }
 
 /// Images listed in an exported ImageFolder's labels.csv that exist on disk.
+/// A line config for a test folder: its database and frames under data/, its models under
+/// models/, no HTTP, every frame judged however late (a debug build beside other tests),
+/// then `tail` (the cameras and any other sections).
+func lineConfig(_ tail: String) -> String {
+    """
+    [store]
+    database = "data/db.sqlite"
+    frames = "data/frames"
+    [models]
+    stage1 = "models/stage1.safetensors"
+    stage2 = "models/stage2.safetensors"
+    [http]
+    enabled = false
+    [pipeline]
+    max_frame_age_ms = 60000
+    \(tail)
+    """
+}
+
 func ImageFolderCount(_ dir: String) throws -> Int {
     try String(contentsOfFile: dir + "/labels.csv", encoding: .utf8).split(separator: "\n").dropFirst()
         .filter { FileManager.default.fileExists(atPath: dir + "/" + $0.split(separator: ",")[0]) }.count
