@@ -38,6 +38,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto",
+                       providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CModbus", path: "Sources/CModbus", pkgConfig: "libmodbus",
+                       providers: [.apt(["libmodbus-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
@@ -77,11 +81,16 @@ let package = Package(
             "Training", "Inspection", "Store", "Neural", "Imaging", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
+        // The line's inputs and outputs: verdicts to MQTT (libmosquitto) and to a PLC over Modbus TCP (libmodbus). No ML.
+        .target(name: "LineIO", dependencies: [
+            "CMosquitto", "CModbus", "Config", "LinesightCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.
         .target(name: "Reports", dependencies: ["Store", "Config", "CZlib"], swiftSettings: vectorFlags),
 
         .executableTarget(name: "linesight", dependencies: [
-            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports", "Lifecycle", "LinesightCore",
+            "Neural", "Training", "Imaging", "Capture", "Store", "Inspection", "Config", "Reports", "Lifecycle", "LinesightCore", "LineIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -107,7 +116,7 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
-        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport", "LinesightCore", "Config", "Reports",
+        .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport", "LinesightCore", "Config", "Reports", "LineIO",
                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
@@ -117,9 +126,10 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "LinesightCoreTests", dependencies: ["LinesightCore", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "LineIOTests", dependencies: ["LineIO", "LinesightCore", "Config", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store", "Config", "CZlib", "TestSupport"], exclude: ["Golden"]),
         // Test-only helpers shared by test targets (model files with known outputs).
-        .target(name: "TestSupport", dependencies: ["Neural"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Neural", "CModbus"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport", "LinesightCore",

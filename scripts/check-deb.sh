@@ -15,6 +15,8 @@ done
 info=$(dpkg-deb --info "$deb")
 grep -q "Depends: .*libopenblas" <<<"$info" || fail "no OpenBLAS dependency: $info"
 grep -q "Depends: .*libturbojpeg" <<<"$info" || fail "no TurboJPEG dependency"
+grep -q "Depends: .*libmosquitto" <<<"$info" || fail "no libmosquitto dependency (the MQTT output)"
+grep -q "Depends: .*libmodbus" <<<"$info" || fail "no libmodbus dependency (the Modbus TCP output)"
 # Listed into a variable first: with pipefail, `grep -q` quitting at its first match can
 # kill tar with SIGPIPE and fail the pipeline although the file is there.
 ! grep -q " ./etc/linesight/token\$" <<<"$contents" || fail "the package carries a bearer token (every line PC must make its own)"

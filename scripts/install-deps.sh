@@ -4,14 +4,15 @@
 set -euo pipefail
 
 # systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests;
-# tmux: the review UI is tested in a real terminal.
-packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux)
+# tmux: the review UI is tested in a real terminal; libmosquitto-dev, libmodbus-dev: the MQTT and Modbus TCP outputs.
+packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux libmosquitto-dev libmodbus-dev)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
 fi
-# --test: PyTorch exports the torchvision model the weight import is tested against
+# --test: PyTorch exports the torchvision model the weight import is tested against; the MQTT
+# output is tested against a real broker (mosquitto) and client (mosquitto_sub)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3-torch python3-torchvision)
+    packages+=(python3-torch python3-torchvision mosquitto mosquitto-clients)
 fi
 
 missing=()

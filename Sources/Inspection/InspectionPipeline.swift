@@ -23,6 +23,8 @@ public struct PipelineSettings: Equatable, Sendable {
 public struct LiveVerdict: Sendable {
     public var camera: String
     public var sequence: UInt64
+    /// When the camera took the frame.
+    public var capturedAt: Date
     public var decision: Decision
     public var stage1Score: Double?
     public var defects: [String]
@@ -255,7 +257,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         if dropped, droppedSoFar == 1 || droppedSoFar % 100 == 0 {
             logger.warning("frames dropped", metadata: ["camera": "\(camera)", "dropped": "\(droppedSoFar)"])
         }
-        onVerdict?(LiveVerdict(camera: camera, sequence: frame.sequence, decision: verdict.decision, stage1Score: j?.stage1Score,
+        onVerdict?(LiveVerdict(camera: camera, sequence: frame.sequence, capturedAt: Date(timeIntervalSince1970: frame.timestamp), decision: verdict.decision, stage1Score: j?.stage1Score,
                                defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error))
     }
 

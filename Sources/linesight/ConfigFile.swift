@@ -2,17 +2,19 @@ import ArgumentParser
 import Config
 import Foundation
 import Inspection
+import LineIO
 import Reports
 
 /// The line config file (deploy/linesight.toml documents every key): each part of the
 /// program reads its own sections of the one TOML file, the line (Inspection's
-/// `LineConfig`), the HTTP API ([http], `HTTPSettings`) and the shifts ([stats], Reports'
-/// `ShiftSchedule`), and a key none of them reads is refused with the file, line and a
+/// `LineConfig`), the HTTP API ([http], `HTTPSettings`), the shifts ([stats], Reports'
+/// `ShiftSchedule`) and the outputs to the line ([outputs], LineIO's `OutputSettings`), and a key none of them reads is refused with the file, line and a
 /// "did you mean".
 struct ConfigFile {
     var line: LineConfig
     var http: HTTPSettings
     var shifts: ShiftSchedule
+    var outputs: OutputSettings
 
     static func load(path: String) throws -> ConfigFile {
         try read(try ConfigSection.load(path: path), baseDirectory: (path as NSString).deletingLastPathComponent)
@@ -22,9 +24,10 @@ struct ConfigFile {
         func resolve(_ p: String) -> String { p.hasPrefix("/") || baseDirectory.isEmpty ? p : baseDirectory + "/" + p }
         let http = try HTTPSettings.read(try root.section("http"), resolve: resolve)
         let shifts = try ShiftSchedule.read(try root.section("stats"))
+        let outputs = try OutputSettings.read(try root.section("outputs"), resolve: resolve)
         let line = try LineConfig.read(root, baseDirectory: baseDirectory)
         try root.finish()
-        return ConfigFile(line: line, http: http, shifts: shifts)
+        return ConfigFile(line: line, http: http, shifts: shifts, outputs: outputs)
     }
 
     /// `load`, with a config error as a usage error (the message names file, line and key).

@@ -1,4 +1,5 @@
 import Config
+import LineIO
 import Foundation
 import Reports
 import Testing
@@ -21,6 +22,40 @@ struct ConfigFileTests {
         #expect(c.http == HTTPSettings())
         #expect(c.shifts.shifts == ShiftSchedule.standard().shifts)
         #expect(c.line.cameras.count == 1)
+        #expect(c.outputs == OutputSettings(), "the shipped [outputs.mqtt] states the defaults (off)")
+    }
+
+    @Test func mqttOutputIsRead() throws {
+        let c = try read("""
+        [outputs.mqtt]
+        enabled = true
+        broker = "[::1]:8883"
+        topic = "plant/line-3"
+        username = "line3"
+        password_file = "mqtt.pw"
+        keepalive_seconds = 7
+        """)
+        let m = c.outputs.mqtt
+        #expect(m.enabled && m.host == "::1" && m.port == 8883 && m.keepAlive == 7)
+        #expect(m.statusTopic == "plant/line-3/status" && m.verdictTopic(camera: "top") == "plant/line-3/verdicts/top")
+        #expect(m.username == "line3" && m.passwordFile == "/base/mqtt.pw")
+    }
+
+    @Test func modbusOutputIsRead() throws {
+        let c = try read("""
+        [outputs.modbus]
+        enabled = true
+        server = "192.168.0.10:1502"
+        unit_id = 7
+        reject_coil = 12
+        reject_pulse_ms = 150
+        registers = 100
+        heartbeat_ms = 250
+        timeout_ms = 40
+        """)
+        let m = c.outputs.modbus
+        #expect(m.enabled && m.host == "192.168.0.10" && m.port == 1502 && m.unitId == 7 && m.rejectCoil == 12)
+        #expect(m.rejectPulse == 0.15 && m.registers == 100 && m.heartbeat == 0.25 && m.timeout == 0.04)
     }
 
     @Test func httpAndShiftsAreRead() throws {
@@ -47,6 +82,19 @@ struct ConfigFileTests {
         ("[stats]\ntimezon = \"UTC\"\n", "unknown key 'stats.timezon'"),
         ("[[stats.shifts]]\nname = \"a\"\nstart = \"06:00\"\nend = \"18:00\"\n[[stats.shifts]]\nname = \"b\"\nstart = \"12:00\"\nend = \"20:00\"\n", "overlap"),
         ("[sotre]\ndatabase = \"x\"\n", "unknown key 'sotre'"),
+        ("[outputs.mqtt]\nbroker = \"localhost\"\n", "is not HOST:PORT"),
+        ("[outputs.mqtt]\nbroker = \"localhost:0\"\n", "is not HOST:PORT"),
+        ("[outputs.mqtt]\ntopic = \"line/#\"\n", "without wildcards"),
+        ("[outputs.mqtt]\ntopic = \"line/\"\n", "trailing '/'"),
+        ("[outputs.mqtt]\nkeepalive_seconds = 1\n", "keepalive_seconds"),
+        ("[outputs.mqtt]\npassword_file = \"pw\"\n", "needs a username"),
+        ("[outputs.mqtt]\nbrokr = \"a:1\"\n", "unknown key 'outputs.mqtt.brokr'"),
+        ("[outputs.opcua]\nenabled = true\n", "unknown key 'outputs.opcua'"),
+        ("[outputs.modbus]\nserver = \"plc\"\n", "is not HOST:PORT"),
+        ("[outputs.modbus]\nunit_id = 248\n", "unit_id"),
+        ("[outputs.modbus]\nregisters = 65532\n", "registers"),
+        ("[outputs.modbus]\nreject_pulse_ms = 0\n", "reject_pulse_ms"),
+        ("[outputs.modbus]\nheartbeat_ms = -1\n", "heartbeat_ms"),
     ])
     func badSectionsAreRefusedWithLineAndKey(text: String, words: String) {
         #expect {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Inspection
+import LinesightCore
 import Store
 
 @Suite("Staged decision and flagging")

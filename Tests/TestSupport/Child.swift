@@ -71,8 +71,20 @@ public final class Child: @unchecked Sendable {
         let argv = ([path] + args).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
+        // The child starts with no signal blocked and every signal at its default: the test
+        // runner's threads may block SIGTERM, and a mask is inherited across exec (a broker
+        // would then ignore the SIGTERM a test sends it).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
-        let rc = posix_spawn(&child, path, &actions, nil, argv, envp)
+        let rc = posix_spawn(&child, path, &actions, &attr, argv, envp)
         close(out[1]); close(err[1])
         guard rc == 0 else { close(out[0]); close(err[0]); throw ChildError.spawn(path, rc) }
         pid = child

@@ -22,6 +22,7 @@ import Training
 /// and its error is the daemon's exit message (non-zero exit).
 struct Daemon {
     let inspection: InspectionService
+    let outputs: LineOutputs
     let http: HTTPSettings
     let token: String?
     let live: Bool
@@ -31,13 +32,14 @@ struct Daemon {
     func run() async throws {
         let notifier = SystemdNotifier(), startup = Startup(), shutdown = ShutdownRequest(), events = EventHub()
         if live { events.tap = { Console.printVerdict($0) } }
-        inspection.observer = { events.publish($0) }
+        inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
 
         var services: [any Service] = [
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
             HousekeepingService(inspection: inspection),
             ModelWatcherService(inspection: inspection),
-            HTTPService(settings: http, inspection: inspection, events: events, token: token, startup: startup, logger: logger),
+            HTTPService(settings: http, inspection: inspection, events: events, outputs: outputs, token: token, startup: startup, logger: logger),
+            OutputService(inspection: inspection, outputs: outputs, logger: logger),  // stops after the cameras: every verdict sent
             CameraService(inspection: inspection, startup: startup, shutdown: shutdown, logger: logger),  // stop reading, judge what is queued
             SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1
             ReloadSignalService(inspection: inspection, notifier: notifier, startup: startup),  // no READY=1 after STOPPING=1

@@ -7,6 +7,7 @@ extension HTTPAPI {
     struct Backend: Sendable {
         let inspection: InspectionService
         let events: EventHub
+        let outputs: LineOutputs
         let gate: ClassifyGate
     }
 
@@ -43,7 +44,7 @@ extension HTTPAPI {
         Route(.get, "/metrics") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: Metrics.render(b.inspection, eventClients: b.events.subscriberCount))))
+                            body: .init(byteBuffer: ByteBuffer(string: Metrics.render(b.inspection, eventClients: b.events.subscriberCount, outputs: b.outputs.health))))
         },
         Route(.get, "/api/v1/openapi.json") { request, _, _ in
             _ = try APIQuery(request, allowed: [])

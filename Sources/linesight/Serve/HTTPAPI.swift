@@ -14,12 +14,12 @@ enum HTTPAPI {
     /// Live-event subscribers at once; the next gets a 503 (each holds a connection and a buffer).
     static let maxEventClients = 16
 
-    static func router(_ d: InspectionService, events hub: EventHub, gate: ClassifyGate, token: String?, requireTokenForReads: Bool,
+    static func router(_ d: InspectionService, events hub: EventHub, outputs: LineOutputs, gate: ClassifyGate, token: String?, requireTokenForReads: Bool,
                        logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.add(middleware: AuthMiddleware(token: token, requireForReads: requireTokenForReads))
-        let backend = Backend(inspection: d, events: hub, gate: gate)
+        let backend = Backend(inspection: d, events: hub, outputs: outputs, gate: gate)
         for route in routes {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await route.handle(request, context, backend)

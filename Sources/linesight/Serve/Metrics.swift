@@ -1,11 +1,12 @@
 import Foundation
 import Inspection
+import LineIO
 import LinesightCore
 import Store
 
 /// The Prometheus text exposition (format 0.0.4) of the daemon's counters.
 enum Metrics {
-    static func render(_ d: InspectionService, eventClients: Int) -> String {
+    static func render(_ d: InspectionService, eventClients: Int, outputs: [OutputHealth] = []) -> String {
         var out = MetricsWriter()
         out.gauge("linesight_uptime_seconds", "Seconds since the daemon started.", Date().timeIntervalSince(d.startedAt))
         let all = d.pipelines.map { ($0.camera, $0.stats, $0.modelVersions) }
@@ -46,6 +47,14 @@ enum Metrics {
                   Double(d.lastRetention?.bytesOverBudget ?? 0))
         out.gauge("linesight_event_clients", "Clients following /api/v1/events.", Double(eventClients))
         out.gauge("linesight_pipeline_advancing", "1 while every camera produces verdicts (the watchdog is fed).", d.isAdvancing() ? 1 : 0)
+        let o = outputs.map { (["output": $0.name, "target": $0.target], $0) }
+        out.gauge("linesight_output_up", "1 while the output to the line is connected.", o.map { ($0.0, $0.1.connected ? 1 : 0) })
+        out.gauge("linesight_output_alarm", "1 while the output is failing (see the log for why).", o.map { ($0.0, $0.1.alarm == nil ? 0 : 1) })
+        out.counter("linesight_output_delivered_total", "Verdicts the far end acknowledged.", o.map { ($0.0, Double($0.1.delivered)) })
+        out.gauge("linesight_output_pending", "Verdicts sent or queued but not yet acknowledged.", o.map { ($0.0, Double($0.1.pending)) })
+        out.counter("linesight_output_dropped_total", "Verdicts not sent because the backlog was full.", o.map { ($0.0, Double($0.1.dropped)) })
+        out.histogram("linesight_output_ack_latency_ms", "Verdict handed to the output until the far end acknowledged it, milliseconds.", o.map { ($0.0, $0.1.latency) })
+        out.counter("linesight_output_reconnects_total", "Reconnections after the first connection.", o.map { ($0.0, Double($0.1.reconnects)) })
         return out.text
     }
 }

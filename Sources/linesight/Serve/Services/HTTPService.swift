@@ -13,6 +13,7 @@ struct HTTPService: Service {
     let settings: HTTPSettings
     let inspection: InspectionService
     let events: EventHub
+    let outputs: LineOutputs
     let token: String?
     let startup: Startup
     let logger: Logger
@@ -40,7 +41,7 @@ struct HTTPService: Service {
     private func application() -> some ApplicationProtocol {
         var httpLogger = Logger(label: "linesight.http")
         httpLogger.logLevel = .warning
-        let router = HTTPAPI.router(inspection, events: events, gate: ClassifyGate(), token: token,
+        let router = HTTPAPI.router(inspection, events: events, outputs: outputs, gate: ClassifyGate(), token: token,
                                     requireTokenForReads: !settings.isLoopback, logger: logger)
         let (settings, startup, logger) = (settings, startup, logger)
         return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(60))),

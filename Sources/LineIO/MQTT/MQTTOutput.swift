@@ -1,0 +1,116 @@
+import Foundation
+import LinesightCore
+import Logging
+
+/// How one output is doing, for /api/v1/health, /metrics and the logs.
+public struct OutputHealth: Sendable {
+    public var name: String
+    public var target: String
+    public var connected: Bool
+    /// Verdicts the far end acknowledged.
+    public var delivered: UInt64
+    /// Verdicts handed over but not yet acknowledged.
+    public var pending: UInt64
+    /// Verdicts not sent because the backlog was full.
+    public var dropped: UInt64
+    public var reconnects: UInt64
+    /// Hand-over to acknowledgement, milliseconds.
+    public var latency: Histogram
+    /// Why the output is failing, while it is (nil when it works).
+    public var alarm: String?
+}
+
+/// Verdicts to an MQTT broker: each verdict as JSON on `<topic>/verdicts/<camera>` (QoS 1),
+/// a retained `<topic>/status` ("online" once connected; the last will, "offline", when the
+/// daemon vanishes or hangs; "offline" with reason "stopped" on a clean stop), reconnection
+/// with back-off. A broker that is away raises an alarm and never slows the pipelines.
+public final class MQTTOutput: @unchecked Sendable {
+    public let settings: MQTTSettings
+    private let client: MQTTClient
+    private let logger: Logger
+    private let lock = NSLock()
+    private var dropped: UInt64 = 0
+    private var alarmLogged: String?
+    private var started = monotonicSeconds()
+    private let about: [String: String]
+
+    /// - Parameter about: what the status message says of this daemon (e.g. version, host).
+    public init(_ settings: MQTTSettings, about: [String: String], logger: Logger) throws(LineIOError) {
+        self.settings = settings
+        self.logger = logger
+        let will = MQTTClient.Will(topic: settings.statusTopic, payload: Self.status("offline", reason: "connection lost", about),
+                                   qos: 1, retain: true)
+        let endpoint = MQTTClient.Endpoint(host: settings.host, port: settings.port, clientId: settings.clientId,
+                                           keepAlive: settings.keepAlive, username: settings.username, password: try settings.password())
+        client = try MQTTClient(endpoint, will: will)
+        let online = Self.status("online", reason: nil, about), topic = settings.statusTopic
+        client.onConnect = { [weak client] in client?.publish(topic, online, qos: 1, retain: true) }
+        self.about = about
+    }
+
+    static func status(_ state: String, reason: String?, _ about: [String: String]) -> [UInt8] {
+        var o: [String: Any] = about
+        o["state"] = state
+        if let reason { o["reason"] = reason }
+        return Array((try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data())
+    }
+
+    public var target: String { "\(settings.host):\(settings.port)" }
+
+    /// Connects in the background (a broker that is down now is reached when it comes up).
+    public func start() {
+        started = monotonicSeconds()
+        client.start()
+        logger.info("mqtt output starting", metadata: ["broker": "\(target)", "topic": "\(settings.topic)"])
+    }
+
+    /// Keeps the connection (and so the status "online") for `seconds` more; call it while the
+    /// inspection is healthy. Without it the broker's keep-alive lapses and the will says offline.
+    public func renew(for seconds: Double) { client.renew(for: seconds) }
+
+    /// Publishes one verdict; cheap, never blocks (called on a pipeline's thread).
+    public func send(_ v: LineVerdict) {
+        guard client.pending < UInt64(settings.maxPending) else {
+            lock.withLock { dropped += 1 }
+            return
+        }
+        client.publish(settings.verdictTopic(camera: v.camera), v.json(), qos: 1, retain: false)
+    }
+
+    public var health: OutputHealth {
+        let s = client.stats, connected = client.isConnected
+        let dropped = lock.withLock { self.dropped }
+        var alarm: String?
+        if !connected && monotonicSeconds() - started > 2 {
+            alarm = "not connected to the broker at \(target)" + (client.error.map { ": \($0)" } ?? "")
+        } else if client.pending >= UInt64(settings.maxPending) {
+            alarm = "\(client.pending) verdicts wait for the broker's acknowledgement: new ones are dropped"
+        }
+        return OutputHealth(name: "mqtt", target: target, connected: connected, delivered: s.acknowledged,
+                            pending: client.pending, dropped: dropped, reconnects: s.connects > 0 ? s.connects - 1 : 0,
+                            latency: client.acknowledgementLatency, alarm: alarm)
+    }
+
+    /// Logs an alarm when it starts and when it clears (call it periodically).
+    public func checkAlarm() {
+        let h = health
+        let previous = lock.withLock { () -> String? in defer { alarmLogged = h.alarm }; return alarmLogged }
+        if let alarm = h.alarm, previous == nil {
+            logger.error("output failing", metadata: ["output": "mqtt", "alarm": "\(alarm)"])
+        } else if h.alarm == nil, previous != nil {
+            logger.notice("output working again", metadata: ["output": "mqtt", "broker": "\(target)"])
+        }
+    }
+
+    /// A clean goodbye: waits up to `flush_seconds` for queued verdicts, says "offline"
+    /// (stopped) on the status topic, disconnects (so no last will), ends the thread.
+    public func stop() {
+        if client.isConnected {
+            client.publish(settings.statusTopic, Self.status("offline", reason: "stopped", about), qos: 1, retain: true)
+            client.disconnect(flush: settings.flushSeconds)
+        }
+        client.stop(wait: 2)
+        let h = health
+        logger.info("mqtt output stopped", metadata: ["delivered": "\(h.delivered)", "pending": "\(h.pending)", "dropped": "\(h.dropped)"])
+    }
+}

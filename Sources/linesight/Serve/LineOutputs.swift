@@ -1,0 +1,30 @@
+import Foundation
+import Inspection
+import LineIO
+import Logging
+
+/// The daemon's outputs to the line (MQTT, Modbus TCP), fed every verdict as it is decided.
+final class LineOutputs: Sendable {
+    let mqtt: MQTTOutput?
+    let modbus: ModbusOutput?
+
+    init(_ settings: OutputSettings, logger: Logger) throws {
+        let about = ["host": ProcessInfo.processInfo.hostName, "pid": "\(getpid())"]
+        mqtt = settings.mqtt.enabled ? try MQTTOutput(settings.mqtt, about: about, logger: logger) : nil
+        modbus = settings.modbus.enabled ? ModbusOutput(settings.modbus, logger: logger) : nil
+    }
+
+    var isEmpty: Bool { mqtt == nil && modbus == nil }
+
+    /// Called on a pipeline's thread for every verdict: hands it to each output without waiting.
+    func send(_ v: LiveVerdict) {
+        guard !isEmpty else { return }
+        let verdict = LineVerdict(camera: v.camera, sequence: v.sequence, decision: v.decision, defects: v.defects,
+                                  stage1Score: v.stage1Score, flags: v.flags, capturedAt: v.capturedAt, latencyMs: v.totalMs,
+                                  error: v.error)
+        modbus?.send(verdict)  // the reject coil first
+        mqtt?.send(verdict)
+    }
+
+    var health: [OutputHealth] { [modbus?.health, mqtt?.health].compactMap { $0 } }
+}
