@@ -19,6 +19,9 @@ public struct Frame: Sendable {
     public var truth: [DefectTruth]?
     /// Where a replayed frame was read from.
     public var origin: String?
+    /// The part this frame was taken for, when its camera serves a triggered station (set by
+    /// the inspection layer; an opaque number here).
+    public var part: Int64?
 
     public init(sequence: UInt64, timestamp: Double = Date().timeIntervalSince1970,
                 monotonicNanos: UInt64 = monotonicNow(), format: PixelFormat, width: Int, height: Int,

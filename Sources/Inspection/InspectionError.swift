@@ -6,12 +6,15 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case config(String)
     /// A model's output was NaN or infinite for this frame: no verdict (the line fails it).
     case nonFiniteScore(stage: Int, model: String)
+    /// A trigger that cannot be taken (unknown station, a bad serial).
+    case trigger(String)
 
     public var description: String {
         switch self {
         case let .model(path, reason): "\(path): cannot be used: \(reason)"
         case let .config(why): "inspection settings: \(why)"
         case let .nonFiniteScore(stage, model): "model error: stage \(stage) (\(model)) gave a NaN or infinite score"
+        case let .trigger(why): why
         }
     }
 }

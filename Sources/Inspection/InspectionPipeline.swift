@@ -31,6 +31,8 @@ public struct LiveVerdict: Sendable {
     public var flags: [FlagReason]
     public var totalMs: Double
     public var error: String?
+    /// The part the frame was taken for (a station's camera), nil when free-running.
+    public var part: Int64?
 }
 
 /// One camera's inspection: a capture thread feeding a bounded queue, and a worker that
@@ -56,6 +58,10 @@ public final class InspectionPipeline: @unchecked Sendable {
     private var saveFailing = false
     /// Called from the worker thread after every verdict.
     public var onVerdict: (@Sendable (LiveVerdict) -> Void)?
+    /// For a station's camera: which frames are judged (the rest are skipped unjudged).
+    public var gate: FrameGate?
+    /// Called after the verdict of a frame taken for a part (before `onVerdict`).
+    var onPartFrame: (@Sendable (_ part: Int64, _ decision: Decision, _ defects: [String], _ error: String?) -> Void)?
 
     /// - Parameter classifiers: one per worker (`settings.workers`).
     public init(camera: String, source: FrameSource, classifiers: [StagedClassifier], flags: FlagSettings,
@@ -163,7 +169,11 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             updateCapture()
             switch result {
-            case .frame(let frame):
+            case .frame(var frame):
+                if let gate {
+                    guard let part = gate.admit(frame) else { continue }  // no part waits for it
+                    frame.part = part
+                }
                 lock.lock()
                 current.received += 1
                 lock.unlock()
@@ -234,7 +244,10 @@ public final class InspectionPipeline: @unchecked Sendable {
                                     stage2Model: j?.stage2Scores == nil ? nil : models.1,
                                     stage1Ms: j?.stage1Ms, stage2Ms: j?.stage2Ms, totalMs: totalMs,
                                     flags: outcome.flags, error: error)
-        sink(VerdictBundle(verdict: verdict, frame: saved))
+        var row = verdict
+        row.partId = frame.part
+        sink(VerdictBundle(verdict: row, frame: saved))
+        if let part = frame.part { onPartFrame?(part, verdict.decision, verdict.defectList, error) }
         lock.lock()
         switch verdict.decision {
         case .pass: current.passes += 1
@@ -258,7 +271,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             logger.warning("frames dropped", metadata: ["camera": "\(camera)", "dropped": "\(droppedSoFar)"])
         }
         onVerdict?(LiveVerdict(camera: camera, sequence: frame.sequence, capturedAt: Date(timeIntervalSince1970: frame.timestamp), decision: verdict.decision, stage1Score: j?.stage1Score,
-                               defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error))
+                               defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error, part: frame.part))
     }
 
     private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause, roi: Rect?) -> FrameRecord? {

@@ -32,6 +32,9 @@ public final class InspectionService: @unchecked Sendable {
     var apiClassifier: StagedClassifier
     let apiLock = NSLock()
     private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
+    private var partVerdictObserver: (@Sendable (PartVerdict) -> Void)?
+    /// Triggers to parts, for the cameras that serve a station.
+    let assembler: PartAssembler
     /// The engine's threads and kernels for every model this service loads, reloads included.
     let compute: Compute
 
@@ -46,6 +49,7 @@ public final class InspectionService: @unchecked Sendable {
         committer = GroupCommitter(store: store, interval: config.commitInterval, logger: logger)
         let saver = try FrameSaver(root: config.framesDirectory, quality: config.jpegQuality)
         var built: [InspectionPipeline] = []
+        var gates: [String: FrameGate] = [:]
         for cam in config.cameras {
             let classifiers = try (0..<max(1, config.pipeline.workers)).map { _ in
                 try StagedClassifier(config.models, roi: cam.roi, compute: compute)
@@ -55,13 +59,51 @@ public final class InspectionService: @unchecked Sendable {
             let p = InspectionPipeline(camera: cam.id, source: source, classifiers: classifiers, flags: config.flags,
                                        saver: saver,
                                        settings: config.pipeline, logger: logger) { committer.submit($0) }
+            if config.station(of: cam.id) != nil {
+                let gate = FrameGate()
+                p.gate = gate
+                gates[cam.id] = gate
+            }
             built.append(p)
         }
         pipelines = built
+        let firstPart = try store.nextPartId()
+        nonisolated(unsafe) weak var weakSelf: InspectionService?
+        assembler = PartAssembler(stations: config.stations, gates: gates, firstId: firstPart, logger: logger) { [committer] v in
+            committer.submit(part: PartRecord(id: v.id, station: v.station, triggeredAt: v.triggeredAt.timeIntervalSince1970,
+                                              serial: v.serial, decision: v.decision, defects: v.defects, views: v.views.count,
+                                              frames: v.frames, decidedMs: v.decidedMs, error: v.error))
+            weakSelf?.partObserver?(v)
+        }
         apiClassifier = try StagedClassifier(config.models, roi: nil, compute: compute)
         modelStamps = Self.stamps(config.models)
-        for p in pipelines { p.onVerdict = { [weak self] v in self?.observer?(v) } }
+        for p in pipelines {
+            p.onVerdict = { [weak self] v in self?.observer?(v) }
+            if p.gate != nil {
+                let assembler = assembler, camera = p.camera
+                p.onPartFrame = { part, decision, defects, error in
+                    assembler.judged(part: part, camera: camera, decision: decision, defects: defects, error: error)
+                }
+            }
+        }
+        weakSelf = self
     }
+
+    /// Called for every decided part (triggers at a station), from the thread that decided it.
+    public var partObserver: (@Sendable (PartVerdict) -> Void)? {
+        get { lock.withLock { partVerdictObserver } }
+        set { lock.withLock { partVerdictObserver = newValue } }
+    }
+
+    /// A trigger at `station` (nil: the only one): a new part, judged from the next frames of
+    /// its views. Returns at once with the part's id and deadline (seconds); the verdict comes
+    /// through `partObserver` and the store.
+    public func trigger(station: String?, serial: String?) throws(InspectionError) -> (id: Int64, station: String, deadline: Double) {
+        try assembler.trigger(station: station, serial: serial)
+    }
+
+    /// Each station's part counts.
+    public var partStats: [String: PartStats] { assembler.counts() }
 
     /// Called for every verdict, from the pipelines' threads (the live feed, server-sent events).
     public var observer: (@Sendable (LiveVerdict) -> Void)? {
@@ -103,6 +145,7 @@ public final class InspectionService: @unchecked Sendable {
     /// with the committer. Blocks up to 30 s per camera.
     public func stopCameras() {
         for p in pipelines { p.stop() }
+        assembler.stop()  // parts still waiting for a view are decided (rejected) now
         logger.info("cameras stopped", metadata: ["verdicts": "\(pipelines.reduce(0) { $0 + $1.stats.verdicts })"])
     }
 

@@ -24,6 +24,17 @@ public struct LineConfig: Sendable {
         public var fps: Double = 10
     }
 
+    /// A station: one trigger makes one part, judged from the frames of its cameras (views).
+    public struct Station: Sendable, Equatable {
+        public var id: String
+        /// Its views: cameras that then judge only the frames a trigger asks for.
+        public var cameras: [String]
+        /// Frames judged per view and trigger (a burst); the view fails if any of them fails.
+        public var framesPerView = 1
+        /// A part without every view's verdict this long after its trigger is rejected (seconds).
+        public var deadline = 1.0
+    }
+
     public var database = "linesight-data/inspection.sqlite"
     public var framesDirectory = "linesight-data/frames"
     public var jpegQuality = 90
@@ -39,6 +50,7 @@ public struct LineConfig: Sendable {
     /// Commit verdicts at least this often (group commit), seconds.
     public var commitInterval = 0.1
     public var cameras: [Camera] = []
+    public var stations: [Station] = []
 
     public init() {}
 
@@ -105,8 +117,37 @@ public struct LineConfig: Sendable {
         for (i, cam) in c.cameras.enumerated() where !seen.insert(cam.id).inserted {
             throw root.bad("cameras", "camera id '\(cam.id)' is used twice (cameras[\(i)])")
         }
+        var stationIds = Set<String>(), viewed = Set<String>()
+        for s in try root.sections("stations") {
+            let st = try station(s, cameras: seen)
+            guard stationIds.insert(st.id).inserted else { throw s.bad("id", "station id '\(st.id)' is used twice") }
+            for cam in st.cameras where !viewed.insert(cam).inserted {
+                throw s.bad("cameras", "camera '\(cam)' already serves another station")
+            }
+            c.stations.append(st)
+        }
         return c
     }
+
+    static func station(_ s: ConfigSection, cameras: Set<String>) throws -> Station {
+        guard let id = try s.optionalString("id") else { throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("id")) }
+        guard id.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw s.bad("id", "'\(id)' must be 1-64 letters, digits, '.', '_' or '-' (it names topics and metrics)")
+        }
+        let views = try s.strings("cameras", default: [])
+        guard !views.isEmpty else { throw s.bad("cameras", "a station needs at least one camera (its views)") }
+        for v in views where !cameras.contains(v) {
+            throw s.bad("cameras", "'\(v)' is not a camera id (known: \(cameras.sorted().joined(separator: ", ")))")
+        }
+        guard Set(views).count == views.count else { throw s.bad("cameras", "a camera is named twice") }
+        var st = Station(id: id, cameras: views)
+        st.framesPerView = try s.int("frames", default: st.framesPerView, in: 1...32)
+        st.deadline = Double(try s.int("deadline_ms", default: 1000, in: 10...600_000)) / 1000
+        return st
+    }
+
+    /// The station a camera serves, if any (its frames are then judged only when triggered).
+    public func station(of camera: String) -> Station? { stations.first { $0.cameras.contains(camera) } }
 
     static func camera(_ s: ConfigSection, _ resolve: (String) -> String) throws -> Camera {
         guard let id = try s.optionalString("id") else { throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("id")) }

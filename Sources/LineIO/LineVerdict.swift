@@ -14,9 +14,21 @@ public struct LineVerdict: Sendable, Equatable {
     /// Capture to verdict, milliseconds.
     public var latencyMs: Double
     public var error: String?
+    /// Set for a part (a station's trigger): then `camera` is the station, `sequence` the part id.
+    public var part: Part?
+
+    /// What a part adds: what its trigger carried and each view's verdict.
+    public struct Part: Sendable, Equatable {
+        public var serial: String?
+        public var views: [String: Decision]
+        public init(serial: String?, views: [String: Decision]) {
+            self.serial = serial
+            self.views = views
+        }
+    }
 
     public init(camera: String, sequence: UInt64, decision: Decision, defects: [String], stage1Score: Double?,
-                flags: [FlagReason], capturedAt: Date, latencyMs: Double, error: String?) {
+                flags: [FlagReason], capturedAt: Date, latencyMs: Double, error: String?, part: Part? = nil) {
         self.camera = camera
         self.sequence = sequence
         self.decision = decision
@@ -26,6 +38,7 @@ public struct LineVerdict: Sendable, Equatable {
         self.capturedAt = capturedAt
         self.latencyMs = latencyMs
         self.error = error
+        self.part = part
     }
 
     /// Whether the line must remove the part: a fail, or no verdict (fail-safe).
@@ -33,13 +46,25 @@ public struct LineVerdict: Sendable, Equatable {
 
     /// The JSON message: keys in snake_case, the time in ISO 8601 UTC with milliseconds,
     /// scores to 4 decimals; non-finite numbers become null.
+    /// A part's message has `station`, `part`, `serial`, `views` and `triggered_at` instead of
+    /// `camera`, `sequence`, `captured_at`, `stage1_score` and `flags`.
     public func json() -> [UInt8] {
         var o: [String: Any] = [
-            "camera": camera, "sequence": sequence, "decision": decision.rawValue, "reject": reject,
-            "defects": defects, "flags": flags.map(\.rawValue),
-            "captured_at": Self.timestamp(capturedAt), "latency_ms": Self.rounded(latencyMs, 2) ?? NSNull(),
+            "decision": decision.rawValue, "reject": reject, "defects": defects, "latency_ms": Self.rounded(latencyMs, 2) ?? NSNull(),
         ]
-        o["stage1_score"] = stage1Score.flatMap { Self.rounded($0, 4) } ?? NSNull()
+        if let part {
+            o["station"] = camera
+            o["part"] = sequence
+            o["serial"] = part.serial ?? NSNull()
+            o["views"] = part.views.mapValues(\.rawValue)
+            o["triggered_at"] = Self.timestamp(capturedAt)
+        } else {
+            o["camera"] = camera
+            o["sequence"] = sequence
+            o["flags"] = flags.map(\.rawValue)
+            o["captured_at"] = Self.timestamp(capturedAt)
+            o["stage1_score"] = stage1Score.flatMap { Self.rounded($0, 4) } ?? NSNull()
+        }
         o["error"] = error ?? NSNull()
         return Array((try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8))
     }

@@ -7,7 +7,9 @@ import Logging
 /// only beyond `maxPending` are the oldest dropped, counted and logged.
 public final class GroupCommitter: @unchecked Sendable {
     public struct Stats: Sendable, Equatable {
+        /// Verdict rows committed (parts are counted apart).
         public var committed: UInt64 = 0
+        public var partsCommitted: UInt64 = 0
         public var batches: UInt64 = 0
         public var failedCommits: UInt64 = 0
         public var dropped: UInt64 = 0
@@ -25,7 +27,7 @@ public final class GroupCommitter: @unchecked Sendable {
     private let maxPending: Int
     private let logger: Logger
     private let condition = NSCondition()
-    private var queue: [VerdictBundle] = []
+    private var queue: [StoreRow] = []
     private var head = 0
     private var inFlight = 0
     private var stopping = false
@@ -53,9 +55,14 @@ public final class GroupCommitter: @unchecked Sendable {
         return s
     }
 
-    public func submit(_ bundle: VerdictBundle) {
+    public func submit(_ bundle: VerdictBundle) { submit(row: .verdict(bundle)) }
+
+    /// A decided part, committed in the same order as the verdicts around it.
+    public func submit(part: PartRecord) { submit(row: .part(part)) }
+
+    private func submit(row: StoreRow) {
         condition.lock()
-        queue.append(bundle)
+        queue.append(row)
         if queue.count - head > maxPending {
             head += 1
             _stats.dropped += 1
@@ -114,7 +121,7 @@ public final class GroupCommitter: @unchecked Sendable {
             var ok = true
             var refused: [RefusedVerdict] = []
             do {
-                refused = try store.insert(batch)
+                refused = try store.insert(rows: batch)
             } catch {
                 ok = false
                 if failingSince == nil {
@@ -131,8 +138,10 @@ public final class GroupCommitter: @unchecked Sendable {
                                             "recorded": "\(r.recordedAsNoVerdict)"])
                 }
                 _stats.refused += UInt64(refused.count)
-                _stats.dropped += UInt64(refused.filter { !$0.recordedAsNoVerdict }.count)
-                _stats.committed += UInt64(n - refused.filter { !$0.recordedAsNoVerdict }.count)
+                _stats.dropped += UInt64(refused.filter { !$0.recordedAsNoVerdict && $0.part == nil }.count)
+                let parts = batch.filter { if case .part = $0 { true } else { false } }.count
+                _stats.partsCommitted += UInt64(parts - refused.filter { $0.part != nil }.count)
+                _stats.committed += UInt64(n - parts - refused.filter { !$0.recordedAsNoVerdict && $0.part == nil }.count)
                 _stats.batches += 1
                 _stats.lastBatchMs = Date().timeIntervalSince(start) * 1000
                 _stats.failing = false

@@ -35,6 +35,8 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
     /// Comma-separated flag reasons.
     public var flags: String
     public var error: String?
+    /// The part this frame was taken for (a station's trigger); nil for a free-running camera.
+    public var partId: Int64?
 
     public init(cameraId: String, capturedAt: Double, frameSequence: Int64, stage1Score: Double?,
                 stage2Scores: String? = nil, decision: Decision, defects: [String] = [], stage1Model: String? = nil,
@@ -59,10 +61,12 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
     /// What is recorded when SQLite refuses this row: a no-verdict for the same frame that
     /// names the refusal, with only values the schema always takes.
     public func refusedStandIn(reason: String) -> VerdictRecord {
-        VerdictRecord(cameraId: cameraId, capturedAt: capturedAt.isFinite ? capturedAt : 0, frameSequence: max(0, frameSequence),
-                      stage1Score: nil, decision: .noVerdict, stage1Model: stage1Model,
-                      totalMs: totalMs.isFinite && totalMs >= 0 ? totalMs : 0,
-                      error: "store refused the verdict row: " + String(reason.prefix(500)))
+        var v = VerdictRecord(cameraId: cameraId, capturedAt: capturedAt.isFinite ? capturedAt : 0, frameSequence: max(0, frameSequence),
+                              stage1Score: nil, decision: .noVerdict, stage1Model: stage1Model,
+                              totalMs: totalMs.isFinite && totalMs >= 0 ? totalMs : 0,
+                              error: "store refused the verdict row: " + String(reason.prefix(500)))
+        v.partId = partId
+        return v
     }
 
     public var defectList: [String] { defects.isEmpty ? [] : defects.split(separator: ",").map(String.init) }
@@ -75,7 +79,47 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
         case cameraId = "camera_id", capturedAt = "captured_at", frameSequence = "frame_sequence"
         case stage1Score = "stage1_score", stage2Scores = "stage2_scores"
         case stage1Model = "stage1_model", stage2Model = "stage2_model"
-        case stage1Ms = "stage1_ms", stage2Ms = "stage2_ms", totalMs = "total_ms"
+        case stage1Ms = "stage1_ms", stage2Ms = "stage2_ms", totalMs = "total_ms", partId = "part_id"
+    }
+}
+
+/// One part: a station's trigger, judged from the frames of its views. It fails when any
+/// view fails; with no verdict for a view by the deadline it is a no-verdict (rejected).
+public struct PartRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "parts"
+    public var id: Int64
+    public var station: String
+    public var triggeredAt: Double
+    /// What the trigger carried: serial, barcode, lot or order number.
+    public var serial: String?
+    public var decision: Decision
+    /// Comma-separated "view:kind" of a fail.
+    public var defects: String
+    public var views: Int
+    public var frames: Int
+    /// Trigger to verdict, milliseconds.
+    public var decidedMs: Double
+    public var error: String?
+
+    public init(id: Int64, station: String, triggeredAt: Double, serial: String?, decision: Decision, defects: [String],
+                views: Int, frames: Int, decidedMs: Double, error: String?) {
+        self.id = id
+        self.station = station
+        self.triggeredAt = triggeredAt
+        self.serial = serial
+        self.decision = decision
+        self.defects = defects.joined(separator: ",")
+        self.views = views
+        self.frames = frames
+        self.decidedMs = decidedMs
+        self.error = error
+    }
+
+    public var defectList: [String] { defects.isEmpty ? [] : defects.split(separator: ",").map(String.init) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, station, serial, decision, defects, views, frames, error
+        case triggeredAt = "triggered_at", decidedMs = "decided_ms"
     }
 }
 

@@ -9,6 +9,7 @@ enum Schema {
         m.registerMigration("v2-registry", migrate: v2)
         m.registerMigration("v3-review-stats", migrate: v3)
         m.registerMigration("v4-frame-roi", migrate: v4)
+        m.registerMigration("v5-parts", migrate: v5)
         return m
     }
 
@@ -221,6 +222,28 @@ enum Schema {
         ALTER TABLE frames ADD COLUMN roi_h INTEGER CHECK (
             (roi_x IS NULL AND roi_y IS NULL AND roi_w IS NULL AND roi_h IS NULL)
             OR (roi_x >= 0 AND roi_y >= 0 AND roi_w > 0 AND roi_h > 0 AND roi_x + roi_w <= width AND roi_y + roi_h <= height));
+        """)
+    }
+
+    /// Parts: one trigger of a station, judged from its views' frames; the frame verdicts
+    /// name their part (no foreign key: a part is decided, and committed, after its frames).
+    static func v5(_ db: Database) throws {
+        try db.execute(sql: """
+        CREATE TABLE parts (
+            id INTEGER PRIMARY KEY,
+            station TEXT NOT NULL CHECK (length(station) BETWEEN 1 AND 64),
+            triggered_at REAL NOT NULL,
+            serial TEXT CHECK (serial IS NULL OR length(serial) BETWEEN 1 AND 128),
+            decision TEXT NOT NULL CHECK (decision IN \(decisions)),
+            defects TEXT NOT NULL DEFAULT '',
+            views INTEGER NOT NULL CHECK (views >= 1),
+            frames INTEGER NOT NULL CHECK (frames >= 0),
+            decided_ms REAL NOT NULL CHECK (decided_ms >= 0),
+            error TEXT
+        ) STRICT;
+        CREATE INDEX parts_station_time ON parts(station, triggered_at);
+        ALTER TABLE verdicts ADD COLUMN part_id INTEGER;
+        CREATE INDEX verdicts_part ON verdicts(part_id) WHERE part_id IS NOT NULL;
         """)
     }
 }

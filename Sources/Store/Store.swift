@@ -94,11 +94,30 @@ public final class Store: Sendable {
     /// failure of the database itself (I/O, disk full, busy) throws, and then nothing is written.
     @discardableResult
     public func insert(_ bundles: [VerdictBundle]) throws -> [RefusedVerdict] {
-        guard !bundles.isEmpty else { return [] }
+        try insert(rows: bundles.map { .verdict($0) })
+    }
+
+    /// Verdicts and parts in one transaction, in order (`insert(_:)`); a part row SQLite
+    /// refuses is left out and returned (its frames' verdicts stand).
+    @discardableResult
+    public func insert(rows: [StoreRow]) throws -> [RefusedVerdict] {
+        guard !rows.isEmpty else { return [] }
         var refused: [RefusedVerdict] = []
         try pool.write { db in
             refused = []
-            for b in bundles {
+            for row in rows {
+                let b: VerdictBundle
+                switch row {
+                case .verdict(let v): b = v
+                case .part(let p):
+                    do {
+                        try db.inSavepoint { try p.insert(db); return .commit }
+                    } catch let e as DatabaseError where Self.isRowProblem(e) {
+                        refused.append(RefusedVerdict(camera: p.station, sequence: p.id, reason: e.message ?? "\(e.resultCode)",
+                                                      recordedAsNoVerdict: false, part: p.id))
+                    }
+                    continue
+                }
                 do {
                     try db.inSavepoint { try Self.insert(b, db); return .commit }
                 } catch let e as DatabaseError where Self.isRowProblem(e) {
@@ -148,11 +167,19 @@ public final class Store: Sendable {
     }
 }
 
-/// A verdict row the database refused, recorded as a no-verdict in its place.
+/// A verdict row the database refused, recorded as a no-verdict in its place (or a part row
+/// it refused: `part` set, `camera` the station, nothing recorded in its place).
 public struct RefusedVerdict: Sendable, Equatable {
     public var camera: String
     public var sequence: Int64
     public var reason: String
     /// False when even the stand-in no-verdict was refused (the verdict is then lost, and counted).
     public var recordedAsNoVerdict: Bool
+    public var part: Int64? = nil
+}
+
+/// What the group committer writes: a verdict (with its kept frame and flags) or a decided part.
+public enum StoreRow: Sendable {
+    case verdict(VerdictBundle)
+    case part(PartRecord)
 }

@@ -69,6 +69,16 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\nsource = \"v4l2\"\ndevice = \"/dev/video0\"\ncontrols = { gain = 99999999999 }\n", "gain"),
         ("[pipeline]\nqueue = 0\n[[cameras]]\nid = \"a\"\n", "outside 1...1000"),
         ("[store]\n", "at least one [[cameras]]"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\n", "'b' is not a camera id (known: a)"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\n", "needs at least one camera"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\ncameras = [\"a\"]\n", "missing required key 'stations[0].id'"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\", \"a\"]\n", "named twice"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\n[[stations]]\nid = \"t\"\ncameras = [\"a\"]\n", "already serves another station"),
+        ("[[cameras]]\nid = \"a\"\n[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\n", "station id 's' is used twice"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\nframes = 0\n", "frames"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ndeadline_ms = 5\n", "deadline_ms"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s/1\"\ncameras = [\"a\"]\n", "letters, digits"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntrigger = \"gpio\"\n", "unknown key 'stations[0].trigger'"),
     ])
     func badConfigsAreRefusedWithLineAndKey(text: String, words: String) {
         #expect {

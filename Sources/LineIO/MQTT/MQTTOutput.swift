@@ -74,7 +74,8 @@ public final class MQTTOutput: @unchecked Sendable {
             lock.withLock { dropped += 1 }
             return
         }
-        client.publish(settings.verdictTopic(camera: v.camera), v.json(), qos: 1, retain: false)
+        let topic = v.part == nil ? settings.verdictTopic(camera: v.camera) : settings.partTopic(station: v.camera)
+        client.publish(topic, v.json(), qos: 1, retain: false)
     }
 
     public var health: OutputHealth {

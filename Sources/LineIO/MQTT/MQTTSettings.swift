@@ -7,8 +7,9 @@ public struct MQTTSettings: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 1883
     public var clientId = "linesight"
-    /// Topics: `<topic>/status` (retained: online, or the last will's offline) and
-    /// `<topic>/verdicts/<camera>` (QoS 1, one JSON message per verdict).
+    /// Topics: `<topic>/status` (retained: online, or the last will's offline),
+    /// `<topic>/verdicts/<camera>` (QoS 1, one JSON message per verdict of a free-running
+    /// camera) and `<topic>/parts/<station>` (one per part of a triggered station).
     public var topic = "linesight"
     public var keepAlive = 5
     public var username: String?
@@ -23,6 +24,7 @@ public struct MQTTSettings: Sendable, Equatable {
 
     public var statusTopic: String { topic + "/status" }
     public func verdictTopic(camera: String) -> String { topic + "/verdicts/" + camera }
+    public func partTopic(station: String) -> String { topic + "/parts/" + station }
 
     /// Reads [outputs.mqtt]; `password_file` is taken relative to the config's folder.
     public static func read(_ s: ConfigSection, resolve: (String) -> String) throws -> MQTTSettings {

@@ -33,6 +33,7 @@ struct Daemon {
         let notifier = SystemdNotifier(), startup = Startup(), shutdown = ShutdownRequest(), events = EventHub()
         if live { events.tap = { Console.printVerdict($0) } }
         inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
+        inspection.partObserver = { [outputs] in outputs.send(part: $0) }
 
         var services: [any Service] = [
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite

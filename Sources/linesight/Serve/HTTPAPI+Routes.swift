@@ -59,6 +59,8 @@ extension HTTPAPI {
             return try events(b.events)
         },
         Route(.post, "/api/v1/classify") { request, _, b in try await classify(b.inspection, b.gate, request) },
+        Route(.post, "/api/v1/trigger") { request, _, b in try trigger(b.inspection, request) },
+        Route(.get, "/api/v1/parts") { request, _, b in try parts(b.inspection, request) },
         Route(.post, "/api/v1/models/reload") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             let d = b.inspection

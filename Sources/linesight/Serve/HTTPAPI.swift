@@ -72,6 +72,38 @@ enum HTTPAPI {
         return json(["items": items, "next_before": page.nextBefore.map { $0 as Any } ?? NSNull()])
     }
 
+    /// A software trigger: a new part at the station, judged from its views' next frames.
+    static func trigger(_ d: InspectionService, _ request: Request) throws -> Response {
+        let q = try APIQuery(request, allowed: ["station", "serial"])
+        let station = try q.string("station"), serial = try q.string("serial")
+        do {
+            let t = try d.trigger(station: station, serial: serial)
+            return json(["part": t.id, "station": t.station, "deadline_ms": Int((t.deadline * 1000).rounded())], status: .accepted)
+        } catch {
+            let parameter = "\(error)".hasPrefix("serial") ? "serial" : "station"
+            throw APIError(status: d.config.stations.isEmpty ? .conflict : .badRequest,
+                           message: "\(parameter): \(error)", parameter: parameter)
+        }
+    }
+
+    /// The latest parts, newest first, each with its views' frame verdicts.
+    static func parts(_ d: InspectionService, _ request: Request) throws -> Response {
+        let q = try APIQuery(request, allowed: ["station", "before", "limit"])
+        let station = try q.string("station")
+        if let station, !d.config.stations.contains(where: { $0.id == station }) {
+            throw APIError(status: .notFound, message: "station: no station '\(APIQuery.printable(station))'", parameter: "station")
+        }
+        let before = try q.int("before", in: 1...Int64.max)
+        let limit = Int(try q.int("limit", in: 1...1000) ?? 100)
+        let page = try d.store.parts(station: station, before: before, limit: limit)
+        let items = try page.map { p -> [String: Any] in
+            var o = try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as? [String: Any] ?? [:]
+            o["frames_judged"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(d.store.verdicts(ofPart: p.id)))
+            return o
+        }
+        return json(["items": items, "next_before": page.count == limit ? page.last.map { $0.id as Any } ?? NSNull() : NSNull()])
+    }
+
     static func stats(_ d: InspectionService, _ request: Request) throws -> Response {
         let q = try APIQuery(request, allowed: ["camera", "since", "until"])
         let camera = try camera(d, q)

@@ -17,12 +17,23 @@ final class LineOutputs: Sendable {
     var isEmpty: Bool { mqtt == nil && modbus == nil }
 
     /// Called on a pipeline's thread for every verdict: hands it to each output without waiting.
+    /// A frame taken for a part is not sent: its part is, once decided (`send(part:)`).
     func send(_ v: LiveVerdict) {
-        guard !isEmpty else { return }
+        guard !isEmpty, v.part == nil else { return }
         let verdict = LineVerdict(camera: v.camera, sequence: v.sequence, decision: v.decision, defects: v.defects,
                                   stage1Score: v.stage1Score, flags: v.flags, capturedAt: v.capturedAt, latencyMs: v.totalMs,
                                   error: v.error)
         modbus?.send(verdict)  // the reject coil first
+        mqtt?.send(verdict)
+    }
+
+    /// Called when a part is decided (a pipeline's thread, or the deadline watcher's).
+    func send(part v: PartVerdict) {
+        guard !isEmpty else { return }
+        let verdict = LineVerdict(camera: v.station, sequence: UInt64(v.id), decision: v.decision, defects: v.defects,
+                                  stage1Score: nil, flags: [], capturedAt: v.triggeredAt, latencyMs: v.decidedMs, error: v.error,
+                                  part: .init(serial: v.serial, views: v.views))
+        modbus?.send(verdict)
         mqtt?.send(verdict)
     }
 

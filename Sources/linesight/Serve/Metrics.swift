@@ -47,6 +47,18 @@ enum Metrics {
                   Double(d.lastRetention?.bytesOverBudget ?? 0))
         out.gauge("linesight_event_clients", "Clients following /api/v1/events.", Double(eventClients))
         out.gauge("linesight_pipeline_advancing", "1 while every camera produces verdicts (the watchdog is fed).", d.isAdvancing() ? 1 : 0)
+        let parts = d.partStats.sorted { $0.key < $1.key }
+        if !parts.isEmpty {
+            out.counter("linesight_parts_triggered_total", "Triggers taken (each a part).", parts.map { (["station": $0.key], Double($0.value.triggered)) })
+            out.counter("linesight_parts_total", "Parts decided, by decision.", parts.flatMap { st, s in
+                [(["station": st, "decision": "pass"], Double(s.passes)), (["station": st, "decision": "fail"], Double(s.fails)),
+                 (["station": st, "decision": "no_verdict"], Double(s.noVerdicts))]
+            })
+            out.counter("linesight_parts_late_total", "Parts decided by their deadline, a view's verdict missing (rejected).", parts.map { (["station": $0.key], Double($0.value.lateParts)) })
+            out.histogram("linesight_part_latency_ms", "Trigger to part verdict, milliseconds.", parts.map { (["station": $0.key], $0.value.latency) })
+            out.counter("linesight_frames_skipped_total", "Frames of a station's camera no part asked for (not judged).",
+                        d.pipelines.compactMap { p in p.gate.map { (["camera": p.camera], Double($0.skippedFrames)) } })
+        }
         let o = outputs.map { (["output": $0.name, "target": $0.target], $0) }
         out.gauge("linesight_output_up", "1 while the output to the line is connected.", o.map { ($0.0, $0.1.connected ? 1 : 0) })
         out.gauge("linesight_output_alarm", "1 while the output is failing (see the log for why).", o.map { ($0.0, $0.1.alarm == nil ? 0 : 1) })

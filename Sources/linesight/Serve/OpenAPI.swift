@@ -145,6 +145,48 @@ enum OpenAPI {
             }
           }
         },
+        "/api/v1/trigger": {
+          "post": {
+            "summary": "A software trigger: a new part at the station, judged from the next frames of its views; its verdict goes to the store, the outputs and /api/v1/parts.",
+            "security": [{"bearer": []}],
+            "parameters": [
+              {"name": "station", "in": "query", "description": "The station (optional when only one is configured).", "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+              {"name": "serial", "in": "query", "description": "What the part carries: serial, barcode, lot or order number.", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+            ],
+            "responses": {
+              "202": {"description": "The part is on its way.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["part", "station", "deadline_ms"], "additionalProperties": false,
+                "properties": {"part": {"type": "integer", "minimum": 1}, "station": {"type": "string"}, "deadline_ms": {"type": "integer", "minimum": 1}}
+              }}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "403": {"$ref": "#/components/responses/Forbidden"},
+              "409": {"description": "No station is configured.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+          }
+        },
+        "/api/v1/parts": {
+          "get": {
+            "summary": "Parts (one per trigger), newest first, each with the frame verdicts of its views.",
+            "parameters": [
+              {"name": "station", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+              {"name": "before", "in": "query", "description": "The previous page's next_before.", "schema": {"type": "integer", "format": "int64", "minimum": 1}},
+              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+            ],
+            "responses": {
+              "200": {"description": "A page of parts.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["items", "next_before"], "additionalProperties": false,
+                "properties": {
+                  "items": {"type": "array", "items": {"$ref": "#/components/schemas/Part"}},
+                  "next_before": {"type": "integer", "nullable": true}
+                }
+              }}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "404": {"$ref": "#/components/responses/NotFound"},
+              "503": {"$ref": "#/components/responses/Busy"}
+            }
+          }
+        },
         "/api/v1/models/reload": {
           "post": {
             "summary": "Loads the configured model files again for every camera; swaps them only if all load.",
@@ -206,7 +248,25 @@ enum OpenAPI {
               "stage2_ms": {"type": "number", "minimum": 0},
               "total_ms": {"type": "number", "minimum": 0},
               "flags": {"type": "string", "description": "Comma-separated flag reasons."},
-              "error": {"type": "string", "description": "Why a no-verdict has none."}
+              "error": {"type": "string", "description": "Why a no-verdict has none."},
+              "part_id": {"type": "integer", "description": "The part this frame was taken for (a station's trigger)."}
+            }
+          },
+          "Part": {
+            "type": "object",
+            "required": ["id", "station", "triggered_at", "decision", "defects", "views", "frames", "decided_ms", "frames_judged"],
+            "properties": {
+              "id": {"type": "integer", "minimum": 1},
+              "station": {"type": "string"},
+              "triggered_at": {"type": "number"},
+              "serial": {"type": "string"},
+              "decision": {"type": "string", "enum": ["pass", "fail", "no_verdict"]},
+              "defects": {"type": "string", "description": "Comma-separated view:kind of a fail."},
+              "views": {"type": "integer", "minimum": 1},
+              "frames": {"type": "integer", "minimum": 0},
+              "decided_ms": {"type": "number", "minimum": 0},
+              "error": {"type": "string", "description": "Why a part has no verdict (a deadline missed, a view's error)."},
+              "frames_judged": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}
             }
           },
           "Stats": {

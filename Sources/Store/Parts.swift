@@ -1,0 +1,24 @@
+import GRDB
+
+extension Store {
+    /// The id the next part gets: past every part stored, so ids stay unique across restarts.
+    public func nextPartId() throws -> Int64 {
+        try pool.read { db in (try Int64.fetchOne(db, sql: "SELECT max(id) FROM parts") ?? 0) + 1 }
+    }
+
+    /// The latest parts, newest first (at most `limit`, 1-1000), of one station or all, before
+    /// part id `before` when given (paging).
+    public func parts(station: String? = nil, before: Int64? = nil, limit: Int = 100) throws -> [PartRecord] {
+        try pool.read { db in
+            var request = PartRecord.all()
+            if let station { request = request.filter(Column("station") == station) }
+            if let before { request = request.filter(Column("id") < before) }
+            return try request.order(Column("id").desc).limit(max(1, min(limit, 1000))).fetchAll(db)
+        }
+    }
+
+    /// The frame verdicts taken for one part, in the order they were judged.
+    public func verdicts(ofPart id: Int64) throws -> [VerdictRecord] {
+        try pool.read { db in try VerdictRecord.filter(Column("part_id") == id).order(Column("id")).fetchAll(db) }
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import Store
+import TestSupport
+import Testing
+
+/// Parts, not frames: a station of two views, software triggers over HTTP, the part verdict
+/// combining the views, stored with its frames and sent to the line once per part.
+@Suite("parts and triggers", .serialized)
+struct PartsCLITests {
+    static let token = "parts-test-token-0123456789"
+
+    /// Two synthetic views (`side` at `sideFps`) and one station over them.
+    static func harness(_ name: String, frames: Int = 2, deadlineMs: Int = 2000, sideFps: Double = 40, extra: String = "") throws -> ServeHarness {
+        let cameras = """
+        [[cameras]]
+        id = "top"
+        source = "synthetic"
+        fps = 40
+        width = 96
+        height = 64
+
+        [[cameras]]
+        id = "side"
+        source = "synthetic"
+        fps = \(sideFps)
+        width = 96
+        height = 64
+        seed = 2
+
+        [[stations]]
+        id = "s1"
+        cameras = ["top", "side"]
+        frames = \(frames)
+        deadline_ms = \(deadlineMs)
+        """
+        let h = try ServeHarness(name: name, extraConfig: extra, camera: cameras)
+        let config = h.dir + "/linesight.toml"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "listen = \"127.0.0.1:\(h.port)\"", with: "listen = \"127.0.0.1:\(h.port)\"\ntoken_file = \"token\"")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        try token.write(toFile: h.dir + "/token", atomically: true, encoding: .utf8)
+        chmod(h.dir + "/token", 0o600)
+        return h
+    }
+
+    func trigger(_ h: ServeHarness, _ query: String = "") -> (status: Int, json: [String: Any]?) {
+        let r = h.http("/api/v1/trigger" + query, method: "POST", token: Self.token)
+        return (r.status, try? JSONSerialization.jsonObject(with: r.body) as? [String: Any])
+    }
+
+    @Test("each trigger is one part, judged from the next frames of both views; stored with them, published once per part")
+    func triggersMakeParts() throws {
+        let broker = try MosquittoBroker()
+        try broker.start()
+        let h = try Self.harness("parts", extra: MQTTOutputTests.config(broker.port))
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let sub = try broker.subscribe("plant/line1/#")
+        try h.start()
+        #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"side\"}") ?? 0) > 10 }, "the views run, unjudged")
+        #expect(h.metric("linesight_store_committed_total") == 0, "no frame is judged without a trigger")
+
+        var ids: [Int] = []
+        for i in 1...10 {
+            let r = trigger(h, "?station=s1&serial=SN-\(i)")
+            #expect(r.status == 202 && r.json?["station"] as? String == "s1" && r.json?["deadline_ms"] as? Int == 2000)
+            if let id = r.json?["part"] as? Int { ids.append(id) }
+            usleep(100_000)
+        }
+        #expect(ids == Array(ids[0]..<(ids[0] + 10)), "ids count up: \(ids)")
+        #expect(h.wait(15) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 10 })
+
+        // What a line sends: bad input is refused, naming what is wrong.
+        #expect(h.http("/api/v1/trigger", method: "POST").status == 403 || h.http("/api/v1/trigger", method: "POST").status == 401)
+        let long = trigger(h, "?serial=" + String(repeating: "x", count: 129))
+        #expect(long.status == 400 && long.json?["parameter"] as? String == "serial")
+        let unknown = trigger(h, "?station=s2")
+        #expect(unknown.status == 400 && unknown.json?["parameter"] as? String == "station")
+        #expect(h.http("/api/v1/parts?station=nope").status == 404)
+
+        let page = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/parts?limit=10").body) as? [String: Any])
+        let parts = try #require(page["items"] as? [[String: Any]])
+        #expect(parts.count == 10)
+        for p in parts {
+            #expect(p["decision"] as? String == "fail" && p["views"] as? Int == 2 && p["frames"] as? Int == 4)
+            #expect((p["serial"] as? String)?.hasPrefix("SN-") == true)
+            #expect(Set((p["defects"] as? String ?? "").split(separator: ",")) == ["top:scratch", "side:scratch"])
+            let frames = p["frames_judged"] as? [[String: Any]] ?? []
+            #expect(frames.count == 4 && frames.allSatisfy { $0["part_id"] as? Int == p["id"] as? Int })
+            #expect(Set(frames.compactMap { $0["camera_id"] as? String }) == ["top", "side"])
+        }
+
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0, "\(r.err.suffix(600))")
+        usleep(300_000)
+        let messages = sub.stop()
+        let stored = try Store(path: h.dir + "/data/inspection.sqlite").rangeStats().frames
+        #expect(stored == 40, "10 parts x 2 views x 2 frames, nothing else judged: \(stored)")
+        let partMessages = messages.filter { $0.topic == "plant/line1/parts/s1" }
+        #expect(partMessages.count == 10, "one message per part")
+        #expect(!messages.contains { $0.topic.contains("/verdicts/") }, "a station's frames are not published one by one")
+        let m = try #require(partMessages.first?.json)
+        #expect(m["part"] as? Int == ids.first && m["serial"] as? String == "SN-1" && m["reject"] as? Bool == true)
+        #expect((m["views"] as? [String: String]) == ["top": "fail", "side": "fail"])
+    }
+
+    @Test("the PLC gets one reject pulse per failing part, not one per frame")
+    func oneRejectPerPart() throws {
+        let plc = ModbusServer()
+        try plc.start()
+        let h = try Self.harness("parts-plc", frames: 1, extra: ModbusOutputTests.config(plc.port))
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"top\"}") ?? 0) > 10 })
+        for _ in 1...5 {
+            #expect(trigger(h).status == 202, "the only station needs no name")
+            usleep(300_000)
+        }
+        #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 5 })
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+        #expect(plc.coil(ModbusOutputTests.coil).filter(\.on).count == 5, "five parts, five pulses (ten frames)")
+        #expect(plc.value(ModbusOutputTests.base + 2) == 5 && plc.value(ModbusOutputTests.base + 4) == 5)
+    }
+
+    @Test("a view that misses the deadline rejects the part, the reason stored; its frame is no longer waited for")
+    func deadlineRejects() throws {
+        // the side camera delivers its first frame at start and the next 100 s later
+        let h = try Self.harness("parts-late", frames: 1, deadlineMs: 150, sideFps: 0.01)
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"top\"}") ?? 0) > 10 })
+        for _ in 1...3 {
+            #expect(trigger(h).status == 202)
+            usleep(400_000)
+        }
+        #expect(h.wait(10) { h.metric("linesight_parts_late_total{station=\"s1\"}") == 3 })
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0)
+        let db = try Store(path: h.dir + "/data/inspection.sqlite")
+        let parts = try db.parts()
+        #expect(parts.count == 3)
+        for p in parts {
+            #expect(p.decision == .fail, "rejected: the top view failed, the side view never came")
+            #expect(p.error?.contains("deadline: no verdict from side within 150 ms") == true, "\(p.error ?? "nil")")
+            #expect(try db.verdicts(ofPart: p.id).map(\.cameraId) == ["top"])
+            #expect(p.decidedMs >= 150 && p.frames == 1)
+        }
+        #expect(r.err.contains("part decided by its deadline"))
+    }
+}
