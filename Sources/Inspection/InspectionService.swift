@@ -98,8 +98,9 @@ public final class InspectionService: @unchecked Sendable {
     /// A trigger at `station` (nil: the only one): a new part, judged from the next frames of
     /// its views. Returns at once with the part's id and deadline (seconds); the verdict comes
     /// through `partObserver` and the store.
-    public func trigger(station: String?, serial: String?) throws(InspectionError) -> (id: Int64, station: String, deadline: Double) {
-        try assembler.trigger(station: station, serial: serial)
+    public func trigger(station: String?, serial: String?,
+                        source: LineConfig.TriggerSource = .api) throws(InspectionError) -> (id: Int64, station: String, deadline: Double) {
+        try assembler.trigger(station: station, serial: serial, source: source)
     }
 
     /// Each station's part counts.

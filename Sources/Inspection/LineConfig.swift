@@ -24,9 +24,18 @@ public struct LineConfig: Sendable {
         public var fps: Double = 10
     }
 
+    /// Where a station's triggers come from.
+    public enum TriggerSource: String, Sendable, CaseIterable {
+        /// POST /api/v1/trigger
+        case api
+        /// `<topic>/trigger/<station>` on the [outputs.mqtt] broker
+        case mqtt
+    }
+
     /// A station: one trigger makes one part, judged from the frames of its cameras (views).
     public struct Station: Sendable, Equatable {
         public var id: String
+        public var triggers: [TriggerSource] = [.api]
         /// Its views: cameras that then judge only the frames a trigger asks for.
         public var cameras: [String]
         /// Frames judged per view and trigger (a burst); the view fails if any of them fails.
@@ -143,6 +152,14 @@ public struct LineConfig: Sendable {
         var st = Station(id: id, cameras: views)
         st.framesPerView = try s.int("frames", default: st.framesPerView, in: 1...32)
         st.deadline = Double(try s.int("deadline_ms", default: 1000, in: 10...600_000)) / 1000
+        let triggers = try s.strings("triggers", default: ["api"])
+        st.triggers = try triggers.map { name in
+            guard let t = TriggerSource(rawValue: name) else {
+                throw s.bad("triggers", "'\(name)' is not one of \(TriggerSource.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return t
+        }
+        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt)") }
         return st
     }
 

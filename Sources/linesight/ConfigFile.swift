@@ -26,6 +26,9 @@ struct ConfigFile {
         let shifts = try ShiftSchedule.read(try root.section("stats"))
         let outputs = try OutputSettings.read(try root.section("outputs"), resolve: resolve)
         let line = try LineConfig.read(root, baseDirectory: baseDirectory)
+        if let s = line.stations.first(where: { $0.triggers.contains(.mqtt) }), !outputs.mqtt.enabled {
+            throw root.bad("stations", "station '\(s.id)' takes triggers from MQTT: enable [outputs.mqtt] (the broker they come through)")
+        }
         try root.finish()
         return ConfigFile(line: line, http: http, shifts: shifts, outputs: outputs)
     }

@@ -90,6 +90,7 @@ struct ConfigFileTests {
         ("[outputs.mqtt]\npassword_file = \"pw\"\n", "needs a username"),
         ("[outputs.mqtt]\nbrokr = \"a:1\"\n", "unknown key 'outputs.mqtt.brokr'"),
         ("[outputs.opcua]\nenabled = true\n", "unknown key 'outputs.opcua'"),
+        ("[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\ntriggers = [\"mqtt\"]\n", "enable [outputs.mqtt]"),
         ("[outputs.modbus]\nserver = \"plc\"\n", "is not HOST:PORT"),
         ("[outputs.modbus]\nunit_id = 248\n", "unit_id"),
         ("[outputs.modbus]\nregisters = 65532\n", "registers"),

@@ -10,7 +10,8 @@ struct PartsCLITests {
     static let token = "parts-test-token-0123456789"
 
     /// Two synthetic views (`side` at `sideFps`) and one station over them.
-    static func harness(_ name: String, frames: Int = 2, deadlineMs: Int = 2000, sideFps: Double = 40, extra: String = "") throws -> ServeHarness {
+    static func harness(_ name: String, frames: Int = 2, deadlineMs: Int = 2000, sideFps: Double = 40, triggers: String = "[\"api\"]",
+                        extra: String = "") throws -> ServeHarness {
         let cameras = """
         [[cameras]]
         id = "top"
@@ -32,6 +33,7 @@ struct PartsCLITests {
         cameras = ["top", "side"]
         frames = \(frames)
         deadline_ms = \(deadlineMs)
+        triggers = \(triggers)
         """
         let h = try ServeHarness(name: name, extraConfig: extra, camera: cameras)
         let config = h.dir + "/linesight.toml"
@@ -148,5 +150,34 @@ struct PartsCLITests {
             #expect(p.decidedMs >= 150 && p.frames == 1)
         }
         #expect(r.err.contains("part decided by its deadline"))
+    }
+
+    @Test("triggers over MQTT: a serial as text, as JSON, none; a payload with no usable serial still makes its part")
+    func mqttTriggers() throws {
+        let broker = try MosquittoBroker()
+        try broker.start()
+        let h = try Self.harness("parts-mqtt", frames: 1, triggers: "[\"mqtt\"]", extra: MQTTOutputTests.config(broker.port))
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { h.metrics().contains { $0.key.hasPrefix("linesight_output_up{") && $0.value == 1 } })
+        let sub = try broker.subscribe("plant/line1/parts/#")
+        for payload in ["SN-7", "{\"serial\": \"SN-8\"}", nil, "{\"serial\": 5}", String(repeating: "x", count: 200)] {
+            try broker.publish("plant/line1/trigger/s1", payload)
+            usleep(200_000)
+        }
+        try broker.publish("plant/line1/trigger/elsewhere", "SN-9")  // not a station of ours
+        #expect(h.wait(10) { h.metric("linesight_parts_triggered_total{station=\"s1\"}") == 5 })
+        let api = trigger(h, "?serial=SN-10")
+        #expect(api.status == 400 && api.json?["parameter"] as? String == "station", "this station takes its triggers from MQTT only")
+        #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 5 })
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0)
+        usleep(300_000)
+        let messages = sub.stop()
+        let serials = try Store(path: h.dir + "/data/inspection.sqlite").parts().reversed().map(\.serial)
+        #expect(serials == ["SN-7", "SN-8", nil, nil, nil], "\(serials)")
+        #expect(messages.count == 5 && messages.first?.json["serial"] as? String == "SN-7")
+        #expect(r.err.contains("trigger payload without a usable serial"))
     }
 }

@@ -79,6 +79,8 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ndeadline_ms = 5\n", "deadline_ms"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s/1\"\ncameras = [\"a\"]\n", "letters, digits"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntrigger = \"gpio\"\n", "unknown key 'stations[0].trigger'"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"gpio\"]\n", "'gpio' is not one of api, mqtt"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = []\n", "needs a trigger source"),
     ])
     func badConfigsAreRefusedWithLineAndKey(text: String, words: String) {
         #expect {

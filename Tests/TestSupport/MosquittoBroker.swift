@@ -52,6 +52,14 @@ public final class MosquittoBroker {
         return Subscription(child: c)
     }
 
+    /// Publishes one message (QoS 1) with `mosquitto_pub`; nil `message` sends an empty payload.
+    public func publish(_ topic: String, _ message: String?) throws {
+        let body = message.map { ["-m", $0] } ?? ["-n"]
+        let r = try Child.run(URL(fileURLWithPath: "/usr/bin/mosquitto_pub"),
+                              ["-h", "127.0.0.1", "-p", "\(port)", "-t", topic, "-q", "1"] + body, within: 10)
+        guard r.status == 0 else { throw ChildError.spawn("mosquitto_pub: \(r.err)", EIO) }
+    }
+
     /// The retained message on `topic` (nil when none arrives within 3 s).
     public func retained(_ topic: String) throws -> [String: Any]? {
         let r = try Child.run(URL(fileURLWithPath: "/usr/bin/mosquitto_sub"),

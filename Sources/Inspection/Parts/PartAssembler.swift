@@ -78,7 +78,7 @@ final class PartAssembler: @unchecked Sendable {
     func counts() -> [String: PartStats] { cond.withLock { stats } }
 
     /// Starts a part at `station` now; its id and deadline (seconds).
-    func trigger(station id: String?, serial: String?) throws(InspectionError) -> (id: Int64, station: String, deadline: Double) {
+    func trigger(station id: String?, serial: String?, source: LineConfig.TriggerSource) throws(InspectionError) -> (id: Int64, station: String, deadline: Double) {
         let name: String
         if let id { name = id } else if stations.count == 1 { name = stations.keys.first! } else {
             throw .trigger(stations.isEmpty ? "no station is configured: add a [[stations]] table naming its cameras"
@@ -86,6 +86,9 @@ final class PartAssembler: @unchecked Sendable {
         }
         guard let station = stations[name] else {
             throw .trigger("unknown station '\(name)'" + (stations.isEmpty ? ": none is configured" : " (known: \(stationIds.joined(separator: ", ")))"))
+        }
+        guard station.triggers.contains(source) else {
+            throw .trigger("station '\(name)' takes its triggers from \(station.triggers.map(\.rawValue).joined(separator: ", ")), not \(source.rawValue)")
         }
         if let serial, serial.isEmpty || serial.utf8.count > 128 || serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw .trigger("serial must be 1-128 bytes without control characters")

@@ -52,6 +52,10 @@ final class MQTTClient: @unchecked Sendable {
     private let threadDone = DispatchSemaphore(value: 0)
     /// Called on the client's thread after every (re)connection: a place to publish retained status.
     var onConnect: (@Sendable () -> Void)?
+    /// Called on the client's thread for each message on a subscribed topic.
+    var onMessage: (@Sendable (_ topic: String, _ payload: [UInt8]) -> Void)?
+    /// Topic filters subscribed (QoS 1) at every connection (the session is clean).
+    var subscriptions: [String] = []
     /// Back-off between connection attempts: doubles from `minBackoff` to `maxBackoff`.
     var minBackoff = 0.25, maxBackoff = 10.0
 
@@ -82,6 +86,12 @@ final class MQTTClient: @unchecked Sendable {
         mosquitto_connect_callback_set(h) { _, obj, rc in MQTTClient.client(obj)?.connected(rc) }
         mosquitto_disconnect_callback_set(h) { _, obj, rc in MQTTClient.client(obj)?.disconnected(rc) }
         mosquitto_publish_callback_set(h) { _, obj, mid in MQTTClient.client(obj)?.acknowledged(mid) }
+        mosquitto_message_callback_set(h) { _, obj, message in
+            guard let client = MQTTClient.client(obj), let m = message?.pointee, let topic = m.topic else { return }
+            let payload = m.payloadlen > 0 && m.payload != nil
+                ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
+            client.onMessage?(String(cString: topic), payload)
+        }
     }
 
     deinit {
@@ -236,6 +246,10 @@ final class MQTTClient: @unchecked Sendable {
             return
         }
         lock.withLock { connected = true; counters.connects += 1; lastError = nil }
+        for topic in subscriptions {
+            let rc = mosquitto_subscribe(handle, nil, topic, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue { lock.withLock { lastError = "cannot subscribe to \(topic): \(Self.describe(rc))" } }
+        }
         onConnect?()
     }
 

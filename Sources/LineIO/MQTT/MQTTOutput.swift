@@ -57,6 +57,38 @@ public final class MQTTOutput: @unchecked Sendable {
 
     public var target: String { "\(settings.host):\(settings.port)" }
 
+    /// Takes triggers for `stations` from `<topic>/trigger/<station>` (call before `start`):
+    /// `fire(station, serial)` for each message; the payload is empty, the serial as text, or
+    /// `{"serial": "..."}`. A payload that is no usable serial still fires (the part is there
+    /// and must be judged), without a serial, and is logged.
+    public func takeTriggers(for stations: [String], fire: @escaping @Sendable (_ station: String, _ serial: String?) -> Void) {
+        let byTopic = Dictionary(uniqueKeysWithValues: stations.map { (settings.triggerTopic(station: $0), $0) })
+        client.subscriptions = Array(byTopic.keys).sorted()
+        let logger = logger
+        client.onMessage = { topic, payload in
+            guard let station = byTopic[topic] else { return }
+            let (serial, problem) = Self.serial(payload)
+            if let problem { logger.warning("trigger payload without a usable serial", metadata: ["station": "\(station)", "problem": "\(problem)"]) }
+            fire(station, serial)
+        }
+    }
+
+    /// The serial a trigger message carries, or why it carries none usable.
+    static func serial(_ payload: [UInt8]) -> (String?, String?) {
+        guard !payload.isEmpty else { return (nil, nil) }
+        guard let text = String(validating: payload, as: UTF8.self) else { return (nil, "not UTF-8") }
+        var serial = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if serial.hasPrefix("{") {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else { return (nil, "not a JSON object") }
+            guard let s = o["serial"] as? String else { return (nil, o["serial"] == nil ? nil : "serial is not a string") }
+            serial = s
+        }
+        guard (1...128).contains(serial.utf8.count), !serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return (nil, "a serial must be 1-128 bytes without control characters")
+        }
+        return (serial, nil)
+    }
+
     /// Connects in the background (a broker that is down now is reached when it comes up).
     public func start() {
         started = monotonicSeconds()

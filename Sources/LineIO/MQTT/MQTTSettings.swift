@@ -25,6 +25,8 @@ public struct MQTTSettings: Sendable, Equatable {
     public var statusTopic: String { topic + "/status" }
     public func verdictTopic(camera: String) -> String { topic + "/verdicts/" + camera }
     public func partTopic(station: String) -> String { topic + "/parts/" + station }
+    /// Where a station's triggers arrive, when it takes them from MQTT.
+    public func triggerTopic(station: String) -> String { topic + "/trigger/" + station }
 
     /// Reads [outputs.mqtt]; `password_file` is taken relative to the config's folder.
     public static func read(_ s: ConfigSection, resolve: (String) -> String) throws -> MQTTSettings {

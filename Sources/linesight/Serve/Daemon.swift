@@ -34,6 +34,14 @@ struct Daemon {
         if live { events.tap = { Console.printVerdict($0) } }
         inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0) }
+        let mqttStations = inspection.config.stations.filter { $0.triggers.contains(.mqtt) }.map(\.id)
+        if let mqtt = outputs.mqtt, !mqttStations.isEmpty {
+            mqtt.takeTriggers(for: mqttStations) { [inspection, logger] station, serial in
+                do { _ = try inspection.trigger(station: station, serial: serial, source: .mqtt) } catch {
+                    logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
+                }
+            }
+        }
 
         var services: [any Service] = [
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
