@@ -113,6 +113,10 @@ let package = Package(
         .executableTarget(name: "linesight-pipeline-bench", dependencies: [
             "Inspection", "Capture", "Imaging", "Neural", "Store", .product(name: "Logging", package: "swift-log"),
         ], path: "Benchmarks/PipelineBench", swiftSettings: kernelFlags),
+        // ... and its second half: trigger to reject signal through the shipped binary, a real
+        // broker and a Modbus server.
+        .executableTarget(name: "linesight-line-bench", dependencies: ["Neural", "TestSupport", "CMosquitto"],
+                          path: "Benchmarks/LineBench", swiftSettings: kernelFlags),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),

@@ -8,6 +8,8 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case nonFiniteScore(stage: Int, model: String)
     /// A trigger that cannot be taken (unknown station, a bad serial).
     case trigger(String)
+    /// The inspection is stopping: no new work is taken.
+    case stopping
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
         case let .config(why): "inspection settings: \(why)"
         case let .nonFiniteScore(stage, model): "model error: stage \(stage) (\(model)) gave a NaN or infinite score"
         case let .trigger(why): why
+        case .stopping: "the inspection is stopping; no new parts are taken"
         }
     }
 }

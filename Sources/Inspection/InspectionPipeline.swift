@@ -171,6 +171,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             switch result {
             case .frame(var frame):
                 if let gate {
+                    lock.withLock { current.lastFrameAt = monotonicSeconds(); current.gated = true }
                     guard let part = gate.admit(frame) else { continue }  // no part waits for it
                     frame.part = part
                 }

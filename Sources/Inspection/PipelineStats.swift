@@ -22,6 +22,11 @@ public struct PipelineStats: Sendable {
     public var queueDepth = 0
     /// Monotonic seconds of the last verdict, for the watchdog.
     public var lastVerdictAt: Double?
+    /// Monotonic seconds of the last frame the camera delivered (a station's camera judges
+    /// only triggered frames: between parts, frames arriving is what shows it alive).
+    public var lastFrameAt: Double?
+    /// True for a station's camera (frames judged only when a trigger asks).
+    public var gated = false
     public var lastDecision: Decision?
     /// End-to-end latency (capture to verdict) histogram, milliseconds.
     public var latency = Histogram(bounds: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000])

@@ -1,9 +1,14 @@
 import GRDB
 
 extension Store {
-    /// The id the next part gets: past every part stored, so ids stay unique across restarts.
+    /// The id the next part gets: past every part stored and every part a stored frame names
+    /// (a part's row comes after its frames: a crash between them must not reuse its id).
     public func nextPartId() throws -> Int64 {
-        try pool.read { db in (try Int64.fetchOne(db, sql: "SELECT max(id) FROM parts") ?? 0) + 1 }
+        try pool.read { db in
+            let parts = try Int64.fetchOne(db, sql: "SELECT max(id) FROM parts") ?? 0
+            let frames = try Int64.fetchOne(db, sql: "SELECT max(part_id) FROM verdicts WHERE part_id IS NOT NULL") ?? 0
+            return max(parts, frames) + 1
+        }
     }
 
     /// The latest parts, newest first (at most `limit`, 1-1000), of one station or all, before

@@ -349,7 +349,13 @@ static int device_ioctl(struct device *d, unsigned long request, void *arg) {
         b->bytesused = render(d, index, n, corrupt);
         b->length = d->sizeimage;
         b->m.offset = (uint32_t)(index * stride_of(d));
-        b->flags = V4L2_BUF_FLAG_MAPPED | V4L2_BUF_FLAG_DONE;
+        b->flags = V4L2_BUF_FLAG_MAPPED | V4L2_BUF_FLAG_DONE | V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC;
+        {   /* like a driver: the monotonic time the frame was captured */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            b->timestamp.tv_sec = now.tv_sec;
+            b->timestamp.tv_usec = now.tv_nsec / 1000;
+        }
         if (d->config.drop_every > 0 && (d->sequence + 1) % d->config.drop_every == 0) d->sequence++;
         b->sequence = d->sequence++;
         d->stats.frames++;

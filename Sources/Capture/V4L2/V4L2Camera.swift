@@ -140,6 +140,16 @@ public final class V4L2Camera: FrameSource {
         case corrupt
     }
 
+    /// When the frame was taken: the driver's monotonic timestamp where it gives one (so a
+    /// buffer exposed before a trigger but dequeued after it is known as older), else now.
+    static func captureTime(_ buf: v4l2_buffer) -> UInt64 {
+        let now = monotonicNow()
+        guard buf.flags & CV4L2_BUF_FLAG_TIMESTAMP_MASK == CV4L2_BUF_FLAG_TIMESTAMP_MONOTONIC,
+              buf.timestamp.tv_sec > 0 || buf.timestamp.tv_usec > 0 else { return now }
+        let t = UInt64(buf.timestamp.tv_sec) * 1_000_000_000 + UInt64(buf.timestamp.tv_usec) * 1000
+        return t <= now ? t : now
+    }
+
     /// Dequeues one buffer; nil when it was not ready or its frame was corrupt.
     private func take() throws -> Frame? {
         guard let device, let stream else { return nil }
@@ -153,7 +163,7 @@ public final class V4L2Camera: FrameSource {
             }
             self.lastDriverSequence = buf.sequence
             self.sequence += 1
-            return .frame(Frame(sequence: self.sequence, format: stream.format, width: stream.width,
+            return .frame(Frame(sequence: self.sequence, monotonicNanos: Self.captureTime(buf), format: stream.format, width: stream.width,
                                 height: stream.height, bytesPerLine: stream.bytesPerLine, bytes: [UInt8](bytes)))
         }
         guard let result else { return nil }  // EAGAIN

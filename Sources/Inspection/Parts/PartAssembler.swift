@@ -56,6 +56,8 @@ final class PartAssembler: @unchecked Sendable {
     private var nextId: Int64
     private var stats: [String: PartStats] = [:]
     private var stopping = false
+    private let watcherDone = DispatchSemaphore(value: 0)
+    private var watching = false
     private let decided: @Sendable (PartVerdict) -> Void
 
     init(stations: [LineConfig.Station], gates: [String: FrameGate], firstId: Int64, logger: Logger,
@@ -67,7 +69,9 @@ final class PartAssembler: @unchecked Sendable {
         nextId = firstId
         for s in stations { stats[s.id] = PartStats() }
         if !stations.isEmpty {
-            let t = Thread { [weak self] in self?.watchDeadlines() }
+            watching = true
+            let done = watcherDone
+            let t = Thread { [weak self] in self?.watchDeadlines(); done.signal() }
             t.name = "part-deadlines"
             t.start()
         }
@@ -94,7 +98,8 @@ final class PartAssembler: @unchecked Sendable {
             throw .trigger("serial must be 1-128 bytes without control characters")
         }
         let now = monotonicNow()
-        let part: Int64 = cond.withLock {
+        let taken: Int64? = cond.withLock {
+            guard !stopping else { return nil }
             let part = nextId
             nextId += 1
             let v = PartVerdict(id: part, station: name, serial: serial, triggeredAt: Date(), decision: .noVerdict, defects: [],
@@ -105,6 +110,7 @@ final class PartAssembler: @unchecked Sendable {
             cond.signal()
             return part
         }
+        guard let part = taken else { throw .stopping }
         for cam in station.cameras { gates[cam]?.request(part: part, after: now, count: station.framesPerView) }
         return (part, name, station.deadline)
     }
@@ -125,7 +131,7 @@ final class PartAssembler: @unchecked Sendable {
     }
 
     /// Decides `o` (call with the lock held): the views' verdicts combined, the stats counted.
-    private func finish(_ o: Open, late: Bool) -> PartVerdict {
+    private func finish(_ o: Open, late: Bool, stopped: Bool = false) -> PartVerdict {
         var v = o.verdict
         for cam in o.station.cameras {
             let ds = o.viewDecisions[cam] ?? []
@@ -139,7 +145,8 @@ final class PartAssembler: @unchecked Sendable {
         var errors = o.errors
         if late {
             let missing = o.station.cameras.filter { (o.viewDecisions[$0]?.count ?? 0) < o.station.framesPerView }
-            errors.insert("deadline: no verdict from \(missing.joined(separator: ", ")) within \(Int(o.station.deadline * 1000)) ms", at: 0)
+            errors.insert(stopped ? "stopped: the daemon stopped before \(missing.joined(separator: ", ")) gave a verdict"
+                                  : "deadline: no verdict from \(missing.joined(separator: ", ")) within \(Int(o.station.deadline * 1000)) ms", at: 0)
         }
         v.error = errors.isEmpty ? nil : String(errors.joined(separator: "; ").prefix(1000))
         var s = stats[v.station, default: PartStats()]
@@ -180,12 +187,16 @@ final class PartAssembler: @unchecked Sendable {
         }
     }
 
-    /// Decides what is still open as late (shutdown: the cameras have stopped), ends the thread.
+    /// Ends the deadline watcher (what it decided has been handed on), then decides what is
+    /// still open as late (shutdown: the cameras have stopped). Triggers after this are refused.
     func stop() {
+        let wasWatching = cond.withLock { () -> Bool in
+            defer { stopping = true; watching = false; cond.signal() }
+            return watching
+        }
+        if wasWatching { watcherDone.wait() }
         let rest: [PartVerdict] = cond.withLock {
-            stopping = true
-            cond.signal()
-            let r = open.values.sorted { $0.verdict.id < $1.verdict.id }.map { finish($0, late: true) }
+            let r = open.values.sorted { $0.verdict.id < $1.verdict.id }.map { finish($0, late: true, stopped: true) }
             open = [:]
             return r
         }

@@ -138,6 +138,7 @@ public final class MQTTOutput: @unchecked Sendable {
     /// A clean goodbye: waits up to `flush_seconds` for queued verdicts, says "offline"
     /// (stopped) on the status topic, disconnects (so no last will), ends the thread.
     public func stop() {
+        client.renew(for: settings.flushSeconds + 3)  // the goodbye must go out even from an unhealthy daemon
         if client.isConnected {
             client.publish(settings.statusTopic, Self.status("offline", reason: "stopped", about), qos: 1, retain: true)
             client.disconnect(flush: settings.flushSeconds)

@@ -43,7 +43,8 @@ public struct MQTTSettings: Sendable, Equatable {
         m.username = try s.optionalString("username")
         m.passwordFile = try s.optionalString("password_file").map(resolve)
         if m.passwordFile != nil && m.username == nil { throw s.bad("password_file", "needs a username") }
-        m.maxPending = try s.int("max_pending", default: m.maxPending, in: 1...1_000_000)
+        // below MQTT's 65,535 message ids: each waiting message holds one
+        m.maxPending = try s.int("max_pending", default: m.maxPending, in: 1...60_000)
         m.flushSeconds = try s.double("flush_seconds", default: m.flushSeconds, in: 0...60)
         return m
     }

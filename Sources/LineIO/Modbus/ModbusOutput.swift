@@ -65,7 +65,10 @@ public final class ModbusOutput: @unchecked Sendable {
 
     /// Keeps the heartbeat counting for `seconds` more; call it while the inspection is healthy.
     public func renew(for seconds: Double) {
-        cond.withLock { leaseUntil = monotonicSeconds() + seconds }
+        cond.withLock {
+            leaseUntil = monotonicSeconds() + seconds
+            cond.signal()
+        }
     }
 
     /// Hands one verdict to the PLC thread; never blocks on the network (a pipeline's thread calls it).
@@ -101,7 +104,8 @@ public final class ModbusOutput: @unchecked Sendable {
             return running
         }
         guard wasRunning else { return }
-        _ = threadDone.wait(timeout: .now() + 5)
+        // room for the last pulse to complete and for the writes' timeouts
+        _ = threadDone.wait(timeout: .now() + settings.rejectPulse + 4 * settings.timeout + 2)
         let h = health
         logger.info("modbus output stopped", metadata: ["delivered": "\(h.delivered)", "missed_rejects": "\(rejectsMissed)"])
     }
@@ -142,11 +146,16 @@ public final class ModbusOutput: @unchecked Sendable {
         }
     }
 
+    /// When the thread must act next (call with `cond` held): a retry, the end of a pulse, a
+    /// heartbeat. Each is counted only when the thread will act on it (a heartbeat only while
+    /// the lease lives, a pulse's end only while connected): a due time left in the past would
+    /// wake the thread at once, forever.
     private func nextDue() -> Double {
-        var due = monotonicSeconds() + 1
+        let now = monotonicSeconds()
+        var due = now + 1
         if ctx == nil { due = min(due, retryAt) }
-        if coilOn { due = min(due, pulseEnd) }
-        if ctx != nil { due = min(due, nextBeat) }
+        if ctx != nil && coilOn { due = min(due, pulseEnd) }
+        if ctx != nil && now < leaseUntil { due = min(due, nextBeat) }  // a renewal wakes the thread
         return due
     }
 

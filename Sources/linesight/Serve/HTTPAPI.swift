@@ -79,6 +79,8 @@ enum HTTPAPI {
         do {
             let t = try d.trigger(station: station, serial: serial)
             return json(["part": t.id, "station": t.station, "deadline_ms": Int((t.deadline * 1000).rounded())], status: .accepted)
+        } catch .stopping {
+            throw APIError(status: .serviceUnavailable, message: "\(InspectionError.stopping)", headers: [.retryAfter: "5"])
         } catch {
             let parameter = "\(error)".hasPrefix("serial") ? "serial" : "station"
             throw APIError(status: d.config.stations.isEmpty ? .conflict : .badRequest,

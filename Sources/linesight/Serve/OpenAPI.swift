@@ -161,7 +161,8 @@ enum OpenAPI {
               "400": {"$ref": "#/components/responses/BadRequest"},
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "403": {"$ref": "#/components/responses/Forbidden"},
-              "409": {"description": "No station is configured.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+              "409": {"description": "No station is configured.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "503": {"$ref": "#/components/responses/Busy"}
             }
           }
         },
