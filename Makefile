@@ -57,7 +57,8 @@ fashion-mnist: release
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
 bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare
 
-## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s.
+## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s;
+## then trigger to reject signal through the shipped binary, MQTT and Modbus (LINE_SECONDS=20).
 bench-pipeline: deps
 	Benchmarks/pipeline/run.sh
 

@@ -7,6 +7,9 @@
 //   linesight-line-bench WORKDIR [--binary PATH] [--rate 30] [--seconds 20] [--fps 60]
 import CMosquitto
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Neural
 import TestSupport
 

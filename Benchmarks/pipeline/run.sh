@@ -25,4 +25,26 @@ print(f"sustained: {r['sustained_fps']:.0f} frames/s with zero drops, p99 {p99:.
 print(f"SQLite with group commit: {r['sqlite_verdicts_per_second']:.0f} verdicts/s")
 print(f"target: {r['target']}")
 PY
+
+# Trigger to reject signal: the shipped binary, a station of two views, triggers over MQTT,
+# outputs to a real mosquitto broker and a libmodbus server standing in for the PLC.
+scripts/install-deps.sh --test >&2   # mosquitto
+swift build -c release --product linesight >&2
+swift build -c release --product linesight-line-bench >&2
+.build/release/linesight-line-bench "$out/line-work" --seconds "${LINE_SECONDS:-20}" > "$out/line.json"
+rm -rf "$out/line-work"
+python3 - "$out/line.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print()
+print(f"Trigger to reject signal: {r['parts_triggered']} parts at {r['rate_per_second']:.0f}/s, {r['views']} views per part "
+      f"(synthetic cameras at {r['camera_fps']} fps: a software trigger waits for the next frame), {r['models']}, {r['cores']} cores")
+print(f"{'output':>8}{'received':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+for k in ("mqtt", "modbus"):
+    x = r[k]
+    print(f"{k:>8}{x['received']:>10}{x['p50_ms']:>9.1f}{x['p99_ms']:>9.1f}{x['max_ms']:>9.1f}")
+print(f"parts decided {r['parts_decided']:.0f}, late parts {r['late_parts']:.0f}")
+print(f"target: {r['target']}")
+PY
 echo "$out/pipeline.json"
+echo "$out/line.json"
