@@ -30,6 +30,8 @@ public struct LineConfig: Sendable {
         case api
         /// `<topic>/trigger/<station>` on the [outputs.mqtt] broker
         case mqtt
+        /// an edge of [outputs.modbus] trigger_input, a bit of the PLC
+        case modbus
     }
 
     /// A station: one trigger makes one part, judged from the frames of its cameras (views).
@@ -159,7 +161,7 @@ public struct LineConfig: Sendable {
             }
             return t
         }
-        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt)") }
+        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt, modbus)") }
         return st
     }
 

@@ -29,6 +29,9 @@ struct ConfigFile {
         if let s = line.stations.first(where: { $0.triggers.contains(.mqtt) }), !outputs.mqtt.enabled {
             throw root.bad("stations", "station '\(s.id)' takes triggers from MQTT: enable [outputs.mqtt] (the broker they come through)")
         }
+        if let s = line.stations.first(where: { $0.triggers.contains(.modbus) }), !outputs.modbus.enabled || outputs.modbus.trigger == nil {
+            throw root.bad("stations", "station '\(s.id)' takes triggers from Modbus: enable [outputs.modbus] and set its trigger_input")
+        }
         try root.finish()
         return ConfigFile(line: line, http: http, shifts: shifts, outputs: outputs)
     }

@@ -96,6 +96,9 @@ struct ConfigFileTests {
         ("[outputs.modbus]\nregisters = 65532\n", "registers"),
         ("[outputs.modbus]\nreject_pulse_ms = 0\n", "reject_pulse_ms"),
         ("[outputs.modbus]\nheartbeat_ms = -1\n", "heartbeat_ms"),
+        ("[outputs.modbus]\ntrigger_edge = \"rising\"\n", "needs trigger_input"),
+        ("[outputs.modbus]\ntrigger_input = 1\ntrigger_edge = \"up\"\n", "trigger_edge"),
+        ("[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\ntriggers = [\"modbus\"]\n[outputs.modbus]\nenabled = true\n", "set its trigger_input"),
     ])
     func badSectionsAreRefusedWithLineAndKey(text: String, words: String) {
         #expect {

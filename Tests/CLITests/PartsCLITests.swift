@@ -183,4 +183,37 @@ struct PartsCLITests {
         #expect(messages.count == 5 && messages.first?.json["serial"] as? String == "SN-7")
         #expect(r.err.contains("trigger payload without a usable serial"))
     }
+
+    @Test("a photo-eye on the PLC's discrete input triggers parts on its rising edge; a bouncing contact is one part")
+    func modbusInputTriggers() throws {
+        let plc = ModbusServer()
+        try plc.start()
+        let modbus = ModbusOutputTests.config(plc.port) + "\ntrigger_input = 5\ntrigger_poll_ms = 5\ntrigger_debounce_ms = 100\n"
+        let h = try Self.harness("parts-eye", frames: 1, triggers: "[\"modbus\"]", extra: modbus)
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { h.metrics().contains { $0.key.hasPrefix("linesight_output_up{") && $0.value == 1 } })
+        for _ in 1...4 {
+            plc.setInput(5, true)
+            usleep(150_000)
+            plc.setInput(5, false)
+            usleep(150_000)
+        }
+        // a bouncing contact: three rising edges within 60 ms, inside the debounce time
+        for _ in 1...3 {
+            plc.setInput(5, true)
+            usleep(10_000)
+            plc.setInput(5, false)
+            usleep(10_000)
+        }
+        #expect(h.wait(10) { h.metric("linesight_parts_triggered_total{station=\"s1\"}") == 5 })
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(h.metric("linesight_parts_triggered_total{station=\"s1\"}") == 5, "four parts, then one for the bouncing contact")
+        #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 5 })
+        let api = trigger(h)
+        #expect(api.status == 400, "this station takes its triggers from the PLC only")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+        #expect(plc.coil(ModbusOutputTests.coil).filter(\.on).count == 5, "each part rejected on the same PLC")
+    }
 }

@@ -15,6 +15,7 @@ public final class ModbusServer: @unchecked Sendable {
     private var requests = 0
     private var stopping = false
     private var paused = false
+    private var pendingInputs: [(Int, Bool)] = []
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
@@ -28,7 +29,7 @@ public final class ModbusServer: @unchecked Sendable {
     public func start() throws {
         guard let ctx = modbus_new_tcp("127.0.0.1", Int32(port)) else { throw ChildError.spawn("modbus server", errno) }
         let listener = modbus_tcp_listen(ctx, 8)
-        guard listener >= 0, let map = modbus_mapping_new(64, 0, 128, 0) else {
+        guard listener >= 0, let map = modbus_mapping_new(64, 64, 128, 0) else {
             modbus_free(ctx)
             throw ChildError.spawn("modbus server on port \(port)", errno)
         }
@@ -46,6 +47,11 @@ public final class ModbusServer: @unchecked Sendable {
         lock.withLock { stopping = true }
         done.wait()
         thread = nil
+    }
+
+    /// Sets a discrete input (a sensor wired to the PLC); the next read sees it.
+    public func setInput(_ address: Int, _ on: Bool) {
+        lock.withLock { pendingInputs.append((address, on)) }
     }
 
     /// While paused the server reads requests but never answers (a PLC that hangs).
@@ -84,6 +90,9 @@ public final class ModbusServer: @unchecked Sendable {
                     continue
                 }
                 guard n > 0, !lock.withLock({ paused }) else { continue }
+                for (a, on) in lock.withLock({ defer { pendingInputs = [] }; return pendingInputs }) where a < Int(map.pointee.nb_input_bits) {
+                    map.pointee.tab_input_bits[a] = on ? 1 : 0
+                }
                 modbus_reply(ctx, query, n, map)
                 record(map)
             }

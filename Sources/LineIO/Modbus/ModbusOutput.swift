@@ -40,6 +40,12 @@ public final class ModbusOutput: @unchecked Sendable {
     private var backoff = 0.25
     private var beat: UInt16 = 0
     private var last: UInt16 = 0, sent: UInt16 = 0, passes: UInt16 = 0, rejects: UInt16 = 0
+    // The trigger input (the thread's own).
+    private var nextPoll = 0.0
+    private var inputState: Bool?
+    private var lastEdgeAt = -Double.infinity
+    private var fire: (@Sendable () -> Void)?
+    private var triggersFired: UInt64 = 0
 
     /// Verdicts waiting for the thread beyond this are dropped (counted): it keeps up at any line rate.
     static let maxQueued = 1000
@@ -50,6 +56,12 @@ public final class ModbusOutput: @unchecked Sendable {
     }
 
     public var target: String { "\(settings.host):\(settings.port)" }
+
+    /// What to do on an edge of the trigger input (`settings.trigger`); call before `start`.
+    public func takeTriggers(_ fire: @escaping @Sendable () -> Void) { self.fire = fire }
+
+    /// Edges of the trigger input taken as triggers.
+    public var triggers: UInt64 { cond.withLock { triggersFired } }
 
     public func start() {
         cond.withLock {
@@ -129,6 +141,7 @@ public final class ModbusOutput: @unchecked Sendable {
             handle(batch)
             let now = monotonicSeconds()
             if ctx != nil && coilOn && now >= pulseEnd { if writeCoil(false) { coilOn = false } }
+            if ctx != nil, settings.trigger != nil, fire != nil, now >= nextPoll { poll(now) }
             if ctx != nil && alive && now >= nextBeat {
                 beat &+= 1
                 if write(settings.registers, [beat]) { nextBeat = now + settings.heartbeat }
@@ -156,6 +169,7 @@ public final class ModbusOutput: @unchecked Sendable {
         if ctx == nil { due = min(due, retryAt) }
         if ctx != nil && coilOn { due = min(due, pulseEnd) }
         if ctx != nil && now < leaseUntil { due = min(due, nextBeat) }  // a renewal wakes the thread
+        if ctx != nil && settings.trigger != nil && fire != nil { due = min(due, nextPoll) }
         return due
     }
 
@@ -189,6 +203,26 @@ public final class ModbusOutput: @unchecked Sendable {
         }
     }
 
+    /// Reads the trigger bit; an edge of the configured kind (outside the debounce time) fires.
+    private func poll(_ now: Double) {
+        guard let t = settings.trigger, let ctx else { return }
+        nextPoll = now + t.poll
+        var bit: UInt8 = 0
+        let n = t.kind == .discrete ? modbus_read_input_bits(ctx, Int32(t.address), 1, &bit) : modbus_read_bits(ctx, Int32(t.address), 1, &bit)
+        guard n == 1 else {
+            fail("reading \(t.kind == .discrete ? "discrete input" : "coil") \(t.address) failed: \(String(cString: modbus_strerror(errno)))")
+            return
+        }
+        let on = bit != 0
+        defer { inputState = on }
+        guard let before = inputState, before != on else { return }  // the first reading is no edge
+        let wanted = t.edge == .both || (t.edge == .rising) == on
+        guard wanted, now - lastEdgeAt >= t.debounce else { return }
+        lastEdgeAt = now
+        cond.withLock { triggersFired += 1 }
+        fire?()
+    }
+
     // MARK: libmodbus
 
     private func connect() {
@@ -214,6 +248,7 @@ public final class ModbusOutput: @unchecked Sendable {
         coilOn = coil
         guard writeCoil(coil), write(settings.registers, [beat, last, sent, passes, rejects]) else { return }
         nextBeat = monotonicSeconds() + settings.heartbeat
+        inputState = nil  // an edge while away is not a part seen now
         cond.withLock { connected = true; connects += 1; lastError = nil }
         if failureLogged {
             failureLogged = false

@@ -34,6 +34,16 @@ struct Daemon {
         if live { events.tap = { Console.printVerdict($0) } }
         inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0) }
+        let modbusStations = inspection.config.stations.filter { $0.triggers.contains(.modbus) }.map(\.id)
+        if let modbus = outputs.modbus, !modbusStations.isEmpty {
+            modbus.takeTriggers { [inspection, logger] in
+                for station in modbusStations {
+                    do { _ = try inspection.trigger(station: station, serial: nil, source: .modbus) } catch {
+                        logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
         let mqttStations = inspection.config.stations.filter { $0.triggers.contains(.mqtt) }.map(\.id)
         if let mqtt = outputs.mqtt, !mqttStations.isEmpty {
             mqtt.takeTriggers(for: mqttStations) { [inspection, logger] station, serial in
