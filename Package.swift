@@ -42,6 +42,8 @@ let package = Package(
                        providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CModbus", path: "Sources/CModbus", pkgConfig: "libmodbus",
                        providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(name: "CGPIOD", path: "Sources/CGPIOD", pkgConfig: "libgpiod",
+                       providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
@@ -81,9 +83,9 @@ let package = Package(
             "Training", "Inspection", "Store", "Neural", "Imaging", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
 
-        // The line's inputs and outputs: verdicts to MQTT (libmosquitto) and to a PLC over Modbus TCP (libmodbus). No ML.
+        // The line's inputs and outputs: verdicts to MQTT (libmosquitto), to a PLC over Modbus TCP (libmodbus) and to GPIO lines (libgpiod). No ML.
         .target(name: "LineIO", dependencies: [
-            "CMosquitto", "CModbus", "Config", "LinesightCore", .product(name: "Logging", package: "swift-log"),
+            "CMosquitto", "CModbus", "CGPIOD", "Config", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Statistics, SPC and agreement reports, charts as SVG and PNG. No ML.

@@ -29,10 +29,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What each target may depend on: project targets and external products. The order of the
 # table is the layering, lowest first; a target may only name targets above it.
 ML = {"Neural", "Training", "Inspection", "Lifecycle"}
-SHIMS = {"CBLAS", "CZlib", "CTurboJPEG", "CV4L2", "CMosquitto", "CModbus"}
+SHIMS = {"CBLAS", "CZlib", "CTurboJPEG", "CV4L2", "CMosquitto", "CModbus", "CGPIOD"}
 ALLOWED = {
     # C shims: no dependencies of their own.
-    "CBLAS": set(), "CZlib": set(), "CTurboJPEG": set(), "CV4L2": set(), "CMosquitto": set(), "CModbus": set(),
+    "CBLAS": set(), "CZlib": set(), "CTurboJPEG": set(), "CV4L2": set(), "CMosquitto": set(), "CModbus": set(), "CGPIOD": set(),
     # Domain vocabulary shared by every layer: verdicts, flag reasons, clocks, hashing.
     "LinesightCore": {"Crypto"},
     # The engine: tensors, layers, kernels. Only BLAS below it.
@@ -44,8 +44,8 @@ ALLOWED = {
     "Store": {"LinesightCore", "GRDB", "Logging"},
     "Config": set(),
     "Reports": {"Store", "Config", "CZlib"},
-    # The line's inputs and outputs (MQTT, Modbus TCP), no ML.
-    "LineIO": {"CMosquitto", "CModbus", "Config", "LinesightCore", "Logging"},
+    # The line's inputs and outputs (MQTT, Modbus TCP, GPIO), no ML.
+    "LineIO": {"CMosquitto", "CModbus", "CGPIOD", "Config", "LinesightCore", "Logging"},
     # Learning: the engine plus data.
     "Training": {"Neural", "Imaging", "CZlib"},
     # The line: composes the engine, imaging, capture and the store.

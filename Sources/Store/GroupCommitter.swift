@@ -133,6 +133,11 @@ public final class GroupCommitter: @unchecked Sendable {
             inFlight = 0
             if ok {
                 for r in refused {
+                    if let part = r.part {
+                        logger.error("part row refused by the database; its frames' verdicts stand",
+                                     metadata: ["station": "\(r.camera)", "part": "\(part)", "error": "\(r.reason)"])
+                        continue
+                    }
                     logger.error("verdict row refused by the database, recorded as a no-verdict",
                                  metadata: ["camera": "\(r.camera)", "frame": "\(r.sequence)", "error": "\(r.reason)",
                                             "recorded": "\(r.recordedAsNoVerdict)"])

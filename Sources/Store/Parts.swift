@@ -24,6 +24,15 @@ extension Store {
 
     /// The frame verdicts taken for one part, in the order they were judged.
     public func verdicts(ofPart id: Int64) throws -> [VerdictRecord] {
-        try pool.read { db in try VerdictRecord.filter(Column("part_id") == id).order(Column("id")).fetchAll(db) }
+        try verdicts(ofParts: [id])[id] ?? []
+    }
+
+    /// The frame verdicts of several parts at once (one query), by part, each in judging order.
+    public func verdicts(ofParts ids: [Int64]) throws -> [Int64: [VerdictRecord]] {
+        guard !ids.isEmpty else { return [:] }
+        return try pool.read { db in
+            Dictionary(grouping: try VerdictRecord.filter(ids.contains(Column("part_id"))).order(Column("id")).fetchAll(db),
+                       by: { $0.partId ?? 0 })
+        }
     }
 }

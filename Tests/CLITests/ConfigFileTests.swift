@@ -97,6 +97,9 @@ struct ConfigFileTests {
         ("[outputs.modbus]\nreject_pulse_ms = 0\n", "reject_pulse_ms"),
         ("[outputs.modbus]\nheartbeat_ms = -1\n", "heartbeat_ms"),
         ("[outputs.modbus]\ntrigger_edge = \"rising\"\n", "needs trigger_input"),
+        ("[outputs.gpio]\nreject_line = 3\nready_line = 3\n", "must differ from reject_line"),
+        ("[outputs.gpio]\nreject_line = 5000\n", "reject_line"),
+        ("[outputs.gpio]\nchip = \"\"\n", "chip"),
         ("[outputs.modbus]\ntrigger_input = 1\ntrigger_edge = \"up\"\n", "trigger_edge"),
         ("[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\ntriggers = [\"modbus\"]\n[outputs.modbus]\nenabled = true\n", "set its trigger_input"),
     ])

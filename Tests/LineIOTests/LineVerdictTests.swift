@@ -32,3 +32,23 @@ struct LineVerdictTests {
         #expect(o["reject"] as? Bool == false && o["captured_at"] as? String == "1970-01-01T00:00:00.000Z")
     }
 }
+
+@Suite("MQTT trigger payloads")
+struct TriggerPayloadTests {
+    @Test(arguments: [
+        ("", nil, nil), ("SN-1", "SN-1", nil), ("  SN-2\n", "SN-2", nil), ("{\"serial\": \"LOT 7/3\"}", "LOT 7/3", nil),
+        ("{}", nil, nil), ("{\"serial\": 5}", nil, "serial is not a string"), ("{\"serial\"", nil, "not a JSON object"),
+        ("a\u{7}b", nil, "control characters"),
+    ] as [(String, String?, String?)])
+    func serials(payload: String, serial: String?, problem: String?) {
+        let (s, p) = MQTTOutput.serial(Array(payload.utf8))
+        #expect(s == serial)
+        #expect(p == nil ? problem == nil : p!.contains(problem ?? "?"), "\(String(describing: p))")
+    }
+
+    @Test func invalidUTF8AndOverlongSerialsAreRefused() {
+        #expect(MQTTOutput.serial([0xFF, 0xFE]).1 == "not UTF-8")
+        #expect(MQTTOutput.serial(Array(String(repeating: "x", count: 129).utf8)).0 == nil)
+        #expect(MQTTOutput.serial(Array(String(repeating: "x", count: 128).utf8)).0?.count == 128)
+    }
+}

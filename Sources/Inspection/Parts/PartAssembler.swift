@@ -94,8 +94,8 @@ final class PartAssembler: @unchecked Sendable {
         guard station.triggers.contains(source) else {
             throw .trigger("station '\(name)' takes its triggers from \(station.triggers.map(\.rawValue).joined(separator: ", ")), not \(source.rawValue)")
         }
-        if let serial, serial.isEmpty || serial.utf8.count > 128 || serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            throw .trigger("serial must be 1-128 bytes without control characters")
+        if let serial, serial.isEmpty || serial.unicodeScalars.count > 128 || serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw .trigger("serial must be 1-128 characters without control characters")
         }
         let now = monotonicNow()
         let taken: Int64? = cond.withLock {

@@ -83,8 +83,8 @@ public final class MQTTOutput: @unchecked Sendable {
             guard let s = o["serial"] as? String else { return (nil, o["serial"] == nil ? nil : "serial is not a string") }
             serial = s
         }
-        guard (1...128).contains(serial.utf8.count), !serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            return (nil, "a serial must be 1-128 bytes without control characters")
+        guard (1...128).contains(serial.unicodeScalars.count), !serial.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return (nil, "a serial must be 1-128 characters without control characters")
         }
         return (serial, nil)
     }

@@ -34,6 +34,7 @@ struct Daemon {
         if live { events.tap = { Console.printVerdict($0) } }
         inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0) }
+        try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
         let modbusStations = inspection.config.stations.filter { $0.triggers.contains(.modbus) }.map(\.id)
         if let modbus = outputs.modbus, !modbusStations.isEmpty {
             modbus.takeTriggers { [inspection, logger] in

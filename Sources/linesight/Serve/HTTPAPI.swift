@@ -98,9 +98,10 @@ enum HTTPAPI {
         let before = try q.int("before", in: 1...Int64.max)
         let limit = Int(try q.int("limit", in: 1...1000) ?? 100)
         let page = try d.store.parts(station: station, before: before, limit: limit)
+        let frames = try d.store.verdicts(ofParts: page.map(\.id))
         let items = try page.map { p -> [String: Any] in
             var o = try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as? [String: Any] ?? [:]
-            o["frames_judged"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(d.store.verdicts(ofPart: p.id)))
+            o["frames_judged"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(frames[p.id] ?? []))
             return o
         }
         return json(["items": items, "next_before": page.count == limit ? page.last.map { $0.id as Any } ?? NSNull() : NSNull()])

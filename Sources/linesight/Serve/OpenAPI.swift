@@ -150,8 +150,8 @@ enum OpenAPI {
             "summary": "A software trigger: a new part at the station, judged from the next frames of its views; its verdict goes to the store, the outputs and /api/v1/parts.",
             "security": [{"bearer": []}],
             "parameters": [
-              {"name": "station", "in": "query", "description": "The station (optional when only one is configured).", "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
-              {"name": "serial", "in": "query", "description": "What the part carries: serial, barcode, lot or order number.", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+              {"name": "station", "in": "query", "description": "The station (optional when only one is configured; no control characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}},
+              {"name": "serial", "in": "query", "description": "What the part carries: serial, barcode, lot or order number (no control characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}}
             ],
             "responses": {
               "202": {"description": "The part is on its way.", "content": {"application/json": {"schema": {
@@ -170,7 +170,7 @@ enum OpenAPI {
           "get": {
             "summary": "Parts (one per trigger), newest first, each with the frame verdicts of its views.",
             "parameters": [
-              {"name": "station", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+              {"name": "station", "in": "query", "description": "A configured station (no control characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}},
               {"name": "before", "in": "query", "description": "The previous page's next_before.", "schema": {"type": "integer", "format": "int64", "minimum": 1}},
               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
             ],

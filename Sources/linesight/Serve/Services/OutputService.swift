@@ -20,17 +20,20 @@ struct OutputService: Service {
             return
         }
         outputs.modbus?.start()
-        outputs.mqtt?.start()
+        outputs.mqtt?.start()  // (GPIO lines were requested before the daemon started: Daemon.run)
         let mqttLease = Double(outputs.mqtt?.settings.keepAlive ?? 0) + 2 * Self.every
         let modbusLease = 2 * Self.every + (outputs.modbus?.settings.heartbeat ?? 0)
+        let gpioLease = 2 * Self.every + 0.5
         while await tick(Self.every) {
             if inspection.isAdvancing() {
                 outputs.mqtt?.renew(for: mqttLease)
                 outputs.modbus?.renew(for: modbusLease)
+                outputs.gpio?.renew(for: gpioLease)
             }
             outputs.mqtt?.checkAlarm()
         }
         await blocking("outputs-stop") {
+            outputs.gpio?.stop()
             outputs.modbus?.stop()
             outputs.mqtt?.stop()
         }
