@@ -85,6 +85,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         defer { lock.unlock() }
         var s = current
         s.queueDepth = queue.depth
+        s.gated = gate != nil
         return s
     }
 
@@ -171,7 +172,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             switch result {
             case .frame(var frame):
                 if let gate {
-                    lock.withLock { current.lastFrameAt = monotonicSeconds(); current.gated = true }
+                    lock.withLock { current.lastFrameAt = monotonicSeconds() }
                     guard let part = gate.admit(frame) else { continue }  // no part waits for it
                     frame.part = part
                 }

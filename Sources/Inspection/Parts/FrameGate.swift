@@ -44,5 +44,4 @@ public final class FrameGate: @unchecked Sendable {
 
     /// Frames skipped so far (no part waiting for them).
     public var skippedFrames: UInt64 { lock.withLock { skipped } }
-    public var waiting: Int { lock.withLock { requests.count } }
 }

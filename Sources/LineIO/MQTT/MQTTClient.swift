@@ -145,11 +145,6 @@ final class MQTTClient: @unchecked Sendable {
         return queued
     }
 
-    /// Seconds the oldest unacknowledged message has waited (0 when none waits).
-    var oldestPending: Double {
-        lock.withLock { outstanding.values.min().map { monotonicSeconds() - $0 } ?? 0 }
-    }
-
     // MARK: The connection thread
 
     func start() {
@@ -271,7 +266,4 @@ final class MQTTClient: @unchecked Sendable {
             }
         }
     }
-
-    /// The ids of messages still waiting (for diagnostics).
-    var outstandingIds: [Int32] { lock.withLock { outstanding.keys.sorted() } }
 }
