@@ -119,6 +119,8 @@ let package = Package(
         // broker and a Modbus server.
         .executableTarget(name: "linesight-line-bench", dependencies: ["Neural", "TestSupport", "CMosquitto"],
                           path: "Benchmarks/LineBench", swiftSettings: kernelFlags),
+        // The PLC of `make demo LINE=1`: the tests' Modbus server, as a program that prints what a PLC would do.
+        .executableTarget(name: "linesight-demo-plc", dependencies: ["TestSupport"], path: "Benchmarks/DemoPLC"),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),

@@ -20,8 +20,12 @@ dir=$(mktemp -d)
 cleanup() { [[ -n ${pid:-} ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 # The shipped config with a bearer token, so the state-changing route is probed too.
-sed 's|^# token_file = .*|token_file = "token"|' deploy/linesight.toml >"$dir/linesight.toml"
+# the token file and the operator screen on, so every route answers for real
+sed -e 's|^# token_file = .*|token_file = "token"|' \
+    -e '/^\[operator\]/,/^\[/ s|^enabled = false|enabled = true|' deploy/linesight.toml >"$dir/linesight.toml"
 grep -q '^token_file = "token"' "$dir/linesight.toml" || { echo "check-api: deploy/linesight.toml has no token_file line to enable" >&2; exit 1; }
+sed -n '/^\[operator\]/,/^\[/p' "$dir/linesight.toml" | grep -q '^enabled = true' \
+    || { echo "check-api: deploy/linesight.toml has no [operator] enabled line to turn on" >&2; exit 1; }
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 (umask 077 && printf '%s\n' "$token" >"$dir/token")
 mkdir -p "$dir/linesight-data/models"

@@ -23,5 +23,18 @@ frames=$(find "$dir/data/frames" -name '*.jpg' | wc -l)
 ((flagged > 0)) || fail "nothing flagged"
 ((frames > 0)) || fail "no frames kept"
 echo "check-demo: make demo produced $verdicts verdicts, $flagged flags, $frames kept frames; $truth"
+# The demo line (make demo LINE=1) on the same models: parts over MQTT triggers, verdicts to
+# the broker and the PLC, the operator screen serving them.
+line=$(DEMO_DIR=$dir DURATION=${LINE_DURATION:-10} PORT=${PORT:-18480} MQTT_PORT=${MQTT_PORT:-18830} MODBUS_PORT=${MODBUS_PORT:-15020} \
+       LINE=1 make -s demo 2>&1) || { echo "$line" | tail -40; echo "check-demo: make demo LINE=1 failed" >&2; exit 1; }
+lfail() { echo "$line" | tail -30; echo "check-demo: LINE=1: $*" >&2; exit 1; }
+parts=$(sqlite3 "$dir/data/line.sqlite" "SELECT count(*) FROM parts")
+late=$(sqlite3 "$dir/data/line.sqlite" "SELECT count(*) FROM parts WHERE error LIKE 'deadline%'")
+mqtt=$(grep -c "^mqtt: demo/parts/station1 " <<<"$line" || true)
+((parts >= 15)) || lfail "only $parts parts decided"
+((mqtt == parts)) || lfail "$mqtt MQTT part messages for $parts parts"
+grep -q "^plc: $parts verdicts received" <<<"$line" || lfail "the PLC did not receive one verdict per part ($parts)"
+grep -q "^operator screen: light [a-z]*, $parts parts" <<<"$line" || lfail "the operator screen does not count the $parts parts"
+echo "check-demo: make demo LINE=1 decided $parts parts ($late late), $mqtt MQTT messages; $(grep '^plc: [0-9]* verdicts' <<<"$line")"
 # The API against its OpenAPI document on a live daemon with the shipped config and these models.
 scripts/check-api.sh "$dir/models"

@@ -4,6 +4,8 @@
 # (or reuses them), then runs the daemon on the synthetic camera with live verdicts and
 # its HTTP API on localhost, and prints the statistics at the end.
 #   DURATION=60 DEMO_DIR=linesight-demo PORT=8080 scripts/demo.sh
+# LINE=1: a demo line instead (scripts/demo-line.sh): parts triggered over MQTT at a station
+# of two views, verdicts to a real mosquitto broker and a Modbus TCP PLC, the operator screen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${DEMO_DIR:-linesight-demo}
@@ -54,6 +56,10 @@ if [[ ! -f $dir/models/stage1.safetensors || ! -f $dir/models/stage2.safetensors
     $bin train --data "$dir/dataset" --config "$dir/linesight.toml" --epochs "$epochs" --input-size "$size"
 else
     echo "== reusing the models in $dir/models (delete the folder to train again)"
+fi
+
+if [[ ${LINE:-0} == 1 ]]; then
+    exec scripts/demo-line.sh "$dir" "$duration" "$port"
 fi
 
 echo "== inspecting the synthetic camera for ${duration}s (Ctrl-C stops early; API on http://127.0.0.1:$port)"

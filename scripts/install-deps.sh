@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Linesight builds against, if any are missing.
-# Usage: scripts/install-deps.sh [--bench|--test]   (both add PyTorch: the benchmarks' reference, the tests' torchvision export)
+# Usage: scripts/install-deps.sh [--bench|--test|--line]   (both add PyTorch: the benchmarks' reference, the tests' torchvision export)
 set -euo pipefail
 
 # systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests;
@@ -10,9 +10,14 @@ if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
 fi
 # --test: PyTorch exports the torchvision model the weight import is tested against; the MQTT
-# output is tested against a real broker (mosquitto) and client (mosquitto_sub)
+# output is tested against a real broker (mosquitto) and client (mosquitto_sub); the operator
+# screen is loaded in headless Chromium and its screenshot read back with tesseract (OCR)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3-torch python3-torchvision mosquitto mosquitto-clients)
+    packages+=(python3-torch python3-torchvision mosquitto mosquitto-clients chromium tesseract-ocr tesseract-ocr-eng)
+fi
+# --line: make demo LINE=1 runs a real broker and talks to the daemon with curl
+if [[ "${1:-}" == "--line" ]]; then
+    packages+=(mosquitto mosquitto-clients curl)
 fi
 
 missing=()

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import LinesightCore
 import Logging
+import Neural
 import Store
 
 /// Tuning of one pipeline's threads and queue.
@@ -33,6 +34,11 @@ public struct LiveVerdict: Sendable {
     public var error: String?
     /// The part the frame was taken for (a station's camera), nil when free-running.
     public var part: Int64?
+    /// With `InspectionPipeline.keepsLiveFrames`: the frame itself, the region judged, and for
+    /// a failing frame where stage 1 saw the defect (over that region, strongest cell 1).
+    public var frame: Frame?
+    public var roi: Rect?
+    public var defectMap: ClassMap?
 }
 
 /// One camera's inspection: a capture thread feeding a bounded queue, and a worker that
@@ -58,6 +64,9 @@ public final class InspectionPipeline: @unchecked Sendable {
     private var saveFailing = false
     /// Called from the worker thread after every verdict.
     public var onVerdict: (@Sendable (LiveVerdict) -> Void)?
+    /// Hand each verdict's frame (and a failing frame's defect map) to `onVerdict`, for a live
+    /// screen. Set before `start()`.
+    public var keepsLiveFrames = false
     /// For a station's camera: which frames are judged (the rest are skipped unjudged).
     public var gate: FrameGate?
     /// Called after the verdict of a frame taken for a part (before `onVerdict`).
@@ -215,7 +224,8 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             do {
                 let j = try frame.withView { try classifier.judge($0) }
-                record(frame, judgement: j, error: nil, classifier: classifier)
+                let map = keepsLiveFrames && j.decision == .fail ? classifier.lastDefectMap() : nil
+                record(frame, judgement: j, error: nil, classifier: classifier, defectMap: map)
             } catch {
                 record(frame, judgement: nil, error: "\(error)", classifier: classifier)
             }
@@ -225,7 +235,7 @@ public final class InspectionPipeline: @unchecked Sendable {
     // MARK: Verdicts
 
     private func record(_ frame: Frame, judgement j: Judgement?, error: String?, classifier: StagedClassifier? = nil,
-                        dropped: Bool = false, timedOut: Bool = false) {
+                        dropped: Bool = false, timedOut: Bool = false, defectMap: ClassMap? = nil) {
         let outcome: FlagPolicy.Outcome
         let models: (String, String?)
         if let classifier {
@@ -272,8 +282,13 @@ public final class InspectionPipeline: @unchecked Sendable {
         if dropped, droppedSoFar == 1 || droppedSoFar % 100 == 0 {
             logger.warning("frames dropped", metadata: ["camera": "\(camera)", "dropped": "\(droppedSoFar)"])
         }
-        onVerdict?(LiveVerdict(camera: camera, sequence: frame.sequence, capturedAt: Date(timeIntervalSince1970: frame.timestamp), decision: verdict.decision, stage1Score: j?.stage1Score,
-                               defects: j?.defects ?? [], flags: outcome.flags, totalMs: totalMs, error: error, part: frame.part))
+        var live = LiveVerdict(camera: camera, sequence: frame.sequence, capturedAt: Date(timeIntervalSince1970: frame.timestamp),
+                               decision: verdict.decision, stage1Score: j?.stage1Score, defects: j?.defects ?? [], flags: outcome.flags,
+                               totalMs: totalMs, error: error, part: frame.part)
+        if keepsLiveFrames, !frame.bytes.isEmpty {
+            (live.frame, live.roi, live.defectMap) = (frame, roi, defectMap)
+        }
+        onVerdict?(live)
     }
 
     private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause, roi: Rect?) -> FrameRecord? {

@@ -106,6 +106,13 @@ public final class InspectionService: @unchecked Sendable {
     /// Each station's part counts.
     public var partStats: [String: PartStats] { assembler.counts() }
 
+    /// Every verdict carries its frame, and a failing frame where stage 1 saw the defect
+    /// (`LiveVerdict.frame`, `.defectMap`): for the operator screen. Set before `start()`.
+    public var keepsLiveFrames: Bool {
+        get { pipelines.first?.keepsLiveFrames ?? false }
+        set { for p in pipelines { p.keepsLiveFrames = newValue } }
+    }
+
     /// Called for every verdict, from the pipelines' threads (the live feed, server-sent events).
     public var observer: (@Sendable (LiveVerdict) -> Void)? {
         get { lock.withLock { verdictObserver } }

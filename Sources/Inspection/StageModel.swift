@@ -97,6 +97,22 @@ public final class StageModel {
         metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
     }
 
+    /// Stage 1: where the network saw a defect in `input` (one pass, no flips): the class map
+    /// of the likeliest defect class against the pass class, its negative cells set to 0 and
+    /// scaled so the strongest is 1 (all 0 when no cell pushed toward a defect). Nil when the
+    /// network's head has no class map, or for a stage-2 model.
+    public func defectMap(_ input: UnsafePointer<Float>) -> ClassMap? {
+        guard let pass = passIndex else { return nil }
+        // the likeliest defect class, from the same pass's logits
+        let probe = network.classMap(sample: input, toward: pass == 0 ? 1 : 0, against: pass)
+        guard let defect = probe.logits.indices.filter({ $0 != pass }).max(by: { probe.logits[$0] < probe.logits[$1] }) else { return nil }
+        let m = defect == (pass == 0 ? 1 : 0) ? probe.map : network.classMap(sample: input, toward: defect, against: pass).map
+        guard var map = m else { return nil }
+        let top = map.values.max() ?? 0
+        map.values = map.values.map { top > 0 && $0.isFinite ? max(0, $0) / top : 0 }
+        return map
+    }
+
     /// Stage 1: the probability that the part is defective. Throws `nonFiniteScore` when the
     /// network's output is NaN or infinite: `max(0, NaN)` is 0, so such a score would pass.
     public func defectProbability(_ input: UnsafePointer<Float>) throws -> Double {

@@ -75,6 +75,13 @@ public final class StagedClassifier {
         return t
     }
 
+    /// Where stage 1 saw the defect in the frame `judge` last read, over the region judged
+    /// (`roi`, or the whole frame), as `StageModel.defectMap`. Call it right after `judge`,
+    /// on the same thread.
+    public func lastDefectMap() -> ClassMap? {
+        input1.withUnsafeBufferPointer { stage1.defectMap($0.baseAddress!) }
+    }
+
     /// Judges one frame; throws when the frame cannot be read (the caller records a no-verdict).
     /// `everyStage2`: stage 2 scores passes too (for evaluation; the verdict is the same,
     /// since a confident pass never reaches stage 2's rule).

@@ -61,9 +61,9 @@ public struct ShiftSchedule: Equatable, Sendable {
                             Shift(name: "night", start: "22:00", end: "06:00")], timeZone: timeZone)
     }
 
-    /// "2026-11-29 early" for an instant; the date is the one the shift started on.
-    /// Hours no shift covers read "2026-11-29 (no shift)".
-    public func label(_ time: Double, _ periods: Periods) -> String {
+    /// The shift an instant falls in, and an instant of the day it started (nil in hours no
+    /// shift covers), with the calendar of the schedule's time zone.
+    private func locate(_ time: Double) -> (shift: Shift, day: Date, calendar: Calendar)? {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = timeZone
         let date = Date(timeIntervalSince1970: time)
@@ -71,12 +71,25 @@ public struct ShiftSchedule: Equatable, Sendable {
         let minute = (c.hour ?? 0) * 60 + (c.minute ?? 0)
         for s in shifts {
             let (inside, nextDay) = s.contains(minute)
-            if inside {
-                let day = nextDay ? cal.date(byAdding: .day, value: -1, to: date)! : date
-                return periods.day(day.timeIntervalSince1970) + " " + s.name
-            }
+            if inside { return (s, nextDay ? cal.date(byAdding: .day, value: -1, to: date)! : date, cal) }
         }
-        return periods.day(time) + " (no shift)"
+        return nil
+    }
+
+    /// The shift an instant falls in: its name and when it started and ends (seconds since
+    /// 1970), or nil in hours no shift covers.
+    public func window(at time: Double) -> (name: String, start: Double, end: Double)? {
+        guard let (s, day, cal) = locate(time),
+              let start = cal.date(byAdding: .minute, value: s.start, to: cal.startOfDay(for: day)),
+              let end = cal.date(byAdding: .minute, value: (s.end - s.start + 24 * 60) % (24 * 60), to: start) else { return nil }
+        return (s.name, start.timeIntervalSince1970, end.timeIntervalSince1970)
+    }
+
+    /// "2026-11-29 early" for an instant; the date is the one the shift started on.
+    /// Hours no shift covers read "2026-11-29 (no shift)".
+    public func label(_ time: Double, _ periods: Periods) -> String {
+        guard let (s, day, _) = locate(time) else { return periods.day(time) + " (no shift)" }
+        return periods.day(day.timeIntervalSince1970) + " " + s.name
     }
 }
 

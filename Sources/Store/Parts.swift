@@ -36,3 +36,57 @@ extension Store {
         }
     }
 }
+
+/// Part counts over a time range (by trigger time): the part-level twin of `RangeStats`.
+public struct PartRangeStats: Encodable, Equatable, Sendable {
+    public var parts = 0
+    public var passes = 0
+    public var fails = 0
+    public var noVerdicts = 0
+    /// Failed parts per defect ("view:kind"); a part counts once per kind it showed.
+    public var defects: [String: Int] = [:]
+    /// Parts passed over parts decided, nil when there are none.
+    public var yield: Double? { parts == 0 ? nil : Double(passes) / Double(parts) }
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case parts, passes, fails, noVerdicts = "no_verdicts", defects, yield }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(parts, forKey: .parts)
+        try c.encode(passes, forKey: .passes)
+        try c.encode(fails, forKey: .fails)
+        try c.encode(noVerdicts, forKey: .noVerdicts)
+        try c.encode(defects, forKey: .defects)
+        try c.encode(yield, forKey: .yield)
+    }
+}
+
+extension Store {
+    /// Part counts of one station or all, triggered in [since, until).
+    public func partStats(station: String? = nil, since: Double? = nil, until: Double? = nil) throws -> PartRangeStats {
+        try pool.read { db in
+            var clauses: [String] = [], args: [any DatabaseValueConvertible] = []
+            if let station { clauses.append("station = ?"); args.append(station) }
+            if let since { clauses.append("triggered_at >= ?"); args.append(since) }
+            if let until { clauses.append("triggered_at < ?"); args.append(until) }
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            var s = PartRangeStats()
+            for row in try Row.fetchAll(db, sql: "SELECT decision, count(*) AS n FROM parts \(filter) GROUP BY decision", arguments: StatementArguments(args)) {
+                let n: Int = row["n"]
+                s.parts += n
+                switch row["decision"] as String {
+                case "pass": s.passes += n
+                case "fail": s.fails += n
+                default: s.noVerdicts += n
+                }
+            }
+            let failing = (clauses + ["decision = 'fail'", "defects != ''"]).joined(separator: " AND ")
+            for list in try String.fetchAll(db, sql: "SELECT defects FROM parts WHERE \(failing)", arguments: StatementArguments(args)) {
+                for kind in Set(list.split(separator: ",").map(String.init)) { s.defects[kind, default: 0] += 1 }
+            }
+            return s
+        }
+    }
+}

@@ -157,3 +157,18 @@ extension Store {
         try pool.read { db in try FrameRecord.filter(Column("id") == id && Column("deleted_at") == nil).fetchOne(db) }
     }
 }
+
+extension Store {
+    /// Frame verdicts captured in [since, until), by decision (read from the verdicts
+    /// themselves, to the second, where `rangeStats` reads whole hours).
+    public func verdictCounts(since: Double, until: Double) throws -> [Decision: Int] {
+        try pool.read { db in
+            var out: [Decision: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT decision, count(*) AS n FROM verdicts WHERE captured_at >= ? AND captured_at < ? GROUP BY decision",
+                                        arguments: [since, until]) {
+                if let d = Decision(rawValue: row["decision"]) { out[d] = row["n"] }
+            }
+            return out
+        }
+    }
+}

@@ -55,6 +55,18 @@ struct StatsTests {
         #expect(gap.label(monday + 3 * 3600, p) == "2026-11-02 (no shift)")
     }
 
+    @Test func theShiftWindowOfAnInstantStartsWhereItsShiftStarted() throws {
+        let s = ShiftSchedule.standard(timeZone: utc)
+        let night = try #require(s.window(at: monday + 5 * 3600))
+        #expect(night.name == "night" && night.start == monday - 2 * 3600 && night.end == monday + 6 * 3600, "Sunday 22:00 to Monday 06:00")
+        let early = try #require(s.window(at: monday + 6 * 3600))
+        #expect(early.name == "early" && early.start == monday + 6 * 3600 && early.end == monday + 14 * 3600)
+        let berlin = ShiftSchedule.standard(timeZone: TimeZone(identifier: "Europe/Berlin")!)
+        #expect(berlin.window(at: monday + 5 * 3600)?.start == monday + 5 * 3600, "06:00 in Berlin is 05:00 UTC in November")
+        let gap = try ShiftSchedule([Shift(name: "day", start: "08:00", end: "16:00")], timeZone: utc)
+        #expect(gap.window(at: monday + 3 * 3600) == nil)
+    }
+
     @Test func periodsAreLocalAndWeeksAreISO() {
         let p = Periods(timeZone: utc)
         #expect(p.week(monday) == "2026-W45")

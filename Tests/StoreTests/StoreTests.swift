@@ -131,6 +131,32 @@ struct StoreTests {
         committer.close()
         #expect(try store.rangeStats().frames == 50 && store.rangeStats().noVerdicts == 1)
     }
+    @Test func partAndFrameCountsOverATimeRangeAreExact() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        try store.register(camera: "cam1", source: "synthetic")
+        let committer = GroupCommitter(store: store, interval: 0.02)
+        let t0 = 1_800_000_000.0
+        let decisions: [Decision] = [.pass, .fail, .fail, .noVerdict, .pass, .fail]
+        for (i, d) in decisions.enumerated() {
+            let defects = d == .fail ? (i == 1 ? ["top:scratch", "side:scratch"] : ["top:dent", "top:dent"]) : []
+            committer.submit(part: PartRecord(id: Int64(i + 1), station: i < 5 ? "s1" : "s2", triggeredAt: t0 + Double(i) * 60, serial: nil,
+                                              decision: d, defects: defects, views: 2, frames: 2, decidedMs: 20, error: nil))
+            committer.submit(VerdictBundle(verdict: verdict(Int64(i + 1), d, at: t0 + Double(i) * 60)))
+        }
+        #expect(committer.flush(timeout: 5))
+        committer.close()
+        let all = try store.partStats()
+        #expect(all.parts == 6 && all.passes == 2 && all.fails == 3 && all.noVerdicts == 1 && all.yield == 2.0 / 6)
+        #expect(all.defects == ["top:scratch": 1, "side:scratch": 1, "top:dent": 2], "a part counts once per kind it showed")
+        let window = try store.partStats(since: t0 + 60, until: t0 + 240)
+        #expect(window.parts == 3 && window.fails == 2 && window.noVerdicts == 1, "[since, until): minutes 1, 2 and 3")
+        #expect(try store.partStats(station: "s2").parts == 1)
+        let frames = try store.verdictCounts(since: t0 + 60, until: t0 + 240)
+        #expect(frames == [.fail: 2, .noVerdict: 1], "to the second, not by whole hours: \(frames)")
+    }
+
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() throws {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }

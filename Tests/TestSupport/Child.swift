@@ -41,6 +41,19 @@ final class FDDrain: @unchecked Sendable {
     }
 }
 
+/// Initializes spawn attributes so the child starts with no signal blocked and every signal at
+/// its default: the test runner's threads may block SIGTERM, and a mask is inherited across
+/// exec (a broker would then ignore the SIGTERM a test sends it).
+func cleanSignals(_ attr: inout posix_spawnattr_t) {
+    posix_spawnattr_init(&attr)
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+}
+
 /// A child process for tests, started with posix_spawn and reaped with waitpid, its stdout and
 /// stderr drained as it runs, killed if it outlives its deadline: a stuck child fails its test
 /// instead of hanging the suite. (Foundation's Process.waitUntilExit was seen to miss a child's
@@ -71,18 +84,9 @@ public final class Child: @unchecked Sendable {
         let argv = ([path] + args).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
-        // The child starts with no signal blocked and every signal at its default: the test
-        // runner's threads may block SIGTERM, and a mask is inherited across exec (a broker
-        // would then ignore the SIGTERM a test sends it).
         var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
+        cleanSignals(&attr)
         defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
         let rc = posix_spawn(&child, path, &actions, &attr, argv, envp)
         close(out[1]); close(err[1])

@@ -16,7 +16,7 @@ import Dispatch
 ///     w'[c] = w[c] * s        b'[c] = (b[c] - mean[c]) * s + beta[c]
 public final class InferenceNetwork {
     public let spec: NetworkSpec
-    private let root: Sequential
+    let root: Sequential
     private var single: Tensor?
     private var flips: Tensor?
     /// The threads and kernels every prediction runs with.

@@ -23,6 +23,7 @@ import Training
 struct Daemon {
     let inspection: InspectionService
     let outputs: LineOutputs
+    let screen: OperatorScreen?
     let http: HTTPSettings
     let token: String?
     let live: Bool
@@ -32,8 +33,10 @@ struct Daemon {
     func run() async throws {
         let notifier = SystemdNotifier(), startup = Startup(), shutdown = ShutdownRequest(), events = EventHub()
         if live { events.tap = { Console.printVerdict($0) } }
-        inspection.observer = { [outputs] in outputs.send($0); events.publish($0) }
-        inspection.partObserver = { [outputs] in outputs.send(part: $0) }
+        let board = screen?.board
+        inspection.keepsLiveFrames = board != nil
+        inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
+        inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
         let modbusStations = inspection.config.stations.filter { $0.triggers.contains(.modbus) }.map(\.id)
         if let modbus = outputs.modbus, !modbusStations.isEmpty {
@@ -58,7 +61,8 @@ struct Daemon {
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
             HousekeepingService(inspection: inspection),
             ModelWatcherService(inspection: inspection),
-            HTTPService(settings: http, inspection: inspection, events: events, outputs: outputs, token: token, startup: startup, logger: logger),
+            HTTPService(settings: http, inspection: inspection, events: events, outputs: outputs, screen: screen, token: token, startup: startup, logger: logger),
+            OperatorService(screen: screen, events: events),
             OutputService(inspection: inspection, outputs: outputs, logger: logger),  // stops after the cameras: every verdict sent
             CameraService(inspection: inspection, startup: startup, shutdown: shutdown, logger: logger),  // stop reading, judge what is queued
             SystemdService(inspection: inspection, notifier: notifier, startup: startup, live: live, logger: logger),  // STOPPING=1

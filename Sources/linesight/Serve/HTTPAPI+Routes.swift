@@ -9,6 +9,10 @@ extension HTTPAPI {
         let events: EventHub
         let outputs: LineOutputs
         let gate: ClassifyGate
+        /// The operator's screen, when [operator] turns it on.
+        let screen: OperatorScreen?
+        /// The bearer token, when the config sets one.
+        let token: String?
     }
 
     /// One route: method, path (":name" is a path parameter) and handler.
@@ -61,6 +65,9 @@ extension HTTPAPI {
         Route(.post, "/api/v1/classify") { request, _, b in try await classify(b.inspection, b.gate, request) },
         Route(.post, "/api/v1/trigger") { request, _, b in try trigger(b.inspection, request) },
         Route(.get, "/api/v1/parts") { request, _, b in try parts(b.inspection, request) },
+        Route(.get, "/operator") { request, _, b in try operatorPage(request, b) },
+        Route(.get, "/api/v1/operator/status") { request, _, b in try operatorStatus(request, b) },
+        Route(.get, "/api/v1/operator/shots/:file") { request, context, b in try operatorShot(request, context.parameters.get("file") ?? "", b) },
         Route(.post, "/api/v1/models/reload") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             let d = b.inspection

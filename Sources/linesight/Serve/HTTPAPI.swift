@@ -14,12 +14,12 @@ enum HTTPAPI {
     /// Live-event subscribers at once; the next gets a 503 (each holds a connection and a buffer).
     static let maxEventClients = 16
 
-    static func router(_ d: InspectionService, events hub: EventHub, outputs: LineOutputs, gate: ClassifyGate, token: String?, requireTokenForReads: Bool,
+    static func router(_ d: InspectionService, events hub: EventHub, outputs: LineOutputs, screen: OperatorScreen? = nil, gate: ClassifyGate, token: String?, requireTokenForReads: Bool,
                        logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.add(middleware: AuthMiddleware(token: token, requireForReads: requireTokenForReads))
-        let backend = Backend(inspection: d, events: hub, outputs: outputs, gate: gate)
+        let backend = Backend(inspection: d, events: hub, outputs: outputs, gate: gate, screen: screen, token: token)
         for route in routes {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await route.handle(request, context, backend)
@@ -165,7 +165,8 @@ enum HTTPAPI {
         }
     }
 
-    /// Server-sent events: one `verdict` event per judged frame, as JSON.
+    /// Server-sent events: a `verdict` event per judged frame, a `part` event per decided part,
+    /// and with the operator screen on, a `status` event a second; each as one JSON line.
     static func events(_ hub: EventHub) throws -> Response {
         guard let (_, stream) = hub.subscribe(limit: maxEventClients) else {
             throw APIError(status: .serviceUnavailable, message: "\(maxEventClients) clients already follow the live events; try again later",
@@ -174,15 +175,31 @@ enum HTTPAPI {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
                             try await writer.write(ByteBuffer(string: ": linesight live verdicts\n\n"))
-                            for await v in stream {
-                                let obj: [String: Any] = ["camera": v.camera, "sequence": v.sequence, "decision": v.decision.rawValue,
-                                                          "stage1_score": number(v.stage1Score), "defects": v.defects,
-                                                          "flags": v.flags.map(\.rawValue), "total_ms": number(v.totalMs)]
-                                let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
-                                try await writer.write(ByteBuffer(string: "event: verdict\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
+                            for await event in stream {
+                                let (name, data) = sse(event)
+                                try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
                             }
                             try await writer.finish(nil)
                         })
+    }
+
+    /// An event's name and its JSON (one line).
+    static func sse(_ event: LiveEvent) -> (String, String) {
+        let obj: [String: Any]
+        switch event {
+        case .status(let json): return ("status", json)
+        case .verdict(let v):
+            obj = ["camera": v.camera, "sequence": v.sequence, "decision": v.decision.rawValue,
+                   "stage1_score": number(v.stage1Score), "defects": v.defects,
+                   "flags": v.flags.map(\.rawValue), "total_ms": number(v.totalMs), "part": v.part.map { $0 as Any } ?? NSNull()]
+        case .part(let p):
+            obj = ["part": p.id, "station": p.station, "serial": p.serial.map { $0 as Any } ?? NSNull(), "decision": p.decision.rawValue,
+                   "defects": p.defects, "views": p.views.mapValues(\.rawValue), "frames": p.frames, "decided_ms": number(p.decidedMs),
+                   "error": p.error.map { $0 as Any } ?? NSNull()]
+        }
+        let name = if case .part = event { "part" } else { "verdict" }
+        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return (name, String(decoding: data, as: UTF8.self))
     }
 
     /// A number for JSON: null when absent or not finite (JSON has no NaN or infinity).
@@ -214,12 +231,31 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let token else {
             return HTTPAPI.json(["error": "this route needs a bearer token; set http.token_file in the config"], status: .forbidden)
         }
-        guard let presented = Self.bearer(request.headers[.authorization]), Self.constantTimeEqual(presented, token) else {
+        guard let presented = Self.credentials(request), Self.constantTimeEqual(presented, token) else {
             var response = HTTPAPI.json(["error": "missing or wrong bearer token"], status: .unauthorized)
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
         }
         return try await next(request, context)
+    }
+
+    /// The cookie the operator page's token is kept in.
+    static var cookie: String { "linesight_token" }
+
+    /// The token a request presents: its bearer header; for reads also the operator page's
+    /// cookie, and on /operator itself a `token` parameter (a panel's browser cannot send a
+    /// header). The cookie never authorizes a change (SameSite=Strict, and reads only).
+    static func credentials(_ request: Request) -> String? {
+        if let b = bearer(request.headers[.authorization]) { return b }
+        guard request.method == .get || request.method == .head else { return nil }
+        if request.uri.path == "/operator", let t = request.uri.queryParameters["token"], !t.isEmpty { return String(t) }
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let kv = pair.trimmingCharacters(in: .whitespaces)
+                if kv.hasPrefix(cookie + "=") { return String(kv.dropFirst(cookie.count + 1)) }
+            }
+        }
+        return nil
     }
 
     /// The credentials of an `Authorization: Bearer ...` header (the scheme in any case, RFC 7235).

@@ -115,10 +115,10 @@ enum OpenAPI {
         },
         "/api/v1/events": {
           "get": {
-            "summary": "Server-sent events: one `verdict` event per judged frame, data a JSON object (camera, sequence, decision, stage1_score, defects, flags, total_ms).",
+            "summary": "Server-sent events: a `verdict` event per judged frame (camera, sequence, decision, stage1_score, defects, flags, total_ms, part), a `part` event per decided part (part, station, serial, decision, defects, views, frames, decided_ms, error), and with the operator screen on, a `status` event a second (as GET /api/v1/operator/status); data one JSON object.",
             "responses": {
               "200": {"description": "An endless event stream.", "content": {"text/event-stream": {"schema": {
-                "type": "object", "properties": {"event": {"type": "string", "enum": ["verdict"]}, "data": {"type": "string"}}
+                "type": "object", "properties": {"event": {"type": "string", "enum": ["verdict", "part", "status"]}, "data": {"type": "string"}}
               }}}},
               "400": {"$ref": "#/components/responses/BadRequest"},
               "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -185,6 +185,52 @@ enum OpenAPI {
               "400": {"$ref": "#/components/responses/BadRequest"},
               "404": {"$ref": "#/components/responses/NotFound"},
               "503": {"$ref": "#/components/responses/Busy"}
+            }
+          }
+        },
+        "/operator": {
+          "get": {
+            "summary": "The operator's screen (HTML, no external assets), when [operator] enables it. Beyond loopback it needs the token: as a bearer header, or once as ?token= (kept in a cookie, then the page is at /operator).",
+            "parameters": [
+              {"name": "token", "in": "query", "description": "The bearer token, for a panel whose browser cannot send a header (no control characters).", "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}}
+            ],
+            "responses": {
+              "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+              "303": {"description": "The token was taken; the page is at /operator."},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"}
+            }
+          }
+        },
+        "/api/v1/operator/status": {
+          "get": {
+            "summary": "What the operator's screen shows: the shift's counts (parts, or frames without stations), the last part's views with their shots and defect maps, the last rejects, the stack light, alarms and recent events.",
+            "responses": {
+              "200": {"description": "The status.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["unit", "counts", "last", "rejects", "light", "alarms", "events", "title", "time"],
+                "properties": {"unit": {"type": "string", "enum": ["parts", "frames"]}, "light": {"type": "string", "enum": ["green", "yellow", "red"]},
+                               "counts": {"type": "object"}, "last": {"type": "object"}, "rejects": {"type": "array"}, "alarms": {"type": "array", "items": {"type": "string"}},
+                               "events": {"type": "array"}, "title": {"type": "string"}, "time": {"type": "number"}, "shift": {"type": "object"}}
+              }}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"}
+            }
+          }
+        },
+        "/api/v1/operator/shots/{file}": {
+          "get": {
+            "summary": "A frame on the operator's screen as JPEG (a camera's last, or a recent reject), by the shot id the status gives.",
+            "parameters": [
+              {"name": "file", "in": "path", "required": true, "description": "ID.jpg, ID a shot id.", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}\\.jpg$"}}
+            ],
+            "responses": {
+              "200": {"description": "The frame.", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"},
+              "422": {"$ref": "#/components/responses/Error"}
             }
           }
         },

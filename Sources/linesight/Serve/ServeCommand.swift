@@ -50,7 +50,10 @@ struct ServeCommand: ParsableCommand {
         let token = try file.http.tokenFile.map { try TokenFile.read($0) }
         let inspection = try InspectionService(config: file.line, logger: logger)
         let outputs = try LineOutputs(file.outputs, logger: logger)
-        let daemon = Daemon(inspection: inspection, outputs: outputs, http: file.http, token: token, live: live, duration: duration, logger: logger)
+        let screen = file.operatorScreen.enabled
+            ? try OperatorScreen(file.operatorScreen, inspection: inspection, outputs: outputs, shifts: file.shifts, logger: logger) : nil
+        let daemon = Daemon(inspection: inspection, outputs: outputs, screen: screen, http: file.http, token: token, live: live,
+                            duration: duration, logger: logger)
         try waitFor { try await daemon.run() }
     }
 }

@@ -14,6 +14,7 @@ struct HTTPService: Service {
     let inspection: InspectionService
     let events: EventHub
     let outputs: LineOutputs
+    let screen: OperatorScreen?
     let token: String?
     let startup: Startup
     let logger: Logger
@@ -41,7 +42,7 @@ struct HTTPService: Service {
     private func application() -> some ApplicationProtocol {
         var httpLogger = Logger(label: "linesight.http")
         httpLogger.logLevel = .warning
-        let router = HTTPAPI.router(inspection, events: events, outputs: outputs, gate: ClassifyGate(), token: token,
+        let router = HTTPAPI.router(inspection, events: events, outputs: outputs, screen: screen, gate: ClassifyGate(), token: token,
                                     requireTokenForReads: !settings.isLoopback, logger: logger)
         let (settings, startup, logger) = (settings, startup, logger)
         return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(60))),
@@ -51,6 +52,7 @@ struct HTTPService: Service {
                                let port = channel.localAddress?.port ?? settings.port
                                logger.info("http listening", metadata: ["address": "http://\(settings.host):\(port)"])
                                Console.line("HTTP API on http://\(settings.host):\(port)  (/metrics, /api/v1/verdicts, /api/v1/events)")
+                               if screen != nil { Console.line("operator screen on http://\(settings.host):\(port)/operator") }
                                startup.httpListening.reach()
                            }, logger: httpLogger)
     }
