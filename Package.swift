@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "Capture", dependencies: [
             "Imaging", "CV4L2", "LinesightCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: vectorFlags),
-        .target(name: "CV4L2", path: "Sources/CV4L2"),
+        .target(name: "CV4L2", path: "Sources/CV4L2", linkerSettings: [.linkedLibrary("v4lconvert")]),
         // The SQLite store: schema, migrations, group commit, retention. No ML.
         .target(name: "Store", dependencies: [
             "LinesightCore",

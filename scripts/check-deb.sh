@@ -18,6 +18,7 @@ grep -q "Depends: .*libturbojpeg" <<<"$info" || fail "no TurboJPEG dependency"
 grep -q "Depends: .*libmosquitto" <<<"$info" || fail "no libmosquitto dependency (the MQTT output)"
 grep -q "Depends: .*libmodbus" <<<"$info" || fail "no libmodbus dependency (the Modbus TCP output)"
 grep -q "Depends: .*libgpiod" <<<"$info" || fail "no libgpiod dependency (the GPIO output)"
+grep -q "Depends: .*libv4lconvert" <<<"$info" || fail "no libv4lconvert dependency (camera formats converted to RGB)"
 # Listed into a variable first: with pipefail, `grep -q` quitting at its first match can
 # kill tar with SIGPIPE and fail the pipeline although the file is there.
 ! grep -q " ./etc/linesight/token\$" <<<"$contents" || fail "the package carries a bearer token (every line PC must make its own)"

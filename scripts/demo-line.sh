@@ -12,6 +12,7 @@ dir=$1 duration=$2 port=$3
 mqtt_port=${MQTT_PORT:-18830}
 modbus_port=${MODBUS_PORT:-15020}
 trigger_ms=${TRIGGER_MS:-250}
+[[ $trigger_ms =~ ^[0-9]+$ ]] && ((trigger_ms >= 10)) || { echo "demo-line: TRIGGER_MS must be a whole number of milliseconds, 10 or more" >&2; exit 2; }
 bin=.build/release/linesight
 plc=.build/release/linesight-demo-plc
 
@@ -83,8 +84,13 @@ trap cleanup EXIT
 
 echo "== the line: mosquitto on 127.0.0.1:$mqtt_port, the PLC on 127.0.0.1:$modbus_port (Modbus TCP)"
 "$mosquitto" -p "$mqtt_port" > "$dir/mosquitto.log" 2>&1 & pids+=($!)
-"$plc" "$modbus_port" & pids+=($!)
-for _ in $(seq 50); do mosquitto_pub -p "$mqtt_port" -t demo/hello -n 2>/dev/null && break; sleep 0.1; done
+"$plc" "$modbus_port" > >(tee "$dir/plc.log") & pids+=($!)
+up=0
+for _ in $(seq 50); do mosquitto_pub -p "$mqtt_port" -t demo/hello -n 2>/dev/null && { up=1; break; }; sleep 0.1; done
+((up)) || { cat "$dir/mosquitto.log"; echo "demo-line: the broker did not come up on port $mqtt_port (MQTT_PORT=)" >&2; exit 1; }
+for _ in $(seq 50); do grep -q "^plc: listening" "$dir/plc.log" 2>/dev/null && break; sleep 0.1; done
+kill -0 "${pids[1]}" 2>/dev/null && grep -q "^plc: listening" "$dir/plc.log" \
+    || { echo "demo-line: the PLC did not start on port $modbus_port (MODBUS_PORT=)" >&2; exit 1; }
 # what the line's MES sees: one message per part
 mosquitto_sub -p "$mqtt_port" -t 'demo/parts/#' -F 'mqtt: %t %p' & pids+=($!)
 
@@ -101,7 +107,7 @@ end=$((SECONDS + duration - 2))
 while ((SECONDS < end)) && kill -0 $daemon 2>/dev/null; do
     n=$((n + 1))
     mosquitto_pub -p "$mqtt_port" -q 1 -t demo/trigger/station1 -m "SN-$(printf %05d $n)"
-    sleep "$(printf '0.%03d' "$trigger_ms")"
+    sleep "$(awk "BEGIN { print $trigger_ms / 1000 }")"
 done
 # the operator screen's view of the run, while the daemon still serves it (the last part decided)
 sleep 0.6
@@ -113,7 +119,8 @@ print("operator screen: light %s, %d %s, %d passed, %d rejected, yield %s, last 
       (s["light"], c["total"], s["unit"], c["passes"], c["fails"], y, s["last"].get("part")))' || true
 wait $daemon || { tail -20 "$dir/serve.log"; echo "demo-line: the daemon failed" >&2; exit 1; }
 sleep 0.5
-kill "${pids[1]}" 2>/dev/null; wait "${pids[1]}" 2>/dev/null || true   # the PLC's summary
+kill "${pids[1]}" 2>/dev/null || true; wait "${pids[1]}" 2>/dev/null || true   # the PLC's summary
+sleep 0.2
 
 echo
 echo "== parts of this run (SQLite: $dir/data/line.sqlite)"

@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # systemd: only its systemd-analyze, to check the units offline in `make test`; sqlite3: the CLI the demo suggests;
-# tmux: the review UI is tested in a real terminal; libmosquitto-dev, libmodbus-dev, libgpiod-dev: the MQTT, Modbus TCP and GPIO outputs.
-packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux libmosquitto-dev libmodbus-dev libgpiod-dev)
+# tmux: the review UI is tested in a real terminal; libmosquitto-dev, libmodbus-dev, libgpiod-dev: the MQTT, Modbus TCP and GPIO outputs;
+# libv4l-dev: libv4lconvert, for camera formats the pipeline does not read as they come.
+packages=(pkg-config linux-libc-dev libopenblas-dev zlib1g-dev libturbojpeg0-dev libjpeg-dev libsqlite3-dev sqlite3 dataset-fashion-mnist systemd tmux libmosquitto-dev libmodbus-dev libgpiod-dev libv4l-dev)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(python3-torch python3-torchvision python3-pip python3-venv)
 fi

@@ -34,11 +34,9 @@ public struct LiveVerdict: Sendable {
     public var error: String?
     /// The part the frame was taken for (a station's camera), nil when free-running.
     public var part: Int64?
-    /// With `InspectionPipeline.keepsLiveFrames`: the frame itself, the region judged, and for
-    /// a failing frame where stage 1 saw the defect (over that region, strongest cell 1).
+    /// With `InspectionPipeline.keepsLiveFrames`: the frame itself and the region judged.
     public var frame: Frame?
     public var roi: Rect?
-    public var defectMap: ClassMap?
 }
 
 /// One camera's inspection: a capture thread feeding a bounded queue, and a worker that
@@ -64,9 +62,12 @@ public final class InspectionPipeline: @unchecked Sendable {
     private var saveFailing = false
     /// Called from the worker thread after every verdict.
     public var onVerdict: (@Sendable (LiveVerdict) -> Void)?
-    /// Hand each verdict's frame (and a failing frame's defect map) to `onVerdict`, for a live
-    /// screen. Set before `start()`.
+    /// Hand each verdict's frame to `onVerdict`, and a failing frame's defect map to
+    /// `onDefectMap` after its verdict is out, for a live screen. Set before `start()`.
     public var keepsLiveFrames = false
+    /// Where stage 1 saw the defect in a failing frame (camera, frame sequence, the map over
+    /// the region judged, strongest cell 1), with `keepsLiveFrames`.
+    public var onDefectMap: (@Sendable (String, UInt64, ClassMap) -> Void)?
     /// For a station's camera: which frames are judged (the rest are skipped unjudged).
     public var gate: FrameGate?
     /// Called after the verdict of a frame taken for a part (before `onVerdict`).
@@ -182,8 +183,8 @@ public final class InspectionPipeline: @unchecked Sendable {
             case .frame(var frame):
                 if let gate {
                     lock.withLock { current.lastFrameAt = monotonicSeconds() }
-                    guard let part = gate.admit(frame) else { continue }  // no part waits for it
-                    frame.part = part
+                    guard let taken = gate.admit(frame) else { continue }  // no part waits for it (or its burst goes on)
+                    frame = taken
                 }
                 lock.lock()
                 current.received += 1
@@ -224,8 +225,11 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             do {
                 let j = try frame.withView { try classifier.judge($0) }
-                let map = keepsLiveFrames && j.decision == .fail ? classifier.lastDefectMap() : nil
-                record(frame, judgement: j, error: nil, classifier: classifier, defectMap: map)
+                record(frame, judgement: j, error: nil, classifier: classifier)
+                // after the verdict is out (store, part, outputs): where stage 1 saw the defect
+                if keepsLiveFrames, j.decision == .fail, let map = classifier.lastDefectMap() {
+                    onDefectMap?(camera, frame.sequence, map)
+                }
             } catch {
                 record(frame, judgement: nil, error: "\(error)", classifier: classifier)
             }
@@ -235,7 +239,7 @@ public final class InspectionPipeline: @unchecked Sendable {
     // MARK: Verdicts
 
     private func record(_ frame: Frame, judgement j: Judgement?, error: String?, classifier: StagedClassifier? = nil,
-                        dropped: Bool = false, timedOut: Bool = false, defectMap: ClassMap? = nil) {
+                        dropped: Bool = false, timedOut: Bool = false) {
         let outcome: FlagPolicy.Outcome
         let models: (String, String?)
         if let classifier {
@@ -286,7 +290,7 @@ public final class InspectionPipeline: @unchecked Sendable {
                                decision: verdict.decision, stage1Score: j?.stage1Score, defects: j?.defects ?? [], flags: outcome.flags,
                                totalMs: totalMs, error: error, part: frame.part)
         if keepsLiveFrames, !frame.bytes.isEmpty {
-            (live.frame, live.roi, live.defectMap) = (frame, roi, defectMap)
+            (live.frame, live.roi) = (frame, roi)
         }
         onVerdict?(live)
     }

@@ -32,6 +32,7 @@ public final class InspectionService: @unchecked Sendable {
     var apiClassifier: StagedClassifier
     let apiLock = NSLock()
     private var verdictObserver: (@Sendable (LiveVerdict) -> Void)?
+    private var mapObserver: (@Sendable (String, UInt64, ClassMap) -> Void)?
     private var partVerdictObserver: (@Sendable (PartVerdict) -> Void)?
     /// Triggers to parts, for the cameras that serve a station.
     let assembler: PartAssembler
@@ -59,8 +60,9 @@ public final class InspectionService: @unchecked Sendable {
             let p = InspectionPipeline(camera: cam.id, source: source, classifiers: classifiers, flags: config.flags,
                                        saver: saver,
                                        settings: config.pipeline, logger: logger) { committer.submit($0) }
-            if config.station(of: cam.id) != nil {
-                let gate = FrameGate()
+            if let station = config.station(of: cam.id) {
+                let meter = station.sharpest ? try FocusMeter(roi: cam.roi) : nil
+                let gate = FrameGate(focus: meter.map { m in { m.score($0) } })
                 p.gate = gate
                 gates[cam.id] = gate
             }
@@ -79,6 +81,7 @@ public final class InspectionService: @unchecked Sendable {
         modelStamps = Self.stamps(config.models)
         for p in pipelines {
             p.onVerdict = { [weak self] v in self?.observer?(v) }
+            p.onDefectMap = { [weak self] camera, sequence, map in self?.defectMapObserver?(camera, sequence, map) }
             if p.gate != nil {
                 let assembler = assembler, camera = p.camera
                 p.onPartFrame = { part, decision, defects, error in
@@ -106,11 +109,18 @@ public final class InspectionService: @unchecked Sendable {
     /// Each station's part counts.
     public var partStats: [String: PartStats] { assembler.counts() }
 
-    /// Every verdict carries its frame, and a failing frame where stage 1 saw the defect
-    /// (`LiveVerdict.frame`, `.defectMap`): for the operator screen. Set before `start()`.
+    /// Every verdict carries its frame (`LiveVerdict.frame`), and each failing frame's defect
+    /// map goes to `defectMapObserver`: for the operator screen. Set before `start()`.
     public var keepsLiveFrames: Bool {
         get { pipelines.first?.keepsLiveFrames ?? false }
         set { for p in pipelines { p.keepsLiveFrames = newValue } }
+    }
+
+    /// With `keepsLiveFrames`: where stage 1 saw the defect in a failing frame (camera, frame
+    /// sequence, map), from the pipeline's thread after the frame's verdict went out.
+    public var defectMapObserver: (@Sendable (String, UInt64, ClassMap) -> Void)? {
+        get { lock.withLock { mapObserver } }
+        set { lock.withLock { mapObserver = newValue } }
     }
 
     /// Called for every verdict, from the pipelines' threads (the live feed, server-sent events).

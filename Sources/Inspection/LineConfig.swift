@@ -40,8 +40,12 @@ public struct LineConfig: Sendable {
         public var triggers: [TriggerSource] = [.api]
         /// Its views: cameras that then judge only the frames a trigger asks for.
         public var cameras: [String]
-        /// Frames judged per view and trigger (a burst); the view fails if any of them fails.
+        /// Frames taken per view and trigger (a burst); the view fails if any judged fails.
         public var framesPerView = 1
+        /// Judge only the sharpest frame of each view's burst (a part moving past the camera).
+        public var sharpest = false
+        /// Frames judged per view and trigger.
+        public var judgedPerView: Int { sharpest ? 1 : framesPerView }
         /// A part without every view's verdict this long after its trigger is rejected (seconds).
         public var deadline = 1.0
     }
@@ -153,6 +157,11 @@ public struct LineConfig: Sendable {
         guard Set(views).count == views.count else { throw s.bad("cameras", "a camera is named twice") }
         var st = Station(id: id, cameras: views)
         st.framesPerView = try s.int("frames", default: st.framesPerView, in: 1...32)
+        switch try s.string("select", default: "all") {
+        case "all": st.sharpest = false
+        case "sharpest": st.sharpest = true
+        case let other: throw s.bad("select", "'\(other)' is not all (judge every frame of the burst) or sharpest (judge the one in best focus)")
+        }
         st.deadline = Double(try s.int("deadline_ms", default: 1000, in: 10...600_000)) / 1000
         let triggers = try s.strings("triggers", default: ["api"])
         st.triggers = try triggers.map { name in
@@ -192,10 +201,10 @@ public struct LineConfig: Sendable {
             v.fps = try s.double("fps", default: v.fps, in: 0.1...1000)
             v.buffers = try s.int("buffers", default: v.buffers, in: 2...32)
             v.stallTimeout = try s.double("stall_seconds", default: v.stallTimeout, in: 0.5...600)
-            let formats = try s.strings("formats", default: v.formats.map(\.rawValue))
+            let formats = try s.strings("formats", default: v.formats.map(\.description))
             v.formats = try formats.map { name in
-                guard let f = PixelFormat(rawValue: name) else {
-                    throw s.bad("formats", "'\(name)' is not one of \(PixelFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                guard let f = CameraFormat(name: name) else {
+                    throw s.bad("formats", "'\(name)' is not one of \(CameraFormat.allCases.map(\.description).joined(separator: ", "))")
                 }
                 return f
             }

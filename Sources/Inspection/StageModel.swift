@@ -103,13 +103,11 @@ public final class StageModel {
     /// network's head has no class map, or for a stage-2 model.
     public func defectMap(_ input: UnsafePointer<Float>) -> ClassMap? {
         guard let pass = passIndex else { return nil }
-        // the likeliest defect class, from the same pass's logits
-        let probe = network.classMap(sample: input, toward: pass == 0 ? 1 : 0, against: pass)
-        guard let defect = probe.logits.indices.filter({ $0 != pass }).max(by: { probe.logits[$0] < probe.logits[$1] }) else { return nil }
-        let m = defect == (pass == 0 ? 1 : 0) ? probe.map : network.classMap(sample: input, toward: defect, against: pass).map
-        guard var map = m else { return nil }
+        let (logits, activations) = network.classActivations(sample: input)
+        guard let activations, let defect = logits.indices.filter({ $0 != pass }).max(by: { logits[$0] < logits[$1] }),
+              var map = activations.map(toward: defect, against: pass) else { return nil }
         let top = map.values.max() ?? 0
-        map.values = map.values.map { top > 0 && $0.isFinite ? max(0, $0) / top : 0 }
+        map.values = map.values.map { top > 0 && top.isFinite && $0.isFinite ? max(0, $0) / top : 0 }
         return map
     }
 

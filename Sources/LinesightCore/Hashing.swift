@@ -9,6 +9,12 @@ public enum Hashing {
         hex(Crypto.SHA256.hash(data: data))
     }
 
+    /// HMAC-SHA256 of `message` under `key`, as hex: a secret derived from another (the
+    /// operator page's read-only cookie from the bearer token) that does not reveal it.
+    public static func hmacSHA256(key: String, message: String) -> String {
+        hex(Crypto.HMAC<Crypto.SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: Data(key.utf8))))
+    }
+
     /// The hash of a file, read in 1 MiB pieces.
     public static func sha256(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CoreError.io(path: path, detail: "cannot open") }

@@ -79,9 +79,11 @@ public struct ShiftSchedule: Equatable, Sendable {
     /// The shift an instant falls in: its name and when it started and ends (seconds since
     /// 1970), or nil in hours no shift covers.
     public func window(at time: Double) -> (name: String, start: Double, end: Double)? {
+        // wall-clock times on their dates (a shift on a day the clocks change is an hour shorter or longer)
         guard let (s, day, cal) = locate(time),
-              let start = cal.date(byAdding: .minute, value: s.start, to: cal.startOfDay(for: day)),
-              let end = cal.date(byAdding: .minute, value: (s.end - s.start + 24 * 60) % (24 * 60), to: start) else { return nil }
+              let start = cal.date(bySettingHour: s.start / 60, minute: s.start % 60, second: 0, of: day),
+              let endDay = cal.date(byAdding: .day, value: s.end <= s.start ? 1 : 0, to: day),
+              let end = cal.date(bySettingHour: s.end / 60, minute: s.end % 60, second: 0, of: endDay) else { return nil }
         return (s.name, start.timeIntervalSince1970, end.timeIntervalSince1970)
     }
 

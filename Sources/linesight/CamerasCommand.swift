@@ -11,6 +11,13 @@ struct CamerasCommand: ParsableCommand {
         the --device given). Use the stable /dev/v4l/by-id/... path in the config: /dev/videoN \
         numbers can change after a reboot or replug. Control names in the list are the keys \
         the config's [camera.controls] accepts.
+
+        Each format says how Linesight reads it: as it comes (MJPG, YUYV, GREY, RGB3, NV12), \
+        converted to RGB by libv4lconvert (BGR3, UYVY, YVYU, RGBP, YU12, Y16, the Bayer \
+        mosaics BA81, GBRG, GRBG, RGGB), or not at all. "For the line" names the controls to \
+        pin: exposure, gain and white balance (so lighting does not change verdicts), and, on \
+        cameras that have them, an external trigger mode and a strobe output (pin \
+        trigger_mode = 1 to take a frame on each pulse of the trigger input).
         """)
 
     @Option(help: "Describe only this device.")
@@ -39,7 +46,9 @@ struct CamerasCommand: ParsableCommand {
         for link in d.stablePaths { s += "  stable path: \(link)\n" }
         s += "  formats:\n"
         for f in d.formats {
-            s += "    \(f.fourcc) \(f.description)\(f.compressed ? " (compressed)" : "")\n"
+            let how = CameraFormat(rawValue: f.fourcc).map { $0.native == nil ? "converted to RGB by libv4lconvert" : "read as it comes" }
+                ?? "not supported"
+            s += "    \(f.fourcc) \(f.description)\(f.compressed ? " (compressed)" : "")  [\(how)]\n"
             for size in f.sizes {
                 let rates = size.fps.map { String(format: "%g", $0) }.joined(separator: ", ")
                 s += "      \(size.width)x\(size.height)\(rates.isEmpty ? "" : " @ \(rates) fps")\n"
@@ -49,6 +58,11 @@ struct CamerasCommand: ParsableCommand {
         for c in d.controls {
             let value = c.value.map(String.init) ?? "?"
             s += "    \(c.key.padding(toLength: 32, withPad: " ", startingAt: 0)) \(value) (range \(c.minimum)...\(c.maximum), default \(c.defaultValue))\n"
+        }
+        s += "  for the line:\n"
+        for role in ControlRole.allCases {
+            let keys = d.controls.filter { $0.role == role }.map(\.key)
+            s += "    \((role.rawValue + ":").padding(toLength: 15, withPad: " ", startingAt: 0)) \(keys.isEmpty ? "none" : keys.joined(separator: ", "))\n"
         }
         return s
     }

@@ -16,7 +16,7 @@ struct SourceOptions: ParsableArguments {
     var size: String = "640x480"
     @Option(help: "Frames per second (camera request, replay and synthetic pacing; 0 = unpaced for replay/synthetic).")
     var fps: Double = 30
-    @Option(help: "Camera pixel formats in order of preference, comma-separated (MJPG, YUYV, GREY, RGB3, NV12).")
+    @Option(help: "Camera pixel formats in order of preference, comma-separated. Read as they come: MJPG, YUYV, GREY, RGB3, NV12; converted to RGB by libv4lconvert: BGR3, UYVY, YVYU, RGBP, YU12, Y16, BA81, GBRG, GRBG, RGGB.")
     var formats: String = "MJPG,YUYV,GREY"
     @Option(name: .customLong("control"), help: "Pin a camera control, KEY=VALUE (repeatable; keys as `linesight cameras` lists them).")
     var controls: [String] = []
@@ -48,10 +48,10 @@ struct SourceOptions: ParsableArguments {
         return (p[0], p[1])
     }
 
-    func pixelFormats() throws -> [PixelFormat] {
+    func pixelFormats() throws -> [CameraFormat] {
         try formats.split(separator: ",").map {
-            guard let f = PixelFormat(argument: String($0).trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown pixel format '\($0)'; known: MJPG, YUYV, GREY, RGB3, NV12")
+            guard let f = CameraFormat(name: String($0).trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown pixel format '\($0)'; known: \(CameraFormat.allCases.map(\.description).joined(separator: ", "))")
             }
             return f
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LinesightCore
 import TestSupport
 import Testing
 
@@ -52,8 +53,13 @@ struct OperatorScreenTests {
         let trigger = { (serial: String) in
             #expect(h.http("/api/v1/trigger?station=s1&serial=\(serial)", method: "POST", token: PartsCLITests.token).status == 202)
         }
+        func current() -> [String: Any]? { try? JSONSerialization.jsonObject(with: h.http("/api/v1/operator/status").body) as? [String: Any] }
         for i in 1...3 { trigger("SN-\(i)"); usleep(150_000) }
-        #expect(h.wait(15) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 3 })
+        // the part reaches the board after it is counted: wait for what the screen shows
+        #expect(h.wait(15) {
+            let s = current()
+            return (s?["counts"] as? [String: Any])?["total"] as? Int == 3 && ((s?["last"] as? [String: Any])?["views"] as? [Any])?.count == 2
+        })
 
         // The page: one document, nothing fetched from elsewhere.
         let page = h.http("/operator")
@@ -62,7 +68,7 @@ struct OperatorScreenTests {
         #expect(html.range(of: #"(src|href|url)\s*[=(]\s*["']?(https?:)?//"#, options: .regularExpression) == nil, "no external assets")
 
         // What it shows, as JSON.
-        let status = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/operator/status").body) as? [String: Any])
+        let status = try #require(current())
         #expect(status["unit"] as? String == "parts")
         let counts = try #require(status["counts"] as? [String: Any])
         #expect(counts["total"] as? Int == 3 && counts["fails"] as? Int == 3 && counts["yield"] as? Double == 0)
@@ -70,10 +76,12 @@ struct OperatorScreenTests {
         #expect(last["serial"] as? String == "SN-3" && last["decision"] as? String == "fail")
         let views = try #require(last["views"] as? [[String: Any]])
         #expect(Set(views.compactMap { $0["camera"] as? String }) == ["top", "side"], "both views of the last part")
-        #expect(views.allSatisfy { $0["part"] as? Int == last["part"] as? Int && $0["map"] is [String: Any] },
+        #expect(views.allSatisfy { $0["part"] as? Int == last["part"] as? Int }, "the views of the last part")
+        #expect(h.wait(5) { ((current()?["last"] as? [String: Any])?["views"] as? [[String: Any]])?.allSatisfy { $0["map"] is [String: Any] } == true },
                 "each failing view with stage 1's defect map")
         let rejects = try #require(status["rejects"] as? [[String: Any]])
         #expect(rejects.count == 4, "the last 4 rejects (3 parts x 2 views, capped by rejects = 4)")
+        #expect(rejects.allSatisfy { $0["map"] == nil }, "thumbnails carry no map")
         let shot = try #require(views.first?["shot"] as? Int)
         let jpeg = h.http("/api/v1/operator/shots/\(shot).jpg")
         #expect(jpeg.status == 200 && jpeg.body.starts(with: [0xFF, 0xD8, 0xFF]))
@@ -94,7 +102,7 @@ struct OperatorScreenTests {
         #expect(browser.waitFor("[...document.querySelectorAll('#rejects img')].length === 4 && [...document.querySelectorAll('#rejects img')].every(i => i.complete && i.naturalWidth === 96)",
                                 seconds: 10), "the reject thumbnails load")
         #expect(try browser.evaluate("document.getElementById('yield').textContent") as? String == "0.0 %")
-        #expect(try browser.evaluate("document.getElementById('light').className") as? String == "yellow",
+        #expect(browser.waitFor("document.getElementById('light').className === 'yellow'", seconds: 5),
                 "every frame flagged (the test model is unsure): yellow")
 
         // Read off the screen as a person would: the whole panel, then the verdict and the counters alone.
@@ -111,11 +119,20 @@ struct OperatorScreenTests {
         #expect(try read("#yield") == "0.0 %")
         _ = try browser.evaluate("document.body.style.filter = ''")
 
-        // The daemon gone: the panel says so.
+        // The daemon gone: the panel says so; back: the panel follows it again, the shift's
+        // parts counted from the store.
         kill(h.pid, SIGKILL)
         _ = h.finish()
         #expect(browser.waitFor("document.getElementById('light').className === 'red' && document.getElementById('alarms').textContent.includes('no contact')",
                                 seconds: 10), "a dead daemon turns the light red")
+        try h.start()
+        #expect(browser.waitFor("document.getElementById('light').className !== 'red' && document.getElementById('count-total').textContent === '5'",
+                                seconds: 30), "the restarted daemon's screen: the shift's 5 parts from the store")
+        trigger("SN-6")
+        #expect(browser.waitFor("document.getElementById('count-total').textContent === '6' && document.getElementById('about').textContent.includes('SN-6')",
+                                seconds: 15), "and live again (the event stream reopened)")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
     }
 
     @Test("beyond loopback the page needs the token: refused without, and ?token= once keeps it in a cookie for the page, its status, images and events")
@@ -130,8 +147,12 @@ struct OperatorScreenTests {
         #expect(h.wait(30) { h.http("/healthz", token: PartsCLITests.token).status == 200 })
         #expect(h.http("/operator").status == 401 && h.http("/api/v1/operator/status").status == 401)
         #expect(h.http("/operator?token=wrong-token-0000000000").status == 401)
-        #expect(h.http("/api/v1/operator/status", headers: ["Cookie": "linesight_token=wrong"]).status == 401)
-        #expect(h.http("/api/v1/trigger", method: "POST", headers: ["Cookie": "linesight_token=\(PartsCLITests.token)"]).status == 401,
+        let secret = Hashing.hmacSHA256(key: PartsCLITests.token, message: "linesight operator screen: reads")
+        #expect(h.http("/api/v1/operator/status", headers: ["Cookie": "linesight_read=wrong"]).status == 401)
+        #expect(h.http("/api/v1/operator/status", headers: ["Cookie": "linesight_read=\(PartsCLITests.token)"]).status == 401,
+                "the cookie holds a secret derived from the token, not the token")
+        #expect(h.http("/api/v1/operator/status", headers: ["Cookie": "theme=dark; linesight_read=\(secret)"]).status == 200)
+        #expect(h.http("/api/v1/trigger", method: "POST", headers: ["Cookie": "linesight_read=\(secret)"]).status == 401,
                 "the cookie never authorizes a change")
         for i in 1...2 {
             #expect(h.http("/api/v1/trigger?serial=T\(i)", method: "POST", token: PartsCLITests.token).status == 202)

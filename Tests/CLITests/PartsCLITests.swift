@@ -11,7 +11,7 @@ struct PartsCLITests {
 
     /// Two synthetic views (`side` at `sideFps`) and one station over them.
     static func harness(_ name: String, frames: Int = 2, deadlineMs: Int = 2000, sideFps: Double = 40, triggers: String = "[\"api\"]",
-                        extra: String = "") throws -> ServeHarness {
+                        select: String = "all", extra: String = "") throws -> ServeHarness {
         let cameras = """
         [[cameras]]
         id = "top"
@@ -32,6 +32,7 @@ struct PartsCLITests {
         id = "s1"
         cameras = ["top", "side"]
         frames = \(frames)
+        select = "\(select)"
         deadline_ms = \(deadlineMs)
         triggers = \(triggers)
         """
@@ -107,6 +108,27 @@ struct PartsCLITests {
         let m = try #require(partMessages.first?.json)
         #expect(m["part"] as? Int == ids.first && m["serial"] as? String == "SN-1" && m["reject"] as? Bool == true)
         #expect((m["views"] as? [String: String]) == ["top": "fail", "side": "fail"])
+    }
+
+    @Test("select = sharpest: a burst of 4 frames per view, only the sharpest judged: one frame row per view and part")
+    func sharpestOfBurst() throws {
+        let h = try Self.harness("parts-sharpest", frames: 4, select: "sharpest")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"side\"}") ?? 0) > 10 })
+        for i in 1...4 {
+            #expect(trigger(h, "?serial=F-\(i)").status == 202)
+            usleep(200_000)
+        }
+        #expect(h.wait(15) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 4 })
+        let page = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/parts?limit=10").body) as? [String: Any])
+        let parts = try #require(page["items"] as? [[String: Any]])
+        #expect(parts.count == 4 && parts.allSatisfy { $0["frames"] as? Int == 2 && ($0["frames_judged"] as? [Any])?.count == 2 },
+                "one judged frame per view: \(parts.map { $0["frames"] ?? "-" })")
+        #expect(parts.allSatisfy { $0["error"] as? String == nil } && parts.allSatisfy { $0["decision"] as? String == "fail" }, "no view missed its deadline")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+        #expect(try Store(path: h.dir + "/data/inspection.sqlite").rangeStats().frames == 8, "4 parts x 2 views, the other frames of each burst unjudged")
     }
 
     @Test("the PLC gets one reject pulse per failing part, not one per frame")

@@ -9,8 +9,8 @@ import Testing
 final class FakeCamera {
     let path: String
 
-    init(formats: [PixelFormat], width: UInt32 = 64, height: UInt32 = 48, fps: Int32 = 200,
-         jpeg: [UInt8] = [], configure: (inout fakev4l2_config) -> Void = { _ in }) {
+    init(formats: [CameraFormat], width: UInt32 = 64, height: UInt32 = 48, fps: Int32 = 200,
+         jpeg: [UInt8] = [], raw: [UInt8] = [], configure: (inout fakev4l2_config) -> Void = { _ in }) {
         path = "/dev/v4l/by-id/usb-Linesight_Fake-\(UUID().uuidString.prefix(8))-video-index0"
         var c = fakev4l2_config()
         let codes = formats.map(\.fourcc) + [0, 0, 0, 0]
@@ -24,9 +24,13 @@ final class FakeCamera {
         c.stall_after = -1
         configure(&c)
         jpeg.withUnsafeBufferPointer { buf in
-            c.jpeg = buf.baseAddress
-            c.jpeg_size = buf.count
-            _ = fakev4l2_install(path, &c)
+            raw.withUnsafeBufferPointer { payload in
+                c.jpeg = buf.baseAddress
+                c.jpeg_size = buf.count
+                c.raw = payload.baseAddress
+                c.raw_size = payload.count
+                _ = fakev4l2_install(path, &c)
+            }
         }
     }
 

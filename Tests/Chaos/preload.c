@@ -122,9 +122,9 @@ static void write_stats(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", stats_path);
     int len = snprintf(text, sizeof text,
         "opens %d\nstreamons %d\nframes %ld\nexposure %d\ngain %d\npresent %d\ndouble_closes %d\n"
-        "failed_dequeues %ld\nunplugged_at_ms %lld\nplugged_at_ms %lld\nstreamon_at_ms %lld\n",
+        "failed_dequeues %ld\nunplugged_at_ms %lld\nplugged_at_ms %lld\nstreamon_at_ms %lld\ntrigger_mode %d\nstrobe %d\n",
         s.opens, s.streamons, s.frames, s.exposure, s.gain, s.present, s.double_closes,
-        s.failed_dequeues, s.unplugged_at_ms, s.plugged_at_ms, s.streamon_at_ms);
+        s.failed_dequeues, s.unplugged_at_ms, s.plugged_at_ms, s.streamon_at_ms, s.trigger_mode, s.strobe);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;
     int ok = write(fd, text, (size_t)len) == len;
@@ -162,6 +162,7 @@ __attribute__((constructor)) static void fakev4l2_preload_start(void) {
     c.stall_after = env_int("FAKEV4L2_STALL_AFTER", -1);
     c.corrupt_every = env_int("FAKEV4L2_CORRUPT_EVERY", 0);
     c.drop_every = env_int("FAKEV4L2_DROP_EVERY", 0);
+    c.trigger_controls = env_int("FAKEV4L2_TRIGGER_CONTROLS", 0);
     uint8_t *jpeg = NULL;
     const char *jpeg_path = getenv("FAKEV4L2_JPEG");
     if (jpeg_path && *jpeg_path) {

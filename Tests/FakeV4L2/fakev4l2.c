@@ -20,11 +20,14 @@
 #define MAX_BUFFERS 32
 #define CID_EXPOSURE V4L2_CID_EXPOSURE_ABSOLUTE
 #define CID_GAIN V4L2_CID_GAIN
+#define CID_TRIGGER (V4L2_CID_CAMERA_CLASS_BASE + 0x100)
+#define CID_STROBE (V4L2_CID_CAMERA_CLASS_BASE + 0x101)
 
 struct device {
     char path[256];
     struct fakev4l2_config config;
     uint8_t *jpeg;
+    uint8_t *raw;
     int present;
     long long unplugged_at_ns;
     // the open file (one at a time, like most UVC drivers allow)
@@ -81,6 +84,8 @@ static struct device *by_fd(int fd) {
 static void reset_controls(struct device *d) {
     d->stats.exposure = 156;  // what a camera falls back to after a power cycle
     d->stats.gain = 0;
+    d->stats.trigger_mode = 0;
+    d->stats.strobe = 0;
 }
 
 /// Buffers the application has dequeued and not yet queued again.
@@ -127,12 +132,17 @@ int fakev4l2_install(const char *path, const struct fakev4l2_config *config) {
         if (!devices[i].path[0]) d = &devices[i];
     if (!d) { pthread_mutex_unlock(&lock); return -1; }
     free(d->jpeg);
+    free(d->raw);
     memset(d, 0, sizeof *d);
     strncpy(d->path, path, sizeof d->path - 1);
     d->config = *config;
     if (config->jpeg_size) {
         d->jpeg = malloc(config->jpeg_size);
         memcpy(d->jpeg, config->jpeg, config->jpeg_size);
+    }
+    if (config->raw && config->raw_size) {
+        d->raw = malloc(config->raw_size);
+        memcpy(d->raw, config->raw, config->raw_size);
     }
     d->present = 1;
     d->fd = -1;
@@ -185,7 +195,7 @@ struct fakev4l2_stats fakev4l2_stats(const char *path) {
 void fakev4l2_remove(const char *path) {
     pthread_mutex_lock(&lock);
     struct device *d = by_path(path);
-    if (d) { free(d->jpeg); memset(d, 0, sizeof *d); d->fd = -1; d->generation = ++generations; }
+    if (d) { free(d->jpeg); free(d->raw); memset(d, 0, sizeof *d); d->fd = -1; d->generation = ++generations; }
     pthread_mutex_unlock(&lock);
 }
 
@@ -197,9 +207,15 @@ static off_t stride_of(const struct device *d) {
 }
 
 static uint32_t size_for(struct device *d, uint32_t format, uint32_t w, uint32_t h, uint32_t *bpl) {
-    *bpl = format == V4L2_PIX_FMT_YUYV ? w * 2 : format == V4L2_PIX_FMT_MJPEG ? 0 : w;
-    if (format == V4L2_PIX_FMT_MJPEG) return d->config.jpeg_size + 4096;
-    return *bpl * h;
+    switch (format) {
+    case V4L2_PIX_FMT_MJPEG: *bpl = 0; return d->config.jpeg_size + 4096;
+    case V4L2_PIX_FMT_YUYV: case V4L2_PIX_FMT_UYVY: case V4L2_PIX_FMT_YVYU: case V4L2_PIX_FMT_RGB565: case V4L2_PIX_FMT_Y16:
+        *bpl = w * 2; return *bpl * h;
+    case V4L2_PIX_FMT_RGB24: case V4L2_PIX_FMT_BGR24: *bpl = w * 3; return *bpl * h;
+    case V4L2_PIX_FMT_NV12: *bpl = w; return w * h + w * ((h + 1) / 2);
+    case V4L2_PIX_FMT_YUV420: *bpl = w; return w * h + 2 * (w / 2) * ((h + 1) / 2);
+    default: *bpl = w; return *bpl * h;  // GREY, the Bayer mosaics
+    }
 }
 
 static int offers(struct device *d, uint32_t format) {
@@ -232,6 +248,11 @@ static uint32_t render(struct device *d, int index, long n, int corrupt) {
     if (d->format == V4L2_PIX_FMT_MJPEG) {
         pwrite(d->fd, d->jpeg, d->config.jpeg_size, offset);
         return (uint32_t)d->config.jpeg_size;
+    }
+    if (d->raw) {  // a fixed picture: every frame is the test's payload
+        size_t n = d->config.raw_size < d->sizeimage ? d->config.raw_size : d->sizeimage;
+        pwrite(d->fd, d->raw, n, offset);
+        return d->sizeimage;
     }
     // Raw frames: every byte is (n + row) mod 251, and the first 8 bytes carry n.
     uint8_t *row = malloc(d->bytesperline);
@@ -374,21 +395,26 @@ static int device_ioctl(struct device *d, unsigned long request, void *arg) {
         uint32_t id = q->id;
         uint32_t next = id & V4L2_CTRL_FLAG_NEXT_CTRL;
         id &= ~V4L2_CTRL_FLAG_NEXT_CTRL;
-        uint32_t pick;
-        if (next) pick = id < CID_GAIN ? CID_GAIN : id < CID_EXPOSURE ? CID_EXPOSURE : 0;
-        else pick = (id == CID_GAIN || id == CID_EXPOSURE) ? id : 0;
+        const uint32_t ids[] = {CID_GAIN, CID_EXPOSURE, CID_TRIGGER, CID_STROBE};  // ascending
+        int count = d->config.trigger_controls ? 4 : 2;
+        uint32_t pick = 0;
+        for (int i = 0; i < count && !pick; i++)
+            if (next ? ids[i] > id : ids[i] == id) pick = ids[i];
         if (!pick) return fail(EINVAL);
         memset(q, 0, sizeof *q);
         q->id = pick;
         q->type = V4L2_CTRL_TYPE_INTEGER;
         q->step = 1;
         if (pick == CID_GAIN) { strcpy((char *)q->name, "Gain"); q->maximum = 100; }
-        else { strcpy((char *)q->name, "Exposure Time, Absolute"); q->minimum = 1; q->maximum = 5000; q->default_value = 156; }
+        else if (pick == CID_EXPOSURE) { strcpy((char *)q->name, "Exposure Time, Absolute"); q->minimum = 1; q->maximum = 5000; q->default_value = 156; }
+        else { strcpy((char *)q->name, pick == CID_TRIGGER ? "Trigger Mode" : "Strobe Enable"); q->type = V4L2_CTRL_TYPE_BOOLEAN; q->maximum = 1; }
         return 0;
     }
     case VIDIOC_G_CTRL: case VIDIOC_S_CTRL: {
         struct v4l2_control *c = arg;
         int *value = c->id == CID_GAIN ? &d->stats.gain : c->id == CID_EXPOSURE ? &d->stats.exposure : NULL;
+        if (d->config.trigger_controls && c->id == CID_TRIGGER) value = &d->stats.trigger_mode;
+        if (d->config.trigger_controls && c->id == CID_STROBE) value = &d->stats.strobe;
         if (!value) return fail(EINVAL);
         if (request == VIDIOC_S_CTRL) *value = c->value; else c->value = *value;
         return 0;

@@ -15,27 +15,71 @@ struct ClassMapTests {
         }
         let fast = InferenceNetwork(net)
         let x = randomTensor(batch: 1, spec.input, &rng)
-        let (logits, map) = fast.classMap(sample: x.data, toward: 1, against: 0)
-        let m = try #require(map)
+        let (logits, activations) = fast.classActivations(sample: x.data)
+        let m = try #require(activations?.map(toward: 1, against: 0))
         expectClose(logits, net.forward(x, mode: .eval).array, tolerance: 1e-5, "logits of the mapping pass")
         let bias = net.namedParameters.last { $0.0.hasSuffix("bias") }!.1.value
         let mean = m.values.reduce(0, +) / Float(m.values.count)
         #expect(abs(mean - ((logits[1] - bias[1]) - (logits[0] - bias[0]))) < 1e-4 * max(1, abs(mean)))
         #expect(m.width > 1 && m.height > 1 && m.width <= spec.input.width)
-        #expect(fast.classMap(sample: x.data, toward: 5, against: 0).map == nil, "a class the head does not have")
+        #expect(activations?.map(toward: 5, against: 0) == nil, "a class the head does not have")
     }
 
-    @Test("a defect-map classifier's class map is its defect map, so the peak is where the defect is")
-    func defectMapPeak() throws {
+    /// The features the head reads: the network without its pooling, flatten and linear
+    /// layers, from the same seed (the head's weights are drawn last).
+    static func features(_ spec: NetworkSpec, seed: UInt64, _ x: Tensor) throws -> (values: [Float], channels: Int, plane: Int) {
+        let body = try Network(NetworkSpec(name: spec.name + "-body", input: spec.input, layers: Array(spec.layers.dropLast(3))), seed: seed)
+        let f = body.forward(x, mode: .eval)
+        return (f.array, f.channels, f.plane)
+    }
+
+    @Test("mean and max pooled: the map reads the means' weights from the first C inputs and the maxima's from the next C")
+    func meanMaxLayout() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 20, 20), classes: 2, depth: 8, width: 4, stemPool: false, globalPool: .avgmax)
+        var rng = SeededGenerator(seed: 7)
+        let x = randomTensor(batch: 1, spec.input, &rng)
+        let (f, c, plane) = try Self.features(spec, seed: 4, x)
+        for half in 0..<2 {
+            let net = try Network(spec, seed: 4)
+            let w = net.namedParameters.filter { $0.0.hasSuffix("weight") }.last!.1.value  // [2, 2C]
+            var d = [Float](repeating: 0, count: c)
+            for k in 0..<(2 * c) {
+                for o in 0..<2 { w[o * 2 * c + k] = k / c == half ? rng.uniform(-1, 1) : 0 }
+                if k / c == half { d[k % c] = w[2 * c + k] - w[k] }
+            }
+            let m = try #require(InferenceNetwork(net).classActivations(sample: x.data).activations?.map(toward: 1, against: 0))
+            let expected = (0..<plane).map { j in (0..<c).reduce(Float(0)) { $0 + d[$1] * f[$1 * plane + j] } }
+            expectClose(m.values, expected, tolerance: 1e-4, half == 0 ? "the means' weights" : "the maxima's weights")
+        }
+    }
+
+    @Test("mean and peak pooled: the peak's weight reads each cell's standard score, so the map is highest where the peak is")
+    func peakScores() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 20, 20), classes: 2, depth: 8, width: 4, stemPool: false, globalPool: .peak)
+        var rng = SeededGenerator(seed: 9)
+        let x = randomTensor(batch: 1, spec.input, &rng)
+        let (f, c, plane) = try Self.features(spec, seed: 5, x)
+        let net = try Network(spec, seed: 5)
+        let w = net.namedParameters.filter { $0.0.hasSuffix("weight") }.last!.1.value
+        for i in 0..<w.count { w[i] = 0 }
+        w[2 * c + c] = 1  // class 1 reads channel 0's peak score only
+        let m = try #require(InferenceNetwork(net).classActivations(sample: x.data).activations?.map(toward: 1, against: 0))
+        let ch = Array(f[0..<plane]), mean = ch.reduce(0, +) / Float(plane)
+        let s = (ch.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(plane) + GlobalAvgPeakPool.epsilon).squareRoot()
+        expectClose(m.values, ch.map { ($0 - mean) / s }, tolerance: 1e-4, "channel 0's standard scores")
+        #expect(m.values.indices.max { m.values[$0] < m.values[$1] } == ch.indices.max { ch[$0] < ch[$1] })
+    }
+
+    @Test("a defect-map classifier's class map is its defect map")
+    func defectMapIsTheMap() throws {
         let spec = Zoo.defectMapClassifier(Zoo.defectMap(from: Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2, depth: 8, width: 4)))
         let net = try Network(spec, seed: 5)
         let head = net.namedParameters.filter { $0.0.hasSuffix("weight") }.last!.1.value
         for (i, v) in Zoo.defectMapHead.weight.enumerated() { head[i] = v }
-        let fast = InferenceNetwork(net)
         let mapNet = try Network(Zoo.defectMap(from: Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2, depth: 8, width: 4)), seed: 5)
         var rng = SeededGenerator(seed: 3)
         let x = randomTensor(batch: 1, spec.input, &rng)
-        let m = try #require(fast.classMap(sample: x.data, toward: 1, against: 0).map)
+        let m = try #require(InferenceNetwork(net).classActivations(sample: x.data).activations?.map(toward: 1, against: 0))
         expectClose(m.values, mapNet.forward(x, mode: .eval).array, tolerance: 1e-4, "the class map against the map network's output")
     }
 
@@ -46,7 +90,7 @@ struct ClassMapTests {
         let fast = InferenceNetwork(try Network(spec, seed: 1))
         var rng = SeededGenerator(seed: 1)
         let x = randomTensor(batch: 1, spec.input, &rng)
-        let (logits, map) = fast.classMap(sample: x.data, toward: 1, against: 0)
-        #expect(map == nil && logits.count == 2)
+        let (logits, activations) = fast.classActivations(sample: x.data)
+        #expect(activations == nil && logits.count == 2)
     }
 }

@@ -63,6 +63,10 @@ struct StatsTests {
         #expect(early.name == "early" && early.start == monday + 6 * 3600 && early.end == monday + 14 * 3600)
         let berlin = ShiftSchedule.standard(timeZone: TimeZone(identifier: "Europe/Berlin")!)
         #expect(berlin.window(at: monday + 5 * 3600)?.start == monday + 5 * 3600, "06:00 in Berlin is 05:00 UTC in November")
+        // 2026-10-25, the clocks go back at 03:00 in Berlin: the night shift from Saturday 22:00
+        // (20:00 UTC) ends at 06:00 (05:00 UTC), nine hours later
+        let dst = try #require(berlin.window(at: 1_792_886_400))  // 2026-10-25 00:00 UTC, 02:00 summer time
+        #expect(dst.name == "night" && dst.start == 1_792_872_000 && dst.end == 1_792_904_400, "\(dst)")
         let gap = try ShiftSchedule([Shift(name: "day", start: "08:00", end: "16:00")], timeZone: utc)
         #expect(gap.window(at: monday + 3 * 3600) == nil)
     }

@@ -4,6 +4,8 @@
 #define CV4L2_H
 #include <linux/videodev2.h>
 #include <sys/ioctl.h>
+// libv4lconvert (libv4l-dev): formats the pipeline does not read, converted to RGB24.
+#include <libv4lconvert.h>
 
 static const unsigned long CV4L2_QUERYCAP = VIDIOC_QUERYCAP;
 static const unsigned long CV4L2_ENUM_FMT = VIDIOC_ENUM_FMT;
@@ -35,5 +37,7 @@ static const unsigned int CV4L2_BUF_FLAG_TIMESTAMP_MONOTONIC = V4L2_BUF_FLAG_TIM
 struct v4l2_pix_format *cv4l2_pix(struct v4l2_format *format);
 /// The capture member of a v4l2_streamparm.
 struct v4l2_captureparm *cv4l2_capture(struct v4l2_streamparm *parm);
+/// libv4lconvert for an open device, its device calls made through the C library.
+struct v4lconvert_data *cv4l2_convert_create(int fd);
 
 #endif

@@ -8,8 +8,9 @@ import Logging
 public struct V4L2Config: Equatable, Sendable {
     /// Device path; prefer the stable /dev/v4l/by-id/... link over /dev/videoN.
     public var path: String
-    /// Pixel formats in order of preference; the first the camera offers wins.
-    public var formats: [PixelFormat] = [.mjpeg, .yuyv, .grey]
+    /// Pixel formats in order of preference; the first the camera offers wins. Formats the
+    /// pipeline does not read as they come are converted to RGB24 by libv4lconvert.
+    public var formats: [CameraFormat] = [.mjpeg, .yuyv, .grey]
     public var width = 640
     public var height = 480
     public var fps: Double = 30
@@ -34,11 +35,18 @@ public struct V4L2Config: Equatable, Sendable {
 
 /// What the camera agreed to.
 public struct V4L2Stream: Equatable, Sendable {
+    /// The format the frames carry: the camera's own, or RGB24 when it is converted.
     public var format: PixelFormat
     public var width: Int
     public var height: Int
+    /// The frames' row stride.
     public var bytesPerLine: Int
     public var fps: Double?
+    /// What the camera sends, and its row stride.
+    public var cameraFormat: CameraFormat
+    public var cameraBytesPerLine: Int
+    /// Converted by libv4lconvert (`cameraFormat.native == nil`).
+    public var converted: Bool { cameraFormat.native == nil }
 }
 
 /// A V4L2 camera as a frame source that never gives up: a missing device, an unplug
@@ -52,6 +60,8 @@ public final class V4L2Camera: FrameSource {
     /// The negotiated stream of the current (or last) connection.
     public private(set) var stream: V4L2Stream?
     private var device: V4L2Device?
+    /// libv4lconvert, for a camera format the pipeline does not read (per connection).
+    private var converter: V4L2Converter?
     private var logger: Logger
     private let decoder: JPEGDecoder
     private var sequence: UInt64 = 0
@@ -130,6 +140,7 @@ public final class V4L2Camera: FrameSource {
     }
 
     public func close() {
+        converter = nil
         device?.close()
         device = nil
         state = .ended
@@ -157,6 +168,13 @@ public final class V4L2Camera: FrameSource {
             if buf.flags & CV4L2_BUF_FLAG_ERROR != 0 || bytes.count == 0 || !self.plausible(bytes, stream) {
                 return .corrupt
             }
+            var pixels: [UInt8]
+            if let converter = self.converter {
+                guard let rgb = converter.convert(bytes).rgb else { return .corrupt }
+                pixels = rgb
+            } else {
+                pixels = [UInt8](bytes)
+            }
             if let last = self.lastDriverSequence, buf.sequence > last &+ 1 {
                 self.counters.dropped += UInt64(buf.sequence - last - 1)
                 self.sequence += UInt64(buf.sequence - last - 1)
@@ -164,7 +182,7 @@ public final class V4L2Camera: FrameSource {
             self.lastDriverSequence = buf.sequence
             self.sequence += 1
             return .frame(Frame(sequence: self.sequence, monotonicNanos: Self.captureTime(buf), format: stream.format, width: stream.width,
-                                height: stream.height, bytesPerLine: stream.bytesPerLine, bytes: [UInt8](bytes)))
+                                height: stream.height, bytesPerLine: stream.bytesPerLine, bytes: pixels))
         }
         guard let result else { return nil }  // EAGAIN
         lastFrameAt = monotonicNow()
@@ -190,20 +208,25 @@ public final class V4L2Camera: FrameSource {
             guard bytes.count > 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { return false }
             return (try? decoder.header(bytes)) != nil
         }
-        let need = s.format.frameBytes(width: s.width, height: s.height, bytesPerLine: s.bytesPerLine) ?? 0
+        let need = s.cameraFormat.frameBytes(width: s.width, height: s.height, bytesPerLine: s.cameraBytesPerLine) ?? 0
         return bytes.count >= need
     }
 
     private func connect() throws {
+        converter = nil
         device?.close()
         device = nil
         let d = try V4L2Device(path: config.path)
         do {
             let (driver, card, _) = try d.capabilities()
             let s = try negotiate(d)
+            let convert = s.converted
+                ? try V4L2Converter(fd: d.fd, path: config.path, format: s.cameraFormat, width: s.width, height: s.height,
+                                    bytesPerLine: s.cameraBytesPerLine) : nil
             try pinControls(d)
             try d.startStreaming(buffers: config.buffers)
             device = d
+            converter = convert
             stream = s
             lastDriverSequence = nil
             lastFrameAt = monotonicNow()
@@ -214,7 +237,7 @@ public final class V4L2Camera: FrameSource {
             state = .streaming
             let message: Logger.Message = wasLost ? "camera reconnected" : "camera streaming"
             logger.info(message, metadata: [
-                "driver": "\(driver)", "card": "\(card)", "format": "\(s.format)",
+                "driver": "\(driver)", "card": "\(card)", "format": "\(s.cameraFormat)\(s.converted ? " (libv4lconvert to RGB3)" : "")",
                 "size": "\(s.width)x\(s.height)", "fps": "\(s.fps.map { String($0) } ?? "driver default")",
             ])
         } catch {
@@ -225,10 +248,11 @@ public final class V4L2Camera: FrameSource {
 
     /// Picks the first preferred format the camera offers, then size and rate.
     private func negotiate(_ d: V4L2Device) throws -> V4L2Stream {
-        let offered = d.formats().compactMap { PixelFormat(rawValue: $0.fourcc) }
+        let all = d.formats().map(\.fourcc)
+        let offered = all.compactMap { CameraFormat(rawValue: $0) }
         guard let format = config.formats.first(where: offered.contains) else {
             throw CaptureError.unsupported(device: config.path, reason:
-                "offers \(offered.map(\.rawValue)) but the config allows only \(config.formats.map(\.rawValue))")
+                "offers \(all.map { $0.trimmingCharacters(in: .whitespaces) }) but the config allows only \(config.formats.map(\.description))")
         }
         let got = try d.setFormat(fourcc: format.fourcc, width: config.width, height: config.height)
         guard got.fourcc == format.fourcc else {
@@ -242,8 +266,13 @@ public final class V4L2Camera: FrameSource {
             logger.warning("camera gave another frame size than asked", metadata: ["asked": "\(config.width)x\(config.height)", "got": "\(got.width)x\(got.height)"])
         }
         let fps = d.setFrameRate(config.fps)
-        let bpl = got.bytesPerLine > 0 ? got.bytesPerLine : format.minimumBytesPerLine(width: got.width)
-        return V4L2Stream(format: format, width: got.width, height: got.height, bytesPerLine: bpl, fps: fps)
+        let bpl = max(got.bytesPerLine, format.minimumBytesPerLine(width: got.width))
+        if let native = format.native {
+            return V4L2Stream(format: native, width: got.width, height: got.height, bytesPerLine: bpl, fps: fps,
+                              cameraFormat: format, cameraBytesPerLine: bpl)
+        }
+        return V4L2Stream(format: .rgb24, width: got.width, height: got.height, bytesPerLine: got.width * 3, fps: fps,
+                          cameraFormat: format, cameraBytesPerLine: bpl)
     }
 
     private func pinControls(_ d: V4L2Device) throws {
@@ -264,6 +293,7 @@ public final class V4L2Camera: FrameSource {
 
     /// Closes the device and schedules a reconnect; logs only the first event of an episode.
     private func lost(_ error: CaptureError, _ message: Logger.Message, retryNow: Bool = false) {
+        converter = nil
         device?.close()
         device = nil
         state = .reconnecting

@@ -141,13 +141,7 @@ final class V4L2Device {
 
     /// Sets the format; returns what the driver actually chose.
     func setFormat(fourcc: UInt32, width: Int, height: Int) throws -> (fourcc: UInt32, width: Int, height: Int, bytesPerLine: Int) {
-        var fmt = v4l2_format()
-        fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
-        let pix = cv4l2_pix(&fmt)!
-        pix.pointee.pixelformat = fourcc
-        pix.pointee.width = UInt32(width)
-        pix.pointee.height = UInt32(height)
-        pix.pointee.field = V4L2_FIELD_NONE.rawValue
+        var fmt = captureFormat(fourcc: fourcc, width: width, height: height)
         try check(CV4L2_S_FMT, &fmt, "VIDIOC_S_FMT")
         let got = cv4l2_pix(&fmt)!.pointee
         return (got.pixelformat, Int(got.width), Int(got.height), Int(got.bytesperline))
@@ -263,6 +257,21 @@ final class V4L2Device {
 }
 
 /// "Exposure Time, Absolute" -> "exposure_time_absolute" (v4l2-ctl's naming).
+/// A progressive capture format (`v4l2_format`) of the given pixels and size; a stride and
+/// frame size when known.
+func captureFormat(fourcc: UInt32, width: Int, height: Int, bytesPerLine: Int = 0, sizeImage: Int = 0) -> v4l2_format {
+    var fmt = v4l2_format()
+    fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+    let pix = cv4l2_pix(&fmt)!
+    pix.pointee.pixelformat = fourcc
+    pix.pointee.width = UInt32(width)
+    pix.pointee.height = UInt32(height)
+    pix.pointee.field = V4L2_FIELD_NONE.rawValue
+    pix.pointee.bytesperline = UInt32(bytesPerLine)
+    pix.pointee.sizeimage = UInt32(sizeImage)
+    return fmt
+}
+
 func controlKey(_ name: String) -> String {
     var key = ""
     var pendingUnderscore = false

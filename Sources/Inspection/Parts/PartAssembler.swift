@@ -104,14 +104,14 @@ final class PartAssembler: @unchecked Sendable {
             nextId += 1
             let v = PartVerdict(id: part, station: name, serial: serial, triggeredAt: Date(), decision: .noVerdict, defects: [],
                                 views: [:], frames: 0, decidedMs: 0, error: nil)
-            open[part] = Open(verdict: v, station: station, expected: station.cameras.count * station.framesPerView,
+            open[part] = Open(verdict: v, station: station, expected: station.cameras.count * station.judgedPerView,
                               deadline: Double(now) / 1e9 + station.deadline)
             stats[name, default: PartStats()].triggered += 1
             cond.signal()
             return part
         }
         guard let part = taken else { throw .stopping }
-        for cam in station.cameras { gates[cam]?.request(part: part, after: now, count: station.framesPerView) }
+        for cam in station.cameras { gates[cam]?.request(part: part, after: now, count: station.framesPerView, sharpest: station.sharpest) }
         return (part, name, station.deadline)
     }
 
@@ -135,7 +135,7 @@ final class PartAssembler: @unchecked Sendable {
         var v = o.verdict
         for cam in o.station.cameras {
             let ds = o.viewDecisions[cam] ?? []
-            v.views[cam] = ds.contains(.fail) ? .fail : (ds.count < o.station.framesPerView || ds.contains(.noVerdict)) ? .noVerdict : .pass
+            v.views[cam] = ds.contains(.fail) ? .fail : (ds.count < o.station.judgedPerView || ds.contains(.noVerdict)) ? .noVerdict : .pass
         }
         v.decision = v.views.values.contains(.fail) ? .fail : v.views.values.contains(.noVerdict) ? .noVerdict : .pass
         var seen = Set<String>()
@@ -144,7 +144,7 @@ final class PartAssembler: @unchecked Sendable {
         v.decidedMs = max(0, Date().timeIntervalSince(v.triggeredAt) * 1000)
         var errors = o.errors
         if late {
-            let missing = o.station.cameras.filter { (o.viewDecisions[$0]?.count ?? 0) < o.station.framesPerView }
+            let missing = o.station.cameras.filter { (o.viewDecisions[$0]?.count ?? 0) < o.station.judgedPerView }
             errors.insert(stopped ? "stopped: the daemon stopped before \(missing.joined(separator: ", ")) gave a verdict"
                                   : "deadline: no verdict from \(missing.joined(separator: ", ")) within \(Int(o.station.deadline * 1000)) ms", at: 0)
         }

@@ -1,13 +1,16 @@
 /// Where in the image a classifier saw a class: a class activation map (CAM, Zhou et al.
 /// 2016) over the last feature map, for networks whose head is a global pooling then one
-/// linear layer (every network of the zoo). Cell (y, x) holds
+/// linear layer (every network of the zoo). With d[k] = w[toward, k] - w[against, k] the
+/// linear layer's weight difference for pooled feature k, cell j of the map is
 ///
-///     sum over channels c of (w[toward, c] - w[against, c]) * f[c, y, x]
+///     mean pool:            sum over c of d[c] * f[c, j]
+///     mean and max pool:    sum over c of (d[c] + d[C + c]) * f[c, j]
+///     mean and peak pool:   sum over c of d[c] * f[c, j] + d[C + c] * (f[c, j] - mean[c]) / s[c]
 ///
-/// with w the linear layer's weights for the channel's pooled features (for the mean-and-max
-/// and mean-and-peak pools, the two features' weights added), and f the feature map. A
-/// positive cell pushed the prediction toward `toward`. For a defect-map network (one channel,
-/// whose strongest cell is the logit) it is that map itself.
+/// (f the feature map, C its channels; the peak's standard score is spread over the map as
+/// each cell's own score). A positive cell pushed the prediction toward `toward`. For a mean
+/// pool the map's mean is the logit difference less the biases'; for a defect-map network
+/// (one channel whose strongest cell is the logit) it is that map itself.
 public struct ClassMap: Sendable, Equatable {
     public var width: Int
     public var height: Int
@@ -20,11 +23,53 @@ public struct ClassMap: Sendable, Equatable {
     }
 }
 
+/// The last feature map of one prediction and the head that read it: class maps for any
+/// pair of classes, without running the network again.
+public struct ClassActivations: Sendable {
+    public let features: [Float]
+    public let channels: Int
+    public let width: Int
+    public let height: Int
+    /// The linear layer's weights `[classes, pooled features]`.
+    public let weights: [Float]
+    public let classes: Int
+    let pool: PoolKind
+
+    enum PoolKind: Sendable { case mean, meanMax, meanPeak }
+
+    /// The map of `toward` against `against`, or nil for a class the head does not have.
+    public func map(toward: Int, against: Int) -> ClassMap? {
+        guard (0..<classes).contains(toward), (0..<classes).contains(against) else { return nil }
+        let c = channels, plane = width * height, n = weights.count / classes
+        func d(_ k: Int) -> Float { weights[toward * n + k] - weights[against * n + k] }
+        var values = [Float](repeating: 0, count: plane)
+        for k in 0..<c {
+            let base = k * plane
+            var scale = d(k), shift: Float = 0
+            switch pool {
+            case .mean: break
+            case .meanMax: scale += d(c + k)
+            case .meanPeak:
+                var sum: Float = 0, sq: Float = 0
+                for j in 0..<plane { sum += features[base + j] }
+                let mean = sum / Float(plane)
+                for j in 0..<plane { let e = features[base + j] - mean; sq += e * e }
+                let s = (sq / Float(plane) + GlobalAvgPeakPool.epsilon).squareRoot()
+                scale += d(c + k) / s
+                shift = d(c + k) * mean / s
+            }
+            guard scale != 0 || shift != 0 else { continue }
+            for j in 0..<plane { values[j] += scale * features[base + j] - shift }
+        }
+        return ClassMap(width: width, height: height, values: values)
+    }
+}
+
 extension InferenceNetwork {
-    /// The logits and the class map of `toward` against `against` for one sample (`C*H*W`
-    /// floats), or nil for the map when the network's head is not a global pooling followed by
-    /// one linear layer (flatten and dropout aside). One forward pass, without flips.
-    public func classMap(sample: UnsafePointer<Float>, toward: Int, against: Int) -> (logits: [Float], map: ClassMap?) {
+    /// The logits of one sample (`C*H*W` floats), one pass without flips, with the last
+    /// feature map and the head, when the head is a global pooling followed by one linear
+    /// layer (flatten and dropout aside); nil activations otherwise.
+    public func classActivations(sample: UnsafePointer<Float>) -> (logits: [Float], activations: ClassActivations?) {
         let x = Tensor(spec.input, batch: 1)
         x.data.update(from: sample, count: x.count)
         let layers = root.layers
@@ -41,34 +86,22 @@ extension InferenceNetwork {
             }
             return h.array
         }
-        guard let head, toward >= 0, against >= 0, toward < head.linear.outFeatures, against < head.linear.outFeatures else {
+        guard let head, shape.height * shape.width > 0, head.linear.inFeatures == shape.channels * (head.kind == .mean ? 1 : 2) else {
             return (logits, nil)
         }
-        let c = shape.channels, plane = shape.height * shape.width
-        let w = head.linear.weight.value.data, n = head.linear.inFeatures
-        guard n == c * head.featuresPerChannel, plane > 0 else { return (logits, nil) }
-        // per channel: the weight difference, summed over the channel's pooled features
-        var d = [Float](repeating: 0, count: c)
-        for k in 0..<c {
-            for f in 0..<head.featuresPerChannel {
-                d[k] += w[toward * n + f * c + k] - w[against * n + f * c + k]
-            }
-        }
-        var values = [Float](repeating: 0, count: plane)
-        for k in 0..<c where d[k] != 0 {
-            let dk = d[k], base = k * plane
-            for j in 0..<plane { values[j] += dk * features[base + j] }
-        }
-        return (logits, ClassMap(width: shape.width, height: shape.height, values: values))
+        let w = head.linear.weight.value
+        return (logits, ClassActivations(features: features, channels: shape.channels, width: shape.width, height: shape.height,
+                                         weights: w.array, classes: head.linear.outFeatures, pool: head.kind))
     }
 
     /// The index of the global pooling layer and the linear layer after it, when the network
     /// ends that way.
-    static func camHead(_ layers: [Layer]) -> (pool: Int, linear: Linear, featuresPerChannel: Int)? {
+    static func camHead(_ layers: [Layer]) -> (pool: Int, linear: Linear, kind: ClassActivations.PoolKind)? {
         guard let pool = layers.lastIndex(where: { $0 is GlobalAvgPool || $0 is GlobalAvgMaxPool || $0 is GlobalAvgPeakPool }) else { return nil }
         let after = layers[(pool + 1)...]
         let linears = after.compactMap { $0 as? Linear }
         guard linears.count == 1, after.allSatisfy({ $0 is Linear || $0 is Flatten || $0 is Dropout }) else { return nil }
-        return (pool, linears[0], layers[pool] is GlobalAvgPool ? 1 : 2)
+        let kind: ClassActivations.PoolKind = layers[pool] is GlobalAvgPool ? .mean : layers[pool] is GlobalAvgMaxPool ? .meanMax : .meanPeak
+        return (pool, linears[0], kind)
     }
 }

@@ -35,6 +35,7 @@ struct Daemon {
         if live { events.tap = { Console.printVerdict($0) } }
         let board = screen?.board
         inspection.keepsLiveFrames = board != nil
+        if let board { inspection.defectMapObserver = { board.post(map: $2, camera: $0, sequence: $1) } }
         inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs

@@ -23,7 +23,7 @@ final class EventHub: @unchecked Sendable {
     func publish(_ v: LiveVerdict) {
         tap?(v)
         var light = v
-        (light.frame, light.defectMap) = (nil, nil)
+        light.frame = nil
         publish(event: .verdict(light))
     }
 

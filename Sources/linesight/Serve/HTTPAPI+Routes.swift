@@ -67,7 +67,7 @@ extension HTTPAPI {
         Route(.get, "/api/v1/parts") { request, _, b in try parts(b.inspection, request) },
         Route(.get, "/operator") { request, _, b in try operatorPage(request, b) },
         Route(.get, "/api/v1/operator/status") { request, _, b in try operatorStatus(request, b) },
-        Route(.get, "/api/v1/operator/shots/:file") { request, context, b in try operatorShot(request, context.parameters.get("file") ?? "", b) },
+        Route(.get, "/api/v1/operator/shots/:file") { request, context, b in try await operatorShot(request, context.parameters.get("file") ?? "", b) },
         Route(.post, "/api/v1/models/reload") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             let d = b.inspection

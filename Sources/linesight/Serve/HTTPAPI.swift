@@ -231,7 +231,7 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let token else {
             return HTTPAPI.json(["error": "this route needs a bearer token; set http.token_file in the config"], status: .forbidden)
         }
-        guard let presented = Self.credentials(request), Self.constantTimeEqual(presented, token) else {
+        guard Self.authorized(request, token: token) else {
             var response = HTTPAPI.json(["error": "missing or wrong bearer token"], status: .unauthorized)
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
@@ -239,23 +239,30 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// The cookie the operator page's token is kept in.
-    static var cookie: String { "linesight_token" }
+    /// The cookie the operator page keeps its read-only secret in.
+    static var cookie: String { "linesight_read" }
 
-    /// The token a request presents: its bearer header; for reads also the operator page's
-    /// cookie, and on /operator itself a `token` parameter (a panel's browser cannot send a
-    /// header). The cookie never authorizes a change (SameSite=Strict, and reads only).
-    static func credentials(_ request: Request) -> String? {
-        if let b = bearer(request.headers[.authorization]) { return b }
-        guard request.method == .get || request.method == .head else { return nil }
-        if request.uri.path == "/operator", let t = request.uri.queryParameters["token"], !t.isEmpty { return String(t) }
+    /// The operator page's cookie value: derived from the token, good for reads only, and
+    /// not the token itself (cookies are shared by every port of a host).
+    static func readSecret(_ token: String) -> String { Hashing.hmacSHA256(key: token, message: "linesight operator screen: reads") }
+
+    /// Whether the request presents the token: its bearer header; for reads also the operator
+    /// page's cookie, and on /operator itself a `token` parameter (a panel's browser cannot
+    /// send a header).
+    static func authorized(_ request: Request, token: String) -> Bool {
+        if let b = bearer(request.headers[.authorization]) { return constantTimeEqual(b, token) }
+        guard request.method == .get || request.method == .head else { return false }
+        if request.uri.path == "/operator", let t = request.uri.queryParameters["token"], !t.isEmpty {
+            return constantTimeEqual(String(t), token)
+        }
+        let secret = readSecret(token)
         for header in request.headers[values: .cookie] {
             for pair in header.split(separator: ";") {
                 let kv = pair.trimmingCharacters(in: .whitespaces)
-                if kv.hasPrefix(cookie + "=") { return String(kv.dropFirst(cookie.count + 1)) }
+                if kv.hasPrefix(cookie + "=") { return constantTimeEqual(String(kv.dropFirst(cookie.count + 1)), secret) }
             }
         }
-        return nil
+        return false
     }
 
     /// The credentials of an `Authorization: Bearer ...` header (the scheme in any case, RFC 7235).

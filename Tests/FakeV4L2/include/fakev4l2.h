@@ -19,6 +19,13 @@ struct fakev4l2_config {
     int drop_every;           // every Nth driver sequence number is skipped (<=0: never)
     const uint8_t *jpeg;      // MJPEG payload (copied)
     size_t jpeg_size;
+    // Appended: a raw frame payload (copied); when set, every raw frame is these bytes
+    // (then zeros up to the frame's size) instead of the counting pattern.
+    const uint8_t *raw;
+    size_t raw_size;
+    // Appended: the device also has a "Trigger Mode" and a "Strobe Enable" control (an
+    // industrial camera's external trigger and flash output; booleans).
+    int trigger_controls;
 };
 
 struct fakev4l2_stats {
@@ -34,6 +41,8 @@ struct fakev4l2_stats {
     long long unplugged_at_ms; // CLOCK_REALTIME of the last unplug (0: never)
     long long plugged_at_ms;  // CLOCK_REALTIME of the last replug (0: never)
     long long streamon_at_ms; // CLOCK_REALTIME of the last VIDIOC_STREAMON (0: never)
+    int trigger_mode;         // current value of trigger_mode (with trigger_controls)
+    int strobe;               // current value of strobe_enable (with trigger_controls)
 };
 
 /// Registers (or replaces) a fake device at `path`. Returns 0, or -1 when full.

@@ -16,6 +16,7 @@ final class OperatorBoard: @unchecked Sendable {
     struct Shot {
         var id: Int64
         var camera: String
+        var sequence: UInt64
         var frame: Frame
         var decision: Decision
         var defects: [String]
@@ -36,7 +37,9 @@ final class OperatorBoard: @unchecked Sendable {
     /// Counting parts (the line has stations) rather than frames.
     let countsParts: Bool
     private let lock = NSLock()
-    private var nextShot: Int64 = 1
+    /// Shot ids never repeat across runs (they start at the run's start in milliseconds), so
+    /// a browser may cache a shot's image.
+    private var nextShot = Int64(Date().timeIntervalSince1970 * 1000)
     private var latest: [String: Shot] = [:]
     private var rejects: [Shot] = []
     private var lastPart: PartVerdict?
@@ -74,8 +77,8 @@ final class OperatorBoard: @unchecked Sendable {
         if bad { recentBad += 1 }
         if !countsParts { count(v.decision) }
         guard let frame = v.frame else { return }
-        let shot = Shot(id: nextShot, camera: v.camera, frame: frame, decision: v.decision, defects: v.defects, part: v.part,
-                        roi: v.roi, map: v.defectMap, capturedAt: v.capturedAt)
+        let shot = Shot(id: nextShot, camera: v.camera, sequence: v.sequence, frame: frame, decision: v.decision, defects: v.defects,
+                        part: v.part, roi: v.roi, map: nil, capturedAt: v.capturedAt)
         nextShot += 1
         // a part's burst shows its failing frame, not a later passing one
         if let current = latest[v.camera], current.part != nil, current.part == v.part, current.decision == .fail, v.decision != .fail {
@@ -86,6 +89,14 @@ final class OperatorBoard: @unchecked Sendable {
         if v.decision == .fail, !(v.part != nil && rejects.first.map { $0.part == v.part && $0.camera == v.camera } == true) {
             rejects.insert(shot, at: 0)
             if rejects.count > settings.rejects { rejects.removeLast() }
+        }
+    }
+
+    /// Where stage 1 saw the defect in a camera's frame: shown with it while it is the
+    /// camera's last.
+    func post(map: ClassMap, camera: String, sequence: UInt64) {
+        lock.withLock {
+            if latest[camera]?.sequence == sequence { latest[camera]?.map = map }
         }
     }
 
@@ -136,7 +147,7 @@ final class OperatorBoard: @unchecked Sendable {
         lock.unlock()
         // the last part's views: the shots of that part; free-run: each camera's last frame
         let shown = part.map { p in views.filter { $0.part == p.id } }.flatMap { $0.isEmpty ? nil : $0 } ?? views
-        var last: [String: Any] = ["views": shown.map(describe)]
+        var last: [String: Any] = ["views": shown.map { describe($0, map: true) }]
         if let p = part {
             last["part"] = p.id
             last["station"] = p.station
@@ -152,17 +163,17 @@ final class OperatorBoard: @unchecked Sendable {
             "counts": ["total": counts.total, "passes": counts.passes, "fails": counts.fails, "no_verdicts": counts.noVerdicts,
                        "yield": counts.yield.map { $0 as Any } ?? NSNull()],
             "last": last,
-            "rejects": rejects.map(describe),
+            "rejects": rejects.map { describe($0, map: false) },
         ]
     }
 
-    private func describe(_ s: Shot) -> [String: Any] {
+    private func describe(_ s: Shot, map withMap: Bool) -> [String: Any] {
         var o: [String: Any] = ["shot": s.id, "camera": s.camera, "decision": s.decision.rawValue, "defects": s.defects,
                                 "width": s.frame.width, "height": s.frame.height, "captured_at": s.capturedAt.timeIntervalSince1970,
                                 "part": s.part.map { $0 as Any } ?? NSNull()]
         let roi = s.roi ?? Rect(x: 0, y: 0, width: s.frame.width, height: s.frame.height)
         o["roi"] = ["x": roi.x, "y": roi.y, "width": roi.width, "height": roi.height]
-        if let m = s.map {
+        if withMap, let m = s.map {
             o["map"] = ["width": m.width, "height": m.height, "values": m.values.map { ($0 * 100).rounded() / 100 }]
         }
         return o

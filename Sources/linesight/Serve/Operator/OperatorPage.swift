@@ -69,7 +69,7 @@ enum OperatorPage {
     "use strict";
     const $ = id => document.getElementById(id);
     const words = { pass: "PASS", fail: "FAIL", no_verdict: "NO VERDICT" };
-    let lastSeen = 0, pending = false, lastFetch = 0, shown = "";
+    let lastSeen = 0, pending = false, lastFetch = 0, shown = "", shownRejects = null, events = null;
 
     function text(tag, cls, t) { const e = document.createElement(tag); if (cls) e.className = cls; e.textContent = t; return e; }
     function hhmm(t) { const d = new Date(t * 1000); return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
@@ -136,14 +136,18 @@ enum OperatorPage {
           box.appendChild(d); drawView(cv, v);
         }
       }
-      const rj = $("rejects"); rj.replaceChildren();
-      for (const r of s.rejects || []) {
-        const f = document.createElement("figure"), i = document.createElement("img");
-        i.src = "/api/v1/operator/shots/" + r.shot + ".jpg"; i.alt = "reject";
-        f.appendChild(i); f.appendChild(text("figcaption", "", hhmm(r.captured_at) + " " + r.camera + (r.defects.length ? " " + r.defects.join(",") : "")));
-        rj.appendChild(f);
+      const rejects = s.rejects || [], rkey = rejects.map(r => r.shot).join(",");
+      if (rkey !== shownRejects) {
+        shownRejects = rkey;
+        const rj = $("rejects"); rj.replaceChildren();
+        for (const r of rejects) {
+          const f = document.createElement("figure"), i = document.createElement("img");
+          i.src = "/api/v1/operator/shots/" + r.shot + ".jpg"; i.alt = "reject";
+          f.appendChild(i); f.appendChild(text("figcaption", "", hhmm(r.captured_at) + " " + r.camera + (r.defects.length ? " " + r.defects.join(",") : "")));
+          rj.appendChild(f);
+        }
+        if (!rj.children.length) rj.appendChild(text("div", "info", "no rejects this shift"));
       }
-      if (!rj.children.length) rj.appendChild(text("div", "info", "no rejects this shift"));
       const al = $("alarms"); al.replaceChildren();
       for (const a of s.alarms || []) al.appendChild(text("div", "alarm", a));
       for (const e of s.events || []) al.appendChild(text("div", "info", hhmm(e.time) + "  " + e.text));
@@ -167,13 +171,21 @@ enum OperatorPage {
       if (Date.now() - lastSeen < 4000) return;
       $("light").className = "red";
       const al = $("alarms"); al.replaceChildren(text("div", "alarm", "no contact with the inspection daemon"));
+      refresh();
+    }
+
+    // The event stream; a daemon that restarts refuses it for a moment (503), after which a
+    // browser gives up on it for good: open it again.
+    function follow() {
+      events = new EventSource("/api/v1/events");
+      events.addEventListener("status", e => render(JSON.parse(e.data)));
+      events.addEventListener("part", refresh);
+      events.addEventListener("verdict", refresh);
+      events.onerror = () => { if (events.readyState === EventSource.CLOSED) setTimeout(follow, 2000); };
     }
 
     refresh();
-    const events = new EventSource("/api/v1/events");
-    events.addEventListener("status", e => render(JSON.parse(e.data)));
-    events.addEventListener("part", refresh);
-    events.addEventListener("verdict", refresh);
+    follow();
     setInterval(lost, 1000);
     </script>
     </body></html>

@@ -22,7 +22,8 @@ extension HTTPAPI {
             // on loopback without a token, the parameter means nothing)
             var headers: HTTPFields = [.location: "/operator"]
             if let own = b.token, AuthMiddleware<BasicRequestContext>.constantTimeEqual(token, own) {
-                headers[.setCookie] = "\(AuthMiddleware<BasicRequestContext>.cookie)=\(own); Path=/; HttpOnly; SameSite=Strict"
+                let auth = AuthMiddleware<BasicRequestContext>.self
+                headers[.setCookie] = "\(auth.cookie)=\(auth.readSecret(own)); Path=/; HttpOnly; SameSite=Strict"
             }
             return Response(status: .seeOther, headers: headers)
         }
@@ -36,24 +37,28 @@ extension HTTPAPI {
         _ = try APIQuery(request, allowed: [])
         let screen = try screen(b)
         return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: screen.tick())))
+                        body: .init(byteBuffer: ByteBuffer(string: screen.status())))
     }
 
     /// GET /api/v1/operator/shots/ID.jpg: a frame on the board (a camera's last, or a recent reject).
-    static func operatorShot(_ request: Request, _ file: String, _ b: Backend) throws -> Response {
+    static func operatorShot(_ request: Request, _ file: String, _ b: Backend) async throws -> Response {
         _ = try APIQuery(request, allowed: [])
         let screen = try screen(b)
         guard file.hasSuffix(".jpg"), let id = Int64(file.dropLast(4)), id > 0 else {
             throw APIError.bad("id", "expected /api/v1/operator/shots/ID.jpg with ID a positive whole number")
         }
+        // encoded off the server's threads (a camera's frame, once)
+        let board = screen.board
+        let encoded = await blocking("operator-jpeg") { Result { try board.jpeg(shot: id) } }
         let bytes: [UInt8]?
-        do { bytes = try screen.board.jpeg(shot: id) } catch {
+        do { bytes = try encoded.get() } catch {
             throw APIError(status: .unprocessableContent, message: "shot \(id) cannot be shown: \(error)", parameter: "id")
         }
         guard let bytes else {
             throw APIError(status: .notFound, message: "shot \(id) is no longer on the screen (a newer frame took its place)", parameter: "id")
         }
-        return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
+        // a shot id names one frame for good (ids never repeat, across runs too)
+        return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=3600, immutable"],
                         body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

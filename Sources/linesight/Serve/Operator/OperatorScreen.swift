@@ -7,8 +7,9 @@ import Reports
 import Store
 
 /// The operator's screen: the board of what to show, and once a second a status (counts for
-/// the shift, the stack light, alarms) published on the live event stream and kept for the
-/// page's first load.
+/// the shift, the stack light, alarms) published on the live event stream; the page's own
+/// requests get the status as it is (`status()`). `started` is read and written under
+/// `tickLock`.
 final class OperatorScreen: @unchecked Sendable {
     enum Light: String { case green, yellow, red }
 
@@ -19,7 +20,8 @@ final class OperatorScreen: @unchecked Sendable {
     private let shifts: ShiftSchedule
     private let logger: Logger
     private let lock = NSLock()
-    private var status = "{}"
+    /// One tick at a time (a store read at a shift change must not race another tick).
+    private let tickLock = NSLock()
     private var shiftName: String?
     private var started = false
     /// Active alarms last tick, and the recent changes (newest first).
@@ -36,23 +38,31 @@ final class OperatorScreen: @unchecked Sendable {
         board = try OperatorBoard(settings, countsParts: !inspection.config.stations.isEmpty)
     }
 
-    /// The last status published, as JSON.
-    var lastStatus: String { lock.withLock { status } }
-
-    /// Brings the shift and alarms up to date and returns the status JSON (once a second).
+    /// Brings the shift's counts and the alarms up to date (the status ticker, once a second;
+    /// one caller at a time), then returns the status.
     func tick(now: Double = Date().timeIntervalSince1970) -> String {
-        updateShift(now)
-        let alarms = currentAlarms()
-        let versions = inspection.pipelines.first?.modelVersions
-        lock.lock()
-        for a in alarms where !active.contains(a) { note(now, a, "alarm") }
-        for a in active where !alarms.contains(a) { note(now, "cleared: " + a, "info") }
-        active = alarms
-        if let versions, let before = models, before != versions {
-            note(now, "model reloaded: stage 1 \(versions.0)" + (versions.1.map { ", stage 2 \($0)" } ?? ""), "info")
+        tickLock.withLock {
+            updateShift(now)
+            let alarms = currentAlarms()
+            let versions = inspection.pipelines.first?.modelVersions
+            lock.withLock {
+                for a in alarms where !active.contains(a) { note(now, a, "alarm") }
+                for a in active where !alarms.contains(a) { note(now, "cleared: " + a, "info") }
+                active = alarms
+                if let versions, let before = models, before != versions {
+                    note(now, "model reloaded: stage 1 \(versions.0)" + (versions.1.map { ", stage 2 \($0)" } ?? ""), "info")
+                }
+                models = versions
+            }
         }
-        models = versions
-        let shift = shiftName
+        return status(now: now)
+    }
+
+    /// What the page shows now: the board as it is, with the shift and alarms of the last
+    /// tick. Safe from any thread (the status route).
+    func status(now: Double = Date().timeIntervalSince1970) -> String {
+        lock.lock()
+        let (shift, alarms) = (shiftName, active)
         let events = history.map { ["time": $0.time, "text": $0.text, "level": $0.level] as [String: Any] }
         lock.unlock()
         let bad = board.recentBadPercent
@@ -66,9 +76,7 @@ final class OperatorScreen: @unchecked Sendable {
         o["alarms"] = alarms
         o["events"] = events
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8)
-        let json = String(decoding: data, as: UTF8.self)
-        lock.withLock { status = json }
-        return json
+        return String(decoding: data, as: UTF8.self)
     }
 
     private func note(_ time: Double, _ text: String, _ level: String) {
@@ -98,7 +106,7 @@ final class OperatorScreen: @unchecked Sendable {
     /// time, from what the store holds of the shift from before the daemon started).
     private func updateShift(_ now: Double) {
         let window = shifts.window(at: now)
-        let first = lock.withLock { defer { started = true }; return !started }
+        let first = !started
         guard first || window?.start != board.currentShiftStart else { return }
         var seeded = OperatorBoard.Counts()
         let startedAt = inspection.startedAt.timeIntervalSince1970
@@ -116,6 +124,7 @@ final class OperatorScreen: @unchecked Sendable {
             }
         }
         board.beginShift(at: window?.start, seeded: seeded, keepLive: first)
+        started = true
         lock.withLock { shiftName = window?.name }
     }
 }
