@@ -32,6 +32,8 @@ public struct LineConfig: Sendable {
         case mqtt
         /// an edge of [outputs.modbus] trigger_input, a bit of the PLC
         case modbus
+        /// an edge of [outputs.gpio] trigger_line, a line of the line PC
+        case gpio
     }
 
     /// A station: one trigger makes one part, judged from the frames of its cameras (views).
@@ -170,7 +172,7 @@ public struct LineConfig: Sendable {
             }
             return t
         }
-        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt, modbus)") }
+        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt, modbus, gpio)") }
         return st
     }
 

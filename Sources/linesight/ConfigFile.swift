@@ -35,6 +35,9 @@ struct ConfigFile {
         if let s = line.stations.first(where: { $0.triggers.contains(.modbus) }), !outputs.modbus.enabled || outputs.modbus.trigger == nil {
             throw root.bad("stations", "station '\(s.id)' takes triggers from Modbus: enable [outputs.modbus] and set its trigger_input")
         }
+        if let s = line.stations.first(where: { $0.triggers.contains(.gpio) }), !outputs.gpio.enabled || outputs.gpio.trigger == nil {
+            throw root.bad("stations", "station '\(s.id)' takes triggers from GPIO: enable [outputs.gpio] and set its trigger_line")
+        }
         try root.finish()
         return ConfigFile(line: line, http: http, shifts: shifts, outputs: outputs, operatorScreen: screen)
     }

@@ -73,4 +73,41 @@ struct GPIOOutputTests {
         #expect(r.err.contains("cannot open GPIO chip 'nochip'"), "\(r.err.suffix(600))")
         #expect(try Store(path: h.dir + "/data/inspection.sqlite").rangeStats().frames == 0)
     }
+
+    @Test("a photo-eye on a GPIO line triggers parts on its rising edge (pull-up asked for); a bouncing contact is one part")
+    func gpioTriggerInput() throws {
+        let gpio = "[outputs.gpio]\nenabled = true\nchip = \"fakechip\"\nreject_line = 4\ntrigger_line = 7\ntrigger_edge = \"rising\"\n"
+            + "trigger_bias = \"up\"\ntrigger_debounce_ms = 50\n"
+        let h = try PartsCLITests.harness("gpio-trigger", frames: 1, triggers: "[\"gpio\"]", extra: gpio)
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let fake = try Fake(dir: h.dir)
+        let input = h.dir + "/gpio.input"
+        FileManager.default.createFile(atPath: input, contents: nil)
+        func level(_ lines: String) throws {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(lines.utf8))
+            try handle.close()
+        }
+        var env = fake.environment
+        env["FAKEGPIOD_INPUT"] = input
+        try h.start(environment: env)
+        #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"side\"}") ?? 0) > 10 }, "the views run, untriggered")
+        for _ in 1...3 {
+            try level("7 1\n")
+            usleep(150_000)
+            try level("7 0\n")  // a falling edge: no part
+            usleep(150_000)
+        }
+        #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 3 }, "one part per rising edge")
+        try level("7 1\n7 0\n7 1\n7 0\n7 1\n")  // a contact bouncing within a few ms
+        #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 4 })
+        usleep(500_000)
+        #expect(h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 4, "the bounces made no more parts")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+        let log = (try? String(contentsOfFile: fake.log, encoding: .utf8)) ?? ""
+        #expect(log.contains("bias 7 up"), "the trigger line is requested with its pull-up")
+        #expect(try Store(path: h.dir + "/data/inspection.sqlite").parts(limit: 10).count == 4)
+    }
 }

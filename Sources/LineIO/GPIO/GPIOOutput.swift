@@ -11,8 +11,8 @@ import Logging
 /// later raises an alarm.
 public final class GPIOOutput: @unchecked Sendable {
     public let settings: GPIOSettings
-    private let logger: Logger
-    private let cond = NSCondition()
+    let logger: Logger
+    let cond = NSCondition()
     private var chip: OpaquePointer?
     private var reject: OpaquePointer?
     private var ready: OpaquePointer?
@@ -26,6 +26,15 @@ public final class GPIOOutput: @unchecked Sendable {
     private var lastError: String?
     private var latency = Histogram(bounds: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50])
     private let threadDone = DispatchSemaphore(value: 0)
+    /// The trigger input's line (requested for edge events) and what a trigger does.
+    var triggerLine: OpaquePointer?
+    var fire: (@Sendable () -> Void)?
+    let watchDone = DispatchSemaphore(value: 0)
+    /// Triggers fired, and edges ignored as bounces.
+    var triggersFired: UInt64 = 0
+    var bouncesIgnored: UInt64 = 0
+    /// Read by the watcher thread without the lock (set under it before the thread starts).
+    var isStopping: Bool { cond.withLock { stopping } }
 
     public init(_ settings: GPIOSettings, logger: Logger) {
         self.settings = settings
@@ -50,16 +59,24 @@ public final class GPIOOutput: @unchecked Sendable {
         }
         let r = try request(settings.rejectLine, "reject")
         let ready = try settings.readyLine.map { offset throws(LineIOError) in try request(offset, "ready") }
+        let input = try settings.trigger.map { t throws(LineIOError) in try requestTrigger(c, t) }
         cond.withLock {
             chip = c
             reject = r
             self.ready = ready
+            triggerLine = input
             running = true
             leaseUntil = monotonicSeconds() + 3
         }
         let t = Thread { [self] in run(); threadDone.signal() }
         t.name = "gpio-\(settings.chip)"
         t.start()
+        if let input, let trigger = settings.trigger {
+            nonisolated(unsafe) let line = input  // the watcher thread's alone
+            let w = Thread { [self] in watch(line, trigger); watchDone.signal() }
+            w.name = "gpio-trigger"
+            w.start()
+        }
         logger.info("gpio output started", metadata: ["chip": "\(settings.chip)", "reject_line": "\(settings.rejectLine)",
                                                       "ready_line": "\(settings.readyLine.map(String.init) ?? "none")"])
     }
@@ -105,10 +122,11 @@ public final class GPIOOutput: @unchecked Sendable {
         }
         guard was else { return }
         _ = threadDone.wait(timeout: .now() + settings.rejectPulse + 2)
+        if triggerLine != nil { _ = watchDone.wait(timeout: .now() + 2) }
         cond.withLock {
-            for line in [reject, ready].compactMap({ $0 }) { gpiod_line_release(line) }
+            for line in [reject, ready, triggerLine].compactMap({ $0 }) { gpiod_line_release(line) }
             if let chip { gpiod_chip_close(chip) }
-            (reject, ready, chip, running) = (nil, nil, nil, false)
+            (reject, ready, triggerLine, chip, running) = (nil, nil, nil, nil, false)
         }
         logger.info("gpio output stopped", metadata: ["rejects": "\(health.delivered)"])
     }

@@ -15,6 +15,20 @@ public struct GPIOSettings: Sendable, Equatable {
     /// The lines are active-low (a relay board that switches on a low level).
     public var activeLow = false
 
+    /// A trigger input on a line of the chip (a photo-eye or a PLC output wired to the line
+    /// PC): its edges, as the kernel reports them, trigger the stations with triggers = ["gpio"].
+    public struct TriggerInput: Sendable, Equatable {
+        public enum Edge: String, Sendable, CaseIterable { case rising, falling, both }
+        public enum Bias: String, Sendable, CaseIterable { case none, up, down }
+        public var line = 0
+        public var edge = Edge.rising
+        /// The line's internal pull resistor (an open-collector sensor needs one).
+        public var bias = Bias.none
+        /// Edges this soon after an accepted one are ignored (a bouncing contact).
+        public var debounce = 0.0
+    }
+    public var trigger: TriggerInput?
+
     public init() {}
 
     public static func read(_ s: ConfigSection) throws -> GPIOSettings {
@@ -27,6 +41,18 @@ public struct GPIOSettings: Sendable, Equatable {
         g.readyLine = try s.optionalInt("ready_line", in: 0...1023)
         if g.readyLine == g.rejectLine { throw s.bad("ready_line", "must differ from reject_line") }
         g.activeLow = try s.bool("active_low", default: false)
+        if let line = try s.optionalInt("trigger_line", in: 0...1023) {
+            guard line != g.rejectLine, line != g.readyLine else { throw s.bad("trigger_line", "must differ from reject_line and ready_line") }
+            var t = TriggerInput(line: line)
+            t.edge = try s.choice("trigger_edge", default: t.edge)
+            t.bias = try s.choice("trigger_bias", default: t.bias)
+            t.debounce = Double(try s.int("trigger_debounce_ms", default: 0, in: 0...10_000)) / 1000
+            g.trigger = t
+        } else {
+            for key in ["trigger_edge", "trigger_bias", "trigger_debounce_ms"] where s.has(key) {
+                throw s.bad(key, "needs trigger_line (the line to watch)")
+            }
+        }
         return g
     }
 }

@@ -38,6 +38,16 @@ struct Daemon {
         if let board { inspection.defectMapObserver = { board.post(map: $2, camera: $0, sequence: $1) } }
         inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
+        let gpioStations = inspection.config.stations.filter { $0.triggers.contains(.gpio) }.map(\.id)
+        if let gpio = outputs.gpio, !gpioStations.isEmpty {
+            gpio.takeTriggers { [inspection, logger] in
+                for station in gpioStations {
+                    do { _ = try inspection.trigger(station: station, serial: nil, source: .gpio) } catch {
+                        logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
         let modbusStations = inspection.config.stations.filter { $0.triggers.contains(.modbus) }.map(\.id)
         if let modbus = outputs.modbus, !modbusStations.isEmpty {
