@@ -38,35 +38,8 @@ struct Daemon {
         if let board { inspection.defectMapObserver = { board.post(map: $2, camera: $0, sequence: $1) } }
         inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
-        let gpioStations = inspection.config.stations.filter { $0.triggers.contains(.gpio) }.map(\.id)
-        if let gpio = outputs.gpio, !gpioStations.isEmpty {
-            gpio.takeTriggers { [inspection, logger] in
-                for station in gpioStations {
-                    do { _ = try inspection.trigger(station: station, serial: nil, source: .gpio) } catch {
-                        logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
+        wireTriggers()
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
-        let modbusStations = inspection.config.stations.filter { $0.triggers.contains(.modbus) }.map(\.id)
-        if let modbus = outputs.modbus, !modbusStations.isEmpty {
-            modbus.takeTriggers { [inspection, logger] in
-                for station in modbusStations {
-                    do { _ = try inspection.trigger(station: station, serial: nil, source: .modbus) } catch {
-                        logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
-        let mqttStations = inspection.config.stations.filter { $0.triggers.contains(.mqtt) }.map(\.id)
-        if let mqtt = outputs.mqtt, !mqttStations.isEmpty {
-            mqtt.takeTriggers(for: mqttStations) { [inspection, logger] station, serial in
-                do { _ = try inspection.trigger(station: station, serial: serial, source: .mqtt) } catch {
-                    logger.error("trigger refused", metadata: ["station": "\(station)", "error": "\(error)"])
-                }
-            }
-        }
 
         var services: [any Service] = [
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
@@ -89,6 +62,26 @@ struct Daemon {
         shutdown.attach(group)
         try await group.run()
         printSummary()
+    }
+
+    /// Hands each line input (GPIO, Modbus, MQTT) the stations it triggers.
+    private func wireTriggers() {
+        let (inspection, logger) = (inspection, logger)
+        let fire: @Sendable ([String], LineConfig.TriggerSource, String?) -> Void = { stations, source, serial in
+            for station in stations {
+                do { _ = try inspection.trigger(station: station, serial: serial, source: source) } catch {
+                    logger.error("trigger refused", metadata: ["station": "\(station)", "source": "\(source.rawValue)", "error": "\(error)"])
+                }
+            }
+        }
+        func stations(_ source: LineConfig.TriggerSource) -> [String] {
+            inspection.config.stations.filter { $0.triggers.contains(source) }.map(\.id)
+        }
+        if let gpio = outputs.gpio, case let ids = stations(.gpio), !ids.isEmpty { gpio.takeTriggers { fire(ids, .gpio, nil) } }
+        if let modbus = outputs.modbus, case let ids = stations(.modbus), !ids.isEmpty { modbus.takeTriggers { fire(ids, .modbus, nil) } }
+        if let mqtt = outputs.mqtt, case let ids = stations(.mqtt), !ids.isEmpty {
+            mqtt.takeTriggers(for: ids) { station, serial in fire([station], .mqtt, serial) }
+        }
     }
 
     private func printSummary() {
