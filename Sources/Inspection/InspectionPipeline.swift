@@ -70,6 +70,10 @@ public final class InspectionPipeline: @unchecked Sendable {
     public var onDefectMap: (@Sendable (String, UInt64, ClassMap) -> Void)?
     /// For a station's camera: which frames are judged (the rest are skipped unjudged).
     public var gate: FrameGate?
+    /// Presence gating on this camera: every frame scored, `onPresence` called as a part
+    /// arrives (capture thread). Set before `start()`.
+    var presence: PresenceDetector?
+    var onPresence: (() -> Void)?
     /// Called after the verdict of a frame taken for a part (before `onVerdict`).
     var onPartFrame: (@Sendable (_ part: Int64, _ decision: Decision, _ defects: [String], _ error: String?) -> Void)?
 
@@ -181,6 +185,11 @@ public final class InspectionPipeline: @unchecked Sendable {
             updateCapture()
             switch result {
             case .frame(var frame):
+                if let presence {
+                    let arrived = presence.observe(frame)
+                    lock.withLock { current.presenceScore = presence.score }
+                    if arrived { onPresence?() }  // this frame came before the trigger: the next ones are the part's
+                }
                 if let gate {
                     lock.withLock { current.lastFrameAt = monotonicSeconds() }
                     guard let taken = gate.admit(frame) else { continue }  // no part waits for it (or its burst goes on)

@@ -90,6 +90,18 @@ public final class InspectionService: @unchecked Sendable {
             }
         }
         weakSelf = self
+        for station in config.stations where station.triggers.contains(.presence) {
+            guard let camera = station.presenceCamera, let p = pipelines.first(where: { $0.camera == camera }) else { continue }
+            let s = station.presence
+            p.presence = try PresenceDetector(roi: config.cameras.first { $0.id == camera }?.roi,
+                                              settings: .init(threshold: s.threshold, release: s.release, frames: s.frames))
+            let (id, log) = (station.id, logger)
+            p.onPresence = { [weak self] in
+                do { _ = try self?.trigger(station: id, serial: nil, source: .presence) } catch {
+                    log.error("trigger refused", metadata: ["station": "\(id)", "source": "presence", "error": "\(error)"])
+                }
+            }
+        }
     }
 
     /// Called for every decided part (triggers at a station), from the thread that decided it.

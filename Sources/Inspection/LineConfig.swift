@@ -34,6 +34,8 @@ public struct LineConfig: Sendable {
         case modbus
         /// an edge of [outputs.gpio] trigger_line, a line of the line PC
         case gpio
+        /// a part appearing in a camera's region (presence gating, no sensor)
+        case presence
     }
 
     /// A station: one trigger makes one part, judged from the frames of its cameras (views).
@@ -48,8 +50,21 @@ public struct LineConfig: Sendable {
         public var sharpest = false
         /// Frames judged per view and trigger.
         public var judgedPerView: Int { sharpest ? 1 : framesPerView }
+        /// With triggers = ["presence"]: the camera that watches for parts (default the first
+        /// view) and when a part counts as present.
+        public var presenceCamera: String?
+        public var presence = PresenceSettings()
         /// A part without every view's verdict this long after its trigger is rejected (seconds).
         public var deadline = 1.0
+    }
+
+    /// Presence gating: a part arrives when its camera's region differs from the empty scene
+    /// by `threshold` (mean absolute difference, 0-1) for `frames` frames; the next part may
+    /// come once it fell below `release`.
+    public struct PresenceSettings: Sendable, Equatable {
+        public var threshold = 0.1
+        public var release = 0.05
+        public var frames = 2
     }
 
     public var database = "linesight-data/inspection.sqlite"
@@ -172,7 +187,21 @@ public struct LineConfig: Sendable {
             }
             return t
         }
-        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt, modbus, gpio)") }
+        guard !st.triggers.isEmpty else { throw s.bad("triggers", "a station needs a trigger source (api, mqtt, modbus, gpio, presence)") }
+        let presenceKeys = ["presence_camera", "presence_threshold", "presence_release", "presence_frames"]
+        if st.triggers.contains(.presence) {
+            let watcher = try s.string("presence_camera", default: views[0])
+            guard views.contains(watcher) else { throw s.bad("presence_camera", "'\(watcher)' is not one of the station's cameras (\(views.joined(separator: ", ")))") }
+            st.presenceCamera = watcher
+            st.presence.threshold = try s.double("presence_threshold", default: st.presence.threshold, in: 0.001...1)
+            st.presence.release = try s.double("presence_release", default: st.presence.threshold / 2, in: 0...1)
+            guard st.presence.release < st.presence.threshold else {
+                throw s.bad("presence_release", "must be below presence_threshold (\(st.presence.threshold)): the score must fall before the next part")
+            }
+            st.presence.frames = try s.int("presence_frames", default: st.presence.frames, in: 1...100)
+        } else if let key = presenceKeys.first(where: { s.has($0) }) {
+            throw s.bad(key, "needs triggers to include \"presence\"")
+        }
         return st
     }
 
@@ -233,6 +262,11 @@ public struct LineConfig: Sendable {
             g.seed = UInt64(try s.int("seed", default: Int(g.seed), in: 0...Int.max))
             g.defectRate = try s.double("defect_rate", default: g.defectRate, in: 0...1)
             g.layout = try s.choice("layout", default: g.layout)
+            if let part = try s.optionalInt("belt_part_frames", in: 1...10_000) {
+                g.belt = .init(partFrames: part, gapFrames: try s.int("belt_gap_frames", default: part, in: 1...10_000))
+            } else if s.has("belt_gap_frames") {
+                throw s.bad("belt_gap_frames", "needs belt_part_frames (how long each part stays in view)")
+            }
             cam.fps = try s.double("fps", default: cam.fps, in: 0...1000)
             guard cam.fps == 0 || cam.fps >= 0.01 else { throw s.bad("fps", "must be 0 (as fast as possible) or 0.01-1000") }
             if let r = cam.roi, !r.fits(width: g.width, height: g.height) {

@@ -28,6 +28,8 @@ public struct PipelineStats: Sendable {
     /// True for a station's camera (frames judged only when a trigger asks).
     public var gated = false
     public var lastDecision: Decision?
+    /// With presence gating: the last frame's part-present score (0 the empty scene, 1 all different).
+    public var presenceScore: Double?
     /// End-to-end latency (capture to verdict) histogram, milliseconds.
     public var latency = Histogram(bounds: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000])
     /// Model time per stage (preprocessing included), milliseconds.

@@ -102,6 +102,13 @@ struct ConfigFileTests {
         ("[outputs.gpio]\nchip = \"\"\n", "chip"),
         ("[outputs.modbus]\ntrigger_input = 1\ntrigger_edge = \"up\"\n", "trigger_edge"),
         ("[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\ntriggers = [\"modbus\"]\n[outputs.modbus]\nenabled = true\n", "set its trigger_input"),
+        ("[[cameras]]\nid = \"b\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\ntriggers = [\"gpio\"]\n[outputs.gpio]\nenabled = true\n", "set its trigger_line"),
+        ("[outputs.gpio]\ntrigger_bias = \"up\"\n", "needs trigger_line"),
+        ("[outputs.gpio]\nreject_line = 3\ntrigger_line = 3\n", "must differ from reject_line and ready_line"),
+        ("[outputs.gpio]\ntrigger_line = 9\ntrigger_edge = \"up\"\n", "trigger_edge"),
+        ("[operator]\nrejects = 0\n", "rejects"),
+        ("[operator]\ntitle = \"\"\n", "1 to 60 characters"),
+        ("[operator]\nenable = true\n", "unknown key 'operator.enable'"),
     ])
     func badSectionsAreRefusedWithLineAndKey(text: String, words: String) {
         #expect {

@@ -131,6 +131,47 @@ struct PartsCLITests {
         #expect(try Store(path: h.dir + "/data/inspection.sqlite").rangeStats().frames == 8, "4 parts x 2 views, the other frames of each burst unjudged")
     }
 
+    @Test("presence gating: a part passing the camera on a belt is one part, judged from frames with the part in view")
+    func presenceGating() throws {
+        // top: a conveyor, 6 frames of empty belt then 6 of a part, at 40 fps (a part every 0.3 s)
+        let cameras = """
+        [[cameras]]
+        id = "top"
+        source = "synthetic"
+        fps = 40
+        width = 128
+        height = 96
+        belt_part_frames = 6
+        belt_gap_frames = 6
+
+        [[stations]]
+        id = "s1"
+        cameras = ["top"]
+        frames = 1
+        deadline_ms = 2000
+        triggers = ["presence"]
+        presence_threshold = 0.1
+        presence_frames = 2
+        """
+        let h = try ServeHarness(name: "parts-presence", camera: cameras)
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(30) { (h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") ?? 0) >= 8 }, "parts from presence alone")
+        #expect((h.metric("linesight_presence_score{camera=\"top\"}") ?? -1) >= 0, "the score is in /metrics for tuning")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        let parts = try store.parts(limit: 1000)
+        let frames = try store.verdicts(ofParts: parts.map(\.id)).values.flatMap { $0 }
+        #expect(frames.count == parts.count, "one judged frame per part")
+        // sequence n (from 1) is frame n-1 of the belt: cycle (n-1)/12, in view when (n-1)%12 >= 6
+        let sequences = frames.map { Int($0.frameSequence) - 1 }
+        #expect(sequences.allSatisfy { $0 % 12 >= 6 }, "judged frames show the part: \(sequences.map { $0 % 12 })")
+        let cycles = sequences.map { $0 / 12 }
+        #expect(Set(cycles).count == cycles.count, "one part per pass of the belt: \(cycles)")
+        #expect(try store.rangeStats().frames == parts.count, "no frame judged outside a part")
+    }
+
     @Test("the PLC gets one reject pulse per failing part, not one per frame")
     func oneRejectPerPart() throws {
         let plc = ModbusServer()

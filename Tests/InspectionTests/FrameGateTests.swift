@@ -50,3 +50,39 @@ struct FrameGateTests {
         #expect(plain.admit(Self.board(8))?.part == 9 && plain.admit(Self.board(9))?.part == 9 && plain.admit(Self.board(10)) == nil)
     }
 }
+
+@Suite("Presence gating")
+struct PresenceTests {
+    /// A synthetic conveyor: 4 frames of empty belt, then 5 of a part, over and over.
+    static func belt(count: Int) throws -> [Frame] {
+        var c = SyntheticConfig()
+        (c.width, c.height) = (128, 96)
+        c.belt = .init(partFrames: 5, gapFrames: 4)
+        let source = try SyntheticSource(c, fps: 0, count: nil)
+        var frames: [Frame] = []
+        while frames.count < count { if case .frame(let f) = try source.read(timeout: 1) { frames.append(f) } }
+        return frames
+    }
+
+    @Test("a part arrives once per pass, on its second frame in view; the empty belt never triggers")
+    func onePerPart() throws {
+        let frames = try Self.belt(count: 9 * 6)
+        let detector = try PresenceDetector(roi: nil, settings: .init(threshold: 0.1, release: 0.05, frames: 2))
+        var arrivals: [Int] = []
+        for (i, f) in frames.enumerated() where detector.observe(f, now: Double(i) / 30) { arrivals.append(i) }
+        #expect(arrivals == [5, 14, 23, 32, 41, 50], "the second part frame of each cycle of 9: \(arrivals)")
+        #expect((detector.score ?? 0) > 0.1, "a part in view scores high")
+    }
+
+    @Test("a scene that stays different (a part left in view) becomes the background, and parts are seen against it")
+    func stuckSceneIsRelearned() throws {
+        let frames = try Self.belt(count: 9)
+        let part = frames[5], empty = frames[0]
+        let detector = try PresenceDetector(roi: nil, settings: .init(threshold: 0.1, release: 0.05, frames: 1, stuckSeconds: 2))
+        _ = detector.observe(empty, now: 0)
+        #expect(detector.observe(part, now: 1))
+        #expect(!detector.observe(part, now: 2) && !detector.observe(part, now: 3.5) && detector.relearned == 1, "stuck for 2.5 s: relearned")
+        #expect(!detector.observe(part, now: 4) && (detector.score ?? 1) < 0.01, "the part is the background now")
+        #expect(detector.observe(empty, now: 5), "and the empty belt differs from it")
+    }
+}

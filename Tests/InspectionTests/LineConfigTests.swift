@@ -79,7 +79,12 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ndeadline_ms = 5\n", "deadline_ms"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s/1\"\ncameras = [\"a\"]\n", "letters, digits"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntrigger = \"gpio\"\n", "unknown key 'stations[0].trigger'"),
-        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"gpio\"]\n", "'gpio' is not one of api, mqtt"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"laser\"]\n", "'laser' is not one of api, mqtt, modbus, gpio, presence"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\nselect = \"best\"\n", "'best' is not all"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\npresence_threshold = 0.2\n", "needs triggers to include \"presence\""),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"presence\"]\npresence_camera = \"b\"\n", "'b' is not one of the station's cameras"),
+        ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"presence\"]\npresence_threshold = 0.1\npresence_release = 0.2\n", "must be below presence_threshold"),
+        ("[[cameras]]\nid = \"a\"\nbelt_gap_frames = 3\n", "needs belt_part_frames"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = []\n", "needs a trigger source"),
     ])
     func badConfigsAreRefusedWithLineAndKey(text: String, words: String) {

@@ -17,6 +17,14 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
     /// few common defects and rare ones.
     public var kindWeights: [Double]?
     public var textures: [SurfaceTexture] = SurfaceTexture.allCases
+    /// A conveyor: each part stays in view for `partFrames` frames, then the empty belt shows
+    /// for `gapFrames` (first the belt); nil: a part in every frame.
+    public struct Belt: Equatable, Sendable, Codable {
+        public var partFrames: Int
+        public var gapFrames: Int
+        public init(partFrames: Int, gapFrames: Int) { (self.partFrames, self.gapFrames) = (partFrames, gapFrames) }
+    }
+    public var belt: Belt?
 
     public init() {}
 
@@ -27,6 +35,9 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
         for (name, v) in [("defect rate", defectRate), ("multi-defect rate", multiDefectRate), ("subtle rate", subtleRate)]
         where !(0...1).contains(v) {
             throw CaptureError.invalidConfig("\(name) \(v) is outside 0...1")
+        }
+        if let b = belt, !(1...10_000).contains(b.partFrames) || !(1...10_000).contains(b.gapFrames) {
+            throw CaptureError.invalidConfig("belt frames \(b.partFrames) and \(b.gapFrames) must be 1...10000")
         }
         guard !kinds.isEmpty, !textures.isEmpty else {
             throw CaptureError.invalidConfig("synthetic generator needs at least one defect kind and texture")

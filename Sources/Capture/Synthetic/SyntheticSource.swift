@@ -14,6 +14,9 @@ public final class SyntheticSource: FrameSource {
     private var pacer: Pacer
     private var index: Int
     private let limit: Int?
+    /// Frames sent (the belt's position).
+    private var sent = 0
+    private var emptyBelt: Image?
 
     /// - Parameters:
     ///   - fps: frames per second (0: as fast as the reader asks).
@@ -40,13 +43,40 @@ public final class SyntheticSource: FrameSource {
         if state == .ended { return .ended }
         if let limit, index >= limit { state = .ended; return .ended }
         guard pacer.wait(timeout: timeout) else { return .timeout }
-        let sample = generator.sample(index)
-        index += 1
-        let bytes = format == .mjpeg ? try encoder.encode(sample.image, quality: quality) : sample.image.pixels
+        var image: Image, truth: [DefectTruth]?
+        if let belt = generator.config.belt {
+            // the belt: a gap, then a part for its frames; `index` counts parts
+            let cycle = belt.gapFrames + belt.partFrames, at = sent % cycle
+            if at < belt.gapFrames {
+                (image, truth) = (emptyBelt ?? Self.belt(generator.config), nil)
+                emptyBelt = image
+            } else {
+                let sample = generator.sample(index)
+                (image, truth) = (sample.image, sample.defects)
+                if at == cycle - 1 { index += 1 }
+            }
+        } else {
+            let sample = generator.sample(index)
+            (image, truth) = (sample.image, sample.defects)
+            index += 1
+        }
+        sent += 1
+        let bytes = format == .mjpeg ? try encoder.encode(image, quality: quality) : image.pixels
         counters.frames += 1
         state = .streaming
-        return .frame(Frame(sequence: UInt64(index), format: format, width: sample.image.width,
-                            height: sample.image.height, bytes: bytes, truth: sample.defects))
+        return .frame(Frame(sequence: UInt64(sent), format: format, width: image.width,
+                            height: image.height, bytes: bytes, truth: truth))
+    }
+
+    /// The empty belt: dark rubber with a fine texture.
+    static func belt(_ c: SyntheticConfig) -> Image {
+        var image = Image(width: c.width, height: c.height, layout: c.layout)
+        var state = c.seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        for i in 0..<image.pixels.count {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            image.pixels[i] = UInt8(26 + Int(state % 7))
+        }
+        return image
     }
 
     public func close() { state = .ended }

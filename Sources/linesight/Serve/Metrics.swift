@@ -28,6 +28,10 @@ enum Metrics {
         out.counter("linesight_capture_stalls_total", "Camera stalls (no frame in time, reopened).", all.map { (["camera": $0.0], Double($0.1.capture.stalls)) })
         out.gauge("linesight_queue_depth", "Frames waiting for the models.", all.map { (["camera": $0.0], Double($0.1.queueDepth)) })
         out.gauge("linesight_camera_up", "1 while the camera is streaming.", all.map { (["camera": $0.0], $0.1.sourceState == .streaming ? 1 : 0) })
+        let watched = all.compactMap { c in c.1.presenceScore.map { (["camera": c.0], $0) } }
+        if !watched.isEmpty {
+            out.gauge("linesight_presence_score", "Presence gating: the last frame's part-present score (0 the empty scene).", watched)
+        }
         out.counter("linesight_frames_saved_total", "JPEGs kept for review, failures and audits.", all.map { (["camera": $0.0], Double($0.1.framesSaved)) })
         out.counter("linesight_frame_save_errors_total", "JPEGs that could not be written (disk full?); verdicts still flow.", all.map { (["camera": $0.0], Double($0.1.saveErrors)) })
         out.histogram("linesight_frame_latency_ms", "Capture to verdict, milliseconds.", all.map { (["camera": $0.0], $0.1.latency) })

@@ -1,0 +1,84 @@
+import Capture
+import Imaging
+import LinesightCore
+
+/// Presence gating, for a line without a part sensor: the part-present score of a camera's
+/// region judged is how far the frame differs from the empty scene, the mean absolute
+/// difference of its gray 80x60 picture from a background model, 0 (the empty belt) to 1.
+/// A part arrives when the score reaches `threshold` for `frames` frames in a row; the next
+/// may come once it fell below `release` (hysteresis: a part that wobbles is one part). The
+/// background follows slow changes of light while the scene is empty; a scene that stays
+/// "present" for `stuckSeconds` (a part left in view, the camera moved) becomes the new
+/// background. Used from the capture thread alone.
+final class PresenceDetector {
+    struct Settings: Sendable, Equatable {
+        var threshold = 0.1
+        var release = 0.05
+        var frames = 2
+        var stuckSeconds = 10.0
+    }
+
+    static let (width, height) = (80, 60)
+    let settings: Settings
+    private let pre: Preprocessor
+    private var picture: [Float]
+    private var background: [Float]?
+    private var present = false
+    private var above = 0
+    private var presentSince = 0.0
+    /// The last frame's score (for metrics).
+    private(set) var score: Double?
+    /// Times the background was learned again after a stuck "present".
+    private(set) var relearned = 0
+
+    init(roi: Rect?, settings: Settings) throws {
+        self.settings = settings
+        pre = try Preprocessor(geometry: InputGeometry(width: Self.width, height: Self.height, layout: .gray, roi: roi))
+        picture = [Float](repeating: 0, count: Self.width * Self.height)
+    }
+
+    /// Reads one frame; true when a part has just arrived (trigger now).
+    func observe(_ frame: Frame, now: Double = monotonicSeconds()) -> Bool {
+        do {
+            try picture.withUnsafeMutableBufferPointer { out in try frame.withView { try pre.process($0, into: out.baseAddress!) } }
+        } catch {
+            return false  // an unreadable frame says nothing about presence
+        }
+        guard let bg = background else {
+            background = picture  // the scene at start is taken as empty
+            score = 0
+            return false
+        }
+        var sum: Float = 0
+        for i in 0..<picture.count { sum += abs(picture[i] - bg[i]) }
+        let s = Double(sum) / Double(picture.count)  // the pixels are 0...1
+        score = s
+        if present {
+            if s < settings.release {
+                present = false
+                above = 0
+            } else if now - presentSince > settings.stuckSeconds {
+                background = picture  // stuck: this is the scene now
+                relearned += 1
+                present = false
+                above = 0
+            }
+            return false
+        }
+        if s >= settings.threshold {
+            above += 1
+            if above >= settings.frames {
+                present = true
+                presentSince = now
+                return true
+            }
+        } else {
+            above = 0
+            // empty: the background follows the light slowly
+            if s < settings.release {
+                for i in 0..<picture.count { background![i] += 0.05 * (picture[i] - background![i]) }
+            }
+        }
+        return false
+    }
+}
