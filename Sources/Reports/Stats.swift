@@ -1,9 +1,10 @@
 import Foundation
 import Store
 
-/// What `linesight stats --by` groups on.
+/// What `linesight stats --by` groups on. `station` reads the rows' `camera` field, which
+/// holds the station in part rollups (`Store.partRollups`).
 public enum Grouping: String, CaseIterable, Sendable {
-    case hour, day, week, shift, camera, model, total
+    case hour, day, week, shift, camera, station, model, total
 }
 
 /// The figures of one group (a period, a camera, a model version, or everything).
@@ -73,7 +74,7 @@ public struct StatsReport: Sendable {
             case .day: periods.label(hour: hour, "day", periods.day)
             case .week: periods.label(hour: hour, "week", periods.week)
             case .shift: periods.label(hour: hour, "shift") { schedule.label($0, periods) }
-            case .camera: camera
+            case .camera, .station: camera
             case .model: model.isEmpty ? "(unknown)" : model
             case .total: "total"
             }

@@ -21,6 +21,12 @@ public struct FlaggedFrame: Codable, Equatable, Sendable {
     public var note: String?
     /// The region of the frame the daemon judged (nil: the whole frame): what review shows.
     public var roi: FrameRegion?
+    /// The part the frame was taken for (a station's view), once the part is decided: its id,
+    /// station, serial and verdict.
+    public var part: Int64?
+    public var station: String?
+    public var serial: String?
+    public var partDecision: Decision?
 }
 
 /// The current label of a frame (the newest; earlier ones are superseded).
@@ -60,8 +66,9 @@ extension Store {
     static let flaggedColumns = """
         SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
                v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model, f.note,
-               fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h
+               fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h, p.id AS part_id, p.station, p.serial, p.decision AS part_decision
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
+        LEFT JOIN parts p ON p.id = v.part_id
         """
     /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, then
     /// audit samples; newest first within each.
@@ -75,7 +82,8 @@ extension Store {
                      reason: FlagReason(rawValue: r["reason"]) ?? .uncertain, camera: r["camera_id"], capturedAt: r["captured_at"],
                      decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
                      defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"],
-                     note: r["note"], roi: region(r))
+                     note: r["note"], roi: region(r), part: r["part_id"], station: r["station"], serial: r["serial"],
+                     partDecision: (r["part_decision"] as String?).flatMap(Decision.init(rawValue:)))
     }
 
     /// The ROI columns of a frames row (roi_x, roi_y, roi_w, roi_h), nil when unset.

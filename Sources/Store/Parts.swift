@@ -90,3 +90,42 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// The parts of [since, until) as hourly rows like the frame rollups, one per hour and
+    /// station (`camera` holds the station, `frames` counts parts, `defects` counts failed
+    /// parts per "view:kind" once each), so statistics and charts count parts.
+    public func partRollups(since: Double? = nil, until: Double? = nil, station: String? = nil) throws -> [RollupRow] {
+        try pool.read { db in
+            var clauses: [String] = [], args: [any DatabaseValueConvertible] = []
+            if let station { clauses.append("station = ?"); args.append(station) }
+            if let since { clauses.append("triggered_at >= ?"); args.append(since) }
+            if let until { clauses.append("triggered_at < ?"); args.append(until) }
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            var rows: [String: RollupRow] = [:]
+            func key(_ hour: Int64, _ station: String) -> String { "\(hour) \(station)" }
+            for r in try Row.fetchAll(db, sql: """
+                SELECT CAST(triggered_at / 3600 AS INTEGER) AS hour, station, decision, count(*) AS n, sum(decided_ms) AS ms
+                FROM parts \(filter) GROUP BY hour, station, decision
+                """, arguments: StatementArguments(args)) {
+                let (hour, st, n): (Int64, String, Int) = (r["hour"], r["station"], r["n"])
+                var row = rows[key(hour, st)] ?? RollupRow(hour: hour, camera: st, model: "")
+                row.frames += n
+                row.totalMsSum += r["ms"] ?? 0
+                switch r["decision"] as String {
+                case "pass": row.passes += n
+                case "fail": row.fails += n
+                default: row.noVerdicts += n
+                }
+                rows[key(hour, st)] = row
+            }
+            let failing = (clauses + ["decision = 'fail'", "defects != ''"]).joined(separator: " AND ")
+            for r in try Row.fetchAll(db, sql: "SELECT CAST(triggered_at / 3600 AS INTEGER) AS hour, station, defects FROM parts WHERE \(failing)",
+                                      arguments: StatementArguments(args)) {
+                let (hour, st, list): (Int64, String, String) = (r["hour"], r["station"], r["defects"])
+                for kind in Set(list.split(separator: ",").map(String.init)) { rows[key(hour, st)]?.defects[kind, default: 0] += 1 }
+            }
+            return rows.values.sorted { ($0.hour, $0.camera) < ($1.hour, $1.camera) }
+        }
+    }
+}

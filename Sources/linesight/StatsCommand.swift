@@ -52,6 +52,14 @@ struct TimeRange: ParsableArguments {
 }
 
 extension Grouping: ExpressibleByArgument {}
+
+/// What `linesight stats` counts.
+enum StatsUnit: String, CaseIterable, ExpressibleByArgument {
+    /// Parts decided at stations (one trigger, all its views).
+    case parts
+    /// Frames judged (free-running cameras, or a station's frames one by one).
+    case frames
+}
 extension StatsFormat: ExpressibleByArgument {}
 extension Chart: ExpressibleByArgument {}
 
@@ -73,8 +81,13 @@ struct StatsCommand: ParsableCommand {
           linesight stats --plot pareto --out pareto.png
           # model vs human labels: miss, false alarm, kappa
           linesight stats agreement --since 30d
-        Yield counts passes plus fails a person labeled good; first-pass yield counts passes \
-        only. Both are of all parts inspected, no-verdicts included.
+          # on a line with stations: parts per station, or the frames behind them
+          linesight stats --by station
+          linesight stats --unit frames --by camera
+        On a line with [[stations]] the figures count parts (a part fails if any view fails; \
+        its defects read view:kind), else frames. Yield counts passes plus fails a person \
+        labeled good (frames); first-pass yield counts passes only. Both are of all parts \
+        inspected, no-verdicts included.
         """,
         subcommands: [Summary.self, Agreement.self], defaultSubcommand: Summary.self)
 
@@ -84,7 +97,9 @@ struct StatsCommand: ParsableCommand {
         @OptionGroup var range: TimeRange
         @Option(help: "Group by \(Grouping.allCases.map(\.rawValue).joined(separator: "|")).") var by: Grouping = .day
         @Option(help: "table|csv|json") var format: StatsFormat = .table
-        @Option(help: "Only this camera.") var camera: String?
+        @Option(help: "Count parts or frames (default: parts when the config has [[stations]], else frames).") var unit: StatsUnit?
+        @Option(help: "Only this camera (frames).") var camera: String?
+        @Option(help: "Only this station (parts).") var station: String?
         @Option(help: "Draw a chart: pareto|trend|pchart (trend and pchart need --by hour|day|week|shift).") var plot: Chart?
         @Option(help: "The chart file: .svg or .png.") var out: String?
         @Option(help: "p-chart of one defect kind instead of all fails.") var defect: String?
@@ -99,10 +114,31 @@ struct StatsCommand: ParsableCommand {
         func run() throws {
             let (cfg, store) = try options.openFile()
             let (since, until) = try range.resolve(cfg.shifts.timeZone)
-            let rollups = try store.rollups(since: since, until: until, camera: camera)
-            let recovered = try store.labeledVerdicts(since: since, until: until)
-                .filter { $0.decision != .pass && $0.humanDefects.isEmpty && (camera == nil || $0.camera == camera) }
-                .map { (time: $0.capturedAt, camera: $0.camera, model: $0.model) }
+            let parts = (unit ?? (cfg.line.stations.isEmpty ? .frames : .parts)) == .parts
+            if let station, !cfg.line.stations.contains(where: { $0.id == station }) {
+                throw ValidationError("--station \(station): the config has no such station (\(cfg.line.stations.map(\.id).joined(separator: ", ")))")
+            }
+            if parts, camera != nil { throw ValidationError("--camera counts frames: add --unit frames, or give --station") }
+            if !parts, station != nil { throw ValidationError("--station counts parts: drop --unit frames") }
+            if parts, by == .camera || by == .model {
+                throw ValidationError("--by \(by.rawValue) counts frames (a part spans cameras and has no one model): --by station, or --unit frames")
+            }
+            if !parts, by == .station, cfg.line.stations.isEmpty { throw ValidationError("--by station needs [[stations]] in the config") }
+            var rollups: [RollupRow]
+            var recovered: [(time: Double, camera: String, model: String)] = []
+            if parts {
+                rollups = try store.partRollups(since: since, until: until, station: station)
+            } else {
+                rollups = try store.rollups(since: since, until: until, camera: camera)
+                recovered = try store.labeledVerdicts(since: since, until: until)
+                    .filter { $0.decision != .pass && $0.humanDefects.isEmpty && (camera == nil || $0.camera == camera) }
+                    .map { (time: $0.capturedAt, camera: $0.camera, model: $0.model) }
+                if by == .station {  // a camera's frames under its station
+                    func station(_ camera: String) -> String { cfg.line.station(of: camera)?.id ?? "(free-running)" }
+                    rollups = rollups.map { var r = $0; r.camera = station(r.camera); return r }
+                    recovered = recovered.map { ($0.time, station($0.camera), $0.model) }
+                }
+            }
             let report = StatsReport(rollups: rollups, recovered: recovered, by: by, schedule: cfg.shifts, since: since, until: until)
             if let plot, let out {
                 do {
@@ -133,7 +169,7 @@ struct StatsCommand: ParsableCommand {
             }
             print(report.render(format), terminator: "")
             if format == .table, rollups.isEmpty {
-                print("no verdicts between \(Periods(timeZone: cfg.shifts.timeZone).hour(since)) and \(Periods(timeZone: cfg.shifts.timeZone).hour(until)) (\(cfg.shifts.timeZone.identifier))")
+                print("no \(parts ? "parts" : "verdicts") between \(Periods(timeZone: cfg.shifts.timeZone).hour(since)) and \(Periods(timeZone: cfg.shifts.timeZone).hour(until)) (\(cfg.shifts.timeZone.identifier))")
             }
         }
     }

@@ -82,6 +82,9 @@ struct PartsCLITests {
         let unknown = trigger(h, "?station=s2")
         #expect(unknown.status == 400 && unknown.json?["parameter"] as? String == "station")
         #expect(h.http("/api/v1/parts?station=nope").status == 404)
+        let apiStats = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/stats?since=0").body) as? [String: Any])
+        let apiParts = try #require(apiStats["parts"] as? [String: Any])
+        #expect(apiParts["parts"] as? Int == 10 && apiParts["fails"] as? Int == 10 && apiParts["yield"] as? Double == 0)
 
         let page = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/parts?limit=10").body) as? [String: Any])
         let parts = try #require(page["items"] as? [[String: Any]])
@@ -100,14 +103,33 @@ struct PartsCLITests {
         #expect(r.status == 0, "\(r.err.suffix(600))")
         usleep(300_000)
         let messages = sub.stop()
-        let stored = try Store(path: h.dir + "/data/inspection.sqlite").rangeStats().frames
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        let stored = try store.rangeStats().frames
         #expect(stored == 40, "10 parts x 2 views x 2 frames, nothing else judged: \(stored)")
+        let flagged = try store.openFlags(limit: 100)
+        #expect(!flagged.isEmpty && flagged.allSatisfy { $0.part != nil && $0.station == "s1" && $0.serial?.hasPrefix("SN-") == true && $0.partDecision == .fail },
+                "review shows each flagged frame's part, station, serial and verdict")
         let partMessages = messages.filter { $0.topic == "plant/line1/parts/s1" }
         #expect(partMessages.count == 10, "one message per part")
         #expect(!messages.contains { $0.topic.contains("/verdicts/") }, "a station's frames are not published one by one")
         let m = try #require(partMessages.first?.json)
         #expect(m["part"] as? Int == ids.first && m["serial"] as? String == "SN-1" && m["reject"] as? Bool == true)
         #expect((m["views"] as? [String: String]) == ["top": "fail", "side": "fail"])
+
+        // Statistics count parts on a line with stations, frames on request.
+        let config = h.dir + "/linesight.toml"
+        let byStation = try CLI.run(["stats", "--config", config, "--since", "1h", "--by", "station", "--format", "csv"])
+        #expect(byStation.status == 0, "\(byStation.err)")
+        let rows = byStation.out.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try #require(rows.first)
+        let s1 = try #require(rows.first { $0.first == "s1" })
+        func cell(_ name: String) -> String? { header.firstIndex(of: name).map { s1[$0] } }
+        #expect(header.first == "station" && cell("parts") == "10" && cell("fails") == "10" && cell("first_pass_yield") == "0.000000", "\(byStation.out)")
+        #expect(cell("top:scratch_count") == "10" && cell("side:scratch_count") == "10", "defects as view:kind, once per part")
+        let frames = try CLI.run(["stats", "--config", config, "--since", "1h", "--unit", "frames", "--by", "camera", "--format", "csv"])
+        #expect(frames.status == 0 && frames.out.contains("\ntop,20,") && frames.out.contains("\nside,20,"), "\(frames.out)")
+        let refused = try CLI.run(["stats", "--config", config, "--by", "camera"])
+        #expect(refused.status != 0 && refused.err.contains("--by station, or --unit frames"))
     }
 
     @Test("select = sharpest: a burst of 4 frames per view, only the sharpest judged: one frame row per view and part")

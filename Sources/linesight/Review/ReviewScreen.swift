@@ -25,7 +25,7 @@ final class ReviewScreen {
         lines.append(bold("Linesight review") + " · \(session.reviewer) · \(open) open" + (held > 0 ? " (\(held) with other reviewers)" : "")
                      + " · \(session.decided) decided")
         var image: (lines: [String], raw: String?) = ([], nil)
-        let imageRows = max(3, rows - 9)
+        let imageRows = max(3, rows - 9 - (session.current?.part != nil ? 1 : 0))  // a part's line
         if session.showHelp {
             lines += Self.help
         } else if let f = session.current {
@@ -33,6 +33,10 @@ final class ReviewScreen {
             lines.append("frame \(f.frameId) · \(f.reason.rawValue.replacingOccurrences(of: "_", with: " ")) · camera \(f.camera) · \(when)"
                          + (f.roi.map { " · region \($0.x),\($0.y) \($0.width)x\($0.height)" } ?? ""))
             lines.append(modelLine(f))
+            if let part = f.part {
+                lines.append("part \(part)" + (f.station.map { " at \($0)" } ?? "") + (f.serial.map { " · serial \($0)" } ?? "")
+                             + (f.partDecision.map { " · part \($0.rawValue.replacingOccurrences(of: "_", with: " "))" } ?? ""))
+            }
             if let note = f.note { lines.append("why: " + note) }
             image = render(f, cols: cols, rows: imageRows)
             lines += image.lines

@@ -120,7 +120,11 @@ enum HTTPAPI {
                     "latency_p50_ms": number(s.latency.quantile(0.5)), "latency_p99_ms": number(s.latency.quantile(0.99))]
         }
         let range = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s))
-        return json(["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)])
+        var out: [String: Any] = ["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)]
+        if !d.config.stations.isEmpty {  // the line's parts in the same range, by trigger time
+            out["parts"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(d.store.partStats(since: since, until: until)))
+        }
+        return json(out)
     }
 
     static func frame(_ d: InspectionService, _ request: Request, _ file: String) throws -> Response {

@@ -85,7 +85,7 @@ enum OpenAPI {
         },
         "/api/v1/stats": {
           "get": {
-            "summary": "Totals from the hourly rollups for hours in [since, until), and each camera's live counters.",
+            "summary": "Totals from the hourly rollups for hours in [since, until), each camera's live counters, and on a line with stations the parts triggered in [since, until) (parts, passes, fails, no_verdicts, defects by view:kind, yield).",
             "parameters": [
               {"$ref": "#/components/parameters/camera"},
               {"$ref": "#/components/parameters/since"},
@@ -319,6 +319,15 @@ enum OpenAPI {
           "Stats": {
             "type": "object", "required": ["range", "cameras", "uptime_seconds"],
             "properties": {
+              "parts": {
+                "type": "object", "required": ["parts", "passes", "fails", "no_verdicts", "defects", "yield"],
+                "properties": {
+                  "parts": {"type": "integer", "minimum": 0}, "passes": {"type": "integer", "minimum": 0},
+                  "fails": {"type": "integer", "minimum": 0}, "no_verdicts": {"type": "integer", "minimum": 0},
+                  "defects": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                  "yield": {"type": "number", "nullable": true, "minimum": 0, "maximum": 1}
+                }
+              },
               "range": {
                 "type": "object", "required": ["frames", "passes", "fails", "no_verdicts", "flagged", "defects", "yield"],
                 "properties": {
