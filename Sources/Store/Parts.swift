@@ -64,13 +64,19 @@ public struct PartRangeStats: Encodable, Equatable, Sendable {
 }
 
 extension Store {
+    /// WHERE clauses and arguments for parts of one station or all, triggered in [since, until).
+    static func partFilter(station: String?, since: Double?, until: Double?) -> (clauses: [String], args: [any DatabaseValueConvertible]) {
+        var clauses: [String] = [], args: [any DatabaseValueConvertible] = []
+        if let station { clauses.append("station = ?"); args.append(station) }
+        if let since { clauses.append("triggered_at >= ?"); args.append(since) }
+        if let until { clauses.append("triggered_at < ?"); args.append(until) }
+        return (clauses, args)
+    }
+
     /// Part counts of one station or all, triggered in [since, until).
     public func partStats(station: String? = nil, since: Double? = nil, until: Double? = nil) throws -> PartRangeStats {
         try pool.read { db in
-            var clauses: [String] = [], args: [any DatabaseValueConvertible] = []
-            if let station { clauses.append("station = ?"); args.append(station) }
-            if let since { clauses.append("triggered_at >= ?"); args.append(since) }
-            if let until { clauses.append("triggered_at < ?"); args.append(until) }
+            let (clauses, args) = Self.partFilter(station: station, since: since, until: until)
             let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             var s = PartRangeStats()
             for row in try Row.fetchAll(db, sql: "SELECT decision, count(*) AS n FROM parts \(filter) GROUP BY decision", arguments: StatementArguments(args)) {
@@ -97,10 +103,7 @@ extension Store {
     /// parts per "view:kind" once each), so statistics and charts count parts.
     public func partRollups(since: Double? = nil, until: Double? = nil, station: String? = nil) throws -> [RollupRow] {
         try pool.read { db in
-            var clauses: [String] = [], args: [any DatabaseValueConvertible] = []
-            if let station { clauses.append("station = ?"); args.append(station) }
-            if let since { clauses.append("triggered_at >= ?"); args.append(since) }
-            if let until { clauses.append("triggered_at < ?"); args.append(until) }
+            let (clauses, args) = Self.partFilter(station: station, since: since, until: until)
             let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             var rows: [String: RollupRow] = [:]
             func key(_ hour: Int64, _ station: String) -> String { "\(hour) \(station)" }
