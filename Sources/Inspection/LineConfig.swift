@@ -156,6 +156,15 @@ public struct LineConfig: Sendable {
             for cam in st.cameras where !viewed.insert(cam).inserted {
                 throw s.bad("cameras", "camera '\(cam)' already serves another station")
             }
+            // the sharpest of a burst is held until the burst ends: it must still be judged in time
+            for cam in c.cameras where st.sharpest && st.cameras.contains(cam.id) {
+                let fps = cam.v4l2?.fps ?? cam.fps
+                guard fps > 0 else { continue }
+                let burst = Double(st.framesPerView) / fps
+                if burst >= min(c.pipeline.maxFrameAge, st.deadline) * 0.8 {
+                    throw s.bad("frames", "a burst of \(st.framesPerView) frames of '\(cam.id)' at \(fps) fps takes \(Int(burst * 1000)) ms, too close to deadline_ms (\(Int(st.deadline * 1000))) or max_frame_age_ms (\(Int(c.pipeline.maxFrameAge * 1000))) for its sharpest frame to be judged in time")
+                }
+            }
             c.stations.append(st)
         }
         return c
@@ -194,7 +203,7 @@ public struct LineConfig: Sendable {
             guard views.contains(watcher) else { throw s.bad("presence_camera", "'\(watcher)' is not one of the station's cameras (\(views.joined(separator: ", ")))") }
             st.presenceCamera = watcher
             st.presence.threshold = try s.double("presence_threshold", default: st.presence.threshold, in: 0.001...1)
-            st.presence.release = try s.double("presence_release", default: st.presence.threshold / 2, in: 0...1)
+            st.presence.release = try s.double("presence_release", default: st.presence.threshold / 2, in: 0.0005...1)
             guard st.presence.release < st.presence.threshold else {
                 throw s.bad("presence_release", "must be below presence_threshold (\(st.presence.threshold)): the score must fall before the next part")
             }

@@ -118,6 +118,10 @@ struct StatsCommand: ParsableCommand {
             if let station, !cfg.line.stations.contains(where: { $0.id == station }) {
                 throw ValidationError("--station \(station): the config has no such station (\(cfg.line.stations.map(\.id).joined(separator: ", ")))")
             }
+            if unit == .parts, cfg.line.stations.isEmpty { throw ValidationError("--unit parts needs [[stations]] in the config (this line judges frames)") }
+            if parts, let defect, !defect.contains(":") {
+                throw ValidationError("--defect \(defect): parts name their defects view:kind (e.g. \(cfg.line.stations.first?.cameras.first ?? "top"):\(defect))")
+            }
             if parts, camera != nil { throw ValidationError("--camera counts frames: add --unit frames, or give --station") }
             if !parts, station != nil { throw ValidationError("--station counts parts: drop --unit frames") }
             if parts, by == .camera || by == .model {

@@ -83,6 +83,11 @@ struct GPIOOutputTests {
         let fake = try Fake(dir: h.dir)
         let input = h.dir + "/gpio.input"
         FileManager.default.createFile(atPath: input, contents: nil)
+        /// Appends levels of line 7, each stamped with when it happens (monotonic ns), `spacing` apart.
+        func edges(_ levels: [Int], spacing: Double = 0) throws {
+            let t0 = monotonicTime()
+            try level(levels.enumerated().map { i, v in "7 \(v) \(Int64((t0 + Double(i) * spacing) * 1e9))\n" }.joined())
+        }
         func level(_ lines: String) throws {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
             try handle.seekToEnd()
@@ -94,13 +99,13 @@ struct GPIOOutputTests {
         try h.start(environment: env)
         #expect(h.wait(30) { (h.metric("linesight_frames_skipped_total{camera=\"side\"}") ?? 0) > 10 }, "the views run, untriggered")
         for _ in 1...3 {
-            try level("7 1\n")
+            try edges([1])
             usleep(150_000)
-            try level("7 0\n")  // a falling edge: no part
+            try edges([0])  // a falling edge: no part
             usleep(150_000)
         }
         #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 3 }, "one part per rising edge")
-        try level("7 1\n7 0\n7 1\n7 0\n7 1\n")  // a contact bouncing within a few ms
+        try edges([1, 0, 1, 0, 1], spacing: 0.002)  // a contact bouncing within a few ms
         #expect(h.wait(10) { h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 4 })
         usleep(500_000)
         #expect(h.metric("linesight_parts_total{decision=\"fail\",station=\"s1\"}") == 4, "the bounces made no more parts")

@@ -4,8 +4,9 @@
 // level: active-low inverted), so a test reads pulses and their timing as a scope would.
 // No kernel gpio-sim is needed; the daemon runs its real code down to these calls.
 // Inputs: a line requested for edge events reads its level from FAKEGPIOD_INPUT, a file the
-// test appends "offset level" lines to (a photo-eye switching); each change of level is an
-// edge, queued with its monotonic time as the kernel would, and reported if the request
+// test appends "offset level [monotonic-ns]" lines to (a photo-eye switching); each change of
+// level is an edge, queued with its time (the line's, else when it is read) as the kernel
+// would, and reported if the request
 // asked for that edge. A request's bias is logged as "bias offset up|down|none".
 #define _GNU_SOURCE
 #include <errno.h>
@@ -138,8 +139,9 @@ static void read_inputs(struct gpiod_line *line) {
         while (fgets(text, sizeof text, f)) {
             if (!strchr(text, '\n')) break;  // a line still being written: next time
             input_offset = ftell(f);
-            unsigned int offset; int level;
-            if (sscanf(text, "%u %d", &offset, &level) != 2 || offset != line->offset) continue;
+            unsigned int offset; int level; long long at = 0;
+            int fields = sscanf(text, "%u %d %lld", &offset, &level, &at);
+            if (fields < 2 || offset != line->offset) continue;
             level = level ? 1 : 0;
             if (level == line->level) continue;
             line->level = level;
@@ -147,6 +149,7 @@ static void read_inputs(struct gpiod_line *line) {
             if (!(line->edges & want) || line->count == 64) continue;
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
+            if (fields == 3) { now.tv_sec = at / 1000000000LL; now.tv_nsec = at % 1000000000LL; }  // when the test made the edge
             struct gpiod_line_event *e = &line->queue[(line->head + line->count) % 64];
             e->ts = now;
             e->event_type = level ? GPIOD_LINE_EVENT_RISING_EDGE : GPIOD_LINE_EVENT_FALLING_EDGE;

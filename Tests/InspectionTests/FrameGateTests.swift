@@ -74,15 +74,16 @@ struct PresenceTests {
         #expect((detector.score ?? 0) > 0.1, "a part in view scores high")
     }
 
-    @Test("a scene that stays different (a part left in view) becomes the background, and parts are seen against it")
+    @Test("a part resting in view becomes the background after stuckSeconds; when it leaves, the empty belt is taken back without a ghost part")
     func stuckSceneIsRelearned() throws {
-        let frames = try Self.belt(count: 9)
-        let part = frames[5], empty = frames[0]
+        let frames = try Self.belt(count: 18)
+        let part = frames[5], other = frames[14], empty = frames[0]
         let detector = try PresenceDetector(roi: nil, settings: .init(threshold: 0.1, release: 0.05, frames: 1, stuckSeconds: 2))
         _ = detector.observe(empty, now: 0)
         #expect(detector.observe(part, now: 1))
         #expect(!detector.observe(part, now: 2) && !detector.observe(part, now: 3.5) && detector.relearned == 1, "stuck for 2.5 s: relearned")
-        #expect(!detector.observe(part, now: 4) && (detector.score ?? 1) < 0.01, "the part is the background now")
-        #expect(detector.observe(empty, now: 5), "and the empty belt differs from it")
+        #expect(!detector.observe(part, now: 4) && (detector.score ?? 1) < 0.01, "the resting part is the background now")
+        #expect(!detector.observe(empty, now: 5) && (detector.score ?? 1) < 0.05, "it left: the empty belt is back, no ghost part")
+        #expect(detector.observe(other, now: 6), "and the next part is seen against it")
     }
 }

@@ -85,6 +85,7 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"presence\"]\npresence_camera = \"b\"\n", "'b' is not one of the station's cameras"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = [\"presence\"]\npresence_threshold = 0.1\npresence_release = 0.2\n", "must be below presence_threshold"),
         ("[[cameras]]\nid = \"a\"\nbelt_gap_frames = 3\n", "needs belt_part_frames"),
+        ("[[cameras]]\nid = \"a\"\nfps = 10\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\nframes = 9\nselect = \"sharpest\"\n", "too close to deadline_ms"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"a\"]\ntriggers = []\n", "needs a trigger source"),
     ])
     func badConfigsAreRefusedWithLineAndKey(text: String, words: String) {

@@ -13,6 +13,7 @@ public final class SyntheticSource: FrameSource {
     private let encoder: JPEGEncoder
     private var pacer: Pacer
     private var index: Int
+    private let start: Int
     private let limit: Int?
     /// Frames sent (the belt's position).
     private var sent = 0
@@ -36,12 +37,14 @@ public final class SyntheticSource: FrameSource {
         self.encoder = try JPEGEncoder()
         self.pacer = Pacer(fps: fps)
         self.index = start
+        self.start = start
         self.limit = count.map { start + $0 }
     }
 
     public func read(timeout: Double) throws -> CaptureResult {
         if state == .ended { return .ended }
-        if let limit, index >= limit { state = .ended; return .ended }
+        // `count` counts frames (in conveyor mode `index` counts parts)
+        if let limit, (generator.config.belt == nil ? index : start + sent) >= limit { state = .ended; return .ended }
         guard pacer.wait(timeout: timeout) else { return .timeout }
         var image: Image, truth: [DefectTruth]?
         if let belt = generator.config.belt {

@@ -58,7 +58,7 @@ public enum CameraFormat: String, Sendable, CaseIterable, CustomStringConvertibl
     public func frameBytes(width: Int, height: Int, bytesPerLine: Int) -> Int? {
         if let native { return native.frameBytes(width: width, height: height, bytesPerLine: bytesPerLine) }
         switch self {
-        case .yuv420: return bytesPerLine * height + 2 * (bytesPerLine / 2) * ((height + 1) / 2)
+        case .yuv420: return bytesPerLine * height + 2 * ((bytesPerLine + 1) / 2) * ((height + 1) / 2)
         default: return bytesPerLine * height
         }
     }

@@ -7,9 +7,11 @@ import LinesightCore
 /// difference of its gray 80x60 picture from a background model, 0 (the empty belt) to 1.
 /// A part arrives when the score reaches `threshold` for `frames` frames in a row; the next
 /// may come once it fell below `release` (hysteresis: a part that wobbles is one part). The
-/// background follows slow changes of light while the scene is empty; a scene that stays
-/// "present" for `stuckSeconds` (a part left in view, the camera moved) becomes the new
-/// background. Used from the capture thread alone.
+/// background follows slow changes of light while the scene is empty (slower while the score
+/// sits between `release` and `threshold`); a scene that stays "present" for `stuckSeconds`
+/// (the camera moved, or a part left in view) becomes the background, and the former empty
+/// scene is kept: should it come back (the resting part left), it is taken back without a
+/// part. Used from the capture thread alone.
 final class PresenceDetector {
     struct Settings: Sendable, Equatable {
         var threshold = 0.1
@@ -23,6 +25,8 @@ final class PresenceDetector {
     private let pre: Preprocessor
     private var picture: [Float]
     private var background: [Float]?
+    /// The empty scene before a stuck scene replaced it.
+    private var formerEmpty: [Float]?
     private var present = false
     private var above = 0
     private var presentSince = 0.0
@@ -49,20 +53,26 @@ final class PresenceDetector {
             score = 0
             return false
         }
-        var sum: Float = 0
-        for i in 0..<picture.count { sum += abs(picture[i] - bg[i]) }
-        let s = Double(sum) / Double(picture.count)  // the pixels are 0...1
+        let s = difference(bg)
         score = s
         if present {
             if s < settings.release {
                 present = false
                 above = 0
             } else if now - presentSince > settings.stuckSeconds {
-                background = picture  // stuck: this is the scene now
+                formerEmpty = bg  // stuck: this is the scene now, and the empty one may return
+                background = picture
                 relearned += 1
                 present = false
                 above = 0
             }
+            return false
+        }
+        if s >= settings.threshold, let former = formerEmpty, difference(former) < settings.release {
+            background = former  // the former empty scene is back (a resting part left): no part
+            formerEmpty = nil
+            above = 0
+            score = difference(former)
             return false
         }
         if s >= settings.threshold {
@@ -74,11 +84,17 @@ final class PresenceDetector {
             }
         } else {
             above = 0
-            // empty: the background follows the light slowly
-            if s < settings.release {
-                for i in 0..<picture.count { background![i] += 0.05 * (picture[i] - background![i]) }
-            }
+            // empty: the background follows the light, slowly (more slowly near the threshold)
+            let rate: Float = s < settings.release ? 0.05 : 0.01
+            for i in 0..<picture.count { background![i] += rate * (picture[i] - background![i]) }
         }
         return false
+    }
+
+    /// The mean absolute difference of the last picture from `scene` (pixels are 0...1).
+    private func difference(_ scene: [Float]) -> Double {
+        var sum: Float = 0
+        for i in 0..<picture.count { sum += abs(picture[i] - scene[i]) }
+        return Double(sum) / Double(picture.count)
     }
 }

@@ -51,7 +51,12 @@ extension GPIOOutput {
             }
             guard ready > 0 else { continue }
             var event = gpiod_line_event()
-            guard gpiod_line_event_read(line, &event) == 0 else { continue }
+            guard gpiod_line_event_read(line, &event) == 0 else {
+                if !failing { logger.error("gpio trigger input failing", metadata: ["error": "\(String(cString: strerror(errno)))"]) }
+                failing = true
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            }
             if failing { logger.notice("gpio trigger input working again"); failing = false }
             let at = Self.eventTime(event.ts)
             if at - lastTaken < t.debounce {

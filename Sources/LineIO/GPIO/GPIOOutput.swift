@@ -59,7 +59,12 @@ public final class GPIOOutput: @unchecked Sendable {
         }
         let r = try request(settings.rejectLine, "reject")
         let ready = try settings.readyLine.map { offset throws(LineIOError) in try request(offset, "ready") }
-        let input = try settings.trigger.map { t throws(LineIOError) in try requestTrigger(c, t) }
+        let input: OpaquePointer?
+        do { input = try settings.trigger.map { t throws(LineIOError) in try requestTrigger(c, t) } } catch {
+            for line in [r, ready].compactMap({ $0 }) { gpiod_line_release(line) }
+            gpiod_chip_close(c)
+            throw error
+        }
         cond.withLock {
             chip = c
             reject = r
@@ -122,7 +127,7 @@ public final class GPIOOutput: @unchecked Sendable {
         }
         guard was else { return }
         _ = threadDone.wait(timeout: .now() + settings.rejectPulse + 2)
-        if triggerLine != nil { _ = watchDone.wait(timeout: .now() + 2) }
+        if triggerLine != nil { watchDone.wait() }  // it sees the stop within 0.1 s; its line is released below
         cond.withLock {
             for line in [reject, ready, triggerLine].compactMap({ $0 }) { gpiod_line_release(line) }
             if let chip { gpiod_chip_close(chip) }
