@@ -135,6 +135,28 @@ struct OperatorScreenTests {
         #expect(h.finish().status == 0)
     }
 
+    @Test("alarms: an output that cannot deliver turns the light red and is listed; a model reload is an event; both on the page")
+    func alarmsAndEvents() throws {
+        let closed = freeLoopbackPort()  // nothing listens: the PLC is away
+        let h = try PartsCLITests.harness("operator-alarms", frames: 1, extra: Self.screen + "\n" + ModbusOutputTests.config(closed))
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        func current() -> [String: Any]? { try? JSONSerialization.jsonObject(with: h.http("/api/v1/operator/status").body) as? [String: Any] }
+        #expect(h.wait(20) {
+            current()?["light"] as? String == "red" && (current()?["alarms"] as? [String])?.contains { $0.hasPrefix("output modbus failing") } == true
+        }, "\(current()?["alarms"] ?? "-")")
+        try stage1(h.dir + "/models/stage1.safetensors", pDefect: 0.2)  // a new model file
+        #expect(h.http("/api/v1/models/reload", method: "POST", token: PartsCLITests.token).status == 200)
+        #expect(h.wait(10) { (current()?["events"] as? [[String: Any]])?.contains { ($0["text"] as? String)?.hasPrefix("model reloaded: stage 1 ") == true } == true })
+        let browser = try HeadlessChromium()
+        defer { browser.close() }
+        try browser.open("http://127.0.0.1:\(h.port)/operator")
+        #expect(browser.waitFor("document.getElementById('light').className === 'red' && document.getElementById('alarms').textContent.includes('output modbus failing') && document.getElementById('alarms').textContent.includes('model reloaded')",
+                                seconds: 15), "the page lists the alarm and the event")
+        kill(h.pid, SIGTERM)
+        #expect(h.finish().status == 0)
+    }
+
     @Test("beyond loopback the page needs the token: refused without, and ?token= once keeps it in a cookie for the page, its status, images and events")
     func tokenBeyondLoopback() throws {
         let h = try PartsCLITests.harness("operator-token", frames: 1, extra: Self.screen)
