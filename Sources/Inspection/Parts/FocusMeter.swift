@@ -7,22 +7,16 @@ import Imaging
 /// sharper; only comparisons between frames of one camera mean anything.
 final class FocusMeter {
     static let (width, height) = (160, 120)
-    private let pre: Preprocessor
-    private var gray: [Float]
+    private var thumbnail: GrayThumbnail
 
     init(roi: Rect?) throws {
-        pre = try Preprocessor(geometry: InputGeometry(width: Self.width, height: Self.height, layout: .gray, roi: roi))
-        gray = [Float](repeating: 0, count: Self.width * Self.height)
+        thumbnail = try GrayThumbnail(width: Self.width, height: Self.height, roi: roi)
     }
 
     /// The frame's focus score, or nil when it cannot be read (it is then never chosen).
     func score(_ frame: Frame) -> Double? {
-        do {
-            try gray.withUnsafeMutableBufferPointer { out in try frame.withView { try pre.process($0, into: out.baseAddress!) } }
-        } catch {
-            return nil
-        }
-        return Self.laplacianVariance(gray, width: Self.width, height: Self.height)
+        guard thumbnail.read(frame) else { return nil }
+        return Self.laplacianVariance(thumbnail.pixels, width: Self.width, height: Self.height)
     }
 
     /// Variance of 4*p - up - down - left - right over the interior pixels.

@@ -22,8 +22,8 @@ final class PresenceDetector {
 
     static let (width, height) = (80, 60)
     let settings: Settings
-    private let pre: Preprocessor
-    private var picture: [Float]
+    private var thumbnail: GrayThumbnail
+    private var picture: [Float] { thumbnail.pixels }
     private var background: [Float]?
     /// The empty scene before a stuck scene replaced it.
     private var formerEmpty: [Float]?
@@ -37,17 +37,12 @@ final class PresenceDetector {
 
     init(roi: Rect?, settings: Settings) throws {
         self.settings = settings
-        pre = try Preprocessor(geometry: InputGeometry(width: Self.width, height: Self.height, layout: .gray, roi: roi))
-        picture = [Float](repeating: 0, count: Self.width * Self.height)
+        thumbnail = try GrayThumbnail(width: Self.width, height: Self.height, roi: roi)
     }
 
     /// Reads one frame; true when a part has just arrived (trigger now).
     func observe(_ frame: Frame, now: Double = monotonicSeconds()) -> Bool {
-        do {
-            try picture.withUnsafeMutableBufferPointer { out in try frame.withView { try pre.process($0, into: out.baseAddress!) } }
-        } catch {
-            return false  // an unreadable frame says nothing about presence
-        }
+        guard thumbnail.read(frame) else { return false }  // an unreadable frame says nothing about presence
         guard let bg = background else {
             background = picture  // the scene at start is taken as empty
             score = 0
