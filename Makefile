@@ -19,6 +19,7 @@ release: deps
 TEST_TIMEOUT ?= 2400
 test: deps
 	scripts/install-deps.sh --test
+	scripts/onnx-venv.sh >/dev/null
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
 	scripts/check-units.sh
