@@ -47,8 +47,12 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
+        // Per-ISA C kernels chosen at run time (int8 GEMM: plain, AVX2, AVX-VNNI, AVX512-VNNI) and
+        // the CPU's features. Built for the baseline; each variant carries its target attribute.
+        // No FMA contraction: every variant's epilogue must store the same bytes.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-ffp-contract=off", "-O2"])]),
         // The engine: tensors, layers, losses, optimizers, schedules, model files.
-        .target(name: "Neural", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "Neural", dependencies: ["CBLAS", "CKernels"], swiftSettings: kernelFlags),
         // Datasets, augmentation, the training loop, metrics.
         .target(name: "Training", dependencies: ["Neural", "Imaging", "CZlib"], swiftSettings: kernelFlags),
 
@@ -122,7 +126,7 @@ let package = Package(
         // The PLC of `make demo LINE=1`: the tests' Modbus server, as a program that prints what a PLC would do.
         .executableTarget(name: "linesight-demo-plc", dependencies: ["TestSupport"], path: "Benchmarks/DemoPLC"),
 
-        .testTarget(name: "NeuralTests", dependencies: ["Neural", "TestSupport"],
+        .testTarget(name: "NeuralTests", dependencies: ["Neural", "CKernels", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelFlags),
         .testTarget(name: "CLITests", dependencies: ["linesight", "Neural", "Store", "Imaging", "TestSupport", "LinesightCore", "Config", "Reports", "LineIO",
                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Golden"], swiftSettings: vectorFlags),

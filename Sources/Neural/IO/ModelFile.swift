@@ -48,6 +48,8 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     /// three mirror images (`Flip`), at four times the compute; the temperature and the
     /// thresholds were fitted on those averaged logits. Nil means false (one pass).
     public var flipAverage: Bool?
+    /// Int8 inference: the calibrated ranges of the int8 network's tensors. Nil: fp32.
+    public var quantization: Quantization?
     public var provenance: Provenance
 
     public init(spec: NetworkSpec, task: Task = .multiclass, classes: [String], normalization: Normalization,
@@ -93,6 +95,7 @@ extension ModelMetadata {
             throw bad("temperature", "is \(t); it must be a number in \(Self.temperatures)")
         }
         try provenance.validate(bad)
+        try quantization?.validate(bad)
         return plan
     }
 

@@ -57,6 +57,14 @@ public final class Network {
         return String(name[...dot])
     }
 
+    /// A network of the same spec holding copies of these weights and statistics.
+    public func copy() throws -> Network {
+        let other = try Network(spec)
+        for ((_, a), (_, b)) in zip(namedParameters, other.namedParameters) { b.value.data.update(from: a.value.data, count: a.value.count) }
+        for ((_, a), (_, b)) in zip(namedBuffers, other.namedBuffers) { b.data.update(from: a.data, count: a.count) }
+        return other
+    }
+
     public func zeroGradients() {
         for p in parameters { p.grad.zero() }
     }

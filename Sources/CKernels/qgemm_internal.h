@@ -1,0 +1,20 @@
+// Shared by the int8 GEMM variants: the tile epilogue (one scalar function for every ISA,
+// so every variant stores the same bytes) and the variants themselves.
+#ifndef LINESIGHT_QGEMM_INTERNAL_H
+#define LINESIGHT_QGEMM_INTERNAL_H
+#include "ckernels.h"
+
+// Packed bytes of one block of 16 output channels.
+static inline size_t ls_block_bytes(int k) { return (size_t)((k + 3) / 4) * 64; }
+
+// Stores rows [m0, m0 + mr) and channels [n0, n0 + nr) of a tile of int32 sums, `acc`
+// holding row r's channel j at acc[r * ld + j].
+void ls_qepilogue_tile(const int32_t *acc, int ld, int m0, int mr, int n0, int nr, const ls_qepilogue *e);
+
+void ls_qgemm_baseline(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
+#if defined(__x86_64__)
+void ls_qgemm_avx2(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
+void ls_qgemm_avxvnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
+void ls_qgemm_avx512vnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
+#endif
+#endif

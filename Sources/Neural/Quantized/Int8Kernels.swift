@@ -1,0 +1,73 @@
+import CKernels
+
+/// The instruction set the int8 kernels run on. The best the CPU allows is found at start
+/// (CPUID and the registers the OS saves); any lower one can be asked for, to compare or test.
+/// Every variant stores the same bytes: the sums are exact integers and one scalar epilogue
+/// requantizes them.
+public enum Int8ISA: Int, Sendable, CaseIterable, CustomStringConvertible {
+    /// Plain C: any x86-64 (and other architectures).
+    case baseline = 0
+    /// AVX2: bytes widened to int16 and multiplied by `vpmaddwd` (exact; `vpmaddubsw` would
+    /// saturate on u8 x s8 pairs).
+    case avx2 = 1
+    /// AVX-VNNI: `vpdpbusd` on 256-bit registers.
+    case avxVNNI = 2
+    /// AVX512-VNNI: `vpdpbusd` on 512-bit registers.
+    case avx512VNNI = 3
+
+    /// The fastest variant this CPU allows.
+    public static let best = Int8ISA(rawValue: Int(ls_int8_best_isa())) ?? .baseline
+
+    /// Whether this CPU can run the variant.
+    public var isAvailable: Bool { rawValue <= Self.best.rawValue && (self != .avxVNNI || Self.cpu.avxvnni != 0) }
+
+    static let cpu: ls_cpu_features = {
+        var f = ls_cpu_features()
+        ls_cpu_detect(&f)
+        return f
+    }()
+
+    public var description: String {
+        switch self {
+        case .baseline: "plain C"
+        case .avx2: "AVX2 (vpmaddwd)"
+        case .avxVNNI: "AVX-VNNI (vpdpbusd, 256-bit)"
+        case .avx512VNNI: "AVX512-VNNI (vpdpbusd, 512-bit)"
+        }
+    }
+}
+
+extension Int8ISA {
+    /// The vector extensions CPUID reports and the OS enables, for `--version` and `linesight engine`.
+    public static var cpuSummary: String {
+        let f = Int8ISA.cpu
+        let names: [(String, Int32)] = [("sse4.2", f.sse42), ("avx2", f.avx2), ("fma", f.fma), ("avx512f", f.avx512f),
+                                        ("avx512bw", f.avx512bw), ("avx512vl", f.avx512vl), ("avx512-vnni", f.avx512vnni),
+                                        ("avx-vnni", f.avxvnni)]
+        let have = names.filter { $0.1 != 0 }.map(\.0)
+        return have.isEmpty ? "no vector extensions beyond SSE2" : have.joined(separator: " ")
+    }
+}
+
+/// Weights of one int8 GEMM, packed once for every variant (`ls_qpack`).
+struct PackedInt8Weights {
+    let n: Int, k: Int
+    let bytes: [Int8]
+
+    /// `w` is `[n][k]` row-major.
+    init(_ w: [Int8], n: Int, k: Int) {
+        precondition(w.count == n * k, "int8 weights: \(w.count) values for \(n)x\(k)")
+        self.n = n; self.k = k
+        var packed = [Int8](repeating: 0, count: ls_qpack_size(Int32(n), Int32(k)))
+        w.withUnsafeBufferPointer { src in packed.withUnsafeMutableBufferPointer { ls_qpack(src.baseAddress, Int32(n), Int32(k), $0.baseAddress) } }
+        bytes = packed
+    }
+
+    /// `rows` rows of `a` (stride `lda`, each readable to `k` rounded up to 4) times these
+    /// weights, through the epilogue `e`.
+    func multiply(_ isa: Int8ISA, rows: Int, _ a: UnsafePointer<UInt8>, lda: Int, _ e: inout ls_qepilogue) {
+        bytes.withUnsafeBufferPointer { b in
+            ls_qgemm(Int32(isa.rawValue), Int32(rows), Int32(n), Int32(k), a, Int32(lda), b.baseAddress, &e)
+        }
+    }
+}

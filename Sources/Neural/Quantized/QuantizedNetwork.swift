@@ -1,0 +1,147 @@
+import Foundation
+
+/// A network compiled for int8 inference from its fp32 weights and calibrated ranges
+/// (`Quantization`): fp32 layers in front, the int8 body (`QuantizedPlan`), fp32 layers
+/// after. Weights are per-output-channel symmetric int8 with batch norm folded;
+/// activations are asymmetric uint8 per tensor; each conv's requantization is fused with
+/// its bias, the block's residual and the ReLU. The kernels are those of `isa`.
+public final class QuantizedNetwork {
+    public let spec: NetworkSpec
+    public let compute: Compute
+    public let isa: Int8ISA
+    let head: [Layer]
+    let body: [QuantizedUnit]
+    let tail: [Layer]
+    let input: QTensor
+    let bodyInputShape: Shape
+    private var dequantized: Tensor?
+    private var headInput: Tensor?
+
+    /// Compiles `network` with `quantization`'s ranges. Throws when a layer has no int8 form
+    /// or a tensor the int8 network stores has no range.
+    public init(_ network: Network, quantization: Quantization, compute: Compute = .current(), isa: Int8ISA = .best) throws {
+        guard isa.isAvailable else { throw NeuralError.invalidSpec("this CPU cannot run the \(isa) int8 kernels") }
+        spec = network.spec
+        self.compute = compute
+        self.isa = isa
+        // layers of its own: the fp32 head and tail keep buffers, and the caller's network may run beside it
+        let network = try network.copy()
+        let plan = try QuantizedPlan(network)
+        func range(_ name: String) throws -> QuantizedRange {
+            guard let r = quantization.ranges[name], r.count == 2 else {
+                throw NeuralError.invalidSpec("the quantization has no range for tensor '\(name)'; quantize the model again")
+            }
+            return QuantizedRange(r)
+        }
+        head = plan.head
+        tail = plan.tail
+        bodyInputShape = plan.head.last?.outputShape ?? network.spec.input
+        input = QTensor(bodyInputShape, range: try range("input"))
+        var current = input.range
+        func build(_ steps: [QuantizedPlan.Step], fusedRange: QuantizedRange? = nil) throws -> [QuantizedUnit] {
+            var units: [QuantizedUnit] = []
+            for (i, step) in steps.enumerated() {
+                switch step {
+                case let .conv(_, layer, bn, activation, _, stores):
+                    let out = try stores.map(range) ?? fusedRange!
+                    if let c = layer as? Conv2d {
+                        let folded = FoldedWeights(weight: c.weight, bias: c.bias, outChannels: c.geometry.outChannels, bn: bn)
+                        units.append(QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
+                    } else if let d = layer as? DepthwiseConv2d {
+                        let folded = FoldedWeights(weight: d.weight, bias: d.bias, outChannels: d.geometry.inChannels, bn: bn)
+                        units.append(QuantizedDepthwise(d.geometry, folded: folded, input: current, output: out, activation: activation))
+                    }
+                    current = out
+                case let .pool(_, layer):
+                    if let p = layer as? MaxPool2d { units.append(QuantizedPool(p.geometry, isMax: true, range: current)) }
+                    if let p = layer as? AvgPool2d { units.append(QuantizedPool(p.geometry, isMax: false, range: current)) }
+                case let .residual(path, bodySteps, shortcutSteps, activation, _):
+                    let blockInput = current
+                    let out = try range(path)
+                    let shortcut = try build(shortcutSteps)
+                    current = blockInput
+                    var bodyUnits = try build(Array(bodySteps.dropLast()))
+                    guard case let .conv(_, layer, bn, _, _, _)? = bodySteps.last, let c = layer as? Conv2d else {
+                        throw NeuralError.invalidSpec("layer \(path): the block's last conv is not a plain conv")
+                    }
+                    let folded = FoldedWeights(weight: c.weight, bias: c.bias, outChannels: c.geometry.outChannels, bn: bn)
+                    bodyUnits.append(QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
+                    units.append(QuantizedResidual(body: bodyUnits, shortcut: shortcut))
+                    current = out
+                }
+                _ = i
+            }
+            return units
+        }
+        body = try build(plan.body)
+    }
+
+    public var inputShape: Shape { spec.input }
+
+    /// Logits for a batch `[N, C, H, W]` (normalized as the model's metadata says).
+    public func predict(_ batch: Tensor) -> [Float] {
+        precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
+        return compute.run {
+            var x = batch
+            for l in head { x = l.forward(x, mode: .eval) }
+            quantize(x)
+            var q = input
+            for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
+            var y = dequantize(q)
+            for l in tail { y = l.forward(y, mode: .eval) }
+            return y.array
+        }
+    }
+
+    /// Logits for one sample (`C*H*W` floats).
+    public func predict(sample: UnsafePointer<Float>) -> [Float] {
+        let x = headInput?.batch == 1 ? headInput! : Tensor(spec.input, batch: 1)
+        headInput = x
+        x.data.update(from: sample, count: x.count)
+        return predict(x)
+    }
+
+    /// Logits for one sample averaged over its four flips, run as one batch of four.
+    public func predictFlipAveraged(sample: UnsafePointer<Float>) -> [Float] {
+        let s = spec.input, n = Flip.allCases.count
+        let x = headInput?.batch == n ? headInput! : Tensor(s, batch: n)
+        headInput = x
+        for (i, f) in Flip.allCases.enumerated() {
+            f.copy(sample, to: x.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
+        }
+        let z = predict(x), k = z.count / n
+        return (0..<k).map { j in (0..<n).reduce(Float(0)) { $0 + z[$1 * k + j] } / Float(n) }
+    }
+
+    /// fp32 NCHW into the body's input bytes (NHWC).
+    private func quantize(_ x: Tensor) {
+        let s = bodyInputShape, plane = s.height * s.width, c = s.channels
+        input.resize(batch: x.batch)
+        let r = input.range, stride = input.pixelStride
+        input.withBytes { q in
+            for b in 0..<x.batch {
+                let src = x.data + b * s.count, dst = q + b * plane * stride
+                for ch in 0..<c {
+                    for p in 0..<plane { dst[p * stride + ch] = r.quantize(src[ch * plane + p]) }
+                }
+            }
+        }
+    }
+
+    /// The body's last bytes back to fp32 NCHW for the tail.
+    private func dequantize(_ q: QTensor) -> Tensor {
+        let s = q.shape, plane = s.height * s.width
+        let y = dequantized?.batch == q.batch ? dequantized! : Tensor(s, batch: q.batch)
+        dequantized = y
+        let scale = q.range.scale, zero = q.range.zeroPoint, stride = q.pixelStride
+        q.withBytes { src in
+            for b in 0..<q.batch {
+                let from = src + b * plane * stride, to = y.data + b * s.count
+                for p in 0..<plane {
+                    for ch in 0..<s.channels { to[ch * plane + p] = Float(Int(from[p * stride + ch]) - zero) * scale }
+                }
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,334 @@
+import CKernels
+import Foundation
+
+/// An 8-bit activation: NHWC, each pixel's channels padded to a multiple of 4 bytes (the
+/// GEMM reads channels four at a time; the padding meets zero weights), with the range
+/// that maps its bytes to real values. Owned by the unit that writes it.
+final class QTensor {
+    let shape: Shape
+    private(set) var batch = 0
+    /// Bytes per pixel: channels rounded up to 4.
+    let pixelStride: Int
+    var range: QuantizedRange
+    private(set) var storage: [UInt8] = []
+
+    init(_ shape: Shape, range: QuantizedRange) {
+        self.shape = shape
+        self.range = range
+        pixelStride = (shape.channels + 3) & ~3
+    }
+
+    var pixels: Int { shape.height * shape.width }
+
+    func resize(batch: Int) {
+        guard batch != self.batch else { return }
+        self.batch = batch
+        storage = [UInt8](repeating: 0, count: batch * pixels * pixelStride + 4)
+    }
+
+    func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>) throws -> T) rethrows -> T {
+        try storage.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+    }
+}
+
+/// One step of the int8 network: reads an 8-bit tensor, writes its own.
+protocol QuantizedUnit: AnyObject {
+    var output: QTensor { get }
+    /// `residual`: a tensor of the output's shape to add before the activation (a ResNet
+    /// block's shortcut), fused into the last conv of the block's body.
+    func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA)
+}
+
+/// The epilogue's parameters for the output channels of a conv: where the sums go and how
+/// they become bytes.
+struct Requantization {
+    var offset: [Int32]
+    var scale: [Float]
+    var bias: [Float]
+    var lo: Float, hi: Float
+
+    /// Calls `body` with a filled `ls_qepilogue` writing to `out` (or `outFloat`).
+    func with(out: QTensor, residual: QTensor?, outBase: Int, residualBase: Int,
+              _ body: (inout ls_qepilogue) -> Void) {
+        offset.withUnsafeBufferPointer { o in
+            scale.withUnsafeBufferPointer { s in
+                bias.withUnsafeBufferPointer { b in
+                    out.withBytes { y in
+                        func go(_ r: UnsafeMutablePointer<UInt8>?) {
+                            var e = ls_qepilogue()
+                            e.offset = o.baseAddress; e.scale = s.baseAddress; e.bias = b.baseAddress
+                            e.lo = lo; e.hi = hi
+                            e.out_inv_scale = 1 / out.range.scale; e.out_zp = Int32(out.range.zeroPoint)
+                            e.out = y + outBase; e.ldo = Int32(out.pixelStride)
+                            if let r, let residual {
+                                e.residual = UnsafePointer(r + residualBase); e.ldr = Int32(residual.pixelStride)
+                                e.residual_scale = residual.range.scale; e.residual_zp = Int32(residual.range.zeroPoint)
+                            }
+                            body(&e)
+                        }
+                        if let residual { residual.withBytes { go($0) } } else { go(nil) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The clamp of a fused activation, in real units.
+func activationBounds(_ kind: ActivationKind?) -> (Float, Float) {
+    switch kind {
+    case .relu?: (0, .infinity)
+    case .relu6?: (0, 6)
+    default: (-.infinity, .infinity)
+    }
+}
+
+/// Weights of a conv with its batch norm folded in: w' = w * gamma / sqrt(var + eps),
+/// b' = (b - mean) * gamma / sqrt(var + eps) + beta, quantized symmetric per output channel.
+struct FoldedWeights {
+    /// [out][per-channel values] in the conv's own order ([in/groups][kh][kw]).
+    var weights: [[Float]]
+    var bias: [Float]
+
+    init(weight: Parameter, bias convBias: Parameter?, outChannels: Int, bn: BatchNorm2d?) {
+        let per = weight.value.count / outChannels
+        var w: [[Float]] = [], b: [Float] = []
+        for o in 0..<outChannels {
+            var factor: Float = 1, shift: Float = 0
+            let b0 = convBias.map { $0.value[o] } ?? 0
+            if let bn {
+                factor = bn.weight.value[o] / (bn.runningVar[o] + bn.epsilon).squareRoot()
+                shift = bn.bias.value[o] - bn.runningMean[o] * factor
+            }
+            w.append((0..<per).map { weight.value[o * per + $0] * factor })
+            b.append(b0 * factor + shift)
+        }
+        weights = w
+        bias = b
+    }
+
+    /// Per output channel: the int8 values and their scale (largest |w| maps to 127).
+    func quantized() -> (values: [[Int8]], scales: [Float]) {
+        var values: [[Int8]] = [], scales: [Float] = []
+        for row in weights {
+            let top = row.reduce(Float(0)) { max($0, abs($1)) }
+            let s = top > 0 ? top / 127 : 1
+            scales.append(s)
+            values.append(row.map { Int8(max(-127, min(127, ($0 / s).rounded(.toNearestOrEven)))) })
+        }
+        return (values, scales)
+    }
+}
+
+/// A conv (groups 1) with its batch norm and activation folded: im2col of the NHWC bytes
+/// (a 1x1 stride-1 conv reads the input as it is), then the int8 GEMM with the
+/// requantization fused.
+final class QuantizedConv: QuantizedUnit {
+    let geometry: ConvGeometry
+    let output: QTensor
+    let weights: PackedInt8Weights
+    let requant: Requantization
+    /// Bytes of one im2col row: taps x the input's pixel stride.
+    let patch: Int
+    let inputZeroPoint: Int
+    private var columns: [UInt8] = []
+
+    init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) {
+        precondition(g.groups == 1, "int8 conv with groups")
+        geometry = g
+        let cin = g.inChannels, stride = (cin + 3) & ~3, taps = g.kernelH * g.kernelW
+        patch = taps * stride
+        inputZeroPoint = input.zeroPoint
+        output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
+        let (q, scales) = folded.quantized()
+        // [out][ky][kx][in (padded)] from [out][in][ky][kx]
+        var packed = [Int8](repeating: 0, count: g.outChannels * patch)
+        var offset = [Int32](repeating: 0, count: g.outChannels)
+        for o in 0..<g.outChannels {
+            var sum: Int32 = 0
+            for c in 0..<cin {
+                for t in 0..<taps {
+                    let v = q[o][c * taps + t]
+                    packed[o * patch + t * stride + c] = v
+                    sum += Int32(v)
+                }
+            }
+            offset[o] = -Int32(input.zeroPoint) * sum
+        }
+        weights = PackedInt8Weights(packed, n: g.outChannels, k: patch)
+        let (lo, hi) = activationBounds(activation)
+        requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
+    }
+
+    var isPointwise: Bool { geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 }
+
+    func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
+        let g = geometry, batch = x.batch
+        output.resize(batch: batch)
+        let rows = batch * g.outPlane
+        let work = rows * patch * g.outChannels
+        let c = Compute.current()
+        let chunks = work < c.minimumParallelWork ? 1 : min(c.threads, max(1, rows / 8))
+        if !isPointwise && columns.count < rows * patch { columns = [UInt8](repeating: 0, count: rows * patch) }
+        x.withBytes { xs in
+            columns.withUnsafeMutableBufferPointer { colBuffer in
+                let cols = colBuffer.baseAddress
+                Parallel.forEachWorker(rows, workers: chunks) { _, range in
+                    let a: UnsafePointer<UInt8>, lda: Int
+                    if isPointwise {
+                        a = UnsafePointer(xs + range.lowerBound * x.pixelStride); lda = x.pixelStride
+                    } else {
+                        im2col(xs, x.pixelStride, rows: range, into: cols! + range.lowerBound * patch)
+                        a = UnsafePointer(cols! + range.lowerBound * patch); lda = patch
+                    }
+                    requant.with(out: output, residual: residual, outBase: range.lowerBound * output.pixelStride,
+                                 residualBase: range.lowerBound * (residual?.pixelStride ?? 0)) { e in
+                        weights.multiply(isa, rows: range.count, a, lda: lda, &e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The patches of output pixels `rows` (batch-major), each `patch` bytes: per tap the
+    /// input pixel's bytes, or the zero point outside the image.
+    private func im2col(_ x: UnsafeMutablePointer<UInt8>, _ stride: Int, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>) {
+        let g = geometry, zero = UInt8(inputZeroPoint), plane = g.inPlane
+        var dst = out
+        for m in rows {
+            let (b, p) = m.quotientAndRemainder(dividingBy: g.outPlane)
+            let (oy, ox) = p.quotientAndRemainder(dividingBy: g.outWidth)
+            for ky in 0..<g.kernelH {
+                let iy = oy * g.stride - g.padding + ky
+                for kx in 0..<g.kernelW {
+                    let ix = ox * g.stride - g.padding + kx
+                    if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth {
+                        dst.update(repeating: zero, count: stride)
+                    } else {
+                        dst.update(from: x + ((b * plane) + iy * g.inWidth + ix) * stride, count: stride)
+                    }
+                    dst += stride
+                }
+            }
+        }
+    }
+}
+
+/// A depthwise conv with its batch norm and activation folded (`ls_qdepthwise`).
+final class QuantizedDepthwise: QuantizedUnit {
+    let geometry: ConvGeometry
+    let output: QTensor
+    /// [ky * k + kx][channel]
+    let taps: [Int8]
+    let requant: Requantization
+    let inputZeroPoint: Int
+
+    init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) {
+        geometry = g
+        inputZeroPoint = input.zeroPoint
+        output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
+        let (q, scales) = folded.quantized(), k2 = g.kernelH * g.kernelW, c = g.inChannels
+        var t = [Int8](repeating: 0, count: k2 * c)
+        for ch in 0..<c { for i in 0..<k2 { t[i * c + ch] = q[ch][i] } }
+        taps = t
+        let (lo, hi) = activationBounds(activation)
+        requant = Requantization(offset: [Int32](repeating: 0, count: c), scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
+    }
+
+    func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
+        let g = geometry
+        output.resize(batch: x.batch)
+        let c = Compute.current()
+        let work = x.batch * g.outPlane * g.inChannels * g.kernelH * g.kernelW
+        let workers = work < c.minimumParallelWork ? 1 : c.threads
+        x.withBytes { xs in
+            taps.withUnsafeBufferPointer { w in
+                Parallel.forEachWorker(x.batch * g.outHeight, workers: workers) { _, range in
+                    for r in range {
+                        let (b, oy) = r.quotientAndRemainder(dividingBy: g.outHeight)
+                        requant.with(out: output, residual: residual, outBase: b * g.outPlane * output.pixelStride,
+                                     residualBase: b * g.outPlane * (residual?.pixelStride ?? 0)) { e in
+                            ls_qdepthwise(xs + b * g.inPlane * x.pixelStride, Int32(g.inHeight), Int32(g.inWidth), Int32(g.inChannels),
+                                          Int32(x.pixelStride), Int32(inputZeroPoint), w.baseAddress, Int32(g.kernelH), Int32(g.stride),
+                                          Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth), Int32(oy), 1, &e)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max or average pooling on the bytes, in the input's range (max is exact on bytes; the
+/// average counts padding as zero, as the fp32 layer does, rounded half to even).
+final class QuantizedPool: QuantizedUnit {
+    let geometry: ConvGeometry
+    let isMax: Bool
+    let output: QTensor
+
+    init(_ g: ConvGeometry, isMax: Bool, range: QuantizedRange) {
+        geometry = g
+        self.isMax = isMax
+        output = QTensor(Shape(g.inChannels, g.outHeight, g.outWidth), range: range)
+    }
+
+    func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
+        let g = geometry, c = g.inChannels, s = x.pixelStride
+        output.resize(batch: x.batch)
+        output.range = x.range
+        let zero = Int32(x.range.zeroPoint), count = Float(g.kernelH * g.kernelW)
+        x.withBytes { xs in
+            output.withBytes { ys in
+                Parallel.forEachChunk(x.batch * g.outHeight, work: x.batch * g.outPlane * c * g.kernelH * g.kernelW) { range in
+                    var acc = [Int32](repeating: 0, count: c)
+                    for r in range {
+                        let (b, oy) = r.quotientAndRemainder(dividingBy: g.outHeight)
+                        for ox in 0..<g.outWidth {
+                            for ch in 0..<c { acc[ch] = isMax ? -1 : 0 }
+                            for ky in 0..<g.kernelH {
+                                let iy = oy * g.stride - g.padding + ky
+                                for kx in 0..<g.kernelW {
+                                    let ix = ox * g.stride - g.padding + kx
+                                    let inside = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth
+                                    if !inside {
+                                        if !isMax { for ch in 0..<c { acc[ch] += zero } }
+                                        continue
+                                    }
+                                    let p = xs + ((b * g.inPlane) + iy * g.inWidth + ix) * s
+                                    if isMax { for ch in 0..<c { acc[ch] = max(acc[ch], Int32(p[ch])) } } else { for ch in 0..<c { acc[ch] += Int32(p[ch]) } }
+                                }
+                            }
+                            let d = ys + ((b * g.outPlane) + oy * g.outWidth + ox) * s
+                            for ch in 0..<c {
+                                d[ch] = isMax ? UInt8(max(0, acc[ch])) : UInt8(min(255, max(0, (Float(acc[ch]) / count).rounded(.toNearestOrEven))))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A ResNet block: the shortcut (its units, or the block's input itself), then the body,
+/// whose last conv adds the shortcut and applies the block's ReLU in its epilogue.
+final class QuantizedResidual: QuantizedUnit {
+    let body: [QuantizedUnit]
+    let shortcut: [QuantizedUnit]
+    var output: QTensor { body.last!.output }
+
+    init(body: [QuantizedUnit], shortcut: [QuantizedUnit]) {
+        self.body = body
+        self.shortcut = shortcut
+    }
+
+    func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
+        var s = x
+        for u in shortcut { u.run(s, residual: nil, isa: isa); s = u.output }
+        var h = x
+        for (i, u) in body.enumerated() {
+            u.run(h, residual: i == body.count - 1 ? s : nil, isa: isa)
+            h = u.output
+        }
+    }
+}

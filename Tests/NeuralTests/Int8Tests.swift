@@ -1,0 +1,92 @@
+import CKernels
+import Foundation
+import Testing
+@testable import Neural
+
+/// The int8 GEMM: every variant this CPU can run stores the very bytes of the plain C twin,
+/// and the twin stores what the formula says, computed here independently in Swift.
+@Suite("int8 kernels")
+struct Int8KernelTests {
+    struct Case: CustomStringConvertible {
+        var rows: Int, n: Int, k: Int, residual: Bool, relu: Bool, floats: Bool
+        var description: String { "\(rows)x\(n)x\(k)\(residual ? " +residual" : "")\(relu ? " relu" : "")\(floats ? " f32" : "")" }
+    }
+
+    static let cases: [Case] = [
+        Case(rows: 1, n: 1, k: 1, residual: false, relu: false, floats: false),
+        Case(rows: 7, n: 16, k: 4, residual: false, relu: true, floats: false),
+        Case(rows: 13, n: 33, k: 27, residual: true, relu: true, floats: false),
+        Case(rows: 64, n: 64, k: 576, residual: false, relu: true, floats: false),
+        Case(rows: 9, n: 70, k: 301, residual: true, relu: false, floats: false),
+        Case(rows: 17, n: 48, k: 144, residual: false, relu: false, floats: true),
+        Case(rows: 100, n: 10, k: 8, residual: true, relu: true, floats: true),
+    ]
+
+    /// What one output must be: the epilogue's formula in Swift, in the same float steps.
+    func expected(_ c: Case, a: [UInt8], lda: Int, w: [Int8], offset: [Int32], scale: [Float], bias: [Float], residual: [UInt8],
+                  outScale: Float, outZero: Int) -> (bytes: [UInt8], floats: [Float]) {
+        var bytes = [UInt8](repeating: 0, count: c.rows * c.n), floats = [Float](repeating: 0, count: c.rows * c.n)
+        for m in 0..<c.rows {
+            for j in 0..<c.n {
+                var acc: Int32 = 0
+                for i in 0..<c.k { acc += Int32(a[m * lda + i]) * Int32(w[j * c.k + i]) }
+                var v = Float(acc + offset[j]) * scale[j]
+                v = v + bias[j]
+                if c.residual { v = v + Float(Int(residual[m * c.n + j]) - 117) * 0.03 }
+                v = min(max(v, c.relu ? 0 : -.infinity), .infinity)
+                floats[m * c.n + j] = v
+                let q = (v * (1 / outScale)).rounded(.toNearestOrEven) + Float(outZero)
+                bytes[m * c.n + j] = UInt8(max(0, min(255, q)))
+            }
+        }
+        return (bytes, floats)
+    }
+
+    @Test("each variant equals the plain twin and the formula", arguments: cases)
+    func variants(_ c: Case) throws {
+        var rng = SeededGenerator(seed: UInt64(c.rows * 1000 + c.n * 10 + c.k))
+        let lda = (c.k + 3) & ~3 + 4
+        let a = (0..<(c.rows * lda)).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
+        let w = (0..<(c.n * c.k)).map { _ in Int8(max(-127, min(127, Int(rng.uniform(-128, 128))))) }
+        let offset = (0..<c.n).map { _ in Int32(rng.uniform(-5000, 5000)) }
+        let scale = (0..<c.n).map { _ in rng.uniform(1e-5, 1e-4) }, bias = (0..<c.n).map { _ in rng.uniform(-1, 1) }
+        let residual = (0..<(c.rows * c.n)).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
+        let packed = PackedInt8Weights(w, n: c.n, k: c.k)
+        let want = expected(c, a: a, lda: lda, w: w, offset: offset, scale: scale, bias: bias, residual: residual, outScale: 0.02, outZero: 31)
+        // outputs that vary, or equality would prove little
+        #expect(Set(want.bytes).count > min(8, c.rows * c.n / 2), "\(c): the expected bytes hardly vary")
+        for isa in Int8ISA.allCases where isa.isAvailable {
+            var bytes = [UInt8](repeating: 0, count: c.rows * c.n), floats = [Float](repeating: .nan, count: c.rows * c.n)
+            offset.withUnsafeBufferPointer { o in scale.withUnsafeBufferPointer { s in bias.withUnsafeBufferPointer { b in
+                residual.withUnsafeBufferPointer { r in bytes.withUnsafeMutableBufferPointer { y in floats.withUnsafeMutableBufferPointer { f in
+                    a.withUnsafeBufferPointer { x in
+                        var e = ls_qepilogue()
+                        e.offset = o.baseAddress; e.scale = s.baseAddress; e.bias = b.baseAddress
+                        if c.residual { e.residual = r.baseAddress; e.ldr = Int32(c.n); e.residual_scale = 0.03; e.residual_zp = 117 }
+                        e.lo = c.relu ? 0 : -.infinity; e.hi = .infinity
+                        e.out_inv_scale = 1 / 0.02; e.out_zp = 31; e.ldo = Int32(c.n)
+                        if c.floats { e.out_f32 = f.baseAddress } else { e.out = y.baseAddress }
+                        packed.multiply(isa, rows: c.rows, x.baseAddress!, lda: lda, &e)
+                    }
+                } } }
+            } } }
+            if c.floats {
+                #expect(floats == want.floats, "\(isa) \(c): dequantized outputs differ")
+            } else {
+                let wrong = zip(bytes, want.bytes).filter { $0 != $1 }.count
+                #expect(wrong == 0, "\(isa) \(c): \(wrong) of \(bytes.count) bytes differ from the formula")
+            }
+        }
+    }
+
+    @Test("the CPU's best variant is found and the lower ones are available")
+    func dispatch() {
+        let best = Int8ISA.best
+        #expect(best.isAvailable && Int8ISA.baseline.isAvailable)
+        for isa in Int8ISA.allCases where isa.rawValue < best.rawValue && isa != .avxVNNI { #expect(isa.isAvailable) }
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if flags.contains(" avx512_vnni") && flags.contains(" avx512bw") { #expect(best == .avx512VNNI) }
+        if !flags.contains(" avx2") { #expect(best == .baseline) }
+        #expect(!Int8ISA.cpuSummary.isEmpty)
+    }
+}

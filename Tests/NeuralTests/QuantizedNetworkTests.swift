@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+@testable import Neural
+
+/// Networks of the zoo compiled for int8 from calibrated ranges: their logits follow the
+/// fp32 network's, every kernel variant gives the same logits to the bit, flip averaging
+/// averages, and what has no int8 form or no range is refused with the reason.
+@Suite("int8 networks")
+struct QuantizedNetworkTests {
+    /// Image-like samples: smooth shading, texture and a few sharp marks, normalized.
+    static func frames(_ s: Shape, count: Int, seed: UInt64) -> [[Float]] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let gx = rng.uniform(-1, 1), gy = rng.uniform(-1, 1), base = rng.uniform(-0.5, 0.5)
+            let marks = (0..<3).map { _ in (rng.uniform(0, Float(s.width)), rng.uniform(0, Float(s.height)), rng.uniform(-2, 2)) }
+            var x = [Float](repeating: 0, count: s.count)
+            for c in 0..<s.channels {
+                for y in 0..<s.height {
+                    for xx in 0..<s.width {
+                        var v = base + gx * Float(xx) / Float(s.width) + gy * Float(y) / Float(s.height) + 0.3 * rng.normal()
+                        for (mx, my, a) in marks where abs(Float(xx) - mx) < 2 && abs(Float(y) - my) < 6 { v += a }
+                        x[(c * s.height + y) * s.width + xx] = v + Float(c) * 0.1
+                    }
+                }
+            }
+            return x
+        }
+    }
+
+    static func randomized(_ spec: NetworkSpec, seed: UInt64) throws -> Network {
+        let net = try Network(spec, seed: seed)
+        var rng = SeededGenerator(seed: seed + 1)
+        for case let bn as BatchNorm2d in net.allLayers {
+            for i in 0..<bn.shape.channels {
+                bn.runningMean[i] = rng.uniform(-0.2, 0.2); bn.runningVar[i] = rng.uniform(0.5, 2)
+                bn.weight.value[i] = rng.uniform(0.5, 1.5); bn.bias.value[i] = rng.uniform(-0.1, 0.2)
+            }
+        }
+        return net
+    }
+
+    static let specs: [(String, NetworkSpec)] = [
+        ("small ResNet, gray 64", Zoo.smallResNet(input: Shape(1, 64, 64), classes: 2)),
+        ("small ResNet, RGB 96, stem pool, avg+max, high-pass beside", Zoo.InputFilter.both.apply(
+            to: Zoo.smallResNet(input: Shape(3, 96, 96), classes: 2, depth: 8, width: 16, stemPool: true, globalPool: .avgmax), sigma: 4)),
+        ("small10, peak pool, no stem pool", Zoo.smallResNet(input: Shape(1, 48, 48), classes: 4, depth: 10, width: 8, stemPool: false, globalPool: .peak)),
+        ("ResNet18, RGB 64", Zoo.resnet18(input: Shape(3, 64, 64), classes: 3)),
+        ("light net (depthwise, ReLU6)", Zoo.lightNet(input: Shape(1, 64, 64), classes: 2, width: 8)),
+        ("defect-map classifier", Zoo.defectMapClassifier(Zoo.defectMap(from: Zoo.smallResNet(input: Shape(1, 64, 64), classes: 2)))),
+    ]
+
+    @Test("int8 logits follow fp32 (each calibration method); every variant gives the same bits", arguments: 0..<specs.count)
+    func follows(_ index: Int) throws {
+        let (name, spec) = Self.specs[index]
+        let net = try Self.randomized(spec, seed: 3 + UInt64(index))
+        let calibration = Self.frames(spec.input, count: 24, seed: 10), test = Self.frames(spec.input, count: 12, seed: 99)
+        // each method on two networks; clipping (percentile, entropy) costs a little on random weights
+        let method = Quantization.Method.allCases[index % 3]
+        let q = try Calibrator(method: method, percentile: 99.99).calibrate(net, frames: calibration, batch: 8)
+        let tolerance: Float = method == .minmax ? 0.1 : 0.2
+        let fp32 = InferenceNetwork(net)
+        var reference: [Float] = [], int8: [Float] = []
+        for f in test {
+            reference += f.withUnsafeBufferPointer { fp32.predict(sample: $0.baseAddress!) }
+        }
+        for isa in Int8ISA.allCases where isa.isAvailable {
+            let qn = try QuantizedNetwork(net, quantization: q, isa: isa)
+            let logits = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
+            if int8.isEmpty { int8 = logits } else { #expect(logits == int8, "\(name): \(isa) differs from \(Int8ISA.baseline)") }
+        }
+        // the int8 logits track the fp32 ones: error small against their spread over the images
+        let mean = reference.reduce(0, +) / Float(reference.count)
+        let spread = (reference.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(reference.count)).squareRoot()
+        let rms = (zip(int8, reference).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(reference.count)).squareRoot()
+        #expect(spread > 0 && rms <= tolerance * spread, "\(name), \(method): int8 error \(rms) against a spread of \(spread)")
+        #expect(int8 != reference, "\(name): int8 equal to fp32 to the bit: did it run in fp32?")
+    }
+
+    @Test("the methods pick sensible ranges; entropy and percentile clip a long tail")
+    func methods() throws {
+        var rng = SeededGenerator(seed: 1)
+        // a ReLU-like tensor: most values small, a rare outlier 50x the rest
+        var h = [Double](repeating: 0, count: Calibrator.bins)
+        let lo: Float = 0, hi: Float = 50
+        for _ in 0..<200_000 {
+            let v = abs(rng.normal())
+            h[min(Calibrator.bins - 1, Int(v / hi * Float(Calibrator.bins)))] += 1
+        }
+        h[Calibrator.bins - 1] += 1
+        let p = Calibrator.percentileRange(h, lo: lo, hi: hi, keep: 99.99)
+        #expect(p[0] == 0 && p[1] > 3 && p[1] < 6, "percentile range \(p)")
+        let e = Calibrator.entropyRange(h, lo: lo, hi: hi)
+        #expect(e[0] == 0 && e[1] > 2 && e[1] < 25, "entropy range \(e)")
+        // with negatives: both sides, zero inside
+        var g = [Double](repeating: 0, count: Calibrator.bins)
+        for _ in 0..<100_000 { let v = rng.normal(); g[min(Calibrator.bins - 1, max(0, Int((v + 8) / 16 * Float(Calibrator.bins))))] += 1 }
+        let s = Calibrator.percentileRange(g, lo: -8, hi: 8, keep: 99.9)
+        #expect(s[0] < -2.5 && s[0] > -4.5 && s[1] > 2.5 && s[1] < 4.5, "two-sided range \(s)")
+    }
+
+    @Test("flip averaging, batches and single frames agree")
+    func flips() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2)
+        let net = try Self.randomized(spec, seed: 5)
+        let frames = Self.frames(spec.input, count: 8, seed: 2)
+        let q = try Calibrator(method: .entropy).calibrate(net, frames: frames)
+        let qn = try QuantizedNetwork(net, quantization: q)
+        let f = frames[0]
+        var flipped = [[Float]]()
+        for flip in Flip.allCases {
+            var y = [Float](repeating: 0, count: f.count)
+            f.withUnsafeBufferPointer { src in y.withUnsafeMutableBufferPointer { flip.copy(src.baseAddress!, to: $0.baseAddress!, channels: 1, height: 32, width: 32) } }
+            flipped.append(y)
+        }
+        let each = flipped.map { g in g.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
+        let averaged = f.withUnsafeBufferPointer { qn.predictFlipAveraged(sample: $0.baseAddress!) }
+        for j in 0..<2 {
+            let mean = each.map { $0[j] }.reduce(0, +) / 4
+            #expect(abs(averaged[j] - mean) <= 1e-5 * max(1, abs(mean)), "flip average \(averaged[j]) vs mean of flips \(mean)")
+        }
+    }
+
+    @Test("what has no int8 form, or no range, is refused with the reason")
+    func refusals() throws {
+        let silu = NetworkSpec(name: "silu", input: Shape(1, 16, 16), layers: [.conv(out: 4, kernel: 3, padding: 1), .silu, .globalAvgPool, .flatten, .linear(out: 2)])
+        #expect(throws: NeuralError.invalidSpec("layer 1: SiLU has no int8 form")) { try QuantizedPlan(try Network(silu)) }
+        let noConv = NetworkSpec(name: "mlp", input: Shape(4), layers: [.flatten, .linear(out: 2)])
+        #expect(throws: NeuralError.self) { try QuantizedPlan(try Network(noConv)) }
+        let spec = Zoo.smallResNet(input: Shape(1, 32, 32), classes: 2)
+        let net = try Network(spec)
+        var q = try Calibrator(method: .minmax).calibrate(net, frames: Self.frames(spec.input, count: 2, seed: 1))
+        q.ranges.removeValue(forKey: "3")
+        #expect(throws: NeuralError.invalidSpec("the quantization has no range for tensor '3'; quantize the model again")) {
+            try QuantizedNetwork(net, quantization: q)
+        }
+        // hostile metadata: NaN, an empty or inverted range, a percentile for minmax
+        func bad(_ field: String, _ why: String) -> NeuralError { .invalidMetadata(path: "<m>", field: field, reason: why) }
+        for (ranges, method, pct) in [(["input": [Float.nan, 1]], Quantization.Method.minmax, Double?.none),
+                                      (["input": [0, 0]], .minmax, nil), (["input": [1, 2]], .minmax, nil),
+                                      (["input": [-1, 1, 2]], .minmax, nil), (["input": [-1, 1]], .minmax, 99.9),
+                                      (["input": [-1, 1]], .percentile, 120)] {
+            let hostile = Quantization(method: method, percentile: pct, frames: 3, ranges: ranges)
+            #expect(throws: NeuralError.self) { try hostile.validate(bad) }
+        }
+    }
+}
+
