@@ -15,6 +15,7 @@ if args.contains("--help") || args.contains("-h") {
     usage: linesight-bench [--threads N] [--fashion-epochs N] [--quick] [--peak-only] [--train-only]
                            [--no-kernel-threads] [--min-parallel OPS]
            linesight-bench --infer-only [--quick] | --specs-only
+           linesight-bench --int8 DIR [--rounds N] [--quick]
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
            linesight-bench --ab-compile small|resnet18 [--batch N]
@@ -138,6 +139,12 @@ func interleaved(_ variants: [() -> Void]) -> [[Double]] {
 
 let small = Zoo.smallResNet(input: Shape(1, 28, 28), classes: 10, depth: 8, width: 32)
 let r18 = Zoo.resnet18(input: Shape(3, 128, 128), classes: 10)
+if let i = args.firstIndex(of: "--int8"), i + 1 < args.count {
+    // int8 against fp32, and files for ONNX Runtime's int8 (Benchmarks/engine/run.sh)
+    try int8Bench([("small_resnet", small), ("resnet18", r18)], out: args[i + 1], rounds: Int(option("--rounds", "3"))!,
+                  seconds: quick ? 1 : 3, threads: threads)
+    exit(0)
+}
 if let i = args.firstIndex(of: "--profile-infer") {
     // A loop to attach a profiler to: batch-N inference of one network for ~10 s.
     // "stage1": the daemon's default stage-1 network (ResNet-8, width 32, 1x128x128, as bench-pipeline runs it)

@@ -17,6 +17,71 @@ static inline int32_t load4(const uint8_t *p) {
     return v;
 }
 
+// The epilogue of `ls_qepilogue_tile` on 8 (AVX2) or 16 (AVX-512) channels at once: the same
+// operations in the same order, without fused multiply-adds (the file is built with
+// -ffp-contract=off), so every variant stores the same bytes; channels past the last full
+// vector go through the scalar one.
+__attribute__((target("avx2,fma")))
+static void epilogue_avx2(const int32_t *acc, int ld, int m0, int mr, int n0, int nr, const ls_qepilogue *e) {
+    int full = nr & ~7;
+    const __m256 lo = _mm256_set1_ps(e->lo), hi = _mm256_set1_ps(e->hi), inv = _mm256_set1_ps(e->out_inv_scale);
+    const __m256 zp = _mm256_set1_ps((float)e->out_zp), zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255);
+    for (int r = 0; r < mr; r++) {
+        size_t m = (size_t)(m0 + r);
+        for (int j = 0; j < full; j += 8) {
+            int c = n0 + j;
+            __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + r * ld + j)), _mm256_loadu_si256((const __m256i *)(e->offset + c)));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_loadu_ps(e->scale + c));
+            v = _mm256_add_ps(v, _mm256_loadu_ps(e->bias + c));
+            if (e->residual) {
+                __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(e->residual + m * e->ldr + c)));
+                q = _mm256_sub_epi32(q, _mm256_set1_epi32(e->residual_zp));
+                v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(e->residual_scale)));
+            }
+            v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            if (e->out_f32) {
+                _mm256_storeu_ps(e->out_f32 + m * e->ldo + c, v);
+                continue;
+            }
+            __m256 q = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(v, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+            __m256i b = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(q, zero), top));
+            __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+            _mm_storel_epi64((__m128i *)(e->out + m * e->ldo + c), _mm_packus_epi16(w, w));
+        }
+    }
+    if (full < nr) ls_qepilogue_tile(acc + full, ld, m0, mr, n0 + full, nr - full, e);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void epilogue_avx512(const int32_t *acc, int ld, int m0, int mr, int n0, int nr, const ls_qepilogue *e) {
+    int full = nr & ~15;
+    const __m512 lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi), inv = _mm512_set1_ps(e->out_inv_scale);
+    const __m512 zp = _mm512_set1_ps((float)e->out_zp), zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255);
+    for (int r = 0; r < mr; r++) {
+        size_t m = (size_t)(m0 + r);
+        for (int j = 0; j < full; j += 16) {
+            int c = n0 + j;
+            __m512i a = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + r * ld + j)), _mm512_loadu_si512((const void *)(e->offset + c)));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_loadu_ps(e->scale + c));
+            v = _mm512_add_ps(v, _mm512_loadu_ps(e->bias + c));
+            if (e->residual) {
+                __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(e->residual + m * e->ldr + c)));
+                q = _mm512_sub_epi32(q, _mm512_set1_epi32(e->residual_zp));
+                v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(e->residual_scale)));
+            }
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            if (e->out_f32) {
+                _mm512_storeu_ps(e->out_f32 + m * e->ldo + c, v);
+                continue;
+            }
+            __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_mul_ps(v, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+            __m512i b = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(q, zero), top));
+            _mm_storeu_si128((__m128i *)(e->out + m * e->ldo + c), _mm512_cvtepi32_epi8(b));
+        }
+    }
+    if (full < nr) ls_qepilogue_tile(acc + full, ld, m0, mr, n0 + full, nr - full, e);
+}
+
 // AVX2 without VNNI: vpmaddubsw would saturate (255 * 127 * 2 > 32767), so the bytes are
 // widened to int16 (vpmovsxbw, vpmovzxbw) and multiplied by vpmaddwd, which is exact: each
 // lane holds two partial sums of a channel, added in the epilogue's buffer.
@@ -50,7 +115,7 @@ void ls_qgemm_avx2(int rows, int n, int k, const uint8_t *a, int lda, const int8
                 for (int j = 0; j < 4; j++) _mm256_storeu_si256((__m256i *)(pairs[r] + j * 8), s[r][j]);
                 for (int c = 0; c < 16; c++) acc[r * 16 + c] = pairs[r][2 * c] + pairs[r][2 * c + 1];
             }
-            ls_qepilogue_tile(acc, 16, m0, mr, n0, nr, e);
+            epilogue_avx2(acc, 16, m0, mr, n0, nr, e);
         }
     }
 }
@@ -84,7 +149,7 @@ void ls_qgemm_avxvnni(int rows, int n, int k, const uint8_t *a, int lda, const i
                 _mm256_storeu_si256((__m256i *)(acc + r * 16), s[r][0]);
                 _mm256_storeu_si256((__m256i *)(acc + r * 16 + 8), s[r][1]);
             }
-            ls_qepilogue_tile(acc, 16, m0, mr, n0, nr, e);
+            epilogue_avx2(acc, 16, m0, mr, n0, nr, e);
         }
     }
 }
@@ -119,7 +184,7 @@ void ls_qgemm_avx512vnni(int rows, int n, int k, const uint8_t *a, int lda, cons
                 _mm512_storeu_si512((void *)(acc + r * 32), s[r][0]);
                 _mm512_storeu_si512((void *)(acc + r * 32 + 16), s[r][1]);
             }
-            ls_qepilogue_tile(acc, 32, m0, mr, n0, nr, e);
+            epilogue_avx512(acc, 32, m0, mr, n0, nr, e);
         }
     }
 }

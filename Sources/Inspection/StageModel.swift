@@ -27,6 +27,9 @@ public final class StageModel {
     /// Index of the pass class (stage 1 only).
     let passIndex: Int?
     private let network: InferenceNetwork
+    /// The model in int8 (its metadata holds calibrated ranges): it gives the verdicts; the
+    /// fp32 network still draws the class maps.
+    private let int8: QuantizedNetwork?
 
     public static let passClassNames = ["good", "ok", "pass"]
 
@@ -60,6 +63,11 @@ public final class StageModel {
                                       roi: roi, method: .auto,
                                       normalization: PixelNormalization(mean: meta.normalization.mean, std: meta.normalization.std))
         self.network = InferenceNetwork(loaded.network, compute: compute)
+        do {
+            int8 = try meta.quantization.map { try QuantizedNetwork(loaded.network, quantization: $0, compute: compute) }
+        } catch let e as NeuralError {
+            throw InspectionError.model(path: path, reason: "its int8 form cannot be built: \(e)")
+        }
     }
 
     /// What a stage needs beyond `ModelMetadata.validate()` (which `ModelFile.decode` ran):
@@ -94,8 +102,14 @@ public final class StageModel {
     /// Raw network output for one preprocessed input (averaged over its flips when the
     /// model was calibrated that way).
     func logits(_ input: UnsafePointer<Float>) -> [Float] {
-        metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
+        if let int8 {
+            return metadata.flipAverage == true ? int8.predictFlipAveraged(sample: input) : int8.predict(sample: input)
+        }
+        return metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
     }
+
+    /// "int8 (AVX512-VNNI ...)" or "fp32": how the verdicts are computed.
+    public var precision: String { int8.map { "int8 (\($0.isa))" } ?? "fp32" }
 
     /// Stage 1: where the network saw a defect in `input` (one pass, no flips): the class map
     /// of the likeliest defect class against the pass class, its negative cells set to 0 and

@@ -33,7 +33,7 @@ struct Linesight: ParsableCommand {
         subcommands: [TrainCommand.self, PretrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
                       FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
-                      DatabaseCommand.self, ExportCommand.self])
+                      DatabaseCommand.self, ExportCommand.self, QuantizeCommand.self])
 
     /// The release; packages add the commit date and hash (scripts/make-deb.sh).
     static let version = "0.1.0"

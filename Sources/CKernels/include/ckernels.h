@@ -58,6 +58,17 @@ typedef struct {
 // to 4 (the bytes past K meet zero weights). `isa` is an LS_ISA_* the CPU allows.
 void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
 
+// The im2col of NHWC bytes for output pixels [m0, m1) (batch-major: m = (b * oh + oy) * ow + ox):
+// per pixel, per tap (ky, kx), the c channel bytes of the input pixel (ldx bytes apart),
+// or zx outside the image; each row is `patch` bytes (taps * c rounded up to 4, zeros after).
+void ls_im2col_u8(const uint8_t *x, int h, int w, int c, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
+                  int m0, int m1, uint8_t *out, int patch);
+
+// fp32 NCHW (c planes of `plane` values) to NHWC bytes (ldo apart): round_half_even(v / scale) + zp, clamped.
+void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo);
+// NHWC bytes (ldx apart) to fp32 NCHW: (q - zp) * scale.
+void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, int zp, float *out);
+
 // Depthwise conv of one NHWC image, output rows [row0, row0 + rows): x is [h][w] pixels of
 // `ldx` bytes (c channels, zero point zx), wt is [k * k][c] int8 (tap-major), out pixel m =
 // oy * ow + ox goes through the epilogue (whose offsets are not used: the zero point is

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A network compiled for int8 inference from its fp32 weights and calibrated ranges
@@ -115,15 +116,12 @@ public final class QuantizedNetwork {
 
     /// fp32 NCHW into the body's input bytes (NHWC).
     private func quantize(_ x: Tensor) {
-        let s = bodyInputShape, plane = s.height * s.width, c = s.channels
+        let s = bodyInputShape, plane = s.height * s.width
         input.resize(batch: x.batch)
         let r = input.range, stride = input.pixelStride
         input.withBytes { q in
             for b in 0..<x.batch {
-                let src = x.data + b * s.count, dst = q + b * plane * stride
-                for ch in 0..<c {
-                    for p in 0..<plane { dst[p * stride + ch] = r.quantize(src[ch * plane + p]) }
-                }
+                ls_quantize_u8(x.data + b * s.count, Int32(s.channels), Int32(plane), r.scale, Int32(r.zeroPoint), q + b * plane * stride, Int32(stride))
             }
         }
     }
@@ -136,10 +134,7 @@ public final class QuantizedNetwork {
         let scale = q.range.scale, zero = q.range.zeroPoint, stride = q.pixelStride
         q.withBytes { src in
             for b in 0..<q.batch {
-                let from = src + b * plane * stride, to = y.data + b * s.count
-                for p in 0..<plane {
-                    for ch in 0..<s.channels { to[ch * plane + p] = Float(Int(from[p * stride + ch]) - zero) * scale }
-                }
+                ls_dequantize_u8(src + b * plane * stride, Int32(s.channels), Int32(plane), Int32(stride), scale, Int32(zero), y.data + b * s.count)
             }
         }
         return y

@@ -128,7 +128,7 @@ final class QuantizedConv: QuantizedUnit {
     let output: QTensor
     let weights: PackedInt8Weights
     let requant: Requantization
-    /// Bytes of one im2col row: taps x the input's pixel stride.
+    /// Bytes of one im2col row: taps x input channels, rounded up to 4.
     let patch: Int
     let inputZeroPoint: Int
     private var columns: [UInt8] = []
@@ -136,12 +136,12 @@ final class QuantizedConv: QuantizedUnit {
     init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) {
         precondition(g.groups == 1, "int8 conv with groups")
         geometry = g
-        let cin = g.inChannels, stride = (cin + 3) & ~3, taps = g.kernelH * g.kernelW
-        patch = taps * stride
+        let cin = g.inChannels, taps = g.kernelH * g.kernelW
+        patch = (taps * cin + 3) & ~3
         inputZeroPoint = input.zeroPoint
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
-        // [out][ky][kx][in (padded)] from [out][in][ky][kx]
+        // [out][ky][kx][in], zeros to a multiple of 4, from [out][in][ky][kx]
         var packed = [Int8](repeating: 0, count: g.outChannels * patch)
         var offset = [Int32](repeating: 0, count: g.outChannels)
         for o in 0..<g.outChannels {
@@ -149,7 +149,7 @@ final class QuantizedConv: QuantizedUnit {
             for c in 0..<cin {
                 for t in 0..<taps {
                     let v = q[o][c * taps + t]
-                    packed[o * patch + t * stride + c] = v
+                    packed[o * patch + t * cin + c] = v
                     sum += Int32(v)
                 }
             }
@@ -160,7 +160,10 @@ final class QuantizedConv: QuantizedUnit {
         requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
 
-    var isPointwise: Bool { geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 }
+    /// A 1x1 stride-1 conv on channels in fours multiplies the input bytes as they are.
+    var isPointwise: Bool {
+        geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 && geometry.inChannels % 4 == 0
+    }
 
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         let g = geometry, batch = x.batch
@@ -178,36 +181,15 @@ final class QuantizedConv: QuantizedUnit {
                     if isPointwise {
                         a = UnsafePointer(xs + range.lowerBound * x.pixelStride); lda = x.pixelStride
                     } else {
-                        im2col(xs, x.pixelStride, rows: range, into: cols! + range.lowerBound * patch)
+                        ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(g.inChannels), Int32(x.pixelStride), Int32(inputZeroPoint),
+                                     Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
+                                     Int32(range.lowerBound), Int32(range.upperBound), cols! + range.lowerBound * patch, Int32(patch))
                         a = UnsafePointer(cols! + range.lowerBound * patch); lda = patch
                     }
                     requant.with(out: output, residual: residual, outBase: range.lowerBound * output.pixelStride,
                                  residualBase: range.lowerBound * (residual?.pixelStride ?? 0)) { e in
                         weights.multiply(isa, rows: range.count, a, lda: lda, &e)
                     }
-                }
-            }
-        }
-    }
-
-    /// The patches of output pixels `rows` (batch-major), each `patch` bytes: per tap the
-    /// input pixel's bytes, or the zero point outside the image.
-    private func im2col(_ x: UnsafeMutablePointer<UInt8>, _ stride: Int, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>) {
-        let g = geometry, zero = UInt8(inputZeroPoint), plane = g.inPlane
-        var dst = out
-        for m in rows {
-            let (b, p) = m.quotientAndRemainder(dividingBy: g.outPlane)
-            let (oy, ox) = p.quotientAndRemainder(dividingBy: g.outWidth)
-            for ky in 0..<g.kernelH {
-                let iy = oy * g.stride - g.padding + ky
-                for kx in 0..<g.kernelW {
-                    let ix = ox * g.stride - g.padding + kx
-                    if iy < 0 || iy >= g.inHeight || ix < 0 || ix >= g.inWidth {
-                        dst.update(repeating: zero, count: stride)
-                    } else {
-                        dst.update(from: x + ((b * plane) + iy * g.inWidth + ix) * stride, count: stride)
-                    }
-                    dst += stride
                 }
             }
         }
