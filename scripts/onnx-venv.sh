@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.build/onnx-venv
-if ! "$venv/bin/python" -c 'import onnxruntime, onnx, numpy' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import onnxruntime, onnx, numpy, sympy' 2>/dev/null; then
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check 'onnxruntime>=1.17,<2' 'onnx>=1.15,<2' 'numpy>=1.24' >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check 'onnxruntime>=1.17,<2' 'onnx>=1.15,<2' 'numpy>=1.24' sympy >&2
 fi
 echo "$PWD/$venv/bin/python"

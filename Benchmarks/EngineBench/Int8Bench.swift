@@ -45,6 +45,10 @@ func int8Bench(_ networks: [(String, NetworkSpec)], out: String, rounds: Int, se
         try ONNXExport.encode(net, meta).data.write(to: URL(fileURLWithPath: "\(out)/\(name).onnx"))
         let fp32 = InferenceNetwork(net, compute: inferenceCompute)
         let int8 = try QuantizedNetwork(net, quantization: q, compute: compute)
+        if ProcessInfo.processInfo.environment["INT8_PROFILE"] != nil {
+            let x = Tensor(spec.input, batch: 32)
+            for (step, t) in int8.profile(x) { log(String(format: "%8.3f ms  %@", t * 1000, step)) }
+        }
         for batch in [1, 32] {
             let x = Tensor(spec.input, batch: batch)
             for b in 0..<batch { normalized[b % normalized.count].withUnsafeBufferPointer { x.data.advanced(by: b * spec.input.count).update(from: $0.baseAddress!, count: spec.input.count) } }

@@ -1,5 +1,4 @@
 #include "qgemm_internal.h"
-#include <math.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
@@ -23,12 +22,12 @@ void ls_qepilogue_tile(const int32_t *acc, int ld, int m0, int mr, int n0, int n
             float v = (float)(acc[r * ld + j] + e->offset[c]) * e->scale[c];
             v = v + e->bias[c];
             if (e->residual) v = v + (float)((int)e->residual[(size_t)m * e->ldr + c] - e->residual_zp) * e->residual_scale;
-            v = fminf(fmaxf(v, e->lo), e->hi);
+            v = ls_clampf(v, e->lo, e->hi);
             if (e->out_f32) {
                 e->out_f32[(size_t)m * e->ldo + c] = v;
                 continue;
             }
-            float q = nearbyintf(v * e->out_inv_scale) + (float)e->out_zp;
+            float q = ls_round_even(v * e->out_inv_scale) + (float)e->out_zp;
             e->out[(size_t)m * e->ldo + c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
         }
     }

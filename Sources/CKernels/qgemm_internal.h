@@ -4,6 +4,20 @@
 #define LINESIGHT_QGEMM_INTERNAL_H
 #include "ckernels.h"
 
+// max(v, lo) then min(., hi), as _mm_max_ps / _mm_min_ps do (a NaN v gives lo).
+static inline float ls_clampf(float v, float lo, float hi) {
+    v = v > lo ? v : lo;
+    return v < hi ? v : hi;
+}
+
+// Round half to even without a libm call (the baseline build has no roundss): inside
+// +-512, adding and taking away 1.5 * 2^23 leaves the nearest integer, ties to even;
+// outside it every caller clamps the result to 0...255 anyway.
+static inline float ls_round_even(float t) {
+    t = ls_clampf(t, -512.0f, 512.0f);
+    return (t + 12582912.0f) - 12582912.0f;
+}
+
 // Packed bytes of one block of 16 output channels.
 static inline size_t ls_block_bytes(int k) { return (size_t)((k + 3) / 4) * 64; }
 
@@ -16,5 +30,6 @@ void ls_qgemm_baseline(int rows, int n, int k, const uint8_t *a, int lda, const 
 void ls_qgemm_avx2(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
 void ls_qgemm_avxvnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
 void ls_qgemm_avx512vnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
+
 #endif
 #endif

@@ -1,37 +1,125 @@
-#include "ckernels.h"
-#include <math.h>
+#include "qgemm_internal.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <stdlib.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
 
-void ls_im2col_u8(const uint8_t *x, int h, int w, int c, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
+// A short copy without a call, in whole words of eight bytes: it may write and read up to
+// seven bytes past `n` (the caller leaves room: the next patch row, or the buffers' slack).
+static inline void copy_words(uint8_t *restrict d, const uint8_t *restrict s, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        memcpy(d + i, &v, 8);
+    }
+}
+
+void ls_im2col_u8(const uint8_t *x, int h, int w, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
                   int m0, int m1, uint8_t *out, int patch) {
-    int used = k * k * c;
+    size_t row = (size_t)k * ldx, used = (size_t)k * row;
     for (int m = m0; m < m1; m++) {
         int b = m / (oh * ow), p = m % (oh * ow), oy = p / ow, ox = p % ow;
         uint8_t *dst = out + (size_t)(m - m0) * patch;
         const uint8_t *image = x + (size_t)b * h * w * ldx;
+        int ix0 = ox * stride - pad;
+        // rows in order: a row's last word may spill into the next, which then overwrites it
         for (int ky = 0; ky < k; ky++) {
+            uint8_t *d = dst + (size_t)ky * row;
             int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) { memset(d, zx, row); continue; }
+            const uint8_t *src = image + (size_t)iy * w * ldx;
+            if (ix0 >= 0 && ix0 + k <= w) { copy_words(d, src + (size_t)ix0 * ldx, row); continue; }
             for (int kx = 0; kx < k; kx++) {
-                int ix = ox * stride - pad + kx;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) memset(dst, zx, (size_t)c);
-                else memcpy(dst, image + ((size_t)iy * w + ix) * ldx, (size_t)c);
-                dst += c;
+                int ix = ix0 + kx;
+                if (ix < 0 || ix >= w) memset(d + (size_t)kx * ldx, zx, (size_t)ldx);
+                else memcpy(d + (size_t)kx * ldx, src + (size_t)ix * ldx, (size_t)ldx);
             }
         }
-        if (patch > used) memset(dst, 0, (size_t)(patch - used));
+        if ((size_t)patch > used) memset(dst + used, 0, (size_t)patch - used);
     }
 }
 
-void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo) {
-    for (int ch = 0; ch < c; ch++) {
-        const float *src = x + (size_t)ch * plane;
-        for (int p = 0; p < plane; p++) {
-            float v = src[p];
-            float q = isnan(v) ? (float)zp : nearbyintf(v / scale) + (float)zp;
-            out[(size_t)p * ldo + ch] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+void ls_qpool_u8(const uint8_t *restrict x, int h, int w, int c, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
+                 int row0, int rows, int is_max, uint8_t *restrict out, int ldo) {
+    int32_t stack[512];
+    int32_t *acc = c <= 512 ? stack : malloc(sizeof(int32_t) * (size_t)c);
+    if (!acc) return;
+    float count = (float)(k * k);
+    for (int oy = row0; oy < row0 + rows && oy < oh; oy++) {
+        for (int ox = 0; ox < ow; ox++) {
+            uint8_t *restrict d = out + ((size_t)oy * ow + ox) * ldo;
+            if (is_max) {
+                // bytes are never below 0, and every window holds a pixel of the image
+                for (int ch = 0; ch < c; ch++) d[ch] = 0;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * stride - pad + kx;
+                        if (ix < 0 || ix >= w) continue;
+                        const uint8_t *restrict px = x + ((size_t)iy * w + ix) * ldx;
+                        for (int ch = 0; ch < c; ch++) d[ch] = d[ch] > px[ch] ? d[ch] : px[ch];
+                    }
+                }
+                continue;
+            }
+            for (int ch = 0; ch < c; ch++) acc[ch] = 0;
+            for (int ky = 0; ky < k; ky++) {
+                int iy = oy * stride - pad + ky;
+                for (int kx = 0; kx < k; kx++) {
+                    int ix = ox * stride - pad + kx;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+                        for (int ch = 0; ch < c; ch++) acc[ch] += zx;
+                        continue;
+                    }
+                    const uint8_t *px = x + ((size_t)iy * w + ix) * ldx;
+                    for (int ch = 0; ch < c; ch++) acc[ch] += px[ch];
+                }
+            }
+            for (int ch = 0; ch < c; ch++) {
+                float q = ls_round_even((float)acc[ch] / count);
+                d[ch] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
         }
+    }
+    if (acc != stack) free(acc);
+}
+
+static inline uint8_t quantize_one(float v, float inv, int zp) {
+    float q = v == v ? ls_round_even(v * inv) + (float)zp : (float)zp;
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo) {
+    float inv = 1.0f / scale;
+    int p = 0;
+#if defined(__SSE2__)
+    if (ldo == 4 && c == 4) {
+        // four pixels at a time, their channels gathered into one 32-bit word each (SSE2 only:
+        // the same operations as quantize_one, so the same bytes)
+        const __m128 vinv = _mm_set1_ps(inv), vzp = _mm_set1_ps((float)zp), lo = _mm_set1_ps(-512), hi = _mm_set1_ps(512);
+        const __m128 magic = _mm_set1_ps(12582912.0f), zero = _mm_setzero_ps(), top = _mm_set1_ps(255);
+        for (; p + 4 <= plane; p += 4) {
+            __m128i word = _mm_setzero_si128();
+            for (int ch = 0; ch < c; ch++) {
+                __m128 v = _mm_loadu_ps(x + (size_t)ch * plane + p);
+                __m128 nan = _mm_cmpunord_ps(v, v);
+                __m128 t = _mm_min_ps(_mm_max_ps(_mm_mul_ps(v, vinv), lo), hi);
+                __m128 q = _mm_add_ps(_mm_sub_ps(_mm_add_ps(t, magic), magic), vzp);
+                q = _mm_or_ps(_mm_andnot_ps(nan, q), _mm_and_ps(nan, vzp));
+                q = _mm_min_ps(_mm_max_ps(q, zero), top);
+                word = _mm_or_si128(word, _mm_slli_epi32(_mm_cvttps_epi32(q), 8 * ch));
+            }
+            _mm_storeu_si128((__m128i *)(out + (size_t)p * 4), word);
+        }
+    }
+#endif
+    for (; p < plane; p++) {
+        uint8_t *dst = out + (size_t)p * ldo;
+        for (int ch = 0; ch < c; ch++) dst[ch] = quantize_one(x[(size_t)ch * plane + p], inv, zp);
     }
 }
 

@@ -20,6 +20,8 @@ struct Int8KernelTests {
         Case(rows: 9, n: 70, k: 301, residual: true, relu: false, floats: false),
         Case(rows: 17, n: 48, k: 144, residual: false, relu: false, floats: true),
         Case(rows: 100, n: 10, k: 8, residual: true, relu: true, floats: true),
+        Case(rows: 77, n: 96, k: 200, residual: true, relu: true, floats: false),
+        Case(rows: 32, n: 17, k: 64, residual: false, relu: false, floats: true),
     ]
 
     /// What one output must be: the epilogue's formula in Swift, in the same float steps.
@@ -46,7 +48,7 @@ struct Int8KernelTests {
     func variants(_ c: Case) throws {
         var rng = SeededGenerator(seed: UInt64(c.rows * 1000 + c.n * 10 + c.k))
         let lda = (c.k + 3) & ~3 + 4
-        let a = (0..<(c.rows * lda)).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
+        let a = (0..<(c.rows * lda + 64)).map { _ in UInt8(truncatingIfNeeded: Int(rng.uniform(0, 256))) }
         let w = (0..<(c.n * c.k)).map { _ in Int8(max(-127, min(127, Int(rng.uniform(-128, 128))))) }
         let offset = (0..<c.n).map { _ in Int32(rng.uniform(-5000, 5000)) }
         let scale = (0..<c.n).map { _ in rng.uniform(1e-5, 1e-4) }, bias = (0..<c.n).map { _ in rng.uniform(-1, 1) }

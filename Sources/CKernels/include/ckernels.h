@@ -59,12 +59,20 @@ typedef struct {
 void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
 
 // The im2col of NHWC bytes for output pixels [m0, m1) (batch-major: m = (b * oh + oy) * ow + ox):
-// per pixel, per tap (ky, kx), the c channel bytes of the input pixel (ldx bytes apart),
-// or zx outside the image; each row is `patch` bytes (taps * c rounded up to 4, zeros after).
-void ls_im2col_u8(const uint8_t *x, int h, int w, int c, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
+// per pixel, per tap (ky, kx), the `ldx` bytes of the input pixel (its channels and their
+// padding to 4, if any), or zx outside the image; a kernel row inside the image is one
+// copy. Each row is `patch` bytes: k * k * ldx rounded up to 4, zeros after. Reads up to 8
+// bytes past the image, and writes up to 8 past the last row: both buffers keep that slack.
+void ls_im2col_u8(const uint8_t *x, int h, int w, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
                   int m0, int m1, uint8_t *out, int patch);
 
-// fp32 NCHW (c planes of `plane` values) to NHWC bytes (ldo apart): round_half_even(v / scale) + zp, clamped.
+// Max (is_max) or average (padding counted as zx) pooling of NHWC bytes, output rows
+// [row0, row0 + rows) of one image; averages round half to even.
+void ls_qpool_u8(const uint8_t *x, int h, int w, int c, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
+                 int row0, int rows, int is_max, uint8_t *out, int ldo);
+
+// fp32 NCHW (c planes of `plane` values) to NHWC bytes (ldo apart): round_half_even(v * (1 / scale)) + zp,
+// clamped (NaN: zp).
 void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo);
 // NHWC bytes (ldx apart) to fp32 NCHW: (q - zp) * scale.
 void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, int zp, float *out);

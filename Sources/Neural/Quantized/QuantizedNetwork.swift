@@ -94,6 +94,37 @@ public final class QuantizedNetwork {
         }
     }
 
+    /// Median seconds of each step of a prediction of `batch`, in network order: where the
+    /// time of an int8 frame goes (`linesight engine --profile` on an int8 model).
+    public func profile(_ batch: Tensor, repeats: Int = 30) -> [(step: String, seconds: Double)] {
+        var names: [String] = [], times: [[Double]] = []
+        compute.run {
+            for _ in 0..<repeats {
+                var row = 0
+                func timed(_ name: String, _ body: () -> Void) {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    body()
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+                    if row == names.count { names.append(name); times.append([]) }
+                    times[row].append(seconds)
+                    row += 1
+                }
+                var x = batch
+                timed("fp32 head (\(head.count) layers)") { for l in head { x = l.forward(x, mode: .eval) } }
+                timed("quantize the input") { quantize(x) }
+                var q = input
+                for (i, u) in body.enumerated() {
+                    timed("int8 \(i): \(type(of: u)) -> \(u.output.shape)") { u.run(q, residual: nil, isa: isa) }
+                    q = u.output
+                }
+                var y = batch
+                timed("dequantize") { y = dequantize(q) }
+                timed("fp32 tail (\(tail.count) layers)") { for l in tail { y = l.forward(y, mode: .eval) } }
+            }
+        }
+        return zip(names, times).map { ($0, $1.sorted()[$1.count / 2]) }
+    }
+
     /// Logits for one sample (`C*H*W` floats).
     public func predict(sample: UnsafePointer<Float>) -> [Float] {
         let x = headInput?.batch == 1 ? headInput! : Tensor(spec.input, batch: 1)
@@ -120,8 +151,10 @@ public final class QuantizedNetwork {
         input.resize(batch: x.batch)
         let r = input.range, stride = input.pixelStride
         input.withBytes { q in
-            for b in 0..<x.batch {
-                ls_quantize_u8(x.data + b * s.count, Int32(s.channels), Int32(plane), r.scale, Int32(r.zeroPoint), q + b * plane * stride, Int32(stride))
+            Parallel.forEachChunk(x.batch, work: x.count * 8) { range in
+                for b in range {
+                    ls_quantize_u8(x.data + b * s.count, Int32(s.channels), Int32(plane), r.scale, Int32(r.zeroPoint), q + b * plane * stride, Int32(stride))
+                }
             }
         }
     }

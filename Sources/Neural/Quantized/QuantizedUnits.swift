@@ -2,12 +2,13 @@ import CKernels
 import Foundation
 
 /// An 8-bit activation: NHWC, each pixel's channels padded to a multiple of 4 bytes (the
-/// GEMM reads channels four at a time; the padding meets zero weights), with the range
-/// that maps its bytes to real values. Owned by the unit that writes it.
+/// GEMM reads channels four at a time; the padding meets zero weights) when there are 4 or
+/// more, packed when fewer (an image's 1 or 3: a kernel row of pixels is one run of bytes),
+/// with the range that maps its bytes to real values. Owned by the unit that writes it.
 final class QTensor {
     let shape: Shape
     private(set) var batch = 0
-    /// Bytes per pixel: channels rounded up to 4.
+    /// Bytes per pixel: channels rounded up to 4, or fewer than 4 as they are.
     let pixelStride: Int
     var range: QuantizedRange
     private(set) var storage: [UInt8] = []
@@ -15,15 +16,19 @@ final class QTensor {
     init(_ shape: Shape, range: QuantizedRange) {
         self.shape = shape
         self.range = range
-        pixelStride = (shape.channels + 3) & ~3
+        pixelStride = Self.pixelStride(shape.channels)
     }
+
+    /// Bytes per pixel for `channels`.
+    static func pixelStride(_ channels: Int) -> Int { channels < 4 ? channels : (channels + 3) & ~3 }
 
     var pixels: Int { shape.height * shape.width }
 
     func resize(batch: Int) {
         guard batch != self.batch else { return }
         self.batch = batch
-        storage = [UInt8](repeating: 0, count: batch * pixels * pixelStride + 4)
+        // slack: the GEMM reads a row's channels in fours, the im2col copies in words of eight
+        storage = [UInt8](repeating: 0, count: batch * pixels * pixelStride + 8)
     }
 
     func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>) throws -> T) rethrows -> T {
@@ -128,7 +133,7 @@ final class QuantizedConv: QuantizedUnit {
     let output: QTensor
     let weights: PackedInt8Weights
     let requant: Requantization
-    /// Bytes of one im2col row: taps x input channels, rounded up to 4.
+    /// Bytes of one im2col row: taps x the input's pixel stride, rounded up to 4.
     let patch: Int
     let inputZeroPoint: Int
     private var columns: [UInt8] = []
@@ -136,12 +141,12 @@ final class QuantizedConv: QuantizedUnit {
     init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) {
         precondition(g.groups == 1, "int8 conv with groups")
         geometry = g
-        let cin = g.inChannels, taps = g.kernelH * g.kernelW
-        patch = (taps * cin + 3) & ~3
+        let cin = g.inChannels, taps = g.kernelH * g.kernelW, ldx = QTensor.pixelStride(cin)
+        patch = (taps * ldx + 3) & ~3
         inputZeroPoint = input.zeroPoint
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
-        // [out][ky][kx][in], zeros to a multiple of 4, from [out][in][ky][kx]
+        // [out][ky][kx][in, zeros to the input's pixel stride] from [out][in][ky][kx]
         var packed = [Int8](repeating: 0, count: g.outChannels * patch)
         var offset = [Int32](repeating: 0, count: g.outChannels)
         for o in 0..<g.outChannels {
@@ -149,7 +154,7 @@ final class QuantizedConv: QuantizedUnit {
             for c in 0..<cin {
                 for t in 0..<taps {
                     let v = q[o][c * taps + t]
-                    packed[o * patch + t * cin + c] = v
+                    packed[o * patch + t * ldx + c] = v
                     sum += Int32(v)
                 }
             }
@@ -160,10 +165,13 @@ final class QuantizedConv: QuantizedUnit {
         requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
 
-    /// A 1x1 stride-1 conv on channels in fours multiplies the input bytes as they are.
-    var isPointwise: Bool {
-        geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 && geometry.inChannels % 4 == 0
-    }
+    /// A 1x1 stride-1 conv multiplies the input bytes as they are.
+    var isPointwise: Bool { geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 }
+
+    /// Rows of patches made and multiplied at a time: they stay in the core's cache (about
+    /// 512 KiB) while every output channel reads them, and there are enough of them (64 at
+    /// least) that the weights, streamed once per block, are not read too often.
+    var blockRows: Int { max(64, (512 * 1024 / max(1, patch)) & ~7) }
 
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         let g = geometry, batch = x.batch
@@ -172,23 +180,30 @@ final class QuantizedConv: QuantizedUnit {
         let work = rows * patch * g.outChannels
         let c = Compute.current()
         let chunks = work < c.minimumParallelWork ? 1 : min(c.threads, max(1, rows / 8))
-        if !isPointwise && columns.count < rows * patch { columns = [UInt8](repeating: 0, count: rows * patch) }
+        let block = min(blockRows, rows)
+        if !isPointwise && columns.count < chunks * block * patch + 8 { columns = [UInt8](repeating: 0, count: chunks * block * patch + 8) }
         x.withBytes { xs in
             columns.withUnsafeMutableBufferPointer { colBuffer in
                 let cols = colBuffer.baseAddress
-                Parallel.forEachWorker(rows, workers: chunks) { _, range in
-                    let a: UnsafePointer<UInt8>, lda: Int
-                    if isPointwise {
-                        a = UnsafePointer(xs + range.lowerBound * x.pixelStride); lda = x.pixelStride
-                    } else {
-                        ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(g.inChannels), Int32(x.pixelStride), Int32(inputZeroPoint),
-                                     Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
-                                     Int32(range.lowerBound), Int32(range.upperBound), cols! + range.lowerBound * patch, Int32(patch))
-                        a = UnsafePointer(cols! + range.lowerBound * patch); lda = patch
-                    }
-                    requant.with(out: output, residual: residual, outBase: range.lowerBound * output.pixelStride,
-                                 residualBase: range.lowerBound * (residual?.pixelStride ?? 0)) { e in
-                        weights.multiply(isa, rows: range.count, a, lda: lda, &e)
+                Parallel.forEachWorker(rows, workers: chunks) { worker, range in
+                    var start = range.lowerBound
+                    while start < range.upperBound {
+                        let end = isPointwise ? range.upperBound : min(range.upperBound, start + block)
+                        let a: UnsafePointer<UInt8>, lda: Int
+                        if isPointwise {
+                            a = UnsafePointer(xs + start * x.pixelStride); lda = x.pixelStride
+                        } else {
+                            let scratch = cols! + worker * block * patch
+                            ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), Int32(inputZeroPoint),
+                                         Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
+                                         Int32(start), Int32(end), scratch, Int32(patch))
+                            a = UnsafePointer(scratch); lda = patch
+                        }
+                        requant.with(out: output, residual: residual, outBase: start * output.pixelStride,
+                                     residualBase: start * (residual?.pixelStride ?? 0)) { e in
+                            weights.multiply(isa, rows: end - start, a, lda: lda, &e)
+                        }
+                        start = end
                     }
                 }
             }
@@ -255,36 +270,18 @@ final class QuantizedPool: QuantizedUnit {
     }
 
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
-        let g = geometry, c = g.inChannels, s = x.pixelStride
+        let g = geometry
         output.resize(batch: x.batch)
         output.range = x.range
-        let zero = Int32(x.range.zeroPoint), count = Float(g.kernelH * g.kernelW)
+        let work = x.batch * g.outPlane * g.inChannels * g.kernelH * g.kernelW
         x.withBytes { xs in
             output.withBytes { ys in
-                Parallel.forEachChunk(x.batch * g.outHeight, work: x.batch * g.outPlane * c * g.kernelH * g.kernelW) { range in
-                    var acc = [Int32](repeating: 0, count: c)
+                Parallel.forEachChunk(x.batch * g.outHeight, work: work) { range in
                     for r in range {
                         let (b, oy) = r.quotientAndRemainder(dividingBy: g.outHeight)
-                        for ox in 0..<g.outWidth {
-                            for ch in 0..<c { acc[ch] = isMax ? -1 : 0 }
-                            for ky in 0..<g.kernelH {
-                                let iy = oy * g.stride - g.padding + ky
-                                for kx in 0..<g.kernelW {
-                                    let ix = ox * g.stride - g.padding + kx
-                                    let inside = iy >= 0 && iy < g.inHeight && ix >= 0 && ix < g.inWidth
-                                    if !inside {
-                                        if !isMax { for ch in 0..<c { acc[ch] += zero } }
-                                        continue
-                                    }
-                                    let p = xs + ((b * g.inPlane) + iy * g.inWidth + ix) * s
-                                    if isMax { for ch in 0..<c { acc[ch] = max(acc[ch], Int32(p[ch])) } } else { for ch in 0..<c { acc[ch] += Int32(p[ch]) } }
-                                }
-                            }
-                            let d = ys + ((b * g.outPlane) + oy * g.outWidth + ox) * s
-                            for ch in 0..<c {
-                                d[ch] = isMax ? UInt8(max(0, acc[ch])) : UInt8(min(255, max(0, (Float(acc[ch]) / count).rounded(.toNearestOrEven))))
-                            }
-                        }
+                        ls_qpool_u8(xs + b * g.inPlane * x.pixelStride, Int32(g.inHeight), Int32(g.inWidth), Int32(g.inChannels), Int32(x.pixelStride),
+                                    Int32(x.range.zeroPoint), Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
+                                    Int32(oy), 1, isMax ? 1 : 0, ys + b * g.outPlane * output.pixelStride, Int32(output.pixelStride))
                     }
                 }
             }
