@@ -7,9 +7,10 @@ with the same threads and batch sizes (median of timed calls). Prints one JSON d
 usage: ort_int8.py DIR [--threads N] [--seconds S]
 """
 import argparse
+import contextlib
 import json
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,6 +19,9 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import timed  # noqa: E402
+
 
 class Frames(CalibrationDataReader):
     def __init__(self, frames):
@@ -25,15 +29,6 @@ class Frames(CalibrationDataReader):
 
     def get_next(self):
         return next(self.frames, None)
-
-
-def timed(seconds, body, minimum=10):
-    times, start = [], time.perf_counter()
-    while len(times) < minimum or time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def session(path, threads):
@@ -57,16 +52,17 @@ def main():
         shape = [d.dim_value for d in onnx.load(fp32).graph.input[0].type.tensor_type.shape.dim[1:]]
         frames = np.fromfile(f"{a.dir}/{name}.calibration.f32", dtype="<f4").reshape(-1, *shape)
         prepared, int8 = f"{a.dir}/{name}.prepared.onnx", f"{a.dir}/{name}.int8.onnx"
-        quant_pre_process(fp32, prepared)
-        quantize_static(prepared, int8, Frames(frames), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": 99.99})
+        with contextlib.redirect_stdout(sys.stderr):   # its progress, not our JSON
+            quant_pre_process(fp32, prepared)
+            quantize_static(prepared, int8, Frames(frames), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": 99.99})
         sessions = {"fp32": session(fp32, a.threads), "int8": session(int8, a.threads)}
         for batch in (1, 32):
             x = np.ascontiguousarray(np.concatenate([frames] * (batch // len(frames) + 1))[:batch])
             for kind, s in sessions.items():
                 s.run(["logits"], {"input": x})
-                t = timed(a.seconds, lambda: s.run(["logits"], {"input": x}))
+                t = timed(a.seconds, lambda: s.run(["logits"], {"input": x}), minimum=10)
                 key = "b1_ms" if batch == 1 else "b32_images_per_s"
                 out["figures"][f"{name}/ort_{kind}/{key}"] = t * 1000 if batch == 1 else 32 / t
         z32 = sessions["fp32"].run(["logits"], {"input": frames[:16]})[0]

@@ -2,7 +2,7 @@
 # make bench-engine: Linesight vs PyTorch 1.13 (Debian) vs ONNX Runtime (PyPI), same
 # networks, batch sizes and threads, side by side. Prints a table of ratios and writes
 # the figures as JSON (its path is the last line).
-#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 ROUNDS=3 [BENCH_CORETYPE=Haswell] Benchmarks/engine/run.sh
+#   THREADS=2 FASHION_EPOCHS=1 QUICK=1 ROUNDS=3 INT8=1 [BENCH_CORETYPE=Haswell] Benchmarks/engine/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-2}
@@ -40,3 +40,17 @@ for r in $(seq 1 "$rounds"); do
         --threads "$threads" --train-only --quick > "$out/rematch-torch-$r.json"
 done
 python3 Benchmarks/engine/report.py "$out/linesight.json" "$out/reference.json" "$out/engine.json" "$out"/rematch-*.json
+# int8: Linesight's int8 against its fp32 and against ONNX Runtime's int8 (QDQ, static
+# quantization on the same calibration frames), alternating rounds (INT8=0 skips them).
+if [[ ${INT8:-1} != 0 ]]; then
+    py=$(scripts/onnx-venv.sh)
+    seconds=3; [[ -n ${QUICK:-} ]] && seconds=1
+    int8_files=()
+    for r in $(seq 1 "$rounds"); do
+        echo "int8, round $r of $rounds ..." >&2
+        "${core_env[@]}" .build/release/linesight-bench --threads "$threads" --int8 "$out/int8" --rounds 1 $quick > "$out/int8-linesight-$r.json"
+        "$py" Benchmarks/engine/ort_int8.py "$out/int8" --threads "$threads" --seconds "$seconds" > "$out/int8-ort-$r.json" 2>"$out/int8-ort-$r.log"
+        int8_files+=("$out/int8-linesight-$r.json" "$out/int8-ort-$r.json")
+    done
+    python3 Benchmarks/engine/int8_report.py "$out/int8.json" "${int8_files[@]}"
+fi

@@ -6,7 +6,6 @@ Prints one JSON document."""
 import argparse
 import gzip
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -17,22 +16,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lsspec import build  # noqa: E402
+from timing import timed  # noqa: E402
 
 
 def model(spec):
     inp = spec["input"]
     m, _ = build(spec["layers"], (inp["channels"], inp["height"], inp["width"]))
     return m, (inp["channels"], inp["height"], inp["width"])
-
-
-def timed(seconds, body, minimum=3):
-    times, start = [], time.perf_counter()
-    while len(times) < minimum or time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def train_throughput(spec, batch, seconds):
