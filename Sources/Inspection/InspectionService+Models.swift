@@ -39,7 +39,8 @@ extension InspectionService {
                 modelStamps = Self.stamps(config.models)
             }
             logger.notice("models reloaded", metadata: ["reason": "\(reason)", "model.stage1": "\(api.stage1.version)",
-                                                       "model.stage2": "\(api.stage2?.version ?? "-")"])
+                                                       "model.stage2": "\(api.stage2?.version ?? "-")",
+                                                       "model.precision": "\(api.stage1.precision), \(api.stage2?.precision ?? "-")"])
             return .reloaded
         } catch {
             lock.withLock {

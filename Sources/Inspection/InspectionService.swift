@@ -153,9 +153,10 @@ public final class InspectionService: @unchecked Sendable {
     /// by its pipeline (and counted), never ends the others.
     public func start() {
         for p in pipelines { p.start() }
-        let t = apiLock.withLock { apiClassifier.thresholds }
+        let (t, precision) = apiLock.withLock { (apiClassifier.thresholds, [apiClassifier.stage1.precision] + (apiClassifier.stage2.map { [$0.precision] } ?? [])) }
         logger.info("inspection started", metadata: ["cameras": "\(pipelines.map(\.camera).joined(separator: ","))",
                                                       "model.stage1": "\(pipelines.first?.modelVersions.0 ?? "")",
+                                                      "model.precision": "\(precision.joined(separator: ", "))",
                                                       "thresholds": "fail=\(t.fail) pass=\(t.pass) defect=\(t.defect) per-kind=\(t.defectPerKind.count)",
                                                       "thresholds.source": "\(config.models.overrideModel ? "config overrides the model files" : "model files first")"])
     }

@@ -1,0 +1,120 @@
+import Foundation
+import Neural
+import Store
+import TestSupport
+import Testing
+
+/// `linesight quantize` as a user runs it, and the daemon on the int8 model it writes: the
+/// same synthetic camera frames (the same sequence numbers) judged by the fp32 model and by
+/// its int8 form get stage-1 scores within a few hundredths, and the log says int8.
+@Suite("int8 models from the command line", .serialized)
+struct QuantizeCLITests {
+    /// A stage-1 model whose score depends on the image: random weights, random statistics.
+    static func stage1(_ path: String) throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 64, 96), classes: 2, depth: 8, width: 8, stemPool: true, globalPool: .avg)
+        let net = try Network(spec, seed: 21)
+        var rng = SplitMix64(seed: 4)
+        for case let bn as BatchNorm2d in net.allLayers {
+            for i in 0..<bn.shape.channels {
+                bn.runningVar[i] = 0.5 + Float(rng.next() % 1000) / 1000
+                bn.bias.value[i] = Float(Int(rng.next() % 200) - 100) / 1000
+            }
+        }
+        let meta = ModelMetadata(spec: spec, classes: ["good", "defect"], normalization: .init(mean: [0.5], std: [0.25]),
+                                 thresholds: ["pass": 0.3, "fail": 0.7], provenance: .init(created: "2026-12-06", notes: "int8 test"))
+        try ModelFile.save(net, meta, to: path)
+    }
+
+    func scores(_ h: ServeHarness) throws -> [Int64: Double] {
+        let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        var out: [Int64: Double] = [:]
+        var query = VerdictQuery()
+        query.limit = 500
+        for v in try store.verdicts(query).items { out[v.frameSequence] = v.stage1Score }
+        return out
+    }
+
+    @Test("quantize, then serve the int8 model: the same frames get the fp32 model's scores")
+    func quantizeAndServe() throws {
+        let h = try ServeHarness(name: "int8")
+        defer { TemporaryDirectory.remove(h.dir) }
+        let fp32 = h.dir + "/models/stage1.safetensors", kept = h.dir + "/stage1.fp32.safetensors"
+        try Self.stage1(fp32)
+        try FileManager.default.copyItem(atPath: fp32, toPath: kept)
+        let cal = h.dir + "/calibration"
+        let synth = try CLI.run(["synth", "--out", cal, "--count", "60", "--size", "96x64", "--seed", "3"])
+        try #require(synth.status == 0, "\(synth.err)")
+
+        let q = try CLI.run(["quantize", "--model", kept, "--calibrate", cal, "--threads", "1"])
+        try #require(q.status == 0, "\(q.err)")
+        let int8 = h.dir + "/stage1.fp32.int8.safetensors"
+        #expect(q.out.contains("calibrating on") && q.out.contains("held out to check") && q.out.contains("top class agrees on")
+                && q.out.contains("int8 model written to \(int8)"), "\(q.out)")
+        let (_, meta) = try ModelFile.load(path: int8)
+        let quantization = try #require(meta.quantization)
+        #expect(quantization.method == .percentile && quantization.percentile == 99.99 && quantization.frames > 40 && quantization.ranges["input"] != nil)
+        #expect(meta.provenance.metrics["int8.top_class_agreement"] != nil)
+
+        // the fp32 model first, then the int8 one, on the same frames of the synthetic camera
+        try h.start(duration: 4)
+        let first = h.finish()
+        try #require(first.status == 0, "\(first.err)")
+        let reference = try scores(h)
+        try FileManager.default.removeItem(atPath: h.dir + "/data")
+        try FileManager.default.removeItem(atPath: fp32)
+        try FileManager.default.copyItem(atPath: int8, toPath: fp32)
+        try h.start(duration: 4)
+        let second = h.finish()
+        try #require(second.status == 0, "\(second.err)")
+        #expect(second.err.contains("model.precision=int8 (") || second.err.contains("model.precision\":\"int8"), "\(second.err.suffix(800))")
+        #expect(first.err.contains("model.precision=fp32"), "\(first.err.suffix(800))")
+        let judged = try scores(h)
+        let common = Set(reference.keys).intersection(judged.keys)
+        #expect(common.count >= 20, "\(common.count) frames judged by both")
+        let gaps = common.map { abs(reference[$0]! - judged[$0]!) }
+        let spread = (reference.values.max() ?? 0) - (reference.values.min() ?? 0)
+        #expect(spread > 0.01, "the fp32 scores vary over the frames (\(spread)), or the comparison proves little")
+        #expect(gaps.max()! <= 0.05, "int8 moves a stage-1 score by \(gaps.max()!) at most (spread \(spread))")
+        #expect(gaps != gaps.map { _ in 0 }, "int8 scores equal fp32 to the bit: did the daemon run fp32?")
+    }
+
+    @Test("quantize refuses what it cannot do and says why")
+    func refusals() throws {
+        try TemporaryDirectory.with("quantize-refuse") { dir in
+            let model = dir + "/s1.safetensors"
+            try Self.stage1(model)
+            let empty = dir + "/empty"
+            try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+            let none = try CLI.run(["quantize", "--model", model, "--calibrate", empty])
+            #expect(none.status != 0 && none.err.contains("no JPEG images"), "\(none.err)")
+            let neither = try CLI.run(["quantize", "--model", model])
+            #expect(neither.status != 0 && neither.err.contains("--calibrate DIR or --config FILE"), "\(neither.err)")
+            let pct = try CLI.run(["quantize", "--model", model, "--calibrate", empty, "--method", "entropy", "--percentile", "99"])
+            #expect(pct.status != 0 && pct.err.contains("--percentile applies to --method percentile only"), "\(pct.err)")
+            let range = try CLI.run(["quantize", "--model", model, "--calibrate", empty, "--percentile", "140"])
+            #expect(range.status != 0 && range.err.contains("50...100"), "\(range.err)")
+            let method = try CLI.run(["quantize", "--model", model, "--calibrate", empty, "--method", "kl"])
+            #expect(method.status != 0 && method.err.contains("kl"), "\(method.err)")
+            let selfOut = try CLI.run(["quantize", "--model", model, "--calibrate", empty, "--out", model])
+            #expect(selfOut.status != 0 && selfOut.err.contains("must not be the fp32 model"), "\(selfOut.err)")
+            // an int8 model is not quantized again
+            let cal = dir + "/cal"
+            #expect(try CLI.run(["synth", "--out", cal, "--count", "12", "--size", "96x64"]).status == 0)
+            let once = try CLI.run(["quantize", "--model", model, "--calibrate", cal, "--method", "minmax"])
+            try #require(once.status == 0, "\(once.err)")
+            #expect(once.out.contains("too few to hold some out"), "\(once.out)")
+            let twice = try CLI.run(["quantize", "--model", dir + "/s1.int8.safetensors", "--calibrate", cal])
+            #expect(twice.status != 0 && twice.err.contains("already an int8 model"), "\(twice.err)")
+            // a model file whose quantization was tampered with is refused on load, naming the field
+            var (net, meta) = try ModelFile.load(path: dir + "/s1.int8.safetensors")
+            meta.quantization?.ranges["input"] = [Float.nan, 1]
+            try ModelFile.save(net, meta, to: dir + "/bad.safetensors")
+            #expect(throws: NeuralError.self) { try ModelFile.load(path: dir + "/bad.safetensors") }
+            meta.quantization?.ranges["input"] = nil
+            try ModelFile.save(net, meta, to: dir + "/norange.safetensors")
+            let export = try CLI.run(["export", "--model", dir + "/norange.safetensors", "--out", dir + "/x.onnx"])
+            #expect(export.status == 0, "an int8 model's fp32 weights still export: \(export.err)")
+            _ = net
+        }
+    }
+}
