@@ -20,6 +20,7 @@ struct EngineCommand: ParsableCommand {
 
           linesight engine --profile models/stage1.safetensors
           linesight engine --profile models/stage2.safetensors --batch 8 --threads 1
+          linesight engine --profile models/stage1.int8.safetensors     # an int8 model, step by step
         """)
 
     @OptionGroup var compute: ComputeOptions
@@ -41,6 +42,7 @@ struct EngineCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         print("cpu            \(cpu.modelName.isEmpty ? "unknown" : cpu.modelName)")
         print("vector units   \(cpu.hasAVX512 ? "AVX-512" : cpu.hasAVX2 ? "AVX2+FMA" : "SSE (no AVX2)")")
+        print("int8 kernels   \(Int8ISA.best) (chosen at start; linesight quantize makes int8 models)")
         print("openblas       \(BLASRuntime.configuration)")
         print("core in use    \(BLASRuntime.coreName)")
         if let switched = env[OpenBLASBootstrap.guardVariable] {
@@ -60,22 +62,32 @@ struct EngineCommand: ParsableCommand {
     /// Per-layer and whole-prediction medians of a model file's inference network.
     static func profile(model: String, batch: Int) throws {
         let (network, meta) = try ModelFile.load(path: model)
-        let net = InferenceNetwork(network)
         var rng = SeededGenerator(seed: 1)
-        let x = Tensor(net.inputShape, batch: batch)
+        let x = Tensor(network.inputShape, batch: batch)
         for i in 0..<x.count { x[i] = rng.normal() }
-        let rows = net.profile(x, repeats: 20)
+        let rows: [(String, Double)], predict: () -> Void, precision: String
+        if let q = meta.quantization {
+            let net = try QuantizedNetwork(network, quantization: q)
+            rows = net.profile(x, repeats: 20)
+            predict = { _ = net.predict(x) }
+            precision = "int8, \(net.isa)"
+        } else {
+            let net = InferenceNetwork(network)
+            rows = net.profile(x, repeats: 20).map { ($0.layer, $0.seconds) }
+            predict = { _ = net.predict(x) }
+            precision = "fp32"
+        }
         var times: [Double] = []
         for _ in 0..<20 {
             let start = Date()
-            _ = net.predict(x)
+            predict()
             times.append(Date().timeIntervalSince(start))
         }
         let whole = times.sorted()[times.count / 2]
-        let s = net.inputShape
+        let s = network.inputShape
         print("")
-        print("profile        \(model): \(meta.spec.name), input \(s.channels)x\(s.height)x\(s.width), batch \(batch), median of 20 runs")
-        for row in rows { print(String(format: "  %9.3f ms  ", row.seconds * 1000) + row.layer) }
+        print("profile        \(model): \(meta.spec.name) (\(precision)), input \(s.channels)x\(s.height)x\(s.width), batch \(batch), median of 20 runs")
+        for (step, seconds) in rows { print(String(format: "  %9.3f ms  ", seconds * 1000) + step) }
         print(String(format: "prediction     %.3f ms (%.1f images/s)", whole * 1000, Double(batch) / whole))
     }
 

@@ -30,6 +30,7 @@ struct Linesight: ParsableCommand {
         The machine: linesight cameras (V4L2 devices), linesight engine (OpenBLAS kernels), \
         linesight fashion-mnist (the engine's proving ground).
         """,
+        version: Linesight.versionText,
         subcommands: [TrainCommand.self, PretrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
                       FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
@@ -37,6 +38,16 @@ struct Linesight: ParsableCommand {
 
     /// The release; packages add the commit date and hash (scripts/make-deb.sh).
     static let version = "0.1.0"
+
+    /// `linesight --version`: the release, and the kernels this binary runs on this CPU.
+    static var versionText: String {
+        """
+        linesight \(version)
+        fp32 kernels: compiled for x86-64 with AVX2 and FMA (Haswell and newer); OpenBLAS picks its own at run time
+        int8 kernels: \(Int8ISA.best), chosen at start for this CPU
+        cpu: \(Int8ISA.cpuSummary)
+        """
+    }
 
     static func main() {
         OpenBLASBootstrap.ensureBestCore()
