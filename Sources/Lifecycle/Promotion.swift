@@ -24,7 +24,11 @@ import Training
 ///    promoted (an atomic write over the live file; a running daemon swaps it in between
 ///    frames). Any gate failed: it is marked rejected and the champion stays. A dry run
 ///    registers and promotes nothing.
-/// 4. **The record** (`record`): each retraining round goes into `training_runs` as
+/// 4. **Int8** (`linesight quantize --config`, `int8Checks`, `settleInt8`): an int8 form of
+///    the stage-1 champion is a challenger like any other, judged on the golden set against
+///    the fp32 champion it came from: promoted only when its escapes and its false rejects
+///    are each within 0.5 points of the champion's.
+/// 5. **The record** (`record`): each retraining round goes into `training_runs` as
 ///    `promoted` or `kept_champion`, with the figures. `linesight models rollback` undoes a
 ///    promotion.
 public struct Promotion {
@@ -112,6 +116,28 @@ public struct Promotion {
                                             k.championRecall, k.championThreshold, k.championPrecision, k.challengerRecall, k.challengerThreshold,
                                             k.challengerPrecision, g.recallTolerance, max(0, drop)))
         }
+    }
+
+    /// An int8 challenger against the fp32 champion it was made from, on the golden set: its
+    /// escapes and its false rejects each at most `tolerance` (0.5 points) above the champion's.
+    public static func int8Checks(champion c: GateFigures, challenger x: GateFigures, tolerance: Double = 0.005) -> [GateCheck] {
+        [GateCheck(gate: "int8 escapes", passed: x.escapeRate - c.escapeRate <= tolerance + 1e-12,
+                   detail: String(format: "int8 %.4f, fp32 champion %.4f (may rise %.4f)", x.escapeRate, c.escapeRate, tolerance)),
+         GateCheck(gate: "int8 false rejects", passed: x.falseRejectRate - c.falseRejectRate <= tolerance + 1e-12,
+                   detail: String(format: "int8 %.4f, fp32 champion %.4f (may rise %.4f)", x.falseRejectRate, c.falseRejectRate, tolerance))]
+    }
+
+    /// An int8 form of the stage-1 champion, already saved at `file`: registered as a candidate
+    /// (its parent the champion), promoted when `checks` all pass, else marked rejected.
+    public func settleInt8(file: String, champion: ModelRecord, checks: [GateCheck], promote: Bool) throws -> Decision {
+        let record = try registry.register(file: file, stage: .one, status: .candidate, parent: champion.version)
+        let failed = checks.filter { !$0.passed }.map(\.gate)
+        if failed.isEmpty && promote {
+            try registry.promote(record.version, by: who)
+        } else if !failed.isEmpty {
+            try registry.store.setStatus(version: record.version, .rejected)
+        }
+        return Decision(champion: champion, challenger: record, promoted: failed.isEmpty && promote, failedGates: failed)
     }
 
     /// "20261204-230512" (UTC): the stamp in the names of new model files and folders.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Inspection
 import Lifecycle
+import LinesightCore
 import Logging
 import Neural
 import Training
@@ -24,16 +26,23 @@ struct QuantizeCommand: ParsableCommand {
         one: the share of frames whose top class agrees, how far the scores move, and the \
         time of a frame in each. The file keeps the fp32 weights (the int8 ones are derived \
         from them when it is loaded, the same on every machine), so it can be exported or \
-        quantized again. The daemon runs it like any model; put it through the registry as a \
-        challenger (`linesight models register`, then the gates of `retrain`) before it goes live.
+        quantized again. The daemon runs it like any model.
+
+        With --config, the int8 form of the line's stage-1 champion is a challenger: it is \
+        registered with the champion as its parent and judged on the golden set against it, \
+        and promoted (the daemon swaps it in) only when its escapes and its false rejects are \
+        each within 0.5 points of the fp32 champion's; else it is marked rejected and the \
+        champion stays. It calibrates on the frames the daemon kept, or on --calibrate DIR.
 
           linesight quantize --model models/stage1.safetensors --calibrate frames/
-          linesight quantize --model models/stage1.safetensors --config /etc/linesight/linesight.toml --method entropy
+          linesight quantize --model /var/lib/linesight/models/stage1.safetensors --config /etc/linesight/linesight.toml
         """)
 
     @Option(help: "The fp32 model file to quantize (stage 1 or stage 2).") var model: String
     @Option(help: "A folder of frames (JPEG, any layout) to calibrate on.") var calibrate: String?
-    @Option(help: "A line config: calibrate on the frames its daemon kept.") var config: String?
+    @Option(help: "A line config: the int8 stage-1 champion goes through the registry's gate (and calibrates on the frames its daemon kept, unless --calibrate).")
+    var config: String?
+    @Flag(help: "With --config: register the int8 model if it passes the gate, but leave the champion live.") var noPromote = false
     @Option(help: "The int8 model file to write (default: MODEL with .int8 before .safetensors).") var out: String?
     @Option(help: "How activation ranges are clipped: percentile, entropy or minmax.") var method: Quantization.Method = .percentile
     @Option(help: "For --method percentile: the share of values kept inside the range, 50...100.") var percentile: Double = 99.99
@@ -41,7 +50,8 @@ struct QuantizeCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        guard (calibrate != nil) != (config != nil) else { throw ValidationError("give either --calibrate DIR or --config FILE (its kept frames)") }
+        guard calibrate != nil || config != nil else { throw ValidationError("give --calibrate DIR or --config FILE (its kept frames), or both") }
+        if noPromote && config == nil { throw ValidationError("--no-promote applies to --config only") }
         guard (50...100).contains(percentile) else { throw ValidationError("--percentile must be a number in 50...100") }
         if method != .percentile && percentile != 99.99 { throw ValidationError("--percentile applies to --method percentile only") }
         guard (1...100_000).contains(frames) else { throw ValidationError("--frames must be between 1 and 100000") }
@@ -60,8 +70,8 @@ struct QuantizeCommand: ParsableCommand {
         guard destination != model else { throw ValidationError("--out must not be the fp32 model itself") }
         try PretrainCommand.checkWritable(destination)
         var folder = calibrate ?? "", source = calibrate.map { "folder \($0)" } ?? ""
-        if let config {
-            let (cfg, registry) = try RegistryOptions.open(config)
+        let line = try config.map { try RegistryOptions.open($0) }
+        if let (cfg, registry) = line, calibrate == nil {
             let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
             print("calibrating on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)")
             folder = dir
@@ -86,6 +96,32 @@ struct QuantizeCommand: ParsableCommand {
         print(String(format: "one frame: fp32 %.2f ms, int8 %.2f ms (%.2fx) on %@", r.fp32Milliseconds, r.int8Milliseconds,
                      r.fp32Milliseconds / max(r.int8Milliseconds, 1e-9), r.isa.description))
         print("int8 model written to \(destination)")
+        if let (_, registry) = line { try challenge(registry, network, meta, int8Meta) }
+    }
+
+    /// The registry's gate for the int8 form of the stage-1 champion (`Promotion.int8Checks`).
+    func challenge(_ registry: ModelRegistry, _ network: Network, _ fp32: ModelMetadata, _ int8: ModelMetadata) throws {
+        guard let champion = try registry.store.champion(stage: 1) else {
+            throw ValidationError("the registry has no stage-1 champion yet: `linesight train --data DIR --config FILE` makes the first")
+        }
+        guard try Hashing.sha256(file: model).hasPrefix(champion.version) else {
+            throw ValidationError("\(model) is not the stage-1 champion (\(champion.version), \(registry.paths.stage1)); "
+                                  + "the int8 file is written but nothing was registered")
+        }
+        let promotion = Promotion(registry: registry, who: "linesight quantize (\(whoAmI()))")
+        let golden = try GoldenSet(directory: promotion.modelsDirectory).load(passClass: "good")
+        print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")
+        let (c, x) = try Quantizer.goldenFigures(network, fp32: fp32, int8: int8, golden: golden, passClass: "good")
+        let checks = Promotion.int8Checks(champion: c, challenger: x)
+        for check in checks { print("  \(check.gate.padding(toLength: 22, withPad: " ", startingAt: 0)) \(check.passed ? "pass" : "FAIL")  \(check.detail)") }
+        let d = try promotion.settleInt8(file: destination, champion: champion, checks: checks, promote: !noPromote)
+        if d.promoted {
+            print("promoted int8 \(d.challenger.version) over fp32 \(champion.version): the daemon swaps it in; `linesight models rollback --stage 1` undoes it")
+        } else if d.failedGates.isEmpty {
+            print("registered int8 \(d.challenger.version) as a candidate (--no-promote); `linesight models promote \(d.challenger.version)` puts it live")
+        } else {
+            print("kept the fp32 champion \(champion.version): int8 \(d.challenger.version) rejected (\(d.failedGates.joined(separator: ", ")))")
+        }
     }
 }
 

@@ -118,3 +118,62 @@ struct QuantizeCLITests {
         }
     }
 }
+
+/// The int8 form of a line's stage-1 champion through the registry: judged on the golden set
+/// against the fp32 champion, promoted only within 0.5 points of its escapes and false
+/// rejects, else rejected with the champion kept.
+@Suite("int8 challengers in the registry", .serialized)
+struct QuantizeRegistryTests {
+    @Test("quantize --config registers the int8 champion's form and decides by the gate")
+    func gate() throws {
+        try TemporaryDirectory.with("int8-registry") { dir in
+            try """
+            [store]
+            database = "data/db.sqlite"
+            [models]
+            stage1 = "models/stage1.safetensors"
+            stage2 = "models/stage2.safetensors"
+            [[cameras]]
+            id = "a"
+            """.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+            let cfg = ["--config", dir + "/line.toml"], small = ["--threads", "1"]
+            #expect(try CLI.run(["synth", "--out", dir + "/first", "--count", "200", "--size", "64x48", "--seed", "5"]).status == 0)
+            let train = try CLI.run(["train", "--data", dir + "/first", "--input-size", "32", "--epochs", "2", "--width", "4"] + cfg + small)
+            try #require(train.status == 0, "\(train.err)")
+            let store = try Store(path: dir + "/data/db.sqlite")
+            let champion = try #require(try store.champion(stage: 1))
+
+            // not the champion: written, nothing registered
+            try FileManager.default.copyItem(atPath: dir + "/models/stage2.safetensors", toPath: dir + "/other.safetensors")
+            let other = try CLI.run(["quantize", "--model", dir + "/models/stage2.safetensors", "--calibrate", dir + "/first"] + cfg + small)
+            #expect(other.status != 0 && other.err.contains("is not the stage-1 champion"), "\(other.err)")
+            #expect(try store.models(stage: 1).count == 1)
+
+            // --no-promote: registered when it passes, the champion stays either way
+            let held = try CLI.run(["quantize", "--model", dir + "/models/stage1.safetensors", "--calibrate", dir + "/first", "--no-promote",
+                                    "--out", dir + "/held.int8.safetensors"] + cfg + small)
+            try #require(held.status == 0, "\(held.err)")
+            #expect(held.out.contains("int8 escapes") && held.out.contains("int8 false rejects") && held.out.contains("golden images"), "\(held.out)")
+            #expect(try store.champion(stage: 1)?.version == champion.version)
+            let heldRecord = try #require(try store.models(stage: 1).first { $0.version != champion.version })
+            #expect(heldRecord.parentId == champion.id)
+            #expect(heldRecord.status == (held.out.contains("registered int8") ? .candidate : .rejected), "\(held.out)")
+
+            let q = try CLI.run(["quantize", "--model", dir + "/models/stage1.safetensors", "--calibrate", dir + "/first"] + cfg + small)
+            try #require(q.status == 0, "\(q.err)")
+            let passed = !q.out.contains("FAIL")
+            let now = try #require(try store.champion(stage: 1))
+            if passed {
+                #expect(q.out.contains("promoted int8") && now.version != champion.version, "\(q.out)")
+                let (_, live) = try ModelFile.load(path: dir + "/models/stage1.safetensors")
+                #expect(live.quantization != nil, "the live stage-1 file is the int8 model")
+                let back = try CLI.run(["models", "rollback", "--stage", "1"] + cfg)
+                let restored = try store.champion(stage: 1)?.version
+                #expect(back.status == 0 && restored == champion.version, "\(back.err)")
+            } else {
+                #expect(q.out.contains("kept the fp32 champion") && now.version == champion.version, "\(q.out)")
+                #expect(try store.models(stage: 1).contains { $0.status == .rejected })
+            }
+        }
+    }
+}

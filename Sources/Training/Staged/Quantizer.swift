@@ -77,6 +77,33 @@ public struct Quantizer {
 
     static let heldOutBucket = 9
 
+    /// A stage-1 model in fp32 and in int8 (`int8`: its metadata with the calibrated ranges)
+    /// on the golden images, each judged as the daemon does (flips, temperature, the model's
+    /// thresholds): the gate figures of both.
+    public static func goldenFigures(_ network: Network, fp32: ModelMetadata, int8: ModelMetadata, golden: [LabeledImage],
+                                     passClass: String) throws -> (fp32: GateFigures, int8: GateFigures) {
+        guard let q = int8.quantization else { throw TrainingError.dataset(path: "golden set", reason: "the int8 model has no calibrated ranges") }
+        guard let passIndex = fp32.classes.firstIndex(of: passClass) else {
+            throw TrainingError.dataset(path: "golden set", reason: "the model has no pass class '\(passClass)' (classes \(fp32.classes))")
+        }
+        let shape = network.spec.input
+        let loaded = try ImageFolder.load("", golden, shape: shape, workers: Compute.current().threads)
+        guard !loaded.kept.isEmpty else { throw TrainingError.dataset(path: "golden set", reason: "none of its \(golden.count) images could be read") }
+        let per = shape.count, plane = shape.height * shape.width, n = fp32.normalization
+        let reference = InferenceNetwork(network), quantized = try QuantizedNetwork(network, quantization: q)
+        let flips = fp32.flipAverage == true
+        var z32: [[Float]] = [], z8: [[Float]] = []
+        var x = [Float](repeating: 0, count: per)
+        for i in 0..<loaded.kept.count {
+            for k in 0..<per { x[k] = (Float(loaded.pixels[i * per + k]) / 255 - n.mean[k / plane]) / n.std[k / plane] }
+            x.withUnsafeBufferPointer { p in
+                z32.append(flips ? reference.predictFlipAveraged(sample: p.baseAddress!) : reference.predict(sample: p.baseAddress!))
+                z8.append(flips ? quantized.predictFlipAveraged(sample: p.baseAddress!) : quantized.predict(sample: p.baseAddress!))
+            }
+        }
+        return (GateFigures.measure(z32, fp32, loaded.kept, Int32(passIndex)), GateFigures.measure(z8, int8, loaded.kept, Int32(passIndex)))
+    }
+
     private struct Comparison {
         var topClassAgreement = 0.0, maximumScoreChange = 0.0, meanScoreChange = 0.0
         var fp32Milliseconds = 0.0, int8Milliseconds = 0.0

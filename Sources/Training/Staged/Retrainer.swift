@@ -186,6 +186,15 @@ public final class Retrainer {
     private func figures(_ net: Network, _ meta: ModelMetadata, _ data: ImageDataset, _ items: [LabeledImage], _ passIndex: Int32) throws -> GateFigures {
         let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
         let z = logits(net, on: data, normalization: norm, flipAverage: meta.flipAverage == true)
+        return GateFigures.measure(z, meta, items, passIndex)
+    }
+}
+
+extension GateFigures {
+    /// Stage 1's gate figures from its logits on the gate images, at the model's thresholds:
+    /// escapes (defective parts at or under the pass threshold), false rejects (good parts at
+    /// or over the fail threshold), each kind's catch rate.
+    public static func measure(_ z: [[Float]], _ meta: ModelMetadata, _ items: [LabeledImage], _ passIndex: Int32) -> GateFigures {
         let t = meta.temperature ?? 1
         let pass = meta.thresholds["pass"] ?? 0.3, fail = meta.thresholds["fail"] ?? 0.7
         var escapes = 0, defective = 0, rejects = 0, good = 0
