@@ -69,8 +69,14 @@ for t in "${targets[@]}"; do
         cp Tests/ImagingTests/Fixtures/*.jpg Tests/ImagingTests/Fixtures/frame_64x48.* "$out/decode/corpus/" 2>/dev/null || true
         run decode 65536 ;;
     model)
-        build model Neural $(find Sources/Neural -name '*.swift' | sort) Fuzz/ModelFileFuzz.swift -- \
-            -swift-version 5 ${kernel_flags[@]+"${kernel_flags[@]}"} -I Sources/CBLAS $(pkg-config --cflags --libs openblas)
+        # the engine's C kernels (CKernels), built as the package builds them, with ASan
+        mkdir -p "$out/ckernels"
+        for c in Sources/CKernels/*.c; do
+            clang -c -O2 -ffp-contract=off -fsanitize=address -I Sources/CKernels/include -I Sources/CKernels "$c" \
+                -o "$out/ckernels/$(basename "$c" .c).o"
+        done
+        build model Neural $(find Sources/Neural -name '*.swift' | sort) "$out"/ckernels/*.o Fuzz/ModelFileFuzz.swift -- \
+            -swift-version 5 ${kernel_flags[@]+"${kernel_flags[@]}"} -I Sources/CBLAS -I Sources/CKernels/include $(pkg-config --cflags --libs openblas)
         run model 16384 Fuzz/corpus/model ;;
     config)
         build config Config Sources/Config/*.swift Fuzz/ConfigFuzz.swift --

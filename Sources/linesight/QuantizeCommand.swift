@@ -46,7 +46,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "The int8 model file to write (default: MODEL with .int8 before .safetensors).") var out: String?
     @Option(help: "How activation ranges are clipped: percentile, entropy or minmax.") var method: Quantization.Method = .percentile
     @Option(help: "For --method percentile: the share of values kept inside the range, 50...100.") var percentile: Double = 99.99
-    @Option(help: "At most this many frames are read (spread over the folder).") var frames: Int = 500
+    @Option(help: "At most this many frames are read (spread over the folder), 1...2000.") var frames: Int = 500
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
@@ -54,7 +54,7 @@ struct QuantizeCommand: ParsableCommand {
         if noPromote && config == nil { throw ValidationError("--no-promote applies to --config only") }
         guard (50...100).contains(percentile) else { throw ValidationError("--percentile must be a number in 50...100") }
         if method != .percentile && percentile != 99.99 { throw ValidationError("--percentile applies to --method percentile only") }
-        guard (1...100_000).contains(frames) else { throw ValidationError("--frames must be between 1 and 100000") }
+        guard (1...2000).contains(frames) else { throw ValidationError("--frames must be between 1 and 2000") }
     }
 
     var destination: String {
@@ -65,8 +65,11 @@ struct QuantizeCommand: ParsableCommand {
 
     func run() throws {
         try compute.apply(Logger(label: "linesight.quantize"))
-        let (network, meta) = try ModelFile.load(path: model)
-        guard meta.quantization == nil else { throw ValidationError("\(model) is already an int8 model; quantize its fp32 original") }
+        var (network, meta) = try ModelFile.load(path: model)
+        if meta.quantization != nil {
+            print("\(model) is an int8 model: its fp32 weights are quantized again, its old ranges replaced")
+            meta.quantization = nil
+        }
         guard destination != model else { throw ValidationError("--out must not be the fp32 model itself") }
         try PretrainCommand.checkWritable(destination)
         var folder = calibrate ?? "", source = calibrate.map { "folder \($0)" } ?? ""

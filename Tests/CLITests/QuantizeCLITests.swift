@@ -103,8 +103,10 @@ struct QuantizeCLITests {
             let once = try CLI.run(["quantize", "--model", model, "--calibrate", cal, "--method", "minmax"])
             try #require(once.status == 0, "\(once.err)")
             #expect(once.out.contains("too few to hold some out"), "\(once.out)")
-            let twice = try CLI.run(["quantize", "--model", dir + "/s1.int8.safetensors", "--calibrate", cal])
-            #expect(twice.status != 0 && twice.err.contains("already an int8 model"), "\(twice.err)")
+            let twice = try CLI.run(["quantize", "--model", dir + "/s1.int8.safetensors", "--calibrate", cal, "--out", dir + "/again.safetensors"])
+            #expect(twice.status == 0 && twice.out.contains("quantized again, its old ranges replaced"), "\(twice.out)\(twice.err)")
+            let frames = try CLI.run(["quantize", "--model", model, "--calibrate", cal, "--frames", "100000"])
+            #expect(frames.status != 0 && frames.err.contains("--frames must be between 1 and 2000"), "\(frames.err)")
             // a model file whose quantization was tampered with is refused on load, naming the field
             var (net, meta) = try ModelFile.load(path: dir + "/s1.int8.safetensors")
             meta.quantization?.ranges["input"] = [Float.nan, 1]

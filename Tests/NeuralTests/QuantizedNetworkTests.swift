@@ -120,6 +120,47 @@ struct QuantizedNetworkTests {
         }
     }
 
+    @Test("two workers on a large stem: a batch gives each image's own logits, bit for bit")
+    func workersDoNotOverlap() throws {
+        // a 7x7 stride-2 stem on 3 channels: patches of 148 bytes, blocks that fill a worker's share
+        let spec = NetworkSpec(name: "stem", input: Shape(3, 128, 128), layers: [
+            .conv(out: 16, kernel: 7, stride: 2, padding: 3), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+            .globalAvgMaxPool, .flatten, .linear(out: 2)])
+        let net = try Self.randomized(spec, seed: 9)
+        let frames = Self.frames(spec.input, count: 3, seed: 4)
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
+        let qn = try QuantizedNetwork(net, quantization: q, compute: Compute(threads: 2, minimumParallelWork: 1))
+        let batch = Tensor(spec.input, batch: frames.count)
+        for (i, f) in frames.enumerated() { f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) } }
+        // the int8 body's last bytes (the fp32 head after them rounds differently by batch)
+        func bytes(_ images: Int) -> [UInt8] {
+            let out = qn.body.last!.output
+            return out.withBytes { Array(UnsafeBufferPointer(start: $0, count: images * out.pixels * out.pixelStride)) }
+        }
+        for _ in 0..<3 {
+            _ = qn.predict(batch)
+            let together = bytes(frames.count)
+            let alone = frames.flatMap { f -> [UInt8] in _ = f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) }; return bytes(1) }
+            #expect(together == alone, "a batch on two workers differs from its images one by one")
+        }
+    }
+
+    @Test("a one-conv block whose shortcut is its input runs (the input is read twice at once)")
+    func oneConvBlock() throws {
+        let spec = NetworkSpec(name: "onecv", input: Shape(1, 24, 24), layers: [
+            .conv(out: 8, kernel: 3, padding: 1), .batchNorm, .relu,
+            .residual(body: [.conv(out: 8, kernel: 3, padding: 1), .batchNorm], shortcut: []), .relu,
+            .globalAvgPool, .flatten, .linear(out: 2)])
+        let net = try Self.randomized(spec, seed: 2)
+        let frames = Self.frames(spec.input, count: 8, seed: 6)
+        let qn = try QuantizedNetwork(net, quantization: try Calibrator(method: .minmax).calibrate(net, frames: frames))
+        let fp32 = InferenceNetwork(net)
+        for f in frames {
+            let a = f.withUnsafeBufferPointer { fp32.predict(sample: $0.baseAddress!) }, b = f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) }
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 0.1 * max(1, abs($0)) }, "\(a) vs \(b)")
+        }
+    }
+
     @Test("what has no int8 form, or no range, is refused with the reason")
     func refusals() throws {
         let silu = NetworkSpec(name: "silu", input: Shape(1, 16, 16), layers: [.conv(out: 4, kernel: 3, padding: 1), .silu, .globalAvgPool, .flatten, .linear(out: 2)])
@@ -133,6 +174,11 @@ struct QuantizedNetworkTests {
         #expect(throws: NeuralError.invalidSpec("the quantization has no range for tensor '3'; quantize the model again")) {
             try QuantizedNetwork(net, quantization: q)
         }
+        // sums an int32 cannot hold (a hostile spec within the engine's limits): refused, not a trap
+        let wide = NetworkSpec(name: "wide", input: Shape(600, 16, 16), layers: [.conv(out: 1, kernel: 15), .globalAvgPool, .flatten, .linear(out: 2)])
+        let wideNet = try Network(wide)
+        let ranges = Quantization(method: .minmax, frames: 1, ranges: ["input": [-1, 1], "0": [0, 1]])
+        #expect(throws: NeuralError.self) { try QuantizedNetwork(wideNet, quantization: ranges) }
         // hostile metadata: NaN, an empty or inverted range, a percentile for minmax
         func bad(_ field: String, _ why: String) -> NeuralError { .invalidMetadata(path: "<m>", field: field, reason: why) }
         for (ranges, method, pct) in [(["input": [Float.nan, 1]], Quantization.Method.minmax, Double?.none),

@@ -79,7 +79,7 @@ void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, 
 
 // Depthwise conv of one NHWC image, output rows [row0, row0 + rows): x is [h][w] pixels of
 // `ldx` bytes (c channels, zero point zx), wt is [k * k][c] int8 (tap-major), out pixel m =
-// oy * ow + ox goes through the epilogue (whose offsets are not used: the zero point is
+// oy * ow + ox goes through the epilogue, whose offsets must be zeros (the zero point is
 // taken off each input). Padding reads as the zero point.
 void ls_qdepthwise(const uint8_t *x, int h, int w, int c, int ldx, int zx, const int8_t *wt, int k, int stride, int pad,
                    int oh, int ow, int row0, int rows, const ls_qepilogue *e);

@@ -134,7 +134,8 @@ public struct Calibrator {
             }
             return value(bins.last!)
         }
-        let up = edge(Array(zeroBin..<h.count)) { lo + Float($0 + 1) * width }
+        // the bin holding zero is left out: after a ReLU its exact zeros would dilute the tail
+        let up = edge(Array((zeroBin + 1)..<max(zeroBin + 1, h.count))) { lo + Float($0 + 1) * width }
         let down = zeroBin > 0 ? edge(Array((0..<zeroBin).reversed())) { lo + Float($0) * width } : 0
         return [min(0, down), max(0, up)]
     }

@@ -47,15 +47,15 @@ public final class QuantizedNetwork {
                     let out = try stores.map(range) ?? fusedRange!
                     if let c = layer as? Conv2d {
                         let folded = FoldedWeights(weight: c.weight, bias: c.bias, outChannels: c.geometry.outChannels, bn: bn)
-                        units.append(QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
+                        units.append(try QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
                     } else if let d = layer as? DepthwiseConv2d {
                         let folded = FoldedWeights(weight: d.weight, bias: d.bias, outChannels: d.geometry.inChannels, bn: bn)
                         units.append(QuantizedDepthwise(d.geometry, folded: folded, input: current, output: out, activation: activation))
                     }
                     current = out
                 case let .pool(_, layer):
-                    if let p = layer as? MaxPool2d { units.append(QuantizedPool(p.geometry, isMax: true, range: current)) }
-                    if let p = layer as? AvgPool2d { units.append(QuantizedPool(p.geometry, isMax: false, range: current)) }
+                    if let p = layer as? MaxPool2d { units.append(try QuantizedPool(p.geometry, isMax: true, range: current)) }
+                    if let p = layer as? AvgPool2d { units.append(try QuantizedPool(p.geometry, isMax: false, range: current)) }
                 case let .residual(path, bodySteps, shortcutSteps, activation, _):
                     let blockInput = current
                     let out = try range(path)
@@ -66,7 +66,7 @@ public final class QuantizedNetwork {
                         throw NeuralError.invalidSpec("layer \(path): the block's last conv is not a plain conv")
                     }
                     let folded = FoldedWeights(weight: c.weight, bias: c.bias, outChannels: c.geometry.outChannels, bn: bn)
-                    bodyUnits.append(QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
+                    bodyUnits.append(try QuantizedConv(c.geometry, folded: folded, input: current, output: out, activation: activation))
                     units.append(QuantizedResidual(body: bodyUnits, shortcut: shortcut))
                     current = out
                 }

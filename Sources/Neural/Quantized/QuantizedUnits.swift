@@ -11,13 +11,19 @@ final class QTensor {
     /// Bytes per pixel: channels rounded up to 4, or fewer than 4 as they are.
     let pixelStride: Int
     var range: QuantizedRange
-    private(set) var storage: [UInt8] = []
+    /// Owned memory, not an array: a unit reads its input while writing its output, and a
+    /// block's first conv may read the block's input as its residual, all at once.
+    private var bytes: UnsafeMutablePointer<UInt8>
 
     init(_ shape: Shape, range: QuantizedRange) {
         self.shape = shape
         self.range = range
         pixelStride = Self.pixelStride(shape.channels)
+        bytes = .allocate(capacity: 8)
+        bytes.initialize(repeating: 0, count: 8)
     }
+
+    deinit { bytes.deallocate() }
 
     /// Bytes per pixel for `channels`.
     static func pixelStride(_ channels: Int) -> Int { channels < 4 ? channels : (channels + 3) & ~3 }
@@ -28,11 +34,14 @@ final class QTensor {
         guard batch != self.batch else { return }
         self.batch = batch
         // slack: the GEMM reads a row's channels in fours, the im2col copies in words of eight
-        storage = [UInt8](repeating: 0, count: batch * pixels * pixelStride + 8)
+        let count = batch * pixels * pixelStride + 8
+        bytes.deallocate()
+        bytes = .allocate(capacity: count)
+        bytes.initialize(repeating: 0, count: count)
     }
 
     func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>) throws -> T) rethrows -> T {
-        try storage.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        try body(bytes)
     }
 }
 
@@ -138,11 +147,15 @@ final class QuantizedConv: QuantizedUnit {
     let inputZeroPoint: Int
     private var columns: [UInt8] = []
 
-    init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) {
+    init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) throws {
         precondition(g.groups == 1, "int8 conv with groups")
         geometry = g
         let cin = g.inChannels, taps = g.kernelH * g.kernelW, ldx = QTensor.pixelStride(cin)
         patch = (taps * ldx + 3) & ~3
+        // the int32 sums: every product at most 255 x 127, plus the zero point's offset
+        guard Int64(patch) * 255 * 127 * 2 < Int64(Int32.max) else {
+            throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
+        }
         inputZeroPoint = input.zeroPoint
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
@@ -150,15 +163,15 @@ final class QuantizedConv: QuantizedUnit {
         var packed = [Int8](repeating: 0, count: g.outChannels * patch)
         var offset = [Int32](repeating: 0, count: g.outChannels)
         for o in 0..<g.outChannels {
-            var sum: Int32 = 0
+            var sum: Int64 = 0
             for c in 0..<cin {
                 for t in 0..<taps {
                     let v = q[o][c * taps + t]
                     packed[o * patch + t * ldx + c] = v
-                    sum += Int32(v)
+                    sum += Int64(v)
                 }
             }
-            offset[o] = -Int32(input.zeroPoint) * sum
+            offset[o] = Int32(-Int64(input.zeroPoint) * sum)   // |sum| <= patch x 127: inside by the guard above
         }
         weights = PackedInt8Weights(packed, n: g.outChannels, k: patch)
         let (lo, hi) = activationBounds(activation)
@@ -181,7 +194,9 @@ final class QuantizedConv: QuantizedUnit {
         let c = Compute.current()
         let chunks = work < c.minimumParallelWork ? 1 : min(c.threads, max(1, rows / 8))
         let block = min(blockRows, rows)
-        if !isPointwise && columns.count < chunks * block * patch + 8 { columns = [UInt8](repeating: 0, count: chunks * block * patch + 8) }
+        // each worker's block, with the 8 bytes the im2col's last word may spill, rounded to a cache line
+        let slot = (block * patch + 8 + 63) & ~63
+        if !isPointwise && columns.count < chunks * slot { columns = [UInt8](repeating: 0, count: chunks * slot) }
         x.withBytes { xs in
             columns.withUnsafeMutableBufferPointer { colBuffer in
                 let cols = colBuffer.baseAddress
@@ -193,7 +208,7 @@ final class QuantizedConv: QuantizedUnit {
                         if isPointwise {
                             a = UnsafePointer(xs + start * x.pixelStride); lda = x.pixelStride
                         } else {
-                            let scratch = cols! + worker * block * patch
+                            let scratch = cols! + worker * slot
                             ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), Int32(inputZeroPoint),
                                          Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
                                          Int32(start), Int32(end), scratch, Int32(patch))
@@ -263,7 +278,10 @@ final class QuantizedPool: QuantizedUnit {
     let isMax: Bool
     let output: QTensor
 
-    init(_ g: ConvGeometry, isMax: Bool, range: QuantizedRange) {
+    init(_ g: ConvGeometry, isMax: Bool, range: QuantizedRange) throws {
+        guard g.kernelH * g.kernelW * 255 < Int(Int32.max) else {
+            throw NeuralError.invalidSpec("a \(g.kernelH)x\(g.kernelW) pool window is too large for int8 inference")
+        }
         geometry = g
         self.isMax = isMax
         output = QTensor(Shape(g.inChannels, g.outHeight, g.outWidth), range: range)

@@ -77,6 +77,18 @@ public struct Quantizer {
 
     static let heldOutBucket = 9
 
+    /// Logits of `net` in int8 (`quantization`'s ranges) on every image of `data`.
+    static func int8Logits(_ net: Network, _ quantization: Quantization, _ data: ImageDataset, _ norm: Normalization,
+                           flipAverage: Bool) throws -> [[Float]] {
+        let q = try QuantizedNetwork(net, quantization: quantization)
+        let per = data.shape.count, plane = data.shape.height * data.shape.width
+        var x = [Float](repeating: 0, count: per)
+        return (0..<data.count).map { i in
+            for k in 0..<per { x[k] = (Float(data.pixels[i * per + k]) / 255 - norm.mean[k / plane]) / norm.std[k / plane] }
+            return x.withUnsafeBufferPointer { flipAverage ? q.predictFlipAveraged(sample: $0.baseAddress!) : q.predict(sample: $0.baseAddress!) }
+        }
+    }
+
     /// A stage-1 model in fp32 and in int8 (`int8`: its metadata with the calibrated ranges)
     /// on the golden images, each judged as the daemon does (flips, temperature, the model's
     /// thresholds): the gate figures of both.

@@ -144,6 +144,8 @@ public final class Retrainer {
         }
         let temperature = fit.temperature
         var newMeta = meta
+        // new weights: an int8 champion's ranges do not fit them (the challenger is fp32 until quantized again)
+        newMeta.quantization = nil
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
@@ -185,7 +187,9 @@ public final class Retrainer {
 
     private func figures(_ net: Network, _ meta: ModelMetadata, _ data: ImageDataset, _ items: [LabeledImage], _ passIndex: Int32) throws -> GateFigures {
         let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let z = logits(net, on: data, normalization: norm, flipAverage: meta.flipAverage == true)
+        // an int8 champion is judged as the daemon runs it
+        let z = try meta.quantization.map { try Quantizer.int8Logits(net, $0, data, norm, flipAverage: meta.flipAverage == true) }
+            ?? logits(net, on: data, normalization: norm, flipAverage: meta.flipAverage == true)
         return GateFigures.measure(z, meta, items, passIndex)
     }
 }

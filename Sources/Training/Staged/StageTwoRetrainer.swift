@@ -42,6 +42,7 @@ public final class StageTwoRetrainer {
                             challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
         }
         var newMeta = meta
+        newMeta.quantization = nil   // new weights: an int8 champion's ranges do not fit them
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(d.fresh + d.replay),
                                    metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
