@@ -78,6 +78,27 @@ struct QuantizeCLITests {
         #expect(gaps != gaps.map { _ in 0 }, "int8 scores equal fp32 to the bit: did the daemon run fp32?")
     }
 
+    @Test("an int8 model that cannot be built is refused on reload, and the line goes on (the shipped config)")
+    func brokenInt8Reload() throws {
+        let h = try ServeHarness.shipped(name: "int8-reload")
+        defer { TemporaryDirectory.remove(h.dir) }
+        try h.start()
+        #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 5 }, "verdicts are committed")
+        // ranges that name no tensor of the network: the file decodes, its int8 form cannot be built
+        let live = h.dir + "/linesight-data/models/stage1.safetensors"
+        var (net, meta) = try ModelFile.load(path: live)
+        meta.quantization = Quantization(method: .minmax, frames: 1, ranges: ["input": [-1, 1]])
+        try ModelFile.save(net, meta, to: live)
+        kill(h.pid, SIGHUP)
+        #expect(h.wait(15) { h.metric("linesight_model_reloads_total{result=\"refused\"}") ?? 0 >= 1 }, "the reload is refused")
+        let before = h.metric("linesight_store_committed_total") ?? 0
+        #expect(h.wait(15) { (h.metric("linesight_store_committed_total") ?? 0) > before + 5 }, "verdicts keep flowing")
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0 && r.err.contains("int8 form cannot be built"), "\(r.err.suffix(600))")
+        _ = net
+    }
+
     @Test("quantize refuses what it cannot do and says why")
     func refusals() throws {
         try TemporaryDirectory.with("quantize-refuse") { dir in
