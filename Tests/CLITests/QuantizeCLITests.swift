@@ -197,6 +197,19 @@ struct QuantizeRegistryTests {
                 #expect(q.out.contains("kept the fp32 champion") && now.version == champion.version, "\(q.out)")
                 #expect(try store.models(stage: 1).contains { $0.status == .rejected })
             }
+
+            // an int8 champion retrained: judged in int8, its challenger fp32 (the old ranges do not fit new weights)
+            // (the same model quantized the same way is the same file: one int8 version)
+            #expect(try CLI.run(["models", "promote", heldRecord.version] + cfg).status == 0)
+            let int8Champion = try #require(try store.champion(stage: 1))
+            #expect(try ModelFile.load(path: dir + "/models/stage1.safetensors").metadata.quantization != nil)
+            #expect(try CLI.run(["synth", "--out", dir + "/new", "--count", "60", "--size", "64x48", "--seed", "6"]).status == 0)
+            let retrain = try CLI.run(["retrain", "--data", dir + "/new", "--epochs", "1", "--stage1-only", "--max-escape", "1", "--recall-tolerance", "1",
+                                       "--max-false-reject", "1"] + cfg + small)
+            try #require(retrain.status == 0, "\(retrain.out)\(retrain.err)")
+            let retrained = try #require(try store.champion(stage: 1))
+            #expect(retrained.version != int8Champion.version && retrained.parentId == int8Champion.id, "\(retrain.out)")
+            #expect(try ModelFile.load(path: dir + "/models/stage1.safetensors").metadata.quantization == nil, "the retrained champion is fp32")
         }
     }
 }
