@@ -66,9 +66,4 @@ struct QuantizedRange: Equatable {
         scale = s
         zeroPoint = Int(min(255, max(0, (-lo / s).rounded(.toNearestOrEven))))
     }
-
-    func quantize(_ v: Float) -> UInt8 {
-        let q = (v / scale).rounded(.toNearestOrEven) + Float(zeroPoint)
-        return UInt8(min(255, max(0, q.isNaN ? Float(zeroPoint) : q)))
-    }
 }

@@ -41,7 +41,7 @@ public final class QuantizedNetwork {
         var current = input.range
         func build(_ steps: [QuantizedPlan.Step], fusedRange: QuantizedRange? = nil) throws -> [QuantizedUnit] {
             var units: [QuantizedUnit] = []
-            for (i, step) in steps.enumerated() {
+            for step in steps {
                 switch step {
                 case let .conv(_, layer, bn, activation, _, stores):
                     let out = try stores.map(range) ?? fusedRange!
@@ -70,7 +70,6 @@ public final class QuantizedNetwork {
                     units.append(QuantizedResidual(body: bodyUnits, shortcut: shortcut))
                     current = out
                 }
-                _ = i
             }
             return units
         }
