@@ -14,7 +14,8 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product linesight
 
-## The whole test suite: installs what is missing, builds, runs every test.
+## The whole test suite: installs what is missing, builds, runs every test, then the build
+## again as a CPU without AVX under qemu-user (scripts/check-baseline.sh).
 ## A stuck test fails the run after TEST_TIMEOUT seconds instead of hanging CI.
 TEST_TIMEOUT ?= 2400
 test: deps
@@ -22,6 +23,7 @@ test: deps
 	scripts/onnx-venv.sh >/dev/null
 	$(SWIFT) build --build-tests
 	timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test --skip-build
+	scripts/check-baseline.sh
 	scripts/check-units.sh
 	scripts/check-deploy.sh
 	scripts/check-architecture.py

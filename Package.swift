@@ -1,11 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Vector code: AVX2+FMA is the safe baseline for the x86-64 line PCs we target
-// (Haswell, 2013, and newer). AVX-512 is not assumed: such a binary dies with
-// SIGILL on CPUs without it. OpenBLAS picks its own kernels at run time.
+// One binary for every x86-64 line PC: Swift compiles for the x86-64-v2 baseline (Nehalem:
+// SSE4.2, POPCNT; every Atom and Celeron since Silvermont), so nothing dies with SIGILL on
+// a CPU without AVX2. The engine's multiply-add loops live in CKernels, compiled once per
+// instruction set (baseline, AVX2 + FMA, AVX-512) and chosen at start (`FloatISA`,
+// `Int8ISA`); OpenBLAS picks its own kernels at run time too. Swift's `-target-cpu` has no
+// `x86-64-v2` name; `nehalem` is that level.
 #if arch(x86_64)
-let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-target-cpu", "haswell"])]
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "nehalem"])]
 #else
 let vectorFlags: [SwiftSetting] = []
 #endif

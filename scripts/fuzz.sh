@@ -22,7 +22,7 @@ per=$(( seconds / ${#targets[@]} ))
 [ "$per" -ge 1 ] || per=1
 
 kernel_flags=()
-if [ "$(uname -m)" = x86_64 ]; then kernel_flags=(-Xcc -mavx2 -Xcc -mfma -target-cpu haswell); fi
+if [ "$(uname -m)" = x86_64 ]; then kernel_flags=(-target-cpu nehalem); fi
 
 # build NAME MODULE SOURCES... -- SWIFTC FLAGS...
 build() {

@@ -13,9 +13,10 @@ fi
 # --test: PyTorch exports the torchvision model the weight import is tested against; the MQTT
 # output is tested against a real broker (mosquitto) and client (mosquitto_sub); the operator
 # screen is loaded in headless Chromium and its screenshot read back with tesseract (OCR); python3-venv:
-# ONNX Runtime (PyPI, scripts/onnx-venv.sh) checks `linesight export`
+# ONNX Runtime (PyPI, scripts/onnx-venv.sh) checks `linesight export`; qemu-user runs the build as a CPU without AVX
+# (scripts/check-baseline.sh)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3-torch python3-torchvision python3-venv python3-pip mosquitto mosquitto-clients chromium tesseract-ocr tesseract-ocr-eng)
+    packages+=(python3-torch python3-torchvision python3-venv python3-pip mosquitto mosquitto-clients chromium tesseract-ocr tesseract-ocr-eng qemu-user)
 fi
 # --line: make demo LINE=1 runs a real broker and talks to the daemon with curl
 if [[ "${1:-}" == "--line" ]]; then

@@ -42,6 +42,7 @@ struct EngineCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         print("cpu            \(cpu.modelName.isEmpty ? "unknown" : cpu.modelName)")
         print("vector units   \(cpu.hasAVX512 ? "AVX-512" : cpu.hasAVX2 ? "AVX2+FMA" : "SSE (no AVX2)")")
+        print("fp32 kernels   \(FloatISA.current) (chosen at start; LINESIGHT_FP32_KERNELS=baseline|avx2|avx512 picks a slower one)")
         print("int8 kernels   \(Int8ISA.best) (chosen at start; linesight quantize makes int8 models)")
         print("openblas       \(BLASRuntime.configuration)")
         print("core in use    \(BLASRuntime.coreName)")

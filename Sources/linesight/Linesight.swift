@@ -43,7 +43,8 @@ struct Linesight: ParsableCommand {
     static var versionText: String {
         """
         linesight \(version)
-        fp32 kernels: compiled for x86-64 with AVX2 and FMA (Haswell and newer); OpenBLAS picks its own at run time
+        built for: x86-64-v2 (SSE4.2; no AVX needed)
+        fp32 kernels: \(FloatISA.current)\(FloatISA.current == .best ? "" : " (LINESIGHT_FP32_KERNELS; the CPU has \(FloatISA.best))"), chosen at start for this CPU; OpenBLAS picks its own
         int8 kernels: \(Int8ISA.best), chosen at start for this CPU
         cpu: \(Int8ISA.cpuSummary)
         """

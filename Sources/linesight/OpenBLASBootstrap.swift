@@ -11,7 +11,7 @@ enum OpenBLASBootstrap {
 
     static func cpuFeatures() -> CPUFeatures {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        return CPUFeatures.parse(cpuinfo: text)
+        return CPUFeatures.parse(cpuinfo: text).confirmedByCPUID()
     }
 
     /// For tests on machines whose OpenBLAS already fits the CPU: pretend it picked this core.

@@ -6,8 +6,9 @@ struct BlockedWinogradTests {
     @Test("== naive convolution, + residual, then ReLU, on odd sizes, channels, borders and batches", arguments: [
         (16, 16, 7, 9, 1), (32, 32, 28, 28, 1), (16, 48, 5, 3, 1), (20, 16, 6, 5, 1),   // a last input block of 4 channels
         (64, 128, 7, 7, 1), (16, 32, 1, 1, 1), (24, 16, 13, 2, 3), (16, 16, 2, 11, 2),
-    ])
-    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ border: Int) throws {
+    ], FloatISA.available)
+    func matchesNaive(_ c: (Int, Int, Int, Int, Int), isa: FloatISA) throws {
+        let (cin, cout, h, w, border) = c
         let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: 3, stride: 1, padding: 1)
         #expect(BlockedWinogradPlan.applies(to: g, inputBorder: border))
         let plan = BlockedWinogradPlan(g, inputBorder: border)
@@ -16,7 +17,7 @@ struct BlockedWinogradTests {
         defer { wp.deallocate(); scratch.deallocate() }
         // the direct blocked conv's tolerance: the transforms add no measurable error here
         expectBlockedConvMatchesNaive(g, input: plan.input, output: plan.output, inputSlack: plan.inputSlack,
-                                      seed: UInt64(cin * 7 + h * 3 + w + border), "winograd border \(border)", split: 2,
+                                      seed: UInt64(cin * 7 + h * 3 + w + border), "winograd border \(border) \(isa)", split: 2,
                                       pack: { plan.packWeights($0, into: wp) }) { batch, x, y, bias, residual, relu, split in
             let tiles = plan.tiles(batch: batch)
             #expect(tiles.count == batch * ((h + 1) / 2) * ((w + 1) / 2))
@@ -25,7 +26,7 @@ struct BlockedWinogradTests {
                 for s in 0..<split {
                     let lo = tiles.groups * s / split, hi = tiles.groups * (s + 1) / split
                     plan.run(x, wp, bias: bias, relu: relu, y, residual: residual, tiles,
-                             groups: lo..<hi, channelBlocks: kb..<(kb + 1), scratch: scratch)
+                             groups: lo..<hi, channelBlocks: kb..<(kb + 1), scratch: scratch, isa: isa)
                 }
             }
         }

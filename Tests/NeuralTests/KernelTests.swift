@@ -192,8 +192,9 @@ struct DirectConvTests {
         (1, 32, 28, 28, 3, 1, 1, 1), (4, 4, 12, 12, 3, 3, 1, 2), (64, 64, 4, 4, 3, 1, 1, 1), (3, 2, 6, 6, 2, 2, 0, 1),
         // strided packing's vector path (rows of 16+ inputs), at batch 1 split across threads
         (32, 16, 30, 34, 3, 2, 1, 1), (8, 8, 21, 40, 3, 2, 0, 2),
-    ])
-    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int, _ batch: Int) throws {
+    ], FloatISA.available)
+    func matchesNaive(_ c: (Int, Int, Int, Int, Int, Int, Int, Int), isa: FloatISA) throws {
+        let (cin, cout, h, w, k, stride, pad, batch) = c
         var rng = SeededGenerator(seed: UInt64(cin * 31 + h * 7 + k))
         let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
         let weight = (0..<(cout * cin * k * k)).map { _ in rng.normal() }
@@ -201,8 +202,9 @@ struct DirectConvTests {
         let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
         let ref = Tensor(Shape(cout, g.outHeight, g.outWidth), batch: batch)
         convForwardNaive(x.data, weight, bias, ref.data, batch: batch, g)
-        let name = "direct \(cin)->\(cout) \(h)x\(w) k\(k) s\(stride) p\(pad) n\(batch)"
+        let name = "direct \(cin)->\(cout) \(h)x\(w) k\(k) s\(stride) p\(pad) n\(batch) \(isa)"
         let conv = DirectConvLayer(g, weight: weight, bias: bias)
+        conv.isa = isa
         let y = conv.forward(x, mode: .eval)
         expectClose(y.array, ref.array, tolerance: 1e-5 * Float(cin * k * k).squareRoot(), name)
         conv.relu = true
@@ -260,14 +262,15 @@ struct BlockedTrainingTests {
     @Test("weight gradient == naive, on odd input channels, kernels, strides, batches and worker counts", arguments: [
         (1, 16, 9, 7, 3, 1, 1, 5, 1), (3, 32, 13, 11, 3, 2, 1, 4, 2), (5, 16, 6, 6, 1, 2, 0, 3, 2), (16, 16, 8, 9, 5, 1, 2, 7, 2),
         (24, 32, 10, 10, 7, 2, 3, 2, 1), (16, 16, 64, 60, 3, 1, 1, 9, 2),   // the last: several steps per worker
-    ])
-    func weightGradient(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int,
-                        _ batch: Int, _ workers: Int) {
+    ], FloatISA.available)
+    func weightGradient(_ c: (Int, Int, Int, Int, Int, Int, Int, Int, Int), isa: FloatISA) {
+        let (cin, cout, h, w, k, stride, pad, batch, workers) = c
         let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
         var rng = SeededGenerator(seed: UInt64(cin * 7 + k + batch))
         let x = randomTensor(batch: batch, Shape(cin, h, w), &rng)
         let dy = randomTensor(batch: batch, Shape(cout, g.outHeight, g.outWidth), &rng)
         let runner = BlockedConvRunner(g)
+        runner.isa = isa
         let count = cout * cin * k * k
         let partials = (0..<workers).map { _ in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
@@ -280,7 +283,7 @@ struct BlockedTrainingTests {
         var ref = [Float](repeating: 0, count: count)
         let weights = [Float](repeating: 0, count: count)
         ref.withUnsafeMutableBufferPointer { convBackwardNaive(x.data, weights, dy.data, nil, $0.baseAddress!, nil, batch: batch, g) }
-        expectClose(fast, ref, tolerance: 1e-4, "dW \(cin)->\(cout) k\(k) s\(stride) n\(batch)")
+        expectClose(fast, ref, tolerance: 1e-4, "dW \(cin)->\(cout) k\(k) s\(stride) n\(batch) \(isa)")
         if h == 64 { #expect(runner.imagesPerStep < batch / workers, "several steps per worker") }
     }
 }
@@ -315,14 +318,15 @@ struct BlockedConvTests {
         (8, 16, 7, 9, 3, 1, 1), (16, 32, 13, 11, 3, 2, 1), (8, 16, 6, 6, 1, 2, 0), (24, 16, 5, 3, 3, 1, 1),
         (8, 32, 9, 12, 1, 1, 0), (16, 16, 10, 10, 2, 2, 0), (8, 16, 1, 1, 3, 1, 1), (32, 48, 28, 28, 3, 2, 1),
         (1, 16, 9, 7, 3, 1, 1), (3, 32, 8, 8, 3, 2, 1), (12, 16, 6, 5, 3, 1, 1), (20, 32, 5, 7, 1, 1, 0),   // a last block of fewer than 8 channels
-    ])
-    func matchesNaive(_ cin: Int, _ cout: Int, _ h: Int, _ w: Int, _ k: Int, _ stride: Int, _ pad: Int) throws {
+    ], FloatISA.available)
+    func matchesNaive(_ c: (Int, Int, Int, Int, Int, Int, Int), isa: FloatISA) throws {
+        let (cin, cout, h, w, k, stride, pad) = c
         let g = ConvGeometry(input: Shape(cin, h, w), outChannels: cout, kernel: k, stride: stride, padding: pad)
         #expect(BlockedConvPlan.applies(to: g))
         let plan = BlockedConvPlan(g)
         let wp = UnsafeMutablePointer<Float>.allocate(capacity: plan.packedWeightCount)
         defer { wp.deallocate() }
-        expectBlockedConvMatchesNaive(g, input: plan.input, output: plan.output, seed: UInt64(cin * 13 + h * 5 + k + stride), "blocked",
+        expectBlockedConvMatchesNaive(g, input: plan.input, output: plan.output, seed: UInt64(cin * 13 + h * 5 + k + stride), "blocked \(isa)",
                                       split: 3, pack: { plan.packWeights($0, into: wp) }) { batch, x, y, bias, residual, relu, split in
             let table = plan.pixels(batch: batch)
             #expect(table.count == batch * g.outPlane)
@@ -330,7 +334,8 @@ struct BlockedConvTests {
             for kb in 0..<plan.channelBlocks {
                 for s in 0..<split {
                     let lo = table.blocks * s / split, hi = table.blocks * (s + 1) / split
-                    plan.run(x, wp, bias: bias, relu: relu, y, residual: residual, table, channelBlocks: kb..<(kb + 1), pixelBlocks: lo..<hi)
+                    plan.run(x, wp, bias: bias, relu: relu, y, residual: residual, table, channelBlocks: kb..<(kb + 1), pixelBlocks: lo..<hi,
+                             isa: isa)
                 }
             }
         }

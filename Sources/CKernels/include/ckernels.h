@@ -84,4 +84,104 @@ void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, 
 void ls_qdepthwise(const uint8_t *x, int h, int w, int c, int ldx, int zx, const int8_t *wt, int k, int stride, int pad,
                    int oh, int ow, int row0, int rows, const ls_qepilogue *e);
 
+// ---- fp32 conv micro-kernels (fconv.c), one variant per instruction set ----
+
+// Instruction sets of the fp32 kernels, slowest first.
+enum {
+    LS_FISA_BASELINE = 0,  // SSE up to 4.2 (x86-64-v2), and every other architecture
+    LS_FISA_AVX2 = 1,      // AVX2 + FMA (x86-64-v3: Haswell, Zen and newer)
+    LS_FISA_AVX512 = 2,    // AVX-512 F + VL (Skylake-SP, Ice Lake, Zen 4 and newer)
+};
+// The fastest fp32 variant this CPU allows.
+int ls_fp32_best_isa(void);
+// Whether this CPU can run variant `isa` (an LS_FISA_*).
+int ls_fp32_isa_available(int isa);
+
+enum { LS_FCONV_TAPS = 0, LS_FCONV_3X3 = 1, LS_FCONV_POINTWISE = 2 };
+
+// One 16-channel output block of the channel-blocked direct conv (Neural's BlockedConvPlan):
+// for pixel i < pixels, out[l] = sum over input channel c and tap t of
+//   w[(c * taps + t) * 16 + l] * x[(c / 8) * in_block + c % 8 + origins[i] + offset(t)]
+// with offset(t) = taps[t] (LS_FCONV_TAPS, nt of them), 0 (LS_FCONV_POINTWISE) or, for
+// LS_FCONV_3X3, ky * row + kx * 8. Lanes 0-7 go to y + targets[i], lanes 8-15 to
+// y + out_block + targets[i], each plus bias (16 floats, or none) plus the residual at the
+// same offsets (or none), through ReLU if asked.
+typedef struct {
+    const float *x;
+    const ptrdiff_t *origins, *targets;
+    ptrdiff_t pixels;
+    int kind;
+    const ptrdiff_t *taps;
+    int nt;
+    ptrdiff_t row, in_block;
+    int cin;
+    const float *w;
+    float *y;
+    ptrdiff_t out_block;
+    const float *bias, *residual;
+    int relu;
+} ls_fconv_blocked_args;
+void ls_fconv_blocked(int isa, const ls_fconv_blocked_args *a);
+
+// The weight gradient of one 16-channel output block: for each pair j < pairs,
+//   dw[l * pairs + j] += sum over pixels p in [p0, p1) of dy_l(p) * x[origins[p] + offsets[j]]
+// where dy_l(p) is dy[targets[p] + l] for l < 8 and dy[out_block + targets[p] + l - 8] after.
+typedef struct {
+    const float *x, *dy;
+    ptrdiff_t out_block;
+    const ptrdiff_t *origins, *targets;
+    ptrdiff_t p0, p1;
+    const ptrdiff_t *offsets;
+    int pairs;
+    float *dw;
+} ls_fconv_wgrad_args;
+void ls_fconv_weight_gradient(int isa, const ls_fconv_wgrad_args *a);
+
+// One block of the NCHW direct conv (Neural's DirectConvPlan): 4 output channels x 24 grid
+// positions, out[j * 24 + i] = sum over c, t of w[(c * nt + t) * 4 + j] * p[c * channel_stride + offset(t) + i],
+// offset(t) = taps[t], or, when row > 0 (a 3x3 stride-1 kernel, nt = 9), ky * row + kx.
+typedef struct {
+    const float *p;
+    ptrdiff_t channel_stride;
+    const ptrdiff_t *taps;
+    int nt;
+    ptrdiff_t row;
+    const float *w;
+    int cin;
+    float *out;
+} ls_fconv_direct_args;
+void ls_fconv_direct(int isa, const ls_fconv_direct_args *a);
+
+// The Winograd F(2x2, 3x3) transforms of Neural's BlockedWinogradPlan. Input: for tile i <
+// count and input block j < blocks, the 4x4 window of 8-channel pixels at
+// x + j * in_block + origins[i] (rows `row` floats apart) becomes B^T d B, position p
+// (0..15) stored at v + p * v_position + j * v_block + i * 8.
+typedef struct {
+    const float *x;
+    const ptrdiff_t *origins;
+    int count, blocks;
+    ptrdiff_t row, in_block;
+    float *v;
+    ptrdiff_t v_block, v_position;
+} ls_fwino_input_args;
+void ls_fwino_input(int isa, const ls_fwino_input_args *a);
+
+// Output: for tile i < count, the 16 products of 16 channels at m + p * position_stride + i * 16
+// become A^T M A, 2x2 pixels written from y + targets[i] (lanes 0-7) and y + out_block +
+// targets[i] (lanes 8-15), columns 8 floats apart, rows `row` apart; extents[i] bit 0: the
+// right column is inside the image, bit 1: the bottom row. Plus bias (16 floats) and the
+// residual at the same offsets (or none), through ReLU if asked.
+typedef struct {
+    const float *m;
+    ptrdiff_t position_stride;
+    int count;
+    float *y;
+    const ptrdiff_t *targets;
+    const uint8_t *extents;
+    ptrdiff_t out_block, row;
+    const float *bias, *residual;
+    int relu;
+} ls_fwino_output_args;
+void ls_fwino_output(int isa, const ls_fwino_output_args *a);
+
 #endif

@@ -7,6 +7,8 @@ public final class DirectConvLayer: Layer {
     public var outputShape: Shape { Shape(plan.geometry.outChannels, plan.geometry.outHeight, plan.geometry.outWidth) }
     /// ReLU fused into the output write (set by the inference compiler).
     public var relu = false
+    /// The micro-kernel's instruction set (the tests run each one the CPU has).
+    var isa = FloatISA.current
     private let weights: UnsafeMutablePointer<Float>
     private let bias: UnsafeMutablePointer<Float>
     private var packed: Tensor?
@@ -64,7 +66,7 @@ public final class DirectConvLayer: Layer {
             while i < range.upperBound {
                 let b = i / blocks, k0 = i % blocks, k1 = min(blocks, k0 + range.upperBound - i)
                 plan.run(p + b * per, weights, bias: bias, relu: relu, y.data + b * sampleOut,
-                         residual: residual.map { UnsafePointer($0.data + b * sampleOut) }, channelBlocks: k0..<k1)
+                         residual: residual.map { UnsafePointer($0.data + b * sampleOut) }, channelBlocks: k0..<k1, isa: isa)
                 i += k1 - k0
             }
         }

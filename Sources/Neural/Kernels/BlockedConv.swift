@@ -1,3 +1,5 @@
+import CKernels
+
 /// The channel-blocked layout of one sample: channels in blocks of 8, each block a plane
 /// of padded rows of 8-float pixels, `[C/8][H+2b][W+2b][8]`, with a zero border of b
 /// pixels (1 unless a 7x7 stem reads it). A conv reading it with padding up to b finds
@@ -124,12 +126,14 @@ struct Transpose8 {
 
 /// Direct convolution from one blocked buffer to another (`BlockedLayout`), for
 /// inference: any kernel size and stride with padding up to the input's border, ungrouped,
-/// output channels a multiple of 16. A micro-kernel keeps 16 output channels
-/// (two vectors) x 6 output pixels in 12 registers; per input channel and tap it loads the
-/// two weight vectors and broadcasts the 6 pixels' inputs: 12 FMAs. The 6 pixels run along
-/// the flattened output, across row ends, so no work is wasted but the last block's. Bias,
-/// a residual (a blocked buffer shaped as the output) and ReLU go into the output write,
-/// 8 channels at a time. Its naive twin is `convForwardNaive`.
+/// output channels a multiple of 16. The micro-kernel (`ls_fconv_blocked`, C, one variant
+/// per instruction set, `FloatISA`) keeps 16 output channels x a few output pixels in
+/// registers (AVX2: two vectors x 6 pixels, 12 FMAs per input channel and tap; AVX-512: one
+/// vector x 12 pixels); per input channel and tap it loads the weight vectors and
+/// broadcasts the pixels' inputs. The pixels run along the flattened output, across row
+/// ends, so no work is wasted but the last tile's. Bias, a residual (a blocked buffer
+/// shaped as the output) and ReLU go into the output write, 8 channels at a time. Its
+/// naive twin is `convForwardNaive`.
 public struct BlockedConvPlan: Sendable {
     public static let channelBlock = 16
     public static let pixelBlock = 6
@@ -208,30 +212,35 @@ public struct BlockedConvPlan: Sendable {
     @inline(never)
     public func run(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
                     _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?,
-                    _ pixels: Pixels, channelBlocks blocks: Range<Int>, pixelBlocks range: Range<Int>) {
+                    _ pixels: Pixels, channelBlocks blocks: Range<Int>, pixelBlocks range: Range<Int>,
+                    isa: FloatISA = .current) {
         let g = geometry, nt = taps.count, cin = g.inChannels, cb = Self.channelBlock, pb = Self.pixelBlock
-        let threeByThree = g.kernelH == 3
-        let inBlock = input.blockStride, outBlock = output.blockStride, n = pixels.count
+        let first = range.lowerBound * pb, end = min(range.upperBound * pb, pixels.count)
+        guard first < end else { return }
+        let kind = g.kernelH == 3 ? LS_FCONV_3X3 : nt == 1 && taps[0] == 0 ? LS_FCONV_POINTWISE : LS_FCONV_TAPS
+        let outBlock = output.blockStride
         taps.withUnsafeBufferPointer { tp in
             pixels.origins.withUnsafeBufferPointer { org in
                 pixels.targets.withUnsafeBufferPointer { tgt in
+                    var a = ls_fconv_blocked_args()
+                    a.x = x
+                    a.origins = org.baseAddress! + first
+                    a.targets = tgt.baseAddress! + first
+                    a.pixels = end - first
+                    a.kind = Int32(kind)
+                    a.taps = tp.baseAddress
+                    a.nt = Int32(nt)
+                    a.row = input.rowStride
+                    a.in_block = input.blockStride
+                    a.cin = Int32(cin)
+                    a.out_block = outBlock
+                    a.relu = relu ? 1 : 0
                     for k in blocks {
-                        let wk = w + k * cin * nt * cb
-                        let b0 = UnsafeRawPointer(bias + k * cb).loadUnaligned(as: SIMD8<Float>.self)
-                        let b1 = UnsafeRawPointer(bias + k * cb + 8).loadUnaligned(as: SIMD8<Float>.self)
-                        for block in range {
-                            let p0 = block * pb
-                            var acc = Accumulators()
-                            if threeByThree {
-                                acc.run3x3(x, org.baseAddress! + p0, input.rowStride, inBlock, cin, wk)
-                            } else if nt == 1 {
-                                acc.pointwise(x, org.baseAddress! + p0, inBlock, cin, wk)
-                            } else {
-                                acc.run(x, org.baseAddress! + p0, tp.baseAddress!, nt, inBlock, cin, wk)
-                            }
-                            acc.write(y + 2 * k * outBlock, outBlock, tgt.baseAddress! + p0, min(pb, n - p0), b0, b1,
-                                      residual.map { $0 + 2 * k * outBlock }, relu)
-                        }
+                        a.w = w + k * cin * nt * cb
+                        a.y = y + 2 * k * outBlock
+                        a.bias = bias + k * cb
+                        a.residual = residual.map { $0 + 2 * k * outBlock }
+                        ls_fconv_blocked(isa.code, &a)
                     }
                 }
             }
@@ -252,9 +261,10 @@ extension BlockedConvPlan {
     /// accumulators to the stack: 47 GFLOP/s on one core.) Its naive twin is `convBackwardNaive`.
     @inline(never)
     public func accumulateWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ pixels: Pixels,
-                                         into dW: UnsafeMutablePointer<Float>, channelBlocks blocks: Range<Int>) {
+                                         into dW: UnsafeMutablePointer<Float>, channelBlocks blocks: Range<Int>,
+                                         isa: FloatISA = .current) {
         let g = geometry, nt = taps.count, cin = g.inChannels, pairs = cin * nt
-        let inBlock = input.blockStride, outBlock = output.blockStride, n = pixels.count
+        let outBlock = output.blockStride, inBlock = input.blockStride, n = pixels.count
         // each (input channel, tap) pair's offset from a pixel's window origin
         let offsets = (0..<pairs).map { j in
             let c = j / nt
@@ -263,183 +273,27 @@ extension BlockedConvPlan {
         offsets.withUnsafeBufferPointer { off in
             pixels.origins.withUnsafeBufferPointer { org in
                 pixels.targets.withUnsafeBufferPointer { tgt in
+                    var a = ls_fconv_wgrad_args()
+                    a.x = x
+                    a.out_block = outBlock
+                    a.origins = org.baseAddress
+                    a.targets = tgt.baseAddress
+                    a.offsets = off.baseAddress
+                    a.pairs = Int32(pairs)
                     // pixels in chunks whose dy and x stay in the first-level cache across the pairs
                     var p0 = 0
                     while p0 < n {
-                        let p1 = min(n, p0 + Self.weightGradientChunk)
+                        a.p0 = p0
+                        a.p1 = min(n, p0 + Self.weightGradientChunk)
                         for k in blocks {
-                            let d0 = dy + 2 * k * outBlock, d1 = d0 + outBlock
-                            var j = 0
-                            while j < pairs {
-                                let last = pairs - 1
-                                let o0 = off[j], o1 = off[min(j + 1, last)], o2 = off[min(j + 2, last)], o3 = off[min(j + 3, last)]
-                                var acc = GradientAccumulators()
-                                var p = p0
-                                repeat {
-                                    acc.outer(d0 + tgt[p], d1 + tgt[p], x + org[p], o0, o1, o2, o3)
-                                    p &+= 1
-                                } while p < p1
-                                acc.add(to: dW + k * Self.channelBlock * pairs + j, stride: pairs, count: min(4, pairs - j))
-                                j += 4
-                            }
+                            a.dy = dy + 2 * k * outBlock
+                            a.dw = dW + k * Self.channelBlock * pairs
+                            ls_fconv_weight_gradient(isa.code, &a)
                         }
-                        p0 = p1
+                        p0 = a.p1
                     }
                 }
             }
         }
-    }
-}
-
-/// The weight gradient's 16 output channels x 4 (input channel, tap) pairs of sums.
-private struct GradientAccumulators {
-    typealias V = SIMD8<Float>
-    var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
-
-    /// The 16 output channels' gradients at `dy0` and `dy1` times the inputs at `q + o_i`.
-    @inline(__always)
-    mutating func outer(_ dy0: UnsafePointer<Float>, _ dy1: UnsafePointer<Float>, _ q: UnsafePointer<Float>,
-                        _ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int) {
-        let w0 = UnsafeRawPointer(dy0).loadUnaligned(as: V.self), w1 = UnsafeRawPointer(dy1).loadUnaligned(as: V.self)
-        var x = V(repeating: q[o0]); a0.addProduct(x, w0); b0.addProduct(x, w1)
-        x = V(repeating: q[o1]); a1.addProduct(x, w0); b1.addProduct(x, w1)
-        x = V(repeating: q[o2]); a2.addProduct(x, w0); b2.addProduct(x, w1)
-        x = V(repeating: q[o3]); a3.addProduct(x, w0); b3.addProduct(x, w1)
-    }
-
-    /// Adds the first `count` pairs' sums into `dW`: output channel l of pair i at `dW[l * stride + i]`.
-    @inline(__always)
-    func add(to dW: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
-        @inline(__always)
-        func put(_ lo: V, _ hi: V, _ i: Int) {
-            for l in 0..<8 {
-                dW[l * stride + i] += lo[l]
-                dW[(l + 8) * stride + i] += hi[l]
-            }
-        }
-        put(a0, b0, 0)
-        if count > 1 { put(a1, b1, 1) }
-        if count > 2 { put(a2, b2, 2) }
-        if count > 3 { put(a3, b3, 3) }
-    }
-}
-
-/// Stores `value + bias (+ residual at the same offset)`, through ReLU if asked, at `y + offset`:
-/// the output write of the blocked kernels.
-@inline(__always)
-func storeOutput(_ value: SIMD8<Float>, _ bias: SIMD8<Float>, _ residual: UnsafePointer<Float>?, _ relu: Bool,
-                 _ y: UnsafeMutablePointer<Float>, _ offset: Int) {
-    var out = value + bias
-    if let r = residual { out += UnsafeRawPointer(r + offset).loadUnaligned(as: SIMD8<Float>.self) }
-    if relu { out = out.replacing(with: 0, where: out .< 0) }
-    UnsafeMutableRawPointer(y + offset).storeBytes(of: out, as: SIMD8<Float>.self)
-}
-
-/// 6 pixels x 16 output channels of accumulators (12 of the 16 AVX2 registers).
-struct Accumulators {
-    typealias V = SIMD8<Float>
-    var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V()
-    var a3 = V(), b3 = V(), a4 = V(), b4 = V(), a5 = V(), b5 = V()
-
-    /// The six pixels' window origins, in floats of the input.
-    struct Origins {
-        let o0: Int, o1: Int, o2: Int, o3: Int, o4: Int, o5: Int
-        init(_ o0: Int, _ o1: Int, _ o2: Int, _ o3: Int, _ o4: Int, _ o5: Int) {
-            (self.o0, self.o1, self.o2, self.o3, self.o4, self.o5) = (o0, o1, o2, o3, o4, o5)
-        }
-    }
-
-    /// One input channel, one tap: inputs at `q + o` for the six pixels, weights at `w`.
-    @inline(__always)
-    mutating func tap(_ q: UnsafePointer<Float>, _ o: Origins, _ w: UnsafePointer<Float>) {
-        let w0 = UnsafeRawPointer(w).loadUnaligned(as: V.self)
-        let w1 = UnsafeRawPointer(w).loadUnaligned(fromByteOffset: 32, as: V.self)
-        var x = V(repeating: q[o.o0]); a0.addProduct(x, w0); b0.addProduct(x, w1)
-        x = V(repeating: q[o.o1]); a1.addProduct(x, w0); b1.addProduct(x, w1)
-        x = V(repeating: q[o.o2]); a2.addProduct(x, w0); b2.addProduct(x, w1)
-        x = V(repeating: q[o.o3]); a3.addProduct(x, w0); b3.addProduct(x, w1)
-        x = V(repeating: q[o.o4]); a4.addProduct(x, w0); b4.addProduct(x, w1)
-        x = V(repeating: q[o.o5]); a5.addProduct(x, w0); b5.addProduct(x, w1)
-    }
-
-    /// Every input channel: `body(q, o, w)` with the channel's input `q`, the six pixels'
-    /// window origins `o` and the channel's weights `w`, which takes `step` floats.
-    @inline(__always)
-    mutating func channels(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ inBlock: Int, _ cin: Int,
-                           _ w: UnsafePointer<Float>, step: Int,
-                           _ body: (inout Accumulators, UnsafePointer<Float>, Origins, UnsafePointer<Float>) -> Void) {
-        let o = Origins(org[0], org[1], org[2], org[3], org[4], org[5])
-        var wp = w
-        var c = 0
-        repeat {
-            body(&self, x + (c >> 3) &* inBlock + (c & 7), o, wp)
-            wp += step
-            c &+= 1
-        } while c < cin
-    }
-
-    /// A 1x1 kernel (weights `[cin][16]`): the eight channels of each input block
-    /// unrolled, so that each broadcast's address is a constant off the block's.
-    @inline(__always)
-    mutating func pointwise(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ inBlock: Int, _ cin: Int,
-                            _ w: UnsafePointer<Float>) {
-        let o = Origins(org[0], org[1], org[2], org[3], org[4], org[5])
-        var q = x, wp = w
-        var blocks = cin >> 3
-        while blocks > 0 {
-            tap(q, o, wp); tap(q + 1, o, wp + 16); tap(q + 2, o, wp + 32); tap(q + 3, o, wp + 48)
-            tap(q + 4, o, wp + 64); tap(q + 5, o, wp + 80); tap(q + 6, o, wp + 96); tap(q + 7, o, wp + 112)
-            q += inBlock
-            wp += 128
-            blocks &-= 1
-        }
-        var c = 0
-        while c < cin & 7 {
-            tap(q + c, o, wp + 16 &* c)
-            c &+= 1
-        }
-    }
-
-    /// Any kernel: the taps from a table.
-    @inline(__always)
-    mutating func run(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ taps: UnsafePointer<Int>, _ nt: Int,
-                      _ inBlock: Int, _ cin: Int, _ w: UnsafePointer<Float>) {
-        channels(x, org, inBlock, cin, w, step: 16 &* nt) { acc, q, o, wp in
-            var t = 0
-            repeat {
-                acc.tap(q + taps[t], o, wp + 16 &* t)
-                t &+= 1
-            } while t < nt
-        }
-    }
-
-    /// 3x3: the nine taps unrolled, three per input row `row` floats apart.
-    @inline(__always)
-    mutating func run3x3(_ x: UnsafePointer<Float>, _ org: UnsafePointer<Int>, _ row: Int,
-                         _ inBlock: Int, _ cin: Int, _ w: UnsafePointer<Float>) {
-        channels(x, org, inBlock, cin, w, step: 144) { acc, q, o, wp in
-            let r1 = q + row, r2 = q + 2 &* row
-            acc.tap(q, o, wp); acc.tap(q + 8, o, wp + 16); acc.tap(q + 16, o, wp + 32)
-            acc.tap(r1, o, wp + 48); acc.tap(r1 + 8, o, wp + 64); acc.tap(r1 + 16, o, wp + 80)
-            acc.tap(r2, o, wp + 96); acc.tap(r2 + 8, o, wp + 112); acc.tap(r2 + 16, o, wp + 128)
-        }
-    }
-
-    /// The first `count` pixels, each as two 8-channel vectors at `y + target` and
-    /// `y + block + target`.
-    @inline(__always)
-    func write(_ y: UnsafeMutablePointer<Float>, _ block: Int, _ targets: UnsafePointer<Int>, _ count: Int,
-               _ bias0: V, _ bias1: V, _ residual: UnsafePointer<Float>?, _ relu: Bool) {
-        @inline(__always)
-        func put(_ lo: V, _ hi: V, _ t: Int) {
-            storeOutput(lo, bias0, residual, relu, y, t)
-            storeOutput(hi, bias1, residual, relu, y, block + t)
-        }
-        put(a0, b0, targets[0])
-        if count > 1 { put(a1, b1, targets[1]) }
-        if count > 2 { put(a2, b2, targets[2]) }
-        if count > 3 { put(a3, b3, targets[3]) }
-        if count > 4 { put(a4, b4, targets[4]) }
-        if count > 5 { put(a5, b5, targets[5]) }
     }
 }

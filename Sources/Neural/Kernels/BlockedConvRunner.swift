@@ -13,6 +13,8 @@
 /// or the input gradient) as Winograd F(2x2, 3x3) (`BlockedWinogradPlan`) when asked.
 final class BlockedConvRunner {
     let plan: BlockedConvPlan
+    /// The micro-kernels' instruction set (the tests run each one the CPU has).
+    var isa = FloatISA.current
     let winograd: BlockedWinogradPlan?
     /// Images per step of one worker: its blocked input and output stay within about 1 MB.
     let imagesPerStep: Int
@@ -92,7 +94,7 @@ final class BlockedConvRunner {
                     plan.output.pack(dy + (i + b) * outPlane, into: outputs[w] + b * plan.output.count, channels: 0..<g.outChannels)
                 }
                 plan.accumulateWeightGradient(inputs[w], outputs[w], tables[cnt]!, into: partials[w],
-                                              channelBlocks: 0..<plan.channelBlocks)
+                                              channelBlocks: 0..<plan.channelBlocks, isa: isa)
                 i += cnt
             }
         }
@@ -110,11 +112,11 @@ final class BlockedConvRunner {
             // every step size, even one of few tiles: the weights are packed for Winograd alone
             let tiles = tileTables[cnt]!
             winograd.run(blockedIn, weights, bias: bias, relu: false, blockedOut, residual: nil, tiles,
-                         groups: 0..<tiles.groups, channelBlocks: 0..<plan.channelBlocks, scratch: scratch[w])
+                         groups: 0..<tiles.groups, channelBlocks: 0..<plan.channelBlocks, scratch: scratch[w], isa: isa)
         } else {
             let table = tables[cnt]!
             plan.run(blockedIn, weights, bias: bias, relu: false, blockedOut, residual: nil, table,
-                     channelBlocks: 0..<plan.channelBlocks, pixelBlocks: 0..<table.blocks)
+                     channelBlocks: 0..<plan.channelBlocks, pixelBlocks: 0..<table.blocks, isa: isa)
         }
         for b in 0..<cnt {
             outLayout.unpack(blockedOut + b * outLayout.count, into: y + b * g.outChannels * g.outPlane, channels: 0..<g.outChannels)

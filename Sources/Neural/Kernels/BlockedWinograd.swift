@@ -1,3 +1,5 @@
+import CKernels
+
 /// 3x3 stride-1 convolution in the channel-blocked layout by Winograd's minimal filtering
 /// F(2x2, 3x3) (Lavin & Gray, 2016), for inference: each 2x2 output tile costs 16
 /// multiplies per (input, output) channel pair instead of 36.
@@ -7,7 +9,7 @@
 /// Tiles run in groups of `tileGroup`: a group's inputs are transformed once into a
 /// scratch `V[16][Cin/8][group][8]` that stays in the cache, then for each block of 16
 /// output channels the 16 element-wise products summed over input channels are 16 small
-/// GEMMs on the blocked kernel's micro-kernel (6 tiles x 16 channels, `Accumulators`),
+/// GEMMs on the blocked kernel's micro-kernel (tiles as its pixels, `ls_fconv_blocked`),
 /// into `M[16][group][16]`; the output transform writes 2x2 pixels with the bias, a
 /// residual and ReLU. Its naive twin is `convForwardNaive`.
 ///
@@ -141,7 +143,8 @@ extension BlockedWinogradPlan {
     @inline(never)
     public func run(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
                     _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, _ tiles: Tiles,
-                    groups: Range<Int>, channelBlocks blocks: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+                    groups: Range<Int>, channelBlocks blocks: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+                    isa: FloatISA = .current) {
         let tg = tileGroup, cin = geometry.inChannels, cb = BlockedConvPlan.channelBlock
         let vBlock = tg * BlockedLayout.lanes, vPosition = inputBlocks * vBlock
         let v = scratch, m = scratch + 16 * vPosition
@@ -152,21 +155,27 @@ extension BlockedWinogradPlan {
                     tiles.extents.withUnsafeBufferPointer { ext in
                         for group in groups {
                             let t0 = group * tg, count = min(tg, tiles.count - t0)
-                            transformInputs(x, org.baseAddress! + t0, count, v, vBlock: vBlock, vPosition: vPosition)
+                            transformInputs(x, org.baseAddress! + t0, count, v, vBlock: vBlock, vPosition: vPosition, isa: isa)
                             for k in blocks {
                                 let uk = u + k * 16 * cin * cb
-                                var s = 0
-                                while s < count {
-                                    for p in 0..<16 {
-                                        var acc = Accumulators()
-                                        acc.pointwise(v + p * vPosition, slot + s, vBlock, cin, uk + p * cin * cb)
-                                        acc.write(m + p * tg * cb, BlockedLayout.lanes, mSlot + s, min(6, count - s),
-                                                  SIMD8(), SIMD8(), nil, false)
-                                    }
-                                    s += 6
+                                // per Winograd position, a pointwise product: the tiles as pixels
+                                var a = ls_fconv_blocked_args()
+                                a.origins = slot
+                                a.targets = mSlot
+                                a.pixels = count
+                                a.kind = Int32(LS_FCONV_POINTWISE)
+                                a.nt = 1
+                                a.in_block = vBlock
+                                a.cin = Int32(cin)
+                                a.out_block = BlockedLayout.lanes
+                                for p in 0..<16 {
+                                    a.x = UnsafePointer(v + p * vPosition)
+                                    a.w = uk + p * cin * cb
+                                    a.y = m + p * tg * cb
+                                    ls_fconv_blocked(isa.code, &a)
                                 }
                                 transformOutputs(m, count, y, tgt.baseAddress! + t0, ext.baseAddress! + t0, block: k,
-                                                 bias: bias + k * cb, residual: residual, relu: relu)
+                                                 bias: bias + k * cb, residual: residual, relu: relu, isa: isa)
                             }
                         }
                     }
@@ -198,61 +207,43 @@ extension BlockedWinogradPlan {
         }
     }
 
-    /// V = B^T d B for `count` tiles, every input block, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+    /// V = B^T d B for `count` tiles, every input block, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]]
+    /// (`ls_fwino_input`).
     @inline(__always)
     private func transformInputs(_ x: UnsafePointer<Float>, _ origins: UnsafePointer<Int>, _ count: Int,
-                                 _ v: UnsafeMutablePointer<Float>, vBlock: Int, vPosition: Int) {
-        typealias V = SIMD8<Float>
-        let row = input.rowStride, inBlock = input.blockStride
-        for j in 0..<inputBlocks {
-            for i in 0..<count {
-                let src = UnsafeRawPointer(x + j * inBlock + origins[i])
-                @inline(__always) func d(_ r: Int, _ c: Int) -> V {
-                    src.loadUnaligned(fromByteOffset: (r * row + c * BlockedLayout.lanes) * 4, as: V.self)
-                }
-                let dst = UnsafeMutableRawPointer(v + j * vBlock + i * BlockedLayout.lanes)
-                @inline(__always) func put(_ p: Int, _ value: V) {
-                    dst.storeBytes(of: value, toByteOffset: p * vPosition * 4, as: V.self)
-                }
-                @inline(__always) func columns(_ r: Int, _ c0: V, _ c1: V, _ c2: V, _ c3: V) {
-                    put(4 * r, c0 - c2); put(4 * r + 1, c1 + c2); put(4 * r + 2, c2 - c1); put(4 * r + 3, c1 - c3)
-                }
-                let d0 = (d(0, 0), d(0, 1), d(0, 2), d(0, 3)), d1 = (d(1, 0), d(1, 1), d(1, 2), d(1, 3))
-                let d2 = (d(2, 0), d(2, 1), d(2, 2), d(2, 3)), d3 = (d(3, 0), d(3, 1), d(3, 2), d(3, 3))
-                columns(0, d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
-                columns(1, d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
-                columns(2, d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
-                columns(3, d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
-            }
-        }
+                                 _ v: UnsafeMutablePointer<Float>, vBlock: Int, vPosition: Int, isa: FloatISA) {
+        var a = ls_fwino_input_args()
+        a.x = x
+        a.origins = origins
+        a.count = Int32(count)
+        a.blocks = Int32(inputBlocks)
+        a.row = input.rowStride
+        a.in_block = input.blockStride
+        a.v = v
+        a.v_block = vBlock
+        a.v_position = vPosition
+        ls_fwino_input(isa.code, &a)
     }
 
     /// Y = A^T M A, A^T = [[1,1,1,0],[0,1,-1,-1]], for `count` tiles of output block `k`
-    /// (16 channels, two 8-channel planes), plus bias and residual, then ReLU.
+    /// (16 channels, two 8-channel planes), plus bias and residual, then ReLU (`ls_fwino_output`).
     @inline(__always)
     private func transformOutputs(_ m: UnsafePointer<Float>, _ count: Int, _ y: UnsafeMutablePointer<Float>,
                                   _ targets: UnsafePointer<Int>, _ extents: UnsafePointer<UInt8>, block k: Int,
-                                  bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool) {
-        typealias V = SIMD8<Float>
-        let cb = BlockedConvPlan.channelBlock, tg = tileGroup, row = output.rowStride, outBlock = output.blockStride
-        for half in 0..<2 {
-            let b = UnsafeRawPointer(bias + 8 * half).loadUnaligned(as: V.self)
-            let plane = (2 * k + half) * outBlock
-            for i in 0..<count {
-                let src = UnsafeRawPointer(m + i * cb + 8 * half)
-                @inline(__always) func q(_ p: Int) -> V { src.loadUnaligned(fromByteOffset: p * tg * cb * 4, as: V.self) }
-                // s = A^T M: two rows of four
-                let s00 = q(0) + q(4) + q(8), s01 = q(1) + q(5) + q(9), s02 = q(2) + q(6) + q(10), s03 = q(3) + q(7) + q(11)
-                let s10 = q(4) - q(8) - q(12), s11 = q(5) - q(9) - q(13), s12 = q(6) - q(10) - q(14), s13 = q(7) - q(11) - q(15)
-                let at = plane + targets[i], e = extents[i]
-                @inline(__always) func put(_ value: V, _ offset: Int) { storeOutput(value, b, residual, relu, y, offset) }
-                put(s00 + s01 + s02, at)
-                if e & 1 != 0 { put(s01 - s02 - s03, at + BlockedLayout.lanes) }
-                if e & 2 != 0 {
-                    put(s10 + s11 + s12, at + row)
-                    if e & 1 != 0 { put(s11 - s12 - s13, at + row + BlockedLayout.lanes) }
-                }
-            }
-        }
+                                  bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool, isa: FloatISA) {
+        let outBlock = output.blockStride
+        var a = ls_fwino_output_args()
+        a.m = m
+        a.position_stride = tileGroup * BlockedConvPlan.channelBlock
+        a.count = Int32(count)
+        a.y = y + 2 * k * outBlock
+        a.targets = targets
+        a.extents = extents
+        a.out_block = outBlock
+        a.row = output.rowStride
+        a.bias = bias
+        a.residual = residual.map { $0 + 2 * k * outBlock }
+        a.relu = relu ? 1 : 0
+        ls_fwino_output(isa.code, &a)
     }
 }

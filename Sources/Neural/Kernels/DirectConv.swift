@@ -1,6 +1,8 @@
-/// Direct convolution for inference, register-blocked on 8-wide vectors (AVX2 + FMA, the
-/// package's baseline), for any kernel size and stride, ungrouped. Its naive twin is
-/// `convForwardNaive`.
+import CKernels
+
+/// Direct convolution for inference, register-blocked (the micro-kernel is `ls_fconv_direct`,
+/// C, one variant per instruction set, `FloatISA`), for any kernel size and stride,
+/// ungrouped. Its naive twin is `convForwardNaive`.
 ///
 /// The trick that keeps every vector load contiguous: the input is copied once into a
 /// zero-padded plane per channel (for stride s, split into s*s phase planes, so a strided
@@ -8,8 +10,8 @@
 /// wide as that plane. Output position p of the grid reads input `p + offset(tap)` for
 /// every tap, so 8 neighbouring outputs read 8 neighbouring inputs; the few grid columns
 /// past the real output width are computed and dropped. A micro-kernel keeps 4 output
-/// channels x 24 positions in 12 registers and loops over input channels and taps: per
-/// tap, 3 vector loads and 4 broadcasts feed 12 FMAs.
+/// channels x 24 positions in 12 registers (AVX2; the baseline does 12 positions at a time)
+/// and loops over input channels and taps: per tap, 3 vector loads and 4 broadcasts feed 12 FMAs.
 public struct DirectConvPlan: Sendable {
     public static let channelBlock = 4
     public static let positionBlock = 24
@@ -134,7 +136,7 @@ public struct DirectConvPlan: Sendable {
     @inline(never)
     public func run(_ p: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                     relu: Bool, _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>? = nil,
-                    channelBlocks blocks: Range<Int>) {
+                    channelBlocks blocks: Range<Int>, isa: FloatISA = .current) {
         let g = geometry, nt = taps.count, cin = g.inChannels, cs = channelStride
         let wo = g.outWidth, pc = phaseColumns, n = gridCount
         let pb = Self.positionBlock, cb = Self.channelBlock
@@ -145,11 +147,16 @@ public struct DirectConvPlan: Sendable {
                 for k in blocks {
                     for block in 0..<positionBlocks {
                         let p0 = block * pb
-                        if threeByThree {
-                            microKernel3x3(p + p0, cs, pc, w + k * cin * nt * cb, cin, t)
-                        } else {
-                            microKernel(p + p0, cs, tp.baseAddress!, nt, w + k * cin * nt * cb, cin, t)
-                        }
+                        var a = ls_fconv_direct_args()
+                        a.p = p + p0
+                        a.channel_stride = cs
+                        a.taps = tp.baseAddress
+                        a.nt = Int32(nt)
+                        a.row = threeByThree ? pc : 0
+                        a.w = w + k * cin * nt * cb
+                        a.cin = Int32(cin)
+                        a.out = t
+                        ls_fconv_direct(isa.code, &a)
                         // Write the valid grid positions (row runs of at most Wo), with bias and activation.
                         for j in 0..<cb {
                             let o = k * cb + j
@@ -182,83 +189,4 @@ public struct DirectConvPlan: Sendable {
             }
         }
     }
-}
-
-/// The accumulators of one block, 4 output channels x 3 vectors of 8 positions (12 of
-/// the 16 AVX2 registers once inlined).
-private struct Block {
-    typealias V = SIMD8<Float>
-    var a00 = V(), a01 = V(), a02 = V(), a10 = V(), a11 = V(), a12 = V()
-    var a20 = V(), a21 = V(), a22 = V(), a30 = V(), a31 = V(), a32 = V()
-
-    /// One tap: 24 inputs from `q`, the 4 channels' weights from `w`, 12 FMAs.
-    @inline(__always)
-    mutating func tap(_ q: UnsafeRawPointer, _ w: UnsafePointer<Float>) {
-        let x0 = q.loadUnaligned(as: V.self)
-        let x1 = q.loadUnaligned(fromByteOffset: 32, as: V.self)
-        let x2 = q.loadUnaligned(fromByteOffset: 64, as: V.self)
-        let w0 = V(repeating: w[0]), w1 = V(repeating: w[1])
-        let w2 = V(repeating: w[2]), w3 = V(repeating: w[3])
-        a00.addProduct(x0, w0); a01.addProduct(x1, w0); a02.addProduct(x2, w0)
-        a10.addProduct(x0, w1); a11.addProduct(x1, w1); a12.addProduct(x2, w1)
-        a20.addProduct(x0, w2); a21.addProduct(x1, w2); a22.addProduct(x2, w2)
-        a30.addProduct(x0, w3); a31.addProduct(x1, w3); a32.addProduct(x2, w3)
-    }
-
-    /// Writes channel j's 24 positions to `out[j * 24 ..< j * 24 + 24]`.
-    @inline(__always)
-    func store(_ out: UnsafeMutablePointer<Float>) {
-        let o = UnsafeMutableRawPointer(out)
-        o.storeBytes(of: a00, toByteOffset: 0, as: V.self); o.storeBytes(of: a01, toByteOffset: 32, as: V.self)
-        o.storeBytes(of: a02, toByteOffset: 64, as: V.self); o.storeBytes(of: a10, toByteOffset: 96, as: V.self)
-        o.storeBytes(of: a11, toByteOffset: 128, as: V.self); o.storeBytes(of: a12, toByteOffset: 160, as: V.self)
-        o.storeBytes(of: a20, toByteOffset: 192, as: V.self); o.storeBytes(of: a21, toByteOffset: 224, as: V.self)
-        o.storeBytes(of: a22, toByteOffset: 256, as: V.self); o.storeBytes(of: a30, toByteOffset: 288, as: V.self)
-        o.storeBytes(of: a31, toByteOffset: 320, as: V.self); o.storeBytes(of: a32, toByteOffset: 352, as: V.self)
-    }
-}
-
-/// 4 output channels x 24 grid positions: acc[j][v] += w[c][t][j] * p[c][t + 8v ..< t + 8v + 8].
-/// Writes `out[j * 24 + i]`.
-@inline(__always)
-private func microKernel(_ p: UnsafePointer<Float>, _ cs: Int, _ taps: UnsafePointer<Int>, _ nt: Int,
-                         _ w: UnsafePointer<Float>, _ cin: Int, _ out: UnsafeMutablePointer<Float>) {
-    var acc = Block()
-    var wp = w
-    var base = UnsafeRawPointer(p)
-    let step = cs &* 4
-    var c = cin
-    repeat {
-        var t = 0
-        repeat {
-            acc.tap(base + taps[t] &* 4, wp)
-            wp += 4
-            t &+= 1
-        } while t < nt
-        base += step
-        c &-= 1
-    } while c > 0
-    acc.store(out)
-}
-
-/// `microKernel` for a 3x3 stride-1 conv: the nine tap offsets are 0, 1, 2 floats from
-/// three row pointers `row` floats apart, so the loop over taps unrolls with no table.
-@inline(__always)
-private func microKernel3x3(_ p: UnsafePointer<Float>, _ cs: Int, _ row: Int,
-                            _ w: UnsafePointer<Float>, _ cin: Int, _ out: UnsafeMutablePointer<Float>) {
-    var acc = Block()
-    var wp = w
-    var base = UnsafeRawPointer(p)
-    let step = cs &* 4, rowBytes = row &* 4
-    var c = cin
-    repeat {
-        let r0 = base, r1 = base + rowBytes, r2 = base + 2 &* rowBytes
-        acc.tap(r0, wp); acc.tap(r0 + 4, wp + 4); acc.tap(r0 + 8, wp + 8)
-        acc.tap(r1, wp + 12); acc.tap(r1 + 4, wp + 16); acc.tap(r1 + 8, wp + 20)
-        acc.tap(r2, wp + 24); acc.tap(r2 + 4, wp + 28); acc.tap(r2 + 8, wp + 32)
-        wp += 36
-        base += step
-        c &-= 1
-    } while c > 0
-    acc.store(out)
 }

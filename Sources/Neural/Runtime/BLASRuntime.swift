@@ -62,6 +62,23 @@ public struct CPUFeatures: Equatable, Sendable {
         return CPUFeatures(flags: flags, modelName: model)
     }
 
+    /// These features less the vector extensions CPUID denies: /proc/cpuinfo describes the
+    /// host, while an emulator (qemu-user) or a hypervisor may present a smaller CPU, and
+    /// the kernels must fit the CPU the code runs on.
+    public func confirmedByCPUID() -> CPUFeatures {
+        #if arch(x86_64)
+        let f = Int8ISA.cpu
+        let cpuid: [(String, Int32)] = [("avx2", f.avx2), ("fma", f.fma), ("avx512f", f.avx512f), ("avx512bw", f.avx512bw),
+                                        ("avx512vl", f.avx512vl)]
+        var out = self
+        for (flag, present) in cpuid where present == 0 { out.flags.remove(flag) }
+        if f.avx512f == 0 { out.flags = out.flags.filter { !$0.hasPrefix("avx512") } }
+        return out
+        #else
+        return self
+        #endif
+    }
+
     public var hasAVX512: Bool { ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains) }
     public var hasAVX2: Bool { flags.contains("avx2") && flags.contains("fma") }
 }
