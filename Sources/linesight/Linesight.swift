@@ -34,7 +34,7 @@ struct Linesight: ParsableCommand {
         subcommands: [TrainCommand.self, PretrainCommand.self, FashionMNISTCommand.self, EvaluateCommand.self, EngineCommand.self,
                       SynthCommand.self, CamerasCommand.self, CaptureCommand.self, ServeCommand.self, ModelsCommand.self, RetrainCommand.self,
                       FlaggedCommand.self, LabelCommand.self, LabelsCommand.self, ReviewCommand.self, StatsCommand.self, AuditLabelsCommand.self,
-                      DatabaseCommand.self, ExportCommand.self, QuantizeCommand.self])
+                      DatabaseCommand.self, ExportCommand.self, QuantizeCommand.self, PruneCommand.self])
 
     /// The release; packages add the commit date and hash (scripts/make-deb.sh).
     static let version = "0.1.0"
@@ -104,3 +104,4 @@ extension ServeCommand: ComputeCommand {}
 extension RetrainCommand: ComputeCommand {}
 extension AuditLabelsCommand: ComputeCommand {}
 extension FashionMNISTCommand: ComputeCommand {}
+extension PruneCommand: ComputeCommand {}

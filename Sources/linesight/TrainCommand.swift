@@ -48,6 +48,10 @@ struct TrainCommand: ParsableCommand {
     var torchvision: String?
     @Option(help: "Start stage 1 (and so stage 2) from a model `linesight pretrain` learnt on unlabeled frames: every weight, at the full rate; its network and input are both stages' (leave out the options that shape them).")
     var pretrained: String?
+    @Option(help: "Knowledge distillation: stage 1 also learns the softened logits of this teacher (a models folder, e.g. a ResNet18 set trained with --arch resnet18, or its stage1.safetensors) on each batch it sees. Same input size and colour as this training.")
+    var teacher: String?
+    @Option(help: "With --teacher: the temperature softening both logits, 1...20.") var distillTemperature: Float = 4
+    @Option(help: "With --teacher: the soft targets' share of stage 1's loss, (0, 1].") var distillWeight: Float = 0.5
     @Option(help: "With --init or --torchvision: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true
@@ -98,6 +102,18 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("\(ignored.joined(separator: ", ")) with --pretrained: the network and its input are the pretrained model's; leave \(ignored.count == 1 ? "it" : "them") out")
             }
         }
+        if let teacher {
+            var isDir: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: teacher, isDirectory: &isDir)
+            guard exists, !isDir.boolValue || FileManager.default.fileExists(atPath: teacher + "/stage1.safetensors") else {
+                throw ValidationError("--teacher \(teacher): no model there (give a models folder with stage1.safetensors, or the file)")
+            }
+        }
+        if teacher == nil, distillTemperature != 4 || distillWeight != 0.5 {
+            throw ValidationError("--distill-temperature and --distill-weight apply to --teacher only")
+        }
+        guard distillTemperature.isFinite, (1...20).contains(distillTemperature) else { throw ValidationError("--distill-temperature must lie in 1...20") }
+        guard distillWeight.isFinite, distillWeight > 0, distillWeight <= 1 else { throw ValidationError("--distill-weight must lie in (0, 1]") }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let syntheticDefects, !(0...1).contains(syntheticDefects) { throw ValidationError("--synthetic-defects must lie in 0...1 (0 turns it off)") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -113,6 +129,7 @@ struct TrainCommand: ParsableCommand {
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
         o.flipAverage = flipAverage
+        (o.teacher, o.distillTemperature, o.distillWeight) = (teacher, distillTemperature, distillWeight)
         o.fineTune = fineTune.flatMap(StagedOptions.FineTune.init(rawValue:)) ?? .all
         return o
     }

@@ -205,6 +205,8 @@ public struct NetworkPlan: Equatable, Sendable {
     /// The most floats one layer's output or im2col matrix holds, per image.
     public var largestActivation = 0
     public var layers = 0
+    /// Multiply-adds of one image through the convs and linear layers (what pruning cuts).
+    public var multiplyAdds = 0
 }
 
 extension NetworkSpec {
@@ -276,6 +278,7 @@ struct SpecWalker {
             guard SpecLimits.width.contains(out) else { throw NeuralError.invalidSpec("linear at \(path): out \(out) must lie in \(SpecLimits.width)") }
             let weights = try Self.product(out, input.count, path)
             plan.parameters = try Self.sum(plan.parameters, try Self.sum(weights, bias ? out : 0, path), path)
+            plan.multiplyAdds = try Self.sum(plan.multiplyAdds, weights, path)
             return Shape(out)
         case .dropout(let p):
             guard p >= 0 && p < 1 else { throw NeuralError.invalidSpec("dropout at \(path): p must be in [0, 1)") }
@@ -308,6 +311,8 @@ struct SpecWalker {
             throw NeuralError.invalidSpec("conv at \(path): its im2col matrix is \(im2col) floats per image; at most \(SpecLimits.activation)")
         }
         plan.largestActivation = max(plan.largestActivation, im2col)
+        let macs = try Self.product(weights, try Self.product(g.outHeight, g.outWidth, path), path)
+        plan.multiplyAdds = try Self.sum(plan.multiplyAdds, macs, path)
         return Shape(out, g.outHeight, g.outWidth)
     }
 

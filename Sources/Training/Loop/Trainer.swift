@@ -15,6 +15,9 @@ public final class Trainer {
     public var checkpointPath: String?
     /// Asked after every epoch (and its checkpoint): true ends the run there, resumable.
     public var shouldStop: ((EpochReport) -> Bool)?
+    /// A teacher whose softened logits the student also learns (cross-entropy or focal
+    /// training only); `run` refuses a teacher that does not fit the student.
+    public var distillation: Distillation?
     /// The engine's threads and kernels the run uses (its layers, augmentation, evaluation).
     public let compute: Compute
 
@@ -77,7 +80,13 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingSummary {
-        try compute.run { try runEpochs() }
+        if let distillation {
+            switch config.loss {
+            case .crossEntropy, .focal: try distillation.check(student: network)
+            default: throw TrainingError.invalidConfig("distillation teaches single-label (cross-entropy or focal) training only")
+            }
+        }
+        return try compute.run { try runEpochs() }
     }
 
     private func runEpochs() throws -> TrainingSummary {
@@ -160,7 +169,8 @@ public final class Trainer {
                 loss = bce(logits, targets, grad: grad)
                 correct += exactMatches(logits, targets)
             } else {
-                loss = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)
+                let hard = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)
+                loss = distillation?.mix(hard: hard, logits: logits, grad: grad, input: input, normalization: config.normalization) ?? hard
                 for i in 0..<bs where argmax(logits.data + i * logits.sampleCount, logits.sampleCount) == Int(labels[i]) {
                     correct += 1
                 }

@@ -193,6 +193,13 @@ public struct StagedOptions: Equatable, Sendable {
     /// stage 1 starts from every weight of it, head included, at the full learning rate; its
     /// network (input, filter, architecture) is both stages' network.
     public var pretrained: String?
+    /// Knowledge distillation for stage 1: a models folder (its stage1.safetensors) or a
+    /// stage-1 model file whose logits the student learns beside the labels.
+    public var teacher: String?
+    /// The temperature that softens both logits, 1...20.
+    public var distillTemperature: Float = 4
+    /// The soft targets' share of the loss, (0, 1].
+    public var distillWeight: Float = 0.5
     /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
     public var retrainStageTwo: StageTwoRetraining = .head
     public enum FineTune: String, Sendable, CaseIterable { case all, head }

@@ -120,7 +120,7 @@ public final class StagedTrainer {
         if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate) }
         let spec = try initSpec("stage1", default: o.networkSpec(input: d.all.shape, classes: 2), classes: 2)
         let net = try network(spec, "stage1", &config)
-        try self.train(net, config, train, val)
+        try self.train(net, config, train, val, distillation: try teacher())
         return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
     }
 
@@ -250,8 +250,25 @@ public final class StagedTrainer {
         return channels == 3 ? Normalization(mean: m, std: s) : Normalization(mean: [m.reduce(0, +) / 3], std: [s.reduce(0, +) / 3])
     }
 
-    func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset) throws {
-        try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: train, validation: val)
+    func train(_ net: Network, _ config: TrainingConfig, _ train: ImageDataset, _ val: ImageDataset,
+               distillation: Distillation? = nil) throws {
+        try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: train, validation: val, distillation: distillation)
+    }
+
+    /// `--teacher`: the stage-1 model of a models folder (or the file given), whose logits
+    /// stage 1 learns beside the labels (`Distillation`).
+    func teacher() throws -> Distillation? {
+        guard let path = options.teacher else { return nil }
+        var isDir: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue ? path + "/stage1.safetensors" : path
+        let (net, meta) = try ModelFile.load(path: file)
+        guard meta.task == .multiclass, meta.classes.count == 2 else {
+            throw TrainingError.invalidConfig("--teacher \(file) is not a stage-1 model (pass/fail)")
+        }
+        let d = try Distillation(teacher: net, normalization: Normalization(mean: meta.normalization.mean, std: meta.normalization.std),
+                                 temperature: options.distillTemperature, weight: options.distillWeight)
+        onStage?("stage1: distilling from \(file) (\(meta.spec.name), temperature \(options.distillTemperature), soft-target weight \(options.distillWeight))", 0, 0)
+        return d
     }
 
     func singleLabel(_ d: ImageDataset) -> ImageDataset {
