@@ -52,7 +52,9 @@ let package = Package(
 
         // Per-ISA C kernels chosen at run time (int8 GEMM: plain, AVX2, AVX-VNNI, AVX512-VNNI) and
         // the CPU's features. Built for the baseline; each variant carries its target attribute.
-        // No FMA contraction: every variant's epilogue must store the same bytes.
+        // No FMA contraction by default: every int8 variant's epilogue must store the same
+        // bytes. The fp32 kernels (fconv_body.h) allow it in their own scope, so their AVX2
+        // and AVX-512 variants fuse and differ from the baseline in the last bits.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-ffp-contract=off", "-O2"])]),
         // The engine: tensors, layers, losses, optimizers, schedules, model files.
         .target(name: "Neural", dependencies: ["CBLAS", "CKernels"], swiftSettings: kernelFlags),

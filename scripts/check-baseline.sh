@@ -10,6 +10,7 @@ qemu=$(command -v qemu-x86_64 || true)
 [[ -n $qemu ]] || { echo "check-baseline: qemu-x86_64 missing (apt install qemu-user)" >&2; exit 1; }
 cpu=${BASELINE_CPU:-Nehalem}
 work=$(mktemp -d)
+ulimit -c 0   # the controls' SIGILL must not leave qemu core files behind
 trap 'rm -rf "$work"' EXIT
 
 # the control: an AVX2 and an FMA instruction must each die with SIGILL on this CPU model

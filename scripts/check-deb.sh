@@ -30,4 +30,9 @@ libs=$(ldd "$out/root/usr/bin/linesight")
 grep -q "ExecStart=/usr/bin/linesight serve" "$out/root/lib/systemd/system/linesight.service" || fail "the unit does not run /usr/bin/linesight"
 help=$("$out/root/usr/bin/linesight" --help)
 grep -q "review" <<<"$help" || fail "the packaged binary does not run"
+# the packaged (release) binary on a CPU without AVX, when qemu-user is here (make test installs it)
+if [[ $(uname -m) == x86_64 ]] && command -v qemu-x86_64 >/dev/null; then
+    version=$(ulimit -c 0; qemu-x86_64 -cpu Nehalem "$out/root/usr/bin/linesight" --version) || fail "the packaged binary does not start on a CPU without AVX (qemu -cpu Nehalem)"
+    grep -q "^fp32 kernels: baseline" <<<"$version" || fail "the packaged binary on a CPU without AVX: $version"
+fi
 echo "check-deb: $(basename "$deb") ($(du -h "$deb" | cut -f1)): binary, units, conffile, maintainer scripts; depends on $(sed -n 's/^ Depends: //p' <<<"$info")"

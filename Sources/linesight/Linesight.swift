@@ -43,14 +43,30 @@ struct Linesight: ParsableCommand {
     static var versionText: String {
         """
         linesight \(version)
-        built for: x86-64-v2 (SSE4.2; no AVX needed)
+        built for: \(builtFor)
         fp32 kernels: \(FloatISA.current)\(FloatISA.current == .best ? "" : " (LINESIGHT_FP32_KERNELS; the CPU has \(FloatISA.best))"), chosen at start for this CPU; OpenBLAS picks its own
         int8 kernels: \(Int8ISA.best), chosen at start for this CPU
         cpu: \(Int8ISA.cpuSummary)
         """
     }
 
+    #if arch(x86_64)
+    static let builtFor = "x86-64-v2 (SSE4.2; no AVX needed)"
+    #else
+    static let builtFor = "this architecture's baseline (the fp32 and int8 kernels in plain C)"
+    #endif
+
+    /// A `LINESIGHT_FP32_KERNELS` that names no variant, or one this CPU lacks, said once on stderr.
+    static func warnAboutKernelChoice() {
+        guard let asked = ProcessInfo.processInfo.environment["LINESIGHT_FP32_KERNELS"] else { return }
+        let isa = FloatISA(name: asked)
+        guard isa == nil || isa?.isAvailable == false else { return }
+        let why = isa == nil ? "names no variant (baseline, avx2, avx512)" : "is not on this CPU"
+        FileHandle.standardError.write(Data("linesight: LINESIGHT_FP32_KERNELS=\(asked) \(why); running \(FloatISA.current)\n".utf8))
+    }
+
     static func main() {
+        warnAboutKernelChoice()
         OpenBLASBootstrap.ensureBestCore()
         Console.lineBuffered()
         LoggingSystem.bootstrap { label in

@@ -93,3 +93,19 @@ struct DistillCLITests {
         }
     }
 }
+
+/// `linesight --version` names the kernels it chose, and says so when LINESIGHT_FP32_KERNELS cannot be followed.
+@Suite("Kernel choice at start")
+struct KernelChoiceCLITests {
+    @Test("--version names the chosen kernels; LINESIGHT_FP32_KERNELS picks a slower one, and a wrong name is said on stderr")
+    func version() throws {
+        let plain = try CLI.run(["--version"])
+        #expect(plain.status == 0 && plain.out.contains("fp32 kernels: \(FloatISA.best),") && plain.err.isEmpty, "\(plain.out)\(plain.err)")
+        let slow = try CLI.run(["--version"], env: ["LINESIGHT_FP32_KERNELS": "baseline"])
+        #expect(slow.out.contains("fp32 kernels: \(FloatISA.baseline)"), "\(slow.out)")
+        if FloatISA.best != .baseline { #expect(slow.out.contains("(LINESIGHT_FP32_KERNELS; the CPU has \(FloatISA.best))"), "\(slow.out)") }
+        let typo = try CLI.run(["--version"], env: ["LINESIGHT_FP32_KERNELS": "avx3"])
+        #expect(typo.status == 0 && typo.err.contains("LINESIGHT_FP32_KERNELS=avx3 names no variant") && typo.out.contains("fp32 kernels: \(FloatISA.best),"),
+                "\(typo.out)\(typo.err)")
+    }
+}

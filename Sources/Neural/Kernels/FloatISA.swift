@@ -44,7 +44,12 @@ public enum FloatISA: Int, Sendable, CaseIterable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .baseline: "baseline (SSE4.2)"
+        case .baseline:
+            #if arch(x86_64)
+            "baseline (SSE4.2)"
+            #else
+            "baseline (plain C)"
+            #endif
         case .avx2: "AVX2 + FMA"
         case .avx512: "AVX-512"
         }
