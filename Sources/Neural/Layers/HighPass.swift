@@ -77,8 +77,16 @@ public final class HighPass: Layer {
         if rms.count != x.batch { rms = Array(repeating: 0, count: x.batch) }
         for b in 0..<x.batch {
             let dst = ys + b * outStride
-            var sum: Double = 0
-            for i in 0..<n { sum += Double(dst[i]) * Double(dst[i]) }
+            // four running sums (a single one is a chain of dependent adds, 4 cycles an element)
+            var s4 = SIMD4<Double>()
+            var i = 0
+            while i + 4 <= n {
+                let v = SIMD4<Double>(Double(dst[i]), Double(dst[i + 1]), Double(dst[i + 2]), Double(dst[i + 3]))
+                s4 += v * v
+                i += 4
+            }
+            var sum = s4.sum()
+            while i < n { sum += Double(dst[i]) * Double(dst[i]); i += 1 }
             let s = Float((sum / Double(n)).squareRoot())
             rms[b] = s
             let a = 1 / (s + Self.epsilon)
@@ -88,25 +96,34 @@ public final class HighPass: Layer {
         return y
     }
 
-    /// `out = V(H(src))`: the horizontal pass into `tmp`, the vertical one into `out`.
+    /// `out = V(H(src))`: the horizontal pass into `tmp`, the vertical one into `out`. Each
+    /// row is mirrored once into a padded row, so both passes run over contiguous memory, a
+    /// tap at a time across the row (vectorized; a gather per tap and pixel took 1.1 ms of a
+    /// 3x128x128 frame's 1.7). The sums keep the taps' order, so the result is unchanged.
     private func blur(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ tmp: UnsafeMutablePointer<Float>) {
         let (h, w) = (inputShape.height, inputShape.width)
         taps.withUnsafeBufferPointer { k in
             columnMap.withUnsafeBufferPointer { cm in
-                for row in 0..<h {
-                    let s = src + row * w, t = tmp + row * w
-                    for col in 0..<w {
-                        var acc: Float = 0
-                        for j in 0..<k.count { acc += k[j] * s[Int(cm[col + j])] }
-                        t[col] = acc
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 2 * radius) { padded in
+                    let p = padded.baseAddress!
+                    for row in 0..<h {
+                        let s = src + row * w, t = tmp + row * w
+                        for i in 0..<(w + 2 * radius) { p[i] = s[Int(cm[i])] }
+                        let k0 = k[0]
+                        for col in 0..<w { t[col] = k0 * p[col] }
+                        for j in 1..<k.count {
+                            let kj = k[j], pj = p + j
+                            for col in 0..<w { t[col] += kj * pj[col] }
+                        }
                     }
                 }
             }
             rowMap.withUnsafeBufferPointer { rm in
                 for row in 0..<h {
                     let o = out + row * w
-                    for col in 0..<w { o[col] = 0 }
-                    for j in 0..<k.count {
+                    let t0 = tmp + Int(rm[row]) * w, k0 = k[0]
+                    for col in 0..<w { o[col] = k0 * t0[col] }
+                    for j in 1..<k.count {
                         let t = tmp + Int(rm[row + j]) * w, kj = k[j]
                         for col in 0..<w { o[col] += kj * t[col] }
                     }
