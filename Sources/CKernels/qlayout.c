@@ -97,13 +97,14 @@ void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8
     float inv = 1.0f / scale;
     int p = 0;
 #if defined(__SSE2__)
-    if (ldo == 4 && c == 4) {
-        // four pixels at a time, their channels gathered into one 32-bit word each (SSE2 only:
-        // the same operations as quantize_one, so the same bytes)
+    if ((ldo == 4 && c == 4) || (ldo == 8 && c > 4 && c <= 8)) {
+        // four pixels at a time, their channels gathered into one 32-bit word each (two for
+        // 5-8 channels, the unused bytes zero; SSE2 only: the same operations as
+        // quantize_one, so the same bytes)
         const __m128 vinv = _mm_set1_ps(inv), vzp = _mm_set1_ps((float)zp), lo = _mm_set1_ps(-512), hi = _mm_set1_ps(512);
         const __m128 magic = _mm_set1_ps(12582912.0f), zero = _mm_setzero_ps(), top = _mm_set1_ps(255);
         for (; p + 4 <= plane; p += 4) {
-            __m128i word = _mm_setzero_si128();
+            __m128i word[2] = {_mm_setzero_si128(), _mm_setzero_si128()};
             for (int ch = 0; ch < c; ch++) {
                 __m128 v = _mm_loadu_ps(x + (size_t)ch * plane + p);
                 __m128 nan = _mm_cmpunord_ps(v, v);
@@ -111,15 +112,23 @@ void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8
                 __m128 q = _mm_add_ps(_mm_sub_ps(_mm_add_ps(t, magic), magic), vzp);
                 q = _mm_or_ps(_mm_andnot_ps(nan, q), _mm_and_ps(nan, vzp));
                 q = _mm_min_ps(_mm_max_ps(q, zero), top);
-                word = _mm_or_si128(word, _mm_slli_epi32(_mm_cvttps_epi32(q), 8 * ch));
+                __m128i b = _mm_cvttps_epi32(q);
+                if (ch < 4) word[0] = _mm_or_si128(word[0], _mm_slli_epi32(b, 8 * ch));
+                else word[1] = _mm_or_si128(word[1], _mm_slli_epi32(b, 8 * (ch - 4)));
             }
-            _mm_storeu_si128((__m128i *)(out + (size_t)p * 4), word);
+            if (ldo == 4) {
+                _mm_storeu_si128((__m128i *)(out + (size_t)p * 4), word[0]);
+            } else {
+                _mm_storeu_si128((__m128i *)(out + (size_t)p * 8), _mm_unpacklo_epi32(word[0], word[1]));
+                _mm_storeu_si128((__m128i *)(out + (size_t)p * 8 + 16), _mm_unpackhi_epi32(word[0], word[1]));
+            }
         }
     }
 #endif
     for (; p < plane; p++) {
         uint8_t *dst = out + (size_t)p * ldo;
         for (int ch = 0; ch < c; ch++) dst[ch] = quantize_one(x[(size_t)ch * plane + p], inv, zp);
+        for (int ch = c; ch < ldo; ch++) dst[ch] = 0;  // the padding, as the vector path writes it
     }
 }
 

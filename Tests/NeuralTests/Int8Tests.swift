@@ -94,3 +94,33 @@ struct Int8KernelTests {
         #expect(!Int8ISA.cpuSummary.isEmpty)
     }
 }
+
+extension Int8KernelTests {
+    @Test("input quantization (NCHW floats to NHWC bytes) == the formula, for 1-8 channels, tails, NaN and infinities")
+    func quantizeInput() {
+        var rng = SeededGenerator(seed: 31)
+        for c in 1...8 {
+            let ldo = c < 4 ? c : (c + 3) / 4 * 4, plane = 13, scale: Float = 0.037, zp = 17
+            var x = (0..<(c * plane)).map { _ in rng.normal() * 5 }
+            x[0] = .nan; x[1] = .infinity; x[2] = -.infinity; x[3] = 1e30; x[4] = 0.5 * scale  // half: to even
+            var out = [UInt8](repeating: 0xAB, count: plane * ldo)
+            x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBufferPointer { ls_quantize_u8(xs.baseAddress, Int32(c), Int32(plane), scale, Int32(zp), $0.baseAddress, Int32(ldo)) } }
+            let inv = 1 / scale
+            for p in 0..<plane {
+                for ch in 0..<ldo {
+                    let want: UInt8
+                    if ch >= c {
+                        want = 0
+                    } else {
+                        let v = x[ch * plane + p]
+                        if v.isNaN { want = UInt8(zp) } else {
+                            let t = min(max(v * inv, -512), 512)
+                            want = UInt8(min(max(Int(t.rounded(.toNearestOrEven)) + zp, 0), 255))
+                        }
+                    }
+                    #expect(out[p * ldo + ch] == want, "c \(c) pixel \(p) channel \(ch): \(out[p * ldo + ch]) != \(want)")
+                }
+            }
+        }
+    }
+}
