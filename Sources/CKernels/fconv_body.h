@@ -57,23 +57,23 @@ ATTR void FN(put8)(FN(v8) v, const float *bias, const float *res, int relu, floa
 }
 
 // One tile of the blocked conv: PIX pixels from p (fewer at the end), all input channels.
-ATTR void FN(blocked_tile)(const ls_fconv_blocked_args *a, ptrdiff_t p, const int kind) {
+ATTR void FN(blocked_tile)(const ls_fconv_blocked_args *a, ptrdiff_t p, const int kind, const int nv) {
 #pragma clang fp contract(fast)
     FN(vf) acc[PIX][NV];
     ptrdiff_t o[PIX];
     ptrdiff_t last = a->pixels - 1;
     for (int i = 0; i < PIX; i++) {
         o[i] = a->origins[p + i <= last ? p + i : last];
-        for (int v = 0; v < NV; v++) acc[i][v] = 0;
+        for (int v = 0; v < nv; v++) acc[i][v] = 0;
     }
     const float *w = a->w;
 #define TAP(q, wt)                                                        \
     do {                                                                  \
         FN(vf) w_[NV];                                                    \
-        for (int v = 0; v < NV; v++) w_[v] = FN(ld)((wt) + v * W);        \
+        for (int v = 0; v < nv; v++) w_[v] = FN(ld)((wt) + v * W);        \
         for (int i = 0; i < PIX; i++) {                                   \
             FN(vf) x_ = (q)[o[i]];                                        \
-            for (int v = 0; v < NV; v++) acc[i][v] += x_ * w_[v];         \
+            for (int v = 0; v < nv; v++) acc[i][v] += x_ * w_[v];         \
         }                                                                 \
     } while (0)
     const ptrdiff_t row = a->row, in_block = a->in_block;
@@ -110,11 +110,11 @@ ATTR void FN(blocked_tile)(const ls_fconv_blocked_args *a, ptrdiff_t p, const in
 #pragma clang loop unroll(full)
     for (int i = 0; i < PIX; i++)
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) __builtin_memcpy(&out[i][v * W], &acc[i][v], sizeof acc[i][v]);
+        for (int v = 0; v < nv; v++) __builtin_memcpy(&out[i][v * W], &acc[i][v], sizeof acc[i][v]);
     ptrdiff_t count = a->pixels - p < PIX ? a->pixels - p : PIX;
     for (ptrdiff_t i = 0; i < count; i++) {
         ptrdiff_t t = a->targets[p + i];
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < nv * W / 8; h++) {
             ptrdiff_t at = h * a->out_block + t;
             FN(put8)(FN(ld8)(&out[i][8 * h]), a->bias ? a->bias + 8 * h : 0, a->residual ? a->residual + at : 0, a->relu,
                      a->y + at);
@@ -125,10 +125,22 @@ ATTR void FN(blocked_tile)(const ls_fconv_blocked_args *a, ptrdiff_t p, const in
 // The kind switch inside the tile's channel loop is the same every iteration: one copy of
 // the tile per kind lets the compiler drop it.
 static void TATTR FN(ls_fconv_blocked)(const ls_fconv_blocked_args *a) {
+#if W == 16
+    // half a block is one AVX2 register: the AVX2 variant's tile (this target has AVX2 and FMA)
+    if (a->half) { ls_fconv_blocked_avx2(a); return; }
+#endif
+    if (a->half) {
+        for (ptrdiff_t p = 0; p < a->pixels; p += PIX) {
+            if (a->kind == LS_FCONV_POINTWISE) FN(blocked_tile)(a, p, LS_FCONV_POINTWISE, NV / 2);
+            else if (a->kind == LS_FCONV_3X3) FN(blocked_tile)(a, p, LS_FCONV_3X3, NV / 2);
+            else FN(blocked_tile)(a, p, LS_FCONV_TAPS, NV / 2);
+        }
+        return;
+    }
     for (ptrdiff_t p = 0; p < a->pixels; p += PIX) {
-        if (a->kind == LS_FCONV_POINTWISE) FN(blocked_tile)(a, p, LS_FCONV_POINTWISE);
-        else if (a->kind == LS_FCONV_3X3) FN(blocked_tile)(a, p, LS_FCONV_3X3);
-        else FN(blocked_tile)(a, p, LS_FCONV_TAPS);
+        if (a->kind == LS_FCONV_POINTWISE) FN(blocked_tile)(a, p, LS_FCONV_POINTWISE, NV);
+        else if (a->kind == LS_FCONV_3X3) FN(blocked_tile)(a, p, LS_FCONV_3X3, NV);
+        else FN(blocked_tile)(a, p, LS_FCONV_TAPS, NV);
     }
 }
 

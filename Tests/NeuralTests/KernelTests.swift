@@ -318,6 +318,7 @@ struct BlockedConvTests {
         (8, 16, 7, 9, 3, 1, 1), (16, 32, 13, 11, 3, 2, 1), (8, 16, 6, 6, 1, 2, 0), (24, 16, 5, 3, 3, 1, 1),
         (8, 32, 9, 12, 1, 1, 0), (16, 16, 10, 10, 2, 2, 0), (8, 16, 1, 1, 3, 1, 1), (32, 48, 28, 28, 3, 2, 1),
         (1, 16, 9, 7, 3, 1, 1), (3, 32, 8, 8, 3, 2, 1), (12, 16, 6, 5, 3, 1, 1), (20, 32, 5, 7, 1, 1, 0),   // a last block of fewer than 8 channels
+        (16, 8, 9, 7, 3, 1, 1), (8, 24, 7, 7, 3, 2, 1), (24, 40, 5, 6, 1, 1, 0), (6, 8, 11, 9, 5, 2, 1),   // a last half block of outputs
     ], FloatISA.available)
     func matchesNaive(_ c: (Int, Int, Int, Int, Int, Int, Int), isa: FloatISA) throws {
         let (cin, cout, h, w, k, stride, pad) = c

@@ -53,8 +53,11 @@ struct PruningTests {
         #expect(Double(macs.1) < 0.6 * Double(macs.0), "multiply-adds \(macs.0) -> \(macs.1)")
         #expect(result.network.parameterCount < net.parameterCount)
         // the inference form (blocked kernels) gives the same logits as the training form
-        let infer = InferenceNetwork(result.network).predict(x).array
-        expectClose(infer, after, tolerance: 1e-4, "\(criterion): inference form")
+        let inference = InferenceNetwork(result.network)
+        expectClose(inference.predict(x).array, after, tolerance: 1e-4, "\(criterion): inference form")
+        // inner widths of 8 (half a block of 16) stay in the channel-blocked segment
+        let layers = inference.profile(Tensor(spec.input, batch: 1)).map(\.0)
+        #expect(layers.contains { $0.contains("channel-blocked 9 convs") }, "\(layers)")
     }
 
     @Test("the kept count is a whole multiple; blocks too narrow to lose one keep all; ResNet18's blocks each halve")

@@ -105,7 +105,8 @@ enum { LS_FCONV_TAPS = 0, LS_FCONV_3X3 = 1, LS_FCONV_POINTWISE = 2 };
 // with offset(t) = taps[t] (LS_FCONV_TAPS, nt of them), 0 (LS_FCONV_POINTWISE) or, for
 // LS_FCONV_3X3, ky * row + kx * 8. Lanes 0-7 go to y + targets[i], lanes 8-15 to
 // y + out_block + targets[i], each plus bias (16 floats, or none) plus the residual at the
-// same offsets (or none), through ReLU if asked.
+// same offsets (or none), through ReLU if asked. With `half`, only lanes 0-7 are computed
+// and written (a conv whose outputs end in half a block).
 typedef struct {
     const float *x;
     const ptrdiff_t *origins, *targets;
@@ -120,6 +121,7 @@ typedef struct {
     ptrdiff_t out_block;
     const float *bias, *residual;
     int relu;
+    int half;  // a last block of 8 channels: lanes 0-7 only (weights still 16 apart, bias and residual 8)
 } ls_fconv_blocked_args;
 void ls_fconv_blocked(int isa, const ls_fconv_blocked_args *a);
 

@@ -126,7 +126,7 @@ struct Transpose8 {
 
 /// Direct convolution from one blocked buffer to another (`BlockedLayout`), for
 /// inference: any kernel size and stride with padding up to the input's border, ungrouped,
-/// output channels a multiple of 16. The micro-kernel (`ls_fconv_blocked`, C, one variant
+/// output channels a multiple of 8 (16 in training). The micro-kernel (`ls_fconv_blocked`, C, one variant
 /// per instruction set, `FloatISA`) keeps 16 output channels x a few output pixels in
 /// registers (AVX2: two vectors x 6 pixels, 12 FMAs per input channel and tap; AVX-512: one
 /// vector x 12 pixels); per input channel and tap it loads the weight vectors and
@@ -144,9 +144,18 @@ public struct BlockedConvPlan: Sendable {
     let taps: [Int]
     public let channelBlocks: Int
 
+    /// Inference: outputs in whole blocks of 8 (a last half block of 16 computes 8 lanes).
     public static func applies(to g: ConvGeometry, inputBorder: Int = 1) -> Bool {
-        g.groups == 1 && g.outChannels % channelBlock == 0 && g.padding <= inputBorder && g.kernelH == g.kernelW
+        g.groups == 1 && g.outChannels % BlockedLayout.lanes == 0 && g.padding <= inputBorder && g.kernelH == g.kernelW
     }
+
+    /// Training (the weight gradient too): outputs in whole blocks of 16.
+    public static func appliesToTraining(_ g: ConvGeometry, inputBorder: Int = 1) -> Bool {
+        applies(to: g, inputBorder: inputBorder) && g.outChannels % channelBlock == 0
+    }
+
+    /// The last block holds 8 channels, not 16 (a pruned or narrow conv).
+    public var halfLastBlock: Bool { geometry.outChannels % Self.channelBlock != 0 }
 
     /// Reads an input with a border of `inputBorder`; writes one with a border of 1.
     public init(_ g: ConvGeometry, inputBorder: Int = 1) {
@@ -159,7 +168,7 @@ public struct BlockedConvPlan: Sendable {
             for kx in 0..<g.kernelW { taps.append(ky * input.rowStride + kx * BlockedLayout.lanes) }
         }
         self.taps = taps
-        channelBlocks = g.outChannels / Self.channelBlock
+        channelBlocks = (g.outChannels + Self.channelBlock - 1) / Self.channelBlock
     }
 
     /// Where each output pixel of a batch reads and writes: samples follow each other in
@@ -197,6 +206,7 @@ public struct BlockedConvPlan: Sendable {
     /// Packs `[Cout, Cin, kh, kw]` weights into `out` (`packedWeightCount` floats).
     public func packWeights(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let g = geometry, nt = taps.count, cb = Self.channelBlock
+        out.update(repeating: 0, count: packedWeightCount)  // a half last block's other lanes
         for o in 0..<g.outChannels {
             for c in 0..<g.inChannels {
                 for t in 0..<nt {
@@ -236,6 +246,7 @@ public struct BlockedConvPlan: Sendable {
                     a.out_block = outBlock
                     a.relu = relu ? 1 : 0
                     for k in blocks {
+                        a.half = halfLastBlock && k == channelBlocks - 1 ? 1 : 0
                         a.w = w + k * cin * nt * cb
                         a.y = y + 2 * k * outBlock
                         a.bias = bias + k * cb
@@ -263,6 +274,7 @@ extension BlockedConvPlan {
     public func accumulateWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ pixels: Pixels,
                                          into dW: UnsafeMutablePointer<Float>, channelBlocks blocks: Range<Int>,
                                          isa: FloatISA = .current) {
+        precondition(!halfLastBlock, "the weight gradient takes outputs in whole blocks of 16")
         let g = geometry, nt = taps.count, cin = g.inChannels, pairs = cin * nt
         let outBlock = output.blockStride, inBlock = input.blockStride, n = pixels.count
         // each (input channel, tap) pair's offset from a pixel's window origin

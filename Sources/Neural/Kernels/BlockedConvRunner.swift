@@ -35,7 +35,7 @@ final class BlockedConvRunner {
 
     /// Whether the blocked kernel takes `g` (its padding read from the input's zero border).
     static func applies(to g: ConvGeometry) -> Bool {
-        BlockedConvPlan.applies(to: g, inputBorder: max(1, g.padding))
+        BlockedConvPlan.appliesToTraining(g, inputBorder: max(1, g.padding))
     }
 
     init(_ g: ConvGeometry, winograd: Bool = true) {

@@ -101,7 +101,7 @@ public enum ConvKernelChoice {
         case .training:
             if isPointwise(g) { return .pointwiseGEMM }
             let border = max(1, g.padding)
-            if options.blocked && batch >= 2 * workers && BlockedConvPlan.applies(to: g, inputBorder: border) {
+            if options.blocked && batch >= 2 * workers && BlockedConvPlan.appliesToTraining(g, inputBorder: border) {
                 return blockedWinograd(g, batch: batch, inputBorder: border, options) ? .blockedWinograd : .blocked
             }
             return .im2colGEMM
