@@ -14,16 +14,17 @@ struct PruneCommand: ParsableCommand {
         norm and the second conv read) are ranked, by the batch norm's |gamma| (--criterion \
         bn, the default) or by the first conv's filter size, sum |w| (l1); the weakest \
         --ratio of them are removed and the network rebuilt narrower, the survivors keeping \
-        their weights. The count kept is a multiple of --multiple (16 keeps the fast \
+        their weights. The count kept is a multiple of --multiple (8 or 16 keep the fast \
         channel-blocked kernels); a block too narrow to lose a whole multiple keeps all. \
         Both stages are pruned; then both are fine-tuned on --data (an ImageFolder tree like \
         `linesight train --data`'s) as `linesight train --init` would, every layer at the \
         fine-tuning rate, and their thresholds calibrated again on its validation split.
 
         It prints, per stage, the multiply-adds and parameters before and after and the time \
-        of one frame (as the daemon runs it), and the fine-tuned set's test figures. The \
-        pruned models before fine-tuning stay in OUT/pruned/. Compare the sets with \
-        `linesight evaluate --models DIR --data DIR`.
+        of one frame (fp32, flip-averaged if the model is), and the fine-tuned set's test \
+        figures. The pruned models before fine-tuning stay in OUT/pruned/ (not for the line: \
+        their thresholds are the unpruned model's). An int8 set comes out fp32: quantize it \
+        again. Compare the sets with `linesight evaluate --models DIR --data DIR`.
 
           linesight prune --models models/ --data parts/ --out models-pruned/
           linesight prune --models models/ --data parts/ --out models-pruned/ --ratio 0.6 --epochs 10
@@ -36,6 +37,8 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "How channels are ranked: bn (batch norm |gamma|) or l1 (sum |w| of the filter).") var criterion: ChannelPruning.Criterion = .bn
     @Option(help: "Channels are kept in multiples of this, 1...64 (16: the blocked kernels' block).") var multiple: Int = 16
     @Option(help: "Fine-tuning passes over the training set, per stage.") var epochs: Int = 10
+    @Option(help: "Defect recall the line keeps on the validation split when the thresholds are calibrated again (as `train --target-recall`).")
+    var targetRecall: Double = 0.99
     @Option(help: "The good parts' folder name in --data (default: whichever of good, ok, pass, normal is a folder there; else good).") var passClass: String?
     @Option(help: "Seed for shuffling and augmentation.") var seed: UInt64 = 1
     @OptionGroup var compute: ComputeOptions
@@ -47,9 +50,18 @@ struct PruneCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: models + "/stage1.safetensors") else {
             throw ValidationError("--models \(models): no stage1.safetensors there")
         }
-        guard URL(fileURLWithPath: out).standardizedFileURL != URL(fileURLWithPath: models).standardizedFileURL else {
-            throw ValidationError("--out must differ from --models: the set you prune stays as it is")
+        let path = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard path(out) != path(models), path(out + "/pruned") != path(models) else {
+            throw ValidationError("--out must differ from --models (and from its parent when --models is a pruned/ folder): the set you prune stays as it is")
         }
+        guard !FileManager.default.fileExists(atPath: out + "/stage1.safetensors") else {
+            throw ValidationError("--out \(out) already holds a model set: choose an empty or new folder")
+        }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("--data \(data): no such folder")
+        }
+        guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
     }
 
     func run() throws {
@@ -63,13 +75,16 @@ struct PruneCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: file) else { continue }
             let (net, meta, report) = try Pruner.prune(path: file, ratio: ratio, criterion: criterion, multiple: multiple)
             if stage == "stage1" { flips = meta.flipAverage == true }
+            if report.wasInt8 {
+                print("\(stage): the source is an int8 model; the pruned one is fp32 (times below are fp32): `linesight quantize` it after")
+            }
             try ModelFile.save(net, meta, to: "\(staging)/\(stage).safetensors")
             Self.show(stage, report)
             reports.append((stage, report))
         }
         print("pruned (not yet fine-tuned) models in \(staging)/; fine-tuning on \(data) ...")
         var o = StagedOptions()
-        (o.initFrom, o.fineTune, o.seed, o.flipAverage) = (staging, .all, seed, flips)
+        (o.initFrom, o.fineTune, o.seed, o.flipAverage, o.targetRecall) = (staging, .all, seed, flips, targetRecall)
         (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs)
         o.passClass = ImageFolder.passClass(data, requested: passClass)
         let training = FirstTraining(data: data, options: o)
@@ -79,18 +94,26 @@ struct PruneCommand: ParsableCommand {
         training.onBatch = bar.update
         training.onEpoch = { bar.finishEpoch($0, validationName: "val") }
         let r = try training.run(to: .folder(out))
+        let prunedStages = Set(reports.map(\.0))
+        if r.stage2File != nil, !prunedStages.contains("stage2") {
+            print("stage 2 was trained afresh at full width: --models has no stage2.safetensors and --data has defect kinds")
+        } else if r.stage2File == nil, prunedStages.contains("stage2") {
+            print("stage 2 was left out: --data has no defect kinds to fine-tune it on")
+        }
         // the fine-tuned files say they were pruned, as the pruned ones did
         for file in [r.stage1File] + (r.stage2File.map { [$0] } ?? []) {
+            let stage = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            guard prunedStages.contains(stage) else { continue }
             let (net, meta) = try ModelFile.load(path: file)
-            let pruned = try ModelFile.load(path: staging + "/" + URL(fileURLWithPath: file).lastPathComponent).metadata
+            let pruned = try ModelFile.load(path: "\(staging)/\(stage).safetensors").metadata
             var m = meta
-            let note = pruned.provenance.notes?.split(separator: "\n").last.map(String.init)
+            let note = pruned.provenance.notes?.split(separator: "\n").last.map { $0.replacingOccurrences(of: " (not fine-tuned: its thresholds are the unpruned model's)", with: "") }
             m.provenance.notes = [meta.provenance.notes, note, "fine-tuned \(epochs) epochs on \(data)"].compactMap { $0 }
                 .joined(separator: "\n").suffix(4096).description
             try ModelFile.save(net, m, to: file)
         }
         TrainSummary.print(r.result, targetRecall: o.targetRecall)
-        for (stage, report) in reports { Self.show(stage, report) }
+        for (stage, report) in reports where stage == "stage1" || r.stage2File != nil { Self.show(stage, report) }
         print("pruned and fine-tuned models written to \(r.stage1File)" + (r.stage2File.map { " and \($0)" } ?? "") + "; report in \(r.folder)/report.json")
     }
 

@@ -29,15 +29,23 @@ struct PruneCLITests {
                 let (after, meta) = try ModelFile.load(path: "\(dir)/pruned/\(stage).safetensors")
                 #expect(after.parameterCount < before.parameterCount * 6 / 10, "\(stage): \(before.parameterCount) -> \(after.parameterCount)")
                 #expect(try after.spec.plan().multiplyAdds < before.spec.plan().multiplyAdds * 7 / 10)
-                #expect(meta.provenance.notes?.contains("pruned: 50 % of each residual block's inner channels by l1") == true, "\(meta.provenance.notes ?? "")")
+                #expect(meta.provenance.notes?.contains("pruned: 50 % of each residual block's inner channels by l1, kept in multiples of 8\nfine-tuned 1 epochs") == true,
+                        "\(meta.provenance.notes ?? "")")
+                let staged = try ModelFile.load(path: "\(dir)/pruned/pruned/\(stage).safetensors").metadata
+                #expect(staged.provenance.notes?.contains("(not fine-tuned: its thresholds are the unpruned model's)") == true)
                 #expect(FileManager.default.fileExists(atPath: "\(dir)/pruned/pruned/\(stage).safetensors"), "the pruned set before fine-tuning stays")
             }
             let (_, meta1) = try ModelFile.load(path: dir + "/pruned/stage1.safetensors")
-            #expect(meta1.thresholds["pass"] != nil, "fine-tuning calibrated stage 1's thresholds again: \(meta1.thresholds)")
+            #expect(meta1.thresholds["pass"] != nil, "\(meta1.thresholds)")
             #expect(FileManager.default.fileExists(atPath: dir + "/pruned/report.json"))
             // the pruned set serves like any other: evaluate reads it
             let eval = try CLI.run(["evaluate", "--models", dir + "/pruned", "--data", dir + "/parts"] + small)
             #expect(eval.status == 0, "\(eval.err)")
+            // the set it wrote is not overwritten, and the pruned/ folder is no source for its own parent
+            let again = try CLI.run(["prune", "--models", dir + "/models", "--data", dir + "/parts", "--out", dir + "/pruned"] + small)
+            #expect(again.status != 0 && again.err.contains("already holds a model set"), "\(again.err)")
+            let parent = try CLI.run(["prune", "--models", dir + "/pruned/pruned", "--data", dir + "/parts", "--out", dir + "/pruned"] + small)
+            #expect(parent.status != 0 && parent.err.contains("--out must differ from --models"), "\(parent.err)")
         }
     }
 
@@ -52,7 +60,11 @@ struct PruneCLITests {
                 (["--models", dir + "/empty", "--data", dir, "--out", dir + "/o", "--multiple", "0"], "--multiple must be between 1 and 64"),
                 (["--models", dir + "/empty", "--data", dir, "--out", dir + "/o", "--criterion", "random"], "criterion"),
                 (["--models", dir + "/empty", "--data", dir, "--out", dir + "/empty"], "no stage1.safetensors"),
+                (["--models", dir + "/fake", "--data", dir, "--out", dir + "/fake"], "--out must differ from --models"),
+                (["--models", dir + "/fake", "--data", dir + "/nowhere", "--out", dir + "/o"], "--data \(dir)/nowhere: no such folder"),
             ]
+            try FileManager.default.createDirectory(atPath: dir + "/fake", withIntermediateDirectories: true)
+            try Data().write(to: URL(fileURLWithPath: dir + "/fake/stage1.safetensors"))
             for (args, message) in cases {
                 let r = try CLI.run(["prune"] + args)
                 #expect(r.status != 0 && (r.err + r.out).contains(message), "\(args): \(r.err)")

@@ -55,9 +55,7 @@ struct PruningTests {
         // the inference form (blocked kernels) gives the same logits as the training form
         let inference = InferenceNetwork(result.network)
         expectClose(inference.predict(x).array, after, tolerance: 1e-4, "\(criterion): inference form")
-        // inner widths of 8 (half a block of 16) stay in the channel-blocked segment
-        let layers = inference.profile(Tensor(spec.input, batch: 1)).map(\.0)
-        #expect(layers.contains { $0.contains("channel-blocked 9 convs") }, "\(layers)")
+
     }
 
     @Test("the kept count is a whole multiple; blocks too narrow to lose one keep all; ResNet18's blocks each halve")
@@ -70,6 +68,35 @@ struct PruningTests {
         #expect(p.blocks.count == 8 && p.blocks.allSatisfy { $0.after * 2 == $0.before })
         let macs = (try r18.spec.plan().multiplyAdds, try p.network.spec.plan().multiplyAdds)
         #expect(Double(macs.1) < 0.6 * Double(macs.0), "ResNet18 multiply-adds \(macs.0) -> \(macs.1)")
+    }
+
+    @Test("inner widths of 8 (half a block of 16) stay in the channel-blocked segment, with the training form's logits")
+    func halfBlocks() throws {
+        let spec = Zoo.smallResNet(input: Shape(3, 24, 24), classes: 3, depth: 8, width: 16)
+        let net = try Self.network(spec, dead: 0.5, criterion: .bn)
+        let result = try ChannelPruning.prune(net, ratio: 0.5, criterion: .bn, multiple: 8)
+        #expect(result.blocks.map(\.after) == [8, 16, 32])
+        var rng = SeededGenerator(seed: 6)
+        let x = randomTensor(batch: 2, spec.input, &rng)
+        let inference = InferenceNetwork(result.network)
+        expectClose(inference.predict(x).array, result.network.forward(x, mode: .eval).array, tolerance: 1e-4, "half blocks")
+        let layers = inference.profile(Tensor(spec.input, batch: 1)).map(\.0)
+        #expect(layers.contains { $0.contains("channel-blocked 9 convs") }, "\(layers)")
+    }
+
+    @Test("a NaN batch-norm scale ranks its channel last")
+    func nanRanksLast() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 16, 16), classes: 2, depth: 8, width: 16)
+        let net = try Network(spec, seed: 2)
+        let params = Dictionary(uniqueKeysWithValues: net.namedParameters.map { ($0.0, $0.1.value) })
+        let gamma = try #require(params["5.body.1.weight"])  // the second block's 32 inner channels
+        for i in 0..<32 { gamma[i] = Float(i + 1) }
+        gamma[31] = .nan
+        gamma[0] = 100
+        let r = try ChannelPruning.prune(net, ratio: 0.5, criterion: .bn, multiple: 16)
+        let pruned = Dictionary(uniqueKeysWithValues: r.network.namedParameters.map { ($0.0, $0.1.value) })
+        // kept: channel 0 (100) and 16...30 (the largest finite ones), in order; 31 (NaN) gone
+        #expect(try #require(pruned["5.body.1.weight"]).array == [100] + (17...31).map(Float.init))
     }
 
     @Test("a ratio outside (0, 1) and a network without residual blocks are refused with the reason")

@@ -37,6 +37,21 @@ struct DistillationTests {
         }
     }
 
+    @Test("the teacher sees the batch in its own normalization")
+    func renormalized() throws {
+        let teacherNet = try Self.teacher(seed: 5)
+        let student = Normalization(mean: [0.5], std: [0.25]), own = Normalization(mean: [0.3], std: [0.6])
+        let kd = try Distillation(teacher: teacherNet, normalization: own, temperature: 4, weight: 0.5)
+        var rng = SeededGenerator(seed: 2)
+        let pixels = (0..<32).map { _ in Float(rng.below(256)) / 255 }
+        let x = Tensor(Shape(1, 4, 4), batch: 2), y = Tensor(Shape(1, 4, 4), batch: 2)
+        for i in 0..<32 { x[i] = (pixels[i] - 0.5) / 0.25; y[i] = (pixels[i] - 0.3) / 0.6 }
+        let want = teacherNet.forward(y, mode: .eval).array
+        let got = kd.teacherLogits(x, student).array
+        #expect(zip(got, want).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "renormalized: \(got) vs \(want)")
+        #expect(want != teacherNet.forward(x, mode: .eval).array, "the two normalizations differ in effect")
+    }
+
     @Test("with the soft targets alone the student learns the teacher, even against wrong labels")
     func learnsTheTeacher() throws {
         // 4x4 images: the teacher (a fixed linear map) decides the class; the labels say the opposite

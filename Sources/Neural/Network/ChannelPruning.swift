@@ -7,7 +7,8 @@
 /// channel the norm scales towards zero contributes little, Liu et al. 2017, "network
 /// slimming"), or `l1`, the smallest sum of |w| of the first conv's filter (Li et al. 2017).
 /// How many: `ratio` of each block's inner channels, the count kept rounded to a multiple
-/// of `multiple` (16 keeps the channel-blocked kernels, which take outputs in blocks of 16).
+/// of `multiple` (8 or 16 keep the channel-blocked kernels, which take outputs in blocks of
+/// 16 and a last block of 8).
 public enum ChannelPruning {
     public enum Criterion: String, Sendable, CaseIterable {
         case bn, l1
@@ -55,8 +56,10 @@ public enum ChannelPruning {
                 let per = w.count / inner
                 scores = (0..<inner).map { o in (0..<per).reduce(Float(0)) { $0 + abs(w[o * per + $1]) } }
             }
-            // the strongest `keep`, ties to the lower index, in their original order
-            let order = (0..<inner).sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+            // the strongest `keep`, ties to the lower index, in their original order; a NaN
+            // score (a broken channel) ranks last
+            let ranked = scores.map { $0.isNaN ? -Float.infinity : $0 }
+            let order = (0..<inner).sorted { ranked[$0] != ranked[$1] ? ranked[$0] > ranked[$1] : $0 < $1 }
             kept[prefix] = Survivors(keep: order.prefix(keep).sorted(), inner: inner, taps: k2 * k2)
             var newBody = body
             newBody[0] = .conv(out: keep, kernel: k, stride: s, padding: p, groups: 1, bias: bias)

@@ -64,7 +64,8 @@ public final class Distillation {
         return (1 - w) * hard + w * Float(temp * temp * kl / Double(n))
     }
 
-    private func teacherLogits(_ input: Tensor, _ student: Normalization) -> Tensor {
+    /// The teacher's logits on the student's batch, renormalized to the teacher's input first.
+    func teacherLogits(_ input: Tensor, _ student: Normalization) -> Tensor {
         guard student != teacherNormalization else { return teacher.predict(input) }
         let x = renormalized.flatMap { $0.batch == input.batch ? $0 : nil } ?? Tensor(input.shape, batch: input.batch)
         renormalized = x
