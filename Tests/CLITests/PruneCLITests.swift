@@ -85,8 +85,9 @@ struct DistillCLITests {
                                        "--teacher", dir + "/teacher", "--distill-temperature", "3", "--out", dir + "/student"] + small)
             try #require(student.status == 0, "\(student.out)\(student.err)")
             #expect(student.out.contains("stage1: distilling from \(dir)/teacher/stage1.safetensors (resnet8-w8-gavgmax, temperature 3.0, soft-target weight 0.5)"), "\(student.out)")
-            let (net, _) = try ModelFile.load(path: dir + "/student/stage1.safetensors")
+            let (net, meta) = try ModelFile.load(path: dir + "/student/stage1.safetensors")
             #expect(net.spec.name.hasPrefix("light"), "the student keeps its own architecture: \(net.spec.name)")
+            #expect(meta.provenance.notes?.contains("distilled from \(dir)/teacher (temperature 3.0, soft-target weight 0.5)") == true, "\(meta.provenance.notes ?? "")")
 
             let refusals: [([String], String)] = [
                 (["--distill-weight", "0.3"], "apply to --teacher only"),

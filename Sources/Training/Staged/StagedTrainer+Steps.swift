@@ -83,7 +83,8 @@ extension StagedTrainer {
                                      "test.escape_rate": cal.test.escapeRate, "test.false_reject_rate": cal.test.falseRejectRate,
                                      "val.escape_rate": cal.validation.escapeRate, "val.false_reject_rate": cal.validation.falseRejectRate,
                                      "val.ece_before": cal.ece.before, "val.ece_after": cal.ece.after,
-                                 ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"))
+                                 ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"
+                                     + (o.teacher.map { "; distilled from \($0) (temperature \(o.distillTemperature), soft-target weight \(o.distillWeight))" } ?? "")))
         meta.temperature = cal.temperature
         meta.flipAverage = o.flipAverage
         return meta
