@@ -148,7 +148,7 @@ struct CLITests {
         let r = try CLI.run(["engine", "--threads", "1", "--profile", model, "--batch", "2"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("input 1x32x32, batch 2"))
-        #expect(r.out.contains("direct conv 8->8 k3 s1 at 32x32 +relu"), "\(r.out)")
+        #expect(r.out.contains("channel-blocked 9 convs") && r.out.contains("conv k3 s1 8->8 at 32x32 +relu"), "\(r.out)")
         #expect(r.out.contains("Linear") && r.out.contains("prediction "))
         let junk = dir.appendingPathComponent("junk.safetensors").path
         try Data("no".utf8).write(to: URL(fileURLWithPath: junk))
