@@ -46,12 +46,9 @@ public enum Pruner {
         var x = [Float](repeating: 0, count: net.spec.input.count)
         var rng = SeededGenerator(seed: 1)
         for i in x.indices { x[i] = rng.normal() }
-        var times: [Double] = []
-        for i in 0..<55 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = x.withUnsafeBufferPointer { flips ? infer.predictFlipAveraged(sample: $0.baseAddress!) : infer.predict(sample: $0.baseAddress!) }
-            if i >= 5 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
-        }
-        return times.sorted()[times.count / 2]
+        let times = (0..<55).map { _ in
+            Quantizer.timed { x.withUnsafeBufferPointer { flips ? infer.predictFlipAveraged(sample: $0.baseAddress!) : infer.predict(sample: $0.baseAddress!) } }.1
+        }.dropFirst(5).sorted()
+        return times[times.count / 2] * 1000
     }
 }

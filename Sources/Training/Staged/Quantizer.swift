@@ -149,7 +149,8 @@ public struct Quantizer {
         return c
     }
 
-    private static func timed<T>(_ body: () -> T) -> (T, Double) {
+    /// `body`'s result and its wall time in seconds (also `Pruner`'s frame timing).
+    static func timed<T>(_ body: () -> T) -> (T, Double) {
         let start = DispatchTime.now().uptimeNanoseconds
         let v = body()
         return (v, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
