@@ -101,13 +101,12 @@ struct PruneCommand: ParsableCommand {
             print("stage 2 was left out: --data has no defect kinds to fine-tune it on")
         }
         // the fine-tuned files say they were pruned, as the pruned ones did
+        let notes = Dictionary(uniqueKeysWithValues: reports.map { ($0.0, $0.1.note) })
         for file in [r.stage1File] + (r.stage2File.map { [$0] } ?? []) {
             let stage = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-            guard prunedStages.contains(stage) else { continue }
+            guard let note = notes[stage] else { continue }
             let (net, meta) = try ModelFile.load(path: file)
-            let pruned = try ModelFile.load(path: "\(staging)/\(stage).safetensors").metadata
             var m = meta
-            let note = pruned.provenance.notes?.split(separator: "\n").last.map { $0.replacingOccurrences(of: " (not fine-tuned: its thresholds are the unpruned model's)", with: "") }
             m.provenance.notes = [meta.provenance.notes, note, "fine-tuned \(epochs) epochs on \(data)"].compactMap { $0 }
                 .joined(separator: "\n").suffix(4096).description
             try ModelFile.save(net, m, to: file)

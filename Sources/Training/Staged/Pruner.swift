@@ -15,6 +15,8 @@ public enum Pruner {
         public var milliseconds: (before: Double, after: Double)
         /// The source carried int8 ranges (dropped: the pruned model is fp32).
         public var wasInt8: Bool
+        /// What was pruned, for the provenance of the model once fine-tuned.
+        public var note: String
     }
 
     /// The model at `path` pruned; its metadata keep everything but the spec and the int8
@@ -28,15 +30,15 @@ public enum Pruner {
         m.quantization = nil
         var p = m.provenance
         let note = "pruned: \(Int((ratio * 100).rounded())) % of each residual block's inner channels by \(criterion.rawValue), kept in multiples of \(multiple)"
-            + " (not fine-tuned: its thresholds are the unpruned model's)"
-        p.notes = [p.notes, note].compactMap { $0 }.joined(separator: "\n").suffix(4096).description
+        p.notes = [p.notes, note + " (not fine-tuned: its thresholds are the unpruned model's)"].compactMap { $0 }
+            .joined(separator: "\n").suffix(4096).description
         m.provenance = p
         let before = try net.spec.plan(), after = try result.network.spec.plan()
         let report = Report(blocks: result.blocks, multiplyAdds: (before.multiplyAdds, after.multiplyAdds),
                             parameters: (net.parameterCount, result.network.parameterCount),
                             milliseconds: (frameMilliseconds(net, flips: meta.flipAverage == true),
                                            frameMilliseconds(result.network, flips: meta.flipAverage == true)),
-                            wasInt8: meta.quantization != nil)
+                            wasInt8: meta.quantization != nil, note: note)
         return (result.network, m, report)
     }
 
