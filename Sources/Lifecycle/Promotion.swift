@@ -24,10 +24,12 @@ import Training
 ///    promoted (an atomic write over the live file; a running daemon swaps it in between
 ///    frames). Any gate failed: it is marked rejected and the champion stays. A dry run
 ///    registers and promotes nothing.
-/// 4. **Int8** (`linesight quantize --config`, `int8Checks`, `settleInt8`): an int8 form of
-///    the stage-1 champion is a challenger like any other, judged on the golden set against
-///    the fp32 champion it came from: promoted only when its escapes and its false rejects
-///    are each within 0.5 points of the champion's.
+/// 4. **Int8** (`linesight quantize --config`, `int8Checks`, `int8StageTwoChecks`,
+///    `settleInt8`): an int8 form of a champion is a challenger like any other, judged on the
+///    golden set against the fp32 champion it came from: promoted only when its escapes and
+///    its false rejects are each within 0.5 points of the champion's. For stage 2 those are
+///    the line's, as the daemon decides with the live stage 1, and each kind's recall may
+///    also drop at most `Gates.recallTolerance`.
 /// 5. **The record** (`record`): each retraining round goes into `training_runs` as
 ///    `promoted` or `kept_champion`, with the figures. `linesight models rollback` undoes a
 ///    promotion.
@@ -127,10 +129,31 @@ public struct Promotion {
                    detail: String(format: "int8 %.4f, fp32 champion %.4f (may rise %.4f)", x.falseRejectRate, c.falseRejectRate, tolerance))]
     }
 
-    /// An int8 form of the stage-1 champion, already saved at `file`: registered as a candidate
+    /// An int8 stage 2 against the fp32 stage 2 it was made from, each judging the golden set
+    /// with the live stage 1 as the daemon does: the line's escapes and false rejects each at
+    /// most `tolerance` above, and each kind's recall (of the kinds the golden set holds) at
+    /// most `recallTolerance` below.
+    public static func int8StageTwoChecks(champion c: StagedEvaluation, challenger x: StagedEvaluation, tolerance: Double = 0.005,
+                                          recallTolerance: Double = Gates().recallTolerance) -> [GateCheck] {
+        func figures(_ e: StagedEvaluation) -> GateFigures {
+            GateFigures(escapeRate: e.line.escapeRate, escapeUpper95: e.line.escapeRateCI.last ?? 1, falseRejectRate: e.line.falseRejectRate,
+                        catchRate: [:], images: e.images)
+        }
+        let line = int8Checks(champion: figures(c), challenger: figures(x), tolerance: tolerance).map {
+            GateCheck(gate: $0.gate.replacingOccurrences(of: "int8 ", with: "int8 line "), passed: $0.passed, detail: $0.detail)
+        }
+        let recall = c.perKind.filter { $0.support > 0 }.map { k -> GateCheck in
+            let r = x.perKind.first { $0.kind == k.kind }?.recall ?? 0
+            return GateCheck(gate: "int8 recall \(k.kind)", passed: k.recall - r <= recallTolerance + 1e-12,
+                             detail: String(format: "int8 %.3f, fp32 champion %.3f of %d (may drop %.3f)", r, k.recall, k.support, recallTolerance))
+        }
+        return line + recall
+    }
+
+    /// An int8 form of the `stage` champion, already saved at `file`: registered as a candidate
     /// (its parent the champion), promoted when `checks` all pass, else marked rejected.
-    public func settleInt8(file: String, champion: ModelRecord, checks: [GateCheck], promote: Bool) throws -> Decision {
-        let record = try registry.register(file: file, stage: .one, status: .candidate, parent: champion.version)
+    public func settleInt8(file: String, stage: Stage = .one, champion: ModelRecord, checks: [GateCheck], promote: Bool) throws -> Decision {
+        let record = try registry.register(file: file, stage: stage, status: .candidate, parent: champion.version)
         let failed = checks.filter { !$0.passed }.map(\.gate)
         if failed.isEmpty && promote {
             try registry.promote(record.version, by: who)

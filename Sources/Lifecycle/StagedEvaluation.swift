@@ -93,21 +93,37 @@ public struct StagedEvaluation {
         let (root, chosen) = try folder(data, split: split)
         let pass = ImageFolder.passClass(root, requested: passClass)
         let items = try ImageFolder.scan(root, passClass: pass)
-        let kinds = classifier.stage2?.metadata.classes ?? []
+        let (judged, skipped) = judgeAll(classifier, root: root, items, progress: progress)
+        guard !judged.isEmpty else { throw LifecycleError.invalidInput("no image of \(root) could be judged") }
+        return StagedEvaluation(data: root, split: chosen, judged: judged, skipped: skipped, kinds: classifier.stage2?.metadata.classes ?? [],
+                                thresholds: classifier.thresholds)
+    }
+
+    /// The line on `paths` (a line's models and its config's thresholds) judging the golden
+    /// set's images (their stored paths), as its daemon would.
+    public static func golden(paths: ModelPaths, items: [LabeledImage], compute: Compute = .current()) throws -> StagedEvaluation {
+        let classifier = try StagedClassifier(paths, roi: nil, compute: compute)
+        let (judged, skipped) = judgeAll(classifier, root: nil, items)
+        guard !judged.isEmpty else { throw LifecycleError.invalidInput("none of the \(items.count) golden images could be judged") }
+        return StagedEvaluation(data: "golden set", split: "golden", judged: judged, skipped: skipped, kinds: classifier.stage2?.metadata.classes ?? [],
+                                thresholds: classifier.thresholds)
+    }
+
+    /// Every image of `items` (under `root`, or at its own path) through `classifier`; the
+    /// files that cannot be read or judged are named in `skipped`.
+    static func judgeAll(_ classifier: StagedClassifier, root: String?, _ items: [LabeledImage],
+                         progress: (Int, Int) -> Void = { _, _ in }) -> (judged: [(item: LabeledImage, j: Judgement)], skipped: [String]) {
         var judged: [(item: LabeledImage, j: Judgement)] = [], skipped: [String] = []
         for (n, item) in items.enumerated() {
             defer { progress(n + 1, items.count) }
-            guard let bytes = FileManager.default.contents(atPath: root + "/" + item.file) else { skipped.append(item.file); continue }
+            guard let bytes = FileManager.default.contents(atPath: root.map { $0 + "/" + item.file } ?? item.file) else { skipped.append(item.file); continue }
             let j: Judgement? = [UInt8](bytes).withUnsafeBytes { raw in
                 try? classifier.judge(FrameView(bytes: raw, format: .mjpeg, width: 0, height: 0), everyStage2: true)
             }
             guard let j else { skipped.append(item.file); continue }
             judged.append((item, j))
         }
-        guard judged.contains(where: { $0.item.defects.isEmpty }) || judged.contains(where: { !$0.item.defects.isEmpty }) else {
-            throw LifecycleError.invalidInput("no image of \(root) could be judged")
-        }
-        return StagedEvaluation(data: root, split: chosen, judged: judged, skipped: skipped, kinds: kinds, thresholds: classifier.thresholds)
+        return (judged, skipped)
     }
 
     /// The folder to judge: a pre-split tree's `split` (default test/, else its validation folder).

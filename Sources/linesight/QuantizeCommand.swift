@@ -5,6 +5,7 @@ import Lifecycle
 import LinesightCore
 import Logging
 import Neural
+import Store
 import Training
 
 struct QuantizeCommand: ParsableCommand {
@@ -28,11 +29,13 @@ struct QuantizeCommand: ParsableCommand {
         from them when it is loaded, the same on every machine), so it can be exported or \
         quantized again. The daemon runs it like any model.
 
-        With --config, the int8 form of the line's stage-1 champion is a challenger: it is \
-        registered with the champion as its parent and judged on the golden set against it, \
-        and promoted (the daemon swaps it in) only when its escapes and its false rejects are \
-        each within 0.5 points of the fp32 champion's; else it is marked rejected and the \
-        champion stays. It calibrates on the frames the daemon kept, or on --calibrate DIR.
+        With --config, the int8 form of the line's stage-1 or stage-2 champion is a challenger: \
+        it is registered with the champion as its parent and judged on the golden set against \
+        it, and promoted (the daemon swaps it in) only when its escapes and its false rejects \
+        are each within 0.5 points of the fp32 champion's; else it is marked rejected and the \
+        champion stays. For stage 2 those are the line's, the live stage 1 deciding with each \
+        stage 2 as the daemon does, and each defect kind's recall may also drop at most 0.02. \
+        It calibrates on the frames the daemon kept, or on --calibrate DIR.
 
           linesight quantize --model models/stage1.safetensors --calibrate frames/
           linesight quantize --model /var/lib/linesight/models/stage1.safetensors --config /etc/linesight/linesight.toml
@@ -40,7 +43,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @Option(help: "The fp32 model file to quantize (stage 1 or stage 2).") var model: String
     @Option(help: "A folder of frames (JPEG, any layout) to calibrate on.") var calibrate: String?
-    @Option(help: "A line config: the int8 stage-1 champion goes through the registry's gate (and calibrates on the frames its daemon kept, unless --calibrate).")
+    @Option(help: "A line config: the int8 form of its stage-1 or stage-2 champion goes through the registry's gate (and calibrates on the frames its daemon kept, unless --calibrate).")
     var config: String?
     @Flag(help: "With --config: register the int8 model if it passes the gate, but leave the champion live.") var noPromote = false
     @Option(help: "The int8 model file to write (default: MODEL with .int8 before .safetensors).") var out: String?
@@ -99,27 +102,43 @@ struct QuantizeCommand: ParsableCommand {
         print(String(format: "one frame: fp32 %.2f ms, int8 %.2f ms (%.2fx) on %@", r.fp32Milliseconds, r.int8Milliseconds,
                      r.fp32Milliseconds / max(r.int8Milliseconds, 1e-9), r.isa.description))
         print("int8 model written to \(destination)")
-        if let (_, registry) = line { try challenge(registry, network, meta, int8Meta) }
+        if let (cfg, registry) = line { try challenge(cfg, registry, network, meta, int8Meta) }
     }
 
-    /// The registry's gate for the int8 form of the stage-1 champion (`Promotion.int8Checks`).
-    func challenge(_ registry: ModelRegistry, _ network: Network, _ fp32: ModelMetadata, _ int8: ModelMetadata) throws {
-        guard let champion = try registry.store.champion(stage: 1) else {
+    /// The registry's gate for the int8 form of the stage-1 or stage-2 champion
+    /// (`Promotion.int8Checks`, `Promotion.int8StageTwoChecks`).
+    func challenge(_ cfg: LineConfig, _ registry: ModelRegistry, _ network: Network, _ fp32: ModelMetadata, _ int8: ModelMetadata) throws {
+        let hash = try Hashing.sha256(file: model)
+        let one = try registry.store.champion(stage: 1), two = try registry.store.champion(stage: 2)
+        guard let one else {
             throw ValidationError("the registry has no stage-1 champion yet: `linesight train --data DIR --config FILE` makes the first")
-        }
-        guard try Hashing.sha256(file: model).hasPrefix(champion.version) else {
-            throw ValidationError("\(model) is not the stage-1 champion (\(champion.version), \(registry.paths.stage1)); "
-                                  + "the int8 file is written but nothing was registered")
         }
         let promotion = Promotion(registry: registry, who: "linesight quantize (\(whoAmI()))")
         let golden = try GoldenSet(directory: promotion.modelsDirectory).load(passClass: "good")
-        print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")
-        let (c, x) = try Quantizer.goldenFigures(network, fp32: fp32, int8: int8, golden: golden, passClass: "good")
-        let checks = Promotion.int8Checks(champion: c, challenger: x)
-        for check in checks { print("  \(check.gate.padding(toLength: 22, withPad: " ", startingAt: 0)) \(check.passed ? "pass" : "FAIL")  \(check.detail)") }
-        let d = try promotion.settleInt8(file: destination, champion: champion, checks: checks, promote: !noPromote)
+        let stage: Stage, champion: ModelRecord, checks: [GateCheck]
+        if hash.hasPrefix(one.version) {
+            (stage, champion) = (.one, one)
+            print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")
+            let (c, x) = try Quantizer.goldenFigures(network, fp32: fp32, int8: int8, golden: golden, passClass: "good")
+            checks = Promotion.int8Checks(champion: c, challenger: x)
+        } else if let two, hash.hasPrefix(two.version) {
+            (stage, champion) = (.two, two)
+            print("judging the line on \(golden.count) golden images with fp32 stage-2 champion \(champion.version) and with its int8 form "
+                  + "(stage 1: the live champion \(one.version))")
+            var withInt8 = cfg.models
+            withInt8.stage2 = destination
+            let c = try StagedEvaluation.golden(paths: cfg.models, items: golden), x = try StagedEvaluation.golden(paths: withInt8, items: golden)
+            checks = Promotion.int8StageTwoChecks(champion: c, challenger: x)
+        } else {
+            throw ValidationError("\(model) is neither the stage-1 champion (\(one.version), \(registry.paths.stage1)) nor the stage-2 champion"
+                                  + (two.map { " (\($0.version), \(registry.paths.stage2 ?? "-"))" } ?? " (there is none)")
+                                  + "; the int8 file is written but nothing was registered")
+        }
+        let width = checks.map(\.gate.count).max() ?? 0
+        for check in checks { print("  \(check.gate.padding(toLength: width, withPad: " ", startingAt: 0))  \(check.passed ? "pass" : "FAIL")  \(check.detail)") }
+        let d = try promotion.settleInt8(file: destination, stage: stage, champion: champion, checks: checks, promote: !noPromote)
         if d.promoted {
-            print("promoted int8 \(d.challenger.version) over fp32 \(champion.version): the daemon swaps it in; `linesight models rollback --stage 1` undoes it")
+            print("promoted int8 \(d.challenger.version) over fp32 \(champion.version): the daemon swaps it in; `linesight models rollback --stage \(stage.rawValue)` undoes it")
         } else if d.failedGates.isEmpty {
             print("registered int8 \(d.challenger.version) as a candidate (--no-promote); `linesight models promote \(d.challenger.version)` puts it live")
         } else {

@@ -142,7 +142,7 @@ struct QuantizeCLITests {
     }
 }
 
-/// The int8 form of a line's stage-1 champion through the registry: judged on the golden set
+/// The int8 form of a line's stage-1 and stage-2 champions through the registry: judged on the golden set
 /// against the fp32 champion, promoted only within 0.5 points of its escapes and false
 /// rejects, else rejected with the champion kept.
 @Suite("int8 challengers in the registry", .serialized)
@@ -166,11 +166,34 @@ struct QuantizeRegistryTests {
             let store = try Store(path: dir + "/data/db.sqlite")
             let champion = try #require(try store.champion(stage: 1))
 
-            // not the champion: written, nothing registered
-            try FileManager.default.copyItem(atPath: dir + "/models/stage2.safetensors", toPath: dir + "/other.safetensors")
-            let other = try CLI.run(["quantize", "--model", dir + "/models/stage2.safetensors", "--calibrate", dir + "/first"] + cfg + small)
-            #expect(other.status != 0 && other.err.contains("is not the stage-1 champion"), "\(other.err)")
-            #expect(try store.models(stage: 1).count == 1)
+            // neither champion: written, nothing registered
+            let (otherNet, otherMeta) = try ModelFile.load(path: dir + "/models/stage2.safetensors")
+            otherNet.namedParameters[0].1.value[0] += 0.5
+            try ModelFile.save(otherNet, otherMeta, to: dir + "/other.safetensors")
+            let other = try CLI.run(["quantize", "--model", dir + "/other.safetensors", "--calibrate", dir + "/first"] + cfg + small)
+            #expect(other.status != 0 && other.err.contains("is neither the stage-1 champion"), "\(other.err)")
+            #expect(FileManager.default.fileExists(atPath: dir + "/other.int8.safetensors"))
+            #expect(try store.models(stage: 1).count == 1 && store.models(stage: 2).count == 1)
+
+            // the stage-2 champion's int8 form: the line judged with each stage 2, the live stage 1 deciding
+            let champion2 = try #require(try store.champion(stage: 2))
+            let q2 = try CLI.run(["quantize", "--model", dir + "/models/stage2.safetensors", "--calibrate", dir + "/first"] + cfg + small)
+            try #require(q2.status == 0, "\(q2.err)")
+            #expect(q2.out.contains("int8 line escapes") && q2.out.contains("int8 line false rejects") && q2.out.contains("with fp32 stage-2 champion"),
+                    "\(q2.out)")
+            let record2 = try #require(try store.models(stage: 2).first { $0.version != champion2.version })
+            #expect(record2.parentId == champion2.id)
+            #expect(try store.models(stage: 1).count == 1, "stage 1 untouched")
+            if q2.out.contains("promoted int8") {
+                #expect(try store.champion(stage: 2)?.version == record2.version)
+                #expect(try ModelFile.load(path: dir + "/models/stage2.safetensors").metadata.quantization != nil, "the live stage-2 file is int8")
+                let back = try CLI.run(["models", "rollback", "--stage", "2"] + cfg)
+                let restored2 = try store.champion(stage: 2)?.version
+                #expect(back.status == 0 && restored2 == champion2.version, "\(back.err)")
+            } else {
+                #expect(q2.out.contains("kept the fp32 champion") && record2.status == .rejected, "\(q2.out)")
+                #expect(try store.champion(stage: 2)?.version == champion2.version)
+            }
 
             // --no-promote: registered when it passes, the champion stays either way
             let held = try CLI.run(["quantize", "--model", dir + "/models/stage1.safetensors", "--calibrate", dir + "/first", "--no-promote",
