@@ -132,7 +132,7 @@ public struct Promotion {
     /// An int8 stage 2 against the fp32 stage 2 it was made from, each judging the golden set
     /// with the live stage 1 as the daemon does: the line's escapes and false rejects each at
     /// most `tolerance` above, and each kind's recall (of the kinds the golden set holds) at
-    /// most `recallTolerance` below.
+    /// most `recallTolerance` below, on the very images the fp32 line judged.
     public static func int8StageTwoChecks(champion c: StagedEvaluation, challenger x: StagedEvaluation, tolerance: Double = 0.005,
                                           recallTolerance: Double = Gates().recallTolerance) -> [GateCheck] {
         func figures(_ e: StagedEvaluation) -> GateFigures {
@@ -147,7 +147,10 @@ public struct Promotion {
             return GateCheck(gate: "int8 recall \(k.kind)", passed: k.recall - r <= recallTolerance + 1e-12,
                              detail: String(format: "int8 %.3f, fp32 champion %.3f of %d (may drop %.3f)", r, k.recall, k.support, recallTolerance))
         }
-        return line + recall
+        // an image the int8 line could not judge (a non-finite score) must not drop out of its figures
+        let same = GateCheck(gate: "int8 images judged", passed: x.images == c.images && Set(x.skipped) == Set(c.skipped),
+                             detail: "int8 \(x.images), fp32 champion \(c.images) of the golden set's images")
+        return [same] + line + recall
     }
 
     /// An int8 form of the `stage` champion, already saved at `file`: registered as a candidate

@@ -113,26 +113,40 @@ struct QuantizeCommand: ParsableCommand {
         guard let one else {
             throw ValidationError("the registry has no stage-1 champion yet: `linesight train --data DIR --config FILE` makes the first")
         }
-        let promotion = Promotion(registry: registry, who: "linesight quantize (\(whoAmI()))")
-        let golden = try GoldenSet(directory: promotion.modelsDirectory).load(passClass: "good")
-        let stage: Stage, champion: ModelRecord, checks: [GateCheck]
+        let stage: Stage, champion: ModelRecord
         if hash.hasPrefix(one.version) {
             (stage, champion) = (.one, one)
-            print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")
-            let (c, x) = try Quantizer.goldenFigures(network, fp32: fp32, int8: int8, golden: golden, passClass: "good")
-            checks = Promotion.int8Checks(champion: c, challenger: x)
         } else if let two, hash.hasPrefix(two.version) {
             (stage, champion) = (.two, two)
-            print("judging the line on \(golden.count) golden images with fp32 stage-2 champion \(champion.version) and with its int8 form "
-                  + "(stage 1: the live champion \(one.version))")
-            var withInt8 = cfg.models
-            withInt8.stage2 = destination
-            let c = try StagedEvaluation.golden(paths: cfg.models, items: golden), x = try StagedEvaluation.golden(paths: withInt8, items: golden)
-            checks = Promotion.int8StageTwoChecks(champion: c, challenger: x)
+            guard cfg.models.stage2 != nil else {
+                throw ValidationError("\(model) is the stage-2 champion, but \(config ?? "the config") names no stage-2 model: the line cannot be judged with it")
+            }
         } else {
             throw ValidationError("\(model) is neither the stage-1 champion (\(one.version), \(registry.paths.stage1)) nor the stage-2 champion"
                                   + (two.map { " (\($0.version), \(registry.paths.stage2 ?? "-"))" } ?? " (there is none)")
                                   + "; the int8 file is written but nothing was registered")
+        }
+        let promotion = Promotion(registry: registry, who: "linesight quantize (\(whoAmI()))")
+        let golden = try GoldenSet(directory: promotion.modelsDirectory).load(passClass: "good")
+        let checks: [GateCheck]
+        if stage == .one {
+            print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")
+            let (c, x) = try Quantizer.goldenFigures(network, fp32: fp32, int8: int8, golden: golden, passClass: "good")
+            checks = Promotion.int8Checks(champion: c, challenger: x)
+        } else {
+            // the champion in fp32 (its weights as loaded, whatever precision the live file runs in) against its int8 form,
+            // each with the stage 1 the daemon runs (the live file) and the config's thresholds
+            let fp32File = FileManager.default.temporaryDirectory.appendingPathComponent("linesight-fp32-\(UUID().uuidString).safetensors").path
+            var plain = fp32
+            plain.quantization = nil
+            try ModelFile.save(network, plain, to: fp32File)
+            defer { try? FileManager.default.removeItem(atPath: fp32File) }
+            print("judging the line on \(golden.count) golden images with stage-2 champion \(champion.version) in fp32 and in int8 "
+                  + "(stage 1: the live \(cfg.models.stage1))")
+            var withFP32 = cfg.models, withInt8 = cfg.models
+            (withFP32.stage2, withInt8.stage2) = (fp32File, destination)
+            let c = try StagedEvaluation.golden(paths: withFP32, items: golden), x = try StagedEvaluation.golden(paths: withInt8, items: golden)
+            checks = Promotion.int8StageTwoChecks(champion: c, challenger: x)
         }
         let width = checks.map(\.gate.count).max() ?? 0
         for check in checks { print("  \(check.gate.padding(toLength: width, withPad: " ", startingAt: 0))  \(check.passed ? "pass" : "FAIL")  \(check.detail)") }

@@ -175,11 +175,19 @@ struct QuantizeRegistryTests {
             #expect(FileManager.default.fileExists(atPath: dir + "/other.int8.safetensors"))
             #expect(try store.models(stage: 1).count == 1 && store.models(stage: 2).count == 1)
 
+            // a config that names no stage 2 cannot judge the line with one: refused before anything is registered
+            try String(contentsOfFile: dir + "/line.toml", encoding: .utf8).replacingOccurrences(of: "stage2 = \"models/stage2.safetensors\"\n", with: "")
+                .write(toFile: dir + "/nostage2.toml", atomically: true, encoding: .utf8)
+            let blind = try CLI.run(["quantize", "--model", dir + "/models/stage2.safetensors", "--calibrate", dir + "/first",
+                                     "--config", dir + "/nostage2.toml", "--out", dir + "/blind.int8.safetensors"] + small)
+            #expect(blind.status != 0 && blind.err.contains("names no stage-2 model"), "\(blind.err)")
+            #expect(try store.models(stage: 2).count == 1)
+
             // the stage-2 champion's int8 form: the line judged with each stage 2, the live stage 1 deciding
             let champion2 = try #require(try store.champion(stage: 2))
             let q2 = try CLI.run(["quantize", "--model", dir + "/models/stage2.safetensors", "--calibrate", dir + "/first"] + cfg + small)
             try #require(q2.status == 0, "\(q2.err)")
-            #expect(q2.out.contains("int8 line escapes") && q2.out.contains("int8 line false rejects") && q2.out.contains("with fp32 stage-2 champion"),
+            #expect(q2.out.contains("int8 line escapes") && q2.out.contains("int8 line false rejects") && q2.out.contains("in fp32 and in int8"),
                     "\(q2.out)")
             let record2 = try #require(try store.models(stage: 2).first { $0.version != champion2.version })
             #expect(record2.parentId == champion2.id)

@@ -50,12 +50,18 @@ struct Int8StageTwoGateTests {
         func passed(_ x: StagedEvaluation) -> [String: Bool] {
             Dictionary(uniqueKeysWithValues: Promotion.int8StageTwoChecks(champion: fp32, challenger: x).map { ($0.gate, $0.passed) })
         }
-        #expect(passed(fp32) == ["int8 line escapes": true, "int8 line false rejects": true, "int8 recall scratch": true])
+        #expect(passed(fp32) == ["int8 images judged": true, "int8 line escapes": true, "int8 line false rejects": true, "int8 recall scratch": true])
         #expect(passed(evaluation(escaped: 3, rejected: 4, unnamed: 3))["int8 line escapes"] == false, "1 point more escapes")
         #expect(passed(evaluation(escaped: 2, rejected: 5, unnamed: 3))["int8 line false rejects"] == false)
-        #expect(passed(evaluation(escaped: 2, rejected: 4, unnamed: 5)) == ["int8 line escapes": true, "int8 line false rejects": true, "int8 recall scratch": true],
+        #expect(passed(evaluation(escaped: 2, rejected: 4, unnamed: 5)) == ["int8 images judged": true, "int8 line escapes": true,
+                                                                            "int8 line false rejects": true, "int8 recall scratch": true],
                 "recall 0.95 -> 0.93: within 0.02")
         #expect(passed(evaluation(escaped: 2, rejected: 4, unnamed: 6))["int8 recall scratch"] == false, "recall 0.95 -> 0.92")
         #expect(passed(evaluation(escaped: 0, rejected: 0, unnamed: 0)).values.allSatisfy { $0 }, "better is allowed")
+        // an image the int8 line could not judge fails the gate, however good the rest looks
+        var fewer = evaluation(escaped: 0, rejected: 0, unnamed: 0)
+        fewer.images -= 1
+        fewer.skipped = ["s99.jpg"]
+        #expect(passed(fewer)["int8 images judged"] == false)
     }
 }
