@@ -58,6 +58,67 @@ class HighPass(nn.Module):
         return torch.cat([y, x], 1) if self.keep_input else y
 
 
+class AnomalyMap(nn.Module):
+    """Linesight's anomalymap (Sources/Neural/Layers/AnomalyMap.swift): the input, then each
+    pixel's Mahalanobis distance from a Gaussian of all its own image's pixels' descriptors
+    (local-contrast colour, detail energy, band, Hessian trace and anisotropy at sigma 1 and
+    2, gradient structure), log(1 + d^2) smoothed, minus log(1 + F). No gradient."""
+
+    def __init__(self, h, w):
+        super().__init__()
+        self.size = (h, w)
+        self.blurs = {s: HighPass(s, False, h, w) for s in (1.0, 1.5, 2.0, 3.0, 6.0, 8.0)}
+
+    def blur(self, x, sigma):
+        b = self.blurs[sigma]
+        k = len(b.taps)
+        t = x[:, :, :, b.cols].unfold(3, k, 1) @ b.taps
+        return t[:, :, b.rows, :].unfold(2, k, 1) @ b.taps
+
+    @staticmethod
+    def dx(g):
+        p = torch.cat([g[..., :1], g, g[..., -1:]], 3)
+        return 0.5 * (p[..., 2:] - p[..., :-2])
+
+    @staticmethod
+    def dy(g):
+        p = torch.cat([g[..., :1, :], g, g[..., -1:, :]], 2)
+        return 0.5 * (p[..., 2:, :] - p[..., :-2, :])
+
+    @torch.no_grad()
+    def forward(self, x):
+        n, c, h, w = x.shape
+        xd = x.double()
+        std = xd.var(dim=(2, 3), unbiased=False, keepdim=True).sqrt().float()
+        d = x - self.blur(x, 8.0)
+        xn = d / (self.blur(d * d, 8.0).clamp(min=0).sqrt() + 0.1 * std + 1e-6)
+        colour = self.blur(xn, 1.5)
+        detail = xn - self.blur(xn, 3.0)
+        strength = self.blur(detail * detail, 2.0).clamp(min=0).sqrt()
+        coarse = colour - self.blur(xn, 6.0)
+        gray = xn.mean(1, keepdim=True)
+        feats = [colour, strength, coarse]
+        for s in (1.0, 2.0):
+            g = self.blur(gray, s)
+            gx, gy = self.dx(g), self.dy(g)
+            gxx, gxy, gyy = self.dx(gx), self.dy(gx), self.dy(gy)
+            feats += [s * s * (gxx + gyy), s * s * ((gxx - gyy) ** 2 + 4 * gxy * gxy).sqrt()]
+        gx, gy = self.dx(gray), self.dy(gray)
+        feats += [self.blur(gx * gx, 2.0), self.blur(gy * gy, 2.0), self.blur(gx * gy, 2.0)]
+        f = torch.cat(feats, 1).double()                                   # N,F,H,W
+        nf = f.shape[1]
+        inner = f.flatten(2)                                               # N,F,P
+        mean = inner.mean(2, keepdim=True)
+        cen = inner - mean
+        cov = cen @ cen.transpose(1, 2) / cen.shape[2]
+        ridge = 1e-4 * cov.diagonal(dim1=1, dim2=2).mean(1).clamp(min=0) + 1e-6
+        cov = cov + ridge[:, None, None] * torch.eye(nf, dtype=cov.dtype)
+        v = f.flatten(2) - mean
+        d2 = (v * torch.linalg.solve(cov, v)).sum(1).view(n, 1, h, w).float()
+        m = torch.log1p(self.blur(d2, 2.0).clamp(min=0)) - torch.log1p(torch.tensor(float(nf)))
+        return torch.cat([x, m], 1)
+
+
 def build(layers, shape):
     """Builds nn.Sequential from Linesight layer specs; shape is (C, H, W)."""
     mods = []
@@ -97,6 +158,9 @@ def build(layers, shape):
         elif t == "highpass":
             mods.append(HighPass(spec["sigma"], spec.get("keep_input", False), h, w))
             c = 2 * c if spec.get("keep_input", False) else c
+        elif t == "anomalymap":
+            mods.append(AnomalyMap(h, w))
+            c = c + 1
         elif t == "residual":
             body, bshape = build(spec["body"], (c, h, w))
             short, _ = build(spec.get("shortcut", []), (c, h, w))

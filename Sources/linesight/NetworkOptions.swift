@@ -21,6 +21,8 @@ struct NetworkOptions: ParsableArguments {
     var inputFilter: String?
     @Option(help: "The high-pass's blur in input pixels: wider than the defects, narrower than the shading (default: \(StagedOptions().highPassSigma)).")
     var highPassSigma: Double?
+    @Flag(inversion: .prefixedNo, help: "Add each pixel's distance from the image's own surface as one more input channel (--no-anomaly-map: the default): a fixed map that needs no training, so a stain, scratch or pit stands out on any texture. For full-frame surfaces; it cannot be exported to ONNX (default: \(StagedOptions().anomalyMap ? "on" : "off")).")
+    var anomalyMap: Bool?
 
     func validate() throws {
         if let arch, Zoo.Architecture(rawValue: arch) == nil { throw ValidationError("--arch must be small, small10, resnet18 or light") }
@@ -53,7 +55,8 @@ struct NetworkOptions: ParsableArguments {
     /// The options given that a model file would decide, by their flags.
     var shapingTheNetwork: [String] {
         [("--arch", arch != nil), ("--width", width != nil), ("--colour", colour != nil), ("--global-pool", globalPool != nil),
-         ("--stem-pool/--no-stem-pool", stemPool != nil), ("--input-filter", inputFilter != nil), ("--high-pass-sigma", highPassSigma != nil)]
+         ("--stem-pool/--no-stem-pool", stemPool != nil), ("--input-filter", inputFilter != nil), ("--high-pass-sigma", highPassSigma != nil),
+         ("--anomaly-map/--no-anomaly-map", anomalyMap != nil)]
             .filter(\.1).map(\.0)
     }
 
@@ -66,5 +69,6 @@ struct NetworkOptions: ParsableArguments {
         o.globalPool = globalPool.flatMap(Zoo.GlobalPool.init(rawValue:)) ?? o.globalPool
         o.inputFilter = inputFilter.flatMap(Zoo.InputFilter.init(rawValue:)) ?? o.inputFilter
         o.highPassSigma = highPassSigma ?? o.highPassSigma
+        o.anomalyMap = anomalyMap ?? o.anomalyMap
     }
 }

@@ -77,6 +77,8 @@ struct CLITests {
                                   (["--torchvision", #filePath, "--input-filter", "both"], "--input-filter with --torchvision"),
                                   (["--init", "m", "--input-filter", "both"], "--input-filter with --init"),
                                   (["--init", "m", "--high-pass-sigma", "3"], "--high-pass-sigma with --init"),
+                                  (["--init", "m", "--anomaly-map"], "--anomaly-map/--no-anomaly-map with --init"),
+                                  (["--torchvision", #filePath, "--no-anomaly-map"], "--anomaly-map/--no-anomaly-map with --torchvision"),
                                   (["--torchvision", #filePath, "--high-pass-sigma", "3"], "--high-pass-sigma with --torchvision"),
                                   (["--pretrained", "/nonexistent.safetensors"], "--pretrained /nonexistent.safetensors: no readable file"),
                                   (["--pretrained", #filePath, "--init", "m"], "--init and --pretrained: start from one of them"),

@@ -44,9 +44,28 @@ struct StagedTests {
         #expect(spec.layers.first == .highPass(sigma: 4, keepInput: true))
         let net = try Network(spec)
         #expect(net.namedParameters.first?.1.dims == [o.width, 6, 3, 3])   // the stem sees the high-pass and the image
+        o.anomalyMap = true
+        let mapped = o.networkSpec(input: Shape(3, 64, 64), classes: 5)
+        #expect(Array(mapped.layers.prefix(2)) == [.anomalyMap, .highPass(sigma: 4, keepInput: true)])
+        #expect(try Network(mapped).namedParameters.first?.1.dims == [o.width, 8, 3, 3])   // the high-pass and the image, each with the map
         o.torchvisionWeights = "weights.pth"
         o.architecture = .resnet18
         #expect(o.networkSpec(input: Shape(3, 64, 64), classes: 2) == Zoo.resnet18(input: Shape(3, 64, 64), classes: 2))
+    }
+
+    @Test func aFixedInputFilterTrainsWithFlipsAndTurnsAlone() {
+        var o = StagedOptions()
+        let plain = o.networkSpec(input: Shape(3, 64, 64), classes: 2)
+        #expect(StagedRecipe.augmentation(for: plain) == StagedRecipe.augmentation)
+        #expect(StagedRecipe.augmentation.noiseStd > 0 && StagedRecipe.augmentation.cropPadding > 0, "parts keep shifts and noise")
+        o.inputFilter = .both
+        #expect(StagedRecipe.augmentation(for: o.networkSpec(input: Shape(3, 64, 64), classes: 2)) == StagedRecipe.surfaceAugmentation)
+        o.inputFilter = .image
+        o.anomalyMap = true
+        let surface = StagedRecipe.augmentation(for: o.networkSpec(input: Shape(3, 64, 64), classes: 2))
+        #expect(surface == StagedRecipe.surfaceAugmentation)
+        #expect(surface.noiseStd == 0 && surface.cropPadding == 0 && surface.brightness == 0 && surface.channelGain == 0)
+        #expect(surface.horizontalFlip && surface.verticalFlip && surface.quarterTurns)
     }
 
     @Test func inputSizesAreSquareOrWidthByHeight() {

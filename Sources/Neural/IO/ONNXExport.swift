@@ -215,11 +215,11 @@ public enum ONNXExport {
         /// x minus its Gaussian blur (mirrored borders: a Gather of the padded rows and columns,
         /// then a depthwise 1-D conv each way), over the image's root mean square + epsilon.
         private mutating func highPass(_ g: inout ONNXGraph, _ x: String, _ hp: HighPass, name: String, path: String) -> String {
-            let c = hp.inputShape.channels, k = hp.taps.count
-            let cols = g.constant(path + "columns", dims: [hp.columnMap.count], ints: hp.columnMap.map(Int.init))
-            let rows = g.constant(path + "rows", dims: [hp.rowMap.count], ints: hp.rowMap.map(Int.init))
-            let across = g.constant(path + "taps.across", dims: [c, 1, 1, k], Array((0..<c).map { _ in hp.taps }.joined()))
-            let down = g.constant(path + "taps.down", dims: [c, 1, k, 1], Array((0..<c).map { _ in hp.taps }.joined()))
+            let c = hp.inputShape.channels, k = hp.gaussian.taps.count
+            let cols = g.constant(path + "columns", dims: [hp.gaussian.columnMap.count], ints: hp.gaussian.columnMap.map(Int.init))
+            let rows = g.constant(path + "rows", dims: [hp.gaussian.rowMap.count], ints: hp.gaussian.rowMap.map(Int.init))
+            let across = g.constant(path + "taps.across", dims: [c, 1, 1, k], Array((0..<c).map { _ in hp.gaussian.taps }.joined()))
+            let down = g.constant(path + "taps.down", dims: [c, 1, k, 1], Array((0..<c).map { _ in hp.gaussian.taps }.joined()))
             let depthwise: [(String, ONNXGraph.Attribute)] = [("group", .int(c))]
             var t = g.add("Gather", [x, cols], name: name + "/pad_columns", [("axis", .int(3))])
             t = g.add("Conv", [t, across], name: name + "/blur_across", depthwise + [("kernel_shape", .ints([1, k]))])

@@ -18,11 +18,8 @@ public final class HighPass: Layer {
     /// Added to the root mean square before dividing: a flat image is not amplified into noise.
     public static let epsilon: Float = 0.05
 
-    /// The normalized Gaussian, `2 * radius + 1` taps.
-    let taps: [Float]
-    let radius: Int
-    /// Source column (row) of each padded position `-radius ..< side + radius`, mirrored.
-    let columnMap: [Int32], rowMap: [Int32]
+    /// The blur the high-pass subtracts.
+    let gaussian: GaussianBlur
     private var input: Tensor?
     private var output: Tensor?
     private var gradInput: Tensor?
@@ -36,25 +33,10 @@ public final class HighPass: Layer {
         self.keepInput = keepInput
         inputShape = input
         outputShape = Shape(keepInput ? 2 * input.channels : input.channels, input.height, input.width)
-        (taps, radius) = Self.gaussian(sigma)
-        columnMap = Self.mirror(input.width, radius: radius)
-        rowMap = Self.mirror(input.height, radius: radius)
+        gaussian = GaussianBlur(sigma: sigma, height: input.height, width: input.width)
     }
 
-    /// Taps out to three sigma, summing to one.
-    static func gaussian(_ sigma: Double) -> ([Float], Int) {
-        let r = Int((3 * sigma).rounded(.up))
-        let w = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
-        let total = w.reduce(0, +)
-        return (w.map { Float($0 / total) }, r)
-    }
-
-    /// Index `p - radius` of each padded position, mirrored into `0..<side`.
-    static func mirror(_ side: Int, radius: Int) -> [Int32] {
-        (0..<(side + 2 * radius)).map { Int32(mirrored($0 - radius, side)) }
-    }
-
-    var planeWork: Int { inputShape.height * inputShape.width * taps.count * 2 }
+    var planeWork: Int { gaussian.work }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         input = x
@@ -70,7 +52,7 @@ public final class HighPass: Layer {
             for bc in r {
                 let (b, ch) = bc.quotientAndRemainder(dividingBy: c)
                 let src = xs + b * n + ch * plane, dst = ys + b * outStride + ch * plane
-                blur(src, into: dst, tmp + worker * plane)
+                gaussian.apply(src, into: dst, tmp + worker * plane)
                 for i in 0..<plane { dst[i] = src[i] - dst[i] }
             }
         }
@@ -96,68 +78,6 @@ public final class HighPass: Layer {
         return y
     }
 
-    /// `out = V(H(src))`: the horizontal pass into `tmp`, the vertical one into `out`. Each
-    /// row is mirrored once into a padded row, so both passes run over contiguous memory, a
-    /// tap at a time across the row (vectorized; a gather per tap and pixel took 1.1 ms of a
-    /// 3x128x128 frame's 1.7). The sums keep the taps' order, so the result is unchanged.
-    private func blur(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ tmp: UnsafeMutablePointer<Float>) {
-        let (h, w) = (inputShape.height, inputShape.width)
-        taps.withUnsafeBufferPointer { k in
-            columnMap.withUnsafeBufferPointer { cm in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 2 * radius) { padded in
-                    let p = padded.baseAddress!
-                    for row in 0..<h {
-                        let s = src + row * w, t = tmp + row * w
-                        for i in 0..<(w + 2 * radius) { p[i] = s[Int(cm[i])] }
-                        let k0 = k[0]
-                        for col in 0..<w { t[col] = k0 * p[col] }
-                        for j in 1..<k.count {
-                            let kj = k[j], pj = p + j
-                            for col in 0..<w { t[col] += kj * pj[col] }
-                        }
-                    }
-                }
-            }
-            rowMap.withUnsafeBufferPointer { rm in
-                for row in 0..<h {
-                    let o = out + row * w
-                    let t0 = tmp + Int(rm[row]) * w, k0 = k[0]
-                    for col in 0..<w { o[col] = k0 * t0[col] }
-                    for j in 1..<k.count {
-                        let t = tmp + Int(rm[row + j]) * w, kj = k[j]
-                        for col in 0..<w { o[col] += kj * t[col] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `out = Hᵀ(Vᵀ(g))`, the adjoint of `blur` (the mirrored borders make it differ from
-    /// the blur itself there).
-    private func blurAdjoint(_ g: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ tmp: UnsafeMutablePointer<Float>) {
-        let (h, w) = (inputShape.height, inputShape.width)
-        tmp.update(repeating: 0, count: h * w)
-        out.update(repeating: 0, count: h * w)
-        taps.withUnsafeBufferPointer { k in
-            rowMap.withUnsafeBufferPointer { rm in
-                for row in 0..<h {
-                    for j in 0..<k.count {
-                        let t = tmp + Int(rm[row + j]) * w, kj = k[j], gr = g + row * w
-                        for col in 0..<w { t[col] += kj * gr[col] }
-                    }
-                }
-            }
-            columnMap.withUnsafeBufferPointer { cm in
-                for row in 0..<h {
-                    let t = tmp + row * w, o = out + row * w
-                    for col in 0..<w {
-                        for j in 0..<k.count { o[Int(cm[col + j])] += k[j] * t[col] }
-                    }
-                }
-            }
-        }
-    }
-
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input, let y = output else { preconditionFailure("backward before forward") }
         guard needsInputGradient else { return x }
@@ -178,7 +98,7 @@ public final class HighPass: Layer {
             // through hp = x - blur(x): dL/dx = ghp - blurᵀ(ghp)
             for ch in 0..<c {
                 let p = db + ch * plane
-                blurAdjoint(p, into: tmp + plane, tmp)
+                gaussian.adjoint(p, into: tmp + plane, tmp)
                 for i in 0..<plane { p[i] -= tmp[plane + i] }
             }
             if keepInput {

@@ -53,6 +53,8 @@ struct NetworkBuilder {
             return Flatten(input)
         case let .highPass(sigma, keepInput):
             return HighPass(input, sigma: sigma, keepInput: keepInput)
+        case .anomalyMap:
+            return AnomalyMap(input)
         case let .linear(out, bias):
             let layer = Linear(input: input, outFeatures: out, bias: bias)
             let bound = 1 / Float(input.count).squareRoot()

@@ -26,6 +26,9 @@ public indirect enum LayerSpec: Equatable, Sendable {
     /// divided by the image's root mean square over all channels; with `keepInput` the
     /// input follows (2C outputs).
     case highPass(sigma: Double, keepInput: Bool = false)
+    /// A fixed filter (`AnomalyMap`), a network's first layer only: the input, then each
+    /// pixel's distance from the image's own surface (C + 1 outputs).
+    case anomalyMap
 
     public static let relu = LayerSpec.activation(.relu)
     public static let relu6 = LayerSpec.activation(.relu6)
@@ -54,6 +57,7 @@ extension LayerSpec: Codable {
         case .dropout: "dropout"
         case .residual: "residual"
         case .highPass: "highpass"
+        case .anomalyMap: "anomalymap"
         }
     }
 
@@ -83,7 +87,7 @@ extension LayerSpec: Codable {
         case let .highPass(sigma, keepInput):
             try c.encode(sigma, forKey: .sigma)
             if keepInput { try c.encode(keepInput, forKey: .keepInput) }
-        case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool, .flatten:
+        case .batchNorm, .activation, .globalAvgPool, .globalAvgMaxPool, .globalAvgPeakPool, .flatten, .anomalyMap:
             break
         }
     }
@@ -139,6 +143,7 @@ extension LayerSpec: Codable {
             self = .highPass(sigma: try c.decode(Double.self, forKey: .sigma),
                              keepInput: try c.decodeIfPresent(Bool.self, forKey: .keepInput) ?? false)
         case "batchnorm": try only([]); self = .batchNorm
+        case "anomalymap": try only([]); self = .anomalyMap
         case "globalavgpool": try only([]); self = .globalAvgPool
         case "globalavgmaxpool": try only([]); self = .globalAvgMaxPool
         case "globalavgpeakpool": try only([]); self = .globalAvgPeakPool
@@ -274,6 +279,9 @@ struct SpecWalker {
                 throw NeuralError.invalidSpec("highpass at \(path): sigma \(sigma) must lie in \(SpecLimits.highPassSigma)")
             }
             return Shape(keepInput ? try Self.product(2, c, path) : c, input.height, input.width)
+        case .anomalyMap:
+            guard path == "0" else { throw NeuralError.invalidSpec("anomalymap at \(path): it has no input gradient and may only be the network's first layer") }
+            return Shape(try Self.sum(c, 1, path), input.height, input.width)
         case let .linear(out, bias):
             guard SpecLimits.width.contains(out) else { throw NeuralError.invalidSpec("linear at \(path): out \(out) must lie in \(SpecLimits.width)") }
             let weights = try Self.product(out, input.count, path)

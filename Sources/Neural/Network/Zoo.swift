@@ -100,6 +100,11 @@ public enum Zoo {
         }
     }
 
+    /// `spec` with `LayerSpec.anomalyMap` in front: one more channel into the rest.
+    public static func withAnomalyMap(_ spec: NetworkSpec) -> NetworkSpec {
+        NetworkSpec(name: spec.name + "-am", input: spec.input, layers: [.anomalyMap] + spec.layers)
+    }
+
     /// The networks inspection training offers (`linesight train --arch`), each built for
     /// an input and a class count by `spec`.
     public enum Architecture: String, Sendable, CaseIterable, Codable {

@@ -29,8 +29,8 @@ struct QuantizedPlan {
         guard let first = layers.firstIndex(where: { $0 is Conv2d || $0 is DepthwiseConv2d }) else {
             throw NeuralError.invalidSpec("\(network.spec.name) has no conv layer to run in int8")
         }
-        for (i, l) in layers[..<first].enumerated() where !(l is HighPass) {
-            throw NeuralError.invalidSpec("layer \(i) (\(type(of: l))) before the first conv has no int8 form; only a high-pass may come first")
+        for (i, l) in layers[..<first].enumerated() where !(l is HighPass || l is AnomalyMap) {
+            throw NeuralError.invalidSpec("layer \(i) (\(type(of: l))) before the first conv has no int8 form; only fixed input filters (high-pass, anomaly map) may come first")
         }
         let end = layers[first...].firstIndex { $0 is GlobalAvgPool || $0 is GlobalAvgMaxPool || $0 is GlobalAvgPeakPool || $0 is Flatten || $0 is Linear }
             ?? layers.endIndex

@@ -82,6 +82,7 @@ public final class LabelAuditor {
             var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: batch, learningRate: inp.options.learningRate,
                                                  channels: shape.channels, seed: inp.options.seed &+ UInt64(k))
             config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+            config.augmentation = StagedRecipe.augmentation(for: meta.spec)
             let net = try Network(meta.spec, seed: inp.options.seed &+ UInt64(k))
             try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: all.subset(train), validation: nil)
             let calibSet = all.subset(calib.isEmpty ? train : calib)

@@ -58,6 +58,7 @@ public final class Pretrainer {
         config.syntheticDefects = SyntheticDefects(rate: Self.paintedShare)
         config.balancedSampling = false  // every frame counts as good; the painted share makes the classes
         let spec = o.networkSpec(input: shape, classes: 2)
+        config.augmentation = StagedRecipe.augmentation(for: spec)
         let net = try Network(spec, seed: o.seed)
         onStage?("pretraining \(spec.name): \(train.count) frames, half of each batch painted with a synthetic defect; \(heldOut.count) held out")
         try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: train, validation: validation)

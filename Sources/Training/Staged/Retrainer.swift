@@ -114,6 +114,7 @@ public final class Retrainer {
         var config = TrainingConfig.stageOne(epochs: inp.epochs, batchSize: inp.options.batchSize, learningRate: inp.options.fineTuneLearningRate,
                                              channels: meta.spec.input.channels, seed: inp.options.seed)
         config.normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
+        config.augmentation = StagedRecipe.augmentation(for: meta.spec)
         try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: d.train, validation: d.newValidation,
                                                                    checkpoint: inp.checkpoint)
         return config.normalization

@@ -96,6 +96,7 @@ public final class StageTwoRetrainer {
                                              channels: d.train.shape.channels, seed: inp.options.seed,
                                              weights: StagedRecipe.positiveWeights(d.train.multiLabels!, kinds: d.train.classNames.count))
         config.normalization = normalization
+        config.augmentation = StagedRecipe.augmentation(for: net.spec)
         if way == .head { config.trainOnly = headParameterNames(net) }
         try StageProgress(onBatch: onBatch, onEpoch: onEpoch).train(net, config, train: d.train, validation: d.validation,
                                                                    checkpoint: inp.checkpoint.map { Self.checkpoint($0, way) })

@@ -29,6 +29,7 @@ extension StagedTrainer {
         // features learnt on inputs normalized another way (torchvision's, a pretrained model's) keep that normalization
         if o.torchvisionWeights != nil || o.pretrained != nil { config.normalization = one.config.normalization }
         let spec = try initSpec("stage2", default: o.networkSpec(input: d.all.shape, classes: kinds.count), classes: kinds.count)
+        config.augmentation = StagedRecipe.augmentation(for: spec)
         let net: Network
         let fromStageOne = options.initFrom == nil && options.stageTwoFromStageOne && spec.layers.dropLast() == one.spec.layers.dropLast()
         if fromStageOne {

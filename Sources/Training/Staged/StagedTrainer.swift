@@ -119,6 +119,7 @@ public final class StagedTrainer {
         var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels, seed: o.seed)
         if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate) }
         let spec = try initSpec("stage1", default: o.networkSpec(input: d.all.shape, classes: 2), classes: 2)
+        config.augmentation = StagedRecipe.augmentation(for: spec)
         let net = try network(spec, "stage1", &config)
         try self.train(net, config, train, val, distillation: try teacher())
         return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
