@@ -67,10 +67,10 @@ class AnomalyMap(nn.Module):
     def __init__(self, h, w):
         super().__init__()
         self.size = (h, w)
-        self.blurs = {s: HighPass(s, False, h, w) for s in (1.0, 1.5, 2.0, 3.0, 6.0, 8.0)}
+        self.blurs = nn.ModuleDict({str(s): HighPass(s, False, h, w) for s in (1.0, 1.5, 2.0, 3.0, 6.0, 8.0)})
 
     def blur(self, x, sigma):
-        b = self.blurs[sigma]
+        b = self.blurs[str(sigma)]
         k = len(b.taps)
         t = x[:, :, :, b.cols].unfold(3, k, 1) @ b.taps
         return t[:, :, b.rows, :].unfold(2, k, 1) @ b.taps

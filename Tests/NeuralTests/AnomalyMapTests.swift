@@ -208,6 +208,14 @@ struct AnomalyMapTests {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(NetworkSpec.self, from: Data(extra.utf8)) }
         let net = try Network(spec, seed: 1)
         #expect(net.parameterCount == 4 * 8 * 9 + 2 * 4 + 8 * 2 + 2)   // the conv sees 2 x (3 + 1) channels
+        // no gradient is computed for the input of the fixed filters nor of the first conv; below the conv, as ever
+        #expect(net.root.layers.prefix(3).allSatisfy { !$0.needsInputGradient } && net.root.layers[3].needsInputGradient)
+        #expect(throws: NeuralError.invalidSpec("anomalymap at 0: 5 input channels; it describes images of 1...4 channels")) {
+            try Network(NetworkSpec(name: "x", input: Shape(5, 8, 8), layers: [.anomalyMap]))
+        }
+        #expect(throws: NeuralError.self, "its working planes at 4096x4096 are over the activation limit") {
+            try NetworkSpec(name: "x", input: Shape(3, 4096, 4096), layers: [.anomalyMap]).plan()
+        }
         #expect(throws: NeuralError.invalidSpec("anomalymap at 1: it has no input gradient and may only be the network's first layer")) {
             try Network(NetworkSpec(name: "x", input: Shape(3, 8, 8), layers: [.highPass(sigma: 2), .anomalyMap]))
         }

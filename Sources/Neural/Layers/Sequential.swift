@@ -9,10 +9,20 @@ public final class Sequential: Layer {
         self.inputShape = inputShape
     }
 
+    /// Passed down the leading layers without parameters (fixed input filters) to the first
+    /// layer with some: when the network's input needs no gradient, none of them does.
     public var needsInputGradient: Bool {
         get { layers.first?.needsInputGradient ?? true }
-        set { layers.first?.needsInputGradient = newValue }
+        set {
+            for layer in layers {
+                layer.needsInputGradient = newValue
+                if Self.learns(layer) { break }
+            }
+        }
     }
+
+    /// Whether `layer` or a layer inside it has parameters.
+    static func learns(_ layer: Layer) -> Bool { !layer.parameters.isEmpty || layer.children.contains { learns($0.1) } }
 
     public var children: [(String, Layer)] { layers.enumerated().map { (String($0.offset), $0.element) } }
 

@@ -196,6 +196,9 @@ public enum SpecLimits {
     public static let layers = 1024
     /// Residual blocks inside residual blocks.
     public static let nesting = 16
+    /// Input channels an `anomalyMap` layer describes (gray, RGB, RGBA): its descriptors,
+    /// their covariance and its working planes grow with them.
+    public static let anomalyMapChannels = 1...4
     /// The blur of a `highPass` layer, in pixels.
     public static let highPassSigma = 0.5...32.0
 }
@@ -281,6 +284,11 @@ struct SpecWalker {
             return Shape(keepInput ? try Self.product(2, c, path) : c, input.height, input.width)
         case .anomalyMap:
             guard path == "0" else { throw NeuralError.invalidSpec("anomalymap at \(path): it has no input gradient and may only be the network's first layer") }
+            guard SpecLimits.anomalyMapChannels.contains(c) else {
+                throw NeuralError.invalidSpec("anomalymap at \(path): \(c) input channels; it describes images of \(SpecLimits.anomalyMapChannels) channels")
+            }
+            // its working planes (input, descriptors and temporaries: 4C + 11) count as an activation
+            try note(Shape(4 * c + 11, input.height, input.width), at: path)
             return Shape(try Self.sum(c, 1, path), input.height, input.width)
         case let .linear(out, bias):
             guard SpecLimits.width.contains(out) else { throw NeuralError.invalidSpec("linear at \(path): out \(out) must lie in \(SpecLimits.width)") }
