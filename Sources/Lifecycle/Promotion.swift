@@ -122,10 +122,11 @@ public struct Promotion {
 
     /// An int8 challenger against the fp32 champion it was made from, on the golden set: its
     /// escapes and its false rejects each at most `tolerance` (0.5 points) above the champion's.
-    public static func int8Checks(champion c: GateFigures, challenger x: GateFigures, tolerance: Double = 0.005) -> [GateCheck] {
-        [GateCheck(gate: "int8 escapes", passed: x.escapeRate - c.escapeRate <= tolerance + 1e-12,
+    /// `what` names the figures in the gates ("int8 line escapes" for stage 2's).
+    public static func int8Checks(champion c: GateFigures, challenger x: GateFigures, tolerance: Double = 0.005, what: String = "int8") -> [GateCheck] {
+        [GateCheck(gate: "\(what) escapes", passed: x.escapeRate - c.escapeRate <= tolerance + 1e-12,
                    detail: String(format: "int8 %.4f, fp32 champion %.4f (may rise %.4f)", x.escapeRate, c.escapeRate, tolerance)),
-         GateCheck(gate: "int8 false rejects", passed: x.falseRejectRate - c.falseRejectRate <= tolerance + 1e-12,
+         GateCheck(gate: "\(what) false rejects", passed: x.falseRejectRate - c.falseRejectRate <= tolerance + 1e-12,
                    detail: String(format: "int8 %.4f, fp32 champion %.4f (may rise %.4f)", x.falseRejectRate, c.falseRejectRate, tolerance))]
     }
 
@@ -139,9 +140,7 @@ public struct Promotion {
             GateFigures(escapeRate: e.line.escapeRate, escapeUpper95: e.line.escapeRateCI.last ?? 1, falseRejectRate: e.line.falseRejectRate,
                         catchRate: [:], images: e.images)
         }
-        let line = int8Checks(champion: figures(c), challenger: figures(x), tolerance: tolerance).map {
-            GateCheck(gate: $0.gate.replacingOccurrences(of: "int8 ", with: "int8 line "), passed: $0.passed, detail: $0.detail)
-        }
+        let line = int8Checks(champion: figures(c), challenger: figures(x), tolerance: tolerance, what: "int8 line")
         let recall = c.perKind.filter { $0.support > 0 }.map { k -> GateCheck in
             let r = x.perKind.first { $0.kind == k.kind }?.recall ?? 0
             return GateCheck(gate: "int8 recall \(k.kind)", passed: k.recall - r <= recallTolerance + 1e-12,
