@@ -66,30 +66,41 @@ struct EngineCommand: ParsableCommand {
         var rng = SeededGenerator(seed: 1)
         let x = Tensor(network.inputShape, batch: batch)
         for i in 0..<x.count { x[i] = rng.normal() }
-        let rows: [(String, Double)], predict: () -> Void, precision: String
+        let rows: [(String, Double)], predict: () -> Void, precision: String, flipAveraged: () -> Void
+        let frame = Array(UnsafeBufferPointer(start: x.data, count: network.inputShape.count))
         if let q = meta.quantization {
             let net = try QuantizedNetwork(network, quantization: q)
             rows = net.profile(x, repeats: 20)
             predict = { _ = net.predict(x) }
+            flipAveraged = { _ = frame.withUnsafeBufferPointer { net.predictFlipAveraged(sample: $0.baseAddress!) } }
             precision = "int8, \(net.isa)"
         } else {
             let net = InferenceNetwork(network)
             rows = net.profile(x, repeats: 20).map { ($0.layer, $0.seconds) }
             predict = { _ = net.predict(x) }
+            flipAveraged = { _ = frame.withUnsafeBufferPointer { net.predictFlipAveraged(sample: $0.baseAddress!) } }
             precision = "fp32"
         }
-        var times: [Double] = []
-        for _ in 0..<20 {
-            let start = Date()
-            predict()
-            times.append(Date().timeIntervalSince(start))
+        func median(_ body: () -> Void) -> Double {
+            var times: [Double] = []
+            for _ in 0..<20 {
+                let start = Date()
+                body()
+                times.append(Date().timeIntervalSince(start))
+            }
+            return times.sorted()[times.count / 2]
         }
-        let whole = times.sorted()[times.count / 2]
+        let whole = median(predict)
         let s = network.inputShape
         print("")
         print("profile        \(model): \(meta.spec.name) (\(precision)), input \(s.channels)x\(s.height)x\(s.width), batch \(batch), median of 20 runs")
         for (step, seconds) in rows { print(String(format: "  %9.3f ms  ", seconds * 1000) + step) }
         print(String(format: "prediction     %.3f ms (%.1f images/s)", whole * 1000, Double(batch) / whole))
+        if meta.flipAverage == true {
+            // as the daemon judges a frame of this model: four mirror images, the fixed filters in front once
+            let frameTime = median(flipAveraged)
+            print(String(format: "flip-averaged  %.3f ms per frame (the model averages four mirror images; fixed filters in front run once)", frameTime * 1000))
+        }
     }
 
     /// GFLOP/s of a 1024^3 single-precision GEMM with the engine's threading, best of 5.

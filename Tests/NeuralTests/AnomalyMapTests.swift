@@ -234,3 +234,50 @@ struct AnomalyMapTests {
         #expect(try QuantizedPlan(net).head.count == 2)
     }
 }
+
+@Suite("Flip averaging behind fixed filters")
+struct FixedFilterFlipTests {
+    /// The mean of `predict` over the four mirror images of `frame`.
+    static func meanOfFlips(_ frame: [Float], _ s: Shape, _ predict: (UnsafePointer<Float>) -> [Float]) -> [Float] {
+        var sum: [Float] = []
+        for flip in Flip.allCases {
+            var y = [Float](repeating: 0, count: frame.count)
+            frame.withUnsafeBufferPointer { src in
+                y.withUnsafeMutableBufferPointer { flip.copy(src.baseAddress!, to: $0.baseAddress!, channels: s.channels, height: s.height, width: s.width) }
+            }
+            let z = y.withUnsafeBufferPointer { predict($0.baseAddress!) }
+            sum = sum.isEmpty ? z : zip(sum, z).map(+)
+        }
+        return sum.map { $0 / 4 }
+    }
+
+    @Test("the map and high-pass run once per frame and are mirrored: the same logits as the four mirror images run whole, fp32 and int8")
+    func onceAndMirrored() throws {
+        // not square, and asymmetric content, so a wrong mirror or a transposed plane shows
+        let spec = NetworkSpec(name: "am", input: Shape(3, 24, 20), layers: [
+            .anomalyMap, .highPass(sigma: 2, keepInput: true), .conv(out: 6, kernel: 3, padding: 1), .batchNorm, .relu,
+            .conv(out: 6, kernel: 3, stride: 2, padding: 1), .batchNorm, .relu, .globalAvgMaxPool, .flatten, .linear(out: 3),
+        ])
+        let net = try Network(spec, seed: 3)
+        #expect(net.root.layers.prefix(2).allSatisfy(\.commutesWithMirroring) && !net.root.layers[2].commutesWithMirroring)
+        var rng = SeededGenerator(seed: 11)
+        let frames = (0..<6).map { _ in randomTensor(batch: 1, spec.input, &rng).array }
+        // a bright stain in one corner: the map and so the logits differ between mirror images
+        var frame = frames[0]
+        for c in 0..<3 { for y in 2..<6 { for x in 1..<5 { frame[c * 480 + y * 20 + x] += 3 } } }
+        let infer = InferenceNetwork(net)
+        let averaged = frame.withUnsafeBufferPointer { infer.predictFlipAveraged(sample: $0.baseAddress!) }
+        let want = Self.meanOfFlips(frame, spec.input) { infer.predict(sample: $0) }
+        let plain = frame.withUnsafeBufferPointer { infer.predict(sample: $0.baseAddress!) }
+        #expect(zip(plain, want).contains { abs($0 - $1) > 1e-3 }, "the mirror images must disagree for this test to mean anything")
+        #expect(zip(averaged, want).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(averaged) vs \(want)")
+        // a second call reuses the buffers and gives the same
+        #expect(frame.withUnsafeBufferPointer { infer.predictFlipAveraged(sample: $0.baseAddress!) } == averaged)
+
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames + [frame])
+        let qn = try QuantizedNetwork(net, quantization: q)
+        let q8 = frame.withUnsafeBufferPointer { qn.predictFlipAveraged(sample: $0.baseAddress!) }
+        let q8want = Self.meanOfFlips(frame, spec.input) { qn.predict(sample: $0) }
+        #expect(zip(q8, q8want).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(q8) vs \(q8want)")
+    }
+}

@@ -245,17 +245,25 @@ struct StagedTests {
 
     /// Thresholds are fitted on training's flip-averaged logits, so the daemon's inference
     /// network must produce the very same numbers from the same bytes.
-    @Test func flipAveragedLogitsAgreeBetweenTrainingAndInference() throws {
+    /// With the anomaly map in front, both run it once per image and mirror its output;
+    /// that must equal the mean over the four mirror images run whole.
+    @Test(arguments: [false, true])
+    func flipAveragedLogitsAgreeBetweenTrainingAndInference(anomalyMap: Bool) throws {
         let shape = Shape(1, 10, 14)
         var rng = SeededGenerator(seed: 11)
         let pixels = (0..<(3 * shape.count)).map { _ in UInt8(rng.below(256)) }
         let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: [0, 1, 0])
-        let net = try Network(Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: 4), seed: 2)
+        let plainSpec = Zoo.smallResNet(input: shape, classes: 2, depth: 8, width: 4)
+        let net = try Network(anomalyMap ? Zoo.withAnomalyMap(plainSpec) : plainSpec, seed: 2)
+        #expect(net.root.layers[0].commutesWithMirroring == anomalyMap)
         let norm = Normalization(mean: [0.5], std: [0.25])
         let averaged = logits(net, on: data, normalization: norm, flipAverage: true)
         let plain = logits(net, on: data, normalization: norm, flipAverage: false)
+        let each = Flip.allCases.map { logits(net, on: data.flipped($0), normalization: norm, flipAverage: false) }
         let fast = InferenceNetwork(net)
         for i in 0..<data.count {
+            let whole = (0..<2).map { j in each.map { $0[i][j] }.reduce(0, +) / 4 }
+            #expect(zip(whole, averaged[i]).allSatisfy { abs($0 - $1) < 1e-4 }, "sample \(i): \(whole) vs \(averaged[i])")
             let x = data.pixels[(i * shape.count)..<((i + 1) * shape.count)].map { (Float($0) / 255 - 0.5) / 0.25 }
             let z = fast.predictFlipAveraged(sample: x)
             #expect(zip(z, averaged[i]).allSatisfy { abs($0 - $1) < 1e-4 }, "sample \(i): \(z) vs \(averaged[i])")

@@ -22,3 +22,25 @@ public enum Flip: CaseIterable, Sendable {
         }
     }
 }
+
+extension Flip {
+    /// Runs `fixed` (leading filters that commute with mirroring) once on `frame` and returns
+    /// the four mirror images of their output as one batch, in `buffer` (made or reused).
+    static func mirrorImages(after fixed: ArraySlice<Layer>, of frame: Tensor, buffer: inout Tensor?) -> Tensor {
+        var h = frame
+        for layer in fixed { h = layer.forward(h, mode: .eval) }
+        let s = h.shape, n = allCases.count
+        let x = buffer?.shape == s ? buffer! : Tensor(s, batch: n)
+        buffer = x
+        for (i, f) in allCases.enumerated() {
+            f.copy(h.data, to: x.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
+        }
+        return x
+    }
+
+    /// The mean of the four mirror images' outputs, `z` holding `k` values for each.
+    static func mean(of z: UnsafePointer<Float>, outputs k: Int) -> [Float] {
+        let n = allCases.count
+        return (0..<k).map { j in (0..<n).reduce(Float(0)) { $0 + z[$1 * k + j] } / Float(n) }
+    }
+}

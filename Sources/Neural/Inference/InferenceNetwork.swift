@@ -101,16 +101,19 @@ public final class InferenceNetwork {
     }
 
     /// Logits for one sample (`C*H*W` floats), averaged over its four flips (`Flip`), run
-    /// as one batch of four.
+    /// as one batch of four. The leading fixed filters that commute with mirroring (the
+    /// anomaly map, the high-pass) run once on the frame and their output is mirrored.
     public func predictFlipAveraged(sample: UnsafePointer<Float>) -> [Float] {
-        let s = spec.input, n = Flip.allCases.count
-        let x = flips ?? Tensor(s, batch: n)
-        flips = x
-        for (i, f) in Flip.allCases.enumerated() {
-            f.copy(sample, to: x.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
+        let fixed = root.layers.prefix { $0.commutesWithMirroring }
+        let x1 = single ?? Tensor(spec.input, batch: 1)
+        single = x1
+        x1.data.update(from: sample, count: x1.count)
+        let z = compute.run { () -> Tensor in
+            var y = Flip.mirrorImages(after: fixed, of: x1, buffer: &flips)
+            for layer in root.layers.dropFirst(fixed.count) { y = layer.forward(y, mode: .eval) }
+            return y
         }
-        let z = predict(x), k = z.sampleCount
-        return (0..<k).map { j in (0..<n).reduce(Float(0)) { $0 + z.data[$1 * k + j] } / Float(n) }
+        return Flip.mean(of: z.data, outputs: z.sampleCount)
     }
 
     /// Median seconds per call of each compiled layer, timed in network order (each

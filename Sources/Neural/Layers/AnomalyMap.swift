@@ -25,6 +25,8 @@ public final class AnomalyMap: Layer {
     public let inputShape: Shape
     public let outputShape: Shape
     public var needsInputGradient = true
+    /// Symmetric blurs with mirrored borders and statistics of the whole image: mirroring commutes.
+    public var commutesWithMirroring: Bool { true }
     /// Descriptors per pixel: 3 per input channel, 4 of ridges and blobs, 3 of gradients.
     public let descriptors: Int
     /// Local contrast; fine colour; the detail's blur; the energy (and final) blur; the band's

@@ -15,6 +15,8 @@ public final class HighPass: Layer {
     public let inputShape: Shape
     public let outputShape: Shape
     public var needsInputGradient = true
+    /// Symmetric blurs with mirrored borders and statistics of the whole image: mirroring commutes.
+    public var commutesWithMirroring: Bool { true }
     /// Added to the root mean square before dividing: a flat image is not amplified into noise.
     public static let epsilon: Float = 0.05
 

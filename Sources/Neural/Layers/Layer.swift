@@ -41,12 +41,17 @@ public protocol Layer: AnyObject {
     var children: [(String, Layer)] { get }
     /// False for the first layer of a network: its input gradient is never used.
     var needsInputGradient: Bool { get set }
+    /// True for a fixed filter (no parameters, the same operation at every pixel, mirrored
+    /// borders) whose output of a mirrored image is the mirror of its output: flip
+    /// averaging runs it once per frame and mirrors the result.
+    var commutesWithMirroring: Bool { get }
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var buffers: [(String, Tensor)] { [] }
     public var children: [(String, Layer)] { [] }
+    public var commutesWithMirroring: Bool { false }
 }
 
 /// Makes `tensor` (created on first use) hold `batch` samples of `shape`.

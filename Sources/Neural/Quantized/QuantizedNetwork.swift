@@ -17,6 +17,7 @@ public final class QuantizedNetwork {
     let bodyInputShape: Shape
     private var dequantized: Tensor?
     private var headInput: Tensor?
+    private var mirrored: Tensor?
 
     /// Compiles `network` with `quantization`'s ranges. Throws when a layer has no int8 form
     /// or a tensor the int8 network stores has no range.
@@ -81,16 +82,19 @@ public final class QuantizedNetwork {
     /// Logits for a batch `[N, C, H, W]` (normalized as the model's metadata says).
     public func predict(_ batch: Tensor) -> [Float] {
         precondition(batch.shape == spec.input, "input \(batch.shape) does not match the network's \(spec.input)")
-        return compute.run {
-            var x = batch
-            for l in head { x = l.forward(x, mode: .eval) }
-            quantize(x)
-            var q = input
-            for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
-            var y = dequantize(q)
-            for l in tail { y = l.forward(y, mode: .eval) }
-            return y.array
-        }
+        return compute.run { run(batch, fromHead: 0) }
+    }
+
+    /// The network from head layer `first` on, for `batch` as that layer takes it.
+    private func run(_ batch: Tensor, fromHead first: Int) -> [Float] {
+        var x = batch
+        for l in head.dropFirst(first) { x = l.forward(x, mode: .eval) }
+        quantize(x)
+        var q = input
+        for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
+        var y = dequantize(q)
+        for l in tail { y = l.forward(y, mode: .eval) }
+        return y.array
     }
 
     /// Median seconds of each step of a prediction of `batch`, in network order: where the
@@ -132,16 +136,15 @@ public final class QuantizedNetwork {
         return predict(x)
     }
 
-    /// Logits for one sample averaged over its four flips, run as one batch of four.
+    /// Logits for one sample averaged over its four flips, run as one batch of four. The
+    /// head's leading fixed filters that commute with mirroring run once on the frame.
     public func predictFlipAveraged(sample: UnsafePointer<Float>) -> [Float] {
-        let s = spec.input, n = Flip.allCases.count
-        let x = headInput?.batch == n ? headInput! : Tensor(s, batch: n)
-        headInput = x
-        for (i, f) in Flip.allCases.enumerated() {
-            f.copy(sample, to: x.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
-        }
-        let z = predict(x), k = z.count / n
-        return (0..<k).map { j in (0..<n).reduce(Float(0)) { $0 + z[$1 * k + j] } / Float(n) }
+        let fixed = head.prefix { $0.commutesWithMirroring }
+        let x1 = headInput?.batch == 1 ? headInput! : Tensor(spec.input, batch: 1)
+        headInput = x1
+        x1.data.update(from: sample, count: x1.count)
+        let z = compute.run { run(Flip.mirrorImages(after: fixed, of: x1, buffer: &mirrored), fromHead: fixed.count) }
+        return z.withUnsafeBufferPointer { Flip.mean(of: $0.baseAddress!, outputs: z.count / Flip.allCases.count) }
     }
 
     /// fp32 NCHW into the body's input bytes (NHWC).

@@ -58,13 +58,37 @@ public enum TemperatureScaling {
 /// the mean over each sample's four flips (as `InferenceNetwork.predictFlipAveraged`).
 public func logits(_ network: Network, on data: ImageDataset, normalization: Normalization, batchSize: Int = 256, flipAverage: Bool) -> [[Float]] {
     guard flipAverage else { return logits(network, on: data, normalization: normalization, batchSize: batchSize) }
-    var sum = [[Float]]()
-    for f in Flip.allCases {
-        let z = logits(network, on: data.flipped(f), normalization: normalization, batchSize: batchSize)
-        sum = sum.isEmpty ? z : zip(sum, z).map { zip($0, $1).map(+) }
+    // the leading filters that commute with mirroring (anomaly map, high-pass) run once per image
+    let layers = network.root.layers
+    let fixed = layers.prefix { $0.commutesWithMirroring }
+    let s = fixed.last?.outputShape ?? data.shape
+    let all = Array(0..<data.count), n = Float(Flip.allCases.count)
+    let input = Tensor(data.shape, batch: min(batchSize, max(1, data.count)))
+    let mirrored = Tensor(s, batch: input.batch)
+    var out: [[Float]] = []
+    var start = 0
+    while start < data.count {
+        let end = min(data.count, start + batchSize)
+        input.resize(batch: end - start)
+        mirrored.resize(batch: end - start)
+        assembleBatch(data, all[start..<end], into: input, augmentation: .none, normalization: normalization, seed: 0)
+        var h = input
+        for layer in fixed { h = layer.forward(h, mode: .eval) }
+        var sum: [[Float]] = []
+        for f in Flip.allCases {
+            for i in 0..<(end - start) {
+                f.copy(h.data + i * s.count, to: mirrored.data + i * s.count, channels: s.channels, height: s.height, width: s.width)
+            }
+            var z = mirrored
+            for layer in layers.dropFirst(fixed.count) { z = layer.forward(z, mode: .eval) }
+            let c = z.sampleCount
+            let rows = (0..<(end - start)).map { Array(UnsafeBufferPointer(start: z.data + $0 * c, count: c)) }
+            sum = sum.isEmpty ? rows : zip(sum, rows).map { zip($0, $1).map(+) }
+        }
+        out += sum.map { $0.map { $0 / n } }
+        start = end
     }
-    let n = Float(Flip.allCases.count)
-    return sum.map { $0.map { $0 / n } }
+    return out
 }
 
 /// Raw network outputs for every sample, in dataset order (eval mode).
