@@ -149,7 +149,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Neural", "CModbus"], path: "Tests/TestSupport"),
         .testTarget(name: "InspectionTests", dependencies: ["Inspection", "Config", "Neural", "TestSupport", "FakeV4L2", "Capture", "Imaging", "Store", "LinesightCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: vectorFlags),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "TestSupport", "LinesightCore",
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Inspection", "Store", "Training", "Neural", "Imaging", "TestSupport", "LinesightCore",
                                                           .product(name: "GRDB", package: "GRDB.swift")],
                     swiftSettings: vectorFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Neural", "Imaging", "TestSupport"], swiftSettings: kernelFlags),

@@ -10,6 +10,10 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case trigger(String)
     /// The inspection is stopping: no new work is taken.
     case stopping
+    /// A frame that is not stored (never kept, or removed by retention).
+    case frameNotStored(id: Int64)
+    /// A defect kind the stage-2 model does not know (or no stage 2 to ask).
+    case unknownKind(String, known: [String])
 
     public var description: String {
         switch self {
@@ -18,6 +22,10 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteScore(stage, model): "model error: stage \(stage) (\(model)) gave a NaN or infinite score"
         case let .trigger(why): why
         case .stopping: "the inspection is stopping; no new parts are taken"
+        case let .frameNotStored(id): "frame \(id) is not stored (never kept, or removed by retention)"
+        case let .unknownKind(kind, known):
+            known.isEmpty ? "kind '\(kind)': the line has no stage-2 model to name kinds"
+                : "kind '\(kind)' is not one the stage-2 model knows (\(known.joined(separator: ", ")))"
         }
     }
 }

@@ -118,9 +118,27 @@ public final class StageModel {
     public func defectMap(_ input: UnsafePointer<Float>) -> ClassMap? {
         guard let pass = passIndex else { return nil }
         let (logits, activations) = network.classActivations(sample: input)
-        guard let activations, let defect = logits.indices.filter({ $0 != pass }).max(by: { logits[$0] < logits[$1] }),
-              var map = activations.map(toward: defect, against: pass) else { return nil }
-        let top = map.values.max() ?? 0
+        guard let activations, let defect = logits.indices.filter({ $0 != pass }).max(by: { logits[$0] < logits[$1] }) else { return nil }
+        return activations.map(toward: defect, against: pass).map(Self.scaled)
+    }
+
+    /// Stage 2: where the network saw defect kind `kind` in `input` (one pass, no flips): the
+    /// class map of that kind's own logit, scaled as `defectMap`. Nil when the head has no
+    /// class map; throws for a kind the model does not know.
+    public func kindMap(_ input: UnsafePointer<Float>, kind: String) throws -> ClassMap? {
+        guard stage == .two, let k = classes.firstIndex(of: kind), !Self.passClassNames.contains(kind.lowercased()) else {
+            throw InspectionError.unknownKind(kind, known: stage == .two ? defectKinds : [])
+        }
+        return network.classActivations(sample: input).activations?.map(toward: k, against: nil).map(Self.scaled)
+    }
+
+    /// The defect kinds of a stage-2 model (its classes but a pass class).
+    public var defectKinds: [String] { classes.filter { !Self.passClassNames.contains($0.lowercased()) } }
+
+    /// Negative cells to 0, the strongest to 1 (all 0 when no cell is positive or finite).
+    static func scaled(_ map: ClassMap) -> ClassMap {
+        var map = map
+        let top = map.values.filter(\.isFinite).max() ?? 0
         map.values = map.values.map { top > 0 && top.isFinite && $0.isFinite ? max(0, $0) / top : 0 }
         return map
     }

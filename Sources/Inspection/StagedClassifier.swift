@@ -82,6 +82,29 @@ public final class StagedClassifier {
         input1.withUnsafeBufferPointer { stage1.defectMap($0.baseAddress!) }
     }
 
+    /// Where the models saw a defect in `frame`, a raw frame (not MJPEG: its size must be
+    /// known) over the region this classifier judges: stage 1's map when `kind` is nil, else
+    /// stage 2's map of that kind. Nil when the model's head has no class map. Throws for an
+    /// unreadable frame or a kind stage 2 does not know.
+    public func locate(_ frame: FrameView, kind: String? = nil) throws -> DefectLocation? {
+        guard frame.format != .mjpeg else { throw InspectionError.config("locate needs a decoded frame, not MJPEG bytes") }
+        let region = roi ?? Rect(x: 0, y: 0, width: frame.width, height: frame.height)
+        guard let kind else {
+            try input1.withUnsafeMutableBufferPointer { try pre1.process(frame, into: $0.baseAddress!) }
+            return input1.withUnsafeBufferPointer { stage1.defectMap($0.baseAddress!) }.map { DefectLocation(what: "defect", map: $0, region: region) }
+        }
+        guard let stage2, stage2.defectKinds.contains(kind) else { throw InspectionError.unknownKind(kind, known: stage2?.defectKinds ?? []) }
+        let map: ClassMap?
+        if let pre2 {
+            try input2.withUnsafeMutableBufferPointer { try pre2.process(frame, into: $0.baseAddress!) }
+            map = try input2.withUnsafeBufferPointer { try stage2.kindMap($0.baseAddress!, kind: kind) }
+        } else {
+            try input1.withUnsafeMutableBufferPointer { try pre1.process(frame, into: $0.baseAddress!) }
+            map = try input1.withUnsafeBufferPointer { try stage2.kindMap($0.baseAddress!, kind: kind) }
+        }
+        return map.map { DefectLocation(what: kind, map: $0, region: region) }
+    }
+
     /// Judges one frame; throws when the frame cannot be read (the caller records a no-verdict).
     /// `everyStage2`: stage 2 scores passes too (for evaluation; the verdict is the same,
     /// since a confident pass never reaches stage 2's rule).

@@ -68,6 +68,8 @@ public struct StagedEvaluation {
     /// top-label ECE (bins over the winning class's probability); the two differ.
     public var ece: Double
     public var reliability: [ReliabilityBin]
+    /// Whether the class maps point at the defects, when the labels give boxes.
+    public var localization: Localization?
 
     /// The line's call on every image against the truth.
     public struct LineDecisionFigures: Codable, Equatable, Sendable {
@@ -95,8 +97,10 @@ public struct StagedEvaluation {
         let items = try ImageFolder.scan(root, passClass: pass)
         let (judged, skipped) = judgeAll(classifier, root: root, items, progress: progress)
         guard !judged.isEmpty else { throw LifecycleError.invalidInput("no image of \(root) could be judged") }
-        return StagedEvaluation(data: root, split: chosen, judged: judged, skipped: skipped, kinds: classifier.stage2?.metadata.classes ?? [],
-                                thresholds: classifier.thresholds)
+        var e = StagedEvaluation(data: root, split: chosen, judged: judged, skipped: skipped, kinds: classifier.stage2?.metadata.classes ?? [],
+                                 thresholds: classifier.thresholds)
+        e.localization = localize(classifier, root: root, judged)
+        return e
     }
 
     /// The line on `paths` (a line's models and its config's thresholds) judging the golden
@@ -229,7 +233,7 @@ public struct StagedEvaluation {
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             return try JSONSerialization.jsonObject(with: encoder.encode(v))
         }
-        let o: [String: Any] = [
+        var o: [String: Any] = [
             "data": data, "split": split, "images": images, "skipped": skipped, "kinds": kinds,
             "thresholds": ["pass": thresholds.pass, "fail": thresholds.fail, "defect_per_kind": thresholds.defectPerKind],
             "line": try obj(line), "images_judged": try obj(calls), "per_kind": try obj(perKind), "macro_f1": macroF1,
@@ -238,6 +242,7 @@ public struct StagedEvaluation {
                        "operating_points": try obj(operatingPoints), "ece": ece, "ece_unit": "fraction (x100: percentage points)", "ece_kind": "P(defect), 10 bins",
                        "reliability": try obj(reliability)],
         ]
+        if let localization { o["localization"] = try obj(localization) }
         return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
     }
 }

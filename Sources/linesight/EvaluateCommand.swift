@@ -109,6 +109,15 @@ struct EvaluateCommand: ParsableCommand {
         for (r, name) in rows.enumerated() {
             print("  " + name.padding(toLength: first, withPad: " ", startingAt: 0) + zip(e.confusion[r], widths).map { String($0).leftPad($1) }.joined())
         }
+        if let loc = e.localization {
+            print(String(format: "where the maps point (%d detected defects with boxes; a hit: the map's strongest cell, one of %dx%d, touches a defect box):",
+                         loc.detected, loc.cells.first ?? 0, loc.cells.last ?? 0))
+            print(String(format: "  stage 1        %d/%d = %.1f%% hit (%d maps with no cell toward a defect)", loc.stage1.hits, loc.stage1.checked, loc.stage1.share * 100, loc.stage1.blank))
+            for (kind, f) in loc.perKind.sorted(by: { $0.key < $1.key }) {
+                print("  stage 2 " + kind.padding(toLength: max(6, kind.count), withPad: " ", startingAt: 0)
+                      + String(format: " %d/%d = %.1f%% hit (%d blank)", f.hits, f.checked, f.share * 100, f.blank))
+            }
+        }
         if let plots { print("charts written to \(plots)/roc, pr and reliability (.svg and .png)") }
     }
 

@@ -273,6 +273,19 @@ struct ServeCLITests {
         #expect((stats["frames"] as? Int ?? 0) >= 20 && (stats["defects"] as? [String: Int])?["scratch"] != nil)
         #expect(h.http("/api/v1/frames/1.jpg").body.prefix(2) == Data([0xFF, 0xD8]), "a kept frame, as JPEG")
         #expect(h.http("/api/v1/frames/999999.jpg").status == 404)
+        // where the models look, over the kept frame: a PNG of the frame's size (no ROI here)
+        let heat = h.http("/api/v1/frames/1/heatmap.png")
+        #expect(heat.status == 200 && heat.body.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(heat.status)")
+        let jpegSize = try h.http("/api/v1/frames/1.jpg").body.withUnsafeBytes { try JPEGDecoder().header($0) }
+        let ihdr = [UInt8](heat.body.dropFirst(16).prefix(8))
+        func be32(_ b: ArraySlice<UInt8>) -> Int { b.reduce(0) { $0 << 8 | Int($1) } }
+        let pngWidth = ihdr.count == 8 ? be32(ihdr[0..<4]) : -1, pngHeight = ihdr.count == 8 ? be32(ihdr[4..<8]) : -1
+        #expect(pngWidth == jpegSize.width && pngHeight == jpegSize.height, "PNG \(pngWidth)x\(pngHeight) vs JPEG \(jpegSize)")
+        #expect(h.http("/api/v1/frames/1/heatmap.png?kind=scratch").status == 200, "stage 2's map of a kind it knows")
+        #expect(h.http("/api/v1/frames/1/heatmap.png?kind=rust").status == 400, "a kind stage 2 does not know")
+        #expect(h.http("/api/v1/frames/999999/heatmap.png").status == 404)
+        #expect(h.http("/api/v1/frames/abc/heatmap.png").status == 400)
+        #expect(h.http("/api/v1/frames/1/heatmap.png?colour=red").status == 400, "an unknown parameter")
         let frame = h.http("/api/v1/frames/1.jpg").body
         let jpeg = ["Content-Type": "image/jpeg"]
         let classified = try #require(try JSONSerialization.jsonObject(with: h.http("/api/v1/classify", method: "POST", body: frame, headers: jpeg).body) as? [String: Any])

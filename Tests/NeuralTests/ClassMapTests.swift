@@ -23,6 +23,11 @@ struct ClassMapTests {
         #expect(abs(mean - ((logits[1] - bias[1]) - (logits[0] - bias[0]))) < 1e-4 * max(1, abs(mean)))
         #expect(m.width > 1 && m.height > 1 && m.width <= spec.input.width)
         #expect(activations?.map(toward: 5, against: 0) == nil, "a class the head does not have")
+        // a class's own map (one kind of a multilabel head): its mean is that logit less its bias
+        let own = try #require(activations?.map(toward: 1, against: nil))
+        let ownMean = own.values.reduce(0, +) / Float(own.values.count)
+        #expect(abs(ownMean - (logits[1] - bias[1])) < 1e-4 * max(1, abs(ownMean)))
+        #expect(activations?.map(toward: 5, against: nil) == nil)
     }
 
     /// The features the head reads: the network without its pooling, flatten and linear

@@ -37,11 +37,12 @@ public struct ClassActivations: Sendable {
 
     enum PoolKind: Sendable { case mean, meanMax, meanPeak }
 
-    /// The map of `toward` against `against`, or nil for a class the head does not have.
-    public func map(toward: Int, against: Int) -> ClassMap? {
-        guard (0..<classes).contains(toward), (0..<classes).contains(against) else { return nil }
+    /// The map of `toward` against `against` (nil: of `toward`'s own logit, as for one kind
+    /// of a multilabel head), or nil for a class the head does not have.
+    public func map(toward: Int, against: Int?) -> ClassMap? {
+        guard (0..<classes).contains(toward), against.map({ (0..<classes).contains($0) }) ?? true else { return nil }
         let c = channels, plane = width * height, n = weights.count / classes
-        func d(_ k: Int) -> Float { weights[toward * n + k] - weights[against * n + k] }
+        func d(_ k: Int) -> Float { weights[toward * n + k] - (against.map { weights[$0 * n + k] } ?? 0) }
         var values = [Float](repeating: 0, count: plane)
         for k in 0..<c {
             let base = k * plane

@@ -10,11 +10,16 @@ public struct LabeledImage: Equatable, Sendable {
     public var label: String
     /// Every defect on the part (empty for a good part).
     public var defects: [String]
+    /// Where the defects are, in the image's pixels, when the labels say (`labels.csv`'s
+    /// `boxes` column, as `linesight synth` writes it): one box per defect drawn, so two
+    /// scratches give two boxes and one kind.
+    public var boxes: [Rect]
 
-    public init(file: String, label: String, defects: [String]) {
+    public init(file: String, label: String, defects: [String], boxes: [Rect] = []) {
         self.file = file
         self.label = label
         self.defects = defects
+        self.boxes = boxes
     }
 }
 
@@ -61,7 +66,7 @@ public enum ImageFolder {
               let fi = header.firstIndex(of: "file"), let li = header.firstIndex(of: "label") else {
             throw TrainingError.dataset(path: path, reason: "the header must name the columns 'file' and 'label'")
         }
-        let di = header.firstIndex(of: "defects")
+        let di = header.firstIndex(of: "defects"), bi = header.firstIndex(of: "boxes")
         lines.removeFirst()
         return try lines.enumerated().map { n, line in
             let cols = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -69,8 +74,21 @@ public enum ImageFolder {
                 throw TrainingError.dataset(path: path, reason: "line \(n + 2): expected \(header.count) columns")
             }
             let defects = di.map { cols[$0].split(separator: "+").map(String.init) } ?? (cols[li] == passClass ? [] : [cols[li]])
-            return LabeledImage(file: cols[fi], label: cols[li], defects: defects)
+            let boxes = try bi.flatMap { cols.indices.contains($0) ? cols[$0] : nil }.map { try Self.boxes($0, at: path, line: n + 2) } ?? []
+            return LabeledImage(file: cols[fi], label: cols[li], defects: defects, boxes: boxes)
         }.sorted { $0.file < $1.file }
+    }
+
+    /// A `boxes` cell: "x y width height" per defect, joined by '+' (empty: none given).
+    static func boxes(_ cell: String, at path: String, line: Int) throws -> [Rect] {
+        guard !cell.isEmpty else { return [] }
+        return try cell.split(separator: "+", omittingEmptySubsequences: false).map { part -> Rect in
+            let v = part.split(separator: " ").compactMap { Int($0) }
+            guard v.count == 4, v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[2] <= 1 << 16, v[3] <= 1 << 16, v[0] <= 1 << 16, v[1] <= 1 << 16 else {
+                throw TrainingError.dataset(path: path, reason: "line \(line): a box is 'x y width height' in whole pixels, got '\(part)'")
+            }
+            return Rect(x: v[0], y: v[1], width: v[2], height: v[3])
+        }
     }
 
     /// The split folders of a tree that comes already split (`DIR/train`, `DIR/val` and

@@ -58,6 +58,7 @@ extension HTTPAPI {
         Route(.get, "/api/v1/verdicts") { request, _, b in try verdicts(b.inspection, request) },
         Route(.get, "/api/v1/stats") { request, _, b in try stats(b.inspection, request) },
         Route(.get, "/api/v1/frames/:file") { request, context, b in try frame(b.inspection, request, context.parameters.get("file") ?? "") },
+        Route(.get, "/api/v1/frames/:file/heatmap.png") { request, context, b in try await heatmap(b, request, context.parameters.get("file") ?? "") },
         Route(.get, "/api/v1/events") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             return try events(b.events)

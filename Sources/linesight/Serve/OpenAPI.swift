@@ -113,6 +113,23 @@ enum OpenAPI {
             }
           }
         },
+        "/api/v1/frames/{file}/heatmap.png": {
+          "get": {
+            "summary": "Where the live models see the defect in a kept frame: the judged region (ROI, or the whole frame) as PNG with the model's class map laid over it (clear to red to yellow) and the hot spot boxed in cyan. Stage 1's map (defect against pass) unless kind names a stage-2 kind. Headers, in the frame's pixels: X-Defect-Map (what the map is of, and its cells), X-Defect-Box (x,y,width,height of the cells at half the peak or more around it) and X-Defect-Peak (x,y), the last two absent when no cell points to a defect.",
+            "parameters": [
+              {"name": "file", "in": "path", "required": true, "description": "A frame id (the one path segment every frame route shares).", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}},
+              {"name": "kind", "in": "query", "required": false, "description": "A defect kind the stage-2 model knows: its map instead of stage 1's.", "schema": {"type": "string"}}
+            ],
+            "responses": {
+              "200": {"description": "The overlay.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "404": {"$ref": "#/components/responses/NotFound"},
+              "422": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Busy"}
+            }
+          }
+        },
         "/api/v1/events": {
           "get": {
             "summary": "Server-sent events: a `verdict` event per judged frame (camera, sequence, decision, stage1_score, defects, flags, total_ms, part), a `part` event per decided part (part, station, serial, decision, defects, views, frames, decided_ms, error), and with the operator screen on, a `status` event a second (as GET /api/v1/operator/status); data one JSON object.",

@@ -1,0 +1,35 @@
+import Foundation
+import Imaging
+import Store
+
+extension InspectionService {
+    /// A kept frame's judged region (its ROI, or the whole frame) as the live models see it
+    /// now, and where they saw a defect in it: stage 1's map, or stage 2's map of `kind`.
+    /// The location's region and box are in the frame's pixels; `image` is the region alone.
+    /// Blocks for one pass of the model: call it from a thread of its own.
+    public func locate(frameID id: Int64, kind: String?) throws -> (image: Image, location: DefectLocation?) {
+        guard let f = try store.frame(id: id), let data = FileManager.default.contents(atPath: config.framesDirectory + "/" + f.path) else {
+            throw InspectionError.frameNotStored(id: id)
+        }
+        let decoder = try JPEGDecoder()
+        let whole = try decoder.decode([UInt8](data), layout: .rgb)
+        var image = whole
+        let region = f.roi.map { Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }.flatMap { $0.fits(width: whole.width, height: whole.height) ? $0 : nil }
+        if let region {
+            var cut = Image()
+            try whole.pixels.withUnsafeBytes { raw in
+                try convert(FrameView(bytes: raw, format: .rgb24, width: whole.width, height: whole.height), roi: region, to: .rgb, into: &cut)
+            }
+            image = cut
+        }
+        let found = try apiLock.withLock {
+            try image.pixels.withUnsafeBytes { raw in
+                try apiClassifier.locate(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height), kind: kind)
+            }
+        }
+        guard var location = found, let region else { return (image, found) }
+        // from the region's own pixels to the frame's
+        location = DefectLocation(what: location.what, map: location.map, region: region)
+        return (image, location)
+    }
+}

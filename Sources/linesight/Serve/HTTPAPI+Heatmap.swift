@@ -1,0 +1,44 @@
+import Foundation
+import Hummingbird
+import Imaging
+import Inspection
+import NIOCore
+import Reports
+
+extension HTTPAPI {
+    /// GET /api/v1/frames/ID/heatmap.png[?kind=K]: the kept frame's judged region with
+    /// where the live models see the defect laid over it (stage 1's map, or stage 2's map
+    /// of kind K) and the hot spot boxed. The box, the peak and what the map is of come in
+    /// headers, in the frame's pixels. Runs on the API's work thread, admitted like a classify.
+    static func heatmap(_ b: Backend, _ request: Request, _ idText: String) async throws -> Response {
+        let q = try APIQuery(request, allowed: ["kind"])
+        guard let id = Int64(idText), id > 0 else {
+            throw APIError.bad("id", "expected /api/v1/frames/ID/heatmap.png with ID a positive whole number")
+        }
+        let kind = try q.string("kind")
+        let admission = try b.gate.admit()
+        let d = b.inspection
+        switch await b.gate.classify(admission, { try d.locate(frameID: id, kind: kind) }) {
+        case .success(let (image, location)):
+            let region = location?.region ?? Rect(x: 0, y: 0, width: image.width, height: image.height)
+            let box = location?.box.map { Rect(x: $0.x - region.x, y: $0.y - region.y, width: $0.width, height: $0.height) }
+            let shown = location.map { heatOverlay(image, values: $0.map.values, mapWidth: $0.map.width, mapHeight: $0.map.height, box: box) } ?? image
+            var headers: HTTPFields = [.contentType: "image/png", .cacheControl: "no-cache"]
+            if let f = HTTPFields.Element.Name("X-Defect-Map") {
+                headers[f] = location.map { "\($0.what) \($0.map.width)x\($0.map.height)" } ?? "none (the model's head draws no map)"
+            }
+            if let l = location, let box = l.box, let peak = l.peak, let fb = HTTPFields.Element.Name("X-Defect-Box"), let fp = HTTPFields.Element.Name("X-Defect-Peak") {
+                headers[fb] = "\(box.x),\(box.y),\(box.width),\(box.height)"
+                headers[fp] = "\(peak.x),\(peak.y)"
+            }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encodePNG(rgb: shown.pixels, width: shown.width, height: shown.height))))
+        case .failure(InspectionError.frameNotStored(let id)):
+            throw APIError(status: .notFound, message: "frame \(id) is not stored (never kept, or removed by retention)", parameter: "id")
+        case .failure(let e as InspectionError):
+            if case .unknownKind = e { throw APIError.bad("kind", "\(e)") }
+            throw APIError(status: .unprocessableContent, message: "\(e)")
+        case .failure(let e):
+            throw APIError(status: .unprocessableContent, message: "the stored frame cannot be mapped: \(e)")
+        }
+    }
+}
