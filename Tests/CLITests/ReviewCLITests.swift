@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Imaging
 import LinesightCore
+import Neural
 import Store
 import TestSupport
 import Testing
@@ -79,6 +80,8 @@ struct TmuxSession {
 
     func keys(_ keys: String...) throws { try Self.tmux(["send-keys", "-t", name] + keys) }
     func screen() throws -> String { try Self.tmux(["capture-pane", "-p", "-t", name]) }
+    /// The screen with its colours (escape sequences): what the half-blocks draw.
+    func colours() throws -> String { try Self.tmux(["capture-pane", "-e", "-p", "-t", name]) }
 
     /// The screen once it shows `text` (within 20 s).
     @discardableResult
@@ -179,6 +182,41 @@ struct ReviewCLITests {
         #expect(labels.count == 4)
         #expect(Set(labels.map { $0.split(separator: ":")[0] }).count == 4, "every frame labeled once")
         #expect(labels.filter { $0.hasSuffix(":alice") }.count == 2 && labels.filter { $0.hasSuffix(":bob") }.count == 2)
+    }
+
+    @Test func mShowsWhereStageOneLookedAndHidesItAgain() throws {
+        let fx = try ReviewFixture()
+        defer { try? FileManager.default.removeItem(atPath: fx.dir) }
+        // no model file yet: the map says why it is not drawn, and review goes on
+        let bare = try TmuxSession([CLI.binary.path, "review", "--config", fx.config, "--who", "alice", "--graphics", "halfblock"])
+        defer { bare.kill() }
+        try bare.wait(for: "frame \(fx.frames[0]) ")
+        try bare.keys("m")
+        let bareScreen = try bare.wait(for: "no map:")
+        #expect(bareScreen.contains("no map: " + fx.dir + "/models/stage1"), "the model that did not load: \(bareScreen)")
+        try bare.keys("q")
+        try bare.wait(for: "EXITED 0")
+
+        // a model whose map is the frame's brightness (the fixture's frames brighten to the right)
+        try FileManager.default.createDirectory(atPath: fx.dir + "/models", withIntermediateDirectories: true)
+        try brightnessModel(fx.dir + "/models/stage1.safetensors", input: Shape(3, 48, 64))
+        let s = try TmuxSession([CLI.binary.path, "review", "--config", fx.config, "--who", "alice", "--graphics", "halfblock"])
+        defer { s.kill() }
+        try s.wait(for: "frame \(fx.frames[0]) ")
+        func imageRows(_ screen: String) -> [Substring] { screen.split(separator: "\n").filter { $0.contains("▀") } }
+        let plain = imageRows(try s.colours())
+        #expect(plain.count >= 3)
+        try s.keys("m")
+        let shown = try s.wait(for: "m hides it")
+        #expect(!shown.contains("no map"))
+        let mapped = imageRows(try s.colours())
+        #expect(mapped.count == plain.count && mapped != plain, "the overlay changes the frame's colours")
+        try s.keys("m")
+        try s.wait(for: "map hidden")
+        #expect(imageRows(try s.colours()) == plain, "hidden again, the frame is as it was")
+        try s.keys("q")
+        try s.wait(for: "EXITED 0")
+        #expect(try fx.labels().isEmpty, "looking decides nothing")
     }
 
     @Test func withoutATerminalReviewPointsToTheScriptableCommands() throws {

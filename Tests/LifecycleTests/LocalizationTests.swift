@@ -9,24 +9,6 @@ import Training
 
 @Suite("evaluate --models: where the class maps point, against the labels' boxes")
 struct LocalizationTests {
-    /// A stage 1 whose defect map is the image's brightness (a 1x1 conv that copies it, a
-    /// ReLU, mean pool, a linear layer that reads it toward "defect") and that fails every
-    /// image: the map's peak is the brightest spot.
-    static func brightnessModel(_ path: String) throws {
-        let spec = NetworkSpec(name: "bright", input: Shape(1, 32, 32), layers: [
-            .conv(out: 1, kernel: 1), .activation(.relu), .globalAvgPool, .flatten, .linear(out: 2),
-        ])
-        let net = try Network(spec, seed: 1)
-        let conv = try #require(net.allLayers.compactMap { $0 as? Conv2d }.first)
-        conv.weight.value[0] = 1
-        let linear = try #require(net.allLayers.compactMap { $0 as? Linear }.first)
-        for i in 0..<2 { linear.weight.value[i] = Float(i) }   // good reads 0, defect reads the brightness
-        (linear.bias!.value[0], linear.bias!.value[1]) = (0, 12)
-        let meta = ModelMetadata(spec: spec, classes: ["good", "defect"], normalization: .init(mean: [0.5], std: [0.25]),
-                                 thresholds: ["pass": 0.3, "fail": 0.7], provenance: .init(created: "2026-12-06", notes: "brightness map"))
-        try ModelFile.save(net, meta, to: path)
-    }
-
     @Test("a hit when the strongest cell touches a labelled box, a miss elsewhere; a map with no cell toward the kind is blank")
     func hitsAndMisses() throws {
         let dir = NSTemporaryDirectory() + "linesight-localize-" + UUID().uuidString
@@ -34,7 +16,7 @@ struct LocalizationTests {
         for sub in ["models", "data/good", "data/scratch"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
-        try Self.brightnessModel(dir + "/models/stage1.safetensors")
+        try brightnessModel(dir + "/models/stage1.safetensors", input: Shape(1, 32, 32))
         try stage2(dir + "/models/stage2.safetensors", [("scratch", 0.9), ("stain", 0.1)])   // zero weights: no map
         let encoder = try JPEGEncoder()
         var csv = "file,label,defects,subtle,boxes\n"

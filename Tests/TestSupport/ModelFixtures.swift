@@ -27,3 +27,20 @@ public func stage2(_ path: String, _ scores: [(String, Double)], thresholds: [St
                       thresholds: thresholds)
 }
 
+
+/// A stage-1 model whose defect map is the image's brightness (a 1x1 conv averaging the
+/// channels, a ReLU, mean pool, a linear layer reading it toward "defect") and that fails
+/// every image: its map's peak is the brightest spot, so a test knows where it points.
+public func brightnessModel(_ path: String, input: Shape) throws {
+    let spec = NetworkSpec(name: "bright", input: input, layers: [.conv(out: 1, kernel: 1), .activation(.relu), .globalAvgPool, .flatten, .linear(out: 2)])
+    let net = try Network(spec, seed: 1)
+    guard let conv = net.allLayers.compactMap({ $0 as? Conv2d }).first, let linear = net.allLayers.compactMap({ $0 as? Linear }).first else {
+        throw NeuralError.invalidSpec("the brightness model lost its layers")
+    }
+    for c in 0..<input.channels { conv.weight.value[c] = 1 / Float(input.channels) }
+    for i in 0..<2 { linear.weight.value[i] = Float(i) }   // good reads 0, defect reads the brightness
+    (linear.bias!.value[0], linear.bias!.value[1]) = (0, 12)
+    let meta = ModelMetadata(spec: spec, classes: ["good", "defect"], normalization: .init(mean: [Float](repeating: 0.5, count: input.channels), std: [Float](repeating: 0.25, count: input.channels)),
+                             thresholds: ["pass": 0.3, "fail": 0.7], provenance: .init(created: "2026-12-06", notes: "brightness map"))
+    try ModelFile.save(net, meta, to: path)
+}

@@ -23,6 +23,8 @@ struct ReviewCommand: ParsableCommand {
           u        unsure: leave it for someone who can tell
           s        skip for now
           z        undo the last decision
+          m        show or hide where stage 1 looked: its class map over the frame, \
+        the hot spot boxed
           ?        help
           q        quit (resume any time; decided frames stay decided)
         Each frame is leased to one reviewer at a time, so several people can review at once. \
@@ -54,7 +56,16 @@ struct ReviewCommand: ParsableCommand {
         signal(SIGHUP) { _ in ReviewTerminal.current?.restore(); _exit(129) }
         defer { term.restore() }
         let mode: Graphics = Graphics(rawValue: graphics) ?? Self.detect(term)
-        let screen = ReviewScreen(session: session, term: term, graphics: mode, framesDirectory: cfg.framesDirectory)
+        // the line's models, loaded the first time a map is asked for
+        var classifier: StagedClassifier?
+        let models = cfg.models
+        let screen = ReviewScreen(session: session, term: term, graphics: mode, framesDirectory: cfg.framesDirectory) { image in
+            let c = try classifier ?? StagedClassifier(models, roi: nil)
+            classifier = c
+            return try image.pixels.withUnsafeBytes { raw in
+                try c.locate(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height))
+            }
+        }
         try session.advance()
         screen.draw()
         while true {

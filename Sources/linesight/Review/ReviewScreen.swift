@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Inspection
 import Store
 
 /// Draws the review screen: header, the frame, the model's call, the kinds, the keys.
@@ -8,13 +9,18 @@ final class ReviewScreen {
     let term: Terminal
     let graphics: Graphics
     let framesDirectory: String
+    /// Where the line's stage 1 sees a defect in a judged region (RGB), for `m`.
+    let locate: (Image) throws -> DefectLocation?
     private let decoder: JPEGDecoder?
+    /// Why the map asked for is not drawn.
+    private var mapNote: String?
 
-    init(session: ReviewSession, term: Terminal, graphics: Graphics, framesDirectory: String) {
+    init(session: ReviewSession, term: Terminal, graphics: Graphics, framesDirectory: String, locate: @escaping (Image) throws -> DefectLocation?) {
         self.session = session
         self.term = term
         self.graphics = graphics
         self.framesDirectory = framesDirectory
+        self.locate = locate
         decoder = try? JPEGDecoder()
     }
 
@@ -42,6 +48,7 @@ final class ReviewScreen {
             lines += image.lines
             if image.raw != nil { lines += Array(repeating: "", count: imageRows) }
             lines.append(kindsLine())
+            if session.showMap, let mapNote { lines.append(mapNote) }
         } else {
             lines.append("")
             lines.append("Nothing to review: every flagged frame is decided" + (held > 0 ? " or with another reviewer." : "."))
@@ -49,7 +56,7 @@ final class ReviewScreen {
         }
         while lines.count < rows - 2 { lines.append("") }
         lines = Array(lines.prefix(rows - 2))
-        lines.append(dim("p pass  1-9 kinds  enter confirm  u unsure  s skip  z undo  ? help  q quit"))
+        lines.append(dim("p pass  1-9 kinds  enter confirm  u unsure  s skip  z undo  m map  ? help  q quit"))
         lines.append(session.message)
         term.write("\u{1B}[H")
         for (i, l) in lines.enumerated() {
@@ -74,6 +81,7 @@ final class ReviewScreen {
         "  enter    confirm the selected kinds (none selected = good)",
         "  u        unsure: the flag leaves your queue for someone who can tell",
         "  s        skip: back in your next session", "  z        undo your last decision",
+        "  m        show or hide where stage 1 looked (its map, the hot spot boxed)",
         "  q        quit; run `linesight review` again to resume", "", "any key: back to the frame",
     ]
 
@@ -108,6 +116,18 @@ final class ReviewScreen {
                     try convert(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height), roi: r, to: .rgb, into: &cut)
                 }
                 image = cut
+            }
+            mapNote = nil
+            if session.showMap {
+                do {
+                    if let l = try locate(image) {
+                        image = heatOverlay(image, values: l.map.values, mapWidth: l.map.width, mapHeight: l.map.height, box: l.box)
+                    } else {
+                        mapNote = "no map: the stage-1 model's head draws none"
+                    }
+                } catch {
+                    mapNote = "no map: \(error)"
+                }
             }
             switch graphics {
             case .halfblock: return (try FrameRenderer.halfBlocks(image, cols: min(cols, 120), rows: rows), nil)

@@ -18,6 +18,8 @@ final class ReviewSession {
     private(set) var message = ""
     private(set) var decided = 0
     var showHelp = false
+    /// The frame is drawn with stage 1\'s class map over it (`m`).
+    var showMap = false
 
     init(store: Store, reviewer: String, kinds: [String], lease: Double = 600) {
         self.store = store
@@ -63,6 +65,10 @@ final class ReviewSession {
             return .stay
         case .char("z"), .backspace:
             return try undo()
+        case .char("m"):
+            showMap.toggle()
+            message = showMap ? "map on: where stage 1 looked, its hot spot boxed (m hides it)" : "map hidden (m shows it)"
+            return .stay
         default: break
         }
         guard let f = current else {
