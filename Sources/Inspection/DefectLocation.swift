@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 import Neural
 
@@ -68,5 +69,26 @@ public struct DefectLocation: Sendable, Equatable {
 
     public static func == (a: DefectLocation, b: DefectLocation) -> Bool {
         a.what == b.what && a.map == b.map && a.region == b.region && a.box == b.box && a.peakCell == b.peakCell
+    }
+}
+
+extension ClassMap {
+    /// `{"width": W, "height": H, "values": [...]}`, values to three decimals (the form the
+    /// store keeps a failed frame's map in).
+    public var json: String {
+        let cells = values.map { v -> String in
+            let r = (Double(v.isFinite ? v : 0) * 1000).rounded() / 1000
+            return r == r.rounded() ? String(Int(r)) : String(r)
+        }
+        return "{\"width\":\(width),\"height\":\(height),\"values\":[\(cells.joined(separator: ","))]}"
+    }
+
+    /// A map from `json`; nil when it is not one (sizes that do not match its values, a
+    /// value outside 0...1, or more than 65,536 cells).
+    public init?(json: String) {
+        struct Stored: Decodable { var width: Int; var height: Int; var values: [Float] }
+        guard let s = try? JSONDecoder().decode(Stored.self, from: Data(json.utf8)), s.width > 0, s.height > 0,
+              s.width <= 65536 / s.height, s.values.count == s.width * s.height, s.values.allSatisfy({ $0 >= 0 && $0 <= 1 }) else { return nil }
+        self.init(width: s.width, height: s.height, values: s.values)
     }
 }

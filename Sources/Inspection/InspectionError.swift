@@ -12,6 +12,8 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
     case stopping
     /// A frame that is not stored (never kept, or removed by retention).
     case frameNotStored(id: Int64)
+    /// A kept frame without the map it was judged with (`[flagging] keep_maps` was off, or it did not fail).
+    case noKeptMap(id: Int64)
     /// A defect kind the stage-2 model does not know (or no stage 2 to ask).
     case unknownKind(String, known: [String])
 
@@ -23,6 +25,7 @@ public enum InspectionError: Error, CustomStringConvertible, Equatable {
         case let .trigger(why): why
         case .stopping: "the inspection is stopping; no new parts are taken"
         case let .frameNotStored(id): "frame \(id) is not stored (never kept, or removed by retention)"
+        case let .noKeptMap(id): "frame \(id) was kept without its map ([flagging] keep_maps was off, or the frame did not fail); leave out map=kept for the live models' map"
         case let .unknownKind(kind, known):
             known.isEmpty ? "kind '\(kind)': the line has no stage-2 model to name kinds"
                 : "kind '\(kind)' is not one the stage-2 model knows (\(known.joined(separator: ", ")))"

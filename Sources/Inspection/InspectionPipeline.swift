@@ -17,6 +17,9 @@ public struct PipelineSettings: Equatable, Sendable {
     /// Threads judging frames from the queue, each with its own copy of the models (one
     /// per core suits a fast line; verdicts of neighbouring frames may then commit out of order).
     public var workers = 1
+    /// Kept frames that failed (flagged or not) also keep stage 1's class map as judged (one
+    /// more stage-1 pass, without flips, before the verdict is out).
+    public var keepMaps = false
     public init() {}
 }
 
@@ -260,7 +263,10 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
         // The region judged, when the frame holds it (a frame it does not fit was not judged by it).
         let roi = classifier?.roi.flatMap { $0.fits(width: frame.width, height: frame.height) ? $0 : nil }
-        let saved = outcome.keep.flatMap { keep(frame, $0, roi: roi) }
+        var saved = outcome.keep.flatMap { keep(frame, $0, roi: roi) }
+        if settings.keepMaps, saved != nil, j?.decision == .fail, let map = classifier?.lastDefectMap() {
+            saved?.defectMap = map.json
+        }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
         let scores = j?.stage2Scores.flatMap(Self.json)
         let verdict = VerdictRecord(cameraId: camera, capturedAt: frame.timestamp, frameSequence: Int64(frame.sequence),

@@ -1,13 +1,15 @@
 import Foundation
 import Imaging
+import Neural
 import Store
 
 extension InspectionService {
-    /// A kept frame's judged region (its ROI, or the whole frame) as the live models see it
-    /// now, and where they saw a defect in it: stage 1's map, or stage 2's map of `kind`.
-    /// The location's region and box are in the frame's pixels; `image` is the region alone.
-    /// Blocks for one pass of the model: call it from a thread of its own.
-    public func locate(frameID id: Int64, kind: String?) throws -> (image: Image, location: DefectLocation?) {
+    /// A kept frame's judged region (its ROI, or the whole frame) and where a defect is in
+    /// it: as the live models see it now (stage 1's map, or stage 2's map of `kind`), or with
+    /// `kept`, stage 1's map as it judged the frame (`[flagging] keep_maps`). The location's
+    /// region and box are in the frame's pixels; `image` is the region alone. Blocks for one
+    /// pass of the model: call it from a thread of its own.
+    public func locate(frameID id: Int64, kind: String?, kept: Bool = false) throws -> (image: Image, location: DefectLocation?) {
         guard let f = try store.frame(id: id), let data = FileManager.default.contents(atPath: config.framesDirectory + "/" + f.path) else {
             throw InspectionError.frameNotStored(id: id)
         }
@@ -21,6 +23,12 @@ extension InspectionService {
                 try convert(FrameView(bytes: raw, format: .rgb24, width: whole.width, height: whole.height), roi: region, to: .rgb, into: &cut)
             }
             image = cut
+        }
+        if kept {
+            guard let json = f.defectMap else { throw InspectionError.noKeptMap(id: id) }
+            guard let map = ClassMap(json: json) else { throw InspectionError.config("frame \(id): its kept map is not a map") }
+            let judged = region ?? Rect(x: 0, y: 0, width: whole.width, height: whole.height)
+            return (image, DefectLocation(what: "defect", map: map, region: judged))
         }
         let found = try apiLock.withLock {
             try image.pixels.withUnsafeBytes { raw in

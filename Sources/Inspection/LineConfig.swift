@@ -127,6 +127,7 @@ public struct LineConfig: Sendable {
             c.flags.hourlyCaps[reason] = try fl.int(key, default: c.flags.hourlyCaps[reason]!, in: 0...1_000_000)
         }
         c.flags.failedFramesPerHour = try fl.int("max_failed_frames_per_hour", default: c.flags.failedFramesPerHour, in: 0...10_000_000)
+        c.pipeline.keepMaps = try fl.bool("keep_maps", default: c.pipeline.keepMaps)
         c.flags.seed = UInt64(try fl.int("seed", default: Int(c.flags.seed), in: 0...Int.max))
 
         let p = try root.section("pipeline")

@@ -140,9 +140,12 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var deletedAt: Double?
     /// The region of the frame the daemon judged (nil: the whole frame).
     public var roiX: Int?, roiY: Int?, roiWidth: Int?, roiHeight: Int?
+    /// Where stage 1 saw the defect when it judged the frame (`[flagging] keep_maps`, failed
+    /// frames): JSON `{"width", "height", "values"}` over the judged region; nil otherwise.
+    public var defectMap: String?
 
     public init(verdictId: Int64 = 0, path: String, sha256: String, bytes: Int64, width: Int, height: Int,
-                keptBecause: KeptBecause, roi: FrameRegion? = nil) {
+                keptBecause: KeptBecause, roi: FrameRegion? = nil, defectMap: String? = nil) {
         self.verdictId = verdictId
         self.path = path
         self.sha256 = sha256
@@ -151,6 +154,7 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         self.height = height
         self.keptBecause = keptBecause
         self.roi = roi
+        self.defectMap = defectMap
     }
 
     public var roi: FrameRegion? {
@@ -167,6 +171,7 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         case id, path, sha256, bytes, width, height
         case verdictId = "verdict_id", keptBecause = "kept_because", deletedAt = "deleted_at"
         case roiX = "roi_x", roiY = "roi_y", roiWidth = "roi_w", roiHeight = "roi_h"
+        case defectMap = "defect_map"
     }
 }
 

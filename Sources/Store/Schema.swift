@@ -10,6 +10,7 @@ enum Schema {
         m.registerMigration("v3-review-stats", migrate: v3)
         m.registerMigration("v4-frame-roi", migrate: v4)
         m.registerMigration("v5-parts", migrate: v5)
+        m.registerMigration("v6-frame-defect-map", migrate: v6)
         return m
     }
 
@@ -222,6 +223,14 @@ enum Schema {
         ALTER TABLE frames ADD COLUMN roi_h INTEGER CHECK (
             (roi_x IS NULL AND roi_y IS NULL AND roi_w IS NULL AND roi_h IS NULL)
             OR (roi_x >= 0 AND roi_y >= 0 AND roi_w > 0 AND roi_h > 0 AND roi_x + roi_w <= width AND roi_y + roi_h <= height));
+        """)
+    }
+
+    /// Where stage 1 saw the defect in a failed frame, as it judged it (`[flagging] keep_maps`):
+    /// JSON `{"width": W, "height": H, "values": [...]}` of the map's cells, 0...1.
+    static func v6(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE frames ADD COLUMN defect_map TEXT CHECK (defect_map IS NULL OR (json_valid(defect_map) AND length(defect_map) <= 200000));
         """)
     }
 

@@ -250,6 +250,31 @@ final class ServeHarness {
 
 @Suite("linesight serve", .serialized)
 struct ServeCLITests {
+    @Test("keep_maps: a failed frame keeps stage 1's map as judged, drawn by heatmap.png?map=kept; without it, map=kept is a 404")
+    func keptMaps() throws {
+        for keep in [true, false] {
+            let h = try ServeHarness(name: "keep-maps", extraConfig: "[flagging]\nkeep_maps = \(keep)\n")
+            defer { try? FileManager.default.removeItem(atPath: h.dir) }
+            try h.start()
+            #expect(h.wait(60) { h.http("/api/v1/frames/1.jpg").status == 200 }, "a kept frame")
+            let kept = h.http("/api/v1/frames/1/heatmap.png?map=kept")
+            #expect(kept.status == (keep ? 200 : 404), "\(String(decoding: kept.body.prefix(300), as: UTF8.self))")
+            if keep {
+                #expect(kept.body.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+                let store = try Store(path: h.dir + "/data/inspection.sqlite")
+                let maps = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT defect_map FROM frames WHERE defect_map IS NOT NULL") }
+                #expect(!maps.isEmpty && maps.allSatisfy { $0.hasPrefix("{\"width\":") }, "\(maps.first ?? "none")")
+            } else {
+                #expect(String(decoding: kept.body, as: UTF8.self).contains("keep_maps"), "the 404 says how to get one")
+            }
+            #expect(h.http("/api/v1/frames/1/heatmap.png?map=kept&kind=scratch").status == 400, "a kept map is stage 1's")
+            #expect(h.http("/api/v1/frames/1/heatmap.png?map=old").status == 400)
+            #expect(h.http("/api/v1/frames/1/heatmap.png?map=live").status == 200)
+            kill(h.pid, SIGTERM)
+            #expect(h.finish().status == 0)
+        }
+    }
+
     @Test("serve: verdicts in SQLite, HTTP on loopback, sd_notify, SIGHUP with a broken model, SIGTERM drains")
     func serveEndToEnd() throws {
         let h = try ServeHarness(name: "e2e")

@@ -231,6 +231,41 @@ struct PipelineTests {
         #expect(image.width == 96 && image.height == 64)
     }
 
+    @Test(arguments: [false, true])
+    func failedFramesKeepStageOnesMapWhenAsked(keepMaps: Bool) throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try brightnessModel(dir + "/s1.safetensors", input: Shape(1, 64, 96))   // fails every frame; its map is the brightness
+        let collected = Collector()
+        var settings = roomy
+        settings.keepMaps = keepMaps
+        let pipeline = InspectionPipeline(camera: "cam1", source: try synthetic(count: 4, format: .grey),
+                                          classifier: try StagedClassifier(ModelPaths(stage1: dir + "/s1.safetensors"), roi: nil),
+                                          flags: FlagSettings(), saver: try FrameSaver(root: dir + "/f"), settings: settings,
+                                          logger: logger) { collected.add($0) }
+        run(pipeline) { pipeline.stats.verdicts == 4 }
+        let frames = collected.bundles.compactMap(\.frame)
+        #expect(frames.count == 4 && frames.allSatisfy { $0.keptBecause == .failed })
+        for f in frames {
+            guard keepMaps else { #expect(f.defectMap == nil); continue }
+            let map = try #require(f.defectMap.flatMap { ClassMap(json: $0) }, "\(f.defectMap?.prefix(80) ?? "nil")")
+            #expect(map.width == 96 && map.height == 64 && map.values.max() == 1 && map.values.min()! >= 0)
+            #expect(map.values.filter { $0 > 0 }.count > 100, "the brightness of a plate, not one spot")
+        }
+    }
+
+    @Test("a map in the store's JSON: round trip to three decimals; not a map is nil")
+    func mapJSON() {
+        let m = ClassMap(width: 3, height: 2, values: [0, 0.25, 1, 0.12345, 0.5, 0])
+        let back = ClassMap(json: m.json)
+        #expect(m.json == #"{"width":3,"height":2,"values":[0,0.25,1,0.123,0.5,0]}"#)
+        #expect(back?.width == 3 && back?.height == 2 && back?.values == [0, 0.25, 1, 0.123, 0.5, 0])
+        for bad in [#"{"width":2,"height":2,"values":[0,1,0]}"#, #"{"width":1,"height":1,"values":[2]}"#, #"{"width":1,"height":1,"values":[-0.5]}"#,
+                    #"{"width":0,"height":1,"values":[]}"#, #"{"width":70000,"height":70000,"values":[]}"#, "[]", "not json"] {
+            #expect(ClassMap(json: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func twoWorkersJudgeEveryFrameExactlyOnce() throws {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

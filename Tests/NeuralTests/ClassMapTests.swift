@@ -38,7 +38,7 @@ struct ClassMapTests {
         return (f.array, f.channels, f.plane)
     }
 
-    @Test("mean and max pooled: the map reads the means' weights from the first C inputs and the maxima's from the next C")
+    @Test("mean and max pooled: the means' weights (the first C inputs) read every cell, each maximum's (the next C) only the cell it came from")
     func meanMaxLayout() throws {
         let spec = Zoo.smallResNet(input: Shape(1, 20, 20), classes: 2, depth: 8, width: 4, stemPool: false, globalPool: .avgmax)
         var rng = SeededGenerator(seed: 7)
@@ -52,13 +52,23 @@ struct ClassMapTests {
                 for o in 0..<2 { w[o * 2 * c + k] = k / c == half ? rng.uniform(-1, 1) : 0 }
                 if k / c == half { d[k % c] = w[2 * c + k] - w[k] }
             }
-            let m = try #require(InferenceNetwork(net).classActivations(sample: x.data).activations?.map(toward: 1, against: 0))
-            let expected = (0..<plane).map { j in (0..<c).reduce(Float(0)) { $0 + d[$1] * f[$1 * plane + j] } }
+            let (logits, activations) = InferenceNetwork(net).classActivations(sample: x.data)
+            let m = try #require(activations?.map(toward: 1, against: 0))
+            var expected = [Float](repeating: 0, count: plane)
+            for k in 0..<c {
+                let ch = Array(f[(k * plane)..<((k + 1) * plane)]), top = ch.indices.max { ch[$0] < ch[$1] }!
+                for j in 0..<plane where half == 0 || j == top { expected[j] += d[k] * ch[j] * (half == 0 ? 1 : Float(plane)) }
+            }
             expectClose(m.values, expected, tolerance: 1e-4, half == 0 ? "the means' weights" : "the maxima's weights")
+            // either way the cells add up to the logit difference (the biases are 0 here)
+            let bias = net.namedParameters.last { $0.0.hasSuffix("bias") }!.1.value
+            let mean = m.values.reduce(0, +) / Float(plane)
+            #expect(abs(mean - ((logits[1] - bias[1]) - (logits[0] - bias[0]))) < 1e-4 * max(1, abs(mean)))
+            if half == 1 { #expect(m.values.filter { $0 != 0 }.count <= c, "only the maxima's cells") }
         }
     }
 
-    @Test("mean and peak pooled: the peak's weight reads each cell's standard score, so the map is highest where the peak is")
+    @Test("mean and peak pooled: the peak's standard score goes to the cell it came from, so the map is highest where the peak is")
     func peakScores() throws {
         let spec = Zoo.smallResNet(input: Shape(1, 20, 20), classes: 2, depth: 8, width: 4, stemPool: false, globalPool: .peak)
         var rng = SeededGenerator(seed: 9)
@@ -71,8 +81,9 @@ struct ClassMapTests {
         let m = try #require(InferenceNetwork(net).classActivations(sample: x.data).activations?.map(toward: 1, against: 0))
         let ch = Array(f[0..<plane]), mean = ch.reduce(0, +) / Float(plane)
         let s = (ch.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(plane) + GlobalAvgPeakPool.epsilon).squareRoot()
-        expectClose(m.values, ch.map { ($0 - mean) / s }, tolerance: 1e-4, "channel 0's standard scores")
-        #expect(m.values.indices.max { m.values[$0] < m.values[$1] } == ch.indices.max { ch[$0] < ch[$1] })
+        let top = ch.indices.max { ch[$0] < ch[$1] }!
+        expectClose(m.values, ch.indices.map { $0 == top ? Float(plane) * (ch[top] - mean) / s : 0 }, tolerance: 1e-3, "channel 0's peak score at its cell")
+        #expect(m.values.indices.max { m.values[$0] < m.values[$1] } == top)
     }
 
     @Test("a defect-map classifier's class map is its defect map")

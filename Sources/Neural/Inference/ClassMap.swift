@@ -1,16 +1,21 @@
 /// Where in the image a classifier saw a class: a class activation map (CAM, Zhou et al.
 /// 2016) over the last feature map, for networks whose head is a global pooling then one
 /// linear layer (every network of the zoo). With d[k] = w[toward, k] - w[against, k] the
-/// linear layer's weight difference for pooled feature k, cell j of the map is
+/// linear layer's weight difference for pooled feature k, cell j of the map is what that
+/// cell added to the logit difference:
 ///
 ///     mean pool:            sum over c of d[c] * f[c, j]
-///     mean and max pool:    sum over c of (d[c] + d[C + c]) * f[c, j]
-///     mean and peak pool:   sum over c of d[c] * f[c, j] + d[C + c] * (f[c, j] - mean[c]) / s[c]
+///     mean and max pool:    the above, plus N * d[C + c] * f[c, j] at each channel's strongest cell
+///     mean and peak pool:   the above, plus N * d[C + c] * (f[c, j] - mean[c]) / s[c] at each
+///                           channel's strongest cell
 ///
-/// (f the feature map, C its channels; the peak's standard score is spread over the map as
-/// each cell's own score). A positive cell pushed the prediction toward `toward`. For a mean
-/// pool the map's mean is the logit difference less the biases'; for a defect-map network
-/// (one channel whose strongest cell is the logit) it is that map itself.
+/// (f the feature map, C its channels, N its cells): a channel's maximum came from one
+/// cell, so its share of the logit is put there and not spread over the map (spread, a
+/// feature that is strong everywhere, such as the holes of a plate, outshone the defect:
+/// stage 1's peak touched the defect on 5 % of detected synthetic parts, against 59 % so).
+/// A positive cell pushed the prediction toward `toward`; the map's mean is the logit
+/// difference less the biases'. For a defect-map network (one channel of defect scores,
+/// whose strongest cell is the logit) it is that map itself.
 public struct ClassMap: Sendable, Equatable {
     public var width: Int
     public var height: Int
@@ -45,22 +50,28 @@ public struct ClassActivations: Sendable {
         func d(_ k: Int) -> Float { weights[toward * n + k] - (against.map { weights[$0 * n + k] } ?? 0) }
         var values = [Float](repeating: 0, count: plane)
         for k in 0..<c {
-            let base = k * plane
-            var scale = d(k), shift: Float = 0
-            switch pool {
-            case .mean: break
-            case .meanMax: scale += d(c + k)
-            case .meanPeak:
+            let base = k * plane, mean = d(k)
+            if mean != 0 {
+                for j in 0..<plane { values[j] += mean * features[base + j] }
+            }
+            guard pool != .mean, d(c + k) != 0 else { continue }
+            if c == 1 && pool == .meanMax {
+                // a defect-map network's one channel is a map of defect scores: keep its shape
+                for j in 0..<plane { values[j] += d(c + k) * features[base + j] }
+                continue
+            }
+            // the pooled maximum (or peak) and where it came from
+            var best = 0
+            for j in 1..<plane where features[base + j] > features[base + best] { best = j }
+            var pooled = features[base + best]
+            if pool == .meanPeak {
                 var sum: Float = 0, sq: Float = 0
                 for j in 0..<plane { sum += features[base + j] }
-                let mean = sum / Float(plane)
-                for j in 0..<plane { let e = features[base + j] - mean; sq += e * e }
-                let s = (sq / Float(plane) + GlobalAvgPeakPool.epsilon).squareRoot()
-                scale += d(c + k) / s
-                shift = d(c + k) * mean / s
+                let m = sum / Float(plane)
+                for j in 0..<plane { let e = features[base + j] - m; sq += e * e }
+                pooled = (pooled - m) / (sq / Float(plane) + GlobalAvgPeakPool.epsilon).squareRoot()
             }
-            guard scale != 0 || shift != 0 else { continue }
-            for j in 0..<plane { values[j] += scale * features[base + j] - shift }
+            if pooled.isFinite { values[best] += Float(plane) * d(c + k) * pooled }
         }
         return ClassMap(width: width, height: height, values: values)
     }

@@ -6,19 +6,26 @@ import NIOCore
 import Reports
 
 extension HTTPAPI {
-    /// GET /api/v1/frames/ID/heatmap.png[?kind=K]: the kept frame's judged region with
-    /// where the live models see the defect laid over it (stage 1's map, or stage 2's map
-    /// of kind K) and the hot spot boxed. The box, the peak and what the map is of come in
+    /// GET /api/v1/frames/ID/heatmap.png[?kind=K|map=kept]: the kept frame's judged region
+    /// with where the live models see the defect laid over it (stage 1's map, or stage 2's
+    /// map of kind K; with map=kept, stage 1's map as it judged the frame) and the hot spot boxed. The box, the peak and what the map is of come in
     /// headers, in the frame's pixels. Runs on the API's work thread, admitted like a classify.
     static func heatmap(_ b: Backend, _ request: Request, _ idText: String) async throws -> Response {
-        let q = try APIQuery(request, allowed: ["kind"])
+        let q = try APIQuery(request, allowed: ["kind", "map"])
         guard let id = Int64(idText), id > 0 else {
             throw APIError.bad("id", "expected /api/v1/frames/ID/heatmap.png with ID a positive whole number")
         }
         let kind = try q.string("kind")
+        let kept: Bool
+        switch try q.string("map") {
+        case nil, "live": kept = false
+        case "kept": kept = true
+        case let other?: throw APIError.bad("map", "'\(APIQuery.printable(other))': expected live (the models as they are now) or kept (stage 1's map as it judged the frame)")
+        }
+        if kept, kind != nil { throw APIError.bad("kind", "a kept map is stage 1's; kind needs map=live") }
         let admission = try b.gate.admit()
         let d = b.inspection
-        switch await b.gate.classify(admission, { try d.locate(frameID: id, kind: kind) }) {
+        switch await b.gate.classify(admission, { try d.locate(frameID: id, kind: kind, kept: kept) }) {
         case .success(let (image, location)):
             let region = location?.region ?? Rect(x: 0, y: 0, width: image.width, height: image.height)
             let box = location?.box.map { Rect(x: $0.x - region.x, y: $0.y - region.y, width: $0.width, height: $0.height) }
@@ -34,6 +41,8 @@ extension HTTPAPI {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encodePNG(rgb: shown.pixels, width: shown.width, height: shown.height))))
         case .failure(InspectionError.frameNotStored(let id)):
             throw APIError(status: .notFound, message: "frame \(id) is not stored (never kept, or removed by retention)", parameter: "id")
+        case .failure(InspectionError.noKeptMap(let id)):
+            throw APIError(status: .notFound, message: "\(InspectionError.noKeptMap(id: id))", parameter: "map")
         case .failure(let e as InspectionError):
             if case .unknownKind = e { throw APIError.bad("kind", "\(e)") }
             throw APIError(status: .unprocessableContent, message: "\(e)")
