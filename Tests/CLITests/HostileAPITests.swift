@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GRDB
+import Store
 import TestSupport
 import Testing
 
@@ -99,6 +101,59 @@ struct HostileAPITests {
         kill(h.pid, SIGTERM)
         let r = h.finish()
         #expect(r.status == 0, "\(r.err.suffix(500))")
+    }
+
+    @Test("heatmap: hostile ids, kinds and map choices; a truncated, garbage, bomb and deleted stored frame; a corrupt kept map; concurrent clients")
+    func heatmaps() throws {
+        let h = try ServeHarness.shipped(name: "hostile-heatmap")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        let store = try Store(path: h.dir + "/linesight-data/inspection.sqlite")
+        func frames() throws -> [(Int64, String)] {
+            try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT id, path FROM frames ORDER BY id LIMIT 8").map { ($0[0], $0[1]) } }
+        }
+        #expect(h.wait(60) { ((try? frames()) ?? []).count >= 6 }, "kept frames to spoil")
+        let kept = try frames()
+        #expect(h.http("/api/v1/frames/\(kept[0].0)/heatmap.png").status == 200)
+        let cases: [(String, String)] = [
+            ("/api/v1/frames/abc/heatmap.png", "id"), ("/api/v1/frames/-3/heatmap.png", "id"), ("/api/v1/frames/0/heatmap.png", "id"),
+            ("/api/v1/frames/99999999999999999999999/heatmap.png", "id"),
+            ("/api/v1/frames/1/heatmap.png?kind=" + String(repeating: "a", count: 5000), "kind"), ("/api/v1/frames/1/heatmap.png?kind=a%00b", "kind"),
+            ("/api/v1/frames/1/heatmap.png?kind=", "kind"), ("/api/v1/frames/1/heatmap.png?kind=rust", "kind"),
+            ("/api/v1/frames/1/heatmap.png?kind=a&kind=b", "kind"), ("/api/v1/frames/1/heatmap.png?map=kept&kind=scratch", "kind"),
+            ("/api/v1/frames/1/heatmap.png?map=NaN", "map"), ("/api/v1/frames/1/heatmap.png?zoom=2", "zoom"),
+        ]
+        for (path, parameter) in cases {
+            let r = h.http(path)
+            #expect(r.status == 400 && Self.error(r)?["parameter"] as? String == parameter, "\(path.prefix(80)): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))")
+        }
+        // the stored files spoiled under the daemon: truncated, garbage, a decompression bomb, gone
+        let framesDir = h.dir + "/linesight-data/frames/"
+        let good = try Data(contentsOf: URL(fileURLWithPath: framesDir + kept[0].1))
+        var bomb = [UInt8](good)
+        let sof = try #require((0..<(bomb.count - 9)).first { bomb[$0] == 0xFF && (0xC0...0xC2).contains(bomb[$0 + 1]) })
+        bomb[sof + 5] = 0xFF; bomb[sof + 6] = 0xDC; bomb[sof + 7] = 0xFF; bomb[sof + 8] = 0xDC
+        var rng = SystemRandomNumberGenerator()
+        let spoiled: [(Data?, Int)] = [(good.prefix(good.count / 3), 422), (Data((0..<3000).map { _ in UInt8.random(in: 0...255, using: &rng) }), 422),
+                                       (Data(bomb), 422), (nil, 404)]
+        for (i, (bytes, status)) in spoiled.enumerated() {
+            let (id, path) = kept[i + 1]
+            if let bytes { try bytes.write(to: URL(fileURLWithPath: framesDir + path)) } else { try FileManager.default.removeItem(atPath: framesDir + path) }
+            let r = h.http("/api/v1/frames/\(id)/heatmap.png")
+            #expect(r.status == status && Self.error(r) != nil, "spoiled frame \(i): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))")
+        }
+        // a kept map that is valid JSON but no map, and none at all (keep_maps is off in the shipped config)
+        try store.pool.write { db in try db.execute(sql: #"UPDATE frames SET defect_map = '{"width":100000,"height":100000,"values":[1]}' WHERE id = ?"#, arguments: [kept[5].0]) }
+        #expect(h.http("/api/v1/frames/\(kept[5].0)/heatmap.png?map=kept").status == 422)
+        #expect(h.http("/api/v1/frames/\(kept[0].0)/heatmap.png?map=kept").status == 404)
+        // 12 clients at once share the classify thread: each gets its picture or a clear 503
+        let before = h.metric("linesight_store_committed_total") ?? 0
+        let statuses = h.concurrent(12, "/api/v1/frames/\(kept[0].0)/heatmap.png")
+        #expect(statuses.count == 12 && statuses.allSatisfy { $0 == 200 || $0 == 503 } && statuses.contains(200), "\(statuses)")
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 5 }, "verdicts still flow")
+        kill(h.pid, SIGTERM)
+        let r = h.finish()
+        #expect(r.status == 0, "the daemon survived every request: \(r.err.suffix(500))")
     }
 
     @Test("live-event clients are bounded: the 17th gets a 503, and a port in use is a failed start")

@@ -16,6 +16,9 @@ extension HTTPAPI {
             throw APIError.bad("id", "expected /api/v1/frames/ID/heatmap.png with ID a positive whole number")
         }
         let kind = try q.string("kind")
+        if let kind, kind.isEmpty || kind.count > 64 || kind.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true }) {
+            throw APIError.bad("kind", "'\(APIQuery.printable(String(kind.prefix(64))))': a defect kind is 1 to 64 printable characters")
+        }
         let kept: Bool
         switch try q.string("map") {
         case nil, "live": kept = false
