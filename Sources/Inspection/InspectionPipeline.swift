@@ -237,9 +237,9 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             do {
                 let j = try frame.withView { try classifier.judge($0) }
-                record(frame, judgement: j, error: nil, classifier: classifier)
+                let kept = record(frame, judgement: j, error: nil, classifier: classifier)
                 // after the verdict is out (store, part, outputs): where stage 1 saw the defect
-                if keepsLiveFrames, j.decision == .fail, let map = classifier.lastDefectMap() {
+                if keepsLiveFrames, j.decision == .fail, let map = kept ?? classifier.lastDefectMap() {
                     onDefectMap?(camera, frame.sequence, map)
                 }
             } catch {
@@ -250,8 +250,10 @@ public final class InspectionPipeline: @unchecked Sendable {
 
     // MARK: Verdicts
 
+    /// Records one frame's verdict; returns stage 1's map when it was kept with the frame.
+    @discardableResult
     private func record(_ frame: Frame, judgement j: Judgement?, error: String?, classifier: StagedClassifier? = nil,
-                        dropped: Bool = false, timedOut: Bool = false) {
+                        dropped: Bool = false, timedOut: Bool = false) -> ClassMap? {
         let outcome: FlagPolicy.Outcome
         let models: (String, String?)
         if let classifier {
@@ -264,8 +266,11 @@ public final class InspectionPipeline: @unchecked Sendable {
         // The region judged, when the frame holds it (a frame it does not fit was not judged by it).
         let roi = classifier?.roi.flatMap { $0.fits(width: frame.width, height: frame.height) ? $0 : nil }
         var saved = outcome.keep.flatMap { keep(frame, $0, roi: roi) }
+        var keptMap: ClassMap?
         if settings.keepMaps, saved != nil, j?.decision == .fail, let map = classifier?.lastDefectMap() {
-            saved?.defectMap = map.json
+            let json = map.json
+            if json.utf8.count <= FrameRecord.maxDefectMapBytes { saved?.defectMap = json }  // a map too fine to keep is left out
+            keptMap = map
         }
         let totalMs = Double(monotonicNow() &- frame.monotonicNanos) / 1e6
         let scores = j?.stage2Scores.flatMap(Self.json)
@@ -308,6 +313,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             (live.frame, live.roi) = (frame, roi)
         }
         onVerdict?(live)
+        return keptMap
     }
 
     private func keep(_ frame: Frame, _ reason: FrameRecord.KeptBecause, roi: Rect?) -> FrameRecord? {

@@ -143,6 +143,8 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     /// Where stage 1 saw the defect when it judged the frame (`[flagging] keep_maps`, failed
     /// frames): JSON `{"width", "height", "values"}` over the judged region; nil otherwise.
     public var defectMap: String?
+    /// The longest map the store keeps (migration v6 refuses longer).
+    public static let maxDefectMapBytes = 200_000
 
     public init(verdictId: Int64 = 0, path: String, sha256: String, bytes: Int64, width: Int, height: Int,
                 keptBecause: KeptBecause, roi: FrameRegion? = nil, defectMap: String? = nil) {

@@ -79,7 +79,7 @@ extension Store {
                     """, arguments: ["now": now]))
                 let chosen = picked.filter { still.contains($0.id) }
                 if !chosen.isEmpty {
-                    try db.execute(sql: "UPDATE frames SET deleted_at = ? WHERE id IN (\(chosen.map { String($0.id) }.joined(separator: ",")))",
+                    try db.execute(sql: "UPDATE frames SET deleted_at = ?, defect_map = NULL WHERE id IN (\(chosen.map { String($0.id) }.joined(separator: ",")))",
                                    arguments: [now])
                 }
                 return chosen

@@ -119,14 +119,22 @@ public final class Store: Sendable {
                     continue
                 }
                 do {
-                    try db.inSavepoint { try Self.insert(b, db); return .commit }
+                    do {
+                        try db.inSavepoint { try Self.insert(b, db); return .commit }
+                    } catch let e as DatabaseError where Self.isRowProblem(e) && b.frame?.defectMap != nil {
+                        // the kept map is an extra: a map the schema refuses does not cost the verdict
+                        var plain = b
+                        plain.frame?.defectMap = nil
+                        try db.inSavepoint { try Self.insert(plain, db); return .commit }
+                    }
                 } catch let e as DatabaseError where Self.isRowProblem(e) {
                     let reason = e.message ?? "\(e.resultCode)"
                     var recorded = true
-                    // The stand-in keeps the kept JPEG (without its ROI, which may be what was refused),
-                    // so retention still accounts for the file; failing that, without the frame.
+                    // The stand-in keeps the kept JPEG (without its ROI or map, which may be what was
+                    // refused), so retention still accounts for the file; failing that, without the frame.
                     var frame = b.frame
                     frame?.roi = nil
+                    frame?.defectMap = nil
                     do {
                         try db.inSavepoint { try Self.insert(VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: frame), db); return .commit }
                     } catch let e as DatabaseError where Self.isRowProblem(e) && frame != nil {

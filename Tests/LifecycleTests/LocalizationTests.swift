@@ -56,6 +56,10 @@ struct LocalizationTests {
         #expect(throws: TrainingError.dataset(path: dir + "/data/labels.csv", reason: "line 2: a box is 'x y width height' in whole pixels, got '1 2 3'")) {
             try StagedEvaluation.run(models: dir + "/models", data: dir + "/data")
         }
+        try "file,label,defects,subtle,boxes\nscratch/0.jpg,scratch,scratch,0,1 2 x 3 4\n".write(toFile: dir + "/data/labels.csv", atomically: true, encoding: .utf8)
+        #expect(throws: TrainingError.dataset(path: dir + "/data/labels.csv", reason: "line 2: a box is 'x y width height' in whole pixels, got '1 2 x 3 4'")) {
+            try StagedEvaluation.run(models: dir + "/models", data: dir + "/data")
+        }
     }
 }
 

@@ -113,6 +113,21 @@ struct StoreTests {
         #expect(odd.count == 1 && odd[0].recordedAsNoVerdict && odd[0].reason.contains("roi"), "\(odd)")
         let kept = try store.pool.read { db in try FrameRecord.filter(Column("path") == "odd.jpg").fetchOne(db) }
         #expect(kept != nil && kept?.roi == nil)
+        // A kept map the schema refuses (not JSON, or too long) costs only the map: the verdict
+        // and its frame are stored as they were.
+        for (i, map) in ["{not json", "{\"values\":[" + String(repeating: "0.5,", count: 60_000) + "0]}"].enumerated() {
+            let withMap = FrameRecord(path: "map\(i).jpg", sha256: String(repeating: "e", count: 64), bytes: 10, width: 32, height: 24,
+                                      keptBecause: .failed, defectMap: map)
+            #expect(try store.insert([VerdictBundle(verdict: verdict(Int64(6 + i), .fail), frame: withMap)]).isEmpty, "nothing refused")
+            let row = try store.pool.read { db in try FrameRecord.filter(Column("path") == "map\(i).jpg").fetchOne(db) }
+            #expect(row != nil && row?.defectMap == nil)
+        }
+        let mapped = FrameRecord(path: "map.jpg", sha256: String(repeating: "f", count: 64), bytes: 10, width: 32, height: 24,
+                                 keptBecause: .failed, defectMap: #"{"width":1,"height":1,"values":[1]}"#)
+        _ = try store.insert([VerdictBundle(verdict: verdict(9, .fail), frame: mapped)])
+        #expect(try store.pool.read { db in try String.fetchOne(db, sql: "SELECT defect_map FROM frames WHERE path = 'map.jpg'") } == mapped.defectMap)
+        let fails = try store.pool.read { db in try VerdictRecord.filter(Column("frame_sequence") >= 6).fetchAll(db) }
+        #expect(fails.count == 3 && fails.allSatisfy { $0.decision == .fail })
     }
 
     @Test func aRefusedRowNeverBlocksTheVerdictsBehindIt() throws {
@@ -282,7 +297,8 @@ struct StoreTests {
             let age = i == 0 ? 200.0 : 1.0  // frame 0 is 200 days old
             bundles.append(VerdictBundle(verdict: verdict(Int64(i), kind == .failed ? .fail : .pass, at: now - age * 86400),
                                          frame: FrameRecord(path: path, sha256: String(repeating: "b", count: 64), bytes: 100,
-                                                            width: 8, height: 8, keptBecause: kind)))
+                                                            width: 8, height: 8, keptBecause: kind,
+                                                            defectMap: kind == .failed ? #"{"width":1,"height":1,"values":[1]}"# : nil)))
         }
         try store.insert(bundles)
         try store.pool.write { db in  // a reviewer labeled frame 5 (failed)
@@ -295,6 +311,8 @@ struct StoreTests {
         #expect(report.verdictsDeleted == 1, "the 200-day-old verdict")
         try store.pool.read { (db: Database) throws in
             #expect(try VerdictRecord.fetchCount(db) == 5)
+            // a deleted frame's kept map goes with it; the kept one's stays
+            #expect(try String.fetchAll(db, sql: "SELECT path FROM frames WHERE defect_map IS NOT NULL") == ["f5.jpg"])
             #expect(try Int.fetchOne(db, sql: "SELECT sum(frames) FROM rollups") == 6, "rollups keep the old verdict's count")
         }
     }

@@ -14,8 +14,8 @@
 /// feature that is strong everywhere, such as the holes of a plate, outshone the defect:
 /// stage 1's peak touched the defect on 5 % of detected synthetic parts, against 59 % so).
 /// A positive cell pushed the prediction toward `toward`; the map's mean is the logit
-/// difference less the biases'. For a defect-map network (one channel of defect scores,
-/// whose strongest cell is the logit) it is that map itself.
+/// difference less the biases'. The exception is a defect-map network (one channel of
+/// defect scores, whose strongest cell is the logit): its class map is that map itself.
 public struct ClassMap: Sendable, Equatable {
     public var width: Int
     public var height: Int

@@ -83,8 +83,8 @@ public enum ImageFolder {
     static func boxes(_ cell: String, at path: String, line: Int) throws -> [Rect] {
         guard !cell.isEmpty else { return [] }
         return try cell.split(separator: "+", omittingEmptySubsequences: false).map { part -> Rect in
-            let v = part.split(separator: " ").compactMap { Int($0) }
-            guard v.count == 4, v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[2] <= 1 << 16, v[3] <= 1 << 16, v[0] <= 1 << 16, v[1] <= 1 << 16 else {
+            let tokens = part.split(separator: " "), v = tokens.compactMap { Int($0) }
+            guard tokens.count == 4, v.count == 4, v[0] >= 0, v[1] >= 0, v[2] > 0, v[3] > 0, v[2] <= 1 << 16, v[3] <= 1 << 16, v[0] <= 1 << 16, v[1] <= 1 << 16 else {
                 throw TrainingError.dataset(path: path, reason: "line \(line): a box is 'x y width height' in whole pixels, got '\(part)'")
             }
             return Rect(x: v[0], y: v[1], width: v[2], height: v[3])

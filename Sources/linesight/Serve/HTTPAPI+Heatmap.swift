@@ -16,9 +16,6 @@ extension HTTPAPI {
             throw APIError.bad("id", "expected /api/v1/frames/ID/heatmap.png with ID a positive whole number")
         }
         let kind = try q.string("kind")
-        if let kind, kind.isEmpty || kind.count > 64 || kind.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true }) {
-            throw APIError.bad("kind", "'\(APIQuery.printable(String(kind.prefix(64))))': a defect kind is 1 to 64 printable characters")
-        }
         let kept: Bool
         switch try q.string("map") {
         case nil, "live": kept = false
@@ -28,11 +25,15 @@ extension HTTPAPI {
         if kept, kind != nil { throw APIError.bad("kind", "a kept map is stage 1's; kind needs map=live") }
         let admission = try b.gate.admit()
         let d = b.inspection
-        switch await b.gate.classify(admission, { try d.locate(frameID: id, kind: kind, kept: kept) }) {
-        case .success(let (image, location)):
+        // the model's pass, the overlay and the PNG all run on the API's work thread
+        switch await b.gate.classify(admission, { () throws -> (png: Data, location: DefectLocation?) in
+            let (image, location) = try d.locate(frameID: id, kind: kind, kept: kept)
             let region = location?.region ?? Rect(x: 0, y: 0, width: image.width, height: image.height)
             let box = location?.box.map { Rect(x: $0.x - region.x, y: $0.y - region.y, width: $0.width, height: $0.height) }
             let shown = location.map { heatOverlay(image, values: $0.map.values, mapWidth: $0.map.width, mapHeight: $0.map.height, box: box) } ?? image
+            return (encodePNG(rgb: shown.pixels, width: shown.width, height: shown.height), location)
+        }) {
+        case .success(let (png, location)):
             var headers: HTTPFields = [.contentType: "image/png", .cacheControl: "no-cache"]
             if let f = HTTPFields.Element.Name("X-Defect-Map") {
                 headers[f] = location.map { "\($0.what) \($0.map.width)x\($0.map.height)" } ?? "none (the model's head draws no map)"
@@ -41,7 +42,7 @@ extension HTTPAPI {
                 headers[fb] = "\(box.x),\(box.y),\(box.width),\(box.height)"
                 headers[fp] = "\(peak.x),\(peak.y)"
             }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encodePNG(rgb: shown.pixels, width: shown.width, height: shown.height))))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: png)))
         case .failure(InspectionError.frameNotStored(let id)):
             throw APIError(status: .notFound, message: "frame \(id) is not stored (never kept, or removed by retention)", parameter: "id")
         case .failure(InspectionError.noKeptMap(let id)):

@@ -117,8 +117,8 @@ enum OpenAPI {
           "get": {
             "summary": "Where the live models see the defect in a kept frame: the judged region (ROI, or the whole frame) as PNG with the model's class map laid over it (clear to red to yellow) and the hot spot boxed in cyan. Stage 1's map (defect against pass) unless kind names a stage-2 kind. Headers, in the frame's pixels: X-Defect-Map (what the map is of, and its cells), X-Defect-Box (x,y,width,height of the cells at half the peak or more around it) and X-Defect-Peak (x,y), the last two absent when no cell points to a defect.",
             "parameters": [
-              {"name": "file", "in": "path", "required": true, "description": "A frame id (the one path segment every frame route shares).", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}},
-              {"name": "kind", "in": "query", "required": false, "description": "A defect kind the stage-2 model knows: its map instead of stage 1's (with map=live).", "schema": {"type": "string"}},
+              {"name": "file", "in": "path", "required": true, "description": "A frame id (the ID of /api/v1/frames/ID.jpg).", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}},
+              {"name": "kind", "in": "query", "required": false, "description": "A defect kind the stage-2 model knows: its map instead of stage 1's (with map=live); another is a 400 naming the known kinds.", "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}},
               {"name": "map", "in": "query", "required": false, "description": "live (default): the models as they are now; kept: stage 1's map as it judged the frame, kept with failed frames when [flagging] keep_maps is on (404 when the frame has none).", "schema": {"type": "string", "enum": ["live", "kept"]}}
             ],
             "responses": {
