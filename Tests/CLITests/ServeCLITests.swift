@@ -267,7 +267,7 @@ struct ServeCLITests {
             } else {
                 #expect(String(decoding: kept.body, as: UTF8.self).contains("keep_maps"), "the 404 says how to get one")
             }
-            #expect(h.http("/api/v1/frames/1/heatmap.png?map=kept&kind=scratch").status == 400, "a kept map is stage 1's")
+            #expect(h.http("/api/v1/frames/1/heatmap.png?map=kept&kind=scratch").status == 404, "a kept map is stage 1's: there is none of a kind")
             #expect(h.http("/api/v1/frames/1/heatmap.png?map=old").status == 400)
             #expect(h.http("/api/v1/frames/1/heatmap.png?map=live").status == 200)
             kill(h.pid, SIGTERM)
@@ -307,7 +307,8 @@ struct ServeCLITests {
         let pngWidth = ihdr.count == 8 ? be32(ihdr[0..<4]) : -1, pngHeight = ihdr.count == 8 ? be32(ihdr[4..<8]) : -1
         #expect(pngWidth == jpegSize.width && pngHeight == jpegSize.height, "PNG \(pngWidth)x\(pngHeight) vs JPEG \(jpegSize)")
         #expect(h.http("/api/v1/frames/1/heatmap.png?kind=scratch").status == 200, "stage 2's map of a kind it knows")
-        #expect(h.http("/api/v1/frames/1/heatmap.png?kind=rust").status == 400, "a kind stage 2 does not know")
+        let rust = h.http("/api/v1/frames/1/heatmap.png?kind=rust")
+        #expect(rust.status == 404 && String(decoding: rust.body, as: UTF8.self).contains("scratch, dent"), "a kind stage 2 does not know has no map; the known ones are named")
         #expect(h.http("/api/v1/frames/999999/heatmap.png").status == 404)
         #expect(h.http("/api/v1/frames/abc/heatmap.png").status == 400)
         #expect(h.http("/api/v1/frames/1/heatmap.png?colour=red").status == 400, "an unknown parameter")

@@ -22,7 +22,9 @@ extension HTTPAPI {
         case "kept": kept = true
         case let other?: throw APIError.bad("map", "'\(APIQuery.printable(other))': expected live (the models as they are now) or kept (stage 1's map as it judged the frame)")
         }
-        if kept, kind != nil { throw APIError.bad("kind", "a kept map is stage 1's; kind needs map=live") }
+        if kept, let kind {  // no such map: frames keep stage 1's only
+            throw APIError(status: .notFound, message: "kind '\(APIQuery.printable(kind))': frames keep stage 1's map only; a kind's map needs map=live", parameter: "kind")
+        }
         let admission = try b.gate.admit()
         let d = b.inspection
         // the model's pass, the overlay and the PNG all run on the API's work thread
@@ -48,7 +50,8 @@ extension HTTPAPI {
         case .failure(InspectionError.noKeptMap(let id)):
             throw APIError(status: .notFound, message: "\(InspectionError.noKeptMap(id: id))", parameter: "map")
         case .failure(let e as InspectionError):
-            if case .unknownKind = e { throw APIError.bad("kind", "\(e)") }
+            // a kind the model does not know has no map: not found, as a frame that is not stored
+            if case .unknownKind = e { throw APIError(status: .notFound, message: "\(e)", parameter: "kind") }
             throw APIError(status: .unprocessableContent, message: "\(e)")
         case .failure(let e):
             throw APIError(status: .unprocessableContent, message: "the stored frame cannot be mapped: \(e)")
