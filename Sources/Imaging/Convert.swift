@@ -141,3 +141,14 @@ func nv12ToRGB(_ src: UnsafePointer<UInt8>, _ stride: Int, _ height: Int, _ roi:
         }
     }
 }
+
+extension Image {
+    /// The pixels inside `roi` (which must fit the image), in the same layout.
+    public func cropped(to roi: Rect) throws -> Image {
+        var cut = Image()
+        try pixels.withUnsafeBytes { raw in
+            try convert(FrameView(bytes: raw, format: layout == .gray ? .grey : .rgb24, width: width, height: height), roi: roi, to: layout, into: &cut)
+        }
+        return cut
+    }
+}

@@ -15,15 +15,8 @@ extension InspectionService {
         }
         let decoder = try JPEGDecoder()
         let whole = try decoder.decode([UInt8](data), layout: .rgb)
-        var image = whole
         let region = f.roi.map { Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }.flatMap { $0.fits(width: whole.width, height: whole.height) ? $0 : nil }
-        if let region {
-            var cut = Image()
-            try whole.pixels.withUnsafeBytes { raw in
-                try convert(FrameView(bytes: raw, format: .rgb24, width: whole.width, height: whole.height), roi: region, to: .rgb, into: &cut)
-            }
-            image = cut
-        }
+        let image = try region.map { try whole.cropped(to: $0) } ?? whole
         if kept {
             guard let json = f.defectMap else { throw InspectionError.noKeptMap(id: id) }
             guard let map = ClassMap(json: json) else { throw InspectionError.config("frame \(id): its kept map is not a map") }

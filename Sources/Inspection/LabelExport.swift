@@ -69,11 +69,7 @@ public enum LabelExport {
         // a gray frame stays gray: a training reads the colour from the files it is given
         let gray = try data.withUnsafeBytes { try decoder.header($0) }.isGray
         let full = try decoder.decode([UInt8](data), layout: gray ? .gray : .rgb)
-        var cut = Image()
-        try full.pixels.withUnsafeBytes { raw in
-            try convert(FrameView(bytes: raw, format: gray ? .grey : .rgb24, width: full.width, height: full.height), roi: roi, to: gray ? .gray : .rgb, into: &cut)
-        }
-        let bytes = try encoder.encode(cut, quality: 95)
+        let bytes = try encoder.encode(try full.cropped(to: roi), quality: 95)
         guard FileManager.default.createFile(atPath: target, contents: Data(bytes)) else {
             throw InspectionError.config("cannot write \(target)")
         }

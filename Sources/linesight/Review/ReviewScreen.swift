@@ -111,11 +111,7 @@ final class ReviewScreen {
             var image = try decoder.decode([UInt8](bytes), layout: .rgb)
             // The region the daemon judged, as the model saw it (and as export and retrain cut it).
             if let r = f.roi.map({ Rect(x: $0.x, y: $0.y, width: $0.width, height: $0.height) }), r.fits(width: image.width, height: image.height) {
-                var cut = Image()
-                try image.pixels.withUnsafeBytes { raw in
-                    try convert(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height), roi: r, to: .rgb, into: &cut)
-                }
-                image = cut
+                image = try image.cropped(to: r)
             }
             mapNote = nil
             if session.showMap {
