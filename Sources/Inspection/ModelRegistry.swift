@@ -39,7 +39,7 @@ public struct ModelRegistry {
         let p = model.metadata.provenance
         return try store.registerModel(stage: stage.rawValue, file: copy, sha256: model.sha256, metrics: p.metrics,
                                        parent: parent ?? p.parent, dataHash: p.dataHash, notes: notes ?? p.notes ?? "",
-                                       status: status)
+                                       status: status, kinds: stage == .two ? model.defectKinds : nil)
     }
 
     /// Makes `version` the live model of its stage.

@@ -23,30 +23,49 @@ public struct LabelTransfer {
         }
     }
 
+    /// The kinds a label may name: the stage-2 model's and those reviewers named since
+    /// (`newKinds`); nil when the line has no stage 2 (any well-formed name).
+    public func labelableKinds() throws -> Set<String>? {
+        guard let model = try knownDefectKinds() else { return nil }
+        return model.union(try store.namedDefectKinds().map(\.name))
+    }
+
     /// Labels `frames` with `defects` (empty: good). All or nothing: a badly named or
-    /// unknown kind, or a frame that does not exist, labels nothing.
-    public func label(frames: [Int64], defects: [String], who: String) throws {
-        if let bad = defects.first(where: { !DefectKind.isValid($0) }) {
+    /// unknown kind, or a frame that does not exist, labels nothing. A kind neither stage 2
+    /// nor a reviewer knows must be confirmed once in `newKinds`; it is recorded with the labels.
+    public func label(frames: [Int64], defects: [String], who: String, newKinds: [String] = []) throws {
+        if let bad = (defects + newKinds).first(where: { !DefectKind.isValid($0) }) {
             throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
         }
-        if let known = try knownDefectKinds() {
-            let unknown = defects.filter { !known.contains($0) }
+        if let stray = newKinds.first(where: { !defects.contains($0) }) {
+            throw LifecycleError.unknown("--new-kind \(stray) is not among the kinds given with --as (\(defects.joined(separator: ",")))")
+        }
+        if let known = try labelableKinds() {
+            let unknown = defects.filter { !known.contains($0) && !newKinds.contains($0) }
             guard unknown.isEmpty else {
-                throw LifecycleError.unknown("unknown defect kinds \(unknown.joined(separator: ", ")); the stage-2 model knows \(known.sorted().joined(separator: ", "))")
+                throw LifecycleError.unknown("unknown defect kinds \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", ")). "
+                    + "If it is a new kind of defect, confirm it once with --new-kind \(unknown[0]) (until stage 2 learns it, such parts fail)")
             }
         }
-        do { try store.label(frames: frames, defects: defects, who: who) } catch StoreError.notFound(let what) {
+        do { try store.label(frames: frames, defects: defects, who: who, newKinds: newKinds) } catch StoreError.notFound(let what) {
             throw LifecycleError.unknown("\(what) does not exist; nothing was labeled")
         }
     }
 
     /// Imports a CSV of labels (frame_id, defects): every row checked first, one bad row
     /// imports nothing. Returns how many labels were imported.
-    public func importCSV(_ file: String, who: String) throws -> Int {
+    public func importCSV(_ file: String, who: String, newKinds: [String] = []) throws -> Int {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LifecycleError.unreadable(path: file) }
-        let (rows, problems) = LabelImport.parse(text, frames: try store.frameIds(), kinds: try knownDefectKinds())
+        if let bad = newKinds.first(where: { !DefectKind.isValid($0) }) {
+            throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
+        }
+        let (rows, problems) = LabelImport.parse(text, frames: try store.frameIds(), kinds: try labelableKinds().map { $0.union(newKinds) })
         guard problems.isEmpty else { throw LifecycleError.rejectedRows(file: file, problems: problems) }
-        try store.label(rows.map { ($0.frame, $0.defects) }, who: who, source: "import")
+        let used = Set(rows.flatMap(\.defects))
+        if let stray = newKinds.first(where: { !used.contains($0) }) {
+            throw LifecycleError.unknown("--new-kind \(stray) labels no row of \(file); nothing was imported")
+        }
+        try store.label(rows.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds)
         return rows.count
     }
 

@@ -18,7 +18,9 @@ import Training
 ///      `recallTolerance`; the upper 95% bound of the escape rate at most `maxEscapeRate`;
 ///      the false-reject rate at most `maxFalseRejectRate`;
 ///    - stage 2, on its own: each kind's recall not lower than its champion's by more than
-///      `recallTolerance`.
+///      `recallTolerance`; each new kind the round taught it (a kind reviewers named that the
+///      champion does not know) has held-out labels and a recall of at least `newKindRecall`
+///      on them.
 /// 3. **The decision** (`settle`): every challenger is saved next to the live models and
 ///    registered as a candidate with the champion as its parent. Every gate passed: it is
 ///    promoted (an atomic write over the live file; a running daemon swaps it in between
@@ -110,13 +112,18 @@ public struct Promotion {
     }
 
     /// Stage 2's gate: per kind present in the gate images, recall not lower than the champion's by more than the tolerance.
-    public static func stageTwoChecks(_ kinds: [KindGateFigures], gates g: Gates) -> [GateCheck] {
+    public static func stageTwoChecks(_ kinds: [KindGateFigures], newKinds: [NewKindFigures] = [], gates g: Gates) -> [GateCheck] {
         kinds.map { k in
             let drop = k.championRecall - k.challengerRecall
             return GateCheck(gate: "stage-2 recall \(k.kind)", passed: drop <= g.recallTolerance,
                              detail: String(format: "champion %.3f at threshold %.2f (precision %.2f), challenger %.3f at %.2f (precision %.2f) (may drop %.3f, dropped %.3f)",
                                             k.championRecall, k.championThreshold, k.championPrecision, k.challengerRecall, k.challengerThreshold,
                                             k.challengerPrecision, g.recallTolerance, max(0, drop)))
+        } + newKinds.map { k in
+            GateCheck(gate: "stage-2 new kind \(k.kind)", passed: k.heldOut > 0 && k.recall >= g.newKindRecall - 1e-12,
+                      detail: k.heldOut == 0 ? "no held-out labels of it to judge it on (\(k.trained) trained on)"
+                          : String(format: "recall %.3f at threshold %.2f (precision %.2f) on %d held-out labels, %d trained on (needs %.3f)",
+                                   k.recall, k.threshold, k.precision, k.heldOut, k.trained, g.newKindRecall))
         }
     }
 
@@ -182,6 +189,8 @@ public struct Gates: Equatable, Sendable {
     public var maxEscapeRate = 0.05
     /// Share of good parts failed must stay at or below this.
     public var maxFalseRejectRate = 0.05
+    /// A kind stage 2 learns for the first time must reach this recall on its held-out labels.
+    public var newKindRecall = 0.5
     public init() {}
 }
 

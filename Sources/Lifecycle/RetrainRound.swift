@@ -140,7 +140,7 @@ public final class RetrainRound {
             return summary
         }
         for way in StageTwoRetraining.allCases { try? FileManager.default.removeItem(atPath: StageTwoRetrainer.checkpoint(inputs.checkpoint!, way)) }
-        summary.checks = Promotion.stageTwoChecks(r.kinds, gates: s.gates)
+        summary.checks = Promotion.stageTwoChecks(r.kinds, newKinds: r.newKinds, gates: s.gates)
         onEvent?(.stage2Judged(r, summary.checks))
         summary.outcome = r
         guard !s.dryRun else { return summary }
@@ -154,6 +154,8 @@ public final class RetrainRound {
     private static func json(_ two: StageTwoSummary) -> [String: Any] {
         guard let r = two.outcome else { return ["skipped": two.skipped ?? ""] }
         var out: [String: Any] = ["champion": two.champion.version, "passed": two.checks.passed, "fine_tuned": two.way.rawValue,
+                                  "new_kinds": r.newKinds.map { ["kind": $0.kind, "trained": $0.trained, "held_out": $0.heldOut, "recall": $0.recall] },
+                                  "waiting_kinds": Dictionary(r.waiting.map { ($0.kind, $0.labels) }, uniquingKeysWith: { a, _ in a }),
                                   "macro_f1": ["champion": r.championMacroF1, "challenger": r.challengerMacroF1],
                                   "checks": two.checks.map(json)]
         if let d = two.decision { out["challenger"] = d.challenger.version }

@@ -32,7 +32,7 @@ public enum LabelImport {
                 continue
             }
             if let kinds, let bad = defects.first(where: { !kinds.contains($0) }) {
-                problems.append("\(at): unknown defect kind '\(bad)' (known: \(kinds.sorted().joined(separator: ", ")))")
+                problems.append("\(at): unknown defect kind '\(bad)' (known: \(kinds.sorted().joined(separator: ", ")); a new kind is confirmed with --new-kind \(bad))")
                 continue
             }
             rows.append(Row(frame: id, defects: defects))

@@ -95,15 +95,18 @@ extension Store {
 
     /// Labels frames: `defects` empty = good. Supersedes each frame's earlier label and closes
     /// its open flags. All or nothing: an unknown frame id rejects the whole call.
-    public func label(frames: [Int64], defects: [String], who: String, source: String = "review",
+    /// `newKinds` are recorded as named defect kinds in the same transaction.
+    public func label(frames: [Int64], defects: [String], who: String, source: String = "review", newKinds: [String] = [],
                       now: Double = Date().timeIntervalSince1970) throws {
-        try label(frames.map { ($0, defects) }, who: who, source: source, now: now)
+        try label(frames.map { ($0, defects) }, who: who, source: source, newKinds: newKinds, now: now)
     }
 
     /// Labels several frames, each with its own defects, in one transaction.
-    public func label(_ items: [(frame: Int64, defects: [String])], who: String, source: String,
+    public func label(_ items: [(frame: Int64, defects: [String])], who: String, source: String, newKinds: [String] = [],
                       now: Double = Date().timeIntervalSince1970) throws {
+        for n in newKinds { try DefectKind.validate(n) }
         try pool.write { db in
+            try Self.nameDefectKinds(newKinds, who: who, now: now, db)
             for (id, defects) in items {
                 guard try Int.fetchOne(db, sql: "SELECT 1 FROM frames WHERE id = ?", arguments: [id]) != nil else {
                     throw StoreError.notFound("frame \(id)")

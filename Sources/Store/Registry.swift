@@ -22,6 +22,13 @@ public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var notes: String
     public var promotedAt: Double?
     public var promotedBy: String?
+    /// JSON array of the defect kinds a stage-2 model knows (nil for stage 1); `knownKinds` decodes it.
+    public var kinds: String?
+
+    /// The defect kinds a stage-2 model knows, as registered.
+    public var knownKinds: [String]? {
+        kinds.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+    }
 
     public init(version: String, stage: Int, file: String, sha256: String, metrics: String, status: Status,
                 parentId: Int64?, createdAt: Double, dataHash: String?, notes: String) {
@@ -34,7 +41,7 @@ public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     enum CodingKeys: String, CodingKey {
         case id, version, stage, file, sha256, metrics, status, notes
         case parentId = "parent_id", createdAt = "created_at", dataHash = "data_hash"
-        case promotedAt = "promoted_at", promotedBy = "promoted_by"
+        case promotedAt = "promoted_at", promotedBy = "promoted_by", kinds
     }
 }
 
@@ -42,7 +49,7 @@ extension Store {
     /// Adds a model version (idempotent for the same file hash); returns its record.
     @discardableResult
     public func registerModel(stage: Int, file: String, sha256: String, metrics: [String: Double], parent: String?,
-                              dataHash: String?, notes: String, status: ModelRecord.Status = .candidate,
+                              dataHash: String?, notes: String, status: ModelRecord.Status = .candidate, kinds: [String]? = nil,
                               now: Double = Date().timeIntervalSince1970) throws -> ModelRecord {
         try pool.write { db in
             let version = String(sha256.prefix(12))
@@ -51,6 +58,7 @@ extension Store {
             let json = String(decoding: try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]), as: UTF8.self)
             var r = ModelRecord(version: version, stage: stage, file: file, sha256: sha256, metrics: json, status: status,
                                 parentId: parentId, createdAt: now, dataHash: dataHash, notes: notes)
+            r.kinds = try kinds.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
             try r.insert(db)
             return r
         }

@@ -42,27 +42,36 @@ struct LabelCommand: ParsableCommand {
         abstract: "Label frames by id: their defect kinds, or good.",
         discussion: """
         Records who labeled what and when; a new label supersedes the frame's earlier one and \
-        closes its flags. Kinds are checked against the stage-2 model's classes. All or \
-        nothing: an unknown frame id or kind labels nothing.
+        closes its flags. Kinds are checked against the stage-2 model's classes and the kinds \
+        reviewers named since. All or nothing: an unknown frame id or kind labels nothing.
+
+        A new kind of defect is confirmed once with --new-kind (so a typo does not become a \
+        kind); after that anyone may use it. Until stage 2 learns it (the next `retrain` with \
+        enough labels of it grows stage 2 for it) such parts are failed by stage 1.
           linesight label 1042 1043 --as scratch,dent
           linesight label 1044 --pass
+          linesight label 1045 --as burr --new-kind burr
         """)
 
     @OptionGroup var options: RegistryOptions
     @Argument(help: "Frame ids (from `linesight flagged list`).") var frames: [Int64]
     @Option(name: .customLong("as"), help: "Defect kinds, comma-separated.") var kinds: String?
     @Flag(help: "The part is good.") var pass = false
+    @Option(name: .customLong("new-kind"), help: "Confirms a kind in --as that stage 2 does not know yet as a new defect kind (repeatable).")
+    var newKinds: [String] = []
     @Option(help: "Recorded as who labeled.") var who: String = whoAmI()
 
     func validate() throws {
         guard !frames.isEmpty else { throw ValidationError("give at least one frame id") }
         guard (kinds != nil) != pass else { throw ValidationError("give either --as KINDS or --pass") }
+        guard newKinds.isEmpty || !pass else { throw ValidationError("--new-kind names a defect kind given with --as, not with --pass") }
     }
 
     func run() throws {
         let (cfg, registry) = try options.open()
         let defects = pass ? [] : kinds!.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        try LabelTransfer(config: cfg, store: registry.store).label(frames: frames, defects: defects, who: who)
+        try LabelTransfer(config: cfg, store: registry.store).label(frames: frames, defects: defects, who: who, newKinds: newKinds)
+        for k in newKinds { print("new defect kind \(k) recorded; stage 1 fails such parts until `linesight retrain` teaches stage 2") }
         print("labeled \(frames.count) frame\(frames.count == 1 ? "" : "s") as \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
     }
 }
@@ -79,17 +88,20 @@ struct LabelsCommand: ParsableCommand {
             discussion: """
             For labels made in another tool (Label Studio, CVAT) on exported frames. Every row is \
             checked first: frame ids must exist and defect kinds must be known to the stage-2 \
-            model. One bad row imports nothing, and every rejected row is reported.
+            model or named by a reviewer (--new-kind confirms a new one). One bad row imports \
+            nothing, and every rejected row is reported.
               linesight labels import corrections.csv --who "cvat:ana"
             """)
         @OptionGroup var options: RegistryOptions
         @Argument(help: "CSV with a header naming frame_id and defects.") var file: String
+        @Option(name: .customLong("new-kind"), help: "Confirms a defect kind the file uses that stage 2 does not know yet (repeatable).")
+        var newKinds: [String] = []
         @Option(help: "Recorded as who labeled.") var who: String = whoAmI()
 
         func run() throws {
             let (cfg, registry) = try options.open()
             do {
-                let n = try LabelTransfer(config: cfg, store: registry.store).importCSV(file, who: who)
+                let n = try LabelTransfer(config: cfg, store: registry.store).importCSV(file, who: who, newKinds: newKinds)
                 print("imported \(n) labels from \(file)")
             } catch LifecycleError.rejectedRows(let file, let problems) {
                 for p in problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }

@@ -66,11 +66,11 @@ struct ModelsCommand: ParsableCommand {
             let (_, registry) = try options.open()
             let all = try registry.store.models()
             if json { return print(try jsonText(all.map(describe))) }
-            print("version       stage  status     created (UTC)         parent        promoted by")
+            print("version       stage  status     created (UTC)         parent        promoted by  kinds")
             let versions = Dictionary(all.compactMap { m in m.id.map { ($0, m.version) } }, uniquingKeysWith: { a, _ in a })
             for m in all {
                 let parent = m.parentId.flatMap { versions[$0] } ?? "-"
-                print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")")
+                print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")  \(m.knownKinds?.joined(separator: ",") ?? "-")")
             }
             if all.isEmpty { print("(no models registered yet: `linesight train --data DIR --config FILE` registers the first ones)") }
         }
@@ -140,6 +140,7 @@ struct ModelsCommand: ParsableCommand {
             row("stage / status", "\(ma.stage) \(ma.status.rawValue)", "\(mb.stage) \(mb.status.rawValue)")
             row("architecture", ka.spec.name, kb.spec.name)
             row("data", ma.dataHash ?? "-", mb.dataHash ?? "-")
+            if ma.stage == 2 || mb.stage == 2 { row("kinds", ma.knownKinds?.joined(separator: ",") ?? "-", mb.knownKinds?.joined(separator: ",") ?? "-") }
             for key in Set(ka.thresholds.keys).union(kb.thresholds.keys).sorted() {
                 row("threshold \(key)", ka.thresholds[key].map { String(format: "%.4f", $0) } ?? "-", kb.thresholds[key].map { String(format: "%.4f", $0) } ?? "-")
             }
@@ -154,6 +155,7 @@ func describe(_ m: ModelRecord) -> [String: Any] {
     ["version": m.version, "stage": m.stage, "status": m.status.rawValue, "file": m.file, "sha256": m.sha256,
      "created": utc(m.createdAt), "data_hash": m.dataHash ?? NSNull(), "notes": m.notes,
      "promoted_by": m.promotedBy ?? NSNull(), "promoted_at": m.promotedAt.map(utc) ?? NSNull(),
+     "kinds": m.knownKinds ?? NSNull(),
      "metrics": (try? JSONSerialization.jsonObject(with: Data(m.metrics.utf8))) ?? [:]]
 }
 

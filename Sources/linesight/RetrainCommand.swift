@@ -26,6 +26,10 @@ struct RetrainCommand: ParsableCommand {
         move; --stage2 all fine-tunes every layer at a low rate (for a large, balanced round). Its per-kind \
         thresholds are picked for F1 among those that hold the champion's recall on \
         validation images (the new ones and the first training's). \
+        A kind reviewers named that stage 2 does not know (`label --new-kind`) is learned \
+        once the new labels hold \(StageTwoRetrainer.newKindMinimum) parts of it: stage 2's head grows \
+        for it (the old kinds' weights kept), some of its parts are held out, and its own gate \
+        needs a recall of --new-kind-recall on them. Until then stage 1 fails such parts. \
         --dry-run only evaluates. Interrupted runs resume from their checkpoint when started \
         again with the same data. Runs at low CPU priority so a live daemon keeps its share. \
         The whole promotion policy is in Sources/Lifecycle/Promotion.swift.
@@ -42,6 +46,7 @@ struct RetrainCommand: ParsableCommand {
     @Option(help: "Per-defect catch rate the challenger may lose against the champion.") var recallTolerance: Double = 0.02
     @Option(help: "Upper 95% bound of the escape rate allowed.") var maxEscape: Double = 0.05
     @Option(help: "False-reject rate allowed.") var maxFalseReject: Double = 0.05
+    @Option(help: "Recall a new defect kind must reach on its held-out labels the first time stage 2 learns it.") var newKindRecall: Double = 0.5
     @Flag(help: "Evaluate only: register nothing, promote nothing.") var dryRun = false
     @Flag(help: "Leave stage 2 as it is.") var stage1Only = false
     @Option(help: "How stage 2 is fine-tuned: its classifier 'head' only (at \(StagedOptions().headLearningRate)) or 'all' layers (at \(StagedOptions().fineTuneLearningRate)) (default: \(StagedOptions().retrainStageTwo.rawValue)).") var stage2: String?
@@ -51,6 +56,8 @@ struct RetrainCommand: ParsableCommand {
     func validate() throws {
         if let stage2, StageTwoRetraining(rawValue: stage2) == nil { throw ValidationError("--stage2 must be head or all, not '\(stage2)'") }
         if stage1Only, stage2 != nil { throw ValidationError("--stage2 and --stage1-only: stage 2 is left as it is; leave out --stage2") }
+        for (name, v) in [("--recall-tolerance", recallTolerance), ("--max-escape", maxEscape), ("--max-false-reject", maxFalseReject), ("--new-kind-recall", newKindRecall)]
+            where !(0...1).contains(v) { throw ValidationError("\(name) must be between 0 and 1") }
     }
 
     var settings: RetrainRound.Settings {
@@ -58,6 +65,7 @@ struct RetrainCommand: ParsableCommand {
         (s.data, s.replay, s.epochs, s.stage1Only, s.dryRun) = (data, replay, epochs, stage1Only, dryRun)
         s.stageTwo = stage2.flatMap(StageTwoRetraining.init(rawValue:)) ?? StagedOptions().retrainStageTwo
         (s.gates.recallTolerance, s.gates.maxEscapeRate, s.gates.maxFalseRejectRate) = (recallTolerance, maxEscape, maxFalseReject)
+        s.gates.newKindRecall = newKindRecall
         return s
     }
 
@@ -108,6 +116,10 @@ struct RetrainPrinter {
         case .stage2Champion(let m, let way): Swift.print("champion: stage 2 \(m.version); fine-tuning \(way.summary)")
         case .stage2Kept(let reason): Swift.print("stage 2 kept: \(reason)")
         case .stage2Judged(let r, let checks):
+            for k in r.newKinds { Swift.print("stage 2 learned a new kind: \(k.kind) (\(k.trained) labelled parts trained on, \(k.heldOut) held out); the old kinds' weights kept") }
+            for w in r.waiting {
+                Swift.print("new kind \(w.kind): \(w.labels) labelled part\(w.labels == 1 ? "" : "s"), stage 2 learns it from \(StageTwoRetrainer.newKindMinimum); until then stage 1 fails such parts")
+            }
             table(checks, width: 30)
             Swift.print(String(format: "  stage-2 macro-F1 on the gate images (not a gate): champion %.3f, challenger %.3f", r.championMacroF1, r.challengerMacroF1))
             if dryRun { Swift.print(checks.passed ? "dry run: the stage-2 challenger would be promoted" : "dry run: the stage-2 champion would stay") }
@@ -117,6 +129,7 @@ struct RetrainPrinter {
     }
 
     private func table(_ checks: [GateCheck], width: Int) {
+        let width = max(width, checks.map(\.gate.count).max() ?? 0)
         for c in checks {
             Swift.print("  " + c.gate.padding(toLength: width, withPad: " ", startingAt: 0) + (c.passed ? " pass    " : " FAIL    ") + c.detail)
         }

@@ -149,6 +149,53 @@ struct ReviewCLITests {
         #expect(statuses == ["unsure", "labeled", "labeled", "labeled"])
     }
 
+    @Test func nNamesAKindAndANewKindIsConfirmedOnce() throws {
+        let fx = try ReviewFixture()
+        defer { try? FileManager.default.removeItem(atPath: fx.dir) }
+        let s = try TmuxSession([CLI.binary.path, "review", "--config", fx.config, "--who", "alice"])
+        defer { s.kill() }
+        try s.wait(for: "frame \(fx.frames[0]) ")
+        // a typo is not a kind until confirmed; anything but y drops it
+        try s.keys("n")
+        try s.wait(for: "name the defect kind")
+        try s.keys("d", "n", "e", "t", "Enter")
+        try s.wait(for: "'dnet' is a new defect kind: y adds it")
+        try s.keys("x")
+        try s.wait(for: "'dnet' not added")
+        // a space cannot be part of a name; esc cancels
+        try s.keys("n", "a", "Space")
+        try s.wait(for: "a kind's name is letters, digits")
+        try s.keys("Escape")
+        try s.wait(for: "naming cancelled")
+        // a known kind is selected at once
+        try s.keys("n", "s", "c", "r", "a", "t", "c", "h", "Enter")
+        try s.wait(for: "selected: dent+scratch")
+        try s.keys("2")                                   // scratch off again
+        try s.wait(for: "selected: dent")
+        // a new kind: confirmed with y, selected, and a key of its own
+        try s.keys("n", "b", "u", "r", "r", "Enter")
+        try s.wait(for: "'burr' is a new defect kind")
+        try s.keys("y")
+        let screen = try s.wait(for: "new defect kind burr added and selected")
+        #expect(screen.contains("[3] burr"), "\(screen)")
+        try s.keys("Enter")
+        try s.wait(for: "frame \(fx.frames[1]) ")
+        try s.keys("3", "Enter")
+        try s.wait(for: "frame \(fx.frames[2]) ")
+        try s.keys("q")
+        try s.wait(for: "EXITED 0")
+        #expect(try fx.labels() == ["\(fx.frames[0]):dent+burr:alice", "\(fx.frames[1]):burr:alice"])
+        #expect(try fx.store.namedDefectKinds().map { "\($0.name):\($0.addedBy)" } == ["burr:alice"])
+        // everyone sees it from then on, and `label` takes it without confirming again
+        let again = try TmuxSession([CLI.binary.path, "review", "--config", fx.config, "--who", "bob"])
+        defer { again.kill() }
+        #expect(try again.wait(for: "frame \(fx.frames[2]) ").contains("[1] burr"), "the kinds seen so far, sorted")
+        try again.keys("q")
+        try again.wait(for: "EXITED 0")
+        let label = try CLI.run(["label", "\(fx.frames[3])", "--as", "burr", "--config", fx.config])
+        #expect(label.status == 0, "\(label.err)")
+    }
+
     @Test func twoReviewersNeverGetTheSameFrame() throws {
         let fx = try ReviewFixture()
         defer { try? FileManager.default.removeItem(atPath: fx.dir) }

@@ -30,4 +30,20 @@ struct GateTests {
         #expect(!checks.passed && checks[1].detail.contains("champion 0.500 at threshold 0.50 (precision 0.50), challenger 0.400 at 0.45"))
         #expect(checks[1].detail.contains("dropped 0.100"))
     }
+
+    @Test func aNewKindNeedsHeldOutLabelsAndItsRecall() {
+        let old = [KindGateFigures(kind: "dent", championRecall: 0.80, championThreshold: 0.4, championPrecision: 0.7,
+                                   challengerRecall: 0.80, challengerThreshold: 0.4, challengerPrecision: 0.7)]
+        let learned = [NewKindFigures(kind: "burr", trained: 8, heldOut: 4, recall: 0.75, precision: 0.6, threshold: 0.3),
+                       NewKindFigures(kind: "flash", trained: 9, heldOut: 5, recall: 0.4, precision: 0.5, threshold: 0.35),
+                       NewKindFigures(kind: "sliver", trained: 6, heldOut: 0, recall: 0, precision: 0, threshold: 0.5)]
+        let checks = Promotion.stageTwoChecks(old, newKinds: learned, gates: Gates())
+        #expect(checks.map(\.gate) == ["stage-2 recall dent", "stage-2 new kind burr", "stage-2 new kind flash", "stage-2 new kind sliver"])
+        #expect(checks.map(\.passed) == [true, true, false, false])
+        #expect(checks[1].detail == "recall 0.750 at threshold 0.30 (precision 0.60) on 4 held-out labels, 8 trained on (needs 0.500)")
+        #expect(checks[3].detail.contains("no held-out labels"))
+        var lenient = Gates()
+        lenient.newKindRecall = 0.4
+        #expect(Promotion.stageTwoChecks(old, newKinds: learned, gates: lenient).map(\.passed) == [true, true, true, false])
+    }
 }

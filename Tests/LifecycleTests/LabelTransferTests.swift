@@ -52,7 +52,8 @@ struct LabelTransferTests {
     func labelRefusesUnknowns() throws {
         let (dir, transfer, frames) = try Self.line("label")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(throws: LifecycleError.unknown("unknown defect kinds wobble; the stage-2 model knows dent, scratch")) {
+        #expect(throws: LifecycleError.unknown("unknown defect kinds wobble; known: dent, scratch. "
+                                               + "If it is a new kind of defect, confirm it once with --new-kind wobble (until stage 2 learns it, such parts fail)")) {
             try transfer.label(frames: [frames[0]], defects: ["wobble"], who: "qa")
         }
         #expect(throws: LifecycleError.unknown("frame 999999 does not exist; nothing was labeled")) {
@@ -62,5 +63,42 @@ struct LabelTransferTests {
         try transfer.label(frames: [frames[2]], defects: [], who: "qa")
         #expect(try transfer.store.currentLabels().map(\.defects) == [[]])
         #expect(try transfer.knownDefectKinds() == ["scratch", "dent"])
+    }
+
+    @Test("a new defect kind is confirmed once, recorded with its labels, and then known to labels and imports")
+    func newKindConfirmedOnce() throws {
+        let (dir, transfer, frames) = try Self.line("newkind")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(throws: LifecycleError.unknown("--new-kind burr is not among the kinds given with --as (dent)")) {
+            try transfer.label(frames: [frames[0]], defects: ["dent"], who: "qa", newKinds: ["burr"])
+        }
+        #expect(throws: LifecycleError.unknown("defect kind 'bu rr' is not a valid name (1-64 letters, digits, '_' or '-')")) {
+            try transfer.label(frames: [frames[0]], defects: ["bu rr"], who: "qa", newKinds: ["bu rr"])
+        }
+        #expect(try transfer.store.namedDefectKinds().isEmpty && transfer.store.currentLabels().isEmpty, "a refused label names no kind")
+        try transfer.label(frames: [frames[0]], defects: ["burr", "dent"], who: "ana", newKinds: ["burr"])
+        let named = try transfer.store.namedDefectKinds()
+        #expect(named.map(\.name) == ["burr"] && named[0].addedBy == "ana")
+        // from now on anyone may use it without confirming again, and it is labelable
+        try transfer.label(frames: [frames[1]], defects: ["burr"], who: "bo")
+        #expect(try transfer.labelableKinds() == ["scratch", "dent", "burr"])
+        // naming it again keeps the first record
+        try transfer.label(frames: [frames[2]], defects: ["burr"], who: "cy", newKinds: ["burr"])
+        #expect(try transfer.store.namedDefectKinds() == named)
+        let labels = try transfer.store.currentLabels().sorted { $0.frameId < $1.frameId }
+        #expect(labels.map(\.defects) == [["burr", "dent"], ["burr"], ["burr"]])
+        // imports: a kind nobody named is refused unless confirmed; a confirmation that labels nothing is refused
+        try "frame_id,defects\n\(frames[0]),flash\n".write(toFile: dir + "/new.csv", atomically: true, encoding: .utf8)
+        do {
+            _ = try transfer.importCSV(dir + "/new.csv", who: "qa")
+            Issue.record("an unknown kind was imported")
+        } catch LifecycleError.rejectedRows(_, let problems) {
+            #expect(problems == ["line 2: unknown defect kind 'flash' (known: burr, dent, scratch; a new kind is confirmed with --new-kind flash)"], "\(problems)")
+        }
+        #expect(throws: LifecycleError.unknown("--new-kind sliver labels no row of \(dir)/new.csv; nothing was imported")) {
+            _ = try transfer.importCSV(dir + "/new.csv", who: "qa", newKinds: ["flash", "sliver"])
+        }
+        #expect(try transfer.importCSV(dir + "/new.csv", who: "qa", newKinds: ["flash"]) == 1)
+        #expect(try transfer.store.namedDefectKinds().map(\.name) == ["burr", "flash"])
     }
 }

@@ -411,6 +411,37 @@ struct RegistryTests {
             try store.pool.write { db in try db.execute(sql: "UPDATE models SET status = 'champion'") }
         }
     }
+
+    @Test func aStageTwoModelRecordsTheKindsItKnows() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        let two = try store.registerModel(stage: 2, file: "/m/c", sha256: String(repeating: "c", count: 64), metrics: [:], parent: nil,
+                                          dataHash: nil, notes: "", kinds: ["scratch", "burr"])
+        let one = try store.registerModel(stage: 1, file: "/m/d", sha256: String(repeating: "d", count: 64), metrics: [:], parent: nil,
+                                          dataHash: nil, notes: "")
+        #expect(try store.model(version: two.version)?.knownKinds == ["scratch", "burr"])
+        #expect(try store.model(version: one.version)?.knownKinds == nil && one.kinds == nil)
+        #expect(throws: (any Error).self, "the schema keeps kinds JSON") {
+            try store.pool.write { db in try db.execute(sql: "UPDATE models SET kinds = 'scratch,burr' WHERE stage = 2") }
+        }
+    }
+
+    @Test func namedDefectKindsAreCheckedAndRecordedOnce() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: file)
+        #expect(throws: StoreError.self) { try store.nameDefectKinds(["good"], who: "ana") }
+        #expect(throws: StoreError.self) { try store.nameDefectKinds([String(repeating: "x", count: 65)], who: "ana") }
+        #expect(throws: StoreError.self) { try store.nameDefectKinds(["burr;drop"], who: "ana") }
+        try store.nameDefectKinds(["burr"], who: "ana", now: 10)
+        try store.nameDefectKinds(["burr", "flash"], who: "bo", now: 20)
+        #expect(try store.namedDefectKinds() == [NamedDefectKind(name: "burr", addedBy: "ana", addedAt: 10),
+                                                 NamedDefectKind(name: "flash", addedBy: "bo", addedAt: 20)])
+        // a label naming a kind records it in the same transaction: refused label, no kind
+        #expect(throws: StoreError.self) { try store.label(frames: [42], defects: ["sliver"], who: "cy", newKinds: ["sliver"]) }
+        #expect(try store.namedDefectKinds().count == 2, "a refused label names no kind")
+    }
 }
 
 @Suite("Frames for self-supervised pretraining")

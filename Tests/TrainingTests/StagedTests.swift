@@ -447,4 +447,41 @@ struct TransferTests {
         config.trainOnly = ["no.such.parameter"]
         #expect(throws: TrainingError.self) { _ = try Trainer(network: net, config: config, train: data, validation: nil) }
     }
+
+    @Test("growing stage 2's head keeps every old kind's output and starts the new rows at the old mean bias")
+    func growingTheHeadKeepsTheOldKinds() throws {
+        let shape = Shape(1, 16, 16)
+        let base = try Network(Zoo.lightNet(input: shape, classes: 3, width: 4), seed: 5)
+        // give the old head distinct biases, so "kept" and "the mean" are both checked
+        let bias = base.namedParameters.last!.1
+        for k in 0..<3 { bias.value.data[k] = Float(k) - 0.7 }
+        let (grown, spec) = try growHead(base, spec: base.spec, to: 5, seed: 11)
+        #expect(grown.outputShape.count == 5 && spec.layers.last == .linear(out: 5, bias: true))
+        var rng = SeededGenerator(seed: 3)
+        let x = Tensor(shape, batch: 2)
+        for i in 0..<(2 * 256) { x[i] = Float(rng.below(256)) / 128 - 1 }
+        let before = base.forward(x, mode: .eval).array, after = grown.forward(x, mode: .eval).array
+        for i in 0..<2 {
+            for k in 0..<3 { #expect(abs(after[i * 5 + k] - before[i * 3 + k]) <= 1e-5, "sample \(i) kind \(k) unchanged") }
+        }
+        let b = grown.namedParameters.last!.1.value.array
+        #expect(abs(b[3] - 0.3) < 1e-6 && abs(b[4] - 0.3) < 1e-6, "new rows start at the old kinds' mean bias: \(b)")
+        #expect(after[3] != after[4], "the new rows' weights are freshly drawn, not copies")
+        #expect(throws: TrainingError.self) { _ = try growHead(base, spec: base.spec, to: 2, seed: 1) }
+    }
+
+    @Test("each new kind keeps parts on both sides of the retraining split")
+    func newKindsAreHeldOut() {
+        let items = (0..<6).map { LabeledImage(file: "burr/\($0).jpg", label: "burr", defects: ["burr"]) }
+            + (0..<4).map { LabeledImage(file: "good/\($0).jpg", label: "good", defects: []) }
+        // every burr in training: the one nearest the edge moves to validation
+        let (t1, v1) = StageTwoRetrainer.holdingOut(["burr"], train: Array(0..<10), validation: [], items)
+        #expect(v1.count == 1 && items[v1[0]].defects == ["burr"] && t1.count == 9 && !t1.contains(v1[0]))
+        // every burr held out: one moves to training
+        let (t2, v2) = StageTwoRetrainer.holdingOut(["burr"], train: [6, 7, 8, 9], validation: Array(0..<6), items)
+        #expect(t2.count == 5 && v2.count == 5 && items[t2.last!].defects == ["burr"])
+        // both sides already have one: nothing moves
+        let (t3, v3) = StageTwoRetrainer.holdingOut(["burr"], train: [0, 1, 6], validation: [2, 7], items)
+        #expect(t3 == [0, 1, 6] && v3 == [2, 7])
+    }
 }

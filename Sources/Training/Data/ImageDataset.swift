@@ -69,6 +69,15 @@ public struct ImageDataset: Sendable {
         return ImageDataset(shape: shape, classNames: classNames, pixels: px, labels: lb, multiLabels: multiLabels.map { m in indices.map { m[$0] } })
     }
 
+    /// A multi-label set seen by a model that knows only its first `classes` classes: the
+    /// other classes' bits cleared (a part with only those counts as good to it).
+    public func knowing(_ classes: Int) -> ImageDataset {
+        guard let masks = multiLabels, classes < classNames.count else { return self }
+        let keep: UInt32 = classes >= 32 ? .max : (1 << UInt32(classes)) - 1
+        let m = masks.map { $0 & keep }
+        return ImageDataset(shape: shape, classNames: Array(classNames.prefix(classes)), pixels: pixels, labels: m.map { $0 == 0 ? 0 : 1 }, multiLabels: m)
+    }
+
     /// Samples per class.
     public var classCounts: [Int] {
         var counts = [Int](repeating: 0, count: classNames.count)

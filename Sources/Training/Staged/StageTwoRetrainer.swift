@@ -6,10 +6,18 @@ import Neural
 /// recall of champion and challenger on the same gate images (golden + new validation);
 /// `Gates` in Lifecycle/Promotion.swift decides on them.
 public final class StageTwoRetrainer {
+    /// A kind stage 2 does not know is learned (its head grown for it) once the new labels
+    /// have at least this many parts of it; until then stage 1 fails such parts.
+    public static let newKindMinimum = 5
+
     public struct Outcome {
         public var challenger: TrainedStage
-        /// Per defect kind on the gate images: each model's recall and precision at its threshold.
+        /// Per defect kind the champion knows, on the gate images: each model's recall and precision at its threshold.
         public var kinds: [KindGateFigures]
+        /// The kinds this round taught stage 2, on their own held-out labels.
+        public var newKinds: [NewKindFigures] = []
+        /// Kinds in the new labels with too few parts to learn yet, with how many there are.
+        public var waiting: [(kind: String, labels: Int)] = []
         /// Macro-F1 over the kinds on the gate images, each model at its thresholds (reported, not a gate).
         public var championMacroF1: Double
         public var challengerMacroF1: Double
@@ -20,49 +28,72 @@ public final class StageTwoRetrainer {
 
     public init() {}
 
-    /// `inp.championPath` here is the stage-2 champion's file. Load, fine-tune, re-pick the
-    /// thresholds, measure both models on the gate images: the steps below, top to bottom.
+    /// `inp.championPath` here is the stage-2 champion's file. Load, grow the head for new
+    /// kinds, fine-tune, re-pick the thresholds, measure both models on the gate images: the
+    /// steps below, top to bottom.
     public func run(_ inp: Retrainer.Inputs) throws -> Outcome {
         let (championNet, meta) = try ModelFile.load(path: inp.championPath)
         guard meta.task == .multilabel else { throw TrainingError.invalidConfig("stage-2 retraining needs a multi-label champion") }
         let d = try load(inp, meta)
+        let old = meta.classes.count, kinds = d.kinds
         let normalization = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
         let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
         let thresholds = meta.classes.map { perKind[$0] ?? flat }
-        let champion = d.validation.count > 0 ? scores(championNet, d.validation, normalization, thresholds) : nil
-        let (net, _) = try ModelFile.load(path: inp.championPath)
+        // the champion knows only its own kinds: it is scored on those
+        let champion = d.validation.count > 0 ? scores(championNet, d.validation.knowing(old), normalization, thresholds) : nil
+        let (copy, _) = try ModelFile.load(path: inp.championPath)
+        let (net, spec) = kinds.count > old ? try growHead(copy, spec: meta.spec, to: kinds.count, seed: inp.options.seed) : (copy, meta.spec)
         try fineTune(net, d, normalization, inp)
-        let challengerThresholds = Self.pickThresholds(net, thresholds, champion, d.validation, normalization)
-        let before = scores(championNet, d.gate, normalization, thresholds)
+        let start = thresholds + [Double](repeating: 0.5, count: kinds.count - old)
+        let challengerThresholds = Self.pickThresholds(net, start, champion, d.validation, normalization)
+        let before = scores(championNet, d.gate.knowing(old), normalization, thresholds)
         let after = scores(net, d.gate, normalization, challengerThresholds)
-        let kinds = meta.classes
-        let present = kinds.indices.filter { k in d.gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
+        let present = (0..<old).filter { k in d.gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
         let figures = present.map { k in
             KindGateFigures(kind: kinds[k], championRecall: before.recall[k], championThreshold: thresholds[k], championPrecision: before.precision[k],
                             challengerRecall: after.recall[k], challengerThreshold: challengerThresholds[k], challengerPrecision: after.precision[k])
         }
+        let learned = (old..<kinds.count).map { k in
+            let has = { (m: UInt32) in m & (1 << UInt32(k)) != 0 }
+            return NewKindFigures(kind: kinds[k], trained: d.train.multiLabels!.filter(has).count, heldOut: d.gate.multiLabels!.filter(has).count,
+                                  recall: after.recall[k], precision: after.precision[k], threshold: challengerThresholds[k])
+        }
         var newMeta = meta
+        newMeta.spec = spec
+        newMeta.classes = kinds
         newMeta.quantization = nil   // new weights: an int8 champion's ranges do not fit them
         for (k, name) in kinds.enumerated() { newMeta.thresholds["defect.\(name)"] = challengerThresholds[k] }
+        let metrics = figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) } + learned.map { ("gate.recall.\($0.kind)", $0.recall) }
+        let grew = learned.isEmpty ? "" : "; learned new kinds \(learned.map(\.kind).joined(separator: ", "))"
         newMeta.provenance = .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: StagedTrainer.dataHash(d.fresh + d.replay),
-                                   metrics: Dictionary(uniqueKeysWithValues: figures.map { ("gate.recall.\($0.kind)", $0.challengerRecall) }),
-                                   notes: "stage 2 retrained from the champion (\(inp.options.retrainStageTwo.summary)) on \(d.fresh.count) new + \(d.replay.count) replayed images")
-        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures,
+                                   metrics: Dictionary(uniqueKeysWithValues: metrics),
+                                   notes: "stage 2 retrained from the champion (\(inp.options.retrainStageTwo.summary)) on \(d.fresh.count) new + \(d.replay.count) replayed images\(grew)")
+        return Outcome(challenger: TrainedStage(network: net, metadata: newMeta), kinds: figures, newKinds: learned, waiting: d.waiting,
                        championMacroF1: before.macroF1, challengerMacroF1: after.macroF1)
     }
 
-    /// A round's stage-2 images of known kinds at the champion's input (defective parts
-    /// plus as many good ones each): training (new 8:2 split + replay), the gate images
-    /// (golden + new validation) and validation (new + the first training's).
+    /// A round's stage-2 images at the champion's input (defective parts plus as many good
+    /// ones each): training (new 8:2 split + replay), the gate images (golden + new
+    /// validation) and validation (new + the first training's). `kinds`: the champion's
+    /// followed by the new kinds learned this round.
     struct RoundData {
         var fresh: [LabeledImage], replay: [LabeledImage]
         var train: ImageDataset, gate: ImageDataset, validation: ImageDataset
+        var kinds: [String]
+        var waiting: [(kind: String, labels: Int)]
     }
 
     func load(_ inp: Retrainer.Inputs, _ meta: ModelMetadata) throws -> RoundData {
-        let shape = meta.spec.input, kinds = meta.classes
+        let shape = meta.spec.input
         var (fresh, replay) = try Retrainer.gather(inp)
         replay = Self.withEveryOldDefect(replay, inp)
+        let unknown = Dictionary(fresh.flatMap(\.defects).filter { !meta.classes.contains($0) }.map { ($0, 1) }, uniquingKeysWith: +)
+        let learnable = unknown.filter { $0.value >= Self.newKindMinimum }.keys.sorted()
+        let waiting = unknown.filter { $0.value < Self.newKindMinimum }.sorted { $0.key < $1.key }.map { (kind: $0.key, labels: $0.value) }
+        guard meta.classes.count + learnable.count <= 32 else {
+            throw TrainingError.dataset(path: inp.newData, reason: "stage 2 would know \(meta.classes.count + learnable.count) kinds; at most 32")
+        }
+        let kinds = meta.classes + learnable
         let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
         let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Compute.current().threads)
         let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Compute.current().threads)
@@ -72,8 +103,9 @@ public final class StageTwoRetrainer {
             let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
             return all.subset(StagedRecipe.stageTwoPicks(idx, defective: { masks[$0] != 0 }, file: { l.kept[$0].file }))
         }
-        let newTrain = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainTrainBuckets)
-        let newVal = StagedRecipe.indices(newLoaded.kept.map(\.file), in: StagedRecipe.retrainValidationBuckets)
+        let files = newLoaded.kept.map(\.file)
+        let (newTrain, newVal) = Self.holdingOut(learnable, train: StagedRecipe.indices(files, in: StagedRecipe.retrainTrainBuckets),
+                                                 validation: StagedRecipe.indices(files, in: StagedRecipe.retrainValidationBuckets), newLoaded.kept)
         let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let gate = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(dataset(newLoaded, newVal))
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
@@ -84,7 +116,26 @@ public final class StageTwoRetrainer {
         // the best epoch and the challenger's thresholds; the gate images only judge.
         let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Compute.current().threads)
         let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
-        return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet)
+        return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet, kinds: kinds, waiting: waiting)
+    }
+
+    /// The new labels' 8:2 split, moved so each new kind has parts on both sides: its own
+    /// held-out labels judge it, and it must have some to learn from. The part moved is
+    /// the one nearest the split's edge (by the split's hash), so the split stays stable.
+    static func holdingOut(_ newKinds: [String], train: [Int], validation: [Int], _ items: [LabeledImage]) -> (train: [Int], validation: [Int]) {
+        var (train, validation) = (train, validation)
+        let hash = { (i: Int) in ImageFolder.bucketHash(items[i].file) }
+        for kind in newKinds {
+            let has = { (i: Int) in items[i].defects.contains(kind) }
+            if !validation.contains(where: has), let i = train.filter(has).max(by: { hash($0) < hash($1) }) {
+                train.removeAll { $0 == i }
+                validation.append(i)
+            } else if !train.contains(where: has), let i = validation.filter(has).min(by: { hash($0) < hash($1) }) {
+                validation.removeAll { $0 == i }
+                train.append(i)
+            }
+        }
+        return (train, validation)
     }
 
     /// Fine-tunes `net` (a copy of the champion) with stage 2's recipe: only its head at the
@@ -105,12 +156,14 @@ public final class StageTwoRetrainer {
     /// The challenger's thresholds re-picked on the validation images: only thresholds that
     /// hold the champion's recall on those same images compete on F1 (left free, the F1 pick
     /// trades the old kinds' recall for precision). A kind with no validation image keeps
-    /// the champion's threshold.
+    /// the champion's threshold; a new kind's competes on F1.
     private static func pickThresholds(_ net: Network, _ thresholds: [Double], _ champion: MultiLabelScores?,
                                        _ valSet: ImageDataset, _ norm: Normalization) -> [Double] {
         guard let champion, let masks = valSet.multiLabels else { return thresholds }
         let ev = evaluateMultiLabel(net, on: valSet, normalization: norm, keepProbabilities: true)
-        let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: thresholds.count, recallFloor: champion.recall)
+        // a new kind has no champion recall to hold: its threshold competes on F1 alone
+        let floor = champion.recall + [Double](repeating: 0, count: max(0, thresholds.count - champion.recall.count))
+        let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: thresholds.count, recallFloor: floor)
         var mine = thresholds
         for k in thresholds.indices where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { mine[k] = picked[k] }
         return mine
@@ -155,6 +208,22 @@ public final class StageTwoRetrainer {
             guard !goldenFiles.contains(file) else { return nil }
             return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file, in: folders))
         }
+    }
+}
+
+/// A kind a retraining round taught stage 2, judged on its own held-out labels.
+public struct NewKindFigures: Equatable, Sendable {
+    public var kind: String
+    /// Its labelled parts trained on, and held out (on the gate images).
+    public var trained: Int
+    public var heldOut: Int
+    /// The challenger's recall and precision of it on the gate images, at its threshold.
+    public var recall: Double
+    public var precision: Double
+    public var threshold: Double
+
+    public init(kind: String, trained: Int, heldOut: Int, recall: Double, precision: Double, threshold: Double) {
+        (self.kind, self.trained, self.heldOut, self.recall, self.precision, self.threshold) = (kind, trained, heldOut, recall, precision, threshold)
     }
 }
 

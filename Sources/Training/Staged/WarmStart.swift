@@ -40,3 +40,32 @@ public func headParameterNames(_ net: Network) -> [String] {
     let layer = Network.layerPrefix(of: last)
     return net.namedParameters.map(\.0).filter { $0.hasPrefix(layer) }
 }
+
+/// `source` (a network of `spec`, ending in a linear head) with its head grown to `classes`
+/// outputs: every layer copied, the head's existing rows kept, the new rows freshly
+/// initialized with the existing rows' mean bias (a new kind starts as rare as the old ones).
+/// Returns the network and its spec.
+public func growHead(_ source: Network, spec: NetworkSpec, to classes: Int, seed: UInt64) throws -> (network: Network, spec: NetworkSpec) {
+    guard case .linear(let old, let bias) = spec.layers.last else {
+        throw TrainingError.invalidConfig("the model does not end in a linear head; its classes cannot grow")
+    }
+    guard classes >= old else { throw TrainingError.invalidConfig("a head of \(old) classes cannot grow to \(classes)") }
+    var grown = spec
+    grown.layers[grown.layers.count - 1] = .linear(out: classes, bias: bias)
+    let (net, _) = try warmStart(grown, from: source, seed: seed)
+    let from = Dictionary(source.namedParameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+    for (name, p) in net.namedParameters where headParameterNames(net).contains(name) {
+        guard let q = from[name], q.value.count * classes == p.value.count * old else {
+            throw TrainingError.invalidConfig("head parameter \(name) does not match the model's head")
+        }
+        // rows are contiguous (weight [out, in], bias [out]): the old rows come first
+        p.value.data.update(from: q.value.data, count: q.value.count)
+        if name.hasSuffix("bias"), old > 0, classes > old {
+            var mean: Float = 0
+            for k in 0..<old { mean += q.value.data[k] }
+            mean /= Float(old)
+            for k in old..<classes { p.value.data[k] = mean }
+        }
+    }
+    return (net, grown)
+}

@@ -20,6 +20,9 @@ struct ReviewCommand: ParsableCommand {
           p        pass: the part is good
           1-9      toggle a defect kind (starts at the model's call)
           enter    confirm the selected kinds (enter at once agrees with the model)
+          n        name a kind by typing it: one already known, or a new kind of defect \
+        (y confirms it once; then every reviewer and `label` may use it, and the next \
+        retrain with enough labels of it teaches stage 2)
           u        unsure: leave it for someone who can tell
           s        skip for now
           z        undo the last decision
@@ -93,10 +96,13 @@ struct ReviewCommand: ParsableCommand {
         return .halfblock
     }
 
-    /// The defect kinds to toggle: the stage-2 model's classes, else the kinds seen so far.
+    /// The defect kinds to toggle: the stage-2 model's classes (else the kinds seen so far),
+    /// then the kinds reviewers named that it does not know yet.
     static func kinds(_ cfg: LineConfig, _ store: Store) throws -> [String] {
-        if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { return meta.classes }
-        return try store.knownDefectKinds()
+        var kinds: [String]
+        if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { kinds = meta.classes } else { kinds = try store.knownDefectKinds() }
+        for k in try store.namedDefectKinds().map(\.name) where !kinds.contains(k) { kinds.append(k) }
+        return kinds
     }
 }
 

@@ -56,7 +56,7 @@ final class ReviewScreen {
         }
         while lines.count < rows - 2 { lines.append("") }
         lines = Array(lines.prefix(rows - 2))
-        lines.append(dim("p pass  1-9 kinds  enter confirm  u unsure  s skip  z undo  m map  ? help  q quit"))
+        lines.append(dim("p pass  1-9 kinds  n name a kind  enter confirm  u unsure  s skip  z undo  m map  ? help  q quit"))
         lines.append(session.message)
         term.write("\u{1B}[H")
         for (i, l) in lines.enumerated() {
@@ -79,6 +79,7 @@ final class ReviewScreen {
         "", "Keys", "  p        the part is good (pass)",
         "  1-9      toggle a defect kind; the toggles start at the model's call",
         "  enter    confirm the selected kinds (none selected = good)",
+        "  n        name a kind: one known, or a new kind (confirmed with y, then anyone may use it)",
         "  u        unsure: the flag leaves your queue for someone who can tell",
         "  s        skip: back in your next session", "  z        undo your last decision",
         "  m        show or hide where stage 1 looked (its map, the hot spot boxed)",
@@ -98,9 +99,10 @@ final class ReviewScreen {
 
     func kindsLine() -> String {
         guard !session.kinds.isEmpty else { return dim("no defect kinds known yet: p labels good") }
-        return session.kinds.prefix(9).enumerated().map { i, k in
+        let beyond = session.kinds.dropFirst(9).filter(session.selected.contains)  // chosen with n
+        return (session.kinds.prefix(9).enumerated().map { i, k in
             session.selected.contains(k) ? "\u{1B}[7m[\(i + 1)] \(k)\u{1B}[0m" : "[\(i + 1)] \(k)"
-        }.joined(separator: " ")
+        } + beyond.map { "\u{1B}[7m[n] \($0)\u{1B}[0m" }).joined(separator: " ")
     }
 
     func render(_ f: FlaggedFrame, cols: Int, rows: Int) -> (lines: [String], raw: String?) {

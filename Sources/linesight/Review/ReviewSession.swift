@@ -9,8 +9,12 @@ final class ReviewSession {
 
     let store: Store
     let reviewer: String
-    let kinds: [String]
+    private(set) var kinds: [String]
     let lease: Double
+    /// Naming a kind (`n`): the name typed so far.
+    private(set) var naming: String?
+    /// A name no one knows yet, waiting for `y` to become a new defect kind.
+    private(set) var confirming: String?
     private(set) var current: FlaggedFrame?
     private(set) var selected: Set<String> = []
     private(set) var history: [(frame: FlaggedFrame, decision: ReviewDecision)] = []
@@ -56,6 +60,8 @@ final class ReviewSession {
 
     func handle(_ key: Key) throws -> Outcome {
         if showHelp { showHelp = false; return .stay }
+        if let name = naming { return typing(name, key) }
+        if let name = confirming { return try confirm(name, key) }
         switch key {
         case .char("q"), .escape:
             if let c = current { try store.release(c, reviewer: reviewer) }
@@ -82,6 +88,10 @@ final class ReviewSession {
             let defects = kinds.filter(selected.contains) + selected.subtracting(kinds).sorted()
             return try decideOrExplain(f, { try store.decide(f, defects: defects, reviewer: reviewer) },
                                        "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
+        case .char("n"):
+            naming = ""
+            message = "name the defect kind: type it, enter takes it, esc cancels"
+            return .stay
         case .char("u"):
             return try decideOrExplain(f, { try store.markUnsure(f, reviewer: reviewer) }, "frame \(f.frameId): unsure, left for someone who can tell")
         case .char("s"), .right, .char(" "):
@@ -99,6 +109,52 @@ final class ReviewSession {
             message = "unknown key (? for help)"
             return .stay
         }
+    }
+
+    /// A key while a kind's name is typed: letters, digits, '_' and '-' build it; enter
+    /// selects a kind already known or asks to confirm a new one; esc cancels.
+    private func typing(_ name: String, _ key: Key) -> Outcome {
+        switch key {
+        case .escape:
+            naming = nil
+            message = "naming cancelled"
+        case .backspace:
+            naming = String(name.dropLast())
+            message = "name the defect kind: " + naming!
+        case .enter:
+            naming = nil
+            if name.isEmpty {
+                message = "naming cancelled"
+            } else if kinds.contains(name) {
+                selected.insert(name)
+                message = "selected: \(kinds.filter(selected.contains).joined(separator: "+"))"
+            } else if !DefectKind.isValid(name) {
+                message = "'\(name)' cannot name a defect kind (letters, digits, '_' or '-'; not 'good')"
+            } else {
+                confirming = name
+                message = "'\(name)' is a new defect kind: y adds it for everyone (stage 1 fails such parts until a retrain teaches stage 2), any other key cancels"
+            }
+        case .char(let c) where (c.isASCII && (c.isLetter || c.isNumber)) || c == "_" || c == "-":
+            if name.utf8.count < 64 { naming = name + String(c) }
+            message = "name the defect kind: " + naming!
+        default:
+            message = "a kind's name is letters, digits, '_' or '-' (enter takes it, esc cancels): " + name
+        }
+        return .stay
+    }
+
+    /// `y` records the new kind (for every reviewer and `label`) and selects it.
+    private func confirm(_ name: String, _ key: Key) throws -> Outcome {
+        confirming = nil
+        guard key == .char("y") || key == .char("Y") else {
+            message = "'\(name)' not added"
+            return .stay
+        }
+        try store.nameDefectKinds([name], who: reviewer)
+        kinds.append(name)
+        selected.insert(name)
+        message = "new defect kind \(name) added and selected; enter confirms the label"
+        return .stay
     }
 
     private func record(_ f: FlaggedFrame, _ d: ReviewDecision, _ what: String) throws {
