@@ -61,6 +61,22 @@ public enum LabelExport {
         return report
     }
 
+    /// One kept frame (`path`, relative to `frames` unless absolute) written to `target` as
+    /// the daemon judged it: its ROI cut out, or the file as it is. Returns the image's size.
+    public static func writeJudgedRegion(_ path: String, roi region: FrameRegion?, frames: String, to target: String,
+                                         decoder: JPEGDecoder, encoder: JPEGEncoder) throws -> (width: Int, height: Int) {
+        let source = path.hasPrefix("/") ? path : frames + "/" + path
+        try? FileManager.default.removeItem(atPath: target)
+        if let r = region {
+            try crop(source, Rect(x: r.x, y: r.y, width: r.width, height: r.height), to: target, decoder: decoder, encoder: encoder)
+            return (r.width, r.height)
+        }
+        try FileManager.default.copyItem(atPath: source, toPath: target)
+        guard let data = FileManager.default.contents(atPath: target) else { throw InspectionError.config("cannot read \(target)") }
+        let h = try data.withUnsafeBytes { try decoder.header($0) }
+        return (h.width, h.height)
+    }
+
     /// The region `roi` of the JPEG at `source`, as a JPEG at `target`.
     static func crop(_ source: String, _ roi: Rect, to target: String, decoder: JPEGDecoder, encoder: JPEGEncoder) throws {
         guard let data = FileManager.default.contents(atPath: source) else {

@@ -23,57 +23,91 @@ public struct LabelTransfer {
         }
     }
 
-    /// The kinds a label may name: the stage-2 model's and those reviewers named since
-    /// (`newKinds`); nil when the line has no stage 2 (any well-formed name).
-    public func labelableKinds() throws -> Set<String>? {
-        guard let model = try knownDefectKinds() else { return nil }
-        return model.union(try store.namedDefectKinds().map(\.name))
+    /// The kinds a label may name: the stage-2 model's (on a line without stage 2, the kinds
+    /// labelled so far) and those reviewers named since.
+    public func labelableKinds() throws -> Set<String> {
+        let base = try knownDefectKinds() ?? Set(try store.knownDefectKinds())
+        return base.union(try store.namedDefectKinds().map(\.name))
+    }
+
+    /// `newKinds` checked as names of new kinds beside `known`: well formed, and not a
+    /// known kind in another case (one model cannot hold both).
+    func checkNew(_ newKinds: [String], known: Set<String>) throws {
+        if let bad = newKinds.first(where: { !DefectKind.isValid($0) }) {
+            throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (\(DefectKind.rule))")
+        }
+        for k in newKinds {
+            if let twin = DefectKind.caseTwin(of: k, in: known.union(newKinds)) {
+                throw LifecycleError.unknown("new kind \(k) differs from the kind \(twin) only in case; use \(twin)")
+            }
+        }
     }
 
     /// Labels `frames` with `defects` (empty: good). All or nothing: a badly named or
     /// unknown kind, or a frame that does not exist, labels nothing. A kind neither stage 2
-    /// nor a reviewer knows must be confirmed once in `newKinds`; it is recorded with the labels.
-    public func label(frames: [Int64], defects: [String], who: String, newKinds: [String] = []) throws {
-        if let bad = (defects + newKinds).first(where: { !DefectKind.isValid($0) }) {
-            throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
+    /// nor a reviewer knows must be confirmed once in `newKinds`; it is recorded with the
+    /// labels. Returns the kinds that were new (named for the first time).
+    @discardableResult
+    public func label(frames: [Int64], defects: [String], who: String, newKinds: [String] = []) throws -> [String] {
+        if let bad = defects.first(where: { !DefectKind.isValid($0) }) {
+            throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (\(DefectKind.rule))")
         }
         if let stray = newKinds.first(where: { !defects.contains($0) }) {
             throw LifecycleError.unknown("--new-kind \(stray) is not among the kinds given with --as (\(defects.joined(separator: ",")))")
         }
-        if let known = try labelableKinds() {
-            let unknown = defects.filter { !known.contains($0) && !newKinds.contains($0) }
-            guard unknown.isEmpty else {
-                throw LifecycleError.unknown("unknown defect kinds \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", ")). "
-                    + "If it is a new kind of defect, confirm it once with --new-kind \(unknown[0]) (until stage 2 learns it, such parts fail)")
-            }
+        let known = try labelableKinds()
+        try checkNew(newKinds, known: known)
+        let unknown = defects.filter { !known.contains($0) && !newKinds.contains($0) }
+        guard unknown.isEmpty else {
+            let hint = DefectKind.caseTwin(of: unknown[0], in: known).map { "did you mean \($0)? " } ?? ""
+            throw LifecycleError.unknown("unknown defect kinds \(unknown.joined(separator: ", ")); known: \(known.sorted().joined(separator: ", ")). "
+                + "\(hint)If it is a new kind of defect, confirm it once with --new-kind \(unknown[0]) (until stage 2 learns it, such parts fail)")
         }
         do { try store.label(frames: frames, defects: defects, who: who, newKinds: newKinds) } catch StoreError.notFound(let what) {
             throw LifecycleError.unknown("\(what) does not exist; nothing was labeled")
         }
+        return newKinds.filter { !known.contains($0) }
     }
 
-    /// Imports a CSV of labels (frame_id, defects): every row checked first, one bad row
-    /// imports nothing. Returns how many labels were imported.
-    public func importCSV(_ file: String, who: String, newKinds: [String] = []) throws -> Int {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LifecycleError.unreadable(path: file) }
-        if let bad = newKinds.first(where: { !DefectKind.isValid($0) }) {
-            throw LifecycleError.unknown("defect kind '\(bad)' is not a valid name (1-64 letters, digits, '_' or '-')")
-        }
-        let (rows, problems) = LabelImport.parse(text, frames: try store.frameIds(), kinds: try labelableKinds().map { $0.union(newKinds) })
-        guard problems.isEmpty else { throw LifecycleError.rejectedRows(file: file, problems: problems) }
-        let used = Set(rows.flatMap(\.defects))
+    /// Imports a labels file: a CSV (frame_id, defects), a Label Studio JSON export or a CVAT
+    /// XML (`format`, or by extension). Every row is checked first: one bad row imports
+    /// nothing. Returns how many labels were imported and how many tasks or images in the
+    /// file nobody had labelled.
+    public func importLabels(_ file: String, format: LabelImport.Format? = nil, who: String, newKinds: [String] = []) throws -> (imported: Int, unlabelled: Int) {
+        guard let data = FileManager.default.contents(atPath: file) else { throw LifecycleError.unreadable(path: file) }
+        let known = try labelableKinds()
+        try checkNew(newKinds, known: known)
+        let parsed = LabelImport.parse(data, format: format ?? LabelImport.Format(file: file), frames: try store.frameIds(),
+                                       kinds: known.union(newKinds))
+        guard parsed.problems.isEmpty else { throw LifecycleError.rejectedRows(file: file, problems: parsed.problems) }
+        let used = Set(parsed.rows.flatMap(\.defects))
         if let stray = newKinds.first(where: { !used.contains($0) }) {
             throw LifecycleError.unknown("--new-kind \(stray) labels no row of \(file); nothing was imported")
         }
-        try store.label(rows.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds)
-        return rows.count
+        try store.label(parsed.rows.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds)
+        return (parsed.rows.count, parsed.unlabelled)
     }
 
-    public enum ExportFormat: String, CaseIterable, Sendable { case imagefolder, csv, json }
+    /// Imports a CSV of labels (frame_id, defects); see `importLabels`.
+    public func importCSV(_ file: String, who: String, newKinds: [String] = []) throws -> Int {
+        try importLabels(file, format: .csv, who: who, newKinds: newKinds).imported
+    }
 
-    /// Writes the current labels (given at or after `since`) to `out`; returns them and,
-    /// for an ImageFolder tree, what was written (its framings: a training set should not mix them).
-    public func export(_ format: ExportFormat, to out: String, since: Double?) throws -> (labels: [FrameLabel], folder: LabelExport.Report?) {
+    public enum ExportFormat: String, CaseIterable, Sendable { case imagefolder, csv, json, labelstudio, cvat }
+
+    /// What an export wrote.
+    public struct Exported {
+        public var labels: [FrameLabel]
+        /// For an ImageFolder tree: its framings (a training set should not mix them).
+        public var folder: LabelExport.Report?
+        /// For Label Studio and CVAT: the open review queue's frames written to label.
+        public var toLabel = 0
+    }
+
+    /// Writes the current labels (given at or after `since`) to `out`. For Label Studio and
+    /// CVAT, `includeFlagged` adds the open review queue's unlabelled frames, to label there
+    /// (with the model's call as a Label Studio prediction).
+    public func export(_ format: ExportFormat, to out: String, since: Double?, includeFlagged: Bool = false) throws -> Exported {
         let labels = try store.currentLabels(since: since)
         switch format {
         case .json:
@@ -83,9 +117,17 @@ public struct LabelTransfer {
         case .csv:
             try Self.csv(labels).write(toFile: out, atomically: true, encoding: .utf8)
         case .imagefolder:
-            return (labels, try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: out))
+            return Exported(labels: labels, folder: try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: out))
+        case .labelstudio, .cvat:
+            let labelled = Set(try store.currentLabels().map(\.frameId))
+            var seen = Set<Int64>()
+            let queue = includeFlagged ? try store.openFlags(limit: 100_000).filter { !labelled.contains($0.frameId) && seen.insert($0.frameId).inserted } : []
+            let items = labels.map(LabelToolExport.Item.init) + queue.map(LabelToolExport.Item.init)
+            let kinds = try labelableKinds().union(labels.flatMap(\.defects)).union(queue.flatMap { $0.defects.split(separator: ",").map(String.init) }).sorted()
+            let r = try LabelToolExport.write(format == .cvat ? .cvat : .labelStudio, items, kinds: kinds, frames: config.framesDirectory, to: out)
+            return Exported(labels: labels, toLabel: r.toLabel)
         }
-        return (labels, nil)
+        return Exported(labels: labels)
     }
 
     static func csv(_ labels: [FrameLabel]) -> String {

@@ -19,8 +19,8 @@ import Training
 ///      the false-reject rate at most `maxFalseRejectRate`;
 ///    - stage 2, on its own: each kind's recall not lower than its champion's by more than
 ///      `recallTolerance`; each new kind the round taught it (a kind reviewers named that the
-///      champion does not know) has held-out labels and a recall of at least `newKindRecall`
-///      on them.
+///      champion does not know) was trained on, has held-out labels (which tuned nothing) and
+///      a recall of at least `newKindRecall` on them.
 /// 3. **The decision** (`settle`): every challenger is saved next to the live models and
 ///    registered as a candidate with the champion as its parent. Every gate passed: it is
 ///    promoted (an atomic write over the live file; a running daemon swaps it in between
@@ -120,8 +120,9 @@ public struct Promotion {
                                             k.championRecall, k.championThreshold, k.championPrecision, k.challengerRecall, k.challengerThreshold,
                                             k.challengerPrecision, g.recallTolerance, max(0, drop)))
         } + newKinds.map { k in
-            GateCheck(gate: "stage-2 new kind \(k.kind)", passed: k.heldOut > 0 && k.recall >= g.newKindRecall - 1e-12,
+            GateCheck(gate: "stage-2 new kind \(k.kind)", passed: k.trained > 0 && k.heldOut > 0 && k.recall >= g.newKindRecall - 1e-12,
                       detail: k.heldOut == 0 ? "no held-out labels of it to judge it on (\(k.trained) trained on)"
+                          : k.trained == 0 ? "no labelled part of it was trained on (\(k.heldOut) held out)"
                           : String(format: "recall %.3f at threshold %.2f (precision %.2f) on %d held-out labels, %d trained on (needs %.3f)",
                                    k.recall, k.threshold, k.precision, k.heldOut, k.trained, g.newKindRecall))
         }

@@ -73,16 +73,22 @@ public final class RetrainRound {
     }
 
     /// The frames labeled since the champion was registered, as an ImageFolder tree in
-    /// `<models>/retrain-labels` (replaced each round).
-    public func collectLabels() throws -> (directory: String, report: LabelExport.Report) {
-        let labels = try promotion.registry.store.currentLabels(since: champion.createdAt)
-        guard !labels.isEmpty else {
+    /// `<models>/retrain-labels` (replaced each round). Labels of kinds reviewers named come
+    /// every round, however old: the first training's data, which every round replays,
+    /// has none of them, and stage 2 would forget a kind it learned from them.
+    public func collectLabels() throws -> (directory: String, report: LabelExport.Report, olderNamed: Int) {
+        let store = promotion.registry.store
+        let fresh = try store.currentLabels(since: champion.createdAt)
+        guard !fresh.isEmpty else {
             throw LifecycleError.noLabels("no labels given since the champion \(champion.version) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
         }
+        let named = Set(try store.namedDefectKinds().map(\.name)), have = Set(fresh.map(\.frameId))
+        let older = named.isEmpty ? [] : try store.currentLabels().filter { !have.contains($0.frameId) && $0.defects.contains(where: named.contains) }
+        let labels = fresh + older
         let dir = promotion.modelsDirectory + "/retrain-labels"
         try? FileManager.default.removeItem(atPath: dir)
         let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
-        return (dir, n)
+        return (dir, n, older.count)
     }
 
     /// Retrains stage 1 (and stage 2 when it has a champion) on `data` and settles each.
@@ -120,6 +126,7 @@ public final class RetrainRound {
         inputs.checkpoint = promotion.modelsDirectory + "/retrain-checkpoint.safetensors"
         // the live stage 2 settles stage 1's unsure parts (the `stage2` rule): the thresholds are picked with it
         if config.models.unsure == .stage2 { inputs.stageTwoPath = try promotion.registry.store.champion(stage: 2)?.file }
+        inputs.namedKinds = try promotion.registry.store.namedDefectKinds().map(\.name)
         return inputs
     }
 
@@ -155,7 +162,7 @@ public final class RetrainRound {
         guard let r = two.outcome else { return ["skipped": two.skipped ?? ""] }
         var out: [String: Any] = ["champion": two.champion.version, "passed": two.checks.passed, "fine_tuned": two.way.rawValue,
                                   "new_kinds": r.newKinds.map { ["kind": $0.kind, "trained": $0.trained, "held_out": $0.heldOut, "recall": $0.recall] },
-                                  "waiting_kinds": Dictionary(r.waiting.map { ($0.kind, $0.labels) }, uniquingKeysWith: { a, _ in a }),
+                                  "waiting_kinds": r.waiting.map { ["kind": $0.kind, "labels": $0.labels, "reason": $0.reason] },
                                   "macro_f1": ["champion": r.championMacroF1, "challenger": r.challengerMacroF1],
                                   "checks": two.checks.map(json)]
         if let d = two.decision { out["challenger"] = d.challenger.version }

@@ -110,15 +110,26 @@ public enum CSV {
 /// Defect kind names: they become folder names, CSV and JSON values, and are joined with
 /// "+" and "," in the store, so only letters, digits, "_" and "-" are allowed, 1-64 of them.
 public enum DefectKind {
+    /// Names a model's pass class may have (in any case): never a defect kind.
+    public static let passNames: Set<String> = ["good", "ok", "pass"]
+    /// What a valid name is, for messages.
+    public static let rule = "1-64 letters, digits, '_' or '-'; not good, ok or pass"
+
     public static func isValid(_ name: String) -> Bool {
         (1...64).contains(name.utf8.count) && name.utf8.allSatisfy {
             (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x5F || $0 == 0x2D
-        } && name.lowercased() != "good"
+        } && !passNames.contains(name.lowercased())
+    }
+
+    /// The kind in `known` that `name` differs from only in case (two such kinds cannot live
+    /// in one model), or nil.
+    public static func caseTwin(of name: String, in known: some Sequence<String>) -> String? {
+        known.first { $0 != name && $0.lowercased() == name.lowercased() }
     }
 
     public static func validate(_ name: String) throws {
         guard isValid(name) else {
-            throw StoreError.invalid("defect kind '\(String(name.prefix(40)))': use 1-64 letters, digits, '_' or '-' (and not 'good')")
+            throw StoreError.invalid("defect kind '\(String(name.prefix(40)))' is not a valid name (\(rule))")
         }
     }
 }

@@ -89,9 +89,13 @@ extension Store {
 
     /// Labels the leased frame (`defects` empty = good), closing its open flags. Throws
     /// `conflict` unless `reviewer` holds the frame's lease.
-    public func decide(_ f: FlaggedFrame, defects: [String], reviewer: String, now: Double = Date().timeIntervalSince1970) throws -> ReviewDecision {
-        try pool.write { db in
+    /// `newKinds` (kinds the reviewer named here for the first time) are recorded with the label.
+    public func decide(_ f: FlaggedFrame, defects: [String], reviewer: String, newKinds: [String] = [],
+                       now: Double = Date().timeIntervalSince1970) throws -> ReviewDecision {
+        for n in newKinds { try DefectKind.validate(n) }
+        return try pool.write { db in
             try Self.checkLease(db, f, reviewer: reviewer, now: now)
+            try Self.nameDefectKinds(newKinds, who: reviewer, now: now, db)
             let flags = try Int64.fetchAll(db, sql: "SELECT id FROM flags WHERE verdict_id = ? AND status = 'open'", arguments: [f.verdictId])
             let previous = try Int64.fetchOne(db, sql: "SELECT id FROM labels WHERE frame_id = ? ORDER BY id DESC LIMIT 1", arguments: [f.frameId])
             try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source, supersedes) VALUES (?, ?, ?, ?, 'review', ?)",

@@ -227,14 +227,13 @@ enum Schema {
         """)
     }
 
-    /// Where stage 1 saw the defect in a failed frame, as it judged it (`[flagging] keep_maps`):
-    /// JSON `{"width": W, "height": H, "values": [...]}` of the map's cells, 0...1.
-    /// Defect kinds reviewers named beyond the stage-2 model's, and the kinds each registered
+    /// Defect kinds reviewers named beyond the stage-2 model's (one name per spelling in any
+    /// case: a model cannot hold "Burr" beside "burr"), and the kinds each registered
     /// stage-2 model knows (a JSON array; NULL for stage 1 and models registered before).
     static func v7(_ db: Database) throws {
         try db.execute(sql: """
         CREATE TABLE defect_kinds (
-            name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+            name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE CHECK (length(name) BETWEEN 1 AND 64),
             added_by TEXT NOT NULL CHECK (length(added_by) BETWEEN 1 AND 128),
             added_at REAL NOT NULL
         ) STRICT;
@@ -242,6 +241,8 @@ enum Schema {
         """)
     }
 
+    /// Where stage 1 saw the defect in a failed frame, as it judged it (`[flagging] keep_maps`):
+    /// JSON `{"width": W, "height": H, "values": [...]}` of the map's cells, 0...1.
     static func v6(_ db: Database) throws {
         try db.execute(sql: """
         ALTER TABLE frames ADD COLUMN defect_map TEXT CHECK (defect_map IS NULL OR (json_valid(defect_map) AND length(defect_map) <= 200000));

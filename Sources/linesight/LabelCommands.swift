@@ -70,8 +70,8 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         let (cfg, registry) = try options.open()
         let defects = pass ? [] : kinds!.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        try LabelTransfer(config: cfg, store: registry.store).label(frames: frames, defects: defects, who: who, newKinds: newKinds)
-        for k in newKinds { print("new defect kind \(k) recorded; stage 1 fails such parts until `linesight retrain` teaches stage 2") }
+        let recorded = try LabelTransfer(config: cfg, store: registry.store).label(frames: frames, defects: defects, who: who, newKinds: newKinds)
+        for k in recorded { print("new defect kind \(k) recorded; stage 1 fails such parts until `linesight retrain` teaches stage 2") }
         print("labeled \(frames.count) frame\(frames.count == 1 ? "" : "s") as \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
     }
 }
@@ -84,25 +84,39 @@ struct LabelsCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Read labels from a CSV (frame_id,defects; defects '+'-joined, empty = good). All or nothing.",
+            abstract: "Read labels made elsewhere: a CSV, a Label Studio JSON export or a CVAT XML. All or nothing.",
             discussion: """
-            For labels made in another tool (Label Studio, CVAT) on exported frames. Every row is \
-            checked first: frame ids must exist and defect kinds must be known to the stage-2 \
-            model or named by a reviewer (--new-kind confirms a new one). One bad row imports \
-            nothing, and every rejected row is reported.
+            For labels made in another tool on frames `labels export` wrote. The format follows \
+            the extension (or --format): .csv with a header naming frame_id and defects \
+            ('+'-joined, empty or good = a good part); .json, a Label Studio export (format \
+            JSON) of the tasks `labels export --format labelstudio` wrote: each task's last \
+            annotation that was not cancelled, its choices good or defect kinds; .xml, a CVAT \
+            for images 1.1 export: each image's tags (good or defect kinds), its frame the \
+            number in its file name. Tasks and images nobody labelled are left out and counted. \
+            Every row is checked first: frame ids must exist and defect kinds must be known to \
+            the stage-2 model or named by a reviewer (--new-kind confirms a new one). One bad \
+            row imports nothing, and every rejected row is reported.
               linesight labels import corrections.csv --who "cvat:ana"
+              linesight labels import project-3-at-2026-12-06.json --who label-studio
+              linesight labels import annotations.xml --who cvat
             """)
         @OptionGroup var options: RegistryOptions
-        @Argument(help: "CSV with a header naming frame_id and defects.") var file: String
+        @Argument(help: "The labels file (.csv, .json Label Studio, .xml CVAT).") var file: String
+        @Option(help: "csv, labelstudio or cvat (default: by the file's extension).") var format: String?
         @Option(name: .customLong("new-kind"), help: "Confirms a defect kind the file uses that stage 2 does not know yet (repeatable).")
         var newKinds: [String] = []
         @Option(help: "Recorded as who labeled.") var who: String = whoAmI()
 
+        func validate() throws {
+            if let format, LabelImport.Format(rawValue: format) == nil { throw ValidationError("--format must be csv, labelstudio or cvat") }
+        }
+
         func run() throws {
             let (cfg, registry) = try options.open()
             do {
-                let n = try LabelTransfer(config: cfg, store: registry.store).importCSV(file, who: who, newKinds: newKinds)
-                print("imported \(n) labels from \(file)")
+                let r = try LabelTransfer(config: cfg, store: registry.store).importLabels(file, format: format.flatMap(LabelImport.Format.init(rawValue:)),
+                                                                                          who: who, newKinds: newKinds)
+                print("imported \(r.imported) labels from \(file)" + (r.unlabelled > 0 ? "; \(r.unlabelled) left out that nobody labelled there" : ""))
             } catch LifecycleError.rejectedRows(let file, let problems) {
                 for p in problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
                 throw LifecycleError.rejectedRows(file: file, problems: problems)
@@ -112,15 +126,30 @@ struct LabelsCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the current labels as an ImageFolder tree (retrain --data reads it), CSV or JSON.",
-            discussion: "  linesight labels export --format imagefolder --out /var/lib/linesight/new-labels --since 2026-11-01")
+            abstract: "Write the current labels as an ImageFolder tree (retrain --data reads it), CSV, JSON, or for Label Studio or CVAT.",
+            discussion: """
+            Images are written as the daemon judged them (the camera's ROI cut out). \
+            labelstudio writes OUT/images/, OUT/tasks.json (import it into a project; the \
+            labels are annotations, the model's calls predictions) and OUT/labeling-config.xml \
+            (the project's labelling interface: good and every kind); serve OUT with Label \
+            Studio's local files (LOCAL_FILES_SERVING_ENABLED=true, \
+            LOCAL_FILES_DOCUMENT_ROOT=OUT). cvat writes OUT/images/ (upload them to a task) and \
+            OUT/annotations.xml (CVAT for images 1.1: upload it as the task's annotations). With \
+            --include-flagged, the open review queue's frames come too, to label there. \
+            What the tool exports goes back with `labels import`.
+              linesight labels export --format imagefolder --out /var/lib/linesight/new-labels --since 2026-11-01
+              linesight labels export --format labelstudio --include-flagged --out /srv/label-studio/line-3
+              linesight labels export --format cvat --include-flagged --out /tmp/cvat-line-3
+            """)
         @OptionGroup var options: RegistryOptions
-        @Option(help: "imagefolder, csv or json.") var format: String = "imagefolder"
-        @Option(help: "Folder (imagefolder) or file (csv, json).") var out: String
+        @Option(help: "imagefolder, csv, json, labelstudio or cvat.") var format: String = "imagefolder"
+        @Option(help: "Folder (imagefolder, labelstudio, cvat) or file (csv, json).") var out: String
         @Option(help: "Only labels given on or after this date (YYYY-MM-DD, UTC).") var since: String?
+        @Flag(help: "labelstudio and cvat: add the open review queue's unlabelled frames, to label in the tool.") var includeFlagged = false
 
         func validate() throws {
-            guard LabelTransfer.ExportFormat(rawValue: format) != nil else { throw ValidationError("--format must be imagefolder, csv or json") }
+            guard let f = LabelTransfer.ExportFormat(rawValue: format) else { throw ValidationError("--format must be imagefolder, csv, json, labelstudio or cvat") }
+            if includeFlagged, f != .labelstudio, f != .cvat { throw ValidationError("--include-flagged is for --format labelstudio or cvat") }
             if let since { _ = try Self.day(since) }
         }
 
@@ -136,7 +165,7 @@ struct LabelsCommand: ParsableCommand {
         func run() throws {
             let (cfg, registry) = try options.open()
             let format = LabelTransfer.ExportFormat(rawValue: format) ?? .imagefolder
-            let r = try LabelTransfer(config: cfg, store: registry.store).export(format, to: out, since: try since.map(Self.day))
+            let r = try LabelTransfer(config: cfg, store: registry.store).export(format, to: out, since: try since.map(Self.day), includeFlagged: includeFlagged)
             if let framings = r.folder?.framings, framings.count > 1 {
                 FileHandle.standardError.write(Data("""
                 warning: these frames were judged with \(framings.count) different framings (\(framings.sorted().joined(separator: "; "))); \
@@ -145,7 +174,7 @@ struct LabelsCommand: ParsableCommand {
 
                 """.utf8))
             }
-            print("exported \(r.labels.count) labeled frames to \(out)")
+            print("exported \(r.labels.count) labeled frames to \(out)" + (includeFlagged ? " and \(r.toLabel) frames of the review queue to label" : ""))
         }
     }
 }

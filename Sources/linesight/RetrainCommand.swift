@@ -82,8 +82,9 @@ struct RetrainCommand: ParsableCommand {
         round.onEvent = { RetrainPrinter(dryRun: dryRun).print($0) }
         var data = self.data
         if data == nil {
-            let (dir, n) = try round.collectLabels()
+            let (dir, n, older) = try round.collectLabels()
             print("collected \(n.defective + n.good) labels given since \(utc(round.champion.createdAt)) from the database (\(n.defective) defective, \(n.good) good) into \(dir)"
+                  + (older > 0 ? "; \(older) of them older labels of kinds reviewers named, which every round replays" : "")
                   + (n.skippedFraming > 0 ? "; \(n.skippedFraming) frames judged with another ROI than the camera's current one left out" : ""))
             data = dir
         }
@@ -118,7 +119,7 @@ struct RetrainPrinter {
         case .stage2Judged(let r, let checks):
             for k in r.newKinds { Swift.print("stage 2 learned a new kind: \(k.kind) (\(k.trained) labelled parts trained on, \(k.heldOut) held out); the old kinds' weights kept") }
             for w in r.waiting {
-                Swift.print("new kind \(w.kind): \(w.labels) labelled part\(w.labels == 1 ? "" : "s"), stage 2 learns it from \(StageTwoRetrainer.newKindMinimum); until then stage 1 fails such parts")
+                Swift.print("kind \(w.kind) (\(w.labels) labelled part\(w.labels == 1 ? "" : "s")) not learned by stage 2 this round: \(w.reason); stage 1 fails such parts")
             }
             table(checks, width: 30)
             Swift.print(String(format: "  stage-2 macro-F1 on the gate images (not a gate): champion %.3f, challenger %.3f", r.championMacroF1, r.challengerMacroF1))

@@ -72,18 +72,24 @@ struct LabelTransferTests {
         #expect(throws: LifecycleError.unknown("--new-kind burr is not among the kinds given with --as (dent)")) {
             try transfer.label(frames: [frames[0]], defects: ["dent"], who: "qa", newKinds: ["burr"])
         }
-        #expect(throws: LifecycleError.unknown("defect kind 'bu rr' is not a valid name (1-64 letters, digits, '_' or '-')")) {
+        #expect(throws: LifecycleError.unknown("defect kind 'bu rr' is not a valid name (1-64 letters, digits, '_' or '-'; not good, ok or pass)")) {
             try transfer.label(frames: [frames[0]], defects: ["bu rr"], who: "qa", newKinds: ["bu rr"])
         }
+        #expect(throws: LifecycleError.unknown("new kind Dent differs from the kind dent only in case; use dent")) {
+            try transfer.label(frames: [frames[0]], defects: ["Dent"], who: "qa", newKinds: ["Dent"])
+        }
+        #expect(throws: LifecycleError.unknown("defect kind 'OK' is not a valid name (1-64 letters, digits, '_' or '-'; not good, ok or pass)")) {
+            try transfer.label(frames: [frames[0]], defects: ["OK"], who: "qa", newKinds: ["OK"])
+        }
         #expect(try transfer.store.namedDefectKinds().isEmpty && transfer.store.currentLabels().isEmpty, "a refused label names no kind")
-        try transfer.label(frames: [frames[0]], defects: ["burr", "dent"], who: "ana", newKinds: ["burr"])
+        #expect(try transfer.label(frames: [frames[0]], defects: ["burr", "dent"], who: "ana", newKinds: ["burr"]) == ["burr"])
         let named = try transfer.store.namedDefectKinds()
         #expect(named.map(\.name) == ["burr"] && named[0].addedBy == "ana")
         // from now on anyone may use it without confirming again, and it is labelable
         try transfer.label(frames: [frames[1]], defects: ["burr"], who: "bo")
         #expect(try transfer.labelableKinds() == ["scratch", "dent", "burr"])
         // naming it again keeps the first record
-        try transfer.label(frames: [frames[2]], defects: ["burr"], who: "cy", newKinds: ["burr"])
+        #expect(try transfer.label(frames: [frames[2]], defects: ["burr"], who: "cy", newKinds: ["burr"]).isEmpty, "not new any more")
         #expect(try transfer.store.namedDefectKinds() == named)
         let labels = try transfer.store.currentLabels().sorted { $0.frameId < $1.frameId }
         #expect(labels.map(\.defects) == [["burr", "dent"], ["burr"], ["burr"]])

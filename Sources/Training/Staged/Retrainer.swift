@@ -35,6 +35,9 @@ public final class Retrainer {
         /// and fail thresholds are picked for the line as a whole (`LineOperatingPoint`), as
         /// the first training picks them; without it, for stage 1 alone.
         public var stageTwoPath: String?
+        /// Defect kinds reviewers named (oldest first): the only kinds stage 2 may learn
+        /// beyond its champion's; a kind folder nobody named is a defect to stage 1 only.
+        public var namedKinds: [String] = []
         public init(championPath: String, newData: String, golden: [LabeledImage]) {
             self.championPath = championPath
             self.newData = newData

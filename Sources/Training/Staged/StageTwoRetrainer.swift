@@ -16,8 +16,8 @@ public final class StageTwoRetrainer {
         public var kinds: [KindGateFigures]
         /// The kinds this round taught stage 2, on their own held-out labels.
         public var newKinds: [NewKindFigures] = []
-        /// Kinds in the new labels with too few parts to learn yet, with how many there are.
-        public var waiting: [(kind: String, labels: Int)] = []
+        /// Kinds in the new labels stage 2 does not learn this round: how many parts there are and why.
+        public var waiting: [WaitingKind] = []
         /// Macro-F1 over the kinds on the gate images, each model at its thresholds (reported, not a gate).
         public var championMacroF1: Double
         public var challengerMacroF1: Double
@@ -45,7 +45,8 @@ public final class StageTwoRetrainer {
         let (net, spec) = kinds.count > old ? try growHead(copy, spec: meta.spec, to: kinds.count, seed: inp.options.seed) : (copy, meta.spec)
         try fineTune(net, d, normalization, inp)
         let start = thresholds + [Double](repeating: 0.5, count: kinds.count - old)
-        let challengerThresholds = Self.pickThresholds(net, start, champion, d.validation, normalization)
+        var challengerThresholds = Self.pickThresholds(net, start, champion, d.validation, normalization)
+        if kinds.count > old { Self.pickNewKindThresholds(&challengerThresholds, from: old, net, d.train, normalization) }
         let before = scores(championNet, d.gate.knowing(old), normalization, thresholds)
         let after = scores(net, d.gate, normalization, challengerThresholds)
         let present = (0..<old).filter { k in d.gate.multiLabels!.contains { $0 & (1 << UInt32(k)) != 0 } }
@@ -80,32 +81,53 @@ public final class StageTwoRetrainer {
         var fresh: [LabeledImage], replay: [LabeledImage]
         var train: ImageDataset, gate: ImageDataset, validation: ImageDataset
         var kinds: [String]
-        var waiting: [(kind: String, labels: Int)]
+        var waiting: [WaitingKind]
     }
 
     func load(_ inp: Retrainer.Inputs, _ meta: ModelMetadata) throws -> RoundData {
         let shape = meta.spec.input
         var (fresh, replay) = try Retrainer.gather(inp)
         replay = Self.withEveryOldDefect(replay, inp)
-        let unknown = Dictionary(fresh.flatMap(\.defects).filter { !meta.classes.contains($0) }.map { ($0, 1) }, uniquingKeysWith: +)
-        let learnable = unknown.filter { $0.value >= Self.newKindMinimum }.keys.sorted()
-        let waiting = unknown.filter { $0.value < Self.newKindMinimum }.sorted { $0.key < $1.key }.map { (kind: $0.key, labels: $0.value) }
-        guard meta.classes.count + learnable.count <= 32 else {
-            throw TrainingError.dataset(path: inp.newData, reason: "stage 2 would know \(meta.classes.count + learnable.count) kinds; at most 32")
+        // Kinds the champion does not know: reviewers' named ones may be learned; the parts of
+        // the others are defects to stage 1 only.
+        var waiting: [WaitingKind] = []
+        let unknown = Set(fresh.flatMap(\.defects)).subtracting(meta.classes)
+        let twin = { (k: String) in meta.classes.first { $0 != k && $0.lowercased() == k.lowercased() } }
+        let candidates = inp.namedKinds.filter { unknown.contains($0) && twin($0) == nil }
+        for k in unknown.subtracting(candidates).sorted() {
+            let why = twin(k).map { "differs from the kind \($0) only in case" }
+                ?? "not a named kind (confirm it with `linesight label ... --new-kind \(k)`)"
+            waiting.append(WaitingKind(kind: k, labels: fresh.filter { $0.defects.contains(k) }.count, reason: why))
+        }
+        let candidateKinds = meta.classes + candidates
+        let newLoaded = try ImageFolder.load(inp.newData, fresh.filter { $0.defects.allSatisfy(candidateKinds.contains) }, shape: shape,
+                                             workers: Compute.current().threads)
+        // counted among the images that loaded; oldest named first, as many as fit in 32
+        var learnable: [String] = []
+        for k in candidates {
+            let n = newLoaded.kept.filter { $0.defects.contains(k) }.count
+            if n < Self.newKindMinimum {
+                waiting.append(WaitingKind(kind: k, labels: n, reason: "stage 2 learns a kind from \(Self.newKindMinimum) labelled parts"))
+            } else if meta.classes.count + learnable.count >= 32 {
+                waiting.append(WaitingKind(kind: k, labels: n, reason: "stage 2 holds at most 32 kinds"))
+            } else {
+                learnable.append(k)
+            }
         }
         let kinds = meta.classes + learnable
         let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
-        let newLoaded = try ImageFolder.load(inp.newData, known(fresh), shape: shape, workers: Compute.current().threads)
         let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Compute.current().threads)
         let goldenLoaded = try ImageFolder.load("", known(inp.golden), shape: shape, workers: Compute.current().threads)
         func dataset(_ l: (pixels: [UInt8], kept: [LabeledImage], skipped: [String]), _ idx: [Int]) -> ImageDataset {
-            let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { $0 | (1 << UInt32(kinds.firstIndex(of: $1)!)) } }
+            let masks = l.kept.map { $0.defects.reduce(UInt32(0)) { m, k in kinds.firstIndex(of: k).map { m | (1 << UInt32($0)) } ?? m } }
             let all = ImageDataset(shape: shape, classNames: kinds, pixels: l.pixels, labels: masks.map { $0 == 0 ? 0 : 1 }, multiLabels: masks)
             return all.subset(StagedRecipe.stageTwoPicks(idx, defective: { masks[$0] != 0 }, file: { l.kept[$0].file }))
         }
+        // a part of a kind not learned this round is neither good nor of a known kind: left out
         let files = newLoaded.kept.map(\.file)
-        let (newTrain, newVal) = Self.holdingOut(learnable, train: StagedRecipe.indices(files, in: StagedRecipe.retrainTrainBuckets),
-                                                 validation: StagedRecipe.indices(files, in: StagedRecipe.retrainValidationBuckets), newLoaded.kept)
+        let learns = { (i: Int) in newLoaded.kept[i].defects.allSatisfy(kinds.contains) }
+        let (newTrain, newVal) = Self.holdingOut(learnable, train: StagedRecipe.indices(files, in: StagedRecipe.retrainTrainBuckets).filter(learns),
+                                                 validation: StagedRecipe.indices(files, in: StagedRecipe.retrainValidationBuckets).filter(learns), newLoaded.kept)
         let train = dataset(newLoaded, newTrain).appending(dataset(replayLoaded, Array(replayLoaded.kept.indices)))
         let gate = dataset(goldenLoaded, Array(goldenLoaded.kept.indices)).appending(dataset(newLoaded, newVal))
         guard train.multiLabels!.contains(where: { $0 != 0 }) else {
@@ -114,8 +136,11 @@ public final class StageTwoRetrainer {
         // Validation never trained on: the new images' split plus the first training's
         // validation split, so the kinds this round does not bring are watched too. It picks
         // the best epoch and the challenger's thresholds; the gate images only judge.
+        // A new kind's held-out parts only judge it: they pick no epoch and no threshold (its
+        // threshold is picked on its training parts), so its gate is not judged on what tuned it.
         let oldValLoaded = try ImageFolder.load("", known(Self.oldValidation(inp)), shape: shape, workers: Compute.current().threads)
-        let valSet = dataset(newLoaded, newVal).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
+        let tuning = newVal.filter { !newLoaded.kept[$0].defects.contains(where: learnable.contains) }
+        let valSet = dataset(newLoaded, tuning).appending(dataset(oldValLoaded, Array(oldValLoaded.kept.indices)))
         return RoundData(fresh: fresh, replay: replay, train: train, gate: gate, validation: valSet, kinds: kinds, waiting: waiting)
     }
 
@@ -169,6 +194,16 @@ public final class StageTwoRetrainer {
         return mine
     }
 
+    /// A new kind's threshold: its held-out parts only judge it, so it is picked (for F1) on
+    /// the images it was trained on. In-sample scores run high, so this errs towards a
+    /// higher threshold, and the gate's recall on the held-out parts is not flattered.
+    private static func pickNewKindThresholds(_ thresholds: inout [Double], from old: Int, _ net: Network, _ train: ImageDataset, _ norm: Normalization) {
+        guard let masks = train.multiLabels else { return }
+        let ev = evaluateMultiLabel(net, on: train, normalization: norm, keepProbabilities: true)
+        let picked = MultiLabelScores.pick(ev.probabilities, masks, classes: thresholds.count)
+        for k in old..<thresholds.count where masks.contains(where: { $0 & (1 << UInt32(k)) != 0 }) { thresholds[k] = picked[k] }
+    }
+
     /// The stage-2 checkpoint file, next to the stage-1 retrain's; one per way of
     /// fine-tuning, so a run started again with the other `--stage2` starts clean.
     public static func checkpoint(_ base: String, _ way: StageTwoRetraining) -> String { base + ".stage2-" + way.rawValue }
@@ -209,6 +244,13 @@ public final class StageTwoRetrainer {
             return (LabeledImage(file: file, label: item.label, defects: item.defects), ImageFolder.bucket(item.file, in: folders))
         }
     }
+}
+
+/// A kind in a round's new labels that stage 2 does not learn this round, and why.
+public struct WaitingKind: Equatable, Sendable {
+    public var kind: String
+    public var labels: Int
+    public var reason: String
 }
 
 /// A kind a retraining round taught stage 2, judged on its own held-out labels.

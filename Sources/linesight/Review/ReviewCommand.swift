@@ -20,9 +20,9 @@ struct ReviewCommand: ParsableCommand {
           p        pass: the part is good
           1-9      toggle a defect kind (starts at the model's call)
           enter    confirm the selected kinds (enter at once agrees with the model)
-          n        name a kind by typing it: one already known, or a new kind of defect \
-        (y confirms it once; then every reviewer and `label` may use it, and the next \
-        retrain with enough labels of it teaches stage 2)
+          n        type a kind's name: a known kind toggles, a new kind of defect is \
+        selected once y confirms it and recorded with the label (then every reviewer and \
+        `label` may use it, and a retrain with enough labels of it teaches stage 2)
           u        unsure: leave it for someone who can tell
           s        skip for now
           z        undo the last decision

@@ -15,6 +15,8 @@ final class ReviewSession {
     private(set) var naming: String?
     /// A name no one knows yet, waiting for `y` to become a new defect kind.
     private(set) var confirming: String?
+    /// New kinds confirmed here that no label has named yet: recorded with the first one that does.
+    private(set) var pending: [String] = []
     private(set) var current: FlaggedFrame?
     private(set) var selected: Set<String> = []
     private(set) var history: [(frame: FlaggedFrame, decision: ReviewDecision)] = []
@@ -34,6 +36,7 @@ final class ReviewSession {
 
     /// Leases the next frame; the toggles start at the model's call.
     func advance() throws {
+        (naming, confirming) = (nil, nil)
         current = try store.leaseNext(reviewer: reviewer, seconds: lease, excluding: skipped)
         selected = Set(current?.defects.split(separator: ",").map(String.init) ?? [])
     }
@@ -86,8 +89,12 @@ final class ReviewSession {
             return try decideOrExplain(f, { try store.decide(f, defects: [], reviewer: reviewer) }, "frame \(f.frameId): good")
         case .enter, .char("c"):
             let defects = kinds.filter(selected.contains) + selected.subtracting(kinds).sorted()
-            return try decideOrExplain(f, { try store.decide(f, defects: defects, reviewer: reviewer) },
-                                       "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))")
+            let named = pending.filter(defects.contains)
+            let outcome = try decideOrExplain(f, { try store.decide(f, defects: defects, reviewer: reviewer, newKinds: named) },
+                                              "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))"
+                                              + (named.isEmpty ? "" : "; new kind \(named.joined(separator: ", ")) recorded"))
+            if history.last?.frame.verdictId == f.verdictId { pending.removeAll(where: named.contains) }
+            return outcome
         case .char("n"):
             naming = ""
             message = "name the defect kind: type it, enter takes it, esc cancels"
@@ -126,10 +133,12 @@ final class ReviewSession {
             if name.isEmpty {
                 message = "naming cancelled"
             } else if kinds.contains(name) {
-                selected.insert(name)
-                message = "selected: \(kinds.filter(selected.contains).joined(separator: "+"))"
+                if selected.remove(name) == nil { selected.insert(name) }
+                message = selected.isEmpty ? "no defects selected: enter labels it good" : "selected: \(kinds.filter(selected.contains).joined(separator: "+"))"
+            } else if let twin = DefectKind.caseTwin(of: name, in: kinds) {
+                message = "'\(name)' differs from the kind \(twin) only in case: n \(twin) selects it"
             } else if !DefectKind.isValid(name) {
-                message = "'\(name)' cannot name a defect kind (letters, digits, '_' or '-'; not 'good')"
+                message = "'\(name)' cannot name a defect kind (\(DefectKind.rule))"
             } else {
                 confirming = name
                 message = "'\(name)' is a new defect kind: y adds it for everyone (stage 1 fails such parts until a retrain teaches stage 2), any other key cancels"
@@ -150,10 +159,10 @@ final class ReviewSession {
             message = "'\(name)' not added"
             return .stay
         }
-        try store.nameDefectKinds([name], who: reviewer)
         kinds.append(name)
+        pending.append(name)
         selected.insert(name)
-        message = "new defect kind \(name) added and selected; enter confirms the label"
+        message = "new defect kind \(name) selected; enter records it with this label"
         return .stay
     }
 
