@@ -6,7 +6,7 @@ public struct FlagSettings: Equatable, Sendable {
     /// Share (0...1) of confident passes sampled for audit, so escapes can be estimated.
     public var auditShare: Double = 0.01
     /// Most flags per camera and clock hour, by reason; a bad hour cannot flood the queue.
-    public var hourlyCaps: [FlagReason: Int] = [.uncertain: 120, .lowStage2Confidence: 120, .audit: 30, .noVerdict: 60]
+    public var hourlyCaps: [FlagReason: Int] = [.uncertain: 120, .lowStage2Confidence: 120, .audit: 30, .noVerdict: 60, .drift: 10]
     /// Most failed frames saved per camera and hour (flagged ones count under their flag).
     public var failedFramesPerHour = 600
     public var seed: UInt64 = 0x5EED
@@ -35,10 +35,10 @@ public final class FlagPolicy {
         public var keep: FrameRecord.KeptBecause?
     }
 
-    /// `judgement` nil means no verdict.
-    public func evaluate(_ judgement: Judgement?, thresholds t: Thresholds, at time: Double) -> Outcome {
+    /// `judgement` nil means no verdict; `drift`: the drift watch asks for this frame as a sample.
+    public func evaluate(_ judgement: Judgement?, thresholds t: Thresholds, at time: Double, drift: Bool = false) -> Outcome {
         roll(time)
-        var wanted: [FlagReason] = []
+        var wanted: [FlagReason] = drift ? [.drift] : []
         if let j = judgement {
             let settled = j.unsure && Self.settledClearly(j, t)
             if j.unsure, !settled { wanted.append(.uncertain) }

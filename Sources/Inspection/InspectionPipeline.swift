@@ -20,6 +20,8 @@ public struct PipelineSettings: Equatable, Sendable {
     /// Kept frames that failed (flagged or not) also keep stage 1's class map as judged (one
     /// more stage-1 pass, without flips, before the verdict is out).
     public var keepMaps = false
+    /// The drift watch (`[drift]`): each camera's recent frames against the stage-1 model's training data.
+    public var drift = DriftSettings()
     public init() {}
 }
 
@@ -59,6 +61,8 @@ public final class InspectionPipeline: @unchecked Sendable {
     private var classifiers: [StagedClassifier]
     private var pending: [StagedClassifier?]
     private let policyLock = NSLock()
+    /// The drift watch (under `policyLock`), against the reference of the stage-1 model it was made for.
+    private var drift: (model: String, monitor: DriftMonitor?)?
     private var current = PipelineStats()
     private var stopRequested = false
     private let finished = DispatchGroup()
@@ -237,7 +241,8 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             do {
                 let j = try frame.withView { try classifier.judge($0) }
-                let kept = record(frame, judgement: j, error: nil, classifier: classifier)
+                let reading = watchDrift(classifier, j)
+                let kept = record(frame, judgement: j, error: nil, classifier: classifier, drift: reading)
                 // after the verdict is out (store, part, outputs): where stage 1 saw the defect
                 if keepsLiveFrames, j.decision == .fail, let map = kept ?? classifier.lastDefectMap() {
                     onDefectMap?(camera, frame.sequence, map)
@@ -248,16 +253,57 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
     }
 
+    // MARK: Drift
+
+    /// Feeds the drift watch this frame; returns its reading when the frame is a sample to
+    /// review. A new stage-1 model starts a new watch against its own reference (none: the
+    /// watch is off, and its last reading is cleared).
+    private func watchDrift(_ classifier: StagedClassifier, _ j: Judgement) -> DriftReading? {
+        guard settings.drift.enabled else { return nil }
+        let watching = policyLock.withLock { () -> Bool in
+            if drift?.model != classifier.stage1.version {
+                drift = (classifier.stage1.version, classifier.stage1.metadata.inputReference.map {
+                    DriftMonitor(reference: $0, settings: settings.drift, failThreshold: classifier.thresholds.fail)
+                })
+            }
+            return drift?.monitor != nil
+        }
+        guard watching else {
+            lock.withLock { current.drift = nil }
+            return nil
+        }
+        let stats = classifier.lastInputStatistics()
+        let step = policyLock.withLock { () -> (reading: DriftReading, sample: Bool, was: Bool)? in
+            guard let monitor = drift?.monitor else { return nil }
+            let was = monitor.reading?.alarm ?? false
+            let r = monitor.observe(stats, score: j.stage1Score)
+            return (r.reading, r.sample, was)
+        }
+        guard let step else { return nil }
+        let reading = step.reading
+        lock.withLock {
+            // with several workers a slower one must not put back an older reading
+            if (current.drift?.observed ?? 0) < reading.observed || current.drift?.model != reading.model { current.drift = reading }
+            if reading.alarm && !step.was { current.driftAlarms += 1 }
+        }
+        if reading.alarm && !step.was {
+            logger.warning("input drift", metadata: ["camera": "\(camera)", "drift": "\(reading.summary)"])
+        } else if !reading.alarm && step.was {
+            logger.notice("input drift cleared", metadata: ["camera": "\(camera)", "drift": "\(reading.summary)"])
+        }
+        return step.sample ? reading : nil
+    }
+
     // MARK: Verdicts
 
     /// Records one frame's verdict; returns stage 1's map when it was kept with the frame.
     @discardableResult
     private func record(_ frame: Frame, judgement j: Judgement?, error: String?, classifier: StagedClassifier? = nil,
-                        dropped: Bool = false, timedOut: Bool = false) -> ClassMap? {
+                        dropped: Bool = false, timedOut: Bool = false, drift: DriftReading? = nil) -> ClassMap? {
         let outcome: FlagPolicy.Outcome
         let models: (String, String?)
         if let classifier {
-            outcome = policyLock.withLock { policy.evaluate(j, thresholds: classifier.thresholds, at: frame.timestamp) }
+            outcome = policyLock.withLock { policy.evaluate(j, thresholds: classifier.thresholds, at: frame.timestamp, drift: drift != nil) }
             models = (classifier.stage1.version, classifier.stage2?.version)
         } else {
             outcome = FlagPolicy.Outcome(flags: [], keep: nil)  // drops are counted, not reviewed
@@ -282,7 +328,9 @@ public final class InspectionPipeline: @unchecked Sendable {
                                     flags: outcome.flags, error: error)
         var row = verdict
         row.partId = frame.part
-        sink(VerdictBundle(verdict: row, frame: saved))
+        var bundle = VerdictBundle(verdict: row, frame: saved)
+        if let drift, outcome.flags.contains(.drift) { bundle.flagNotes[.drift] = "input drift: " + drift.summary }
+        sink(bundle)
         if let part = frame.part { onPartFrame?(part, verdict.decision, verdict.defectList, error) }
         lock.lock()
         switch verdict.decision {

@@ -5,7 +5,7 @@ import Imaging
 import LinesightCore
 import Store
 
-/// The line's part of the config file (store, models, thresholds, flagging, pipeline,
+/// The line's part of the config file (store, models, thresholds, flagging, drift, pipeline,
 /// retention, cameras), with the defaults a new line starts with. `deploy/linesight.toml`
 /// documents every key; the HTTP API ([http]) and the shifts ([stats]) are read by the
 /// executable and Reports from the same file, and the file's reader rejects keys nobody
@@ -93,7 +93,7 @@ public struct LineConfig: Sendable {
     }
 
     /// Reads the line's sections of a config file ([store], [models], [thresholds], [flagging],
-    /// [pipeline], [retention], [[cameras]]); relative paths in them are taken from
+    /// [drift], [pipeline], [retention], [[cameras]]); relative paths in them are taken from
     /// `baseDirectory`. Other parts of the program read the file's other sections (the
     /// executable [http], Reports [stats]); whoever reads the file calls `root.finish()` once
     /// all have read theirs, so a key nobody knows is refused with its line.
@@ -123,12 +123,18 @@ public struct LineConfig: Sendable {
         let fl = try root.section("flagging")
         c.flags.auditShare = try fl.double("audit_share", default: c.flags.auditShare, in: 0...1)
         for (key, reason) in [("max_uncertain_per_hour", FlagReason.uncertain), ("max_low_stage2_per_hour", .lowStage2Confidence),
-                              ("max_audit_per_hour", .audit), ("max_no_verdict_per_hour", .noVerdict)] {
+                              ("max_audit_per_hour", .audit), ("max_no_verdict_per_hour", .noVerdict), ("max_drift_per_hour", .drift)] {
             c.flags.hourlyCaps[reason] = try fl.int(key, default: c.flags.hourlyCaps[reason]!, in: 0...1_000_000)
         }
         c.flags.failedFramesPerHour = try fl.int("max_failed_frames_per_hour", default: c.flags.failedFramesPerHour, in: 0...10_000_000)
         c.pipeline.keepMaps = try fl.bool("keep_maps", default: c.pipeline.keepMaps)
         c.flags.seed = UInt64(try fl.int("seed", default: Int(c.flags.seed), in: 0...Int.max))
+
+        let dr = try root.section("drift")
+        c.pipeline.drift.enabled = try dr.bool("enabled", default: c.pipeline.drift.enabled)
+        c.pipeline.drift.window = try dr.int("window", default: c.pipeline.drift.window, in: 10...100_000)
+        c.pipeline.drift.maxShift = try dr.double("max_shift", default: c.pipeline.drift.maxShift, in: 0.1...100)
+        c.pipeline.drift.maxPSI = try dr.double("max_psi", default: c.pipeline.drift.maxPSI, in: 0.01...10)
 
         let p = try root.section("pipeline")
         c.pipeline.queueCapacity = try p.int("queue", default: c.pipeline.queueCapacity, in: 1...1000)
@@ -276,6 +282,11 @@ public struct LineConfig: Sendable {
                 g.belt = .init(partFrames: part, gapFrames: try s.int("belt_gap_frames", default: part, in: 1...10_000))
             } else if s.has("belt_gap_frames") {
                 throw s.bad("belt_gap_frames", "needs belt_part_frames (how long each part stays in view)")
+            }
+            if let after = try s.optionalInt("lighting_change_after", in: 0...100_000_000) {
+                g.lightingChange = .init(afterFrames: after, gain: try s.double("lighting_gain", default: 0.5, in: 0.05...4))
+            } else if s.has("lighting_gain") {
+                throw s.bad("lighting_gain", "needs lighting_change_after (the frame the lighting changes at)")
             }
             cam.fps = try s.double("fps", default: cam.fps, in: 0...1000)
             guard cam.fps == 0 || cam.fps >= 0.01 else { throw s.bad("fps", "must be 0 (as fast as possible) or 0.01-1000") }

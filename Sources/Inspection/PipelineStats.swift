@@ -19,6 +19,10 @@ public struct PipelineStats: Sendable {
     public var framesSaved: UInt64 = 0
     public var saveErrors: UInt64 = 0
     public var modelSwaps: UInt64 = 0
+    /// The drift watch's last reading (nil: off, or the stage-1 model has no reference).
+    public var drift: DriftReading?
+    /// Times the drift alarm rose.
+    public var driftAlarms: UInt64 = 0
     public var queueDepth = 0
     /// Monotonic seconds of the last verdict, for the watchdog.
     public var lastVerdictAt: Double?

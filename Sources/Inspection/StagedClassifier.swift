@@ -36,6 +36,8 @@ public final class StagedClassifier {
     private let pre1: Preprocessor
     private let pre2: Preprocessor?
     private var input1: [Float]
+    /// The luminance buffer of `lastInputStatistics` (one per classifier, reused).
+    private var statisticsScratch: [Float] = []
     private var input2: [Float]
 
     public init(_ paths: ModelPaths, roi: Rect?, compute: Compute = .current()) throws {
@@ -103,6 +105,16 @@ public final class StagedClassifier {
             map = try input1.withUnsafeBufferPointer { try stage2.kindMap($0.baseAddress!, kind: kind) }
         }
         return map.map { DefectLocation(what: kind, map: $0, region: region) }
+    }
+
+    /// The last judged frame's input statistics as stage 1 saw it (its model input, after the
+    /// ROI and resize): what the drift watch compares with the model's training images.
+    public func lastInputStatistics() -> InputStatistics {
+        let shape = stage1.metadata.spec.input, n = stage1.metadata.normalization
+        return input1.withUnsafeBufferPointer {
+            InputStatistics.measure(normalized: UnsafeBufferPointer(rebasing: $0.prefix(shape.count)), channels: shape.channels,
+                                    height: shape.height, width: shape.width, mean: n.mean, std: n.std, scratch: &statisticsScratch)
+        }
     }
 
     /// Judges one frame; throws when the frame cannot be read (the caller records a no-verdict).

@@ -27,22 +27,35 @@ public enum LabelToolExport {
 
         public init(_ f: FlaggedFrame) {
             (frameId, path, camera, roi, model) = (f.frameId, f.path, f.camera, f.roi, f.stage1Model)
-            prediction = f.decision == .noVerdict ? nil : f.defects.split(separator: ",").map(String.init)
+            // the model's call: a pass is good, a fail its kinds (a fail that names none predicts nothing)
+            let kinds = f.defects.split(separator: ",").map(String.init)
+            prediction = f.decision == .pass ? [] : f.decision == .fail && !kinds.isEmpty ? kinds : nil
         }
     }
 
-    /// Writes `items` under `out` (images/ and the tool's file); `kinds` are the choices
-    /// offered besides "good". Returns how many were labelled and how many are to label.
+    /// Writes `items` under `out` (images/, replaced, and the tool's file); `kinds` are the
+    /// choices offered besides "good". A frame whose file is gone (retention) is left out and
+    /// counted. Returns how many were labelled, to label, and missing.
     @discardableResult
-    public static func write(_ tool: Tool, _ items: [Item], kinds: [String], frames: String, to out: String) throws -> (labelled: Int, toLabel: Int) {
-        try FileManager.default.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
+    public static func write(_ tool: Tool, _ items: [Item], kinds: [String], frames: String, to out: String) throws -> (labelled: Int, toLabel: Int, missing: Int) {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
+        // no frame image of an earlier export lingers (only ours: <frame id>.jpg)
+        for f in (try? fm.contentsOfDirectory(atPath: out + "/images")) ?? [] where f.hasSuffix(".jpg") && Int64(f.dropLast(4)) != nil {
+            try? fm.removeItem(atPath: out + "/images/" + f)
+        }
         let decoder = try JPEGDecoder(), encoder = try JPEGEncoder()
-        var sizes: [(width: Int, height: Int)] = []
+        var sizes: [(width: Int, height: Int)] = [], written: [Item] = []
         for item in items {
             for kind in item.defects ?? [] { try DefectKind.validate(kind) }
+            let source = item.path.hasPrefix("/") ? item.path : frames + "/" + item.path
+            guard fm.fileExists(atPath: source) else { continue }
             sizes.append(try LabelExport.writeJudgedRegion(item.path, roi: item.roi, frames: frames, to: out + "/images/\(item.frameId).jpg",
                                                            decoder: decoder, encoder: encoder))
+            written.append(item)
         }
+        let missing = items.count - written.count
+        let items = written
         switch tool {
         case .labelStudio:
             try labelStudioTasks(items).write(to: URL(fileURLWithPath: out + "/tasks.json"))
@@ -51,7 +64,7 @@ public enum LabelToolExport {
             try cvatXML(items, sizes, kinds: kinds).write(toFile: out + "/annotations.xml", atomically: true, encoding: .utf8)
         }
         let labelled = items.filter { $0.defects != nil }.count
-        return (labelled, items.count - labelled)
+        return (labelled, items.count - labelled, missing)
     }
 
     static func choices(_ defects: [String]) -> [String] { defects.isEmpty ? ["good"] : defects }

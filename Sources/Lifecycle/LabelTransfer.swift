@@ -73,7 +73,11 @@ public struct LabelTransfer {
     /// XML (`format`, or by extension). Every row is checked first: one bad row imports
     /// nothing. Returns how many labels were imported and how many tasks or images in the
     /// file nobody had labelled.
-    public func importLabels(_ file: String, format: LabelImport.Format? = nil, who: String, newKinds: [String] = []) throws -> (imported: Int, unlabelled: Int) {
+    public func importLabels(_ file: String, format: LabelImport.Format? = nil, who: String, newKinds: [String] = []) throws -> (imported: Int, unlabelled: Int, unchanged: Int) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        guard size <= Self.largestImport else {
+            throw LifecycleError.unknown("\(file) is \(size >> 20) MB; a labels file may be at most \(Self.largestImport >> 20) MB")
+        }
         guard let data = FileManager.default.contents(atPath: file) else { throw LifecycleError.unreadable(path: file) }
         let known = try labelableKinds()
         try checkNew(newKinds, known: known)
@@ -84,11 +88,20 @@ public struct LabelTransfer {
         if let stray = newKinds.first(where: { !used.contains($0) }) {
             throw LifecycleError.unknown("--new-kind \(stray) labels no row of \(file); nothing was imported")
         }
-        try store.label(parsed.rows.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds)
-        return (parsed.rows.count, parsed.unlabelled)
+        // a label the frame already has is not given again (who gave it, and when, stay)
+        let current = Dictionary(try store.currentLabels().map { ($0.frameId, Set($0.defects)) }, uniquingKeysWith: { a, _ in a })
+        let changed = parsed.rows.filter { current[$0.frame] != Set($0.defects) }
+        try store.label(changed.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds.filter { k in changed.contains { $0.defects.contains(k) } })
+        // a label confirmed as it was still closes the frame's flags (a suspect label cleared)
+        try store.closeOpenFlags(frames: parsed.rows.filter { current[$0.frame] == Set($0.defects) }.map(\.frame))
+        return (changed.count, parsed.unlabelled, parsed.rows.count - changed.count)
     }
 
+    /// The largest labels file `importLabels` reads.
+    public static let largestImport = 256 << 20
+
     /// Imports a CSV of labels (frame_id, defects); see `importLabels`.
+    @discardableResult
     public func importCSV(_ file: String, who: String, newKinds: [String] = []) throws -> Int {
         try importLabels(file, format: .csv, who: who, newKinds: newKinds).imported
     }
@@ -100,8 +113,12 @@ public struct LabelTransfer {
         public var labels: [FrameLabel]
         /// For an ImageFolder tree: its framings (a training set should not mix them).
         public var folder: LabelExport.Report?
-        /// For Label Studio and CVAT: the open review queue's frames written to label.
+        /// For Label Studio and CVAT: the open review queue's frames written to label, and the
+        /// frames left out because their files are gone.
         public var toLabel = 0
+        public var missing = 0
+        /// For Label Studio and CVAT: the labelled frames written.
+        public var labelled: Int?
     }
 
     /// Writes the current labels (given at or after `since`) to `out`. For Label Studio and
@@ -125,7 +142,7 @@ public struct LabelTransfer {
             let items = labels.map(LabelToolExport.Item.init) + queue.map(LabelToolExport.Item.init)
             let kinds = try labelableKinds().union(labels.flatMap(\.defects)).union(queue.flatMap { $0.defects.split(separator: ",").map(String.init) }).sorted()
             let r = try LabelToolExport.write(format == .cvat ? .cvat : .labelStudio, items, kinds: kinds, frames: config.framesDirectory, to: out)
-            return Exported(labels: labels, toLabel: r.toLabel)
+            return Exported(labels: labels, toLabel: r.toLabel, missing: r.missing, labelled: r.labelled)
         }
         return Exported(labels: labels)
     }

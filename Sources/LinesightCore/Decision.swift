@@ -19,4 +19,7 @@ public enum FlagReason: String, Codable, Sendable, CaseIterable {
     case noVerdict = "no_verdict"
     /// `linesight audit-labels`: the frame's label confidently disagrees with the model.
     case suspectLabel = "suspect_label"
+    /// The camera's recent frames no longer look like the model's training data (input
+    /// drift): a sample for someone to look at.
+    case drift
 }

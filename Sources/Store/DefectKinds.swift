@@ -31,4 +31,12 @@ extension Store {
             try db.execute(sql: "INSERT OR IGNORE INTO defect_kinds(name, added_by, added_at) VALUES (?, ?, ?)", arguments: [n, who, now])
         }
     }
+
+    /// Drops the named kind `name` when no current or past label names it (an undone label's typo).
+    static func forgetUnusedKind(_ name: String, _ db: Database) throws {
+        try db.execute(sql: """
+            DELETE FROM defect_kinds WHERE name = ?1
+              AND NOT EXISTS (SELECT 1 FROM labels WHERE ('+' || label || '+') LIKE ('%+' || ?1 || '+%'))
+            """, arguments: [name])
+    }
 }

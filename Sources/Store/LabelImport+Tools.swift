@@ -25,13 +25,13 @@ extension LabelImport {
                 let (entries, unlabelled) = try labelStudio(data)
                 let r = check(entries, frames: frames, kinds: kinds)
                 return (r.rows, r.problems, unlabelled)
-            } catch { return ([], ["\(error)"], 0) }
+            } catch { return ([], shown(["\(error)"]), 0) }
         case .cvat:
             do {
                 let (entries, unlabelled) = try cvat(String(decoding: data, as: UTF8.self))
                 let r = check(entries, frames: frames, kinds: kinds)
                 return (r.rows, r.problems, unlabelled)
-            } catch { return ([], ["\(error)"], 0) }
+            } catch { return ([], shown(["\(error)"]), 0) }
         }
     }
 
@@ -57,16 +57,21 @@ extension LabelImport {
             }
             let at = "task \(n + 1)" + ((task["id"] as? Int).map { " (id \($0))" } ?? "")
             let frame: String
-            if let id = fields["frame_id"] as? Int { frame = String(id) } else if let id = fields["frame_id"] as? String { frame = id } else {
-                frame = Self.frame(fromFile: fields["image"] as? String ?? "")
+            switch fields["frame_id"] {
+            case nil: frame = Self.frame(fromFile: fields["image"] as? String ?? "")
+            case let id as String: frame = id
+            case let n as NSNumber where String(cString: n.objCType) != "c" && n.doubleValue == n.doubleValue.rounded() && abs(n.doubleValue) < 1e15:
+                frame = String(n.int64Value)
+            default: frame = "(not an integer)"
             }
             let annotations = (task["annotations"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }.filter { ($0["was_cancelled"] as? Bool) != true }
             guard let last = annotations.last else { unlabelled += 1; continue }
             let results = (last["result"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
-            let choices = results.filter { ($0["type"] as? String) == "choices" }
+            // the labelling config `labels export` writes names its choices "defects"
+            let choices = results.filter { ($0["type"] as? String) == "choices" && ($0["from_name"] as? String ?? "defects") == "defects" }
                 .flatMap { (($0["value"] as? [String: Any])?["choices"] as? [Any] ?? []).map { "\($0)" } }
             guard !choices.isEmpty else { unlabelled += 1; continue }
-            entries.append(Entry(at: at, frame: frame, defects: choices))
+            entries.append(Entry(at: at, frame: frame, defects: choices, fromTool: true))
         }
         return (entries, unlabelled)
     }
@@ -91,7 +96,7 @@ extension LabelImport {
                 current?.tags.append(a["label"] ?? "")
             case .end("image"):
                 if let c = current {
-                    if c.tags.isEmpty { unlabelled += 1 } else { entries.append(Entry(at: c.at, frame: c.frame, defects: c.tags)) }
+                    if c.tags.isEmpty { unlabelled += 1 } else { entries.append(Entry(at: c.at, frame: c.frame, defects: c.tags, fromTool: true)) }
                 }
                 current = nil
             default: break

@@ -16,6 +16,8 @@ public enum LabelImport {
         var at: String
         var frame: String
         var defects: [String]
+        /// From Label Studio or CVAT, where an empty name is a broken tag, not a good part.
+        var fromTool = false
     }
 
     /// The rows and, for every refused row, why (with its line). `kinds`: the stage-2 model's
@@ -46,6 +48,10 @@ public enum LabelImport {
             guard let id = Int64(e.frame) else { problems.append("\(at): frame_id '\(String(e.frame.prefix(40)))' is not a number"); continue }
             guard frames.contains(id) else { problems.append("\(at): frame \(id) does not exist"); continue }
             guard seen.insert(id).inserted else { problems.append("\(at): frame \(id) appears twice"); continue }
+            guard e.fromTool == false || !e.defects.contains(where: \.isEmpty) else {
+                problems.append("\(at): an empty label (a tag or choice without a name)")
+                continue
+            }
             let named = e.defects.filter { !$0.isEmpty }
             let defects = named.filter { $0.lowercased() != "good" }
             guard defects.isEmpty || defects.count == named.count else {
@@ -64,7 +70,16 @@ public enum LabelImport {
             for d in defects where !unique.contains(d) { unique.append(d) }
             rows.append(Row(frame: id, defects: unique))
         }
-        return (rows, problems)
+        return (rows, shown(problems))
+    }
+
+    /// At most 100 problems, each at most 300 characters with control characters replaced:
+    /// a hostile file's text reaches a terminal.
+    static func shown(_ problems: [String]) -> [String] {
+        let clean = problems.prefix(100).map { p in
+            String(String.UnicodeScalarView(p.unicodeScalars.prefix(300).map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0 }))
+        }
+        return problems.count > 100 ? clean + ["... and \(problems.count - 100) more"] : clean
     }
 
     /// The frame id a file name carries: `images/1042.jpg` -> "1042" (as exports name them).

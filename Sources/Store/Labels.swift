@@ -70,11 +70,11 @@ extension Store {
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
         LEFT JOIN parts p ON p.id = v.part_id
         """
-    /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, then
-    /// audit samples; newest first within each.
+    /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, drift
+    /// samples, then audit samples; newest first within each.
     static let reviewOrder = """
         CASE f.reason WHEN 'uncertain' THEN 0 WHEN 'low_stage2_confidence' THEN 1 WHEN 'suspect_label' THEN 2
-                      WHEN 'no_verdict' THEN 3 ELSE 4 END, v.captured_at DESC, f.id
+                      WHEN 'no_verdict' THEN 3 WHEN 'drift' THEN 4 ELSE 5 END, v.captured_at DESC, f.id
         """
 
     static func flagged(_ r: Row) -> FlaggedFrame {
@@ -114,6 +114,19 @@ extension Store {
                 let previous = try Int64.fetchOne(db, sql: "SELECT id FROM labels WHERE frame_id = ? ORDER BY id DESC LIMIT 1", arguments: [id])
                 try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source, supersedes) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [id, defects.isEmpty ? "good" : defects.joined(separator: "+"), who, now, source, previous])
+                try db.execute(sql: """
+                    UPDATE flags SET status = 'labeled' WHERE status = 'open'
+                      AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)
+                    """, arguments: [id])
+            }
+        }
+    }
+
+    /// Closes the open flags of `frames` without a new label (a label import that confirmed
+    /// the label a frame already has).
+    public func closeOpenFlags(frames: [Int64]) throws {
+        try pool.write { db in
+            for id in frames {
                 try db.execute(sql: """
                     UPDATE flags SET status = 'labeled' WHERE status = 'open'
                       AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)

@@ -172,3 +172,17 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Frames the drift watch flagged as samples in a time range, oldest first: when, which
+    /// camera, what it saw.
+    public func driftSamples(since: Double, until: Double, camera: String? = nil) throws -> [(time: Double, camera: String, note: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT v.captured_at, v.camera_id, coalesce(f.note, '') FROM flags f JOIN verdicts v ON v.id = f.verdict_id
+                WHERE f.reason = 'drift' AND v.captured_at >= ? AND v.captured_at < ? AND (?3 IS NULL OR v.camera_id = ?3)
+                ORDER BY v.captured_at
+                """, arguments: [since, until, camera]).map { (time: $0[0], camera: $0[1], note: $0[2]) }
+        }
+    }
+}

@@ -184,11 +184,13 @@ public struct FlagRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var reason: FlagReason
     public var status: String
     public var createdAt: Double
+    /// Why, in words, where the reason alone does not say (a drift reading).
+    public var note: String?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
     enum CodingKeys: String, CodingKey {
-        case id, reason, status
+        case id, reason, status, note
         case verdictId = "verdict_id", createdAt = "created_at"
     }
 }
@@ -197,6 +199,8 @@ public struct FlagRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
 public struct VerdictBundle: Sendable {
     public var verdict: VerdictRecord
     public var frame: FrameRecord?
+    /// A note for the flag of a reason (what a drift flag saw).
+    public var flagNotes: [FlagReason: String] = [:]
 
     public init(verdict: VerdictRecord, frame: FrameRecord? = nil) {
         self.verdict = verdict

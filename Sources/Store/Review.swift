@@ -121,8 +121,12 @@ extension Store {
     }
 
     /// Undoes a decision of this reviewer; the frame's flags are open again, leased to them.
-    public func undo(_ d: ReviewDecision, reviewer: String, seconds: Double = 600, now: Double = Date().timeIntervalSince1970) throws {
+    /// `namedKinds`: kinds the undone label recorded as new; they are forgotten again unless
+    /// another label names them.
+    public func undo(_ d: ReviewDecision, reviewer: String, seconds: Double = 600, namedKinds: [String] = [],
+                     now: Double = Date().timeIntervalSince1970) throws {
         try pool.write { db in
+            defer { for k in namedKinds { try? Self.forgetUnusedKind(k, db) } }
             switch d {
             case .labeled(let labelId, let flagIds):
                 guard try Int.fetchOne(db, sql: "SELECT count(*) FROM labels WHERE supersedes = ?", arguments: [labelId]) == 0 else {

@@ -12,11 +12,14 @@ enum Schema {
         m.registerMigration("v5-parts", migrate: v5)
         m.registerMigration("v6-frame-defect-map", migrate: v6)
         m.registerMigration("v7-defect-kinds", migrate: v7)
+        m.registerMigration("v8-drift-flag", migrate: v8)
         return m
     }
 
     static let decisions = "('pass', 'fail', 'no_verdict')"
-    static let flagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict', 'suspect_label')"
+    static let flagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict', 'suspect_label', 'drift')"
+    /// The flag reasons v3 through v7 knew (v3's CHECK constraint, kept as shipped).
+    static let v3FlagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict', 'suspect_label')"
     /// The flag reasons v1 knew (its CHECK constraint, kept as shipped).
     static let v1FlagReasons = "('uncertain', 'low_stage2_confidence', 'audit', 'no_verdict')"
 
@@ -143,7 +146,7 @@ enum Schema {
         CREATE TABLE flags_v3 (
             id INTEGER PRIMARY KEY,
             verdict_id INTEGER NOT NULL REFERENCES verdicts(id) ON DELETE CASCADE,
-            reason TEXT NOT NULL CHECK (reason IN \(flagReasons)),
+            reason TEXT NOT NULL CHECK (reason IN \(v3FlagReasons)),
             status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'labeled', 'skipped', 'unsure')),
             created_at REAL NOT NULL,
             note TEXT,
@@ -227,9 +230,32 @@ enum Schema {
         """)
     }
 
+    /// The flag reason 'drift' (the input drift watch's samples): the flags table rebuilt
+    /// with every row, column and index, as v3 did (a CHECK constraint cannot be altered).
+    static func v8(_ db: Database) throws {
+        try db.execute(sql: """
+        CREATE TABLE flags_v8 (
+            id INTEGER PRIMARY KEY,
+            verdict_id INTEGER NOT NULL REFERENCES verdicts(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL CHECK (reason IN \(flagReasons)),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'labeled', 'skipped', 'unsure')),
+            created_at REAL NOT NULL,
+            note TEXT,
+            leased_by TEXT,
+            lease_until REAL,
+            UNIQUE (verdict_id, reason)
+        ) STRICT;
+        INSERT INTO flags_v8(id, verdict_id, reason, status, created_at, note, leased_by, lease_until)
+            SELECT id, verdict_id, reason, status, created_at, note, leased_by, lease_until FROM flags;
+        DROP TABLE flags;
+        ALTER TABLE flags_v8 RENAME TO flags;
+        CREATE INDEX open_flags ON flags(status, created_at);
+        """)
+    }
+
     /// Defect kinds reviewers named beyond the stage-2 model's (one name per spelling in any
-    /// case: a model cannot hold "Burr" beside "burr"), and the kinds each registered
-    /// stage-2 model knows (a JSON array; NULL for stage 1 and models registered before).
+    /// case: a model cannot hold "Burr" beside "burr"), and the kinds each registered stage-2
+    /// model knows (a JSON array; NULL for stage 1 and models registered before).
     static func v7(_ db: Database) throws {
         try db.execute(sql: """
         CREATE TABLE defect_kinds (

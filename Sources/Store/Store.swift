@@ -163,7 +163,7 @@ public final class Store: Sendable {
             try f.insert(db)
         }
         for reason in v.flagList {
-            var flag = FlagRecord(verdictId: vid, reason: reason, status: "open", createdAt: v.capturedAt)
+            var flag = FlagRecord(verdictId: vid, reason: reason, status: "open", createdAt: v.capturedAt, note: b.flagNotes[reason].map { String($0.prefix(500)) })
             try flag.insert(db)
         }
         try Rollups.add(v, db)

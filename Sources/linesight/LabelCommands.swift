@@ -94,8 +94,10 @@ struct LabelsCommand: ParsableCommand {
             for images 1.1 export: each image's tags (good or defect kinds), its frame the \
             number in its file name. Tasks and images nobody labelled are left out and counted. \
             Every row is checked first: frame ids must exist and defect kinds must be known to \
-            the stage-2 model or named by a reviewer (--new-kind confirms a new one). One bad \
-            row imports nothing, and every rejected row is reported.
+            the stage-2 model (on a line without stage 2: labelled before) or named by a \
+            reviewer (--new-kind confirms a new one). One bad row imports nothing, and every \
+            rejected row is reported. A row that gives a frame the label it already has is \
+            left as it was (who gave it, and when, stay).
               linesight labels import corrections.csv --who "cvat:ana"
               linesight labels import project-3-at-2026-12-06.json --who label-studio
               linesight labels import annotations.xml --who cvat
@@ -116,7 +118,8 @@ struct LabelsCommand: ParsableCommand {
             do {
                 let r = try LabelTransfer(config: cfg, store: registry.store).importLabels(file, format: format.flatMap(LabelImport.Format.init(rawValue:)),
                                                                                           who: who, newKinds: newKinds)
-                print("imported \(r.imported) labels from \(file)" + (r.unlabelled > 0 ? "; \(r.unlabelled) left out that nobody labelled there" : ""))
+                print("imported \(r.imported) labels from \(file)" + (r.unchanged > 0 ? "; \(r.unchanged) the frames already had, left as they were" : "")
+                      + (r.unlabelled > 0 ? "; \(r.unlabelled) left out that nobody labelled there" : ""))
             } catch LifecycleError.rejectedRows(let file, let problems) {
                 for p in problems { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
                 throw LifecycleError.rejectedRows(file: file, problems: problems)
@@ -131,10 +134,11 @@ struct LabelsCommand: ParsableCommand {
             Images are written as the daemon judged them (the camera's ROI cut out). \
             labelstudio writes OUT/images/, OUT/tasks.json (import it into a project; the \
             labels are annotations, the model's calls predictions) and OUT/labeling-config.xml \
-            (the project's labelling interface: good and every kind); serve OUT with Label \
-            Studio's local files (LOCAL_FILES_SERVING_ENABLED=true, \
-            LOCAL_FILES_DOCUMENT_ROOT=OUT). cvat writes OUT/images/ (upload them to a task) and \
-            OUT/annotations.xml (CVAT for images 1.1: upload it as the task's annotations). With \
+            (the project's labelling interface: good and every kind); Label Studio reads the \
+            images through its local files (LOCAL_FILES_SERVING_ENABLED=true, \
+            LOCAL_FILES_DOCUMENT_ROOT=OUT, and a Local Files storage on OUT/images). cvat writes \
+            OUT/images/ and OUT/annotations.xml (CVAT for images 1.1): create a task with the \
+            labels good and every kind as tags, upload the images, then the annotations. With \
             --include-flagged, the open review queue's frames come too, to label there. \
             What the tool exports goes back with `labels import`.
               linesight labels export --format imagefolder --out /var/lib/linesight/new-labels --since 2026-11-01
@@ -174,7 +178,8 @@ struct LabelsCommand: ParsableCommand {
 
                 """.utf8))
             }
-            print("exported \(r.labels.count) labeled frames to \(out)" + (includeFlagged ? " and \(r.toLabel) frames of the review queue to label" : ""))
+            print("exported \(r.labelled ?? r.labels.count) labeled frames to \(out)" + (includeFlagged ? " and \(r.toLabel) frames of the review queue to label" : "")
+                  + (r.missing > 0 ? "; \(r.missing) left out whose frame files are gone" : ""))
         }
     }
 }

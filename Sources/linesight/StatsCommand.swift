@@ -172,6 +172,13 @@ struct StatsCommand: ParsableCommand {
                 return
             }
             print(report.render(format), terminator: "")
+            if format == .table {
+                let drift = try store.driftSamples(since: since, until: until, camera: camera)
+                if let last = drift.last {
+                    print("input drift: \(drift.count) sample\(drift.count == 1 ? "" : "s") flagged for review (cameras \(Set(drift.map(\.camera)).sorted().joined(separator: ", "))); "
+                          + "last \(utc(last.time)) on \(last.camera): \(last.note)")
+                }
+            }
             if format == .table, rollups.isEmpty {
                 print("no \(parts ? "parts" : "verdicts") between \(Periods(timeZone: cfg.shifts.timeZone).hour(since)) and \(Periods(timeZone: cfg.shifts.timeZone).hour(until)) (\(cfg.shifts.timeZone.identifier))")
             }

@@ -51,6 +51,9 @@ struct LineConfigTests {
         #expect(c.cameras[0].v4l2?.path == "/dev/video3" && c.cameras[0].v4l2?.formats == [.yuyv])
         #expect(c.cameras[0].v4l2?.controls == ["exposure_absolute": 150, "gain": 4] && c.cameras[0].roi?.width == 300)
         #expect(c.cameras[1].replay?.path == "/base/frames" && c.cameras[1].replay?.loop == false)
+        let dim = try read("[drift]\nwindow = 50\nmax_shift = 3\n[[cameras]]\nid = \"s\"\nlighting_change_after = 100\nlighting_gain = 0.6\n")
+        #expect(dim.cameras[0].synthetic?.lightingChange == .init(afterFrames: 100, gain: 0.6))
+        #expect(dim.pipeline.drift.window == 50 && dim.pipeline.drift.maxShift == 3 && dim.pipeline.drift.enabled)
     }
 
     @Test(arguments: [
@@ -68,6 +71,11 @@ struct LineConfigTests {
         ("[[cameras]]\nid = \"a\"\nfps = 1e-11\n", "fps"),
         ("[[cameras]]\nid = \"a\"\nsource = \"v4l2\"\ndevice = \"/dev/video0\"\ncontrols = { gain = 99999999999 }\n", "gain"),
         ("[pipeline]\nqueue = 0\n[[cameras]]\nid = \"a\"\n", "outside 1...1000"),
+        ("[drift]\nwindow = 5\n[[cameras]]\nid = \"a\"\n", "window"),
+        ("[drift]\nmax_psi = nan\n[[cameras]]\nid = \"a\"\n", "max_psi"),
+        ("[drift]\nthreshold = 1\n[[cameras]]\nid = \"a\"\n", "unknown key 'drift.threshold'"),
+        ("[[cameras]]\nid = \"a\"\nlighting_gain = 0.5\n", "needs lighting_change_after"),
+        ("[[cameras]]\nid = \"a\"\nlighting_change_after = 10\nlighting_gain = 0\n", "lighting_gain"),
         ("[store]\n", "at least one [[cameras]]"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\ncameras = [\"b\"]\n", "'b' is not a camera id (known: a)"),
         ("[[cameras]]\nid = \"a\"\n[[stations]]\nid = \"s\"\n", "needs at least one camera"),

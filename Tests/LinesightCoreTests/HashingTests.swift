@@ -25,7 +25,7 @@ struct HashingTests {
 
     @Test func decisionsKeepTheirStoredSpelling() {
         #expect(Decision.allCases.map(\.rawValue) == ["pass", "fail", "no_verdict"])
-        #expect(FlagReason.allCases.map(\.rawValue) == ["uncertain", "low_stage2_confidence", "audit", "no_verdict", "suspect_label"])
+        #expect(FlagReason.allCases.map(\.rawValue) == ["uncertain", "low_stage2_confidence", "audit", "no_verdict", "suspect_label", "drift"])
     }
 
     static func sha256sum(_ file: String) throws -> String {

@@ -427,6 +427,30 @@ struct RegistryTests {
         }
     }
 
+    @Test func aDatabaseAtV7TakesDriftFlagsAfterV8AndKeepsItsFlags() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let old = try Store(path: file, busyTimeout: 5, schemaUpTo: "v7-defect-kinds")
+            try old.register(camera: "cam1", source: "synthetic")
+            try old.insert([VerdictBundle(verdict: verdict(1, .pass, flags: [.uncertain]))])
+            try old.pool.write { db in try db.execute(sql: "UPDATE flags SET note = 'kept', leased_by = 'ana', lease_until = 5") }
+            #expect(throws: (any Error).self, "v7 does not know the reason") {
+                try old.pool.write { db in try db.execute(sql: "INSERT INTO flags(verdict_id, reason, created_at) VALUES (1, 'drift', 0)") }
+            }
+        }
+        let store = try Store(path: file)
+        var b = VerdictBundle(verdict: verdict(2, .pass, flags: [.drift]))
+        b.flagNotes[.drift] = "input drift: brightness -3.0 spreads"
+        try store.insert([b])
+        let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT reason, note, leased_by, lease_until FROM flags ORDER BY id") }
+        #expect(rows.map { $0[0] as String } == ["uncertain", "drift"])
+        #expect(rows[0][1] as String? == "kept" && rows[0][2] as String? == "ana" && rows[0][3] as Double? == 5, "every column of the old rows kept")
+        #expect(rows[1][1] as String? == "input drift: brightness -3.0 spreads")
+        let samples = try store.driftSamples(since: 0, until: 2_000_000_000)
+        #expect(samples.count == 1 && samples[0].camera == "cam1" && samples[0].note.hasPrefix("input drift"))
+    }
+
     @Test func namedDefectKindsAreCheckedAndRecordedOnce() throws {
         let (dir, file) = try temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: dir) }

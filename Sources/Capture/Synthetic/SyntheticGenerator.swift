@@ -25,6 +25,14 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
         public init(partFrames: Int, gapFrames: Int) { (self.partFrames, self.gapFrames) = (partFrames, gapFrames) }
     }
     public var belt: Belt?
+    /// The lighting changes after this many frames: every pixel times `gain` (a lamp dims,
+    /// a shade opens), for rehearsing the drift alarm.
+    public struct LightingChange: Equatable, Sendable, Codable {
+        public var afterFrames: Int
+        public var gain: Double
+        public init(afterFrames: Int, gain: Double) { (self.afterFrames, self.gain) = (afterFrames, gain) }
+    }
+    public var lightingChange: LightingChange?
 
     public init() {}
 
@@ -38,6 +46,9 @@ public struct SyntheticConfig: Equatable, Sendable, Codable {
         }
         if let b = belt, !(1...10_000).contains(b.partFrames) || !(1...10_000).contains(b.gapFrames) {
             throw CaptureError.invalidConfig("belt frames \(b.partFrames) and \(b.gapFrames) must be 1...10000")
+        }
+        if let l = lightingChange, l.afterFrames < 0 || !(0.05...4).contains(l.gain) {
+            throw CaptureError.invalidConfig("lighting change after \(l.afterFrames) frames with gain \(l.gain): frames must be >= 0, gain 0.05-4")
         }
         guard !kinds.isEmpty, !textures.isEmpty else {
             throw CaptureError.invalidConfig("synthetic generator needs at least one defect kind and texture")

@@ -63,6 +63,10 @@ public final class SyntheticSource: FrameSource {
             (image, truth) = (sample.image, sample.defects)
             index += 1
         }
+        if let change = generator.config.lightingChange, sent >= change.afterFrames {
+            let g = Float(change.gain)
+            for i in image.pixels.indices { image.pixels[i] = UInt8(min(255, (Float(image.pixels[i]) * g).rounded())) }
+        }
         sent += 1
         let bytes = format == .mjpeg ? try encoder.encode(image, quality: quality) : image.pixels
         counters.frames += 1

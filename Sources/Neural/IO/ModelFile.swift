@@ -50,6 +50,9 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
     public var flipAverage: Bool?
     /// Int8 inference: the calibrated ranges of the int8 network's tensors. Nil: fp32.
     public var quantization: Quantization?
+    /// What the model's training inputs looked like (a stage-1 model's): the daemon's drift
+    /// watch compares the camera's recent frames with it. Nil: models made before it.
+    public var inputReference: InputReference?
     public var provenance: Provenance
 
     public init(spec: NetworkSpec, task: Task = .multiclass, classes: [String], normalization: Normalization,
@@ -57,6 +60,45 @@ public struct ModelMetadata: Codable, Equatable, Sendable {
         format = Self.currentFormat
         self.spec = spec; self.task = task; self.classes = classes
         self.normalization = normalization; self.thresholds = thresholds; self.provenance = provenance
+    }
+}
+
+/// What a model's training inputs looked like: per statistic (brightness, contrast,
+/// sharpness; `InputStatistics` in Imaging) the mean and standard deviation over the training
+/// images, and the distribution of the calibrated P(defect) of the good validation parts (the
+/// share in each tenth of 0...1).
+public struct InputReference: Codable, Equatable, Sendable {
+    public struct Moments: Codable, Equatable, Sendable {
+        public var mean: Double
+        public var std: Double
+        public init(mean: Double, std: Double) { (self.mean, self.std) = (mean, std) }
+    }
+
+    public var statistics: [String: Moments]
+    public var goodScores: [Double]
+    public var images: Int
+    /// How many good validation parts `goodScores` came from.
+    public var goodParts: Int
+
+    public init(statistics: [String: Moments], goodScores: [Double], images: Int, goodParts: Int) {
+        (self.statistics, self.goodScores, self.images, self.goodParts) = (statistics, goodScores, images, goodParts)
+    }
+
+    /// Ten bins of 0...1: the share of `scores` in each.
+    public static func histogram(_ scores: [Double]) -> [Double] {
+        var bins = [Double](repeating: 0, count: 10)
+        let finite = scores.filter(\.isFinite)
+        for s in finite { bins[min(9, max(0, Int(s * 10)))] += 1 }
+        return finite.isEmpty ? bins : bins.map { $0 / Double(finite.count) }
+    }
+
+    func check() -> String? {
+        for (name, m) in statistics where !(m.mean.isFinite && m.std.isFinite && m.std >= 0) { return "statistic \(name) is not a finite mean and non-negative spread" }
+        guard goodScores.count == 10, goodScores.allSatisfy({ $0.isFinite && $0 >= 0 }),
+              goodParts == 0 ? goodScores.allSatisfy({ $0 == 0 }) : abs(goodScores.reduce(0, +) - 1) < 1e-6 else {
+            return "goodScores must be ten shares summing to 1 (all 0 when goodParts is 0)"
+        }
+        return images >= 0 && goodParts >= 0 ? nil : "images and goodParts must not be negative"
     }
 }
 
@@ -96,6 +138,7 @@ extension ModelMetadata {
         }
         try provenance.validate(bad)
         try quantization?.validate(bad)
+        if let why = inputReference?.check() { throw bad("inputReference", why) }
         return plan
     }
 

@@ -153,6 +153,9 @@ public final class Retrainer {
         newMeta.temperature = temperature
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
+        // the drift watch's reference: what this round trained on (the line as it is now)
+        let scores = calibLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature, passIndex: d.passIndex) }
+        newMeta.inputReference = InputReference.measure(d.train, goodScores: zip(scores, calib.labels).filter { $0.1 == d.passIndex }.map(\.0))
         return newMeta
     }
 

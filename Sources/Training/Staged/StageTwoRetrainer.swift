@@ -102,18 +102,27 @@ public final class StageTwoRetrainer {
         let candidateKinds = meta.classes + candidates
         let newLoaded = try ImageFolder.load(inp.newData, fresh.filter { $0.defects.allSatisfy(candidateKinds.contains) }, shape: shape,
                                              workers: Compute.current().threads)
-        // counted among the images that loaded; oldest named first, as many as fit in 32
-        var learnable: [String] = []
-        for k in candidates {
-            let n = newLoaded.kept.filter { $0.defects.contains(k) }.count
-            if n < Self.newKindMinimum {
-                waiting.append(WaitingKind(kind: k, labels: n, reason: "stage 2 learns a kind from \(Self.newKindMinimum) labelled parts"))
-            } else if meta.classes.count + learnable.count >= 32 {
-                waiting.append(WaitingKind(kind: k, labels: n, reason: "stage 2 holds at most 32 kinds"))
-            } else {
-                learnable.append(k)
+        // Counted among the images that loaded and that stage 2 can use (every kind on them
+        // learned): leaving out one kind can leave another short, so count until it settles.
+        // Oldest named first, as many as fit in 32.
+        var learnable = candidates, left: [String: WaitingKind] = [:]
+        while true {
+            let usable = newLoaded.kept.filter { $0.defects.allSatisfy { meta.classes.contains($0) || learnable.contains($0) } }
+            var keep: [String] = []
+            for k in learnable {
+                let n = usable.filter { $0.defects.contains(k) }.count
+                if n < Self.newKindMinimum {
+                    left[k] = WaitingKind(kind: k, labels: n, reason: "stage 2 learns a kind from \(Self.newKindMinimum) labelled parts")
+                } else if meta.classes.count + keep.count >= 32 {
+                    left[k] = WaitingKind(kind: k, labels: n, reason: "stage 2 holds at most 32 kinds")
+                } else {
+                    keep.append(k)
+                }
             }
+            if keep == learnable { break }
+            learnable = keep
         }
+        waiting += candidates.compactMap { left[$0] }.filter { !learnable.contains($0.kind) }
         let kinds = meta.classes + learnable
         let known = { (items: [LabeledImage]) in items.filter { $0.defects.allSatisfy(kinds.contains) } }
         let replayLoaded = try ImageFolder.load("", known(replay), shape: shape, workers: Compute.current().threads)

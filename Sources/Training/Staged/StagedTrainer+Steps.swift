@@ -88,6 +88,9 @@ extension StagedTrainer {
                                      + (o.teacher.map { "; distilled from \($0) (temperature \(o.distillTemperature), soft-target weight \(o.distillWeight))" } ?? "")))
         meta.temperature = cal.temperature
         meta.flipAverage = o.flipAverage
+        // the drift watch's reference: the training images, and the good validation parts' scores
+        let good = zip(cal.validationProbabilities, one.validation.labels).filter { $0.1 == 0 }.map(\.0)
+        meta.inputReference = InputReference.measure(d.all.subset(d.train), goodScores: good)
         return meta
     }
 

@@ -19,7 +19,7 @@ final class ReviewSession {
     private(set) var pending: [String] = []
     private(set) var current: FlaggedFrame?
     private(set) var selected: Set<String> = []
-    private(set) var history: [(frame: FlaggedFrame, decision: ReviewDecision)] = []
+    private(set) var history: [(frame: FlaggedFrame, decision: ReviewDecision, newKinds: [String])] = []
     private(set) var skipped: Set<Int64> = []
     private(set) var message = ""
     private(set) var decided = 0
@@ -52,9 +52,9 @@ final class ReviewSession {
     }
 
     /// Records a decision, or, when the lease was lost, says why and moves on.
-    private func decideOrExplain(_ f: FlaggedFrame, _ decision: () throws -> ReviewDecision, _ text: String) throws -> Outcome {
+    private func decideOrExplain(_ f: FlaggedFrame, _ decision: () throws -> ReviewDecision, _ text: String, newKinds: [String] = []) throws -> Outcome {
         do {
-            try record(f, try decision(), text)
+            try record(f, try decision(), text, newKinds)
         } catch StoreError.conflict(let why) {
             message = why
         }
@@ -92,7 +92,7 @@ final class ReviewSession {
             let named = pending.filter(defects.contains)
             let outcome = try decideOrExplain(f, { try store.decide(f, defects: defects, reviewer: reviewer, newKinds: named) },
                                               "frame \(f.frameId): \(defects.isEmpty ? "good" : defects.joined(separator: "+"))"
-                                              + (named.isEmpty ? "" : "; new kind \(named.joined(separator: ", ")) recorded"))
+                                              + (named.isEmpty ? "" : "; new kind \(named.joined(separator: ", ")) recorded"), newKinds: named)
             if history.last?.frame.verdictId == f.verdictId { pending.removeAll(where: named.contains) }
             return outcome
         case .char("n"):
@@ -166,8 +166,8 @@ final class ReviewSession {
         return .stay
     }
 
-    private func record(_ f: FlaggedFrame, _ d: ReviewDecision, _ what: String) throws {
-        history.append((f, d))
+    private func record(_ f: FlaggedFrame, _ d: ReviewDecision, _ what: String, _ newKinds: [String]) throws {
+        history.append((f, d, newKinds))
         decided += 1
         message = what + " (z undoes)"
     }
@@ -175,7 +175,8 @@ final class ReviewSession {
     private func undo() throws -> Outcome {
         guard let last = history.popLast() else { message = "nothing to undo"; return .stay }
         if let c = current, c.verdictId != last.frame.verdictId { try store.release(c, reviewer: reviewer) }
-        try store.undo(last.decision, reviewer: reviewer, seconds: lease)
+        try store.undo(last.decision, reviewer: reviewer, seconds: lease, namedKinds: last.newKinds)
+        for k in last.newKinds where !pending.contains(k) { pending.append(k) }  // named again by the next label that uses it
         decided -= 1
         current = last.frame
         if case .labeled = last.decision {

@@ -117,7 +117,11 @@ enum HTTPAPI {
             return ["camera": p.camera, "received": s.received, "passes": s.passes, "fails": s.fails, "no_verdicts": s.noVerdicts,
                     "dropped": s.dropped, "queue_depth": s.queueDepth, "source": s.sourceState.rawValue,
                     "model_stage1": p.modelVersions.0, "model_stage2": p.modelVersions.1 ?? NSNull(),
-                    "latency_p50_ms": number(s.latency.quantile(0.5)), "latency_p99_ms": number(s.latency.quantile(0.99))]
+                    "latency_p50_ms": number(s.latency.quantile(0.5)), "latency_p99_ms": number(s.latency.quantile(0.99)),
+                    "drift": s.drift.map { r -> Any in
+                        ["score": number(r.score), "alarm": r.alarm, "psi": number(r.psi), "frames": r.frames, "worst": r.worst,
+                         "shifts": r.shifts.mapValues { number($0) }, "alarms": s.driftAlarms] as [String: Any]
+                    } ?? NSNull()]
         }
         let range = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s))
         var out: [String: Any] = ["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)]

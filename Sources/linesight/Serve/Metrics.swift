@@ -32,6 +32,17 @@ enum Metrics {
         if !watched.isEmpty {
             out.gauge("linesight_presence_score", "Presence gating: the last frame's part-present score (0 the empty scene).", watched)
         }
+        let drifting = all.compactMap { c in c.1.drift.map { (c.0, $0) } }
+        if !drifting.isEmpty {
+            out.gauge("linesight_drift_score", "Input drift: the camera's recent frames against the stage-1 model's training data (1 or more: the alarm).",
+                      drifting.map { (["camera": $0.0], $0.1.score) })
+            out.gauge("linesight_drift_shift", "Input drift per statistic: (window mean - training mean) / training spread.",
+                      drifting.flatMap { cam, r in r.shifts.sorted { $0.key < $1.key }.map { (["camera": cam, "statistic": $0.key], $0.value) } })
+            out.gauge("linesight_drift_scores_psi", "Input drift: population stability index of stage 1's scores against the good validation parts'.",
+                      drifting.map { (["camera": $0.0], $0.1.psi) })
+            out.gauge("linesight_drift_alarm", "1 while the camera's drift alarm is up.", drifting.map { (["camera": $0.0], $0.1.alarm ? 1 : 0) })
+        }
+        out.counter("linesight_drift_alarms_total", "Times a camera's drift alarm rose.", all.map { (["camera": $0.0], Double($0.1.driftAlarms)) })
         out.counter("linesight_frames_saved_total", "JPEGs kept for review, failures and audits.", all.map { (["camera": $0.0], Double($0.1.framesSaved)) })
         out.counter("linesight_frame_save_errors_total", "JPEGs that could not be written (disk full?); verdicts still flow.", all.map { (["camera": $0.0], Double($0.1.saveErrors)) })
         out.histogram("linesight_frame_latency_ms", "Capture to verdict, milliseconds.", all.map { (["camera": $0.0], $0.1.latency) })

@@ -375,7 +375,20 @@ enum OpenAPI {
                     "model_stage1": {"type": "string"},
                     "model_stage2": {"type": "string", "nullable": true},
                     "latency_p50_ms": {"type": "number", "nullable": true},
-                    "latency_p99_ms": {"type": "number", "nullable": true}
+                    "latency_p99_ms": {"type": "number", "nullable": true},
+                    "drift": {
+                      "type": "object", "nullable": true,
+                      "description": "Input drift: the camera's recent frames against the stage-1 model's training data (null: off, or the model has no reference). score 1 or more is the alarm.",
+                      "properties": {
+                        "score": {"type": "number", "nullable": true},
+                        "alarm": {"type": "boolean"},
+                        "psi": {"type": "number", "nullable": true},
+                        "frames": {"type": "integer"},
+                        "worst": {"type": "string"},
+                        "shifts": {"type": "object", "additionalProperties": {"type": "number", "nullable": true}},
+                        "alarms": {"type": "integer"}
+                      }
+                    }
                   }
                 }
               },

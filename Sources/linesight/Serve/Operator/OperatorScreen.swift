@@ -75,6 +75,8 @@ final class OperatorScreen: @unchecked Sendable {
         o["recent_bad_percent"] = bad.map { ($0 * 10).rounded() / 10 as Any } ?? NSNull()
         o["alarms"] = alarms
         o["events"] = events
+        o["drift"] = Dictionary(inspection.pipelines.compactMap { p in p.stats.drift.map { (p.camera, (($0.score * 100).rounded() / 100) as Any) } },
+                                uniquingKeysWith: { a, _ in a })
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
@@ -93,6 +95,7 @@ final class OperatorScreen: @unchecked Sendable {
             case .failed: out.append("camera \(p.camera) failed")
             default: break
             }
+            if let d = p.stats.drift, d.alarm { out.append("camera \(p.camera) input drift: \(d.summary)") }
         }
         for h in outputs.health {
             if let alarm = h.alarm { out.append("output \(h.name) failing: \(alarm)") }

@@ -1,0 +1,147 @@
+import Foundation
+import Imaging
+import Neural
+
+/// The drift watch's settings (`[drift]`).
+public struct DriftSettings: Equatable, Sendable {
+    public var enabled = true
+    /// Frames in the rolling window compared with the model's training data.
+    public var window = 200
+    /// A statistic's window mean this many training spreads (standard deviations over the
+    /// training images) from the training mean scores 1: the alarm.
+    public var maxShift = 2.0
+    /// The population stability index of stage 1's scores on the window against the good
+    /// validation parts' that scores 1 (0.25: the usual "significant shift").
+    public var maxPSI = 0.25
+    public init() {}
+}
+
+/// One camera's drift, as of its last frame.
+public struct DriftReading: Equatable, Sendable {
+    /// The largest of the components, each divided by its alarm level: 1 or more is drift.
+    public var score: Double
+    /// Per statistic (brightness, contrast, sharpness): (window mean - training mean) / training spread.
+    public var shifts: [String: Double]
+    /// Stage 1's scores on the window against the good validation parts' (PSI).
+    public var psi: Double
+    /// The component that scores highest.
+    public var worst: String
+    public var frames: Int
+    public var alarm: Bool
+    /// Frames this watch has seen in all (orders readings from several workers).
+    public var observed: UInt64 = 0
+    /// The identity of the watch (a new model's watch starts over).
+    public var model: ObjectIdentifier?
+
+    /// For logs, flag notes and screens: "brightness -3.1 spreads, scores PSI 0.08 (score 1.55 over 200 frames)".
+    public var summary: String {
+        let parts = InputStatistics.names.compactMap { n in shifts[n].map { "\(n) \(Self.signed($0)) spreads" } }
+        return (parts + [String(format: "scores PSI %.2f", psi)]).joined(separator: ", ")
+            + String(format: " (drift %.2f", score) + ", worst \(worst), over \(frames) frames)"
+    }
+
+    static func signed(_ v: Double) -> String { (v >= 0 ? "+" : "") + String(format: "%.1f", v) }
+}
+
+/// Watches what one camera sees against a stage-1 model's `InputReference`: a rolling window
+/// of the input statistics and stage 1's scores (those once the window is full). The alarm
+/// rises when the drift score reaches 1 with at least a quarter of the window seen, and
+/// clears below 0.8; while it is
+/// up, one frame per window is asked for as a sample to review. Not thread-safe: its
+/// pipeline calls it under a lock.
+public final class DriftMonitor {
+    public let reference: InputReference
+    public let settings: DriftSettings
+    /// Stage-1 scores from this tenth of 0...1 up are left out of the score comparison on
+    /// both sides: the reference holds good parts only, the line also defective ones, whose
+    /// scores (at and over the fail threshold) are not drift.
+    let scoreBins: Int
+    private var values: [[Double]]
+    private var scores: [Int?]
+    private var next = 0, count = 0
+    private var sums: [Double]
+    private var bins: [Int]
+    private var scored = 0
+    private var sinceSample = 0
+    private var observed: UInt64 = 0
+    public private(set) var reading: DriftReading?
+
+    /// `failThreshold`: stage 1's (scores at or over it are fails, not compared).
+    public init(reference: InputReference, settings: DriftSettings, failThreshold: Double = 1) {
+        self.reference = reference
+        self.settings = settings
+        scoreBins = failThreshold.isFinite ? max(0, min(10, Int(failThreshold * 10))) : 10
+        let n = max(1, settings.window)
+        values = Array(repeating: Array(repeating: 0, count: n), count: InputStatistics.names.count)
+        scores = Array(repeating: nil, count: n)
+        sums = Array(repeating: 0, count: InputStatistics.names.count)
+        bins = Array(repeating: 0, count: 10)
+    }
+
+    /// Adds one judged frame; returns the reading and whether this frame is a drift sample
+    /// (the alarm just rose, or a window's worth of frames passed under it).
+    public func observe(_ s: InputStatistics, score: Double?) -> (reading: DriftReading, sample: Bool) {
+        let n = values[0].count
+        if count == n {   // the oldest frame leaves the window
+            for k in sums.indices { sums[k] -= values[k][next] }
+            if let b = scores[next] { bins[b] -= 1; scored -= 1 }
+        } else {
+            count += 1
+        }
+        let v = s.values
+        for k in sums.indices {
+            values[k][next] = v[k].isFinite ? v[k] : 0
+            sums[k] += values[k][next]
+        }
+        let bin = score.flatMap { $0.isFinite ? min(9, max(0, Int($0 * 10))) : nil }.flatMap { $0 < scoreBins ? $0 : nil }
+        scores[next] = bin
+        if let bin { bins[bin] += 1; scored += 1 }
+        next = (next + 1) % n
+        let r = measure()
+        let ready = count * 4 >= n
+        let was = reading?.alarm ?? false
+        let alarm = ready && (was ? r.score >= 0.8 : r.score >= 1)
+        var out = r
+        out.alarm = alarm
+        observed += 1
+        (out.observed, out.model) = (observed, ObjectIdentifier(self))
+        reading = out
+        var sample = false
+        if alarm {
+            sinceSample += 1
+            if !was || sinceSample >= n { sample = true; sinceSample = 0 }
+        } else {
+            sinceSample = 0
+        }
+        return (out, sample)
+    }
+
+    private func measure() -> DriftReading {
+        var shifts: [String: Double] = [:]
+        var parts: [(String, Double)] = []
+        for (k, name) in InputStatistics.names.enumerated() {
+            guard let m = reference.statistics[name] else { continue }
+            // a spread under 0.01 (2.5 grey levels) is taken as 0.01: very uniform training
+            // images must not make a change of a grey level an alarm
+            let shift = (sums[k] / Double(count) - m.mean) / max(m.std, 0.01)
+            shifts[name] = shift
+            parts.append((name, abs(shift) / settings.maxShift))
+        }
+        var psi = 0.0
+        // Only over a full window and a reference of 30 good parts or more, over the bins
+        // under the fail threshold (each side renormalized to them), each side smoothed by
+        // half a part in every bin for its own count, so a bin one side happens to miss or
+        // catch once does not swing it.
+        let kept = Array(reference.goodScores.prefix(scoreBins)), mass = kept.reduce(0, +)
+        if count == values[0].count, scored >= 10, reference.goodParts >= 30, mass > 0 {
+            let n = Double(scored), m = Double(reference.goodParts) * mass, k = Double(kept.count)
+            for b in kept.indices {
+                let p = (Double(bins[b]) + 0.5) / (n + 0.5 * k), q = (kept[b] / mass * m + 0.5) / (m + 0.5 * k)
+                psi += (p - q) * log(p / q)
+            }
+        }
+        parts.append(("scores", psi / settings.maxPSI))
+        let worst = parts.max { $0.1 < $1.1 }!
+        return DriftReading(score: worst.1, shifts: shifts, psi: psi, worst: worst.0, frames: count, alarm: false)
+    }
+}
