@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import GRDB
+import Neural
 import Store
 import TestSupport
 import Testing
@@ -156,6 +157,46 @@ struct HostileAPITests {
         kill(h.pid, SIGTERM)
         let r = h.finish()
         #expect(r.status == 0, "the daemon survived every request: \(r.err.suffix(500))")
+    }
+
+    @Test("drift references in model files: a hostile one is refused on reload and the line goes on; an extreme one alarms without stopping verdicts")
+    func driftReferences() throws {
+        let h = try ServeHarness.shipped(name: "hostile-drift")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        try h.start()
+        #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 10 }, "verdicts flow")
+        #expect(h.metric("linesight_drift_score{camera=\"demo\"}") == nil, "a model without a reference: the watch is off")
+        let live = h.dir + "/linesight-data/models/stage1.safetensors"
+        let (net, meta) = try ModelFile.load(path: live)
+        let goodScores = [1.0] + Array(repeating: 0.0, count: 9)
+        // hostile: a reference the writer would refuse, made by editing a valid file's header
+        var marked = meta
+        marked.inputReference = InputReference(statistics: [:], goodScores: goodScores, images: 3, goodParts: 777)
+        try ModelFile.save(net, marked, to: h.dir + "/marked.safetensors")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/marked.safetensors"))
+        let mark = try #require(bytes.range(of: Data("\\\"goodParts\\\":777".utf8)), "the header names goodParts")
+        bytes.replaceSubrange(mark, with: Data("\\\"goodParts\\\":-77".utf8))  // the metadata is a JSON string in the header
+        try bytes.write(to: URL(fileURLWithPath: live))
+        kill(h.pid, SIGHUP)
+        #expect(h.wait(10) { (h.metric("linesight_model_reloads_total{result=\"refused\"}") ?? 0) >= 1 }, "refused")
+        var before = h.metric("linesight_store_committed_total") ?? 0
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing on the old model")
+        // extreme but valid: no spread, means far off: the watch alarms at once, with finite figures, and the line goes on
+        var extreme = meta
+        extreme.inputReference = InputReference(statistics: ["brightness": .init(mean: 1e300, std: 0), "contrast": .init(mean: -5, std: 0),
+                                                             "sharpness": .init(mean: 0, std: 1e-300)], goodScores: goodScores, images: 3, goodParts: 200)
+        try ModelFile.save(net, extreme, to: live)
+        kill(h.pid, SIGHUP)
+        #expect(h.wait(30) { h.metric("linesight_drift_alarm{camera=\"demo\"}") == 1 },
+                "the alarm rises: \(h.metrics().filter { $0.key.contains("drift") || $0.key.contains("reload") })")
+        let figures = h.metrics().filter { $0.key.hasPrefix("linesight_drift_") }
+        #expect(!figures.isEmpty && figures.values.allSatisfy(\.isFinite), "\(figures)")
+        #expect(h.json("/api/v1/stats") != nil, "the stats API still answers with JSON")
+        before = h.metric("linesight_store_committed_total") ?? 0
+        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing while it alarms")
+        kill(h.pid, SIGTERM)
+        let end = h.finish()
+        #expect(end.status == 0 && end.err.contains("input drift"), "\(end.err.suffix(800))")
     }
 
     @Test("live-event clients are bounded: the 17th gets a 503, and a port in use is a failed start")
