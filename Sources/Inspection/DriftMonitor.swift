@@ -56,6 +56,11 @@ public final class DriftMonitor {
     /// both sides: the reference holds good parts only, the line also defective ones, whose
     /// scores (at and over the fail threshold) are not drift.
     let scoreBins: Int
+    /// Fixed at the start: each statistic's reference (in `InputStatistics.names` order), and
+    /// the good parts' score shares under the fail threshold with their total.
+    private let moments: [InputReference.Moments?]
+    private let keptShares: [Double]
+    private let keptMass: Double
     private var values: [[Double]]
     private var scores: [Int?]
     private var next = 0, count = 0
@@ -71,6 +76,9 @@ public final class DriftMonitor {
         self.reference = reference
         self.settings = settings
         scoreBins = failThreshold.isFinite ? max(0, min(10, Int(failThreshold * 10))) : 10
+        moments = InputStatistics.names.map { reference.statistics[$0] }
+        keptShares = reference.goodScores.count == 10 ? Array(reference.goodScores.prefix(scoreBins)) : []
+        keptMass = keptShares.reduce(0, +)
         let n = max(1, settings.window)
         values = Array(repeating: Array(repeating: 0, count: n), count: InputStatistics.names.count)
         scores = Array(repeating: nil, count: n)
@@ -120,7 +128,7 @@ public final class DriftMonitor {
         var shifts: [String: Double] = [:]
         var parts: [(String, Double)] = []
         for (k, name) in InputStatistics.names.enumerated() {
-            guard let m = reference.statistics[name] else { continue }
+            guard let m = moments[k] else { continue }
             // a spread under 0.01 (2.5 grey levels) is taken as 0.01: very uniform training
             // images must not make a change of a grey level an alarm
             let shift = (sums[k] / Double(count) - m.mean) / max(m.std, 0.01)
@@ -132,7 +140,7 @@ public final class DriftMonitor {
         // under the fail threshold (each side renormalized to them), each side smoothed by
         // half a part in every bin for its own count, so a bin one side happens to miss or
         // catch once does not swing it.
-        let kept = Array(reference.goodScores.prefix(scoreBins)), mass = kept.reduce(0, +)
+        let kept = keptShares, mass = keptMass
         if count == values[0].count, scored >= 10, reference.goodParts >= 30, mass > 0 {
             let n = Double(scored), m = Double(reference.goodParts) * mass, k = Double(kept.count)
             for b in kept.indices {

@@ -45,14 +45,7 @@ public enum LabelExport {
             let label = l.defects.first ?? "good"
             let file = "\(label)/\(l.frameId).jpg"
             try fm.createDirectory(atPath: out + "/" + label, withIntermediateDirectories: true)
-            let source = l.path.hasPrefix("/") ? l.path : frames + "/" + l.path
-            let target = out + "/" + file
-            try? fm.removeItem(atPath: target)
-            if let roi {
-                try crop(source, roi, to: target, decoder: decoder, encoder: encoder)
-            } else {
-                try fm.copyItem(atPath: source, toPath: target)
-            }
+            _ = try writeJudgedRegion(l.path, roi: l.roi, frames: frames, to: out + "/" + file, decoder: decoder, encoder: encoder)
             csv += CSV.row([file, label, l.defects.joined(separator: "+")])
             report.framings.insert("\(l.camera) " + (roi.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" } ?? "whole frame"))
             if l.defects.isEmpty { report.good += 1 } else { report.defective += 1 }

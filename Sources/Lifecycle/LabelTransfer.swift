@@ -91,9 +91,9 @@ public struct LabelTransfer {
         // a label the frame already has is not given again (who gave it, and when, stay)
         let current = Dictionary(try store.currentLabels().map { ($0.frameId, Set($0.defects)) }, uniquingKeysWith: { a, _ in a })
         let changed = parsed.rows.filter { current[$0.frame] != Set($0.defects) }
-        try store.label(changed.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds.filter { k in changed.contains { $0.defects.contains(k) } })
         // a label confirmed as it was still closes the frame's flags (a suspect label cleared)
-        try store.closeOpenFlags(frames: parsed.rows.filter { current[$0.frame] == Set($0.defects) }.map(\.frame))
+        try store.label(changed.map { ($0.frame, $0.defects) }, who: who, source: "import", newKinds: newKinds.filter { k in changed.contains { $0.defects.contains(k) } },
+                        confirmed: parsed.rows.filter { current[$0.frame] == Set($0.defects) }.map(\.frame))
         return (changed.count, parsed.unlabelled, parsed.rows.count - changed.count)
     }
 

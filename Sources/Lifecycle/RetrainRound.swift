@@ -78,12 +78,13 @@ public final class RetrainRound {
     /// has none of them, and stage 2 would forget a kind it learned from them.
     public func collectLabels() throws -> (directory: String, report: LabelExport.Report, olderNamed: Int) {
         let store = promotion.registry.store
-        let fresh = try store.currentLabels(since: champion.createdAt)
+        let all = try store.currentLabels()
+        let fresh = all.filter { $0.labeledAt >= champion.createdAt }
         guard !fresh.isEmpty else {
             throw LifecycleError.noLabels("no labels given since the champion \(champion.version) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
         }
         let named = Set(try store.namedDefectKinds().map(\.name)), have = Set(fresh.map(\.frameId))
-        let older = named.isEmpty ? [] : try store.currentLabels().filter { !have.contains($0.frameId) && $0.defects.contains(where: named.contains) }
+        let older = all.filter { !have.contains($0.frameId) && $0.defects.contains(where: named.contains) }
         let labels = fresh + older
         let dir = promotion.modelsDirectory + "/retrain-labels"
         try? FileManager.default.removeItem(atPath: dir)

@@ -101,12 +101,14 @@ extension Store {
         try label(frames.map { ($0, defects) }, who: who, source: source, newKinds: newKinds, now: now)
     }
 
-    /// Labels several frames, each with its own defects, in one transaction.
+    /// Labels several frames, each with its own defects, in one transaction. `confirmed`:
+    /// frames whose label was given again as it is: no new label, but their flags close.
     public func label(_ items: [(frame: Int64, defects: [String])], who: String, source: String, newKinds: [String] = [],
-                      now: Double = Date().timeIntervalSince1970) throws {
+                      confirmed: [Int64] = [], now: Double = Date().timeIntervalSince1970) throws {
         for n in newKinds { try DefectKind.validate(n) }
         try pool.write { db in
             try Self.nameDefectKinds(newKinds, who: who, now: now, db)
+            for id in confirmed { try Self.closeFlags(frame: id, db) }
             for (id, defects) in items {
                 guard try Int.fetchOne(db, sql: "SELECT 1 FROM frames WHERE id = ?", arguments: [id]) != nil else {
                     throw StoreError.notFound("frame \(id)")
@@ -114,25 +116,17 @@ extension Store {
                 let previous = try Int64.fetchOne(db, sql: "SELECT id FROM labels WHERE frame_id = ? ORDER BY id DESC LIMIT 1", arguments: [id])
                 try db.execute(sql: "INSERT INTO labels(frame_id, label, who, labeled_at, source, supersedes) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [id, defects.isEmpty ? "good" : defects.joined(separator: "+"), who, now, source, previous])
-                try db.execute(sql: """
-                    UPDATE flags SET status = 'labeled' WHERE status = 'open'
-                      AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)
-                    """, arguments: [id])
+                try Self.closeFlags(frame: id, db)
             }
         }
     }
 
-    /// Closes the open flags of `frames` without a new label (a label import that confirmed
-    /// the label a frame already has).
-    public func closeOpenFlags(frames: [Int64]) throws {
-        try pool.write { db in
-            for id in frames {
-                try db.execute(sql: """
-                    UPDATE flags SET status = 'labeled' WHERE status = 'open'
-                      AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)
-                    """, arguments: [id])
-            }
-        }
+    /// The frame's open flags, closed as labelled.
+    private static func closeFlags(frame id: Int64, _ db: Database) throws {
+        try db.execute(sql: """
+            UPDATE flags SET status = 'labeled' WHERE status = 'open'
+              AND verdict_id = (SELECT verdict_id FROM frames WHERE id = ?)
+            """, arguments: [id])
     }
 
     /// The id of every kept frame (what a label import may name).

@@ -134,8 +134,8 @@ public final class Retrainer {
         let fit = StageOneCalibration.fit(calibLogits, calib.labels, passIndex: d.passIndex,
                                           targetRecall: inp.options.targetRecall, failBudget: inp.options.failBudget)
         var t = fit.thresholds
+        let stage1 = calibLogits.map { StageOneCalibration.defectProbability($0, temperature: fit.temperature, passIndex: d.passIndex) }
         if let path = inp.stageTwoPath {
-            let stage1 = calibLogits.map { StageOneCalibration.defectProbability($0, temperature: fit.temperature, passIndex: d.passIndex) }
             do {
                 if let line = try Self.lineThresholds(stageTwo: path, calib, stage1: stage1, passIndex: d.passIndex, targetRecall: inp.options.targetRecall) {
                     t = line
@@ -154,8 +154,7 @@ public final class Retrainer {
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
         // the drift watch's reference: what this round trained on (the line as it is now)
-        let scores = calibLogits.map { StageOneCalibration.defectProbability($0, temperature: temperature, passIndex: d.passIndex) }
-        newMeta.inputReference = InputReference.measure(d.train, goodScores: zip(scores, calib.labels).filter { $0.1 == d.passIndex }.map(\.0))
+        newMeta.inputReference = InputReference.measure(d.train, goodScores: zip(stage1, calib.labels).filter { $0.1 == d.passIndex }.map(\.0))
         return newMeta
     }
 

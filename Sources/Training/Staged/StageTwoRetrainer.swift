@@ -41,8 +41,9 @@ public final class StageTwoRetrainer {
         let thresholds = meta.classes.map { perKind[$0] ?? flat }
         // the champion knows only its own kinds: it is scored on those
         let champion = d.validation.count > 0 ? scores(championNet, d.validation.knowing(old), normalization, thresholds) : nil
-        let (copy, _) = try ModelFile.load(path: inp.championPath)
-        let (net, spec) = kinds.count > old ? try growHead(copy, spec: meta.spec, to: kinds.count, seed: inp.options.seed) : (copy, meta.spec)
+        // the challenger: a copy of the champion, its head grown when new kinds come (growHead only reads its source)
+        let (net, spec) = kinds.count > old ? try growHead(championNet, spec: meta.spec, to: kinds.count, seed: inp.options.seed)
+            : (try ModelFile.load(path: inp.championPath).network, meta.spec)
         try fineTune(net, d, normalization, inp)
         let start = thresholds + [Double](repeating: 0.5, count: kinds.count - old)
         var challengerThresholds = Self.pickThresholds(net, start, champion, d.validation, normalization)
