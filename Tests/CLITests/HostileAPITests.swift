@@ -165,7 +165,8 @@ struct HostileAPITests {
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
         try h.start()
         #expect(h.wait(60) { (h.metric("linesight_store_committed_total") ?? 0) >= 10 }, "verdicts flow")
-        #expect(h.metric("linesight_drift_score{camera=\"demo\"}") == nil, "a model without a reference: the watch is off")
+        #expect(h.wait(10) { h.metric("linesight_drift_score{camera=\"demo\"}") != nil } && h.metric("linesight_drift_alarm{camera=\"demo\"}") == 0,
+                "the fixture's calm reference: watched, no alarm")
         let live = h.dir + "/linesight-data/models/stage1.safetensors"
         let (net, meta) = try ModelFile.load(path: live)
         let goodScores = [1.0] + Array(repeating: 0.0, count: 9)
