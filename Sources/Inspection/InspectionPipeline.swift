@@ -62,7 +62,7 @@ public final class InspectionPipeline: @unchecked Sendable {
     private var pending: [StagedClassifier?]
     private let policyLock = NSLock()
     /// The drift watch (under `policyLock`), against the reference of the stage-1 model it was made for.
-    private var drift: (model: String, monitor: DriftMonitor?)?
+    private var drift: (model: String, monitor: DriftMonitor)?
     private var current = PipelineStats()
     private var stopRequested = false
     private let finished = DispatchGroup()
@@ -260,26 +260,20 @@ public final class InspectionPipeline: @unchecked Sendable {
     /// watch is off, and its last reading is cleared).
     private func watchDrift(_ classifier: StagedClassifier, _ j: Judgement) -> DriftReading? {
         guard settings.drift.enabled else { return nil }
-        let watching = policyLock.withLock { () -> Bool in
-            if drift?.model != classifier.stage1.version {
-                drift = (classifier.stage1.version, classifier.stage1.metadata.inputReference.map {
-                    DriftMonitor(reference: $0, settings: settings.drift, failThreshold: classifier.thresholds.fail)
-                })
-            }
-            return drift?.monitor != nil
-        }
-        guard watching else {
+        guard let reference = classifier.stage1.metadata.inputReference else {
             lock.withLock { current.drift = nil }
             return nil
         }
         let stats = classifier.lastInputStatistics()
-        let step = policyLock.withLock { () -> (reading: DriftReading, sample: Bool, was: Bool)? in
-            guard let monitor = drift?.monitor else { return nil }
+        let step = policyLock.withLock { () -> (reading: DriftReading, sample: Bool, was: Bool) in
+            if drift?.model != classifier.stage1.version {
+                drift = (classifier.stage1.version, DriftMonitor(reference: reference, settings: settings.drift, failThreshold: classifier.thresholds.fail))
+            }
+            let monitor = drift!.monitor
             let was = monitor.reading?.alarm ?? false
             let r = monitor.observe(stats, score: j.stage1Score)
             return (r.reading, r.sample, was)
         }
-        guard let step else { return nil }
         let reading = step.reading
         lock.withLock {
             // with several workers a slower one must not put back an older reading
