@@ -20,7 +20,9 @@ public struct DriftSettings: Equatable, Sendable {
 public struct DriftReading: Equatable, Sendable {
     /// The largest of the components, each divided by its alarm level: 1 or more is drift.
     public var score: Double
-    /// Per statistic (brightness, contrast, sharpness): (window mean - training mean) / training spread.
+    /// Per statistic (brightness, contrast, sharpness): (window mean - training mean) / training
+    /// spread; "embedding": the window's median embedding distance against the good parts' (in
+    /// their spreads), when the model has an embedding reference.
     public var shifts: [String: Double]
     /// Stage 1's scores on the window against the good validation parts' (PSI).
     public var psi: Double
@@ -35,7 +37,7 @@ public struct DriftReading: Equatable, Sendable {
 
     /// For logs, flag notes and screens: "brightness -3.1 spreads, scores PSI 0.08 (score 1.55 over 200 frames)".
     public var summary: String {
-        let parts = InputStatistics.names.compactMap { n in shifts[n].map { "\(n) \(Self.signed($0)) spreads" } }
+        let parts = (InputStatistics.names + ["embedding"]).compactMap { n in shifts[n].map { "\(n) \(Self.signed($0)) spreads" } }
         return (parts + [String(format: "scores PSI %.2f", psi)]).joined(separator: ", ")
             + String(format: " (drift %.2f", score) + ", worst \(worst), over \(frames) frames)"
     }
@@ -44,7 +46,9 @@ public struct DriftReading: Equatable, Sendable {
 }
 
 /// Watches what one camera sees against a stage-1 model's `InputReference`: a rolling window
-/// of the input statistics and stage 1's scores (those once the window is full). The alarm
+/// of the input statistics, stage 1's scores (those once the window is full) and how far the
+/// frames' embeddings lie from the good parts' (the median: the few defective parts a line
+/// sees do not move it; a change that fails every part does). The alarm
 /// rises when the drift score reaches 1 with at least a quarter of the window seen, and
 /// clears below 0.8; while it is
 /// up, one frame per window is asked for as a sample to review. Not thread-safe: its
@@ -68,10 +72,13 @@ public final class DriftMonitor {
     private var bins: [Int]
     private var scored = 0
     private var sinceSample = 0
+    /// Embedding distances of the window's frames (nil: no embedding).
+    private var distances: [Double?]
+    private var distanceCount = 0
     private var observed: UInt64 = 0
     public private(set) var reading: DriftReading?
 
-    /// `failThreshold`: stage 1's (scores at or over it are fails, not compared).
+    /// `failThreshold`: stage 1's (scores at or over it are fails, left out of the PSI).
     public init(reference: InputReference, settings: DriftSettings, failThreshold: Double = 1) {
         self.reference = reference
         self.settings = settings
@@ -82,17 +89,20 @@ public final class DriftMonitor {
         let n = max(1, settings.window)
         values = Array(repeating: Array(repeating: 0, count: n), count: InputStatistics.names.count)
         scores = Array(repeating: nil, count: n)
+        distances = Array(repeating: nil, count: n)
         sums = Array(repeating: 0, count: InputStatistics.names.count)
         bins = Array(repeating: 0, count: 10)
     }
 
-    /// Adds one judged frame; returns the reading and whether this frame is a drift sample
-    /// (the alarm just rose, or a window's worth of frames passed under it).
-    public func observe(_ s: InputStatistics, score: Double?) -> (reading: DriftReading, sample: Bool) {
+    /// Adds one judged frame (`embedding`: stage 1's, `Embedding`); returns the reading and
+    /// whether this frame is a drift sample (the alarm just rose, or a window's worth of frames
+    /// passed under it).
+    public func observe(_ s: InputStatistics, score: Double?, embedding: [Float]? = nil) -> (reading: DriftReading, sample: Bool) {
         let n = values[0].count
         if count == n {   // the oldest frame leaves the window
             for k in sums.indices { sums[k] -= values[k][next] }
             if let b = scores[next] { bins[b] -= 1; scored -= 1 }
+            if distances[next] != nil { distanceCount -= 1 }
         } else {
             count += 1
         }
@@ -104,6 +114,8 @@ public final class DriftMonitor {
         let bin = score.flatMap { $0.isFinite ? min(9, max(0, Int($0 * 10))) : nil }.flatMap { $0 < scoreBins ? $0 : nil }
         scores[next] = bin
         if let bin { bins[bin] += 1; scored += 1 }
+        distances[next] = embedding.flatMap { reference.embedding?.distance($0) }
+        if distances[next] != nil { distanceCount += 1 }
         next = (next + 1) % n
         let r = measure()
         let ready = count * 4 >= n
@@ -134,6 +146,13 @@ public final class DriftMonitor {
             let shift = (sums[k] / Double(count) - m.mean) / max(m.std, 0.01)
             shifts[name] = shift
             parts.append((name, abs(shift) / settings.maxShift))
+        }
+        // from a quarter of the window (and 10 frames) on; only farther out is drift: a window
+        // of parts alike, closer than the good parts' median, is not
+        if let e = reference.embedding, distanceCount >= max(10, values[0].count / 4) {
+            let shift = (EmbeddingReference.median(distances.compactMap { $0 }) - e.medianDistance) / max(e.distance.std, 0.01)
+            shifts["embedding"] = shift
+            parts.append(("embedding", max(0, shift) / settings.maxShift))
         }
         var psi = 0.0
         // Only over a full window and a reference of 30 good parts or more, over the bins

@@ -271,7 +271,7 @@ public final class InspectionPipeline: @unchecked Sendable {
             }
             let monitor = drift!.monitor
             let was = monitor.reading?.alarm ?? false
-            let r = monitor.observe(stats, score: j.stage1Score)
+            let r = monitor.observe(stats, score: j.stage1Score, embedding: classifier.stage1.lastEmbedding)
             return (r.reading, r.sample, was)
         }
         let reading = step.reading

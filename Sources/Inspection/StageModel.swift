@@ -101,12 +101,27 @@ public final class StageModel {
 
     /// Raw network output for one preprocessed input (averaged over its flips when the
     /// model was calibrated that way).
+    /// With `keepsEmbedding`, each call also keeps the input's embedding (`Embedding`) in
+    /// `lastEmbedding`, at no extra pass.
     func logits(_ input: UnsafePointer<Float>) -> [Float] {
-        if let int8 {
-            return metadata.flipAverage == true ? int8.predictFlipAveraged(sample: input) : int8.predict(sample: input)
+        let flips = metadata.flipAverage == true
+        if keepsEmbedding {
+            let r = int8?.predictWithEmbedding(sample: input, flipAveraged: flips) ?? network.predictWithEmbedding(sample: input, flipAveraged: flips)
+            lastEmbedding = r.embedding
+            return r.logits
         }
-        return metadata.flipAverage == true ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
+        if let int8 {
+            return flips ? int8.predictFlipAveraged(sample: input) : int8.predict(sample: input)
+        }
+        return flips ? network.predictFlipAveraged(sample: input) : network.predict(sample: input)
     }
+
+    /// Whether predictions keep the input's embedding (the drift watch and the review
+    /// queue's order use it).
+    public var keepsEmbedding = false
+    /// The embedding of the last input predicted with `keepsEmbedding` (nil: none yet, or
+    /// the network has no embedding).
+    public private(set) var lastEmbedding: [Float]?
 
     /// "int8 (AVX512-VNNI ...)" or "fp32": how the verdicts are computed.
     public var precision: String { int8.map { "int8 (\($0.isa))" } ?? "fp32" }

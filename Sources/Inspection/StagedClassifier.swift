@@ -43,6 +43,8 @@ public final class StagedClassifier {
     public init(_ paths: ModelPaths, roi: Rect?, compute: Compute = .current()) throws {
         stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi, compute: compute)
         stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi, compute: compute) }
+        // the drift watch and the review queue's order read stage 1's embedding of each frame
+        stage1.keepsEmbedding = true
         thresholds = try Self.thresholds(paths, stage1: stage1.metadata, stage2: stage2?.metadata)
         self.roi = roi
         do {

@@ -32,6 +32,8 @@ struct DriftCLITests {
         }
         let reference = try #require(try ModelFile.load(path: h.dir + "/models/stage1.safetensors").metadata.inputReference)
         #expect(reference.images > 50 && (reference.statistics["brightness"]?.std ?? 0) > 0, "training measured its images")
+        let embedding = try #require(reference.embedding, "and its good validation parts' embeddings")
+        #expect(embedding.parts > 10 && embedding.distance.mean > 0 && embedding.mean.count == embedding.std.count)
 
         try h.start()
         #expect(h.wait(60) { h.metric("linesight_drift_score{camera=\"line1\"}") != nil }, "the watch reports once frames flow")
@@ -48,6 +50,7 @@ struct DriftCLITests {
         #expect((h.metric("linesight_drift_score{camera=\"line1\"}") ?? 0) >= 0.8)
         #expect((h.metric("linesight_drift_shift{camera=\"line1\",statistic=\"brightness\"}") ?? 0) < -2, "darker, by spreads of the training images")
         #expect(h.metric("linesight_drift_alarms_total{camera=\"line1\"}") == 1)
+        #expect(h.metric("linesight_drift_shift{camera=\"line1\",statistic=\"embedding\"}") != nil, "the embeddings are watched too")
         let cams = try #require(h.json("/api/v1/stats")?["cameras"] as? [[String: Any]])
         let drift = try #require(cams.first?["drift"] as? [String: Any])
         #expect(drift["alarm"] as? Bool == true && drift["worst"] as? String == "brightness", "\(drift)")

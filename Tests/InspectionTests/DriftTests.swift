@@ -106,4 +106,73 @@ struct DriftTests {
         meta.inputReference = InputReference(statistics: ["brightness": .init(mean: .nan, std: 1)], goodScores: Self.reference.goodScores, images: 1, goodParts: 200)
         #expect(throws: NeuralError.self) { try meta.validate() }
     }
+
+    /// Embeddings of good parts: 8 dimensions, each about its own mean with a known spread.
+    static func goodEmbedding(_ i: Int, spread: Float = 1) -> [Float] {
+        var state = UInt64(i &* 2654435761 &+ 17)
+        return (0..<8).map { k in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(state >> 40) / Float(1 << 24)   // 0..<1
+            return Float(k) + spread * (u - 0.5) * 3.46   // uniform with a spread of about `spread`
+        }
+    }
+
+    @Test func embeddingsFartherFromTheGoodPartsRaiseItAndAFewDefectsDoNot() throws {
+        let ref = try #require(EmbeddingReference.measure((0..<400).map { Self.goodEmbedding($0) }))
+        #expect(ref.mean.count == 8 && ref.parts == 400 && abs(ref.mean[3] - 3) < 0.1 && abs(ref.std[5] - 1) < 0.1, "\(ref)")
+        // a good part lies about one spread out
+        #expect(abs(ref.distance.mean - 1) < 0.1 && abs(ref.medianDistance - 1) < 0.1 && ref.distance.std > 0.05, "\(ref.distance)")
+        #expect(ref.distance([1, 2]) == nil && ref.distance(Array(repeating: .nan, count: 8)) == nil)
+        var reference = Self.reference
+        reference.embedding = ref
+        var settings = DriftSettings()
+        settings.window = 100
+        let stats = InputStatistics(brightness: 0.5, contrast: 0.2, sharpness: 0.1)
+        // scores as the good parts' (the PSI stays calm)
+        let asTrained = Array(repeating: 0.05, count: 10) + Array(repeating: 0.15, count: 6) + [0.25, 0.25, 0.35, 0.45]
+        func score(_ i: Int) -> Double { asTrained[(i * 7) % 20] }
+        // new good parts, with 8 % defective ones far out (failed): no drift
+        let calm = DriftMonitor(reference: reference, settings: settings, failThreshold: 0.7)
+        var r: DriftReading?
+        for i in 0..<200 {
+            let defective = i % 25 < 2
+            r = calm.observe(stats, score: defective ? 0.95 : score(i), embedding: Self.goodEmbedding(1000 + i, spread: defective ? 5 : 1)).reading
+        }
+        let calmShift = try #require(r?.shifts["embedding"])
+        #expect(!r!.alarm && abs(calmShift) < 1, "\(r!.summary)")
+        // parts unlike them (a new surface: three times the spread), with statistics and scores as trained
+        let moved = DriftMonitor(reference: reference, settings: settings, failThreshold: 0.7)
+        var rose: Int?
+        for i in 0..<100 {
+            r = moved.observe(stats, score: score(i), embedding: Self.goodEmbedding(2000 + i, spread: 3)).reading
+            if r!.alarm, rose == nil { rose = i }
+        }
+        #expect(rose == 24, "rises once a quarter of the window is seen: \(String(describing: rose))")
+        #expect(r!.worst == "embedding" && r!.shifts["embedding"]! > 2 && r!.summary.contains("embedding +"), "\(r!.summary)")
+        // the same when stage 1 fails them all (the scores' PSI then sees nothing)
+        let failing = DriftMonitor(reference: reference, settings: settings, failThreshold: 0.7)
+        for i in 0..<100 { r = failing.observe(stats, score: 0.9, embedding: Self.goodEmbedding(3000 + i, spread: 3)).reading }
+        #expect(r!.alarm && r!.worst == "embedding" && r!.psi == 0, "\(r!.summary)")
+        // frames without an embedding are not counted
+        for i in 0..<100 { r = failing.observe(stats, score: score(i), embedding: nil).reading }
+        #expect(r!.shifts["embedding"] == nil && !r!.alarm, "\(r!.summary)")
+        // parts all alike (closer than the good parts' median) are not drift either
+        let alike = DriftMonitor(reference: reference, settings: settings, failThreshold: 0.7)
+        for i in 0..<100 { r = alike.observe(stats, score: score(i), embedding: Self.goodEmbedding(4000 + i, spread: 0.1)).reading }
+        #expect(r!.shifts["embedding"]! < -2 && !r!.alarm, "\(r!.summary)")
+    }
+
+    @Test func aModelFileRefusesABrokenEmbeddingReference() throws {
+        var meta = ModelMetadata(spec: Zoo.lightNet(input: Shape(1, 8, 8), classes: 2, width: 2), classes: ["good", "defect"],
+                                 normalization: .init(mean: [0.5], std: [0.25]), provenance: .init(created: "t"))
+        meta.inputReference = Self.reference
+        meta.inputReference?.embedding = EmbeddingReference.measure([[1, 2], [3, 4]])
+        #expect(throws: Never.self) { try meta.validate() }
+        meta.inputReference?.embedding?.std = [1]
+        #expect(throws: NeuralError.self) { try meta.validate() }
+        meta.inputReference?.embedding = EmbeddingReference(mean: [0, .infinity], std: [1, 1], distance: .init(mean: 1, std: 1), medianDistance: 1, parts: 2)
+        #expect(throws: NeuralError.self) { try meta.validate() }
+        meta.inputReference?.embedding = EmbeddingReference(mean: [0, 1], std: [1, -1], distance: .init(mean: 1, std: 1), medianDistance: 1, parts: 2)
+        #expect(throws: NeuralError.self) { try meta.validate() }
+    }
 }

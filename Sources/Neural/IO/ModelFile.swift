@@ -79,9 +79,13 @@ public struct InputReference: Codable, Equatable, Sendable {
     public var images: Int
     /// How many good validation parts `goodScores` came from.
     public var goodParts: Int
+    /// The good validation parts' embeddings (nil: models made before it, or a network
+    /// without one).
+    public var embedding: EmbeddingReference?
 
-    public init(statistics: [String: Moments], goodScores: [Double], images: Int, goodParts: Int) {
+    public init(statistics: [String: Moments], goodScores: [Double], images: Int, goodParts: Int, embedding: EmbeddingReference? = nil) {
         (self.statistics, self.goodScores, self.images, self.goodParts) = (statistics, goodScores, images, goodParts)
+        self.embedding = embedding
     }
 
     /// Ten bins of 0...1: the share of `scores` in each.
@@ -98,7 +102,79 @@ public struct InputReference: Codable, Equatable, Sendable {
               goodParts == 0 ? goodScores.allSatisfy({ $0 == 0 }) : abs(goodScores.reduce(0, +) - 1) < 1e-6 else {
             return "goodScores must be ten shares summing to 1 (all 0 when goodParts is 0)"
         }
+        if let e = embedding, let why = e.check() { return "embedding: " + why }
         return images >= 0 && goodParts >= 0 ? nil : "images and goodParts must not be negative"
+    }
+}
+
+/// What the good parts a model was checked on look like to it: the mean and spread of each
+/// embedding dimension (`Embedding`), and how far their embeddings lie from that mean
+/// (`distance`). A frame the model has not seen the like of lies farther out: the drift
+/// watch compares the line's median distance with the good parts'.
+public struct EmbeddingReference: Codable, Equatable, Sendable {
+    public var mean: [Double]
+    public var std: [Double]
+    /// The mean and spread of the good parts' own distances.
+    public var distance: InputReference.Moments
+    /// Their median distance (what the drift watch compares a window's median with).
+    public var medianDistance: Double
+    public var parts: Int
+
+    public static let maximumDimensions = 8192
+
+    public init(mean: [Double], std: [Double], distance: InputReference.Moments, medianDistance: Double, parts: Int) {
+        (self.mean, self.std, self.distance, self.medianDistance, self.parts) = (mean, std, distance, medianDistance, parts)
+    }
+
+    /// The reference of `rows` (all of one length; nil for none or for rows of no values).
+    public static func measure(_ rows: [[Float]]) -> EmbeddingReference? {
+        guard let d = rows.first?.count, d > 0, d <= maximumDimensions, rows.allSatisfy({ $0.count == d && $0.allSatisfy(\.isFinite) }) else { return nil }
+        let n = Double(rows.count)
+        var mean = [Double](repeating: 0, count: d), sq = mean
+        for r in rows { for k in 0..<d { mean[k] += Double(r[k]) } }
+        mean = mean.map { $0 / n }
+        for r in rows { for k in 0..<d { let e = Double(r[k]) - mean[k]; sq[k] += e * e } }
+        let std = sq.map { ($0 / n).squareRoot() }
+        var ref = EmbeddingReference(mean: mean, std: std, distance: .init(mean: 0, std: 0), medianDistance: 0, parts: rows.count)
+        let ds: [Double] = rows.map { ref.distance($0) ?? 0 }
+        let m = ds.reduce(0, +) / n
+        let spread = ds.map { ($0 - m) * ($0 - m) }.reduce(0, +) / n
+        ref.distance = .init(mean: m, std: spread.squareRoot())
+        ref.medianDistance = median(ds)
+        return ref
+    }
+
+    /// How far `e` lies from the good parts: the root mean square over the dimensions of
+    /// (e - mean) / spread, each spread at least a thousandth of the mean spread (a channel
+    /// the good parts never light must not make any light on it infinite). Nil for an
+    /// embedding of another length or not finite.
+    public func distance(_ e: [Float]) -> Double? {
+        guard e.count == mean.count, !mean.isEmpty else { return nil }
+        let floor = max(1e-9, std.reduce(0, +) / Double(std.count) * 1e-3)
+        var sum = 0.0
+        for k in 0..<e.count {
+            let z = (Double(e[k]) - mean[k]) / max(std[k], floor)
+            sum += z * z
+        }
+        let d = (sum / Double(e.count)).squareRoot()
+        return d.isFinite ? d : nil
+    }
+
+    /// The median of `values` (the mean of the middle two for an even count; 0 for none).
+    public static func median(_ values: [Double]) -> Double {
+        let s = values.sorted(), n = s.count
+        return n == 0 ? 0 : n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+    }
+
+    func check() -> String? {
+        guard !mean.isEmpty, mean.count <= Self.maximumDimensions, std.count == mean.count else {
+            return "mean and std must hold the same number of values, 1 to \(Self.maximumDimensions)"
+        }
+        guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return "mean and std must be finite, std not negative" }
+        guard distance.mean.isFinite, distance.std.isFinite, distance.mean >= 0, distance.std >= 0, medianDistance.isFinite, medianDistance >= 0, parts >= 1 else {
+            return "distance must be a finite non-negative mean, spread and median, over at least one part"
+        }
+        return nil
     }
 }
 

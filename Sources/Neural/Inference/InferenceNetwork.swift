@@ -17,8 +17,8 @@ import Dispatch
 public final class InferenceNetwork {
     public let spec: NetworkSpec
     let root: Sequential
-    private var single: Tensor?
-    private var flips: Tensor?
+    var single: Tensor?
+    var flips: Tensor?
     /// The threads and kernels every prediction runs with.
     public let compute: Compute
 

@@ -16,8 +16,8 @@ public final class QuantizedNetwork {
     let input: QTensor
     let bodyInputShape: Shape
     private var dequantized: Tensor?
-    private var headInput: Tensor?
-    private var mirrored: Tensor?
+    var headInput: Tensor?
+    var mirrored: Tensor?
 
     /// Compiles `network` with `quantization`'s ranges. Throws when a layer has no int8 form
     /// or a tensor the int8 network stores has no range.
@@ -86,14 +86,20 @@ public final class QuantizedNetwork {
     }
 
     /// The network from head layer `first` on, for `batch` as that layer takes it.
-    private func run(_ batch: Tensor, fromHead first: Int) -> [Float] {
+    func run(_ batch: Tensor, fromHead first: Int) -> [Float] {
+        var none: [[Float]] = []
+        return run(batch, fromHead: first, capture: false, group: 1, into: &none)
+    }
+
+    /// As `run(_:fromHead:)`; with `capture`, the embedding (the tail's global pooling's
+    /// output, `Embedding`) of each group of `group` samples goes to `rows`.
+    func run(_ batch: Tensor, fromHead first: Int, capture: Bool, group: Int, into rows: inout [[Float]]) -> [Float] {
         var x = batch
         for l in head.dropFirst(first) { x = l.forward(x, mode: .eval) }
         quantize(x)
         var q = input
         for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
-        var y = dequantize(q)
-        for l in tail { y = l.forward(y, mode: .eval) }
+        let y = Embedding.run(tail[...], dequantize(q), capture: capture ? Embedding.poolIndex(tail) : nil, group: group, into: &rows)
         return y.array
     }
 

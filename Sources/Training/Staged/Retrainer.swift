@@ -154,7 +154,8 @@ public final class Retrainer {
         newMeta.thresholds["pass"] = t.pass
         newMeta.thresholds["fail"] = t.fail
         // the drift watch's reference: what this round trained on (the line as it is now)
-        newMeta.inputReference = InputReference.measure(d.train, goodScores: zip(stage1, calib.labels).filter { $0.1 == d.passIndex }.map(\.0))
+        newMeta.inputReference = InputReference.measure(d.train, goodScores: zip(stage1, calib.labels).filter { $0.1 == d.passIndex }.map(\.0),
+                                                        goodEmbeddings: goodEmbeddings(net, calib, Int(d.passIndex), norm, meta.flipAverage == true))
         return newMeta
     }
 

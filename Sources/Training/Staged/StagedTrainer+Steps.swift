@@ -90,7 +90,8 @@ extension StagedTrainer {
         meta.flipAverage = o.flipAverage
         // the drift watch's reference: the training images, and the good validation parts' scores
         let good = zip(cal.validationProbabilities, one.validation.labels).filter { $0.1 == 0 }.map(\.0)
-        meta.inputReference = InputReference.measure(d.all.subset(d.train), goodScores: good)
+        meta.inputReference = InputReference.measure(d.all.subset(d.train), goodScores: good,
+                                                     goodEmbeddings: goodEmbeddings(one.network, one.validation, 0, one.config.normalization, o.flipAverage))
         return meta
     }
 

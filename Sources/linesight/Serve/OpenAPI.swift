@@ -385,7 +385,7 @@ enum OpenAPI {
                         "psi": {"type": "number", "nullable": true},
                         "frames": {"type": "integer"},
                         "worst": {"type": "string"},
-                        "shifts": {"type": "object", "additionalProperties": {"type": "number", "nullable": true}},
+                        "shifts": {"type": "object", "description": "Per statistic (brightness, contrast, sharpness, embedding), the window's shift in training spreads.", "additionalProperties": {"type": "number", "nullable": true}},
                         "alarms": {"type": "integer"}
                       }
                     }
