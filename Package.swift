@@ -116,6 +116,10 @@ let package = Package(
         .executableTarget(name: "linesight-bench", dependencies: ["Neural", "Training", "CPeak"],
                           path: "Benchmarks/EngineBench", swiftSettings: kernelFlags),
 
+        // `make bench-loop`: the learning loop simulated on a labelled tree, by sampler.
+        .executableTarget(name: "linesight-loop-bench", dependencies: ["Neural", "Training", "LinesightCore", "Reports"],
+                          path: "Benchmarks/LoopBench", swiftSettings: kernelFlags),
+
         // `make bench-imaging`: the Swift half of the side-by-side benchmark with OpenCV.
         .executableTarget(name: "linesight-imaging-bench", dependencies: ["Imaging", "Capture", "LinesightCore"],
                           path: "Benchmarks/ImagingBench", swiftSettings: vectorFlags),

@@ -10,6 +10,8 @@ public struct FlagSettings: Equatable, Sendable {
     /// Most failed frames saved per camera and hour (flagged ones count under their flag).
     public var failedFramesPerHour = 600
     public var seed: UInt64 = 0x5EED
+    /// The order of the frames the model doubted in the review queue (`ReviewOrder`).
+    public var reviewOrder: ReviewOrder = .diverse
 
     public init() {}
 }

@@ -306,6 +306,14 @@ public final class InspectionPipeline: @unchecked Sendable {
         // The region judged, when the frame holds it (a frame it does not fit was not judged by it).
         let roi = classifier?.roi.flatMap { $0.fits(width: frame.width, height: frame.height) ? $0 : nil }
         var saved = outcome.keep.flatMap { keep(frame, $0, roi: roi) }
+        // stage 1's view of a frame for review: the queue's order spreads over these
+        if let keep = outcome.keep, keep != .failed, let e = classifier?.stage1.lastEmbedding, j != nil {
+            let blob = EmbeddingCodec.encode(e)
+            if blob.count <= FrameRecord.maxEmbeddingBytes {
+                saved?.embedding = blob
+                saved?.embeddingModel = classifier?.stage1.version
+            }
+        }
         var keptMap: ClassMap?
         if settings.keepMaps, saved != nil, j?.decision == .fail, let map = classifier?.lastDefectMap() {
             let json = map.json

@@ -129,6 +129,7 @@ public struct LineConfig: Sendable {
         c.flags.failedFramesPerHour = try fl.int("max_failed_frames_per_hour", default: c.flags.failedFramesPerHour, in: 0...10_000_000)
         c.pipeline.keepMaps = try fl.bool("keep_maps", default: c.pipeline.keepMaps)
         c.flags.seed = UInt64(try fl.int("seed", default: Int(c.flags.seed), in: 0...Int.max))
+        c.flags.reviewOrder = try fl.choice("review_order", default: c.flags.reviewOrder)
 
         let dr = try root.section("drift")
         c.pipeline.drift.enabled = try dr.bool("enabled", default: c.pipeline.drift.enabled)

@@ -51,8 +51,7 @@ public struct FrameLabel: Codable, Equatable, Sendable {
 }
 
 extension Store {
-    /// Open flags, most useful first: uncertain and low-confidence frames, then no-verdicts,
-    /// then audit samples; newest first within each. Frames removed by retention are left out.
+    /// Open flags, most useful first (`reviewOrder`). Frames removed by retention are left out.
     public func openFlags(limit: Int = 100) throws -> [FlaggedFrame] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
@@ -70,10 +69,11 @@ extension Store {
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
         LEFT JOIN parts p ON p.id = v.part_id
         """
-    /// Most useful first: frames the model was unsure of, suspect labels, no-verdicts, drift
-    /// samples, then audit samples; newest first within each.
+    /// Most useful first: the frames the daemon placed (`placeInReview`: the doubted frames
+    /// in the order `[flagging] review_order` picks), then frames the model was unsure of,
+    /// suspect labels, no-verdicts, drift samples, then audit samples; newest first within each.
     static let reviewOrder = """
-        CASE f.reason WHEN 'uncertain' THEN 0 WHEN 'low_stage2_confidence' THEN 1 WHEN 'suspect_label' THEN 2
+        f.priority IS NULL, f.priority, CASE f.reason WHEN 'uncertain' THEN 0 WHEN 'low_stage2_confidence' THEN 1 WHEN 'suspect_label' THEN 2
                       WHEN 'no_verdict' THEN 3 WHEN 'drift' THEN 4 ELSE 5 END, v.captured_at DESC, f.id
         """
 

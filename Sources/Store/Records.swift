@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import LinesightCore
 
@@ -145,6 +146,14 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var defectMap: String?
     /// The longest map the store keeps (migration v6 refuses longer).
     public static let maxDefectMapBytes = 200_000
+    /// Stage 1's embedding of the frame (`EmbeddingCodec`, float16), for flagged and audit
+    /// frames: the review queue's order spreads over them. Nil otherwise, and before v9.
+    public var embedding: Data?
+    /// The version of the stage-1 model whose embedding it is (embeddings of different
+    /// models are not comparable).
+    public var embeddingModel: String?
+    /// The longest embedding the store keeps (migration v9 refuses longer).
+    public static let maxEmbeddingBytes = 32768
 
     public init(verdictId: Int64 = 0, path: String, sha256: String, bytes: Int64, width: Int, height: Int,
                 keptBecause: KeptBecause, roi: FrameRegion? = nil, defectMap: String? = nil) {
@@ -173,7 +182,7 @@ public struct FrameRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         case id, path, sha256, bytes, width, height
         case verdictId = "verdict_id", keptBecause = "kept_because", deletedAt = "deleted_at"
         case roiX = "roi_x", roiY = "roi_y", roiWidth = "roi_w", roiHeight = "roi_h"
-        case defectMap = "defect_map"
+        case defectMap = "defect_map", embedding, embeddingModel = "embedding_model"
     }
 }
 

@@ -13,6 +13,7 @@ enum Schema {
         m.registerMigration("v6-frame-defect-map", migrate: v6)
         m.registerMigration("v7-defect-kinds", migrate: v7)
         m.registerMigration("v8-drift-flag", migrate: v8)
+        m.registerMigration("v9-review-order", migrate: v9)
         return m
     }
 
@@ -250,6 +251,17 @@ enum Schema {
         DROP TABLE flags;
         ALTER TABLE flags_v8 RENAME TO flags;
         CREATE INDEX open_flags ON flags(status, created_at);
+        """)
+    }
+
+    /// The review queue's order: each kept frame's embedding (stage 1's view of it, little-
+    /// endian float16, with the model that made it) and each flag's place in the order the
+    /// daemon picked (NULL: not placed; then by reason and newest first, as before).
+    static func v9(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE frames ADD COLUMN embedding BLOB CHECK (embedding IS NULL OR (length(embedding) BETWEEN 2 AND 32768 AND length(embedding) % 2 = 0));
+        ALTER TABLE frames ADD COLUMN embedding_model TEXT CHECK (embedding_model IS NULL OR length(embedding_model) BETWEEN 1 AND 64);
+        ALTER TABLE flags ADD COLUMN priority INTEGER CHECK (priority IS NULL OR priority >= 0);
         """)
     }
 

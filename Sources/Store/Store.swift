@@ -121,10 +121,12 @@ public final class Store: Sendable {
                 do {
                     do {
                         try db.inSavepoint { try Self.insert(b, db); return .commit }
-                    } catch let e as DatabaseError where Self.isRowProblem(e) && b.frame?.defectMap != nil {
-                        // the kept map is an extra: a map the schema refuses does not cost the verdict
+                    } catch let e as DatabaseError where Self.isRowProblem(e) && (b.frame?.defectMap != nil || b.frame?.embedding != nil) {
+                        // the kept map and embedding are extras: one the schema refuses does not cost the verdict
                         var plain = b
                         plain.frame?.defectMap = nil
+                        plain.frame?.embedding = nil
+                        plain.frame?.embeddingModel = nil
                         try db.inSavepoint { try Self.insert(plain, db); return .commit }
                     }
                 } catch let e as DatabaseError where Self.isRowProblem(e) {
@@ -135,6 +137,8 @@ public final class Store: Sendable {
                     var frame = b.frame
                     frame?.roi = nil
                     frame?.defectMap = nil
+                    frame?.embedding = nil
+                    frame?.embeddingModel = nil
                     do {
                         try db.inSavepoint { try Self.insert(VerdictBundle(verdict: b.verdict.refusedStandIn(reason: reason), frame: frame), db); return .commit }
                     } catch let e as DatabaseError where Self.isRowProblem(e) && frame != nil {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 import Neural
 import Store
 import Testing
@@ -61,6 +62,20 @@ struct DriftCLITests {
         #expect(end.status == 0 && end.err.contains("input drift"), "logged: \(end.err.suffix(1500))")
 
         let store = try Store(path: h.dir + "/data/inspection.sqlite")
+        // the review queue's order: every flagged frame kept stage 1's embedding, and the
+        // doubted ones were placed in order (the housekeeping service, every 10 s)
+        let version = String(try Hashing.sha256(file: h.dir + "/models/stage1.safetensors").prefix(12))
+        let kept = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT embedding, embedding_model FROM frames WHERE kept_because = 'flagged'")
+        }
+        #expect(!kept.isEmpty && kept.allSatisfy { ($0[0] as Data?).map { $0.count >= 16 } == true && $0[1] as String? == version },
+                "\(kept.count) flagged frames, each with stage 1's embedding")
+        let placed = try store.pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT verdict_id FROM flags WHERE status = 'open' AND priority IS NOT NULL ORDER BY priority")
+        }
+        let doubted = try store.reviewCandidates()
+        #expect(!placed.isEmpty && Set(placed).isSubset(of: Set(doubted.map(\.verdictId))), "\(placed.count) of \(doubted.count) doubted frames placed")
+        #expect(Array(try store.openFlags(limit: placed.count).map(\.verdictId)) == placed, "the queue starts with them, in order")
         let flagged = try store.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT v.frame_sequence, f.note FROM flags f JOIN verdicts v ON v.id = f.verdict_id WHERE f.reason = 'drift' ORDER BY v.frame_sequence")
                 .map { (seq: $0[0] as Int64, note: $0[1] as String) }

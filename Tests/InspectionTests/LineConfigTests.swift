@@ -54,6 +54,8 @@ struct LineConfigTests {
         let dim = try read("[drift]\nwindow = 50\nmax_shift = 3\n[[cameras]]\nid = \"s\"\nlighting_change_after = 100\nlighting_gain = 0.6\n")
         #expect(dim.cameras[0].synthetic?.lightingChange == .init(afterFrames: 100, gain: 0.6))
         #expect(dim.pipeline.drift.window == 50 && dim.pipeline.drift.maxShift == 3 && dim.pipeline.drift.enabled)
+        #expect(dim.flags.reviewOrder == .diverse, "the default")
+        #expect(try read("[flagging]\nreview_order = \"newest\"\n[[cameras]]\nid = \"s\"\n").flags.reviewOrder == .newest)
     }
 
     @Test(arguments: [
@@ -74,6 +76,7 @@ struct LineConfigTests {
         ("[drift]\nwindow = 5\n[[cameras]]\nid = \"a\"\n", "window"),
         ("[drift]\nmax_psi = nan\n[[cameras]]\nid = \"a\"\n", "max_psi"),
         ("[drift]\nthreshold = 1\n[[cameras]]\nid = \"a\"\n", "unknown key 'drift.threshold'"),
+        ("[flagging]\nreview_order = \"smart\"\n[[cameras]]\nid = \"a\"\n", "'smart' is not one of: diverse, uncertainty, newest"),
         ("[[cameras]]\nid = \"a\"\nlighting_gain = 0.5\n", "needs lighting_change_after"),
         ("[[cameras]]\nid = \"a\"\nlighting_change_after = 10\nlighting_gain = 0\n", "lighting_gain"),
         ("[store]\n", "at least one [[cameras]]"),

@@ -21,6 +21,10 @@ public struct CurveChart: Sendable {
     public var series: [Series]
     /// The dashed line y = x (chance for ROC, perfect calibration for reliability).
     public var diagonal: Bool
+    /// What the axes' 0 and 1 stand for, in the tick labels (nil: 0 and 1): a chart of other
+    /// quantities, its points scaled to the unit square by the caller.
+    public var xRange: (Double, Double)?
+    public var yRange: (Double, Double)?
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series], diagonal: Bool) {
         (self.title, self.xLabel, self.yLabel, self.series, self.diagonal) = (title, xLabel, yLabel, series, diagonal)
@@ -35,8 +39,8 @@ public struct CurveChart: Sendable {
         for t in stride(from: 0.0, through: 1.0001, by: 0.2) {
             canvas.line(left, y(t), right, y(t), .grid)
             canvas.line(x(t), top, x(t), bottom, .grid)
-            canvas.text(String(format: "%.1f", t), x: left - 8, y: y(t) + 4, size: 11, anchor: .end, color: .axis)
-            canvas.text(String(format: "%.1f", t), x: x(t), y: bottom + 18, size: 11, anchor: .middle, color: .axis)
+            canvas.text(Self.tick(t, yRange), x: left - 8, y: y(t) + 4, size: 11, anchor: .end, color: .axis)
+            canvas.text(Self.tick(t, xRange), x: x(t), y: bottom + 18, size: 11, anchor: .middle, color: .axis)
         }
         canvas.text(xLabel, x: (left + right) / 2, y: bottom + 40, size: 12, anchor: .middle, color: .axis)
         canvas.text(yLabel, x: 12, y: top - 14, size: 12, anchor: .start, color: .axis)
@@ -54,5 +58,12 @@ public struct CurveChart: Sendable {
             }
         }
         canvas.legend(series.enumerated().map { ($0.element.name, Color.series[$0.offset % Color.series.count]) }, y: Double(canvas.height) - 12)
+    }
+
+    /// The label of tick `t` (0...1) on an axis standing for `range`.
+    static func tick(_ t: Double, _ range: (Double, Double)?) -> String {
+        guard let (lo, hi) = range else { return String(format: "%.1f", t) }
+        let v = lo + (hi - lo) * t
+        return abs(hi - lo) >= 10 ? String(format: "%.0f", v) : String(format: "%.2f", v)
     }
 }

@@ -43,7 +43,7 @@ struct Daemon {
 
         var services: [any Service] = [
             StoreService(inspection: inspection, startup: startup),  // stops last: after the cameras, commits every verdict, closes SQLite
-            HousekeepingService(inspection: inspection),
+            HousekeepingService(inspection: inspection, logger: logger),
             ModelWatcherService(inspection: inspection),
             HTTPService(settings: http, inspection: inspection, events: events, outputs: outputs, screen: screen, token: token, startup: startup, logger: logger),
             OperatorService(screen: screen, events: events),

@@ -1,0 +1,285 @@
+// `make bench-loop`: fewer labels for the same quality. A simulation of the line's learning
+// loop on a labelled ImageFolder tree (train/ val/ test/): the labels of train/ are hidden,
+// a small random seed of them is revealed, and then, round after round, stage 1 is trained
+// (warm-started from the previous round, as `retrain` does), scores the unlabelled pool, a
+// sampler picks the frames a reviewer labels next, and their labels are revealed. Three
+// samplers, same seed set, same training: random; uncertainty only (the frames nearest the
+// decision); and the daemon's review order (`ReviewSampler`: the most uncertain four times
+// over, then a k-center pick on stage 1's embeddings weighted by uncertainty). After every
+// round: stage 1's ROC AUC on test/, and escapes and false rejects on test/ at a threshold
+// picked on val/ for 98 % defect recall. Writes loop.csv, loop.json, and loop.svg (AUC
+// against labels) to --out.
+import Foundation
+import LinesightCore
+import Neural
+import Reports
+import Training
+
+struct Options {
+    var data = ""
+    var out = ".build/bench-loop"
+    var seedLabels = 100
+    var step = 100
+    var budget = 1000
+    var firstEpochs = 30
+    var roundEpochs = 8
+    var size = 128
+    var width = 16
+    var seeds = 1
+    var samplers = ["random", "uncertainty", "diverse"]
+    var threads = 2
+    var poolFactor = 4
+    /// Keep this share of defective parts in the pool (all its good parts, defective ones
+    /// drawn at random): a line's prevalence instead of the tree's. Nil: the tree's.
+    var poolDefectRate: Double?
+
+    static func parse(_ args: [String]) throws -> Options {
+        var o = Options()
+        var i = 0
+        func value() throws -> String {
+            i += 1
+            guard i < args.count else { throw BenchError("\(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        func int(_ s: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let v = Int(s), range.contains(v) else { throw BenchError("\(args[i - 1]) takes a whole number in \(range), not '\(s)'") }
+            return v
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--data": o.data = try value()
+            case "--out": o.out = try value()
+            case "--seed-labels": o.seedLabels = try int(try value(), 10...100_000)
+            case "--step": o.step = try int(try value(), 1...100_000)
+            case "--budget": o.budget = try int(try value(), 10...1_000_000)
+            case "--first-epochs": o.firstEpochs = try int(try value(), 1...1000)
+            case "--round-epochs": o.roundEpochs = try int(try value(), 1...1000)
+            case "--size": o.size = try int(try value(), 16...1024)
+            case "--width": o.width = try int(try value(), 2...256)
+            case "--seeds": o.seeds = try int(try value(), 1...100)
+            case "--threads": o.threads = try int(try value(), 1...256)
+            case "--pool-factor": o.poolFactor = try int(try value(), 1...100)
+            case "--pool-defect-rate":
+                let v = try value()
+                guard let r = Double(v), r > 0, r < 1 else { throw BenchError("--pool-defect-rate takes a share in (0, 1), not '\(v)'") }
+                o.poolDefectRate = r
+            case "--samplers":
+                o.samplers = try value().split(separator: ",").map(String.init)
+                for s in o.samplers where !["random", "uncertainty", "diverse"].contains(s) {
+                    throw BenchError("unknown sampler '\(s)': random, uncertainty or diverse")
+                }
+            case "-h", "--help":
+                print("""
+                    usage: linesight-loop-bench --data DIR [--out DIR] [--seed-labels 100] [--step 100] [--budget 1000]
+                             [--first-epochs 30] [--round-epochs 8] [--size 128] [--width 16] [--seeds 1]
+                             [--samplers random,uncertainty,diverse] [--pool-factor 4] [--pool-defect-rate R] [--threads 2]
+                    DIR holds train/ val/ test/, one folder per class, the pass class ok/, good/ or normal/.
+                    """)
+                exit(0)
+            default: throw BenchError("unknown argument '\(args[i])' (--help lists them)")
+            }
+            i += 1
+        }
+        guard !o.data.isEmpty else { throw BenchError("--data DIR is required (a tree with train/ val/ test/)") }
+        guard o.seedLabels < o.budget else { throw BenchError("--seed-labels must be under --budget") }
+        return o
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// One split as a pass/fail dataset (label 0 good, 1 defective).
+func load(_ dir: String, _ items: [LabeledImage], passClass: String, shape: Shape, threads: Int) throws -> ImageDataset {
+    let r = try ImageFolder.load(dir, items, shape: shape, workers: threads)
+    if !r.skipped.isEmpty { FileHandle.standardError.write(Data("skipped \(r.skipped.count) unreadable images\n".utf8)) }
+    return ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: r.pixels,
+                        labels: r.kept.map { $0.label == passClass ? 0 : 1 })
+}
+
+struct Row: Codable {
+    var sampler: String
+    var seed: Int
+    var labels: Int
+    var defectsLabelled: Int
+    var auc: Double
+    var escapeRate: Double
+    var falseRejectRate: Double
+    var seconds: Double
+}
+
+func defectProbabilities(_ net: Network, _ d: ImageDataset, _ norm: Normalization) -> [Double] {
+    logits(net, on: d, normalization: norm).map { z in
+        let m = max(z[0], z[1])
+        let e0 = exp(Double(z[0] - m)), e1 = exp(Double(z[1] - m))
+        return e1 / (e0 + e1)
+    }
+}
+
+/// Escapes and false rejects on `test` at the highest threshold that keeps 98 % of val's
+/// defective parts.
+func operatingPoint(val: [Double], valLabels: [Int32], test: [Double], testLabels: [Int32]) -> (escape: Double, falseReject: Double) {
+    let defects = zip(val, valLabels).filter { $0.1 != 0 }.map(\.0).sorted()
+    guard !defects.isEmpty else { return (.nan, .nan) }
+    let t = defects[Int((Double(defects.count) * 0.02).rounded(.down))]
+    let bad = zip(test, testLabels).filter { $0.1 != 0 }, good = zip(test, testLabels).filter { $0.1 == 0 }
+    let escape = Double(bad.filter { $0.0 < t }.count) / Double(max(1, bad.count))
+    let fr = Double(good.filter { $0.0 >= t }.count) / Double(max(1, good.count))
+    return (escape, fr)
+}
+
+func run() throws {
+    let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    let (items, folders) = try ImageFolder.scanTree(o.data)
+    guard let folders, folders.test != nil else { throw BenchError("\(o.data) needs train/ val/ test/ folders") }
+    let pass = ImageFolder.passClass(o.data, requested: nil)
+    let split = [0, 7, 9].map { b in items.filter { ImageFolder.bucket($0.file, in: folders) == b } }
+    let colour = try ImageFolder.hasColour(o.data, items)
+    let shape = Shape(colour ? 3 : 1, o.size, o.size)
+    let clock = Date()
+    var pool = try load(o.data, split[0], passClass: pass, shape: shape, threads: o.threads)
+    if let rate = o.poolDefectRate {
+        // a line's prevalence: every good part, and defective ones drawn to make `rate` of the pool
+        let good = pool.labels.indices.filter { pool.labels[$0] == 0 }
+        var bad = pool.labels.indices.filter { pool.labels[$0] != 0 }
+        var rng = SeededGenerator(seed: 31)
+        bad.shuffle(using: &rng)
+        let keep = min(bad.count, Int((Double(good.count) * rate / (1 - rate)).rounded()))
+        pool = pool.subset((good + bad.prefix(keep)).sorted())
+    }
+    let val = try load(o.data, split[1], passClass: pass, shape: shape, threads: o.threads)
+    let test = try load(o.data, split[2], passClass: pass, shape: shape, threads: o.threads)
+    print("pool \(pool.count) images (\(pool.classCounts[1]) defective, hidden), val \(val.count), test \(test.count); "
+          + "input \(shape); loaded in \(Int(Date().timeIntervalSince(clock))) s")
+    var recipe = StagedOptions()
+    recipe.width = o.width
+    let spec = recipe.networkSpec(input: shape, classes: 2)
+    let budget = min(o.budget, pool.count)
+    var rows: [Row] = []
+    try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
+    for seed in 0..<o.seeds {
+        var rng = SeededGenerator(seed: 1000 + UInt64(seed))
+        var order = Array(0..<pool.count)
+        order.shuffle(using: &rng)
+        let seedSet = Array(order.prefix(o.seedLabels))
+        for sampler in o.samplers {
+            let started = Date()
+            var labelled = seedSet
+            var pickRng = SeededGenerator(seed: 5000 + UInt64(seed))
+            let net = try Network(spec, seed: 77 + UInt64(seed))
+            var round = 0
+            while true {
+                var config = TrainingConfig.stageOne(epochs: round == 0 ? o.firstEpochs : o.roundEpochs, batchSize: recipe.batchSize,
+                                                     learningRate: recipe.learningRate, channels: shape.channels, seed: 9 + UInt64(round))
+                config.syntheticDefects = SyntheticDefects(rate: recipe.syntheticDefectRate)
+                config.augmentation = StagedRecipe.augmentation(for: spec)
+                let trainer = try Trainer(network: net, config: config, train: pool.subset(labelled), validation: nil)
+                _ = try trainer.run()
+                let p = defectProbabilities(net, test, config.normalization)
+                let v = defectProbabilities(net, val, config.normalization)
+                let auc = ROC.auc(defect: zip(p, test.labels).filter { $0.1 != 0 }.map(\.0), good: zip(p, test.labels).filter { $0.1 == 0 }.map(\.0)) ?? .nan
+                let point = operatingPoint(val: v, valLabels: val.labels, test: p, testLabels: test.labels)
+                let defects = labelled.filter { pool.labels[$0] != 0 }.count
+                let row = Row(sampler: sampler, seed: seed, labels: labelled.count, defectsLabelled: defects, auc: auc,
+                              escapeRate: point.escape, falseRejectRate: point.falseReject, seconds: Date().timeIntervalSince(started))
+                rows.append(row)
+                print(String(format: "%-11@ seed %d  labels %4d (%3d defective)  test AUC %.3f  escapes %.1f %% / false rejects %.1f %%  %4.0f s",
+                             sampler, seed, row.labels, defects, auc, point.escape * 100, point.falseReject * 100, row.seconds))
+                if labelled.count >= budget { break }
+                let want = min(o.step, budget - labelled.count)
+                let taken = Set(labelled)
+                let rest = (0..<pool.count).filter { !taken.contains($0) }
+                let picked: [Int]
+                switch sampler {
+                case "random":
+                    var r = rest
+                    r.shuffle(using: &pickRng)
+                    picked = Array(r.prefix(want))
+                case "uncertainty":
+                    let scores = defectProbabilities(net, pool.subset(rest), config.normalization)
+                    picked = ReviewSampler.mostUncertain(scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }, count: want).map { rest[$0] }
+                default:
+                    let sub = pool.subset(rest)
+                    let scores = defectProbabilities(net, sub, config.normalization)
+                    let u = scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }
+                    let doubted = ReviewSampler.mostUncertain(u, count: want * o.poolFactor)
+                    // embeddings on a common scale: each dimension over its spread on the pool
+                    let all = embeddings(net, on: pool, normalization: config.normalization, flipAverage: false)
+                    let scale = ReviewSampler.spreads(all)
+                    let scaled = all.map { zip($0, scale).map { $0 / $1 } }
+                    let candidates = doubted.map { ReviewSampler.Candidate(uncertainty: u[$0], embedding: scaled[rest[$0]]) }
+                    picked = ReviewSampler.order(candidates, labelled: labelled.map { scaled[$0] }, count: want).map { rest[doubted[$0]] }
+                }
+                labelled += picked
+                round += 1
+            }
+        }
+        try write(rows, o)
+    }
+    summarize(rows, o)
+}
+
+func write(_ rows: [Row], _ o: Options) throws {
+    var csv = "sampler,seed,labels,defects_labelled,test_auc,test_escape_rate,test_false_reject_rate,seconds\n"
+    for r in rows {
+        csv += "\(r.sampler),\(r.seed),\(r.labels),\(r.defectsLabelled),\(r.auc),\(r.escapeRate),\(r.falseRejectRate),\(Int(r.seconds))\n"
+    }
+    try csv.write(toFile: o.out + "/loop.csv", atomically: true, encoding: .utf8)
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try enc.encode(rows).write(to: URL(fileURLWithPath: o.out + "/loop.json"))
+    // AUC against labels, the mean over seeds; both axes scaled to their ranges
+    let samplers = o.samplers
+    let labels = Set(rows.map(\.labels)).sorted()
+    guard let lo = labels.first, let hi = labels.last, hi > lo else { return }
+    let aucs = rows.map(\.auc).filter(\.isFinite)
+    let yLo = ((aucs.min() ?? 0.5) * 20).rounded(.down) / 20, yHi = min(1, ((aucs.max() ?? 1) * 20).rounded(.up) / 20)
+    let series = samplers.map { s in
+        CurveChart.Series(name: s == "diverse" ? "uncertainty + diversity (the daemon's order)" : s == "uncertainty" ? "uncertainty only" : "random",
+                          points: labels.compactMap { n in
+                              let a = rows.filter { $0.sampler == s && $0.labels == n }.map(\.auc).filter(\.isFinite)
+                              return a.isEmpty ? nil : (x: Double(n - lo) / Double(hi - lo), y: (a.reduce(0, +) / Double(a.count) - yLo) / max(0.01, yHi - yLo))
+                          }, markers: true)
+    }
+    var chart = CurveChart(title: "stage-1 test AUC against labels (\(o.data.split(separator: "/").last ?? ""))",
+                           xLabel: "labels revealed (\(lo) ... \(hi))", yLabel: String(format: "test ROC AUC (%.2f ... %.2f)", yLo, yHi),
+                           series: series, diagonal: false)
+    chart.xRange = (Double(lo), Double(hi))
+    chart.yRange = (yLo, yHi)
+    let svg = SVGCanvas(width: 720, height: 480)
+    chart.draw(on: svg)
+    try svg.document.write(toFile: o.out + "/loop.svg", atomically: true, encoding: .utf8)
+}
+
+/// Per sampler: AUC at each label count (mean over seeds), and how many labels each needs to
+/// reach what random sampling reaches with the whole budget.
+func summarize(_ rows: [Row], _ o: Options) {
+    let labels = Set(rows.map(\.labels)).sorted()
+    func mean(_ s: String, _ n: Int, _ key: KeyPath<Row, Double>) -> Double? {
+        let v = rows.filter { $0.sampler == s && $0.labels == n }.map { $0[keyPath: key] }.filter(\.isFinite)
+        return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+    }
+    print("\nstage-1 test AUC (mean over \(o.seeds) seed\(o.seeds == 1 ? "" : "s")) against labels revealed")
+    print("labels " + o.samplers.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined(separator: " "))
+    for n in labels {
+        print(String(format: "%6d ", n) + o.samplers.map { s in mean(s, n, \.auc).map { String(format: "%-12.3f", $0) } ?? "-           " }.joined(separator: " "))
+    }
+    guard let top = labels.last, let target = mean("random", top, \.auc) else { return }
+    print(String(format: "\nlabels needed to reach random sampling's AUC at %d labels (%.3f):", top, target))
+    for s in o.samplers {
+        // from where on it stays at or above the target
+        let reached = labels.first { n in labels.filter { $0 >= n }.allSatisfy { (mean(s, $0, \.auc) ?? 0) >= target - 1e-9 } }
+        print("  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) " + (reached.map { "\($0) (\(String(format: "%.0f", Double($0) / Double(top) * 100)) % of random's)" } ?? "not reached within \(top)"))
+    }
+    print("  (written: \(o.out)/loop.csv, loop.json, loop.svg)")
+}
+
+setvbuf(stdout, nil, _IOLBF, 0)   // progress lines as they come, into a log too
+do {
+    try Compute(threads: (try? Options.parse(Array(CommandLine.arguments.dropFirst())).threads) ?? 2).run { try run() }
+} catch {
+    FileHandle.standardError.write(Data("linesight-loop-bench: \(error)\n".utf8))
+    exit(1)
+}
