@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/linesight
 EPOCHS ?= 10
 
-.PHONY: deps build release test chaos check-architecture check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare fuzz fixtures imaging-fixtures clean
+.PHONY: deps build release test chaos check-architecture check-units deb demo fashion-mnist bench bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare bench-loop fuzz fixtures imaging-fixtures clean
 
 deps:
 	scripts/install-deps.sh
@@ -58,7 +58,7 @@ fashion-mnist: release
 	$(RELEASE_BIN) fashion-mnist --epochs $(EPOCHS)
 
 ## Side-by-side benchmarks against PyTorch, ONNX Runtime and OpenCV (not tests).
-bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare
+bench: bench-engine bench-imaging bench-pipeline bench-stats bench-retrain bench-quality bench-rare bench-loop
 
 ## The daemon's pipeline at line speed: sustained frames/s with zero drops, p50/p99, SQLite verdicts/s;
 ## then trigger to reject signal through the shipped binary, MQTT and Modbus (LINE_SECONDS=20).
@@ -71,6 +71,11 @@ bench-pipeline: deps
 bench-quality: deps
 	scripts/install-deps.sh --bench
 	Benchmarks/quality/run.sh
+
+## Fewer labels: the learning loop simulated on a labelled tree (DATA=, default surface-dev) with
+## random, uncertainty-only and the daemon's review order; AUC against labels, and a plot.
+bench-loop: deps
+	Benchmarks/loop/run.sh
 
 ## One incremental round for a rare defect: per-kind recall before and after `retrain`.
 bench-rare: deps

@@ -39,6 +39,8 @@ public struct LiveVerdict: Sendable {
     public var error: String?
     /// The part the frame was taken for (a station's camera), nil when free-running.
     public var part: Int64?
+    /// The product whose models judged it (nil when none is named).
+    public var product: String?
     /// With `InspectionPipeline.keepsLiveFrames`: the frame itself and the region judged.
     public var frame: Frame?
     public var roi: Rect?
@@ -127,6 +129,11 @@ public final class InspectionPipeline: @unchecked Sendable {
         defer { lock.unlock() }
         let c = pending[0] ?? classifiers[0]
         return (c.stage1.version, c.stage2?.version)
+    }
+
+    /// The product whose models this pipeline runs (the next frame's, during a changeover).
+    public var product: String {
+        lock.withLock { (pending[0] ?? classifiers[0]).product }
     }
 
     public func start() {
@@ -330,6 +337,8 @@ public final class InspectionPipeline: @unchecked Sendable {
                                     flags: outcome.flags, error: error)
         var row = verdict
         row.partId = frame.part
+        let product = classifier?.product ?? self.product
+        row.product = product.isEmpty ? nil : product
         var bundle = VerdictBundle(verdict: row, frame: saved)
         if let drift, outcome.flags.contains(.drift) { bundle.flagNotes[.drift] = "input drift: " + drift.summary }
         sink(bundle)
@@ -358,7 +367,7 @@ public final class InspectionPipeline: @unchecked Sendable {
         }
         var live = LiveVerdict(camera: camera, sequence: frame.sequence, capturedAt: Date(timeIntervalSince1970: frame.timestamp),
                                decision: verdict.decision, stage1Score: j?.stage1Score, defects: j?.defects ?? [], flags: outcome.flags,
-                               totalMs: totalMs, error: error, part: frame.part)
+                               totalMs: totalMs, error: error, part: frame.part, product: row.product)
         if keepsLiveFrames, !frame.bytes.isEmpty {
             (live.frame, live.roi) = (frame, roi)
         }

@@ -38,6 +38,15 @@ public final class InspectionService: @unchecked Sendable {
     let assembler: PartAssembler
     /// The engine's threads and kernels for every model this service loads, reloads included.
     let compute: Compute
+    /// The product the line makes now, since when, and changeovers since start (under `lock`).
+    var product: (id: String, since: Double)
+    var changeovers = 0
+    /// Told the new product after each changeover (the MQTT output announces it).
+    public var productObserver: (@Sendable (String) -> Void)? {
+        get { lock.withLock { productListener } }
+        set { lock.withLock { productListener = newValue } }
+    }
+    var productListener: (@Sendable (String) -> Void)?
 
     public init(config: LineConfig, logger: Logger, compute: Compute = .current()) throws {
         self.compute = compute
@@ -48,12 +57,19 @@ public final class InspectionService: @unchecked Sendable {
         store = try Store(path: config.database)
         for cam in config.cameras { try store.register(camera: cam.id, source: cam.source.rawValue) }
         committer = GroupCommitter(store: store, interval: config.commitInterval, logger: logger)
+        // the product the line was on when it stopped, if the config still names it
+        let last = try store.productChanges(limit: 1).first
+        let start = last.flatMap { config.product($0.product) } ?? config.products[0]
+        product = (start.id, last?.product == start.id ? last!.at : Date().timeIntervalSince1970)
+        if last?.product != start.id, config.products.count > 1 || last != nil {
+            try store.recordProductChange(start.id, by: "config", at: product.since)
+        }
         let saver = try FrameSaver(root: config.framesDirectory, quality: config.jpegQuality)
         var built: [InspectionPipeline] = []
         var gates: [String: FrameGate] = [:]
         for cam in config.cameras {
             let classifiers = try (0..<max(1, config.pipeline.workers)).map { _ in
-                try StagedClassifier(config.models, roi: cam.roi, compute: compute)
+                try StagedClassifier(start.models, roi: cam.roi, compute: compute, product: start.id)
             }
             let source = try Self.source(for: cam, logger: logger)
             let committer = committer
@@ -77,8 +93,8 @@ public final class InspectionService: @unchecked Sendable {
                                               frames: v.frames, decidedMs: v.decidedMs, error: v.error))
             weakSelf?.partObserver?(v)
         }
-        apiClassifier = try StagedClassifier(config.models, roi: nil, compute: compute)
-        modelStamps = Self.stamps(config.models)
+        apiClassifier = try StagedClassifier(start.models, roi: nil, compute: compute, product: start.id)
+        modelStamps = Self.stamps(start.models)
         for p in pipelines {
             p.onVerdict = { [weak self] v in self?.observer?(v) }
             p.onDefectMap = { [weak self] camera, sequence, map in self?.defectMapObserver?(camera, sequence, map) }

@@ -83,6 +83,21 @@ public struct LineConfig: Sendable {
     public var commitInterval = 0.1
     public var cameras: [Camera] = []
     public var stations: [Station] = []
+    /// The products this line makes, each with its model set: `[models]` (named by its
+    /// `product` key) first, then every `[[products]]` table. Their config thresholds are
+    /// `[thresholds]`'s; each model file's own fitted thresholds win, as for `[models]`.
+    public var products: [Product] = [Product(id: LineConfig.defaultProduct, models: ModelPaths(stage1: "linesight-data/models/stage1.safetensors"))]
+
+    public struct Product: Sendable, Equatable {
+        public var id: String
+        public var models: ModelPaths
+    }
+
+    /// The name of `[models]`'s set when its `product` key is left out.
+    public static let defaultProduct = "default"
+
+    /// The model set of product `id`, nil for one the config does not name.
+    public func product(_ id: String) -> Product? { products.first { $0.id == id } }
 
     public init() {}
 
@@ -109,6 +124,8 @@ public struct LineConfig: Sendable {
         let models = try root.section("models")
         c.models = ModelPaths(stage1: resolve(try models.string("stage1", default: c.models.stage1)),
                               stage2: try models.optionalString("stage2").map(resolve))
+        let mainProduct = try models.string("product", default: defaultProduct)
+        guard Store.isProductID(mainProduct) else { throw models.bad("product", "'\(mainProduct)' is not a product id (1-64 letters, digits, '.', '_', '-')") }
         c.watchModels = try models.bool("watch", default: true)
 
         let t = try root.section("thresholds")
@@ -119,6 +136,18 @@ public struct LineConfig: Sendable {
         c.models.unsure = try t.choice("unsure", default: Thresholds.UnsureRule.stage2)
         c.models.overrideModel = try t.bool("override_model", default: false)
         if let f = c.models.fail, let p = c.models.pass, p > f { throw t.bad("pass", "pass (\(p)) must not exceed fail (\(f))") }
+        // every product's models share [thresholds]
+        c.products = [Product(id: mainProduct, models: c.models)]
+        for (i, p) in try root.sections("products").enumerated() {
+            guard let id = try p.optionalString("id") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("id")) }
+            guard Store.isProductID(id) else { throw p.bad("id", "'\(id)' is not a product id (1-64 letters, digits, '.', '_', '-')") }
+            guard c.product(id) == nil else { throw root.bad("products", "product id '\(id)' is used twice (products[\(i)], or [models] product)") }
+            var paths = c.models
+            guard let stage1 = try p.optionalString("stage1") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("stage1")) }
+            paths.stage1 = resolve(stage1)
+            paths.stage2 = try p.optionalString("stage2").map(resolve)
+            c.products.append(Product(id: id, models: paths))
+        }
 
         let fl = try root.section("flagging")
         c.flags.auditShare = try fl.double("audit_share", default: c.flags.auditShare, in: 0...1)

@@ -33,6 +33,9 @@ public final class StagedClassifier {
     public let thresholds: Thresholds
     /// The region of each frame judged (nil: the whole frame).
     public let roi: Rect?
+    /// The product whose model set this is (`[[products]]`; "" when none is named): each
+    /// verdict it gives names it.
+    public let product: String
     private let pre1: Preprocessor
     private let pre2: Preprocessor?
     private var input1: [Float]
@@ -40,7 +43,8 @@ public final class StagedClassifier {
     private var statisticsScratch: [Float] = []
     private var input2: [Float]
 
-    public init(_ paths: ModelPaths, roi: Rect?, compute: Compute = .current()) throws {
+    public init(_ paths: ModelPaths, roi: Rect?, compute: Compute = .current(), product: String = "") throws {
+        self.product = product
         stage1 = try StageModel(path: paths.stage1, stage: .one, roi: roi, compute: compute)
         stage2 = try paths.stage2.map { try StageModel(path: $0, stage: .two, roi: roi, compute: compute) }
         // the drift watch and the review queue's order read stage 1's embedding of each frame

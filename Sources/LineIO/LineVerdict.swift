@@ -16,6 +16,8 @@ public struct LineVerdict: Sendable, Equatable {
     public var error: String?
     /// Set for a part (a station's trigger): then `camera` is the station, `sequence` the part id.
     public var part: Part?
+    /// The product the line was making (`[[products]]`); the JSON has it when set.
+    public var product: String?
 
     /// What a part adds: what its trigger carried and each view's verdict.
     public struct Part: Sendable, Equatable {
@@ -66,6 +68,7 @@ public struct LineVerdict: Sendable, Equatable {
             o["stage1_score"] = stage1Score.flatMap { Self.rounded($0, 4) } ?? NSNull()
         }
         o["error"] = error ?? NSNull()
+        if let product { o["product"] = product }
         return Array((try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
 

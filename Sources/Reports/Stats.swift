@@ -4,7 +4,7 @@ import Store
 /// What `linesight stats --by` groups on. `station` reads the rows' `camera` field, which
 /// holds the station in part rollups (`Store.partRollups`).
 public enum Grouping: String, CaseIterable, Sendable {
-    case hour, day, week, shift, camera, station, model, total
+    case hour, day, week, shift, camera, station, model, product, total
 }
 
 /// The figures of one group (a period, a camera, a model version, or everything).
@@ -60,15 +60,15 @@ public struct StatsReport: Sendable {
     public var kinds: [String]
     public var pareto: [ParetoEntry]
 
-    /// Groups `rollups` (hourly, per camera and model). `recovered` are the times, cameras
-    /// and models of failed verdicts a person labeled good.
-    public init(rollups: [RollupRow], recovered: [(time: Double, camera: String, model: String)] = [],
+    /// Groups `rollups` (hourly, per camera, model and product). `recovered` are the times,
+    /// cameras, models and products of failed verdicts a person labeled good.
+    public init(rollups: [RollupRow], recovered: [(time: Double, camera: String, model: String, product: String)] = [],
                 by grouping: Grouping, schedule: ShiftSchedule, since: Double? = nil, until: Double? = nil) {
         self.grouping = grouping
         self.since = since
         self.until = until
         let periods = Periods(timeZone: schedule.timeZone)
-        func key(hour: Int64, camera: String, model: String) -> String {
+        func key(hour: Int64, camera: String, model: String, product: String) -> String {
             switch grouping {
             case .hour: periods.label(hour: hour, "hour", periods.hour)
             case .day: periods.label(hour: hour, "day", periods.day)
@@ -76,18 +76,19 @@ public struct StatsReport: Sendable {
             case .shift: periods.label(hour: hour, "shift") { schedule.label($0, periods) }
             case .camera, .station: camera
             case .model: model.isEmpty ? "(unknown)" : model
+            case .product: product.isEmpty ? "(none)" : product
             case .total: "total"
             }
         }
         var groups: [String: StatsRow] = [:]
         var total = StatsRow(key: "total")
         for r in rollups {
-            let k = key(hour: r.hour, camera: r.camera, model: r.model)
+            let k = key(hour: r.hour, camera: r.camera, model: r.model, product: r.product)
             groups[k, default: StatsRow(key: k)].add(r)
             total.add(r)
         }
         for r in recovered {
-            let k = key(hour: Int64((r.time / 3600).rounded(.down)), camera: r.camera, model: r.model)
+            let k = key(hour: Int64((r.time / 3600).rounded(.down)), camera: r.camera, model: r.model, product: r.product)
             groups[k]?.recovered += 1
             total.recovered += 1
         }

@@ -209,6 +209,8 @@ public struct LabeledVerdict: Equatable, Sendable {
     public var flags: [FlagReason]
     /// The current label's defect kinds; empty means good.
     public var humanDefects: [String]
+    /// The product the line was making ("" when none was configured).
+    public var product: String = ""
 }
 
 extension Store {
@@ -216,7 +218,8 @@ extension Store {
     public func labeledVerdicts(since: Double? = nil, until: Double? = nil) throws -> [LabeledVerdict] {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT v.id, fr.id, v.camera_id, v.captured_at, v.decision, v.defects, coalesce(v.stage1_model, ''), v.flags, l.label
+                SELECT v.id, fr.id, v.camera_id, v.captured_at, v.decision, v.defects, coalesce(v.stage1_model, ''), v.flags, l.label,
+                       coalesce(v.product, '')
                 FROM labels l JOIN frames fr ON fr.id = l.frame_id JOIN verdicts v ON v.id = fr.verdict_id
                 WHERE l.id = (SELECT max(id) FROM labels WHERE frame_id = l.frame_id)
                   AND v.captured_at >= ? AND v.captured_at < ?
@@ -232,6 +235,7 @@ extension Store {
                                           modelDefects: defects.isEmpty ? [] : defects.split(separator: ",").map(String.init), model: r[6],
                                           flags: flags.split(separator: ",").compactMap { FlagReason(rawValue: String($0)) },
                                           humanDefects: label == "good" ? [] : label.split(separator: "+").map(String.init)))
+                out[out.count - 1].product = r[9]
             }
             return out
         }

@@ -46,6 +46,8 @@ public struct RollupRow: Equatable, Sendable {
     public var camera: String
     /// The stage-1 model version ("" when unknown).
     public var model: String
+    /// The product the line was making ("" when none was configured, or before v10).
+    public var product: String = ""
     public var frames = 0
     public var passes = 0
     public var fails = 0
@@ -73,6 +75,7 @@ struct RollupKey: Hashable {
     var hour: Int64
     var camera: String
     var model: String
+    var product: String
 }
 
 extension Store {
@@ -119,19 +122,20 @@ extension Store {
             var rows: [RollupKey: RollupRow] = [:]
             var order: [RollupKey] = []
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT hour, camera_id, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum
-                FROM rollups \(filter) ORDER BY hour, camera_id, model
+                SELECT hour, camera_id, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum, product
+                FROM rollups \(filter) ORDER BY hour, camera_id, model, product
                 """, arguments: arguments)
             while let r = try cursor.next() {
-                let key = RollupKey(hour: r[0], camera: r[1], model: r[2])
+                let key = RollupKey(hour: r[0], camera: r[1], model: r[2], product: r[9])
                 order.append(key)
                 rows[key] = RollupRow(hour: key.hour, camera: key.camera, model: key.model, frames: r[3], passes: r[4], fails: r[5],
                                       noVerdicts: r[6], flagged: r[7], totalMsSum: r[8])
+                rows[key]?.product = key.product
             }
-            let defects = try Row.fetchCursor(db, sql: "SELECT hour, camera_id, model, defect, count FROM rollup_defects \(filter)",
+            let defects = try Row.fetchCursor(db, sql: "SELECT hour, camera_id, model, defect, count, product FROM rollup_defects \(filter)",
                                               arguments: arguments)
             while let r = try defects.next() {
-                rows[RollupKey(hour: r[0], camera: r[1], model: r[2])]?.defects[r[3], default: 0] += r[4] as Int
+                rows[RollupKey(hour: r[0], camera: r[1], model: r[2], product: r[5])]?.defects[r[3], default: 0] += r[4] as Int
             }
             return order.map { rows[$0]! }
         }

@@ -38,6 +38,9 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
     public var error: String?
     /// The part this frame was taken for (a station's trigger); nil for a free-running camera.
     public var partId: Int64?
+    /// The product the line was making (`[[products]]`; its models judged the frame). Nil
+    /// before v10.
+    public var product: String?
 
     public init(cameraId: String, capturedAt: Double, frameSequence: Int64, stage1Score: Double?,
                 stage2Scores: String? = nil, decision: Decision, defects: [String] = [], stage1Model: String? = nil,
@@ -67,6 +70,7 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
                               totalMs: totalMs.isFinite && totalMs >= 0 ? totalMs : 0,
                               error: "store refused the verdict row: " + String(reason.prefix(500)))
         v.partId = partId
+        v.product = product.flatMap { Store.isProductID($0) ? $0 : nil }
         return v
     }
 
@@ -80,7 +84,7 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
         case cameraId = "camera_id", capturedAt = "captured_at", frameSequence = "frame_sequence"
         case stage1Score = "stage1_score", stage2Scores = "stage2_scores"
         case stage1Model = "stage1_model", stage2Model = "stage2_model"
-        case stage1Ms = "stage1_ms", stage2Ms = "stage2_ms", totalMs = "total_ms", partId = "part_id"
+        case stage1Ms = "stage1_ms", stage2Ms = "stage2_ms", totalMs = "total_ms", partId = "part_id", product
     }
 }
 

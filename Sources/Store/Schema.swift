@@ -14,6 +14,7 @@ enum Schema {
         m.registerMigration("v7-defect-kinds", migrate: v7)
         m.registerMigration("v8-drift-flag", migrate: v8)
         m.registerMigration("v9-review-order", migrate: v9)
+        m.registerMigration("v10-products", migrate: v10)
         return m
     }
 
@@ -251,6 +252,54 @@ enum Schema {
         DROP TABLE flags;
         ALTER TABLE flags_v8 RENAME TO flags;
         CREATE INDEX open_flags ON flags(status, created_at);
+        """)
+    }
+
+    /// Several products on one line: each verdict names the product whose models judged it,
+    /// the changeovers are kept (the daemon starts on the last one), and the hourly rollups
+    /// gain the product dimension (rebuilt with every row, as v3 did: a primary key cannot
+    /// be altered; older rows count under product '').
+    static func v10(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE verdicts ADD COLUMN product TEXT CHECK (product IS NULL OR length(product) BETWEEN 1 AND 64);
+        CREATE TABLE product_changes (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            product TEXT NOT NULL CHECK (length(product) BETWEEN 1 AND 64),
+            by TEXT NOT NULL CHECK (length(by) BETWEEN 1 AND 200)
+        ) STRICT;
+
+        CREATE TABLE rollups_v10 (
+            camera_id TEXT NOT NULL REFERENCES cameras(id),
+            hour INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            product TEXT NOT NULL DEFAULT '',
+            frames INTEGER NOT NULL DEFAULT 0,
+            passes INTEGER NOT NULL DEFAULT 0,
+            fails INTEGER NOT NULL DEFAULT 0,
+            no_verdicts INTEGER NOT NULL DEFAULT 0,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            total_ms_sum REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, camera_id, model, product)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO rollups_v10(camera_id, hour, model, product, frames, passes, fails, no_verdicts, flagged, total_ms_sum)
+            SELECT camera_id, hour, model, '', frames, passes, fails, no_verdicts, flagged, total_ms_sum FROM rollups;
+        DROP TABLE rollups;
+        ALTER TABLE rollups_v10 RENAME TO rollups;
+
+        CREATE TABLE rollup_defects_v10 (
+            camera_id TEXT NOT NULL,
+            hour INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            product TEXT NOT NULL DEFAULT '',
+            defect TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, camera_id, model, product, defect)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO rollup_defects_v10(camera_id, hour, model, product, defect, count)
+            SELECT camera_id, hour, model, '', defect, count FROM rollup_defects;
+        DROP TABLE rollup_defects;
+        ALTER TABLE rollup_defects_v10 RENAME TO rollup_defects;
         """)
     }
 

@@ -84,6 +84,8 @@ struct StatsCommand: ParsableCommand {
           # on a line with stations: parts per station, or the frames behind them
           linesight stats --by station
           linesight stats --unit frames --by camera
+          # several products on one line ([[products]]): each product's figures
+          linesight stats --by product
         On a line with [[stations]] the figures count parts (a part fails if any view fails; \
         its defects read view:kind), else frames. Yield counts passes plus fails a person \
         labeled good (frames); first-pass yield counts passes only. Both are of all parts \
@@ -92,7 +94,7 @@ struct StatsCommand: ParsableCommand {
         subcommands: [Summary.self, Agreement.self], defaultSubcommand: Summary.self)
 
     struct Summary: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Parts, yields, fails and defect rates per period, camera or model; charts.")
+        static let configuration = CommandConfiguration(abstract: "Parts, yields, fails and defect rates per period, camera, model or product; charts.")
         @OptionGroup var options: StoreOptions
         @OptionGroup var range: TimeRange
         @Option(help: "Group by \(Grouping.allCases.map(\.rawValue).joined(separator: "|")).") var by: Grouping = .day
@@ -124,23 +126,23 @@ struct StatsCommand: ParsableCommand {
             }
             if parts, camera != nil { throw ValidationError("--camera counts frames: add --unit frames, or give --station") }
             if !parts, station != nil { throw ValidationError("--station counts parts: drop --unit frames") }
-            if parts, by == .camera || by == .model {
+            if parts, by == .camera || by == .model || by == .product {
                 throw ValidationError("--by \(by.rawValue) counts frames (a part spans cameras and has no one model): --by station, or --unit frames")
             }
             if !parts, by == .station, cfg.line.stations.isEmpty { throw ValidationError("--by station needs [[stations]] in the config") }
             var rollups: [RollupRow]
-            var recovered: [(time: Double, camera: String, model: String)] = []
+            var recovered: [(time: Double, camera: String, model: String, product: String)] = []
             if parts {
                 rollups = try store.partRollups(since: since, until: until, station: station)
             } else {
                 rollups = try store.rollups(since: since, until: until, camera: camera)
                 recovered = try store.labeledVerdicts(since: since, until: until)
                     .filter { $0.decision != .pass && $0.humanDefects.isEmpty && (camera == nil || $0.camera == camera) }
-                    .map { (time: $0.capturedAt, camera: $0.camera, model: $0.model) }
+                    .map { (time: $0.capturedAt, camera: $0.camera, model: $0.model, product: $0.product) }
                 if by == .station {  // a camera's frames under its station
                     func station(_ camera: String) -> String { cfg.line.station(of: camera)?.id ?? "(free-running)" }
                     rollups = rollups.map { var r = $0; r.camera = station(r.camera); return r }
-                    recovered = recovered.map { ($0.time, station($0.camera), $0.model) }
+                    recovered = recovered.map { ($0.time, station($0.camera), $0.model, $0.product) }
                 }
             }
             let report = StatsReport(rollups: rollups, recovered: recovered, by: by, schedule: cfg.shifts, since: since, until: until)

@@ -55,6 +55,12 @@ struct LineConfigTests {
         #expect(dim.cameras[0].synthetic?.lightingChange == .init(afterFrames: 100, gain: 0.6))
         #expect(dim.pipeline.drift.window == 50 && dim.pipeline.drift.maxShift == 3 && dim.pipeline.drift.enabled)
         #expect(dim.flags.reviewOrder == .diverse, "the default")
+        #expect(dim.products.map(\.id) == ["default"] && dim.products[0].models == dim.models, "one product: [models]")
+        let two = try read("[models]\nstage1 = \"a.safetensors\"\nproduct = \"plate-a\"\n[thresholds]\nfail = 0.8\n"
+                           + "[[products]]\nid = \"plate-b\"\nstage1 = \"b1.safetensors\"\nstage2 = \"b2.safetensors\"\n[[cameras]]\nid = \"s\"\n")
+        #expect(two.products.map(\.id) == ["plate-a", "plate-b"])
+        #expect(two.product("plate-b")?.models.stage1.hasSuffix("/b1.safetensors") == true && two.product("plate-b")?.models.fail == 0.8,
+                "paths from the file's folder, [thresholds] for every product")
         #expect(try read("[flagging]\nreview_order = \"newest\"\n[[cameras]]\nid = \"s\"\n").flags.reviewOrder == .newest)
     }
 
@@ -77,6 +83,12 @@ struct LineConfigTests {
         ("[drift]\nmax_psi = nan\n[[cameras]]\nid = \"a\"\n", "max_psi"),
         ("[drift]\nthreshold = 1\n[[cameras]]\nid = \"a\"\n", "unknown key 'drift.threshold'"),
         ("[flagging]\nreview_order = \"smart\"\n[[cameras]]\nid = \"a\"\n", "'smart' is not one of: diverse, uncertainty, newest"),
+        ("[[products]]\nid = \"b\"\n[[cameras]]\nid = \"a\"\n", "missing required key 'products[0].stage1'"),
+        ("[[products]]\nstage1 = \"x\"\n[[cameras]]\nid = \"a\"\n", "missing required key 'products[0].id'"),
+        ("[[products]]\nid = \"default\"\nstage1 = \"x\"\n[[cameras]]\nid = \"a\"\n", "product id 'default' is used twice"),
+        ("[[products]]\nid = \"a b\"\nstage1 = \"x\"\n[[cameras]]\nid = \"a\"\n", "is not a product id"),
+        ("[models]\nproduct = \"\"\n[[cameras]]\nid = \"a\"\n", "is not a product id"),
+        ("[[products]]\nid = \"b\"\nstage1 = \"x\"\nwatch = true\n[[cameras]]\nid = \"a\"\n", "unknown key 'products[0].watch'"),
         ("[[cameras]]\nid = \"a\"\nlighting_gain = 0.5\n", "needs lighting_change_after"),
         ("[[cameras]]\nid = \"a\"\nlighting_change_after = 10\nlighting_gain = 0\n", "lighting_gain"),
         ("[store]\n", "at least one [[cameras]]"),

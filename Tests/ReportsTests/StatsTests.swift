@@ -87,7 +87,7 @@ struct StatsTests {
         }
         let byDay = StatsReport(rollups: rows, by: .day, schedule: .standard(timeZone: utc))
         #expect(byDay.rows.map(\.key) == (2...8).map { String(format: "2026-11-%02d", $0) })
-        let byModel = StatsReport(rollups: rows, recovered: [(monday + 100, "cam1", "s1-v1")], by: .model, schedule: .standard(timeZone: utc))
+        let byModel = StatsReport(rollups: rows, recovered: [(monday + 100, "cam1", "s1-v1", "")], by: .model, schedule: .standard(timeZone: utc))
         #expect(byModel.rows.map(\.key) == ["s1-v1", "s1-v2"])
         let v1 = byModel.rows[0]
         #expect(v1.recovered == 1)
@@ -99,9 +99,19 @@ struct StatsTests {
         #expect(byModel.pareto[0].count == t.defects["scratch"])
     }
 
+    @Test func byProductGroupsEachProductsRowsAndItsRecoveredParts() {
+        var rows = seededRollups()
+        for i in rows.indices { rows[i].product = i % 3 == 0 ? "bracket-a" : i % 3 == 1 ? "bracket-b" : "" }
+        let r = StatsReport(rollups: rows, recovered: [(monday + 100, "cam1", "s1-v1", "bracket-b")], by: .product, schedule: .standard(timeZone: utc))
+        #expect(r.rows.map(\.key) == ["(none)", "bracket-a", "bracket-b"])
+        #expect(r.rows.reduce(0) { $0 + $1.parts } == r.total.parts)
+        #expect(r.rows[0].parts == rows.indices.filter { $0 % 3 == 2 }.map { rows[$0].frames }.reduce(0, +))
+        #expect(r.rows[2].recovered == 1 && r.rows[1].recovered == 0)
+    }
+
     @Test func tableCSVAndJSONMatchTheGoldenFiles() throws {
         let rows = seededRollups()
-        let byDay = StatsReport(rollups: rows, recovered: [(monday + 100, "cam1", "s1-v1")], by: .day, schedule: .standard(timeZone: utc),
+        let byDay = StatsReport(rollups: rows, recovered: [(monday + 100, "cam1", "s1-v1", "")], by: .day, schedule: .standard(timeZone: utc),
                                 since: monday, until: monday + 7 * 86400)
         try golden("by-day.txt", byDay.render(.table))
         try golden("by-day.csv", byDay.render(.csv))

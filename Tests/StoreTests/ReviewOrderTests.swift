@@ -87,3 +87,45 @@ struct ReviewOrderStoreTests {
         #expect(try store.openFlags().map(\.verdictId) == [1, 2])
     }
 }
+
+@Suite("Products in the store")
+struct ProductStoreTests {
+    @Test func aDatabaseAtV9KeepsItsRollupsUnderNoProductAndCountsEachProductAfterV10() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = 1_800_000_000.0
+        do {
+            let old = try Store(path: file, busyTimeout: 5, schemaUpTo: "v9-review-order")
+            try old.register(camera: "cam1", source: "synthetic")
+            try old.pool.write { db in
+                for (i, d) in ["pass", "fail", "fail"].enumerated() {
+                    try db.execute(sql: "INSERT INTO verdicts(camera_id, captured_at, frame_sequence, stage1_score, decision, defects, stage1_model, total_ms) VALUES ('cam1', ?, ?, 0.5, ?, ?, 'm', 1)",
+                                   arguments: [t, i, d, d == "fail" ? "dent" : ""])
+                }
+                try db.execute(sql: "INSERT INTO rollups(camera_id, hour, model, frames, passes, fails) VALUES ('cam1', ?, 'm', 3, 1, 2)", arguments: [Int64(t / 3600)])
+                try db.execute(sql: "INSERT INTO rollup_defects(camera_id, hour, model, defect, count) VALUES ('cam1', ?, 'm', 'dent', 2)", arguments: [Int64(t / 3600)])
+            }
+        }
+        let store = try Store(path: file)
+        var a = VerdictBundle(verdict: verdict(10, .fail, at: t + 1, defects: ["dent"]))
+        a.verdict.product = "plate-a"
+        var b = VerdictBundle(verdict: verdict(11, .pass, at: t + 2))
+        b.verdict.product = "plate-b"
+        try store.insert([a, b])
+        let rows = try store.rollups(since: t - 3600, until: t + 3600)
+        let byProduct = Dictionary(grouping: rows, by: \.product).mapValues { ($0.map(\.frames).reduce(0, +), $0.map { $0.defects["dent"] ?? 0 }.reduce(0, +)) }
+        #expect(byProduct[""]?.0 == 3 && byProduct[""]?.1 == 2, "the old counts kept, under no product: \(byProduct)")
+        #expect(byProduct["plate-a"]?.0 == 1 && byProduct["plate-a"]?.1 == 1 && byProduct["plate-b"]?.0 == 1)
+        #expect(try store.pool.read { db in try String.fetchAll(db, sql: "SELECT coalesce(product, '-') FROM verdicts ORDER BY id") } == ["-", "-", "-", "plate-a", "plate-b"])
+        // changeovers, and what is refused
+        try store.recordProductChange("plate-b", by: "api", at: t + 3)
+        #expect(try store.productChanges().map(\.product) == ["plate-b"])
+        #expect(throws: StoreError.self) { try store.recordProductChange("plate b", by: "api") }
+        #expect(throws: StoreError.self) { try store.recordProductChange(String(repeating: "p", count: 65), by: "api") }
+        var bad = VerdictBundle(verdict: verdict(12, .pass, at: t + 4))
+        bad.verdict.product = String(repeating: "q", count: 100)
+        let refused = try store.insert([bad])
+        #expect(refused.count == 1 && refused[0].recordedAsNoVerdict, "an impossible product costs the row, not the verdict: recorded as a no-verdict")
+        #expect(Store.isProductID("bracket-a.v2_1") && !Store.isProductID("") && !Store.isProductID("ü") && !Store.isProductID("a/b"))
+    }
+}

@@ -52,8 +52,9 @@ final class MQTTClient: @unchecked Sendable {
     private let threadDone = DispatchSemaphore(value: 0)
     /// Called on the client's thread after every (re)connection: a place to publish retained status.
     var onConnect: (@Sendable () -> Void)?
-    /// Called on the client's thread for each message on a subscribed topic.
-    var onMessage: (@Sendable (_ topic: String, _ payload: [UInt8]) -> Void)?
+    /// Called on the client's thread for each message on a subscribed topic (`retained`: a
+    /// retained message the broker replays on subscribing).
+    var onMessage: (@Sendable (_ topic: String, _ payload: [UInt8], _ retained: Bool) -> Void)?
     /// Topic filters subscribed (QoS 1) at every connection (the session is clean).
     var subscriptions: [String] = []
     /// Back-off between connection attempts: doubles from `minBackoff` to `maxBackoff`.
@@ -90,7 +91,7 @@ final class MQTTClient: @unchecked Sendable {
             guard let client = MQTTClient.client(obj), let m = message?.pointee, let topic = m.topic else { return }
             let payload = m.payloadlen > 0 && m.payload != nil
                 ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
-            client.onMessage?(String(cString: topic), payload)
+            client.onMessage?(String(cString: topic), payload, m.retain)
         }
     }
 

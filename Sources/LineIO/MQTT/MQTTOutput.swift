@@ -33,6 +33,8 @@ public final class MQTTOutput: @unchecked Sendable {
     private var alarmLogged: String?
     private var started = monotonicSeconds()
     private let about: [String: String]
+    private var handlers: [String: (ignoringRetained: Bool, body: @Sendable ([UInt8]) -> Void)] = [:]
+    private var product: String?
 
     /// - Parameter about: what the status message says of this daemon (e.g. version, host).
     public init(_ settings: MQTTSettings, about: [String: String], logger: Logger) throws(LineIOError) {
@@ -44,8 +46,12 @@ public final class MQTTOutput: @unchecked Sendable {
                                            keepAlive: settings.keepAlive, username: settings.username, password: try settings.password())
         client = try MQTTClient(endpoint, will: will)
         let online = Self.status("online", reason: nil, about), topic = settings.statusTopic
-        client.onConnect = { [weak client] in client?.publish(topic, online, qos: 1, retain: true) }
         self.about = about
+        let productTopic = settings.productTopic
+        client.onConnect = { [weak self, weak client] in
+            client?.publish(topic, online, qos: 1, retain: true)
+            if let p = self?.lock.withLock({ self?.product }) { _ = client?.publish(productTopic, Array(p.utf8), qos: 1, retain: true) }
+        }
     }
 
     static func status(_ state: String, reason: String?, _ about: [String: String]) -> [UInt8] {
@@ -62,14 +68,66 @@ public final class MQTTOutput: @unchecked Sendable {
     /// `{"serial": "..."}`. A payload that is no usable serial still fires (the part is there
     /// and must be judged), without a serial, and is logged.
     public func takeTriggers(for stations: [String], fire: @escaping @Sendable (_ station: String, _ serial: String?) -> Void) {
-        let byTopic = Dictionary(uniqueKeysWithValues: stations.map { (settings.triggerTopic(station: $0), $0) })
-        client.subscriptions = Array(byTopic.keys).sorted()
         let logger = logger
-        client.onMessage = { topic, payload in
-            guard let station = byTopic[topic] else { return }
-            let (serial, problem) = Self.serial(payload)
-            if let problem { logger.warning("trigger payload without a usable serial", metadata: ["station": "\(station)", "problem": "\(problem)"]) }
-            fire(station, serial)
+        for station in stations {
+            handle(settings.triggerTopic(station: station)) { payload in
+                let (serial, problem) = Self.serial(payload)
+                if let problem { logger.warning("trigger payload without a usable serial", metadata: ["station": "\(station)", "problem": "\(problem)"]) }
+                fire(station, serial)
+            }
+        }
+    }
+
+    /// Takes product changeovers from `<topic>/product/set` (call before `start`): `change(id)`
+    /// for each message whose payload is a product id or `{"product": "ID"}`; any other
+    /// payload is logged and ignored. Retained requests are ignored too (a changeover is an
+    /// act, not a state: an old request must not switch the line when the daemon restarts).
+    public func takeProductChanges(_ change: @escaping @Sendable (_ product: String) -> Void) {
+        let logger = logger
+        handle(settings.productSetTopic, ignoringRetained: true) { payload in
+            switch Self.product(payload) {
+            case .success(let id): change(id)
+            case .failure(let why): logger.warning("product changeover message refused", metadata: ["problem": "\(why.message)"])
+            }
+        }
+    }
+
+    /// Publishes the product the line makes on `<topic>/product`, retained (again at every
+    /// connection).
+    public func announce(product: String) {
+        lock.withLock { self.product = product }
+        if client.isConnected { _ = client.publish(settings.productTopic, Array(product.utf8), qos: 1, retain: true) }
+    }
+
+    struct PayloadProblem: Error { var message: String }
+
+    /// The product id a changeover message carries.
+    static func product(_ payload: [UInt8]) -> Result<String, PayloadProblem> {
+        guard let text = String(validating: payload, as: UTF8.self) else { return .failure(.init(message: "not UTF-8")) }
+        var id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if id.hasPrefix("{") {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any], let p = o["product"] as? String else {
+                return .failure(.init(message: "a JSON payload must be an object with a string \"product\""))
+            }
+            id = p
+        }
+        guard (1...64).contains(id.unicodeScalars.count),
+              id.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._-".unicodeScalars.contains($0) }) else {
+            return .failure(.init(message: "a product id is 1-64 letters, digits, '.', '_' or '-'"))
+        }
+        return .success(id)
+    }
+
+    /// Routes messages on `topic` to `body` (subscribed at every connect).
+    private func handle(_ topic: String, ignoringRetained: Bool = false, _ body: @escaping @Sendable ([UInt8]) -> Void) {
+        lock.withLock {
+            handlers[topic] = (ignoringRetained, body)
+            let table = handlers
+            client.subscriptions = Array(table.keys).sorted()
+            client.onMessage = { topic, payload, retained in
+                guard let h = table[topic], !(h.ignoringRetained && retained) else { return }
+                h.body(payload)
+            }
         }
     }
 

@@ -27,6 +27,11 @@ public struct MQTTSettings: Sendable, Equatable {
     public func partTopic(station: String) -> String { topic + "/parts/" + station }
     /// Where a station's triggers arrive, when it takes them from MQTT.
     public func triggerTopic(station: String) -> String { topic + "/trigger/" + station }
+    /// Where a product changeover is asked for (payload: the product id, or `{"product": ID}`),
+    /// when the config names several products; `<topic>/product` (retained) says the product
+    /// the line makes.
+    public var productSetTopic: String { topic + "/product/set" }
+    public var productTopic: String { topic + "/product" }
 
     /// Reads [outputs.mqtt]; `password_file` is taken relative to the config's folder.
     public static func read(_ s: ConfigSection, resolve: (String) -> String) throws -> MQTTSettings {

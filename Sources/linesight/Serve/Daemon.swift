@@ -39,6 +39,7 @@ struct Daemon {
         inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
         inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
         wireTriggers()
+        wireProducts()
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
 
         var services: [any Service] = [
@@ -81,6 +82,32 @@ struct Daemon {
         if let modbus = outputs.modbus, case let ids = stations(.modbus), !ids.isEmpty { modbus.takeTriggers { fire(ids, .modbus, nil) } }
         if let mqtt = outputs.mqtt, case let ids = stations(.mqtt), !ids.isEmpty {
             mqtt.takeTriggers(for: ids) { station, serial in fire([station], .mqtt, serial) }
+        }
+    }
+
+    /// The MQTT output announces the product the line makes and, on a line of several
+    /// products, takes changeovers from `<topic>/product/set` (each loaded on a thread of its
+    /// own: the broker's thread keeps publishing verdicts meanwhile).
+    private func wireProducts() {
+        guard let mqtt = outputs.mqtt else { return }
+        let (inspection, logger) = (inspection, logger)
+        mqtt.announce(product: inspection.currentProduct.id)
+        inspection.productObserver = { mqtt.announce(product: $0) }
+        guard inspection.config.products.count > 1 else { return }
+        mqtt.takeProductChanges { id in
+            let t = Thread {
+                switch inspection.changeProduct(to: id, by: "mqtt") {
+                case .changed, .already, .refused: break  // a refusal is logged by the service
+                case .unknown(let known):
+                    logger.warning("product changeover refused", metadata: ["product": "\(id)", "known": "\(known.joined(separator: ", "))",
+                                                                           "source": "mqtt"])
+                case .busy:
+                    logger.warning("product changeover refused", metadata: ["product": "\(id)", "why": "a reload or changeover is running",
+                                                                           "source": "mqtt"])
+                }
+            }
+            t.name = "linesight-changeover"
+            t.start()
         }
     }
 

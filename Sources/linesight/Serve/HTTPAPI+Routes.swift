@@ -69,6 +69,24 @@ extension HTTPAPI {
         Route(.get, "/operator") { request, _, b in try operatorPage(request, b) },
         Route(.get, "/api/v1/operator/status") { request, _, b in try operatorStatus(request, b) },
         Route(.get, "/api/v1/operator/shots/:file") { request, context, b in try await operatorShot(request, context.parameters.get("file") ?? "", b) },
+        Route(.get, "/api/v1/product") { request, _, b in
+            _ = try APIQuery(request, allowed: [])
+            return try productStatus(b.inspection)
+        },
+        Route(.post, "/api/v1/product") { request, _, b in
+            let q = try APIQuery(request, allowed: ["product"])
+            guard let id = try q.string("product") else { throw APIError.bad("product", "missing; POST /api/v1/product?product=ID") }
+            let d = b.inspection
+            switch await b.gate.offload({ d.changeProduct(to: id, by: "api") }) {
+            case .changed, .already: return try productStatus(d)
+            case .unknown(let known):
+                throw APIError(status: .notFound, message: "product: no product '\(APIQuery.printable(id))' (known: \(known.joined(separator: ", ")))",
+                               parameter: "product")
+            case .busy: return json(["error": "a reload or changeover is already running; try again shortly"], status: .conflict)
+            case .refused(let why):
+                return json(["error": "the product's model files were refused, the line stays on \(d.currentProduct.id): \(why)"], status: .unprocessableContent)
+            }
+        },
         Route(.post, "/api/v1/models/reload") { request, _, b in
             _ = try APIQuery(request, allowed: [])
             let d = b.inspection

@@ -116,7 +116,7 @@ enum HTTPAPI {
             let s = p.stats
             return ["camera": p.camera, "received": s.received, "passes": s.passes, "fails": s.fails, "no_verdicts": s.noVerdicts,
                     "dropped": s.dropped, "queue_depth": s.queueDepth, "source": s.sourceState.rawValue,
-                    "model_stage1": p.modelVersions.0, "model_stage2": p.modelVersions.1 ?? NSNull(),
+                    "model_stage1": p.modelVersions.0, "model_stage2": p.modelVersions.1 ?? NSNull(), "product": p.product,
                     "latency_p50_ms": number(s.latency.quantile(0.5)), "latency_p99_ms": number(s.latency.quantile(0.99)),
                     "drift": s.drift.map { r -> Any in
                         ["score": number(r.score), "alarm": r.alarm, "psi": number(r.psi), "frames": r.frames, "worst": r.worst,
@@ -125,10 +125,31 @@ enum HTTPAPI {
         }
         let range = try JSONSerialization.jsonObject(with: JSONEncoder().encode(s))
         var out: [String: Any] = ["range": range, "cameras": live, "uptime_seconds": Date().timeIntervalSince(d.startedAt)]
+        // the range's frames per product ("" when made before products were named)
+        var products: [String: [String: Int]] = [:]
+        for r in try d.store.rollups(since: since, until: until, camera: camera) {
+            var t = products[r.product, default: ["frames": 0, "passes": 0, "fails": 0, "no_verdicts": 0]]
+            t["frames"]! += r.frames; t["passes"]! += r.passes; t["fails"]! += r.fails; t["no_verdicts"]! += r.noVerdicts
+            products[r.product] = t
+        }
+        out["products"] = products
         if !d.config.stations.isEmpty {  // the line's parts in the same range, by trigger time
             out["parts"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(d.store.partStats(since: since, until: until)))
         }
         return json(out)
+    }
+
+    /// The product the line makes, the products it can make (with their model files' names),
+    /// and the last changeovers.
+    static func productStatus(_ d: InspectionService) throws -> Response {
+        let current = d.currentProduct
+        let products = d.config.products.map { p -> [String: Any] in
+            ["id": p.id, "stage1": (p.models.stage1 as NSString).lastPathComponent,
+             "stage2": p.models.stage2.map { ($0 as NSString).lastPathComponent as Any } ?? NSNull()]
+        }
+        let history = try d.store.productChanges(limit: 20).map { c -> [String: Any] in ["at": c.at, "product": c.product, "by": c.by] }
+        return json(["product": current.id, "since": d.productSince, "changeovers": d.productChangeovers,
+                     "models_stage1": d.pipelines.first?.modelVersions.0 ?? "", "products": products, "history": history])
     }
 
     static func frame(_ d: InspectionService, _ request: Request, _ file: String) throws -> Response {

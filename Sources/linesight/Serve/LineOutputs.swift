@@ -22,9 +22,10 @@ final class LineOutputs: Sendable {
     /// A frame taken for a part is not sent: its part is, once decided (`send(part:)`).
     func send(_ v: LiveVerdict) {
         guard !isEmpty, v.part == nil else { return }
-        let verdict = LineVerdict(camera: v.camera, sequence: v.sequence, decision: v.decision, defects: v.defects,
+        var verdict = LineVerdict(camera: v.camera, sequence: v.sequence, decision: v.decision, defects: v.defects,
                                   stage1Score: v.stage1Score, flags: v.flags, capturedAt: v.capturedAt, latencyMs: v.totalMs,
                                   error: v.error)
+        verdict.product = v.product
         gpio?.send(verdict)  // the reject line first (one ioctl, on this thread)
         modbus?.send(verdict)
         mqtt?.send(verdict)

@@ -9,6 +9,8 @@ enum Metrics {
     static func render(_ d: InspectionService, eventClients: Int, outputs: [OutputHealth] = []) -> String {
         var out = MetricsWriter()
         out.gauge("linesight_uptime_seconds", "Seconds since the daemon started.", Date().timeIntervalSince(d.startedAt))
+        out.gauge("linesight_product_info", "The product the line makes now ([[products]]): 1 on its label.", [(["product": d.currentProduct.id], 1)])
+        out.counter("linesight_product_changeovers_total", "Product changeovers since start (API, MQTT).", Double(d.productChangeovers))
         let all = d.pipelines.map { ($0.camera, $0.stats, $0.modelVersions) }
         out.counter("linesight_frames_received_total", "Frames the camera delivered (each gets one verdict).", all.map { (["camera": $0.0], Double($0.1.received)) })
         var verdicts: [([String: String], Double)] = []

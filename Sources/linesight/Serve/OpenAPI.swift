@@ -252,6 +252,32 @@ enum OpenAPI {
             }
           }
         },
+        "/api/v1/product": {
+          "get": {
+            "summary": "The product the line makes ([[products]]: each with its model set), the products it can make, and the last changeovers.",
+            "responses": {
+              "200": {"$ref": "#/components/responses/Product"},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"}
+            }
+          },
+          "post": {
+            "summary": "Changeover without a restart: loads the product's model set for every camera and swaps it in only if all load; each verdict names the product whose models judged it; the daemon starts on it next time.",
+            "security": [{"bearer": []}],
+            "parameters": [
+              {"name": "product", "in": "query", "required": true, "description": "A configured product id.", "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._-]+$"}}
+            ],
+            "responses": {
+              "200": {"$ref": "#/components/responses/Product"},
+              "400": {"$ref": "#/components/responses/BadRequest"},
+              "401": {"$ref": "#/components/responses/Unauthorized"},
+              "403": {"$ref": "#/components/responses/Forbidden"},
+              "404": {"description": "No such product.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "409": {"$ref": "#/components/responses/Error"},
+              "422": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/api/v1/models/reload": {
           "post": {
             "summary": "Loads the configured model files again for every camera; swaps them only if all load.",
@@ -278,6 +304,17 @@ enum OpenAPI {
         },
         "responses": {
           "Error": {"description": "Refused.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Product": {"description": "The product now.", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["product", "since", "changeovers", "models_stage1", "products", "history"], "additionalProperties": false,
+            "properties": {
+              "product": {"type": "string"}, "since": {"type": "number"}, "changeovers": {"type": "integer", "minimum": 0},
+              "models_stage1": {"type": "string"},
+              "products": {"type": "array", "items": {"type": "object", "required": ["id", "stage1", "stage2"], "additionalProperties": false,
+                "properties": {"id": {"type": "string"}, "stage1": {"type": "string"}, "stage2": {"type": "string", "nullable": true}}}},
+              "history": {"type": "array", "items": {"type": "object", "required": ["at", "product", "by"], "additionalProperties": false,
+                "properties": {"at": {"type": "number"}, "product": {"type": "string"}, "by": {"type": "string"}}}}
+            }
+          }}}},
           "BadRequest": {"description": "A parameter or the body is not what the route takes (the error names it).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "NotFound": {"description": "No such camera, frame or route.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "Unauthorized": {"description": "The bearer token is missing or wrong.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -314,7 +351,8 @@ enum OpenAPI {
               "total_ms": {"type": "number", "minimum": 0},
               "flags": {"type": "string", "description": "Comma-separated flag reasons."},
               "error": {"type": "string", "description": "Why a no-verdict has none."},
-              "part_id": {"type": "integer", "description": "The part this frame was taken for (a station's trigger)."}
+              "part_id": {"type": "integer", "description": "The part this frame was taken for (a station's trigger)."},
+              "product": {"type": "string", "description": "The product whose models judged it ([[products]])."}
             }
           },
           "Part": {
@@ -374,6 +412,7 @@ enum OpenAPI {
                     "source": {"type": "string"},
                     "model_stage1": {"type": "string"},
                     "model_stage2": {"type": "string", "nullable": true},
+                    "product": {"type": "string", "description": "The product whose models the camera runs (empty when none is named)."},
                     "latency_p50_ms": {"type": "number", "nullable": true},
                     "latency_p99_ms": {"type": "number", "nullable": true},
                     "drift": {
@@ -391,6 +430,12 @@ enum OpenAPI {
                     }
                   }
                 }
+              },
+              "products": {
+                "type": "object", "description": "The range's frames per product (key \"\": before products were named, or none is).",
+                "additionalProperties": {"type": "object", "required": ["frames", "passes", "fails", "no_verdicts"],
+                  "properties": {"frames": {"type": "integer", "minimum": 0}, "passes": {"type": "integer", "minimum": 0},
+                                 "fails": {"type": "integer", "minimum": 0}, "no_verdicts": {"type": "integer", "minimum": 0}}}
               },
               "uptime_seconds": {"type": "number", "minimum": 0}
             }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# make bench-loop: fewer labels for the same quality. The line's learning loop simulated on a
+# labelled tree (DATA, default ../shared/datasets/surface-dev): train/'s labels hidden, a
+# random seed of them revealed, then rounds of train (warm-started, as retrain does) -> score
+# the unlabelled pool -> a sampler picks the next STEP frames -> their labels revealed, up to
+# BUDGET. Samplers: random, uncertainty only, and the daemon's review order (uncertainty-
+# weighted k-center on stage 1's embeddings). Stage-1 test AUC after each round, a table,
+# the labels each sampler needs to reach random's final AUC, and a plot (loop.svg).
+# Two pools: the tree's own (surface-dev: 30 % defective) and a line's prevalence
+# (LINE_RATE, 5 %: every good part, defective ones drawn to make 5 % of the pool).
+#   DATA=DIR SEEDS=2 SIZE=128 Benchmarks/loop/run.sh      (about 40 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${DATA:-../shared/datasets/surface-dev}
+dir=${BENCH_DIR:-.build/bench-loop}
+seeds=${SEEDS:-2}
+size=${SIZE:-128}
+rate=${LINE_RATE:-0.05}
+[[ -d $data/train && -d $data/val && -d $data/test ]] || { echo "bench-loop: $data needs train/ val/ test/ (DATA=DIR)" >&2; exit 2; }
+swift build -c release --product linesight-loop-bench >&2
+bin=.build/release/linesight-loop-bench
+echo "== the tree's own pool (every train/ image), seed 100, +100 a round, to 1,000 labels"
+$bin --data "$data" --out "$dir/tree" --size "$size" --seeds "$seeds" --seed-labels 100 --step 100 --budget 1000
+echo
+echo "== a line's prevalence: $rate of the pool defective, seed 50, +50 a round, to 500 labels"
+$bin --data "$data" --out "$dir/line" --size "$size" --seeds "$seeds" --pool-defect-rate "$rate" --seed-labels 50 --step 50 --budget 500
+echo
+echo "plots: $dir/tree/loop.svg $dir/line/loop.svg"
