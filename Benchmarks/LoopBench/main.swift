@@ -65,8 +65,8 @@ struct Options {
                 o.poolDefectRate = r
             case "--samplers":
                 o.samplers = try value().split(separator: ",").map(String.init)
-                for s in o.samplers where !["random", "uncertainty", "diverse"].contains(s) {
-                    throw BenchError("unknown sampler '\(s)': random, uncertainty or diverse")
+                for s in o.samplers where !["random", "uncertainty", "diverse", "clusters"].contains(s) {
+                    throw BenchError("unknown sampler '\(s)': random, uncertainty, diverse or clusters")
                 }
             case "-h", "--help":
                 print("""
@@ -200,6 +200,17 @@ func run() throws {
                 case "uncertainty":
                     let scores = defectProbabilities(net, pool.subset(rest), config.normalization)
                     picked = ReviewSampler.mostUncertain(scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }, count: want).map { rest[$0] }
+                case "clusters":
+                    let sub = pool.subset(rest)
+                    let scores = defectProbabilities(net, sub, config.normalization)
+                    let u = scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }
+                    let doubted = ReviewSampler.mostUncertain(u, count: want * o.poolFactor)
+                    let all = embeddings(net, on: pool, normalization: config.normalization, flipAverage: false)
+                    let scale = ReviewSampler.spreads(all)
+                    let scaled = all.map { zip($0, scale).map { $0 / $1 } }
+                    let candidates = doubted.map { ReviewSampler.Candidate(uncertainty: u[$0], embedding: scaled[rest[$0]]) }
+                    picked = ReviewSampler.clusterOrder(candidates, labelled: labelled.map { scaled[$0] }, clusters: want, count: want,
+                                                        seed: 7 + UInt64(round)).map { rest[doubted[$0]] }
                 default:
                     let sub = pool.subset(rest)
                     let scores = defectProbabilities(net, sub, config.normalization)
@@ -237,7 +248,7 @@ func write(_ rows: [Row], _ o: Options) throws {
     let aucs = rows.map(\.auc).filter(\.isFinite)
     let yLo = ((aucs.min() ?? 0.5) * 20).rounded(.down) / 20, yHi = min(1, ((aucs.max() ?? 1) * 20).rounded(.up) / 20)
     let series = samplers.map { s in
-        CurveChart.Series(name: s == "diverse" ? "uncertainty + diversity (the daemon's order)" : s == "uncertainty" ? "uncertainty only" : "random",
+        CurveChart.Series(name: s == "diverse" ? "uncertainty + k-center" : s == "clusters" ? "uncertainty + clusters" : s == "uncertainty" ? "uncertainty only" : "random",
                           points: labels.compactMap { n in
                               let a = rows.filter { $0.sampler == s && $0.labels == n }.map(\.auc).filter(\.isFinite)
                               return a.isEmpty ? nil : (x: Double(n - lo) / Double(hi - lo), y: (a.reduce(0, +) / Double(a.count) - yLo) / max(0.01, yHi - yLo))

@@ -86,7 +86,11 @@ public struct LineConfig: Sendable {
     /// The products this line makes, each with its model set: `[models]` (named by its
     /// `product` key) first, then every `[[products]]` table. Their config thresholds are
     /// `[thresholds]`'s; each model file's own fitted thresholds win, as for `[models]`.
-    public var products: [Product] = [Product(id: LineConfig.defaultProduct, models: ModelPaths(stage1: "linesight-data/models/stage1.safetensors"))]
+    public var products: [Product] { [Product(id: mainProduct, models: models)] + otherProducts }
+    /// The id of `[models]`'s set (`[models] product`).
+    public var mainProduct = LineConfig.defaultProduct
+    /// The `[[products]]` tables' sets.
+    public var otherProducts: [Product] = []
 
     public struct Product: Sendable, Equatable {
         public var id: String
@@ -137,7 +141,7 @@ public struct LineConfig: Sendable {
         c.models.overrideModel = try t.bool("override_model", default: false)
         if let f = c.models.fail, let p = c.models.pass, p > f { throw t.bad("pass", "pass (\(p)) must not exceed fail (\(f))") }
         // every product's models share [thresholds]
-        c.products = [Product(id: mainProduct, models: c.models)]
+        c.mainProduct = mainProduct
         for (i, p) in try root.sections("products").enumerated() {
             guard let id = try p.optionalString("id") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("id")) }
             guard Store.isProductID(id) else { throw p.bad("id", "'\(id)' is not a product id (1-64 letters, digits, '.', '_', '-')") }
@@ -146,7 +150,7 @@ public struct LineConfig: Sendable {
             guard let stage1 = try p.optionalString("stage1") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("stage1")) }
             paths.stage1 = resolve(stage1)
             paths.stage2 = try p.optionalString("stage2").map(resolve)
-            c.products.append(Product(id: id, models: paths))
+            c.otherProducts.append(Product(id: id, models: paths))
         }
 
         let fl = try root.section("flagging")

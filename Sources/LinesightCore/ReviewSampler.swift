@@ -63,6 +63,81 @@ public enum ReviewSampler {
         return Array((picked + rest).prefix(want))
     }
 
+    /// The indices of `candidates` in the order to label them, cluster-based: the usable
+    /// candidates are grouped into `clusters` by k-means (k-means++ seeding from `seed`,
+    /// Euclidean), and the order takes one frame per cluster in turn (each cluster's most
+    /// uncertain left), clusters holding more doubt first and clusters already covered by
+    /// `labelled` frames (the nearest labelled frame closer than the cluster's own spread)
+    /// after the others. Representative frames rather than outliers: ten frames of one
+    /// glitch are one cluster and one pick per round. Unusable embeddings come last, as in
+    /// `order`.
+    public static func clusterOrder(_ candidates: [Candidate], labelled: [[Float]], clusters k: Int, count: Int? = nil, seed: UInt64 = 1) -> [Int] {
+        let want = min(count ?? candidates.count, candidates.count)
+        guard want > 0 else { return [] }
+        let dims = labelled.first?.count ?? candidates.first { !$0.embedding.isEmpty }?.embedding.count ?? 0
+        let usable = candidates.indices.filter { dims > 0 && candidates[$0].embedding.count == dims && candidates[$0].embedding.allSatisfy(\.isFinite) }
+        let usableSet = Set(usable)
+        let rest = candidates.indices.filter { !usableSet.contains($0) }.sorted { weight(candidates[$0]) > weight(candidates[$1]) }
+        guard !usable.isEmpty else { return Array(rest.prefix(want)) }
+        let points = usable.map { candidates[$0].embedding }
+        let assignment = kMeans(points, k: max(1, min(k, points.count)), seed: seed)
+        let groups = Dictionary(grouping: points.indices, by: { assignment.labels[$0] })
+        let known = labelled.filter { $0.count == dims && $0.allSatisfy(\.isFinite) }
+        struct Group { var members: [Int]; var doubt: Double; var covered: Bool }
+        var ordered: [Group] = groups.map { c, members in
+            let sorted = members.sorted { (weight(candidates[usable[$0]]), $1) > (weight(candidates[usable[$1]]), $0) }
+            let centre = assignment.centres[c]
+            let spread = members.map { squaredDistance(points[$0], centre) }.reduce(0, +) / Float(members.count)
+            let nearest = known.map { squaredDistance($0, centre) }.min() ?? .infinity
+            return Group(members: sorted, doubt: members.map { weight(candidates[usable[$0]]) }.reduce(0, +),
+                         covered: nearest <= max(spread, 1e-12))
+        }
+        ordered.sort { ($0.covered ? 1 : 0, -$0.doubt, $0.members[0]) < ($1.covered ? 1 : 0, -$1.doubt, $1.members[0]) }
+        var picked: [Int] = [], round = 0
+        while picked.count < usable.count {
+            for g in ordered where round < g.members.count { picked.append(usable[g.members[round]]) }
+            round += 1
+        }
+        return Array((picked + rest).prefix(want))
+    }
+
+    /// Lloyd's k-means with k-means++ seeding: each point's cluster and the centres.
+    static func kMeans(_ points: [[Float]], k: Int, seed: UInt64, iterations: Int = 15) -> (labels: [Int], centres: [[Float]]) {
+        var state = seed | 1
+        func uniform() -> Double {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        var centres = [points[Int(uniform() * Double(points.count)) % points.count]]
+        var nearest = points.map { squaredDistance($0, centres[0]) }
+        while centres.count < k {
+            let total = nearest.reduce(0) { $0 + Double($1) }
+            guard total > 0 else { break }   // fewer distinct points than k
+            var r = uniform() * total, pick = points.count - 1
+            for (i, d) in nearest.enumerated() { r -= Double(d); if r <= 0 { pick = i; break } }
+            centres.append(points[pick])
+            for i in points.indices { nearest[i] = min(nearest[i], squaredDistance(points[i], points[pick])) }
+        }
+        var labels = [Int](repeating: 0, count: points.count)
+        for _ in 0..<iterations {
+            var changed = false
+            for (i, p) in points.enumerated() {
+                var best = 0, bestD = Float.infinity
+                for (c, centre) in centres.enumerated() { let d = squaredDistance(p, centre); if d < bestD { (best, bestD) = (c, d) } }
+                if labels[i] != best { labels[i] = best; changed = true }
+            }
+            var sums = [[Float]](repeating: [Float](repeating: 0, count: points[0].count), count: centres.count)
+            var counts = [Int](repeating: 0, count: centres.count)
+            for (i, p) in points.enumerated() {
+                counts[labels[i]] += 1
+                for j in p.indices { sums[labels[i]][j] += p[j] }
+            }
+            for c in centres.indices where counts[c] > 0 { centres[c] = sums[c].map { $0 / Float(counts[c]) } }
+            if !changed { break }
+        }
+        return (labels, centres)
+    }
+
     /// The `count` most uncertain of `uncertainties` (indices, most uncertain first; ties by
     /// index): the doubted pool a core-set pick then spreads over.
     public static func mostUncertain(_ uncertainties: [Double], count: Int) -> [Int] {

@@ -61,14 +61,17 @@ extension Store {
         }
     }
 
-    /// Places the frames `verdicts` first in the review queue, in that order (their open
-    /// uncertain and low-stage-2 flags); every other open flag loses its place. One
+    /// Places the frames `verdicts` first in the review queue, in that order (each by its
+    /// first open uncertain or low-stage-2 flag); every other open flag loses its place. One
     /// transaction: a reviewer never sees half an order.
     public func placeInReview(_ verdicts: [Int64]) throws {
         try pool.write { db in
             try db.execute(sql: "UPDATE flags SET priority = NULL WHERE priority IS NOT NULL AND status = 'open'")
+            // one flag per frame takes the place (the frame's first doubted flag): a frame with two
+            // such flags is listed once among the placed, its other flag where it was before
             let stmt = try db.makeStatement(sql: """
-                UPDATE flags SET priority = ? WHERE verdict_id = ? AND status = 'open' AND reason IN ('uncertain', 'low_stage2_confidence')
+                UPDATE flags SET priority = ? WHERE id = (SELECT min(id) FROM flags WHERE verdict_id = ? AND status = 'open'
+                                                          AND reason IN ('uncertain', 'low_stage2_confidence'))
                 """)
             for (i, v) in verdicts.enumerated() { try stmt.execute(arguments: [i, v]) }
         }

@@ -433,7 +433,11 @@ struct RegistryTests {
         do {
             let old = try Store(path: file, busyTimeout: 5, schemaUpTo: "v7-defect-kinds")
             try old.register(camera: "cam1", source: "synthetic")
-            try old.insert([VerdictBundle(verdict: verdict(1, .pass, flags: [.uncertain]))])
+            // as a v7 daemon wrote it (today's records name columns v7 lacks)
+            try old.pool.write { db in
+                try db.execute(sql: "INSERT INTO verdicts(camera_id, captured_at, frame_sequence, stage1_score, decision, stage1_model, total_ms, flags) VALUES ('cam1', 1800000000, 1, 0.5, 'pass', 's1-v1', 1, 'uncertain')")
+                try db.execute(sql: "INSERT INTO flags(verdict_id, reason, created_at) VALUES (1, 'uncertain', 1800000000)")
+            }
             try old.pool.write { db in try db.execute(sql: "UPDATE flags SET note = 'kept', leased_by = 'ana', lease_until = 5") }
             #expect(throws: (any Error).self, "v7 does not know the reason") {
                 try old.pool.write { db in try db.execute(sql: "INSERT INTO flags(verdict_id, reason, created_at) VALUES (1, 'drift', 0)") }
