@@ -40,9 +40,10 @@ SELECT 'cam' || (k % 4), $start + k * (30.0 * 86400 / $n), k / 4, 0.5,
        CASE WHEN k < $n / 2 THEN 's1-v1' ELSE 's1-v2' END, 3.0,
        CASE WHEN k % 100 < 3 THEN 'uncertain' ELSE '' END
 FROM i;
-INSERT INTO rollups SELECT camera_id, CAST(captured_at / 3600 AS INTEGER), stage1_model, count(*), sum(decision = 'pass'),
+INSERT INTO rollups(camera_id, hour, model, frames, passes, fails, no_verdicts, flagged, total_ms_sum)
+    SELECT camera_id, CAST(captured_at / 3600 AS INTEGER), stage1_model, count(*), sum(decision = 'pass'),
     sum(decision = 'fail'), sum(decision = 'no_verdict'), sum(flags != ''), sum(total_ms) FROM verdicts GROUP BY 1, 2, 3;
-INSERT INTO rollup_defects SELECT v.camera_id, CAST(v.captured_at / 3600 AS INTEGER), v.stage1_model, d.value, count(*)
+INSERT INTO rollup_defects(camera_id, hour, model, defect, count) SELECT v.camera_id, CAST(v.captured_at / 3600 AS INTEGER), v.stage1_model, d.value, count(*)
     FROM verdicts v, json_each('["' || replace(v.defects, ',', '","') || '"]') d WHERE v.defects != '' GROUP BY 1, 2, 3, 4;
 COMMIT;
 SQL

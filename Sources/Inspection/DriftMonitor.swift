@@ -75,6 +75,8 @@ public final class DriftMonitor {
     /// Embedding distances of the window's frames (nil: no embedding).
     private var distances: [Double?]
     private var distanceCount = 0
+    private var cachedMedian: Double?
+    private var medianAge = 0
     private var observed: UInt64 = 0
     public private(set) var reading: DriftReading?
 
@@ -149,8 +151,16 @@ public final class DriftMonitor {
         }
         // from a quarter of the window (and 10 frames) on; only farther out is drift: a window
         // of parts alike, closer than the good parts' median, is not
-        if let e = reference.embedding, distanceCount >= max(10, values[0].count / 4) {
-            let shift = (EmbeddingReference.median(distances.compactMap { $0 }) - e.medianDistance) / max(e.distance.std, 0.01)
+        if let e = reference.embedding, e.parts >= EmbeddingReference.minimumParts, distanceCount >= max(10, values[0].count / 4) {
+            // the median sorts the window: once every fiftieth of a window is enough
+            if medianAge <= 0 || cachedMedian == nil {
+                cachedMedian = EmbeddingReference.median(distances.compactMap { $0 })
+                medianAge = max(1, values[0].count / 50)
+            }
+            medianAge -= 1
+            // a spread of at least 5 % of the median distance: good parts alike in the
+            // reference must not make a small change many spreads
+            let shift = (cachedMedian! - e.medianDistance) / max(e.distance.std, 0.05 * e.medianDistance, 0.01)
             shifts["embedding"] = shift
             parts.append(("embedding", max(0, shift) / settings.maxShift))
         }

@@ -111,15 +111,14 @@ extension InspectionService {
     /// Whether a watched model file changed since the last load (two stat calls, cheap).
     public func modelFilesChanged() -> Bool {
         guard config.watchModels else { return false }
-        let now = Self.stamps(currentProduct.models)
-        return lock.withLock { now != modelStamps }
+        // the product and the stamps it was loaded with, read together (a changeover in between
+        // would compare one product's files with another's stamps)
+        let (models, stamps) = lock.withLock { (config.product(product.id)!.models, modelStamps) }
+        return Self.stamps(models) != stamps
     }
 
     public func checkModelFiles() {
-        guard config.watchModels else { return }
-        let now = Self.stamps(currentProduct.models)
-        let changed = lock.withLock { now != modelStamps }
-        if changed { reloadModels(reason: "model file changed") }
+        if modelFilesChanged() { reloadModels(reason: "model file changed") }
     }
 
     static func stamps(_ m: ModelPaths) -> [String: String] {

@@ -100,6 +100,11 @@ public struct LineConfig: Sendable {
     /// The name of `[models]`'s set when its `product` key is left out.
     public static let defaultProduct = "default"
 
+    /// Whether a frame judged for `product` (nil: before products were named) belongs to
+    /// `[models]`'s product: what `train --labels` and `retrain` learn from (retraining is
+    /// per line's main product; the other products' labels wait).
+    public func isMainProduct(_ product: String?) -> Bool { product == nil || product == mainProduct }
+
     /// The model set of product `id`, nil for one the config does not name.
     public func product(_ id: String) -> Product? { products.first { $0.id == id } }
 

@@ -56,7 +56,11 @@ public struct ReviewQueueOrder {
         case .diverse:
             let vectors = candidates.map { c in c.embeddingModel == model ? c.embedding.flatMap(EmbeddingCodec.decode) : nil }
             let known = labelled.compactMap(EmbeddingCodec.decode)
-            let scale = spreads.map { s in s.map { Float(max($0, 1e-6)) } } ?? ReviewSampler.spreads(vectors.compactMap { $0 } + known)
+            // each dimension at least a thousandth of the mean spread, as the drift watch
+            // counts it: a channel good parts hardly light must not outweigh all the others
+            let raw = spreads.map { $0.map(Float.init) } ?? ReviewSampler.spreads(vectors.compactMap { $0 } + known)
+            let floor = max(1e-6, raw.reduce(0, +) / Float(max(1, raw.count)) * 1e-3)
+            let scale = raw.map { max($0, floor) }
             func scaled(_ e: [Float]) -> [Float] { e.count == scale.count ? zip(e, scale).map { $0 / $1 } : [] }
             let items = zip(candidates, vectors).map { c, e in
                 ReviewSampler.Candidate(uncertainty: uncertainty(c), embedding: e.map(scaled) ?? [])
@@ -74,7 +78,10 @@ extension InspectionService {
     /// `start()`; safe from any thread (the store serializes it).
     @discardableResult
     public func orderReviewQueue() throws -> Int {
-        guard config.flags.reviewOrder != .newest else { return 0 }
+        guard config.flags.reviewOrder != .newest else {
+            try store.placeInReview([])   // places an earlier order left are cleared
+            return 0
+        }
         let (thresholds, model, spreads) = apiLock.withLock {
             (apiClassifier.thresholds, apiClassifier.stage1.version, apiClassifier.stage1.metadata.inputReference?.embedding?.std)
         }

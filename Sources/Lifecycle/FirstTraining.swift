@@ -69,7 +69,7 @@ public final class FirstTraining {
     /// (`train --labels`): a new `<models>/train-labels-<stamp>` folder each time, since the
     /// golden set and the replay of later retrains point into it.
     public static func exportLabels(_ config: LineConfig, _ store: Store) throws -> (directory: String, report: LabelExport.Report) {
-        let labels = try store.currentLabels()
+        let labels = try store.currentLabels().filter { config.isMainProduct($0.product) }
         guard !labels.isEmpty else {
             throw LifecycleError.noLabels("the database \(config.database) has no labeled frames yet: label flagged frames with `linesight review`, or train with --data DIR")
         }

@@ -78,7 +78,8 @@ public final class RetrainRound {
     /// has none of them, and stage 2 would forget a kind it learned from them.
     public func collectLabels() throws -> (directory: String, report: LabelExport.Report, olderNamed: Int) {
         let store = promotion.registry.store
-        let all = try store.currentLabels()
+        // the [models] product's frames only: another product's labels would teach its models another part
+        let all = try store.currentLabels().filter { config.isMainProduct($0.product) }
         let fresh = all.filter { $0.labeledAt >= champion.createdAt }
         guard !fresh.isEmpty else {
             throw LifecycleError.noLabels("no labels given since the champion \(champion.version) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")

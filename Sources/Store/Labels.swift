@@ -42,6 +42,8 @@ public struct FrameLabel: Codable, Equatable, Sendable {
     /// The camera that kept the frame, and the region of it the daemon judged (nil: whole frame).
     public var camera: String
     public var roi: FrameRegion?
+    /// The product whose models judged the frame (nil: none was named).
+    public var product: String?
 
     public init(labelId: Int64, frameId: Int64, defects: [String], who: String, labeledAt: Double, source: String, path: String,
                 camera: String, roi: FrameRegion?) {
@@ -154,7 +156,7 @@ extension Store {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT l.id, l.frame_id, l.label, l.who, l.labeled_at, l.source, fr.path, v.camera_id,
-                       fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h
+                       fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h, v.product
                 FROM labels l JOIN frames fr ON fr.id = l.frame_id JOIN verdicts v ON v.id = fr.verdict_id
                 WHERE l.id = (SELECT max(id) FROM labels WHERE frame_id = l.frame_id)
                   AND fr.deleted_at IS NULL AND l.labeled_at >= ?
@@ -162,9 +164,11 @@ extension Store {
                 """, arguments: [since ?? 0])
             return rows.map { r in
                 let label: String = r["label"]
-                return FrameLabel(labelId: r["id"], frameId: r["frame_id"], defects: label == "good" ? [] : label.split(separator: "+").map(String.init),
-                                  who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"],
-                                  camera: r["camera_id"], roi: Self.region(r))
+                var f = FrameLabel(labelId: r["id"], frameId: r["frame_id"], defects: label == "good" ? [] : label.split(separator: "+").map(String.init),
+                                   who: r["who"], labeledAt: r["labeled_at"], source: r["source"], path: r["path"],
+                                   camera: r["camera_id"], roi: Self.region(r))
+                f.product = r["product"]
+                return f
             }
         }
     }

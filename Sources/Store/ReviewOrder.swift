@@ -27,8 +27,8 @@ extension Store {
             try Row.fetchAll(db, sql: """
                 SELECT v.id AS verdict_id, v.stage1_score, v.stage2_scores, fr.embedding, fr.embedding_model
                 FROM verdicts v JOIN frames fr ON fr.verdict_id = v.id
-                WHERE fr.deleted_at IS NULL AND EXISTS (SELECT 1 FROM flags f WHERE f.verdict_id = v.id AND f.status = 'open'
-                                                         AND f.reason IN ('uncertain', 'low_stage2_confidence'))
+                WHERE v.id IN (SELECT verdict_id FROM flags WHERE status = 'open' AND reason IN ('uncertain', 'low_stage2_confidence'))
+                  AND fr.deleted_at IS NULL
                 ORDER BY v.id DESC LIMIT ?
                 """, arguments: [max(0, limit)]).map {
                 ReviewCandidate(verdictId: $0["verdict_id"], stage1Score: $0["stage1_score"], stage2Scores: $0["stage2_scores"],
@@ -43,7 +43,7 @@ extension Store {
         try pool.read { db in
             try Data.fetchAll(db, sql: """
                 SELECT fr.embedding FROM frames fr
-                WHERE fr.embedding_model = ? AND fr.embedding IS NOT NULL AND EXISTS (SELECT 1 FROM labels l WHERE l.frame_id = fr.id)
+                WHERE fr.id IN (SELECT DISTINCT frame_id FROM labels) AND fr.embedding_model = ? AND fr.embedding IS NOT NULL
                 ORDER BY fr.id DESC LIMIT ?
                 """, arguments: [model, max(0, limit)])
         }

@@ -50,7 +50,8 @@ public final class MQTTOutput: @unchecked Sendable {
         let productTopic = settings.productTopic
         client.onConnect = { [weak self, weak client] in
             client?.publish(topic, online, qos: 1, retain: true)
-            if let p = self?.lock.withLock({ self?.product }) { _ = client?.publish(productTopic, Array(p.utf8), qos: 1, retain: true) }
+            // read and published under the lock `announce` holds: an older product is never published after a newer one
+            self?.lock.withLock { if let p = self?.product { _ = client?.publish(productTopic, Array(p.utf8), qos: 1, retain: true) } }
         }
     }
 
@@ -95,8 +96,10 @@ public final class MQTTOutput: @unchecked Sendable {
     /// Publishes the product the line makes on `<topic>/product`, retained (again at every
     /// connection).
     public func announce(product: String) {
-        lock.withLock { self.product = product }
-        if client.isConnected { _ = client.publish(settings.productTopic, Array(product.utf8), qos: 1, retain: true) }
+        lock.withLock {
+            self.product = product
+            if client.isConnected { _ = client.publish(settings.productTopic, Array(product.utf8), qos: 1, retain: true) }
+        }
     }
 
     struct PayloadProblem: Error { var message: String }

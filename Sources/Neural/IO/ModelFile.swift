@@ -126,17 +126,36 @@ public struct EmbeddingReference: Codable, Equatable, Sendable {
         (self.mean, self.std, self.distance, self.medianDistance, self.parts) = (mean, std, distance, medianDistance, parts)
     }
 
-    /// The reference of `rows` (all of one length; nil for none or for rows of no values).
+    /// Fewest good parts a reference is measured from: with fewer, new good parts lie
+    /// measurably farther out than the reference's own and a healthy line would alarm.
+    public static let minimumParts = 30
+
+    /// The reference of `rows` (those of the first row's length with finite values; nil
+    /// below `minimumParts` of them). Each part's own distance is measured out of sample,
+    /// against the mean and spread of the other parts (leave-one-out): measured against
+    /// statistics it helped make, a part lies closer than a new good part from the same
+    /// line does, and the healthy line would drift.
     public static func measure(_ rows: [[Float]]) -> EmbeddingReference? {
-        guard let d = rows.first?.count, d > 0, d <= maximumDimensions, rows.allSatisfy({ $0.count == d && $0.allSatisfy(\.isFinite) }) else { return nil }
-        let n = Double(rows.count)
-        var mean = [Double](repeating: 0, count: d), sq = mean
-        for r in rows { for k in 0..<d { mean[k] += Double(r[k]) } }
-        mean = mean.map { $0 / n }
-        for r in rows { for k in 0..<d { let e = Double(r[k]) - mean[k]; sq[k] += e * e } }
-        let std = sq.map { ($0 / n).squareRoot() }
-        var ref = EmbeddingReference(mean: mean, std: std, distance: .init(mean: 0, std: 0), medianDistance: 0, parts: rows.count)
-        let ds: [Double] = rows.map { ref.distance($0) ?? 0 }
+        guard let d = rows.first?.count, d > 0, d <= maximumDimensions else { return nil }
+        let kept = rows.filter { $0.count == d && $0.allSatisfy(\.isFinite) }
+        guard kept.count >= minimumParts else { return nil }
+        let n = Double(kept.count)
+        var sum = [Double](repeating: 0, count: d), sq = sum
+        for r in kept { for k in 0..<d { let v = Double(r[k]); sum[k] += v; sq[k] += v * v } }
+        let mean = sum.map { $0 / n }
+        let std = (0..<d).map { k in max(0, sq[k] / n - mean[k] * mean[k]).squareRoot() }
+        var ref = EmbeddingReference(mean: mean, std: std, distance: .init(mean: 0, std: 0), medianDistance: 0, parts: kept.count)
+        let floor = ref.spreadFloor
+        let ds: [Double] = kept.map { r in
+            var z2 = 0.0
+            for k in 0..<d {
+                let v = Double(r[k]), m = (sum[k] - v) / (n - 1)
+                let s = max(0, (sq[k] - v * v) / (n - 1) - m * m).squareRoot()
+                let z = (v - m) / max(s, floor)
+                z2 += z * z
+            }
+            return (z2 / Double(d)).squareRoot()
+        }
         let m = ds.reduce(0, +) / n
         let spread = ds.map { ($0 - m) * ($0 - m) }.reduce(0, +) / n
         ref.distance = .init(mean: m, std: spread.squareRoot())
@@ -144,13 +163,17 @@ public struct EmbeddingReference: Codable, Equatable, Sendable {
         return ref
     }
 
+    /// The least spread a dimension counts with: a thousandth of the mean spread (a channel
+    /// the good parts never light must not make any light on it infinite).
+    public var spreadFloor: Double { max(1e-9, std.reduce(0, +) / Double(max(1, std.count)) * 1e-3) }
+
     /// How far `e` lies from the good parts: the root mean square over the dimensions of
     /// (e - mean) / spread, each spread at least a thousandth of the mean spread (a channel
     /// the good parts never light must not make any light on it infinite). Nil for an
     /// embedding of another length or not finite.
     public func distance(_ e: [Float]) -> Double? {
         guard e.count == mean.count, !mean.isEmpty else { return nil }
-        let floor = max(1e-9, std.reduce(0, +) / Double(std.count) * 1e-3)
+        let floor = spreadFloor
         var sum = 0.0
         for k in 0..<e.count {
             let z = (Double(e[k]) - mean[k]) / max(std[k], floor)

@@ -37,7 +37,9 @@ struct Daemon {
         inspection.keepsLiveFrames = board != nil
         if let board { inspection.defectMapObserver = { board.post(map: $2, camera: $0, sequence: $1) } }
         inspection.observer = { [outputs] in outputs.send($0); board?.post($0); events.publish($0) }
-        inspection.partObserver = { [outputs] in outputs.send(part: $0); board?.post(part: $0); events.publish(event: .part($0)) }
+        inspection.partObserver = { [outputs, inspection] in
+            outputs.send(part: $0, product: inspection.currentProduct.id); board?.post(part: $0); events.publish(event: .part($0))
+        }
         wireTriggers()
         wireProducts()
         try outputs.gpio?.start()  // a chip or line that cannot be had ends the start, before any camera runs
@@ -86,29 +88,15 @@ struct Daemon {
     }
 
     /// The MQTT output announces the product the line makes and, on a line of several
-    /// products, takes changeovers from `<topic>/product/set` (each loaded on a thread of its
-    /// own: the broker's thread keeps publishing verdicts meanwhile).
+    /// products, takes changeovers from `<topic>/product/set` (`ChangeoverQueue`).
     private func wireProducts() {
         guard let mqtt = outputs.mqtt else { return }
         let (inspection, logger) = (inspection, logger)
         mqtt.announce(product: inspection.currentProduct.id)
         inspection.productObserver = { mqtt.announce(product: $0) }
         guard inspection.config.products.count > 1 else { return }
-        mqtt.takeProductChanges { id in
-            let t = Thread {
-                switch inspection.changeProduct(to: id, by: "mqtt") {
-                case .changed, .already, .refused: break  // a refusal is logged by the service
-                case .unknown(let known):
-                    logger.warning("product changeover refused", metadata: ["product": "\(id)", "known": "\(known.joined(separator: ", "))",
-                                                                           "source": "mqtt"])
-                case .busy:
-                    logger.warning("product changeover refused", metadata: ["product": "\(id)", "why": "a reload or changeover is running",
-                                                                           "source": "mqtt"])
-                }
-            }
-            t.name = "linesight-changeover"
-            t.start()
-        }
+        let queue = ChangeoverQueue(inspection: inspection, logger: logger)
+        mqtt.takeProductChanges { queue.request($0) }
     }
 
     private func printSummary() {

@@ -31,12 +31,14 @@ final class LineOutputs: Sendable {
         mqtt?.send(verdict)
     }
 
-    /// Called when a part is decided (a pipeline's thread, or the deadline watcher's).
-    func send(part v: PartVerdict) {
+    /// Called when a part is decided (a pipeline's thread, or the deadline watcher's), with
+    /// the product the line makes.
+    func send(part v: PartVerdict, product: String? = nil) {
         guard !isEmpty else { return }
-        let verdict = LineVerdict(camera: v.station, sequence: UInt64(v.id), decision: v.decision, defects: v.defects,
+        var verdict = LineVerdict(camera: v.station, sequence: UInt64(v.id), decision: v.decision, defects: v.defects,
                                   stage1Score: nil, flags: [], capturedAt: v.triggeredAt, latencyMs: v.decidedMs, error: v.error,
                                   part: .init(serial: v.serial, views: v.views))
+        verdict.product = product
         gpio?.send(verdict)
         modbus?.send(verdict)
         mqtt?.send(verdict)

@@ -38,7 +38,7 @@ enum Metrics {
         if !drifting.isEmpty {
             out.gauge("linesight_drift_score", "Input drift: the camera's recent frames against the stage-1 model's training data (1 or more: the alarm).",
                       drifting.map { (["camera": $0.0], $0.1.score) })
-            out.gauge("linesight_drift_shift", "Input drift per statistic: (window mean - training mean) / training spread; embedding: the mean embedding distance of the frames stage 1 does not fail against the good parts'.",
+            out.gauge("linesight_drift_shift", "Input drift per statistic: (window mean - training mean) / training spread; embedding: the window's median embedding distance against the good parts', in their spreads.",
                       drifting.flatMap { cam, r in r.shifts.sorted { $0.key < $1.key }.map { (["camera": cam, "statistic": $0.key], $0.value) } })
             out.gauge("linesight_drift_scores_psi", "Input drift: population stability index of stage 1's scores against the good validation parts'.",
                       drifting.map { (["camera": $0.0], $0.1.psi) })

@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Retention and the review queue's order: every 2 s it checks whether a retention run is
 /// due (retention.every_minutes) and applies it on a thread of its own, so a long run delays
-/// nothing else; at most every 10 s, when flags or labels changed, it places the doubted
+/// nothing else; at most every 10 s, when flags, labels or the models changed, it places the doubted
 /// frames in review order (`[flagging] review_order`). A run in progress finishes before
 /// the store closes.
 struct HousekeepingService: Service {
@@ -15,14 +15,15 @@ struct HousekeepingService: Service {
     static let reviewOrderEvery = 10.0
 
     func run() async throws {
-        var lastOrder = Date.distantPast, lastStamp: [Int64] = []
+        var lastOrder = Date.distantPast, lastStamp: [String] = []
         while await tick(2) {
             if Date().timeIntervalSince(lastOrder) >= Self.reviewOrderEvery {
                 lastOrder = Date()
                 let seen = lastStamp
-                lastStamp = await blocking("linesight-review-order") { () -> [Int64] in
+                lastStamp = await blocking("linesight-review-order") { () -> [String] in
                     do {
-                        let stamp = try inspection.store.reviewQueueStamp()
+                        // flags, labels, and the stage-1 model whose embeddings count
+                        let stamp = try inspection.store.reviewQueueStamp().map(String.init) + [inspection.pipelines.first?.modelVersions.0 ?? ""]
                         guard stamp != seen else { return seen }
                         try inspection.orderReviewQueue()
                         return stamp
