@@ -54,6 +54,37 @@ struct EmbeddingTests {
         }
     }
 
+    @Test("quantizing moves the embedding reference by the int8 network's bias: a healthy line stays where it lay in fp32")
+    func int8Reference() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 24, 24), classes: 2, depth: 8, width: 8, stemPool: false, globalPool: .avgmax)
+        let net = try Network(spec, seed: 5)
+        for case let bn as BatchNorm2d in net.allLayers {
+            for i in 0..<bn.shape.channels { bn.runningVar[i] = 0.6 + Float(i % 5) / 10; bn.bias.value[i] = Float(i % 7 - 3) / 20 }
+        }
+        let norm = Normalization(mean: [0.5], std: [0.25])
+        let frames = Self.inputs(Self.images(spec.input, count: 120), norm)
+        let fp32 = InferenceNetwork(net)
+        func embed(_ f: [Float], _ p: (UnsafePointer<Float>) -> [Float]?) -> [Float] { f.withUnsafeBufferPointer { p($0.baseAddress!)! } }
+        let reference = try #require(EmbeddingReference.measure(frames.prefix(60).map { embed($0) { fp32.predictWithEmbedding(sample: $0, flipAveraged: false).embedding } }))
+        var meta = ModelMetadata(spec: spec, classes: ["good", "defect"], normalization: .init(mean: norm.mean, std: norm.std), provenance: .init(created: "t"))
+        meta.quantization = try Calibrator(method: .minmax).calibrate(net, frames: Array(frames.prefix(60)))
+        let moved = try Quantizer.int8Reference(reference, net, meta, Array(frames.prefix(60)))
+        #expect(moved.mean != reference.mean && moved.std == reference.std, "the means shifted, the spreads kept")
+        #expect(moved.distance == reference.distance && moved.parts == reference.parts)
+        // new frames through the int8 network: their median distance against the moved reference
+        // is the fp32 frames' against the fp32 reference, closer than against the unmoved one
+        let int8 = try QuantizedNetwork(net, quantization: meta.quantization!)
+        let fresh = Array(frames.suffix(60))
+        let e8 = fresh.map { embed($0) { int8.predictWithEmbedding(sample: $0, flipAveraged: false).embedding } }
+        let e32 = fresh.map { embed($0) { fp32.predictWithEmbedding(sample: $0, flipAveraged: false).embedding } }
+        let asFP32 = EmbeddingReference.median(e32.compactMap(reference.distance))
+        let unmoved = EmbeddingReference.median(e8.compactMap(reference.distance)), after = EmbeddingReference.median(e8.compactMap(moved.distance))
+        // a healthy line: the int8 frames' median distance is the fp32 frames' to within 2 %, in
+        // spreads of the good parts' distances well under the alarm's 2
+        #expect(abs(after - asFP32) <= 0.02 * asFP32, "int8 against the moved reference \(after), unmoved \(unmoved), fp32 \(asFP32)")
+        #expect(abs(after - asFP32) / max(reference.distance.std, 0.05 * reference.medianDistance) < 0.5)
+    }
+
     @Test("a network without a pooled head has no embedding")
     func none() throws {
         let spec = NetworkSpec(name: "flat", input: Shape(1, 4, 4), layers: [.flatten, .linear(out: 2)])

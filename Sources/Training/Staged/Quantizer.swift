@@ -63,6 +63,12 @@ public struct Quantizer {
         var meta = metadata
         meta.quantization = q
         let report = try compare(network, meta, check)
+        if let e = meta.inputReference?.embedding {
+            // the drift watch compares the int8 network's embeddings with a reference made in fp32
+            let moved = try Self.int8Reference(e, network, meta, samples)
+            meta.inputReference?.embedding = moved
+            onStage?("the drift watch's embedding reference moved to the int8 network's (\(samples.count) frames)")
+        }
         var p = meta.provenance
         p.metrics["int8.top_class_agreement"] = report.topClassAgreement
         p.metrics["int8.max_score_change"] = report.maximumScoreChange
@@ -76,6 +82,29 @@ public struct Quantizer {
     }
 
     static let heldOutBucket = 9
+
+    /// An fp32 embedding reference moved to the int8 network: each dimension's mean by the
+    /// mean difference int8 - fp32 over `frames` (the quantization's systematic bias), so a
+    /// healthy line on the int8 model lies where it lay on the fp32 one. Spreads and the good
+    /// parts' distances stay as measured (widening the spreads by the quantization noise
+    /// would pull every distance in and hide drift).
+    static func int8Reference(_ e: EmbeddingReference, _ network: Network, _ meta: ModelMetadata, _ frames: [[Float]]) throws -> EmbeddingReference {
+        let fp32 = InferenceNetwork(network)
+        let int8 = try QuantizedNetwork(network, quantization: meta.quantization!)
+        let flips = meta.flipAverage == true, d = e.mean.count
+        var sum = [Double](repeating: 0, count: d), n = 0.0
+        for f in frames {
+            guard let a = f.withUnsafeBufferPointer({ fp32.predictWithEmbedding(sample: $0.baseAddress!, flipAveraged: flips).embedding }),
+                  let b = f.withUnsafeBufferPointer({ int8.predictWithEmbedding(sample: $0.baseAddress!, flipAveraged: flips).embedding }),
+                  a.count == d, b.count == d else { continue }
+            for k in 0..<d { sum[k] += Double(b[k] - a[k]) }
+            n += 1
+        }
+        guard n > 0 else { return e }
+        var out = e
+        for k in 0..<d where (sum[k] / n).isFinite { out.mean[k] += sum[k] / n }
+        return out
+    }
 
     /// Logits of `net` in int8 (`quantization`'s ranges) on every image of `data`.
     static func int8Logits(_ net: Network, _ quantization: Quantization, _ data: ImageDataset, _ norm: Normalization,
