@@ -134,7 +134,7 @@ public struct LineConfig: Sendable {
         c.models = ModelPaths(stage1: resolve(try models.string("stage1", default: c.models.stage1)),
                               stage2: try models.optionalString("stage2").map(resolve))
         let mainProduct = try models.string("product", default: defaultProduct)
-        guard Store.isProductID(mainProduct) else { throw models.bad("product", "'\(mainProduct)' is not a product id (1-64 letters, digits, '.', '_', '-')") }
+        guard LineID.isValid(mainProduct) else { throw models.bad("product", "'\(mainProduct)' is not a product id (\(LineID.rule))") }
         c.watchModels = try models.bool("watch", default: true)
 
         let t = try root.section("thresholds")
@@ -149,7 +149,7 @@ public struct LineConfig: Sendable {
         c.mainProduct = mainProduct
         for (i, p) in try root.sections("products").enumerated() {
             guard let id = try p.optionalString("id") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("id")) }
-            guard Store.isProductID(id) else { throw p.bad("id", "'\(id)' is not a product id (1-64 letters, digits, '.', '_', '-')") }
+            guard LineID.isValid(id) else { throw p.bad("id", "'\(id)' is not a product id (\(LineID.rule))") }
             guard c.product(id) == nil else { throw root.bad("products", "product id '\(id)' is used twice (products[\(i)], or [models] product)") }
             var paths = c.models
             guard let stage1 = try p.optionalString("stage1") else { throw ConfigError.missingKey(file: p.file, line: p.line, key: p.qualified("stage1")) }
@@ -218,7 +218,7 @@ public struct LineConfig: Sendable {
 
     static func station(_ s: ConfigSection, cameras: Set<String>) throws -> Station {
         guard let id = try s.optionalString("id") else { throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("id")) }
-        guard id.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+        guard LineID.isValid(id) else {
             throw s.bad("id", "'\(id)' must be 1-64 letters, digits, '.', '_' or '-' (it names topics and metrics)")
         }
         let views = try s.strings("cameras", default: [])
@@ -265,7 +265,7 @@ public struct LineConfig: Sendable {
 
     static func camera(_ s: ConfigSection, _ resolve: (String) -> String) throws -> Camera {
         guard let id = try s.optionalString("id") else { throw ConfigError.missingKey(file: s.file, line: s.line, key: s.qualified("id")) }
-        guard id.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+        guard LineID.isValid(id) else {
             throw s.bad("id", "'\(id)' must be 1-64 letters, digits, '.', '_' or '-' (it names folders and metrics)")
         }
         var cam = Camera(id: id, source: try s.choice("source", default: SourceKind.synthetic))

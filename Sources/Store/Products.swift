@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LinesightCore
 
 /// A product changeover as the store keeps it.
 public struct ProductChange: Equatable, Sendable {
@@ -10,16 +11,9 @@ public struct ProductChange: Equatable, Sendable {
 }
 
 extension Store {
-    /// A product id: 1-64 letters, digits, '.', '_' or '-' (it names metrics labels, topics
-    /// and JSON keys).
-    public static func isProductID(_ s: String) -> Bool {
-        (1...64).contains(s.unicodeScalars.count)
-            && s.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._-".unicodeScalars.contains($0) }
-    }
-
     /// Records that the line now makes `product`.
     public func recordProductChange(_ product: String, by: String, at: Double = Date().timeIntervalSince1970) throws {
-        guard Self.isProductID(product) else { throw StoreError.invalid("'\(product.prefix(80))' is not a product id (1-64 letters, digits, '.', '_', '-')") }
+        guard LineID.isValid(product) else { throw StoreError.invalid("'\(product.prefix(80))' is not a product id (\(LineID.rule))") }
         let who = String(by.prefix(200))
         try pool.write { db in
             try db.execute(sql: "INSERT INTO product_changes(at, product, by) VALUES (?, ?, ?)",

@@ -70,7 +70,7 @@ public struct VerdictRecord: Codable, Sendable, Equatable, FetchableRecord, Muta
                               totalMs: totalMs.isFinite && totalMs >= 0 ? totalMs : 0,
                               error: "store refused the verdict row: " + String(reason.prefix(500)))
         v.partId = partId
-        v.product = product.flatMap { Store.isProductID($0) ? $0 : nil }
+        v.product = product.flatMap { LineID.isValid($0) ? $0 : nil }
         return v
     }
 

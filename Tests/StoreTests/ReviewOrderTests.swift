@@ -126,6 +126,6 @@ struct ProductStoreTests {
         bad.verdict.product = String(repeating: "q", count: 100)
         let refused = try store.insert([bad])
         #expect(refused.count == 1 && refused[0].recordedAsNoVerdict, "an impossible product costs the row, not the verdict: recorded as a no-verdict")
-        #expect(Store.isProductID("bracket-a.v2_1") && !Store.isProductID("") && !Store.isProductID("ü") && !Store.isProductID("a/b"))
+        #expect(LineID.isValid("bracket-a.v2_1") && !LineID.isValid("") && !LineID.isValid("ü") && !LineID.isValid("a/b") && !LineID.isValid(String(repeating: "a", count: 65)))
     }
 }

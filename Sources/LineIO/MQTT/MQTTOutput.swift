@@ -114,10 +114,7 @@ public final class MQTTOutput: @unchecked Sendable {
             }
             id = p
         }
-        guard (1...64).contains(id.unicodeScalars.count),
-              id.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._-".unicodeScalars.contains($0) }) else {
-            return .failure(.init(message: "a product id is 1-64 letters, digits, '.', '_' or '-'"))
-        }
+        guard LineID.isValid(id) else { return .failure(.init(message: "a product id is \(LineID.rule)")) }
         return .success(id)
     }
 
