@@ -67,8 +67,8 @@ public enum ReviewSampler {
     /// candidates are grouped into `clusters` by k-means (k-means++ seeding from `seed`,
     /// Euclidean), and the order takes one frame per cluster in turn (each cluster's most
     /// uncertain left), clusters holding more doubt first and clusters already covered by
-    /// `labelled` frames (the nearest labelled frame closer than the cluster's own spread)
-    /// after the others. Representative frames rather than outliers: ten frames of one
+    /// `labelled` frames (a labelled frame within the cluster's root-mean-square radius of
+    /// its centre) after the others. Representative frames rather than outliers: ten frames of one
     /// glitch are one cluster and one pick per round. Unusable embeddings come last, as in
     /// `order`.
     public static func clusterOrder(_ candidates: [Candidate], labelled: [[Float]], clusters k: Int, count: Int? = nil, seed: UInt64 = 1) -> [Int] {

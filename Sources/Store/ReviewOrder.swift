@@ -17,9 +17,6 @@ public struct ReviewCandidate: Equatable, Sendable {
 }
 
 extension Store {
-    /// The reasons whose flags the daemon places in order (the model doubted the frame).
-    public static let orderedReasons = ["uncertain", "low_stage2_confidence"]
-
     /// Frames with an open uncertain or low-stage-2 flag and their file still kept, newest
     /// first, at most `limit`.
     public func reviewCandidates(limit: Int = 1000) throws -> [ReviewCandidate] {

@@ -28,6 +28,21 @@ struct ReviewSamplerTests {
         #expect(Set(after) == Set([31, 32, after.first { $0 < 30 } ?? -1]) && !after.contains(30), "\(after)")
     }
 
+    @Test func clusterOrderTakesOneFramePerClusterInTurnCoveredClustersLast() {
+        // three tight groups: 20 frames near (0, 0), 5 near (10, 0), 5 near (0, 10)
+        var c = (0..<20).map { i in ReviewSampler.Candidate(uncertainty: 0.5 + Double(i) / 100, embedding: [Float(i % 5) * 0.01, Float(i / 5) * 0.01]) }
+        c += (0..<5).map { i in ReviewSampler.Candidate(uncertainty: 0.4, embedding: [10 + Float(i) * 0.01, 0]) }
+        c += (0..<5).map { i in ReviewSampler.Candidate(uncertainty: 0.3, embedding: [0, 10 + Float(i) * 0.01]) }
+        let order = ReviewSampler.clusterOrder(c, labelled: [], clusters: 3)
+        #expect(order.count == 30 && Set(order).count == 30)
+        func group(_ i: Int) -> Int { i < 20 ? 0 : i < 25 ? 1 : 2 }
+        #expect(Set(order.prefix(3).map(group)) == [0, 1, 2], "one of each group first: \(order.prefix(6))")
+        #expect(order[0] == 19, "the group holding most doubt first, by its most uncertain frame: \(order.prefix(3))")
+        // a group a labelled frame already covers goes after the others
+        let covered = ReviewSampler.clusterOrder(c, labelled: [[10.02, 0]], clusters: 3, count: 2)
+        #expect(Set(covered.map(group)) == [0, 2], "\(covered)")
+    }
+
     @Test func brokenEmbeddingsComeLastByUncertainty() {
         let c = [ReviewSampler.Candidate(uncertainty: 1, embedding: [.nan, 0]),
                  ReviewSampler.Candidate(uncertainty: 0.2, embedding: [1, 1]),
