@@ -40,11 +40,17 @@ struct HostileAPITests {
             ("/api/v1/verdicts?camrea=demo", "camrea"), ("/api/v1/verdicts?limit=5&limit=6", "limit"),
             ("/metrics?x=1", "x"), ("/api/v1/frames/abc.jpg", "id"), ("/api/v1/frames/-3.jpg", "id"),
             ("/api/v1/frames/99999999999999999999999999.jpg", "id"), ("/api/v1/frames/1.png", "id"),
+            ("/api/v1/product?product=default", "product"),
         ]
         for (path, parameter) in cases {
             let r = h.http(path)
             let e = Self.error(r)
             #expect(r.status == 400 && e?["parameter"] as? String == parameter, "\(path.prefix(80)): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))")
+        }
+        // the shipped config: one product; a changeover is a state change, refused without a token
+        #expect(h.json("/api/v1/product")?["product"] as? String == "default")
+        for id in ["default", String(repeating: "p", count: 5000), "%00", "..%2F..%2Fetc"] {
+            #expect(h.http("/api/v1/product?product=\(id)", method: "POST").status == 403, "\(id.prefix(20))")
         }
         let unknown = h.http("/api/v1/verdicts?camera=line9")
         #expect(unknown.status == 404 && (Self.error(unknown)?["error"] as? String ?? "").contains("known: demo"))
