@@ -12,6 +12,8 @@ struct ProductsCLITests {
     /// The harness's models are product "default" (uncertain parts); product "heavy" fails every part.
     static func harness(_ name: String, extra: String = "") throws -> ServeHarness {
         let h = try ServeHarness(name: name, stage1P: 0.1, extraConfig: """
+            [operator]
+            enabled = true
             [[products]]
             id = "heavy"
             stage1 = "models/heavy-stage1.safetensors"
@@ -68,6 +70,10 @@ struct ProductsCLITests {
         let committed = h.metric("linesight_store_committed_total") ?? 0
         #expect(h.wait(30) { (h.metric("linesight_store_committed_total") ?? 0) >= committed + 30 })
         #expect(h.metric("linesight_product_info{product=\"heavy\"}") == 1 && h.metric("linesight_product_changeovers_total") == 1)
+        let screen = try #require(h.json("/api/v1/operator/status"))
+        #expect(screen["product"] as? String == "heavy" && screen["products"] as? Int == 2)
+        #expect(h.wait(10) { (h.json("/api/v1/operator/status")?["events"] as? [[String: Any]])?.contains { $0["text"] as? String == "product changeover: heavy" } == true },
+                "the operator screen notes the changeover: \(String(describing: h.json("/api/v1/operator/status")?["events"]))")
         let cams = try #require(h.json("/api/v1/stats")?["cameras"] as? [[String: Any]])
         #expect(cams.first?["product"] as? String == "heavy")
         let products = try #require(h.json("/api/v1/stats")?["products"] as? [String: [String: Int]])

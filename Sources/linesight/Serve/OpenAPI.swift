@@ -229,7 +229,8 @@ enum OpenAPI {
                 "type": "object", "required": ["unit", "counts", "last", "rejects", "light", "alarms", "events", "title", "time"],
                 "properties": {"unit": {"type": "string", "enum": ["parts", "frames"]}, "light": {"type": "string", "enum": ["green", "yellow", "red"]},
                                "counts": {"type": "object"}, "last": {"type": "object"}, "rejects": {"type": "array"}, "alarms": {"type": "array", "items": {"type": "string"}},
-                               "events": {"type": "array"}, "title": {"type": "string"}, "time": {"type": "number"}, "shift": {"type": "object"}}
+                               "events": {"type": "array"}, "title": {"type": "string"}, "time": {"type": "number"}, "shift": {"type": "object"},
+                               "product": {"type": "string"}, "products": {"type": "integer", "minimum": 1}}
               }}}},
               "400": {"$ref": "#/components/responses/BadRequest"},
               "401": {"$ref": "#/components/responses/Unauthorized"},

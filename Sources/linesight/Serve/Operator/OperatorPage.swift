@@ -112,7 +112,7 @@ enum OperatorPage {
 
     function render(s) {
       const light = $("light"); light.className = s.light;
-      $("shift").textContent = s.shift && s.shift.name ? "shift " + s.shift.name : "";
+      $("shift").textContent = (s.products > 1 && s.product ? "product " + s.product + "  " : "") + (s.shift && s.shift.name ? "shift " + s.shift.name : "");
       const c = s.counts;
       $("count-total").textContent = c.total; $("count-pass").textContent = c.passes; $("count-fail").textContent = c.fails;
       $("yield").textContent = c.yield === null ? "-" : (c.yield * 100).toFixed(1) + " %";

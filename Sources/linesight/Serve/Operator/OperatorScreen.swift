@@ -28,6 +28,8 @@ final class OperatorScreen: @unchecked Sendable {
     private var active: [String] = []
     private var history: [(time: Double, text: String, level: String)] = []
     private var models: (String, String?)?
+    /// The product at the last tick (a changeover is noted on the screen).
+    private var product: String?
 
     init(_ settings: OperatorSettings, inspection: InspectionService, outputs: LineOutputs, shifts: ShiftSchedule, logger: Logger) throws {
         self.settings = settings
@@ -36,6 +38,7 @@ final class OperatorScreen: @unchecked Sendable {
         self.shifts = shifts
         self.logger = logger
         board = try OperatorBoard(settings, countsParts: !inspection.config.stations.isEmpty)
+        product = inspection.currentProduct.id   // a changeover before the first tick is noted too
     }
 
     /// Brings the shift's counts and the alarms up to date (the status ticker, once a second;
@@ -45,7 +48,10 @@ final class OperatorScreen: @unchecked Sendable {
             updateShift(now)
             let alarms = currentAlarms()
             let versions = inspection.pipelines.first?.modelVersions
+            let product = inspection.currentProduct.id
             lock.withLock {
+                if let before = self.product, before != product { note(now, "product changeover: \(product)", "info") }
+                self.product = product
                 for a in alarms where !active.contains(a) { note(now, a, "alarm") }
                 for a in active where !alarms.contains(a) { note(now, "cleared: " + a, "info") }
                 active = alarms
@@ -74,6 +80,8 @@ final class OperatorScreen: @unchecked Sendable {
         o["light"] = light.rawValue
         o["recent_bad_percent"] = bad.map { ($0 * 10).rounded() / 10 as Any } ?? NSNull()
         o["alarms"] = alarms
+        o["product"] = inspection.currentProduct.id
+        o["products"] = inspection.config.products.count
         o["events"] = events
         o["drift"] = Dictionary(inspection.pipelines.compactMap { p in p.stats.drift.map { (p.camera, (($0.score * 100).rounded() / 100) as Any) } },
                                 uniquingKeysWith: { a, _ in a })
