@@ -200,28 +200,20 @@ func run() throws {
                 case "uncertainty":
                     let scores = defectProbabilities(net, pool.subset(rest), config.normalization)
                     picked = ReviewSampler.mostUncertain(scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }, count: want).map { rest[$0] }
-                case "clusters":
-                    let sub = pool.subset(rest)
-                    let scores = defectProbabilities(net, sub, config.normalization)
-                    let u = scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }
-                    let doubted = ReviewSampler.mostUncertain(u, count: want * o.poolFactor)
-                    let all = embeddings(net, on: pool, normalization: config.normalization, flipAverage: false)
-                    let scale = ReviewSampler.spreads(all)
-                    let scaled = all.map { zip($0, scale).map { $0 / $1 } }
-                    let candidates = doubted.map { ReviewSampler.Candidate(uncertainty: u[$0], embedding: scaled[rest[$0]]) }
-                    picked = ReviewSampler.clusterOrder(candidates, labelled: labelled.map { scaled[$0] }, clusters: want, count: want,
-                                                        seed: 7 + UInt64(round)).map { rest[doubted[$0]] }
                 default:
-                    let sub = pool.subset(rest)
-                    let scores = defectProbabilities(net, sub, config.normalization)
-                    let u = scores.map { ReviewSampler.uncertainty($0, threshold: 0.5) }
+                    // the most uncertain `poolFactor` times over, their embeddings on a common
+                    // scale (each dimension over its spread on the pool), then the sampler's spread
+                    let u = defectProbabilities(net, pool.subset(rest), config.normalization).map { ReviewSampler.uncertainty($0, threshold: 0.5) }
                     let doubted = ReviewSampler.mostUncertain(u, count: want * o.poolFactor)
-                    // embeddings on a common scale: each dimension over its spread on the pool
                     let all = embeddings(net, on: pool, normalization: config.normalization, flipAverage: false)
                     let scale = ReviewSampler.spreads(all)
                     let scaled = all.map { zip($0, scale).map { $0 / $1 } }
                     let candidates = doubted.map { ReviewSampler.Candidate(uncertainty: u[$0], embedding: scaled[rest[$0]]) }
-                    picked = ReviewSampler.order(candidates, labelled: labelled.map { scaled[$0] }, count: want).map { rest[doubted[$0]] }
+                    let known = labelled.map { scaled[$0] }
+                    let order = sampler == "clusters"
+                        ? ReviewSampler.clusterOrder(candidates, labelled: known, clusters: want, count: want, seed: 7 + UInt64(round))
+                        : ReviewSampler.order(candidates, labelled: known, count: want)
+                    picked = order.map { rest[doubted[$0]] }
                 }
                 labelled += picked
                 round += 1
