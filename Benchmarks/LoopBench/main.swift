@@ -111,11 +111,7 @@ struct Row: Codable {
 }
 
 func defectProbabilities(_ net: Network, _ d: ImageDataset, _ norm: Normalization) -> [Double] {
-    logits(net, on: d, normalization: norm).map { z in
-        let m = max(z[0], z[1])
-        let e0 = exp(Double(z[0] - m)), e1 = exp(Double(z[1] - m))
-        return e1 / (e0 + e1)
-    }
+    logits(net, on: d, normalization: norm).map { StageOneCalibration.defectProbability($0, temperature: 1) }
 }
 
 /// Escapes and false rejects on `test` at the highest threshold that keeps 98 % of val's
@@ -130,8 +126,7 @@ func operatingPoint(val: [Double], valLabels: [Int32], test: [Double], testLabel
     return (escape, fr)
 }
 
-func run() throws {
-    let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+func run(_ o: Options) throws {
     let (items, folders) = try ImageFolder.scanTree(o.data)
     guard let folders, folders.test != nil else { throw BenchError("\(o.data) needs train/ val/ test/ folders") }
     let pass = ImageFolder.passClass(o.data, requested: nil)
@@ -281,7 +276,8 @@ func summarize(_ rows: [Row], _ o: Options) {
 
 setvbuf(stdout, nil, _IOLBF, 0)   // progress lines as they come, into a log too
 do {
-    try Compute(threads: (try? Options.parse(Array(CommandLine.arguments.dropFirst())).threads) ?? 2).run { try run() }
+    let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    try Compute(threads: o.threads).run { try run(o) }
 } catch {
     FileHandle.standardError.write(Data("linesight-loop-bench: \(error)\n".utf8))
     exit(1)
