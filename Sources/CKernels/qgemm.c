@@ -34,22 +34,25 @@ void ls_qepilogue_tile(const int32_t *acc, int ld, int m0, int mr, int n0, int n
 }
 
 // The plain twin: one row and one block of 16 channels at a time.
-void ls_qgemm_baseline(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+void ls_qgemm_baseline(int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e) {
     size_t block = ls_block_bytes(k);
-    int groups = (k + 3) / 4;
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
     int32_t acc[16];
     for (int n0 = 0; n0 < n; n0 += 16) {
         const int8_t *b = packed + (size_t)(n0 / 16) * block;
         int nr = n - n0 < 16 ? n - n0 : 16;
         for (int m = 0; m < rows; m++) {
-            const uint8_t *x = a + (size_t)m * lda;
             for (int j = 0; j < 16; j++) acc[j] = 0;
-            for (int g = 0; g < groups; g++) {
-                const int8_t *w = b + (size_t)g * 64;
-                for (int j = 0; j < 16; j++) {
-                    int32_t s = 0;
-                    for (int t = 0; t < 4; t++) s += (int32_t)x[g * 4 + t] * (int32_t)w[j * 4 + t];
-                    acc[j] += s;
+            for (int t = 0; t < taps; t++) {
+                const uint8_t *x;
+                ls_qrows_tap(&x, 1, m, rows, src, t);
+                for (int g = 0; g < groups; g++) {
+                    const int8_t *w = b + ((size_t)t * groups + g) * 64;
+                    for (int j = 0; j < 16; j++) {
+                        int32_t s = 0;
+                        for (int u = 0; u < 4; u++) s += (int32_t)x[g * 4 + u] * (int32_t)w[j * 4 + u];
+                        acc[j] += s;
+                    }
                 }
             }
             ls_qepilogue_tile(acc, 16, m, 1, n0, nr, e);
@@ -57,15 +60,26 @@ void ls_qgemm_baseline(int rows, int n, int k, const uint8_t *a, int lda, const 
     }
 }
 
-void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+static void qgemm_rows(int isa, int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e) {
     if (rows <= 0 || n <= 0) return;
 #if defined(__x86_64__)
     switch (isa) {
-    case LS_ISA_AVX512VNNI: ls_qgemm_avx512vnni(rows, n, k, a, lda, packed, e); return;
-    case LS_ISA_AVXVNNI: ls_qgemm_avxvnni(rows, n, k, a, lda, packed, e); return;
-    case LS_ISA_AVX2: ls_qgemm_avx2(rows, n, k, a, lda, packed, e); return;
+    case LS_ISA_AVX512VNNI: ls_qgemm_avx512vnni(rows, n, k, src, packed, e); return;
+    case LS_ISA_AVXVNNI: ls_qgemm_avxvnni(rows, n, k, src, packed, e); return;
+    case LS_ISA_AVX2: ls_qgemm_avx2(rows, n, k, src, packed, e); return;
     default: break;
     }
 #endif
-    ls_qgemm_baseline(rows, n, k, a, lda, packed, e);
+    ls_qgemm_baseline(rows, n, k, src, packed, e);
+}
+
+void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+    ls_qrows src = {a, lda, NULL, 1, 0};
+    qgemm_rows(isa, rows, n, k, &src, packed, e);
+}
+
+void ls_qgemm_indirect(int isa, int rows, int n, int taps, int run, const uint8_t *const *ind, const int8_t *packed,
+                       const ls_qepilogue *e) {
+    ls_qrows src = {NULL, 0, ind, taps, run};
+    qgemm_rows(isa, rows, n, taps * run, &src, packed, e);
 }

@@ -1,15 +1,12 @@
 // The x86 variants of the int8 GEMM, each compiled for its own instruction set with a target
 // attribute (the file itself is built for the baseline): a tile of MR rows x 16 or 32
 // channels is summed in registers over K, stored to a small buffer, and handed to the one
-// scalar epilogue. Rows past the end read the last row again and are not stored.
+// scalar epilogue. Rows past the end read the last row again and are not stored. The rows
+// are read in runs (`ls_qrows`): one run per row for a GEMM, one per tap for a conv in place.
 #if defined(__x86_64__)
 #include "qgemm_internal.h"
 #include <immintrin.h>
 #include <string.h>
-
-static inline void row_pointers(const uint8_t **row, int mr, int m0, int rows, const uint8_t *a, int lda) {
-    for (int r = 0; r < mr; r++) row[r] = a + (size_t)(m0 + r < rows ? m0 + r : rows - 1) * lda;
-}
 
 static inline int32_t load4(const uint8_t *p) {
     int32_t v;
@@ -86,28 +83,30 @@ static void epilogue_avx512(const int32_t *acc, int ld, int m0, int mr, int n0, 
 // widened to int16 (vpmovsxbw, vpmovzxbw) and multiplied by vpmaddwd, which is exact: each
 // lane holds two partial sums of a channel, added in the epilogue's buffer.
 __attribute__((target("avx2,fma")))
-void ls_qgemm_avx2(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+void ls_qgemm_avx2(int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e) {
     enum { MR = 2 };
     size_t block = ls_block_bytes(k);
-    int groups = (k + 3) / 4;
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
     int32_t pairs[MR][32], acc[MR * 16];
     for (int n0 = 0; n0 < n; n0 += 16) {
         const int8_t *b = packed + (size_t)(n0 / 16) * block;
         int nr = n - n0 < 16 ? n - n0 : 16;
         for (int m0 = 0; m0 < rows; m0 += MR) {
-            const uint8_t *row[MR];
-            row_pointers(row, MR, m0, rows, a, lda);
             __m256i s[MR][4];
             for (int r = 0; r < MR; r++)
                 for (int j = 0; j < 4; j++) s[r][j] = _mm256_setzero_si256();
-            for (int g = 0; g < groups; g++) {
-                const int8_t *w = b + (size_t)g * 64;
-                __m256i x[MR];
-                for (int r = 0; r < MR; r++)
-                    x[r] = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(row[r] + g * 4))));
-                for (int j = 0; j < 4; j++) {
-                    __m256i wj = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + j * 16)));
-                    for (int r = 0; r < MR; r++) s[r][j] = _mm256_add_epi32(s[r][j], _mm256_madd_epi16(wj, x[r]));
+            for (int t = 0; t < taps; t++) {
+                const uint8_t *row[MR];
+                ls_qrows_tap(row, MR, m0, rows, src, t);
+                for (int g = 0; g < groups; g++) {
+                    const int8_t *w = b + ((size_t)t * groups + g) * 64;
+                    __m256i x[MR];
+                    for (int r = 0; r < MR; r++)
+                        x[r] = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(row[r] + g * 4))));
+                    for (int j = 0; j < 4; j++) {
+                        __m256i wj = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + j * 16)));
+                        for (int r = 0; r < MR; r++) s[r][j] = _mm256_add_epi32(s[r][j], _mm256_madd_epi16(wj, x[r]));
+                    }
                 }
             }
             int mr = rows - m0 < MR ? rows - m0 : MR;
@@ -122,26 +121,28 @@ void ls_qgemm_avx2(int rows, int n, int k, const uint8_t *a, int lda, const int8
 
 // AVX-VNNI: vpdpbusd on 256-bit registers, 6 rows x 16 channels (12 accumulators).
 __attribute__((target("avx2,fma,avxvnni")))
-void ls_qgemm_avxvnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+void ls_qgemm_avxvnni(int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e) {
     enum { MR = 6 };
     size_t block = ls_block_bytes(k);
-    int groups = (k + 3) / 4;
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
     int32_t acc[MR * 16];
     for (int n0 = 0; n0 < n; n0 += 16) {
         const int8_t *b = packed + (size_t)(n0 / 16) * block;
         int nr = n - n0 < 16 ? n - n0 : 16;
         for (int m0 = 0; m0 < rows; m0 += MR) {
-            const uint8_t *row[MR];
-            row_pointers(row, MR, m0, rows, a, lda);
             __m256i s[MR][2];
             for (int r = 0; r < MR; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-            for (int g = 0; g < groups; g++) {
-                const int8_t *w = b + (size_t)g * 64;
-                __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
-                for (int r = 0; r < MR; r++) {
-                    __m256i x = _mm256_set1_epi32(load4(row[r] + g * 4));
-                    s[r][0] = _mm256_dpbusd_avx_epi32(s[r][0], x, w0);
-                    s[r][1] = _mm256_dpbusd_avx_epi32(s[r][1], x, w1);
+            for (int t = 0; t < taps; t++) {
+                const uint8_t *row[MR];
+                ls_qrows_tap(row, MR, m0, rows, src, t);
+                for (int g = 0; g < groups; g++) {
+                    const int8_t *w = b + ((size_t)t * groups + g) * 64;
+                    __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
+                    for (int r = 0; r < MR; r++) {
+                        __m256i x = _mm256_set1_epi32(load4(row[r] + g * 4));
+                        s[r][0] = _mm256_dpbusd_avx_epi32(s[r][0], x, w0);
+                        s[r][1] = _mm256_dpbusd_avx_epi32(s[r][1], x, w1);
+                    }
                 }
             }
             int mr = rows - m0 < MR ? rows - m0 : MR;
@@ -154,29 +155,59 @@ void ls_qgemm_avxvnni(int rows, int n, int k, const uint8_t *a, int lda, const i
     }
 }
 
+// AVX512-VNNI on one block of 16 channels (a layer of 16 or fewer, or the last block of an odd
+// count): 16 rows x 16 channels (16 accumulators), so no block is computed twice.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+static void qgemm_avx512vnni_block(int rows, int k, const ls_qrows *src, const int8_t *b, int n0, int nr, const ls_qepilogue *e) {
+    enum { MR = 16 };
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
+    int32_t acc[MR * 16];
+    for (int m0 = 0; m0 < rows; m0 += MR) {
+        __m512i s[MR];
+        for (int r = 0; r < MR; r++) s[r] = _mm512_setzero_si512();
+        for (int t = 0; t < taps; t++) {
+            const uint8_t *row[MR];
+            ls_qrows_tap(row, MR, m0, rows, src, t);
+            for (int g = 0; g < groups; g++) {
+                __m512i w = _mm512_loadu_si512((const void *)(b + ((size_t)t * groups + g) * 64));
+                for (int r = 0; r < MR; r++) s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(load4(row[r] + g * 4)), w);
+            }
+        }
+        int mr = rows - m0 < MR ? rows - m0 : MR;
+        for (int r = 0; r < mr; r++) _mm512_storeu_si512((void *)(acc + r * 16), s[r]);
+        epilogue_avx512(acc, 16, m0, mr, n0, nr, e);
+    }
+}
+
 // AVX512-VNNI: vpdpbusd on 512-bit registers, 8 rows x 32 channels (16 accumulators).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-void ls_qgemm_avx512vnni(int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
+void ls_qgemm_avx512vnni(int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e) {
     enum { MR = 8 };
     size_t block = ls_block_bytes(k);
-    int groups = (k + 3) / 4, blocks = (n + 15) / 16;
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k), blocks = (n + 15) / 16;
     int32_t acc[MR * 32];
     for (int bl = 0; bl < blocks; bl += 2) {
-        const int8_t *b0 = packed + (size_t)bl * block;
-        const int8_t *b1 = bl + 1 < blocks ? b0 + block : b0;   // one block left: computed twice, stored once
+        const int8_t *b0 = packed + (size_t)bl * block, *b1 = b0 + block;
         int n0 = bl * 16, nr = n - n0 < 32 ? n - n0 : 32;
+        if (bl + 1 == blocks) {
+            qgemm_avx512vnni_block(rows, k, src, b0, n0, nr, e);
+            break;
+        }
         for (int m0 = 0; m0 < rows; m0 += MR) {
-            const uint8_t *row[MR];
-            row_pointers(row, MR, m0, rows, a, lda);
             __m512i s[MR][2];
             for (int r = 0; r < MR; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
-            for (int g = 0; g < groups; g++) {
-                __m512i w0 = _mm512_loadu_si512((const void *)(b0 + (size_t)g * 64));
-                __m512i w1 = _mm512_loadu_si512((const void *)(b1 + (size_t)g * 64));
-                for (int r = 0; r < MR; r++) {
-                    __m512i x = _mm512_set1_epi32(load4(row[r] + g * 4));
-                    s[r][0] = _mm512_dpbusd_epi32(s[r][0], x, w0);
-                    s[r][1] = _mm512_dpbusd_epi32(s[r][1], x, w1);
+            for (int t = 0; t < taps; t++) {
+                const uint8_t *row[MR];
+                ls_qrows_tap(row, MR, m0, rows, src, t);
+                for (int g = 0; g < groups; g++) {
+                    size_t at = ((size_t)t * groups + g) * 64;
+                    __m512i w0 = _mm512_loadu_si512((const void *)(b0 + at));
+                    __m512i w1 = _mm512_loadu_si512((const void *)(b1 + at));
+                    for (int r = 0; r < MR; r++) {
+                        __m512i x = _mm512_set1_epi32(load4(row[r] + g * 4));
+                        s[r][0] = _mm512_dpbusd_epi32(s[r][0], x, w0);
+                        s[r][1] = _mm512_dpbusd_epi32(s[r][1], x, w1);
+                    }
                 }
             }
             int mr = rows - m0 < MR ? rows - m0 : MR;

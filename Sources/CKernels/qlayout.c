@@ -2,6 +2,7 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,23 @@ void ls_im2col_u8(const uint8_t *x, int h, int w, int ldx, int zx, int k, int st
             }
         }
         if ((size_t)patch > used) memset(dst + used, 0, (size_t)patch - used);
+    }
+}
+
+void ls_indirection_u8(const uint8_t *x, int h, int w, int ldx, const uint8_t *outside, int k, int stride, int pad,
+                       int oh, int ow, int m0, int m1, const uint8_t **out) {
+    for (int m = m0; m < m1; m++) {
+        int b = m / (oh * ow), p = m % (oh * ow), oy = p / ow, ox = p % ow;
+        const uint8_t **dst = out + (size_t)(m - m0) * k * k;
+        const uint8_t *image = x + (size_t)b * h * w * ldx;
+        for (int ky = 0; ky < k; ky++) {
+            int iy = oy * stride - pad + ky;
+            for (int kx = 0; kx < k; kx++) {
+                int ix = ox * stride - pad + kx;
+                bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                dst[ky * k + kx] = inside ? image + ((size_t)iy * w + ix) * ldx : outside;
+            }
+        }
     }
 }
 

@@ -44,7 +44,7 @@ struct Int8KernelTests {
         return (bytes, floats)
     }
 
-    @Test("each variant equals the plain twin and the formula", arguments: cases)
+    @Test("each variant equals the plain twin and the formula, rows contiguous or read in place", arguments: cases)
     func variants(_ c: Case) throws {
         var rng = SeededGenerator(seed: UInt64(c.rows * 1000 + c.n * 10 + c.k))
         let lda = (c.k + 3) & ~3 + 4
@@ -57,26 +57,53 @@ struct Int8KernelTests {
         let want = expected(c, a: a, lda: lda, w: w, offset: offset, scale: scale, bias: bias, residual: residual, outScale: 0.02, outZero: 31)
         // outputs that vary, or equality would prove little
         #expect(Set(want.bytes).count > min(8, c.rows * c.n / 2), "\(c): the expected bytes hardly vary")
-        for isa in Int8ISA.allCases where isa.isAvailable {
-            var bytes = [UInt8](repeating: 0, count: c.rows * c.n), floats = [Float](repeating: .nan, count: c.rows * c.n)
-            offset.withUnsafeBufferPointer { o in scale.withUnsafeBufferPointer { s in bias.withUnsafeBufferPointer { b in
-                residual.withUnsafeBufferPointer { r in bytes.withUnsafeMutableBufferPointer { y in floats.withUnsafeMutableBufferPointer { f in
-                    a.withUnsafeBufferPointer { x in
-                        var e = ls_qepilogue()
-                        e.offset = o.baseAddress; e.scale = s.baseAddress; e.bias = b.baseAddress
-                        if c.residual { e.residual = r.baseAddress; e.ldr = Int32(c.n); e.residual_scale = 0.03; e.residual_zp = 117 }
-                        e.lo = c.relu ? 0 : -.infinity; e.hi = .infinity
-                        e.out_inv_scale = 1 / 0.02; e.out_zp = 31; e.ldo = Int32(c.n)
-                        if c.floats { e.out_f32 = f.baseAddress } else { e.out = y.baseAddress }
-                        packed.multiply(isa, rows: c.rows, x.baseAddress!, lda: lda, &e)
-                    }
+        // the same rows read in place (the indirect GEMM of a conv): each row's K bytes cut into
+        // runs, every run copied to its own place in another buffer, in shuffled order
+        var runs: [(taps: Int, run: Int, pointers: [UnsafePointer<UInt8>?])?] = [nil]
+        let run = [64, 16, 8, 4].first { c.k % $0 == 0 } ?? 0
+        let scatteredBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, c.rows * c.k + 64))
+        defer { scatteredBytes.deallocate() }
+        if run > 0 {
+            let taps = c.k / run
+            var places = Array(0..<(c.rows * taps))
+            places.shuffle(using: &rng)
+            var pointers = [UnsafePointer<UInt8>?](repeating: nil, count: c.rows * taps)
+            for m in 0..<c.rows {
+                for t in 0..<taps {
+                    let to = scatteredBytes + places[m * taps + t] * run
+                    for i in 0..<run { to[i] = a[m * lda + t * run + i] }
+                    pointers[m * taps + t] = UnsafePointer(to)
+                }
+            }
+            runs.append((taps, run, pointers))
+        }
+        for scattered in runs {
+            let how = scattered.map { " (read in place, \($0.taps) runs of \($0.run))" } ?? ""
+            for isa in Int8ISA.allCases where isa.isAvailable {
+                var bytes = [UInt8](repeating: 0, count: c.rows * c.n), floats = [Float](repeating: .nan, count: c.rows * c.n)
+                offset.withUnsafeBufferPointer { o in scale.withUnsafeBufferPointer { s in bias.withUnsafeBufferPointer { b in
+                    residual.withUnsafeBufferPointer { r in bytes.withUnsafeMutableBufferPointer { y in floats.withUnsafeMutableBufferPointer { f in
+                        a.withUnsafeBufferPointer { x in
+                            var e = ls_qepilogue()
+                            e.offset = o.baseAddress; e.scale = s.baseAddress; e.bias = b.baseAddress
+                            if c.residual { e.residual = r.baseAddress; e.ldr = Int32(c.n); e.residual_scale = 0.03; e.residual_zp = 117 }
+                            e.lo = c.relu ? 0 : -.infinity; e.hi = .infinity
+                            e.out_inv_scale = 1 / 0.02; e.out_zp = 31; e.ldo = Int32(c.n)
+                            if c.floats { e.out_f32 = f.baseAddress } else { e.out = y.baseAddress }
+                            if let (taps, run, pointers) = scattered {
+                                pointers.withUnsafeBufferPointer { packed.multiply(isa, rows: c.rows, taps: taps, run: run, $0.baseAddress!, &e) }
+                            } else {
+                                packed.multiply(isa, rows: c.rows, x.baseAddress!, lda: lda, &e)
+                            }
+                        }
+                    } } }
                 } } }
-            } } }
-            if c.floats {
-                #expect(floats == want.floats, "\(isa) \(c): dequantized outputs differ")
-            } else {
-                let wrong = zip(bytes, want.bytes).filter { $0 != $1 }.count
-                #expect(wrong == 0, "\(isa) \(c): \(wrong) of \(bytes.count) bytes differ from the formula")
+                if c.floats {
+                    #expect(floats == want.floats, "\(isa) \(c)\(how): dequantized outputs differ")
+                } else {
+                    let wrong = zip(bytes, want.bytes).filter { $0 != $1 }.count
+                    #expect(wrong == 0, "\(isa) \(c)\(how): \(wrong) of \(bytes.count) bytes differ from the formula")
+                }
             }
         }
     }

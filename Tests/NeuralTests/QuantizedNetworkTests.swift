@@ -67,6 +67,14 @@ struct QuantizedNetworkTests {
             let qn = try QuantizedNetwork(net, quantization: q, isa: isa)
             let logits = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
             if int8.isEmpty { int8 = logits } else { #expect(logits == int8, "\(name): \(isa) differs from \(Int8ISA.baseline)") }
+            // patches copied (im2col) instead of read in place: the same sums, so the same bits
+            let convs = qn.convs
+            if !name.hasPrefix("light") {   // the light net's only 3x3 conv reads a packed gray image
+                #expect(convs.contains { $0.readsInPlace && !$0.isPointwise }, "\(name): no conv reads its patches in place")
+            }
+            for conv in convs { conv.readsInPlace = false }
+            let copied = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
+            #expect(copied == logits, "\(name), \(isa): patches read in place and copied differ")
         }
         // the int8 logits track the fp32 ones: error small against their spread over the images
         let mean = reference.reduce(0, +) / Float(reference.count)

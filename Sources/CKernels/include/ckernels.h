@@ -58,6 +58,12 @@ typedef struct {
 // to 4 (the bytes past K meet zero weights). `isa` is an LS_ISA_* the CPU allows.
 void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e);
 
+// The same product with each row of A read where it lies (an indirect GEMM: a conv without
+// its im2col copy): row m is `taps` runs of `run` bytes (a multiple of 4), the t-th at
+// ind[m * taps + t]; K is taps * run, packed as ls_qpack packs [n][taps * run].
+void ls_qgemm_indirect(int isa, int rows, int n, int taps, int run, const uint8_t *const *ind, const int8_t *packed,
+                       const ls_qepilogue *e);
+
 // The im2col of NHWC bytes for output pixels [m0, m1) (batch-major: m = (b * oh + oy) * ow + ox):
 // per pixel, per tap (ky, kx), the `ldx` bytes of the input pixel (its channels and their
 // padding to 4, if any), or zx outside the image; a kernel row inside the image is one
@@ -65,6 +71,12 @@ void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const 
 // bytes past the image, and writes up to 8 past the last row: both buffers keep that slack.
 void ls_im2col_u8(const uint8_t *x, int h, int w, int ldx, int zx, int k, int stride, int pad, int oh, int ow,
                   int m0, int m1, uint8_t *out, int patch);
+
+// The indirection of the same patches for ls_qgemm_indirect: for output pixels [m0, m1), per
+// tap (ky, kx), a pointer to the input pixel's `ldx` bytes, or to `outside` (ldx bytes of the
+// zero point) where the tap falls outside the image; out[(m - m0) * k * k + t].
+void ls_indirection_u8(const uint8_t *x, int h, int w, int ldx, const uint8_t *outside, int k, int stride, int pad,
+                       int oh, int ow, int m0, int m1, const uint8_t **out);
 
 // Max (is_max) or average (padding counted as zx) pooling of NHWC bytes, output rows
 // [row0, row0 + rows) of one image; averages round half to even.

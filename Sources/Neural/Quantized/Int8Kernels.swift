@@ -70,4 +70,13 @@ struct PackedInt8Weights {
             ls_qgemm(Int32(isa.rawValue), Int32(rows), Int32(n), Int32(k), a, Int32(lda), b.baseAddress, &e)
         }
     }
+
+    /// The same product with each row read where it lies: `taps` runs of `run` bytes (`k` is
+    /// taps x run), the t-th of row m at `ind[m * taps + t]`.
+    func multiply(_ isa: Int8ISA, rows: Int, taps: Int, run: Int, _ ind: UnsafePointer<UnsafePointer<UInt8>?>, _ e: inout ls_qepilogue) {
+        precondition(taps * run == k && run % 4 == 0, "indirect int8 GEMM: \(taps) runs of \(run) bytes for K = \(k)")
+        bytes.withUnsafeBufferPointer { b in
+            ls_qgemm_indirect(Int32(isa.rawValue), Int32(rows), Int32(n), Int32(taps), Int32(run), ind, b.baseAddress, &e)
+        }
+    }
 }

@@ -19,6 +19,18 @@ public final class QuantizedNetwork {
     var headInput: Tensor?
     var mirrored: Tensor?
 
+    /// Every conv of the int8 body, blocks included (the tests compare its two ways of reading patches).
+    var convs: [QuantizedConv] {
+        func walk(_ units: [QuantizedUnit]) -> [QuantizedConv] {
+            units.flatMap { u -> [QuantizedConv] in
+                if let c = u as? QuantizedConv { return [c] }
+                if let r = u as? QuantizedResidual { return walk(r.body) + walk(r.shortcut) }
+                return []
+            }
+        }
+        return walk(body)
+    }
+
     /// Compiles `network` with `quantization`'s ranges. Throws when a layer has no int8 form
     /// or a tensor the int8 network stores has no range.
     public init(_ network: Network, quantization: Quantization, compute: Compute = .current(), isa: Int8ISA = .best) throws {

@@ -134,9 +134,10 @@ struct FoldedWeights {
     }
 }
 
-/// A conv (groups 1) with its batch norm and activation folded: im2col of the NHWC bytes
-/// (a 1x1 stride-1 conv reads the input as it is), then the int8 GEMM with the
-/// requantization fused.
+/// A conv (groups 1) with its batch norm and activation folded: the int8 GEMM with the
+/// requantization fused, reading each patch where it lies in the NHWC bytes (an indirect
+/// GEMM: a pointer per tap, when a pixel's bytes are a multiple of 4), or from an im2col
+/// copy (an input of 1-3 packed channels); a 1x1 stride-1 conv reads the input as it is.
 final class QuantizedConv: QuantizedUnit {
     let geometry: ConvGeometry
     let output: QTensor
@@ -145,7 +146,17 @@ final class QuantizedConv: QuantizedUnit {
     /// Bytes of one im2col row: taps x the input's pixel stride, rounded up to 4.
     let patch: Int
     let inputZeroPoint: Int
+    /// Whether patches are read in place (`ls_qgemm_indirect`) rather than copied: each tap's
+    /// bytes must be a whole number of fours, and at least `minimumRunInPlace`. Settable for
+    /// the tests that compare both.
+    var readsInPlace: Bool
+    /// Below 16 bytes a tap (4-12 channels) the pointer each row reads per tap costs about as
+    /// much as the bytes an im2col copies (`make bench-engine`'s int8 rows, A/B).
+    static let minimumRunInPlace = 16
+    /// One pixel of the input's zero point: what a tap outside the image reads in place.
+    private let outside: [UInt8]
     private var columns: [UInt8] = []
+    private var pointers: [UnsafePointer<UInt8>?] = []
 
     init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) throws {
         precondition(g.groups == 1, "int8 conv with groups")
@@ -157,6 +168,8 @@ final class QuantizedConv: QuantizedUnit {
             throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
         }
         inputZeroPoint = input.zeroPoint
+        readsInPlace = ldx % 4 == 0 && ldx >= Self.minimumRunInPlace
+        outside = [UInt8](repeating: UInt8(input.zeroPoint), count: ldx)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
         // [out][ky][kx][in, zeros to the input's pixel stride] from [out][in][ky][kx]
@@ -194,31 +207,43 @@ final class QuantizedConv: QuantizedUnit {
         let c = Compute.current()
         let chunks = work < c.minimumParallelWork ? 1 : min(c.threads, max(1, rows / 8))
         let block = min(blockRows, rows)
-        // each worker's block, with the 8 bytes the im2col's last word may spill, rounded to a cache line
-        let slot = (block * patch + 8 + 63) & ~63
-        if !isPointwise && columns.count < chunks * slot { columns = [UInt8](repeating: 0, count: chunks * slot) }
+        let taps = g.kernelH * g.kernelW
+        let inPlace = readsInPlace && !isPointwise
+        // each worker's block: its pointers, or its patches with the 8 bytes the im2col's last
+        // word may spill, rounded to a cache line
+        let slot = inPlace ? block * taps : (block * patch + 8 + 63) & ~63
+        if inPlace && pointers.count < chunks * slot { pointers = [UnsafePointer<UInt8>?](repeating: nil, count: chunks * slot) }
+        if !inPlace && !isPointwise && columns.count < chunks * slot { columns = [UInt8](repeating: 0, count: chunks * slot) }
         x.withBytes { xs in
             columns.withUnsafeMutableBufferPointer { colBuffer in
-                let cols = colBuffer.baseAddress
-                Parallel.forEachWorker(rows, workers: chunks) { worker, range in
-                    var start = range.lowerBound
-                    while start < range.upperBound {
-                        let end = isPointwise ? range.upperBound : min(range.upperBound, start + block)
-                        let a: UnsafePointer<UInt8>, lda: Int
-                        if isPointwise {
-                            a = UnsafePointer(xs + start * x.pixelStride); lda = x.pixelStride
-                        } else {
-                            let scratch = cols! + worker * slot
-                            ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), Int32(inputZeroPoint),
-                                         Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight), Int32(g.outWidth),
-                                         Int32(start), Int32(end), scratch, Int32(patch))
-                            a = UnsafePointer(scratch); lda = patch
+                pointers.withUnsafeMutableBufferPointer { pointerBuffer in
+                    outside.withUnsafeBufferPointer { zeros in
+                        let cols = colBuffer.baseAddress, ptrs = pointerBuffer.baseAddress
+                        Parallel.forEachWorker(rows, workers: chunks) { worker, range in
+                            var start = range.lowerBound
+                            while start < range.upperBound {
+                                let end = isPointwise ? range.upperBound : min(range.upperBound, start + block)
+                                requant.with(out: output, residual: residual, outBase: start * output.pixelStride,
+                                             residualBase: start * (residual?.pixelStride ?? 0)) { e in
+                                    if isPointwise {
+                                        weights.multiply(isa, rows: end - start, UnsafePointer(xs + start * x.pixelStride), lda: x.pixelStride, &e)
+                                    } else if inPlace {
+                                        let ind = ptrs! + worker * slot
+                                        ls_indirection_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), zeros.baseAddress,
+                                                          Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight),
+                                                          Int32(g.outWidth), Int32(start), Int32(end), ind)
+                                        weights.multiply(isa, rows: end - start, taps: taps, run: x.pixelStride, UnsafePointer(ind), &e)
+                                    } else {
+                                        let scratch = cols! + worker * slot
+                                        ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), Int32(inputZeroPoint),
+                                                     Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight),
+                                                     Int32(g.outWidth), Int32(start), Int32(end), scratch, Int32(patch))
+                                        weights.multiply(isa, rows: end - start, UnsafePointer(scratch), lda: patch, &e)
+                                    }
+                                }
+                                start = end
+                            }
                         }
-                        requant.with(out: output, residual: residual, outBase: start * output.pixelStride,
-                                     residualBase: start * (residual?.pixelStride ?? 0)) { e in
-                            weights.multiply(isa, rows: end - start, a, lda: lda, &e)
-                        }
-                        start = end
                     }
                 }
             }
