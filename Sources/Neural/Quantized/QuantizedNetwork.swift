@@ -19,6 +19,13 @@ public final class QuantizedNetwork {
     var headInput: Tensor?
     var mirrored: Tensor?
 
+    /// Whether the convs read their patches in place (the default, where a tap's bytes allow)
+    /// or copy them first (im2col): the same bytes either way; for A/B benchmarks and tests.
+    public var readsPatchesInPlace: Bool {
+        get { convs.contains { $0.readsInPlace } }
+        set { for c in convs { c.readsInPlace = newValue && c.canReadInPlace } }
+    }
+
     /// Every conv of the int8 body, blocks included (the tests compare its two ways of reading patches).
     var convs: [QuantizedConv] {
         func walk(_ units: [QuantizedUnit]) -> [QuantizedConv] {

@@ -150,6 +150,8 @@ final class QuantizedConv: QuantizedUnit {
     /// bytes must be a whole number of fours, and at least `minimumRunInPlace`. Settable for
     /// the tests that compare both.
     var readsInPlace: Bool
+    /// Whether the input's pixels allow it.
+    let canReadInPlace: Bool
     /// Below 16 bytes a tap (4-12 channels) the pointer each row reads per tap costs about as
     /// much as the bytes an im2col copies (`make bench-engine`'s int8 rows, A/B).
     static let minimumRunInPlace = 16
@@ -168,7 +170,8 @@ final class QuantizedConv: QuantizedUnit {
             throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
         }
         inputZeroPoint = input.zeroPoint
-        readsInPlace = ldx % 4 == 0 && ldx >= Self.minimumRunInPlace
+        canReadInPlace = ldx % 4 == 0 && ldx >= Self.minimumRunInPlace
+        readsInPlace = canReadInPlace
         outside = [UInt8](repeating: UInt8(input.zeroPoint), count: ldx)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
