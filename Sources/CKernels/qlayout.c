@@ -111,35 +111,54 @@ static inline uint8_t quantize_one(float v, float inv, int zp) {
     return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
 }
 
+#if defined(__SSE2__)
+// Four pixels from `p` on, their first `c` (at most 8) channels quantized as quantize_one does
+// (SSE2 only: the same operations, so the same bytes), gathered into one 32-bit word per pixel
+// (word[0]: channels 0-3, word[1]: 4-7; unused bytes zero).
+static inline void quantize_four(const float *x, int c, int plane, int p, float inv, int zp, __m128i word[2]) {
+    const __m128 vinv = _mm_set1_ps(inv), vzp = _mm_set1_ps((float)zp), lo = _mm_set1_ps(-512), hi = _mm_set1_ps(512);
+    const __m128 magic = _mm_set1_ps(12582912.0f), zero = _mm_setzero_ps(), top = _mm_set1_ps(255);
+    word[0] = word[1] = _mm_setzero_si128();
+    for (int ch = 0; ch < c; ch++) {
+        __m128 v = _mm_loadu_ps(x + (size_t)ch * plane + p);
+        __m128 nan = _mm_cmpunord_ps(v, v);
+        __m128 t = _mm_min_ps(_mm_max_ps(_mm_mul_ps(v, vinv), lo), hi);
+        __m128 q = _mm_add_ps(_mm_sub_ps(_mm_add_ps(t, magic), magic), vzp);
+        q = _mm_or_ps(_mm_andnot_ps(nan, q), _mm_and_ps(nan, vzp));
+        q = _mm_min_ps(_mm_max_ps(q, zero), top);
+        __m128i b = _mm_cvttps_epi32(q);
+        if (ch < 4) word[0] = _mm_or_si128(word[0], _mm_slli_epi32(b, 8 * ch));
+        else word[1] = _mm_or_si128(word[1], _mm_slli_epi32(b, 8 * (ch - 4)));
+    }
+}
+#endif
+
 void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo) {
     float inv = 1.0f / scale;
     int p = 0;
 #if defined(__SSE2__)
     if ((ldo == 4 && c == 4) || (ldo == 8 && c > 4 && c <= 8)) {
-        // four pixels at a time, their channels gathered into one 32-bit word each (two for
-        // 5-8 channels, the unused bytes zero; SSE2 only: the same operations as
-        // quantize_one, so the same bytes)
-        const __m128 vinv = _mm_set1_ps(inv), vzp = _mm_set1_ps((float)zp), lo = _mm_set1_ps(-512), hi = _mm_set1_ps(512);
-        const __m128 magic = _mm_set1_ps(12582912.0f), zero = _mm_setzero_ps(), top = _mm_set1_ps(255);
         for (; p + 4 <= plane; p += 4) {
-            __m128i word[2] = {_mm_setzero_si128(), _mm_setzero_si128()};
-            for (int ch = 0; ch < c; ch++) {
-                __m128 v = _mm_loadu_ps(x + (size_t)ch * plane + p);
-                __m128 nan = _mm_cmpunord_ps(v, v);
-                __m128 t = _mm_min_ps(_mm_max_ps(_mm_mul_ps(v, vinv), lo), hi);
-                __m128 q = _mm_add_ps(_mm_sub_ps(_mm_add_ps(t, magic), magic), vzp);
-                q = _mm_or_ps(_mm_andnot_ps(nan, q), _mm_and_ps(nan, vzp));
-                q = _mm_min_ps(_mm_max_ps(q, zero), top);
-                __m128i b = _mm_cvttps_epi32(q);
-                if (ch < 4) word[0] = _mm_or_si128(word[0], _mm_slli_epi32(b, 8 * ch));
-                else word[1] = _mm_or_si128(word[1], _mm_slli_epi32(b, 8 * (ch - 4)));
-            }
+            __m128i word[2];
+            quantize_four(x, c, plane, p, inv, zp, word);
             if (ldo == 4) {
                 _mm_storeu_si128((__m128i *)(out + (size_t)p * 4), word[0]);
             } else {
                 _mm_storeu_si128((__m128i *)(out + (size_t)p * 8), _mm_unpacklo_epi32(word[0], word[1]));
                 _mm_storeu_si128((__m128i *)(out + (size_t)p * 8 + 16), _mm_unpackhi_epi32(word[0], word[1]));
             }
+        }
+    } else if (ldo == 3 && c == 3) {
+        // an RGB image, packed: the four words' low three bytes, back to back (12 bytes, no more)
+        for (; p + 4 <= plane; p += 4) {
+            __m128i word[2];
+            quantize_four(x, c, plane, p, inv, zp, word);
+            uint32_t v[4];
+            _mm_storeu_si128((__m128i *)v, word[0]);
+            uint64_t a = (uint64_t)v[0] | ((uint64_t)v[1] << 24) | ((uint64_t)v[2] << 48);
+            uint32_t b = (v[2] >> 16) | (v[3] << 8);
+            memcpy(out + (size_t)p * 3, &a, 8);
+            memcpy(out + (size_t)p * 3 + 8, &b, 4);
         }
     }
 #endif

@@ -128,11 +128,13 @@ struct QuantizedNetworkTests {
         }
     }
 
-    @Test("two workers on a large stem: a batch gives each image's own logits, bit for bit")
+    @Test("two workers on a large stem and a 3x3 conv read in place: a batch gives each image's own logits, bit for bit")
     func workersDoNotOverlap() throws {
-        // a 7x7 stride-2 stem on 3 channels: patches of 148 bytes, blocks that fill a worker's share
+        // a 7x7 stride-2 stem on 3 channels: patches of 148 bytes (copied), blocks that fill a
+        // worker's share; then a 3x3 conv on 16 channels, read in place: 12,288 rows, two blocks per worker
         let spec = NetworkSpec(name: "stem", input: Shape(3, 128, 128), layers: [
-            .conv(out: 16, kernel: 7, stride: 2, padding: 3), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+            .conv(out: 16, kernel: 7, stride: 2, padding: 3), .batchNorm, .relu,
+            .conv(out: 24, kernel: 3, stride: 1, padding: 1), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
             .globalAvgMaxPool, .flatten, .linear(out: 2)])
         let net = try Self.randomized(spec, seed: 9)
         let frames = Self.frames(spec.input, count: 3, seed: 4)
@@ -151,6 +153,13 @@ struct QuantizedNetworkTests {
             let alone = frames.flatMap { f -> [UInt8] in _ = f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) }; return bytes(1) }
             #expect(together == alone, "a batch on two workers differs from its images one by one")
         }
+        let conv = try #require(qn.convs.last)
+        #expect(conv.readsInPlace && 3 * conv.geometry.outPlane > 2 * conv.blockRows, "the 3x3 conv is copied, or one block per worker")
+        _ = qn.predict(batch)
+        let inPlace = bytes(frames.count)
+        qn.readsPatchesInPlace = false
+        _ = qn.predict(batch)
+        #expect(!conv.readsInPlace && bytes(frames.count) == inPlace, "patches read in place and copied differ on a batch")
     }
 
     @Test("a one-conv block whose shortcut is its input runs (the input is read twice at once)")

@@ -21,6 +21,7 @@ public final class QuantizedNetwork {
 
     /// Whether the convs read their patches in place (the default, where a tap's bytes allow)
     /// or copy them first (im2col): the same bytes either way; for A/B benchmarks and tests.
+    /// Reads false when no conv reads in place (none may be able to: the light net).
     public var readsPatchesInPlace: Bool {
         get { convs.contains { $0.readsInPlace } }
         set { for c in convs { c.readsInPlace = newValue && c.canReadInPlace } }

@@ -162,6 +162,8 @@ final class QuantizedConv: QuantizedUnit {
 
     init(_ g: ConvGeometry, folded: FoldedWeights, input: QuantizedRange, output range: QuantizedRange, activation: ActivationKind?) throws {
         precondition(g.groups == 1, "int8 conv with groups")
+        // the patches' copy and their pointers walk k x k taps
+        guard g.kernelH == g.kernelW else { throw NeuralError.invalidSpec("an int8 conv needs a square kernel, not \(g.kernelH)x\(g.kernelW)") }
         geometry = g
         let cin = g.inChannels, taps = g.kernelH * g.kernelW, ldx = QTensor.pixelStride(cin)
         patch = (taps * ldx + 3) & ~3
