@@ -34,7 +34,7 @@ typedef struct {
     int taps, run;
 } ls_qrows;
 
-// The groups of four bytes in one run, and the runs per row.
+// The runs per row, and the groups of four bytes in one run.
 static inline int ls_qrows_taps(const ls_qrows *s) { return s->ind ? s->taps : 1; }
 static inline int ls_qrows_groups(const ls_qrows *s, int k) { return s->ind ? s->run / 4 : (k + 3) / 4; }
 

@@ -136,8 +136,8 @@ struct FoldedWeights {
 
 /// A conv (groups 1) with its batch norm and activation folded: the int8 GEMM with the
 /// requantization fused, reading each patch where it lies in the NHWC bytes (an indirect
-/// GEMM: a pointer per tap, when a pixel's bytes are a multiple of 4), or from an im2col
-/// copy (an input of 1-3 packed channels); a 1x1 stride-1 conv reads the input as it is.
+/// GEMM: a pointer per tap, when a pixel is 16 bytes or more), or from an im2col copy (an
+/// input of 1-12 channels); a 1x1 stride-1 conv reads the input as it is.
 final class QuantizedConv: QuantizedUnit {
     let geometry: ConvGeometry
     let output: QTensor
