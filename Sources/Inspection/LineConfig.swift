@@ -101,12 +101,25 @@ public struct LineConfig: Sendable {
     public static let defaultProduct = "default"
 
     /// Whether a frame judged for `product` (nil: before products were named) belongs to
-    /// `[models]`'s product: what `train --labels` and `retrain` learn from (retraining is
-    /// per line's main product; the other products' labels wait).
+    /// `[models]`'s product (`belongs` for any product's set).
     public func isMainProduct(_ product: String?) -> Bool { product == nil || product == mainProduct }
 
     /// The model set of product `id`, nil for one the config does not name.
     public func product(_ id: String) -> Product? { products.first { $0.id == id } }
+
+    /// The registry key of product `id` (nil: `[models]`'s set): '' for `[models]`'s own
+    /// product, else the id; with its model paths. An id the config does not name is refused.
+    public func registryProduct(_ id: String?) throws -> (key: String, models: ModelPaths) {
+        guard let id, id != mainProduct else { return ("", models) }
+        guard let p = product(id) else {
+            throw InspectionError.config("no product '\(id)' in the config (its products: \(products.map(\.id).joined(separator: ", ")))")
+        }
+        return (id, p.models)
+    }
+
+    /// Whether a frame judged for `product` belongs to the registry set `key` ('' is
+    /// `[models]`'s, which also takes frames judged before products were named).
+    public func belongs(_ product: String?, to key: String) -> Bool { key.isEmpty ? isMainProduct(product) : product == key }
 
     public init() {}
 

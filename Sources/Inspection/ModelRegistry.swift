@@ -7,14 +7,26 @@ import Store
 /// to `<models folder>/registry/<version>.safetensors`; promoting a version writes it
 /// atomically (copy, fsync, rename) over the live path the daemon loads, which the daemon
 /// notices and hot-swaps. A file that does not load as its stage is never promoted.
+///
+/// A registry serves one product's model set (`product`: '' for `[models]`, else a
+/// `[[products]]` id): it registers, promotes and rolls back that set's versions only, onto
+/// that set's live paths.
 public struct ModelRegistry {
     public let store: Store
     public let paths: ModelPaths
+    public let product: String
 
-    public init(store: Store, paths: ModelPaths) {
+    public init(store: Store, paths: ModelPaths, product: String = "") {
         self.store = store
         self.paths = paths
+        self.product = product
     }
+
+    /// The set this registry serves, for messages.
+    public var productName: String { Store.productName(product) }
+
+    /// The live version of `stage` in this product's set.
+    public func champion(_ stage: Stage) throws -> ModelRecord? { try store.champion(stage: stage.rawValue, product: product) }
 
     public var directory: String { ((paths.stage1 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("registry") }
 
@@ -39,7 +51,7 @@ public struct ModelRegistry {
         let p = model.metadata.provenance
         return try store.registerModel(stage: stage.rawValue, file: copy, sha256: model.sha256, metrics: p.metrics,
                                        parent: parent ?? p.parent, dataHash: p.dataHash, notes: notes ?? p.notes ?? "",
-                                       status: status, kinds: stage == .two ? model.defectKinds : nil)
+                                       status: status, kinds: stage == .two ? model.defectKinds : nil, product: product)
     }
 
     /// Makes `version` the live model of its stage.
@@ -47,6 +59,9 @@ public struct ModelRegistry {
     public func promote(_ version: String, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {
         guard let m = try store.model(version: version) else { throw InspectionError.config("no model version '\(version)' in the registry") }
         guard let stage = Stage(rawValue: m.stage) else { throw InspectionError.config("model '\(version)' has an unknown stage \(m.stage)") }
+        guard m.product == product else {
+            throw InspectionError.config("model '\(m.version)' belongs to \(Store.productName(m.product)), not \(productName): \(m.product.isEmpty ? "leave out --product" : "give --product \(m.product)")")
+        }
         // Refuse a damaged or replaced copy before anything changes: the bytes that are
         // checked, and whose hash must be the recorded one, are the bytes written live.
         let data = try Self.read(m.file)
@@ -70,7 +85,8 @@ public struct ModelRegistry {
             Self.removeStaleTemporaries(of: live)
             guard FileManager.default.fileExists(atPath: live) else { continue }
             let version = String(try Hashing.sha256(file: live).prefix(12))
-            guard let record = try store.model(version: version), record.status != .champion, record.stage == stage.rawValue else { continue }
+            guard let record = try store.model(version: version), record.status != .champion, record.stage == stage.rawValue,
+                  record.product == product else { continue }
             _ = try store.promote(version: version, by: "reconcile: the live file")
             fixed.append(version)
         }
@@ -89,8 +105,8 @@ public struct ModelRegistry {
     /// Puts the previous champion of `stage` back.
     @discardableResult
     public func rollback(_ stage: Stage, by who: String) throws -> (new: ModelRecord, old: ModelRecord?) {
-        guard let previous = try store.previousChampion(stage: stage.rawValue) else {
-            throw InspectionError.config("\(stage) has no earlier champion to roll back to")
+        guard let previous = try store.previousChampion(stage: stage.rawValue, product: product) else {
+            throw InspectionError.config("\(stage) of \(productName) has no earlier champion to roll back to")
         }
         return try promote(previous.version, by: who)
     }

@@ -47,7 +47,7 @@ public final class FirstTraining {
         let folder: String
         switch destination {
         case .folder(let dir): folder = dir
-        case .registry(let p): folder = p.modelsDirectory + "/trained-" + Promotion.stamp()
+        case .registry(let p): folder = p.workPath("trained-" + Promotion.stamp())
         }
         let r = try trainer.run()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -60,7 +60,7 @@ public final class FirstTraining {
         var outcome = Outcome(result: r, folder: folder, stage1File: s1, stage2File: s2)
         guard case .registry(let promotion) = destination else { return outcome }
         outcome.promoted = try promotion.promoteFirst(stage1: s1, stage2: s2)
-        let golden = GoldenSet(directory: promotion.modelsDirectory)
+        let golden = promotion.golden
         if try golden.freezeIfAbsent(dataDirectory: data, items: r.testItems) { outcome.goldenFrozen = golden.path }
         return outcome
     }
@@ -68,12 +68,13 @@ public final class FirstTraining {
     /// The current labels of a line's database as an ImageFolder tree for a first training
     /// (`train --labels`): a new `<models>/train-labels-<stamp>` folder each time, since the
     /// golden set and the replay of later retrains point into it.
-    public static func exportLabels(_ config: LineConfig, _ store: Store) throws -> (directory: String, report: LabelExport.Report) {
-        let labels = try store.currentLabels().filter { config.isMainProduct($0.product) }
+    /// `registry`'s product's frames only (`LineConfig.belongs`), into its models folder.
+    public static func exportLabels(_ config: LineConfig, _ registry: ModelRegistry) throws -> (directory: String, report: LabelExport.Report) {
+        let labels = try registry.store.currentLabels().filter { config.belongs($0.product, to: registry.product) }
         guard !labels.isEmpty else {
-            throw LifecycleError.noLabels("the database \(config.database) has no labeled frames yet: label flagged frames with `linesight review`, or train with --data DIR")
+            throw LifecycleError.noLabels("the database \(config.database) has no labeled frames of \(registry.productName) yet: label flagged frames with `linesight review`, or train with --data DIR")
         }
-        let dir = (config.models.stage1 as NSString).deletingLastPathComponent + "/train-labels-" + Promotion.stamp()
+        let dir = Promotion(registry: registry, who: "").workPath("train-labels-" + Promotion.stamp())
         let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
         return (dir, n)
     }

@@ -48,6 +48,17 @@ public struct Promotion {
     /// The folder of the live models (new model files, checkpoints and exports go there).
     public var modelsDirectory: String { (registry.paths.stage1 as NSString).deletingLastPathComponent }
 
+    /// The golden set of the registry's product.
+    public var golden: GoldenSet { GoldenSet(directory: modelsDirectory, product: registry.product) }
+
+    /// A working file or folder of the registry's product beside its models: `name`, with
+    /// the product's id before the extension for a `[[products]]` set (products may share a folder).
+    public func workPath(_ name: String) -> String {
+        guard !registry.product.isEmpty else { return modelsDirectory + "/" + name }
+        let ext = (name as NSString).pathExtension, stem = (name as NSString).deletingPathExtension
+        return modelsDirectory + "/" + stem + "-" + registry.product + (ext.isEmpty ? "" : "." + ext)
+    }
+
     /// What `settle` did with a challenger.
     public struct Decision {
         public var champion: ModelRecord
@@ -59,10 +70,10 @@ public struct Promotion {
 
     /// First training: no champion to beat, so the new models go live at once.
     public func promoteFirst(stage1: String, stage2: String?) throws -> (stage1: ModelRecord, stage2: ModelRecord?) {
-        let m1 = try registry.register(file: stage1, stage: .one, parent: try registry.store.champion(stage: 1)?.version)
+        let m1 = try registry.register(file: stage1, stage: .one, parent: try registry.champion(.one)?.version)
         try registry.promote(m1.version, by: who)
         guard let stage2 else { return (m1, nil) }
-        let m2 = try registry.register(file: stage2, stage: .two, parent: try registry.store.champion(stage: 2)?.version)
+        let m2 = try registry.register(file: stage2, stage: .two, parent: try registry.champion(.two)?.version)
         try registry.promote(m2.version, by: who)
         return (m1, m2)
     }
@@ -72,7 +83,7 @@ public struct Promotion {
     /// otherwise marks it rejected and the champion stays live.
     public func settle(_ challenger: TrainedStage, stage: Stage, champion: ModelRecord, checks: [GateCheck],
                        fileStem: String) throws -> Decision {
-        let file = modelsDirectory + "/\(fileStem)-\(Promotion.stamp()).safetensors"
+        let file = workPath("\(fileStem)-\(Promotion.stamp()).safetensors")
         var meta = challenger.metadata
         meta.provenance.parent = champion.version
         try ModelFile.save(challenger.network, meta, to: file)

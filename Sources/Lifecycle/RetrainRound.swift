@@ -66,8 +66,10 @@ public final class RetrainRound {
 
     /// Fails when the registry has no stage-1 champion to start from.
     public init(config: LineConfig, promotion: Promotion, configPath: String) throws {
-        guard let champion = try promotion.registry.store.champion(stage: 1) else {
-            throw LifecycleError.noChampion(stage: 1, next: "run `linesight train --data DIR --config \(configPath)` first")
+        let registry = promotion.registry
+        guard let champion = try registry.champion(.one) else {
+            let product = registry.product.isEmpty ? "" : " --product \(registry.product)"
+            throw LifecycleError.noChampion(stage: 1, next: "run `linesight train --data DIR --config \(configPath)\(product)` first")
         }
         (self.config, self.promotion, self.champion) = (config, promotion, champion)
     }
@@ -78,16 +80,17 @@ public final class RetrainRound {
     /// has none of them, and stage 2 would forget a kind it learned from them.
     public func collectLabels() throws -> (directory: String, report: LabelExport.Report, olderNamed: Int) {
         let store = promotion.registry.store
-        // the [models] product's frames only: another product's labels would teach its models another part
-        let all = try store.currentLabels().filter { config.isMainProduct($0.product) }
+        // this product's frames only: another product's labels would teach its models another part
+        let product = promotion.registry.product
+        let all = try store.currentLabels().filter { config.belongs($0.product, to: product) }
         let fresh = all.filter { $0.labeledAt >= champion.createdAt }
         guard !fresh.isEmpty else {
-            throw LifecycleError.noLabels("no labels given since the champion \(champion.version) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
+            throw LifecycleError.noLabels("no labels given since the champion \(champion.version) of \(promotion.registry.productName) was registered (\(utc(champion.createdAt))): nothing new to learn. Label flagged frames with `linesight review`, or give --data DIR")
         }
         let named = Set(try store.namedDefectKinds().map(\.name)), have = Set(fresh.map(\.frameId))
         let older = all.filter { !have.contains($0.frameId) && $0.defects.contains(where: named.contains) }
         let labels = fresh + older
-        let dir = promotion.modelsDirectory + "/retrain-labels"
+        let dir = promotion.workPath("retrain-labels")
         try? FileManager.default.removeItem(atPath: dir)
         let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
         return (dir, n, older.count)
@@ -119,22 +122,22 @@ public final class RetrainRound {
     }
 
     private func stageOneInputs(_ data: String, _ s: Settings) throws -> Retrainer.Inputs {
-        let golden = GoldenSet(directory: promotion.modelsDirectory)
+        let golden = promotion.golden
         var inputs = Retrainer.Inputs(championPath: champion.file, newData: data, golden: try golden.load(passClass: "good"))
         inputs.replayData = golden.trainingData()
         inputs.replayCount = s.replay
         inputs.epochs = s.epochs
         inputs.options.retrainStageTwo = s.stageTwo
-        inputs.checkpoint = promotion.modelsDirectory + "/retrain-checkpoint.safetensors"
+        inputs.checkpoint = promotion.workPath("retrain-checkpoint.safetensors")
         // the live stage 2 settles stage 1's unsure parts (the `stage2` rule): the thresholds are picked with it
-        if config.models.unsure == .stage2 { inputs.stageTwoPath = try promotion.registry.store.champion(stage: 2)?.file }
+        if promotion.registry.paths.unsure == .stage2 { inputs.stageTwoPath = try promotion.registry.champion(.two)?.file }
         inputs.namedKinds = try promotion.registry.store.namedDefectKinds().map(\.name)
         return inputs
     }
 
     /// Retrains stage 2 when it has a champion, and settles it on its own gate.
     private func stageTwo(_ stageOne: Retrainer.Inputs, _ s: Settings) throws -> StageTwoSummary? {
-        guard !s.stage1Only, let champion = try promotion.registry.store.champion(stage: 2) else { return nil }
+        guard !s.stage1Only, let champion = try promotion.registry.champion(.two) else { return nil }
         var inputs = stageOne
         inputs.championPath = champion.file
         onEvent?(.stage2Champion(champion, inputs.options.retrainStageTwo))

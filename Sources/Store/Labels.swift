@@ -27,6 +27,8 @@ public struct FlaggedFrame: Codable, Equatable, Sendable {
     public var station: String?
     public var serial: String?
     public var partDecision: Decision?
+    /// The product whose models judged the frame (nil: none was named).
+    public var product: String?
 }
 
 /// The current label of a frame (the newest; earlier ones are superseded).
@@ -67,7 +69,8 @@ extension Store {
     static let flaggedColumns = """
         SELECT f.id AS flag_id, fr.id AS frame_id, v.id AS verdict_id, f.reason, v.camera_id, v.captured_at,
                v.decision, v.stage1_score, v.defects, fr.path, v.stage2_scores, v.stage1_model, f.note,
-               fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h, p.id AS part_id, p.station, p.serial, p.decision AS part_decision
+               fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h, p.id AS part_id, p.station, p.serial, p.decision AS part_decision,
+               v.product
         FROM flags f JOIN verdicts v ON v.id = f.verdict_id JOIN frames fr ON fr.verdict_id = v.id
         LEFT JOIN parts p ON p.id = v.part_id
         """
@@ -85,7 +88,7 @@ extension Store {
                      decision: Decision(rawValue: r["decision"]) ?? .noVerdict, stage1Score: r["stage1_score"],
                      defects: r["defects"], path: r["path"], stage2Scores: r["stage2_scores"], stage1Model: r["stage1_model"],
                      note: r["note"], roi: region(r), part: r["part_id"], station: r["station"], serial: r["serial"],
-                     partDecision: (r["part_decision"] as String?).flatMap(Decision.init(rawValue:)))
+                     partDecision: (r["part_decision"] as String?).flatMap(Decision.init(rawValue:)), product: r["product"])
     }
 
     /// The ROI columns of a frames row (roi_x, roi_y, roi_w, roi_h), nil when unset.

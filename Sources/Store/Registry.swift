@@ -24,6 +24,9 @@ public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var promotedBy: String?
     /// JSON array of the defect kinds a stage-2 model knows (nil for stage 1); `knownKinds` decodes it.
     public var kinds: String?
+    /// The product whose model set it belongs to: '' for the `[models]` set, else a
+    /// `[[products]]` id. Each product has its own champion per stage.
+    public var product = ""
 
     /// The defect kinds a stage-2 model knows, as registered.
     public var knownKinds: [String]? {
@@ -41,7 +44,7 @@ public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     enum CodingKeys: String, CodingKey {
         case id, version, stage, file, sha256, metrics, status, notes
         case parentId = "parent_id", createdAt = "created_at", dataHash = "data_hash"
-        case promotedAt = "promoted_at", promotedBy = "promoted_by", kinds
+        case promotedAt = "promoted_at", promotedBy = "promoted_by", kinds, product
     }
 }
 
@@ -50,24 +53,35 @@ extension Store {
     @discardableResult
     public func registerModel(stage: Int, file: String, sha256: String, metrics: [String: Double], parent: String?,
                               dataHash: String?, notes: String, status: ModelRecord.Status = .candidate, kinds: [String]? = nil,
-                              now: Double = Date().timeIntervalSince1970) throws -> ModelRecord {
+                              product: String = "", now: Double = Date().timeIntervalSince1970) throws -> ModelRecord {
         try pool.write { db in
             let version = String(sha256.prefix(12))
-            if let existing = try ModelRecord.filter(Column("version") == version).fetchOne(db) { return existing }
-            let parentId = try parent.flatMap { try ModelRecord.filter(Column("version") == $0).fetchOne(db)?.id }
+            if let existing = try ModelRecord.filter(Column("version") == version).fetchOne(db) {
+                guard existing.product == product else {
+                    throw StoreError.conflict("model \(version) is already registered for \(Self.productName(existing.product)); a version belongs to one product's set (train or retrain it for \(Self.productName(product)) to get its own)")
+                }
+                return existing
+            }
+            let parentId = try parent.flatMap { try ModelRecord.filter(Column("version") == $0 && Column("product") == product).fetchOne(db)?.id }
             let json = String(decoding: try JSONSerialization.data(withJSONObject: metrics, options: [.sortedKeys]), as: UTF8.self)
             var r = ModelRecord(version: version, stage: stage, file: file, sha256: sha256, metrics: json, status: status,
                                 parentId: parentId, createdAt: now, dataHash: dataHash, notes: notes)
             r.kinds = try kinds.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+            r.product = product
             try r.insert(db)
             return r
         }
     }
 
-    public func models(stage: Int? = nil) throws -> [ModelRecord] {
+    /// How messages name a registry product: '' is the `[models]` set.
+    public static func productName(_ product: String) -> String { product.isEmpty ? "the [models] set" : "product '\(product)'" }
+
+    /// Registered versions, newest first; `product` nil: every product's.
+    public func models(stage: Int? = nil, product: String? = nil) throws -> [ModelRecord] {
         try pool.read { db in
             var q = ModelRecord.all()
             if let stage { q = q.filter(Column("stage") == stage) }
+            if let product { q = q.filter(Column("product") == product) }
             return try q.order(Column("created_at").desc, Column("id").desc).fetchAll(db)
         }
     }
@@ -79,17 +93,21 @@ extension Store {
         }
     }
 
-    public func champion(stage: Int) throws -> ModelRecord? {
-        try pool.read { db in try ModelRecord.filter(Column("stage") == stage && Column("status") == "champion").fetchOne(db) }
+    /// The live version of `product`'s stage ('' the `[models]` set).
+    public func champion(stage: Int, product: String = "") throws -> ModelRecord? {
+        try pool.read { db in
+            try ModelRecord.filter(Column("stage") == stage && Column("status") == "champion" && Column("product") == product).fetchOne(db)
+        }
     }
 
-    /// Makes `version` the champion of its stage; the previous champion is retired. One transaction.
+    /// Makes `version` the champion of its stage in its product's set; that set's previous
+    /// champion is retired. One transaction.
     public func promote(version: String, by who: String, now: Double = Date().timeIntervalSince1970) throws -> (new: ModelRecord, old: ModelRecord?) {
         try pool.write { db in
             guard var m = try ModelRecord.filter(Column("version") == version).fetchOne(db) else {
                 throw StoreError.notFound("model version \(version)")
             }
-            var old = try ModelRecord.filter(Column("stage") == m.stage && Column("status") == "champion").fetchOne(db)
+            var old = try ModelRecord.filter(Column("stage") == m.stage && Column("status") == "champion" && Column("product") == m.product).fetchOne(db)
             if old?.id == m.id { return (m, nil) }
             if var o = old {
                 o.status = .retired
@@ -105,9 +123,9 @@ extension Store {
     }
 
     /// The champion before the current one, for `models rollback`.
-    public func previousChampion(stage: Int) throws -> ModelRecord? {
+    public func previousChampion(stage: Int, product: String = "") throws -> ModelRecord? {
         try pool.read { db in
-            try ModelRecord.filter(Column("stage") == stage && Column("status") == "retired" && Column("promoted_at") != nil)
+            try ModelRecord.filter(Column("stage") == stage && Column("status") == "retired" && Column("promoted_at") != nil && Column("product") == product)
                 .order(Column("promoted_at").desc).fetchOne(db)
         }
     }

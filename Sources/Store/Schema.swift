@@ -15,6 +15,7 @@ enum Schema {
         m.registerMigration("v8-drift-flag", migrate: v8)
         m.registerMigration("v9-review-order", migrate: v9)
         m.registerMigration("v10-products", migrate: v10)
+        m.registerMigration("v11-models-per-product", migrate: v11)
         return m
     }
 
@@ -252,6 +253,17 @@ enum Schema {
         DROP TABLE flags;
         ALTER TABLE flags_v8 RENAME TO flags;
         CREATE INDEX open_flags ON flags(status, created_at);
+        """)
+    }
+
+    /// A champion per product: each model version belongs to one product's set ('' for the
+    /// `[models]` set, every model registered before this migration), and each product has
+    /// its own champion per stage.
+    static func v11(_ db: Database) throws {
+        try db.execute(sql: """
+        ALTER TABLE models ADD COLUMN product TEXT NOT NULL DEFAULT '' CHECK (length(product) <= 64);
+        DROP INDEX one_champion_per_stage;
+        CREATE UNIQUE INDEX one_champion_per_product_stage ON models(product, stage) WHERE status = 'champion';
         """)
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Foundation
 import Inspection
+import LinesightCore
 import Neural
 import Store
 
@@ -9,17 +10,33 @@ import Store
 struct RegistryOptions: ParsableArguments {
     @Option(help: "The line config (its database and model paths).") var config: String = "/etc/linesight/linesight.toml"
 
-    func open() throws -> (LineConfig, ModelRegistry) { try Self.open(config) }
+    func open(product: String? = nil) throws -> (LineConfig, ModelRegistry) { try Self.open(config, product: product) }
 
-    static func open(_ config: String) throws -> (LineConfig, ModelRegistry) {
+    /// The line's config and the registry of `product`'s model set (nil: `[models]`'s).
+    /// Every product's live files are reconciled with their records first.
+    static func open(_ config: String, product: String? = nil) throws -> (LineConfig, ModelRegistry) {
         let cfg: LineConfig
         cfg = try ConfigFile.forCommand(path: config).line
+        let (key, paths) = try cfg.registryProduct(product)
         try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let registry = ModelRegistry(store: try Store(path: cfg.database, quickCheck: false, migrate: false), paths: cfg.models)
-        for version in try registry.reconcile() {
-            FileHandle.standardError.write(Data("registry: \(version) is the live file; its record now says champion (an earlier promotion was interrupted)\n".utf8))
+        let store = try Store(path: cfg.database, quickCheck: false, migrate: false)
+        for p in cfg.products {
+            let set = try cfg.registryProduct(p.id)
+            for version in try ModelRegistry(store: store, paths: set.models, product: set.key).reconcile() {
+                FileHandle.standardError.write(Data("registry: \(version) is the live file of \(Store.productName(set.key)); its record now says champion (an earlier promotion was interrupted)\n".utf8))
+            }
         }
-        return (cfg, registry)
+        return (cfg, ModelRegistry(store: store, paths: paths, product: key))
+    }
+}
+
+/// `--product`: which product's model set a registry command works on.
+struct ProductOption: ParsableArguments {
+    @Option(help: "The product whose model set this works on: a [[products]] id of the config (default: the [models] set).")
+    var product: String?
+
+    func validate() throws {
+        if let product, !LineID.isValid(product) { throw ValidationError("--product must be a product id (\(LineID.rule))") }
     }
 }
 
@@ -40,6 +57,10 @@ struct ModelsCommand: ParsableCommand {
           linesight models promote 3f2a9c41d0be
           linesight models rollback --stage 1
           linesight models diff 3f2a9c41d0be 9d81e07a55c2
+        On a line of several products ([[products]]) each product has its own champions: \
+        list, register and rollback take --product ID (default: the [models] set); promote \
+        puts a version on its own product's live paths.
+          linesight models rollback --stage 1 --product bracket-b
         """,
         subcommands: [List.self, Show.self, Register.self, Promote.self, Rollback.self, Diff.self])
 
@@ -48,29 +69,33 @@ struct ModelsCommand: ParsableCommand {
         @OptionGroup var options: RegistryOptions
         @Argument(help: "The model file (safetensors with Linesight metadata).") var file: String
         @Option(help: "1 (pass/fail) or 2 (defect kinds).") var stage: Int
+        @OptionGroup var product: ProductOption
 
         func run() throws {
             guard let s = Stage(rawValue: stage) else { throw ValidationError("--stage must be 1 or 2") }
-            let (_, registry) = try options.open()
+            let (_, registry) = try options.open(product: product.product)
             let m = try registry.register(file: file, stage: s)
-            print("registered stage \(m.stage) \(m.version) as \(m.status.rawValue); `linesight models promote \(m.version)` puts it live")
+            print("registered stage \(m.stage) \(m.version) of \(registry.productName) as \(m.status.rawValue); `linesight models promote \(m.version)` puts it live")
         }
     }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every version, newest first.")
         @OptionGroup var options: RegistryOptions
+        @Option(help: "Only this product's versions: a [[products]] id, or the [models] set's product id (default: every product's).")
+        var product: String?
         @Flag(help: "JSON instead of a table.") var json = false
 
         func run() throws {
-            let (_, registry) = try options.open()
-            let all = try registry.store.models()
+            let (cfg, registry) = try options.open()
+            let all = try registry.store.models(product: try product.map { try cfg.registryProduct($0).key })
             if json { return print(try jsonText(all.map(describe))) }
-            print("version       stage  status     created (UTC)         parent        promoted by  kinds")
+            let named = all.contains { !$0.product.isEmpty }
+            print("version       stage  status     created (UTC)         parent        promoted by  kinds" + (named ? "  product" : ""))
             let versions = Dictionary(all.compactMap { m in m.id.map { ($0, m.version) } }, uniquingKeysWith: { a, _ in a })
             for m in all {
                 let parent = m.parentId.flatMap { versions[$0] } ?? "-"
-                print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")  \(m.knownKinds?.joined(separator: ",") ?? "-")")
+                print("\(m.version)  \(m.stage)      \(m.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(utc(m.createdAt))  \(parent.padding(toLength: 12, withPad: " ", startingAt: 0))  \(m.promotedBy ?? "-")  \(m.knownKinds?.joined(separator: ",") ?? "-")" + (named ? "  \(m.product.isEmpty ? cfg.mainProduct : m.product)" : ""))
             }
             if all.isEmpty { print("(no models registered yet: `linesight train --data DIR --config FILE` registers the first ones)") }
         }
@@ -103,9 +128,15 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "Recorded as who promoted it.") var by: String = whoAmI()
 
         func run() throws {
-            let (_, registry) = try options.open()
+            let (cfg, any) = try options.open()
+            // the version's own product's set: its live paths are where it goes
+            let product = try any.store.model(version: version).map(\.product).flatMap { $0.isEmpty ? nil : $0 }
+            if let product, cfg.product(product) == nil {
+                throw ValidationError("model \(version) belongs to product '\(product)', which the config no longer names: it has no live path to go to")
+            }
+            let (_, registry) = try options.open(product: product)
             let (new, old) = try registry.promote(version, by: by)
-            print("stage \(new.stage): \(new.version) is the champion" + (old.map { " (was \($0.version))" } ?? ""))
+            print("stage \(new.stage): \(new.version) is the champion of \(registry.productName)" + (old.map { " (was \($0.version))" } ?? ""))
         }
     }
 
@@ -114,12 +145,13 @@ struct ModelsCommand: ParsableCommand {
         @OptionGroup var options: RegistryOptions
         @Option(help: "1 (pass/fail) or 2 (defect kinds).") var stage: Int = 1
         @Option(help: "Recorded as who rolled back.") var by: String = whoAmI()
+        @OptionGroup var product: ProductOption
 
         func run() throws {
             guard let s = Stage(rawValue: stage) else { throw ValidationError("--stage must be 1 or 2") }
-            let (_, registry) = try options.open()
+            let (_, registry) = try options.open(product: product.product)
             let (new, old) = try registry.rollback(s, by: by)
-            print("stage \(new.stage): rolled back to \(new.version)" + (old.map { " (was \($0.version))" } ?? ""))
+            print("stage \(new.stage) of \(registry.productName): rolled back to \(new.version)" + (old.map { " (was \($0.version))" } ?? ""))
         }
     }
 
@@ -155,7 +187,7 @@ func describe(_ m: ModelRecord) -> [String: Any] {
     ["version": m.version, "stage": m.stage, "status": m.status.rawValue, "file": m.file, "sha256": m.sha256,
      "created": utc(m.createdAt), "data_hash": m.dataHash ?? NSNull(), "notes": m.notes,
      "promoted_by": m.promotedBy ?? NSNull(), "promoted_at": m.promotedAt.map(utc) ?? NSNull(),
-     "kinds": m.knownKinds ?? NSNull(),
+     "kinds": m.knownKinds ?? NSNull(), "product": m.product.isEmpty ? NSNull() : m.product as Any,
      "metrics": (try? JSONSerialization.jsonObject(with: Data(m.metrics.utf8))) ?? [:]]
 }
 

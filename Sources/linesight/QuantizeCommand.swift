@@ -127,7 +127,7 @@ struct QuantizeCommand: ParsableCommand {
                                   + "; the int8 file is written but nothing was registered")
         }
         let promotion = Promotion(registry: registry, who: "linesight quantize (\(whoAmI()))")
-        let golden = try GoldenSet(directory: promotion.modelsDirectory).load(passClass: "good")
+        let golden = try promotion.golden.load(passClass: "good")
         let checks: [GateCheck]
         if stage == .one {
             print("judging fp32 champion \(champion.version) and its int8 form on \(golden.count) golden images")

@@ -30,6 +30,9 @@ struct RetrainCommand: ParsableCommand {
         once the new labels hold \(StageTwoRetrainer.newKindMinimum) parts of it: stage 2's head grows \
         for it (the old kinds' weights kept), some of its parts are held out, and its own gate \
         needs a recall of --new-kind-recall on them. Until then stage 1 fails such parts. \
+        On a line of several products each product's set retrains on its own: --product ID \
+        learns from the frames judged for that product, is judged on the golden set frozen when \
+        that product was first trained, and promotes onto its own model paths. \
         --dry-run only evaluates. Interrupted runs resume from their checkpoint when started \
         again with the same data. Runs at low CPU priority so a live daemon keeps its share. \
         The whole promotion policy is in Sources/Lifecycle/Promotion.swift.
@@ -40,6 +43,7 @@ struct RetrainCommand: ParsableCommand {
         """)
 
     @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var product: ProductOption
     @Option(help: "ImageFolder tree of newly labeled images (default: the labels given in the database since the champion was registered).") var data: String?
     @Option(help: "Images replayed from the first training's data.") var replay: Int = 500
     @Option(help: "Fine-tuning epochs.") var epochs: Int = 8
@@ -73,7 +77,7 @@ struct RetrainCommand: ParsableCommand {
         let logger = Logger(label: "linesight.retrain")
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
         try compute.apply(logger)
-        let (cfg, registry) = try registryOptions.open()
+        let (cfg, registry) = try registryOptions.open(product: product.product)
         let round = try RetrainRound(config: cfg, promotion: Promotion(registry: registry, who: "linesight retrain (\(whoAmI()))"),
                                      configPath: registryOptions.config)
         let bar = ProgressBar()
@@ -83,7 +87,7 @@ struct RetrainCommand: ParsableCommand {
         var data = self.data
         if data == nil {
             let (dir, n, older) = try round.collectLabels()
-            print("collected \(n.defective + n.good) labels given since \(utc(round.champion.createdAt)) from the database (\(n.defective) defective, \(n.good) good) into \(dir)"
+            print("collected \(n.defective + n.good) labels given since \(utc(round.champion.createdAt)) from the database for \(registry.productName) (\(n.defective) defective, \(n.good) good) into \(dir)"
                   + (older > 0 ? "; \(older) of them older labels of kinds reviewers named, which every round replays" : "")
                   + (n.skippedFraming > 0 ? "; \(n.skippedFraming) frames judged with another ROI than the camera's current one left out" : ""))
             data = dir
@@ -93,7 +97,7 @@ struct RetrainCommand: ParsableCommand {
             return print(summary.checks.passed ? "dry run: the challenger would be promoted" : "dry run: the champion would stay")
         }
         if d.promoted {
-            print("promoted stage 1 \(d.challenger.version) (parent \(d.champion.version)); a running daemon swaps it in")
+            print("promoted stage 1 \(d.challenger.version) of \(registry.productName) (parent \(d.champion.version)) -> \(registry.paths.stage1); a running daemon swaps it in")
         } else {
             print("kept the champion \(d.champion.version): the challenger \(d.challenger.version) failed \(d.failedGates.joined(separator: ", "))")
         }

@@ -128,4 +128,40 @@ struct ProductStoreTests {
         #expect(refused.count == 1 && refused[0].recordedAsNoVerdict, "an impossible product costs the row, not the verdict: recorded as a no-verdict")
         #expect(LineID.isValid("bracket-a.v2_1") && !LineID.isValid("") && !LineID.isValid("ü") && !LineID.isValid("a/b") && !LineID.isValid(String(repeating: "a", count: 65)))
     }
+
+    @Test func modelsRegisteredBeforeV11BelongToTheModelsSetAndEachProductHasItsOwnChampions() throws {
+        let (dir, file) = try temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hash = { (c: Character) in String(repeating: c, count: 64) }
+        do {
+            let old = try Store(path: file, busyTimeout: 5, schemaUpTo: "v10-products")
+            try old.pool.write { db in
+                try db.execute(sql: "INSERT INTO models(version, stage, file, sha256, status, created_at) VALUES ('aaaaaaaaaaaa', 1, 'a', ?, 'champion', 1)", arguments: [hash("a")])
+                try db.execute(sql: "INSERT INTO models(version, stage, file, sha256, status, created_at) VALUES ('bbbbbbbbbbbb', 1, 'b', ?, 'retired', 0)", arguments: [hash("b")])
+            }
+        }
+        let store = try Store(path: file)
+        #expect(try store.champion(stage: 1)?.version == "aaaaaaaaaaaa" && store.champion(stage: 1)?.product == "", "an old champion is the [models] set's")
+        #expect(try store.champion(stage: 1, product: "heavy") == nil)
+        // a product's own champion beside the [models] set's: promoting one retires nothing of the other
+        let h1 = try store.registerModel(stage: 1, file: "h1", sha256: hash("c"), metrics: [:], parent: nil, dataHash: nil, notes: "", product: "heavy")
+        let h2 = try store.registerModel(stage: 1, file: "h2", sha256: hash("d"), metrics: [:], parent: h1.version, dataHash: nil, notes: "", product: "heavy")
+        #expect(h2.parentId == h1.id && h1.product == "heavy")
+        try store.promote(version: h1.version, by: "t", now: 10)
+        try store.promote(version: h2.version, by: "t", now: 11)
+        #expect(try store.champion(stage: 1)?.version == "aaaaaaaaaaaa", "the [models] set's champion stays")
+        #expect(try store.champion(stage: 1, product: "heavy")?.version == h2.version)
+        #expect(try store.previousChampion(stage: 1, product: "heavy")?.version == h1.version && store.previousChampion(stage: 1) == nil)
+        #expect(try store.models(product: "heavy").map(\.version) == [h2.version, h1.version] && store.models().count == 4)
+        // the unique index holds one champion per product and stage
+        #expect(throws: (any Error).self) {
+            try store.pool.write { db in try db.execute(sql: "UPDATE models SET status = 'champion' WHERE version = ?", arguments: [h1.version]) }
+        }
+        // a version belongs to one product's set: the same file registered for another is refused
+        #expect(throws: StoreError.self) {
+            try store.registerModel(stage: 1, file: "again", sha256: hash("c"), metrics: [:], parent: nil, dataHash: nil, notes: "")
+        }
+        let again = try store.registerModel(stage: 1, file: "again", sha256: hash("c"), metrics: [:], parent: nil, dataHash: nil, notes: "", product: "heavy")
+        #expect(again.id == h1.id, "registering it again for its own product is idempotent")
+    }
 }

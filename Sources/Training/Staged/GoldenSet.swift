@@ -3,13 +3,17 @@ import Foundation
 /// The frozen evaluation set: the first training's test split, written once as
 /// `<models folder>/golden.csv` (absolute paths) with the training data folder, so every
 /// later challenger and champion are judged on the same images, which no training sees.
+/// A product of a line of several has its own (`golden-<product>.csv`), so products may
+/// keep their models in one folder.
 public struct GoldenSet {
     public let path: String
     public let dataPath: String
 
-    public init(directory: String) {
-        path = directory + "/golden.csv"
-        dataPath = directory + "/training-data.txt"
+    /// `product`: '' for the `[models]` set, else a `[[products]]` id.
+    public init(directory: String, product: String = "") {
+        let suffix = product.isEmpty ? "" : "-" + product
+        path = directory + "/golden\(suffix).csv"
+        dataPath = directory + "/training-data\(suffix).txt"
     }
 
     public var exists: Bool { FileManager.default.fileExists(atPath: path) }

@@ -59,12 +59,15 @@ struct ReviewCommand: ParsableCommand {
         signal(SIGHUP) { _ in ReviewTerminal.current?.restore(); _exit(129) }
         defer { term.restore() }
         let mode: Graphics = Graphics(rawValue: graphics) ?? Self.detect(term)
-        // the line's models, loaded the first time a map is asked for
-        var classifier: StagedClassifier?
-        let models = cfg.models
-        let screen = ReviewScreen(session: session, term: term, graphics: mode, framesDirectory: cfg.framesDirectory) { image in
-            let c = try classifier ?? StagedClassifier(models, roi: nil)
-            classifier = c
+        // each product's models, loaded the first time a map of one of its frames is asked for
+        var classifiers: [String: StagedClassifier] = [:]
+        let screen = ReviewScreen(session: session, term: term, graphics: mode, framesDirectory: cfg.framesDirectory) { image, frame in
+            let product = frame.product ?? cfg.mainProduct
+            guard let models = cfg.product(product)?.models else {
+                throw ValidationError("product '\(product)' judged this frame and the config no longer names its models")
+            }
+            let c = try classifiers[product] ?? StagedClassifier(models, roi: nil)
+            classifiers[product] = c
             return try image.pixels.withUnsafeBytes { raw in
                 try c.locate(FrameView(bytes: raw, format: .rgb24, width: image.width, height: image.height))
             }

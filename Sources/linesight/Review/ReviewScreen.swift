@@ -10,12 +10,13 @@ final class ReviewScreen {
     let graphics: Graphics
     let framesDirectory: String
     /// Where the line's stage 1 sees a defect in a judged region (RGB), for `m`.
-    let locate: (Image) throws -> DefectLocation?
+    /// Where the defect is in a frame's image, by the models of the frame's product.
+    let locate: (Image, FlaggedFrame) throws -> DefectLocation?
     private let decoder: JPEGDecoder?
     /// Why the map asked for is not drawn.
     private var mapNote: String?
 
-    init(session: ReviewSession, term: Terminal, graphics: Graphics, framesDirectory: String, locate: @escaping (Image) throws -> DefectLocation?) {
+    init(session: ReviewSession, term: Terminal, graphics: Graphics, framesDirectory: String, locate: @escaping (Image, FlaggedFrame) throws -> DefectLocation?) {
         self.session = session
         self.term = term
         self.graphics = graphics
@@ -119,7 +120,7 @@ final class ReviewScreen {
             mapNote = nil
             if session.showMap {
                 do {
-                    if let l = try locate(image) {
+                    if let l = try locate(image, f) {
                         image = heatOverlay(image, values: l.map.values, mapWidth: l.map.width, mapHeight: l.map.height, box: l.box)
                     } else {
                         mapNote = "no map: the stage-1 model's head draws none"
