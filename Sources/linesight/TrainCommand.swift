@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     var torchvision: String?
     @Option(help: "Start stage 1 (and so stage 2) from a model `linesight pretrain` learnt on unlabeled frames: every weight, at the full rate; its network and input are both stages' (leave out the options that shape them).")
     var pretrained: String?
-    @Option(help: "Knowledge distillation: stage 1 also learns the softened logits of this teacher (a models folder, e.g. a ResNet18 set trained with --arch resnet18, or its stage1.safetensors) on each batch it sees. Same input size and colour as this training.")
+    @Option(help: "Knowledge distillation: stage 1 also learns the softened logits of this teacher (a models folder, e.g. a ResNet18 set trained with --arch resnet18, or its stage1.safetensors) on each batch it sees, and stage 2 those of the folder's stage2.safetensors (each kind's sigmoid) when it names the same defect kinds. Same input size and colour as this training.")
     var teacher: String?
     @Option(help: "With --teacher: the temperature softening both logits, 1...20.") var distillTemperature: Float = 4
     @Option(help: "With --teacher: the soft targets' share of stage 1's loss, (0, 1].") var distillWeight: Float = 0.5

@@ -85,6 +85,13 @@ struct DistillCLITests {
                                        "--teacher", dir + "/teacher", "--distill-temperature", "3", "--out", dir + "/student"] + small)
             try #require(student.status == 0, "\(student.out)\(student.err)")
             #expect(student.out.contains("stage1: distilling from \(dir)/teacher/stage1.safetensors (resnet8-w8-gavgmax, temperature 3.0, soft-target weight 0.5)"), "\(student.out)")
+            #expect(student.out.contains("stage2: distilling from \(dir)/teacher/stage2.safetensors (resnet8-w8-gavgmax, each kind's sigmoid at temperature 3.0"), "\(student.out)")
+            let (_, meta2) = try ModelFile.load(path: dir + "/student/stage2.safetensors")
+            #expect(meta2.provenance.notes?.contains("distilled from \(dir)/teacher/stage2.safetensors") == true, "\(meta2.provenance.notes ?? "")")
+            // a teacher given as its stage-1 file teaches stage 1 only, and says so
+            let fileOnly = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32", "--epochs", "1", "--arch", "light", "--width", "4",
+                                        "--teacher", dir + "/teacher/stage1.safetensors", "--out", dir + "/student1"] + small)
+            #expect(fileOnly.status == 0 && fileOnly.out.contains("stage 2: no teacher") && fileOnly.out.contains("learns from its labels alone"), "\(fileOnly.out)\(fileOnly.err)")
             let (net, meta) = try ModelFile.load(path: dir + "/student/stage1.safetensors")
             #expect(net.spec.name.hasPrefix("light"), "the student keeps its own architecture: \(net.spec.name)")
             #expect(meta.provenance.notes?.contains("distilled from \(dir)/teacher (temperature 3.0, soft-target weight 0.5)") == true, "\(meta.provenance.notes ?? "")")

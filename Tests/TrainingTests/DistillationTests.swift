@@ -37,6 +37,42 @@ struct DistillationTests {
         }
     }
 
+    @Test("multi-label: the mixed loss's gradient equals its finite differences; the soft term is zero where student and teacher agree",
+          arguments: [(Float(1), Float(0.5)), (4, 0.7), (3, 1)])
+    func multiLabelGradient(_ temperature: Float, _ weight: Float) throws {
+        let norm = Normalization(mean: [0.5], std: [0.25])
+        let teacherNet = try Self.teacher(seed: 3)
+        let kd = try Distillation(teacher: teacherNet, normalization: norm, temperature: temperature, weight: weight)
+        var rng = SeededGenerator(seed: 4)
+        let input = Tensor(Shape(1, 4, 4), batch: 3)
+        for i in 0..<input.count { input[i] = rng.normal() }
+        let logits = Tensor(Shape(3), batch: 3)
+        for i in 0..<logits.count { logits[i] = rng.normal() * 3 }
+        let targets: [Float] = [1, 0, 0, 0, 1, 1, 0, 0, 0]
+        let bce = SigmoidBinaryCrossEntropy(positiveWeights: [1, 2, 3])
+        func loss(_ z: Tensor) -> (Float, [Float]) {
+            let g = Tensor(Shape(3), batch: 3)
+            let hard = bce(z, targets, grad: g)
+            return (kd.mixMultiLabel(hard: hard, logits: z, grad: g, input: input, normalization: norm), g.array)
+        }
+        let (_, analytic) = loss(logits)
+        for i in 0..<logits.count {
+            let h: Float = 1e-2, keep = logits[i]
+            logits[i] = keep + h; let up = loss(logits).0
+            logits[i] = keep - h; let down = loss(logits).0
+            logits[i] = keep
+            #expect(abs((up - down) / (2 * h) - analytic[i]) < 2e-3, "logit \(i): numeric \((up - down) / (2 * h)), analytic \(analytic[i])")
+        }
+        // the student saying what the teacher says: only the hard term is left
+        let same = teacherNet.forward(input, mode: .eval)
+        let g = Tensor(Shape(3), batch: 3), h = Tensor(Shape(3), batch: 3)
+        let hard = bce(same, targets, grad: g)
+        _ = bce(same, targets, grad: h)
+        let mixed = kd.mixMultiLabel(hard: hard, logits: same, grad: g, input: input, normalization: norm)
+        #expect(abs(mixed - (1 - weight) * hard) < 1e-5, "\(mixed) vs \((1 - weight) * hard)")
+        #expect(zip(g.array, h.array).allSatisfy { abs($0 - (1 - weight) * $1) < 1e-6 })
+    }
+
     @Test("the teacher sees the batch in its own normalization")
     func renormalized() throws {
         let teacherNet = try Self.teacher(seed: 5)
@@ -83,7 +119,7 @@ struct DistillationTests {
         #expect(agree >= 230, "the student agrees with the teacher on \(agree) of 256 (the labels said otherwise on all)")
     }
 
-    @Test("a teacher that does not fit, a temperature or weight out of range, or multi-label training is refused")
+    @Test("a teacher that does not fit, a temperature or weight out of range, or a defect map is refused")
     func refusals() throws {
         let norm = Normalization(mean: [0.5], std: [0.25])
         for (t, w) in [(Float(0.5), Float(0.5)), (4, 0), (4, 1.5), (.nan, 0.5), (4, .infinity), (25, 0.5)] {
@@ -99,5 +135,12 @@ struct DistillationTests {
         let other = try Network(NetworkSpec(name: "t", input: Shape(1, 8, 8), layers: [.flatten, .linear(out: 2)]))
         trainer.distillation = try Distillation(teacher: other, normalization: norm, temperature: 4, weight: 0.5)
         #expect(throws: TrainingError.self) { try trainer.run() }
+        var mapConfig = config
+        mapConfig.loss = .defectMap(cellWeight: 1)
+        let map = try Network(NetworkSpec(name: "m", input: Shape(1, 4, 4), layers: [.conv(out: 1, kernel: 1)]))
+        let mapTrainer = try Trainer(network: map, config: mapConfig, train: data, validation: nil)
+        mapTrainer.distillation = try Distillation(teacher: try Network(NetworkSpec(name: "t", input: Shape(1, 4, 4), layers: [.conv(out: 1, kernel: 1)])),
+                                                   normalization: norm, temperature: 4, weight: 0.5)
+        #expect(throws: TrainingError.self) { try mapTrainer.run() }
     }
 }

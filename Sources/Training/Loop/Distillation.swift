@@ -11,6 +11,14 @@ import Neural
 /// to (1 - w) times the hard loss's. T^2 keeps the soft term's gradient on the scale of the
 /// hard one's as T grows. The teacher runs in inference form on the batch, renormalized to
 /// its own input normalization when the student's differs.
+///
+/// Multi-label training (stage 2: one sigmoid per defect kind) distils each kind on its own:
+/// with p = sigmoid(t / T) and q = sigmoid(s / T),
+///
+///     loss = (1 - w) * hard + w * T^2 * mean over outputs of KL(Bernoulli(p) || Bernoulli(q))
+///
+/// averaged over the batch and the kinds as the binary cross-entropy is; its gradient in s
+/// adds w * T * (q - p) / (N * C).
 public final class Distillation {
     public let teacher: InferenceNetwork
     public let teacherNormalization: Normalization
@@ -62,6 +70,30 @@ public final class Distillation {
             }
         }
         return (1 - w) * hard + w * Float(temp * temp * kl / Double(n))
+    }
+
+    /// `mix` for multi-label training: each output's sigmoid distilled on its own (see above).
+    func mixMultiLabel(hard: Float, logits: Tensor, grad: Tensor, input: Tensor, normalization: Normalization) -> Float {
+        let t = teacherLogits(input, normalization)
+        let count = logits.count, temp = Double(temperature), w = Float(weight)
+        var kl = 0.0
+        for i in 0..<count {
+            let q = Self.sigmoid(Double(logits.data[i]) / temp), p = Self.sigmoid(Double(t.data[i]) / temp)
+            kl += Self.bernoulliKL(p, q)
+            grad.data[i] = (1 - w) * grad.data[i] + w * Float(temp * (q - p) / Double(count))
+        }
+        return (1 - w) * hard + w * Float(temp * temp * kl / Double(count))
+    }
+
+    static func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
+
+    /// KL(Bernoulli(p) || Bernoulli(q)), with 0 log 0 = 0 and q kept off 0 and 1.
+    static func bernoulliKL(_ p: Double, _ q: Double) -> Double {
+        let q = min(max(q, 1e-15), 1 - 1e-15)
+        var kl = 0.0
+        if p > 0 { kl += p * (log(p) - log(q)) }
+        if p < 1 { kl += (1 - p) * (log(1 - p) - log(1 - q)) }
+        return kl
     }
 
     /// The teacher's logits on the student's batch, renormalized to the teacher's input first.

@@ -82,8 +82,8 @@ public final class Trainer {
     public func run() throws -> TrainingSummary {
         if let distillation {
             switch config.loss {
-            case .crossEntropy, .focal: try distillation.check(student: network)
-            default: throw TrainingError.invalidConfig("distillation teaches single-label (cross-entropy or focal) training only")
+            case .crossEntropy, .focal, .binaryCrossEntropy: try distillation.check(student: network)
+            default: throw TrainingError.invalidConfig("distillation teaches classifiers (cross-entropy, focal or multi-label binary cross-entropy), not defect maps")
             }
         }
         return try compute.run { try runEpochs() }
@@ -166,7 +166,8 @@ public final class Trainer {
                 for i in 0..<bs where (DefectMapTargets.score(logits, i) > 0) == (labels[i] != 0) { correct += 1 }
             } else if let bce {
                 let targets = train.targets(idx)
-                loss = bce(logits, targets, grad: grad)
+                let hard = bce(logits, targets, grad: grad)
+                loss = distillation?.mixMultiLabel(hard: hard, logits: logits, grad: grad, input: input, normalization: config.normalization) ?? hard
                 correct += exactMatches(logits, targets)
             } else {
                 let hard = ce?(logits, labels, grad: grad) ?? focal!(logits, labels, grad: grad)

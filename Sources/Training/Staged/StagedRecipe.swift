@@ -217,8 +217,9 @@ public struct StagedOptions: Equatable, Sendable {
     /// stage 1 starts from every weight of it, head included, at the full learning rate; its
     /// network (input, filter, architecture) is both stages' network.
     public var pretrained: String?
-    /// Knowledge distillation for stage 1: a models folder (its stage1.safetensors) or a
-    /// stage-1 model file whose logits the student learns beside the labels.
+    /// Knowledge distillation: a models folder (its stage1.safetensors, and for stage 2 its
+    /// stage2.safetensors when it names the same kinds) or a stage-1 model file whose logits
+    /// the student learns beside the labels.
     public var teacher: String?
     /// The temperature that softens both logits, 1...20.
     public var distillTemperature: Float = 4

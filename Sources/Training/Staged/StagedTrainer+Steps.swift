@@ -42,7 +42,8 @@ extension StagedTrainer {
         } else {
             net = try network(spec, "stage2", &config)
         }
-        try self.train(net, config, train, val)
+        let teacher = try stageTwoTeacher(kinds: kinds)
+        try self.train(net, config, train, val, distillation: teacher)
         let ev = evaluateMultiLabel(net, on: test, normalization: config.normalization, keepProbabilities: true)
         // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).
         let valEv = evaluateMultiLabel(net, on: val, normalization: config.normalization, keepProbabilities: true)
@@ -57,21 +58,23 @@ extension StagedTrainer {
         let line2 = evaluateMultiLabel(net, on: multiLabel(d.all.subset(d.test), kinds), normalization: config.normalization, keepProbabilities: true)
         let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: line2.probabilities, kindThresholds: point.kindThresholds,
                                       defective: d.test.map { !d.kept[$0].defects.isEmpty }, thresholds: point.thresholds)
-        let meta = stageTwoMetadata(spec, d, ev, tuned, point.kindThresholds, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std))
+        let meta = stageTwoMetadata(spec, d, ev, tuned, point.kindThresholds, ModelMetadata.Normalization(mean: config.normalization.mean, std: config.normalization.std),
+                                    distilled: teacher != nil)
         return StageTwo(stage: TrainedStage(network: net, metadata: meta), test: ev, tuned: tuned, line: line,
                         testKindScores: line2.probabilities, kindThresholds: point.kindThresholds, fromStageOne: fromStageOne,
                         operatingPoint: point)
     }
 
     private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
-                                  _ perKind: [Double], _ norm: ModelMetadata.Normalization) -> ModelMetadata {
+                                  _ perKind: [Double], _ norm: ModelMetadata.Normalization, distilled: Bool) -> ModelMetadata {
         var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
         for (k, name) in d.kinds.enumerated() { metrics["test.recall.\(name)"] = tuned.recall[k] }
         var thresholds: [String: Double] = ["defect": 0.5]
         for (k, name) in d.kinds.enumerated() { thresholds["defect.\(name)"] = perKind[k] }
         return ModelMetadata(spec: spec, task: .multilabel, classes: d.kinds, normalization: norm, thresholds: thresholds,
                              provenance: .init(created: ISO8601DateFormatter().string(from: Date()), dataHash: d.dataHash, metrics: metrics,
-                                               notes: "stage 2 (multi-label defect kinds), positive class weights, per-kind thresholds for the best validation F1"))
+                                               notes: "stage 2 (multi-label defect kinds), positive class weights, per-kind thresholds for the best validation F1"
+                                                   + (distilled ? options.teacher.map { "; distilled from \($0)/stage2.safetensors (temperature \(options.distillTemperature), soft-target weight \(options.distillWeight))" } ?? "" : "")))
     }
 
     /// Stage 1's model-file metadata: its thresholds, temperature and figures.

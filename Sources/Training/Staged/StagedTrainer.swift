@@ -272,6 +272,29 @@ public final class StagedTrainer {
         return d
     }
 
+    /// `--teacher` for stage 2: the stage-2 model of the teacher's models folder, when it
+    /// names the same defect kinds in the same order (its outputs are those kinds); else
+    /// stage 2 trains on its labels alone, and says why.
+    func stageTwoTeacher(kinds: [String]) throws -> Distillation? {
+        guard let path = options.teacher else { return nil }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue,
+              FileManager.default.fileExists(atPath: path + "/stage2.safetensors") else {
+            onStage?("stage 2: no teacher (\(path) is not a models folder with a stage2.safetensors); it learns from its labels alone", 0, 0)
+            return nil
+        }
+        let file = path + "/stage2.safetensors"
+        let (net, meta) = try ModelFile.load(path: file)
+        guard meta.task == .multilabel, meta.classes == kinds else {
+            onStage?("stage 2: no teacher (\(file) names the kinds \(meta.classes.joined(separator: ", ")), this data \(kinds.joined(separator: ", "))); it learns from its labels alone", 0, 0)
+            return nil
+        }
+        let d = try Distillation(teacher: net, normalization: Normalization(mean: meta.normalization.mean, std: meta.normalization.std),
+                                 temperature: options.distillTemperature, weight: options.distillWeight)
+        onStage?("stage2: distilling from \(file) (\(meta.spec.name), each kind's sigmoid at temperature \(options.distillTemperature), soft-target weight \(options.distillWeight))", 0, 0)
+        return d
+    }
+
     func singleLabel(_ d: ImageDataset) -> ImageDataset {
         ImageDataset(shape: d.shape, classNames: d.classNames, pixels: d.pixels, labels: d.labels)
     }
