@@ -9,6 +9,18 @@ struct DistillationTests {
         try Network(NetworkSpec(name: "t", input: Shape(1, 4, 4), layers: [.flatten, .linear(out: classes)]), seed: seed)
     }
 
+    /// Central differences of `loss` against the gradient it returns, logit by logit.
+    static func expectGradient(_ logits: Tensor, _ loss: (Tensor) -> (Float, [Float])) {
+        let (_, analytic) = loss(logits)
+        for i in 0..<logits.count {
+            let h: Float = 1e-2, keep = logits[i]
+            logits[i] = keep + h; let up = loss(logits).0
+            logits[i] = keep - h; let down = loss(logits).0
+            logits[i] = keep
+            #expect(abs((up - down) / (2 * h) - analytic[i]) < 2e-3, "logit \(i): numeric \((up - down) / (2 * h)), analytic \(analytic[i])")
+        }
+    }
+
     @Test("the mixed loss's gradient equals its finite differences, at several temperatures and weights",
           arguments: [(Float(1), Float(0.5)), (4, 0.5), (2, 1), (8, 0.9)])
     func gradient(_ temperature: Float, _ weight: Float) throws {
@@ -27,14 +39,7 @@ struct DistillationTests {
             let hard = ce(z, labels, grad: g)
             return (kd.mix(hard: hard, logits: z, grad: g, input: input, normalization: norm), g.array)
         }
-        let (_, analytic) = loss(logits)
-        for i in 0..<logits.count {
-            let h: Float = 1e-2, keep = logits[i]
-            logits[i] = keep + h; let up = loss(logits).0
-            logits[i] = keep - h; let down = loss(logits).0
-            logits[i] = keep
-            #expect(abs((up - down) / (2 * h) - analytic[i]) < 2e-3, "logit \(i): numeric \((up - down) / (2 * h)), analytic \(analytic[i])")
-        }
+        Self.expectGradient(logits, loss)
     }
 
     @Test("multi-label: the mixed loss's gradient equals its finite differences; the soft term is zero where student and teacher agree",
@@ -55,14 +60,7 @@ struct DistillationTests {
             let hard = bce(z, targets, grad: g)
             return (kd.mixMultiLabel(hard: hard, logits: z, grad: g, input: input, normalization: norm), g.array)
         }
-        let (_, analytic) = loss(logits)
-        for i in 0..<logits.count {
-            let h: Float = 1e-2, keep = logits[i]
-            logits[i] = keep + h; let up = loss(logits).0
-            logits[i] = keep - h; let down = loss(logits).0
-            logits[i] = keep
-            #expect(abs((up - down) / (2 * h) - analytic[i]) < 2e-3, "logit \(i): numeric \((up - down) / (2 * h)), analytic \(analytic[i])")
-        }
+        Self.expectGradient(logits, loss)
         // the student saying what the teacher says: only the hard term is left
         let same = teacherNet.forward(input, mode: .eval)
         let g = Tensor(Shape(3), batch: 3), h = Tensor(Shape(3), batch: 3)
