@@ -35,7 +35,8 @@ struct QuantizeCommand: ParsableCommand {
         are each within 0.5 points of the fp32 champion's; else it is marked rejected and the \
         champion stays. For stage 2 those are the line's, the live stage 1 deciding with each \
         stage 2 as the daemon does, and each defect kind's recall may also drop at most 0.02. \
-        It calibrates on the frames the daemon kept, or on --calibrate DIR.
+        It calibrates on the frames the daemon kept, or on --calibrate DIR. On a line of \
+        several products the champion is the one of the product whose set MODEL belongs to.
 
           linesight quantize --model models/stage1.safetensors --calibrate frames/
           linesight quantize --model /var/lib/linesight/models/stage1.safetensors --config /etc/linesight/linesight.toml
@@ -76,7 +77,7 @@ struct QuantizeCommand: ParsableCommand {
         guard destination != model else { throw ValidationError("--out must not be the fp32 model itself") }
         try PretrainCommand.checkWritable(destination)
         var folder = calibrate ?? "", source = calibrate.map { "folder \($0)" } ?? ""
-        let line = try config.map { try RegistryOptions.open($0) }
+        let line = try config.map { try Self.openRegistry($0, model: model) }
         if let (cfg, registry) = line, calibrate == nil {
             let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
             print("calibrating on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)")
@@ -105,20 +106,29 @@ struct QuantizeCommand: ParsableCommand {
         if let (cfg, registry) = line { try challenge(cfg, registry, network, meta, int8Meta) }
     }
 
+    /// The line's registry for the product whose set `model` belongs to (a line of several
+    /// products: each has its own champions); the `[models]` set's for a file it does not know.
+    static func openRegistry(_ config: String, model: String) throws -> (LineConfig, ModelRegistry) {
+        let (cfg, any) = try RegistryOptions.open(config)
+        let version = String(try Hashing.sha256(file: model).prefix(12))
+        guard let product = try any.store.model(version: version)?.product, !product.isEmpty, cfg.product(product) != nil else { return (cfg, any) }
+        return try RegistryOptions.open(config, product: product)
+    }
+
     /// The registry's gate for the int8 form of the stage-1 or stage-2 champion
     /// (`Promotion.int8Checks`, `Promotion.int8StageTwoChecks`).
     func challenge(_ cfg: LineConfig, _ registry: ModelRegistry, _ network: Network, _ fp32: ModelMetadata, _ int8: ModelMetadata) throws {
         let hash = try Hashing.sha256(file: model)
-        let one = try registry.store.champion(stage: 1), two = try registry.store.champion(stage: 2)
+        let one = try registry.champion(.one), two = try registry.champion(.two)
         guard let one else {
-            throw ValidationError("the registry has no stage-1 champion yet: `linesight train --data DIR --config FILE` makes the first")
+            throw ValidationError("the registry has no stage-1 champion of \(registry.productName) yet: `linesight train --data DIR --config FILE` makes the first")
         }
         let stage: Stage, champion: ModelRecord
         if hash.hasPrefix(one.version) {
             (stage, champion) = (.one, one)
         } else if let two, hash.hasPrefix(two.version) {
             (stage, champion) = (.two, two)
-            guard cfg.models.stage2 != nil else {
+            guard registry.paths.stage2 != nil else {
                 throw ValidationError("\(model) is the stage-2 champion, but \(config ?? "the config") names no stage-2 model: the line cannot be judged with it")
             }
         } else {
@@ -142,8 +152,8 @@ struct QuantizeCommand: ParsableCommand {
             try ModelFile.save(network, plain, to: fp32File)
             defer { try? FileManager.default.removeItem(atPath: fp32File) }
             print("judging the line on \(golden.count) golden images with stage-2 champion \(champion.version) in fp32 and in int8 "
-                  + "(stage 1: the live \(cfg.models.stage1))")
-            var withFP32 = cfg.models, withInt8 = cfg.models
+                  + "(stage 1: the live \(registry.paths.stage1))")
+            var withFP32 = registry.paths, withInt8 = registry.paths
             (withFP32.stage2, withInt8.stage2) = (fp32File, destination)
             let c = try StagedEvaluation.golden(paths: withFP32, items: golden), x = try StagedEvaluation.golden(paths: withInt8, items: golden)
             checks = Promotion.int8StageTwoChecks(champion: c, challenger: x)

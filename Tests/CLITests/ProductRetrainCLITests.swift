@@ -112,5 +112,14 @@ struct ProductRetrainCLITests {
         let fromLabels = try CLI.run(["train", "--labels", "--product", "heavy", "--epochs", "1", "--width", "4"] + cfg + small)
         #expect(fromLabels.status == 0 && fromLabels.out.contains("training on \(heavyFrames) labeled frames of product 'heavy'"), "\(fromLabels.out)\(fromLabels.err)")
         #expect(try store.champion(stage: 1, product: "heavy")?.version != heavyTwo.version && store.champion(stage: 1)?.version == mainOne.version)
+
+        // the int8 form of a product's champion is judged against that champion and registered for that product
+        let heavyNow = try #require(try store.champion(stage: 1, product: "heavy"))
+        let (mainModels, heavyModels) = (try store.models(product: "").count, try store.models(product: "heavy").count)
+        let quantized = try CLI.run(["quantize", "--model", dir + "/models/heavy-stage1.safetensors", "--frames", "40"] + cfg + small)
+        #expect(quantized.status == 0 && quantized.out.contains("judging fp32 champion \(heavyNow.version)"), "\(quantized.out)\(quantized.err)")
+        let registered = try store.models().map { "\($0.version):\($0.product)" }
+        #expect(try store.models(product: "heavy").count == heavyModels + 1 && store.models(product: "").count == mainModels,
+                "the int8 challenger is the product's: \(registered)")
     }
 }
