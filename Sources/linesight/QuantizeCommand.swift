@@ -162,7 +162,7 @@ struct QuantizeCommand: ParsableCommand {
         for check in checks { print("  \(check.gate.padding(toLength: width, withPad: " ", startingAt: 0))  \(check.passed ? "pass" : "FAIL")  \(check.detail)") }
         let d = try promotion.settleInt8(file: destination, stage: stage, champion: champion, checks: checks, promote: !noPromote)
         if d.promoted {
-            print("promoted int8 \(d.challenger.version) over fp32 \(champion.version): the daemon swaps it in; `linesight models rollback --stage \(stage.rawValue)` undoes it")
+            print("promoted int8 \(d.challenger.version) over fp32 \(champion.version): the daemon swaps it in; `linesight models rollback --stage \(stage.rawValue)\(registry.product.isEmpty ? "" : " --product \(registry.product)")` undoes it")
         } else if d.failedGates.isEmpty {
             print("registered int8 \(d.challenger.version) as a candidate (--no-promote); `linesight models promote \(d.challenger.version)` puts it live")
         } else {

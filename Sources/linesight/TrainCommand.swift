@@ -52,7 +52,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Knowledge distillation: stage 1 also learns the softened logits of this teacher (a models folder, e.g. a ResNet18 set trained with --arch resnet18, or its stage1.safetensors) on each batch it sees, and stage 2 those of the folder's stage2.safetensors (each kind's sigmoid) when it names the same defect kinds. Same input size and colour as this training.")
     var teacher: String?
     @Option(help: "With --teacher: the temperature softening both logits, 1...20.") var distillTemperature: Float = 4
-    @Option(help: "With --teacher: the soft targets' share of stage 1's loss, (0, 1].") var distillWeight: Float = 0.5
+    @Option(help: "With --teacher: the soft targets' share of each stage's loss, (0, 1].") var distillWeight: Float = 0.5
     @Option(help: "With --init or --torchvision: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true

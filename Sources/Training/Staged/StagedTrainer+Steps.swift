@@ -42,7 +42,7 @@ extension StagedTrainer {
         } else {
             net = try network(spec, "stage2", &config)
         }
-        let teacher = try stageTwoTeacher(kinds: kinds)
+        let teacher = try stageTwoTeacher(kinds: kinds, input: d.all.shape)
         try self.train(net, config, train, val, distillation: teacher)
         let ev = evaluateMultiLabel(net, on: test, normalization: config.normalization, keepProbabilities: true)
         // Per-kind thresholds for the best F1 on validation (rare kinds rarely reach 0.5).

@@ -275,7 +275,7 @@ public final class StagedTrainer {
     /// `--teacher` for stage 2: the stage-2 model of the teacher's models folder, when it
     /// names the same defect kinds in the same order (its outputs are those kinds); else
     /// stage 2 trains on its labels alone, and says why.
-    func stageTwoTeacher(kinds: [String]) throws -> Distillation? {
+    func stageTwoTeacher(kinds: [String], input: Shape) throws -> Distillation? {
         guard let path = options.teacher else { return nil }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue,
@@ -285,8 +285,11 @@ public final class StagedTrainer {
         }
         let file = path + "/stage2.safetensors"
         let (net, meta) = try ModelFile.load(path: file)
-        guard meta.task == .multilabel, meta.classes == kinds else {
-            onStage?("stage 2: no teacher (\(file) names the kinds \(meta.classes.joined(separator: ", ")), this data \(kinds.joined(separator: ", "))); it learns from its labels alone", 0, 0)
+        let reason = meta.task != .multilabel ? "\(file) is not a multi-label stage-2 model"
+            : meta.classes != kinds ? "\(file) names the kinds \(meta.classes.joined(separator: ", ")), this data \(kinds.joined(separator: ", "))"
+            : meta.spec.input != input ? "\(file) takes \(meta.spec.input) images, this training \(input)" : nil
+        if let reason {
+            onStage?("stage 2: no teacher (\(reason)); it learns from its labels alone", 0, 0)
             return nil
         }
         let d = try Distillation(teacher: net, normalization: Normalization(mean: meta.normalization.mean, std: meta.normalization.std),

@@ -99,11 +99,16 @@ struct ReviewCommand: ParsableCommand {
         return .halfblock
     }
 
-    /// The defect kinds to toggle: the stage-2 model's classes (else the kinds seen so far),
-    /// then the kinds reviewers named that it does not know yet.
+    /// The defect kinds to toggle: the stage-2 models' classes, `[models]`'s first and then
+    /// those only another product's knows (else the kinds seen so far), then the kinds
+    /// reviewers named that none knows yet.
     static func kinds(_ cfg: LineConfig, _ store: Store) throws -> [String] {
-        var kinds: [String]
-        if let s2 = cfg.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) { kinds = meta.classes } else { kinds = try store.knownDefectKinds() }
+        var kinds: [String] = []
+        for p in cfg.products {
+            guard let s2 = p.models.stage2, let (_, meta) = try? ModelFile.load(path: s2) else { continue }
+            for k in meta.classes where !kinds.contains(k) { kinds.append(k) }
+        }
+        if kinds.isEmpty { kinds = try store.knownDefectKinds() }
         for k in try store.namedDefectKinds().map(\.name) where !kinds.contains(k) { kinds.append(k) }
         return kinds
     }

@@ -9,8 +9,8 @@ final class ReviewScreen {
     let term: Terminal
     let graphics: Graphics
     let framesDirectory: String
-    /// Where the line's stage 1 sees a defect in a judged region (RGB), for `m`.
-    /// Where the defect is in a frame's image, by the models of the frame's product.
+    /// Where stage 1 sees a defect in a frame's judged region (RGB), for `m`: the models of
+    /// the product that judged the frame.
     let locate: (Image, FlaggedFrame) throws -> DefectLocation?
     private let decoder: JPEGDecoder?
     /// Why the map asked for is not drawn.
