@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Lifecycle
-import LinesightCore
 import Logging
 import Neural
 import Training
@@ -59,8 +58,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var network: NetworkOptions
     @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
     var config: String?
-    @Option(help: "With --config: the product whose model set this trains (a [[products]] id; default: the [models] set). With --labels it learns from the frames judged for that product.")
-    var product: String?
+    @OptionGroup var product: ProductOption
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: \(StagedOptions().batchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
@@ -74,8 +72,7 @@ struct TrainCommand: ParsableCommand {
         guard (data != nil) != labels else { throw ValidationError("give either --data DIR or --labels (with --config)") }
         if labels, config == nil { throw ValidationError("--labels reads the database of a line: give --config FILE") }
         if labels, passClass != nil, passClass != "good" { throw ValidationError("--pass-class applies to --data: the database's labels name good parts 'good'") }
-        if product != nil, config == nil { throw ValidationError("--product names a product of a line config: give --config FILE") }
-        if let product, !LineID.isValid(product) { throw ValidationError("--product must be a product id (\(LineID.rule))") }
+        if product.product != nil, config == nil { throw ValidationError("--product names a product of a line config: give --config FILE") }
         if config != nil, out != nil { throw ValidationError("--out and --config: with --config the models go beside the line's model paths; leave out --out") }
         if let fineTune {
             guard initFrom != nil || torchvision != nil else { throw ValidationError("--fine-tune applies to --init and --torchvision only") }
@@ -144,7 +141,7 @@ struct TrainCommand: ParsableCommand {
         var destination = FirstTraining.Destination.folder(out ?? "linesight-data/models")
         var data = self.data
         if let config {
-            let (cfg, registry) = try RegistryOptions.open(config, product: product)
+            let (cfg, registry) = try RegistryOptions.open(config, product: product.product)
             destination = .registry(Promotion(registry: registry, who: "linesight train (\(whoAmI()))"))
             if labels {
                 let (dir, n) = try FirstTraining.exportLabels(cfg, registry)
