@@ -100,10 +100,6 @@ public struct LineConfig: Sendable {
     /// The name of `[models]`'s set when its `product` key is left out.
     public static let defaultProduct = "default"
 
-    /// Whether a frame judged for `product` (nil: before products were named) belongs to
-    /// `[models]`'s product (`belongs` for any product's set).
-    public func isMainProduct(_ product: String?) -> Bool { product == nil || product == mainProduct }
-
     /// The model set of product `id`, nil for one the config does not name.
     public func product(_ id: String) -> Product? { products.first { $0.id == id } }
 
@@ -119,7 +115,7 @@ public struct LineConfig: Sendable {
 
     /// Whether a frame judged for `product` belongs to the registry set `key` ('' is
     /// `[models]`'s, which also takes frames judged before products were named).
-    public func belongs(_ product: String?, to key: String) -> Bool { key.isEmpty ? isMainProduct(product) : product == key }
+    public func belongs(_ product: String?, to key: String) -> Bool { key.isEmpty ? product == nil || product == mainProduct : product == key }
 
     public init() {}
 

@@ -68,13 +68,14 @@ public final class FirstTraining {
     /// The current labels of a line's database as an ImageFolder tree for a first training
     /// (`train --labels`): a new `<models>/train-labels-<stamp>` folder each time, since the
     /// golden set and the replay of later retrains point into it.
-    /// `registry`'s product's frames only (`LineConfig.belongs`), into its models folder.
-    public static func exportLabels(_ config: LineConfig, _ registry: ModelRegistry) throws -> (directory: String, report: LabelExport.Report) {
+    /// The promotion's product's frames only (`LineConfig.belongs`), into its models folder.
+    public static func exportLabels(_ config: LineConfig, _ promotion: Promotion) throws -> (directory: String, report: LabelExport.Report) {
+        let registry = promotion.registry
         let labels = try registry.store.currentLabels().filter { config.belongs($0.product, to: registry.product) }
         guard !labels.isEmpty else {
             throw LifecycleError.noLabels("the database \(config.database) has no labeled frames of \(registry.productName) yet: label flagged frames with `linesight review`, or train with --data DIR")
         }
-        let dir = Promotion(registry: registry, who: "").workPath("train-labels-" + Promotion.stamp())
+        let dir = promotion.workPath("train-labels-" + Promotion.stamp())
         let n = try LabelExport.writeImageFolder(labels, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
         return (dir, n)
     }

@@ -142,9 +142,10 @@ struct TrainCommand: ParsableCommand {
         var data = self.data
         if let config {
             let (cfg, registry) = try RegistryOptions.open(config, product: product.product)
-            destination = .registry(Promotion(registry: registry, who: "linesight train (\(whoAmI()))"))
+            let promotion = Promotion(registry: registry, who: "linesight train (\(whoAmI()))")
+            destination = .registry(promotion)
             if labels {
-                let (dir, n) = try FirstTraining.exportLabels(cfg, registry)
+                let (dir, n) = try FirstTraining.exportLabels(cfg, promotion)
                 print("training on \(n.defective + n.good) labeled frames of \(registry.productName) from \(cfg.database) (\(n.defective) defective, \(n.good) good), exported to \(dir)"
                       + (n.skippedFraming > 0 ? "; \(n.skippedFraming) frames judged with another ROI than the camera's current one left out" : ""))
                 data = dir
