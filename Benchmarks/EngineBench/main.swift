@@ -164,23 +164,24 @@ if let i = args.firstIndex(of: "--profile-infer") {
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-int8-patches") {
-    // Batch-N latency of the int8 network with its patches read in place and copied (im2col),
-    // calls interleaved so that the host's drift hits both alike.
+    // Batch-N latency of the int8 network with its patches read each way (`PatchReading`:
+    // padded, pointers, copies), calls interleaved so that the host's drift hits all alike.
     let spec = args[i + 1] == "resnet18" ? r18 : small
     let batch = Int(option("--batch", "1"))!
     let net = try Network(spec, seed: 1)
     let frames = try calibrationFrames(spec.input, count: 16).map { $0.map { ($0 - 0.5) / 0.25 } }
     let q = try compute.run { try Calibrator(method: .percentile, percentile: 99.99).calibrate(net, frames: frames) }
-    let nets = try [true, false].map { inPlace in
+    let nets = try PatchReading.allCases.map { way in
         let n = try QuantizedNetwork(net, quantization: q, compute: compute)
-        n.readsPatchesInPlace = inPlace
+        n.patchReading = way
         return n
     }
     let x = Tensor(spec.input, batch: batch)
     for b in 0..<batch { frames[b % frames.count].withUnsafeBufferPointer { x.data.advanced(by: b * spec.input.count).update(from: $0.baseAddress!, count: spec.input.count) } }
     let t = interleaved(nets.map { net in { _ = net.predict(x) } })
-    log(String(format: "in place %.3f ms, copied %.3f ms, ratio %.3f (medians of %d)", median(t[0]) * 1000, median(t[1]) * 1000,
-               median(zip(t[1], t[0]).map { $0 / $1 }), t[0].count))
+    log(String(format: "padded %.3f ms, pointers %.3f ms, copies %.3f ms; pointers/padded %.3f, copies/padded %.3f (medians of %d)",
+               median(t[0]) * 1000, median(t[1]) * 1000, median(t[2]) * 1000,
+               median(zip(t[1], t[0]).map { $0 / $1 }), median(zip(t[2], t[0]).map { $0 / $1 }), t[0].count))
     exit(0)
 }
 if let i = args.firstIndex(of: "--ab-kernel-threads") {

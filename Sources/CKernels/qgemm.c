@@ -43,9 +43,11 @@ void ls_qgemm_baseline(int rows, int n, int k, const ls_qrows *src, const int8_t
         int nr = n - n0 < 16 ? n - n0 : 16;
         for (int m = 0; m < rows; m++) {
             for (int j = 0; j < 16; j++) acc[j] = 0;
+            const uint8_t *start;
+            ls_qrows_start(&start, 1, m, rows, src);
             for (int t = 0; t < taps; t++) {
                 const uint8_t *x;
-                ls_qrows_tap(&x, 1, m, rows, src, t);
+                ls_qrows_tap(&x, &start, 1, m, rows, src, t);
                 for (int g = 0; g < groups; g++) {
                     const int8_t *w = b + ((size_t)t * groups + g) * 64;
                     for (int j = 0; j < 16; j++) {
@@ -74,12 +76,18 @@ static void qgemm_rows(int isa, int rows, int n, int k, const ls_qrows *src, con
 }
 
 void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const int8_t *packed, const ls_qepilogue *e) {
-    ls_qrows src = {a, lda, NULL, 1, 0};
+    ls_qrows src = {a, lda, NULL, NULL, 0, 0, 0, 0, 0, 1, 0};
     qgemm_rows(isa, rows, n, k, &src, packed, e);
 }
 
 void ls_qgemm_indirect(int isa, int rows, int n, int taps, int run, const uint8_t *const *ind, const int8_t *packed,
                        const ls_qepilogue *e) {
-    ls_qrows src = {NULL, 0, ind, taps, run};
+    ls_qrows src = {NULL, 0, ind, NULL, 0, 0, 0, 0, 0, taps, run};
+    qgemm_rows(isa, rows, n, taps * run, &src, packed, e);
+}
+
+void ls_qgemm_conv(int isa, int rows, int n, const uint8_t *a, int first, int oh, int ow, ptrdiff_t plane, ptrdiff_t row_step, int lda,
+                   int taps, const int *offs, int run, const int8_t *packed, const ls_qepilogue *e) {
+    ls_qrows src = {a, lda, NULL, offs, first, oh, ow, plane, row_step, taps, run};
     qgemm_rows(isa, rows, n, taps * run, &src, packed, e);
 }

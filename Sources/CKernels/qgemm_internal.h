@@ -25,25 +25,55 @@ static inline size_t ls_block_bytes(int k) { return (size_t)((k + 3) / 4) * 64; 
 // holding row r's channel j at acc[r * ld + j].
 void ls_qepilogue_tile(const int32_t *acc, int ld, int m0, int mr, int n0, int nr, const ls_qepilogue *e);
 
-// Where the rows of A are: one run of K bytes per row (a + m * lda), or, for a conv read in
-// place, `taps` runs of `run` bytes (a multiple of 4) per row, the t-th at ind[m * taps + t].
+// Where the rows of A are: one run of K bytes per row (a + m * lda); or `taps` runs of `run`
+// bytes (a multiple of 4) per row, for a conv read in place: the t-th at ind[m * taps + t]
+// (indirect), or, for a conv on a padded input (offs set), at start(m) + offs[t], where
+// output pixel first + m = (b, oy, ox) starts at a + b * plane + oy * row_step + ox * lda.
 typedef struct {
     const uint8_t *a;
     int lda;
     const uint8_t *const *ind;
+    const int *offs;
+    int first, oh, ow;
+    ptrdiff_t plane, row_step;
     int taps, run;
 } ls_qrows;
 
 // The runs per row, and the groups of four bytes in one run.
-static inline int ls_qrows_taps(const ls_qrows *s) { return s->ind ? s->taps : 1; }
-static inline int ls_qrows_groups(const ls_qrows *s, int k) { return s->ind ? s->run / 4 : (k + 3) / 4; }
+static inline int ls_qrows_taps(const ls_qrows *s) { return s->ind || s->offs ? s->taps : 1; }
+static inline int ls_qrows_groups(const ls_qrows *s, int k) { return s->ind || s->offs ? s->run / 4 : (k + 3) / 4; }
 
-// Rows [m0, m0 + mr) at run t (rows past the end read the last row again).
-static inline void ls_qrows_tap(const uint8_t **row, int mr, int m0, int rows, const ls_qrows *s, int t) {
-    for (int r = 0; r < mr; r++) {
-        size_t m = (size_t)(m0 + r < rows ? m0 + r : rows - 1);
-        row[r] = s->ind ? s->ind[m * (size_t)s->taps + (size_t)t] : s->a + m * (size_t)s->lda;
+// Where rows [m0, m0 + mr) start, once per tile (rows past the end start where the last row
+// does); unused for an indirect GEMM.
+static inline void ls_qrows_start(const uint8_t **start, int mr, int m0, int rows, const ls_qrows *s) {
+    if (s->ind) return;
+    if (!s->offs) {
+        for (int r = 0; r < mr; r++) start[r] = s->a + (size_t)(m0 + r < rows ? m0 + r : rows - 1) * (size_t)s->lda;
+        return;
     }
+    int m = s->first + m0, plane = s->oh * s->ow;
+    int b = m / plane, oy = m % plane / s->ow, ox = m % s->ow;
+    for (int r = 0; r < mr; r++) {
+        if (m0 + r >= rows) {
+            start[r] = start[r - 1];
+            continue;
+        }
+        start[r] = s->a + b * s->plane + oy * s->row_step + (ptrdiff_t)ox * s->lda;
+        if (++ox == s->ow) {
+            ox = 0;
+            if (++oy == s->oh) { oy = 0; b++; }
+        }
+    }
+}
+
+// Rows [m0, m0 + mr) at run t, from where they start (rows past the end read the last row again).
+static inline void ls_qrows_tap(const uint8_t **row, const uint8_t *const *start, int mr, int m0, int rows, const ls_qrows *s, int t) {
+    if (s->ind) {
+        for (int r = 0; r < mr; r++) row[r] = s->ind[(size_t)(m0 + r < rows ? m0 + r : rows - 1) * (size_t)s->taps + (size_t)t];
+        return;
+    }
+    ptrdiff_t o = s->offs ? s->offs[t] : 0;
+    for (int r = 0; r < mr; r++) row[r] = start[r] + o;
 }
 
 void ls_qgemm_baseline(int rows, int n, int k, const ls_qrows *src, const int8_t *packed, const ls_qepilogue *e);

@@ -95,9 +95,11 @@ void ls_qgemm_avx2(int rows, int n, int k, const ls_qrows *src, const int8_t *pa
             __m256i s[MR][4];
             for (int r = 0; r < MR; r++)
                 for (int j = 0; j < 4; j++) s[r][j] = _mm256_setzero_si256();
+            const uint8_t *start[MR];
+            ls_qrows_start(start, MR, m0, rows, src);
             for (int t = 0; t < taps; t++) {
                 const uint8_t *row[MR];
-                ls_qrows_tap(row, MR, m0, rows, src, t);
+                ls_qrows_tap(row, start, MR, m0, rows, src, t);
                 for (int g = 0; g < groups; g++) {
                     const int8_t *w = b + ((size_t)t * groups + g) * 64;
                     __m256i x[MR];
@@ -132,9 +134,11 @@ void ls_qgemm_avxvnni(int rows, int n, int k, const ls_qrows *src, const int8_t 
         for (int m0 = 0; m0 < rows; m0 += MR) {
             __m256i s[MR][2];
             for (int r = 0; r < MR; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+            const uint8_t *start[MR];
+            ls_qrows_start(start, MR, m0, rows, src);
             for (int t = 0; t < taps; t++) {
                 const uint8_t *row[MR];
-                ls_qrows_tap(row, MR, m0, rows, src, t);
+                ls_qrows_tap(row, start, MR, m0, rows, src, t);
                 for (int g = 0; g < groups; g++) {
                     const int8_t *w = b + ((size_t)t * groups + g) * 64;
                     __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
@@ -165,9 +169,11 @@ static void qgemm_avx512vnni_block(int rows, int k, const ls_qrows *src, const i
     for (int m0 = 0; m0 < rows; m0 += MR) {
         __m512i s[MR];
         for (int r = 0; r < MR; r++) s[r] = _mm512_setzero_si512();
+        const uint8_t *start[MR];
+        ls_qrows_start(start, MR, m0, rows, src);
         for (int t = 0; t < taps; t++) {
             const uint8_t *row[MR];
-            ls_qrows_tap(row, MR, m0, rows, src, t);
+            ls_qrows_tap(row, start, MR, m0, rows, src, t);
             for (int g = 0; g < groups; g++) {
                 __m512i w = _mm512_loadu_si512((const void *)(b + ((size_t)t * groups + g) * 64));
                 for (int r = 0; r < MR; r++) s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(load4(row[r] + g * 4)), w);
@@ -196,9 +202,11 @@ void ls_qgemm_avx512vnni(int rows, int n, int k, const ls_qrows *src, const int8
         for (int m0 = 0; m0 < rows; m0 += MR) {
             __m512i s[MR][2];
             for (int r = 0; r < MR; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
+            const uint8_t *start[MR];
+            ls_qrows_start(start, MR, m0, rows, src);
             for (int t = 0; t < taps; t++) {
                 const uint8_t *row[MR];
-                ls_qrows_tap(row, MR, m0, rows, src, t);
+                ls_qrows_tap(row, start, MR, m0, rows, src, t);
                 for (int g = 0; g < groups; g++) {
                     size_t at = ((size_t)t * groups + g) * 64;
                     __m512i w0 = _mm512_loadu_si512((const void *)(b0 + at));

@@ -44,6 +44,15 @@ struct Int8KernelTests {
         return (bytes, floats)
     }
 
+    /// How the rows of A are read: contiguous, through a pointer per run, or as a conv on a
+    /// padded input (output pixel first + m = (b, oy, ox) starts at b * plane + oy * rowStep +
+    /// ox * lda, its run t offsets[t] further).
+    enum Rows {
+        case contiguous
+        case pointers(taps: Int, run: Int, [UnsafePointer<UInt8>?])
+        case padded(taps: Int, run: Int, first: Int, ow: Int, oh: Int, plane: Int, rowStep: Int, lda: Int, offsets: [Int32], UnsafePointer<UInt8>)
+    }
+
     @Test("each variant equals the plain twin and the formula, rows contiguous or read in place", arguments: cases)
     func variants(_ c: Case) throws {
         var rng = SeededGenerator(seed: UInt64(c.rows * 1000 + c.n * 10 + c.k))
@@ -59,10 +68,14 @@ struct Int8KernelTests {
         #expect(Set(want.bytes).count > min(8, c.rows * c.n / 2), "\(c): the expected bytes hardly vary")
         // the same rows read in place (the indirect GEMM of a conv): each row's K bytes cut into
         // runs, every run copied to its own place in another buffer, in shuffled order
-        var runs: [(taps: Int, run: Int, pointers: [UnsafePointer<UInt8>?])?] = [nil]
+        var runs: [Rows] = [.contiguous]
         let run = [64, 16, 8, 4].first { c.k % $0 == 0 } ?? 0
         let scatteredBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, c.rows * c.k + 64))
         defer { scatteredBytes.deallocate() }
+        // the padded layout: 3 pixels a row, 2 rows an image, gaps between rows and images, starting at pixel 1
+        let ow = 3, oh = 2, first = 1, pixelLda = c.k + 12, rowStep = ow * pixelLda + 8, plane = oh * rowStep + 20
+        let paddedBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: ((c.rows + first) / (ow * oh) + 1) * plane + 64)
+        defer { paddedBytes.deallocate() }
         if run > 0 {
             let taps = c.k / run
             var places = Array(0..<(c.rows * taps))
@@ -75,10 +88,26 @@ struct Int8KernelTests {
                     pointers[m * taps + t] = UnsafePointer(to)
                 }
             }
-            runs.append((taps, run, pointers))
+            runs.append(.pointers(taps: taps, run: run, pointers))
+            // a conv on a padded input: each pixel's runs in shuffled order after its start
+            var order = Array(0..<taps)
+            order.shuffle(using: &rng)
+            let offsets = order.map { Int32($0 * run) }
+            for m in 0..<c.rows {
+                let p = first + m, start = p / (ow * oh) * plane + p % (ow * oh) / ow * rowStep + p % ow * pixelLda
+                for t in 0..<taps {
+                    for i in 0..<run { paddedBytes[start + Int(offsets[t]) + i] = a[m * lda + t * run + i] }
+                }
+            }
+            runs.append(.padded(taps: taps, run: run, first: first, ow: ow, oh: oh, plane: plane, rowStep: rowStep, lda: pixelLda,
+                                offsets: offsets, UnsafePointer(paddedBytes)))
         }
-        for scattered in runs {
-            let how = scattered.map { " (read in place, \($0.taps) runs of \($0.run))" } ?? ""
+        for rows in runs {
+            let how = switch rows {
+            case .contiguous: ""
+            case let .pointers(taps, run, _): " (read in place, \(taps) runs of \(run))"
+            case let .padded(taps, run, _, _, _, _, _, _, _, _): " (a conv on a padded input, \(taps) runs of \(run))"
+            }
             for isa in Int8ISA.allCases where isa.isAvailable {
                 var bytes = [UInt8](repeating: 0, count: c.rows * c.n), floats = [Float](repeating: .nan, count: c.rows * c.n)
                 offset.withUnsafeBufferPointer { o in scale.withUnsafeBufferPointer { s in bias.withUnsafeBufferPointer { b in
@@ -90,10 +119,16 @@ struct Int8KernelTests {
                             e.lo = c.relu ? 0 : -.infinity; e.hi = .infinity
                             e.out_inv_scale = 1 / 0.02; e.out_zp = 31; e.ldo = Int32(c.n)
                             if c.floats { e.out_f32 = f.baseAddress } else { e.out = y.baseAddress }
-                            if let (taps, run, pointers) = scattered {
-                                pointers.withUnsafeBufferPointer { packed.multiply(isa, rows: c.rows, taps: taps, run: run, $0.baseAddress!, &e) }
-                            } else {
+                            switch rows {
+                            case .contiguous:
                                 packed.multiply(isa, rows: c.rows, x.baseAddress!, lda: lda, &e)
+                            case let .pointers(taps, run, pointers):
+                                pointers.withUnsafeBufferPointer { packed.multiply(isa, rows: c.rows, taps: taps, run: run, $0.baseAddress!, &e) }
+                            case let .padded(taps, run, first, ow, oh, plane, rowStep, pixelLda, offsets, bytes):
+                                offsets.withUnsafeBufferPointer {
+                                    packed.multiply(isa, rows: c.rows, padded: bytes, first: first, outHeight: oh, outWidth: ow, plane: plane,
+                                                    rowStep: rowStep, lda: pixelLda, offsets: $0.baseAddress!, taps: taps, run: run, &e)
+                                }
                             }
                         }
                     } } }

@@ -67,14 +67,16 @@ struct QuantizedNetworkTests {
             let qn = try QuantizedNetwork(net, quantization: q, isa: isa)
             let logits = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
             if int8.isEmpty { int8 = logits } else { #expect(logits == int8, "\(name): \(isa) differs from \(Int8ISA.baseline)") }
-            // patches copied (im2col) instead of read in place: the same sums, so the same bits
+            // patches read on a padded copy (the default), through pointers and copied (im2col): the same sums, so the same bits
             let convs = qn.convs
             if !name.hasPrefix("light") {   // the light net's only 3x3 conv reads a packed gray image
-                #expect(convs.contains { $0.readsInPlace && !$0.isPointwise }, "\(name): no conv reads its patches in place")
+                #expect(convs.contains { $0.reading == .padded && !$0.isPointwise }, "\(name): no conv reads its patches on a padded copy")
             }
-            for conv in convs { conv.readsInPlace = false }
-            let copied = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
-            #expect(copied == logits, "\(name), \(isa): patches read in place and copied differ")
+            for way in [PatchReading.pointers, .copies] {
+                qn.patchReading = way
+                let other = test.flatMap { f in f.withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) } }
+                #expect(other == logits, "\(name), \(isa): patches read padded and as \(way) differ")
+            }
         }
         // the int8 logits track the fp32 ones: error small against their spread over the images
         let mean = reference.reduce(0, +) / Float(reference.count)
@@ -154,12 +156,14 @@ struct QuantizedNetworkTests {
             #expect(together == alone, "a batch on two workers differs from its images one by one")
         }
         let conv = try #require(qn.convs.last)
-        #expect(conv.readsInPlace && 3 * conv.geometry.outPlane > 2 * conv.blockRows, "the 3x3 conv is copied, or one block per worker")
+        #expect(conv.reading == .padded && 3 * conv.geometry.outPlane > 2 * conv.blockRows, "the 3x3 conv is copied, or one block per worker")
         _ = qn.predict(batch)
-        let inPlace = bytes(frames.count)
-        qn.readsPatchesInPlace = false
-        _ = qn.predict(batch)
-        #expect(!conv.readsInPlace && bytes(frames.count) == inPlace, "patches read in place and copied differ on a batch")
+        let padded = bytes(frames.count)
+        for way in [PatchReading.pointers, .copies] {
+            qn.patchReading = way
+            _ = qn.predict(batch)
+            #expect(conv.reading == way && bytes(frames.count) == padded, "patches read padded and as \(way) differ on a batch")
+        }
     }
 
     @Test("a one-conv block whose shortcut is its input runs (the input is read twice at once)")

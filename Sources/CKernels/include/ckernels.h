@@ -64,6 +64,15 @@ void ls_qgemm(int isa, int rows, int n, int k, const uint8_t *a, int lda, const 
 void ls_qgemm_indirect(int isa, int rows, int n, int taps, int run, const uint8_t *const *ind, const int8_t *packed,
                        const ls_qepilogue *e);
 
+// The same product for a conv on a padded input (no pointers, no copied patches): rows are
+// output pixels first ... first + rows - 1 (batch-major: (b * oh + oy) * ow + ox); pixel
+// (b, oy, ox) starts at a + b * plane + oy * row_step + ox * lda (plane: a padded image's
+// bytes; row_step: the stride times a padded row's bytes; lda: the stride times a pixel's
+// bytes), and its t-th run of `run` bytes (a multiple of 4) is `offs[t]` bytes further.
+// Rows past `rows` are read (as the last row again) but not stored.
+void ls_qgemm_conv(int isa, int rows, int n, const uint8_t *a, int first, int oh, int ow, ptrdiff_t plane, ptrdiff_t row_step, int lda,
+                   int taps, const int *offs, int run, const int8_t *packed, const ls_qepilogue *e);
+
 // The im2col of NHWC bytes for output pixels [m0, m1) (batch-major: m = (b * oh + oy) * ow + ox):
 // per pixel, per tap (ky, kx), the `ldx` bytes of the input pixel (its channels and their
 // padding to 4, if any), or zx outside the image; a kernel row inside the image is one

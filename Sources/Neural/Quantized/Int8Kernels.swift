@@ -79,4 +79,16 @@ struct PackedInt8Weights {
             ls_qgemm_indirect(Int32(isa.rawValue), Int32(rows), Int32(n), Int32(taps), Int32(run), ind, b.baseAddress, &e)
         }
     }
+
+    /// The same product for a conv on a padded input: rows are output pixels `first` ...
+    /// (batch-major), pixel (b, oy, ox) starting at `a + b * plane + oy * rowStep + ox * lda`,
+    /// its t-th run of `run` bytes `offsets[t]` further (`ls_qgemm_conv`).
+    func multiply(_ isa: Int8ISA, rows: Int, padded a: UnsafePointer<UInt8>, first: Int, outHeight: Int, outWidth: Int, plane: Int,
+                  rowStep: Int, lda: Int, offsets: UnsafePointer<Int32>, taps: Int, run: Int, _ e: inout ls_qepilogue) {
+        precondition(taps * run == k && run % 4 == 0, "int8 GEMM on a padded input: \(taps) runs of \(run) bytes for K = \(k)")
+        bytes.withUnsafeBufferPointer { b in
+            ls_qgemm_conv(Int32(isa.rawValue), Int32(rows), Int32(n), a, Int32(first), Int32(outHeight), Int32(outWidth), plane, rowStep,
+                          Int32(lda), Int32(taps), offsets, Int32(run), b.baseAddress, &e)
+        }
+    }
 }

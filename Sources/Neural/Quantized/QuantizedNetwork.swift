@@ -19,12 +19,13 @@ public final class QuantizedNetwork {
     var headInput: Tensor?
     var mirrored: Tensor?
 
-    /// Whether the convs read their patches in place (the default, where a tap's bytes allow)
-    /// or copy them first (im2col): the same bytes either way; for A/B benchmarks and tests.
-    /// Reads false when no conv reads in place (none may be able to: the light net).
-    public var readsPatchesInPlace: Bool {
-        get { convs.contains { $0.readsInPlace } }
-        set { for c in convs { c.readsInPlace = newValue && c.canReadInPlace } }
+    /// How the convs read their patches (`PatchReading`): on a padded copy where a pixel's bytes allow
+    /// (the default), else copies; the same bytes every way, for A/B benchmarks and tests.
+    /// Setting it sets every conv that can read that way; the others copy. Reads the way of
+    /// the convs that can read in place (`copies` when none can: the light net).
+    public var patchReading: PatchReading {
+        get { convs.first { $0.canReadInPlace }?.reading ?? .copies }
+        set { for c in convs { c.reading = newValue } }
     }
 
     /// Every conv of the int8 body, blocks included (the tests compare its two ways of reading patches).

@@ -134,10 +134,24 @@ struct FoldedWeights {
     }
 }
 
+/// How a conv reads its patches (the rows of its GEMM). Every way gives the same sums, so
+/// the same bytes; they differ in speed.
+public enum PatchReading: String, Sendable, CaseIterable {
+    /// On a copy of the input with its padding (the zero point) around it, each tap of an
+    /// output pixel lies at a fixed distance from the pixel's first (`ls_qgemm_conv`): neither
+    /// pointers nor copied patches. Needs pixels of a whole number of fours (4 or more
+    /// channels). The default where it applies.
+    case padded
+    /// A pointer per tap and output pixel into the input (`ls_qgemm_indirect`); the same need.
+    case pointers
+    /// The patches copied first (im2col): any input, the only way for an image's packed 1 or 3 channels.
+    case copies
+}
+
 /// A conv (groups 1) with its batch norm and activation folded: the int8 GEMM with the
-/// requantization fused, reading each patch where it lies in the NHWC bytes (an indirect
-/// GEMM: a pointer per tap, when a pixel is 16 bytes or more), or from an im2col copy (an
-/// input of 1-12 channels); a 1x1 stride-1 conv reads the input as it is.
+/// requantization fused, reading its patches one of the ways of `PatchReading` (on a padded
+/// copy of the input where its pixels are whole fours, an im2col copy for an image's 1 or 3
+/// channels); a 1x1 stride-1 conv reads the input as it is.
 final class QuantizedConv: QuantizedUnit {
     let geometry: ConvGeometry
     let output: QTensor
@@ -146,17 +160,20 @@ final class QuantizedConv: QuantizedUnit {
     /// Bytes of one im2col row: taps x the input's pixel stride, rounded up to 4.
     let patch: Int
     let inputZeroPoint: Int
-    /// Whether patches are read in place (`ls_qgemm_indirect`) rather than copied: each tap's
-    /// bytes must be a whole number of fours, and at least `minimumRunInPlace`. Settable for
-    /// the tests that compare both.
-    var readsInPlace: Bool
-    /// Whether the input's pixels allow it.
+    /// How the patches are read; settable for the benchmarks and the tests that compare the
+    /// ways (`padded` and `pointers` only where `canReadInPlace`).
+    var reading: PatchReading {
+        didSet { if !canReadInPlace { reading = .copies } }
+    }
+    /// Whether the input's pixels allow reading in place: each tap's bytes a whole number of fours.
     let canReadInPlace: Bool
-    /// Below 16 bytes a tap (4-12 channels) the pointer each row reads per tap costs about as
-    /// much as the bytes an im2col copies (`make bench-engine`'s int8 rows, A/B).
-    static let minimumRunInPlace = 16
-    /// One pixel of the input's zero point: what a tap outside the image reads in place.
+    /// One pixel of the input's zero point: what a tap outside the image reads through a pointer.
     private let outside: [UInt8]
+    /// Each tap's distance from the first in the padded input (`padded`), in bytes.
+    private let tapOffsets: [Int32]
+    /// The padded input: the zero point around a copy of the input's pixels.
+    private var padded: UnsafeMutablePointer<UInt8>
+    private var paddedBatch = 0
     private var columns: [UInt8] = []
     private var pointers: [UnsafePointer<UInt8>?] = []
 
@@ -172,9 +189,12 @@ final class QuantizedConv: QuantizedUnit {
             throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
         }
         inputZeroPoint = input.zeroPoint
-        canReadInPlace = ldx % 4 == 0 && ldx >= Self.minimumRunInPlace
-        readsInPlace = canReadInPlace
+        canReadInPlace = ldx % 4 == 0
+        reading = canReadInPlace ? .padded : .copies
         outside = [UInt8](repeating: UInt8(input.zeroPoint), count: ldx)
+        let paddedWidth = g.inWidth + 2 * g.padding
+        tapOffsets = (0..<taps).map { t in Int32(((t / g.kernelW) * paddedWidth + t % g.kernelW) * ldx) }
+        padded = .allocate(capacity: 1)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
         // [out][ky][kx][in, zeros to the input's pixel stride] from [out][in][ky][kx]
@@ -196,6 +216,8 @@ final class QuantizedConv: QuantizedUnit {
         requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
 
+    deinit { padded.deallocate() }
+
     /// A 1x1 stride-1 conv multiplies the input bytes as they are.
     var isPointwise: Bool { geometry.kernelH == 1 && geometry.kernelW == 1 && geometry.stride == 1 && geometry.padding == 0 }
 
@@ -204,6 +226,31 @@ final class QuantizedConv: QuantizedUnit {
     /// least) that the weights, streamed once per block, are not read too often.
     var blockRows: Int { max(64, (512 * 1024 / max(1, patch)) & ~7) }
 
+    /// Copies the input's pixels into the padding (`padded`), which keeps the zero point it
+    /// was made with; returns the padded bytes.
+    private func pad(_ x: QTensor) -> UnsafePointer<UInt8> {
+        let g = geometry, batch = x.batch, ldx = x.pixelStride
+        let plane = (g.inHeight + 2 * g.padding) * (g.inWidth + 2 * g.padding) * ldx
+        if paddedBatch != batch {
+            padded.deallocate()
+            // slack: the GEMM reads a run's bytes in fours
+            padded = .allocate(capacity: batch * plane + 64)
+            padded.initialize(repeating: UInt8(inputZeroPoint), count: batch * plane + 64)
+            paddedBatch = batch
+        }
+        let rowBytes = g.inWidth * ldx, paddedWidth = g.inWidth + 2 * g.padding, to = padded
+        x.withBytes { xs in
+            Parallel.forEachChunk(batch * g.inHeight, work: batch * g.inHeight * rowBytes) { range in
+                for r in range {
+                    let (b, y) = r.quotientAndRemainder(dividingBy: g.inHeight)
+                    (to + b * plane + ((y + g.padding) * paddedWidth + g.padding) * ldx).update(from: xs + r * rowBytes, count: rowBytes)
+                }
+            }
+        }
+        return UnsafePointer(padded)
+    }
+
+    /// Blocks of output pixels across the batch, each worker its share.
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         let g = geometry, batch = x.batch
         output.resize(batch: batch)
@@ -213,32 +260,40 @@ final class QuantizedConv: QuantizedUnit {
         let chunks = work < c.minimumParallelWork ? 1 : min(c.threads, max(1, rows / 8))
         let block = min(blockRows, rows)
         let taps = g.kernelH * g.kernelW
-        let inPlace = readsInPlace && !isPointwise
+        let way: PatchReading? = isPointwise ? nil : reading
+        let source = way == .padded ? pad(x) : nil
+        let paddedWidth = g.inWidth + 2 * g.padding, plane = (g.inHeight + 2 * g.padding) * paddedWidth * x.pixelStride
         // each worker's block: its pointers, or its patches with the 8 bytes the im2col's last
         // word may spill, rounded to a cache line
-        let slot = inPlace ? block * taps : (block * patch + 8 + 63) & ~63
-        if inPlace && pointers.count < chunks * slot { pointers = [UnsafePointer<UInt8>?](repeating: nil, count: chunks * slot) }
-        if !inPlace && !isPointwise && columns.count < chunks * slot { columns = [UInt8](repeating: 0, count: chunks * slot) }
+        let slot = way == .pointers ? block * taps : (block * patch + 8 + 63) & ~63
+        if way == .pointers && pointers.count < chunks * slot { pointers = [UnsafePointer<UInt8>?](repeating: nil, count: chunks * slot) }
+        if way == .copies && columns.count < chunks * slot { columns = [UInt8](repeating: 0, count: chunks * slot) }
         x.withBytes { xs in
             columns.withUnsafeMutableBufferPointer { colBuffer in
                 pointers.withUnsafeMutableBufferPointer { pointerBuffer in
                     outside.withUnsafeBufferPointer { zeros in
+                        tapOffsets.withUnsafeBufferPointer { offsets in
                         let cols = colBuffer.baseAddress, ptrs = pointerBuffer.baseAddress
                         Parallel.forEachWorker(rows, workers: chunks) { worker, range in
                             var start = range.lowerBound
                             while start < range.upperBound {
-                                let end = isPointwise ? range.upperBound : min(range.upperBound, start + block)
+                                let end = way == nil ? range.upperBound : min(range.upperBound, start + block)
                                 requant.with(out: output, residual: residual, outBase: start * output.pixelStride,
                                              residualBase: start * (residual?.pixelStride ?? 0)) { e in
-                                    if isPointwise {
+                                    switch way {
+                                    case nil:
                                         weights.multiply(isa, rows: end - start, UnsafePointer(xs + start * x.pixelStride), lda: x.pixelStride, &e)
-                                    } else if inPlace {
+                                    case .padded?:
+                                        weights.multiply(isa, rows: end - start, padded: source!, first: start, outHeight: g.outHeight,
+                                                         outWidth: g.outWidth, plane: plane, rowStep: g.stride * paddedWidth * x.pixelStride,
+                                                         lda: g.stride * x.pixelStride, offsets: offsets.baseAddress!, taps: taps, run: x.pixelStride, &e)
+                                    case .pointers?:
                                         let ind = ptrs! + worker * slot
                                         ls_indirection_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), zeros.baseAddress,
                                                           Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight),
                                                           Int32(g.outWidth), Int32(start), Int32(end), ind)
                                         weights.multiply(isa, rows: end - start, taps: taps, run: x.pixelStride, UnsafePointer(ind), &e)
-                                    } else {
+                                    case .copies?:
                                         let scratch = cols! + worker * slot
                                         ls_im2col_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), Int32(inputZeroPoint),
                                                      Int32(g.kernelH), Int32(g.stride), Int32(g.padding), Int32(g.outHeight),
@@ -248,6 +303,7 @@ final class QuantizedConv: QuantizedUnit {
                                 }
                                 start = end
                             }
+                        }
                         }
                     }
                 }
