@@ -19,12 +19,12 @@ public final class QuantizedNetwork {
     var headInput: Tensor?
     var mirrored: Tensor?
 
-    /// How the convs read their patches (`PatchReading`): on a padded copy where a pixel's bytes allow
-    /// (the default), else copies; the same bytes every way, for A/B benchmarks and tests.
-    /// Setting it sets every conv that can read that way; the others copy. Reads the way of
-    /// the convs that can read in place (`copies` when none can: the light net).
+    /// How the convs read their patches (`PatchReading`): on a padded copy (the default);
+    /// the same bytes every way, for A/B benchmarks and tests. Setting it sets every conv;
+    /// one that cannot read through pointers (an image's packed channels) copies instead.
+    /// Reads the way of the first conv that could take any.
     public var patchReading: PatchReading {
-        get { convs.first { $0.canReadInPlace }?.reading ?? .copies }
+        get { (convs.first { $0.canUsePointers && !$0.isPointwise } ?? convs.first)?.reading ?? .padded }
         set { for c in convs { c.reading = newValue } }
     }
 

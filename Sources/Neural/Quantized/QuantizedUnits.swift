@@ -137,12 +137,14 @@ struct FoldedWeights {
 /// How a conv reads its patches (the rows of its GEMM). Every way gives the same sums, so
 /// the same bytes; they differ in speed.
 public enum PatchReading: String, Sendable, CaseIterable {
-    /// On a copy of the input with its padding (the zero point) around it, each tap of an
-    /// output pixel lies at a fixed distance from the pixel's first (`ls_qgemm_conv`): neither
-    /// pointers nor copied patches. Needs pixels of a whole number of fours (4 or more
-    /// channels). The default where it applies.
+    /// On a copy of the input with its padding (the zero point) around it, each run of an
+    /// output pixel's patch lies at a fixed distance from the pixel's start (`ls_qgemm_conv`):
+    /// neither pointers nor copied patches. A run per kernel position where a pixel's bytes
+    /// are whole fours (4 or more channels), a run per kernel row for an image's packed 1 or 3.
+    /// The default.
     case padded
-    /// A pointer per tap and output pixel into the input (`ls_qgemm_indirect`); the same need.
+    /// A pointer per tap and output pixel into the input (`ls_qgemm_indirect`). Needs pixels
+    /// of whole fours; a conv on an image's packed channels copies instead.
     case pointers
     /// The patches copied first (im2col): any input, the only way for an image's packed 1 or 3 channels.
     case copies
@@ -150,8 +152,9 @@ public enum PatchReading: String, Sendable, CaseIterable {
 
 /// A conv (groups 1) with its batch norm and activation folded: the int8 GEMM with the
 /// requantization fused, reading its patches one of the ways of `PatchReading` (on a padded
-/// copy of the input where its pixels are whole fours, an im2col copy for an image's 1 or 3
-/// channels); a 1x1 stride-1 conv reads the input as it is.
+/// copy of the input by default: a tap per kernel position where a pixel's bytes are whole
+/// fours, a run per kernel row for an image's packed 1 or 3 channels); a 1x1 stride-1 conv
+/// reads the input as it is.
 final class QuantizedConv: QuantizedUnit {
     let geometry: ConvGeometry
     let output: QTensor
@@ -161,16 +164,22 @@ final class QuantizedConv: QuantizedUnit {
     let patch: Int
     let inputZeroPoint: Int
     /// How the patches are read; settable for the benchmarks and the tests that compare the
-    /// ways (`padded` and `pointers` only where `canReadInPlace`).
-    var reading: PatchReading {
-        didSet { if !canReadInPlace { reading = .copies } }
+    /// ways (`pointers` only where `canUsePointers`, else `copies`).
+    var reading: PatchReading = .padded {
+        didSet { if reading == .pointers && !canUsePointers { reading = .copies } }
     }
-    /// Whether the input's pixels allow reading in place: each tap's bytes a whole number of fours.
-    let canReadInPlace: Bool
+    /// Whether a pointer per tap can read the input: each tap's bytes a whole number of fours.
+    let canUsePointers: Bool
     /// One pixel of the input's zero point: what a tap outside the image reads through a pointer.
     private let outside: [UInt8]
-    /// Each tap's distance from the first in the padded input (`padded`), in bytes.
+    /// The padded input's runs per output pixel: one per kernel position (pixels of whole
+    /// fours), or one per kernel row (an image's packed 1 or 3 channels: the row's pixels,
+    /// rounded up to 4 bytes with zero weights for the bytes past them, which belong to the next pixels).
+    let paddedTaps: Int, paddedRun: Int
+    /// Each run's distance from the first in the padded input, in bytes.
     private let tapOffsets: [Int32]
+    /// The weights in the padded runs' order (`weights` itself when the runs are the taps).
+    let paddedWeights: PackedInt8Weights
     /// The padded input: the zero point around a copy of the input's pixels.
     private var padded: UnsafeMutablePointer<UInt8>
     private var paddedBatch = 0
@@ -189,11 +198,21 @@ final class QuantizedConv: QuantizedUnit {
             throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
         }
         inputZeroPoint = input.zeroPoint
-        canReadInPlace = ldx % 4 == 0
-        reading = canReadInPlace ? .padded : .copies
+        canUsePointers = ldx % 4 == 0
         outside = [UInt8](repeating: UInt8(input.zeroPoint), count: ldx)
         let paddedWidth = g.inWidth + 2 * g.padding
-        tapOffsets = (0..<taps).map { t in Int32(((t / g.kernelW) * paddedWidth + t % g.kernelW) * ldx) }
+        if canUsePointers {
+            paddedTaps = taps
+            paddedRun = ldx
+            tapOffsets = (0..<taps).map { t in Int32(((t / g.kernelW) * paddedWidth + t % g.kernelW) * ldx) }
+        } else {
+            paddedTaps = g.kernelH
+            paddedRun = (g.kernelW * ldx + 3) & ~3
+            tapOffsets = (0..<g.kernelH).map { Int32($0 * paddedWidth * ldx) }
+            guard Int64(paddedTaps * paddedRun) * 255 * 127 * 2 < Int64(Int32.max) else {
+                throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
+            }
+        }
         padded = .allocate(capacity: 1)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
         let (q, scales) = folded.quantized()
@@ -212,6 +231,21 @@ final class QuantizedConv: QuantizedUnit {
             offset[o] = Int32(-Int64(input.zeroPoint) * sum)   // |sum| <= patch x 127: inside by the guard above
         }
         weights = PackedInt8Weights(packed, n: g.outChannels, k: patch)
+        if canUsePointers {
+            paddedWeights = weights
+        } else {
+            // [out][ky][kx, in: the kernel row's pixels as they lie][zeros to the run]
+            let per = paddedTaps * paddedRun
+            var rows = [Int8](repeating: 0, count: g.outChannels * per)
+            for o in 0..<g.outChannels {
+                for c in 0..<cin {
+                    for t in 0..<taps {
+                        rows[o * per + (t / g.kernelW) * paddedRun + (t % g.kernelW) * ldx + c] = q[o][c * taps + t]
+                    }
+                }
+            }
+            paddedWeights = PackedInt8Weights(rows, n: g.outChannels, k: per)
+        }
         let (lo, hi) = activationBounds(activation)
         requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
@@ -284,9 +318,10 @@ final class QuantizedConv: QuantizedUnit {
                                     case nil:
                                         weights.multiply(isa, rows: end - start, UnsafePointer(xs + start * x.pixelStride), lda: x.pixelStride, &e)
                                     case .padded?:
-                                        weights.multiply(isa, rows: end - start, padded: source!, first: start, outHeight: g.outHeight,
-                                                         outWidth: g.outWidth, plane: plane, rowStep: g.stride * paddedWidth * x.pixelStride,
-                                                         lda: g.stride * x.pixelStride, offsets: offsets.baseAddress!, taps: taps, run: x.pixelStride, &e)
+                                        paddedWeights.multiply(isa, rows: end - start, padded: source!, first: start, outHeight: g.outHeight,
+                                                               outWidth: g.outWidth, plane: plane, rowStep: g.stride * paddedWidth * x.pixelStride,
+                                                               lda: g.stride * x.pixelStride, offsets: offsets.baseAddress!, taps: paddedTaps,
+                                                               run: paddedRun, &e)
                                     case .pointers?:
                                         let ind = ptrs! + worker * slot
                                         ls_indirection_u8(xs, Int32(g.inHeight), Int32(g.inWidth), Int32(x.pixelStride), zeros.baseAddress,
