@@ -1,8 +1,11 @@
 // The x86 variants of the int8 GEMM, each compiled for its own instruction set with a target
 // attribute (the file itself is built for the baseline): a tile of MR rows x 16 or 32
-// channels is summed in registers over K, stored to a small buffer, and handed to the one
-// scalar epilogue. Rows past the end read the last row again and are not stored. The rows
-// are read in runs (`ls_qrows`): one run per row for a GEMM, one per tap for a conv in place.
+// channels is summed in registers over K, then requantized: in registers where the tile's
+// channels are whole vectors (AVX-512), else stored to a small buffer and handed to the
+// vector or scalar epilogue, all with the same operations in the same order. Rows past the
+// end read the last row again and are not stored. The rows are read in runs (`ls_qrows`):
+// one run per row for a GEMM; for a conv, one per tap through a pointer each, or at fixed
+// offsets from each row's start on a padded input.
 #if defined(__x86_64__)
 #include "qgemm_internal.h"
 #include <immintrin.h>

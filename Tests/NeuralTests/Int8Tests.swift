@@ -76,6 +76,8 @@ struct Int8KernelTests {
         let ow = 3, oh = 2, first = 1, pixelLda = c.k + 12, rowStep = ow * pixelLda + 8, plane = oh * rowStep + 20
         let paddedBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: ((c.rows + first) / (ow * oh) + 1) * plane + 64)
         defer { paddedBytes.deallocate() }
+        // a marker in the gaps, so that a run read from a wrong place reads bytes of its own
+        paddedBytes.initialize(repeating: 0xA5, count: ((c.rows + first) / (ow * oh) + 1) * plane + 64)
         if run > 0 {
             let taps = c.k / run
             var places = Array(0..<(c.rows * taps))

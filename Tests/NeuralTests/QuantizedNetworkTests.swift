@@ -164,6 +164,45 @@ struct QuantizedNetworkTests {
         }
     }
 
+    @Test("every way of reading patches stores the same bytes for a batch: stride 2, no padding, packed and whole-four pixels")
+    func waysAgreeOnABatch() throws {
+        // a packed RGB stem (stride 2), a 3x3 stride-2 conv on 16 channels, a ResNet block
+        // with a 1x1 stride-2 shortcut (no padding) and a 5x5 conv on 8 channels (a pixel of 8 bytes)
+        let spec = NetworkSpec(name: "ways", input: Shape(3, 30, 30), layers: [
+            .conv(out: 16, kernel: 5, stride: 2, padding: 2), .batchNorm, .relu,
+            .conv(out: 16, kernel: 3, stride: 2, padding: 1), .batchNorm, .relu,
+            .residual(body: [.conv(out: 24, kernel: 3, stride: 2, padding: 1), .batchNorm, .relu, .conv(out: 24, kernel: 3, padding: 1), .batchNorm],
+                      shortcut: [.conv(out: 24, kernel: 1, stride: 2, padding: 0), .batchNorm]), .relu,
+            .conv(out: 8, kernel: 1), .batchNorm, .relu,
+            .conv(out: 12, kernel: 5, padding: 2), .batchNorm, .relu,
+            .globalAvgMaxPool, .flatten, .linear(out: 2)])
+        let net = try Self.randomized(spec, seed: 21)
+        let frames = Self.frames(spec.input, count: 3, seed: 8)
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
+        let qn = try QuantizedNetwork(net, quantization: q, compute: Compute(threads: 2, minimumParallelWork: 1))
+        let batch = Tensor(spec.input, batch: frames.count)
+        for (i, f) in frames.enumerated() { f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) } }
+        func bytes() -> [UInt8] {
+            let out = qn.body.last!.output
+            return out.withBytes { Array(UnsafeBufferPointer(start: $0, count: frames.count * out.pixels * out.pixelStride)) }
+        }
+        #expect(qn.patchReading == .padded, "the default way is \(qn.patchReading)")
+        _ = qn.predict(batch)
+        let padded = bytes()
+        #expect(Set(padded).count > 8, "the output bytes hardly vary")
+        for way in [PatchReading.pointers, .copies, .padded] {
+            qn.patchReading = way
+            #expect(qn.patchReading == way, "set \(way), read \(qn.patchReading)")
+            _ = qn.predict(batch)
+            #expect(bytes() == padded, "a batch read as \(way) differs from the padded copy")
+        }
+        // a smaller batch after a larger one reuses the padded copy: the same bytes as the image alone
+        let alone = frames[0].withUnsafeBufferPointer { qn.predict(sample: $0.baseAddress!) }
+        let other = try QuantizedNetwork(net, quantization: q)
+        let fresh = frames[0].withUnsafeBufferPointer { other.predict(sample: $0.baseAddress!) }
+        #expect(alone == fresh, "after a batch of 3, one image gives other logits than a fresh network's")
+    }
+
     @Test("a one-conv block whose shortcut is its input runs (the input is read twice at once)")
     func oneConvBlock() throws {
         let spec = NetworkSpec(name: "onecv", input: Shape(1, 24, 24), layers: [

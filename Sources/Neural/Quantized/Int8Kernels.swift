@@ -50,8 +50,8 @@ extension Int8ISA {
 }
 
 /// Weights of one int8 GEMM, packed once for every variant (`ls_qpack`), on a cache line's
-/// boundary: the kernels read them 64 bytes at a time, and a read across two lines cost the
-/// 256-channel convs of ResNet18 40 % of their time (an array's bytes start mid-line).
+/// boundary: the kernels read them 64 bytes at a time, and a read across two lines made a
+/// 256-channel 3x3 conv take 43 % longer (an array's bytes start mid-line).
 struct PackedInt8Weights {
     let n: Int, k: Int
     private let storage: Storage

@@ -182,7 +182,7 @@ final class QuantizedConv: QuantizedUnit {
     let paddedWeights: PackedInt8Weights
     /// The padded input: the zero point around a copy of the input's pixels.
     private var padded: UnsafeMutablePointer<UInt8>
-    private var paddedBatch = 0
+    private var paddedImages = 0
     private var columns: [UInt8] = []
     private var pointers: [UnsafePointer<UInt8>?] = []
 
@@ -209,9 +209,6 @@ final class QuantizedConv: QuantizedUnit {
             paddedTaps = g.kernelH
             paddedRun = (g.kernelW * ldx + 3) & ~3
             tapOffsets = (0..<g.kernelH).map { Int32($0 * paddedWidth * ldx) }
-            guard Int64(paddedTaps * paddedRun) * 255 * 127 * 2 < Int64(Int32.max) else {
-                throw NeuralError.invalidSpec("a conv of \(cin) channels and \(g.kernelH)x\(g.kernelW) taps sums more products than int8 inference can hold")
-            }
         }
         padded = .allocate(capacity: 1)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
@@ -261,16 +258,18 @@ final class QuantizedConv: QuantizedUnit {
     var blockRows: Int { max(64, (512 * 1024 / max(1, patch)) & ~7) }
 
     /// Copies the input's pixels into the padding (`padded`), which keeps the zero point it
-    /// was made with; returns the padded bytes.
+    /// was made with; returns the padded bytes. The buffer only grows: images past the
+    /// batch, and the slack, are read only as the bytes past a packed row, which meet zero
+    /// weights.
     private func pad(_ x: QTensor) -> UnsafePointer<UInt8> {
         let g = geometry, batch = x.batch, ldx = x.pixelStride
         let plane = (g.inHeight + 2 * g.padding) * (g.inWidth + 2 * g.padding) * ldx
-        if paddedBatch != batch {
+        if paddedImages < batch {
             padded.deallocate()
-            // slack: the GEMM reads a run's bytes in fours
+            // slack: the GEMM reads a packed row's run in fours, up to 3 bytes past it
             padded = .allocate(capacity: batch * plane + 64)
             padded.initialize(repeating: UInt8(inputZeroPoint), count: batch * plane + 64)
-            paddedBatch = batch
+            paddedImages = batch
         }
         let rowBytes = g.inWidth * ldx, paddedWidth = g.inWidth + 2 * g.padding, to = padded
         x.withBytes { xs in
@@ -295,7 +294,9 @@ final class QuantizedConv: QuantizedUnit {
         let block = min(blockRows, rows)
         let taps = g.kernelH * g.kernelW
         let way: PatchReading? = isPointwise ? nil : reading
-        let source = way == .padded ? pad(x) : nil
+        // without padding the input is its own padded copy (a packed row's last bytes read
+        // into the tensor's slack)
+        let source = way == .padded && g.padding > 0 ? pad(x) : nil
         let paddedWidth = g.inWidth + 2 * g.padding, plane = (g.inHeight + 2 * g.padding) * paddedWidth * x.pixelStride
         // each worker's block: its pointers, or its patches with the 8 bytes the im2col's last
         // word may spill, rounded to a cache line
@@ -318,7 +319,7 @@ final class QuantizedConv: QuantizedUnit {
                                     case nil:
                                         weights.multiply(isa, rows: end - start, UnsafePointer(xs + start * x.pixelStride), lda: x.pixelStride, &e)
                                     case .padded?:
-                                        paddedWeights.multiply(isa, rows: end - start, padded: source!, first: start, outHeight: g.outHeight,
+                                        paddedWeights.multiply(isa, rows: end - start, padded: source ?? UnsafePointer(xs), first: start, outHeight: g.outHeight,
                                                                outWidth: g.outWidth, plane: plane, rowStep: g.stride * paddedWidth * x.pixelStride,
                                                                lda: g.stride * x.pixelStride, offsets: offsets.baseAddress!, taps: paddedTaps,
                                                                run: paddedRun, &e)
