@@ -128,6 +128,19 @@ struct QuantizedNetworkTests {
         }
     }
 
+    /// A randomized `spec`, three frames, their min-max calibration, its int8 network on two
+    /// workers (every layer split), and the frames as one batch.
+    static func twoWorkers(_ spec: NetworkSpec, seed: UInt64, frameSeed: UInt64) throws
+        -> (Network, [[Float]], Quantization, QuantizedNetwork, Tensor) {
+        let net = try randomized(spec, seed: seed)
+        let frames = frames(spec.input, count: 3, seed: frameSeed)
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
+        let qn = try QuantizedNetwork(net, quantization: q, compute: Compute(threads: 2, minimumParallelWork: 1))
+        let batch = Tensor(spec.input, batch: frames.count)
+        for (i, f) in frames.enumerated() { f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) } }
+        return (net, frames, q, qn, batch)
+    }
+
     @Test("two workers on a large stem and a 3x3 conv read in place: a batch gives each image's own logits, bit for bit")
     func workersDoNotOverlap() throws {
         // a 7x7 stride-2 stem on 3 channels: 7 runs of 24 bytes a pixel on the padded copy (148 copied), blocks that fill a
@@ -136,12 +149,7 @@ struct QuantizedNetworkTests {
             .conv(out: 16, kernel: 7, stride: 2, padding: 3), .batchNorm, .relu,
             .conv(out: 24, kernel: 3, stride: 1, padding: 1), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
             .globalAvgMaxPool, .flatten, .linear(out: 2)])
-        let net = try Self.randomized(spec, seed: 9)
-        let frames = Self.frames(spec.input, count: 3, seed: 4)
-        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
-        let qn = try QuantizedNetwork(net, quantization: q, compute: Compute(threads: 2, minimumParallelWork: 1))
-        let batch = Tensor(spec.input, batch: frames.count)
-        for (i, f) in frames.enumerated() { f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) } }
+        let (_, frames, _, qn, batch) = try Self.twoWorkers(spec, seed: 9, frameSeed: 4)
         // the int8 body's last bytes (the fp32 head after them rounds differently by batch)
         func bytes(_ images: Int) -> [UInt8] {
             let out = qn.body.last!.output
@@ -176,12 +184,7 @@ struct QuantizedNetworkTests {
             .conv(out: 8, kernel: 1), .batchNorm, .relu,
             .conv(out: 12, kernel: 5, padding: 2), .batchNorm, .relu,
             .globalAvgMaxPool, .flatten, .linear(out: 2)])
-        let net = try Self.randomized(spec, seed: 21)
-        let frames = Self.frames(spec.input, count: 3, seed: 8)
-        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
-        let qn = try QuantizedNetwork(net, quantization: q, compute: Compute(threads: 2, minimumParallelWork: 1))
-        let batch = Tensor(spec.input, batch: frames.count)
-        for (i, f) in frames.enumerated() { f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) } }
+        let (net, frames, q, qn, batch) = try Self.twoWorkers(spec, seed: 21, frameSeed: 8)
         func bytes() -> [UInt8] {
             let out = qn.body.last!.output
             return out.withBytes { Array(UnsafeBufferPointer(start: $0, count: frames.count * out.pixels * out.pixelStride)) }
