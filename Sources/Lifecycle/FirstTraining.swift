@@ -82,17 +82,21 @@ public final class FirstTraining {
 
     /// The frames the daemon kept that are good as far as anyone knows
     /// (`Store.framesForPretraining`), cut to the region the daemon judges, as a folder for
-    /// `linesight pretrain` beside the line's models (replaced each time).
-    public static func exportPretrainingFrames(_ config: LineConfig, _ store: Store) throws -> (directory: String, report: LabelExport.Report) {
-        let frames = try store.framesForPretraining()
+    /// `linesight pretrain` and `linesight quantize` beside the line's models (replaced each
+    /// time): every product's, or with `product` (a registry's key, '' the `[models]` set) only
+    /// the frames judged for it (`LineConfig.belongs`).
+    public static func exportPretrainingFrames(_ config: LineConfig, _ store: Store, product: String? = nil) throws
+        -> (directory: String, report: LabelExport.Report) {
+        let frames = try store.framesForPretraining().filter { f in product.map { config.belongs(f.product, to: $0) } ?? true }
         guard !frames.isEmpty else {
-            throw LifecycleError.noLabels("the database \(config.database) keeps no frames to pretrain on yet (unlabeled or labeled good): let the daemon run, or give --data DIR")
+            let whose = product.map { $0.isEmpty ? " of the [models] set" : " of product '\($0)'" } ?? ""
+            throw LifecycleError.noLabels("the database \(config.database) keeps no frames\(whose) to learn from yet (unlabeled or labeled good): let the daemon run, or give a folder of frames instead")
         }
         let dir = (config.models.stage1 as NSString).deletingLastPathComponent + "/pretrain-frames"
         try? FileManager.default.removeItem(atPath: dir)
         let n = try LabelExport.writeImageFolder(frames, frames: config.framesDirectory, to: dir, framing: .current(config.currentFraming))
         guard n.good > 0 else {
-            throw LifecycleError.noLabels("all \(n.skippedFraming) kept frames to pretrain on were judged with another ROI than the cameras' current ones: let the daemon run with the current ROI, or give --data DIR")
+            throw LifecycleError.noLabels("all \(n.skippedFraming) kept frames to learn from were judged with another ROI than the cameras' current ones: let the daemon run with the current ROI, or give a folder of frames instead")
         }
         return (dir, n)
     }

@@ -186,7 +186,7 @@ extension Store {
     public func framesForPretraining() throws -> [FrameLabel] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT fr.id AS frame_id, fr.path, v.decision, v.camera_id, v.captured_at, fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h,
+                SELECT fr.id AS frame_id, fr.path, v.decision, v.camera_id, v.captured_at, fr.roi_x, fr.roi_y, fr.roi_w, fr.roi_h, v.product,
                        (SELECT l.id FROM labels l WHERE l.frame_id = fr.id ORDER BY l.id DESC LIMIT 1) AS label_id,
                        (SELECT l.label FROM labels l WHERE l.frame_id = fr.id ORDER BY l.id DESC LIMIT 1) AS label
                 FROM frames fr JOIN verdicts v ON v.id = fr.verdict_id
@@ -196,8 +196,10 @@ extension Store {
             return rows.compactMap { r -> FrameLabel? in
                 let label: String? = r["label"], decision: String = r["decision"]
                 guard label == "good" || (label == nil && decision == Decision.pass.rawValue) else { return nil }
-                return FrameLabel(labelId: r["label_id"] ?? 0, frameId: r["frame_id"], defects: [], who: "", labeledAt: r["captured_at"],
-                                  source: label == nil ? "unlabeled" : "labeled good", path: r["path"], camera: r["camera_id"], roi: Self.region(r))
+                var f = FrameLabel(labelId: r["label_id"] ?? 0, frameId: r["frame_id"], defects: [], who: "", labeledAt: r["captured_at"],
+                                   source: label == nil ? "unlabeled" : "labeled good", path: r["path"], camera: r["camera_id"], roi: Self.region(r))
+                f.product = r["product"]
+                return f
             }
         }
     }

@@ -36,7 +36,8 @@ struct QuantizeCommand: ParsableCommand {
         champion stays. For stage 2 those are the line's, the live stage 1 deciding with each \
         stage 2 as the daemon does, and each defect kind's recall may also drop at most 0.02. \
         It calibrates on the frames the daemon kept, or on --calibrate DIR. On a line of \
-        several products the champion is the one of the product whose set MODEL belongs to.
+        several products the champion is the one of the product whose set MODEL belongs to, \
+        and the frames are the ones judged for that product.
 
           linesight quantize --model models/stage1.safetensors --calibrate frames/
           linesight quantize --model /var/lib/linesight/models/stage1.safetensors --config /etc/linesight/linesight.toml
@@ -79,8 +80,8 @@ struct QuantizeCommand: ParsableCommand {
         var folder = calibrate ?? "", source = calibrate.map { "folder \($0)" } ?? ""
         let line = try config.map { try Self.openRegistry($0, model: model) }
         if let (cfg, registry) = line, calibrate == nil {
-            let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store)
-            print("calibrating on \(n.good) frames the daemon kept (\(cfg.database)), exported to \(dir)")
+            let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store, product: registry.product)
+            print("calibrating on \(n.good) frames the daemon kept for \(registry.productName) (\(cfg.database)), exported to \(dir)")
             folder = dir
             source = "frames kept by \(cfg.database)"
         }

@@ -118,6 +118,9 @@ struct ProductRetrainCLITests {
         let (mainModels, heavyModels) = (try store.models(product: "").count, try store.models(product: "heavy").count)
         let quantized = try CLI.run(["quantize", "--model", dir + "/models/heavy-stage1.safetensors", "--frames", "40"] + cfg + small)
         #expect(quantized.status == 0 && quantized.out.contains("judging fp32 champion \(heavyNow.version)"), "\(quantized.out)\(quantized.err)")
+        // calibrated on the good frames judged for heavy only
+        let heavyGood = labels.indices.filter { $0 % 2 == 1 && labels[$0][2].isEmpty }.count
+        #expect(heavyGood > 0 && quantized.out.contains("calibrating on \(heavyGood) frames the daemon kept for product 'heavy'"), "\(quantized.out)")
         let registered = try store.models().map { "\($0.version):\($0.product)" }
         #expect(try store.models(product: "heavy").count == heavyModels + 1 && store.models(product: "").count == mainModels,
                 "the int8 challenger is the product's: \(registered)")
