@@ -35,20 +35,23 @@ public final class LabelAuditRun {
 
     public let config: LineConfig
     public let store: Store
+    /// The product whose labels are audited, with its stage-1 champion's architecture ('' the
+    /// `[models]` set, which also takes the frames judged before products were named).
+    public let product: String
     public var onStart: ((_ labels: Int, _ skippedFraming: Int, _ champion: ModelRecord) -> Void)?
     public var onBatch: ((BatchProgress) -> Void)?
     public var onEpoch: ((EpochReport) -> Void)?
     public var onStep: ((String) -> Void)?
 
-    public init(config: LineConfig, store: Store) {
-        (self.config, self.store) = (config, store)
+    public init(config: LineConfig, store: Store, product: String = "") {
+        (self.config, self.store, self.product) = (config, store, product)
     }
 
     public func run(_ s: Settings) throws -> Summary {
-        guard let champion = try store.champion(stage: 1) else {
+        guard let champion = try store.champion(stage: 1, product: product) else {
             throw LifecycleError.noChampion(stage: 1, next: "its architecture and input size are what the audit trains; run `linesight train` first")
         }
-        let labels = try store.currentLabels()
+        let labels = try store.currentLabels().filter { config.belongs($0.product, to: product) }
         // The regions the daemon judged (each frame's ROI), as retraining sees them.
         let exported = NSTemporaryDirectory() + "linesight-audit-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: exported, withIntermediateDirectories: false)  // fails if it exists

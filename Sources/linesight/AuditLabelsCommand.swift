@@ -16,12 +16,15 @@ struct AuditLabelsCommand: ParsableCommand {
         defective that scores <= 1 - --confidence, is a suspect: it goes back to the review \
         queue with the reason "suspect label" and the figures (`linesight review` shows \
         them). Images from --data are not in the database; their suspects are listed in \
-        --report. Cleaning a few percent of wrong labels is often worth more than any model change.
+        --report. Cleaning a few percent of wrong labels is often worth more than any model change. \
+        On a line of several products each product's labels are audited apart (--product), \
+        with its own stage-1 champion's architecture.
           linesight audit-labels --config /etc/linesight/linesight.toml
           linesight audit-labels --data /var/lib/linesight/dataset --report suspects.csv --dry-run
         """)
 
     @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var product: ProductOption
     @Option(help: "Also audit (and learn from) this ImageFolder tree, e.g. the first training's data.") var data: String?
     @Option(help: "Parts the labeled data is cut into.") var folds: Int = 5
     @Option(help: "Training epochs per fold.") var epochs: Int = 12
@@ -41,15 +44,16 @@ struct AuditLabelsCommand: ParsableCommand {
         let logger = Logger(label: "linesight.audit")
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
         try compute.apply(logger)
-        let (cfg, registry) = try registryOptions.open()
-        let audit = LabelAuditRun(config: cfg, store: registry.store)
+        let (cfg, registry) = try registryOptions.open(product: product.product)
+        let audit = LabelAuditRun(config: cfg, store: registry.store, product: registry.product)
         let bar = ProgressBar()
         audit.onBatch = bar.update
         audit.onEpoch = { bar.finishEpoch($0, validationName: "") }
         audit.onStep = { print($0) }
+        let whose = cfg.otherProducts.isEmpty ? "" : " of \(registry.productName)"
         audit.onStart = { [data, folds, epochs] labels, skippedFraming, champion in
             if skippedFraming > 0 { print("\(skippedFraming) frames judged with another ROI than the camera's current one left out") }
-            print("auditing \(labels) labeled frames from the database\(data.map { " and the images of \($0)" } ?? "") with \(folds) folds, \(epochs) epochs each (architecture of stage 1 \(champion.version))")
+            print("auditing \(labels) labeled frames\(whose) from the database\(data.map { " and the images of \($0)" } ?? "") with \(folds) folds, \(epochs) epochs each (architecture of stage 1 \(champion.version))")
         }
         var settings = LabelAuditRun.Settings()
         (settings.data, settings.folds, settings.epochs, settings.confidence, settings.dryRun) = (data, folds, epochs, confidence, dryRun)

@@ -90,6 +90,14 @@ struct ProductRetrainCLITests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/models").filter { $0.contains("checkpoint") }
         #expect(leftovers.isEmpty, "\(leftovers)")
 
+        // the label audit works on one product's labels, with its own champion's architecture
+        let audit = try CLI.run(["audit-labels", "--product", "heavy", "--folds", "2", "--epochs", "1", "--dry-run"] + cfg + small)
+        #expect(audit.status == 0 && audit.out.contains("auditing \(heavyFrames) labeled frames of product 'heavy' from the database")
+                && audit.out.contains("architecture of stage 1 \(heavyTwo.version)"), "\(audit.out)\(audit.err)")
+        let mainAudit = try CLI.run(["audit-labels", "--folds", "2", "--epochs", "1", "--dry-run"] + cfg + small)
+        #expect(mainAudit.status == 0 && mainAudit.out.contains("auditing \(mainFrames) labeled frames of the [models] set")
+                && mainAudit.out.contains("architecture of stage 1 \(mainOne.version)"), "\(mainAudit.out)\(mainAudit.err)")
+
         // the [models] set's round takes its own frames and those judged before products were named
         let mainRound = try CLI.run(["retrain", "--epochs", "1", "--dry-run"] + lenient + cfg + small)
         #expect(mainRound.status == 0 && mainRound.out.contains("collected \(mainFrames) labels given since") && mainRound.out.contains("for the [models] set"),
