@@ -178,6 +178,8 @@ final class QuantizedConv: QuantizedUnit {
     let paddedTaps: Int, paddedRun: Int
     /// Each run's distance from the first in the padded input, in bytes.
     private let tapOffsets: [Int32]
+    /// The padded input's pixels a row, and bytes an image.
+    private let paddedWidth: Int, paddedPlane: Int
     /// The weights in the padded runs' order (`weights` itself when the runs are the taps).
     let paddedWeights: PackedInt8Weights
     /// The padded input: the zero point around a copy of the input's pixels.
@@ -200,15 +202,16 @@ final class QuantizedConv: QuantizedUnit {
         inputZeroPoint = input.zeroPoint
         canUsePointers = ldx % 4 == 0
         outside = [UInt8](repeating: UInt8(input.zeroPoint), count: ldx)
-        let paddedWidth = g.inWidth + 2 * g.padding
+        let width = g.inWidth + 2 * g.padding
+        (paddedWidth, paddedPlane) = (width, (g.inHeight + 2 * g.padding) * width * ldx)
         if canUsePointers {
             paddedTaps = taps
             paddedRun = ldx
-            tapOffsets = (0..<taps).map { t in Int32(((t / g.kernelW) * paddedWidth + t % g.kernelW) * ldx) }
+            tapOffsets = (0..<taps).map { t in Int32(((t / g.kernelW) * width + t % g.kernelW) * ldx) }
         } else {
             paddedTaps = g.kernelH
             paddedRun = (g.kernelW * ldx + 3) & ~3
-            tapOffsets = (0..<g.kernelH).map { Int32($0 * paddedWidth * ldx) }
+            tapOffsets = (0..<g.kernelH).map { Int32($0 * width * ldx) }
         }
         padded = .allocate(capacity: 1)
         output = QTensor(Shape(g.outChannels, g.outHeight, g.outWidth), range: range)
@@ -262,8 +265,7 @@ final class QuantizedConv: QuantizedUnit {
     /// batch, and the slack, are read only as the bytes past a packed row, which meet zero
     /// weights.
     private func pad(_ x: QTensor) -> UnsafePointer<UInt8> {
-        let g = geometry, batch = x.batch, ldx = x.pixelStride
-        let plane = (g.inHeight + 2 * g.padding) * (g.inWidth + 2 * g.padding) * ldx
+        let g = geometry, batch = x.batch, ldx = x.pixelStride, plane = paddedPlane
         if paddedImages < batch {
             padded.deallocate()
             // slack: the GEMM reads a packed row's run in fours, up to 3 bytes past it
@@ -271,12 +273,12 @@ final class QuantizedConv: QuantizedUnit {
             padded.initialize(repeating: UInt8(inputZeroPoint), count: batch * plane + 64)
             paddedImages = batch
         }
-        let rowBytes = g.inWidth * ldx, paddedWidth = g.inWidth + 2 * g.padding, to = padded
+        let rowBytes = g.inWidth * ldx, width = paddedWidth, to = padded
         x.withBytes { xs in
             Parallel.forEachChunk(batch * g.inHeight, work: batch * g.inHeight * rowBytes) { range in
                 for r in range {
                     let (b, y) = r.quotientAndRemainder(dividingBy: g.inHeight)
-                    (to + b * plane + ((y + g.padding) * paddedWidth + g.padding) * ldx).update(from: xs + r * rowBytes, count: rowBytes)
+                    (to + b * plane + ((y + g.padding) * width + g.padding) * ldx).update(from: xs + r * rowBytes, count: rowBytes)
                 }
             }
         }
@@ -297,7 +299,7 @@ final class QuantizedConv: QuantizedUnit {
         // without padding the input is its own padded copy (a packed row's last bytes read
         // into the tensor's slack)
         let source = way == .padded && g.padding > 0 ? pad(x) : nil
-        let paddedWidth = g.inWidth + 2 * g.padding, plane = (g.inHeight + 2 * g.padding) * paddedWidth * x.pixelStride
+        let plane = paddedPlane
         // each worker's block: its pointers, or its patches with the 8 bytes the im2col's last
         // word may spill, rounded to a cache line
         let slot = way == .pointers ? block * taps : (block * patch + 8 + 63) & ~63
