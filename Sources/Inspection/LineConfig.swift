@@ -113,6 +113,29 @@ public struct LineConfig: Sendable {
         return (id, p.models)
     }
 
+    /// The live files of registry set `key` ('' is `[models]`'s) that an earlier product's set
+    /// also loads, by stage, with that product's id: the files it borrows. Products may share
+    /// a live file (one stage 2 for several parts, say); its owner is the first product in
+    /// the config that names it (`[models]` first). Only the owner writes it: its training,
+    /// retraining, promotions and rollbacks change every sharer's model, and a sharer's
+    /// writes to it are refused (`ModelRegistry.checkWritable`).
+    public func borrowedLiveFiles(of key: String) -> [Stage: String] {
+        func same(_ a: String?, _ b: String?) -> Bool {
+            guard let a, let b else { return false }
+            return URL(fileURLWithPath: a).standardizedFileURL.resolvingSymlinksInPath().path
+                == URL(fileURLWithPath: b).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        let id = key.isEmpty ? mainProduct : key
+        guard let mine = products.firstIndex(where: { $0.id == id }) else { return [:] }
+        var out: [Stage: String] = [:]
+        for earlier in products[..<mine] {
+            let paths = products[mine].models
+            if out[.one] == nil, same(paths.stage1, earlier.models.stage1) { out[.one] = earlier.id }
+            if out[.two] == nil, same(paths.stage2, earlier.models.stage2) { out[.two] = earlier.id }
+        }
+        return out
+    }
+
     /// Whether a frame judged for `product` belongs to the registry set `key` ('' is
     /// `[models]`'s, which also takes frames judged before products were named).
     public func belongs(_ product: String?, to key: String) -> Bool { key.isEmpty ? product == nil || product == mainProduct : product == key }

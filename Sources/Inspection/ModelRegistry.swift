@@ -16,10 +16,31 @@ public struct ModelRegistry {
     public let paths: ModelPaths
     public let product: String
 
+    /// The live files this set shares with an earlier product of the config, by stage, with
+    /// that product's id (`LineConfig.borrowedLiveFiles`): writing them is refused.
+    public var borrowed: [Stage: String] = [:]
+
     public init(store: Store, paths: ModelPaths, product: String = "") {
         self.store = store
         self.paths = paths
         self.product = product
+    }
+
+    /// The registry of a config's product `id` (nil: `[models]`'s set), knowing which of its
+    /// live files another product owns.
+    public init(store: Store, config: LineConfig, product id: String?) throws {
+        let (key, paths) = try config.registryProduct(id)
+        self.init(store: store, paths: paths, product: key)
+        borrowed = config.borrowedLiveFiles(of: key)
+    }
+
+    /// Refuses, before anything changes, to write the live file of `stage` when it is another
+    /// product's (the config gives both products that file): a promotion for this product
+    /// would silently change the owner's model, and every other sharer's.
+    public func checkWritable(_ stage: Stage) throws {
+        guard let owner = borrowed[stage] else { return }
+        let path = (try? livePath(stage)) ?? "?"
+        throw InspectionError.config("the live \(stage) file of \(productName), \(path), is also product '\(owner)''s, which owns it (the config names it there first): a model promoted for \(productName) would replace '\(owner)''s too. Train, retrain and promote it as '\(owner)''s, or give \(productName) its own \(stage == .one ? "stage1" : "stage2") path in the config")
     }
 
     /// The set this registry serves, for messages.
@@ -69,6 +90,7 @@ public struct ModelRegistry {
         guard model.sha256 == m.sha256 else {
             throw InspectionError.model(path: m.file, reason: "its SHA-256 is \(model.sha256), the registry recorded \(m.sha256)")
         }
+        try checkWritable(stage)
         let live = try livePath(stage)
         try Self.atomicWrite(data, to: live)
         return try store.promote(version: m.version, by: who)

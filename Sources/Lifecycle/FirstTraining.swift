@@ -47,7 +47,11 @@ public final class FirstTraining {
         let folder: String
         switch destination {
         case .folder(let dir): folder = dir
-        case .registry(let p): folder = p.workPath("trained-" + Promotion.stamp())
+        case .registry(let p):
+            // refused before hours of training: a live file another product owns is not this one's to replace
+            try p.registry.checkWritable(.one)
+            try p.registry.checkWritable(.two)
+            folder = p.workPath("trained-" + Promotion.stamp())
         }
         let r = try trainer.run()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

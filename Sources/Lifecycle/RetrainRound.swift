@@ -67,6 +67,7 @@ public final class RetrainRound {
     /// Fails when the registry has no stage-1 champion to start from.
     public init(config: LineConfig, promotion: Promotion, configPath: String) throws {
         let registry = promotion.registry
+        try registry.checkWritable(.one)
         guard let champion = try registry.champion(.one) else {
             let product = registry.product.isEmpty ? "" : " --product \(registry.product)"
             throw LifecycleError.noChampion(stage: 1, next: "run `linesight train --data DIR --config \(configPath)\(product)` first")
@@ -130,14 +131,23 @@ public final class RetrainRound {
         inputs.options.retrainStageTwo = s.stageTwo
         inputs.checkpoint = promotion.workPath("retrain-checkpoint.safetensors")
         // the live stage 2 settles stage 1's unsure parts (the `stage2` rule): the thresholds are picked with it
-        if promotion.registry.paths.unsure == .stage2 { inputs.stageTwoPath = try promotion.registry.champion(.two)?.file }
+        // (a stage 2 another product owns has no record in this set: its live file is the one the daemon runs)
+        if promotion.registry.paths.unsure == .stage2 {
+            inputs.stageTwoPath = promotion.registry.borrowed[.two] != nil ? promotion.registry.paths.stage2 : try promotion.registry.champion(.two)?.file
+        }
         inputs.namedKinds = try promotion.registry.store.namedDefectKinds().map(\.name)
         return inputs
     }
 
     /// Retrains stage 2 when it has a champion, and settles it on its own gate.
     private func stageTwo(_ stageOne: Retrainer.Inputs, _ s: Settings) throws -> StageTwoSummary? {
-        guard !s.stage1Only, let champion = try promotion.registry.champion(.two) else { return nil }
+        guard !s.stage1Only else { return nil }
+        if let owner = promotion.registry.borrowed[.two] {
+            // another product's live file: its own retraining judges and promotes it
+            onEvent?(.stage2Kept(reason: "its live file is product '\(owner)''s too (shared in the config); it is retrained with '\(owner)''s labels and gate"))
+            return nil
+        }
+        guard let champion = try promotion.registry.champion(.two) else { return nil }
         var inputs = stageOne
         inputs.championPath = champion.file
         onEvent?(.stage2Champion(champion, inputs.options.retrainStageTwo))

@@ -17,7 +17,6 @@ struct RegistryOptions: ParsableArguments {
     static func open(_ config: String, product: String? = nil) throws -> (LineConfig, ModelRegistry) {
         let cfg: LineConfig
         cfg = try ConfigFile.forCommand(path: config).line
-        let (key, paths) = try cfg.registryProduct(product)
         try FileManager.default.createDirectory(atPath: (cfg.database as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let store = try Store(path: cfg.database, quickCheck: false, migrate: false)
         for p in cfg.products {
@@ -26,7 +25,7 @@ struct RegistryOptions: ParsableArguments {
                 FileHandle.standardError.write(Data("registry: \(version) is the live file of \(Store.productName(set.key)); its record now says champion (an earlier promotion was interrupted)\n".utf8))
             }
         }
-        return (cfg, ModelRegistry(store: store, paths: paths, product: key))
+        return (cfg, try ModelRegistry(store: store, config: cfg, product: product))
     }
 }
 

@@ -139,4 +139,20 @@ struct ProductsCLITests {
         let history = try Store(path: h.dir + "/data/inspection.sqlite").productChanges()
         #expect(history.first?.product == "heavy" && history.first?.by == "mqtt", "\(history)")
     }
+
+    @Test("a stage 2 the config gives two products is [models]'s: training it for the other is refused before it starts, the live file unchanged")
+    func sharedStageTwoHasOneOwner() throws {
+        let h = try Self.harness("products-shared")
+        defer { try? FileManager.default.removeItem(atPath: h.dir) }
+        let live = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors"))
+        #expect(try CLI.run(["synth", "--out", h.dir + "/parts", "--count", "40", "--size", "64x48"]).status == 0)
+        let r = try CLI.run(["train", "--data", h.dir + "/parts", "--product", "heavy", "--input-size", "32", "--epochs", "1", "--width", "4",
+                             "--config", h.dir + "/linesight.toml"])
+        #expect(r.status != 0 && r.err.contains("is also product 'default''s, which owns it") && r.err.contains("its own stage2 path"),
+                "\(r.out.suffix(300)) \(r.err.suffix(600))")
+        #expect(!r.out.contains("epoch"), "refused before any training: \(r.out.suffix(300))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live)
+        let left = try FileManager.default.contentsOfDirectory(atPath: h.dir + "/models").filter { $0.hasPrefix("trained-") }
+        #expect(left.isEmpty, "no half-made model folder: \(left)")
+    }
 }

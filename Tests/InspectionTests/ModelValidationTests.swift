@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import LinesightCore
 import Neural
@@ -93,5 +94,52 @@ struct StageModelValidationTests {
         #expect(throws: InspectionError.self) { try registry.promote(v2.version, by: "test") }
         #expect(try Data(contentsOf: URL(fileURLWithPath: registry.paths.stage1)) == live)
         #expect(try registry.store.model(version: v1.version)?.status == .champion)
+    }
+
+    @Test("a live file two products share is written by its owner only: the other's promotion is refused, the file unchanged")
+    func sharedLiveFileHasOneOwner() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = try Config.ConfigSection(parsing: """
+            [models]
+            stage1 = "models/stage1.safetensors"
+            stage2 = "models/stage2.safetensors"
+            [[products]]
+            id = "heavy"
+            stage1 = "models/heavy-stage1.safetensors"
+            stage2 = "./models/../models/stage2.safetensors"
+            [[products]]
+            id = "light"
+            stage1 = "models/heavy-stage1.safetensors"
+            stage2 = "models/light-stage2.safetensors"
+            [[cameras]]
+            id = "top"
+            """, file: "t.toml")
+        let cfg = try LineConfig.read(root, baseDirectory: dir)
+        #expect(cfg.borrowedLiveFiles(of: "").isEmpty, "[models] names its files first: it owns them")
+        #expect(cfg.borrowedLiveFiles(of: "heavy") == [.two: "default"], "the same file, spelled another way")
+        #expect(cfg.borrowedLiveFiles(of: "light") == [.one: "heavy"])
+        let store = try Store(path: dir + "/db.sqlite")
+        let owner = try ModelRegistry(store: store, config: cfg, product: nil)
+        let heavy = try ModelRegistry(store: store, config: cfg, product: "heavy")
+        try stage2(dir + "/a.safetensors", [("scratch", 0.2)])
+        try stage2(dir + "/b.safetensors", [("scratch", 0.7)])
+        try owner.promote(try owner.register(file: dir + "/a.safetensors", stage: .two).version, by: "test")
+        let live = try Data(contentsOf: URL(fileURLWithPath: dir + "/models/stage2.safetensors"))
+        let b = try heavy.register(file: dir + "/b.safetensors", stage: .two)
+        let why = Self.refusal { try heavy.promote(b.version, by: "test") }
+        #expect(why?.contains("is also product 'default''s, which owns it") == true && why?.contains("its own stage2 path") == true,
+                "\(String(describing: why))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/models/stage2.safetensors")) == live)
+        #expect(try store.champion(stage: 2, product: "heavy") == nil)
+        // heavy's own stage 1 is its to promote
+        try stage1(dir + "/h.safetensors", pDefect: 0.3)
+        try heavy.promote(try heavy.register(file: dir + "/h.safetensors", stage: .one).version, by: "test")
+        #expect(FileManager.default.fileExists(atPath: dir + "/models/heavy-stage1.safetensors"))
+        // the owner's next promotion replaces the shared file (heavy runs it too)
+        try stage2(dir + "/c.safetensors", [("scratch", 0.9)])
+        let c = try owner.register(file: dir + "/c.safetensors", stage: .two)
+        try owner.promote(c.version, by: "test")
+        #expect(try Hashing.sha256(file: dir + "/models/stage2.safetensors") == c.sha256)
     }
 }
