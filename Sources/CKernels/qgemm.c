@@ -41,10 +41,11 @@ void ls_qgemm_baseline(int rows, int n, int k, const ls_qrows *src, const int8_t
     for (int n0 = 0; n0 < n; n0 += 16) {
         const int8_t *b = packed + (size_t)(n0 / 16) * block;
         int nr = n - n0 < 16 ? n - n0 : 16;
+        ls_qcursor cur = LS_QCURSOR_START;
         for (int m = 0; m < rows; m++) {
             for (int j = 0; j < 16; j++) acc[j] = 0;
             const uint8_t *start;
-            ls_qrows_start(&start, 1, m, rows, src);
+            ls_qrows_start(&start, 1, m, rows, src, &cur);
             for (int t = 0; t < taps; t++) {
                 const uint8_t *x;
                 ls_qrows_tap(&x, &start, 1, m, rows, src, t);

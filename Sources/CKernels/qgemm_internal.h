@@ -43,16 +43,28 @@ typedef struct {
 static inline int ls_qrows_taps(const ls_qrows *s) { return s->ind || s->offs ? s->taps : 1; }
 static inline int ls_qrows_groups(const ls_qrows *s, int k) { return s->ind || s->offs ? s->run / 4 : (k + 3) / 4; }
 
+// Where a conv's output row m lies, (b, oy, ox), kept from one tile to the next, so the
+// divisions are done once per call, not once per tile (next = -1: not yet known).
+typedef struct {
+    int next, b, oy, ox;
+} ls_qcursor;
+
+#define LS_QCURSOR_START {-1, 0, 0, 0}
+
 // Where rows [m0, m0 + mr) start, once per tile (rows past the end start where the last row
-// does); unused for an indirect GEMM.
-static inline void ls_qrows_start(const uint8_t **start, int mr, int m0, int rows, const ls_qrows *s) {
+// does); unused for an indirect GEMM. `c` follows the rows of a conv: tiles called in order
+// step on from where the last one ended.
+static inline void ls_qrows_start(const uint8_t **start, int mr, int m0, int rows, const ls_qrows *s, ls_qcursor *c) {
     if (s->ind) return;
     if (!s->offs) {
         for (int r = 0; r < mr; r++) start[r] = s->a + (size_t)(m0 + r < rows ? m0 + r : rows - 1) * (size_t)s->lda;
         return;
     }
-    int m = s->first + m0, plane = s->oh * s->ow;
-    int b = m / plane, oy = m % plane / s->ow, ox = m % s->ow;
+    if (c->next != m0) {
+        int m = s->first + m0, plane = s->oh * s->ow;
+        c->b = m / plane, c->oy = m % plane / s->ow, c->ox = m % s->ow;
+    }
+    int b = c->b, oy = c->oy, ox = c->ox;
     for (int r = 0; r < mr; r++) {
         if (m0 + r >= rows) {
             start[r] = start[r - 1];
@@ -64,6 +76,7 @@ static inline void ls_qrows_start(const uint8_t **start, int mr, int m0, int row
             if (++oy == s->oh) { oy = 0; b++; }
         }
     }
+    c->next = m0 + mr, c->b = b, c->oy = oy, c->ox = ox;
 }
 
 // Rows [m0, m0 + mr) at run t, from where they start (rows past the end read the last row again).

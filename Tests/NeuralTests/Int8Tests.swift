@@ -22,6 +22,9 @@ struct Int8KernelTests {
         Case(rows: 100, n: 10, k: 8, residual: true, relu: true, floats: true),
         Case(rows: 77, n: 96, k: 200, residual: true, relu: true, floats: false),
         Case(rows: 32, n: 17, k: 64, residual: false, relu: false, floats: true),
+        // four blocks, the last part full: the 6 x 64 kernel's partial tile
+        Case(rows: 11, n: 60, k: 36, residual: true, relu: true, floats: false),
+        Case(rows: 25, n: 128, k: 96, residual: false, relu: true, floats: true),
     ]
 
     /// What one output must be: the epilogue's formula in Swift, in the same float steps.
