@@ -244,6 +244,19 @@ __attribute__((noinline)) static void qgemm_avx512vnni_block(int rows, int k, co
     }
 }
 
+// One row's four bytes at p, broadcast, times the weight vectors w0... into its accumulators.
+#define DOT2(p, a0, a1)                                                          \
+    do {                                                                         \
+        __m512i x_ = _mm512_set1_epi32(load4(p));                                \
+        a0 = _mm512_dpbusd_epi32(a0, x_, w0), a1 = _mm512_dpbusd_epi32(a1, x_, w1); \
+    } while (0)
+#define DOT4(p, a0, a1, a2, a3)                                                  \
+    do {                                                                         \
+        __m512i x_ = _mm512_set1_epi32(load4(p));                                \
+        a0 = _mm512_dpbusd_epi32(a0, x_, w0), a1 = _mm512_dpbusd_epi32(a1, x_, w1); \
+        a2 = _mm512_dpbusd_epi32(a2, x_, w2), a3 = _mm512_dpbusd_epi32(a3, x_, w3); \
+    } while (0)
+
 // AVX512-VNNI on four blocks (64 channels): 6 rows x 64 channels (24 accumulators), so each
 // group of four bytes loads four weight vectors and six broadcasts for 24 vpdpbusd. The
 // runs of a row are walked as one list of byte offsets from the row's start (`at`, one per
@@ -272,24 +285,12 @@ __attribute__((noinline)) static void qgemm_avx512vnni_wide(int rows, int k, con
             int o = at[i];
             __m512i w0 = _mm512_loadu_si512((const void *)(b0 + w)), w1 = _mm512_loadu_si512((const void *)(b1 + w));
             __m512i w2 = _mm512_loadu_si512((const void *)(b2 + w)), w3 = _mm512_loadu_si512((const void *)(b3 + w));
-            __m512i x = _mm512_set1_epi32(load4(r0 + o));
-            s00 = _mm512_dpbusd_epi32(s00, x, w0); s01 = _mm512_dpbusd_epi32(s01, x, w1);
-            s02 = _mm512_dpbusd_epi32(s02, x, w2); s03 = _mm512_dpbusd_epi32(s03, x, w3);
-            x = _mm512_set1_epi32(load4(r1 + o));
-            s10 = _mm512_dpbusd_epi32(s10, x, w0); s11 = _mm512_dpbusd_epi32(s11, x, w1);
-            s12 = _mm512_dpbusd_epi32(s12, x, w2); s13 = _mm512_dpbusd_epi32(s13, x, w3);
-            x = _mm512_set1_epi32(load4(r2 + o));
-            s20 = _mm512_dpbusd_epi32(s20, x, w0); s21 = _mm512_dpbusd_epi32(s21, x, w1);
-            s22 = _mm512_dpbusd_epi32(s22, x, w2); s23 = _mm512_dpbusd_epi32(s23, x, w3);
-            x = _mm512_set1_epi32(load4(r3 + o));
-            s30 = _mm512_dpbusd_epi32(s30, x, w0); s31 = _mm512_dpbusd_epi32(s31, x, w1);
-            s32 = _mm512_dpbusd_epi32(s32, x, w2); s33 = _mm512_dpbusd_epi32(s33, x, w3);
-            x = _mm512_set1_epi32(load4(r4 + o));
-            s40 = _mm512_dpbusd_epi32(s40, x, w0); s41 = _mm512_dpbusd_epi32(s41, x, w1);
-            s42 = _mm512_dpbusd_epi32(s42, x, w2); s43 = _mm512_dpbusd_epi32(s43, x, w3);
-            x = _mm512_set1_epi32(load4(r5 + o));
-            s50 = _mm512_dpbusd_epi32(s50, x, w0); s51 = _mm512_dpbusd_epi32(s51, x, w1);
-            s52 = _mm512_dpbusd_epi32(s52, x, w2); s53 = _mm512_dpbusd_epi32(s53, x, w3);
+            DOT4(r0 + o, s00, s01, s02, s03);
+            DOT4(r1 + o, s10, s11, s12, s13);
+            DOT4(r2 + o, s20, s21, s22, s23);
+            DOT4(r3 + o, s30, s31, s32, s33);
+            DOT4(r4 + o, s40, s41, s42, s43);
+            DOT4(r5 + o, s50, s51, s52, s53);
         }
         __m512i s[MR][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23},
                             {s30, s31, s32, s33}, {s40, s41, s42, s43}, {s50, s51, s52, s53}};
@@ -326,15 +327,15 @@ static void qgemm_avx512vnni_pair(int rows, int k, const ls_qrows *src, const in
             const uint8_t *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3], *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
             const int8_t *w = b0 + (size_t)t * groups * 64;
             for (int g = 0; g < groups; g++, w += 64) {
-                __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + block)), x;
-                x = _mm512_set1_epi32(load4(r0 + g * 4)); s00 = _mm512_dpbusd_epi32(s00, x, w0); s01 = _mm512_dpbusd_epi32(s01, x, w1);
-                x = _mm512_set1_epi32(load4(r1 + g * 4)); s10 = _mm512_dpbusd_epi32(s10, x, w0); s11 = _mm512_dpbusd_epi32(s11, x, w1);
-                x = _mm512_set1_epi32(load4(r2 + g * 4)); s20 = _mm512_dpbusd_epi32(s20, x, w0); s21 = _mm512_dpbusd_epi32(s21, x, w1);
-                x = _mm512_set1_epi32(load4(r3 + g * 4)); s30 = _mm512_dpbusd_epi32(s30, x, w0); s31 = _mm512_dpbusd_epi32(s31, x, w1);
-                x = _mm512_set1_epi32(load4(r4 + g * 4)); s40 = _mm512_dpbusd_epi32(s40, x, w0); s41 = _mm512_dpbusd_epi32(s41, x, w1);
-                x = _mm512_set1_epi32(load4(r5 + g * 4)); s50 = _mm512_dpbusd_epi32(s50, x, w0); s51 = _mm512_dpbusd_epi32(s51, x, w1);
-                x = _mm512_set1_epi32(load4(r6 + g * 4)); s60 = _mm512_dpbusd_epi32(s60, x, w0); s61 = _mm512_dpbusd_epi32(s61, x, w1);
-                x = _mm512_set1_epi32(load4(r7 + g * 4)); s70 = _mm512_dpbusd_epi32(s70, x, w0); s71 = _mm512_dpbusd_epi32(s71, x, w1);
+                __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + block));
+                DOT2(r0 + g * 4, s00, s01);
+                DOT2(r1 + g * 4, s10, s11);
+                DOT2(r2 + g * 4, s20, s21);
+                DOT2(r3 + g * 4, s30, s31);
+                DOT2(r4 + g * 4, s40, s41);
+                DOT2(r5 + g * 4, s50, s51);
+                DOT2(r6 + g * 4, s60, s61);
+                DOT2(r7 + g * 4, s70, s71);
             }
         }
         __m512i s[MR][2] = {{s00, s01}, {s10, s11}, {s20, s21}, {s30, s31}, {s40, s41}, {s50, s51}, {s60, s61}, {s70, s71}};
