@@ -211,44 +211,37 @@ void ls_qgemm_avxvnni(int rows, int n, int k, const ls_qrows *src, const int8_t 
     }
 }
 
-// AVX512-VNNI on one block of 16 channels (a layer of 16 or fewer, or the last block of an odd
-// count): 16 rows x 16 channels (16 accumulators), so no block is computed twice.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-__attribute__((noinline)) static void qgemm_avx512vnni_block(int rows, int k, const ls_qrows *src, const int8_t *b, int n0, int nr, const ls_qepilogue *e) {
-    enum { MR = 16 };
-    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
-    int32_t acc[MR * 16];
-    ls_qcursor cur = LS_QCURSOR_START;
-    for (int m0 = 0; m0 < rows; m0 += MR) {
-        __m512i s[MR];
-        for (int r = 0; r < MR; r++) s[r] = _mm512_setzero_si512();
-        const uint8_t *start[MR];
-        ls_qrows_start(start, MR, m0, rows, src, &cur);
-        for (int t = 0; t < taps; t++) {
-            const uint8_t *row[MR];
-            ls_qrows_tap(row, start, MR, m0, rows, src, t);
-            for (int g = 0; g < groups; g++) {
-                __m512i w = _mm512_loadu_si512((const void *)(b + ((size_t)t * groups + g) * 64));
-                for (int r = 0; r < MR; r++) s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(load4(row[r] + g * 4)), w);
-            }
-        }
-        int mr = rows - m0 < MR ? rows - m0 : MR;
-        if (nr == 16) {
-            epi512_constants kc = epi512_load_constants(e);
-            epi512_channels ch = epi512_load_channels(e, n0);
-            for (int r = 0; r < mr; r++) epi512_store(s[r], &ch, &kc, (size_t)(m0 + r), n0, e);
-            continue;
-        }
-        for (int r = 0; r < mr; r++) _mm512_storeu_si512((void *)(acc + r * 16), s[r]);
-        epilogue_avx512(acc, 16, m0, mr, n0, nr, e);
+// The most groups of four bytes per row the kernels that walk a list of offsets take.
+enum { WIDE_MAX_GROUPS = 4096 };
+
+// Rows [m0, m0 + mr) of one block of 16 channels, `nr` of them stored.
+__attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
+static inline void store_block16(const __m512i *s, int m0, int mr, int n0, int nr, const ls_qepilogue *e) {
+    if (nr == 16) {
+        epi512_constants kc = epi512_load_constants(e);
+        epi512_channels ch = epi512_load_channels(e, n0);
+        for (int r = 0; r < mr; r++) epi512_store(s[r], &ch, &kc, (size_t)(m0 + r), n0, e);
+        return;
     }
+    int32_t acc[16 * 16];
+    for (int r = 0; r < mr; r++) _mm512_storeu_si512((void *)(acc + r * 16), s[r]);
+    epilogue_avx512(acc, 16, m0, mr, n0, nr, e);
 }
 
 // One row's four bytes at p, broadcast, times the weight vectors w0... into its accumulators.
+#define DOT1(p, a0) (a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(load4(p)), w0))
 #define DOT2(p, a0, a1)                                                          \
     do {                                                                         \
         __m512i x_ = _mm512_set1_epi32(load4(p));                                \
         a0 = _mm512_dpbusd_epi32(a0, x_, w0), a1 = _mm512_dpbusd_epi32(a1, x_, w1); \
+    } while (0)
+// A row's four groups of four bytes at o0...o3 from p, each times its own weight vector.
+#define DEEP4(p, a0, a1, a2, a3)                                                                     \
+    do {                                                                                             \
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(load4(p + o0)), w0);                          \
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(load4(p + o1)), w1);                          \
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32(load4(p + o2)), w2);                          \
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32(load4(p + o3)), w3);                          \
     } while (0)
 #define DOT4(p, a0, a1, a2, a3)                                                  \
     do {                                                                         \
@@ -257,29 +250,103 @@ __attribute__((noinline)) static void qgemm_avx512vnni_block(int rows, int k, co
         a2 = _mm512_dpbusd_epi32(a2, x_, w2), a3 = _mm512_dpbusd_epi32(a3, x_, w3); \
     } while (0)
 
+// AVX512-VNNI on one block of 16 channels (a layer of 16 or fewer, or the last block of an odd
+// count): 12 rows x 16 channels (12 accumulators, the rows' pointers in registers).
+__attribute__((noinline, target("avx512f,avx512bw,avx512vl,avx512vnni")))
+static void qgemm_avx512vnni_block(int rows, int k, const ls_qrows *src, const int8_t *b, int n0, int nr, const ls_qepilogue *e) {
+    enum { MR = 12 };
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k);
+    ls_qcursor cur = LS_QCURSOR_START;
+    for (int m0 = 0; m0 < rows; m0 += MR) {
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0, s8 = s0, s9 = s0, s10 = s0, s11 = s0;
+        const uint8_t *start[MR];
+        ls_qrows_start(start, MR, m0, rows, src, &cur);
+        for (int t = 0; t < taps; t++) {
+            const uint8_t *row[MR];
+            ls_qrows_tap(row, start, MR, m0, rows, src, t);
+            const uint8_t *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3], *r4 = row[4], *r5 = row[5];
+            const uint8_t *r6 = row[6], *r7 = row[7], *r8 = row[8], *r9 = row[9], *r10 = row[10], *r11 = row[11];
+            const int8_t *w = b + (size_t)t * groups * 64;
+            for (int g = 0; g < groups; g++, w += 64) {
+                __m512i w0 = _mm512_loadu_si512((const void *)w);
+                int o = g * 4;
+                DOT1(r0 + o, s0); DOT1(r1 + o, s1); DOT1(r2 + o, s2); DOT1(r3 + o, s3); DOT1(r4 + o, s4); DOT1(r5 + o, s5);
+                DOT1(r6 + o, s6); DOT1(r7 + o, s7); DOT1(r8 + o, s8); DOT1(r9 + o, s9); DOT1(r10 + o, s10); DOT1(r11 + o, s11);
+            }
+        }
+        __m512i s[MR] = {s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11};
+        store_block16(s, m0, rows - m0 < MR ? rows - m0 : MR, n0, nr, e);
+    }
+}
+
+// Each group of four bytes of a row as its offset from the row's start, in order (the
+// kernels that keep six rows' pointers in registers walk this list).
+static void run_offsets(const ls_qrows *src, int taps, int groups, int *at) {
+    for (int t = 0; t < taps; t++)
+        for (int g = 0; g < groups; g++) at[t * groups + g] = (src->offs ? src->offs[t] : 0) + g * 4;
+}
+
+// Where the tile's six rows start (r0...r5), and their four accumulators each, zero.
+#define SIX_ROWS_ZEROS                                                                                             \
+    const uint8_t *start[6];                                                                                       \
+    ls_qrows_start(start, 6, m0, rows, src, &cur);                                                                 \
+    const uint8_t *r0 = start[0], *r1 = start[1], *r2 = start[2], *r3 = start[3], *r4 = start[4], *r5 = start[5];  \
+    __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00; \
+    __m512i s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;                    \
+    __m512i s40 = s00, s41 = s00, s42 = s00, s43 = s00, s50 = s00, s51 = s00, s52 = s00, s53 = s00
+
+// AVX512-VNNI on one block of 16 channels, read as a conv or contiguous rows (not indirect):
+// 6 rows, each summing four groups of four bytes at once into four accumulators (24 in
+// all, added at the end: the same int32 sums), so a layer of 16 channels keeps as many
+// vpdpbusd in flight as the wide kernel. The runs are one list of offsets (`at`).
+__attribute__((noinline, target("avx512f,avx512bw,avx512vl,avx512vnni")))
+static void qgemm_avx512vnni_deep(int rows, int k, const ls_qrows *src, const int8_t *b, int n0, int nr, const ls_qepilogue *e) {
+    enum { MR = 6 };
+    int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k), steps = taps * groups, whole = steps & ~3;
+    int at[WIDE_MAX_GROUPS];
+    run_offsets(src, taps, groups, at);
+    ls_qcursor cur = LS_QCURSOR_START;
+    for (int m0 = 0; m0 < rows; m0 += MR) {
+        SIX_ROWS_ZEROS;
+        for (int i = 0; i < whole; i += 4) {
+            const int8_t *w = b + (size_t)i * 64;
+            __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + 64));
+            __m512i w2 = _mm512_loadu_si512((const void *)(w + 128)), w3 = _mm512_loadu_si512((const void *)(w + 192));
+            int o0 = at[i], o1 = at[i + 1], o2 = at[i + 2], o3 = at[i + 3];
+            DEEP4(r0, s00, s01, s02, s03); DEEP4(r1, s10, s11, s12, s13); DEEP4(r2, s20, s21, s22, s23);
+            DEEP4(r3, s30, s31, s32, s33); DEEP4(r4, s40, s41, s42, s43); DEEP4(r5, s50, s51, s52, s53);
+        }
+        for (int i = whole; i < steps; i++) {
+            __m512i w0 = _mm512_loadu_si512((const void *)(b + (size_t)i * 64));
+            int o = at[i];
+            DOT1(r0 + o, s00); DOT1(r1 + o, s10); DOT1(r2 + o, s20); DOT1(r3 + o, s30); DOT1(r4 + o, s40); DOT1(r5 + o, s50);
+        }
+        __m512i s[MR] = {_mm512_add_epi32(_mm512_add_epi32(s00, s01), _mm512_add_epi32(s02, s03)),
+                         _mm512_add_epi32(_mm512_add_epi32(s10, s11), _mm512_add_epi32(s12, s13)),
+                         _mm512_add_epi32(_mm512_add_epi32(s20, s21), _mm512_add_epi32(s22, s23)),
+                         _mm512_add_epi32(_mm512_add_epi32(s30, s31), _mm512_add_epi32(s32, s33)),
+                         _mm512_add_epi32(_mm512_add_epi32(s40, s41), _mm512_add_epi32(s42, s43)),
+                         _mm512_add_epi32(_mm512_add_epi32(s50, s51), _mm512_add_epi32(s52, s53))};
+        store_block16(s, m0, rows - m0 < MR ? rows - m0 : MR, n0, nr, e);
+    }
+}
+
 // AVX512-VNNI on four blocks (64 channels): 6 rows x 64 channels (24 accumulators), so each
 // group of four bytes loads four weight vectors and six broadcasts for 24 vpdpbusd. The
 // runs of a row are walked as one list of byte offsets from the row's start (`at`, one per
 // group of four bytes), so the loop keeps nothing but the accumulators in vector registers.
-enum { WIDE_MAX_GROUPS = 4096 };
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 __attribute__((noinline)) static void qgemm_avx512vnni_wide(int rows, int k, const ls_qrows *src, const int8_t *b0, size_t block, int n0, int nr, const ls_qepilogue *e) {
     enum { MR = 6 };
     int taps = ls_qrows_taps(src), groups = ls_qrows_groups(src, k), steps = taps * groups;
     int at[WIDE_MAX_GROUPS];
-    for (int t = 0; t < taps; t++)
-        for (int g = 0; g < groups; g++) at[t * groups + g] = (src->offs ? src->offs[t] : 0) + g * 4;
+    run_offsets(src, taps, groups, at);
     const int8_t *b1 = b0 + block, *b2 = b1 + block, *b3 = b2 + block;
     int32_t acc[MR * 64];
     ls_qcursor cur = LS_QCURSOR_START;
     for (int m0 = 0; m0 < rows; m0 += MR) {
-        const uint8_t *start[MR];
-        ls_qrows_start(start, MR, m0, rows, src, &cur);
-        const uint8_t *r0 = start[0], *r1 = start[1], *r2 = start[2], *r3 = start[3], *r4 = start[4], *r5 = start[5];
-        __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-        __m512i s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
-        __m512i s40 = s00, s41 = s00, s42 = s00, s43 = s00, s50 = s00, s51 = s00, s52 = s00, s53 = s00;
+        SIX_ROWS_ZEROS;
         for (int i = 0; i < steps; i++) {
             size_t w = (size_t)i * 64;
             int o = at[i];
@@ -374,6 +441,9 @@ void ls_qgemm_avx512vnni(int rows, int n, int k, const ls_qrows *src, const int8
         int n0 = bl * 16;
         qgemm_avx512vnni_pair(rows, k, src, packed + (size_t)bl * block, block, n0, n - n0 < 32 ? n - n0 : 32, e);
     }
-    if (bl < blocks) qgemm_avx512vnni_block(rows, k, src, packed + (size_t)bl * block, bl * 16, n - bl * 16, e);
+    if (bl == blocks) return;
+    const int8_t *last = packed + (size_t)bl * block;
+    if (wide) qgemm_avx512vnni_deep(rows, k, src, last, bl * 16, n - bl * 16, e);
+    else qgemm_avx512vnni_block(rows, k, src, last, bl * 16, n - bl * 16, e);
 }
 #endif
