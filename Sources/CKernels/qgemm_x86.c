@@ -1,5 +1,5 @@
 // The x86 variants of the int8 GEMM, each compiled for its own instruction set with a target
-// attribute (the file itself is built for the baseline): a tile of MR rows x 16 or 32
+// attribute (the file itself is built for the baseline): a tile of MR rows x 16, 32 or 64
 // channels is summed in registers over K, then requantized: in registers where the tile's
 // channels are whole vectors (AVX-512), else stored to a small buffer and handed to the
 // vector or scalar epilogue, all with the same operations in the same order. Rows past the

@@ -73,6 +73,8 @@ struct ModelsCommand: ParsableCommand {
         func run() throws {
             guard let s = Stage(rawValue: stage) else { throw ValidationError("--stage must be 1 or 2") }
             let (_, registry) = try options.open(product: product.product)
+            // a version of a live file another product owns could never be promoted here
+            try registry.checkWritable(s)
             let m = try registry.register(file: file, stage: s)
             print("registered stage \(m.stage) \(m.version) of \(registry.productName) as \(m.status.rawValue); `linesight models promote \(m.version)` puts it live")
         }

@@ -79,6 +79,11 @@ struct QuantizeCommand: ParsableCommand {
         try PretrainCommand.checkWritable(destination)
         var folder = calibrate ?? "", source = calibrate.map { "folder \($0)" } ?? ""
         let line = try config.map { try Self.openRegistry($0, model: model) }
+        if let (_, registry) = line {
+            // refused before calibrating: the champion's live file is another product's to write
+            let version = String(try Hashing.sha256(file: model).prefix(12))
+            for stage in [Stage.one, .two] where try registry.champion(stage)?.version == version { try registry.checkWritable(stage) }
+        }
         if let (cfg, registry) = line, calibrate == nil {
             let (dir, n) = try FirstTraining.exportPretrainingFrames(cfg, registry.store, product: registry.product)
             print("calibrating on \(n.good) frames the daemon kept for \(registry.productName) (\(cfg.database)), exported to \(dir)")

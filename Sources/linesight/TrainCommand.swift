@@ -142,6 +142,9 @@ struct TrainCommand: ParsableCommand {
         var data = self.data
         if let config {
             let (cfg, registry) = try RegistryOptions.open(config, product: product.product)
+            // refused before the labels are exported or anything trained (FirstTraining checks again)
+            try registry.checkWritable(.one)
+            try registry.checkWritable(.two)
             let promotion = Promotion(registry: registry, who: "linesight train (\(whoAmI()))")
             destination = .registry(promotion)
             if labels {

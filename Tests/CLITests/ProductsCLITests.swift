@@ -152,7 +152,15 @@ struct ProductsCLITests {
                 "\(r.out.suffix(300)) \(r.err.suffix(600))")
         #expect(!r.out.contains("epoch"), "refused before any training: \(r.out.suffix(300))")
         #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live)
-        let left = try FileManager.default.contentsOfDirectory(atPath: h.dir + "/models").filter { $0.hasPrefix("trained-") }
-        #expect(left.isEmpty, "no half-made model folder: \(left)")
+        // from the line's labels too: refused before any frame is exported
+        let labels = try CLI.run(["train", "--labels", "--product", "heavy", "--epochs", "1", "--config", h.dir + "/linesight.toml"])
+        #expect(labels.status != 0 && labels.err.contains("which owns it"), "\(labels.err.suffix(400))")
+        // a stage-2 version for heavy could never be promoted: refused at registration
+        let register = try CLI.run(["models", "register", h.dir + "/models/stage2.safetensors", "--stage", "2", "--product", "heavy",
+                                    "--config", h.dir + "/linesight.toml"])
+        #expect(register.status != 0 && register.err.contains("which owns it"), "\(register.err.suffix(400))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live)
+        let left = try FileManager.default.contentsOfDirectory(atPath: h.dir + "/models").filter { $0.hasPrefix("trained-") || $0.hasPrefix("train-labels") }
+        #expect(left.isEmpty, "no half-made model or label folder: \(left)")
     }
 }

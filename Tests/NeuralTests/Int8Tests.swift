@@ -22,9 +22,14 @@ struct Int8KernelTests {
         Case(rows: 100, n: 10, k: 8, residual: true, relu: true, floats: true),
         Case(rows: 77, n: 96, k: 200, residual: true, relu: true, floats: false),
         Case(rows: 32, n: 17, k: 64, residual: false, relu: false, floats: true),
-        // four blocks, the last part full: the 6 x 64 kernel's partial tile
+        // four blocks, the last one partial: the 6 x 64 kernel's partial tile
         Case(rows: 11, n: 60, k: 36, residual: true, relu: true, floats: false),
         Case(rows: 25, n: 128, k: 96, residual: false, relu: true, floats: true),
+        // 6 x 64, then 8 x 32 full, then one block (64 + 32 + 16); 6 x 64, then a partial 8 x 32 (64 + 20)
+        Case(rows: 19, n: 112, k: 48, residual: true, relu: false, floats: false),
+        Case(rows: 14, n: 84, k: 64, residual: false, relu: true, floats: false),
+        // more than 4,096 groups of four bytes a row: the 8 x 32 and block kernels on contiguous rows
+        Case(rows: 7, n: 48, k: 16_400, residual: false, relu: false, floats: true),
     ]
 
     /// What one output must be: the epilogue's formula in Swift, in the same float steps.
