@@ -128,8 +128,8 @@ public struct LineConfig: Sendable {
         let id = key.isEmpty ? mainProduct : key
         guard let mine = products.firstIndex(where: { $0.id == id }) else { return [:] }
         var out: [Stage: String] = [:]
+        let paths = products[mine].models
         for earlier in products[..<mine] {
-            let paths = products[mine].models
             if out[.one] == nil, same(paths.stage1, earlier.models.stage1) { out[.one] = earlier.id }
             if out[.two] == nil, same(paths.stage2, earlier.models.stage2) { out[.two] = earlier.id }
         }
