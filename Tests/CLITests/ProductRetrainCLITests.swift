@@ -132,5 +132,17 @@ struct ProductRetrainCLITests {
         let registered = try store.models().map { "\($0.version):\($0.product)" }
         #expect(try store.models(product: "heavy").count == heavyModels + 1 && store.models(product: "").count == mainModels,
                 "the int8 challenger is the product's: \(registered)")
+
+        // the config now gives heavy the [models] set's stage 2: heavy's retrain leaves that file to its owner, and
+        // heavy's own stage-2 versions cannot go live onto it
+        let shared = try String(contentsOfFile: dir + "/line.toml", encoding: .utf8)
+            .replacingOccurrences(of: "stage2 = \"models/heavy-stage2.safetensors\"", with: "stage2 = \"models/stage2.safetensors\"")
+        try shared.write(toFile: dir + "/line.toml", atomically: true, encoding: .utf8)
+        let liveTwo = try Hashing.sha256(file: dir + "/models/stage2.safetensors")
+        let sharing = try CLI.run(["retrain", "--product", "heavy", "--data", dir + "/new", "--epochs", "1", "--dry-run"] + lenient + cfg + small)
+        #expect(sharing.status == 0 && sharing.out.contains("stage 2 kept: its live file is product 'default''s too"), "\(sharing.out)\(sharing.err)")
+        let rollback = try CLI.run(["models", "rollback", "--stage", "2", "--product", "heavy"] + cfg)
+        #expect(rollback.status != 0 && rollback.err.contains("is also product 'default''s, which owns it"), "\(rollback.out)\(rollback.err)")
+        #expect(try Hashing.sha256(file: dir + "/models/stage2.safetensors") == liveTwo, "the owner's live stage 2 is untouched")
     }
 }
