@@ -143,6 +143,9 @@ struct ProductRetrainCLITests {
         #expect(sharing.status == 0 && sharing.out.contains("stage 2 kept: its live file is product 'default''s too"), "\(sharing.out)\(sharing.err)")
         let rollback = try CLI.run(["models", "rollback", "--stage", "2", "--product", "heavy"] + cfg)
         #expect(rollback.status != 0 && rollback.err.contains("is also product 'default''s, which owns it"), "\(rollback.out)\(rollback.err)")
+        let heavyStageTwo = try #require(try store.champion(stage: 2, product: "heavy"))
+        let int8Two = try CLI.run(["quantize", "--model", heavyStageTwo.file, "--out", dir + "/heavy-two-int8.safetensors", "--frames", "40"] + cfg + small)
+        #expect(int8Two.status != 0 && int8Two.err.contains("which owns it") && !int8Two.out.contains("calibrating"), "refused before calibrating: \(int8Two.out)\(int8Two.err)")
         #expect(try Hashing.sha256(file: dir + "/models/stage2.safetensors") == liveTwo, "the owner's live stage 2 is untouched")
     }
 }
