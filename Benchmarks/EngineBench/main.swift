@@ -18,7 +18,8 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --int8 DIR [--rounds N] [--quick]
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
-           linesight-bench --ab-int8-patches small|resnet18 [--batch N]
+           linesight-bench --profile-int8 small|resnet18 [--batch N]
+       linesight-bench --ab-int8-patches small|resnet18 [--batch N]
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
@@ -163,21 +164,39 @@ if let i = args.firstIndex(of: "--profile-infer") {
     for _ in 0..<10 { log(String(format: "window median %.3f ms", median(timed(seconds: 1) { _ = net.predict(x) }) * 1000)) }
     exit(0)
 }
-if let i = args.firstIndex(of: "--ab-int8-patches") {
-    // Batch-N latency of the int8 network with its patches read each way (`PatchReading`:
-    // padded, pointers, copies), calls interleaved so that the host's drift hits all alike.
-    let spec = args[i + 1] == "resnet18" ? r18 : small
-    let batch = Int(option("--batch", "1"))!
+/// A network of `spec` (seed 1), its int8 ranges calibrated as `--int8` does, and a batch of
+/// the calibration frames.
+func calibratedBatch(_ spec: NetworkSpec, batch: Int) throws -> (Network, Quantization, Tensor) {
     let net = try Network(spec, seed: 1)
     let frames = try calibrationFrames(spec.input, count: 16).map { $0.map { ($0 - 0.5) / 0.25 } }
     let q = try compute.run { try Calibrator(method: .percentile, percentile: 99.99).calibrate(net, frames: frames) }
+    let x = Tensor(spec.input, batch: batch)
+    for b in 0..<batch {
+        frames[b % frames.count].withUnsafeBufferPointer { x.data.advanced(by: b * spec.input.count).update(from: $0.baseAddress!, count: spec.input.count) }
+    }
+    return (net, q, x)
+}
+if let i = args.firstIndex(of: "--profile-int8") {
+    // Where the time of an int8 prediction goes, step by step (calibrated as `--int8` does).
+    let (net, q, x) = try calibratedBatch(args[i + 1] == "resnet18" ? r18 : small, batch: Int(option("--batch", "1"))!)
+    let qnet = try QuantizedNetwork(net, quantization: q, compute: compute)
+    for _ in 0..<3 {
+        let steps = qnet.profile(x, repeats: 50)
+        for (step, seconds) in steps { log(String(format: "%8.3f ms  ", seconds * 1000) + step) }
+        log(String(format: "%8.3f ms  sum of steps", steps.reduce(0) { $0 + $1.seconds } * 1000))
+        log(String(format: "%8.3f ms  a whole prediction (median)", median(timed(seconds: 1) { _ = qnet.predict(x) }) * 1000))
+    }
+    exit(0)
+}
+if let i = args.firstIndex(of: "--ab-int8-patches") {
+    // Batch-N latency of the int8 network with its patches read each way (`PatchReading`:
+    // padded, pointers, copies), calls interleaved so that the host's drift hits all alike.
+    let (net, q, x) = try calibratedBatch(args[i + 1] == "resnet18" ? r18 : small, batch: Int(option("--batch", "1"))!)
     let nets = try PatchReading.allCases.map { way in
         let n = try QuantizedNetwork(net, quantization: q, compute: compute)
         n.patchReading = way
         return n
     }
-    let x = Tensor(spec.input, batch: batch)
-    for b in 0..<batch { frames[b % frames.count].withUnsafeBufferPointer { x.data.advanced(by: b * spec.input.count).update(from: $0.baseAddress!, count: spec.input.count) } }
     let t = interleaved(nets.map { net in { _ = net.predict(x) } })
     log(String(format: "padded %.3f ms, pointers %.3f ms, copies %.3f ms; pointers/padded %.3f, copies/padded %.3f (medians of %d)",
                median(t[0]) * 1000, median(t[1]) * 1000, median(t[2]) * 1000,

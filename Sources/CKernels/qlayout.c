@@ -148,6 +148,15 @@ void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8
                 _mm_storeu_si128((__m128i *)(out + (size_t)p * 8 + 16), _mm_unpackhi_epi32(word[0], word[1]));
             }
         }
+    } else if (ldo == 1 && c == 1) {
+        // a gray image: four pixels' bytes at a time
+        for (; p + 4 <= plane; p += 4) {
+            __m128i word[2];
+            quantize_four(x, c, plane, p, inv, zp, word);
+            __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(word[0], word[0]), word[0]);
+            int32_t v = _mm_cvtsi128_si32(bytes);
+            memcpy(out + p, &v, 4);
+        }
     } else if (ldo == 3 && c == 3) {
         // an RGB image, packed: the four words' low three bytes, back to back (12 bytes, no more)
         for (; p + 4 <= plane; p += 4) {
@@ -173,5 +182,24 @@ void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, 
     for (int ch = 0; ch < c; ch++) {
         float *dst = out + (size_t)ch * plane;
         for (int p = 0; p < plane; p++) dst[p] = (float)((int)x[(size_t)p * ldx + ch] - zp) * scale;
+    }
+}
+
+void ls_dequantize_mean_u8(const uint8_t *x, int c, int plane, int ldx, float scale, int zp, float *out) {
+    enum { CH = 256, SPAN = 1 << 23 };  // 2^23 bytes of 255 at most sum below 2^31
+    for (int c0 = 0; c0 < c; c0 += CH) {
+        int cn = c - c0 < CH ? c - c0 : CH;
+        int64_t total[CH] = {0};
+        for (int p0 = 0; p0 < plane; p0 += SPAN) {
+            int pn = plane - p0 < SPAN ? plane - p0 : SPAN;
+            int32_t sum[CH] = {0};
+            for (int p = 0; p < pn; p++) {
+                const uint8_t *px = x + (size_t)(p0 + p) * ldx + c0;
+                for (int ch = 0; ch < cn; ch++) sum[ch] += px[ch];
+            }
+            for (int ch = 0; ch < cn; ch++) total[ch] += sum[ch];
+        }
+        for (int ch = 0; ch < cn; ch++)
+            out[c0 + ch] = (float)((double)(total[ch] - (int64_t)zp * plane) / plane * scale);
     }
 }

@@ -196,3 +196,23 @@ extension Int8KernelTests {
         }
     }
 }
+
+extension Int8KernelTests {
+    @Test("the channel means of bytes (the int8 tail's global pool) == the mean of the dequantized plane, past 256 channels, with padding bytes")
+    func dequantizeMean() {
+        var rng = SeededGenerator(seed: 37)
+        for (c, plane) in [(1, 49), (3, 7), (4, 1), (17, 64), (300, 9)] {
+            let ldx = c < 4 ? c : (c + 3) / 4 * 4 + 4, scale: Float = 0.0213, zp = 131
+            let bytes = (0..<(plane * ldx)).map { _ in UInt8(rng.next() % 256) }
+            var plain = [Float](repeating: 0, count: c * plane), means = [Float](repeating: .nan, count: c)
+            bytes.withUnsafeBufferPointer { b in
+                plain.withUnsafeMutableBufferPointer { ls_dequantize_u8(b.baseAddress, Int32(c), Int32(plane), Int32(ldx), scale, Int32(zp), $0.baseAddress) }
+                means.withUnsafeMutableBufferPointer { ls_dequantize_mean_u8(b.baseAddress, Int32(c), Int32(plane), Int32(ldx), scale, Int32(zp), $0.baseAddress) }
+            }
+            for ch in 0..<c {
+                let want = (0..<plane).reduce(0.0) { $0 + Double(plain[ch * plane + $1]) } / Double(plane)
+                #expect(abs(Double(means[ch]) - want) <= 1e-5 * max(1, abs(want)), "c \(c) channel \(ch): \(means[ch]) != \(want)")
+            }
+        }
+    }
+}

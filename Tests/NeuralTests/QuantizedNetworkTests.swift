@@ -84,6 +84,30 @@ struct QuantizedNetworkTests {
         #expect(int8 != reference, "\(name): int8 equal to fp32 to the bit: did it run in fp32?")
     }
 
+    @Test("the tail's global average pool on the bytes gives the logits and embedding of the dequantized map's pool")
+    func poolOnBytes() throws {
+        let spec = Zoo.smallResNet(input: Shape(1, 32, 32), classes: 3, depth: 8, width: 8, stemPool: false, globalPool: .avg)
+        let net = try Self.randomized(spec, seed: 41)
+        let q = try Calibrator(method: .minmax, percentile: 99.99).calibrate(net, frames: Self.frames(spec.input, count: 8, seed: 5), batch: 8)
+        let qn = try QuantizedNetwork(net, quantization: q)
+        #expect(qn.poolsBytes)
+        var ways: [[Float]] = []
+        for onBytes in [true, false] {
+            qn.poolOnBytes = onBytes
+            #expect(qn.poolsBytes == onBytes)
+            var row: [Float] = []
+            for f in Self.frames(spec.input, count: 4, seed: 77) {
+                let (logits, embedding) = f.withUnsafeBufferPointer { qn.predictWithEmbedding(sample: $0.baseAddress!, flipAveraged: true) }
+                #expect(embedding?.count == 8 * 4, "the embedding is the last stage's channels")
+                row += logits + (embedding ?? [])
+            }
+            ways.append(row)
+        }
+        let worst = zip(ways[0], ways[1]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+        #expect(worst <= 1e-5, "pooled on bytes and on the dequantized map differ by \(worst)")
+        #expect(ways[0].contains { $0 != 0 })
+    }
+
     @Test("the methods pick sensible ranges; entropy and percentile clip a long tail")
     func methods() throws {
         var rng = SeededGenerator(seed: 1)

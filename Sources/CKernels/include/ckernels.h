@@ -97,6 +97,9 @@ void ls_qpool_u8(const uint8_t *x, int h, int w, int c, int ldx, int zx, int k, 
 void ls_quantize_u8(const float *x, int c, int plane, float scale, int zp, uint8_t *out, int ldo);
 // NHWC bytes (ldx apart) to fp32 NCHW: (q - zp) * scale.
 void ls_dequantize_u8(const uint8_t *x, int c, int plane, int ldx, float scale, int zp, float *out);
+// NHWC bytes (ldx apart) to each channel's fp32 mean over the plane: scale * (mean(q) - zp),
+// summed exactly in integers (ls_dequantize_u8 and then the mean of the plane, at once).
+void ls_dequantize_mean_u8(const uint8_t *x, int c, int plane, int ldx, float scale, int zp, float *out);
 
 // Depthwise conv of one NHWC image, output rows [row0, row0 + rows): x is [h][w] pixels of
 // `ldx` bytes (c channels, zero point zx), wt is [k * k][c] int8 (tap-major), out pixel m =

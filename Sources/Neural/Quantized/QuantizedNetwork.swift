@@ -16,6 +16,7 @@ public final class QuantizedNetwork {
     let input: QTensor
     let bodyInputShape: Shape
     private var dequantized: Tensor?
+    private var pooled: Tensor?
     var headInput: Tensor?
     var mirrored: Tensor?
 
@@ -120,8 +121,23 @@ public final class QuantizedNetwork {
         quantize(x)
         var q = input
         for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
-        let y = Embedding.run(tail[...], dequantize(q), capture: capture ? Embedding.poolIndex(tail) : nil, group: group, into: &rows)
-        return y.array
+        return finish(q, capture: capture, group: group, into: &rows).array
+    }
+
+    /// Whether the tail starts with a global average pool, which then runs on the body's
+    /// bytes (`ls_dequantize_mean_u8`: each channel's mean summed in integers, no fp32 map).
+    var poolsBytes: Bool { poolOnBytes && tail.first is GlobalAvgPool }
+    /// Off: the tail's pool runs on the dequantized map (the tests compare the two ways).
+    var poolOnBytes = true
+
+    /// The tail on the body's last bytes: their channel means when it starts with the
+    /// global average pool, else their dequantized map.
+    private func finish(_ q: QTensor, capture: Bool, group: Int, into rows: inout [[Float]]) -> Tensor {
+        let pool = capture ? Embedding.poolIndex(tail) : nil
+        guard poolsBytes else { return Embedding.run(tail[...], dequantize(q), capture: pool, group: group, into: &rows) }
+        let pooled = dequantizeMean(q)
+        if pool == 0 { rows = Embedding.mean(pooled, group: group) }
+        return Embedding.run(tail.dropFirst(), pooled, capture: pool, group: group, into: &rows)
     }
 
     /// Median seconds of each step of a prediction of `batch`, in network order: where the
@@ -148,8 +164,13 @@ public final class QuantizedNetwork {
                     q = u.output
                 }
                 var y = batch
-                timed("dequantize") { y = dequantize(q) }
-                timed("fp32 tail (\(tail.count) layers)") { for l in tail { y = l.forward(y, mode: .eval) } }
+                if poolsBytes {
+                    timed("dequantize and pool") { y = dequantizeMean(q) }
+                    timed("fp32 tail (\(tail.count - 1) layers)") { for l in tail.dropFirst() { y = l.forward(y, mode: .eval) } }
+                } else {
+                    timed("dequantize") { y = dequantize(q) }
+                    timed("fp32 tail (\(tail.count) layers)") { for l in tail { y = l.forward(y, mode: .eval) } }
+                }
             }
         }
         return zip(names, times).map { ($0, $1.sorted()[$1.count / 2]) }
@@ -186,6 +207,24 @@ public final class QuantizedNetwork {
                 }
             }
         }
+    }
+
+    /// Each image's channel means of the body's last bytes, as the tail's global average pool
+    /// would give them from the dequantized map (`[N, C]`).
+    private func dequantizeMean(_ q: QTensor) -> Tensor {
+        let s = q.shape, plane = s.height * s.width
+        let y = pooled?.batch == q.batch ? pooled! : Tensor(Shape(s.channels), batch: q.batch)
+        pooled = y
+        let scale = q.range.scale, zero = q.range.zeroPoint, stride = q.pixelStride
+        q.withBytes { src in
+            Parallel.forEachChunk(q.batch, work: q.batch * plane * stride) { range in
+                for b in range {
+                    ls_dequantize_mean_u8(src + b * plane * stride, Int32(s.channels), Int32(plane), Int32(stride), scale, Int32(zero),
+                                          y.data + b * s.channels)
+                }
+            }
+        }
+        return y
     }
 
     /// The body's last bytes back to fp32 NCHW for the tail.
