@@ -41,8 +41,7 @@ public final class FirstTraining {
     }
 
     public func run(to destination: Destination) throws -> Outcome {
-        let trainer = StagedTrainer(directory: data, options: options)
-        (trainer.onStage, trainer.onLoad, trainer.onBatch, trainer.onEpoch) = (onStage, onLoad, onBatch, onEpoch)
+        var options = self.options
         let started = Date()
         let folder: String
         switch destination {
@@ -50,9 +49,11 @@ public final class FirstTraining {
         case .registry(let p):
             // refused before hours of training: a live file another product owns is not this one's to replace
             try p.registry.checkWritable(.one)
-            try p.registry.checkWritable(.two)
+            if let stage = try Self.sharedStageTwo(p.registry) { options.stageTwo = stage }
             folder = p.workPath("trained-" + Promotion.stamp())
         }
+        let trainer = StagedTrainer(directory: data, options: options)
+        (trainer.onStage, trainer.onLoad, trainer.onBatch, trainer.onEpoch) = (onStage, onLoad, onBatch, onEpoch)
         let r = try trainer.run()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let s1 = folder + "/stage1.safetensors", s2 = r.stage2 == nil ? nil : folder + "/stage2.safetensors"
@@ -67,6 +68,19 @@ public final class FirstTraining {
         let golden = promotion.golden
         if try golden.freezeIfAbsent(dataDirectory: data, items: r.testItems) { outcome.goldenFrozen = golden.path }
         return outcome
+    }
+
+    /// A stage 2 this set shares with the product that owns it (`ModelRegistry.borrowed`): a
+    /// first training trains stage 1 alone and leaves that file to its owner, its thresholds
+    /// picked with it when it settles the unsure parts. Nil when the set's stage 2 is its own;
+    /// refused when the owner has no live stage 2 yet.
+    public static func sharedStageTwo(_ registry: ModelRegistry) throws -> StagedOptions.StageTwoSource? {
+        guard let owner = registry.borrowed[.two] else { return nil }
+        let path = try registry.livePath(.two)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw LifecycleError.invalidInput("\(registry.productName) shares its stage 2, \(path), with product '\(owner)', which owns it and has not trained it yet: train '\(owner)' first (its stage 2 is then \(registry.productName)'s too), or give \(registry.productName) its own stage2 path in the config")
+        }
+        return .live(path: path, settlesUnsure: registry.paths.unsure == .stage2)
     }
 
     /// The current labels of a line's database as an ImageFolder tree for a first training

@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Stage 1 scores each image as the mean of its four flips (original, left-right, top-bottom, both), in calibration, thresholds and the daemon alike: steadier on faint defects at four times stage 1's compute (--no-flip-average: one pass).")
     var flipAverage = true
     @OptionGroup var network: NetworkOptions
-    @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on.")
+    @Option(help: "A line config; the models are registered and promoted to its model paths, and the test split becomes the golden set that retraining is judged on. A product whose stage2 path is another product's (shared in the config) trains stage 1 alone, its thresholds picked with that live stage 2.")
     var config: String?
     @OptionGroup var product: ProductOption
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
@@ -142,9 +142,10 @@ struct TrainCommand: ParsableCommand {
         var data = self.data
         if let config {
             let (cfg, registry) = try RegistryOptions.open(config, product: product.product)
-            // refused before the labels are exported or anything trained (FirstTraining checks again)
+            // refused before the labels are exported or anything trained (FirstTraining checks again);
+            // a stage 2 shared with its owner is left to it, stage 1 trained beside it
             try registry.checkWritable(.one)
-            try registry.checkWritable(.two)
+            _ = try FirstTraining.sharedStageTwo(registry)
             let promotion = Promotion(registry: registry, who: "linesight train (\(whoAmI()))")
             destination = .registry(promotion)
             if labels {

@@ -140,27 +140,47 @@ struct ProductsCLITests {
         #expect(history.first?.product == "heavy" && history.first?.by == "mqtt", "\(history)")
     }
 
-    @Test("a stage 2 the config gives two products is [models]'s: training it for the other is refused before it starts, the live file unchanged")
+    @Test("a stage 2 the config gives two products is [models]'s: the other's first training trains stage 1 beside it, its file and registry untouched")
     func sharedStageTwoHasOneOwner() throws {
         let h = try Self.harness("products-shared")
         defer { try? FileManager.default.removeItem(atPath: h.dir) }
         let live = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors"))
+        let heavyBefore = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/heavy-stage1.safetensors"))
         #expect(try CLI.run(["synth", "--out", h.dir + "/parts", "--count", "40", "--size", "64x48"]).status == 0)
-        let r = try CLI.run(["train", "--data", h.dir + "/parts", "--product", "heavy", "--input-size", "32", "--epochs", "1", "--width", "4",
-                             "--config", h.dir + "/linesight.toml"])
-        #expect(r.status != 0 && r.err.contains("is also product 'default''s, which owns it") && r.err.contains("its own stage2 path"),
-                "\(r.out.suffix(300)) \(r.err.suffix(600))")
-        #expect(!r.out.contains("epoch"), "refused before any training: \(r.out.suffix(300))")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live)
-        // from the line's labels too: refused before any frame is exported
-        let labels = try CLI.run(["train", "--labels", "--product", "heavy", "--epochs", "1", "--config", h.dir + "/linesight.toml"])
-        #expect(labels.status != 0 && labels.err.contains("which owns it"), "\(labels.err.suffix(400))")
+        let cfg = ["--config", h.dir + "/linesight.toml"]
+        let train = ["train", "--data", h.dir + "/parts", "--product", "heavy", "--input-size", "32", "--colour", "gray", "--epochs", "1", "--width", "4"] + cfg
+        // the owner has no live stage 2 yet: refused before any training, nothing left behind
+        try FileManager.default.moveItem(atPath: h.dir + "/models/stage2.safetensors", toPath: h.dir + "/stage2.away")
+        let early = try CLI.run(train)
+        try FileManager.default.moveItem(atPath: h.dir + "/stage2.away", toPath: h.dir + "/models/stage2.safetensors")
+        #expect(early.status != 0 && early.err.contains("which owns it and has not trained it yet") && early.err.contains("train 'default' first"),
+                "\(early.out.suffix(300)) \(early.err.suffix(600))")
+        #expect(!early.out.contains("epoch"), "refused before any training: \(early.out.suffix(300))")
+        // stage 1 alone, its thresholds picked with the owner's live stage 2 settling the unsure parts
+        let r = try CLI.run(train)
+        #expect(r.status == 0, "\(r.out.suffix(600)) \(r.err.suffix(600))")
+        #expect(r.out.contains("stage 2: not trained; the line's") && r.out.contains("settles the unsure parts: stage 1's thresholds are picked with it"),
+                "\(r.out.suffix(1500))")
+        #expect(r.out.contains("the line on test (stage 1, stage 2 settles the unsure)"), "the line's figures with the shared stage 2: \(r.out.suffix(1500))")
+        let promoted = r.out.split(separator: "\n").filter { $0.hasPrefix("registered and promoted") }
+        #expect(promoted.count == 1 && promoted.allSatisfy { $0.contains("stage 1 ") && !$0.contains("stage 2") }, "\(promoted)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live, "the owner's live stage 2 untouched")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/heavy-stage1.safetensors")) != heavyBefore, "heavy's new stage 1 is live")
+        let heavy = try Store(path: h.dir + "/data/inspection.sqlite").models(product: "heavy")
+        #expect(heavy.filter { $0.stage == 1 && $0.status == .champion }.count == 1 && !heavy.contains { $0.stage == 2 },
+                "heavy's registry holds its stage 1 and no stage 2: \(heavy.map { ($0.stage, $0.status) })")
+        // from the line's labels: no longer refused for the shared stage 2 (heavy has no labels yet)
+        let labels = try CLI.run(["train", "--labels", "--product", "heavy", "--epochs", "1"] + cfg)
+        #expect(labels.status != 0 && labels.err.contains("no labeled frames of product 'heavy'") && !labels.err.contains("which owns it"),
+                "\(labels.err.suffix(400))")
         // a stage-2 version for heavy could never be promoted: refused at registration
-        let register = try CLI.run(["models", "register", h.dir + "/models/stage2.safetensors", "--stage", "2", "--product", "heavy",
-                                    "--config", h.dir + "/linesight.toml"])
+        let register = try CLI.run(["models", "register", h.dir + "/models/stage2.safetensors", "--stage", "2", "--product", "heavy"] + cfg)
         #expect(register.status != 0 && register.err.contains("which owns it"), "\(register.err.suffix(400))")
         #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live)
         let left = try FileManager.default.contentsOfDirectory(atPath: h.dir + "/models").filter { $0.hasPrefix("trained-") || $0.hasPrefix("train-labels") }
-        #expect(left.isEmpty, "no half-made model or label folder: \(left)")
+        #expect(left.count == 1 && left.allSatisfy { $0.hasPrefix("trained-") }, "the one training's folder, no half-made model or label folder: \(left)")
+        let folder = h.dir + "/models/" + (left.first ?? "?")
+        #expect(FileManager.default.fileExists(atPath: folder + "/stage1.safetensors") && !FileManager.default.fileExists(atPath: folder + "/stage2.safetensors"),
+                "stage 1 alone was trained and written")
     }
 }

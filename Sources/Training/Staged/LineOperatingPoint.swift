@@ -1,4 +1,5 @@
 import Foundation
+import Neural
 
 /// The line's operating point, chosen for the line as a whole: the stage-1 pass and fail
 /// thresholds and a floor under stage 2's per-kind thresholds, picked together on the
@@ -67,5 +68,42 @@ public enum LineOperatingPoint {
         }
         // p = f = 0 fails every part: always within the allowed escapes
         return best!.choice
+    }
+}
+
+/// A stage-2 model file the line runs, scoring images as the daemon does (sigmoids of its
+/// flip-averaged logits when its metadata says so) at its own per-kind thresholds: what
+/// stage 1's thresholds are picked with when stage 2 is not trained in the same run (a retrain
+/// of stage 1, a first training beside another product's shared stage 2).
+struct LiveStageTwo {
+    let network: Network
+    let metadata: ModelMetadata
+
+    /// Nil when the file is not a multi-label model of `input` (its scores would not be
+    /// those of the same images: stage 1's thresholds are then picked for stage 1 alone).
+    init?(path: String, input: Shape) throws {
+        let (net, meta) = try ModelFile.load(path: path)
+        guard meta.task == .multilabel, meta.spec.input == input else { return nil }
+        (network, metadata) = (net, meta)
+    }
+
+    /// Each image's kind scores.
+    func scores(_ d: ImageDataset) -> [[Float]] {
+        let norm = Normalization(mean: metadata.normalization.mean, std: metadata.normalization.std)
+        return logits(network, on: d, normalization: norm, flipAverage: metadata.flipAverage == true).map { $0.map { 1 / (1 + exp(-$0)) } }
+    }
+
+    /// Its per-kind thresholds, in its kinds' order.
+    var kindThresholds: [Double] {
+        let perKind = metadata.perKindDefectThresholds, flat = metadata.thresholds["defect"] ?? 0.5
+        return metadata.classes.map { perKind[$0] ?? flat }
+    }
+
+    /// Stage 1's operating point with this stage 2 settling the parts between the thresholds
+    /// (no floor: the kind thresholds are stage 2's to keep), on parts whose calibrated
+    /// stage-1 P(defect) is `stage1`.
+    func pick(_ d: ImageDataset, stage1: [Double], passIndex: Int32, targetRecall: Double) -> LineOperatingPoint.Choice {
+        LineOperatingPoint.pick(stage1: stage1, stage2: scores(d), kindThresholds: kindThresholds,
+                                defective: d.labels.map { $0 != passIndex }, targetRecall: targetRecall, floors: [0])
     }
 }

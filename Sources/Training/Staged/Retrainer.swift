@@ -165,14 +165,7 @@ public final class Retrainer {
     /// stage 2 is not a multi-label model of stage 1's input.
     static func lineThresholds(stageTwo path: String, _ calib: ImageDataset, stage1: [Double], passIndex: Int32,
                                targetRecall: Double) throws -> PickedThresholds? {
-        let (net, meta) = try ModelFile.load(path: path)
-        guard meta.task == .multilabel, meta.spec.input == calib.shape else { return nil }
-        let norm = Normalization(mean: meta.normalization.mean, std: meta.normalization.std)
-        let scores = logits(net, on: calib, normalization: norm, flipAverage: meta.flipAverage == true).map { $0.map { 1 / (1 + exp(-$0)) } }
-        let perKind = meta.perKindDefectThresholds, flat = meta.thresholds["defect"] ?? 0.5
-        let choice = LineOperatingPoint.pick(stage1: stage1, stage2: scores, kindThresholds: meta.classes.map { perKind[$0] ?? flat },
-                                             defective: calib.labels.map { $0 != passIndex }, targetRecall: targetRecall, floors: [0])
-        return choice.thresholds
+        try LiveStageTwo(path: path, input: calib.shape)?.pick(calib, stage1: stage1, passIndex: passIndex, targetRecall: targetRecall).thresholds
     }
 
     /// The new labeled images (golden ones left out) and the replay sample of older data.

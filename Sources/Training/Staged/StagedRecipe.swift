@@ -227,7 +227,19 @@ public struct StagedOptions: Equatable, Sendable {
     public var distillWeight: Float = 0.5
     /// What `linesight retrain` fine-tunes in stage 2 (see `StageTwoRetraining`).
     public var retrainStageTwo: StageTwoRetraining = .head
+    /// Stage 2 trained here, or one the line already runs (`StageTwoSource`).
+    public var stageTwo: StageTwoSource = .train
     public enum FineTune: String, Sendable, CaseIterable { case all, head }
+    /// Where a first training's stage 2 comes from.
+    public enum StageTwoSource: Equatable, Sendable {
+        /// Trained from the data's defect kinds (none when the data has none).
+        case train
+        /// The stage-2 model file a line already runs for this model set: another product's,
+        /// shared in the config, which that product trains. Stage 1 alone is trained; with
+        /// `settlesUnsure` (the daemon's `stage2` rule) its pass and fail thresholds are
+        /// picked with that model settling the parts between them, as the daemon decides.
+        case live(path: String, settlesUnsure: Bool)
+    }
     public init() {}
 
     /// The network of either stage for `input` and `classes`, the input filter in front.

@@ -65,6 +65,25 @@ extension StagedTrainer {
                         operatingPoint: point)
     }
 
+    /// Stage 1's line beside a stage 2 the line already runs (`StagedOptions.StageTwoSource.live`,
+    /// `live` nil when it does not take stage 1's input or does not settle the unsure): stage 1's
+    /// thresholds picked with it settling the parts between them, and the line's decision on
+    /// every test part; else stage 1's own thresholds.
+    func withLiveStageTwo(_ live: LiveStageTwo?, path: String, settlesUnsure: Bool, _ one: StageOne, _ cal: Calibration)
+        -> (Calibration, (line: LineDecisionReport, point: LineOperatingPoint.Choice)?) {
+        guard let live else {
+            onStage?("stage 2: not trained; the line runs \(path), another product's (shared in the config), "
+                     + (settlesUnsure ? "which takes other images than stage 1: stage 1's thresholds are picked for stage 1 alone"
+                                      : "and stage 1 decides the unsure parts alone (the config's unsure rule): its thresholds are its own"), 0, 0)
+            return (cal, nil)
+        }
+        let point = live.pick(one.validation, stage1: cal.validationProbabilities, passIndex: 0, targetRecall: options.targetRecall)
+        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: live.scores(one.test), kindThresholds: point.kindThresholds,
+                                      defective: one.test.labels.map { $0 != 0 }, thresholds: point.thresholds)
+        onStage?("stage 2: not trained; the line's \(path), another product's (shared in the config), settles the unsure parts: stage 1's thresholds are picked with it", 0, 0)
+        return (cal.at(point.thresholds, one.validation.labels, one.test.labels), (line, point))
+    }
+
     private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
                                   _ perKind: [Double], _ norm: ModelMetadata.Normalization, distilled: Bool) -> ModelMetadata {
         var metrics: [String: Double] = ["test.exact_match": ev.exactMatch, "test.macro_f1": ev.macroF1, "test.macro_f1_tuned": tuned.macroF1]
@@ -98,15 +117,16 @@ extension StagedTrainer {
         return meta
     }
 
-    func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?) -> StagedResult {
+    func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?,
+                live: (line: LineDecisionReport, point: LineOperatingPoint.Choice)? = nil) -> StagedResult {
         StagedResult(stage1: TrainedStage(network: one.network, metadata: stageOneMetadata(one, cal, d)), stage2: two?.stage,
                      thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece, calibrationFellBack: cal.fellBack,
-                     validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line, operatingPoint: two?.operatingPoint,
+                     validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line ?? live?.line, operatingPoint: two?.operatingPoint ?? live?.point,
                      counts: (d.train.count, d.validation.count, d.test.count), splitSource: d.source, inputSize: d.size, testItems: d.test.map { d.kept[$0] },
                      testDefectProbabilities: cal.testProbabilities,
                      testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],
                      skipped: d.skipped,
                      imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100) : "")
-                         + "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : ""))
+                         + (two == nil ? "" : "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : "")))
     }
 }

@@ -33,6 +33,13 @@ public final class StagedTrainer {
 
     public func run() throws -> StagedResult {
         let data = try load()
+        if case .live(let path, let settles) = options.stageTwo {
+            // read before stage 1 trains: a file that is not there fails now, not after the training
+            let live = settles ? try LiveStageTwo(path: path, input: data.all.shape) : nil
+            let one = try trainStageOne(data)
+            let (line, decided) = withLiveStageTwo(live, path: path, settlesUnsure: settles, one, calibrate(one, data))
+            return result(data, one, line, nil, live: decided)
+        }
         let one = try trainStageOne(data)
         let calibration = calibrate(one, data)
         let two = data.kinds.isEmpty ? nil : try trainStageTwo(data, calibration, one)
