@@ -25,7 +25,17 @@ struct Options {
     var roundEpochs = 8
     var size = 128
     var width = 16
+    /// The network's input filter and anomaly map, and the synthetic defects painted on good
+    /// parts, as `train --data` takes them (the defaults: the image, no map, 0.5).
+    var inputFilter = Zoo.InputFilter.image
+    var anomalyMap = false
+    var syntheticDefects: Float = 0.5
     var seeds = 1
+    /// The first seed's number (seeds `firstSeed..<firstSeed + seeds`): more seeds of a run in another process.
+    var firstSeed = 0
+    /// `loop.json` files of earlier runs (other seeds, other samplers) to summarize and plot
+    /// together into `out`, training nothing.
+    var merge: [String] = []
     var samplers = ["random", "uncertainty", "diverse"]
     var threads = 2
     var poolFactor = 4
@@ -57,6 +67,19 @@ struct Options {
             case "--size": o.size = try int(try value(), 16...1024)
             case "--width": o.width = try int(try value(), 2...256)
             case "--seeds": o.seeds = try int(try value(), 1...100)
+            case "--first-seed": o.firstSeed = try int(try value(), 0...10_000)
+            case "--merge": o.merge = try value().split(separator: ",").map(String.init)
+            case "--input-filter":
+                let v = try value()
+                guard let f = Zoo.InputFilter(rawValue: v) else {
+                    throw BenchError("--input-filter takes \(Zoo.InputFilter.allCases.map(\.rawValue).joined(separator: ", ")), not '\(v)'")
+                }
+                o.inputFilter = f
+            case "--anomaly-map": o.anomalyMap = true
+            case "--synthetic-defects":
+                let v = try value()
+                guard let r = Float(v), (0...1).contains(r) else { throw BenchError("--synthetic-defects takes a share in 0...1, not '\(v)'") }
+                o.syntheticDefects = r
             case "--threads": o.threads = try int(try value(), 1...256)
             case "--pool-factor": o.poolFactor = try int(try value(), 1...100)
             case "--pool-defect-rate":
@@ -71,8 +94,11 @@ struct Options {
             case "-h", "--help":
                 print("""
                     usage: linesight-loop-bench --data DIR [--out DIR] [--seed-labels 100] [--step 100] [--budget 1000]
-                             [--first-epochs 30] [--round-epochs 8] [--size 128] [--width 16] [--seeds 1]
+                             [--first-epochs 30] [--round-epochs 8] [--size 128] [--width 16] [--seeds 1] [--first-seed 0]
+                             [--input-filter image|highpass|both] [--anomaly-map] [--synthetic-defects 0.5]
                              [--samplers random,uncertainty,diverse] [--pool-factor 4] [--pool-defect-rate R] [--threads 2]
+                           linesight-loop-bench --merge A/loop.json,B/loop.json --out DIR [--data DIR]
+                             (earlier runs' rows summarized and plotted together, nothing trained)
                     DIR holds train/ val/ test/, one folder per class, the pass class ok/, good/ or normal/.
                     """)
                 exit(0)
@@ -149,12 +175,14 @@ func run(_ o: Options) throws {
     print("pool \(pool.count) images (\(pool.classCounts[1]) defective, hidden), val \(val.count), test \(test.count); "
           + "input \(shape); loaded in \(Int(Date().timeIntervalSince(clock))) s")
     var recipe = StagedOptions()
-    recipe.width = o.width
+    (recipe.width, recipe.inputFilter, recipe.anomalyMap, recipe.syntheticDefectRate) = (o.width, o.inputFilter, o.anomalyMap, o.syntheticDefects)
     let spec = recipe.networkSpec(input: shape, classes: 2)
+    print("stage 1: \(spec.name), input filter \(o.inputFilter.rawValue)\(o.anomalyMap ? " + anomaly map" : ""), synthetic defects \(o.syntheticDefects); "
+          + "first round \(o.firstEpochs) epochs, then \(o.roundEpochs) warm-started")
     let budget = min(o.budget, pool.count)
     var rows: [Row] = []
     try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
-    for seed in 0..<o.seeds {
+    for seed in o.firstSeed..<(o.firstSeed + o.seeds) {
         var rng = SeededGenerator(seed: 1000 + UInt64(seed))
         var order = Array(0..<pool.count)
         order.shuffle(using: &rng)
@@ -168,7 +196,7 @@ func run(_ o: Options) throws {
             while true {
                 var config = TrainingConfig.stageOne(epochs: round == 0 ? o.firstEpochs : o.roundEpochs, batchSize: recipe.batchSize,
                                                      learningRate: recipe.learningRate, channels: shape.channels, seed: 9 + UInt64(round))
-                config.syntheticDefects = SyntheticDefects(rate: recipe.syntheticDefectRate)
+                if recipe.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: recipe.syntheticDefectRate) }
                 config.augmentation = StagedRecipe.augmentation(for: spec)
                 let trainer = try Trainer(network: net, config: config, train: pool.subset(labelled), validation: nil)
                 _ = try trainer.run()
@@ -275,8 +303,23 @@ func summarize(_ rows: [Row], _ o: Options) {
 }
 
 setvbuf(stdout, nil, _IOLBF, 0)   // progress lines as they come, into a log too
+/// Earlier runs' rows (`--merge`) summarized and plotted together: the samplers in the order
+/// they first appear, the seeds those the rows hold.
+func merge(_ o: Options) throws {
+    var rows: [Row] = []
+    for file in o.merge { rows += try JSONDecoder().decode([Row].self, from: Data(contentsOf: URL(fileURLWithPath: file))) }
+    guard !rows.isEmpty else { throw BenchError("--merge: no rows in \(o.merge.joined(separator: ", "))") }
+    var m = o
+    m.samplers = rows.map(\.sampler).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    m.seeds = Set(rows.map(\.seed)).count
+    try FileManager.default.createDirectory(atPath: m.out, withIntermediateDirectories: true)
+    try write(rows, m)
+    summarize(rows, m)
+}
+
 do {
     let o = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+    if !o.merge.isEmpty { try merge(o); exit(0) }
     try Compute(threads: o.threads).run { try run(o) }
 } catch {
     FileHandle.standardError.write(Data("linesight-loop-bench: \(error)\n".utf8))

@@ -9,6 +9,8 @@
 # Two pools: the tree's own (surface-dev: 30 % defective) and a line's prevalence
 # (LINE_RATE, 5 %: every good part, defective ones drawn to make 5 % of the pool).
 #   DATA=DIR SEEDS=2 SIZE=128 Benchmarks/loop/run.sh      (about 40 minutes on 2 cores)
+# LOOP_FLAGS adds options of linesight-loop-bench (e.g. the surface recipe: "--input-filter both
+# --anomaly-map --synthetic-defects 0 --first-epochs 20").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${DATA:-../shared/datasets/surface-dev}
@@ -16,13 +18,14 @@ dir=${BENCH_DIR:-.build/bench-loop}
 seeds=${SEEDS:-2}
 size=${SIZE:-128}
 rate=${LINE_RATE:-0.05}
+read -r -a flags <<< "${LOOP_FLAGS:-}"
 [[ -d $data/train && -d $data/val && -d $data/test ]] || { echo "bench-loop: $data needs train/ val/ test/ (DATA=DIR)" >&2; exit 2; }
 swift build -c release --product linesight-loop-bench >&2
 bin=.build/release/linesight-loop-bench
 echo "== the tree's own pool (every train/ image), seed 100, +100 a round, to 1,000 labels"
-$bin --data "$data" --out "$dir/tree" --size "$size" --seeds "$seeds" --seed-labels 100 --step 100 --budget 1000
+$bin --data "$data" --out "$dir/tree" --size "$size" --seeds "$seeds" --seed-labels 100 --step 100 --budget 1000 "${flags[@]}"
 echo
 echo "== a line's prevalence: $rate of the pool defective, seed 50, +50 a round, to 500 labels"
-$bin --data "$data" --out "$dir/line" --size "$size" --seeds "$seeds" --pool-defect-rate "$rate" --seed-labels 50 --step 50 --budget 500
+$bin --data "$data" --out "$dir/line" --size "$size" --seeds "$seeds" --pool-defect-rate "$rate" --seed-labels 50 --step 50 --budget 500 "${flags[@]}"
 echo
 echo "plots: $dir/tree/loop.svg $dir/line/loop.svg"
