@@ -19,7 +19,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --profile-infer small|resnet18|stage1 [--batch N]
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
            linesight-bench --profile-int8 small|resnet18 [--batch N]
-       linesight-bench --ab-int8-patches small|resnet18 [--batch N]
+           linesight-bench --ab-int8-patches small|resnet18 [--batch N]
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]

@@ -106,7 +106,7 @@ struct Options {
             }
             i += 1
         }
-        guard !o.data.isEmpty else { throw BenchError("--data DIR is required (a tree with train/ val/ test/)") }
+        guard !o.data.isEmpty || !o.merge.isEmpty else { throw BenchError("--data DIR is required (a tree with train/ val/ test/)") }
         guard o.seedLabels < o.budget else { throw BenchError("--seed-labels must be under --budget") }
         return o
     }

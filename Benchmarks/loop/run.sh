@@ -23,9 +23,9 @@ read -r -a flags <<< "${LOOP_FLAGS:-}"
 swift build -c release --product linesight-loop-bench >&2
 bin=.build/release/linesight-loop-bench
 echo "== the tree's own pool (every train/ image), seed 100, +100 a round, to 1,000 labels"
-$bin --data "$data" --out "$dir/tree" --size "$size" --seeds "$seeds" --seed-labels 100 --step 100 --budget 1000 "${flags[@]}"
+$bin --data "$data" --out "$dir/tree" --size "$size" --seeds "$seeds" --seed-labels 100 --step 100 --budget 1000 ${flags[@]+"${flags[@]}"}
 echo
 echo "== a line's prevalence: $rate of the pool defective, seed 50, +50 a round, to 500 labels"
-$bin --data "$data" --out "$dir/line" --size "$size" --seeds "$seeds" --pool-defect-rate "$rate" --seed-labels 50 --step 50 --budget 500 "${flags[@]}"
+$bin --data "$data" --out "$dir/line" --size "$size" --seeds "$seeds" --pool-defect-rate "$rate" --seed-labels 50 --step 50 --budget 500 ${flags[@]+"${flags[@]}"}
 echo
 echo "plots: $dir/tree/loop.svg $dir/line/loop.svg"

@@ -51,7 +51,7 @@ public struct TrainingReport {
     /// the line's call.
     public func testScoresCSV() -> String {
         let r = result
-        let kinds = r.stage2?.metadata.classes ?? []
+        let kinds = r.stageTwoKinds
         var csv = "file,label,defects,p_defect,stage1,stage2_kinds,stage2_margin,line\n"
         for (i, (item, p)) in zip(r.testItems, r.testDefectProbabilities).enumerated() {
             let call = p >= r.thresholds.fail ? "fail" : p <= r.thresholds.pass ? "pass" : "unsure"   // as the daemon: fail first

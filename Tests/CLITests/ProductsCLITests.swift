@@ -148,7 +148,8 @@ struct ProductsCLITests {
         let heavyBefore = try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/heavy-stage1.safetensors"))
         #expect(try CLI.run(["synth", "--out", h.dir + "/parts", "--count", "40", "--size", "64x48"]).status == 0)
         let cfg = ["--config", h.dir + "/linesight.toml"]
-        let train = ["train", "--data", h.dir + "/parts", "--product", "heavy", "--input-size", "32", "--colour", "gray", "--epochs", "1", "--width", "4"] + cfg
+        // no --input-size or --colour: stage 1 takes the shared stage 2's images (1x32x32), so its scores can pick the thresholds
+        let train = ["train", "--data", h.dir + "/parts", "--product", "heavy", "--epochs", "1", "--width", "4"] + cfg
         // the owner has no live stage 2 yet: refused before any training, nothing left behind
         try FileManager.default.moveItem(atPath: h.dir + "/models/stage2.safetensors", toPath: h.dir + "/stage2.away")
         let early = try CLI.run(train)
@@ -162,6 +163,7 @@ struct ProductsCLITests {
         #expect(r.out.contains("stage 2: not trained; the line's") && r.out.contains("settles the unsure parts: stage 1's thresholds are picked with it"),
                 "\(r.out.suffix(1500))")
         #expect(r.out.contains("the line on test (stage 1, stage 2 settles the unsure)"), "the line's figures with the shared stage 2: \(r.out.suffix(1500))")
+        #expect(r.out.contains("model input: 32 (the shared stage 2's") && r.out.contains("gray (the shared stage 2's"), "\(r.out.prefix(400))")
         let promoted = r.out.split(separator: "\n").filter { $0.hasPrefix("registered and promoted") }
         #expect(promoted.count == 1 && promoted.allSatisfy { $0.contains("stage 1 ") && !$0.contains("stage 2") }, "\(promoted)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: h.dir + "/models/stage2.safetensors")) == live, "the owner's live stage 2 untouched")
@@ -182,5 +184,10 @@ struct ProductsCLITests {
         let folder = h.dir + "/models/" + (left.first ?? "?")
         #expect(FileManager.default.fileExists(atPath: folder + "/stage1.safetensors") && !FileManager.default.fileExists(atPath: folder + "/stage2.safetensors"),
                 "stage 1 alone was trained and written")
+        // every test part's line call counts the shared stage 2 (it names "scratch" over its threshold: the unsure fail with it)
+        let csv = (try? String(contentsOfFile: folder + "/test-scores.csv", encoding: .utf8)) ?? ""
+        let rows = csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.count == 8 && $0[7] != "unsure" }, "\(csv.prefix(600))")
+        #expect(rows.allSatisfy { $0[5] == "scratch" }, "the shared stage 2's kinds name the parts: \(csv.prefix(600))")
     }
 }

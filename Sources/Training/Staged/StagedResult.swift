@@ -37,6 +37,9 @@ public struct StagedResult {
     public var testKindScores: [[Float]] = []
     /// Stage 2's per-kind thresholds, in the order of its classes.
     public var kindThresholds: [Double] = []
+    /// The kinds of the stage 2 that scored the test parts: the trained one's, or those of
+    /// the line's shared stage 2 (`StagedOptions.StageTwoSource.live`); empty without one.
+    public var stageTwoKinds: [String] = []
     public var skipped: [String]
     public var imbalance: String
 }

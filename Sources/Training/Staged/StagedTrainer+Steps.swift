@@ -70,18 +70,28 @@ extension StagedTrainer {
     /// thresholds picked with it settling the parts between them, and the line's decision on
     /// every test part; else stage 1's own thresholds.
     func withLiveStageTwo(_ live: LiveStageTwo?, path: String, settlesUnsure: Bool, _ one: StageOne, _ cal: Calibration)
-        -> (Calibration, (line: LineDecisionReport, point: LineOperatingPoint.Choice)?) {
+        -> (Calibration, LiveLine?) {
         guard let live else {
             onStage?("stage 2: not trained; the line runs \(path), another product's (shared in the config), "
-                     + (settlesUnsure ? "which takes other images than stage 1: stage 1's thresholds are picked for stage 1 alone"
+                     + (settlesUnsure ? "which is not a stage-2 model of stage 1's input (\(one.validation.shape)): stage 1's thresholds are picked for stage 1 alone"
                                       : "and stage 1 decides the unsure parts alone (the config's unsure rule): its thresholds are its own"), 0, 0)
             return (cal, nil)
         }
         let point = live.pick(one.validation, stage1: cal.validationProbabilities, passIndex: 0, targetRecall: options.targetRecall)
-        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: live.scores(one.test), kindThresholds: point.kindThresholds,
+        let scores = live.scores(one.test)
+        let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: scores, kindThresholds: point.kindThresholds,
                                       defective: one.test.labels.map { $0 != 0 }, thresholds: point.thresholds)
         onStage?("stage 2: not trained; the line's \(path), another product's (shared in the config), settles the unsure parts: stage 1's thresholds are picked with it", 0, 0)
-        return (cal.at(point.thresholds, one.validation.labels, one.test.labels), (line, point))
+        return (cal.at(point.thresholds, one.validation.labels, one.test.labels),
+                LiveLine(line: line, point: point, testScores: scores, kinds: live.metadata.classes))
+    }
+
+    /// The line with a shared stage 2 on the test split (`withLiveStageTwo`).
+    struct LiveLine {
+        var line: LineDecisionReport
+        var point: LineOperatingPoint.Choice
+        var testScores: [[Float]]
+        var kinds: [String]
     }
 
     private func stageTwoMetadata(_ spec: NetworkSpec, _ d: Split, _ ev: MultiLabelEvaluation, _ tuned: MultiLabelScores,
@@ -117,14 +127,14 @@ extension StagedTrainer {
         return meta
     }
 
-    func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?,
-                live: (line: LineDecisionReport, point: LineOperatingPoint.Choice)? = nil) -> StagedResult {
+    func result(_ d: Split, _ one: StageOne, _ cal: Calibration, _ two: StageTwo?, live: LiveLine? = nil) -> StagedResult {
         StagedResult(stage1: TrainedStage(network: one.network, metadata: stageOneMetadata(one, cal, d)), stage2: two?.stage,
                      thresholds: cal.thresholds, temperature: cal.temperature, calibrationError: cal.ece, calibrationFellBack: cal.fellBack,
                      validation: cal.validation, test: cal.test, stage2Test: two?.test, stage2Tuned: two?.tuned, lineTest: two?.line ?? live?.line, operatingPoint: two?.operatingPoint ?? live?.point,
                      counts: (d.train.count, d.validation.count, d.test.count), splitSource: d.source, inputSize: d.size, testItems: d.test.map { d.kept[$0] },
                      testDefectProbabilities: cal.testProbabilities,
-                     testKindScores: two?.testKindScores ?? [], kindThresholds: two?.kindThresholds ?? [],
+                     testKindScores: two?.testKindScores ?? live?.testScores ?? [], kindThresholds: two?.kindThresholds ?? live?.point.kindThresholds ?? [],
+                     stageTwoKinds: two == nil ? live?.kinds ?? [] : d.kinds,
                      skipped: d.skipped,
                      imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100) : "")
                          + (two == nil ? "" : "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : "")))

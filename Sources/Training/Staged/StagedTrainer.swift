@@ -100,13 +100,15 @@ public final class StagedTrainer {
                      source: folders.map { "the tree's own " + $0.all.map { $0 + "/" }.joined(separator: ", ") + ($0.test == nil ? " (no test/: test figures are validation's)" : "") } ?? "7:2:1 by file hash")
     }
 
-    /// The option's channel count; else the init model's; else RGB when the images are colour.
+    /// The option's channel count; else the init model's; else the shared stage 2's (when it
+    /// settles the unsure parts); else RGB when the images are colour.
     func resolvedChannels(_ items: [LabeledImage]) throws -> (Int, source: String) {
         if let c = options.channels { return (c, "") }
         if let file = options.pretrained { return (try ModelFile.load(path: file).metadata.spec.input.channels, " (the pretrained model's)") }
         if let dir = options.initFrom, FileManager.default.fileExists(atPath: "\(dir)/stage1.safetensors") {
             return (try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input.channels, " (the --init model's)")
         }
+        if let input = try sharedStageTwoInput() { return (input.channels, " (the shared stage 2's, which settles stage 1's unsure parts)") }
         return try ImageFolder.hasColour(directory, items) ? (3, " (the images are colour; --colour gray to choose)") : (1, " (the images are gray)")
     }
 
@@ -172,8 +174,8 @@ public final class StagedTrainer {
     }
 
     /// The option's input size; else the init model's (its weights only fit that input);
-    /// else the images' typical size fitted to `InputSize.automaticLongSide`. With where it
-    /// came from, for the log line.
+    /// else the shared stage 2's (when it settles the unsure parts); else the images' typical
+    /// size fitted to `InputSize.automaticLongSide`. With where it came from, for the log line.
     func resolvedInputSize(_ items: [LabeledImage]) throws -> (InputSize, source: String) {
         if let size = options.inputSize { return (size, "") }
         if let file = options.pretrained {
@@ -184,8 +186,19 @@ public final class StagedTrainer {
             let input = try ModelFile.load(path: "\(dir)/stage1.safetensors").metadata.spec.input
             return (InputSize(width: input.width, height: input.height), " (the --init model's)")
         }
+        if let input = try sharedStageTwoInput() {
+            return (InputSize(width: input.width, height: input.height), " (the shared stage 2's, which settles stage 1's unsure parts)")
+        }
         let native = try ImageFolder.typicalSize(directory, items)
         return (InputSize.fitting(width: native.width, height: native.height), " (fitted to the images; --input-size to choose)")
+    }
+
+    /// The input of the line's shared stage 2 when it settles the unsure parts
+    /// (`StagedOptions.StageTwoSource.live`): stage 1 takes the same images unless told
+    /// otherwise, so that its thresholds can be picked with that model's scores.
+    func sharedStageTwoInput() throws -> Shape? {
+        guard case .live(let path, true) = options.stageTwo else { return nil }
+        return try ModelFile.load(path: path).metadata.spec.input
     }
 
     /// The architecture: the init model's (with this data's class count) or the default.
