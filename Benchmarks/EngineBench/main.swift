@@ -20,6 +20,7 @@ if args.contains("--help") || args.contains("-h") {
            linesight-bench --ab-kernel-threads small|resnet18 [--batch N]
            linesight-bench --profile-int8 small|resnet18 [--batch N]
            linesight-bench --ab-int8-patches small|resnet18 [--batch N]
+           linesight-bench --ab-int8-lanes small|resnet18 [--batch N] [--sub-batches A,B,...]
            linesight-bench --ab-compile small|resnet18 [--batch N]
            linesight-bench --ab-training small|resnet18 [--batch N]
            linesight-bench --ab-min-parallel small|resnet18 [--batch N] [--values A,B,...]
@@ -202,6 +203,28 @@ if let i = args.firstIndex(of: "--ab-int8-patches") {
                median(t[0]) * 1000, median(t[1]) * 1000, median(t[2]) * 1000,
                median(zip(t[1], t[0]).map { $0 / $1 }), median(zip(t[2], t[0]).map { $0 / $1 }), t[0].count))
     exit(0)
+}
+if let i = args.firstIndex(of: "--ab-int8-lanes") {
+    // Batch-N latency of the int8 network in image lanes (each thread its share of the
+    // images through every layer) against every layer split between the threads, calls
+    // interleaved so that the host's drift hits both alike.
+    let (net, q, x) = try calibratedBatch(args[i + 1] == "resnet18" ? r18 : small, batch: Int(option("--batch", "1"))!)
+    let subs = option("--sub-batches", "").split(separator: ",").compactMap { Int($0) }
+    let nets = try ([(true, 4), (false, 4)] + subs.map { (true, $0) }).map { lanes, sub in
+        let n = try QuantizedNetwork(net, quantization: q, compute: compute)
+        n.imageLanes = lanes
+        n.laneSubBatch = sub
+        return n
+    }
+    let reference = nets[1].predict(x)
+    let same = nets.allSatisfy { $0.predict(x) == reference }
+    let t = interleaved(nets.map { net in { _ = net.predict(x) } })
+    log(String(format: "lanes (4 images at a time) %.3f ms, layers split %.3f ms; split/lanes %.3f (medians of %d)%@", median(t[0]) * 1000, median(t[1]) * 1000,
+               median(zip(t[1], t[0]).map { $0 / $1 }), t[0].count, same ? "" : "; THE LOGITS DIFFER"))
+    for (i, sub) in subs.enumerated() {
+        log(String(format: "lanes of %d images at a time %.3f ms; split/these %.3f", sub, median(t[2 + i]) * 1000, median(zip(t[1], t[2 + i]).map { $0 / $1 })))
+    }
+    exit(same ? 0 : 1)
 }
 if let i = args.firstIndex(of: "--ab-kernel-threads") {
     // Batch-N latency with and without the spinning kernel threads, calls interleaved so

@@ -230,6 +230,50 @@ struct QuantizedNetworkTests {
         #expect(alone == fresh, "after a batch of 3, one image gives other logits than a fresh network's")
     }
 
+    @Test("image lanes: each thread's share of a batch through the whole body gives every image the logits and embedding of the layers split, to the bit")
+    func imageLanes() throws {
+        // a packed RGB stem, a strided conv, a block with a strided 1x1 shortcut, a pool: every kind of unit a lane replicates
+        let spec = NetworkSpec(name: "lanes", input: Shape(3, 30, 30), layers: [
+            .conv(out: 16, kernel: 5, stride: 2, padding: 2), .batchNorm, .relu,
+            .conv(out: 16, kernel: 3, stride: 2, padding: 1), .batchNorm, .relu,
+            .residual(body: [.conv(out: 24, kernel: 3, stride: 2, padding: 1), .batchNorm, .relu, .conv(out: 24, kernel: 3, padding: 1), .batchNorm],
+                      shortcut: [.conv(out: 24, kernel: 1, stride: 2, padding: 0), .batchNorm]), .relu,
+            .maxPool(kernel: 2, stride: 1, padding: 0),
+            .conv(out: 12, kernel: 3, padding: 1), .batchNorm, .relu,
+            .globalAvgPool, .flatten, .linear(out: 3)])
+        let net = try Self.randomized(spec, seed: 31)
+        let frames = Self.frames(spec.input, count: 19, seed: 12)
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: Array(frames.prefix(6)))
+        let compute = Compute(threads: 2, minimumParallelWork: 1)
+        let lanes = try QuantizedNetwork(net, quantization: q, compute: compute)
+        let split = try QuantizedNetwork(net, quantization: q, compute: compute)
+        split.imageLanes = false
+        #expect(lanes.usesLanes(batch: 2, threads: 2) && lanes.usesLanes(batch: 18, threads: 2) && lanes.usesLanes(batch: 17, threads: 2))
+        #expect(!lanes.usesLanes(batch: 3, threads: 2) && !lanes.usesLanes(batch: 15, threads: 2) && !lanes.usesLanes(batch: 8, threads: 1))
+        #expect(!split.usesLanes(batch: 18, threads: 2))
+        // 18: 9 a lane, run 4 + 4 + 1; 17: 9 and 8; 4 after the larger batches reuses their buffers; 3 splits its layers
+        for count in [2, 18, 4, 17, 3, 18] {
+            let batch = Tensor(spec.input, batch: count)
+            for (i, f) in frames.prefix(count).enumerated() {
+                f.withUnsafeBufferPointer { batch.data.advanced(by: i * spec.input.count).update(from: $0.baseAddress!, count: f.count) }
+            }
+            var rows: ([[Float]], [[Float]]) = ([], [])
+            let a = compute.run { lanes.run(batch, fromHead: 0, capture: true, group: 1, into: &rows.0) }
+            let b = compute.run { split.run(batch, fromHead: 0, capture: true, group: 1, into: &rows.1) }
+            #expect(a.count == 3 * count && a == b, "batch \(count): logits in lanes differ from the layers split")
+            #expect(rows.0.count == count && rows.0 == rows.1, "batch \(count): embeddings in lanes differ from the layers split")
+            #expect(Set(a).count > count, "batch \(count): the images' logits hardly differ")
+        }
+        // the flip average (a batch of four: two a lane) and a way of reading patches set after the lanes were made
+        for way in [PatchReading.pointers, .padded] {
+            lanes.patchReading = way
+            split.patchReading = way
+            let (l, e) = frames[5].withUnsafeBufferPointer { lanes.predictWithEmbedding(sample: $0.baseAddress!, flipAveraged: true) }
+            let (m, f) = frames[5].withUnsafeBufferPointer { split.predictWithEmbedding(sample: $0.baseAddress!, flipAveraged: true) }
+            #expect(l == m && e == f, "\(way): the flip average in lanes differs from the layers split")
+        }
+    }
+
     @Test("a one-conv block whose shortcut is its input runs (the input is read twice at once)")
     func oneConvBlock() throws {
         let spec = NetworkSpec(name: "onecv", input: Shape(1, 24, 24), layers: [

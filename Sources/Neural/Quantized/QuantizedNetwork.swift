@@ -26,7 +26,10 @@ public final class QuantizedNetwork {
     /// Reads the way of the first conv that could take any.
     public var patchReading: PatchReading {
         get { (convs.first { $0.canUsePointers && !$0.isPointwise } ?? convs.first)?.reading ?? .padded }
-        set { for c in convs { c.reading = newValue } }
+        set {
+            for c in convs { c.reading = newValue }
+            lanes = []   // replicas copy their convs' way: made again
+        }
     }
 
     /// Every conv of the int8 body, blocks included (the tests compare its two ways of reading patches).
@@ -118,10 +121,71 @@ public final class QuantizedNetwork {
     func run(_ batch: Tensor, fromHead first: Int, capture: Bool, group: Int, into rows: inout [[Float]]) -> [Float] {
         var x = batch
         for l in head.dropFirst(first) { x = l.forward(x, mode: .eval) }
-        quantize(x)
+        let threads = Compute.current().threads
+        if usesLanes(batch: x.batch, threads: threads) {
+            return finish(runLanes(x, count: threads), capture: capture, group: group, into: &rows).array
+        }
+        quantize(x, images: 0..<x.batch, into: input)
         var q = input
         for u in body { u.run(q, residual: nil, isa: isa); q = u.output }
         return finish(q, capture: capture, group: group, into: &rows).array
+    }
+
+    /// Whether a batch runs in image lanes (`runLanes`), each thread its share of the images
+    /// through the whole body, rather than every layer split between the threads: on by
+    /// default, off to compare. Measured (`linesight-bench --ab-int8-lanes`, 2 cores, calls
+    /// interleaved): the small ResNet 1.19x faster at batch 2 and 1.2x at 16-32 (4 images at
+    /// a time), ResNet18 1.06x at batches 2 to 32. An uneven share costs more than lanes
+    /// save (batch 3: 0.83-0.88x), so lanes run when the batch splits evenly or each thread
+    /// has 8 images or more.
+    public var imageLanes = true
+    /// Images a lane runs through the body at a time: 4 kept the small ResNet's maps in the
+    /// core's cache (1.24x against 1.11x for all 16 at once); ResNet18, whose weights do
+    /// not fit, was level at 4 and at 16 and slower at 1-2 (0.86-0.94x).
+    public var laneSubBatch = 4
+
+    func usesLanes(batch: Int, threads: Int) -> Bool {
+        imageLanes && threads > 1 && !body.isEmpty && batch >= threads && (batch % threads == 0 || batch >= 8 * threads)
+    }
+
+    /// The int8 body a thread runs on its share of a batch: the input bytes and units of
+    /// its own (lane 0 is the network's own), the weights shared.
+    private struct Lane {
+        let input: QTensor
+        let body: [QuantizedUnit]
+    }
+    private var lanes: [Lane] = []
+    private var gathered: QTensor?
+
+    /// The body on a large batch, one lane a thread: each thread quantizes its share of the
+    /// images and runs them through every unit alone (no split or wait per layer, each
+    /// image's maps in its core's cache), then its last bytes join the others' in `gathered`.
+    private func runLanes(_ x: Tensor, count: Int) -> QTensor {
+        while lanes.count < count {
+            lanes.append(lanes.isEmpty ? Lane(input: input, body: body)
+                                       : Lane(input: input.emptyCopy(), body: body.map { $0.replica() }))
+        }
+        let last = body.last!.output
+        let out = gathered ?? last.emptyCopy()
+        gathered = out
+        out.resize(batch: x.batch)
+        let lanes = self.lanes, perImage = last.pixels * last.pixelStride
+        Parallel.forEachWorker(x.batch, workers: count) { lane, images in
+            Compute.serial.run {
+                let l = lanes[lane]
+                var first = images.lowerBound
+                while first < images.upperBound {
+                    let part = first..<first + min(images.upperBound - first, laneSubBatch)
+                    quantize(x, images: part, into: l.input)
+                    var q = l.input
+                    for u in l.body { u.run(q, residual: nil, isa: isa); q = u.output }
+                    q.withBytes { from in out.withBytes { to in (to + part.lowerBound * perImage).update(from: from, count: part.count * perImage) } }
+                    first = part.upperBound
+                }
+            }
+        }
+        out.range = lanes[0].body.last!.output.range
+        return out
     }
 
     /// Whether the tail starts with a global average pool, which then runs on the body's
@@ -141,7 +205,8 @@ public final class QuantizedNetwork {
     }
 
     /// Median seconds of each step of a prediction of `batch`, in network order: where the
-    /// time of an int8 frame goes (`linesight engine --profile` on an int8 model).
+    /// time of an int8 frame goes (`linesight engine --profile` on an int8 model). Every
+    /// step splits between the threads, as a batch that runs in image lanes does not.
     public func profile(_ batch: Tensor, repeats: Int = 30) -> [(step: String, seconds: Double)] {
         var names: [String] = [], times: [[Double]] = []
         compute.run {
@@ -157,7 +222,7 @@ public final class QuantizedNetwork {
                 }
                 var x = batch
                 timed("fp32 head (\(head.count) layers)") { for l in head { x = l.forward(x, mode: .eval) } }
-                timed("quantize the input") { quantize(x) }
+                timed("quantize the input") { quantize(x, images: 0..<x.batch, into: input) }
                 var q = input
                 for (i, u) in body.enumerated() {
                     timed("int8 \(i): \(type(of: u)) -> \(u.output.shape)") { u.run(q, residual: nil, isa: isa) }
@@ -195,15 +260,16 @@ public final class QuantizedNetwork {
         return z.withUnsafeBufferPointer { Flip.mean(of: $0.baseAddress!, outputs: z.count / Flip.allCases.count) }
     }
 
-    /// fp32 NCHW into the body's input bytes (NHWC).
-    private func quantize(_ x: Tensor) {
+    /// The batch's `images` (fp32 NCHW) into `target`'s bytes (NHWC), the first of them its image 0.
+    private func quantize(_ x: Tensor, images: Range<Int>, into target: QTensor) {
         let s = bodyInputShape, plane = s.height * s.width
-        input.resize(batch: x.batch)
-        let r = input.range, stride = input.pixelStride
-        input.withBytes { q in
-            Parallel.forEachChunk(x.batch, work: x.count * 8) { range in
-                for b in range {
-                    ls_quantize_u8(x.data + b * s.count, Int32(s.channels), Int32(plane), r.scale, Int32(r.zeroPoint), q + b * plane * stride, Int32(stride))
+        target.resize(batch: images.count)
+        let r = target.range, stride = target.pixelStride
+        target.withBytes { q in
+            Parallel.forEachChunk(images.count, work: images.count * s.count * 8) { range in
+                for i in range {
+                    let b = images.lowerBound + i
+                    ls_quantize_u8(x.data + b * s.count, Int32(s.channels), Int32(plane), r.scale, Int32(r.zeroPoint), q + i * plane * stride, Int32(stride))
                 }
             }
         }

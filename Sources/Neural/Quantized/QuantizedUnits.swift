@@ -25,19 +25,27 @@ final class QTensor {
 
     deinit { bytes.deallocate() }
 
+    /// A tensor of the same shape and range with bytes of its own (empty until resized).
+    func emptyCopy() -> QTensor { QTensor(shape, range: range) }
+
     /// Bytes per pixel for `channels`.
     static func pixelStride(_ channels: Int) -> Int { channels < 4 ? channels : (channels + 3) & ~3 }
 
     var pixels: Int { shape.height * shape.width }
+
+    /// Bytes allocated (the memory only grows: an image lane's last, smaller share reuses it).
+    private var capacity = 8
 
     func resize(batch: Int) {
         guard batch != self.batch else { return }
         self.batch = batch
         // slack: the GEMM reads a row's channels in fours, the im2col copies in words of eight
         let count = batch * pixels * pixelStride + 8
+        guard count > capacity else { return }
         bytes.deallocate()
         bytes = .allocate(capacity: count)
         bytes.initialize(repeating: 0, count: count)
+        capacity = count
     }
 
     func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>) throws -> T) rethrows -> T {
@@ -51,6 +59,9 @@ protocol QuantizedUnit: AnyObject {
     /// `residual`: a tensor of the output's shape to add before the activation (a ResNet
     /// block's shortcut), fused into the last conv of the block's body.
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA)
+    /// A unit computing the same with buffers of its own (the weights shared): another
+    /// thread runs it on other images at the same time (`QuantizedNetwork`'s image lanes).
+    func replica() -> QuantizedUnit
 }
 
 /// The epilogue's parameters for the output channels of a conv: where the sums go and how
@@ -250,6 +261,25 @@ final class QuantizedConv: QuantizedUnit {
         requant = Requantization(offset: offset, scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
 
+    /// The same conv (weights, offsets, way of reading) with buffers of its own.
+    private init(replicating o: QuantizedConv) {
+        geometry = o.geometry
+        output = o.output.emptyCopy()
+        weights = o.weights
+        requant = o.requant
+        patch = o.patch
+        inputZeroPoint = o.inputZeroPoint
+        canUsePointers = o.canUsePointers
+        outside = o.outside
+        (paddedTaps, paddedRun, tapOffsets) = (o.paddedTaps, o.paddedRun, o.tapOffsets)
+        (paddedWidth, paddedPlane) = (o.paddedWidth, o.paddedPlane)
+        paddedWeights = o.paddedWeights
+        padded = .allocate(capacity: 1)
+        reading = o.reading
+    }
+
+    func replica() -> QuantizedUnit { QuantizedConv(replicating: self) }
+
     deinit { padded.deallocate() }
 
     /// A 1x1 stride-1 conv multiplies the input bytes as they are.
@@ -371,6 +401,12 @@ final class QuantizedDepthwise: QuantizedUnit {
         requant = Requantization(offset: [Int32](repeating: 0, count: c), scale: scales.map { $0 * input.scale }, bias: folded.bias, lo: lo, hi: hi)
     }
 
+    private init(replicating o: QuantizedDepthwise) {
+        (geometry, output, taps, requant, inputZeroPoint) = (o.geometry, o.output.emptyCopy(), o.taps, o.requant, o.inputZeroPoint)
+    }
+
+    func replica() -> QuantizedUnit { QuantizedDepthwise(replicating: self) }
+
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         let g = geometry
         output.resize(batch: x.batch)
@@ -411,6 +447,12 @@ final class QuantizedPool: QuantizedUnit {
         output = QTensor(Shape(g.inChannels, g.outHeight, g.outWidth), range: range)
     }
 
+    private init(replicating o: QuantizedPool) {
+        (geometry, isMax, output) = (o.geometry, o.isMax, o.output.emptyCopy())
+    }
+
+    func replica() -> QuantizedUnit { QuantizedPool(replicating: self) }
+
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         let g = geometry
         output.resize(batch: x.batch)
@@ -442,6 +484,8 @@ final class QuantizedResidual: QuantizedUnit {
         self.body = body
         self.shortcut = shortcut
     }
+
+    func replica() -> QuantizedUnit { QuantizedResidual(body: body.map { $0.replica() }, shortcut: shortcut.map { $0.replica() }) }
 
     func run(_ x: QTensor, residual: QTensor?, isa: Int8ISA) {
         var s = x
