@@ -64,6 +64,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
     @Option(help: "The share (0-1) of good parts stage 1 sees with a synthetic defect painted on (a line, blob, dots, a dent or a foreign patch), learnt as defective: it learns what an irregularity on a surface is, not the surfaces themselves. 0 turns it off (default: \(StagedOptions().syntheticDefectRate)).")
     var syntheticDefects: Float?
+    @Option(help: "The kinds of synthetic defect to paint, comma-separated: line, blob, spots, warp (a dent: the surface pushed in or out), patch (another part's texture) (default: all).")
+    var syntheticKinds: String?
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 1
     @Option(help: "The folder for both stages and the report (not with --config, whose model paths decide).") var out: String?
     @OptionGroup var compute: ComputeOptions
@@ -118,7 +120,26 @@ struct TrainCommand: ParsableCommand {
         guard distillWeight.isFinite, distillWeight > 0, distillWeight <= 1 else { throw ValidationError("--distill-weight must lie in (0, 1]") }
         guard targetRecall > 0 && targetRecall <= 1 else { throw ValidationError("--target-recall must be in (0, 1]") }
         if let syntheticDefects, !(0...1).contains(syntheticDefects) { throw ValidationError("--synthetic-defects must lie in 0...1 (0 turns it off)") }
+        if let syntheticKinds {
+            _ = try Self.syntheticKinds(syntheticKinds)
+            if syntheticDefects == 0 { throw ValidationError("--synthetic-kinds paints nothing with --synthetic-defects 0") }
+        }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    /// `--synthetic-kinds`: known kinds, each once, at least one.
+    static func syntheticKinds(_ text: String) throws -> [SyntheticDefects.Kind] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let known = SyntheticDefects.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+        var kinds: [SyntheticDefects.Kind] = []
+        for name in names {
+            guard let kind = SyntheticDefects.Kind(rawValue: name) else {
+                throw ValidationError("--synthetic-kinds: '\(name)' is no kind of synthetic defect (\(known))")
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        guard !kinds.isEmpty else { throw ValidationError("--synthetic-kinds: name at least one of \(known)") }
+        return kinds
     }
 
     var options: StagedOptions {
@@ -128,6 +149,7 @@ struct TrainCommand: ParsableCommand {
         if let epochs { (o.stage1Epochs, o.stage2Epochs) = (epochs, epochs) }
         if let torchvision { (o.torchvisionWeights, o.architecture) = (torchvision, .resnet18) }
         if let syntheticDefects { o.syntheticDefectRate = syntheticDefects }
+        if let syntheticKinds, let kinds = try? Self.syntheticKinds(syntheticKinds) { o.syntheticDefectKinds = kinds }
         if let batchSize { o.batchSize = batchSize }
         if let lr { o.learningRate = lr }
         o.flipAverage = flipAverage

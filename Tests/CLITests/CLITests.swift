@@ -37,7 +37,7 @@ struct CLITests {
         }
         // train is the inspection trainer alone: none of the proving ground's options, nothing "with --data" only.
         let t = try CLI.run(["train", "--help"])
-        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "--synthetic-defects", "linesight train --data", "linesight fashion-mnist"] {
+        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "--synthetic-defects", "--synthetic-kinds", "linesight train --data", "linesight fashion-mnist"] {
             #expect(t.out.contains(word), "train --help lacks \(word)")
         }
         for word in ["--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
@@ -64,6 +64,9 @@ struct CLITests {
                                   (["--arch", "light", "--global-pool", "max"], "--arch light has its own stem and pooling"),
                                   (["--colour", "cmyk"], "--colour must be rgb or gray"),
                                   (["--synthetic-defects", "1.5"], "--synthetic-defects must lie in 0...1"),
+                                  (["--synthetic-kinds", "warp,dent"], "'dent' is no kind of synthetic defect (line, blob, spots, warp, patch)"),
+                                  (["--synthetic-kinds", ","], "--synthetic-kinds: name at least one of"),
+                                  (["--synthetic-kinds", "warp", "--synthetic-defects", "0"], "--synthetic-kinds paints nothing with --synthetic-defects 0"),
                                   (["--init", "m", "--colour", "rgb"], "--colour with --init"),
                                   (["--torchvision", "/nonexistent.pth"], "--torchvision /nonexistent.pth: no readable file"),
                                   (["--torchvision", #filePath, "--arch", "small"], "leave out --arch small"),

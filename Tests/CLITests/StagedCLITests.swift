@@ -18,10 +18,10 @@ struct StagedCLITests {
         #expect(synth.status == 0, "\(synth.err)")
         // A 4:3 input like the 4:3 frames (nothing squeezed); the daemon resizes frames to it.
         let train = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32x24", "--epochs", "2", "--width", "4",
-                                 "--threads", "1", "--out", dir + "/models"])
+                                 "--synthetic-kinds", "warp,line,warp", "--threads", "1", "--out", dir + "/models"])
         #expect(train.status == 0, "\(train.err)")
         #expect(train.out.contains("split (7:2:1 by file hash)") && train.out.contains("the line's operating point") && train.out.contains("escapes"))
-        #expect(train.out.contains("50% of the good parts drawn painted with a synthetic defect") && train.out.contains("started from stage 1's layers"), "\(train.out)")
+        #expect(train.out.contains("50% of the good parts drawn painted with a synthetic defect (warp, line)") && train.out.contains("started from stage 1's layers"), "\(train.out)")
         #expect(train.out.contains("ROC AUC") && train.out.contains("percentage points"), "\(train.out)")
         let (_, m1) = try ModelFile.load(path: dir + "/models/stage1.safetensors")
         #expect(m1.classes == ["good", "defect"] && m1.task == .multiclass)

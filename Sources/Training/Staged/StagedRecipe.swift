@@ -152,6 +152,9 @@ public struct StagedOptions: Equatable, Sendable {
     /// 600 labelled defects; the stage-1 probe, 30 epochs, validation AUROC) 0.5 lifted
     /// stage 1 from memorizing surfaces to learning what a local irregularity is.
     public var syntheticDefectRate: Float = 0.5
+    /// The kinds of synthetic defect painted (all by default): a line whose real defects are
+    /// of one look can leave out the kinds that would teach stage 1 a look it never meets.
+    public var syntheticDefectKinds: [SyntheticDefects.Kind] = SyntheticDefects.Kind.allCases
     /// Stage 2 starts from stage 1's trained layers (its head fresh) instead of from
     /// scratch: stage 1 has learned on every part what a defect looks like, which stage 2's
     /// defective few need to tell the kinds apart.

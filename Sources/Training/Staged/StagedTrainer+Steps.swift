@@ -136,7 +136,8 @@ extension StagedTrainer {
                      testKindScores: two?.testKindScores ?? live?.testScores ?? [], kindThresholds: two?.kindThresholds ?? live?.point.kindThresholds ?? [],
                      stageTwoKinds: two == nil ? live?.kinds ?? [] : d.kinds,
                      skipped: d.skipped,
-                     imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100) : "")
+                     imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100)
+                         + (options.syntheticDefectKinds == SyntheticDefects.Kind.allCases ? "" : " (\(options.syntheticDefectKinds.map(\.rawValue).joined(separator: ", ")))") : "")
                          + (two == nil ? "" : "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : "")))
     }
 }

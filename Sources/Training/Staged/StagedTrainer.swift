@@ -126,7 +126,7 @@ public final class StagedTrainer {
         let train = singleLabel(d.all.subset(d.train)), val = singleLabel(d.all.subset(d.validation)), test = singleLabel(d.all.subset(d.test))
         onStage?("stage 1: pass/fail", train.count, val.count)
         var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels, seed: o.seed)
-        if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate) }
+        if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate, kinds: o.syntheticDefectKinds) }
         let spec = try initSpec("stage1", default: o.networkSpec(input: d.all.shape, classes: 2), classes: 2)
         config.augmentation = StagedRecipe.augmentation(for: spec)
         let net = try network(spec, "stage1", &config)
