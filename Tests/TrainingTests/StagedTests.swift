@@ -409,6 +409,36 @@ struct StageOneRetrainThresholdTests {
         #expect(try Retrainer.lineThresholds(stageTwo: dir + "/other.safetensors", calib, stage1: stage1, passIndex: 0, targetRecall: 1) == nil)
         #expect(throws: (any Error).self) { try Retrainer.lineThresholds(stageTwo: dir + "/missing.safetensors", calib, stage1: stage1, passIndex: 0, targetRecall: 1) }
     }
+
+    @Test("a live stage 2 in int8 scores the images in int8, as the daemon runs it, not in fp32")
+    func anInt8LiveStageTwoScoresInInt8() throws {
+        let dir = try TemporaryDirectory.make("live-int8")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shape = Shape(1, 8, 8)
+        let net = try Network(NetworkSpec(name: "kinds", input: shape, layers: [.conv(out: 8, kernel: 3, padding: 1), .batchNorm, .relu,
+                                                                                  .globalAvgPool, .flatten, .linear(out: 2)]), seed: 7)
+        var rng = SeededGenerator(seed: 3)
+        let pixels = (0..<12 * shape.count).map { _ in UInt8(rng.below(256)) }
+        let data = ImageDataset(shape: shape, classNames: ["good", "defect"], pixels: pixels, labels: (0..<12).map { Int32($0 % 2) })
+        let frames = (0..<12).map { i in (0..<shape.count).map { (Float(pixels[i * shape.count + $0]) / 255 - 0.5) / 0.25 } }
+        let q = try Calibrator(method: .minmax).calibrate(net, frames: frames)
+        var meta = ModelMetadata(spec: net.spec, task: .multilabel, classes: ["dent", "pit"], normalization: .init(mean: [0.5], std: [0.25]),
+                                 thresholds: ["defect": 0.5], provenance: .init(created: "t"))
+        meta.flipAverage = true
+        try ModelFile.save(net, meta, to: dir + "/fp32.safetensors")
+        meta.quantization = q
+        try ModelFile.save(net, meta, to: dir + "/int8.safetensors")
+        let fp32 = try #require(try LiveStageTwo(path: dir + "/fp32.safetensors", input: shape)).scores(data)
+        let int8 = try #require(try LiveStageTwo(path: dir + "/int8.safetensors", input: shape)).scores(data)
+        // the daemon's int8 network on each image, flip-averaged
+        let qn = try QuantizedNetwork(net, quantization: q)
+        let daemon = frames.map { f in f.withUnsafeBufferPointer { qn.predictFlipAveraged(sample: $0.baseAddress!) }.map { 1 / (1 + exp(-$0)) } }
+        #expect(int8.count == 12 && int8 == daemon, "the int8 file's scores are not its int8 network's")
+        #expect(int8 != fp32, "an int8 file scored like its fp32 twin: scored in fp32?")
+        let worst = zip(int8.joined(), fp32.joined()).map { abs($0 - $1) }.max() ?? 1
+        #expect(worst < 0.05, "int8 and fp32 scores differ by \(worst): not the same network")
+    }
 }
 
 @Suite("Transfer learning")

@@ -72,7 +72,8 @@ public enum LineOperatingPoint {
 }
 
 /// A stage-2 model file the line runs, scoring images as the daemon does (sigmoids of its
-/// flip-averaged logits when its metadata says so) at its own per-kind thresholds: what
+/// flip-averaged logits when its metadata says so, in int8 when it holds calibrated ranges)
+/// at its own per-kind thresholds: what
 /// stage 1's thresholds are picked with when stage 2 is not trained in the same run (a retrain
 /// of stage 1, a first training beside another product's shared stage 2).
 struct LiveStageTwo {
@@ -87,10 +88,12 @@ struct LiveStageTwo {
         (network, metadata) = (net, meta)
     }
 
-    /// Each image's kind scores.
-    func scores(_ d: ImageDataset) -> [[Float]] {
-        let norm = Normalization(mean: metadata.normalization.mean, std: metadata.normalization.std)
-        return logits(network, on: d, normalization: norm, flipAverage: metadata.flipAverage == true).map { $0.map { 1 / (1 + exp(-$0)) } }
+    /// Each image's kind scores, in int8 for an int8 model (as the daemon runs it).
+    func scores(_ d: ImageDataset) throws -> [[Float]] {
+        let norm = Normalization(mean: metadata.normalization.mean, std: metadata.normalization.std), flips = metadata.flipAverage == true
+        let z = try metadata.quantization.map { try Quantizer.int8Logits(network, $0, d, norm, flipAverage: flips) }
+            ?? logits(network, on: d, normalization: norm, flipAverage: flips)
+        return z.map { $0.map { 1 / (1 + exp(-$0)) } }
     }
 
     /// Its per-kind thresholds, in its kinds' order.
@@ -102,8 +105,8 @@ struct LiveStageTwo {
     /// Stage 1's operating point with this stage 2 settling the parts between the thresholds
     /// (no floor: the kind thresholds are stage 2's to keep), on parts whose calibrated
     /// stage-1 P(defect) is `stage1`.
-    func pick(_ d: ImageDataset, stage1: [Double], passIndex: Int32, targetRecall: Double) -> LineOperatingPoint.Choice {
-        LineOperatingPoint.pick(stage1: stage1, stage2: scores(d), kindThresholds: kindThresholds,
+    func pick(_ d: ImageDataset, stage1: [Double], passIndex: Int32, targetRecall: Double) throws -> LineOperatingPoint.Choice {
+        LineOperatingPoint.pick(stage1: stage1, stage2: try scores(d), kindThresholds: kindThresholds,
                                 defective: d.labels.map { $0 != passIndex }, targetRecall: targetRecall, floors: [0])
     }
 }
