@@ -62,7 +62,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Passes over the training set, per stage (default: \(StagedOptions().stage1Epochs)).") var epochs: Int?
     @Option(help: "Images per optimizer step (default: \(StagedOptions().batchSize)).") var batchSize: Int?
     @Option(help: "Peak AdamW learning rate (default: \(StagedOptions().learningRate)).") var lr: Float?
-    @Option(help: "The share (0-1) of good parts stage 1 sees with a synthetic defect painted on (a line, blob, dots, a dent or a foreign patch), learnt as defective: it learns what an irregularity on a surface is, not the surfaces themselves. 0 turns it off (default: \(StagedOptions().syntheticDefectRate)).")
+    @Option(help: "The share (0-1) of good parts stage 1 sees with a synthetic defect painted on (a line, blob, spots, a dent or a foreign patch), learnt as defective: it learns what an irregularity on a surface is, not the surfaces themselves. 0 turns it off (default: \(StagedOptions().syntheticDefectRate)).")
     var syntheticDefects: Float?
     @Option(help: "The kinds of synthetic defect to paint, comma-separated: line, blob, spots, warp (a dent: the surface pushed in or out), patch (another part's texture) (default: all).")
     var syntheticKinds: String?

@@ -121,7 +121,8 @@ public final class QuantizedNetwork {
     func run(_ batch: Tensor, fromHead first: Int, capture: Bool, group: Int, into rows: inout [[Float]]) -> [Float] {
         var x = batch
         for l in head.dropFirst(first) { x = l.forward(x, mode: .eval) }
-        let threads = Compute.current().threads
+        // a lane a core at most: more would only queue on the same cores, at smaller shares
+        let threads = min(Compute.current().threads, ProcessInfo.processInfo.activeProcessorCount)
         if usesLanes(batch: x.batch, threads: threads) {
             return finish(runLanes(x, count: threads), capture: capture, group: group, into: &rows).array
         }
@@ -139,7 +140,7 @@ public final class QuantizedNetwork {
     /// save (batch 3: 0.83-0.88x), so lanes run when the batch splits evenly or each thread
     /// has 8 images or more.
     public var imageLanes = true
-    /// Images a lane runs through the body at a time: 4 kept the small ResNet's maps in the
+    /// Images a lane runs through the body at a time (at least 1): 4 kept the small ResNet's maps in the
     /// core's cache (1.24x against 1.11x for all 16 at once); ResNet18, whose weights do
     /// not fit, was level at 4 and at 16 and slower at 1-2 (0.86-0.94x).
     public var laneSubBatch = 4
@@ -175,7 +176,7 @@ public final class QuantizedNetwork {
                 let l = lanes[lane]
                 var first = images.lowerBound
                 while first < images.upperBound {
-                    let part = first..<first + min(images.upperBound - first, laneSubBatch)
+                    let part = first..<first + min(images.upperBound - first, max(1, laneSubBatch))
                     quantize(x, images: part, into: l.input)
                     var q = l.input
                     for u in l.body { u.run(q, residual: nil, isa: isa); q = u.output }

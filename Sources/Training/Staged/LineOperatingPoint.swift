@@ -79,6 +79,9 @@ public enum LineOperatingPoint {
 struct LiveStageTwo {
     let network: Network
     let metadata: ModelMetadata
+    /// Its int8 network when the file holds calibrated ranges (built when the file is read,
+    /// so one that cannot be fails before stage 1 trains).
+    let int8: QuantizedNetwork?
 
     /// Nil when the file is not a multi-label model of `input` (its scores would not be
     /// those of the same images: stage 1's thresholds are then picked for stage 1 alone).
@@ -86,12 +89,13 @@ struct LiveStageTwo {
         let (net, meta) = try ModelFile.load(path: path)
         guard meta.task == .multilabel, meta.spec.input == input else { return nil }
         (network, metadata) = (net, meta)
+        int8 = try meta.quantization.map { try QuantizedNetwork(net, quantization: $0) }
     }
 
     /// Each image's kind scores, in int8 for an int8 model (as the daemon runs it).
-    func scores(_ d: ImageDataset) throws -> [[Float]] {
+    func scores(_ d: ImageDataset) -> [[Float]] {
         let norm = Normalization(mean: metadata.normalization.mean, std: metadata.normalization.std), flips = metadata.flipAverage == true
-        let z = try metadata.quantization.map { try Quantizer.int8Logits(network, $0, d, norm, flipAverage: flips) }
+        let z = int8.map { Quantizer.int8Logits($0, d, norm, flipAverage: flips) }
             ?? logits(network, on: d, normalization: norm, flipAverage: flips)
         return z.map { $0.map { 1 / (1 + exp(-$0)) } }
     }
@@ -105,8 +109,8 @@ struct LiveStageTwo {
     /// Stage 1's operating point with this stage 2 settling the parts between the thresholds
     /// (no floor: the kind thresholds are stage 2's to keep), on parts whose calibrated
     /// stage-1 P(defect) is `stage1`.
-    func pick(_ d: ImageDataset, stage1: [Double], passIndex: Int32, targetRecall: Double) throws -> LineOperatingPoint.Choice {
-        LineOperatingPoint.pick(stage1: stage1, stage2: try scores(d), kindThresholds: kindThresholds,
+    func pick(_ d: ImageDataset, stage1: [Double], passIndex: Int32, targetRecall: Double) -> LineOperatingPoint.Choice {
+        LineOperatingPoint.pick(stage1: stage1, stage2: scores(d), kindThresholds: kindThresholds,
                                 defective: d.labels.map { $0 != passIndex }, targetRecall: targetRecall, floors: [0])
     }
 }

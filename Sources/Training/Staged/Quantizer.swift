@@ -109,7 +109,11 @@ public struct Quantizer {
     /// Logits of `net` in int8 (`quantization`'s ranges) on every image of `data`.
     static func int8Logits(_ net: Network, _ quantization: Quantization, _ data: ImageDataset, _ norm: Normalization,
                            flipAverage: Bool) throws -> [[Float]] {
-        let q = try QuantizedNetwork(net, quantization: quantization)
+        int8Logits(try QuantizedNetwork(net, quantization: quantization), data, norm, flipAverage: flipAverage)
+    }
+
+    /// Logits of the int8 network `q` on every image of `data`.
+    static func int8Logits(_ q: QuantizedNetwork, _ data: ImageDataset, _ norm: Normalization, flipAverage: Bool) -> [[Float]] {
         let per = data.shape.count, plane = data.shape.height * data.shape.width
         var x = [Float](repeating: 0, count: per)
         return (0..<data.count).map { i in

@@ -70,15 +70,15 @@ extension StagedTrainer {
     /// thresholds picked with it settling the parts between them, and the line's decision on
     /// every test part; else stage 1's own thresholds.
     func withLiveStageTwo(_ live: LiveStageTwo?, path: String, settlesUnsure: Bool, _ one: StageOne, _ cal: Calibration)
-        throws -> (Calibration, LiveLine?) {
+        -> (Calibration, LiveLine?) {
         guard let live else {
             onStage?("stage 2: not trained; the line runs \(path), another product's (shared in the config), "
                      + (settlesUnsure ? "which is not a stage-2 model of stage 1's input (\(one.validation.shape)): stage 1's thresholds are picked for stage 1 alone"
                                       : "and stage 1 decides the unsure parts alone (the config's unsure rule): its thresholds are its own"), 0, 0)
             return (cal, nil)
         }
-        let point = try live.pick(one.validation, stage1: cal.validationProbabilities, passIndex: 0, targetRecall: options.targetRecall)
-        let scores = try live.scores(one.test)
+        let point = live.pick(one.validation, stage1: cal.validationProbabilities, passIndex: 0, targetRecall: options.targetRecall)
+        let scores = live.scores(one.test)
         let line = LineDecisionReport(stage1: cal.testProbabilities, stage2: scores, kindThresholds: point.kindThresholds,
                                       defective: one.test.labels.map { $0 != 0 }, thresholds: point.thresholds)
         onStage?("stage 2: not trained; the line's \(path), another product's (shared in the config), settles the unsure parts: stage 1's thresholds are picked with it", 0, 0)

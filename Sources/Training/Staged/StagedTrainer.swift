@@ -37,7 +37,7 @@ public final class StagedTrainer {
             // read before stage 1 trains: a file that is not there fails now, not after the training
             let live = settles ? try LiveStageTwo(path: path, input: data.all.shape) : nil
             let one = try trainStageOne(data)
-            let (line, decided) = try withLiveStageTwo(live, path: path, settlesUnsure: settles, one, calibrate(one, data))
+            let (line, decided) = withLiveStageTwo(live, path: path, settlesUnsure: settles, one, calibrate(one, data))
             return result(data, one, line, nil, live: decided)
         }
         let one = try trainStageOne(data)
