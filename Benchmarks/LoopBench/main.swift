@@ -23,6 +23,10 @@ struct Options {
     var budget = 1000
     var firstEpochs = 30
     var roundEpochs = 8
+    /// Every round trains at least this many optimizer steps (more epochs on a small labelled
+    /// set), so a round with few labels is not also a round with little training: the curve
+    /// then measures labels, not compute. 0: the epochs alone.
+    var minSteps = 0
     var size = 128
     var width = 16
     /// The network's input filter and anomaly map, and the synthetic defects painted on good
@@ -64,6 +68,7 @@ struct Options {
             case "--budget": o.budget = try int(try value(), 10...1_000_000)
             case "--first-epochs": o.firstEpochs = try int(try value(), 1...1000)
             case "--round-epochs": o.roundEpochs = try int(try value(), 1...1000)
+            case "--min-steps": o.minSteps = try int(try value(), 0...1_000_000)
             case "--size": o.size = try int(try value(), 16...1024)
             case "--width": o.width = try int(try value(), 2...256)
             case "--seeds": o.seeds = try int(try value(), 1...100)
@@ -94,7 +99,7 @@ struct Options {
             case "-h", "--help":
                 print("""
                     usage: linesight-loop-bench --data DIR [--out DIR] [--seed-labels 100] [--step 100] [--budget 1000]
-                             [--first-epochs 30] [--round-epochs 8] [--size 128] [--width 16] [--seeds 1] [--first-seed 0]
+                             [--first-epochs 30] [--round-epochs 8] [--min-steps 0] [--size 128] [--width 16] [--seeds 1] [--first-seed 0]
                              [--input-filter image|highpass|both] [--anomaly-map] [--synthetic-defects 0.5]
                              [--samplers random,uncertainty,diverse] [--pool-factor 4] [--pool-defect-rate R] [--threads 2]
                            linesight-loop-bench --merge A/loop.json,B/loop.json --out DIR [--data DIR]
@@ -178,7 +183,8 @@ func run(_ o: Options) throws {
     (recipe.width, recipe.inputFilter, recipe.anomalyMap, recipe.syntheticDefectRate) = (o.width, o.inputFilter, o.anomalyMap, o.syntheticDefects)
     let spec = recipe.networkSpec(input: shape, classes: 2)
     print("stage 1: \(spec.name), input filter \(o.inputFilter.rawValue)\(o.anomalyMap ? " + anomaly map" : ""), synthetic defects \(o.syntheticDefects); "
-          + "first round \(o.firstEpochs) epochs, then \(o.roundEpochs) warm-started")
+          + "first round \(o.firstEpochs) epochs, then \(o.roundEpochs) warm-started"
+          + (o.minSteps > 0 ? ", each round at least \(o.minSteps) steps" : ""))
     let budget = min(o.budget, pool.count)
     var rows: [Row] = []
     try FileManager.default.createDirectory(atPath: o.out, withIntermediateDirectories: true)
@@ -194,7 +200,9 @@ func run(_ o: Options) throws {
             let net = try Network(spec, seed: 77 + UInt64(seed))
             var round = 0
             while true {
-                var config = TrainingConfig.stageOne(epochs: round == 0 ? o.firstEpochs : o.roundEpochs, batchSize: recipe.batchSize,
+                let stepsAnEpoch = (labelled.count + recipe.batchSize - 1) / recipe.batchSize
+                let epochs = max(round == 0 ? o.firstEpochs : o.roundEpochs, (o.minSteps + stepsAnEpoch - 1) / stepsAnEpoch)
+                var config = TrainingConfig.stageOne(epochs: epochs, batchSize: recipe.batchSize,
                                                      learningRate: recipe.learningRate, channels: shape.channels, seed: 9 + UInt64(round))
                 if recipe.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: recipe.syntheticDefectRate) }
                 config.augmentation = StagedRecipe.augmentation(for: spec)

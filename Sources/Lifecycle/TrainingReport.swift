@@ -35,6 +35,10 @@ public struct TrainingReport {
             obj["line"] = line
         }
         if let ev = r.stage2Test { obj["stage2"] = ["test": stageTwo(ev, r.stage2Tuned)] }
+        if let st = r.selfTraining {
+            obj["self_training"] = ["unlabeled_frames": st.frames, "skipped": st.skipped, "pseudo_good": st.good, "pseudo_defective": st.defective,
+                                    "good_at_or_under": st.thresholds.good ?? NSNull(), "defective_at_or_over": st.thresholds.defect ?? NSNull()] as [String: Any]
+        }
         return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
     }
 

@@ -50,6 +50,8 @@ struct TrainCommand: ParsableCommand {
     var pretrained: String?
     @Option(help: "Knowledge distillation: stage 1 also learns the softened logits of this teacher (a models folder, e.g. a ResNet18 set trained with --arch resnet18, or its stage1.safetensors) on each batch it sees, and stage 2 those of the folder's stage2.safetensors (each kind's sigmoid) when it names the same defect kinds. Same input size and colour as this training.")
     var teacher: String?
+    @Option(help: "Semi-supervised stage 1 (self-training): a folder of unlabeled frames (JPEGs at any depth; folder names are not read). After stage 1 learns from the labels, it scores them; those it is sure of (good at or under the score under which validation has at most 1 % defective parts, defective at or over the one over which it has at most 5 % good) become pseudo-labels, and a fresh stage 1 learns from labels and pseudo-labels together (twice stage 1's training time). Stage 2 learns from labels only.")
+    var unlabeled: String?
     @Option(help: "With --teacher: the temperature softening both logits, 1...20.") var distillTemperature: Float = 4
     @Option(help: "With --teacher: the soft targets' share of each stage's loss, (0, 1].") var distillWeight: Float = 0.5
     @Option(help: "With --init or --torchvision: fine-tune 'all' layers (at a low rate, \(StagedOptions().fineTuneLearningRate); the default) or only the 'head' (at \(StagedOptions().headLearningRate)).") var fineTune: String?
@@ -113,6 +115,12 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--teacher \(teacher): no model there (give a models folder with stage1.safetensors, or the file)")
             }
         }
+        if let unlabeled {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: unlabeled, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("--unlabeled \(unlabeled): no such folder (give a folder of unlabeled JPEG frames)")
+            }
+        }
         if teacher == nil, distillTemperature != 4 || distillWeight != 0.5 {
             throw ValidationError("--distill-temperature and --distill-weight apply to --teacher only")
         }
@@ -154,6 +162,7 @@ struct TrainCommand: ParsableCommand {
         if let lr { o.learningRate = lr }
         o.flipAverage = flipAverage
         (o.teacher, o.distillTemperature, o.distillWeight) = (teacher, distillTemperature, distillWeight)
+        o.unlabeled = unlabeled
         o.fineTune = fineTune.flatMap(StagedOptions.FineTune.init(rawValue:)) ?? .all
         return o
     }

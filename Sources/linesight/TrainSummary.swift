@@ -8,6 +8,12 @@ enum TrainSummary {
         Swift.print("split (\(r.splitSource)): \(r.counts.train) train, \(r.counts.validation) validation, \(r.counts.test) test")
         if !r.skipped.isEmpty { Swift.print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
         Swift.print("class imbalance: \(r.imbalance)")
+        if let st = r.selfTraining {
+            Swift.print("stage-1 self-training: \(st.frames) unlabeled frames" + (st.skipped > 0 ? " (\(st.skipped) unreadable skipped)" : "")
+                        + ", \(st.good) pseudo-labelled good (score <= \(st.thresholds.good.map { String(format: "%.4f", $0) } ?? "none"))"
+                        + ", \(st.defective) defective (score >= \(st.thresholds.defect.map { String(format: "%.4f", $0) } ?? "none"))"
+                        + (st.good + st.defective == 0 ? "; no frame was sure enough, stage 1 is the one learnt from labels alone" : "; stage 1 is the student that learnt from both"))
+        }
         Swift.print(r.calibrationFellBack
             ? String(format: "stage-1 calibration%@: the fitted temperature would have raised the expected calibration error (ECE) on validation above %.2f percentage points; raw scores kept (temperature 1)",
                      r.stage1.metadata.flipAverage == true ? " (scores averaged over four flips)" : "", r.calibrationError.before * 100)

@@ -37,7 +37,7 @@ struct CLITests {
         }
         // train is the inspection trainer alone: none of the proving ground's options, nothing "with --data" only.
         let t = try CLI.run(["train", "--help"])
-        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "--synthetic-defects", "--synthetic-kinds", "linesight train --data", "linesight fashion-mnist"] {
+        for word in ["--data", "--labels", "--config", "--init", "--fine-tune", "--input-size", "--arch", "--colour", "--synthetic-defects", "--synthetic-kinds", "--unlabeled", "linesight train --data", "linesight fashion-mnist"] {
             #expect(t.out.contains(word), "train --help lacks \(word)")
         }
         for word in ["--resume", "--optimizer", "--checkpoint", "--limit", "--dataset", "With --data"] {
@@ -66,6 +66,8 @@ struct CLITests {
                                   (["--synthetic-defects", "1.5"], "--synthetic-defects must lie in 0...1"),
                                   (["--synthetic-kinds", "warp,dent"], "'dent' is no kind of synthetic defect (line, blob, spots, warp, patch)"),
                                   (["--synthetic-kinds", ","], "--synthetic-kinds: name at least one of"),
+                                  (["--unlabeled", "/nonexistent"], "--unlabeled /nonexistent: no such folder"),
+                                  (["--unlabeled", #filePath], "no such folder (give a folder of unlabeled JPEG frames)"),
                                   (["--synthetic-kinds", "warp", "--synthetic-defects", "0"], "--synthetic-kinds paints nothing with --synthetic-defects 0"),
                                   (["--init", "m", "--colour", "rgb"], "--colour with --init"),
                                   (["--torchvision", "/nonexistent.pth"], "--torchvision /nonexistent.pth: no readable file"),

@@ -17,9 +17,13 @@ struct StagedCLITests {
         let synth = try CLI.run(["synth", "--out", dir + "/parts", "--count", "160", "--size", "64x48", "--seed", "5"])
         #expect(synth.status == 0, "\(synth.err)")
         // A 4:3 input like the 4:3 frames (nothing squeezed); the daemon resizes frames to it.
+        // unlabeled frames for self-training: another synthetic set, its folder names unread
+        let frames = try CLI.run(["synth", "--out", dir + "/frames", "--count", "40", "--size", "64x48", "--seed", "6"])
+        #expect(frames.status == 0, "\(frames.err)")
         let train = try CLI.run(["train", "--data", dir + "/parts", "--input-size", "32x24", "--epochs", "2", "--width", "4",
-                                 "--synthetic-kinds", "warp,line,warp", "--threads", "1", "--out", dir + "/models"])
+                                 "--synthetic-kinds", "warp,line,warp", "--unlabeled", dir + "/frames", "--threads", "1", "--out", dir + "/models"])
         #expect(train.status == 0, "\(train.err)")
+        #expect(train.out.contains("stage-1 self-training: 40 unlabeled frames"), "\(train.out)")
         #expect(train.out.contains("split (7:2:1 by file hash)") && train.out.contains("the line's operating point") && train.out.contains("escapes"))
         #expect(train.out.contains("50% of the good parts drawn painted with a synthetic defect (warp, line)") && train.out.contains("started from stage 1's layers"), "\(train.out)")
         #expect(train.out.contains("ROC AUC") && train.out.contains("percentage points"), "\(train.out)")
@@ -32,6 +36,9 @@ struct StagedCLITests {
         #expect(m2.task == .multilabel && !m2.classes.isEmpty && !m2.classes.contains("good"))
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/models/report.json"))) as? [String: Any]
         #expect((report?["split"] as? [String: Int])?.values.reduce(0, +) == 160)
+        let selfTraining = report?["self_training"] as? [String: Any]
+        let pseudo = (selfTraining?["pseudo_good"] as? Int ?? -1) + (selfTraining?["pseudo_defective"] as? Int ?? -1)
+        #expect(selfTraining?["unlabeled_frames"] as? Int == 40 && (0...40).contains(pseudo), "\(String(describing: selfTraining))")
         let line = (report?["line"] as? [String: Any])?["test"] as? [String: Any]
         #expect((line?["escapes"] as? Int).map { $0 <= (line?["defective"] as? Int ?? -1) } == true, "the line's figures on the test split: \(String(describing: line))")
         #expect(train.out.contains("the line on test (stage 1, stage 2 settles the unsure)"))

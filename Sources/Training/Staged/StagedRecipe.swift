@@ -224,6 +224,9 @@ public struct StagedOptions: Equatable, Sendable {
     /// stage2.safetensors when it names the same kinds) or a stage-1 model file whose logits
     /// the student learns beside the labels.
     public var teacher: String?
+    /// Semi-supervised stage 1 (`SelfTraining`): a folder of unlabeled frames whose sure
+    /// pseudo-labels a second, fresh stage 1 learns beside the labels.
+    public var unlabeled: String?
     /// The temperature that softens both logits, 1...20.
     public var distillTemperature: Float = 4
     /// The soft targets' share of the loss, (0, 1].

@@ -41,5 +41,7 @@ public struct StagedResult {
     /// the line's shared stage 2 (`StagedOptions.StageTwoSource.live`); empty without one.
     public var stageTwoKinds: [String] = []
     public var skipped: [String]
+    /// With `--unlabeled`: the pseudo-labels stage 1's student learnt from.
+    public var selfTraining: SelfTraining.Summary?
     public var imbalance: String
 }

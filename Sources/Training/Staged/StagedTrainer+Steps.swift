@@ -117,7 +117,8 @@ extension StagedTrainer {
                                      "val.escape_rate": cal.validation.escapeRate, "val.false_reject_rate": cal.validation.falseRejectRate,
                                      "val.ece_before": cal.ece.before, "val.ece_after": cal.ece.after,
                                  ], notes: "stage 1 (pass/fail), balanced sampling, target defect recall \(o.targetRecall)"
-                                     + (o.teacher.map { "; distilled from \($0) (temperature \(o.distillTemperature), soft-target weight \(o.distillWeight))" } ?? "")))
+                                     + (o.teacher.map { "; distilled from \($0) (temperature \(o.distillTemperature), soft-target weight \(o.distillWeight))" } ?? "")
+                                     + (one.selfTraining.map { "; self-trained: \($0.good) good and \($0.defective) defective pseudo-labels from \($0.frames) unlabeled frames" } ?? "")))
         meta.temperature = cal.temperature
         meta.flipAverage = o.flipAverage
         // the drift watch's reference: the training images, and the good validation parts' scores
@@ -135,7 +136,7 @@ extension StagedTrainer {
                      testDefectProbabilities: cal.testProbabilities,
                      testKindScores: two?.testKindScores ?? live?.testScores ?? [], kindThresholds: two?.kindThresholds ?? live?.point.kindThresholds ?? [],
                      stageTwoKinds: two == nil ? live?.kinds ?? [] : d.kinds,
-                     skipped: d.skipped,
+                     skipped: d.skipped, selfTraining: one.selfTraining,
                      imbalance: "stage 1: class-balanced sampling" + (options.syntheticDefectRate > 0 ? String(format: ", %.0f%% of the good parts drawn painted with a synthetic defect", options.syntheticDefectRate * 100)
                          + (options.syntheticDefectKinds == SyntheticDefects.Kind.allCases ? "" : " (\(options.syntheticDefectKinds.map(\.rawValue).joined(separator: ", ")))") : "")
                          + (two == nil ? "" : "; stage 2: positive weights per kind (negatives/positives, 1-3)" + (two?.fromStageOne == true ? ", started from stage 1's layers" : "")))

@@ -118,6 +118,8 @@ public final class StagedTrainer {
         var spec: NetworkSpec
         var config: TrainingConfig
         var validation: ImageDataset, test: ImageDataset
+        /// With `--unlabeled`: what self-training did (the network is then the student).
+        var selfTraining: SelfTraining.Summary?
     }
 
     /// Stage 1: pass/fail, balanced sampling.
@@ -125,13 +127,22 @@ public final class StagedTrainer {
         let o = options
         let train = singleLabel(d.all.subset(d.train)), val = singleLabel(d.all.subset(d.validation)), test = singleLabel(d.all.subset(d.test))
         onStage?("stage 1: pass/fail", train.count, val.count)
-        var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: d.all.shape.channels, seed: o.seed)
-        if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate, kinds: o.syntheticDefectKinds) }
         let spec = try initSpec("stage1", default: o.networkSpec(input: d.all.shape, classes: 2), classes: 2)
-        config.augmentation = StagedRecipe.augmentation(for: spec)
+        var config = stageOneConfig(spec)
+        let unlabeled = try unlabeledFrames(d)
         let net = try network(spec, "stage1", &config)
         try self.train(net, config, train, val, distillation: try teacher())
-        return StageOne(network: net, spec: spec, config: config, validation: val, test: test)
+        let one = StageOne(network: net, spec: spec, config: config, validation: val, test: test)
+        return try unlabeled.map { try selfTrained(one, $0, train: train) } ?? one
+    }
+
+    /// Stage 1's training recipe before any starting weights adjust it.
+    func stageOneConfig(_ spec: NetworkSpec) -> TrainingConfig {
+        let o = options
+        var config = TrainingConfig.stageOne(epochs: o.stage1Epochs, batchSize: o.batchSize, learningRate: o.learningRate, channels: spec.input.channels, seed: o.seed)
+        if o.syntheticDefectRate > 0 { config.syntheticDefects = SyntheticDefects(rate: o.syntheticDefectRate, kinds: o.syntheticDefectKinds) }
+        config.augmentation = StagedRecipe.augmentation(for: spec)
+        return config
     }
 
     /// Stage 1 calibrated (temperature scaling on validation), its thresholds picked on the
