@@ -9,9 +9,11 @@ enum TrainSummary {
         if !r.skipped.isEmpty { Swift.print("skipped \(r.skipped.count) unreadable images: \(r.skipped.prefix(5).joined(separator: ", "))") }
         Swift.print("class imbalance: \(r.imbalance)")
         if let st = r.selfTraining {
+            func side(_ n: Int, _ name: String, _ t: Double?, _ op: String) -> String {
+                t.map { String(format: "%d pseudo-labelled %@ (score %@ %.4f)", n, name, op, $0) } ?? "none \(name) (validation held no run of parts that pure)"
+            }
             Swift.print("stage-1 self-training: \(st.frames) unlabeled frames" + (st.skipped > 0 ? " (\(st.skipped) unreadable skipped)" : "")
-                        + ", \(st.good) pseudo-labelled good (score <= \(st.thresholds.good.map { String(format: "%.4f", $0) } ?? "none"))"
-                        + ", \(st.defective) defective (score >= \(st.thresholds.defect.map { String(format: "%.4f", $0) } ?? "none"))"
+                        + ", " + side(st.good, "good", st.thresholds.good, "<=") + ", " + side(st.defective, "defective", st.thresholds.defect, ">=")
                         + (st.good + st.defective == 0 ? "; no frame was sure enough, stage 1 is the one learnt from labels alone" : "; stage 1 is the student that learnt from both"))
         }
         Swift.print(r.calibrationFellBack
