@@ -27,6 +27,8 @@ struct Options {
     /// set), so a round with few labels is not also a round with little training: the curve
     /// then measures labels, not compute. 0: the epochs alone.
     var minSteps = 0
+    /// Also report the labels each sampler needs to reach this test AUC (and stay there).
+    var targetAUC: Double?
     var size = 128
     var width = 16
     /// The network's input filter and anomaly map, and the synthetic defects painted on good
@@ -69,6 +71,10 @@ struct Options {
             case "--first-epochs": o.firstEpochs = try int(try value(), 1...1000)
             case "--round-epochs": o.roundEpochs = try int(try value(), 1...1000)
             case "--min-steps": o.minSteps = try int(try value(), 0...1_000_000)
+            case "--target-auc":
+                let v = try value()
+                guard let t = Double(v), t > 0.5, t <= 1 else { throw BenchError("--target-auc takes a ROC AUC in (0.5, 1], not '\(v)'") }
+                o.targetAUC = t
             case "--size": o.size = try int(try value(), 16...1024)
             case "--width": o.width = try int(try value(), 2...256)
             case "--seeds": o.seeds = try int(try value(), 1...100)
@@ -99,10 +105,10 @@ struct Options {
             case "-h", "--help":
                 print("""
                     usage: linesight-loop-bench --data DIR [--out DIR] [--seed-labels 100] [--step 100] [--budget 1000]
-                             [--first-epochs 30] [--round-epochs 8] [--min-steps 0] [--size 128] [--width 16] [--seeds 1] [--first-seed 0]
+                             [--first-epochs 30] [--round-epochs 8] [--min-steps 0] [--target-auc A] [--size 128] [--width 16] [--seeds 1] [--first-seed 0]
                              [--input-filter image|highpass|both] [--anomaly-map] [--synthetic-defects 0.5]
                              [--samplers random,uncertainty,diverse] [--pool-factor 4] [--pool-defect-rate R] [--threads 2]
-                           linesight-loop-bench --merge A/loop.json,B/loop.json --out DIR [--data DIR]
+                           linesight-loop-bench --merge A/loop.json,B/loop.json --out DIR [--data DIR] [--target-auc A]
                              (earlier runs' rows summarized and plotted together, nothing trained)
                     DIR holds train/ val/ test/, one folder per class, the pass class ok/, good/ or normal/.
                     """)
@@ -300,12 +306,18 @@ func summarize(_ rows: [Row], _ o: Options) {
     for n in labels {
         print(String(format: "%6d ", n) + o.samplers.map { s in mean(s, n, \.auc).map { String(format: "%-12.3f", $0) } ?? "-           " }.joined(separator: " "))
     }
-    guard let top = labels.last, let target = mean("random", top, \.auc) else { return }
-    print(String(format: "\nlabels needed to reach random sampling's AUC at %d labels (%.3f):", top, target))
-    for s in o.samplers {
+    guard let top = labels.last, let randomFinal = mean("random", top, \.auc) else { return }
+    for (target, title) in [(randomFinal, String(format: "random sampling's AUC at %d labels (%.3f)", top, randomFinal))]
+        + (o.targetAUC.map { [($0, String(format: "a test AUC of %.3f", $0))] } ?? []) {
+        print("\nlabels needed to reach \(title), and stay there:")
         // from where on it stays at or above the target
-        let reached = labels.first { n in labels.filter { $0 >= n }.allSatisfy { (mean(s, $0, \.auc) ?? 0) >= target - 1e-9 } }
-        print("  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) " + (reached.map { "\($0) (\(String(format: "%.0f", Double($0) / Double(top) * 100)) % of random's)" } ?? "not reached within \(top)"))
+        let needed = o.samplers.map { s in labels.first { n in labels.filter { $0 >= n }.allSatisfy { (mean(s, $0, \.auc) ?? 0) >= target - 1e-9 } } }
+        let randomNeeded = o.samplers.firstIndex(of: "random").flatMap { needed[$0] }
+        for (s, reached) in zip(o.samplers, needed) {
+            print("  \(s.padding(toLength: 12, withPad: " ", startingAt: 0)) " + (reached.map { n in
+                "\(n)" + (randomNeeded.map { String(format: " (%.0f %% of random's)", Double(n) / Double($0) * 100) } ?? "")
+            } ?? "not reached within \(top)"))
+        }
     }
     print("  (written: \(o.out)/loop.csv, loop.json, loop.svg)")
 }

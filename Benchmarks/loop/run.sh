@@ -9,6 +9,8 @@
 # Two pools: the tree's own (surface-dev: 30 % defective) and a line's prevalence
 # (LINE_RATE, 5 %: every good part, defective ones drawn to make 5 % of the pool).
 #   DATA=DIR SEEDS=2 SIZE=128 Benchmarks/loop/run.sh      (about 40 minutes on 2 cores)
+#   DATA=synth Benchmarks/loop/run.sh     (linesight synth parts made here, where stage 1 learns
+#                                          from a few hundred labels; MIN_STEPS=400 a round)
 # LOOP_FLAGS adds options of linesight-loop-bench (e.g. the surface recipe: "--input-filter both
 # --anomaly-map --synthetic-defects 0 --first-epochs 20").
 set -euo pipefail
@@ -19,6 +21,26 @@ seeds=${SEEDS:-2}
 size=${SIZE:-128}
 rate=${LINE_RATE:-0.05}
 read -r -a flags <<< "${LOOP_FLAGS:-}"
+if [[ $data == synth ]]; then
+    # linesight synth parts, where stage 1 learns from a few hundred labels: 3,000 in the pool
+    # (30 % defective), 500 for validation, 1,000 for test, gray 128x128; every round at least
+    # MIN_STEPS optimizer steps so the curve measures labels, not compute (about 25 minutes a seed)
+    swift build -c release --product linesight >&2
+    data=$dir/synth-tree
+    if [[ ! -f $data/test/synth.json ]]; then
+        rm -rf "$data"
+        for split in "train 3000 0" "val 500 3000" "test 1000 3500"; do
+            set -- $split
+            .build/release/linesight synth --out "$data/$1" --count "$2" --start "$3" --size 128x128 --defect-rate 0.3 >&2
+        done
+    fi
+    swift build -c release --product linesight-loop-bench >&2
+    echo "== linesight synth parts: seed 50, +50 a round, to 300 labels, each round at least ${MIN_STEPS:-400} steps"
+    .build/release/linesight-loop-bench --data "$data" --out "$dir/synth" --size 128 --seeds "$seeds" --seed-labels 50 --step 50 --budget 300 \
+        --min-steps "${MIN_STEPS:-400}" --target-auc 0.99 ${flags[@]+"${flags[@]}"}
+    echo "plot: $dir/synth/loop.svg"
+    exit 0
+fi
 [[ -d $data/train && -d $data/val && -d $data/test ]] || { echo "bench-loop: $data needs train/ val/ test/ (DATA=DIR)" >&2; exit 2; }
 swift build -c release --product linesight-loop-bench >&2
 bin=.build/release/linesight-loop-bench
