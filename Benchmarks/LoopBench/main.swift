@@ -206,7 +206,8 @@ func run(_ o: Options) throws {
             let net = try Network(spec, seed: 77 + UInt64(seed))
             var round = 0
             while true {
-                let stepsAnEpoch = (labelled.count + recipe.batchSize - 1) / recipe.batchSize
+                // as the trainer counts them: whole batches of min(batch size, images)
+                let stepsAnEpoch = max(1, labelled.count / min(recipe.batchSize, labelled.count))
                 let epochs = max(round == 0 ? o.firstEpochs : o.roundEpochs, (o.minSteps + stepsAnEpoch - 1) / stepsAnEpoch)
                 var config = TrainingConfig.stageOne(epochs: epochs, batchSize: recipe.batchSize,
                                                      learningRate: recipe.learningRate, channels: shape.channels, seed: 9 + UInt64(round))
@@ -306,8 +307,9 @@ func summarize(_ rows: [Row], _ o: Options) {
     for n in labels {
         print(String(format: "%6d ", n) + o.samplers.map { s in mean(s, n, \.auc).map { String(format: "%-12.3f", $0) } ?? "-           " }.joined(separator: " "))
     }
-    guard let top = labels.last, let randomFinal = mean("random", top, \.auc) else { return }
-    for (target, title) in [(randomFinal, String(format: "random sampling's AUC at %d labels (%.3f)", top, randomFinal))]
+    guard let top = labels.last else { return }
+    let randomFinal = mean("random", top, \.auc)
+    for (target, title) in (randomFinal.map { [($0, String(format: "random sampling's AUC at %d labels (%.3f)", top, $0))] } ?? [])
         + (o.targetAUC.map { [($0, String(format: "a test AUC of %.3f", $0))] } ?? []) {
         print("\nlabels needed to reach \(title), and stay there:")
         // from where on it stays at or above the target

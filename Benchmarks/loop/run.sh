@@ -24,15 +24,18 @@ read -r -a flags <<< "${LOOP_FLAGS:-}"
 if [[ $data == synth ]]; then
     # linesight synth parts, where stage 1 learns from a few hundred labels: 3,000 in the pool
     # (30 % defective), 500 for validation, 1,000 for test, gray 128x128; every round at least
-    # MIN_STEPS optimizer steps so the curve measures labels, not compute (about 25 minutes a seed)
+    # MIN_STEPS optimizer steps so the curve measures labels, not compute (about 25 minutes a
+    # seed); SIZE and LINE_RATE do not apply
     swift build -c release --product linesight >&2
-    data=$dir/synth-tree
-    if [[ ! -f $data/test/synth.json ]]; then
+    data=$dir/linesight-synth
+    stamp="train 3000, val 500, test 1000; 128x128 gray; defect rate 0.3"
+    if [[ "$(cat "$data/.settings" 2>/dev/null)" != "$stamp" ]]; then
         rm -rf "$data"
         for split in "train 3000 0" "val 500 3000" "test 1000 3500"; do
-            set -- $split
-            .build/release/linesight synth --out "$data/$1" --count "$2" --start "$3" --size 128x128 --defect-rate 0.3 >&2
+            read -r name count start <<< "$split"
+            .build/release/linesight synth --out "$data/$name" --count "$count" --start "$start" --size 128x128 --defect-rate 0.3 >&2
         done
+        echo "$stamp" > "$data/.settings"
     fi
     swift build -c release --product linesight-loop-bench >&2
     echo "== linesight synth parts: seed 50, +50 a round, to 300 labels, each round at least ${MIN_STEPS:-400} steps"

@@ -62,6 +62,7 @@ public final class FirstTraining {
         let report = TrainingReport(result: r, data: data, targetRecall: options.targetRecall)
         try report.json(seconds: Date().timeIntervalSince(started)).write(toFile: folder + "/report.json", atomically: true, encoding: .utf8)
         try report.testScoresCSV().write(toFile: folder + "/test-scores.csv", atomically: true, encoding: .utf8)
+        if let csv = report.selfTrainingCSV() { try csv.write(toFile: folder + "/self-training.csv", atomically: true, encoding: .utf8) }
         var outcome = Outcome(result: r, folder: folder, stage1File: s1, stage2File: s2)
         guard case .registry(let promotion) = destination else { return outcome }
         outcome.promoted = try promotion.promoteFirst(stage1: s1, stage2: s2)

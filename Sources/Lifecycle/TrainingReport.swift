@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Training
 
 /// What a first training writes beside its models: report.json (split, calibration,
@@ -36,7 +37,8 @@ public struct TrainingReport {
         }
         if let ev = r.stage2Test { obj["stage2"] = ["test": stageTwo(ev, r.stage2Tuned)] }
         if let st = r.selfTraining {
-            obj["self_training"] = ["unlabeled_frames": st.frames, "skipped": st.skipped, "pseudo_good": st.good, "pseudo_defective": st.defective,
+            obj["self_training"] = ["unlabeled_frames": st.frames, "skipped": st.skipped, "labelled_already": st.labelledAlready,
+                                    "pseudo_good": st.good, "pseudo_defective": st.defective, "capped": st.capped,
                                     "good_at_or_under": st.thresholds.good ?? NSNull(), "defective_at_or_over": st.thresholds.defect ?? NSNull()] as [String: Any]
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
@@ -48,6 +50,14 @@ public struct TrainingReport {
              (name, ["precision": ev.precision(k), "recall": ev.recall(k), "f1": ev.f1(k),
                      "threshold": tuned?.thresholds[k] ?? 0.5, "f1_tuned": tuned?.f1[k] ?? ev.f1(k)])
          })]
+    }
+
+    /// With self-training: every pseudo-labelled frame (its path under the unlabeled folder,
+    /// the teacher's uncalibrated P(defect), the pseudo-label), to see what the student learnt from.
+    public func selfTrainingCSV() -> String? {
+        guard let st = result.selfTraining else { return nil }
+        return CSV.row(["file", "teacher_p_defect", "pseudo_label"])
+            + st.pseudoLabels.map { CSV.row([$0.file, String(format: "%.6f", $0.score), $0.label == 0 ? "good" : "defect"]) }.joined()
     }
 
     /// Every test image with its calibrated stage-1 P(defect), what stage 1 decides, the

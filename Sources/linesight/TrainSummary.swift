@@ -13,8 +13,10 @@ enum TrainSummary {
                 t.map { String(format: "%d pseudo-labelled %@ (score %@ %.4f)", n, name, op, $0) } ?? "none \(name) (validation held no run of parts that pure)"
             }
             Swift.print("stage-1 self-training: \(st.frames) unlabeled frames" + (st.skipped > 0 ? " (\(st.skipped) unreadable skipped)" : "")
+                        + (st.labelledAlready > 0 ? " (\(st.labelledAlready) left out: the very pixels of a labelled image)" : "")
                         + ", " + side(st.good, "good", st.thresholds.good, "<=") + ", " + side(st.defective, "defective", st.thresholds.defect, ">=")
-                        + (st.good + st.defective == 0 ? "; no frame was sure enough, stage 1 is the one learnt from labels alone" : "; stage 1 is the student that learnt from both"))
+                        + (st.capped > 0 ? "; the surest \(st.good + st.defective) kept, as many as there are labels (\(st.capped) more left out)" : "")
+                        + (st.good + st.defective == 0 ? "; no frame was sure enough, stage 1 is the one learnt from labels alone" : "; stage 1 is the student that learnt from both (each frame in self-training.csv)"))
         }
         Swift.print(r.calibrationFellBack
             ? String(format: "stage-1 calibration%@: the fitted temperature would have raised the expected calibration error (ECE) on validation above %.2f percentage points; raw scores kept (temperature 1)",

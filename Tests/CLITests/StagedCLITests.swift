@@ -39,6 +39,10 @@ struct StagedCLITests {
         let selfTraining = report?["self_training"] as? [String: Any]
         let pseudo = (selfTraining?["pseudo_good"] as? Int ?? -1) + (selfTraining?["pseudo_defective"] as? Int ?? -1)
         #expect(selfTraining?["unlabeled_frames"] as? Int == 40 && (0...40).contains(pseudo), "\(String(describing: selfTraining))")
+        // every pseudo-labelled frame by name in self-training.csv, as many as the report counts
+        let pseudoRows = try String(contentsOfFile: dir + "/models/self-training.csv", encoding: .utf8).split(separator: "\n")
+        #expect(pseudoRows.first == "file,teacher_p_defect,pseudo_label" && pseudoRows.count - 1 == pseudo, "\(pseudoRows.prefix(3))")
+        for row in pseudoRows.dropFirst() { #expect(FileManager.default.fileExists(atPath: dir + "/frames/" + row.split(separator: ",")[0]), "\(row)") }
         let line = (report?["line"] as? [String: Any])?["test"] as? [String: Any]
         #expect((line?["escapes"] as? Int).map { $0 <= (line?["defective"] as? Int ?? -1) } == true, "the line's figures on the test split: \(String(describing: line))")
         #expect(train.out.contains("the line on test (stage 1, stage 2 settles the unsure)"))

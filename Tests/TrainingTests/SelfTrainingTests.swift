@@ -28,11 +28,18 @@ struct SelfTrainingTests {
         // fewer parts than the support: nothing pseudo-labelled
         #expect(SelfTraining.thresholds(scores: [0.1, 0.9], labels: [0, 1]) == .init(good: nil, defect: nil))
         // runs that would meet: 100 good parts at 0-99, a good one and 100 defects at 100-199.
-        // The good run reaches 100 (1 defect in 102), the defect run down to 97 (5 good in 105):
-        // a frame at 98 would be both, so the defect side gives way
+        // The good run reaches 100 (1 defect in 102); from the top a defect run alone would
+        // reach down to 96 (5 good in 106), so a frame at 98 would be both: the defect run is
+        // sought above the good one, 101-199
         let meeting = SelfTraining.thresholds(scores: (0..<200).map { Double($0) } + [100], labels: (0..<200).map { $0 < 100 ? 0 : 1 } + [0])
-        #expect(meeting.good == 100 && meeting.defect == nil)
+        #expect(meeting.good == 100 && meeting.defect == 101)
         #expect(SelfTraining.pseudoLabels([0.5], .init(good: nil, defect: nil)).isEmpty)
+        // the cap keeps the surest: good by low score, defective by high, back in frame order
+        let frameScores = [0.01, 0.2, 0.99, 0.7, 0.05, 0.9]
+        let sure: [(index: Int, label: Int32)] = [(0, 0), (1, 0), (2, 1), (3, 1), (4, 0), (5, 1)]
+        let capped = SelfTraining.cap(sure, scores: frameScores, limit: 3)
+        #expect(capped.map(\.index) == [0, 2, 4] && capped.map(\.label) == [0, 1, 0])
+        #expect(SelfTraining.cap(sure, scores: frameScores, limit: 6).count == 6)
     }
 
     /// Gray 12x12 surfaces (each its own brightness, faint noise); a defect is a bright 3x3 pit.
@@ -60,9 +67,11 @@ struct SelfTrainingTests {
                 for i in 0..<good { try write("\(dir)/tree/\(split)/good/\(i).jpg", false) }
                 for i in 0..<bad { try write("\(dir)/tree/\(split)/pit/\(i).jpg", true) }
             }
-            // 120 unlabeled frames, a quarter pitted, in nested folders whose names mean nothing; one unreadable
+            // 120 unlabeled frames, a quarter pitted, in nested folders whose names mean nothing; one
+            // unreadable, and a test part's very file (a frame store that holds labelled parts too)
             for i in 0..<120 { try write("\(dir)/frames/cam\(i % 3)/\(i).jpg", i % 4 == 0) }
             try "not a jpeg".write(toFile: "\(dir)/frames/cam0/broken.jpg", atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(atPath: "\(dir)/tree/test/pit/3.jpg", toPath: "\(dir)/frames/cam1/labelled.jpg")
             var o = StagedOptions()
             (o.architecture, o.width, o.stage1Epochs, o.stage2Epochs, o.batchSize) = (.light, 6, 12, 2, 8)
             (o.inputSize, o.syntheticDefectRate, o.unlabeled, o.flipAverage) = (InputSize(width: 12, height: 12), 0, "\(dir)/frames", false)
@@ -73,14 +82,21 @@ struct SelfTrainingTests {
             trainer.onEpoch = { _ in epochs += 1 }
             let r = try trainer.run()
             let st = try #require(r.selfTraining)
-            #expect(st.frames == 120 && st.skipped == 1)
-            // the teacher learns the pits from 24 labels; sure of most frames, it pseudo-labels both classes
-            #expect(st.good >= 40 && st.defective >= 10, "\(st)")
-            #expect(st.good <= 90 && st.defective <= 30, "at most what the frames hold: \(st)")
+            #expect(st.frames == 120 && st.skipped == 1 && st.labelledAlready == 1, "\(st)")
+            // the teacher learns the pits from 24 labels and is sure of more frames than that: the
+            // surest 24 are kept (as many as there are labels), both classes among them
+            #expect(st.good + st.defective == 24 && st.capped > 0 && st.good > 0 && st.defective > 0, "\(st)")
+            #expect(st.pseudoLabels.count == 24)
+            // and they are right: frame i is pitted when i % 4 == 0
+            let right = st.pseudoLabels.filter { p in
+                let i = Int((p.file as NSString).lastPathComponent.dropLast(4)) ?? -1
+                return i >= 0 && (i % 4 == 0) == (p.label == 1)
+            }.count
+            #expect(right >= 23, "\(st.pseudoLabels)")
             // the student trained on labels and pseudo-labels: stage 1 twice, then stage 2
             #expect(epochs == 12 + 12 + 2)
             let student = try #require(stages.first { $0.0.hasPrefix("stage 1, self-training") })
-            #expect(student.1 == 24 + st.good + st.defective, "\(stages)")
+            #expect(student.1 == 24 + 24, "\(stages)")
             #expect(r.stage1.metadata.provenance.notes?.contains("self-trained: \(st.good) good and \(st.defective) defective pseudo-labels from 120 unlabeled frames") == true)
             // the student, which learnt mostly from pseudo-labels, still tells the held-out pits
             #expect((r.test.auroc ?? 0) > 0.95, "test ROC AUC \(String(describing: r.test.auroc))")
@@ -110,9 +126,9 @@ struct SelfTrainingTests {
                 trainer.onEpoch = { _ in epochs += 1 }
                 _ = try trainer.run()
             }
-            #expect(throws: TrainingError.dataset(path: "\(dir)/empty", reason: "no JPEG images in it")) { try run() }
+            #expect(throws: TrainingError.dataset(path: "\(dir)/empty", reason: "--unlabeled: no JPEG images in it")) { try run() }
             try "x".write(toFile: "\(dir)/empty/a.jpg", atomically: true, encoding: .utf8)
-            #expect(throws: TrainingError.dataset(path: "\(dir)/empty", reason: "none of its 1 images could be read")) { try run() }
+            #expect(throws: TrainingError.dataset(path: "\(dir)/empty", reason: "--unlabeled: none of its 1 images could be read")) { try run() }
             #expect(epochs == 0)
         }
     }

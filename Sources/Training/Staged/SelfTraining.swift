@@ -27,16 +27,42 @@ public enum SelfTraining {
     /// What self-training did, for the summary and the model file.
     public struct Summary: Equatable, Sendable {
         public var frames: Int
+        /// Unreadable frames.
         public var skipped: Int
+        /// Frames with the very pixels of a labelled image (validation and test among them), left out.
+        public var labelledAlready: Int
         public var thresholds: Thresholds
         public var good: Int
         public var defective: Int
+        /// Sure frames left out by the cap (`maximumShare`), the least sure first.
+        public var capped: Int
+        /// Every pseudo-labelled frame: its path under the folder, the teacher's score, 0 good or 1 defective.
+        public var pseudoLabels: [PseudoLabel] = []
+    }
+
+    public struct PseudoLabel: Equatable, Sendable {
+        public var file: String
+        public var score: Double
+        public var label: Int32
+    }
+
+    /// At most this many pseudo-labels per labelled training image (the surest kept, `cap`),
+    /// so the student's time is bounded by the labels (at most twice the teacher's), not by
+    /// how many frames a line has kept.
+    public static let maximumShare = 1
+
+    /// The surest `limit` of `picked` (good ones by low score, defective by high), in index order.
+    public static func cap(_ picked: [(index: Int, label: Int32)], scores: [Double], limit: Int) -> [(index: Int, label: Int32)] {
+        guard picked.count > limit else { return picked }
+        func doubt(_ p: (index: Int, label: Int32)) -> Double { p.label == 0 ? scores[p.index] : 1 - scores[p.index] }
+        return Array(picked.sorted { (doubt($0), $0.index) < (doubt($1), $1.index) }.prefix(limit)).sorted { $0.index < $1.index }
     }
 
     /// The thresholds on validation scores (any monotone score; labels 0 good, else defect):
     /// the longest run of the lowest scores with at most `goodImpurity` defective among them,
     /// and of the highest with at most `defectImpurity` good, each of `minimumSupport` parts
-    /// at least. Ties are kept together: a run ends only between two different scores.
+    /// at least, the defect run above the good one. Ties are kept together: a run ends only
+    /// between two different scores.
     public static func thresholds(scores: [Double], labels: [Int32]) -> Thresholds {
         precondition(scores.count == labels.count)
         let pairs = zip(scores, labels).filter { $0.0.isFinite }.sorted { $0.0 < $1.0 }
@@ -51,10 +77,9 @@ public enum SelfTraining {
             return best
         }
         let good = longestPure(pairs, impure: { $0 != 0 }, limit: goodImpurity)
-        var defect = longestPure(pairs.reversed(), impure: { $0 == 0 }, limit: defectImpurity)
-        // a weak teacher's runs can meet: the defect run may not reach into the good one
-        if let g = good, let d = defect, d <= g { defect = nil }
-        return Thresholds(good: good, defect: defect)
+        // a weak teacher's runs could meet: the defect run is sought above the good one only
+        let above = good.map { g in pairs.filter { $0.0 > g } } ?? pairs
+        return Thresholds(good: good, defect: longestPure(above.reversed(), impure: { $0 == 0 }, limit: defectImpurity))
     }
 
     /// Indices and pseudo-labels (0 good, 1 defective) of the scores the thresholds are sure of.
@@ -70,40 +95,70 @@ public enum SelfTraining {
 
 extension StagedTrainer {
     /// `--unlabeled`'s frames at the model's input, read before any training so a folder
-    /// that holds none fails at once; nil without the option.
-    func unlabeledFrames(_ d: Split) throws -> (frames: ImageDataset, skipped: Int)? {
+    /// that holds none fails at once; nil without the option. Frames with the very pixels of
+    /// a labelled image (a frame store that also holds the validation or test parts) are left
+    /// out, so no labelled part comes back pseudo-labelled.
+    func unlabeledFrames(_ d: Split) throws -> UnlabeledFrames? {
         guard let dir = options.unlabeled else { return nil }
-        let items = try Pretrainer.frames(dir)
-        let loaded = try ImageFolder.load(dir, items, shape: d.all.shape, workers: Compute.current().threads) { [onLoad] in onLoad?($0, items.count) }
-        guard !loaded.kept.isEmpty else { throw TrainingError.dataset(path: dir, reason: "none of its \(items.count) images could be read") }
-        let frames = ImageDataset(shape: d.all.shape, classNames: d.all.classNames, pixels: loaded.pixels, labels: loaded.kept.map { _ in 0 })
-        return (frames, loaded.skipped.count)
+        do {
+            let items = try Pretrainer.frames(dir)
+            let loaded = try ImageFolder.load(dir, items, shape: d.all.shape, workers: Compute.current().threads) { [onLoad] in onLoad?($0, items.count) }
+            guard !loaded.kept.isEmpty else { throw TrainingError.dataset(path: dir, reason: "none of its \(items.count) images could be read") }
+            let per = d.all.shape.count
+            func key(_ px: [UInt8], _ i: Int) -> UInt64 { px.withUnsafeBufferPointer { Self.pixelHash($0.baseAddress! + i * per, per) } }
+            let labelled = Set((0..<d.all.count).map { key(d.all.pixels, $0) })
+            let fresh = loaded.kept.indices.filter { !labelled.contains(key(loaded.pixels, $0)) }
+            let all = ImageDataset(shape: d.all.shape, classNames: d.all.classNames, pixels: loaded.pixels, labels: loaded.kept.map { _ in 0 })
+            return UnlabeledFrames(frames: all.subset(fresh), files: fresh.map { loaded.kept[$0].file },
+                                   skipped: loaded.skipped.count, labelledAlready: loaded.kept.count - fresh.count)
+        } catch TrainingError.dataset(let path, let reason) {
+            throw TrainingError.dataset(path: path, reason: "--unlabeled: " + reason)
+        }
+    }
+
+    struct UnlabeledFrames {
+        var frames: ImageDataset
+        var files: [String]
+        var skipped: Int, labelledAlready: Int
+    }
+
+    /// FNV-1a over an image's bytes.
+    static func pixelHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
+        return h
     }
 
     /// The teacher's round is done; a student learns from its labels and the teacher's sure
     /// pseudo-labels on `unlabeled` (`SelfTraining`) and is returned in its place.
-    func selfTrained(_ teacher: StageOne, _ unlabeled: (frames: ImageDataset, skipped: Int), train: ImageDataset) throws -> StageOne {
+    func selfTrained(_ teacher: StageOne, _ unlabeled: UnlabeledFrames, train: ImageDataset) throws -> StageOne {
         let frames = unlabeled.frames
         let norm = teacher.config.normalization, flip = options.flipAverage
         func scores(_ data: ImageDataset) -> [Double] {
-            logits(teacher.network, on: data, normalization: norm, flipAverage: flip).map { StageOneCalibration.defectProbability($0, temperature: 1) }
+            data.count == 0 ? [] : logits(teacher.network, on: data, normalization: norm, flipAverage: flip).map { StageOneCalibration.defectProbability($0, temperature: 1) }
         }
         let t = SelfTraining.thresholds(scores: scores(teacher.validation), labels: teacher.validation.labels)
-        let picked = SelfTraining.pseudoLabels(scores(frames), t)
+        let frameScores = scores(frames)
+        let sure = SelfTraining.pseudoLabels(frameScores, t)
+        let picked = SelfTraining.cap(sure, scores: frameScores, limit: SelfTraining.maximumShare * train.count)
         let good = picked.filter { $0.label == 0 }.count
-        let summary = SelfTraining.Summary(frames: frames.count, skipped: unlabeled.skipped, thresholds: t, good: good, defective: picked.count - good)
+        var summary = SelfTraining.Summary(frames: frames.count, skipped: unlabeled.skipped, labelledAlready: unlabeled.labelledAlready, thresholds: t,
+                                           good: good, defective: picked.count - good, capped: sure.count - picked.count)
+        summary.pseudoLabels = picked.map { SelfTraining.PseudoLabel(file: unlabeled.files[$0.index], score: frameScores[$0.index], label: $0.label) }
         var one = teacher
         one.selfTraining = summary
         onStage?("stage 1, self-training: of \(frames.count) unlabeled frames, \(good) pseudo-labelled good and \(summary.defective) defective "
                  + "(the scores validation is sure of: good at or under \(t.good.map { String(format: "%.3f", $0) } ?? "none"), "
                  + "defective at or over \(t.defect.map { String(format: "%.3f", $0) } ?? "none"))"
+                 + (summary.capped > 0 ? ", the surest \(picked.count) of \(sure.count) (as many as there are labels)" : "")
                  + (picked.isEmpty ? "; stage 1 stays the one learnt from labels alone" : "; a fresh stage 1 learns from labels and pseudo-labels"),
                  train.count + picked.count, teacher.validation.count)
         guard !picked.isEmpty else { return one }
-        let sure = frames.subset(picked.map(\.index))
-        let both = ImageDataset(shape: train.shape, classNames: train.classNames, pixels: train.pixels + sure.pixels,
+        let chosen = frames.subset(picked.map(\.index))
+        let both = ImageDataset(shape: train.shape, classNames: train.classNames, pixels: train.pixels + chosen.pixels,
                                 labels: train.labels + picked.map(\.label))
         var config = stageOneConfig(teacher.spec)
+        config.seed ^= 0x5E1F_7EAC  // its own order and augmentation draws, not the teacher's
         let student = try network(teacher.spec, "stage1", &config)
         try self.train(student, config, both, teacher.validation, distillation: try self.teacher())
         (one.network, one.config) = (student, config)
