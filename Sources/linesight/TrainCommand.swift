@@ -21,7 +21,8 @@ struct TrainCommand: ParsableCommand {
         be to fail a part it settles) is picked on the validation split for the fewest false \
         rejects within the escapes --target-recall allows; the escape and false-reject rates it \
         costs on the test split are printed with 95% intervals. Writes OUT/stage1.safetensors, \
-        OUT/stage2.safetensors, OUT/report.json and OUT/test-scores.csv (OUT defaults to linesight-data/models).
+        OUT/stage2.safetensors, OUT/report.json and OUT/test-scores.csv (OUT defaults to linesight-data/models), \
+        with --unlabeled also OUT/self-training.csv.
           linesight synth --out data/parts --count 3000
           linesight train --data data/parts
         With --config the models are registered and promoted to the line's model paths (in a \

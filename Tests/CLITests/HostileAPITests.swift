@@ -202,7 +202,8 @@ struct HostileAPITests {
         #expect(!figures.isEmpty && figures.values.allSatisfy(\.isFinite), "\(figures)")
         #expect(h.json("/api/v1/stats") != nil, "the stats API still answers with JSON")
         before = h.metric("linesight_store_committed_total") ?? 0
-        #expect(h.wait(10) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing while it alarms")
+        // 10 fps would commit 10 in a second; the bound is for two cores shared with other suites
+        #expect(h.wait(30) { (h.metric("linesight_store_committed_total") ?? 0) > before + 10 }, "verdicts keep flowing while it alarms")
         kill(h.pid, SIGTERM)
         let end = h.finish()
         #expect(end.status == 0 && end.err.contains("input drift"), "\(end.err.suffix(800))")
