@@ -161,9 +161,7 @@ public enum ImageFolder {
 
     /// FNV-1a of the path: the stable per-file number behind splits and subsamples.
     public static func bucketHash(_ file: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in file.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
+        FNV1a.hash(file.utf8)
     }
 
     /// The most common width x height among up to `sample` images spread over `items`

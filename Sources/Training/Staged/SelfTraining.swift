@@ -105,7 +105,7 @@ extension StagedTrainer {
             let loaded = try ImageFolder.load(dir, items, shape: d.all.shape, workers: Compute.current().threads) { [onLoad] in onLoad?($0, items.count) }
             guard !loaded.kept.isEmpty else { throw TrainingError.dataset(path: dir, reason: "none of its \(items.count) images could be read") }
             let per = d.all.shape.count
-            func key(_ px: [UInt8], _ i: Int) -> UInt64 { px.withUnsafeBufferPointer { Self.pixelHash($0.baseAddress! + i * per, per) } }
+            func key(_ px: [UInt8], _ i: Int) -> UInt64 { FNV1a.hash(px[(i * per)..<((i + 1) * per)]) }
             let labelled = Set((0..<d.all.count).map { key(d.all.pixels, $0) })
             let fresh = loaded.kept.indices.filter { !labelled.contains(key(loaded.pixels, $0)) }
             let all = ImageDataset(shape: d.all.shape, classNames: d.all.classNames, pixels: loaded.pixels, labels: loaded.kept.map { _ in 0 })
@@ -120,13 +120,6 @@ extension StagedTrainer {
         var frames: ImageDataset
         var files: [String]
         var skipped: Int, labelledAlready: Int
-    }
-
-    /// FNV-1a over an image's bytes.
-    static func pixelHash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x100_0000_01B3 }
-        return h
     }
 
     /// The teacher's round is done; a student learns from its labels and the teacher's sure

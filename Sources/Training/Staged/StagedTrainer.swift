@@ -339,10 +339,7 @@ public final class StagedTrainer {
 
     /// A short fingerprint of the file list and labels (recorded in the model files).
     static func dataHash(_ items: [LabeledImage]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for item in items {
-            for b in (item.file + "," + item.defects.joined(separator: "+") + "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        }
+        let h = items.reduce(FNV1a.offsetBasis) { FNV1a.hash(($1.file + "," + $1.defects.joined(separator: "+") + "\n").utf8, from: $0) }
         return String(format: "fnv1a64:%016llx:%d", h, items.count)
     }
 }
