@@ -72,8 +72,9 @@ bench-quality: deps
 	scripts/install-deps.sh --bench
 	Benchmarks/quality/run.sh
 
-## Fewer labels: the learning loop simulated on a labelled tree (DATA=, default surface-dev) with
-## random, uncertainty-only and the daemon's review order; AUC against labels, and a plot.
+## Fewer labels: the learning loop simulated on a labelled tree (DATA=, default surface-dev; or
+## DATA=synth) with random, uncertainty-only and the daemon's review order, every round at least
+## MIN_STEPS optimizer steps; AUC against labels, and a plot (about 80 minutes on surface-dev).
 bench-loop: deps
 	Benchmarks/loop/run.sh
 
