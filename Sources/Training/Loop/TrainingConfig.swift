@@ -62,8 +62,9 @@ public enum LossChoice: Codable, Equatable, Sendable {
     public var isDefectMap: Bool { if case .defectMap = self { true } else { false } }
 }
 
-/// Everything that decides a training run. Same config + same seed + same data =
-/// the same model, whatever the thread count.
+/// Everything that decides a training run. Same config + same seed + same data + same
+/// thread count = the same model (another thread count sums in another order: the same
+/// model to rounding, which a long run can carry a little further).
 public struct TrainingConfig: Codable, Equatable, Sendable {
     public var epochs: Int
     public var batchSize: Int
